@@ -1,0 +1,24 @@
+"""The messages a model is sent, independent of any provider's wire format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One turn of a conversation as a model sees it."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """Everything one model call needs: the system prompt and the turns, oldest first."""
+
+    system: str
+    messages: tuple[ChatMessage, ...]

@@ -1,0 +1,114 @@
+"""The one protocol every provider wire format implements, and the errors they raise."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.chat.messages import ChatMessage, ModelRequest
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of answer text, in order."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage as the provider reports it (either may be unknown)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+StreamEvent = TextDelta | Usage
+
+
+class ModelProvider(Protocol):
+    """Streams one model's answer. Raises a `ProviderError` subclass on any failure."""
+
+    def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
+
+
+class ProviderError(Exception):
+    """A model call failed. `str(error)` is one short line fit to show people in Slack."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RateLimited(ProviderError):
+    """HTTP 429: the provider asks us to slow down."""
+
+    retryable = True
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class Overloaded(ProviderError):
+    """The provider is temporarily overloaded (Anthropic 529, Gemini 503 UNAVAILABLE)."""
+
+    retryable = True
+
+
+class ServerError(ProviderError):
+    """A 5xx answer from the provider."""
+
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    """Connecting, or waiting for the next bytes of the stream, took too long."""
+
+    retryable = True
+
+
+class ConnectionFailed(ProviderError):
+    """The provider could not be reached."""
+
+    retryable = True
+
+
+class AuthenticationFailed(ProviderError):
+    """The API key was refused (401/403)."""
+
+
+class BadRequest(ProviderError):
+    """The provider rejected the request (unknown model, context too long, 400/404)."""
+
+
+class Refused(ProviderError):
+    """The model declined to answer or its answer was blocked by a safety filter."""
+
+
+class MalformedStream(ProviderError):
+    """The stream carried data we could not understand."""
+
+    retryable = True
+
+
+class StreamCut(ProviderError):
+    """The stream ended before the provider said the answer was complete."""
+
+    retryable = True
+
+
+def merge_consecutive_roles(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """Join adjacent turns of the same role, for APIs that require strict alternation."""
+    merged: list[ChatMessage] = []
+    for message in messages:
+        if merged and merged[-1].role == message.role:
+            merged[-1] = ChatMessage(message.role, f"{merged[-1].content}\n\n{message.content}")
+        else:
+            merged.append(message)
+    return merged
