@@ -1,0 +1,129 @@
+"""The configured models: `provider:model-id` names, display names and short aliases."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+PROVIDERS = ("openai", "anthropic", "google", "openrouter", "ollama")
+PROVIDER_SYNONYMS = {"gemini": "google", "claude": "anthropic"}
+
+DEFAULT_MODEL_PER_PROVIDER = {
+    "anthropic": "anthropic:claude-sonnet-4-5",
+    "openai": "openai:gpt-5.1",
+    "google": "google:gemini-2.5-pro",
+    "openrouter": "openrouter:meta-llama/llama-4-maverick",
+}
+
+# Family words that make good aliases, in the order they are looked for in a model id.
+_FAMILIES = ("claude", "gpt", "gemini", "llama", "mistral", "mixtral", "qwen", "deepseek", "grok")
+_UPPER_WORDS = {"gpt": "GPT", "ai": "AI", "oss": "OSS"}
+
+
+class CatalogError(ValueError):
+    """A model name or list is not usable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One configured model."""
+
+    provider: str
+    model_id: str
+    display_name: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model_id}"
+
+    @classmethod
+    def parse(cls, name: str) -> ModelSpec:
+        provider, sep, model_id = name.strip().partition(":")
+        provider = PROVIDER_SYNONYMS.get(provider.lower(), provider.lower())
+        if not sep or not model_id:
+            raise CatalogError(f"model {name.strip()!r} must look like provider:model-id")
+        if provider not in PROVIDERS:
+            raise CatalogError(
+                f"unknown provider {provider!r} in {name.strip()!r}; "
+                f"known providers: {', '.join(PROVIDERS)}"
+            )
+        return cls(provider, model_id, display_name_for(model_id))
+
+
+def display_name_for(model_id: str) -> str:
+    """A readable name: `claude-sonnet-4-5` → `Claude Sonnet 4.5`, `gpt-5.1` → `GPT-5.1`."""
+    base = model_id.rsplit("/", 1)[-1].split(":")[0]
+    base = re.sub(r"-\d{8}$", "", base)  # dated snapshots: claude-…-20250929
+    if base.lower().startswith("gpt-"):
+        return "GPT-" + base[4:]
+    words = base.replace("_", "-").split("-")
+    out: list[str] = []
+    for word in words:
+        if out and word.isdigit() and out[-1].replace(".", "").isdigit():
+            out[-1] = f"{out[-1]}.{word}"  # 4-5 → 4.5
+        else:
+            out.append(_UPPER_WORDS.get(word.lower(), word[:1].upper() + word[1:]))
+    return " ".join(out)
+
+
+def _family(model_id: str) -> str | None:
+    lowered = model_id.lower()
+    for family in _FAMILIES:
+        if family in lowered:
+            return family
+    return None
+
+
+def parse_model_list(value: str) -> list[ModelSpec]:
+    """Parse a comma-separated `CHORUS_MODELS` value, rejecting duplicates."""
+    specs = [ModelSpec.parse(part) for part in value.split(",") if part.strip()]
+    names = [spec.name for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise CatalogError(f"model listed twice in CHORUS_MODELS: {', '.join(duplicates)}")
+    return specs
+
+
+class ModelCatalog:
+    """The models in configured order, each reachable by full name, model id or alias."""
+
+    def __init__(self, specs: Iterable[ModelSpec]) -> None:
+        self.models: tuple[ModelSpec, ...] = tuple(specs)
+        if not self.models:
+            raise CatalogError("no models configured")
+        self.aliases: dict[str, ModelSpec] = self._assign_aliases()
+        self._lookup: dict[str, ModelSpec] = {}
+        for spec in self.models:
+            self._lookup.setdefault(spec.name.lower(), spec)
+            self._lookup.setdefault(spec.model_id.lower(), spec)
+        for alias, spec in self.aliases.items():
+            self._lookup.setdefault(alias, spec)
+
+    def _assign_aliases(self) -> dict[str, ModelSpec]:
+        families = [_family(spec.model_id) for spec in self.models]
+        aliases: dict[str, ModelSpec] = {}
+        for spec, family in zip(self.models, families, strict=True):
+            unique_family = family is not None and families.count(family) == 1
+            alias = family if unique_family else spec.model_id.rsplit("/", 1)[-1].lower()
+            aliases.setdefault(alias or spec.model_id.lower(), spec)
+        return aliases
+
+    def alias_of(self, spec: ModelSpec) -> str:
+        return next(alias for alias, candidate in self.aliases.items() if candidate == spec)
+
+    def find(self, word: str) -> ModelSpec | None:
+        """The model a user's word names (alias, model id or full name), if any."""
+        return self._lookup.get(word.lower())
+
+    def get(self, name: str) -> ModelSpec:
+        """The model with this full `provider:model-id` name; stored names that are no longer
+        configured still resolve, so old threads keep working after a configuration change."""
+        spec = self._lookup.get(name.lower())
+        return spec if spec is not None else ModelSpec.parse(name)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)

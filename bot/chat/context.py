@@ -1,0 +1,125 @@
+"""What each model is sent: the Chorus context rules (SPEC §3), on plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.chat.messages import ChatMessage, ModelRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ContextWindow:
+    """How much history a model gets: a maximum number of exchanges and a token budget."""
+
+    max_rounds: int = 50
+    max_tokens: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ContextRound:
+    """An earlier round as later models see it: its user message and its In Chat answer."""
+
+    round_id: int
+    user: str
+    in_chat_answer: str | None
+
+    def messages(self) -> list[ChatMessage]:
+        turns = [ChatMessage("user", self.user)]
+        if self.in_chat_answer:
+            turns.append(ChatMessage("assistant", self.in_chat_answer))
+        return turns
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadTurn:
+    """An earlier turn of a reply thread: a person's message and the thread model's reply."""
+
+    user: str
+    reply: str | None
+
+    def messages(self) -> list[ChatMessage]:
+        turns = [ChatMessage("user", self.user)]
+        if self.reply:
+            turns.append(ChatMessage("assistant", self.reply))
+        return turns
+
+
+def authored(author: str, text: str) -> str:
+    """A person's message as models see it: prefixed by the author's display name."""
+    return f"{author}: {text}"
+
+
+def compose_system_prompt(*parts: str | None) -> str:
+    """Base, workspace and channel prompts, in that order, skipping the empty ones."""
+    return "\n\n".join(part.strip() for part in parts if part and part.strip())
+
+
+def estimate_tokens(messages: Sequence[ChatMessage]) -> int:
+    """A provider-neutral estimate (about four characters a token, plus framing per turn)."""
+    return sum(len(message.content) // 4 + 4 for message in messages)
+
+
+def build_round_context(
+    system: str, earlier_rounds: Sequence[ContextRound], new_message: str, window: ContextWindow
+) -> ModelRequest:
+    """Context for a new round: earlier rounds (oldest first, In Chat answers only), then the
+    new message. The oldest rounds drop first to fit the window; the new message never does."""
+    new_turn = [ChatMessage("user", new_message)]
+    history = _flatten(
+        _fit(
+            [round_.messages() for round_ in earlier_rounds],
+            window,
+            reserved=estimate_tokens([*new_turn, ChatMessage("user", system)]),
+        )
+    )
+    return ModelRequest(system, tuple(history + new_turn))
+
+
+def build_thread_context(
+    system: str,
+    snapshot: Sequence[ContextRound],
+    anchor_user: str,
+    anchor_answer: str,
+    earlier_turns: Sequence[ThreadTurn],
+    new_message: str,
+    window: ContextWindow,
+) -> ModelRequest:
+    """Context for a turn in the reply thread under an answer.
+
+    The chat's earlier rounds as they were when the thread started, then the round's user
+    message and the answer the thread hangs under, then the thread's own turns, then the new
+    message. To fit the window the snapshot drops first (oldest first), then the oldest turns.
+    """
+    anchor = [ChatMessage("user", anchor_user), ChatMessage("assistant", anchor_answer)]
+    new_turn = [ChatMessage("user", new_message)]
+    reserved = estimate_tokens([*anchor, *new_turn, ChatMessage("user", system)])
+    groups = [round_.messages() for round_ in snapshot] + [
+        turn.messages() for turn in earlier_turns
+    ]
+    kept = _fit(groups, window, reserved=reserved)
+    # The kept groups are the newest ones; the thread turns are the newest of all.
+    turns_kept = min(len(earlier_turns), len(kept))
+    snapshot_part = _flatten(kept[: len(kept) - turns_kept])
+    turns_part = _flatten(kept[len(kept) - turns_kept :])
+    return ModelRequest(system, tuple(snapshot_part + anchor + turns_part + new_turn))
+
+
+def _fit(
+    groups: Sequence[list[ChatMessage]], window: ContextWindow, *, reserved: int
+) -> list[list[ChatMessage]]:
+    """The newest groups that fit both the round limit and the token budget, oldest first."""
+    budget = window.max_tokens - reserved
+    kept: list[list[ChatMessage]] = []
+    for group in reversed(groups):
+        cost = estimate_tokens(group)
+        if len(kept) >= window.max_rounds or cost > budget:
+            break
+        budget -= cost
+        kept.append(group)
+    kept.reverse()
+    return kept
+
+
+def _flatten(groups: Sequence[list[ChatMessage]]) -> list[ChatMessage]:
+    return [message for group in groups for message in group]

@@ -1,0 +1,68 @@
+"""Which models answer: the default list, or the `+alias` words that lead a message (SPEC §2.3)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.chat.catalog import ModelCatalog, ModelSpec
+
+_LEADING_PICK = re.compile(r"^\s*\+([\w.:/-]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPicks:
+    """The `+alias` words that led a message, and the text after them."""
+
+    words: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownModels(Exception):
+    """Some `+alias` words name no configured model."""
+
+    words: tuple[str, ...]
+    valid_aliases: tuple[str, ...]
+
+    def __str__(self) -> str:
+        unknown = ", ".join(f"`+{word}`" for word in self.words)
+        valid = ", ".join(f"`+{alias}`" for alias in self.valid_aliases)
+        return f"I don't know {unknown}. Models you can pick: {valid}."
+
+
+def split_model_picks(text: str) -> ModelPicks:
+    """Peel leading `+alias` words off a message: `+claude +gpt why?` → (claude, gpt), `why?`."""
+    words: list[str] = []
+    rest = text
+    while match := _LEADING_PICK.match(rest):
+        words.append(match.group(1))
+        rest = rest[match.end() :]
+    return ModelPicks(tuple(words), rest.strip())
+
+
+def resolve_picks(catalog: ModelCatalog, words: Sequence[str]) -> list[ModelSpec]:
+    """The models named by `words`, in the order given, without repeats; raises `UnknownModels`."""
+    unknown = tuple(word for word in words if catalog.find(word) is None)
+    if unknown:
+        raise UnknownModels(unknown, tuple(catalog.aliases))
+    chosen: list[ModelSpec] = []
+    for word in words:
+        spec = catalog.find(word)
+        if spec is not None and spec not in chosen:
+            chosen.append(spec)
+    return chosen
+
+
+def models_for_round(catalog: ModelCatalog, picks: ModelPicks) -> list[ModelSpec]:
+    """The models that answer a new round: the picked ones, or every configured model."""
+    return resolve_picks(catalog, picks.words) if picks.words else list(catalog)
+
+
+def model_for_thread_turn(catalog: ModelCatalog, picks: ModelPicks, current: str) -> str:
+    """The full model name that answers a thread turn; one leading `+alias` switches the thread."""
+    if not picks.words:
+        return current
+    chosen = resolve_picks(catalog, picks.words)
+    return chosen[-1].name

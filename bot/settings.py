@@ -1,0 +1,166 @@
+"""The whole configuration contract (SPEC §5) in one place, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.chat.catalog import (
+    DEFAULT_MODEL_PER_PROVIDER,
+    CatalogError,
+    ModelCatalog,
+    ModelSpec,
+    parse_model_list,
+)
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are one of several AI models answering side by side in a Slack conversation. "
+    "Messages from people start with their name. Answer clearly and concisely; use Markdown "
+    "sparingly (short paragraphs, lists, fenced code blocks); do not ping people or channels."
+)
+
+
+class ConfigurationError(Exception):
+    """Start-up configuration is missing or wrong; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Environment variables (and `.env`) the bot reads. Field names map to upper-case variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=0, le=65535)
+    database_url: str = "sqlite+aiosqlite:///./chorus.db"
+
+    chorus_models: str = ""
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    ollama_base_url: str = "http://localhost:11434/v1"
+
+    chorus_system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    log_level: str = "INFO"
+
+    # Tuning beyond SPEC §5; the defaults suit a normal workspace.
+    chorus_context_max_rounds: int = Field(default=50, ge=1)
+    chorus_context_max_tokens: int = Field(default=100_000, ge=1_000)
+    chorus_stream_update_seconds: float = Field(default=1.0, ge=0.0)
+    chorus_provider_connect_timeout: float = Field(default=10.0, gt=0)
+    chorus_provider_read_timeout: float = Field(default=120.0, gt=0)
+    chorus_provider_max_attempts: int = Field(default=3, ge=1, le=10)
+    chorus_provider_retry_base_delay: float = Field(default=0.5, ge=0)
+    chorus_max_output_tokens: int = Field(default=4096, ge=1)
+    chorus_stale_answer_seconds: float = Field(default=120.0, gt=0)
+    chorus_replica_id: str = ""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("slack_api_url", "openai_base_url", "anthropic_base_url", "gemini_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _slack_credentials(self) -> Settings:
+        if self.slack_bot_token is None or not self.slack_bot_token.get_secret_value():
+            raise ValueError("SLACK_BOT_TOKEN is required (the bot token, xoxb-…)")
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            raise ValueError(
+                "set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (xapp-…, Socket Mode)"
+            )
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None and bool(self.slack_app_token.get_secret_value())
+
+    @property
+    def replica_id(self) -> str:
+        return self.chorus_replica_id or f"{socket.gethostname()}:{self.port}"
+
+    def provider_keys(self) -> dict[str, str | None]:
+        """The API key of each provider (None when unset; Ollama never needs one)."""
+        return {
+            "openai": _secret(self.openai_api_key),
+            "anthropic": _secret(self.anthropic_api_key),
+            "google": _secret(self.gemini_api_key),
+            "openrouter": _secret(self.openrouter_api_key),
+            "ollama": None,
+        }
+
+    def model_catalog(self) -> ModelCatalog:
+        """The configured models, checked against the provider keys that are set."""
+        keys = self.provider_keys()
+        if self.chorus_models.strip():
+            specs = parse_model_list(self.chorus_models)
+        else:
+            specs = [
+                ModelSpec.parse(DEFAULT_MODEL_PER_PROVIDER[provider])
+                for provider, key in keys.items()
+                if key and provider in DEFAULT_MODEL_PER_PROVIDER
+            ]
+            if not specs:
+                raise CatalogError(
+                    "no models configured: set CHORUS_MODELS (e.g. "
+                    "'anthropic:claude-sonnet-4-5,openai:gpt-5.1') or a provider key such as "
+                    "ANTHROPIC_API_KEY"
+                )
+        for spec in specs:
+            if spec.provider != "ollama" and not keys[spec.provider]:
+                raise CatalogError(f"model {spec.name} needs {KEY_VARIABLE[spec.provider]}")
+        return ModelCatalog(specs)
+
+
+KEY_VARIABLE = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google": "GEMINI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+}
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() or None if value is not None else None
+
+
+def load_settings() -> tuple[Settings, ModelCatalog]:
+    """Read and check the configuration; raise `ConfigurationError` with one clear line."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from None
+    try:
+        catalog = settings.model_catalog()
+    except CatalogError as error:
+        raise ConfigurationError(f"Configuration error: {error}") from None
+    return settings, catalog
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each variable to fix; never echoes the offending value (it may be secret)."""
+    problems = []
+    for item in error.errors():
+        variable = "_".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{variable}: {message}" if variable else message)
+    return "Configuration error: " + "; ".join(problems)
