@@ -1,0 +1,149 @@
+"""The database schema: chats, rounds, answers, reply threads, thread turns, handled events.
+
+Times are stored as Unix seconds (float) so SQLite and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = String(64)  # Slack ids and timestamps ("C0123", "1764000000.000100")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Chat(Base):
+    """A channel, DM or Slack thread conversation; `/chorus new` starts the next generation."""
+
+    __tablename__ = "chats"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "thread_ts", "generation", name="uq_chats_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(ID)
+    channel_id: Mapped[str] = mapped_column(ID)
+    thread_ts: Mapped[str] = mapped_column(ID, default="")
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Round(Base):
+    """A person's message addressed to the bot in a chat; its answers hang off it."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (
+        Index("ix_rounds_chat_id_id", "chat_id", "id"),
+        Index("ix_rounds_message", "channel_id", "message_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    channel_id: Mapped[str] = mapped_column(ID)
+    message_ts: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID)
+    author_name: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    in_chat_answer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ReplyThread(Base):
+    """The Slack thread under one answer: its current model and the chat as it was at its start."""
+
+    __tablename__ = "reply_threads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id"), unique=True)
+    current_model: Mapped[str] = mapped_column(String(255))
+    # [{"round_id": int, "user": str, "in_chat_answer": str | None}, …] oldest first
+    snapshot: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ThreadTurn(Base):
+    """A person's message in a reply thread; the thread model's reply is an answer row."""
+
+    __tablename__ = "thread_turns"
+    __table_args__ = (
+        Index("ix_thread_turns_thread_id_id", "reply_thread_id", "id"),
+        Index("ix_thread_turns_message", "channel_id", "message_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reply_thread_id: Mapped[int] = mapped_column(ForeignKey("reply_threads.id"))
+    channel_id: Mapped[str] = mapped_column(ID)
+    message_ts: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID)
+    author_name: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Answer(Base):
+    """One model's answer to a round, or its reply to a thread turn, and its Slack message."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        Index("ix_answers_round_id", "round_id"),
+        Index("ix_answers_thread_turn_id", "thread_turn_id"),
+        Index("ix_answers_slack_message", "channel_id", "slack_ts"),
+        Index("ix_answers_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"), nullable=True)
+    # No foreign key: thread_turns → reply_threads → answers would make a cycle.
+    thread_turn_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[str] = mapped_column(String(255))
+    channel_id: Mapped[str] = mapped_column(ID)
+    post_thread_ts: Mapped[str | None] = mapped_column(ID, nullable=True)
+    slack_ts: Mapped[str | None] = mapped_column(ID, nullable=True)
+    continuation_ts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[float] = mapped_column(Float)
+    first_token_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+
+
+class HandledEvent(Base):
+    """A Slack event id already processed (Slack retries; several replicas may receive it)."""
+
+    __tablename__ = "handled_events"
+
+    event_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    handled_at: Mapped[float] = mapped_column(Float)
+
+
+class ClaimedMessage(Base):
+    """A person's message that already has its round or thread turn (one per message)."""
+
+    __tablename__ = "claimed_messages"
+
+    team_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    message_ts: Mapped[str] = mapped_column(ID, primary_key=True)
+    claimed_at: Mapped[float] = mapped_column(Float)
