@@ -1,4 +1,4 @@
-"""The database engine: SQLite (default) or PostgreSQL, migrated to the latest schema at start-up."""
+"""The database engine: SQLite (default) or PostgreSQL, migrated to the latest schema."""
 
 from __future__ import annotations
 

@@ -138,7 +138,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("thread_turns", schema=None) as batch_op:
         batch_op.drop_index("ix_thread_turns_thread_id_id")

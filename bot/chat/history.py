@@ -1,0 +1,63 @@
+"""Stored rounds and thread turns turned into what later models see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.chat.context import ContextRound, ThreadTurn, authored
+from bot.chat.in_chat import AnswerOutcome, AnswerStatus, default_in_chat_answer
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """A stored answer (deleted answers are recorded as failed: they leave the context)."""
+
+    answer_id: int
+    status: AnswerStatus
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    """A stored round: its author, message, explicit In Chat choice (if any) and answers."""
+
+    round_id: int
+    author: str
+    text: str
+    chosen_answer_id: int | None
+    answers: tuple[AnswerRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """A stored reply-thread turn: a person's message and the thread model's reply to it."""
+
+    author: str
+    text: str
+    reply: AnswerRecord | None
+
+
+_HAS_USABLE_TEXT = (AnswerStatus.DONE, AnswerStatus.CUT_OFF, AnswerStatus.INTERRUPTED)
+
+
+def in_chat_answer_id(record: RoundRecord) -> int | None:
+    """The explicit choice, or the default rule over the answers in model order."""
+    if record.chosen_answer_id is not None:
+        return record.chosen_answer_id
+    outcomes = [AnswerOutcome(answer.answer_id, answer.status) for answer in record.answers]
+    return default_in_chat_answer(outcomes)
+
+
+def context_round(record: RoundRecord) -> ContextRound:
+    """A round as later rounds see it: its user message and, if any, its In Chat answer."""
+    chosen = in_chat_answer_id(record)
+    answer = next((a for a in record.answers if a.answer_id == chosen), None)
+    text = answer.text if answer is not None and answer.status in _HAS_USABLE_TEXT else None
+    return ContextRound(record.round_id, authored(record.author, record.text), text or None)
+
+
+def thread_turn(record: TurnRecord) -> ThreadTurn:
+    """A thread turn as later turns see it; a failed reply sends no assistant turn."""
+    reply = record.reply
+    text = reply.text if reply is not None and reply.status in _HAS_USABLE_TEXT else None
+    return ThreadTurn(authored(record.author, record.text), text or None)

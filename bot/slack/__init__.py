@@ -1,0 +1,1 @@
+"""The Slack edge: events in, messages out. Everything that knows Slack's shapes lives here."""

@@ -1,0 +1,75 @@
+"""Slack events to `IncomingMessage`, and Slack's markup to text models can read (SPEC §4.2)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from bot.chat.routing import IncomingMessage
+
+# Message subtypes that are still a person talking to us; the rest (edits, joins, bot
+# messages, deletions…) are not new messages.
+_PERSON_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
+_ANGLE_TOKEN = re.compile(r"<([^<>]+)>")
+
+NameLookup = Callable[[str], Awaitable[str]]
+
+
+def incoming_message(
+    event: Mapping[str, Any], *, team_id: str, bot_user_id: str
+) -> IncomingMessage | None:
+    """The person's message in a `message` or `app_mention` event, or None when it is not one
+    (our own or another bot's message, an edit, a deletion, a join…)."""
+    if event.get("bot_id") or event.get("subtype") not in _PERSON_SUBTYPES:
+        return None
+    user_id = event.get("user")
+    if not user_id or user_id == bot_user_id or "ts" not in event or "channel" not in event:
+        return None
+    text = event.get("text") or ""
+    channel_id = event["channel"]
+    channel_type = event.get("channel_type") or ("im" if channel_id.startswith("D") else "")
+    return IncomingMessage(
+        team_id=event.get("team") or team_id,
+        channel_id=channel_id,
+        ts=event["ts"],
+        thread_ts=event.get("thread_ts"),
+        user_id=user_id,
+        text=text,
+        is_direct=channel_type == "im",
+        mentions_bot=f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text,
+    )
+
+
+async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -> str:
+    """Slack markup as a person would read it: the bot mention removed, `<@U1>` → `@Alice`,
+    `<#C1|general>` → `#general`, `<https://x|label>` → `label (https://x)`."""
+    pieces: list[str] = []
+    position = 0
+    for match in _ANGLE_TOKEN.finditer(text):
+        pieces.append(text[position : match.start()])
+        pieces.append(await _readable_token(match.group(1), bot_user_id, user_name))
+        position = match.end()
+    pieces.append(text[position:])
+    joined = "".join(pieces)
+    return html.unescape(re.sub(r"[ \t]{2,}", " ", joined)).strip()
+
+
+async def _readable_token(token: str, bot_user_id: str, user_name: NameLookup) -> str:
+    target, _, label = token.partition("|")
+    if target.startswith("@"):
+        user_id = target[1:]
+        if user_id == bot_user_id:
+            return ""
+        return "@" + (label or await user_name(user_id))
+    if target.startswith("#"):
+        return "#" + (label or target[1:])
+    if target.startswith("!"):
+        special = target[1:].split("^", 1)[0]
+        return label or f"@{special}"
+    if target.startswith("mailto:"):
+        return label or target.removeprefix("mailto:")
+    if label and label != target:
+        return f"{label} ({target})"
+    return target
