@@ -1,0 +1,90 @@
+"""Start-up: settings → storage → app → Socket Mode or HTTP server (`python -m bot`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
+
+from bot.app import build_bot, http_routes
+from bot.chat.catalog import ModelCatalog
+from bot.settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger("bot")
+
+SHUTDOWN_GRACE_SECONDS = 20.0
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Request lines of our own HTTP clients are noise at INFO.
+    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+async def serve(settings: Settings, catalog: ModelCatalog) -> None:
+    try:
+        bot = await build_bot(settings, catalog)
+    except SlackApiError as error:
+        code = error.response.get("error", "unknown_error")
+        raise ConfigurationError(
+            f"Slack rejected SLACK_BOT_TOKEN ({code}); check the token and SLACK_API_URL"
+        ) from None
+    await bot.recovery.finalise(at_start_up=True)
+    sweeper = asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")
+
+    runner = web.AppRunner(http_routes(bot, events=not settings.socket_mode), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    socket_mode = None
+    if settings.socket_mode:
+        assert settings.slack_app_token is not None
+        socket_mode = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
+        await socket_mode.connect_async()
+        log.info(
+            "connected in Socket Mode; health at http://%s:%d/healthz", settings.host, settings.port
+        )
+    else:
+        log.info("listening on http://%s:%d/slack/events", settings.host, settings.port)
+    log.info("models: %s", ", ".join(spec.name for spec in catalog))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+    log.info("shutting down: finishing %d answer(s) in flight", bot.work.running)
+    if socket_mode is not None:
+        await socket_mode.close_async()
+    await runner.cleanup()
+    await bot.work.drain(SHUTDOWN_GRACE_SECONDS)
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
+    await bot.close()
+
+
+def main() -> None:
+    """The `chorus-slack` command."""
+    try:
+        settings, catalog = load_settings()
+        configure_logging(settings.log_level)
+        asyncio.run(serve(settings, catalog))
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

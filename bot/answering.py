@@ -1,0 +1,152 @@
+"""Streams one model's answer from its provider into its Slack message, recording each step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from bot.chat.catalog import ModelSpec
+from bot.chat.in_chat import AnswerStatus
+from bot.chat.messages import ModelRequest
+from bot.providers.base import ModelProvider, ProviderError, TextDelta, Usage
+from bot.providers.retry import RetryPolicy, stream_with_retries
+from bot.slack.answer_message import AnswerMessage
+from bot.slack.rendering import footer_line
+from bot.slack.web import slack_error_code
+from storage.answers import AnswerStore, FinishedAnswer
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Something went wrong inside chorus-slack while answering; see the bot's logs."
+EMPTY_ANSWER = "The model returned an empty answer."
+INTERRUPTED = "The bot was restarted before this answer was finished; ask again to retry."
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerJob:
+    answer_id: int
+    spec: ModelSpec
+    request: ModelRequest
+    message: AnswerMessage
+
+
+@dataclass(slots=True)
+class _Progress:
+    text: str = ""
+    first_token_at: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class AnswerRunner:
+    """Runs answers: provider stream → Slack message → stored outcome. Never raises for a
+    provider failure; the failure becomes a line in that model's message."""
+
+    def __init__(
+        self,
+        answers: AnswerStore,
+        provider_for: dict[str, ModelProvider],
+        retry_policy: RetryPolicy,
+        save_interval: float,
+    ) -> None:
+        self._answers = answers
+        self._provider_for = provider_for
+        self._retry_policy = retry_policy
+        self._save_interval = save_interval
+
+    async def run(self, job: AnswerJob) -> AnswerStatus:
+        started = time.monotonic()
+        progress = _Progress()
+        try:
+            await self._stream(job, progress)
+        except ProviderError as error:
+            log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
+            status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
+            return await self._end(job, progress, started, status, str(error))
+        except asyncio.CancelledError:
+            await self._end(job, progress, started, AnswerStatus.INTERRUPTED, INTERRUPTED)
+            raise
+        except Exception:
+            log.exception("answer %s by %s crashed", job.answer_id, job.spec.name)
+            status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
+            return await self._end(job, progress, started, status, INTERNAL_ERROR)
+        if not progress.text.strip():
+            return await self._end(job, progress, started, AnswerStatus.FAILED, EMPTY_ANSWER)
+        return await self._end(job, progress, started, AnswerStatus.DONE, None)
+
+    async def _stream(self, job: AnswerJob, progress: _Progress) -> None:
+        provider = self._provider_for[job.spec.provider]
+        last_saved = time.monotonic()
+        events = stream_with_retries(
+            provider,
+            job.spec.model_id,
+            job.request,
+            self._retry_policy,
+            on_retry=lambda error, attempt, delay: log.info(
+                "%s: retrying in %.1fs after attempt %d failed: %s",
+                job.spec.name,
+                delay,
+                attempt,
+                error,
+            ),
+        )
+        async for event in events:
+            if isinstance(event, Usage):
+                progress.input_tokens = event.input_tokens or progress.input_tokens
+                progress.output_tokens = event.output_tokens or progress.output_tokens
+            elif isinstance(event, TextDelta) and event.text:
+                if progress.first_token_at is None:
+                    progress.first_token_at = time.time()
+                progress.text += event.text
+                job.message.show(progress.text)
+                if time.monotonic() - last_saved >= self._save_interval:
+                    last_saved = time.monotonic()
+                    await self._answers.progress(
+                        job.answer_id, progress.text, progress.first_token_at
+                    )
+
+    async def _end(
+        self,
+        job: AnswerJob,
+        progress: _Progress,
+        started: float,
+        status: AnswerStatus,
+        error: str | None,
+    ) -> AnswerStatus:
+        continuation: list[str] = []
+        try:
+            if progress.text and status is not AnswerStatus.FAILED:
+                footer = footer_line(
+                    job.spec.display_name,
+                    time.monotonic() - started,
+                    progress.input_tokens,
+                    progress.output_tokens,
+                    note=None if error is None else f"cut off: {error}",
+                )
+                continuation = await job.message.finish(progress.text, footer)
+            else:
+                await job.message.fail(error or EMPTY_ANSWER)
+        except SlackApiError as slack_error:
+            log.error(
+                "could not show the end of answer %s in %s: %s",
+                job.answer_id,
+                job.message.channel,
+                slack_error_code(slack_error),
+            )
+        finally:
+            await self._answers.finish(
+                job.answer_id,
+                FinishedAnswer(
+                    status=status,
+                    text=progress.text,
+                    error=error,
+                    input_tokens=progress.input_tokens,
+                    output_tokens=progress.output_tokens,
+                    continuation_ts=continuation,
+                ),
+            )
+        return status

@@ -1,0 +1,241 @@
+"""From a person's message to answers: route it, claim it, build each model's context, answer.
+
+Data flows one way: Slack edge → chat core (who answers, what each model is sent) →
+providers (stream) → Slack edge (post, stream, finalise), with storage recording each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from bot.answering import AnswerJob, AnswerRunner
+from bot.chat.catalog import ModelCatalog, ModelSpec
+from bot.chat.context import (
+    ContextWindow,
+    authored,
+    build_round_context,
+    build_thread_context,
+)
+from bot.chat.history import context_round, thread_turn
+from bot.chat.in_chat import AnswerStatus
+from bot.chat.model_choice import (
+    UnknownModels,
+    models_for_round,
+    resolve_picks,
+    split_model_picks,
+)
+from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
+from bot.slack.answer_message import AnswerMessage
+from bot.slack.inbound import readable_text
+from bot.slack.rendering import PROVIDER_ICONS
+from bot.slack.web import Identity, SlackWeb, slack_error_code
+from storage.answers import AnswerStore, FinishedAnswer
+from storage.conversations import ConversationStore, MessageClaim, NewAnswer, ParentAnswer
+
+log = logging.getLogger(__name__)
+
+HELP_TEXT = (
+    "Hi! Mention me with a question and every configured model answers, each in its own "
+    "message. Reply in the thread under one answer to continue with that model only. "
+    "Start with `+alias` to pick models for one message{aliases}."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSettings:
+    system_prompt: str
+    window: ContextWindow
+    update_interval: float
+    replica_id: str
+
+
+class Conversations:
+    """Handles people's messages: each addressed message gets one answer per chosen model."""
+
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        store: ConversationStore,
+        answers: AnswerStore,
+        runner: AnswerRunner,
+        web: SlackWeb,
+        settings: ConversationSettings,
+        bot_user_id: str,
+    ) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._answers = answers
+        self._runner = runner
+        self._web = web
+        self._settings = settings
+        self.bot_user_id = bot_user_id
+
+    async def handle(self, message: IncomingMessage, event_id: str) -> None:
+        parent = None
+        if not message.is_top_level:
+            parent = await self._store.parent_answer(message.channel_id, message.thread_ts or "")
+        route = route_message(message, parent.answer_id if parent else None)
+        if isinstance(route, Ignore):
+            log.debug("ignoring %s in %s: %s", message.ts, message.channel_id, route.reason.value)
+            return
+        claim = MessageClaim(event_id, message.team_id, message.channel_id, message.ts)
+        text = await readable_text(
+            message.text, bot_user_id=self.bot_user_id, user_name=self._web.user_name
+        )
+        picks = split_model_picks(text)
+        if not picks.text:
+            await self._reply_once(claim, message, self._help_text())
+            return
+        try:
+            if isinstance(route, ContinueThread):
+                assert parent is not None
+                switch = resolve_picks(self._catalog, picks.words)[-1] if picks.words else None
+                await self._continue_thread(claim, message, parent, picks.text, switch)
+            else:
+                models = models_for_round(self._catalog, picks)
+                await self._start_round(claim, message, route, picks.text, models)
+        except UnknownModels as unknown:
+            await self._reply_once(claim, message, str(unknown))
+
+    async def forget(self, channel_id: str, message_ts: str) -> None:
+        """A message was deleted: it no longer reaches any model."""
+        await self._store.forget_message(channel_id, message_ts)
+
+    async def _start_round(
+        self,
+        claim: MessageClaim,
+        message: IncomingMessage,
+        route: StartRound,
+        text: str,
+        models: Sequence[ModelSpec],
+    ) -> None:
+        author = await self._web.user_name(message.user_id)
+        started = await self._store.start_round(
+            claim,
+            route.chat,
+            user_id=message.user_id,
+            author=author,
+            text=text,
+            models=[spec.name for spec in models],
+            post_thread_ts=route.reply_in_thread,
+            owner=self._settings.replica_id,
+        )
+        if started is None:
+            log.info("message %s in %s already answered", message.ts, message.channel_id)
+            return
+        history = await self._store.round_records(
+            started.chat_id,
+            before_round_id=started.round_id,
+            limit=self._settings.window.max_rounds,
+        )
+        request = build_round_context(
+            self._settings.system_prompt,
+            [context_round(record) for record in history],
+            authored(author, text),
+            self._settings.window,
+        )
+        jobs = []
+        for answer in started.answers:  # placeholders in model order, then all stream at once
+            job = await self._post_placeholder(answer, message.channel_id, route.reply_in_thread)
+            if job is not None:
+                jobs.append(AnswerJob(answer.answer_id, job[0], request, job[1]))
+        await asyncio.gather(*(self._runner.run(job) for job in jobs))
+        await self._answers.settle_round(started.round_id)
+
+    async def _continue_thread(
+        self,
+        claim: MessageClaim,
+        message: IncomingMessage,
+        parent: ParentAnswer,
+        text: str,
+        switch_to: ModelSpec | None,
+    ) -> None:
+        author = await self._web.user_name(message.user_id)
+        snapshot = []
+        if not await self._store.has_reply_thread(parent.answer_id):
+            earlier = await self._store.round_records(
+                parent.chat_id,
+                before_round_id=parent.round_id,
+                limit=self._settings.window.max_rounds,
+            )
+            snapshot = [context_round(record) for record in earlier]
+        started = await self._store.start_thread_turn(
+            claim,
+            parent,
+            user_id=message.user_id,
+            author=author,
+            text=text,
+            switch_to_model=switch_to.name if switch_to else None,
+            snapshot_if_new=snapshot,
+            owner=self._settings.replica_id,
+        )
+        if started is None:
+            log.info("thread message %s in %s already answered", message.ts, message.channel_id)
+            return
+        history = await self._store.thread_history(
+            started.reply_thread_id,
+            before_turn_id=started.turn_id,
+            limit=self._settings.window.max_rounds,
+        )
+        request = build_thread_context(
+            self._settings.system_prompt,
+            history.snapshot,
+            authored(history.anchor_author, history.anchor_text),
+            history.anchor_answer,
+            [thread_turn(record) for record in history.turns],
+            authored(author, text),
+            self._settings.window,
+        )
+        job = await self._post_placeholder(started.answer, message.channel_id, parent.slack_ts)
+        if job is not None:
+            await self._runner.run(AnswerJob(started.answer.answer_id, job[0], request, job[1]))
+
+    async def _post_placeholder(
+        self, answer: NewAnswer, channel_id: str, thread_ts: str | None
+    ) -> tuple[ModelSpec, AnswerMessage] | None:
+        spec = self._catalog.get(answer.model)
+        slack_message = AnswerMessage(
+            self._web,
+            channel=channel_id,
+            thread_ts=thread_ts,
+            display_name=spec.display_name,
+            identity=identity_for(spec),
+            update_interval=self._settings.update_interval,
+        )
+        try:
+            ts = await slack_message.post_placeholder()
+        except SlackApiError as error:
+            code = slack_error_code(error)
+            log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
+            await self._answers.finish(
+                answer.answer_id,
+                FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code),
+            )
+            return None
+        await self._answers.posted(answer.answer_id, ts)
+        return spec, slack_message
+
+    async def _reply_once(self, claim: MessageClaim, message: IncomingMessage, text: str) -> None:
+        """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""
+        if not await self._store.claim(claim):
+            return
+        try:
+            await self._web.tell(
+                message.channel_id, message.user_id, text, thread_ts=message.thread_ts
+            )
+        except SlackApiError as error:
+            log.warning("could not tell %s: %s", message.user_id, slack_error_code(error))
+
+    def _help_text(self) -> str:
+        aliases = ", ".join(f"`+{alias}`" for alias in self._catalog.aliases)
+        return HELP_TEXT.format(aliases=f" ({aliases})" if aliases else "")
+
+
+def identity_for(spec: ModelSpec) -> Identity:
+    return Identity(spec.display_name, PROVIDER_ICONS.get(spec.provider, ":robot_face:"))

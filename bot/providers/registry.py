@@ -1,0 +1,46 @@
+"""One provider instance per configured provider, sharing one HTTP client."""
+
+from __future__ import annotations
+
+import httpx
+
+from bot.providers.anthropic import AnthropicProvider
+from bot.providers.base import ModelProvider
+from bot.providers.gemini import GeminiProvider
+from bot.providers.openai_compatible import OpenAICompatibleProvider
+from bot.settings import Settings
+
+
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The client every provider streams through. The read timeout bounds the wait for each
+    next chunk, so a stream that hangs (before or after the first token) fails cleanly."""
+    timeout = httpx.Timeout(
+        connect=settings.chorus_provider_connect_timeout,
+        read=settings.chorus_provider_read_timeout,
+        write=30.0,
+        pool=30.0,
+    )
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+
+
+def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, ModelProvider]:
+    """Providers by the name used in `provider:model-id`."""
+    keys = settings.provider_keys()
+    return {
+        "openai": OpenAICompatibleProvider(client, settings.openai_base_url, keys["openai"]),
+        "openrouter": OpenAICompatibleProvider(
+            client,
+            settings.openrouter_base_url,
+            keys["openrouter"],
+            extra_headers={"X-Title": "chorus-slack"},
+        ),
+        "ollama": OpenAICompatibleProvider(client, settings.ollama_base_url, None),
+        "anthropic": AnthropicProvider(
+            client,
+            settings.anthropic_base_url,
+            keys["anthropic"],
+            max_tokens=settings.chorus_max_output_tokens,
+        ),
+        "google": GeminiProvider(client, settings.gemini_base_url, keys["google"]),
+    }
