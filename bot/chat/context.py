@@ -91,7 +91,7 @@ def build_thread_context(
     message and the answer the thread hangs under, then the thread's own turns, then the new
     message. To fit the window the snapshot drops first (oldest first), then the oldest turns.
     """
-    anchor = [ChatMessage("user", anchor_user), ChatMessage("assistant", anchor_answer)]
+    anchor = ContextRound(0, anchor_user, anchor_answer or None).messages()
     new_turn = [ChatMessage("user", new_message)]
     reserved = estimate_tokens([*anchor, *new_turn, ChatMessage("user", system)])
     groups = [round_.messages() for round_ in snapshot] + [

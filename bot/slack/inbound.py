@@ -45,6 +45,8 @@ def incoming_message(
 async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -> str:
     """Slack markup as a person would read it: the bot mention removed, `<@U1>` → `@Alice`,
     `<#C1|general>` → `#general`, `<https://x|label>` → `label (https://x)`."""
+    # Drop the bot's own mention with the spaces around it, keeping one: "a <@BOT> b" → "a b".
+    text = re.sub(rf"[ \t]*<@{re.escape(bot_user_id)}(?:\|[^>]*)?>[ \t]*", " ", text)
     pieces: list[str] = []
     position = 0
     for match in _ANGLE_TOKEN.finditer(text):
@@ -52,8 +54,7 @@ async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -
         pieces.append(await _readable_token(match.group(1), bot_user_id, user_name))
         position = match.end()
     pieces.append(text[position:])
-    joined = "".join(pieces)
-    return html.unescape(re.sub(r"[ \t]{2,}", " ", joined)).strip()
+    return html.unescape("".join(pieces)).strip()
 
 
 async def _readable_token(token: str, bot_user_id: str, user_name: NameLookup) -> str:

@@ -1,0 +1,158 @@
+"""SPEC §3: what each model is sent."""
+
+from bot.chat.context import (
+    ContextRound,
+    ContextWindow,
+    ThreadTurn,
+    authored,
+    build_round_context,
+    build_thread_context,
+    compose_system_prompt,
+)
+from bot.chat.history import AnswerRecord, RoundRecord, TurnRecord, context_round, thread_turn
+from bot.chat.in_chat import AnswerStatus
+from bot.chat.messages import ChatMessage
+
+WIDE = ContextWindow(max_rounds=50, max_tokens=100_000)
+DONE, FAILED, STREAMING = AnswerStatus.DONE, AnswerStatus.FAILED, AnswerStatus.STREAMING
+
+
+def round_record(round_id: int, *answers: tuple[str, AnswerStatus], chosen: int | None = None):
+    return RoundRecord(
+        round_id,
+        "Alice",
+        f"question {round_id}",
+        chosen,
+        tuple(
+            AnswerRecord(round_id * 10 + i, status, text)
+            for i, (text, status) in enumerate(answers)
+        ),
+    )
+
+
+def turns(request) -> list[tuple[str, str]]:
+    return [(m.role, m.content) for m in request.messages]
+
+
+def test_new_round_gets_earlier_rounds_with_their_in_chat_answer_then_the_new_message():
+    history = [
+        context_round(round_record(1, ("claude 1", DONE), ("gpt 1", DONE))),
+        context_round(round_record(2, ("claude 2", DONE), ("gpt 2", DONE))),
+    ]
+    request = build_round_context("sys", history, "Bob: and now?", WIDE)
+    assert request.system == "sys"
+    assert turns(request) == [
+        ("user", "Alice: question 1"),
+        ("assistant", "claude 1"),
+        ("user", "Alice: question 2"),
+        ("assistant", "claude 2"),
+        ("user", "Bob: and now?"),
+    ]
+
+
+def test_other_models_answers_are_not_sent():
+    history = [context_round(round_record(1, ("claude says", DONE), ("gpt says", DONE)))]
+    request = build_round_context("", history, "Alice: next", WIDE)
+    sent = " ".join(m.content for m in request.messages)
+    assert "gpt says" not in sent
+    assert "claude says" in sent
+
+
+def test_in_chat_answer_defaults_to_first_model():
+    record = round_record(1, ("first model", DONE), ("second model", DONE))
+    assert context_round(record).in_chat_answer == "first model"
+
+
+def test_in_chat_answer_falls_back_to_first_that_succeeded():
+    record = round_record(1, ("", FAILED), ("", FAILED), ("third model", DONE))
+    assert context_round(record).in_chat_answer == "third model"
+
+
+def test_in_chat_answer_waits_while_the_first_model_may_still_succeed():
+    record = round_record(1, ("partial", STREAMING), ("second model", DONE))
+    assert context_round(record).in_chat_answer is None
+
+
+def test_chosen_in_chat_answer_wins_over_the_default():
+    record = round_record(1, ("first", DONE), ("second", DONE), chosen=11)
+    assert context_round(record).in_chat_answer == "second"
+
+
+def test_round_whose_in_chat_answer_failed_sends_no_assistant_turn():
+    history = [context_round(round_record(1, ("", FAILED), ("", FAILED)))]
+    request = build_round_context("", history, "Alice: again", WIDE)
+    assert turns(request) == [("user", "Alice: question 1"), ("user", "Alice: again")]
+
+
+def test_people_are_named_in_their_messages():
+    assert authored("Carol", "hi") == "Carol: hi"
+    assert context_round(round_record(3, ("x", DONE))).user == "Alice: question 3"
+
+
+def test_oldest_rounds_drop_first_and_the_new_message_never_does():
+    history = [ContextRound(i, f"Alice: q{i}", f"a{i}") for i in range(1, 6)]
+    request = build_round_context("", history, "Alice: now", ContextWindow(max_rounds=2))
+    assert turns(request) == [
+        ("user", "Alice: q4"),
+        ("assistant", "a4"),
+        ("user", "Alice: q5"),
+        ("assistant", "a5"),
+        ("user", "Alice: now"),
+    ]
+
+
+def test_token_budget_drops_oldest_rounds_but_keeps_an_oversized_new_message():
+    history = [ContextRound(i, "Alice: " + "x" * 4000, "y" * 4000) for i in range(1, 4)]
+    huge = "Alice: " + "z" * 20_000
+    request = build_round_context("", history, huge, ContextWindow(max_tokens=1_000))
+    assert turns(request) == [("user", huge)]
+
+
+def test_thread_context_is_snapshot_then_round_and_its_answer_then_turns_then_new_message():
+    snapshot = [ContextRound(1, "Alice: q1", "a1")]
+    earlier = [
+        thread_turn(TurnRecord("Bob", "follow-up", AnswerRecord(7, DONE, "reply 1"))),
+        thread_turn(TurnRecord("Alice", "lost one", AnswerRecord(8, FAILED, ""))),
+    ]
+    request = build_thread_context(
+        "sys", snapshot, "Alice: q2", "gpt's a2", earlier, "Carol: and?", WIDE
+    )
+    assert turns(request) == [
+        ("user", "Alice: q1"),
+        ("assistant", "a1"),
+        ("user", "Alice: q2"),
+        ("assistant", "gpt's a2"),
+        ("user", "Bob: follow-up"),
+        ("assistant", "reply 1"),
+        ("user", "Alice: lost one"),
+        ("user", "Carol: and?"),
+    ]
+
+
+def test_thread_window_drops_the_snapshot_before_thread_turns():
+    snapshot = [ContextRound(i, f"Alice: q{i}", f"a{i}") for i in (1, 2)]
+    earlier = [ThreadTurn("Bob: t1", "r1"), ThreadTurn("Bob: t2", "r2")]
+    request = build_thread_context(
+        "", snapshot, "Alice: q3", "a3", earlier, "Bob: t3", ContextWindow(max_rounds=3)
+    )
+    assert turns(request) == [
+        ("user", "Alice: q2"),
+        ("assistant", "a2"),
+        ("user", "Alice: q3"),
+        ("assistant", "a3"),
+        ("user", "Bob: t1"),
+        ("assistant", "r1"),
+        ("user", "Bob: t2"),
+        ("assistant", "r2"),
+        ("user", "Bob: t3"),
+    ]
+
+
+def test_thread_under_a_failed_answer_sends_no_empty_assistant_turn():
+    request = build_thread_context("", [], "Alice: q", "", [], "Alice: retry?", WIDE)
+    assert ChatMessage("assistant", "") not in request.messages
+    assert turns(request) == [("user", "Alice: q"), ("user", "Alice: retry?")]
+
+
+def test_system_prompt_joins_base_workspace_and_channel_prompts():
+    assert compose_system_prompt("base", None, "  ", "channel") == "base\n\nchannel"

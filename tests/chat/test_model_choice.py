@@ -1,0 +1,98 @@
+"""SPEC §2.3: choosing models with leading `+alias` words."""
+
+import pytest
+
+from bot.chat.catalog import (
+    CatalogError,
+    ModelCatalog,
+    ModelSpec,
+    display_name_for,
+    parse_model_list,
+)
+from bot.chat.model_choice import (
+    UnknownModels,
+    model_for_thread_turn,
+    models_for_round,
+    split_model_picks,
+)
+
+CATALOG = ModelCatalog(
+    parse_model_list("anthropic:claude-sonnet-4-5,openai:gpt-5.1,google:gemini-2.5-pro")
+)
+
+
+def names(specs):
+    return [spec.name for spec in specs]
+
+
+def test_every_configured_model_answers_by_default_in_configured_order():
+    picks = split_model_picks("how do I …")
+    assert names(models_for_round(CATALOG, picks)) == [
+        "anthropic:claude-sonnet-4-5",
+        "openai:gpt-5.1",
+        "google:gemini-2.5-pro",
+    ]
+
+
+def test_leading_plus_aliases_pick_the_models_for_one_round():
+    picks = split_model_picks("+gemini +claude how do I …")
+    assert picks.text == "how do I …"
+    assert names(models_for_round(CATALOG, picks)) == [
+        "google:gemini-2.5-pro",
+        "anthropic:claude-sonnet-4-5",
+    ]
+
+
+def test_a_plus_word_inside_the_text_is_just_text():
+    picks = split_model_picks("is c +gpt a thing?")
+    assert picks.words == ()
+    assert picks.text == "is c +gpt a thing?"
+
+
+def test_unknown_aliases_get_an_error_listing_the_valid_ones():
+    with pytest.raises(UnknownModels) as raised:
+        models_for_round(CATALOG, split_model_picks("+claud +gpt hi"))
+    assert str(raised.value) == (
+        "I don't know `+claud`. Models you can pick: `+claude`, `+gpt`, `+gemini`."
+    )
+
+
+def test_a_plus_alias_in_a_thread_switches_its_model():
+    picks = split_model_picks("+gpt your turn")
+    assert model_for_thread_turn(CATALOG, picks, "anthropic:claude-sonnet-4-5") == "openai:gpt-5.1"
+    assert model_for_thread_turn(CATALOG, split_model_picks("more"), "x:y") == "x:y"
+
+
+def test_models_are_found_by_alias_model_id_or_full_name():
+    for word in ("claude", "claude-sonnet-4-5", "anthropic:claude-sonnet-4-5", "CLAUDE"):
+        assert CATALOG.find(word) == ModelSpec(
+            "anthropic", "claude-sonnet-4-5", "Claude Sonnet 4.5"
+        )
+
+
+def test_models_of_one_family_get_distinct_aliases():
+    catalog = ModelCatalog(
+        parse_model_list("anthropic:claude-sonnet-4-5,anthropic:claude-opus-4-1")
+    )
+    assert list(catalog.aliases) == ["claude-sonnet-4-5", "claude-opus-4-1"]
+
+
+def test_display_names_read_like_product_names():
+    assert display_name_for("claude-sonnet-4-5") == "Claude Sonnet 4.5"
+    assert display_name_for("gpt-5.1") == "GPT-5.1"
+    assert display_name_for("gemini-2.5-pro") == "Gemini 2.5 Pro"
+    assert display_name_for("meta-llama/llama-4-maverick") == "Llama 4 Maverick"
+    assert display_name_for("claude-opus-4-1-20250805") == "Claude Opus 4.1"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mistral:large", "unknown provider 'mistral'"),
+        ("gpt-5.1", "must look like provider:model-id"),
+        ("openai:gpt-5.1,openai:gpt-5.1", "model listed twice"),
+    ],
+)
+def test_bad_model_lists_are_refused_with_a_clear_reason(value, message):
+    with pytest.raises(CatalogError, match=message):
+        parse_model_list(value)

@@ -1,0 +1,59 @@
+"""SPEC §4.1 and 4.2: which events are people's messages, and how their text reads to models."""
+
+import pytest
+
+from bot.slack.inbound import incoming_message, readable_text
+
+NAMES = {"U0ALICE": "Alice", "U0BOB": "Bob"}
+
+
+async def user_name(user_id: str) -> str:
+    return NAMES.get(user_id, user_id)
+
+
+async def readable(text: str) -> str:
+    return await readable_text(text, bot_user_id="U0BOT", user_name=user_name)
+
+
+async def test_the_bot_mention_is_stripped():
+    assert await readable("<@U0BOT> what is 2+2?") == "what is 2+2?"
+
+
+async def test_people_channels_and_links_stay_readable():
+    text = "<@U0BOT> ask <@U0BOB> in <#C1|general> about <https://x.dev/a?b=1|the docs>"
+    assert await readable(text) == "ask @Bob in #general about the docs (https://x.dev/a?b=1)"
+
+
+async def test_slack_escapes_are_undone_for_models():
+    assert await readable("<@U0BOT> is 1 &lt; 2 &amp;&amp; 3 &gt; 2?") == "is 1 < 2 && 3 > 2?"
+
+
+async def test_code_blocks_and_odd_unicode_pass_through():
+    text = "<@U0BOT> fix ```def f():\n    return 'héllo 👋 \u202e'```"
+    assert await readable(text) == "fix ```def f():\n    return 'héllo 👋 \u202e'```"
+
+
+def event(**overrides):
+    base = {"type": "message", "channel": "C1", "user": "U0ALICE", "text": "hi", "ts": "1.0"}
+    return base | overrides
+
+
+@pytest.mark.parametrize(
+    "ignored",
+    [
+        event(bot_id="B0OTHER"),
+        event(subtype="bot_message"),
+        event(subtype="message_changed"),
+        event(subtype="channel_join"),
+        event(user="U0BOT"),
+    ],
+)
+def test_bot_messages_edits_and_joins_are_not_peoples_messages(ignored):
+    assert incoming_message(ignored, team_id="T1", bot_user_id="U0BOT") is None
+
+
+def test_a_direct_message_and_a_mention_are_recognised():
+    dm = incoming_message(event(channel="D1", channel_type="im"), team_id="T1", bot_user_id="U0BOT")
+    assert dm is not None and dm.is_direct and not dm.mentions_bot
+    mention = incoming_message(event(text="<@U0BOT> hi"), team_id="T1", bot_user_id="U0BOT")
+    assert mention is not None and mention.mentions_bot and not mention.is_direct
