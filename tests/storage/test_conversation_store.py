@@ -1,0 +1,250 @@
+"""Storage on real SQLite and PostgreSQL: claims, history, snapshots, deletions, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from bot.chat.history import context_round
+from bot.chat.in_chat import AnswerStatus
+from bot.chat.routing import ChatKey
+from storage.answers import AnswerStore, FinishedAnswer
+from storage.conversations import ConversationStore, MessageClaim, StartedRound
+from storage.database import create_engine, migrate, session_factory
+
+CHAT = ChatKey("T1", "C1")
+MODELS = ["anthropic:claude-sonnet-4-5", "openai:gpt-5.1"]
+
+
+@dataclass
+class Stores:
+    conversations: ConversationStore
+    answers: AnswerStore
+
+    async def round(self, ts: str, text: str, *, answers=("claude", "gpt")) -> StartedRound:
+        """A round whose answers have streamed and finished with the given texts."""
+        started = await self.conversations.start_round(
+            MessageClaim(f"Ev{ts}", "T1", "C1", ts),
+            CHAT,
+            user_id="U1",
+            author="Alice",
+            text=text,
+            models=MODELS,
+            post_thread_ts=None,
+            owner="replica-a",
+        )
+        assert started is not None
+        for answer, answer_text in zip(started.answers, answers, strict=True):
+            await self.answers.posted(answer.answer_id, f"{ts}{answer.answer_id}")
+            await self.answers.finish(
+                answer.answer_id, FinishedAnswer(AnswerStatus.DONE, f"{answer_text}: {text}")
+            )
+        await self.answers.settle_round(started.round_id)
+        return started
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[Stores]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    sessions = session_factory(engine)
+    yield Stores(ConversationStore(sessions), AnswerStore(sessions))
+    await engine.dispose()
+
+
+def claim(ts: str, event: str | None = None) -> MessageClaim:
+    return MessageClaim(event or f"Ev-{ts}", "T1", "C1", ts)
+
+
+async def start(stores: Stores, message_claim: MessageClaim) -> StartedRound | None:
+    return await stores.conversations.start_round(
+        message_claim,
+        CHAT,
+        user_id="U1",
+        author="Alice",
+        text="hi",
+        models=MODELS,
+        post_thread_ts=None,
+        owner="replica-a",
+    )
+
+
+async def test_the_mention_and_message_events_of_one_message_make_one_round(stores):
+    assert await start(stores, claim("1.0", "EvMention")) is not None
+    assert await start(stores, claim("1.0", "EvMessage")) is None
+
+
+async def test_a_retried_event_makes_no_second_round(stores):
+    assert await start(stores, claim("1.0", "EvSame")) is not None
+    assert await start(stores, claim("2.0", "EvSame")) is None
+
+
+async def test_concurrent_deliveries_of_one_message_make_exactly_one_round(stores):
+    results = await asyncio.gather(*(start(stores, claim("5.0", f"Ev{i}")) for i in range(8)))
+    assert sum(result is not None for result in results) == 1
+
+
+async def test_rounds_come_back_oldest_first_with_in_chat_answer(stores):
+    await stores.round("1.0", "first")
+    await stores.round("2.0", "second")
+    third = await stores.round("3.0", "third")
+    records = await stores.conversations.round_records(
+        third.chat_id, before_round_id=third.round_id, limit=10
+    )
+    assert [context_round(r) for r in records] == [
+        context_round(records[0]),
+        context_round(records[1]),
+    ]
+    assert [(c.user, c.in_chat_answer) for c in map(context_round, records)] == [
+        ("Alice: first", "claude: first"),
+        ("Alice: second", "claude: second"),
+    ]
+
+
+async def test_history_is_bounded_to_the_latest_rounds(stores):
+    for i in range(1, 6):
+        last = await stores.round(f"{i}.0", f"q{i}")
+    records = await stores.conversations.round_records(
+        last.chat_id, before_round_id=last.round_id, limit=2
+    )
+    assert [r.text for r in records] == ["q3", "q4"]
+
+
+async def start_turn(stores: Stores, parent, ts: str, text: str, *, switch: str | None = None):
+    earlier = await stores.conversations.round_records(
+        parent.chat_id, before_round_id=parent.round_id, limit=50
+    )
+    started = await stores.conversations.start_thread_turn(
+        claim(ts),
+        parent,
+        user_id="U2",
+        author="Bob",
+        text=text,
+        switch_to_model=switch,
+        snapshot_if_new=[context_round(r) for r in earlier],
+        owner="replica-a",
+    )
+    assert started is not None
+    await stores.answers.finish(
+        started.answer.answer_id, FinishedAnswer(AnswerStatus.DONE, f"reply to {text}")
+    )
+    return started
+
+
+async def test_thread_turns_never_reach_channel_context(stores):
+    first = await stores.round("1.0", "first")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{first.answers[1].answer_id}")
+    assert parent is not None and parent.model == "openai:gpt-5.1"
+    await start_turn(stores, parent, "1.5", "secret thread question")
+    second = await stores.round("2.0", "second")
+    records = await stores.conversations.round_records(
+        second.chat_id, before_round_id=second.round_id + 1, limit=10
+    )
+    everything = repr(records)
+    assert "secret thread question" not in everything
+    assert "reply to secret" not in everything
+
+
+async def test_a_thread_sees_its_round_its_answer_and_earlier_rounds_but_not_later_ones(stores):
+    await stores.round("1.0", "first")
+    second = await stores.round("2.0", "second")
+    await stores.round("3.0", "third")
+    parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[1].answer_id}")
+    turn_one = await start_turn(stores, parent, "2.1", "why?")
+    turn_two = await start_turn(stores, parent, "2.2", "and then?", switch="anthropic:x")
+    assert turn_two.answer.model == "anthropic:x"
+    history = await stores.conversations.thread_history(
+        turn_two.reply_thread_id, before_turn_id=turn_two.turn_id, limit=10
+    )
+    assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [
+        ("Alice: first", "claude: first")
+    ]
+    assert (history.anchor_author, history.anchor_text) == ("Alice", "second")
+    assert history.anchor_answer == "gpt: second"
+    assert [(t.author, t.text, t.reply.text) for t in history.turns] == [
+        ("Bob", "why?", "reply to why?")
+    ]
+    assert turn_one.reply_thread_id == turn_two.reply_thread_id
+
+
+async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
+    await stores.round("1.0", "first")
+    second = await stores.round("2.0", "second")
+    parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[0].answer_id}")
+    turn = await start_turn(stores, parent, "2.1", "a")
+    # Round one's question is deleted later: it leaves the snapshot too.
+    await stores.conversations.forget_message("C1", "1.0")
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+    )
+    assert history.snapshot == ()
+
+
+async def test_deleted_messages_leave_the_context(stores):
+    await stores.round("1.0", "keep me")
+    await stores.round("2.0", "delete me")
+    third = await stores.round("3.0", "third")
+    await stores.conversations.forget_message("C1", "2.0")
+    records = await stores.conversations.round_records(
+        third.chat_id, before_round_id=third.round_id, limit=10
+    )
+    assert [r.text for r in records] == ["keep me"]
+
+
+async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
+    first = await stores.round("1.0", "q")
+    await stores.conversations.forget_message("C1", f"1.0{first.answers[0].answer_id}")
+    second = await stores.round("2.0", "next")
+    records = await stores.conversations.round_records(
+        second.chat_id, before_round_id=second.round_id, limit=10
+    )
+    assert context_round(records[0]).in_chat_answer in (None, "gpt: q")
+
+
+async def test_interrupted_answers_are_taken_over_exactly_once(stores):
+    started = await start(stores, claim("9.0"))
+    await stores.answers.progress(started.answers[0].answer_id, "partial", time.time())
+    results = await asyncio.gather(
+        *(stores.answers.take_over_interrupted(stale_before=time.time() + 1) for _ in range(4))
+    )
+    taken = [answer for result in results for answer in result]
+    assert sorted(a.answer_id for a in taken) == sorted(a.answer_id for a in started.answers)
+    partial = next(a for a in taken if a.answer_id == started.answers[0].answer_id)
+    assert partial.text == "partial"
+
+
+async def test_live_answers_of_other_replicas_are_left_alone(stores):
+    await start(stores, claim("9.0"))
+    taken = await stores.answers.take_over_interrupted(
+        stale_before=time.time() - 60, previous_owner="replica-b"
+    )
+    assert taken == []
+    mine = await stores.answers.take_over_interrupted(
+        stale_before=time.time() - 60, previous_owner="replica-a"
+    )
+    assert len(mine) == 2
+
+
+async def test_state_survives_reopening_the_database(database_url):
+    engine = create_engine(database_url)
+    await migrate(engine)
+    stores = Stores(
+        ConversationStore(session_factory(engine)), AnswerStore(session_factory(engine))
+    )
+    first = await stores.round("1.0", "remember me")
+    await engine.dispose()
+
+    engine = create_engine(database_url)
+    await migrate(engine)
+    conversations = ConversationStore(session_factory(engine))
+    parent = await conversations.parent_answer("C1", f"1.0{first.answers[0].answer_id}")
+    assert parent is not None and parent.round_id == first.round_id
+    assert (
+        await start(Stores(conversations, AnswerStore(session_factory(engine))), claim("1.0"))
+        is None
+    )
+    await engine.dispose()
