@@ -1,0 +1,67 @@
+"""The promises the layout makes: a pure chat core, a lint-clean tree, a valid app manifest."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT_CORE = ROOT / "bot" / "chat"
+FORBIDDEN_IN_CORE = ("slack_bolt", "slack_sdk", "httpx", "httpx_sse", "aiohttp", "sqlalchemy")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize("module", sorted(CHAT_CORE.glob("*.py")), ids=lambda p: p.name)
+def test_the_chat_core_imports_neither_slack_nor_http_nor_storage(module: Path):
+    for imported in imported_modules(module):
+        root = imported.split(".")[0]
+        assert root not in FORBIDDEN_IN_CORE, f"{module.name} imports {imported}"
+        assert not imported.startswith(("bot.slack", "bot.providers", "storage")), imported
+
+
+def test_ruff_finds_nothing():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it comes with the test extra)")
+    result = subprocess.run(
+        [ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_manifest_is_a_complete_slack_app_manifest():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))
+    info = manifest["display_information"]
+    assert 1 <= len(info["name"]) <= 35
+    assert len(info["description"]) <= 140
+    assert 175 <= len(info["long_description"]) <= 4000
+    assert manifest["features"]["bot_user"]["display_name"]
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    needs = {
+        "app_mention": "app_mentions:read",
+        "message.channels": "channels:history",
+        "message.groups": "groups:history",
+        "message.im": "im:history",
+        "message.mpim": "mpim:history",
+    }
+    assert events == set(needs)
+    assert {needs[event] for event in events} <= scopes
+    assert {"chat:write", "chat:write.customize", "users:read"} <= scopes
+    assert manifest["settings"]["socket_mode_enabled"] is True
