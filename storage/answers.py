@@ -116,7 +116,7 @@ class AnswerStore:
                     .where(Answer.id.in_(candidates), Answer.status.in_(_UNSETTLED))
                     .values(status=AnswerStatus.INTERRUPTED.value, finished_at=time.time())
                     .returning(
-                        Answer.id,
+                        Answer.id.label("answer_id"),
                         Answer.round_id,
                         Answer.model,
                         Answer.channel_id,
@@ -127,7 +127,7 @@ class AnswerStore:
                     )
                 )
             ).all()
-        return [InterruptedAnswer(*row) for row in rows]
+        return [InterruptedAnswer(**row._asdict()) for row in rows]
 
     async def _update(self, answer_id: int, **values: object) -> None:
         async with self._sessions.begin() as session:

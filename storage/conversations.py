@@ -290,8 +290,11 @@ class ConversationStore:
     async def forget_message(self, channel_id: str, message_ts: str) -> None:
         """A person deleted a message (or an admin an answer): it leaves every context."""
         async with self._sessions.begin() as session:
-            for table in (Round, ThreadTurn, Answer):
-                ts_column = Answer.slack_ts if table is Answer else table.message_ts
+            for table, ts_column in (
+                (Round, Round.message_ts),
+                (ThreadTurn, ThreadTurn.message_ts),
+                (Answer, Answer.slack_ts),
+            ):
                 await session.execute(
                     update(table)
                     .where(and_(table.channel_id == channel_id, ts_column == message_ts))
@@ -314,7 +317,7 @@ async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None
 
 def _insert_or_ignore(session: AsyncSession, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING in the session's dialect."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 

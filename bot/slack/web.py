@@ -59,9 +59,6 @@ class SlackWeb:
         identity: Identity | None = None,
     ) -> str:
         """Post a message; returns its ts."""
-        extra = (
-            {"username": identity.username, "icon_emoji": identity.icon_emoji} if identity else {}
-        )
         response = await self.client.chat_postMessage(
             channel=channel,
             text=message.text,
@@ -69,7 +66,8 @@ class SlackWeb:
             thread_ts=thread_ts,
             unfurl_links=False,
             unfurl_media=False,
-            **extra,
+            username=identity.username if identity else None,
+            icon_emoji=identity.icon_emoji if identity else None,
         )
         return str(response["ts"])
 
