@@ -106,6 +106,7 @@ class Conversations:
     async def forget(self, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
         await self._store.forget_message(channel_id, message_ts)
+        log.info("message %s in %s was deleted: it leaves the context", message_ts, channel_id)
 
     async def _start_round(
         self,
