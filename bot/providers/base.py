@@ -112,3 +112,16 @@ def merge_consecutive_roles(messages: Sequence[ChatMessage]) -> list[ChatMessage
         else:
             merged.append(message)
     return merged
+
+
+# Some APIs refuse a conversation that opens with the model speaking; this stands in for the
+# user turn that was dropped from the context (e.g. deleted) so the rest can still be sent.
+CONTINUED_CONVERSATION = "(earlier messages omitted)"
+
+
+def alternating_turns(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """Turns that alternate strictly and open with a user turn (Anthropic, Gemini)."""
+    turns = merge_consecutive_roles(messages)
+    if turns and turns[0].role == "assistant":
+        turns.insert(0, ChatMessage("user", CONTINUED_CONVERSATION))
+    return turns

@@ -1,0 +1,100 @@
+"""Anthropic Messages API streaming: `message_start` … `content_block_delta` … `message_stop`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent
+
+from bot.chat.messages import ModelRequest
+from bot.providers.base import Refused, StreamEvent, alternating_turns
+from bot.providers.http import (
+    StreamState,
+    error_in_stream,
+    field,
+    parse_json_object,
+    required,
+    stream_answer,
+)
+
+NAME = "Anthropic"
+API_VERSION = "2023-06-01"
+
+
+class AnthropicProvider:
+    """Streams from `{base_url}/v1/messages`."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        *,
+        max_tokens: int = 4096,
+    ) -> None:
+        self._client = client
+        self._url = f"{base_url.rstrip('/')}/v1/messages"
+        self._headers = {"anthropic-version": API_VERSION}
+        if api_key:
+            self._headers["x-api-key"] = api_key
+        self._max_tokens = max_tokens
+
+    def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        return stream_answer(
+            self._client,
+            NAME,
+            self._url,
+            headers=self._headers,
+            body=request_body(model_id, request, self._max_tokens),
+            read_event=read_event,
+        )
+
+
+def request_body(model_id: str, request: ModelRequest, max_tokens: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model_id, "max_tokens": max_tokens}
+    if request.system:
+        body["system"] = request.system
+    body["messages"] = [
+        {"role": turn.role, "content": turn.content} for turn in alternating_turns(request.messages)
+    ]
+    body["stream"] = True
+    return body
+
+
+def read_event(event: ServerSentEvent, state: StreamState) -> str:
+    """One named event; unknown events are skipped, as Anthropic asks clients to do."""
+    if event.event == "ping":
+        return ""
+    data = parse_json_object(event.data)
+    kind = event.event if event.event != "message" else field(data, "type", str)
+    if kind == "error":
+        raise error_in_stream(state.provider, data.get("error"))
+    if kind == "message_start":
+        usage = field(required(data, "message", dict), "usage", dict) or {}
+        state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
+    elif kind == "content_block_delta":
+        delta = required(data, "delta", dict)
+        # Thinking, signature and tool-input deltas are not part of the answer text.
+        if field(delta, "type", str) == "text_delta":
+            return required(delta, "text", str)
+    elif kind == "message_delta":
+        stop_reason = field(field(data, "delta", dict) or {}, "stop_reason", str)
+        if stop_reason == "refusal":
+            raise Refused(f"{NAME} refused to answer (stop reason refusal).")
+        usage = field(data, "usage", dict) or {}
+        state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
+    elif kind == "message_stop":
+        state.complete = state.ended = True
+    return ""
+
+
+def _input_tokens(usage: dict[str, Any]) -> int | None:
+    """All prompt tokens, cached or not: Anthropic counts cache reads and writes apart."""
+    counts = [
+        field(usage, key, int)
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
+    known = [count for count in counts if count is not None]
+    return sum(known) if known else None

@@ -1,0 +1,100 @@
+"""Gemini API streaming: `streamGenerateContent?alt=sse`, one `GenerateContentResponse` a chunk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent
+
+from bot.chat.messages import ModelRequest
+from bot.providers.base import Refused, StreamEvent, alternating_turns
+from bot.providers.http import (
+    StreamState,
+    UnexpectedShape,
+    error_in_stream,
+    field,
+    objects,
+    parse_json_object,
+    stream_answer,
+)
+
+NAME = "Gemini"
+REFUSAL_REASONS = frozenset(
+    {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
+)
+_ROLES = {"user": "user", "assistant": "model"}
+
+
+class GeminiProvider:
+    """Streams from `{base_url}/v1beta/models/{model}:streamGenerateContent`."""
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None) -> None:
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        # The key goes in a header, never in the URL: URLs end up in logs and error messages.
+        self._headers = {"x-goog-api-key": api_key} if api_key else {}
+
+    def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        model = model_id.removeprefix("models/")
+        return stream_answer(
+            self._client,
+            NAME,
+            f"{self._base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse",
+            headers=self._headers,
+            body=request_body(request),
+            read_event=read_event,
+        )
+
+
+def request_body(request: ModelRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "contents": [
+            {"role": _ROLES[turn.role], "parts": [{"text": turn.content}]}
+            for turn in alternating_turns(request.messages)
+        ]
+    }
+    if request.system:
+        body["systemInstruction"] = {"parts": [{"text": request.system}]}
+    return body
+
+
+def read_event(event: ServerSentEvent, state: StreamState) -> str:
+    """One chunk: text in `candidates[0].content.parts`, cumulative `usageMetadata`."""
+    chunk = parse_json_object(event.data)
+    if chunk.get("error") is not None:
+        raise error_in_stream(NAME, chunk["error"])
+    block_reason = field(field(chunk, "promptFeedback", dict) or {}, "blockReason", str)
+    if block_reason:
+        raise Refused(f"{NAME} refused to answer (prompt blocked: {block_reason}).")
+    usage = field(chunk, "usageMetadata", dict)
+    if usage is not None:
+        state.count_tokens(field(usage, "promptTokenCount", int), _output_tokens(usage))
+    candidates = field(chunk, "candidates", list)
+    if candidates is None and usage is None:
+        raise UnexpectedShape("a chunk without candidates")
+    if not candidates:
+        return ""
+    candidate = objects(candidates, "a candidate")[0]
+    finish_reason = field(candidate, "finishReason", str)
+    if finish_reason in REFUSAL_REASONS:
+        raise Refused(f"{NAME} refused to answer (finish reason {finish_reason}).")
+    if finish_reason:
+        state.complete = True
+    parts = field(field(candidate, "content", dict) or {}, "parts", list) or []
+    # Thought summaries (`"thought": true`) are the model's reasoning, not its answer.
+    return "".join(
+        field(part, "text", str) or ""
+        for part in objects(parts, "a part")
+        if not part.get("thought")
+    )
+
+
+def _output_tokens(usage: dict[str, Any]) -> int | None:
+    """Answer tokens including thinking, as billed and as OpenAI counts them."""
+    candidates = field(usage, "candidatesTokenCount", int)
+    thoughts = field(usage, "thoughtsTokenCount", int)
+    if candidates is None and thoughts is None:
+        return None
+    return (candidates or 0) + (thoughts or 0)

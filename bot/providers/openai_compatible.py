@@ -1,0 +1,103 @@
+"""OpenAI Chat Completions streaming, also spoken by OpenRouter, Ollama, LM Studio and vLLM."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent
+
+from bot.chat.messages import ModelRequest
+from bot.providers.base import Refused, StreamEvent
+from bot.providers.http import (
+    StreamState,
+    UnexpectedShape,
+    error_in_stream,
+    field,
+    objects,
+    parse_json_object,
+    stream_answer,
+)
+
+_NAMES_BY_HOST = {"api.openai.com": "OpenAI", "openrouter.ai": "OpenRouter"}
+_OLLAMA_PORT = 11434
+
+
+class OpenAICompatibleProvider:
+    """Streams from `{base_url}/chat/completions`. The key is optional: local servers have none."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._client = client
+        self._url = f"{base_url.rstrip('/')}/chat/completions"
+        self._headers = dict(extra_headers or {})
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self.name = name or server_name(base_url)
+
+    def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        return stream_answer(
+            self._client,
+            self.name,
+            self._url,
+            headers=self._headers,
+            body=request_body(model_id, request),
+            read_event=read_event,
+        )
+
+
+def server_name(base_url: str) -> str:
+    """The name errors give the server: the provider for known hosts, else host and port."""
+    url = httpx.URL(base_url)
+    if url.host in _NAMES_BY_HOST:
+        return _NAMES_BY_HOST[url.host]
+    if url.port == _OLLAMA_PORT:
+        return "Ollama"
+    return url.netloc.decode("ascii")
+
+
+def request_body(model_id: str, request: ModelRequest) -> dict[str, Any]:
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages += [{"role": turn.role, "content": turn.content} for turn in request.messages]
+    return {
+        "model": model_id,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+def read_event(event: ServerSentEvent, state: StreamState) -> str:
+    """One `chat.completion.chunk`: text in `choices[0].delta`, usage in the last chunk."""
+    if event.data == "[DONE]":
+        state.complete = state.ended = True
+        return ""
+    chunk = parse_json_object(event.data)
+    if chunk.get("error") is not None:
+        raise error_in_stream(state.provider, chunk["error"])
+    usage = field(chunk, "usage", dict)
+    if usage is not None:
+        state.count_tokens(
+            field(usage, "prompt_tokens", int), field(usage, "completion_tokens", int)
+        )
+    choices = field(chunk, "choices", list)
+    if choices is None and usage is None:
+        raise UnexpectedShape("a chunk without choices")
+    if not choices:
+        return ""
+    choice = objects(choices, "a choice")[0]
+    finish_reason = field(choice, "finish_reason", str)
+    if finish_reason == "content_filter":
+        raise Refused(f"{state.provider} refused to answer (finish reason content_filter).")
+    if finish_reason:
+        state.complete = True
+    delta = field(choice, "delta", dict) or {}
+    return field(delta, "content", str) or ""

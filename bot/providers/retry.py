@@ -1,0 +1,69 @@
+"""Retrying a model call that failed before its first token."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.chat.messages import ModelRequest
+from bot.providers.base import ModelProvider, ProviderError, RateLimited, StreamEvent, TextDelta
+
+Sleep = Callable[[float], Awaitable[object]]
+OnRetry = Callable[[ProviderError, int, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry. `jitter` is the largest extra wait, as a fraction
+    of the wait, that keeps many answers hit by the same outage from retrying in lockstep."""
+
+    max_attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0
+    jitter: float = 0.1
+
+    def delay_after(self, error: ProviderError, attempt: int) -> float:
+        """Seconds to wait after attempt number `attempt` (from 1) failed with `error`."""
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            delay = min(error.retry_after, self.max_retry_after)
+        else:
+            delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+        return delay * (1 + random.uniform(0, self.jitter))
+
+
+async def stream_with_retries(
+    provider: ModelProvider,
+    model_id: str,
+    request: ModelRequest,
+    policy: RetryPolicy,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    on_retry: OnRetry | None = None,
+) -> AsyncIterator[StreamEvent]:
+    """`provider.stream`, started again after a retryable error as long as no text has been
+    yielded; once text has streamed, an error propagates so the caller keeps the partial text."""
+    attempt = 1
+    while True:
+        text_yielded = False
+        events = provider.stream(model_id, request)
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta) and event.text:
+                    text_yielded = True
+                yield event
+            return
+        except ProviderError as error:
+            if text_yielded or not error.retryable or attempt >= policy.max_attempts:
+                raise
+            delay = policy.delay_after(error, attempt)
+            if on_retry is not None:
+                on_retry(error, attempt, delay)
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await sleep(delay)
+        attempt += 1
