@@ -219,6 +219,8 @@ def error_for_status(
         )
     if 500 <= status <= 599:
         return ServerError(f"{provider} had a server error ({cited}).", status=http_status)
+    if status == 408:
+        return ProviderTimeout(f"{provider} took too long to answer ({cited}).", status=http_status)
     if status in (401, 403):
         # The provider's own message is left out: some quote part of the key.
         return AuthenticationFailed(

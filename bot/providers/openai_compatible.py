@@ -97,6 +97,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     finish_reason = field(choice, "finish_reason", str)
     if finish_reason == "content_filter":
         raise Refused(f"{state.provider} refused to answer (finish reason content_filter).")
+    if finish_reason == "error":
+        raise error_in_stream(state.provider, None)
     if finish_reason:
         state.complete = True
     delta = field(choice, "delta", dict) or {}

@@ -1,0 +1,106 @@
+"""A model server double: answers with recorded wire bytes and keeps every request it got."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bot.chat.messages import ChatMessage, ModelRequest
+from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
+
+SSE = {"content-type": "text/event-stream"}
+JSON = {"content-type": "application/json"}
+
+
+class _Chunks(httpx.AsyncByteStream):
+    """A response body sent in pieces, optionally failing (a dropped connection) at the end."""
+
+    def __init__(self, chunks: Sequence[bytes], then: Exception | None) -> None:
+        self._chunks = chunks
+        self._then = then
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+        if self._then is not None:
+            raise self._then
+
+
+@dataclass
+class ReplayServer:
+    """Every request gets the same answer: `status`, `headers`, and `body` sent in `chunks`."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=lambda: dict(SSE))
+    chunk_size: int = 0
+    fail_after_body: Exception | None = None
+    fail_before_response: Exception | None = None
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self._answer))
+
+    @property
+    def request(self) -> httpx.Request:
+        assert len(self.requests) == 1, self.requests
+        return self.requests[0]
+
+    def sent_json(self) -> Any:
+        return json.loads(self.request.content)
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        self.requests.append(request)
+        if self.fail_before_response is not None:
+            raise self.fail_before_response
+        size = self.chunk_size or max(len(self.body), 1)
+        pieces = [self.body[at : at + size] for at in range(0, len(self.body), size)]
+        return httpx.Response(
+            self.status, headers=self.headers, stream=_Chunks(pieces, self.fail_after_body)
+        )
+
+
+def conversation(system: str = "Be brief.") -> ModelRequest:
+    """Two earlier turns (one a double user turn) and the new message."""
+    return ModelRequest(
+        system=system,
+        messages=(
+            ChatMessage("user", "Ann: What is 2+2?"),
+            ChatMessage("assistant", "4."),
+            ChatMessage("user", "Bob: And 3+3?"),
+            ChatMessage("user", "Ann: Answer both."),
+        ),
+    )
+
+
+@dataclass
+class Answer:
+    """What a stream produced: its text, the usage events, and the error that ended it."""
+
+    text: str = ""
+    usage: list[Usage] = field(default_factory=list)
+    error: ProviderError | None = None
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> Answer:
+    answer = Answer()
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                answer.text += event.text
+            else:
+                answer.usage.append(event)
+    except ProviderError as error:
+        answer.error = error
+    return answer
+
+
+async def run(
+    provider: ModelProvider, model_id: str, request: ModelRequest | None = None
+) -> Answer:
+    return await collect(provider.stream(model_id, request or conversation()))

@@ -1,0 +1,204 @@
+"""The Anthropic provider against Messages API event streams as Anthropic sends them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.chat.messages import ChatMessage, ModelRequest
+from bot.providers.anthropic import AnthropicProvider
+from bot.providers.base import (
+    BadRequest,
+    MalformedStream,
+    Overloaded,
+    RateLimited,
+    Refused,
+    ServerError,
+    StreamCut,
+    Usage,
+)
+from tests.providers.replay import Answer, ReplayServer, run
+
+BASE_URL = "https://api.anthropic.com"
+KEY = "sk-ant-test-abc123"
+
+START = (
+    "event: message_start\n"
+    'data: {"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL",'
+    '"type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],'
+    '"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,'
+    '"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n'
+    "event: content_block_start\n"
+    'data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+)
+PING = 'event: ping\ndata: {"type": "ping"}\n\n'
+
+
+def text(piece: str) -> str:
+    return (
+        "event: content_block_delta\n"
+        'data: {"type":"content_block_delta","index":0,'
+        f'"delta":{{"type":"text_delta","text":"{piece}"}}}}\n\n'
+    )
+
+
+def message_end(stop_reason: str = "end_turn", output_tokens: int = 15) -> str:
+    return (
+        'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+        "event: message_delta\n"
+        f'data: {{"type":"message_delta","delta":{{"stop_reason":"{stop_reason}",'
+        f'"stop_sequence":null}},"usage":{{"output_tokens":{output_tokens}}}}}\n\n'
+    )
+
+
+STOP = 'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+ANSWER = (START + PING + text("4 and ") + text("6.") + message_end() + STOP).encode()
+
+
+def error_event(kind: str, message: str) -> str:
+    return (
+        "event: error\n"
+        f'data: {{"type":"error","error":{{"type":"{kind}","message":"{message}"}}}}\n\n'
+    )
+
+
+async def ask(server: ReplayServer, request: ModelRequest | None = None, **options) -> Answer:
+    async with server.client() as client:
+        provider = AnthropicProvider(client, options.pop("base_url", BASE_URL), KEY, **options)
+        return await run(provider, "claude-sonnet-4-5", request)
+
+
+async def test_streams_text_deltas_and_reports_usage_at_the_end():
+    answer = await ask(ReplayServer(ANSWER, chunk_size=11))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=25, output_tokens=15)]
+
+
+async def test_sends_key_version_system_and_merged_turns():
+    server = ReplayServer(ANSWER)
+    await ask(server, base_url="https://api.anthropic.com/", max_tokens=1000)
+
+    assert server.request.url == "https://api.anthropic.com/v1/messages"
+    assert server.request.headers["x-api-key"] == KEY
+    assert server.request.headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in server.request.headers
+    assert server.sent_json() == {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1000,
+        "system": "Be brief.",
+        "messages": [
+            {"role": "user", "content": "Ann: What is 2+2?"},
+            {"role": "assistant", "content": "4."},
+            {"role": "user", "content": "Bob: And 3+3?\n\nAnn: Answer both."},
+        ],
+        "stream": True,
+    }
+
+
+async def test_empty_system_is_omitted_and_messages_open_with_a_user_turn():
+    server = ReplayServer(ANSWER)
+    request = ModelRequest("", (ChatMessage("assistant", "4."), ChatMessage("user", "Why?")))
+    await ask(server, request)
+
+    sent = server.sent_json()
+    assert "system" not in sent
+    assert [turn["role"] for turn in sent["messages"]] == ["user", "assistant", "user"]
+    assert sent["messages"][1:] == [
+        {"role": "assistant", "content": "4."},
+        {"role": "user", "content": "Why?"},
+    ]
+
+
+async def test_cached_prompt_tokens_count_as_input():
+    start = START.replace('"cache_read_input_tokens":0', '"cache_read_input_tokens":1000')
+    answer = await ask(ReplayServer((start + text("Hi") + message_end() + STOP).encode()))
+
+    assert answer.usage == [Usage(input_tokens=1025, output_tokens=15)]
+
+
+async def test_thinking_deltas_are_not_answer_text():
+    thinking = (
+        "event: content_block_delta\n"
+        'data: {"type":"content_block_delta","index":0,'
+        '"delta":{"type":"thinking_delta","thinking":"Let me add."}}\n\n'
+    )
+    answer = await ask(ReplayServer((START + thinking + text("4") + message_end() + STOP).encode()))
+
+    assert answer.text == "4"
+
+
+async def test_no_message_stop_is_a_cut_stream():
+    answer = await ask(ReplayServer((START + text("4 and ") + message_end()).encode()))
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, StreamCut)
+    assert str(answer.error) == "The stream from Anthropic stopped before the answer was complete."
+
+
+async def test_read_error_mid_stream_is_a_cut_stream():
+    server = ReplayServer(
+        (START + text("4 and ")).encode(), fail_after_body=httpx.ReadError("connection reset")
+    )
+    answer = await ask(server)
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, StreamCut)
+
+
+async def test_refusal_stop_reason_is_refused():
+    answer = await ask(ReplayServer((START + message_end("refusal") + STOP).encode()))
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "Anthropic refused to answer (stop reason refusal)."
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "expected", "line"),
+    [
+        (
+            "overloaded_error",
+            "Overloaded",
+            Overloaded,
+            "Anthropic is overloaded (overloaded_error); try again in a moment.",
+        ),
+        (
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
+            RateLimited,
+            "Anthropic rate limit reached (rate_limit_error).",
+        ),
+        ("api_error", "Internal server error", ServerError, None),
+        (
+            "invalid_request_error",
+            "prompt is too long: 210000 tokens > 200000 maximum",
+            BadRequest,
+            "Anthropic rejected the request (invalid_request_error): "
+            "prompt is too long: 210000 tokens > 200000 maximum",
+        ),
+    ],
+)
+async def test_error_event_in_the_stream_is_mapped_by_its_type(kind, message, expected, line):
+    answer = await ask(ReplayServer((START + PING + error_event(kind, message)).encode()))
+
+    assert type(answer.error) is expected
+    assert answer.error.status is None
+    if line is not None:
+        assert str(answer.error) == line
+
+
+async def test_error_event_after_text_keeps_the_text():
+    body = START + text("4 and ") + error_event("overloaded_error", "Overloaded")
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, Overloaded)
+
+
+async def test_malformed_event_data_is_reported():
+    bad_delta = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0}\n\n'
+    answer = await ask(ReplayServer((START + bad_delta).encode()))
+
+    assert isinstance(answer.error, MalformedStream)
+    assert str(answer.error) == "Anthropic sent a stream we could not read ('delta' is missing)."

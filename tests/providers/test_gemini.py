@@ -1,0 +1,159 @@
+"""The Gemini provider against `streamGenerateContent?alt=sse` streams as Google sends them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.chat.messages import ChatMessage, ModelRequest
+from bot.providers.base import MalformedStream, Overloaded, Refused, StreamCut, Usage
+from bot.providers.gemini import GeminiProvider
+from tests.providers.replay import Answer, ReplayServer, run
+
+BASE_URL = "https://generativelanguage.googleapis.com"
+KEY = "AIzaSy-test-abc123"
+
+
+def chunk(*texts: str, finish: str | None = None, usage: dict | None = None) -> str:
+    """One chunk exactly as Gemini frames it: compact JSON, CRLF CRLF after each event."""
+    candidate: dict = {"content": {"parts": [{"text": t} for t in texts], "role": "model"}}
+    if finish:
+        candidate["finishReason"] = finish
+    candidate["index"] = 0
+    data: dict = {"candidates": [candidate]}
+    data["usageMetadata"] = usage or {"promptTokenCount": 12, "totalTokenCount": 12}
+    data["modelVersion"] = "gemini-2.5-flash"
+    data["responseId"] = "mJ0faJ2bBfWk1dkP8oPx2Qc"
+    return f"data: {json.dumps(data, separators=(',', ':'))}\r\n\r\n"
+
+
+FINAL_USAGE = {
+    "promptTokenCount": 12,
+    "candidatesTokenCount": 5,
+    "totalTokenCount": 17,
+    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}],
+}
+ANSWER = (chunk("4 and ") + chunk("6.", finish="STOP", usage=FINAL_USAGE)).encode()
+
+
+async def ask(server: ReplayServer, request: ModelRequest | None = None, model="") -> Answer:
+    async with server.client() as client:
+        provider = GeminiProvider(client, BASE_URL + "/", KEY)
+        return await run(provider, model or "gemini-2.5-flash", request)
+
+
+async def test_streams_parts_and_reports_the_last_usage_once():
+    answer = await ask(ReplayServer(ANSWER, chunk_size=9))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=5)]
+
+
+async def test_gemini_key_is_sent_in_header_not_url():
+    server = ReplayServer(ANSWER)
+    await ask(server)
+
+    url = server.request.url
+    assert url.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    assert dict(url.params) == {"alt": "sse"}
+    assert KEY not in str(url)
+    assert server.request.headers["x-goog-api-key"] == KEY
+
+
+async def test_sends_system_instruction_and_alternating_user_and_model_turns():
+    server = ReplayServer(ANSWER)
+    await ask(server)
+
+    assert server.sent_json() == {
+        "contents": [
+            {"role": "user", "parts": [{"text": "Ann: What is 2+2?"}]},
+            {"role": "model", "parts": [{"text": "4."}]},
+            {"role": "user", "parts": [{"text": "Bob: And 3+3?\n\nAnn: Answer both."}]},
+        ],
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+    }
+
+
+async def test_empty_system_prompt_sends_no_system_instruction():
+    server = ReplayServer(ANSWER)
+    await ask(server, ModelRequest("", (ChatMessage("user", "hi"),)), model="models/gemini-2.5-pro")
+
+    assert "systemInstruction" not in server.sent_json()
+    assert server.request.url.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
+
+
+async def test_max_tokens_finish_is_complete():
+    answer = await ask(ReplayServer(chunk("4 and", finish="MAX_TOKENS").encode()))
+
+    assert answer.error is None
+    assert answer.text == "4 and"
+
+
+async def test_thinking_tokens_count_as_output_and_thoughts_are_not_text():
+    thought = chunk("4 and 6.", finish="STOP", usage={**FINAL_USAGE, "thoughtsTokenCount": 40})
+    thought = thought.replace('"parts":[', '"parts":[{"text":"Adding.","thought":true},')
+    answer = await ask(ReplayServer(thought.encode()))
+
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=45)]
+
+
+@pytest.mark.parametrize(
+    "reason", ["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"]
+)
+async def test_blocked_finish_reasons_are_refusals(reason: str):
+    answer = await ask(ReplayServer((chunk("4 and ") + chunk(finish=reason)).encode()))
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == f"Gemini refused to answer (finish reason {reason})."
+
+
+async def test_blocked_prompt_is_a_refusal():
+    blocked = (
+        'data: {"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},"usageMetadata":'
+        '{"promptTokenCount":9,"totalTokenCount":9},"modelVersion":"gemini-2.5-flash",'
+        '"responseId":"x"}\r\n\r\n'
+    )
+    answer = await ask(ReplayServer(blocked.encode()))
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "Gemini refused to answer (prompt blocked: PROHIBITED_CONTENT)."
+
+
+async def test_no_finish_reason_before_the_end_is_a_cut_stream():
+    answer = await ask(ReplayServer((chunk("4 and ") + chunk("6")).encode()))
+
+    assert answer.text == "4 and 6"
+    assert answer.usage == []
+    assert isinstance(answer.error, StreamCut)
+    assert str(answer.error) == "The stream from Gemini stopped before the answer was complete."
+
+
+async def test_error_in_the_stream_is_mapped_by_its_status():
+    error = (
+        'data: {"error":{"code":503,"message":"The model is overloaded. Please try again later.",'
+        '"status":"UNAVAILABLE"}}\r\n\r\n'
+    )
+    answer = await ask(ReplayServer((chunk("4") + error).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, Overloaded)
+    assert str(answer.error) == "Gemini is overloaded (UNAVAILABLE); try again in a moment."
+
+
+async def test_chunk_that_is_not_json_is_malformed():
+    answer = await ask(ReplayServer((chunk("4") + 'data: {"candidates": [\r\n\r\n').encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, MalformedStream)
+    assert str(answer.error) == "Gemini sent a stream we could not read (data that is not JSON)."
+
+
+async def test_parts_that_are_not_objects_are_malformed():
+    bad = 'data: {"candidates":[{"content":{"parts":["4"],"role":"model"}}]}\r\n\r\n'
+    answer = await ask(ReplayServer(bad.encode()))
+
+    assert isinstance(answer.error, MalformedStream)

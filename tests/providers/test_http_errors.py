@@ -1,0 +1,308 @@
+"""HTTP failures of all three providers, each answering in its own real error body shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from bot.providers.anthropic import AnthropicProvider
+from bot.providers.base import (
+    AuthenticationFailed,
+    BadRequest,
+    ConnectionFailed,
+    MalformedStream,
+    ModelProvider,
+    Overloaded,
+    ProviderTimeout,
+    RateLimited,
+    ServerError,
+    StreamCut,
+)
+from bot.providers.gemini import GeminiProvider
+from bot.providers.http import UnexpectedShape, field, one_line, retry_after_seconds
+from bot.providers.openai_compatible import OpenAICompatibleProvider
+from tests.providers.replay import JSON, Answer, ReplayServer, run
+
+KEY = "secret-key-abc123"
+
+Factory = Callable[[httpx.AsyncClient], ModelProvider]
+PROVIDERS: dict[str, Factory] = {
+    "OpenAI": lambda client: OpenAICompatibleProvider(client, "https://api.openai.com/v1", KEY),
+    "Anthropic": lambda client: AnthropicProvider(client, "https://api.anthropic.com", KEY),
+    "Gemini": lambda client: GeminiProvider(
+        client, "https://generativelanguage.googleapis.com", KEY
+    ),
+}
+
+
+def openai_error(message: str, kind: str, code: str | None = None) -> bytes:
+    error = {"message": message, "type": kind, "param": None, "code": code}
+    return json.dumps({"error": error}, indent=4).encode()
+
+
+def anthropic_error(kind: str, message: str) -> bytes:
+    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_01"}
+    return json.dumps(body).encode()
+
+
+def gemini_error(code: int, message: str, status: str, details: list | None = None) -> bytes:
+    error = {"code": code, "message": message, "status": status}
+    if details is not None:
+        error["details"] = details
+    return json.dumps({"error": error}, indent=2).encode()
+
+
+async def ask(provider: str, server: ReplayServer) -> Answer:
+    async with server.client() as client:
+        return await run(PROVIDERS[provider](client), "some-model")
+
+
+async def test_rate_limit_carries_retry_after_seconds():
+    server = ReplayServer(
+        anthropic_error("rate_limit_error", "Number of request tokens has exceeded your limit"),
+        status=429,
+        headers={**JSON, "retry-after": "17"},
+    )
+    answer = await ask("Anthropic", server)
+
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retry_after == 17
+    assert answer.error.status == 429
+    assert str(answer.error) == "Anthropic rate limit reached (HTTP 429)."
+
+
+async def test_rate_limit_prefers_retry_after_ms():
+    server = ReplayServer(
+        openai_error("Rate limit reached for gpt-4o", "tokens", "rate_limit_exceeded"),
+        status=429,
+        headers={**JSON, "retry-after": "2", "retry-after-ms": "1500"},
+    )
+    answer = await ask("OpenAI", server)
+
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retry_after == 1.5
+    assert str(answer.error) == "OpenAI rate limit reached (HTTP 429)."
+
+
+async def test_gemini_rate_limit_reads_retry_delay_from_the_body():
+    details = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [{"quotaMetric": "generate_content_free_tier_requests"}],
+        },
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"},
+    ]
+    body = gemini_error(429, "You exceeded your current quota.", "RESOURCE_EXHAUSTED", details)
+    answer = await ask("Gemini", ReplayServer(body, status=429, headers=JSON))
+
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retry_after == 37
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "body", "expected", "line"),
+    [
+        (
+            "Anthropic",
+            529,
+            anthropic_error("overloaded_error", "Overloaded"),
+            Overloaded,
+            "Anthropic is overloaded (HTTP 529); try again in a moment.",
+        ),
+        (
+            "Gemini",
+            503,
+            gemini_error(503, "The model is overloaded. Please try again later.", "UNAVAILABLE"),
+            Overloaded,
+            "Gemini is overloaded (HTTP 503); try again in a moment.",
+        ),
+        (
+            "OpenAI",
+            500,
+            openai_error("The server had an error while processing your request.", "server_error"),
+            ServerError,
+            "OpenAI had a server error (HTTP 500).",
+        ),
+        (
+            "Anthropic",
+            500,
+            anthropic_error("api_error", "Internal server error"),
+            ServerError,
+            "Anthropic had a server error (HTTP 500).",
+        ),
+        (
+            "Gemini",
+            500,
+            gemini_error(500, "An internal error has occurred.", "INTERNAL"),
+            ServerError,
+            "Gemini had a server error (HTTP 500).",
+        ),
+        (
+            "OpenAI",
+            401,
+            openai_error(
+                f"Incorrect API key provided: {KEY[:3]}***{KEY[-4:]}.",
+                "invalid_request_error",
+                "invalid_api_key",
+            ),
+            AuthenticationFailed,
+            "OpenAI did not accept the API key (HTTP 401); check the key and its access.",
+        ),
+        (
+            "Anthropic",
+            403,
+            anthropic_error("permission_error", "Your API key does not have permission"),
+            AuthenticationFailed,
+            "Anthropic did not accept the API key (HTTP 403); check the key and its access.",
+        ),
+        (
+            "OpenAI",
+            404,
+            openai_error(
+                "The model `gpt-9` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            ),
+            BadRequest,
+            "OpenAI rejected the request (HTTP 404): "
+            "The model `gpt-9` does not exist or you do not have access to it.",
+        ),
+        (
+            "Anthropic",
+            400,
+            anthropic_error("invalid_request_error", "max_tokens: Field required"),
+            BadRequest,
+            "Anthropic rejected the request (HTTP 400): max_tokens: Field required",
+        ),
+        (
+            "Gemini",
+            400,
+            gemini_error(
+                400,
+                "* GenerateContentRequest.contents: contents is not specified\n",
+                "INVALID_ARGUMENT",
+            ),
+            BadRequest,
+            "Gemini rejected the request (HTTP 400): "
+            "* GenerateContentRequest.contents: contents is not specified",
+        ),
+    ],
+)
+async def test_http_error_status_and_body_become_one_line(provider, status, body, expected, line):
+    answer = await ask(provider, ReplayServer(body, status=status, headers=JSON))
+
+    assert type(answer.error) is expected
+    assert answer.error.status == status
+    assert str(answer.error) == line
+
+
+async def test_gemini_invalid_key_is_an_authentication_error_not_a_bad_request():
+    details = [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "generativelanguage.googleapis.com"},
+        }
+    ]
+    body = gemini_error(
+        400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT", details
+    )
+    answer = await ask("Gemini", ReplayServer(body, status=400, headers=JSON))
+
+    assert isinstance(answer.error, AuthenticationFailed)
+
+
+async def test_long_provider_message_is_shortened_to_one_line_without_url_queries():
+    message = "Bad input\nsee https://example.com/docs?key=abc&x=1 " + "x" * 400
+    body = openai_error(message, "invalid_request_error")
+    answer = await ask("OpenAI", ReplayServer(body, status=422, headers=JSON))
+
+    line = str(answer.error)
+    assert isinstance(answer.error, BadRequest)
+    assert "\n" not in line
+    assert "key=abc" not in line
+    assert "see https://example.com/docs x" in line
+    assert len(line) < 260
+    assert line.endswith("…")
+
+
+async def test_html_error_page_from_a_proxy_is_not_quoted():
+    body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+    answer = await ask(
+        "Anthropic", ReplayServer(body, status=502, headers={"content-type": "text/html"})
+    )
+
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "Anthropic had a server error (HTTP 502)."
+
+
+async def test_success_that_is_not_an_event_stream_is_malformed():
+    answer = await ask("OpenAI", ReplayServer(b'{"choices": []}', headers=JSON))
+
+    assert isinstance(answer.error, MalformedStream)
+    assert str(answer.error) == "OpenAI did not answer with an event stream."
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected", "line"),
+    [
+        (
+            httpx.ConnectError("[Errno 111] Connection refused"),
+            ConnectionFailed,
+            "Could not connect to Gemini.",
+        ),
+        (httpx.ConnectTimeout("timed out"), ProviderTimeout, "Timed out connecting to Gemini."),
+        (
+            httpx.ReadTimeout("timed out"),
+            ProviderTimeout,
+            "Gemini took too long to send the answer.",
+        ),
+        (
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            StreamCut,
+            "The stream from Gemini stopped before the answer was complete.",
+        ),
+    ],
+)
+async def test_transport_failures_are_named_without_url_or_key(failure, expected, line):
+    answer = await ask("Gemini", ReplayServer(fail_before_response=failure))
+
+    assert type(answer.error) is expected
+    assert str(answer.error) == line
+
+
+async def test_read_timeout_mid_stream_keeps_the_text():
+    body = 'data: {"candidates":[{"content":{"parts":[{"text":"4"}],"role":"model"}}]}\r\n\r\n'
+    server = ReplayServer(body.encode(), fail_after_body=httpx.ReadTimeout("timed out"))
+    answer = await ask("Gemini", server)
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, ProviderTimeout)
+
+
+def test_retry_after_accepts_seconds_milliseconds_and_http_dates():
+    assert retry_after_seconds(httpx.Headers({"retry-after": "3"})) == 3
+    assert retry_after_seconds(httpx.Headers({"retry-after-ms": "250"})) == 0.25
+    assert retry_after_seconds(httpx.Headers({"retry-after": "soon"})) is None
+    assert retry_after_seconds(httpx.Headers({"retry-after": "nan"})) is None
+    assert retry_after_seconds(httpx.Headers({})) is None
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 < retry_after_seconds(httpx.Headers({"retry-after": later})) <= 30
+
+
+def test_one_line_collapses_whitespace_and_shortens():
+    assert one_line("  a\n\tb  ") == "a b"
+    assert one_line("x" * 300, limit=10) == "xxxxxxxxx…"
+
+
+def test_fields_of_the_wrong_type_are_unexpected_shapes():
+    assert field({"n": 3}, "n", int) == 3
+    assert field({"n": None}, "n", int) is None
+    with pytest.raises(UnexpectedShape, match="'n' is not int"):
+        field({"n": True}, "n", int)

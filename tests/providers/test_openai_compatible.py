@@ -1,0 +1,239 @@
+"""The OpenAI-compatible provider against Chat Completions streams as OpenAI and others send."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.chat.messages import ChatMessage, ModelRequest
+from bot.providers.base import (
+    BadRequest,
+    MalformedStream,
+    Overloaded,
+    Refused,
+    ServerError,
+    StreamCut,
+    Usage,
+)
+from bot.providers.openai_compatible import OpenAICompatibleProvider
+from tests.providers.replay import Answer, ReplayServer, run
+
+BASE_URL = "https://api.openai.com/v1"
+KEY = "sk-test-abc123"
+
+CHUNK = (
+    'data: {{"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk",'
+    '"created":1741570283,"model":"gpt-4o-2024-08-06","service_tier":"default",'
+    '"system_fingerprint":"fp_eb9dce56a8","choices":[{{"index":0,"delta":{delta},'
+    '"logprobs":null,"finish_reason":{finish}}}],"usage":null}}\n\n'
+)
+USAGE_CHUNK = (
+    'data: {"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk",'
+    '"created":1741570283,"model":"gpt-4o-2024-08-06","service_tier":"default",'
+    '"system_fingerprint":"fp_eb9dce56a8","choices":[],"usage":{"prompt_tokens":31,'
+    '"completion_tokens":9,"total_tokens":40,"prompt_tokens_details":{"cached_tokens":0,'
+    '"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
+    '"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}\n\n'
+)
+DONE = "data: [DONE]\n\n"
+
+
+def chunk(content: str | None = None, finish: str | None = None, role: bool = False) -> str:
+    if role:
+        delta = '{"role":"assistant","content":"","refusal":null}'
+    elif content is None:
+        delta = "{}"
+    else:
+        delta = f'{{"content":"{content}"}}'
+    return CHUNK.format(delta=delta, finish=f'"{finish}"' if finish else "null")
+
+
+ANSWER = (
+    chunk(role=True) + chunk("4 and ") + chunk("6.") + chunk(finish="stop") + USAGE_CHUNK + DONE
+).encode()
+
+
+async def ask(server: ReplayServer, request: ModelRequest | None = None, **options) -> Answer:
+    async with server.client() as client:
+        provider = OpenAICompatibleProvider(client, options.pop("base_url", BASE_URL), **options)
+        return await run(provider, "gpt-4o", request)
+
+
+async def test_streams_text_then_the_usage_of_the_final_chunk():
+    answer = await ask(ReplayServer(ANSWER, chunk_size=7), api_key=KEY)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
+
+
+async def test_sends_system_prompt_then_turns_with_usage_requested():
+    server = ReplayServer(ANSWER)
+    await ask(server, api_key=KEY)
+
+    assert server.request.method == "POST"
+    assert server.request.url == "https://api.openai.com/v1/chat/completions"
+    assert server.request.headers["authorization"] == f"Bearer {KEY}"
+    assert server.request.headers["accept"] == "text/event-stream"
+    assert server.sent_json() == {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Ann: What is 2+2?"},
+            {"role": "assistant", "content": "4."},
+            {"role": "user", "content": "Bob: And 3+3?"},
+            {"role": "user", "content": "Ann: Answer both."},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+async def test_empty_system_prompt_is_left_out():
+    server = ReplayServer(ANSWER)
+    await ask(server, ModelRequest("", (ChatMessage("user", "hi"),)), api_key=KEY)
+
+    assert server.sent_json()["messages"] == [{"role": "user", "content": "hi"}]
+
+
+async def test_local_server_without_key_gets_no_authorization_header():
+    server = ReplayServer(ANSWER)
+    answer = await ask(server, base_url="http://localhost:11434/v1/", api_key=None)
+
+    assert answer.text == "4 and 6."
+    assert server.request.url == "http://localhost:11434/v1/chat/completions"
+    assert "authorization" not in server.request.headers
+
+
+async def test_extra_headers_are_sent():
+    server = ReplayServer(ANSWER)
+    await ask(
+        server,
+        base_url="https://openrouter.ai/api/v1",
+        api_key=KEY,
+        extra_headers={"X-Title": "chorus-slack"},
+    )
+
+    assert server.request.headers["x-title"] == "chorus-slack"
+    assert server.request.url == "https://openrouter.ai/api/v1/chat/completions"
+
+
+async def test_openrouter_comments_are_ignored_and_errors_name_openrouter():
+    body = ": OPENROUTER PROCESSING\n\n" + chunk("Hi") + chunk(finish="stop") + DONE
+    answer = await ask(
+        ReplayServer(body.encode()), base_url="https://openrouter.ai/api/v1", api_key=KEY
+    )
+    assert answer.text == "Hi"
+
+    cut = await ask(
+        ReplayServer(chunk("Hi").encode()), base_url="https://openrouter.ai/api/v1", api_key=KEY
+    )
+    assert str(cut.error) == "The stream from OpenRouter stopped before the answer was complete."
+
+
+async def test_finish_reason_without_done_still_completes():
+    answer = await ask(ReplayServer((chunk("Hi") + chunk(finish="length")).encode()), api_key=KEY)
+
+    assert answer.error is None
+    assert answer.text == "Hi"
+
+
+async def test_stream_ending_without_done_or_finish_reason_is_cut():
+    answer = await ask(ReplayServer((chunk("4 and ")).encode()), api_key=KEY)
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, StreamCut)
+    assert str(answer.error) == "The stream from OpenAI stopped before the answer was complete."
+
+
+async def test_connection_dropped_mid_stream_is_cut_and_keeps_text():
+    server = ReplayServer(
+        chunk("4 and ").encode(),
+        fail_after_body=httpx.RemoteProtocolError("peer closed connection"),
+    )
+    answer = await ask(server, api_key=KEY)
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, StreamCut)
+
+
+async def test_content_filter_finish_reason_is_a_refusal():
+    answer = await ask(ReplayServer((chunk(finish="content_filter") + DONE).encode()), api_key=KEY)
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "OpenAI refused to answer (finish reason content_filter)."
+
+
+async def test_error_object_in_the_stream_is_mapped_by_type():
+    error = (
+        'data: {"error":{"message":"The server had an error while processing your request.",'
+        '"type":"server_error","param":null,"code":null}}\n\n'
+    )
+    answer = await ask(ReplayServer((chunk("4") + error).encode()), api_key=KEY)
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "OpenAI had a server error (server_error)."
+
+
+async def test_openrouter_numeric_error_code_in_the_stream_is_mapped():
+    error = (
+        'data: {"id":"cmpl-abc123","object":"chat.completion.chunk","created":1234567890,'
+        '"model":"gpt-3.5-turbo","provider":"openai","error":{"code":503,'
+        '"message":"Provider disconnected unexpectedly"},"choices":[{"index":0,'
+        '"delta":{"content":""},"finish_reason":"error"}]}\n\n'
+    )
+    answer = await ask(
+        ReplayServer(error.encode()), base_url="https://openrouter.ai/api/v1", api_key=KEY
+    )
+
+    assert isinstance(answer.error, Overloaded)
+    assert str(answer.error) == "OpenRouter is overloaded (error 503); try again in a moment."
+
+
+async def test_error_finish_reason_without_an_error_object_is_a_server_error():
+    answer = await ask(ReplayServer((chunk("4") + chunk(finish="error")).encode()), api_key=KEY)
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "OpenAI had a server error (error in the stream)."
+
+
+async def test_ollama_string_error_body_is_kept():
+    server = ReplayServer(
+        b'{"error":"model \\"llama9\\" not found, try pulling it first"}',
+        status=404,
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    answer = await ask(server, base_url="http://localhost:11434/v1", api_key=None)
+
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        'Ollama rejected the request (HTTP 404): model "llama9" not found, try pulling it first'
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param("data: {not json\n\n", id="not-json"),
+        pytest.param('data: ["a list"]\n\n', id="not-an-object"),
+        pytest.param('data: {"id":"x","object":"chat.completion.chunk"}\n\n', id="no-choices"),
+        pytest.param('data: {"choices":[{"delta":{"content":7}}]}\n\n', id="content-not-text"),
+    ],
+)
+async def test_data_of_the_wrong_shape_is_malformed(data: str):
+    answer = await ask(ReplayServer((chunk("Hi") + data + DONE).encode()), api_key=KEY)
+
+    assert answer.text == "Hi"
+    assert isinstance(answer.error, MalformedStream)
+    assert str(answer.error).startswith("OpenAI sent a stream we could not read (")
+
+
+def test_server_names_come_from_the_base_url():
+    client = httpx.AsyncClient()
+    assert OpenAICompatibleProvider(client, "https://api.openai.com/v1", KEY).name == "OpenAI"
+    assert OpenAICompatibleProvider(client, "http://127.0.0.1:11434/v1", None).name == "Ollama"
+    local = OpenAICompatibleProvider(client, "http://user:pw@lmstudio:1234/v1?x=1", None)
+    assert local.name == "lmstudio:1234"
+    assert OpenAICompatibleProvider(client, BASE_URL, KEY, name="Azure").name == "Azure"
