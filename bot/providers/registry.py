@@ -28,13 +28,17 @@ def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, M
     """Providers by the name used in `provider:model-id`."""
     keys = settings.provider_keys()
     return {
-        "openai": OpenAICompatibleProvider(client, settings.openai_base_url, keys["openai"]),
+        "openai": OpenAICompatibleProvider(
+            client, settings.openai_base_url, keys["openai"], name="OpenAI"
+        ),
         "openrouter": OpenAICompatibleProvider(
             client,
             settings.openrouter_base_url,
             keys["openrouter"],
             extra_headers={"X-Title": "chorus-slack"},
+            name="OpenRouter",
         ),
+        # Named after its address unless it is Ollama's: it may be LM Studio, vLLM…
         "ollama": OpenAICompatibleProvider(client, settings.ollama_base_url, None),
         "anthropic": AnthropicProvider(
             client,
