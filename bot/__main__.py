@@ -10,7 +10,6 @@ import sys
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_sdk.errors import SlackApiError
 
 from bot.app import build_bot, http_routes
 from bot.chat.catalog import ModelCatalog
@@ -33,13 +32,7 @@ def configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:
-    try:
-        bot = await build_bot(settings, catalog)
-    except SlackApiError as error:
-        code = error.response.get("error", "unknown_error")
-        raise ConfigurationError(
-            f"Slack rejected SLACK_BOT_TOKEN ({code}); check the token and SLACK_API_URL"
-        ) from None
+    bot = await build_bot(settings, catalog)
     await bot.recovery.finalise(at_start_up=True)
     sweeper = asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")
 

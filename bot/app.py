@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering import AnswerRunner
@@ -18,9 +21,9 @@ from bot.conversation import Conversations, ConversationSettings
 from bot.providers.registry import make_http_client, make_providers
 from bot.providers.retry import RetryPolicy
 from bot.recovery import InterruptedAnswers
-from bot.settings import Settings
+from bot.settings import ConfigurationError, Settings
 from bot.slack.listeners import register_listeners
-from bot.slack.web import SlackWeb, make_web_client
+from bot.slack.web import SlackWeb, make_web_client, slack_error_code
 from storage.answers import AnswerStore
 from storage.conversations import ConversationStore
 from storage.database import create_engine, migrate, session_factory
@@ -46,14 +49,13 @@ class ChorusBot:
 async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     """Migrate the database, check the Slack token, and assemble the bot."""
     assert settings.slack_bot_token is not None
-    engine = create_engine(settings.database_url)
-    await migrate(engine)
+    engine = await open_database(settings.database_url)
     sessions = session_factory(engine)
     web_client = make_web_client(
         settings.slack_bot_token.get_secret_value(), settings.slack_api_url
     )
     slack = SlackWeb(web_client)
-    team_id, bot_user_id = await slack.bot_user_id()
+    team_id, bot_user_id = await identify_bot(slack)
     http = make_http_client(settings)
     answers = AnswerStore(sessions)
     runner = AnswerRunner(
@@ -98,6 +100,39 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     work = BackgroundWork()
     register_listeners(app, conversations, work)
     return ChorusBot(app, conversations, recovery, work, engine, http, team_id)
+
+
+async def open_database(database_url: str) -> AsyncEngine:
+    """The migrated database, or a `ConfigurationError` that names DATABASE_URL."""
+    try:
+        engine = create_engine(database_url)
+        await migrate(engine)
+    except (ArgumentError, NoSuchModuleError):
+        raise ConfigurationError(
+            "Configuration error: DATABASE_URL is not a usable SQLAlchemy async URL "
+            "(e.g. sqlite+aiosqlite:///./chorus.db or postgresql+asyncpg://user@host/db)"
+        ) from None
+    except (DBAPIError, OSError, TimeoutError) as error:
+        raise ConfigurationError(
+            f"Configuration error: cannot use the database at DATABASE_URL ({type(error).__name__})"
+        ) from None
+    return engine
+
+
+async def identify_bot(slack: SlackWeb) -> tuple[str, str]:
+    """(team id, bot user id) from `auth.test`, or a `ConfigurationError` naming what to fix."""
+    try:
+        return await slack.bot_user_id()
+    except SlackApiError as error:
+        raise ConfigurationError(
+            f"Configuration error: Slack rejected SLACK_BOT_TOKEN ({slack_error_code(error)}); "
+            "check the token and SLACK_API_URL"
+        ) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        raise ConfigurationError(
+            "Configuration error: cannot reach Slack's Web API at SLACK_API_URL "
+            f"({type(error).__name__})"
+        ) from None
 
 
 def http_routes(bot: ChorusBot, *, events: bool) -> web.Application:
