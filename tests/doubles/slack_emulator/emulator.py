@@ -1,0 +1,307 @@
+"""The Slack Web API emulator: an HTTP server the bot talks to instead of slack.com."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Self
+
+from aiohttp import web
+
+from tests.doubles.server_thread import ServerThread
+from tests.doubles.slack_emulator.api_request import ApiRequest, read_api_request
+from tests.doubles.slack_emulator.errors import SlackError
+from tests.doubles.slack_emulator.faults import FaultPlan, InjectedFault
+from tests.doubles.slack_emulator.method_call import Handler, MethodCall
+from tests.doubles.slack_emulator.methods_apps import APP_METHODS, UPLOAD_PATH
+from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS
+from tests.doubles.slack_emulator.methods_read import READ_METHODS
+from tests.doubles.slack_emulator.rich_text import rich_text_blocks
+from tests.doubles.slack_emulator.workspace import (
+    BotIdentity,
+    Channel,
+    SlackWorkspace,
+    UploadedFile,
+    User,
+)
+
+API_METHODS: dict[str, Handler] = {**CHAT_METHODS, **READ_METHODS, **APP_METHODS}
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+OTHER_BOT_USER_ID = "U0OTHERBOT"
+OTHER_BOT_ID = "B0OTHER"
+PEOPLE = {"U0ALICE": "Alice", "U0BOB": "Bob", "U0CAROL": "Carol"}
+CHANNELS = {"C0GENERAL": "general", "C0RANDOM": "random"}
+DIRECT_MESSAGES = {"D0ALICE": "U0ALICE", "D0BOB": "U0BOB"}
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One Web API call as the emulator saw it (token removed) and what it answered."""
+
+    method: str
+    params: dict[str, Any]
+    status: int
+    response: dict[str, Any]
+    at: float  # time.monotonic() when the answer was decided
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.response.get("ok"))
+
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+
+class SlackEmulator:
+    """A stateful Slack workspace behind a Web API as strict as Slack's, recording every call."""
+
+    def __init__(
+        self,
+        bot_token: str = "xoxb-test-token",
+        team_id: str = "T0CHORUS",
+        bot_user_id: str = "U0BOT",
+        bot_id: str = "B0BOT",
+        latency_seconds: float = 0.0,
+        *,
+        app_id: str = "A0CHORUS",
+    ) -> None:
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.app_id = app_id
+        self.latency_seconds = latency_seconds
+        self._lock = threading.Lock()
+        self._workspace = SlackWorkspace(team_id, BotIdentity(bot_user_id, bot_id, app_id))
+        self._faults = FaultPlan()
+        self._calls: list[ApiCall] = []
+        self._seed_directory()
+        app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post(UPLOAD_PATH + "{file_id}", self._handle_upload)
+        self._server = ServerThread(app, name="slack-emulator")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def api_url(self) -> str:
+        """What the bot gets as SLACK_API_URL: slack_sdk appends the method name."""
+        return f"{self.url}/api/"
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if self.latency_seconds:
+            await asyncio.sleep(self.latency_seconds)
+        try:
+            api_request = await read_api_request(request)
+        except SlackError as unreadable:
+            return self._respond(method, {}, (200, unreadable.as_body(), {}))
+        with self._lock:
+            answer = self._answer(method, api_request)
+        return self._respond(method, api_request.params, answer)
+
+    def _respond(self, method: str, params: dict[str, Any], answer: Answer) -> web.Response:
+        status, body, headers = answer
+        with self._lock:
+            self._calls.append(ApiCall(method, params, status, body, time.monotonic()))
+        return web.json_response(body, status=status, headers=headers)
+
+    def _answer(self, method: str, request: ApiRequest) -> Answer:
+        handler = API_METHODS.get(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
+        if not request.token:
+            return 200, SlackError("not_authed").as_body(), {}
+        if request.token != self.bot_token:
+            return 200, SlackError("invalid_auth").as_body(), {}
+        fault = self._faults.fault_for(method, time.monotonic())
+        if fault is not None:
+            return fault.status, fault.body(), fault.headers()
+        try:
+            body = {"ok": True, **handler(MethodCall(request.params, self._workspace, self.url))}
+        except SlackError as error:
+            body = error.as_body()
+        # A deep copy, so the recorded answer never changes when the stored message does.
+        return 200, copy.deepcopy(body), {}
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        content = await request.read()
+        with self._lock:
+            upload = self._workspace.files.get(request.match_info["file_id"])
+            if upload is None or upload.completed:
+                return web.Response(status=404, text="upload not found")
+            upload.content = content
+        return web.Response(text=f"OK - {len(content)}")
+
+    # -- faults and records --------------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str,
+        times: int = 1,
+        *,
+        status: int = 429,
+        error: str = "ratelimited",
+        retry_after: int | None = 1,
+    ) -> None:
+        """The next `times` calls of `method` answer HTTP `status` with {"ok": false, "error"}."""
+        with self._lock:
+            self._faults.inject(method, InjectedFault(status, error, retry_after), times)
+
+    def set_rate_limit(self, method: str, per_second: int | None) -> None:
+        """Calls of `method` beyond `per_second` in any 1 s window get 429 (None lifts it)."""
+        with self._lock:
+            self._faults.set_rate_limit(method, per_second)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        with self._lock:
+            return list(self._calls)
+
+    def calls_for(self, method: str) -> list[ApiCall]:
+        with self._lock:
+            return [call for call in self._calls if call.method == method]
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    # -- the workspace, as tests see it ----------------------------------------------------------
+
+    def add_user(
+        self, user_id: str, display_name: str, is_bot: bool = False, *, bot_id: str | None = None
+    ) -> None:
+        name = display_name.lower().replace(" ", ".")
+        user = User(user_id, name, display_name, self.team_id, is_bot, bot_id)
+        with self._lock:
+            self._workspace.add_user(user)
+
+    def add_channel(
+        self, channel_id: str, name: str, kind: str = "channel", *, im_user: str | None = None
+    ) -> None:
+        """Add a conversation: kind is "channel" (public), "group" (private), "im" or "mpim"."""
+        with self._lock:
+            self._workspace.add_channel(Channel(channel_id, name, kind, im_user))
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        """users.info's view of a user."""
+        with self._lock:
+            return self._workspace.user(user_id).as_api()
+
+    def channel_kind(self, channel: str) -> str:
+        with self._lock:
+            return self._workspace.channel(channel).kind
+
+    def post_user_message(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        """A person (or a bot user such as U0OTHERBOT) posts; returns the stored message."""
+        with self._lock:
+            target = self._workspace.channel(channel)
+            author = self._workspace.user(user)
+            message: dict[str, Any] = {"user": author.id, "text": text}
+            if author.bot_id:
+                message["bot_id"] = author.bot_id
+            else:
+                message |= {"client_msg_id": str(uuid.uuid4()), "blocks": rich_text_blocks(text)}
+            return copy.deepcopy(self._workspace.post(target, message, thread_ts))
+
+    def delete_message(self, channel: str, ts: str) -> dict[str, Any]:
+        """Delete any message (as its author would); returns the message as it was."""
+        with self._lock:
+            return copy.deepcopy(self._workspace.delete(self._workspace.channel(channel), ts))
+
+    def add_reaction(self, channel: str, ts: str, user: str, name: str) -> None:
+        """Someone reacts to a message with :name:."""
+        with self._lock:
+            target = self._workspace.channel(channel)
+            message = self._workspace.message(target, ts)
+            self._workspace.add_reaction(message, self._workspace.user(user).id, name)
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        with self._lock:
+            target = self._workspace.channel(channel)
+            return copy.deepcopy(self._workspace.message(target, ts))
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """The channel's top-level messages, oldest first."""
+        with self._lock:
+            target = self._workspace.channel(channel)
+            return copy.deepcopy(self._workspace.top_level(target))
+
+    def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The replies in a thread, oldest first, without the parent."""
+        with self._lock:
+            target = self._workspace.channel(channel)
+            return copy.deepcopy(self._workspace.replies(target, thread_ts))
+
+    def bot_messages(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        """The bot's top-level messages in `channel`, or its replies in thread `thread_ts`."""
+        found = self.messages(channel) if thread_ts is None else self.replies(channel, thread_ts)
+        return [message for message in found if message.get("bot_id") == self.bot_id]
+
+    def ephemeral_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            found = self._workspace.ephemerals
+            return copy.deepcopy([e for e in found if channel in (None, e["channel"])])
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The App Home view last published for `user_id`."""
+        with self._lock:
+            return copy.deepcopy(self._workspace.home_views.get(user_id))
+
+    def uploaded_files(
+        self, channel: str | None = None, thread_ts: str | None = None
+    ) -> list[UploadedFile]:
+        """Completed uploads, optionally only those shared in `channel` (and thread)."""
+        with self._lock:
+            return [
+                dataclasses.replace(upload)
+                for upload in self._workspace.files.values()
+                if upload.completed
+                and channel in (None, upload.channel)
+                and thread_ts in (None, upload.thread_ts)
+            ]
+
+    def _seed_directory(self) -> None:
+        workspace = self._workspace
+        for user_id, name in PEOPLE.items():
+            workspace.add_user(User(user_id, name.lower(), name, self.team_id))
+        workspace.add_user(
+            User(self.bot_user_id, "chorus", "Chorus", self.team_id, True, self.bot_id)
+        )
+        workspace.add_user(
+            User(OTHER_BOT_USER_ID, "otherbot", "otherbot", self.team_id, True, OTHER_BOT_ID)
+        )
+        for channel_id, name in CHANNELS.items():
+            workspace.add_channel(Channel(channel_id, name, "channel"))
+        for channel_id, user_id in DIRECT_MESSAGES.items():
+            workspace.add_channel(Channel(channel_id, user_id, "im", im_user=user_id))

@@ -1,0 +1,69 @@
+"""Failures a test asks for: one-off injected errors and sustained per-method rate limits."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+RATE_LIMIT_WINDOW_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """An answer that replaces a method's real one: HTTP status, Slack error, Retry-After."""
+
+    status: int
+    error: str
+    retry_after: int | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.error}
+
+    def headers(self) -> dict[str, str]:
+        if self.status == 429 and self.retry_after is not None:
+            return {"Retry-After": str(self.retry_after)}
+        return {}
+
+
+RATE_LIMITED = InjectedFault(status=429, error="ratelimited", retry_after=1)
+
+
+class FaultPlan:
+    """Decides, call by call, whether a method answers with a fault. Not thread-safe by itself."""
+
+    def __init__(self) -> None:
+        self._injected: dict[str, deque[InjectedFault]] = {}
+        self._limits: dict[str, int] = {}
+        self._accepted_at: dict[str, deque[float]] = {}
+
+    def inject(self, method: str, fault: InjectedFault, times: int) -> None:
+        self._injected.setdefault(method, deque()).extend([fault] * times)
+
+    def set_rate_limit(self, method: str, per_second: int | None) -> None:
+        if per_second is None:
+            self._limits.pop(method, None)
+        else:
+            self._limits[method] = per_second
+        self._accepted_at.pop(method, None)
+
+    def clear(self) -> None:
+        self._injected.clear()
+        self._limits.clear()
+        self._accepted_at.clear()
+
+    def fault_for(self, method: str, now: float) -> InjectedFault | None:
+        """The fault this call gets, if any; consumes injected faults and rate-limit budget."""
+        queued = self._injected.get(method)
+        if queued:
+            return queued.popleft()
+        limit = self._limits.get(method)
+        if limit is None:
+            return None
+        accepted = self._accepted_at.setdefault(method, deque())
+        while accepted and now - accepted[0] >= RATE_LIMIT_WINDOW_SECONDS:
+            accepted.popleft()
+        if len(accepted) >= limit:
+            return RATE_LIMITED
+        accepted.append(now)
+        return None
