@@ -23,6 +23,7 @@ from bot.providers.retry import RetryPolicy
 from bot.recovery import InterruptedAnswers
 from bot.settings import ConfigurationError, Settings
 from bot.slack.listeners import register_listeners
+from bot.slack.pacing import UpdateBudget
 from bot.slack.web import SlackWeb, make_web_client, slack_error_code
 from storage.answers import AnswerStore
 from storage.conversations import ConversationStore
@@ -81,6 +82,10 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             ),
             update_interval=settings.chorus_stream_update_seconds,
             replica_id=settings.replica_id,
+            update_budget=UpdateBudget(
+                settings.chorus_slack_updates_per_minute / 60,
+                burst=settings.chorus_slack_update_burst,
+            ),
         ),
         bot_user_id=bot_user_id,
     )

@@ -32,6 +32,7 @@ from bot.chat.model_choice import (
 from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.inbound import readable_text
+from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
@@ -52,6 +53,7 @@ class ConversationSettings:
     window: ContextWindow
     update_interval: float
     replica_id: str
+    update_budget: UpdateBudget | None = None
 
 
 class Conversations:
@@ -208,6 +210,7 @@ class Conversations:
             display_name=spec.display_name,
             identity=identity_for(spec),
             update_interval=self._settings.update_interval,
+            budget=self._settings.update_budget,
         )
         try:
             ts = await slack_message.post_placeholder()

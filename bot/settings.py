@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     chorus_context_max_rounds: int = Field(default=50, ge=1)
     chorus_context_max_tokens: int = Field(default=100_000, ge=1_000)
     chorus_stream_update_seconds: float = Field(default=1.0, ge=0.0)
+    chorus_slack_updates_per_minute: float = Field(default=50.0, gt=0)
+    chorus_slack_update_burst: int = Field(default=20, ge=1)
     chorus_provider_connect_timeout: float = Field(default=10.0, gt=0)
     chorus_provider_read_timeout: float = Field(default=120.0, gt=0)
     chorus_provider_max_attempts: int = Field(default=3, ge=1, le=10)

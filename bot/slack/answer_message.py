@@ -10,6 +10,7 @@ from contextlib import suppress
 
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import (
     SlackMessage,
     error_message,
@@ -35,6 +36,7 @@ class AnswerMessage:
         display_name: str,
         identity: Identity | None,
         update_interval: float,
+        budget: UpdateBudget | None = None,
         ts: str | None = None,
     ) -> None:
         self._web = web
@@ -44,6 +46,7 @@ class AnswerMessage:
         self._name = display_name
         self._identity = identity
         self._interval = update_interval
+        self._budget = budget
         self._latest = ""
         self._shown = ""
         self._last_update = -math.inf
@@ -89,6 +92,8 @@ class AnswerMessage:
 
     async def _final_update(self, message: SlackMessage) -> None:
         assert self.ts is not None
+        if self._budget is not None:
+            self._budget.spend()
         try:
             await self._web.update(self.channel, self.ts, message)
         except SlackApiError as error:
@@ -115,6 +120,8 @@ class AnswerMessage:
             if delay > 0:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), delay)
+            if self._budget is not None and not self._closed.is_set():
+                await self._budget.take()
             if self._closed.is_set():
                 return
             self._changed.clear()
