@@ -55,6 +55,10 @@ class RateLimited(ProviderError):
         self.retry_after = retry_after
 
 
+class QuotaExhausted(ProviderError):
+    """HTTP 429 that waiting will not fix: the account's quota or spend limit is used up."""
+
+
 class Overloaded(ProviderError):
     """The provider is temporarily overloaded (Anthropic 529, Gemini 503 UNAVAILABLE)."""
 

@@ -24,6 +24,7 @@ from bot.providers.base import (
     Overloaded,
     ProviderError,
     ProviderTimeout,
+    QuotaExhausted,
     RateLimited,
     ServerError,
     StreamCut,
@@ -170,6 +171,12 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     # Gemini answers a bad API key with 400 INVALID_ARGUMENT; it is still an authentication error.
     if _has_detail(error, "reason", "API_KEY_INVALID"):
         status = 401
+    if status == 429 and "insufficient_quota" in (error.get("code"), error.get("type")):
+        return QuotaExhausted(
+            f"{provider} quota is used up (HTTP 429 insufficient_quota); check the account's "
+            "plan and billing.",
+            status=status,
+        )
     retry_after = retry_after_seconds(response.headers)
     if retry_after is None:
         retry_after = _retry_delay_in_details(error)

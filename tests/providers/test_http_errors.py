@@ -19,6 +19,7 @@ from bot.providers.base import (
     ModelProvider,
     Overloaded,
     ProviderTimeout,
+    QuotaExhausted,
     RateLimited,
     ServerError,
     StreamCut,
@@ -87,6 +88,21 @@ async def test_rate_limit_prefers_retry_after_ms():
     assert isinstance(answer.error, RateLimited)
     assert answer.error.retry_after == 1.5
     assert str(answer.error) == "OpenAI rate limit reached (HTTP 429)."
+
+
+async def test_an_exhausted_quota_is_not_retried_like_a_rate_limit():
+    server = ReplayServer(
+        openai_error(
+            "You exceeded your current quota.", "insufficient_quota", "insufficient_quota"
+        ),
+        status=429,
+        headers=JSON,
+    )
+    answer = await ask("OpenAI", server)
+
+    assert isinstance(answer.error, QuotaExhausted)
+    assert not answer.error.retryable
+    assert "billing" in str(answer.error)
 
 
 async def test_gemini_rate_limit_reads_retry_delay_from_the_body():
