@@ -32,6 +32,7 @@ from tests.doubles.slack_emulator.workspace import (
 
 API_METHODS: dict[str, Handler] = {**CHAT_METHODS, **READ_METHODS, **APP_METHODS}
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+RESPONSE_URL_PATH = "/respond/"
 OTHER_BOT_USER_ID = "U0OTHERBOT"
 OTHER_BOT_ID = "B0OTHER"
 PEOPLE = {"U0ALICE": "Alice", "U0BOB": "Bob", "U0CAROL": "Carol"}
@@ -80,10 +81,12 @@ class SlackEmulator:
         self._workspace = SlackWorkspace(team_id, BotIdentity(bot_user_id, bot_id, app_id))
         self._faults = FaultPlan()
         self._calls: list[ApiCall] = []
+        self._response_url_posts: list[tuple[str, dict[str, Any]]] = []
         self._seed_directory()
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post(UPLOAD_PATH + "{file_id}", self._handle_upload)
+        app.router.add_post(RESPONSE_URL_PATH + "{response_id}", self._handle_response_url)
         self._server = ServerThread(app, name="slack-emulator")
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -157,6 +160,15 @@ class SlackEmulator:
             upload.content = content
         return web.Response(text=f"OK - {len(content)}")
 
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload")
+        with self._lock:
+            self._response_url_posts.append((str(request.url.with_query(None)), body))
+        return web.Response(text="ok")
+
     # -- faults and records --------------------------------------------------------------------
 
     def inject(
@@ -216,9 +228,38 @@ class SlackEmulator:
         with self._lock:
             return self._workspace.user(user_id).as_api()
 
+    def conversation(self, channel: str) -> dict[str, Any]:
+        """conversations.info's view of a conversation."""
+        with self._lock:
+            return self._workspace.channel(channel).as_api()
+
     def channel_kind(self, channel: str) -> str:
+        """ "channel", "group", "im" or "mpim": the channel_type events carry."""
         with self._lock:
             return self._workspace.channel(channel).kind
+
+    def direct_message_channel(self, user_id: str) -> str:
+        """The ID of the bot's IM with `user_id` (KeyError when there is none)."""
+        with self._lock:
+            for channel in self._workspace.channels.values():
+                if channel.kind == "im" and channel.im_user == user_id:
+                    return channel.id
+        raise KeyError(f"no IM between the bot and {user_id}")
+
+    def next_ts(self) -> str:
+        """A fresh ts from the workspace clock (for events such as deletions and reactions)."""
+        with self._lock:
+            return self._workspace.clock.next()
+
+    def new_response_url(self) -> str:
+        """A response_url for a slash command or action; what the bot posts there is kept."""
+        return f"{self.url}{RESPONSE_URL_PATH}{uuid.uuid4().hex}"
+
+    def response_url_posts(self, response_url: str | None = None) -> list[dict[str, Any]]:
+        """The JSON bodies the bot posted to `response_url` (or to any response URL)."""
+        with self._lock:
+            posts = self._response_url_posts
+            return copy.deepcopy([body for url, body in posts if response_url in (None, url)])
 
     def post_user_message(
         self, channel: str, user: str, text: str, thread_ts: str | None = None

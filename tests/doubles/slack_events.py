@@ -1,0 +1,212 @@
+"""Slack's side of the Events API: what people do becomes signed deliveries to the bot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import httpx
+
+from tests.doubles.slack_emulator import OTHER_BOT_USER_ID, SlackEmulator
+from tests.doubles.slack_payloads import (
+    AppInstallation,
+    app_home_opened_event,
+    app_mention_event,
+    block_actions,
+    event_callback,
+    find_button,
+    mentions_bot,
+    message_deleted_event,
+    message_event,
+    reaction_added_event,
+    slash_command,
+    url_verification,
+)
+from tests.doubles.slack_signing import signed_headers
+
+JSON_CONTENT = "application/json"
+FORM_CONTENT = "application/x-www-form-urlencoded"
+Envelope = dict[str, Any]
+EventOrder = Literal["message_first", "mention_first"]
+
+
+class SlackEventSender:
+    """Turns what people do in the emulated workspace into the signed requests Slack sends."""
+
+    def __init__(
+        self,
+        emulator: SlackEmulator,
+        signing_secret: str = "test-signing-secret",
+        api_app_id: str = "A0CHORUS",
+    ) -> None:
+        self.emulator = emulator
+        self.signing_secret = signing_secret
+        self.install = AppInstallation(emulator.team_id, api_app_id, emulator.bot_user_id)
+        self.last_envelopes: list[Envelope] = []
+        self.last_responses: list[httpx.Response] = []
+
+    # -- building ------------------------------------------------------------------------------
+
+    def envelope(self, event: dict[str, Any]) -> Envelope:
+        """Wrap one event in an `event_callback` envelope with a fresh event_id."""
+        return event_callback(self.install, event)
+
+    def events_for(
+        self, channel: str, message: dict[str, Any], *, legacy_bot: bool = False
+    ) -> list[dict[str, Any]]:
+        """The events Slack sends for a new message: `message`, plus `app_mention` outside DMs."""
+        kind = self.emulator.channel_kind(channel)
+        events = [message_event(channel, kind, message, legacy_bot=legacy_bot)]
+        if kind != "im" and mentions_bot(message, self.install.bot_user_id):
+            events.append(app_mention_event(channel, message))
+        return events
+
+    # -- delivering ----------------------------------------------------------------------------
+
+    def deliver(
+        self,
+        url: str,
+        envelope: Envelope,
+        *,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+        timeout: float = 10.0,
+    ) -> httpx.Response:
+        """POST one envelope, signed now; a retry carries X-Slack-Retry-Num and -Reason."""
+        body = json.dumps(envelope).encode()
+        headers = signed_headers(self.signing_secret, body, JSON_CONTENT)
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
+        return httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)
+
+    def deliver_all(
+        self,
+        envelopes: Sequence[Envelope],
+        to: Sequence[str],
+        *,
+        concurrent: bool = False,
+        check: bool = True,
+    ) -> list[httpx.Response]:
+        """Deliver every envelope to every URL: in order, or all at once from threads."""
+        jobs = [(url, envelope) for envelope in envelopes for url in to]
+        if concurrent and len(jobs) > 1:
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                responses = list(pool.map(lambda job: self.deliver(*job), jobs))
+        else:
+            responses = [self.deliver(url, envelope) for url, envelope in jobs]
+        self.last_envelopes, self.last_responses = list(envelopes), responses
+        if check:
+            _require_acknowledged(responses)
+        return responses
+
+    def url_verification(self, url: str, challenge: str = "chorus-challenge") -> httpx.Response:
+        """The handshake Slack does when the request URL is set."""
+        return self.deliver(url, url_verification(self.install, challenge))
+
+    # -- what people do ------------------------------------------------------------------------
+
+    def user_says(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        to: Sequence[str],
+        thread_ts: str | None = None,
+        order: EventOrder = "message_first",
+        concurrent: bool = False,
+    ) -> dict[str, Any]:
+        """A person posts; Slack delivers its events. Returns the stored message (with ts)."""
+        message = self.emulator.post_user_message(channel, user, text, thread_ts)
+        events = self.events_for(channel, message)
+        if order == "mention_first":
+            events.reverse()
+        self.deliver_all([self.envelope(event) for event in events], to, concurrent=concurrent)
+        return message
+
+    def bot_posts(
+        self,
+        channel: str,
+        text: str,
+        *,
+        to: Sequence[str],
+        thread_ts: str | None = None,
+        legacy: bool = False,
+    ) -> dict[str, Any]:
+        """Another app's bot (U0OTHERBOT) posts; `legacy` sends it as subtype bot_message."""
+        message = self.emulator.post_user_message(channel, OTHER_BOT_USER_ID, text, thread_ts)
+        events = self.events_for(channel, message, legacy_bot=legacy)
+        self.deliver_all([self.envelope(event) for event in events], to)
+        return message
+
+    def echo(self, channel: str, ts: str, *, to: Sequence[str]) -> None:
+        """Deliver the events Slack sends for an existing message, e.g. one the bot posted."""
+        message = self.emulator.message(channel, ts)
+        self.deliver_all([self.envelope(e) for e in self.events_for(channel, message)], to)
+
+    def user_deletes(self, channel: str, ts: str, *, to: Sequence[str]) -> None:
+        """A message is deleted; Slack delivers `message_deleted`."""
+        previous = self.emulator.delete_message(channel, ts)
+        kind = self.emulator.channel_kind(channel)
+        event = message_deleted_event(channel, kind, previous, self.emulator.next_ts())
+        self.deliver_all([self.envelope(event)], to)
+
+    def user_reacts(
+        self, channel: str, ts: str, user: str, reaction: str, *, to: Sequence[str]
+    ) -> None:
+        """A person adds :reaction: to a message; Slack delivers `reaction_added`."""
+        self.emulator.add_reaction(channel, ts, user, reaction)
+        message = self.emulator.message(channel, ts)
+        event = reaction_added_event(channel, message, user, reaction, self.emulator.next_ts())
+        self.deliver_all([self.envelope(event)], to)
+
+    def user_opens_home(self, user: str, *, to: Sequence[str]) -> None:
+        """A person opens the app's Home tab."""
+        channel = self.emulator.direct_message_channel(user)
+        event = app_home_opened_event(user, channel, self.emulator.next_ts())
+        self.deliver_all([self.envelope(event)], to)
+
+    def user_runs_command(
+        self, channel: str, user: str, text: str, *, url: str, command: str = "/chorus"
+    ) -> httpx.Response:
+        """A person runs `/chorus text`; returns the bot's acknowledgement (its body is shown)."""
+        response_url = self.emulator.new_response_url()
+        fields = slash_command(
+            self.install,
+            self.emulator.conversation(channel),
+            self.emulator.user(user),
+            command,
+            text,
+            response_url,
+        )
+        return self._post_form(url, fields)
+
+    def user_clicks(
+        self, channel: str, ts: str, action_id: str, user: str, *, url: str
+    ) -> httpx.Response:
+        """A person clicks the button `action_id` on a message."""
+        message = self.emulator.message(channel, ts)
+        payload = block_actions(
+            self.install,
+            self.emulator.conversation(channel),
+            self.emulator.user(user),
+            message,
+            find_button(message, action_id),
+            self.emulator.new_response_url(),
+        )
+        return self._post_form(url, {"payload": json.dumps(payload)})
+
+    def _post_form(self, url: str, fields: dict[str, str], timeout: float = 10.0) -> httpx.Response:
+        body = urlencode(fields).encode()
+        headers = signed_headers(self.signing_secret, body, FORM_CONTENT)
+        return httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)
+
+
+def _require_acknowledged(responses: Sequence[httpx.Response]) -> None:
+    refused = [f"{r.url} -> {r.status_code} {r.text[:200]}" for r in responses if r.is_error]
+    if refused:
+        raise AssertionError("the bot did not acknowledge: " + "; ".join(refused))
