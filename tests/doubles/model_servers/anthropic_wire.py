@@ -1,0 +1,130 @@
+"""Anthropic Messages streaming: `event:` + `data:` pairs from message_start to message_stop."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from tests.doubles.model_servers.wire import (
+    Finish,
+    StreamContext,
+    Turn,
+    WireError,
+    sse,
+    text_of_parts,
+)
+
+STOP_REASONS: dict[Finish, str] = {"stop": "end_turn", "refusal": "refusal"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass(frozen=True)
+class AnthropicMessagesWire:
+    api_key: str
+    provider: str = "anthropic"
+    content_type: str = "text/event-stream; charset=utf-8"
+
+    def refuse(self, request: web.Request, body: dict[str, Any]) -> WireError | None:
+        api_key = request.headers.get("x-api-key")
+        if api_key is None:
+            return WireError(401, "x-api-key header is required")
+        if api_key != self.api_key:
+            return WireError(401, "invalid x-api-key")
+        if not request.headers.get("anthropic-version"):
+            return WireError(400, "anthropic-version: header is required")
+        for required in ("model", "max_tokens", "messages"):
+            if not body.get(required):
+                return WireError(400, f"{required}: Field required")
+        if body.get("stream") is not True:
+            return WireError(400, "this fake server only answers streaming requests (stream: true)")
+        return None
+
+    def model_of(self, request: web.Request, body: dict[str, Any]) -> str:
+        return str(body.get("model", ""))
+
+    def error_body(self, error: WireError) -> dict[str, Any]:
+        error_type = error.error_type or ERROR_TYPES.get(error.status, "api_error")
+        return {
+            "type": "error",
+            "error": {"type": error_type, "message": error.message},
+            "request_id": f"req_{secrets.token_hex(12)}",
+        }
+
+    def opening(self, context: StreamContext) -> list[bytes]:
+        message = {
+            "id": f"msg_{context.response_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": context.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": context.input_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 1,
+            },
+        }
+        block = {"type": "content_block_start", "index": 0, "content_block": _text_block("")}
+        return [
+            sse({"type": "message_start", "message": message}, event="message_start"),
+            sse(block, event="content_block_start"),
+            sse({"type": "ping"}, event="ping"),
+        ]
+
+    def text(self, context: StreamContext, text: str) -> bytes:
+        delta = {"type": "content_block_delta", "index": 0, "delta": _text_delta(text)}
+        return sse(delta, event="content_block_delta")
+
+    def closing(self, context: StreamContext, finish: Finish) -> list[bytes]:
+        message_delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": STOP_REASONS[finish], "stop_sequence": None},
+            "usage": {"output_tokens": context.output_tokens},
+        }
+        return [
+            sse({"type": "content_block_stop", "index": 0}, event="content_block_stop"),
+            sse(message_delta, event="message_delta"),
+            sse({"type": "message_stop"}, event="message_stop"),
+        ]
+
+    def stream_error(self, context: StreamContext, error: WireError) -> bytes:
+        body = self.error_body(error)
+        return sse({"type": "error", "error": body["error"]}, event="error")
+
+    def malformed(self) -> bytes:
+        return sse("{not json", event="content_block_delta")
+
+    def system_prompt(self, body: dict[str, Any]) -> str | None:
+        system = body.get("system")
+        return None if system is None else text_of_parts(system)
+
+    def turns(self, body: dict[str, Any]) -> list[Turn]:
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            return []
+        return [
+            (m["role"], text_of_parts(m.get("content")))
+            for m in messages
+            if isinstance(m, dict) and m.get("role") in ("user", "assistant")
+        ]
+
+
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _text_delta(text: str) -> dict[str, Any]:
+    return {"type": "text_delta", "text": text}

@@ -1,0 +1,128 @@
+"""OpenAI Chat Completions, as OpenAI, OpenRouter and Ollama speak it: SSE chunks, then [DONE]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from tests.doubles.model_servers.wire import (
+    Finish,
+    StreamContext,
+    Turn,
+    WireError,
+    sse,
+    text_of_parts,
+)
+
+SYSTEM_ROLES = ("system", "developer")
+CONVERSATION_ROLES = ("user", "assistant")
+FINISH_REASONS: dict[Finish, str] = {"stop": "stop", "refusal": "content_filter"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    429: "requests",
+}
+ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+
+
+@dataclass(frozen=True)
+class OpenAIChatWire:
+    """One OpenAI-compatible provider; `api_key` None means no key is required (Ollama)."""
+
+    provider: str
+    api_key: str | None
+    content_type: str = "text/event-stream; charset=utf-8"
+
+    def refuse(self, request: web.Request, body: dict[str, Any]) -> WireError | None:
+        authorization = request.headers.get("Authorization")
+        if self.api_key is not None and authorization is None:
+            return WireError(401, "You didn't provide an API key. Use Authorization: Bearer <key>.")
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            return WireError(401, "Incorrect API key provided.", code="invalid_api_key")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return WireError(400, "you must provide a model parameter", code="missing_model")
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return WireError(400, "'messages' must be a non-empty array", code="invalid_messages")
+        if body.get("stream") is not True:
+            return WireError(400, "this fake server only answers streaming requests (stream: true)")
+        return None
+
+    def model_of(self, request: web.Request, body: dict[str, Any]) -> str:
+        return str(body.get("model", ""))
+
+    def error_body(self, error: WireError) -> dict[str, Any]:
+        error_type = error.error_type or ERROR_TYPES.get(error.status, "server_error")
+        return {
+            "error": {
+                "message": error.message,
+                "type": error_type,
+                "param": None,
+                "code": error.code or ERROR_CODES.get(error.status),
+            }
+        }
+
+    def opening(self, context: StreamContext) -> list[bytes]:
+        return [self._chunk(context, {"role": "assistant", "content": "", "refusal": None})]
+
+    def text(self, context: StreamContext, text: str) -> bytes:
+        return self._chunk(context, {"content": text})
+
+    def closing(self, context: StreamContext, finish: Finish) -> list[bytes]:
+        events = [self._chunk(context, {}, FINISH_REASONS[finish])]
+        if _includes_usage(context):
+            usage = {
+                "prompt_tokens": context.input_tokens,
+                "completion_tokens": context.output_tokens,
+                "total_tokens": context.input_tokens + context.output_tokens,
+            }
+            events.append(sse({**self._envelope(context), "choices": [], "usage": usage}))
+        events.append(sse("[DONE]"))
+        return events
+
+    def stream_error(self, context: StreamContext, error: WireError) -> bytes:
+        return sse(self.error_body(error))
+
+    def malformed(self) -> bytes:
+        return sse("{not json")
+
+    def _envelope(self, context: StreamContext) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{context.response_id}",
+            "object": "chat.completion.chunk",
+            "created": context.created,
+            "model": context.model,
+            "system_fingerprint": "fp_fake",
+        }
+
+    def _chunk(
+        self, context: StreamContext, delta: dict[str, Any], finish_reason: str | None = None
+    ) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        chunk = {**self._envelope(context), "choices": [choice]}
+        if _includes_usage(context):
+            chunk["usage"] = None
+        return sse(chunk)
+
+    def system_prompt(self, body: dict[str, Any]) -> str | None:
+        texts = [text_of_parts(m.get("content")) for m in _messages(body, SYSTEM_ROLES)]
+        return "\n\n".join(texts) if texts else None
+
+    def turns(self, body: dict[str, Any]) -> list[Turn]:
+        messages = _messages(body, CONVERSATION_ROLES)
+        return [(m["role"], text_of_parts(m.get("content"))) for m in messages]
+
+
+def _messages(body: dict[str, Any], roles: tuple[str, ...]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [m for m in messages if isinstance(m, dict) and m.get("role") in roles]
+
+
+def _includes_usage(context: StreamContext) -> bool:
+    options = context.body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True

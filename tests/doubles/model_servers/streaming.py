@@ -1,0 +1,89 @@
+"""Sending one scripted answer down a provider's stream, faults included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from tests.doubles.model_servers.scripts import ModelFault
+from tests.doubles.model_servers.wire import StreamContext, WireError, WireFormat
+
+HANG_LIMIT_SECONDS = 600.0
+DISCONNECT_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class ScriptedStream:
+    """The text chunks to send, their pacing, and the stream fault to end with (if any)."""
+
+    chunks: list[str]
+    first_token_delay: float = 0.0
+    chunk_delay: float = 0.0
+    fault: ModelFault | None = None
+
+
+async def send_stream(
+    request: web.Request, wire: WireFormat, context: StreamContext, stream: ScriptedStream
+) -> web.StreamResponse:
+    """Answer `request` with `stream` in the wire's format; a vanished client just ends it."""
+    response = web.StreamResponse(
+        headers={"Content-Type": wire.content_type, "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    # A client that hangs up mid-stream (a Stop button, a timeout) leaves nothing to finish.
+    with contextlib.suppress(ConnectionError):
+        await _send(request, response, wire, context, stream)
+    return response
+
+
+async def _send(
+    request: web.Request,
+    response: web.StreamResponse,
+    wire: WireFormat,
+    context: StreamContext,
+    stream: ScriptedStream,
+) -> None:
+    fault = stream.fault
+    kind = fault.stream_fault if fault else None
+    if kind == "hang_before_first_token":
+        await _wait_for_disconnect(request)
+        return
+    await _write_all(response, wire.opening(context))
+    if kind == "refusal":
+        await _write_all(response, wire.closing(context, "refusal"))
+        await response.write_eof()
+        return
+    pieces = stream.chunks if fault is None else stream.chunks[: fault.chunks_before_fault]
+    for index, piece in enumerate(pieces):
+        await asyncio.sleep(stream.first_token_delay if index == 0 else stream.chunk_delay)
+        await response.write(wire.text(context, piece))
+    if fault is None:
+        await _write_all(response, wire.closing(context, "stop"))
+    elif kind == "cut_after_chunks":
+        if request.transport is not None:
+            request.transport.close()  # no terminal chunk: the client sees a broken body
+        return
+    elif kind == "malformed_after_chunks":
+        await response.write(wire.malformed())
+    else:
+        error = WireError(fault.status, fault.message, fault.error_type)
+        await response.write(wire.stream_error(context, error))
+    await response.write_eof()
+
+
+async def _write_all(response: web.StreamResponse, events: list[bytes]) -> None:
+    for event in events:
+        await response.write(event)
+
+
+async def _wait_for_disconnect(request: web.Request) -> None:
+    """Stay silent until the client hangs up (or the server stops, or a long time passes)."""
+    deadline = time.monotonic() + HANG_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        if request.transport is None or request.transport.is_closing():
+            return
+        await asyncio.sleep(DISCONNECT_POLL_SECONDS)

@@ -1,0 +1,84 @@
+"""What every provider wire format provides to the fake model server."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from aiohttp import web
+
+Finish = Literal["stop", "refusal"]
+Turn = tuple[str, str]  # (role "user" | "assistant", text)
+
+
+@dataclass(frozen=True)
+class WireError:
+    """A refusal in provider-neutral terms; each wire renders it in its provider's shape."""
+
+    status: int
+    message: str
+    error_type: str | None = None  # the provider's own type; None = its usual one for `status`
+    code: str | None = None  # a finer code: OpenAI `code`, Gemini ErrorInfo reason
+
+
+@dataclass(frozen=True)
+class StreamContext:
+    """One scripted answer being sent: ids, model and the token counts to report."""
+
+    model: str
+    response_id: str
+    created: int
+    input_tokens: int
+    output_tokens: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class ConversationReader(Protocol):
+    """Reads the conversation out of a request body of one wire format."""
+
+    def system_prompt(self, body: dict[str, Any]) -> str | None: ...
+
+    def turns(self, body: dict[str, Any]) -> list[Turn]: ...
+
+
+class WireFormat(ConversationReader, Protocol):
+    """A provider's HTTP contract: what it refuses, how it names errors, how it streams."""
+
+    provider: str
+    content_type: str
+
+    def refuse(self, request: web.Request, body: dict[str, Any]) -> WireError | None:
+        """Why the provider would refuse this request (auth, version, shape), if it would."""
+        ...
+
+    def model_of(self, request: web.Request, body: dict[str, Any]) -> str: ...
+
+    def error_body(self, error: WireError) -> dict[str, Any]: ...
+
+    def opening(self, context: StreamContext) -> list[bytes]: ...
+
+    def text(self, context: StreamContext, text: str) -> bytes: ...
+
+    def closing(self, context: StreamContext, finish: Finish) -> list[bytes]: ...
+
+    def stream_error(self, context: StreamContext, error: WireError) -> bytes: ...
+
+    def malformed(self) -> bytes: ...
+
+
+def sse(data: object, *, event: str | None = None, separator: str = "\n\n") -> bytes:
+    """One server-sent event: optional `event:` line, a `data:` line of JSON (or raw text)."""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}{separator}".encode()
+
+
+def text_of_parts(content: object) -> str:
+    """Text of a message content given as a string or as a list of parts with a `text`."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts = [part for part in content if isinstance(part, dict)]
+    return "\n".join(part["text"] for part in parts if isinstance(part.get("text"), str))
