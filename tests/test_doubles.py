@@ -876,6 +876,12 @@ def test_server_thread_runs_coroutines_and_frees_its_port():
     assert not any(t.name == "server" for t in threading.enumerate())
 
 
+def test_a_taken_port_fails_start_and_leaves_no_thread():
+    with ServerThread(web.Application(), name="first") as first, pytest.raises(OSError):
+        ServerThread(web.Application(), port=first.port, name="second").start()
+    assert [t.name for t in threading.enumerate() if t.name in ("first", "second")] == []
+
+
 def test_wait_until_returns_the_value_or_fails_with_the_message():
     assert wait_until(lambda: 42) == 42
     with pytest.raises(AssertionError, match="never true"):

@@ -49,7 +49,11 @@ class ServerThread:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
         self._thread.start()
-        self._port = self.run(self._open(), timeout=10.0)
+        try:
+            self._port = self.run(self._open(), timeout=10.0)
+        except BaseException:
+            self.stop()  # e.g. the port is taken: leave no loop thread behind
+            raise
         return self
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
@@ -71,10 +75,20 @@ class ServerThread:
         self._thread = None
         self._port = None
 
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     async def _open(self) -> int:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self._requested_port))
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self._requested_port))
+        except OSError:
+            listener.close()
+            raise
         self._runner = web.AppRunner(
             self._app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
         )

@@ -70,6 +70,7 @@ class SlackEmulator:
         latency_seconds: float = 0.0,
         *,
         app_id: str = "A0CHORUS",
+        port: int = 0,
     ) -> None:
         self.bot_token = bot_token
         self.team_id = team_id
@@ -87,7 +88,7 @@ class SlackEmulator:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post(UPLOAD_PATH + "{file_id}", self._handle_upload)
         app.router.add_post(RESPONSE_URL_PATH + "{response_id}", self._handle_response_url)
-        self._server = ServerThread(app, name="slack-emulator")
+        self._server = ServerThread(app, port=port, name="slack-emulator")
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -130,7 +131,8 @@ class SlackEmulator:
     def _respond(self, method: str, params: dict[str, Any], answer: Answer) -> web.Response:
         status, body, headers = answer
         with self._lock:
-            self._calls.append(ApiCall(method, params, status, body, time.monotonic()))
+            record = ApiCall(method, copy.deepcopy(params), status, body, time.monotonic())
+            self._calls.append(record)
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(self, method: str, request: ApiRequest) -> Answer:
