@@ -326,7 +326,8 @@ def test_reactions_views_ephemerals_and_permalinks(emulator: SlackEmulator, slac
         {"name": "white_check_mark", "users": ["U0BOT", "U0ALICE"], "count": 2}
     ]
     slack.views_publish(user_id="U0BOB", view={"type": "home", "blocks": [{"type": "divider"}]})
-    assert emulator.home_view("U0BOB")["blocks"] == [{"type": "divider"}]
+    home = emulator.home_view("U0BOB")
+    assert home is not None and home["blocks"] == [{"type": "divider"}]
     slack.chat_postEphemeral(channel="C0GENERAL", user="U0BOB", text="only you")
     assert [e["text"] for e in emulator.ephemeral_messages("C0GENERAL")] == ["only you"]
     link = slack.chat_getPermalink(channel="C0GENERAL", message_ts=posted["ts"])["permalink"]

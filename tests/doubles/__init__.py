@@ -1,5 +1,21 @@
 """Test doubles for end-to-end tests and benchmarks: a Slack emulator, Slack's event delivery,
-fake model providers and the bot as a process. Each server runs in a background thread."""
+fake model providers and the bot as a process. Each server runs in a background thread, so tests
+are plain synchronous functions:
+
+    with SlackEmulator() as slack, FakeModelServer() as models:
+        sender = SlackEventSender(slack)
+        env = {
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_SIGNING_SECRET": sender.signing_secret,
+            "SLACK_API_URL": slack.api_url,
+            "CHORUS_MODELS": "openai:gpt-5.1,anthropic:claude-sonnet-4-5",
+            **models.env(),
+        }
+        models.script("gpt-5.1", ModelScript(error=ModelFault(status=429, retry_after=1)))
+        with BotProcess(env) as bot:
+            sender.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> hi", to=[bot.events_url])
+            wait_until(lambda: len(slack.bot_messages("C0GENERAL")) == 2)
+"""
 
 from tests.doubles.bot_process import BotProcess, BotProcessError, free_port
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript, RecordedRequest

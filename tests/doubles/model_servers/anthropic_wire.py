@@ -62,7 +62,7 @@ class AnthropicMessagesWire:
         }
 
     def opening(self, context: StreamContext) -> list[bytes]:
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_{context.response_id}",
             "type": "message",
             "role": "assistant",

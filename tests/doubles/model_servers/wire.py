@@ -45,8 +45,13 @@ class ConversationReader(Protocol):
 class WireFormat(ConversationReader, Protocol):
     """A provider's HTTP contract: what it refuses, how it names errors, how it streams."""
 
-    provider: str
-    content_type: str
+    @property
+    def provider(self) -> str:
+        """The provider name, as in model names: openai, openrouter, ollama, anthropic, google."""
+        ...
+
+    @property
+    def content_type(self) -> str: ...
 
     def refuse(self, request: web.Request, body: dict[str, Any]) -> WireError | None:
         """Why the provider would refuse this request (auth, version, shape), if it would."""
