@@ -1,0 +1,77 @@
+"""The real bot process, in HTTP mode, against the Slack emulator and the fake model servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.doubles.bot_process import BotProcess
+from tests.doubles.model_servers import FakeModelServer
+from tests.doubles.slack_emulator import SlackEmulator
+from tests.doubles.slack_events import SlackEventSender
+
+MODELS = "anthropic:claude-test,openai:gpt-test,google:gemini-test"
+SIGNING_SECRET = "test-signing-secret"
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    emulator = SlackEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def models() -> Iterator[FakeModelServer]:
+    server = FakeModelServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def events(slack: SlackEmulator) -> SlackEventSender:
+    return SlackEventSender(slack, signing_secret=SIGNING_SECRET)
+
+
+@pytest.fixture
+def bot_env(slack: SlackEmulator, models: FakeModelServer, database_url: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "CHORUS_MODELS": MODELS,
+        "CHORUS_STREAM_UPDATE_SECONDS": "0.1",
+        "CHORUS_PROVIDER_RETRY_BASE_DELAY": "0.05",
+        "CHORUS_PROVIDER_READ_TIMEOUT": "3",
+        "LOG_LEVEL": "DEBUG",
+        **models.env(),
+    }
+
+
+StartBot = Callable[..., BotProcess]
+
+
+@pytest.fixture
+def start_bot(bot_env: dict[str, str], tmp_path: Path) -> Iterator[StartBot]:
+    """Start a bot process (extra variables override the defaults); all are stopped after."""
+    started: list[BotProcess] = []
+
+    def start(**overrides: str) -> BotProcess:
+        log_path = tmp_path / f"bot-{len(started)}.log"
+        bot = BotProcess(bot_env | overrides, log_path=log_path)
+        started.append(bot)
+        bot.start()
+        return bot
+
+    yield start
+    for bot in started:
+        if bot.is_running:
+            bot.stop()
+
+
+@pytest.fixture
+def bot(start_bot: StartBot) -> BotProcess:
+    return start_bot()

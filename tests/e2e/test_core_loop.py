@@ -1,0 +1,238 @@
+"""The core loop, end to end: the real bot process, Slack emulator, fake model servers."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.doubles.model_servers import ModelFault, ModelScript
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+
+CHANNEL, DM = "C0GENERAL", "D0ALICE"
+ALICE, BOB = "U0ALICE", "U0BOB"
+MENTION = "<@U0BOT>"
+MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
+SYSTEM_PROMPT_START = "You are one of several AI models"
+
+
+def reply_of(model_id: str, last_user_message: str) -> str:
+    """What the fake model servers answer by default."""
+    return f"{model_id} answers: {last_user_message}"
+
+
+def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, events):
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(chunk_chars=5, chunk_delay=0.03))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello there", to=[bot.events_url])
+
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
+    for message, model_id in zip(answers, MODEL_IDS, strict=True):
+        assert body(message) == reply_of(model_id, "Alice: hello there")
+        assert "Claude Test" in status_line(answers[0])
+        assert " s" in status_line(message)
+        updates = [c for c in slack.calls_for("chat.update") if c.params["ts"] == message["ts"]]
+        assert len(updates) >= 2, "the answer should stream in several updates"
+    for model_id in MODEL_IDS:
+        (request,) = models.requests_for(model_id)
+        assert request.system_prompt().startswith(SYSTEM_PROMPT_START)
+        assert request.turns() == [("user", "Alice: hello there")]
+
+
+def test_a_thread_reply_continues_with_that_model_only(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a colour", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+
+    events.user_says(CHANNEL, BOB, "why that one?", thread_ts=gpt_answer["ts"], to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt_answer["ts"])
+
+    assert reply["username"] == "GPT-test"
+    assert body(reply) == reply_of("gpt-test", "Bob: why that one?")
+    assert len(models.requests_for("claude-test")) == 1
+    assert len(models.requests_for("gemini-test")) == 1
+    assert models.requests_for("gpt-test")[-1].turns() == [
+        ("user", "Alice: name a colour"),
+        ("assistant", reply_of("gpt-test", "Alice: name a colour")),
+        ("user", "Bob: why that one?"),
+    ]
+    assert len(answers_in(slack, CHANNEL)) == 3, "a thread reply posts nothing in the channel"
+
+
+def test_a_second_mention_gets_the_in_chat_answer_and_no_thread_turn(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first question", to=[bot.events_url])
+    claude_answer, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    events.user_says(CHANNEL, BOB, "thread secret", thread_ts=gpt_answer["ts"], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt_answer["ts"])
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second question", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+
+    for model_id in MODEL_IDS:
+        assert models.requests_for(model_id)[-1].turns() == [
+            ("user", "Alice: first question"),
+            ("assistant", body(claude_answer)),
+            ("user", "Alice: second question"),
+        ]
+        assert "thread secret" not in str(models.requests_for(model_id)[-1].body)
+
+
+def test_a_direct_message_needs_no_mention(bot, slack, models, events):
+    events.user_says(DM, ALICE, "hi, no mention here", to=[bot.events_url])
+    answers = wait_for_answers(slack, DM, 3)
+    assert [body(m) for m in answers] == [
+        reply_of(model_id, "Alice: hi, no mention here") for model_id in MODEL_IDS
+    ]
+
+
+def test_a_failing_model_says_so_while_the_others_answer(start_bot, slack, models, events):
+    models.script(
+        "gemini-test",
+        ModelScript(error=ModelFault(status=500, message="backend exploded")),
+    )
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="2")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} are you there?", to=[bot.events_url])
+
+    claude_answer, gpt_answer, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude_answer) == reply_of("claude-test", "Alice: are you there?")
+    assert body(gpt_answer) == reply_of("gpt-test", "Alice: are you there?")
+    assert body(gemini_answer) == ""
+    line = status_line(gemini_answer)
+    assert "Gemini" in line and "500" in line and "Traceback" not in line
+    assert len(models.requests_for("gemini-test")) == 2, "retried once, then gave up"
+
+
+def test_state_survives_a_restart(start_bot, slack, models, events):
+    bot = start_bot()
+    events.user_says(CHANNEL, ALICE, f"{MENTION} remember this", to=[bot.events_url])
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    bot.stop()
+
+    restarted = start_bot()
+    events.user_says(
+        CHANNEL, BOB, "what did I ask?", thread_ts=claude_answer["ts"], to=[restarted.events_url]
+    )
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=claude_answer["ts"])
+    assert reply["username"] == "Claude Test"
+    assert models.requests_for("claude-test")[-1].turns() == [
+        ("user", "Alice: remember this"),
+        ("assistant", body(claude_answer)),
+        ("user", "Bob: what did I ask?"),
+    ]
+
+
+def test_a_mention_in_a_thread_not_under_an_answer_makes_that_thread_a_chat(
+    bot, slack, models, events
+):
+    root = slack.post_user_message(CHANNEL, ALICE, "a plain message, no bot")
+    events.user_says(
+        CHANNEL, BOB, f"{MENTION} help here", thread_ts=root["ts"], to=[bot.events_url]
+    )
+    answers = wait_for_answers(slack, CHANNEL, 3, thread_ts=root["ts"])
+    assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
+    assert answers_in(slack, CHANNEL) == []
+
+
+def test_thread_replies_not_under_an_answer_and_other_bots_are_ignored(bot, slack, models, events):
+    root = slack.post_user_message(CHANNEL, ALICE, "just chatting")
+    events.user_says(
+        CHANNEL, BOB, "no mention in this thread", thread_ts=root["ts"], to=[bot.events_url]
+    )
+    events.user_says(CHANNEL, ALICE, "no mention at the top", to=[bot.events_url])
+    events.bot_posts(CHANNEL, f"{MENTION} I am another bot", to=[bot.events_url])
+    # A message that is addressed proves the bot was listening all along.
+    events.user_says(CHANNEL, ALICE, f"{MENTION} now you", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    for model_id in MODEL_IDS:
+        assert [r.turns() for r in models.requests_for(model_id)] == [[("user", "Alice: now you")]]
+
+
+def test_model_output_cannot_ping_anyone(bot, slack, models, events):
+    models.script(
+        "claude-test", ModelScript(reply="<!channel> hey @here and <@U0BOB>, hi @everyone")
+    )
+    events.user_says(CHANNEL, ALICE, f"{MENTION} say hi", to=[bot.events_url])
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    shown = body(claude_answer) + claude_answer["text"]
+    for ping in ("<!channel>", "@here", "<@U0BOB>", "@everyone"):
+        assert ping not in shown
+    assert body(claude_answer).replace("\u200b", "") == (
+        "<!channel> hey @here and <@U0BOB>, hi @everyone"
+    )
+
+
+def test_an_oversized_answer_continues_in_its_thread_and_nothing_is_cut(bot, slack, models, events):
+    long_reply = "\n\n".join(f"Paragraph {i}. " + "lorem ipsum " * 150 for i in range(40))
+    models.script("gpt-test", ModelScript(reply=long_reply, chunk_chars=4000))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} write a lot", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    continuations = wait_for_answers(slack, CHANNEL, 6, thread_ts=gpt_answer["ts"])
+    shown = " ".join(body(m) for m in [gpt_answer, *continuations])
+    assert " ".join(shown.split()) == " ".join(long_reply.split())
+    assert all("continued" in status_line(m) for m in continuations)
+    assert not [c for c in slack.calls if c.response.get("ok") is False]
+
+
+def test_plus_aliases_pick_the_models_and_unknown_ones_are_explained(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +gemini +claude only you two", to=[bot.events_url])
+    answers = wait_for_answers(slack, CHANNEL, 2)
+    assert [m["username"] for m in answers] == ["Gemini Test", "Claude Test"]
+    assert models.requests_for("gpt-test") == []
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +grok hello", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="an ephemeral note")
+    (note,) = slack.calls_for("chat.postEphemeral")
+    assert note.params["user"] == ALICE
+    assert "`+grok`" in note.params["text"] and "`+claude`" in note.params["text"]
+
+
+def test_a_leading_alias_in_a_thread_hands_the_thread_to_that_model(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    thread = gpt_answer["ts"]
+    events.user_says(CHANNEL, BOB, "+claude your view?", thread_ts=thread, to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+    events.user_says(CHANNEL, BOB, "and more?", thread_ts=thread, to=[bot.events_url])
+    first, second = wait_for_answers(slack, CHANNEL, 2, thread_ts=thread)
+    assert [first["username"], second["username"]] == ["Claude Test", "Claude Test"]
+    assert models.requests_for("claude-test")[-1].turns() == [
+        ("user", "Alice: question"),
+        ("assistant", body(gpt_answer)),
+        ("user", "Bob: your view?"),
+        ("assistant", body(first)),
+        ("user", "Bob: and more?"),
+    ]
+
+
+def test_a_deleted_message_leaves_the_context(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} keep this", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    deleted = events.user_says(CHANNEL, ALICE, f"{MENTION} oops, private", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    events.user_deletes(CHANNEL, deleted["ts"], to=[bot.events_url])
+    wait_until(
+        lambda: f"{deleted['ts']} in {CHANNEL} was deleted" in bot.logs(), message="deletion seen"
+    )
+    events.user_says(CHANNEL, ALICE, f"{MENTION} third", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 9)
+    sent = models.requests_for("claude-test")[-1].turns()
+    assert [text for _, text in sent if "oops" in text] == []
+    assert sent[0] == ("user", "Alice: keep this")
+
+
+def test_a_retried_event_is_answered_once(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} once please", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    for envelope in events.last_envelopes:
+        response = events.deliver(
+            bot.events_url, envelope, retry_num=1, retry_reason="http_timeout"
+        )
+        assert response.status_code == 200
+    events.user_says(CHANNEL, ALICE, f"{MENTION} a later question", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert len(models.requests_for("claude-test")) == 2
+
+
+def test_an_unsigned_event_is_refused(bot, models):
+    response = httpx.post(bot.events_url, json={"type": "event_callback"}, timeout=5)
+    assert response.status_code == 401
+    assert models.requests == []
