@@ -33,7 +33,7 @@ def configure_logging(level: str) -> None:
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     bot = await build_bot(settings, catalog)
-    await bot.recovery.finalise(at_start_up=True)
+    await bot.recovery.recover(at_start_up=True)
     sweeper = asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")
 
     runner = web.AppRunner(http_routes(bot, events=not settings.socket_mode), access_log=None)

@@ -20,14 +20,16 @@ from bot.chat.context import ContextWindow, compose_system_prompt
 from bot.conversation import Conversations, ConversationSettings
 from bot.providers.registry import make_http_client, make_providers
 from bot.providers.retry import RetryPolicy
-from bot.recovery import InterruptedAnswers
+from bot.recovery import Recovery
 from bot.settings import ConfigurationError, Settings
+from bot.slack.event_intake import EventIntake
 from bot.slack.listeners import register_listeners
 from bot.slack.pacing import UpdateBudget
 from bot.slack.web import SlackWeb, make_web_client, slack_error_code
 from storage.answers import AnswerStore
 from storage.conversations import ConversationStore
 from storage.database import create_engine, migrate, session_factory
+from storage.inbox import EventInbox
 
 
 @dataclass
@@ -36,7 +38,7 @@ class ChorusBot:
 
     app: AsyncApp
     conversations: Conversations
-    recovery: InterruptedAnswers
+    recovery: Recovery
     work: BackgroundWork
     engine: AsyncEngine
     http: httpx.AsyncClient
@@ -89,8 +91,13 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         ),
         bot_user_id=bot_user_id,
     )
-    recovery = InterruptedAnswers(
+    work = BackgroundWork()
+    inbox = EventInbox(sessions)
+    intake = EventIntake(inbox, conversations, work, replica_id=settings.replica_id)
+    recovery = Recovery(
         answers,
+        inbox,
+        intake,
         slack,
         catalog,
         replica_id=settings.replica_id,
@@ -101,9 +108,10 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         client=web_client,
         signing_secret=signing_secret.get_secret_value() if signing_secret else "",
         request_verification_enabled=not settings.socket_mode,
+        # Our listener only records the event and starts the work: the ack follows the record.
+        process_before_response=True,
     )
-    work = BackgroundWork()
-    register_listeners(app, conversations, work)
+    register_listeners(app, intake)
     return ChorusBot(app, conversations, recovery, work, engine, http, team_id)
 
 

@@ -78,7 +78,7 @@ class Conversations:
         self._settings = settings
         self.bot_user_id = bot_user_id
 
-    async def handle(self, message: IncomingMessage, event_id: str) -> None:
+    async def handle(self, message: IncomingMessage) -> None:
         parent = None
         if not message.is_top_level:
             parent = await self._store.parent_answer(message.channel_id, message.thread_ts or "")
@@ -86,7 +86,7 @@ class Conversations:
         if isinstance(route, Ignore):
             log.debug("ignoring %s in %s: %s", message.ts, message.channel_id, route.reason.value)
             return
-        claim = MessageClaim(event_id, message.team_id, message.channel_id, message.ts)
+        claim = MessageClaim(message.team_id, message.channel_id, message.ts)
         text = await readable_text(
             message.text, bot_user_id=self.bot_user_id, user_name=self._web.user_name
         )

@@ -1,4 +1,5 @@
-"""Answers left unfinished by a crash or a lost replica: finalised with a clear note."""
+"""What a crash or a lost replica left unfinished: answers are finalised with a clear note,
+events not yet handled are handled."""
 
 from __future__ import annotations
 
@@ -11,19 +12,24 @@ from slack_sdk.errors import SlackApiError
 from bot.answering import INTERRUPTED
 from bot.chat.catalog import ModelCatalog
 from bot.conversation import identity_for
+from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import error_message, final_messages, footer_line
 from bot.slack.web import SlackWeb, slack_error_code
 from storage.answers import AnswerStore, InterruptedAnswer
+from storage.inbox import EventInbox
 
 log = logging.getLogger(__name__)
 
 
-class InterruptedAnswers:
-    """Finds answers whose process died mid-answer and finalises them, once, in Slack."""
+class Recovery:
+    """Takes over, exactly once, what a dead process (this replica's previous life, or a
+    replica that stopped sending heartbeats) left unfinished."""
 
     def __init__(
         self,
         answers: AnswerStore,
+        inbox: EventInbox,
+        intake: EventIntake,
         web: SlackWeb,
         catalog: ModelCatalog,
         *,
@@ -31,33 +37,41 @@ class InterruptedAnswers:
         stale_seconds: float,
     ) -> None:
         self._answers = answers
+        self._inbox = inbox
+        self._intake = intake
         self._web = web
         self._catalog = catalog
         self._replica_id = replica_id
         self._stale_seconds = stale_seconds
 
-    async def finalise(self, *, at_start_up: bool) -> int:
-        """Finalise every interrupted answer; at start-up, all of this replica's earlier ones."""
-        taken = await self._answers.take_over_interrupted(
-            stale_before=time.time() - self._stale_seconds,
-            previous_owner=self._replica_id if at_start_up else None,
+    async def recover(self, *, at_start_up: bool) -> None:
+        """Finalise interrupted answers, then resume events that were never handled."""
+        stale_before = time.time() - self._stale_seconds
+        previous_owner = self._replica_id if at_start_up else None
+        answers = await self._answers.take_over_interrupted(
+            stale_before=stale_before, previous_owner=previous_owner
         )
-        for answer in taken:
+        for answer in answers:
             await self._show(answer)
             if answer.round_id is not None:
                 await self._answers.settle_round(answer.round_id)
-        if taken:
-            log.warning("finalised %d answer(s) interrupted mid-stream", len(taken))
-        return len(taken)
+        if answers:
+            log.warning("finalised %d answer(s) interrupted mid-stream", len(answers))
+        events = await self._inbox.take_over_unfinished(
+            owner=self._replica_id, stale_before=stale_before, previous_owner=previous_owner
+        )
+        for event in events:
+            log.warning("resuming event %s, left unfinished by a stopped replica", event.event_id)
+            self._intake.start(event.event_id, event.payload)
 
     async def sweep_forever(self) -> None:
-        """Take over the answers of replicas that stopped (no heartbeat), periodically."""
+        """Take over the work of replicas that stopped (no heartbeat), periodically."""
         while True:
             await asyncio.sleep(self._stale_seconds / 2)
             try:
-                await self.finalise(at_start_up=False)
+                await self.recover(at_start_up=False)
             except Exception:
-                log.exception("sweeping interrupted answers failed")
+                log.exception("recovering interrupted work failed")
 
     async def _show(self, answer: InterruptedAnswer) -> None:
         spec = self._catalog.get(answer.model)

@@ -20,7 +20,6 @@ from storage.tables import (
     Answer,
     Chat,
     ClaimedMessage,
-    HandledEvent,
     ReplyThread,
     Round,
     ThreadTurn,
@@ -29,9 +28,8 @@ from storage.tables import (
 
 @dataclass(frozen=True, slots=True)
 class MessageClaim:
-    """The Slack event and message a round or thread turn answers; each is handled once."""
+    """The person's message a round or thread turn answers; each gets one."""
 
-    event_id: str
     team_id: str
     channel_id: str
     message_ts: str
@@ -100,8 +98,8 @@ class ConversationStore:
     ) -> StartedRound | None:
         """Claim the message and record a round with one pending answer per model.
 
-        Returns None when the event or the message was already claimed (a retry, the
-        `app_mention` + `message` pair of one mention, or another replica got there first).
+        Returns None when the message was already claimed (the `app_mention` + `message` pair
+        of one mention, or another replica got there first).
         """
         now = time.time()
         try:
@@ -210,7 +208,7 @@ class ConversationStore:
         """Claim the message and record a thread turn with one pending reply.
 
         The reply thread is created on its first turn, with `snapshot_if_new` as its frozen view
-        of the chat. Returns None when the event or message was already claimed.
+        of the chat. Returns None when the message was already claimed.
         """
         now = time.time()
         try:
@@ -303,7 +301,6 @@ class ConversationStore:
 
 
 async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None:
-    session.add(HandledEvent(event_id=claim.event_id, handled_at=now))
     session.add(
         ClaimedMessage(
             team_id=claim.team_id,

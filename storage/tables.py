@@ -130,12 +130,18 @@ class Answer(Base):
 
 
 class HandledEvent(Base):
-    """A Slack event id already processed (Slack retries; several replicas may receive it)."""
+    """A Slack event, recorded before it is acknowledged: Slack's retries and deliveries to
+    other replicas find it here and stop; if its replica dies before finishing it, another
+    (or the same, restarted) replica takes it over."""
 
     __tablename__ = "handled_events"
+    __table_args__ = (Index("ix_handled_events_unfinished", "finished_at", "received_at"),)
 
     event_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    handled_at: Mapped[float] = mapped_column(Float)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    owner: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ClaimedMessage(Base):

@@ -41,9 +41,16 @@ def upgrade() -> None:
     op.create_table(
         "handled_events",
         sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("handled_at", sa.Float(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("owner", sa.String(length=255), nullable=False),
+        sa.Column("received_at", sa.Float(), nullable=False),
+        sa.Column("finished_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("event_id"),
     )
+    with op.batch_alter_table("handled_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_handled_events_unfinished", ["finished_at", "received_at"], unique=False
+        )
     op.create_table(
         "rounds",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -157,6 +164,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_rounds_chat_id_id")
 
     op.drop_table("rounds")
+    with op.batch_alter_table("handled_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_handled_events_unfinished")
     op.drop_table("handled_events")
     op.drop_table("claimed_messages")
     op.drop_table("chats")

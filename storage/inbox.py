@@ -1,0 +1,76 @@
+"""Slack events recorded before they are acknowledged, so none is handled twice or lost."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.tables import HandledEvent
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    event_id: str
+    payload: dict[str, Any]
+
+
+class EventInbox:
+    """The one place that writes handled events."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def accept(self, event_id: str, payload: dict[str, Any], owner: str) -> bool:
+        """Record a new event; False when it was already received (a retry, another replica)."""
+        try:
+            async with self._sessions.begin() as session:
+                session.add(
+                    HandledEvent(
+                        event_id=event_id, payload=payload, owner=owner, received_at=time.time()
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def finish(self, event_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(HandledEvent)
+                .where(HandledEvent.event_id == event_id)
+                .values(finished_at=time.time())
+            )
+
+    async def take_over_unfinished(
+        self, *, owner: str, stale_before: float, previous_owner: str | None = None
+    ) -> list[PendingEvent]:
+        """Events whose replica stopped before finishing them (received before `stale_before`,
+        or by `previous_owner`, this replica's earlier life), now owned by `owner`."""
+        unfinished = HandledEvent.finished_at.is_(None)
+        stale = HandledEvent.received_at < stale_before
+        whose = (
+            stale if previous_owner is None else or_(stale, HandledEvent.owner == previous_owner)
+        )
+        async with self._sessions.begin() as session:
+            candidates = (
+                await session.scalars(
+                    select(HandledEvent.event_id).where(and_(unfinished, whose)).limit(500)
+                )
+            ).all()
+            if not candidates:
+                return []
+            # Re-checking the condition in the UPDATE makes each event change hands once.
+            rows = (
+                await session.execute(
+                    update(HandledEvent)
+                    .where(HandledEvent.event_id.in_(candidates), unfinished, whose)
+                    .values(owner=owner, received_at=time.time())
+                    .returning(HandledEvent.event_id, HandledEvent.payload)
+                )
+            ).all()
+        return [PendingEvent(event_id, payload) for event_id, payload in rows]
