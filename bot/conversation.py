@@ -47,6 +47,20 @@ HELP_TEXT = (
 )
 
 
+# Slack refusals a person can do something about, and what.
+SLACK_ERROR_ADVICE = {
+    "not_in_channel": "I can't post here because I'm not in this channel: invite me with "
+    "`/invite @Chorus` and ask again.",
+    "channel_not_found": "I can't see this channel: invite me with `/invite @Chorus` and ask "
+    "again.",
+    "is_archived": "This channel is archived, so I can't answer in it.",
+    "restricted_action": "This workspace's settings don't let me post in this channel; ask a "
+    "Slack admin.",
+    "missing_scope": "I'm missing a Slack permission to post here; ask an admin to reinstall "
+    "the app from its manifest.",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ConversationSettings:
     system_prompt: str
@@ -143,11 +157,11 @@ class Conversations:
             authored(author, text),
             self._settings.window,
         )
-        jobs = []
-        for answer in started.answers:  # placeholders in model order, then all stream at once
-            job = await self._post_placeholder(answer, message.channel_id, route.reply_in_thread)
-            if job is not None:
-                jobs.append(AnswerJob(answer.answer_id, job[0], request, job[1]))
+        # Placeholders go out in model order; then every answer streams at once.
+        posted = await self._post_placeholders(
+            message, started.answers, message.channel_id, route.reply_in_thread
+        )
+        jobs = [AnswerJob(answer_id, spec, request, slack) for answer_id, spec, slack in posted]
         await asyncio.gather(*(self._runner.run(job) for job in jobs))
         await self._answers.settle_round(started.round_id)
 
@@ -195,40 +209,58 @@ class Conversations:
             authored(author, text),
             self._settings.window,
         )
-        job = await self._post_placeholder(started.answer, message.channel_id, parent.slack_ts)
-        if job is not None:
-            await self._runner.run(AnswerJob(started.answer.answer_id, job[0], request, job[1]))
-
-    async def _post_placeholder(
-        self, answer: NewAnswer, channel_id: str, thread_ts: str | None
-    ) -> tuple[ModelSpec, AnswerMessage] | None:
-        spec = self._catalog.get(answer.model)
-        slack_message = AnswerMessage(
-            self._web,
-            channel=channel_id,
-            thread_ts=thread_ts,
-            display_name=spec.display_name,
-            identity=identity_for(spec),
-            update_interval=self._settings.update_interval,
-            budget=self._settings.update_budget,
+        posted = await self._post_placeholders(
+            message, [started.answer], message.channel_id, parent.slack_ts
         )
-        try:
-            ts = await slack_message.post_placeholder()
-        except SlackApiError as error:
-            code = slack_error_code(error)
-            log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
-            await self._answers.finish(
-                answer.answer_id,
-                FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code),
+        for answer_id, spec, slack in posted:
+            await self._runner.run(AnswerJob(answer_id, spec, request, slack))
+
+    async def _post_placeholders(
+        self,
+        message: IncomingMessage,
+        answers: Sequence[NewAnswer],
+        channel_id: str,
+        thread_ts: str | None,
+    ) -> list[tuple[int, ModelSpec, AnswerMessage]]:
+        """Post each answer's placeholder; an answer Slack refuses is recorded as failed, and
+        the person is told what to do about it when they can do something."""
+        posted = []
+        refusals: set[str] = set()
+        for answer in answers:
+            spec = self._catalog.get(answer.model)
+            slack_message = AnswerMessage(
+                self._web,
+                channel=channel_id,
+                thread_ts=thread_ts,
+                display_name=spec.display_name,
+                identity=identity_for(spec),
+                update_interval=self._settings.update_interval,
+                budget=self._settings.update_budget,
             )
-            return None
-        await self._answers.posted(answer.answer_id, ts)
-        return spec, slack_message
+            try:
+                ts = await slack_message.post_placeholder()
+            except SlackApiError as error:
+                code = slack_error_code(error)
+                refusals.add(code)
+                log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
+                failed = FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code)
+                await self._answers.finish(answer.answer_id, failed)
+                continue
+            await self._answers.posted(answer.answer_id, ts)
+            posted.append((answer.answer_id, spec, slack_message))
+        advice = [
+            SLACK_ERROR_ADVICE[code] for code in sorted(refusals) if code in SLACK_ERROR_ADVICE
+        ]
+        if advice:
+            await self._tell(message, " ".join(advice))
+        return posted
 
     async def _reply_once(self, claim: MessageClaim, message: IncomingMessage, text: str) -> None:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""
-        if not await self._store.claim(claim):
-            return
+        if await self._store.claim(claim):
+            await self._tell(message, text)
+
+    async def _tell(self, message: IncomingMessage, text: str) -> None:
         try:
             await self._web.tell(
                 message.channel_id, message.user_id, text, thread_ts=message.thread_ts

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import (
     SlackMessage,
+    as_plain_text,
     error_message,
     final_messages,
     placeholder_message,
@@ -21,6 +22,8 @@ from bot.slack.rendering import (
 from bot.slack.web import Identity, SlackWeb, slack_error_code
 
 log = logging.getLogger(__name__)
+
+_BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 
 
 class AnswerMessage:
@@ -97,13 +100,12 @@ class AnswerMessage:
         try:
             await self._web.update(self.channel, self.ts, message)
         except SlackApiError as error:
-            log.error(
-                "final update of %s in %s failed: %s",
-                self.ts,
-                self.channel,
-                slack_error_code(error),
-            )
-            raise
+            code = slack_error_code(error)
+            log.error("final update of %s in %s failed: %s", self.ts, self.channel, code)
+            if code not in _BLOCKS_REFUSED:
+                raise
+            # Slack refused our blocks: the answer still lands, as plain text.
+            await self._web.update(self.channel, self.ts, as_plain_text(message))
 
     async def _stop_updates(self) -> None:
         # Let an in-flight update complete rather than cancel it: an abandoned request could

@@ -170,6 +170,13 @@ def _count(tokens: int | None) -> str:
     return "?" if tokens is None else f"{tokens:,}"
 
 
-def plain_message(text: str) -> SlackMessage:
-    """A short notice from the bot itself (help, errors about the request)."""
-    return SlackMessage(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+def as_plain_text(message: SlackMessage) -> SlackMessage:
+    """The same message without blocks: its Markdown and status line as the message text."""
+    parts = []
+    for block in message.blocks:
+        if block["type"] in ("markdown", "section"):
+            text = block["text"]
+            parts.append(text if isinstance(text, str) else text["text"])
+        elif block["type"] == "context":
+            parts.extend(element["text"] for element in block["elements"])
+    return SlackMessage("\n\n".join(parts) or message.text, [])

@@ -4,6 +4,7 @@ import pytest
 
 from bot.slack.rendering import (
     MARKDOWN_BLOCK_LIMIT,
+    as_plain_text,
     close_open_fence,
     final_messages,
     neutralise_pings,
@@ -79,3 +80,10 @@ def test_streaming_message_of_a_long_answer_stays_within_one_block():
     message = streaming_message("Claude", "y" * 50_000)
     assert len(message.blocks[0]["text"]) <= MARKDOWN_BLOCK_LIMIT
     assert "continues" in message.blocks[1]["elements"][0]["text"]
+
+
+def test_an_answer_slack_refuses_as_blocks_keeps_its_text_as_plain_text():
+    (message,) = final_messages("Gemini", "**bold** answer", "*Gemini* · 1.0 s")
+    plain = as_plain_text(message)
+    assert plain.blocks == []
+    assert plain.text == "**bold** answer\n\n*Gemini* · 1.0 s"
