@@ -1,0 +1,111 @@
+"""Provider faults: retried before the first token, kept and marked after it, always a clear
+line in that model's own message, and never a problem for the other models."""
+
+from __future__ import annotations
+
+from tests.doubles.model_servers import ModelFault, ModelScript
+from tests.e2e.slack_views import body, status_line, wait_for_answers
+
+CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
+LONG_REPLY = "This answer streams in many small pieces so a fault can strike midway. " * 4
+
+
+def ask(bot, events, text: str = "go") -> None:
+    events.user_says(CHANNEL, ALICE, f"{MENTION} {text}", to=[bot.events_url])
+
+
+def assert_no_stack_trace(message) -> None:
+    shown = body(message) + status_line(message) + message["text"]
+    assert "Traceback" not in shown and 'File "' not in shown
+
+
+def test_rate_limits_and_server_errors_before_the_first_token_are_retried(
+    start_bot, slack, models, events
+):
+    models.script(
+        "claude-test",
+        ModelScript(error=ModelFault(status=429, retry_after=1), fail_times=1),
+    )
+    models.script("gpt-test", ModelScript(error=ModelFault(status=500), fail_times=2))
+    models.script("gemini-test", ModelScript(error=ModelFault(status=503), fail_times=1))
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="3")
+    ask(bot, events, "retry please")
+
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    for message, model_id in zip(answers, ("claude-test", "gpt-test", "gemini-test"), strict=True):
+        assert body(message) == f"{model_id} answers: Alice: retry please"
+        assert ":warning:" not in status_line(message)
+    first, second = models.requests_for("claude-test")
+    assert second.at - first.at >= 1.0, "Retry-After: 1 was honoured"
+    assert len(models.requests_for("gpt-test")) == 3
+
+
+def test_an_overloaded_provider_ends_in_one_clear_line(start_bot, slack, models, events):
+    models.script("claude-test", ModelScript(error=ModelFault(status=529)))
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="2")
+    ask(bot, events)
+
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude) == ""
+    assert "overloaded" in status_line(claude) and "529" in status_line(claude)
+    assert_no_stack_trace(claude)
+    assert len(models.requests_for("claude-test")) == 2
+    assert body(gpt) == "gpt-test answers: Alice: go"
+    assert body(gemini) == "gemini-test answers: Alice: go"
+
+
+def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
+    start_bot, slack, models, events
+):
+    models.script("gpt-test", ModelScript(error=ModelFault(hang_before_first_token=True)))
+    bot = start_bot(CHORUS_PROVIDER_READ_TIMEOUT="1", CHORUS_PROVIDER_MAX_ATTEMPTS="2")
+    ask(bot, events)
+
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    assert "took too long" in status_line(gpt)
+    assert_no_stack_trace(gpt)
+    assert len(models.requests_for("gpt-test")) == 2
+    assert body(claude) and body(gemini)
+
+
+def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, models, events):
+    models.script(
+        "claude-test",
+        ModelScript(reply=LONG_REPLY, chunk_chars=10, error=ModelFault(cut_after_chunks=3)),
+    )
+    models.script(
+        "gpt-test",
+        ModelScript(reply=LONG_REPLY, chunk_chars=10, error=ModelFault(malformed_after_chunks=3)),
+    )
+    models.script(
+        "gemini-test",
+        ModelScript(
+            reply=LONG_REPLY, chunk_chars=10, error=ModelFault(stream_error_after_chunks=3)
+        ),
+    )
+    bot = start_bot()
+    ask(bot, events)
+
+    for message in wait_for_answers(slack, CHANNEL, 3):
+        assert body(message) == LONG_REPLY[:30], "the partial text is kept"
+        assert "cut off" in status_line(message)
+        assert_no_stack_trace(message)
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        assert len(models.requests_for(model_id)) == 1, "no retry once text has streamed"
+
+
+def test_refusals_and_unreachable_providers_say_so(start_bot, slack, models, events):
+    models.script("gemini-test", ModelScript(error=ModelFault(refusal=True)))
+    bot = start_bot(
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",  # nothing listens on the discard port
+        CHORUS_PROVIDER_MAX_ATTEMPTS="2",
+    )
+    ask(bot, events)
+
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude) == "claude-test answers: Alice: go"
+    assert "Could not connect to OpenAI" in status_line(gpt)
+    assert "127.0.0.1:9" not in status_line(gpt)
+    assert "refused" in status_line(gemini).lower() or "declined" in status_line(gemini).lower()
+    for message in (gpt, gemini):
+        assert_no_stack_trace(message)

@@ -1,0 +1,65 @@
+"""Slack faults: rate limits are waited out and the final text always lands; refusals are
+logged with context and explained to the person when they can act."""
+
+from __future__ import annotations
+
+from tests.doubles.model_servers import ModelScript
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import body, wait_for_answers
+
+CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
+MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
+
+
+def ask(bot, events, text: str = "go") -> None:
+    events.user_says(CHANNEL, ALICE, f"{MENTION} {text}", to=[bot.events_url])
+
+
+def test_rate_limited_updates_are_retried_and_the_final_text_lands(bot, slack, models, events):
+    slack.inject("chat.update", times=4, status=429, retry_after=1)
+    ask(bot, events)
+
+    answers = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
+    limited = [c for c in slack.calls_for("chat.update") if c.status == 429]
+    assert len(limited) == 4
+
+
+def test_rate_limited_posts_are_retried_and_nothing_is_posted_twice(bot, slack, models, events):
+    slack.inject("chat.postMessage", times=2, status=429, retry_after=1)
+    ask(bot, events)
+
+    answers = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
+    assert len([c for c in slack.calls_for("chat.postMessage") if c.status == 200]) == 3
+
+
+def test_a_sustained_rate_limit_slows_streaming_but_every_final_text_lands(
+    start_bot, slack, models, events
+):
+    long_reply = "word " * 400
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=long_reply, chunk_chars=20, chunk_delay=0.01))
+    slack.set_rate_limit("chat.update", per_second=3)
+    bot = start_bot(CHORUS_STREAM_UPDATE_SECONDS="0.05")
+    for question in ("one", "two"):
+        ask(bot, events, question)
+
+    answers = wait_for_answers(slack, CHANNEL, 6, timeout=60)
+    assert all(body(m) == long_reply.strip() or body(m) == long_reply for m in answers)
+
+
+def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(bot, slack, models, events):
+    slack.inject("chat.postMessage", times=3, status=200, error="not_in_channel", retry_after=None)
+    ask(bot, events, "anyone?")
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="an explanation")
+    (note,) = slack.calls_for("chat.postEphemeral")
+    assert note.params["user"] == ALICE
+    assert "/invite" in note.params["text"]
+    wait_until(lambda: "not_in_channel" in bot.logs(), message="the refusal is logged")
+    assert "could not post" in bot.logs()
+
+    ask(bot, events, "and now?")  # once Slack accepts posts again, everything works
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert body(answers[1]) == "gpt-test answers: Alice: and now?"
