@@ -65,10 +65,13 @@ class Recovery:
             self._intake.start(event.event_id, event.payload)
 
     async def sweep_forever(self) -> None:
-        """Take over the work of replicas that stopped (no heartbeat), periodically."""
+        """Keep this replica's heartbeats fresh, and take over the work of replicas whose
+        heartbeats stopped."""
         while True:
-            await asyncio.sleep(self._stale_seconds / 2)
+            await asyncio.sleep(self._stale_seconds / 4)
             try:
+                await self._answers.heartbeat(self._replica_id)
+                await self._inbox.heartbeat(self._replica_id)
                 await self.recover(at_start_up=False)
             except Exception:
                 log.exception("recovering interrupted work failed")

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     chorus_provider_max_attempts: int = Field(default=3, ge=1, le=10)
     chorus_provider_retry_base_delay: float = Field(default=0.5, ge=0)
     chorus_max_output_tokens: int = Field(default=4096, ge=1)
-    chorus_stale_answer_seconds: float = Field(default=120.0, gt=0)
+    chorus_stale_answer_seconds: float = Field(default=60.0, ge=1.0)
     chorus_replica_id: str = ""
 
     @field_validator("log_level")

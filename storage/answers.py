@@ -92,6 +92,15 @@ class AnswerStore:
             round_.in_chat_answer_id = in_chat_answer_id(record)
             return round_.in_chat_answer_id
 
+    async def heartbeat(self, owner: str) -> None:
+        """This replica is alive: its unsettled answers are not to be taken over."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Answer)
+                .where(Answer.owner == owner, Answer.status.in_(_UNSETTLED))
+                .values(heartbeat_at=time.time())
+            )
+
     async def take_over_interrupted(
         self, *, stale_before: float, previous_owner: str | None = None
     ) -> list[InterruptedAnswer]:

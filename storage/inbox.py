@@ -31,7 +31,7 @@ class EventInbox:
             async with self._sessions.begin() as session:
                 session.add(
                     HandledEvent(
-                        event_id=event_id, payload=payload, owner=owner, received_at=time.time()
+                        event_id=event_id, payload=payload, owner=owner, heartbeat_at=time.time()
                     )
                 )
         except IntegrityError:
@@ -46,13 +46,23 @@ class EventInbox:
                 .values(finished_at=time.time())
             )
 
+    async def heartbeat(self, owner: str) -> None:
+        """This replica is alive: its unfinished events are not to be taken over."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(HandledEvent)
+                .where(HandledEvent.owner == owner, HandledEvent.finished_at.is_(None))
+                .values(heartbeat_at=time.time())
+            )
+
     async def take_over_unfinished(
         self, *, owner: str, stale_before: float, previous_owner: str | None = None
     ) -> list[PendingEvent]:
-        """Events whose replica stopped before finishing them (received before `stale_before`,
-        or by `previous_owner`, this replica's earlier life), now owned by `owner`."""
+        """Events whose replica stopped before finishing them (no heartbeat since
+        `stale_before`, or owned by `previous_owner`, this replica's earlier life), now owned
+        by `owner`."""
         unfinished = HandledEvent.finished_at.is_(None)
-        stale = HandledEvent.received_at < stale_before
+        stale = HandledEvent.heartbeat_at < stale_before
         whose = (
             stale if previous_owner is None else or_(stale, HandledEvent.owner == previous_owner)
         )
@@ -69,7 +79,7 @@ class EventInbox:
                 await session.execute(
                     update(HandledEvent)
                     .where(HandledEvent.event_id.in_(candidates), unfinished, whose)
-                    .values(owner=owner, received_at=time.time())
+                    .values(owner=owner, heartbeat_at=time.time())
                     .returning(HandledEvent.event_id, HandledEvent.payload)
                 )
             ).all()

@@ -135,12 +135,12 @@ class HandledEvent(Base):
     (or the same, restarted) replica takes it over."""
 
     __tablename__ = "handled_events"
-    __table_args__ = (Index("ix_handled_events_unfinished", "finished_at", "received_at"),)
+    __table_args__ = (Index("ix_handled_events_unfinished", "finished_at", "heartbeat_at"),)
 
     event_id: Mapped[str] = mapped_column(ID, primary_key=True)
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     owner: Mapped[str] = mapped_column(String(255))
-    received_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 

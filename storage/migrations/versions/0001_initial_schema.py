@@ -43,13 +43,13 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("owner", sa.String(length=255), nullable=False),
-        sa.Column("received_at", sa.Float(), nullable=False),
+        sa.Column("heartbeat_at", sa.Float(), nullable=False),
         sa.Column("finished_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("event_id"),
     )
     with op.batch_alter_table("handled_events", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_handled_events_unfinished", ["finished_at", "received_at"], unique=False
+            "ix_handled_events_unfinished", ["finished_at", "heartbeat_at"], unique=False
         )
     op.create_table(
         "rounds",

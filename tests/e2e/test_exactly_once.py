@@ -1,0 +1,122 @@
+"""Exactly one answer per model per message: fast acks, retries, concurrent deliveries,
+crashes and restarts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.doubles.model_servers import ModelScript
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+
+CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
+MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
+SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 6
+
+
+def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(first_token_delay=3.0))
+    started = time.monotonic()
+    events.user_says(CHANNEL, ALICE, f"{MENTION} take your time", to=[bot.events_url])
+    acked = time.monotonic() - started
+    assert all(response.status_code == 200 for response in events.last_responses)
+    assert acked < 1.0, f"both deliveries took {acked:.2f} s to acknowledge"
+    wait_for_answers(slack, CHANNEL, 3)
+
+
+def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events):
+    message = events.user_says(
+        CHANNEL, ALICE, f"{MENTION} only once", to=[bot.events_url], concurrent=True
+    )
+    envelopes = list(events.last_envelopes)
+    for retry in (1, 2):
+        for envelope in envelopes:
+            events.deliver(bot.events_url, envelope, retry_num=retry, retry_reason="http_timeout")
+    wait_for_answers(slack, CHANNEL, 3)
+    time.sleep(0.5)  # anything a duplicate would post would be there by now
+    assert len(answers_in(slack, CHANNEL)) == 3
+    for model_id in MODEL_IDS:
+        assert len(models.requests_for(model_id)) == 1
+    assert message["ts"]
+
+
+@pytest.mark.parametrize(
+    "who_takes_over",
+    [
+        {"CHORUS_REPLICA_ID": "replica-a"},  # the same replica, restarted: at once
+        {"CHORUS_STALE_ANSWER_SECONDS": "2"},  # another replica, once the heartbeats stop
+    ],
+    ids=["same-replica-restarts", "another-replica-takes-over"],
+)
+def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
+    who_takes_over, start_bot, slack, models, events
+):
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+    bot = start_bot(CHORUS_REPLICA_ID="replica-a")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[bot.events_url])
+    envelopes = list(events.last_envelopes)
+    wait_until(
+        lambda: len([m for m in answers_in(slack, CHANNEL) if body(m)]) == 3,
+        message="all three answers streaming",
+    )
+    time.sleep(1.2)  # let some text reach the database
+    bot.kill()
+
+    restarted = start_bot(**who_takes_over)
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    for message in answers:
+        assert "restarted" in status_line(message)
+        assert body(message), "the partial text is kept"
+        assert SLOW_REPLY.startswith(body(message)[:40])
+    # Slack retries the event after the restart: no second round.
+    for envelope in envelopes:
+        events.deliver(restarted.events_url, envelope, retry_num=1, retry_reason="http_timeout")
+    time.sleep(0.5)
+    assert len(answers_in(slack, CHANNEL)) == 3
+    for model_id in MODEL_IDS:
+        assert len(models.requests_for(model_id)) == 1
+
+
+def test_a_graceful_stop_lets_answers_in_flight_finish(start_bot, slack, models, events):
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(chunk_chars=4, chunk_delay=0.05))
+    bot = start_bot()
+    events.user_says(CHANNEL, ALICE, f"{MENTION} finish this", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 3, message="placeholders posted")
+    bot.stop()
+    answers = wait_for_answers(slack, CHANNEL, 3, timeout=1)
+    assert [body(m) for m in answers] == [
+        f"{model_id} answers: Alice: finish this" for model_id in MODEL_IDS
+    ]
+
+
+def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slack, models, events):
+    first, second = start_bot(), start_bot()
+    replicas = [first.events_url, second.events_url]
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello both", to=replicas, concurrent=True)
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    events.user_says(CHANNEL, BOB, "thread via one", thread_ts=gpt["ts"], to=[first.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt["ts"])
+    events.user_says(CHANNEL, BOB, "thread via two", thread_ts=gpt["ts"], to=[second.events_url])
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=gpt["ts"])
+    events.user_says(CHANNEL, ALICE, f"{MENTION} again", to=replicas, concurrent=True)
+    wait_for_answers(slack, CHANNEL, 6)
+    time.sleep(0.5)
+
+    assert len(answers_in(slack, CHANNEL)) == 6
+    assert len(answers_in(slack, CHANNEL, gpt["ts"])) == 2
+    assert models.requests_for("gpt-test")[2].turns() == [
+        ("user", "Alice: hello both"),
+        ("assistant", body(gpt)),
+        ("user", "Bob: thread via one"),
+        ("assistant", "gpt-test answers: Bob: thread via one"),
+        ("user", "Bob: thread via two"),
+    ]
+    assert len(models.requests_for("claude-test")) == 2
+    assert models.requests_for("claude-test")[1].turns()[1] == ("assistant", body(claude))
+    assert body(gemini)
