@@ -1,0 +1,47 @@
+"""Awkward input: empty mentions get help; long, odd or richly formatted messages reach the
+models whole and readable."""
+
+from __future__ import annotations
+
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import answers_in, wait_for_answers
+
+CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
+
+
+def test_an_empty_mention_gets_a_short_help_message(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"  {MENTION}  ", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="help was sent")
+    (help_call,) = slack.calls_for("chat.postEphemeral")
+    assert help_call.params["user"] == ALICE
+    assert "+claude" in help_call.params["text"] and "thread" in help_call.params["text"]
+    assert answers_in(slack, CHANNEL) == []
+    assert models.requests == []
+
+
+def test_a_very_long_message_reaches_every_model_whole(bot, slack, models, events):
+    long_text = " ".join(f"word{i}" for i in range(6000))  # ~40,000 characters
+    events.user_says(CHANNEL, ALICE, f"{MENTION} {long_text}", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        (request,) = models.requests_for(model_id)
+        assert request.turns() == [("user", f"Alice: {long_text}")]
+
+
+def test_mentions_links_code_and_odd_unicode_reach_the_models_readably(bot, slack, models, events):
+    text = (
+        f"{MENTION} ask <@U0BOB> in <#C0RANDOM|random> about <https://example.com/a?b=1&amp;c=2|the"
+        " docs> &amp; <https://example.org>:\n```\nif a &lt; b &amp;&amp; c &gt; d:\n"
+        "    print('héllo 👋 שלום \u200f')\n```"
+    )
+    events.user_says(CHANNEL, ALICE, text, to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    (request,) = models.requests_for("gpt-test")
+    assert request.turns() == [
+        (
+            "user",
+            "Alice: ask @Bob in #random about the docs (https://example.com/a?b=1&c=2) & "
+            "https://example.org:\n```\nif a < b && c > d:\n"
+            "    print('héllo 👋 שלום \u200f')\n```",
+        )
+    ]
