@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering import AnswerRunner
 from bot.background import BackgroundWork
+from bot.channel_commands import ChorusCommands
 from bot.chat.catalog import ModelCatalog
 from bot.chat.context import ContextWindow, compose_system_prompt
 from bot.conversation import Conversations, ConversationSettings
@@ -27,6 +28,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.pacing import UpdateBudget
 from bot.slack.web import SlackWeb, make_web_client, slack_error_code
 from storage.answers import AnswerStore
+from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.database import create_engine, migrate, session_factory
 from storage.inbox import EventInbox
@@ -61,6 +63,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     team_id, bot_user_id = await identify_bot(slack)
     http = make_http_client(settings)
     answers = AnswerStore(sessions)
+    channels = ChannelStore(sessions)
     runner = AnswerRunner(
         answers,
         make_providers(settings, http),
@@ -73,6 +76,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     conversations = Conversations(
         catalog=catalog,
         store=ConversationStore(sessions),
+        channels=channels,
         answers=answers,
         runner=runner,
         web=slack,
@@ -111,7 +115,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         # Our listener only records the event and starts the work: the ack follows the record.
         process_before_response=True,
     )
-    register_listeners(app, intake)
+    register_listeners(app, intake, ChorusCommands(catalog, channels))
     return ChorusBot(app, conversations, recovery, work, engine, http, team_id)
 
 

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.answering import AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog, ModelSpec
+from bot.chat.commands import help_text
 from bot.chat.context import (
     ContextWindow,
     authored,
@@ -36,15 +37,10 @@ from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
+from storage.channels import ChannelStore
 from storage.conversations import ConversationStore, MessageClaim, NewAnswer, ParentAnswer
 
 log = logging.getLogger(__name__)
-
-HELP_TEXT = (
-    "Hi! Mention me with a question and every configured model answers, each in its own "
-    "message. Reply in the thread under one answer to continue with that model only. "
-    "Start with `+alias` to pick models for one message{aliases}."
-)
 
 
 # Slack refusals a person can do something about, and what.
@@ -78,6 +74,7 @@ class Conversations:
         *,
         catalog: ModelCatalog,
         store: ConversationStore,
+        channels: ChannelStore,
         answers: AnswerStore,
         runner: AnswerRunner,
         web: SlackWeb,
@@ -86,6 +83,7 @@ class Conversations:
     ) -> None:
         self._catalog = catalog
         self._store = store
+        self._channels = channels
         self._answers = answers
         self._runner = runner
         self._web = web
@@ -106,7 +104,7 @@ class Conversations:
         )
         picks = split_model_picks(text)
         if not picks.text:
-            await self._reply_once(claim, message, self._help_text())
+            await self._reply_once(claim, message, help_text(tuple(self._catalog.aliases)))
             return
         try:
             if isinstance(route, ContinueThread):
@@ -114,7 +112,8 @@ class Conversations:
                 switch = resolve_picks(self._catalog, picks.words)[-1] if picks.words else None
                 await self._continue_thread(claim, message, parent, picks.text, switch)
             else:
-                models = models_for_round(self._catalog, picks)
+                channel_models = await self._channels.models(message.team_id, message.channel_id)
+                models = models_for_round(self._catalog, picks, channel_models)
                 await self._start_round(claim, message, route, picks.text, models)
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))
@@ -267,10 +266,6 @@ class Conversations:
             )
         except SlackApiError as error:
             log.warning("could not tell %s: %s", message.user_id, slack_error_code(error))
-
-    def _help_text(self) -> str:
-        aliases = ", ".join(f"`+{alias}`" for alias in self._catalog.aliases)
-        return HELP_TEXT.format(aliases=f" ({aliases})" if aliases else "")
 
 
 def identity_for(spec: ModelSpec) -> Identity:

@@ -312,7 +312,7 @@ async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None
     await session.flush()
 
 
-def _insert_or_ignore(session: AsyncSession, table: Table) -> Insert:
+def insert_or_ignore(session: AsyncSession, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING in the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
@@ -334,7 +334,7 @@ async def _current_chat_id(session: AsyncSession, key: ChatKey, now: float) -> i
     chat_id = await session.scalar(query)
     if chat_id is None:
         await session.execute(
-            _insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
+            insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
                 team_id=key.team_id,
                 channel_id=key.channel_id,
                 thread_ts=key.thread_ts,
@@ -351,7 +351,7 @@ async def _reply_thread(
     session: AsyncSession, parent: ParentAnswer, snapshot: Sequence[ContextRound], now: float
 ) -> ReplyThread:
     await session.execute(
-        _insert_or_ignore(session, ReplyThread.__table__).values(  # type: ignore[arg-type]
+        insert_or_ignore(session, ReplyThread.__table__).values(  # type: ignore[arg-type]
             answer_id=parent.answer_id,
             current_model=parent.model,
             snapshot=[

@@ -153,3 +153,15 @@ class ClaimedMessage(Base):
     channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
     message_ts: Mapped[str] = mapped_column(ID, primary_key=True)
     claimed_at: Mapped[float] = mapped_column(Float)
+
+
+class ChannelModels(Base):
+    """A channel's own list of models (`/chorus models …`), replacing the workspace default."""
+
+    __tablename__ = "channel_models"
+
+    team_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    models: Mapped[list[str]] = mapped_column(JSON)
+    set_by: Mapped[str] = mapped_column(ID)
+    updated_at: Mapped[float] = mapped_column(Float)

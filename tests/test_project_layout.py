@@ -63,5 +63,7 @@ def test_manifest_is_a_complete_slack_app_manifest():
     }
     assert events == set(needs)
     assert {needs[event] for event in events} <= scopes
-    assert {"chat:write", "chat:write.customize", "users:read"} <= scopes
+    assert {"chat:write", "chat:write.customize", "users:read", "commands"} <= scopes
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/chorus" and len(command["description"]) <= 100
     assert manifest["settings"]["socket_mode_enabled"] is True

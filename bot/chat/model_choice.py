@@ -55,9 +55,18 @@ def resolve_picks(catalog: ModelCatalog, words: Sequence[str]) -> list[ModelSpec
     return chosen
 
 
-def models_for_round(catalog: ModelCatalog, picks: ModelPicks) -> list[ModelSpec]:
-    """The models that answer a new round: the picked ones, or every configured model."""
-    return resolve_picks(catalog, picks.words) if picks.words else list(catalog)
+def models_for_round(
+    catalog: ModelCatalog, picks: ModelPicks, channel_models: Sequence[str] | None = None
+) -> list[ModelSpec]:
+    """The models that answer a new round: the picked ones, else the channel's own list (those
+    of its models still configured), else every configured model."""
+    if picks.words:
+        return resolve_picks(catalog, picks.words)
+    if channel_models:
+        chosen = [spec for name in channel_models if (spec := catalog.find(name)) is not None]
+        if chosen:
+            return chosen
+    return list(catalog)
 
 
 def model_for_thread_turn(catalog: ModelCatalog, picks: ModelPicks, current: str) -> str:

@@ -1,15 +1,16 @@
-"""Bolt listeners: record the event, hand it on, let Bolt acknowledge."""
+"""Bolt listeners: events are recorded and handed on; `/chorus` is answered in its ack."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.channel_commands import ChorusCommands
 from bot.slack.event_intake import EventIntake
 
 
-def register_listeners(app: AsyncApp, intake: EventIntake) -> None:
+def register_listeners(app: AsyncApp, intake: EventIntake, commands: ChorusCommands) -> None:
     """`message` and `app_mention` events both lead to the same handling; one mention arrives
     as both, and the claim on the message makes sure it is answered once."""
 
@@ -18,3 +19,14 @@ def register_listeners(app: AsyncApp, intake: EventIntake) -> None:
 
     app.event("message")(on_message_event)
     app.event("app_mention")(on_message_event)
+
+    async def on_chorus_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        reply = await commands.run(
+            team_id=command["team_id"],
+            channel_id=command["channel_id"],
+            user_id=command["user_id"],
+            text=command.get("text", ""),
+        )
+        await ack(response_type="in_channel" if reply.public else "ephemeral", text=reply.text)
+
+    app.command("/chorus")(on_chorus_command)

@@ -1,0 +1,66 @@
+"""`/chorus` commands: a fresh chat, the channel's models, help."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.chat.catalog import ModelCatalog, ModelSpec
+from bot.chat.commands import Help, NewChat, SetModels, ShowModels, help_text, parse_command
+from bot.chat.model_choice import UnknownModels, resolve_picks
+from bot.chat.routing import ChatKey
+from storage.channels import ChannelStore
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    text: str
+    public: bool = False  # shown to the whole channel, not only to the person
+
+
+class ChorusCommands:
+    def __init__(self, catalog: ModelCatalog, channels: ChannelStore) -> None:
+        self._catalog = catalog
+        self._channels = channels
+
+    async def run(self, *, team_id: str, channel_id: str, user_id: str, text: str) -> CommandReply:
+        command = parse_command(text)
+        if isinstance(command, NewChat):
+            await self._channels.start_new_chat(ChatKey(team_id, channel_id))
+            return CommandReply(
+                "Started a new chat: earlier messages here are no longer sent to the models.",
+                public=True,
+            )
+        if isinstance(command, ShowModels):
+            return CommandReply(await self._describe_models(team_id, channel_id))
+        if isinstance(command, SetModels):
+            return await self._set_models(team_id, channel_id, user_id, command.words)
+        assert isinstance(command, Help)
+        intro = f"I don't know `/chorus {command.unknown}`.\n" if command.unknown else ""
+        return CommandReply(intro + help_text(tuple(self._catalog.aliases)))
+
+    async def _set_models(
+        self, team_id: str, channel_id: str, user_id: str, words: tuple[str, ...]
+    ) -> CommandReply:
+        if words == ("default",):
+            await self._channels.set_models(team_id, channel_id, [], set_by=user_id)
+            listed = self._list(list(self._catalog))
+            return CommandReply(f"This channel now uses the default models: {listed}.", True)
+        try:
+            chosen = resolve_picks(self._catalog, words)
+        except UnknownModels as unknown:
+            return CommandReply(str(unknown))
+        await self._channels.set_models(
+            team_id, channel_id, [spec.name for spec in chosen], set_by=user_id
+        )
+        return CommandReply(f"Models in this channel are now: {self._list(chosen)}.", True)
+
+    async def _describe_models(self, team_id: str, channel_id: str) -> str:
+        names = await self._channels.models(team_id, channel_id)
+        chosen = [spec for name in names or [] if (spec := self._catalog.find(name))]
+        where = "set for this channel" if chosen else "the workspace default"
+        return f"Models in this channel ({where}): {self._list(chosen or list(self._catalog))}."
+
+    def _list(self, specs: list[ModelSpec]) -> str:
+        return ", ".join(
+            f"{spec.display_name} (`+{self._catalog.alias_of(spec)}`)" for spec in specs
+        )

@@ -1,0 +1,59 @@
+"""`/chorus …` commands, parsed (SPEC §2.3, §2.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class NewChat:
+    """`/chorus new`: later rounds no longer see the earlier ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowModels:
+    """`/chorus models`: which models answer in this channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetModels:
+    """`/chorus models claude gpt`: this channel's own list (`default` returns to the default)."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """`/chorus help`, or anything not understood (`unknown` holds it)."""
+
+    unknown: str = ""
+
+
+Command = NewChat | ShowModels | SetModels | Help
+
+
+def parse_command(text: str) -> Command:
+    words = text.replace(",", " ").split()
+    if not words:
+        return Help()
+    verb, arguments = words[0].lower(), tuple(word.lstrip("+") for word in words[1:])
+    if verb == "new" and not arguments:
+        return NewChat()
+    if verb == "models":
+        return SetModels(arguments) if arguments else ShowModels()
+    if verb == "help" and not arguments:
+        return Help()
+    return Help(unknown=text.strip())
+
+
+def help_text(aliases: tuple[str, ...]) -> str:
+    """What the bot does and how to drive it, in a few lines."""
+    picks = ", ".join(f"`+{alias}`" for alias in aliases)
+    return (
+        "Mention me with a question and every model answers, each in its own message. "
+        "Reply in the thread under one answer to continue with that model only.\n"
+        f"• Start a message with {picks or '`+alias`'} to pick the models for that message.\n"
+        "• `/chorus models` shows this channel's models; `/chorus models claude gpt` sets "
+        "them; `/chorus models default` goes back to the workspace default.\n"
+        "• `/chorus new` starts a fresh chat: earlier messages are no longer sent to the models."
+    )

@@ -1,0 +1,29 @@
+"""`/chorus` commands, parsed."""
+
+import pytest
+
+from bot.chat.commands import Help, NewChat, SetModels, ShowModels, help_text, parse_command
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("new", NewChat()),
+        ("  NEW ", NewChat()),
+        ("models", ShowModels()),
+        ("models claude, +gpt", SetModels(("claude", "gpt"))),
+        ("models default", SetModels(("default",))),
+        ("", Help()),
+        ("help", Help()),
+        ("dance now", Help(unknown="dance now")),
+        ("new please", Help(unknown="new please")),
+    ],
+)
+def test_commands_are_understood(text, command):
+    assert parse_command(text) == command
+
+
+def test_help_names_the_aliases_and_every_command():
+    text = help_text(("claude", "gpt"))
+    for needle in ("`+claude`, `+gpt`", "/chorus models", "/chorus new", "thread"):
+        assert needle in text

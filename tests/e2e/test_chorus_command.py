@@ -1,0 +1,52 @@
+"""`/chorus new`, `/chorus models`, `/chorus help`, through the real bot."""
+
+from __future__ import annotations
+
+from tests.e2e.slack_views import wait_for_answers
+
+CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
+
+
+def run(events, bot, text: str) -> dict:
+    response = events.user_runs_command(CHANNEL, ALICE, text, url=bot.events_url)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_chorus_new_starts_a_fresh_chat(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} before", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    reply = run(events, bot, "new")
+    assert reply["response_type"] == "in_channel"
+    assert "new chat" in reply["text"]
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} after", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert models.requests_for("claude-test")[-1].turns() == [("user", "Alice: after")]
+
+
+def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, events):
+    reply = run(events, bot, "models gemini claude")
+    assert reply["response_type"] == "in_channel"
+    assert reply["text"] == (
+        "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`)."
+    )
+    assert "set for this channel" in run(events, bot, "models")["text"]
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} who answers?", to=[bot.events_url])
+    answers = wait_for_answers(slack, CHANNEL, 2)
+    assert [m["username"] for m in answers] == ["Gemini Test", "Claude Test"]
+    assert models.requests_for("gpt-test") == []
+
+    assert "default models" in run(events, bot, "models default")["text"]
+    events.user_says(CHANNEL, ALICE, f"{MENTION} and now?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 5)
+
+
+def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
+    reply = run(events, bot, "models claude mistral")
+    assert reply["response_type"] == "ephemeral"
+    assert "`+mistral`" in reply["text"] and "`+gpt`" in reply["text"]
+    reply = run(events, bot, "dance")
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"].startswith("I don't know `/chorus dance`.")
