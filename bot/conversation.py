@@ -118,6 +118,21 @@ class Conversations:
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))
 
+    async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
+        """A person marked an answer (with the In Chat reaction) as the one later rounds see."""
+        parent = await self._store.parent_answer(channel_id, answer_ts)
+        if parent is None:
+            return
+        choice = await self._store.choose_in_chat(parent)
+        name = self._catalog.get(parent.model).display_name
+        log.info("in-chat choice of answer %s by %s: %s", parent.answer_id, user_id, choice.name)
+        try:
+            await self._web.tell(
+                channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=None
+            )
+        except SlackApiError as error:
+            log.warning("could not tell %s: %s", user_id, slack_error_code(error))
+
     async def forget(self, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
         await self._store.forget_message(channel_id, message_ts)

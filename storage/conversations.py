@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat.context import ContextRound
 from bot.chat.history import AnswerRecord, RoundRecord, TurnRecord
-from bot.chat.in_chat import AnswerStatus
+from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
 from bot.chat.routing import ChatKey
 from storage.tables import (
     Answer,
@@ -185,6 +185,26 @@ class ConversationStore:
         return ParentAnswer(
             answer.id, answer.model, answer.round_id, chat_id, answer.channel_id, answer.slack_ts
         )
+
+    async def choose_in_chat(self, parent: ParentAnswer) -> InChatChoice:
+        """Make this answer its round's In Chat answer, if the rules allow."""
+        async with self._sessions.begin() as session:
+            latest = await session.scalar(
+                select(Round.id)
+                .where(Round.chat_id == parent.chat_id, ~Round.deleted)
+                .order_by(Round.id.desc())
+                .limit(1)
+            )
+            answer = await session.get_one(Answer, parent.answer_id)
+            status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
+            choice = judge_in_chat_choice(is_latest_round=latest == parent.round_id, status=status)
+            if choice is InChatChoice.CHOSEN:
+                await session.execute(
+                    update(Round)
+                    .where(Round.id == parent.round_id)
+                    .values(in_chat_answer_id=parent.answer_id)
+                )
+        return choice
 
     async def has_reply_thread(self, answer_id: int) -> bool:
         async with self._sessions() as session:

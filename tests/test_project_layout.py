@@ -60,6 +60,7 @@ def test_manifest_is_a_complete_slack_app_manifest():
         "message.groups": "groups:history",
         "message.im": "im:history",
         "message.mpim": "mpim:history",
+        "reaction_added": "reactions:read",
     }
     assert events == set(needs)
     assert {needs[event] for event in events} <= scopes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 
 class AnswerStatus(StrEnum):
@@ -40,3 +40,23 @@ def default_in_chat_answer(answers: Sequence[AnswerOutcome]) -> int | None:
         if not answer.status.settled:
             return None
     return None
+
+
+IN_CHAT_REACTION = "pushpin"
+
+
+class InChatChoice(Enum):
+    """What happens when a person picks an answer to be In Chat (SPEC §2.4)."""
+
+    CHOSEN = "is now In Chat: later messages in this chat will see it instead."
+    NOT_LATEST_ROUND = "can't become In Chat: only the latest round's answer can be changed."
+    NOT_USABLE = "can't become In Chat: it has no finished text."
+
+
+def judge_in_chat_choice(*, is_latest_round: bool, status: AnswerStatus) -> InChatChoice:
+    """Only an answer with text, of the chat's latest round, may be made In Chat."""
+    if not is_latest_round:
+        return InChatChoice.NOT_LATEST_ROUND
+    if status not in (AnswerStatus.DONE, AnswerStatus.CUT_OFF, AnswerStatus.INTERRUPTED):
+        return InChatChoice.NOT_USABLE
+    return InChatChoice.CHOSEN

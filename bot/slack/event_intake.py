@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from bot.background import BackgroundWork
+from bot.chat.in_chat import IN_CHAT_REACTION
 from bot.conversation import Conversations
 from bot.slack.inbound import incoming_message
 from storage.inbox import EventInbox
@@ -20,6 +21,15 @@ log = logging.getLogger(__name__)
 
 def _is_deletion(event: dict[str, Any]) -> bool:
     return event.get("subtype") == "message_deleted" and bool(event.get("deleted_ts"))
+
+
+def _is_in_chat_pick(event: dict[str, Any]) -> bool:
+    item = event.get("item") or {}
+    return (
+        event.get("type") == "reaction_added"
+        and event.get("reaction") == IN_CHAT_REACTION
+        and item.get("type") == "message"
+    )
 
 
 class EventIntake:
@@ -40,7 +50,10 @@ class EventIntake:
         """Record a relevant event (a person's message, a deletion) and start handling it."""
         event = body.get("event") or {}
         event_id = body.get("event_id")
-        if not event_id or not (_is_deletion(event) or self._person_message(body, event)):
+        relevant = (
+            _is_deletion(event) or _is_in_chat_pick(event) or self._person_message(body, event)
+        )
+        if not event_id or not relevant:
             return
         payload = {"team_id": body.get("team_id", ""), "event": event}
         if await self._inbox.accept(str(event_id), payload, self._replica_id):
@@ -56,6 +69,9 @@ class EventIntake:
         try:
             if _is_deletion(event):
                 await self._conversations.forget(event["channel"], event["deleted_ts"])
+            elif _is_in_chat_pick(event):
+                item = event["item"]
+                await self._conversations.choose_in_chat(item["channel"], item["ts"], event["user"])
             else:
                 incoming = incoming_message(
                     event,

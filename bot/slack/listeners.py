@@ -19,6 +19,7 @@ def register_listeners(app: AsyncApp, intake: EventIntake, commands: ChorusComma
 
     app.event("message")(on_message_event)
     app.event("app_mention")(on_message_event)
+    app.event("reaction_added")(on_message_event)
 
     async def on_chorus_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         reply = await commands.run(

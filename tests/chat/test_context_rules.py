@@ -156,3 +156,13 @@ def test_thread_under_a_failed_answer_sends_no_empty_assistant_turn():
 
 def test_system_prompt_joins_base_workspace_and_channel_prompts():
     assert compose_system_prompt("base", None, "  ", "channel") == "base\n\nchannel"
+
+
+def test_only_a_finished_answer_of_the_latest_round_can_be_made_in_chat():
+    from bot.chat.in_chat import InChatChoice, judge_in_chat_choice
+
+    assert judge_in_chat_choice(is_latest_round=True, status=DONE) is InChatChoice.CHOSEN
+    assert judge_in_chat_choice(is_latest_round=False, status=DONE) is (
+        InChatChoice.NOT_LATEST_ROUND
+    )
+    assert judge_in_chat_choice(is_latest_round=True, status=FAILED) is InChatChoice.NOT_USABLE

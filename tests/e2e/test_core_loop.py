@@ -236,3 +236,23 @@ def test_an_unsigned_event_is_refused(bot, models):
     response = httpx.post(bot.events_url, json={"type": "event_callback"}, timeout=5)
     assert response.status_code == 401
     assert models.requests == []
+
+
+def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the choice is confirmed")
+    assert (
+        "Gemini Test's answer is now In Chat"
+        in slack.calls_for("chat.postEphemeral")[0].params["text"]
+    )
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    for model_id in MODEL_IDS:
+        assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(gemini_answer))
+
+    events.user_reacts(CHANNEL, gemini_answer["ts"], ALICE, "pushpin", to=[bot.events_url])
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="refused")
+    assert "only the latest round" in slack.calls_for("chat.postEphemeral")[1].params["text"]
