@@ -1,0 +1,252 @@
+"""A fault run you can repeat: the real bot against the Slack emulator and fake models, with
+random provider faults, Slack 429s, retried and doubled event deliveries (and optionally a
+replica crash) over a few hundred rounds in many channels and threads. Prints what landed and
+exits non-zero unless every answer landed exactly once and nothing is stuck.
+
+    python -m bench.fault_run                         # 1 replica, SQLite
+    python -m bench.fault_run --replicas 2 --kill-one  # 2 replicas on PostgreSQL, one crashes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench.fault_census import AnswerIndex, bot_messages, read_answer_index, seen_messages
+from bench.fault_driver import DIRECT_MESSAGES, FaultDriver, Replicas, Traffic
+from bench.fault_plan import DeliveryPlan, RandomlyFailingModel, SlackFaults
+from bench.fault_sabotage import check_the_counter
+from bench.fault_tally import Tally, tally
+from tests.databases import fresh_postgres_database
+from tests.doubles import BotProcess, FakeModelServer, SlackEmulator, SlackEventSender
+
+MODELS = {  # alias → model, in configured order
+    "claude": "anthropic:claude-bench",
+    "gpt": "openai:gpt-bench",
+    "gemini": "google:gemini-bench",
+}
+SIGNING_SECRET = "fault-run-signing-secret"
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+QUIET_SECONDS = 3.0
+PROBLEMS_SHOWN = 25
+
+
+def bot_settings(slack: SlackEmulator, models: FakeModelServer, database_url: str) -> dict:
+    return {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "CHORUS_MODELS": ",".join(MODELS.values()),
+        "CHORUS_STREAM_UPDATE_SECONDS": "0.5",
+        "CHORUS_PROVIDER_READ_TIMEOUT": "2",
+        "CHORUS_PROVIDER_MAX_ATTEMPTS": "3",
+        "CHORUS_PROVIDER_RETRY_BASE_DELAY": "0.2",
+        "CHORUS_STALE_ANSWER_SECONDS": "10",
+        "LOG_LEVEL": "INFO",
+        **models.env(),
+    }
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.fault_run", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=300, help="rounds to send (default 300)")
+    parser.add_argument("--seed", type=int, default=9, help="seed of every random choice")
+    parser.add_argument("--replicas", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--channels", type=int, default=16, help="public channels (plus 2 DMs)")
+    parser.add_argument("--rate", type=float, default=3.0, help="rounds per second")
+    parser.add_argument("--fault-rate", type=float, default=0.25, help="share of model requests")
+    parser.add_argument(
+        "--kill-one",
+        action="store_true",
+        help="SIGKILL one replica half-way through and restart it",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("CHORUS_TEST_POSTGRES_URL") or POSTGRES_URL,
+        help="PostgreSQL server for --replicas 2 (a throwaway database is created on it)",
+    )
+    parser.add_argument("--settle-timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--bot-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra setting for the bot processes (repeatable)",
+    )
+    return parser.parse_args(argv)
+
+
+@contextmanager
+def database(replicas: int, postgres_url: str, workdir: Path) -> Iterator[str]:
+    """One replica: a SQLite file. Two: a fresh PostgreSQL database, dropped afterwards."""
+    if replicas == 1:
+        yield f"sqlite+aiosqlite:///{workdir / 'chorus.db'}"
+        return
+    with fresh_postgres_database(postgres_url) as url:
+        yield url
+
+
+def wait_until_quiet(slack: SlackEmulator, replicas: Replicas, timeout: float) -> float:
+    """Wait until no replica is handling anything and Slack has had no call for a while;
+    returns how long that took."""
+    started = time.monotonic()
+    calls, quiet_since = -1, time.monotonic()
+    while time.monotonic() - started < timeout:
+        now_calls = len(slack.calls)
+        if now_calls != calls:
+            calls, quiet_since = now_calls, time.monotonic()
+        busy = sum(_answering(replicas.bots[index]) for index in replicas.live())
+        if busy == 0 and time.monotonic() - quiet_since >= QUIET_SECONDS:
+            break
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def _answering(bot: BotProcess) -> int:
+    try:
+        return int(
+            httpx.get(f"{bot.base_url}/healthz", timeout=2, trust_env=False).json()["answering"]
+        )
+    except (httpx.HTTPError, ValueError, KeyError):
+        return 0
+
+
+def run(arguments: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="chorus-fault-run-"))
+    channels = [f"C0FAULT{number:03d}" for number in range(1, arguments.channels + 1)]
+    slack_faults = SlackFaults()
+    with ExitStack() as stack:
+        slack = stack.enter_context(SlackEmulator())
+        models = stack.enter_context(FakeModelServer())
+        for channel in channels:
+            slack.add_channel(channel, channel.lower())
+        scripts = {
+            name: RandomlyFailingModel(
+                name=name,
+                seed=arguments.seed,
+                fault_rate=arguments.fault_rate,
+                chunk_chars=8,
+                first_token_delay=0.1,
+                chunk_delay=0.05,
+            )
+            for name in MODELS.values()
+        }
+        for name, script in scripts.items():
+            models.script(name, script)
+        url = stack.enter_context(database(arguments.replicas, arguments.postgres_url, workdir))
+        settings = bot_settings(slack, models, url) | dict(
+            setting.split("=", 1) for setting in arguments.bot_env
+        )
+        replicas = Replicas(
+            [
+                BotProcess(
+                    settings | {"CHORUS_REPLICA_ID": f"replica-{index}"},
+                    log_path=workdir / f"replica-{index}.log",
+                )
+                for index in range(arguments.replicas)
+            ]
+        )
+        for bot in replicas.bots:
+            stack.callback(bot.stop)
+            bot.start()
+        slack_faults.apply_limits(slack)
+        driver = FaultDriver(
+            slack,
+            SlackEventSender(slack, signing_secret=SIGNING_SECRET),
+            replicas,
+            seed=arguments.seed,
+            models=MODELS,
+            channels=channels,
+            traffic=Traffic(rate=arguments.rate),
+            slack_faults=slack_faults,
+            deliveries=DeliveryPlan(),
+        )
+        started = time.monotonic()
+        driver.run(arguments.rounds, crash_at=arguments.rounds // 2 if arguments.kill_one else None)
+        sending = time.monotonic() - started
+        settling = wait_until_quiet(slack, replicas, arguments.settle_timeout)
+        slack.clear_faults()
+
+        everywhere = [*channels, *DIRECT_MESSAGES]
+        index = read_answer_index(url)
+        seen = seen_messages(bot_messages(slack, everywhere), index, driver.tokens, MODELS.values())
+        result = tally(
+            driver.expected,
+            seen,
+            rounds_sent=driver.rounds_sent,
+            thread_turns_sent=driver.turns_sent,
+        )
+        print_report(arguments, result, sending, settling)
+        print_faults(scripts, models, slack, driver)
+        print_database(index)
+        if result.problems:
+            print(f"\nproblems (first {PROBLEMS_SHOWN} of {len(result.problems)}):")
+            for line in result.problems[:PROBLEMS_SHOWN]:
+                print(f"  {line}")
+        print(f"\nbot logs: {', '.join(str(bot.log_path) for bot in replicas.bots)}")
+        counter_ok = check_the_counter(slack, driver, everywhere, index, MODELS.values(), result)
+        return 0 if result.clean and counter_ok else 1
+
+
+def print_report(
+    arguments: argparse.Namespace, result: Tally, sending: float, settling: float
+) -> None:
+    database_name = "SQLite" if arguments.replicas == 1 else "PostgreSQL"
+    crash = ", one replica SIGKILLed half-way and restarted" if arguments.kill_one else ""
+    print(
+        f"fault run: seed {arguments.seed}, {arguments.channels} channels + "
+        f"{len(DIRECT_MESSAGES)} DMs, {arguments.replicas} replica(s) on {database_name}{crash}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; sent in {sending:.0f} s, settled in {settling:.0f} s\n"
+    )
+    width = max(len(label) for label, _ in result.rows())
+    for label, value in result.rows():
+        print(f"{label:<{width}}  {value:>6}")
+
+
+def print_faults(
+    scripts: dict[str, RandomlyFailingModel],
+    models: FakeModelServer,
+    slack: SlackEmulator,
+    driver: FaultDriver,
+) -> None:
+    served: Counter[str] = Counter()
+    requests = 0
+    for name, script in scripts.items():
+        count = len(models.requests_for(name))
+        requests += count
+        served += script.faults_served(count)
+    print(f"\nmodel requests: {requests}, faults: {sum(served.values())}")
+    for fault, count in served.most_common():
+        print(f"  {fault}: {count}")
+    limited = Counter(call.method for call in slack.calls if call.status == 429)
+    print("Slack 429s: " + ", ".join(f"{method} {n}" for method, n in sorted(limited.items())))
+    print("event deliveries:")
+    for what, count in sorted(driver.delivered.counts.items()):
+        print(f"  {what}: {count}")
+
+
+def print_database(index: AnswerIndex) -> None:
+    statuses = ", ".join(f"{status} {n}" for status, n in sorted(index.statuses.items()))
+    print(f"answer rows in the bot's database: {statuses}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(parse_arguments(argv)))
+
+
+if __name__ == "__main__":
+    main()
