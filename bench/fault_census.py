@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.fault_tally import AnswerKey, Outcome, SeenMessage
 from storage.tables import Answer, Round, ThreadTurn
-from tests.doubles import SlackEmulator
+from tests.doubles import ApiCall, SlackEmulator
 from tests.e2e.slack_views import body, is_final, status_line
 
 # "gpt-bench answers: Alice: [r0012] why is the sky blue?" (the fake models' default reply). A
@@ -119,6 +119,20 @@ def seen_messages(
             )
         )
     return seen
+
+
+def seconds_to_final(calls: Iterable[ApiCall]) -> list[float]:
+    """For each message the bot posted and later finalised: seconds from post to final edit."""
+    posted: dict[tuple[str, str], float] = {}
+    finalised: dict[tuple[str, str], float] = {}
+    for call in calls:
+        if not call.ok:
+            continue
+        if call.method == "chat.postMessage" and not is_final(call.params):
+            posted[call.response["channel"], call.response["ts"]] = call.at
+        elif call.method == "chat.update" and is_final(call.params):
+            finalised.setdefault((call.response["channel"], call.response["ts"]), call.at)
+    return sorted(finalised[key] - at for key, at in posted.items() if key in finalised)
 
 
 def outcome_of(message: dict[str, Any]) -> Outcome:

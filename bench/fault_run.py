@@ -22,7 +22,13 @@ from pathlib import Path
 
 import httpx
 
-from bench.fault_census import AnswerIndex, bot_messages, read_answer_index, seen_messages
+from bench.fault_census import (
+    AnswerIndex,
+    bot_messages,
+    read_answer_index,
+    seconds_to_final,
+    seen_messages,
+)
 from bench.fault_driver import DIRECT_MESSAGES, FaultDriver, Replicas, Traffic
 from bench.fault_plan import DeliveryPlan, RandomlyFailingModel, SlackFaults
 from bench.fault_sabotage import check_the_counter
@@ -41,7 +47,9 @@ QUIET_SECONDS = 3.0
 PROBLEMS_SHOWN = 25
 
 
-def bot_settings(slack: SlackEmulator, models: FakeModelServer, database_url: str) -> dict:
+def bot_settings(
+    slack: SlackEmulator, models: FakeModelServer, database_url: str
+) -> dict[str, str]:
     return {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -59,7 +67,11 @@ def bot_settings(slack: SlackEmulator, models: FakeModelServer, database_url: st
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.fault_run", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fault_run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rounds", type=int, default=300, help="rounds to send (default 300)")
     parser.add_argument("--seed", type=int, default=9, help="seed of every random choice")
     parser.add_argument("--replicas", type=int, choices=(1, 2), default=1)
@@ -122,44 +134,57 @@ def _answering(bot: BotProcess) -> int:
         return 0
 
 
+def model_scripts(seed: int, fault_rate: float) -> dict[str, RandomlyFailingModel]:
+    """Each model streams its echo in small pieces and fails a `fault_rate` of its requests."""
+    return {
+        name: RandomlyFailingModel(
+            name=name,
+            seed=seed,
+            fault_rate=fault_rate,
+            chunk_chars=8,
+            first_token_delay=0.1,
+            chunk_delay=0.05,
+        )
+        for name in MODELS.values()
+    }
+
+
+def start_replicas(
+    stack: ExitStack, settings: dict[str, str], count: int, workdir: Path
+) -> Replicas:
+    replicas = Replicas(
+        [
+            BotProcess(
+                settings | {"CHORUS_REPLICA_ID": f"replica-{index}"},
+                log_path=workdir / f"replica-{index}.log",
+            )
+            for index in range(count)
+        ]
+    )
+    for bot in replicas.bots:
+        stack.callback(bot.stop)
+        bot.start()
+    return replicas
+
+
 def run(arguments: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chorus-fault-run-"))
     channels = [f"C0FAULT{number:03d}" for number in range(1, arguments.channels + 1)]
+    everywhere = [*channels, *DIRECT_MESSAGES]
     slack_faults = SlackFaults()
     with ExitStack() as stack:
         slack = stack.enter_context(SlackEmulator())
         models = stack.enter_context(FakeModelServer())
         for channel in channels:
             slack.add_channel(channel, channel.lower())
-        scripts = {
-            name: RandomlyFailingModel(
-                name=name,
-                seed=arguments.seed,
-                fault_rate=arguments.fault_rate,
-                chunk_chars=8,
-                first_token_delay=0.1,
-                chunk_delay=0.05,
-            )
-            for name in MODELS.values()
-        }
+        scripts = model_scripts(arguments.seed, arguments.fault_rate)
         for name, script in scripts.items():
             models.script(name, script)
         url = stack.enter_context(database(arguments.replicas, arguments.postgres_url, workdir))
-        settings = bot_settings(slack, models, url) | dict(
-            setting.split("=", 1) for setting in arguments.bot_env
+        extra = dict(setting.split("=", 1) for setting in arguments.bot_env)
+        replicas = start_replicas(
+            stack, bot_settings(slack, models, url) | extra, arguments.replicas, workdir
         )
-        replicas = Replicas(
-            [
-                BotProcess(
-                    settings | {"CHORUS_REPLICA_ID": f"replica-{index}"},
-                    log_path=workdir / f"replica-{index}.log",
-                )
-                for index in range(arguments.replicas)
-            ]
-        )
-        for bot in replicas.bots:
-            stack.callback(bot.stop)
-            bot.start()
         slack_faults.apply_limits(slack)
         driver = FaultDriver(
             slack,
@@ -178,7 +203,6 @@ def run(arguments: argparse.Namespace) -> int:
         settling = wait_until_quiet(slack, replicas, arguments.settle_timeout)
         slack.clear_faults()
 
-        everywhere = [*channels, *DIRECT_MESSAGES]
         index = read_answer_index(url)
         seen = seen_messages(bot_messages(slack, everywhere), index, driver.tokens, MODELS.values())
         result = tally(
@@ -190,10 +214,8 @@ def run(arguments: argparse.Namespace) -> int:
         print_report(arguments, result, sending, settling)
         print_faults(scripts, models, slack, driver)
         print_database(index)
-        if result.problems:
-            print(f"\nproblems (first {PROBLEMS_SHOWN} of {len(result.problems)}):")
-            for line in result.problems[:PROBLEMS_SHOWN]:
-                print(f"  {line}")
+        print_answer_times(seconds_to_final(slack.calls))
+        print_problems(result)
         print(f"\nbot logs: {', '.join(str(bot.log_path) for bot in replicas.bots)}")
         counter_ok = check_the_counter(slack, driver, everywhere, index, MODELS.values(), result)
         return 0 if result.clean and counter_ok else 1
@@ -205,9 +227,12 @@ def print_report(
     database_name = "SQLite" if arguments.replicas == 1 else "PostgreSQL"
     crash = ", one replica SIGKILLed half-way and restarted" if arguments.kill_one else ""
     print(
-        f"fault run: seed {arguments.seed}, {arguments.channels} channels + "
-        f"{len(DIRECT_MESSAGES)} DMs, {arguments.replicas} replica(s) on {database_name}{crash}"
+        f"fault run: {arguments.rounds} rounds at {arguments.rate:g}/s, seed {arguments.seed}, "
+        f"{arguments.channels} channels + {len(DIRECT_MESSAGES)} DMs, {arguments.replicas} "
+        f"replica(s) on {database_name}{crash}"
     )
+    if arguments.bot_env:
+        print(f"bot settings changed: {' '.join(arguments.bot_env)}")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; sent in {sending:.0f} s, settled in {settling:.0f} s\n"
@@ -242,6 +267,24 @@ def print_faults(
 def print_database(index: AnswerIndex) -> None:
     statuses = ", ".join(f"{status} {n}" for status, n in sorted(index.statuses.items()))
     print(f"answer rows in the bot's database: {statuses}")
+
+
+def print_answer_times(seconds: list[float]) -> None:
+    if not seconds:
+        return
+    median, slowest = seconds[len(seconds) // 2], seconds[-1]
+    p95 = seconds[min(len(seconds) - 1, int(len(seconds) * 0.95))]
+    print(
+        f"placeholder to final text: median {median:.1f} s, 95th percentile {p95:.1f} s, "
+        f"slowest {slowest:.1f} s"
+    )
+
+
+def print_problems(result: Tally) -> None:
+    if result.problems:
+        print(f"\nproblems (first {PROBLEMS_SHOWN} of {len(result.problems)}):")
+        for line in result.problems[:PROBLEMS_SHOWN]:
+            print(f"  {line}")
 
 
 def main(argv: list[str] | None = None) -> None:
