@@ -36,8 +36,9 @@ QUESTIONS = (
     "why is the sky blue?",
     "write a haiku about retries",
 )
-# When a replica does not acknowledge (it is down, or too slow), Slack retries the event.
-UNACKNOWLEDGED_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
+# When a replica does not acknowledge (it is down, or too slow), Slack retries the event three
+# times: at once, after a minute, after five minutes. Compressed here to 1 s, 10 s and 60 s.
+UNACKNOWLEDGED_RETRY_DELAYS = (1.0, 10.0, 60.0)
 ACK_TIMEOUT_SECONDS = 3.0  # Slack's own limit before it counts a delivery as failed
 
 
