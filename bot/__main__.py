@@ -33,12 +33,12 @@ def configure_logging(level: str) -> None:
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     bot = await build_bot(settings, catalog)
-    await bot.recovery.recover(at_start_up=True)
-    sweeper = asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")
-
     runner = web.AppRunner(http_routes(bot, events=not settings.socket_mode), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
+    # Listen first: what the previous life left is taken over in the background.
+    bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
+    sweeper = asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")
     socket_mode = None
     if settings.socket_mode:
         assert settings.slack_app_token is not None

@@ -15,7 +15,7 @@ from bot.chat.messages import ModelRequest
 from bot.providers.base import ModelProvider, ProviderError, TextDelta, Usage
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage
-from bot.slack.rendering import footer_line
+from bot.slack.rendering import outcome_messages
 from bot.slack.web import slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
 
@@ -117,36 +117,36 @@ class AnswerRunner:
         status: AnswerStatus,
         error: str | None,
     ) -> AnswerStatus:
-        continuation: list[str] = []
+        """Record the outcome first (so it survives a crash), then show it; a final edit Slack
+        does not take now stays owed, and recovery shows it later."""
+        await self._answers.finish(
+            job.answer_id,
+            FinishedAnswer(
+                status=status,
+                text=progress.text,
+                error=error,
+                input_tokens=progress.input_tokens,
+                output_tokens=progress.output_tokens,
+            ),
+        )
+        messages = outcome_messages(
+            job.spec.display_name,
+            status=status,
+            text=progress.text,
+            error=error,
+            seconds=time.monotonic() - started,
+            input_tokens=progress.input_tokens,
+            output_tokens=progress.output_tokens,
+        )
         try:
-            if progress.text and status is not AnswerStatus.FAILED:
-                footer = footer_line(
-                    job.spec.display_name,
-                    time.monotonic() - started,
-                    progress.input_tokens,
-                    progress.output_tokens,
-                    note=None if error is None else f"cut off: {error}",
-                )
-                continuation = await job.message.finish(progress.text, footer)
-            else:
-                await job.message.fail(error or EMPTY_ANSWER)
+            continuations = await job.message.finish(messages)
         except SlackApiError as slack_error:
             log.error(
-                "could not show the end of answer %s in %s: %s",
+                "could not show the end of answer %s in %s (%s); it will be shown later",
                 job.answer_id,
                 job.message.channel,
                 slack_error_code(slack_error),
             )
-        finally:
-            await self._answers.finish(
-                job.answer_id,
-                FinishedAnswer(
-                    status=status,
-                    text=progress.text,
-                    error=error,
-                    input_tokens=progress.input_tokens,
-                    output_tokens=progress.output_tokens,
-                    continuation_ts=continuation,
-                ),
-            )
+            return status
+        await self._answers.shown(job.answer_id, continuations)
         return status

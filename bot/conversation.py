@@ -259,6 +259,7 @@ class Conversations:
                 log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
                 failed = FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code)
                 await self._answers.finish(answer.answer_id, failed)
+                await self._answers.shown(answer.answer_id)  # nowhere to show it: nothing owed
                 continue
             await self._answers.posted(answer.answer_id, ts)
             posted.append((answer.answer_id, spec, slack_message))

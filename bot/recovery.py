@@ -1,5 +1,5 @@
-"""What a crash or a lost replica left unfinished: answers are finalised with a clear note,
-events not yet handled are handled."""
+"""What a crash or a lost replica left unfinished: answers cut short are finalised with a clear
+note, final edits Slack never took are shown, events never handled are handled."""
 
 from __future__ import annotations
 
@@ -12,18 +12,22 @@ from slack_sdk.errors import SlackApiError
 from bot.answering import INTERRUPTED
 from bot.chat.catalog import ModelCatalog
 from bot.conversation import identity_for
+from bot.slack.answer_message import show_final
 from bot.slack.event_intake import EventIntake
-from bot.slack.rendering import error_message, final_messages, footer_line
+from bot.slack.rendering import outcome_messages
 from bot.slack.web import SlackWeb, slack_error_code
-from storage.answers import AnswerStore, InterruptedAnswer
+from storage.answers import AnswerStore, UnshownAnswer
 from storage.inbox import EventInbox
+from storage.liveness import PreviousLife
 
 log = logging.getLogger(__name__)
 
+_SHOWN_AT_ONCE = 8  # final edits recovery makes concurrently
+
 
 class Recovery:
-    """Takes over, exactly once, what a dead process (this replica's previous life, or a
-    replica that stopped sending heartbeats) left unfinished."""
+    """Takes over, once, what a dead process (this replica's previous life, or a replica that
+    stopped sending heartbeats) left unfinished."""
 
     def __init__(
         self,
@@ -43,22 +47,26 @@ class Recovery:
         self._catalog = catalog
         self._replica_id = replica_id
         self._stale_seconds = stale_seconds
+        self._started_at = time.time()
 
     async def recover(self, *, at_start_up: bool) -> None:
-        """Finalise interrupted answers, then resume events that were never handled."""
+        """Finalise interrupted answers, show owed final edits, resume unhandled events."""
         stale_before = time.time() - self._stale_seconds
-        previous_owner = self._replica_id if at_start_up else None
-        answers = await self._answers.take_over_interrupted(
-            stale_before=stale_before, previous_owner=previous_owner
+        previous_life: PreviousLife | None = (
+            (self._replica_id, self._started_at) if at_start_up else None
         )
-        for answer in answers:
-            await self._show(answer)
-            if answer.round_id is not None:
-                await self._answers.settle_round(answer.round_id)
-        if answers:
-            log.warning("finalised %d answer(s) interrupted mid-stream", len(answers))
+        rounds = await self._answers.take_over_interrupted(
+            stale_before=stale_before, error=INTERRUPTED, previous_life=previous_life
+        )
+        for round_id in rounds:
+            await self._answers.settle_round(round_id)
+        owed = await self._answers.unshown(stale_before=stale_before, previous_life=previous_life)
+        if owed:
+            log.warning("showing %d answer(s) whose final edit was still owed", len(owed))
+            slots = asyncio.Semaphore(_SHOWN_AT_ONCE)
+            await asyncio.gather(*(self._show(answer, slots) for answer in owed))
         events = await self._inbox.take_over_unfinished(
-            owner=self._replica_id, stale_before=stale_before, previous_owner=previous_owner
+            owner=self._replica_id, stale_before=stale_before, previous_life=previous_life
         )
         for event in events:
             log.warning("resuming event %s, left unfinished by a stopped replica", event.event_id)
@@ -76,27 +84,40 @@ class Recovery:
             except Exception:
                 log.exception("recovering interrupted work failed")
 
-    async def _show(self, answer: InterruptedAnswer) -> None:
+    async def _show(self, answer: UnshownAnswer, slots: asyncio.Semaphore) -> None:
         spec = self._catalog.get(answer.model)
-        if answer.text:
-            seconds = time.time() - answer.started_at
-            footer = footer_line(spec.display_name, seconds, None, None, note=INTERRUPTED)
-            message = final_messages(spec.display_name, answer.text, footer)[0]
-        else:
-            message = error_message(spec.display_name, INTERRUPTED)
-        try:
-            if answer.slack_ts:
-                await self._web.update(answer.channel_id, answer.slack_ts, message)
-            else:
-                await self._web.post(
-                    answer.channel_id,
-                    message,
-                    thread_ts=answer.post_thread_ts,
+        messages = outcome_messages(
+            spec.display_name,
+            status=answer.status,
+            text=answer.text,
+            error=answer.error,
+            seconds=answer.seconds,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+        )
+        async with slots:
+            try:
+                ts = answer.slack_ts
+                if ts is None:  # the placeholder never made it to Slack
+                    ts = await self._web.post(
+                        answer.channel_id,
+                        messages[0],
+                        thread_ts=answer.post_thread_ts,
+                        identity=identity_for(spec),
+                    )
+                    await self._answers.posted(answer.answer_id, ts)
+                continuations = await show_final(
+                    self._web,
+                    channel=answer.channel_id,
+                    ts=ts,
+                    continuation_thread=answer.post_thread_ts or ts,
                     identity=identity_for(spec),
+                    messages=messages,
+                    post_continuations=not answer.has_continuations,
                 )
-        except SlackApiError as error:
-            log.error(
-                "could not finalise interrupted answer %s: %s",
-                answer.answer_id,
-                slack_error_code(error),
-            )
+            except SlackApiError as error:
+                log.error(
+                    "could not show answer %s yet: %s", answer.answer_id, slack_error_code(error)
+                )
+                return
+        await self._answers.shown(answer.answer_id, continuations)

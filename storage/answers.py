@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat.history import RoundRecord, in_chat_answer_id
 from bot.chat.in_chat import AnswerStatus
 from storage.conversations import answer_records_by
+from storage.liveness import PreviousLife, left_behind
 from storage.tables import Answer, Round
 
 _UNSETTLED = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
@@ -26,21 +27,24 @@ class FinishedAnswer:
     error: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    continuation_ts: Sequence[str] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
-class InterruptedAnswer:
-    """An answer whose process stopped before it finished; now marked interrupted."""
+class UnshownAnswer:
+    """A settled answer whose final text (or error line) Slack has not been shown yet."""
 
     answer_id: int
-    round_id: int | None
     model: str
     channel_id: str
     post_thread_ts: str | None
     slack_ts: str | None
+    status: AnswerStatus
     text: str
-    started_at: float
+    error: str | None
+    seconds: float
+    input_tokens: int | None
+    output_tokens: int | None
+    has_continuations: bool
 
 
 class AnswerStore:
@@ -72,8 +76,8 @@ class AnswerStore:
             error=outcome.error,
             input_tokens=outcome.input_tokens,
             output_tokens=outcome.output_tokens,
-            continuation_ts=list(outcome.continuation_ts),
             finished_at=now,
+            shown_at=None,  # owed to Slack until `shown()`
             heartbeat_at=now,
         )
 
@@ -101,42 +105,74 @@ class AnswerStore:
                 .values(heartbeat_at=time.time())
             )
 
+    async def shown(self, answer_id: int, continuation_ts: Sequence[str] = ()) -> None:
+        """The final text is in Slack (and any continuation messages)."""
+        values: dict[str, object] = {"shown_at": time.time()}
+        if continuation_ts:
+            values["continuation_ts"] = list(continuation_ts)
+        await self._update(answer_id, **values)
+
     async def take_over_interrupted(
-        self, *, stale_before: float, previous_owner: str | None = None
-    ) -> list[InterruptedAnswer]:
-        """Mark interrupted every unsettled answer whose replica stopped sending heartbeats, and
-        (at start-up) those of this replica's previous life. Each is taken over exactly once."""
-        stale = Answer.heartbeat_at < stale_before
-        whose = stale if previous_owner is None else or_(stale, Answer.owner == previous_owner)
+        self, *, stale_before: float, error: str, previous_life: PreviousLife | None = None
+    ) -> list[int]:
+        """Mark interrupted every unsettled answer whose replica stopped sending heartbeats,
+        or (at start-up) that this replica (`previous_life`: its id and start time) left
+        behind. Each is taken over once; returns the rounds they belong to. Their final
+        text is shown by `unshown()`."""
+        whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
         async with self._sessions.begin() as session:
             candidates = (
                 await session.scalars(
-                    select(Answer.id).where(
-                        Answer.status.in_(_UNSETTLED),
-                        whose,
-                    )
+                    select(Answer.id).where(Answer.status.in_(_UNSETTLED), whose).limit(500)
                 )
             ).all()
             if not candidates:
                 return []
-            rows = (
-                await session.execute(
+            # Re-checking the condition in the UPDATE makes each answer change hands once.
+            rounds = (
+                await session.scalars(
                     update(Answer)
                     .where(Answer.id.in_(candidates), Answer.status.in_(_UNSETTLED))
-                    .values(status=AnswerStatus.INTERRUPTED.value, finished_at=time.time())
-                    .returning(
-                        Answer.id.label("answer_id"),
-                        Answer.round_id,
-                        Answer.model,
-                        Answer.channel_id,
-                        Answer.post_thread_ts,
-                        Answer.slack_ts,
-                        Answer.text,
-                        Answer.started_at,
+                    .values(
+                        status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=time.time()
                     )
+                    .returning(Answer.round_id)
                 )
             ).all()
-        return [InterruptedAnswer(**row._asdict()) for row in rows]
+        return sorted({round_id for round_id in rounds if round_id is not None})
+
+    async def unshown(
+        self, *, stale_before: float, previous_life: PreviousLife | None = None
+    ) -> list[UnshownAnswer]:
+        """Settled answers whose final edit is still owed to Slack, left so by a replica that
+        stopped (or is stuck), or by this replica's previous life."""
+        whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Answer)
+                    .where(~Answer.status.in_(_UNSETTLED), Answer.shown_at.is_(None), whose)
+                    .order_by(Answer.id)
+                    .limit(200)
+                )
+            ).all()
+        return [
+            UnshownAnswer(
+                answer_id=row.id,
+                model=row.model,
+                channel_id=row.channel_id,
+                post_thread_ts=row.post_thread_ts,
+                slack_ts=row.slack_ts,
+                status=AnswerStatus(row.status),
+                text=row.text,
+                error=row.error,
+                seconds=(row.finished_at or row.heartbeat_at) - row.started_at,
+                input_tokens=row.input_tokens,
+                output_tokens=row.output_tokens,
+                has_continuations=bool(row.continuation_ts),
+            )
+            for row in rows
+        ]
 
     async def _update(self, answer_id: int, **values: object) -> None:
         async with self._sessions.begin() as session:

@@ -6,10 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.liveness import PreviousLife, left_behind
 from storage.tables import HandledEvent
 
 
@@ -56,15 +57,14 @@ class EventInbox:
             )
 
     async def take_over_unfinished(
-        self, *, owner: str, stale_before: float, previous_owner: str | None = None
+        self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
     ) -> list[PendingEvent]:
         """Events whose replica stopped before finishing them (no heartbeat since
-        `stale_before`, or owned by `previous_owner`, this replica's earlier life), now owned
-        by `owner`."""
+        `stale_before`, or left by `previous_life`: this replica's id and when this life
+        started), now owned by `owner`."""
         unfinished = HandledEvent.finished_at.is_(None)
-        stale = HandledEvent.heartbeat_at < stale_before
-        whose = (
-            stale if previous_owner is None else or_(stale, HandledEvent.owner == previous_owner)
+        whose = left_behind(
+            HandledEvent.heartbeat_at, HandledEvent.owner, stale_before, previous_life
         )
         async with self._sessions.begin() as session:
             candidates = (

@@ -127,6 +127,8 @@ class Answer(Base):
     output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     owner: Mapped[str] = mapped_column(String(255))
     heartbeat_at: Mapped[float] = mapped_column(Float)
+    # When the final text (or error line) was shown in Slack; NULL while it is still owed.
+    shown_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class HandledEvent(Base):

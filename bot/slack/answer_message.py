@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 
 from slack_sdk.errors import SlackApiError
@@ -14,8 +15,6 @@ from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import (
     SlackMessage,
     as_plain_text,
-    error_message,
-    final_messages,
     placeholder_message,
     streaming_message,
 )
@@ -24,6 +23,37 @@ from bot.slack.web import Identity, SlackWeb, slack_error_code
 log = logging.getLogger(__name__)
 
 _BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
+
+
+async def show_final(
+    web: SlackWeb,
+    *,
+    channel: str,
+    ts: str,
+    continuation_thread: str,
+    identity: Identity | None,
+    messages: Sequence[SlackMessage],
+    post_continuations: bool = True,
+) -> list[str]:
+    """Put the final text in the answer's message and post what does not fit as continuation
+    messages in `continuation_thread`. Returns the continuations' ts. Raises `SlackApiError`
+    when Slack will not take it (rate limits are waited out by the client first)."""
+    first, *rest = messages
+    try:
+        await web.update(channel, ts, first)
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        log.error("final update of %s in %s failed: %s", ts, channel, code)
+        if code not in _BLOCKS_REFUSED:
+            raise
+        # Slack refused our blocks: the answer still lands, as plain text.
+        await web.update(channel, ts, as_plain_text(first))
+    if not post_continuations:
+        return []
+    return [
+        await web.post(channel, message, thread_ts=continuation_thread, identity=identity)
+        for message in rest
+    ]
 
 
 class AnswerMessage:
@@ -73,39 +103,20 @@ class AnswerMessage:
             self._updater = asyncio.create_task(self._run_updates(), name=f"updates:{self.ts}")
         self._changed.set()
 
-    async def finish(self, text: str, footer: str) -> list[str]:
-        """Replace the streamed text with the final answer; post what does not fit as
-        continuation messages in the answer's thread. Returns the continuations' ts."""
+    async def finish(self, messages: Sequence[SlackMessage]) -> list[str]:
+        """Replace the streamed text with the final messages (see `show_final`)."""
         await self._stop_updates()
-        first, *rest = final_messages(self._name, text, footer)
-        await self._final_update(first)
-        continuation_thread = self.thread_ts or self.ts
-        posted = []
-        for message in rest:
-            ts = await self._web.post(
-                self.channel, message, thread_ts=continuation_thread, identity=self._identity
-            )
-            posted.append(ts)
-        return posted
-
-    async def fail(self, error_line: str) -> None:
-        """The model failed before writing anything: its message says why, in one line."""
-        await self._stop_updates()
-        await self._final_update(error_message(self._name, error_line))
-
-    async def _final_update(self, message: SlackMessage) -> None:
         assert self.ts is not None
         if self._budget is not None:
             self._budget.spend()
-        try:
-            await self._web.update(self.channel, self.ts, message)
-        except SlackApiError as error:
-            code = slack_error_code(error)
-            log.error("final update of %s in %s failed: %s", self.ts, self.channel, code)
-            if code not in _BLOCKS_REFUSED:
-                raise
-            # Slack refused our blocks: the answer still lands, as plain text.
-            await self._web.update(self.channel, self.ts, as_plain_text(message))
+        return await show_final(
+            self._web,
+            channel=self.channel,
+            ts=self.ts,
+            continuation_thread=self.thread_ts or self.ts,
+            identity=self._identity,
+            messages=messages,
+        )
 
     async def _stop_updates(self) -> None:
         # Let an in-flight update complete rather than cancel it: an abandoned request could
@@ -115,16 +126,33 @@ class AnswerMessage:
         if self._updater is not None:
             await self._updater
 
+    async def _until_closed_or(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+
+    async def _turn_in_budget(self) -> bool:
+        """Wait for the shared budget to allow a streaming edit; False if the answer finished
+        meanwhile (the final edit never queues behind streaming edits)."""
+        if self._budget is None:
+            return True
+        take = asyncio.ensure_future(self._budget.take())
+        closed = asyncio.ensure_future(self._closed.wait())
+        await asyncio.wait({take, closed}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if take.done() and not self._closed.is_set():
+            return True
+        take.cancel()
+        with suppress(asyncio.CancelledError):
+            await take
+        return False
+
     async def _run_updates(self) -> None:
         while True:
             await self._changed.wait()
             delay = self._last_update + self._interval - time.monotonic()
             if delay > 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), delay)
-            if self._budget is not None and not self._closed.is_set():
-                await self._budget.take()
-            if self._closed.is_set():
+                await self._until_closed_or(delay)
+            if self._closed.is_set() or not await self._turn_in_budget():
                 return
             self._changed.clear()
             text = self._latest

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.chat.in_chat import AnswerStatus
+
 MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
 _ZWSP = "\u200b"
@@ -148,6 +150,29 @@ def error_message(display_name: str, error_line: str) -> SlackMessage:
     return SlackMessage(
         f"{display_name}: {line}", [_context(f"*{display_name}* · :warning: {line}")]
     )
+
+
+def outcome_messages(
+    display_name: str,
+    *,
+    status: AnswerStatus,
+    text: str,
+    error: str | None,
+    seconds: float,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+) -> list[SlackMessage]:
+    """How a settled answer is shown: its text with a status line (noting a cut-off or an
+    interruption), or, without text, one clear error line."""
+    if not text.strip() or status is AnswerStatus.FAILED:
+        return [error_message(display_name, error or "The model returned an empty answer.")]
+    note = None
+    if status is AnswerStatus.CUT_OFF:
+        note = f"cut off: {error}"
+    elif status is not AnswerStatus.DONE:
+        note = error
+    footer = footer_line(display_name, seconds, input_tokens, output_tokens, note=note)
+    return final_messages(display_name, text, footer)
 
 
 def footer_line(

@@ -29,7 +29,7 @@ class Identity:
     icon_emoji: str
 
 
-def make_web_client(token: str, api_url: str, *, rate_limit_retries: int = 8) -> AsyncWebClient:
+def make_web_client(token: str, api_url: str, *, rate_limit_retries: int = 30) -> AsyncWebClient:
     """A Web API client for `api_url` that waits out Slack's 429s and retries blips."""
     return AsyncWebClient(
         token=token,

@@ -63,3 +63,14 @@ def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(bot, slack,
     ask(bot, events, "and now?")  # once Slack accepts posts again, everything works
     answers = wait_for_answers(slack, CHANNEL, 3)
     assert body(answers[1]) == "gpt-test answers: Alice: and now?"
+
+
+def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack, models, events):
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
+    slack.inject("chat.update", times=12, status=500, error="internal_error", retry_after=None)
+    ask(bot, events, "+claude hello")
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1, timeout=30)
+    assert body(answer) == "claude-test answers: Alice: hello"
+    assert "it will be shown later" in bot.logs()
+    assert "showing 1 answer(s) whose final edit was still owed" in bot.logs()

@@ -43,6 +43,7 @@ class Stores:
             await self.answers.finish(
                 answer.answer_id, FinishedAnswer(AnswerStatus.DONE, f"{answer_text}: {text}")
             )
+            await self.answers.shown(answer.answer_id)
         await self.answers.settle_round(started.round_id)
         return started
 
@@ -200,28 +201,52 @@ async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
     assert context_round(records[0]).in_chat_answer in (None, "gpt: q")
 
 
-async def test_interrupted_answers_are_taken_over_exactly_once(stores):
+async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_slack(stores):
     started = await start(stores, claim("9.0"))
     await stores.answers.progress(started.answers[0].answer_id, "partial", time.time())
+    await asyncio.sleep(0.01)
+    silent_since = time.time()
     results = await asyncio.gather(
-        *(stores.answers.take_over_interrupted(stale_before=time.time() + 1) for _ in range(4))
+        *(
+            stores.answers.take_over_interrupted(stale_before=silent_since, error="restarted")
+            for _ in range(4)
+        )
     )
-    taken = [answer for result in results for answer in result]
-    assert sorted(a.answer_id for a in taken) == sorted(a.answer_id for a in started.answers)
-    partial = next(a for a in taken if a.answer_id == started.answers[0].answer_id)
-    assert partial.text == "partial"
+    assert sorted(round_id for result in results for round_id in result) == [started.round_id]
+    owed = await stores.answers.unshown(stale_before=time.time() + 1)
+    assert sorted(a.answer_id for a in owed) == sorted(a.answer_id for a in started.answers)
+    partial = next(a for a in owed if a.answer_id == started.answers[0].answer_id)
+    assert (partial.status, partial.text, partial.error) == (
+        AnswerStatus.INTERRUPTED,
+        "partial",
+        "restarted",
+    )
+    await stores.answers.shown(partial.answer_id)
+    owed_now = await stores.answers.unshown(stale_before=time.time() + 1)
+    assert partial.answer_id not in [a.answer_id for a in owed_now]
 
 
 async def test_live_answers_of_other_replicas_are_left_alone(stores):
     await start(stores, claim("9.0"))
+    long_ago = time.time() - 60
     taken = await stores.answers.take_over_interrupted(
-        stale_before=time.time() - 60, previous_owner="replica-b"
+        stale_before=long_ago, error="x", previous_life=("replica-b", time.time())
     )
     assert taken == []
     mine = await stores.answers.take_over_interrupted(
-        stale_before=time.time() - 60, previous_owner="replica-a"
+        stale_before=long_ago, error="x", previous_life=("replica-a", time.time() + 1)
     )
-    assert len(mine) == 2
+    assert len(mine) == 1
+
+
+async def test_a_final_edit_still_owed_is_found_once_its_replica_is_silent(stores):
+    started = await stores.round("1.0", "q")  # finished and shown
+    assert await stores.answers.unshown(stale_before=time.time() + 1) == []
+    answer_id = started.answers[0].answer_id
+    await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, "final"))
+    assert await stores.answers.unshown(stale_before=time.time() - 60) == []
+    (owed,) = await stores.answers.unshown(stale_before=time.time() + 1)
+    assert (owed.answer_id, owed.text, owed.has_continuations) == (answer_id, "final", False)
 
 
 async def test_state_survives_reopening_the_database(database_url):

@@ -36,7 +36,7 @@ async def test_finished_events_are_never_taken_over(inbox):
     await inbox.accept("Ev3", PAYLOAD, "replica-a")
     await inbox.finish("Ev3")
     taken = await inbox.take_over_unfinished(
-        owner="replica-b", stale_before=time.time() + 60, previous_owner="replica-a"
+        owner="replica-b", stale_before=time.time() + 60, previous_life=("replica-a", 9e9)
     )
     assert taken == []
 
@@ -57,6 +57,6 @@ async def test_a_restarted_replica_takes_back_its_own_unfinished_events_at_once(
     fresh = time.time() - 60
     assert await inbox.take_over_unfinished(owner="replica-b", stale_before=fresh) == []
     taken = await inbox.take_over_unfinished(
-        owner="replica-a", stale_before=fresh, previous_owner="replica-a"
+        owner="replica-a", stale_before=fresh, previous_life=("replica-a", time.time())
     )
     assert [e.event_id for e in taken] == ["Ev5"]

@@ -49,4 +49,4 @@ async def test_an_older_database_is_upgraded_at_start_up_keeping_its_data(databa
         chats = await connection.scalar(text("SELECT count(*) FROM chats"))
         await connection.execute(text("SELECT count(*) FROM channel_models"))
     await engine.dispose()
-    assert (version, chats) == ("0002", 1)
+    assert (version, chats) == ("0003", 1)

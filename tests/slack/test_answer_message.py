@@ -1,0 +1,76 @@
+"""A streamed answer's Slack message, through the real slack_sdk client and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.chat.in_chat import AnswerStatus
+from bot.slack.answer_message import AnswerMessage
+from bot.slack.pacing import UpdateBudget
+from bot.slack.rendering import outcome_messages
+from bot.slack.web import SlackWeb, make_web_client
+from tests.doubles.slack_emulator import SlackEmulator
+from tests.e2e.slack_views import body, is_final
+
+CHANNEL = "C0GENERAL"
+
+
+@pytest.fixture
+async def web() -> AsyncIterator[tuple[SlackWeb, SlackEmulator]]:
+    emulator = SlackEmulator().start()
+    client = make_web_client(emulator.bot_token, emulator.api_url)
+    yield SlackWeb(client), emulator
+    emulator.stop()
+
+
+def done(text: str):
+    return outcome_messages("Claude", status=AnswerStatus.DONE, text=text, error=None, seconds=1)
+
+
+async def test_the_final_edit_never_queues_behind_the_streaming_budget(web):
+    slack, emulator = web
+    starved = UpdateBudget(rate_per_second=0.01, burst=1)  # one edit, then one per 100 s
+    first, second = (
+        AnswerMessage(
+            slack,
+            channel=CHANNEL,
+            thread_ts=None,
+            display_name="Claude",
+            identity=None,
+            update_interval=0,
+            budget=starved,
+        )
+        for _ in range(2)
+    )
+    for message in (first, second):
+        await message.post_placeholder()
+        message.show("partial text")
+    await asyncio.sleep(0.2)  # the second answer now waits for the budget
+
+    await asyncio.wait_for(second.finish(done("the whole answer")), timeout=5)
+    await asyncio.wait_for(first.finish(done("another answer")), timeout=5)
+    shown = emulator.message(CHANNEL, second.ts)
+    assert is_final(shown) and body(shown) == "the whole answer"
+
+
+async def test_streaming_edits_are_coalesced_to_the_newest_text(web):
+    slack, emulator = web
+    message = AnswerMessage(
+        slack,
+        channel=CHANNEL,
+        thread_ts=None,
+        display_name="Claude",
+        identity=None,
+        update_interval=0.3,
+    )
+    await message.post_placeholder()
+    for length in range(1, 101):
+        message.show("x" * length)
+        await asyncio.sleep(0.005)
+    await message.finish(done("x" * 100))
+    updates = emulator.calls_for("chat.update")
+    assert 2 <= len(updates) <= 5, len(updates)
+    assert body(emulator.message(CHANNEL, message.ts)) == "x" * 100
