@@ -22,6 +22,13 @@ from tests.doubles.slack_emulator.methods_apps import APP_METHODS, UPLOAD_PATH
 from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS
 from tests.doubles.slack_emulator.methods_read import READ_METHODS
 from tests.doubles.slack_emulator.rich_text import rich_text_blocks
+from tests.doubles.slack_emulator.socket_link import SocketModeLink
+from tests.doubles.slack_emulator.socket_mode import (
+    SOCKET_PATH,
+    SocketConnection,
+    SocketModeServer,
+)
+from tests.doubles.slack_emulator.tokens import token_error
 from tests.doubles.slack_emulator.workspace import (
     BotIdentity,
     Channel,
@@ -31,6 +38,7 @@ from tests.doubles.slack_emulator.workspace import (
 )
 
 API_METHODS: dict[str, Handler] = {**CHAT_METHODS, **READ_METHODS, **APP_METHODS}
+CONNECTIONS_OPEN = "apps.connections.open"  # the one method that takes the app-level token
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 RESPONSE_URL_PATH = "/respond/"
 OTHER_BOT_USER_ID = "U0OTHERBOT"
@@ -70,9 +78,11 @@ class SlackEmulator:
         latency_seconds: float = 0.0,
         *,
         app_id: str = "A0CHORUS",
+        app_token: str = "xapp-1-A0CHORUS-1-emulator",
         port: int = 0,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -88,7 +98,11 @@ class SlackEmulator:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post(UPLOAD_PATH + "{file_id}", self._handle_upload)
         app.router.add_post(RESPONSE_URL_PATH + "{response_id}", self._handle_response_url)
+        self._sockets = SocketModeServer(app_id)
+        app.router.add_get(SOCKET_PATH + "{ticket}", self._sockets.handle)
+        app.on_shutdown.append(self._sockets.on_shutdown)
         self._server = ServerThread(app, port=port, name="slack-emulator")
+        self.socket_mode = SocketModeLink(self._sockets, self._server)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -136,13 +150,12 @@ class SlackEmulator:
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(self, method: str, request: ApiRequest) -> Answer:
-        handler = API_METHODS.get(method)
+        handler, token = self._route(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
-        if not request.token:
-            return 200, SlackError("not_authed").as_body(), {}
-        if request.token != self.bot_token:
-            return 200, SlackError("invalid_auth").as_body(), {}
+        refused = token_error(request.token, token)
+        if refused is not None:
+            return 200, refused.as_body(), {}
         fault = self._faults.fault_for(method, time.monotonic())
         if fault is not None:
             return fault.status, fault.body(), fault.headers()
@@ -152,6 +165,15 @@ class SlackEmulator:
             body = error.as_body()
         # A deep copy, so the recorded answer never changes when the stored message does.
         return 200, copy.deepcopy(body), {}
+
+    def _route(self, method: str) -> tuple[Handler | None, str]:
+        """The method's handler and the one token it accepts."""
+        if method == CONNECTIONS_OPEN:
+            return self._open_socket_connection, self.app_token
+        return API_METHODS.get(method), self.bot_token
+
+    def _open_socket_connection(self, call: MethodCall) -> dict[str, Any]:
+        return self._sockets.open_url(call.base_url)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         content = await request.read()
@@ -207,6 +229,13 @@ class SlackEmulator:
     def reset_calls(self) -> None:
         with self._lock:
             self._calls.clear()
+
+    def wait_for_socket_connection(
+        self, *, since: float | None = None, timeout: float = 10.0
+    ) -> SocketConnection:
+        """Wait until the app holds a Socket Mode connection (opened at or after monotonic
+        time `since`, if given) and return it."""
+        return self.socket_mode.wait_for_connection(since=since, timeout=timeout)
 
     # -- the workspace, as tests see it ----------------------------------------------------------
 

@@ -1,0 +1,73 @@
+"""The emulator's Socket Mode as a synchronous test drives it: wait for the app to connect,
+push envelopes and wait for their acknowledgements, ask the app to reconnect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.doubles.server_thread import ServerThread
+from tests.doubles.slack_emulator.socket_mode import (
+    SocketConnection,
+    SocketDelivery,
+    SocketModeServer,
+)
+from tests.doubles.waiting import wait_until
+
+# What Slack allows an app before it redelivers an envelope.
+ACK_DEADLINE_SECONDS = 3.0
+
+
+class SocketModeLink:
+    """Thread-safe handle on the emulator's Socket Mode; pass it as a delivery target
+    (`SlackEventSender.user_says(..., to=[slack.socket_mode])`)."""
+
+    def __init__(self, server: SocketModeServer, thread: ServerThread) -> None:
+        self._server = server
+        self._thread = thread
+
+    def deliver(
+        self,
+        envelope: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        timeout: float = 10.0,
+    ) -> SocketDelivery:
+        """Push `envelope` to the newest open connection and wait up to `timeout` s for the ack;
+        the returned record says whether and when it came. SocketModeError if none is open."""
+        delivery = self._server.deliver(envelope, retry_attempt, retry_reason, timeout)
+        return self._thread.run(delivery, timeout=timeout + 5.0)
+
+    def wait_for_connection(
+        self, *, since: float | None = None, timeout: float = 10.0
+    ) -> SocketConnection:
+        """The newest open connection (opened at or after monotonic time `since`, if given)."""
+
+        def connected() -> SocketConnection | None:
+            for connection in reversed(self.connections()):
+                if connection.is_open and (since is None or connection.opened_at >= since):
+                    return connection
+            return None
+
+        return wait_until(
+            connected, timeout=timeout, message=f"no Socket Mode connection within {timeout} s"
+        )
+
+    def request_reconnect(self, reason: str = "refresh_requested") -> None:
+        """Send `{"type": "disconnect", "reason": ...}` to every open connection."""
+        self._thread.run(self._server.request_reconnect(reason))
+
+    def close_connections(self) -> None:
+        """Slack drops every open connection (close code 1001)."""
+        self._thread.run(self._server.close_connections())
+
+    def connections(self) -> list[SocketConnection]:
+        """Every connection the app opened, oldest first."""
+        return self._server.connections()
+
+    def open_connections(self) -> list[SocketConnection]:
+        return [connection for connection in self.connections() if connection.is_open]
+
+    def deliveries(self) -> list[SocketDelivery]:
+        """Every envelope pushed, oldest first, with its acknowledgement if it came."""
+        return self._server.deliveries()
