@@ -115,3 +115,28 @@ class ServerThread:
             loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+
+class BackgroundServer:
+    """Base of the test doubles served from a `ServerThread`: `start()`/`stop()` or `with`."""
+
+    def __init__(self, app: web.Application, *, port: int, name: str) -> None:
+        self._server = ServerThread(app, port=port, name=name)
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. http://127.0.0.1:43123."""
+        return self._server.url

@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +19,7 @@ from tests.doubles.model_servers.recording import RecordedRequest
 from tests.doubles.model_servers.scripts import DEFAULT_SCRIPT, ModelFault, ModelScript
 from tests.doubles.model_servers.streaming import ScriptedStream, send_stream
 from tests.doubles.model_servers.wire import StreamContext, WireError, WireFormat
-from tests.doubles.server_thread import ServerThread
+from tests.doubles.server_thread import BackgroundServer
 
 OPENAI_API_KEY = "sk-test-openai"
 OPENROUTER_API_KEY = "sk-test-openrouter"
@@ -35,7 +35,7 @@ ROUTES: dict[str, WireFormat] = {
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 
 
-class FakeModelServer:
+class FakeModelServer(BackgroundServer):
     """Fake OpenAI, OpenRouter, Ollama, Anthropic and Gemini endpoints with scripted models.
 
     A model is scripted by its id ("gpt-5.1") or provider-qualified id ("openai:gpt-5.1"; the
@@ -52,26 +52,7 @@ class FakeModelServer:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         for path, wire in ROUTES.items():
             app.router.add_post(path, self._handler_for(wire))
-        self._server = ServerThread(app, port=port, name="fake-model-server")
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
+        super().__init__(app, port=port, name="fake-model-server")
 
     def env(self) -> dict[str, str]:
         """The bot's provider settings pointing every provider at this server."""

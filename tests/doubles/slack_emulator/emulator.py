@@ -9,11 +9,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from tests.doubles.server_thread import ServerThread
+from tests.doubles.server_thread import BackgroundServer
 from tests.doubles.slack_emulator.api_request import ApiRequest, read_api_request
 from tests.doubles.slack_emulator.errors import SlackError
 from tests.doubles.slack_emulator.faults import FaultPlan, InjectedFault
@@ -66,7 +66,7 @@ class ApiCall:
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
-class SlackEmulator:
+class SlackEmulator(BackgroundServer):
     """A stateful Slack workspace behind a Web API as strict as Slack's, recording every call."""
 
     def __init__(
@@ -101,27 +101,8 @@ class SlackEmulator:
         self._sockets = SocketModeServer(app_id)
         app.router.add_get(SOCKET_PATH + "{ticket}", self._sockets.handle)
         app.on_shutdown.append(self._sockets.on_shutdown)
-        self._server = ServerThread(app, port=port, name="slack-emulator")
+        super().__init__(app, port=port, name="slack-emulator")
         self.socket_mode = SocketModeLink(self._sockets, self._server)
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
 
     @property
     def api_url(self) -> str:
