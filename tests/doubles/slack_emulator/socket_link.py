@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.doubles.server_thread import ServerThread
+from tests.doubles.slack_emulator.socket_messages import EnvelopeType
 from tests.doubles.slack_emulator.socket_mode import (
     SocketConnection,
     SocketDelivery,
@@ -29,13 +30,17 @@ class SocketModeLink:
         self,
         envelope: dict[str, Any],
         *,
+        envelope_type: EnvelopeType = "events_api",
         retry_attempt: int = 0,
         retry_reason: str = "",
         timeout: float = 10.0,
     ) -> SocketDelivery:
-        """Push `envelope` to the newest open connection and wait up to `timeout` s for the ack;
-        the returned record says whether and when it came. SocketModeError if none is open."""
-        delivery = self._server.deliver(envelope, retry_attempt, retry_reason, timeout)
+        """Push `envelope` (an Events API envelope, or a slash command's fields) to the newest
+        open connection and wait up to `timeout` s for the ack; the returned record says whether
+        and when it came, with its payload. SocketModeError if no connection is open."""
+        delivery = self._server.deliver(
+            envelope, envelope_type, retry_attempt, retry_reason, timeout
+        )
         return self._thread.run(delivery, timeout=timeout + 5.0)
 
     def wait_for_connection(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 EMULATOR_HOST = "applink-emulator"
 BUILD_NUMBER = 1
 # Slack reports roughly how long a connection lives before it is refreshed (about 5 hours).
 APPROXIMATE_CONNECTION_SECONDS = 18_060
+# What an envelope carries: an Events API event, or a slash command (answered in its ack).
+EnvelopeType = Literal["events_api", "slash_commands"]
 
 
 def debug_info() -> dict[str, Any]:
@@ -30,19 +32,26 @@ def hello_message(app_id: str, num_connections: int) -> dict[str, Any]:
     }
 
 
-def events_api_message(
-    envelope_id: str, payload: dict[str, Any], retry_attempt: int, retry_reason: str
+def envelope_message(
+    envelope_type: EnvelopeType,
+    envelope_id: str,
+    payload: dict[str, Any],
+    retry_attempt: int,
+    retry_reason: str,
 ) -> dict[str, Any]:
-    """An Events API envelope (`payload`, exactly what HTTP mode is POSTed) wrapped for the
-    socket; the app must answer with {"envelope_id": ...}."""
-    return {
+    """`payload` wrapped for the socket; the app must answer with {"envelope_id": ...}.
+
+    An Events API payload is exactly what HTTP mode is POSTed, and may be a retry; a slash
+    command's payload is its form fields as JSON, and its ack may carry the response."""
+    message = {
         "envelope_id": envelope_id,
         "payload": payload,
-        "type": "events_api",
-        "accepts_response_payload": False,
-        "retry_attempt": retry_attempt,
-        "retry_reason": retry_reason,
+        "type": envelope_type,
+        "accepts_response_payload": envelope_type == "slash_commands",
     }
+    if envelope_type == "events_api":
+        message |= {"retry_attempt": retry_attempt, "retry_reason": retry_reason}
+    return message
 
 
 def disconnect_message(reason: str) -> dict[str, Any]:

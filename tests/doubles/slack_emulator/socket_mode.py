@@ -18,8 +18,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from tests.doubles.slack_emulator.socket_messages import (
     Ack,
+    EnvelopeType,
     disconnect_message,
-    events_api_message,
+    envelope_message,
     hello_message,
     read_ack,
 )
@@ -50,6 +51,7 @@ class SocketDelivery:
     """One envelope pushed over a connection, and the app's acknowledgement once it came."""
 
     envelope_id: str
+    envelope_type: EnvelopeType
     payload: dict[str, Any]
     retry_attempt: int
     retry_reason: str
@@ -149,26 +151,43 @@ class SocketModeServer:
     # -- pushing -------------------------------------------------------------------------------
 
     async def deliver(
-        self, envelope: dict[str, Any], retry_attempt: int, retry_reason: str, ack_timeout: float
+        self,
+        envelope: dict[str, Any],
+        envelope_type: EnvelopeType,
+        retry_attempt: int,
+        retry_reason: str,
+        ack_timeout: float,
     ) -> SocketDelivery:
         """Push `envelope` and wait up to `ack_timeout` s for its acknowledgement."""
-        envelope_id = await self.push(envelope, retry_attempt, retry_reason)
+        envelope_id = await self.push(envelope, envelope_type, retry_attempt, retry_reason)
         # On a timeout the record shows the envelope unacknowledged.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ack_events[envelope_id].wait(), ack_timeout)
         return self.delivery(envelope_id)
 
-    async def push(self, envelope: dict[str, Any], retry_attempt: int, retry_reason: str) -> str:
-        """Send `envelope` as an `events_api` message; returns its envelope_id."""
+    async def push(
+        self,
+        envelope: dict[str, Any],
+        envelope_type: EnvelopeType,
+        retry_attempt: int,
+        retry_reason: str,
+    ) -> str:
+        """Send `envelope` as an `envelope_type` message; returns its envelope_id."""
         ticket, socket = self._newest_open_socket()
         envelope_id = str(uuid.uuid4())
         payload = copy.deepcopy(envelope)
         self._ack_events[envelope_id] = asyncio.Event()
         with self._lock:
             self._deliveries[envelope_id] = SocketDelivery(
-                envelope_id, payload, retry_attempt, retry_reason, ticket, time.monotonic()
+                envelope_id,
+                envelope_type,
+                payload,
+                retry_attempt,
+                retry_reason,
+                ticket,
+                time.monotonic(),
             )
-        message = events_api_message(envelope_id, payload, retry_attempt, retry_reason)
+        message = envelope_message(envelope_type, envelope_id, payload, retry_attempt, retry_reason)
         await socket.send_json(message)
         return envelope_id
 
