@@ -451,7 +451,7 @@ def test_deletions_and_other_bots_arrive_as_slack_sends_them(
 def test_slash_commands_and_button_clicks_are_signed_forms(
     sender: SlackEventSender, endpoint: RecordingEndpoint, slack: WebClient
 ):
-    sender.user_runs_command("C0GENERAL", "U0ALICE", "models claude gpt", url=endpoint.url)
+    sender.user_runs_command("C0GENERAL", "U0ALICE", "models claude gpt", to=endpoint.url)
     button = {"type": "button", "action_id": "stop", "text": {"type": "plain_text", "text": "Stop"}}
     posted = slack.chat_postMessage(
         channel="C0GENERAL",

@@ -1,16 +1,19 @@
-"""Slack's side of the Events API: what people do becomes signed deliveries to the bot."""
+"""Slack's side of the Events API: what people do becomes deliveries to the bot, signed POSTs
+to its request URL (HTTP mode) or envelopes over the emulator's Socket Mode connection."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, overload
 from urllib.parse import urlencode
 
 import httpx
 
 from tests.doubles.slack_emulator import OTHER_BOT_USER_ID, SlackEmulator
+from tests.doubles.slack_emulator.socket_link import SocketModeLink
+from tests.doubles.slack_emulator.socket_mode import SocketDelivery
 from tests.doubles.slack_payloads import (
     AppInstallation,
     app_home_opened_event,
@@ -31,6 +34,11 @@ JSON_CONTENT = "application/json"
 FORM_CONTENT = "application/x-www-form-urlencoded"
 Envelope = dict[str, Any]
 EventOrder = Literal["message_first", "mention_first"]
+# Where Slack delivers: the bot's request URL, or the emulator's Socket Mode (`slack.socket_mode`).
+Target = str | SocketModeLink
+# What came back: the HTTP response, or the envelope's record with its acknowledgement.
+Receipt = httpx.Response | SocketDelivery
+DEFAULT_RETRY_REASON = "http_timeout"
 
 
 class SlackEventSender:
@@ -46,7 +54,7 @@ class SlackEventSender:
         self.signing_secret = signing_secret
         self.install = AppInstallation(emulator.team_id, api_app_id, emulator.bot_user_id)
         self.last_envelopes: list[Envelope] = []
-        self.last_responses: list[httpx.Response] = []
+        self.last_responses: list[Receipt] = []
 
     # -- building ------------------------------------------------------------------------------
 
@@ -66,38 +74,68 @@ class SlackEventSender:
 
     # -- delivering ----------------------------------------------------------------------------
 
+    @overload
     def deliver(
         self,
-        url: str,
+        to: str,
+        envelope: Envelope,
+        *,
+        retry_num: int | None = ...,
+        retry_reason: str | None = ...,
+        timeout: float = ...,
+    ) -> httpx.Response: ...
+
+    @overload
+    def deliver(
+        self,
+        to: SocketModeLink,
+        envelope: Envelope,
+        *,
+        retry_num: int | None = ...,
+        retry_reason: str | None = ...,
+        timeout: float = ...,
+    ) -> SocketDelivery: ...
+
+    def deliver(
+        self,
+        to: Target,
         envelope: Envelope,
         *,
         retry_num: int | None = None,
         retry_reason: str | None = None,
         timeout: float = 10.0,
-    ) -> httpx.Response:
-        """POST one envelope, signed now; a retry carries X-Slack-Retry-Num and -Reason."""
+    ) -> Receipt:
+        """POST one envelope to a request URL, signed now, or push it over Socket Mode and wait
+        for its ack. A retry carries X-Slack-Retry-Num and -Reason, or retry_attempt and
+        retry_reason."""
+        reason = (retry_reason or DEFAULT_RETRY_REASON) if retry_num is not None else ""
+        if isinstance(to, SocketModeLink):
+            return to.deliver(
+                envelope, retry_attempt=retry_num or 0, retry_reason=reason, timeout=timeout
+            )
         body = json.dumps(envelope).encode()
         headers = signed_headers(self.signing_secret, body, JSON_CONTENT)
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
-            headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
-        return httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)
+            headers["X-Slack-Retry-Reason"] = reason
+        return httpx.post(to, content=body, headers=headers, timeout=timeout, trust_env=False)
 
     def deliver_all(
         self,
         envelopes: Sequence[Envelope],
-        to: Sequence[str],
+        to: Sequence[Target],
         *,
         concurrent: bool = False,
         check: bool = True,
-    ) -> list[httpx.Response]:
-        """Deliver every envelope to every URL: in order, or all at once from threads."""
-        jobs = [(url, envelope) for envelope in envelopes for url in to]
+    ) -> list[Receipt]:
+        """Deliver every envelope to every target: in order, or all at once from threads."""
+        jobs = [(target, envelope) for envelope in envelopes for target in to]
+        responses: list[Receipt]
         if concurrent and len(jobs) > 1:
             with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
                 responses = list(pool.map(lambda job: self.deliver(*job), jobs))
         else:
-            responses = [self.deliver(url, envelope) for url, envelope in jobs]
+            responses = [self.deliver(target, envelope) for target, envelope in jobs]
         self.last_envelopes, self.last_responses = list(envelopes), responses
         if check:
             _require_acknowledged(responses)
@@ -115,7 +153,7 @@ class SlackEventSender:
         user: str,
         text: str,
         *,
-        to: Sequence[str],
+        to: Sequence[Target],
         thread_ts: str | None = None,
         order: EventOrder = "message_first",
         concurrent: bool = False,
@@ -133,7 +171,7 @@ class SlackEventSender:
         channel: str,
         text: str,
         *,
-        to: Sequence[str],
+        to: Sequence[Target],
         thread_ts: str | None = None,
         legacy: bool = False,
     ) -> dict[str, Any]:
@@ -143,12 +181,12 @@ class SlackEventSender:
         self.deliver_all([self.envelope(event) for event in events], to)
         return message
 
-    def echo(self, channel: str, ts: str, *, to: Sequence[str]) -> None:
+    def echo(self, channel: str, ts: str, *, to: Sequence[Target]) -> None:
         """Deliver the events Slack sends for an existing message, e.g. one the bot posted."""
         message = self.emulator.message(channel, ts)
         self.deliver_all([self.envelope(e) for e in self.events_for(channel, message)], to)
 
-    def user_deletes(self, channel: str, ts: str, *, to: Sequence[str]) -> None:
+    def user_deletes(self, channel: str, ts: str, *, to: Sequence[Target]) -> None:
         """A message is deleted; Slack delivers `message_deleted`."""
         previous = self.emulator.delete_message(channel, ts)
         kind = self.emulator.channel_kind(channel)
@@ -156,7 +194,7 @@ class SlackEventSender:
         self.deliver_all([self.envelope(event)], to)
 
     def user_reacts(
-        self, channel: str, ts: str, user: str, reaction: str, *, to: Sequence[str]
+        self, channel: str, ts: str, user: str, reaction: str, *, to: Sequence[Target]
     ) -> None:
         """A person adds :reaction: to a message; Slack delivers `reaction_added`."""
         self.emulator.add_reaction(channel, ts, user, reaction)
@@ -164,16 +202,27 @@ class SlackEventSender:
         event = reaction_added_event(channel, message, user, reaction, self.emulator.next_ts())
         self.deliver_all([self.envelope(event)], to)
 
-    def user_opens_home(self, user: str, *, to: Sequence[str]) -> None:
+    def user_opens_home(self, user: str, *, to: Sequence[Target]) -> None:
         """A person opens the app's Home tab."""
         channel = self.emulator.direct_message_channel(user)
         event = app_home_opened_event(user, channel, self.emulator.next_ts())
         self.deliver_all([self.envelope(event)], to)
 
+    @overload
     def user_runs_command(
-        self, channel: str, user: str, text: str, *, url: str, command: str = "/chorus"
-    ) -> httpx.Response:
-        """A person runs `/chorus text`; returns the bot's acknowledgement (its body is shown)."""
+        self, channel: str, user: str, text: str, *, to: str, command: str = ...
+    ) -> httpx.Response: ...
+
+    @overload
+    def user_runs_command(
+        self, channel: str, user: str, text: str, *, to: SocketModeLink, command: str = ...
+    ) -> SocketDelivery: ...
+
+    def user_runs_command(
+        self, channel: str, user: str, text: str, *, to: Target, command: str = "/chorus"
+    ) -> Receipt:
+        """A person runs `/chorus text`; returns the bot's acknowledgement, whose body (HTTP)
+        or payload (Socket Mode) Slack shows."""
         response_url = self.emulator.new_response_url()
         fields = slash_command(
             self.install,
@@ -183,7 +232,9 @@ class SlackEventSender:
             text,
             response_url,
         )
-        return self._post_form(url, fields)
+        if isinstance(to, SocketModeLink):
+            return to.deliver(dict(fields), envelope_type="slash_commands")
+        return self._post_form(to, fields)
 
     def user_clicks(
         self, channel: str, ts: str, action_id: str, user: str, *, url: str
@@ -206,7 +257,16 @@ class SlackEventSender:
         return httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)
 
 
-def _require_acknowledged(responses: Sequence[httpx.Response]) -> None:
-    refused = [f"{r.url} -> {r.status_code} {r.text[:200]}" for r in responses if r.is_error]
+def _require_acknowledged(receipts: Sequence[Receipt]) -> None:
+    refused = [reason for reason in map(_refusal, receipts) if reason]
     if refused:
         raise AssertionError("the bot did not acknowledge: " + "; ".join(refused))
+
+
+def _refusal(receipt: Receipt) -> str:
+    """Why `receipt` is no acknowledgement ("" when it is one)."""
+    if isinstance(receipt, SocketDelivery):
+        return "" if receipt.acked else f"envelope {receipt.envelope_id} got no ack over the socket"
+    return (
+        f"{receipt.url} -> {receipt.status_code} {receipt.text[:200]}" if receipt.is_error else ""
+    )

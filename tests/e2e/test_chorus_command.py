@@ -8,7 +8,7 @@ CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
 
 
 def run(events, bot, text: str) -> dict:
-    response = events.user_runs_command(CHANNEL, ALICE, text, url=bot.events_url)
+    response = events.user_runs_command(CHANNEL, ALICE, text, to=bot.events_url)
     assert response.status_code == 200
     return response.json()
 
