@@ -9,9 +9,8 @@ import signal
 import sys
 
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.app import build_bot, http_routes
+from bot.app import build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
 from bot.settings import ConfigurationError, Settings, load_settings
 
@@ -33,16 +32,21 @@ def configure_logging(level: str) -> None:
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     bot = await build_bot(settings, catalog)
+    socket_mode = None
+    if settings.socket_mode:
+        assert settings.slack_app_token is not None
+        try:
+            socket_mode = await open_socket_mode(bot, settings.slack_app_token.get_secret_value())
+        except ConfigurationError:
+            await bot.close()
+            raise
     runner = web.AppRunner(http_routes(bot, events=not settings.socket_mode), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     # Listen first: what the previous life left is taken over in the background.
     bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
     sweeper = asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")
-    socket_mode = None
-    if settings.socket_mode:
-        assert settings.slack_app_token is not None
-        socket_mode = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
+    if socket_mode is not None:
         await socket_mode.connect_async()
         log.info(
             "connected in Socket Mode; health at http://%s:%d/healthz", settings.host, settings.port

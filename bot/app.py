@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
 import httpx
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -138,12 +141,32 @@ async def open_database(database_url: str) -> AsyncEngine:
 
 async def identify_bot(slack: SlackWeb) -> tuple[str, str]:
     """(team id, bot user id) from `auth.test`, or a `ConfigurationError` naming what to fix."""
-    try:
+    with slack_refusal_stops_start_up("SLACK_BOT_TOKEN", "check the token and SLACK_API_URL"):
         return await slack.bot_user_id()
+
+
+async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHandler:
+    """A Socket Mode handler for the bot holding its first connection URL, or a
+    `ConfigurationError` when Slack refuses SLACK_APP_TOKEN (the SDK would retry it forever)."""
+    with slack_refusal_stops_start_up(
+        "SLACK_APP_TOKEN", "set an app-level token (xapp-…) with the connections:write scope"
+    ):
+        opened = await bot.app.client.apps_connections_open(app_token=app_token)
+    handler = AsyncSocketModeHandler(bot.app, app_token)
+    # The first connection uses this URL; the client asks for a new one whenever it reconnects.
+    handler.client.wss_uri = str(opened["url"])
+    return handler
+
+
+@contextmanager
+def slack_refusal_stops_start_up(token_variable: str, advice: str) -> Iterator[None]:
+    """Turn Slack refusing `token_variable`, or not answering, into a `ConfigurationError`."""
+    try:
+        yield
     except SlackApiError as error:
         raise ConfigurationError(
-            f"Configuration error: Slack rejected SLACK_BOT_TOKEN ({slack_error_code(error)}); "
-            "check the token and SLACK_API_URL"
+            f"Configuration error: Slack rejected {token_variable} "
+            f"({slack_error_code(error)}); {advice}"
         ) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
         raise ConfigurationError(
