@@ -1,7 +1,9 @@
-"""The real bot process, in HTTP mode, against the Slack emulator and the fake model servers."""
+"""The real bot process, in HTTP or Socket Mode, against the Slack emulator and the fake model
+servers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -56,12 +58,14 @@ StartBot = Callable[..., BotProcess]
 
 @pytest.fixture
 def start_bot(bot_env: dict[str, str], tmp_path: Path) -> Iterator[StartBot]:
-    """Start a bot process (extra variables override the defaults); all are stopped after."""
+    """Start a bot process (extra variables override the defaults, None unsets one); all are
+    stopped after."""
     started: list[BotProcess] = []
 
-    def start(**overrides: str) -> BotProcess:
+    def start(**overrides: str | None) -> BotProcess:
         log_path = tmp_path / f"bot-{len(started)}.log"
-        bot = BotProcess(bot_env | overrides, log_path=log_path)
+        env = {name: value for name, value in (bot_env | overrides).items() if value is not None}
+        bot = BotProcess(env, log_path=log_path)
         started.append(bot)
         bot.start()
         return bot
@@ -75,3 +79,23 @@ def start_bot(bot_env: dict[str, str], tmp_path: Path) -> Iterator[StartBot]:
 @pytest.fixture
 def bot(start_bot: StartBot) -> BotProcess:
     return start_bot()
+
+
+@pytest.fixture
+def start_socket_bot(start_bot: StartBot, slack: SlackEmulator) -> StartBot:
+    """Start a bot in Socket Mode (an app-level token, no signing secret) and wait until it
+    holds a connection to the emulator."""
+
+    def start(**overrides: str | None) -> BotProcess:
+        started_at = time.monotonic()
+        socket_mode = {"SLACK_APP_TOKEN": slack.app_token, "SLACK_SIGNING_SECRET": None}
+        bot = start_bot(**socket_mode | overrides)
+        slack.socket_mode.wait_for_connection(since=started_at)
+        return bot
+
+    return start
+
+
+@pytest.fixture
+def socket_bot(start_socket_bot: StartBot) -> BotProcess:
+    return start_socket_bot()

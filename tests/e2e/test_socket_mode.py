@@ -1,0 +1,155 @@
+"""Socket Mode, end to end: the real bot holds a WebSocket to the Slack emulator, which pushes
+events and slash commands over it and records the bot's acknowledgements."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.doubles.bot_process import BotProcessError
+from tests.doubles.model_servers import ModelScript
+from tests.doubles.slack_emulator.socket_link import ACK_DEADLINE_SECONDS
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import body, wait_for_answers
+
+CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
+MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
+
+
+@pytest.mark.parametrize("order", ["message_first", "mention_first"])
+def test_a_mention_over_the_socket_gets_one_answer_per_model_and_is_acked_at_once(
+    order, socket_bot, slack, models, events
+):
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(first_token_delay=ACK_DEADLINE_SECONDS))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello socket", to=[slack.socket_mode], order=order)
+
+    deliveries = slack.socket_mode.deliveries()
+    expected_types = ["message", "app_mention"]
+    if order == "mention_first":
+        expected_types.reverse()
+    assert [d.payload["event"]["type"] for d in deliveries] == expected_types
+    for delivery in deliveries:
+        assert delivery.payload == events.last_envelopes[deliveries.index(delivery)]
+        assert delivery.ack_seconds is not None
+        assert delivery.ack_seconds < ACK_DEADLINE_SECONDS, "the ack must not wait for the models"
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
+    assert [body(m) for m in answers] == [
+        f"{model_id} answers: Alice: hello socket" for model_id in MODEL_IDS
+    ]
+    assert [len(models.requests_for(model_id)) for model_id in MODEL_IDS] == [1, 1, 1]
+
+
+def test_a_thread_reply_over_the_socket_continues_with_that_model_only(
+    socket_bot, slack, models, events
+):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a colour", to=[slack.socket_mode])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+
+    events.user_says(
+        CHANNEL, BOB, "why that one?", thread_ts=gpt_answer["ts"], to=[slack.socket_mode]
+    )
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt_answer["ts"])
+
+    assert reply["username"] == "GPT-test"
+    assert [len(models.requests_for(model_id)) for model_id in MODEL_IDS] == [1, 2, 1]
+    assert models.requests_for("gpt-test")[-1].turns() == [
+        ("user", "Alice: name a colour"),
+        ("assistant", body(gpt_answer)),
+        ("user", "Bob: why that one?"),
+    ]
+
+
+def test_a_redelivered_envelope_makes_no_second_round(socket_bot, slack, models, events):
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(chunk_chars=4, chunk_delay=0.05))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} only once", to=[slack.socket_mode])
+    # Slack redelivers while the answers are still streaming, with the same event_id.
+    for envelope in events.last_envelopes:
+        redelivery = events.deliver(
+            slack.socket_mode, envelope, retry_num=1, retry_reason="timeout"
+        )
+        assert redelivery.acked and redelivery.retry_attempt == 1
+    wait_for_answers(slack, CHANNEL, 3)
+
+    # Each repeat was dropped before its ack; a later mention shows the bot still listens.
+    events.user_says(CHANNEL, ALICE, f"{MENTION} a later question", to=[slack.socket_mode])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert [len(models.requests_for(model_id)) for model_id in MODEL_IDS] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("how", ["disconnect_message", "connection_dropped"])
+def test_the_bot_reconnects_and_keeps_answering(how, socket_bot, slack, models, events):
+    (first,) = slack.socket_mode.open_connections()
+    since = time.monotonic()
+    if how == "disconnect_message":
+        slack.socket_mode.request_reconnect()
+    else:
+        slack.socket_mode.close_connections()
+
+    fresh = slack.socket_mode.wait_for_connection(since=since)
+    wait_until(
+        lambda: [c.ticket for c in slack.socket_mode.open_connections()] == [fresh.ticket],
+        message="the old connection closed",
+    )
+    assert fresh.ticket != first.ticket
+    assert len(slack.calls_for("apps.connections.open")) == 2, "a fresh ticket per connection"
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} still there?", to=[slack.socket_mode])
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert [body(m) for m in answers] == [
+        f"{model_id} answers: Alice: still there?" for model_id in MODEL_IDS
+    ]
+    assert {d.ticket for d in slack.socket_mode.deliveries()} == {fresh.ticket}
+
+
+def test_health_is_served_but_no_request_url(socket_bot, slack, models, events):
+    health = httpx.get(f"{socket_bot.base_url}/healthz", timeout=5, trust_env=False)
+    assert health.status_code == 200 and health.json()["ok"] is True
+
+    message = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} over HTTP?")
+    envelopes = [events.envelope(event) for event in events.events_for(CHANNEL, message)]
+    responses = events.deliver_all(envelopes, to=[socket_bot.events_url], check=False)
+    assert [response.status_code for response in responses] == [404, 404]
+    assert "connected in Socket Mode" in socket_bot.logs()
+
+
+def test_chorus_command_over_the_socket_is_answered_in_its_ack(socket_bot, slack, models, events):
+    delivery = events.user_runs_command(
+        CHANNEL, ALICE, "models gemini claude", to=slack.socket_mode
+    )
+    assert delivery.ack_seconds is not None and delivery.ack_seconds < ACK_DEADLINE_SECONDS
+    assert delivery.ack_payload == {
+        "response_type": "in_channel",
+        "text": "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`).",
+    }
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} who answers?", to=[slack.socket_mode])
+    answers = wait_for_answers(slack, CHANNEL, 2)
+    assert [m["username"] for m in answers] == ["Gemini Test", "Claude Test"]
+
+
+def test_sigterm_closes_the_connection_and_the_bot_exits_cleanly(socket_bot, slack):
+    assert len(slack.socket_mode.open_connections()) == 1
+    socket_bot.stop()
+    assert socket_bot.returncode == 0
+    wait_until(lambda: slack.socket_mode.open_connections() == [], message="connection closed")
+    assert "Traceback" not in socket_bot.logs()
+
+
+@pytest.mark.parametrize(
+    ("token", "error"),
+    [("xapp-1-A0CHORUS-1-revoked", "invalid_auth"), ("xoxb-test-token", "not_allowed_token_type")],
+    ids=["revoked-app-token", "bot-token"],
+)
+def test_an_app_token_slack_refuses_stops_start_up_clearly(token, error, start_socket_bot):
+    with pytest.raises(BotProcessError) as failed:
+        start_socket_bot(SLACK_APP_TOKEN=token)
+    output = str(failed.value)
+    assert "exited with code 2" in output
+    assert f"Configuration error: Slack rejected SLACK_APP_TOKEN ({error})" in output
+    assert "Traceback" not in output
+    assert token not in output
