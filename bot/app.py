@@ -26,6 +26,7 @@ from bot.providers.registry import make_http_client, make_providers
 from bot.providers.retry import RetryPolicy
 from bot.recovery import Recovery
 from bot.settings import ConfigurationError, Settings
+from bot.slack.app_home import HomeSettings, HomeTab
 from bot.slack.event_intake import EventIntake
 from bot.slack.listeners import register_listeners
 from bot.slack.pacing import UpdateBudget
@@ -76,6 +77,10 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         ),
         save_interval=max(settings.chorus_stream_update_seconds, 0.5),
     )
+    window = ContextWindow(
+        max_rounds=settings.chorus_context_max_rounds,
+        max_tokens=settings.chorus_context_max_tokens,
+    )
     conversations = Conversations(
         catalog=catalog,
         store=ConversationStore(sessions),
@@ -85,10 +90,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         web=slack,
         settings=ConversationSettings(
             system_prompt=compose_system_prompt(settings.chorus_system_prompt),
-            window=ContextWindow(
-                max_rounds=settings.chorus_context_max_rounds,
-                max_tokens=settings.chorus_context_max_tokens,
-            ),
+            window=window,
             update_interval=settings.chorus_stream_update_seconds,
             replica_id=settings.replica_id,
             update_budget=UpdateBudget(
@@ -118,7 +120,16 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         # Our listener only records the event and starts the work: the ack follows the record.
         process_before_response=True,
     )
-    register_listeners(app, intake, ChorusCommands(catalog, channels))
+    home = HomeTab(
+        slack,
+        catalog,
+        HomeSettings(
+            system_prompt=settings.chorus_system_prompt,
+            window=window,
+            storage="PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite",
+        ),
+    )
+    register_listeners(app, intake, ChorusCommands(catalog, channels), home, work)
     return ChorusBot(app, conversations, recovery, work, engine, http, team_id)
 
 

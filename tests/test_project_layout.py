@@ -54,7 +54,8 @@ def test_manifest_is_a_complete_slack_app_manifest():
     assert manifest["features"]["bot_user"]["display_name"]
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    needs = {
+    needs: dict[str, str | None] = {
+        "app_home_opened": None,  # needs no scope
         "app_mention": "app_mentions:read",
         "message.channels": "channels:history",
         "message.groups": "groups:history",
@@ -63,7 +64,8 @@ def test_manifest_is_a_complete_slack_app_manifest():
         "reaction_added": "reactions:read",
     }
     assert events == set(needs)
-    assert {needs[event] for event in events} <= scopes
+    assert {needs[event] for event in events} - {None} <= scopes
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert {"chat:write", "chat:write.customize", "users:read", "commands"} <= scopes
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/chorus" and len(command["description"]) <= 100

@@ -1,4 +1,5 @@
-"""Bolt listeners: events are recorded and handed on; `/chorus` is answered in its ack."""
+"""Bolt listeners: events are recorded and handed on; `/chorus` is answered in its ack; the
+Home tab is published when opened."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.background import BackgroundWork
 from bot.channel_commands import ChorusCommands
+from bot.slack.app_home import HomeTab
 from bot.slack.event_intake import EventIntake
 
 
-def register_listeners(app: AsyncApp, intake: EventIntake, commands: ChorusCommands) -> None:
+def register_listeners(
+    app: AsyncApp,
+    intake: EventIntake,
+    commands: ChorusCommands,
+    home: HomeTab,
+    work: BackgroundWork,
+) -> None:
     """`message` and `app_mention` events both lead to the same handling; one mention arrives
     as both, and the claim on the message makes sure it is answered once."""
 
@@ -31,3 +40,9 @@ def register_listeners(app: AsyncApp, intake: EventIntake, commands: ChorusComma
         await ack(response_type="in_channel" if reply.public else "ephemeral", text=reply.text)
 
     app.command("/chorus")(on_chorus_command)
+
+    async def on_app_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab") == "home":
+            work.start(home.show(event["user"]), name=f"home tab for {event['user']}")
+
+    app.event("app_home_opened")(on_app_home_opened)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -81,6 +82,9 @@ class SlackWeb:
         await self.client.chat_postEphemeral(
             channel=channel, user=user, text=text, thread_ts=thread_ts
         )
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        await self.client.views_publish(user_id=user_id, view=view)
 
     async def user_name(self, user_id: str) -> str:
         """A person's display name (cached for an hour); their id if Slack will not say."""

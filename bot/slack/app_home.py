@@ -1,0 +1,87 @@
+"""The App Home tab (SPEC §2.4): how to use the bot and how this workspace has configured it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.chat.catalog import ModelCatalog
+from bot.chat.commands import help_text
+from bot.chat.context import ContextWindow
+from bot.slack.web import SlackWeb, slack_error_code
+
+log = logging.getLogger(__name__)
+
+SECTION_TEXT_LIMIT = 3000  # Slack refuses a longer section text
+CONTEXT_RULES = (
+    "*What each model is sent*\n"
+    "• A new mention: each earlier round of this chat (its question and its *In Chat* answer: "
+    "the first model's, unless someone put :pushpin: on another one), then your message.\n"
+    "• A reply in the thread under one answer: the chat up to that round, the round's question, "
+    "that answer and the thread so far.\n"
+    "• Never sent: what is said in threads (to the chat or other threads), the other models' "
+    "answers, messages not addressed to me, deleted messages, other channels."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeSettings:
+    """The configuration the Home tab shows; never a secret or an address."""
+
+    system_prompt: str
+    window: ContextWindow
+    storage: str  # "SQLite" or "PostgreSQL"
+
+
+def home_view(catalog: ModelCatalog, settings: HomeSettings) -> dict[str, Any]:
+    """The `home` view published to everyone who opens the tab (it is the same for all)."""
+    models = "\n".join(
+        f"• *{spec.display_name}*: `+{catalog.alias_of(spec)}` (`{spec.name}`)" for spec in catalog
+    )
+    configuration = (
+        f"• Each round sends up to {settings.window.max_rounds} earlier rounds, "
+        f"about {settings.window.max_tokens:,} tokens at most.\n"
+        f"• Conversations are stored in {settings.storage}.\n"
+        f"• System prompt:\n>{_quoted(settings.system_prompt)}"
+    )
+    return {
+        "type": "home",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Chorus"}},
+            _section(help_text(tuple(catalog.aliases))),
+            {"type": "divider"},
+            _section(f"*Models answering by default*\n{models}"),
+            _section(CONTEXT_RULES),
+            {"type": "divider"},
+            _section(f"*Configuration*\n{configuration}"),
+        ],
+    }
+
+
+class HomeTab:
+    """Publishes the Home tab when someone opens it."""
+
+    def __init__(self, web: SlackWeb, catalog: ModelCatalog, settings: HomeSettings) -> None:
+        self._web = web
+        self._view = home_view(catalog, settings)
+
+    async def show(self, user_id: str) -> None:
+        try:
+            await self._web.publish_home(user_id, self._view)
+        except SlackApiError as error:
+            log.warning(
+                "could not publish the Home tab for %s: %s", user_id, slack_error_code(error)
+            )
+
+
+def _section(text: str) -> dict[str, Any]:
+    if len(text) > SECTION_TEXT_LIMIT:
+        text = text[: SECTION_TEXT_LIMIT - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _quoted(text: str) -> str:
+    return "\n>".join(line or " " for line in text.strip().splitlines())
