@@ -583,8 +583,8 @@ async def test_a_redelivery_carries_its_attempt_and_a_missing_ack_is_recorded(
     envelope = sender.envelope({"type": "app_home_opened", "user": "U0ALICE"})
     socket_app.acknowledging = False
     delivery = await asyncio.to_thread(
-        lambda: sender.deliver(
-            emulator.socket_mode, envelope, retry_num=2, retry_reason="timeout", timeout=0.2
+        lambda: emulator.socket_mode.deliver(
+            envelope, retry_attempt=2, retry_reason="timeout", timeout=0.2
         )
     )
     assert not delivery.acked and delivery.ack_seconds is None

@@ -38,7 +38,6 @@ EventOrder = Literal["message_first", "mention_first"]
 Target = str | SocketModeLink
 # What came back: the HTTP response, or the envelope's record with its acknowledgement.
 Receipt = httpx.Response | SocketDelivery
-DEFAULT_RETRY_REASON = "http_timeout"
 
 
 class SlackEventSender:
@@ -74,51 +73,23 @@ class SlackEventSender:
 
     # -- delivering ----------------------------------------------------------------------------
 
-    @overload
     def deliver(
         self,
-        to: str,
-        envelope: Envelope,
-        *,
-        retry_num: int | None = ...,
-        retry_reason: str | None = ...,
-        timeout: float = ...,
-    ) -> httpx.Response: ...
-
-    @overload
-    def deliver(
-        self,
-        to: SocketModeLink,
-        envelope: Envelope,
-        *,
-        retry_num: int | None = ...,
-        retry_reason: str | None = ...,
-        timeout: float = ...,
-    ) -> SocketDelivery: ...
-
-    def deliver(
-        self,
-        to: Target,
+        url: str,
         envelope: Envelope,
         *,
         retry_num: int | None = None,
         retry_reason: str | None = None,
         timeout: float = 10.0,
-    ) -> Receipt:
-        """POST one envelope to a request URL, signed now, or push it over Socket Mode and wait
-        for its ack. A retry carries X-Slack-Retry-Num and -Reason, or retry_attempt and
-        retry_reason."""
-        reason = (retry_reason or DEFAULT_RETRY_REASON) if retry_num is not None else ""
-        if isinstance(to, SocketModeLink):
-            return to.deliver(
-                envelope, retry_attempt=retry_num or 0, retry_reason=reason, timeout=timeout
-            )
+    ) -> httpx.Response:
+        """POST one envelope, signed now; a retry carries X-Slack-Retry-Num and -Reason. (Over
+        Socket Mode: `slack.socket_mode.deliver(envelope, retry_attempt=…, retry_reason=…)`.)"""
         body = json.dumps(envelope).encode()
         headers = signed_headers(self.signing_secret, body, JSON_CONTENT)
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
-            headers["X-Slack-Retry-Reason"] = reason
-        return httpx.post(to, content=body, headers=headers, timeout=timeout, trust_env=False)
+            headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
+        return httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)
 
     def deliver_all(
         self,
@@ -133,13 +104,20 @@ class SlackEventSender:
         responses: list[Receipt]
         if concurrent and len(jobs) > 1:
             with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-                responses = list(pool.map(lambda job: self.deliver(*job), jobs))
+                responses = list(pool.map(lambda job: self._deliver_to(*job), jobs))
         else:
-            responses = [self.deliver(target, envelope) for target, envelope in jobs]
+            responses = [self._deliver_to(target, envelope) for target, envelope in jobs]
         self.last_envelopes, self.last_responses = list(envelopes), responses
         if check:
             _require_acknowledged(responses)
         return responses
+
+    def _deliver_to(self, target: Target, envelope: Envelope) -> Receipt:
+        """Slack's first delivery of `envelope`: POSTed to a request URL, or pushed over the
+        emulator's Socket Mode connection."""
+        if isinstance(target, SocketModeLink):
+            return target.deliver(envelope)
+        return self.deliver(target, envelope)
 
     def url_verification(self, url: str, challenge: str = "chorus-challenge") -> httpx.Response:
         """The handshake Slack does when the request URL is set."""
