@@ -15,6 +15,9 @@ are plain synchronous functions:
         with BotProcess(env) as bot:
             sender.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> hi", to=[bot.events_url])
             wait_until(lambda: len(slack.bot_messages("C0GENERAL")) == 2)
+
+In Socket Mode the bot gets `"SLACK_APP_TOKEN": slack.app_token` instead of the signing secret;
+wait for `slack.socket_mode.wait_for_connection()` and deliver with `to=[slack.socket_mode]`.
 """
 
 from tests.doubles.bot_process import BotProcess, BotProcessError, free_port

@@ -23,11 +23,7 @@ from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS
 from tests.doubles.slack_emulator.methods_read import READ_METHODS
 from tests.doubles.slack_emulator.rich_text import rich_text_blocks
 from tests.doubles.slack_emulator.socket_link import SocketModeLink
-from tests.doubles.slack_emulator.socket_mode import (
-    SOCKET_PATH,
-    SocketConnection,
-    SocketModeServer,
-)
+from tests.doubles.slack_emulator.socket_mode import SOCKET_PATH, SocketModeServer
 from tests.doubles.slack_emulator.tokens import token_error
 from tests.doubles.slack_emulator.workspace import (
     BotIdentity,
@@ -210,13 +206,6 @@ class SlackEmulator(BackgroundServer):
     def reset_calls(self) -> None:
         with self._lock:
             self._calls.clear()
-
-    def wait_for_socket_connection(
-        self, *, since: float | None = None, timeout: float = 10.0
-    ) -> SocketConnection:
-        """Wait until the app holds a Socket Mode connection (opened at or after monotonic
-        time `since`, if given) and return it."""
-        return self.socket_mode.wait_for_connection(since=since, timeout=timeout)
 
     # -- the workspace, as tests see it ----------------------------------------------------------
 
