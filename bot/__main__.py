@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -45,7 +44,10 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     await web.TCPSite(runner, settings.host, settings.port).start()
     # Listen first: what the previous life left is taken over in the background.
     bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
-    sweeper = asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")
+    loops = [
+        asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper"),
+        asyncio.create_task(bot.stops.watch_forever(), name="stop watcher"),
+    ]
     if socket_mode is not None:
         await socket_mode.connect_async()
         log.info(
@@ -66,9 +68,9 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         await socket_mode.close_async()
     await runner.cleanup()
     await bot.work.drain(SHUTDOWN_GRACE_SECONDS)
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    for loop_task in loops:
+        loop_task.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
     await bot.close()
 
 

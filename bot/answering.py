@@ -17,6 +17,7 @@ from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.rendering import outcome_messages
 from bot.slack.web import slack_error_code
+from bot.stopping import AnswerStops
 from storage.answers import AnswerStore, FinishedAnswer
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,14 @@ log = logging.getLogger(__name__)
 INTERNAL_ERROR = "Something went wrong inside chorus-slack while answering; see the bot's logs."
 EMPTY_ANSWER = "The model returned an empty answer."
 INTERRUPTED = "The bot was restarted before this answer was finished; ask again to retry."
+
+
+class AnswerStopped(Exception):
+    """A person pressed Stop."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.note = f"Stopped by {by}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +61,10 @@ class AnswerRunner:
         provider_for: dict[str, ModelProvider],
         retry_policy: RetryPolicy,
         save_interval: float,
+        stops: AnswerStops,
     ) -> None:
         self._answers = answers
+        self._stops = stops
         self._provider_for = provider_for
         self._retry_policy = retry_policy
         self._save_interval = save_interval
@@ -62,7 +73,9 @@ class AnswerRunner:
         started = time.monotonic()
         progress = _Progress()
         try:
-            await self._stream(job, progress)
+            await self._stream_until_stopped(job, progress)
+        except AnswerStopped as stopped:
+            return await self._end(job, progress, started, AnswerStatus.STOPPED, stopped.note)
         except ProviderError as error:
             log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
             status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
@@ -77,6 +90,18 @@ class AnswerRunner:
         if not progress.text.strip():
             return await self._end(job, progress, started, AnswerStatus.FAILED, EMPTY_ANSWER)
         return await self._end(job, progress, started, AnswerStatus.DONE, None)
+
+    async def _stream_until_stopped(self, job: AnswerJob, progress: _Progress) -> None:
+        """Stream in a task of its own, which a Stop press cancels."""
+        stream = asyncio.create_task(self._stream(job, progress), name=f"answer {job.answer_id}")
+        with self._stops.streaming(job.answer_id, stream) as stop:
+            try:
+                await stream
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if stop.by is None or (current is not None and current.cancelling()):
+                    raise  # the bot itself is stopping
+                raise AnswerStopped(stop.by) from None
 
     async def _stream(self, job: AnswerJob, progress: _Progress) -> None:
         provider = self._provider_for[job.spec.provider]

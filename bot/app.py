@@ -31,6 +31,7 @@ from bot.slack.event_intake import EventIntake
 from bot.slack.listeners import register_listeners
 from bot.slack.pacing import UpdateBudget
 from bot.slack.web import SlackWeb, make_web_client, slack_error_code
+from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
@@ -45,6 +46,7 @@ class ChorusBot:
     app: AsyncApp
     conversations: Conversations
     recovery: Recovery
+    stops: AnswerStops
     work: BackgroundWork
     engine: AsyncEngine
     http: httpx.AsyncClient
@@ -68,6 +70,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     http = make_http_client(settings)
     answers = AnswerStore(sessions)
     channels = ChannelStore(sessions)
+    stops = AnswerStops(answers, slack)
     runner = AnswerRunner(
         answers,
         make_providers(settings, http),
@@ -76,6 +79,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             base_delay=settings.chorus_provider_retry_base_delay,
         ),
         save_interval=max(settings.chorus_stream_update_seconds, 0.5),
+        stops=stops,
     )
     window = ContextWindow(
         max_rounds=settings.chorus_context_max_rounds,
@@ -129,8 +133,8 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             storage="PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite",
         ),
     )
-    register_listeners(app, intake, ChorusCommands(catalog, channels), home, work)
-    return ChorusBot(app, conversations, recovery, work, engine, http, team_id)
+    register_listeners(app, intake, ChorusCommands(catalog, channels), home, stops, work)
+    return ChorusBot(app, conversations, recovery, stops, work, engine, http, team_id)
 
 
 async def open_database(database_url: str) -> AsyncEngine:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -173,6 +173,34 @@ class AnswerStore:
             )
             for row in rows
         ]
+
+    async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
+        """A person pressed Stop on the answer in this Slack message: its id, or None when it
+        has already settled (or is no answer)."""
+        async with self._sessions.begin() as session:
+            answer_id: int | None = await session.scalar(
+                update(Answer)
+                .where(
+                    Answer.channel_id == channel_id,
+                    Answer.slack_ts == slack_ts,
+                    Answer.status.in_(_UNSETTLED),
+                )
+                .values(stop_requested_by=who)
+                .returning(Answer.id)
+            )
+        return answer_id
+
+    async def stop_requests(self, answer_ids: Collection[int]) -> dict[int, str]:
+        """Who asked to stop which of these answers (answers nobody stopped are left out)."""
+        if not answer_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Answer.id, Answer.stop_requested_by).where(
+                    Answer.id.in_(answer_ids), Answer.stop_requested_by.is_not(None)
+                )
+            )
+            return {answer_id: str(who) for answer_id, who in rows}
 
     async def _update(self, answer_id: int, **values: object) -> None:
         async with self._sessions.begin() as session:

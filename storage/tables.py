@@ -129,6 +129,8 @@ class Answer(Base):
     heartbeat_at: Mapped[float] = mapped_column(Float)
     # When the final text (or error line) was shown in Slack; NULL while it is still owed.
     shown_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Who pressed Stop (their display name), while the answer streams on some replica.
+    stop_requested_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class HandledEvent(Base):

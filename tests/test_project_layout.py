@@ -66,6 +66,7 @@ def test_manifest_is_a_complete_slack_app_manifest():
     assert events == set(needs)
     assert {needs[event] for event in events} - {None} <= scopes
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert {"chat:write", "chat:write.customize", "users:read", "commands"} <= scopes
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/chorus" and len(command["description"]) <= 100

@@ -37,9 +37,6 @@ class TurnRecord:
     reply: AnswerRecord | None
 
 
-_HAS_USABLE_TEXT = (AnswerStatus.DONE, AnswerStatus.CUT_OFF, AnswerStatus.INTERRUPTED)
-
-
 def in_chat_answer_id(record: RoundRecord) -> int | None:
     """The explicit choice, or the default rule over the answers in model order."""
     if record.chosen_answer_id is not None:
@@ -52,12 +49,12 @@ def context_round(record: RoundRecord) -> ContextRound:
     """A round as later rounds see it: its user message and, if any, its In Chat answer."""
     chosen = in_chat_answer_id(record)
     answer = next((a for a in record.answers if a.answer_id == chosen), None)
-    text = answer.text if answer is not None and answer.status in _HAS_USABLE_TEXT else None
+    text = answer.text if answer is not None and answer.status.keeps_text else None
     return ContextRound(record.round_id, authored(record.author, record.text), text or None)
 
 
 def thread_turn(record: TurnRecord) -> ThreadTurn:
     """A thread turn as later turns see it; a failed reply sends no assistant turn."""
     reply = record.reply
-    text = reply.text if reply is not None and reply.status in _HAS_USABLE_TEXT else None
+    text = reply.text if reply is not None and reply.status.keeps_text else None
     return ThreadTurn(authored(record.author, record.text), text or None)

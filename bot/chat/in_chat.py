@@ -14,10 +14,21 @@ class AnswerStatus(StrEnum):
     FAILED = "failed"  # no usable text: the provider failed before answering
     CUT_OFF = "cut_off"  # text streamed, then the provider failed; partial text kept
     INTERRUPTED = "interrupted"  # the bot stopped mid-answer; partial text kept
+    STOPPED = "stopped"  # a person pressed Stop; partial text kept
 
     @property
     def settled(self) -> bool:
         return self not in (AnswerStatus.PENDING, AnswerStatus.STREAMING)
+
+    @property
+    def keeps_text(self) -> bool:
+        """Settled with text worth sending to later rounds, if a person makes it In Chat."""
+        return self in (
+            AnswerStatus.DONE,
+            AnswerStatus.CUT_OFF,
+            AnswerStatus.INTERRUPTED,
+            AnswerStatus.STOPPED,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,6 @@ def judge_in_chat_choice(*, is_latest_round: bool, status: AnswerStatus) -> InCh
     """Only an answer with text, of the chat's latest round, may be made In Chat."""
     if not is_latest_round:
         return InChatChoice.NOT_LATEST_ROUND
-    if status not in (AnswerStatus.DONE, AnswerStatus.CUT_OFF, AnswerStatus.INTERRUPTED):
+    if not status.keeps_text:
         return InChatChoice.NOT_USABLE
     return InChatChoice.CHOSEN

@@ -1,5 +1,5 @@
 """Bolt listeners: events are recorded and handed on; `/chorus` is answered in its ack; the
-Home tab is published when opened."""
+Home tab is published when opened; Stop presses stop answers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from bot.background import BackgroundWork
 from bot.channel_commands import ChorusCommands
 from bot.slack.app_home import HomeTab
 from bot.slack.event_intake import EventIntake
+from bot.slack.rendering import STOP_ACTION
+from bot.stopping import AnswerStops
 
 
 def register_listeners(
@@ -18,6 +20,7 @@ def register_listeners(
     intake: EventIntake,
     commands: ChorusCommands,
     home: HomeTab,
+    stops: AnswerStops,
     work: BackgroundWork,
 ) -> None:
     """`message` and `app_mention` events both lead to the same handling; one mention arrives
@@ -46,3 +49,11 @@ def register_listeners(
             work.start(home.show(event["user"]), name=f"home tab for {event['user']}")
 
     app.event("app_home_opened")(on_app_home_opened)
+
+    async def on_stop_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        container = body["container"]
+        press = stops.press(container["channel_id"], container["message_ts"], body["user"]["id"])
+        work.start(press, name=f"stop {container['message_ts']}")
+
+    app.action(STOP_ACTION)(on_stop_pressed)

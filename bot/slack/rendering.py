@@ -14,6 +14,7 @@ from bot.chat.in_chat import AnswerStatus
 
 MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
+STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 _ZWSP = "\u200b"
 
 # `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`, `<#C1>`: Slack's special tokens.
@@ -111,9 +112,20 @@ def _fallback(name: str, body: str) -> str:
     return f"{name}: {body}" if body else name
 
 
+def _stop_button() -> dict[str, Any]:
+    button = {
+        "type": "button",
+        "action_id": STOP_ACTION,
+        "text": {"type": "plain_text", "text": "Stop"},
+        "value": "stop",
+    }
+    return {"type": "actions", "block_id": "answer_controls", "elements": [button]}
+
+
 def placeholder_message(display_name: str) -> SlackMessage:
     return SlackMessage(
-        f"{display_name} is thinking…", [_context(f"*{display_name}* · _thinking…_")]
+        f"{display_name} is thinking…",
+        [_context(f"*{display_name}* · _thinking…_"), _stop_button()],
     )
 
 
@@ -125,7 +137,7 @@ def streaming_message(display_name: str, text: str) -> SlackMessage:
     status = f"*{display_name}* · _writing…{' (continues)' if more else ''}_"
     return SlackMessage(
         _fallback(display_name, shown),
-        [{"type": "markdown", "text": close_open_fence(shown)}, _context(status)],
+        [{"type": "markdown", "text": close_open_fence(shown)}, _context(status), _stop_button()],
     )
 
 

@@ -2,15 +2,29 @@
 
 import pytest
 
+from bot.chat.in_chat import AnswerStatus
 from bot.slack.rendering import (
     MARKDOWN_BLOCK_LIMIT,
+    STOP_ACTION,
+    SlackMessage,
     as_plain_text,
     close_open_fence,
     final_messages,
     neutralise_pings,
+    outcome_messages,
+    placeholder_message,
     split_markdown,
     streaming_message,
 )
+
+
+def action_ids(message: SlackMessage) -> list[str]:
+    return [
+        element["action_id"]
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -87,3 +101,25 @@ def test_an_answer_slack_refuses_as_blocks_keeps_its_text_as_plain_text():
     plain = as_plain_text(message)
     assert plain.blocks == []
     assert plain.text == "**bold** answer\n\n*Gemini* · 1.0 s"
+
+
+def test_an_answer_can_be_stopped_while_thinking_or_writing_and_not_once_settled():
+    assert action_ids(placeholder_message("Claude")) == [STOP_ACTION]
+    assert action_ids(streaming_message("Claude", "so far")) == [STOP_ACTION]
+    settled = [
+        outcome_messages("Claude", status=status, text=text, error="x", seconds=1.0)
+        for status, text in [
+            (AnswerStatus.DONE, "all"),
+            (AnswerStatus.STOPPED, "some"),
+            (AnswerStatus.FAILED, ""),
+        ]
+    ]
+    assert [action_ids(message) for messages in settled for message in messages] == [[], [], []]
+
+
+def test_a_stopped_answer_keeps_its_text_and_says_who_stopped_it():
+    (message,) = outcome_messages(
+        "Claude", status=AnswerStatus.STOPPED, text="half", error="Stopped by Bob", seconds=2.0
+    )
+    assert message.blocks[0] == {"type": "markdown", "text": "half"}
+    assert "Stopped by Bob" in message.blocks[1]["elements"][0]["text"]

@@ -249,6 +249,20 @@ async def test_a_final_edit_still_owed_is_found_once_its_replica_is_silent(store
     assert (owed.answer_id, owed.text, owed.has_continuations) == (answer_id, "final", False)
 
 
+async def test_stop_is_recorded_only_on_an_answer_still_streaming(stores):
+    started = await start(stores, claim("9.0"))
+    streaming, finished = (answer.answer_id for answer in started.answers[:2])
+    for answer_id in (streaming, finished):
+        await stores.answers.posted(answer_id, f"9.{answer_id}")
+    await stores.answers.finish(finished, FinishedAnswer(AnswerStatus.DONE, "done"))
+
+    assert await stores.answers.request_stop("C1", f"9.{streaming}", "Bob") == streaming
+    assert await stores.answers.request_stop("C1", f"9.{finished}", "Bob") is None
+    assert await stores.answers.request_stop("C2", f"9.{streaming}", "Bob") is None
+    assert await stores.answers.stop_requests([streaming, finished]) == {streaming: "Bob"}
+    assert await stores.answers.stop_requests([]) == {}
+
+
 async def test_state_survives_reopening_the_database(database_url):
     engine = create_engine(database_url)
     await migrate(engine)

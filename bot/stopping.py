@@ -1,0 +1,78 @@
+"""Stop buttons: a person stops a streaming answer, on whichever replica streams it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bot.slack.web import SlackWeb
+from storage.answers import AnswerStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StopRequest:
+    """Filled in when someone stops the answer: who did (their display name)."""
+
+    by: str | None = None
+
+
+class AnswerStops:
+    """Records Stop presses in the database and cancels the answers this replica streams.
+
+    The press may reach any replica: it is recorded, cancelled at once when the answer
+    streams here, and otherwise found by the streaming replica's `watch_forever` poll."""
+
+    def __init__(self, answers: AnswerStore, web: SlackWeb, poll_seconds: float = 1.0) -> None:
+        self._answers = answers
+        self._web = web
+        self._poll_seconds = poll_seconds
+        self._streaming: dict[int, tuple[asyncio.Task[Any], StopRequest]] = {}
+
+    @contextmanager
+    def streaming(self, answer_id: int, stream: asyncio.Task[Any]) -> Iterator[StopRequest]:
+        """While inside, a Stop press on `answer_id` cancels `stream` and fills the request."""
+        request = StopRequest()
+        self._streaming[answer_id] = (stream, request)
+        try:
+            yield request
+        finally:
+            self._streaming.pop(answer_id, None)
+
+    async def press(self, channel_id: str, message_ts: str, user_id: str) -> None:
+        """Someone pressed Stop on the message `message_ts`."""
+        who = await self._web.user_name(user_id)
+        answer_id = await self._answers.request_stop(channel_id, message_ts, who)
+        if answer_id is None:
+            log.info("Stop pressed on %s in %s: not streaming", message_ts, channel_id)
+            return
+        log.info("answer %s stopped by %s", answer_id, user_id)
+        self._stop(answer_id, who)
+
+    async def watch_forever(self) -> None:
+        """Stop the answers streaming here that were stopped through another replica."""
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            if not self._streaming:
+                continue
+            try:
+                requests = await self._answers.stop_requests(list(self._streaming))
+            except Exception:
+                log.exception("looking for Stop presses failed")
+                continue
+            for answer_id, who in requests.items():
+                self._stop(answer_id, who)
+
+    def _stop(self, answer_id: int, who: str) -> None:
+        streaming = self._streaming.get(answer_id)
+        if streaming is None:
+            return
+        stream, request = streaming
+        if request.by is None:
+            request.by = who
+            stream.cancel()
