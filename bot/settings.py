@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     def _slack_credentials(self) -> Settings:
         if self.slack_bot_token is None or not self.slack_bot_token.get_secret_value():
             raise ValueError("SLACK_BOT_TOKEN is required (the bot token, xoxb-…)")
-        if self.slack_app_token is None and self.slack_signing_secret is None:
+        if not self.socket_mode and not _secret(self.slack_signing_secret):
             raise ValueError(
                 "set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (xapp-…, Socket Mode)"
             )

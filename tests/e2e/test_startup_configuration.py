@@ -31,6 +31,7 @@ def start_bot(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProces
     [
         ({}, "SLACK_BOT_TOKEN"),
         ({"SLACK_BOT_TOKEN": SECRET}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": SECRET, "SLACK_APP_TOKEN": ""}, "SLACK_SIGNING_SECRET"),
         (
             {"SLACK_BOT_TOKEN": SECRET, "SLACK_SIGNING_SECRET": "s3cr3t-signing"},
             "CHORUS_MODELS",
