@@ -39,7 +39,8 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         except ConfigurationError:
             await bot.close()
             raise
-    runner = web.AppRunner(http_routes(bot, events=not settings.socket_mode), access_log=None)
+    socket_connected = socket_mode.client.is_connected if socket_mode is not None else None
+    runner = web.AppRunner(http_routes(bot, socket_connected=socket_connected), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     # Listen first: what the previous life left is taken over in the background.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -190,8 +190,11 @@ def slack_refusal_stops_start_up(token_variable: str, advice: str) -> Iterator[N
         ) from None
 
 
-def http_routes(bot: ChorusBot, *, events: bool) -> web.Application:
-    """`POST /slack/events` (HTTP mode; Bolt verifies Slack's signature) and `GET /healthz`."""
+def http_routes(
+    bot: ChorusBot, *, socket_connected: Callable[[], Awaitable[bool]] | None = None
+) -> web.Application:
+    """`GET /healthz`, and in HTTP mode `POST /slack/events` (Bolt verifies Slack's signature).
+    In Socket Mode (`socket_connected` given) health fails while the socket is down."""
     application = web.Application()
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -199,9 +202,13 @@ def http_routes(bot: ChorusBot, *, events: bool) -> web.Application:
         return await to_aiohttp_response(bolt_response)
 
     async def health(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "answering": bot.work.running})
+        report: dict[str, object] = {"ok": True, "answering": bot.work.running}
+        if socket_connected is not None:
+            connected = await socket_connected()
+            report |= {"ok": connected, "socket_mode": "connected" if connected else "down"}
+        return web.json_response(report, status=200 if report["ok"] else 503)
 
     application.router.add_get("/healthz", health)
-    if events:
+    if socket_connected is None:
         application.router.add_post("/slack/events", slack_events)
     return application
