@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
-import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from bench.slack_timeline import count_final_updates
+from bench.slack_timeline import MeasuredRound, count_final_updates, measured_rounds
 from tests.doubles import (
     BotProcess,
     FakeModelServer,
@@ -24,6 +25,7 @@ from tests.doubles import (
     wait_until,
 )
 from tests.doubles.model_servers import OPENAI_API_KEY
+from tests.doubles.slack_signing import signed_headers
 
 BOT_MODELS = "anthropic:claude-test,openai:gpt-test,google:gemini-test"
 MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
@@ -35,7 +37,9 @@ BOT_SETTINGS = {
     "CHORUS_MODELS": BOT_MODELS,
     "CHORUS_PROVIDER_READ_TIMEOUT": "30",
 }
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.01
+DELIVERY_CONNECTIONS = 100
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -46,6 +50,7 @@ class BenchBot:
     models: FakeModelServer
     events: SlackEventSender
     bot: BotProcess
+    delivery: httpx.Client
     _channel_numbers: Iterator[int]
 
     def new_channel(self) -> str:
@@ -55,10 +60,39 @@ class BenchBot:
         return channel
 
     def mention(self, channel: str, text: str) -> float:
-        """A person mentions the bot; returns when Slack started delivering (time.monotonic)."""
+        """A person mentions the bot and Slack delivers the `message` and `app_mention` events,
+        signed, over a kept-alive connection (so no client set-up is timed). Returns when the
+        first delivery started (time.monotonic), once the bot has acknowledged both."""
+        message = self.slack.post_user_message(channel, PERSON, f"{MENTION} {text}")
+        events = self.events.events_for(channel, message)
+        bodies = [json.dumps(self.events.envelope(event)).encode() for event in events]
         delivered_at = time.monotonic()
-        self.events.user_says(channel, PERSON, f"{MENTION} {text}", to=[self.bot.events_url])
+        for body in bodies:
+            headers = signed_headers(SIGNING_SECRET, body, "application/json")
+            response = self.delivery.post(self.bot.events_url, content=body, headers=headers)
+            response.raise_for_status()
         return delivered_at
+
+    def rounds_at_once(
+        self, texts: Sequence[str], *, answers_each: int, timeout: float = 60.0
+    ) -> list[MeasuredRound]:
+        """Mention the bot once per text, each in a new channel, all at once (from threads),
+        and wait for every answer's final edit."""
+        channels = [self.new_channel() for _ in texts]
+        self.slack.reset_calls()
+        with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+            delivered = list(pool.map(self.mention, channels, texts))
+        self.wait_for_final_updates(answers_each * len(texts), timeout)
+        return measured_rounds(self.slack.calls, dict(zip(channels, delivered, strict=True)))
+
+    def one_round(self, text: str, *, answers: int, timeout: float = 60.0) -> MeasuredRound:
+        """One mention in a new channel, measured until its answers are final."""
+        channel = self.new_channel()
+        self.slack.reset_calls()
+        delivered = self.mention(channel, text)
+        self.wait_for_final_updates(answers, timeout)
+        (measured,) = measured_rounds(self.slack.calls, {channel: delivered})
+        return measured
 
     def wait_for_final_updates(self, count: int, timeout: float = 60.0) -> None:
         """Wait until Slack has received `count` final answer edits since the last reset."""
@@ -69,9 +103,20 @@ class BenchBot:
             message=f"{count} final answers within {timeout} s",
         )
 
+    @property
+    def pid(self) -> int:
+        pid = self.bot.pid
+        if pid is None:
+            raise RuntimeError("the bot is not running")
+        return pid
+
     def resident_kib(self) -> int:
         """The bot process's resident memory (VmRSS), in KiB."""
-        return resident_kib(bot_pid())
+        return resident_kib(self.pid)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the bot process has used so far (user + system)."""
+        return cpu_seconds(self.pid)
 
 
 @contextmanager
@@ -80,8 +125,10 @@ def running_bot(
     slack_latency: float,
     scripts: Mapping[str, ModelScript],
     settings: Mapping[str, str] | None = None,
+    launcher: Sequence[str] = (),
 ) -> Iterator[BenchBot]:
-    """Start the emulator, the fake models (scripted) and `python -m bot` on a fresh SQLite file."""
+    """Start the emulator, the fake models (scripted) and `python -m bot` on a fresh SQLite file
+    (`launcher` goes before `-m bot`, e.g. a profiler)."""
     workdir = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
     with SlackEmulator(latency_seconds=slack_latency) as slack, FakeModelServer() as models:
         for model_id, script in scripts.items():
@@ -95,42 +142,11 @@ def running_bot(
             **(settings or {}),
             **models.env(),
         }
-        with BotProcess(env, log_path=workdir / "bot.log") as bot:
+        bot = BotProcess(env, log_path=workdir / "bot.log", launcher=launcher)
+        limits = httpx.Limits(max_connections=DELIVERY_CONNECTIONS)
+        with bot, httpx.Client(limits=limits, timeout=30.0, trust_env=False) as delivery:
             events = SlackEventSender(slack, signing_secret=SIGNING_SECRET)
-            yield BenchBot(slack, models, events, bot, itertools.count(1))
-
-
-def bot_pid() -> int:
-    """The pid of the one `python -m bot` this process started."""
-    children = [pid for pid in _child_pids() if _cmdline(pid) == [sys.executable, "-m", "bot"]]
-    if len(children) != 1:
-        raise RuntimeError(f"expected one bot process, found {children}")
-    return children[0]
-
-
-def _child_pids() -> list[int]:
-    own = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The parent pid is the second field after the parenthesised command name.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == own:
-            found.append(int(entry.name))
-    return found
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return raw.decode(errors="replace").split("\0")[:-1]
+            yield BenchBot(slack, models, events, bot, delivery, itertools.count(1))
 
 
 def resident_kib(pid: int) -> int:
@@ -139,6 +155,14 @@ def resident_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` from /proc, in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def direct_stream_seconds(models: FakeModelServer, model_id: str) -> float:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Self
 
@@ -34,14 +35,24 @@ def free_port() -> int:
 
 
 class BotProcess:
-    """Runs `python -m bot` in HTTP mode on 127.0.0.1 with exactly the given settings."""
+    """Runs `python -m bot` in HTTP mode on 127.0.0.1 with exactly the given settings.
+
+    `launcher` goes between the interpreter and `-m bot`, e.g. `("-m", "pyinstrument")` to
+    run the bot under a profiler.
+    """
 
     def __init__(
-        self, env: dict[str, str], *, port: int | None = None, log_path: Path | None = None
+        self,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.env = dict(env)
         self.port = port or free_port()
         self.log_path = log_path or Path(tempfile.mkdtemp(prefix="chorus-bot-")) / "bot.log"
+        self.launcher = tuple(launcher)
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -56,6 +67,10 @@ class BotProcess:
     @property
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     @property
     def returncode(self) -> int | None:
@@ -75,7 +90,7 @@ class BotProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "bot"],
+            [sys.executable, *self.launcher, "-m", "bot"],
             cwd=REPO_ROOT,
             env=self.environment(),
             stdin=subprocess.DEVNULL,

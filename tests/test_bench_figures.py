@@ -1,0 +1,105 @@
+"""The benchmark's own arithmetic: percentiles, the table, answers read out of Slack calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.slack_timeline import answer_timelines, measured_rounds
+from bench.table import Note, Row, format_table, median, p95
+from bot.chat.in_chat import AnswerStatus
+from bot.slack.rendering import outcome_messages, placeholder_message, streaming_message
+from tests.doubles import ApiCall
+
+CHANNEL, OTHER = "C0BENCH00001", "C0BENCH00002"
+
+
+def test_median_and_p95_are_values_that_were_measured():
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert p95([float(n) for n in range(1, 101)]) == 95.0
+    assert p95([float(n) for n in range(1, 21)]) == 19.0
+    assert p95([7.0]) == 7.0
+
+
+def test_the_table_says_which_targets_are_met_and_keeps_columns_aligned():
+    fast = Row("fast", (1.0, 2.0, 3.0), "ms", "≤ 5 ms", lambda middle, _high: middle <= 5)
+    slow = Row("a slower figure", (9.0, 10.0), "ms", "≤ 5 ms", lambda middle, _high: middle <= 5)
+    plain = Row("no target", (1.5,), "MiB")
+    table = format_table([fast, slow, Note("skipped: something"), plain])
+    lines = table.splitlines()
+
+    assert lines[0].split() == ["figure", "median", "p95", "target", "met?"]
+    assert lines[2].endswith("yes") and lines[3].endswith("NO")
+    assert lines[4] == "skipped: something"
+    assert lines[5].endswith("—")
+    assert len({line.index("ms") for line in lines[2:4]}) == 1, "medians line up"
+    assert "9.5 ms" in lines[3] and "10.0 ms" in lines[3]
+
+
+def call(method: str, at: float, params: dict[str, Any], **response: Any) -> ApiCall:
+    return ApiCall(method, params, 200, {"ok": True, **response}, at)
+
+
+def post(channel: str, ts: str, model: str, at: float) -> ApiCall:
+    message = placeholder_message(model)
+    params = {"channel": channel, "text": message.text, "blocks": message.blocks}
+    return call("chat.postMessage", at, params | {"username": model}, channel=channel, ts=ts)
+
+
+def update(channel: str, ts: str, at: float, message: Any, *, ok: bool = True) -> ApiCall:
+    params = {"channel": channel, "ts": ts, "text": message.text, "blocks": message.blocks}
+    if ok:
+        return call("chat.update", at, params)
+    return ApiCall("chat.update", params, 429, {"ok": False, "error": "ratelimited"}, at)
+
+
+def final(model: str, text: str) -> Any:
+    (message,) = outcome_messages(
+        model,
+        status=AnswerStatus.DONE,
+        text=text,
+        error=None,
+        seconds=1.0,
+        input_tokens=10,
+        output_tokens=5,
+    )
+    return message
+
+
+def test_each_answer_is_followed_from_placeholder_to_its_final_edit():
+    calls = [
+        post(CHANNEL, "1.000001", "Claude", at=10.1),
+        post(CHANNEL, "1.000002", "GPT", at=10.2),
+        update(CHANNEL, "1.000001", 10.5, streaming_message("Claude", "Hel"), ok=False),
+        update(CHANNEL, "1.000001", 10.6, streaming_message("Claude", "Hello")),
+        update(CHANNEL, "1.000002", 10.7, final("GPT", "Hi")),
+        update(CHANNEL, "1.000001", 11.0, final("Claude", "Hello there")),
+        post(OTHER, "2.000001", "Claude", at=12.0),
+    ]
+
+    claude, gpt, elsewhere = answer_timelines(calls)
+
+    assert (claude.model, claude.posted_at, claude.first_text_at, claude.final_at) == (
+        "Claude",
+        10.1,
+        10.6,
+        11.0,
+    )
+    assert claude.updates == 3, "a refused edit is still a call"
+    assert (gpt.first_text_at, gpt.final_at, gpt.updates) == (10.7, 10.7, 1)
+    assert (elsewhere.channel, elsewhere.final_at, elsewhere.updates) == (OTHER, None, 0)
+
+
+def test_a_round_lasts_from_delivery_to_its_last_final_edit():
+    calls = [
+        post(CHANNEL, "1.000001", "Claude", at=10.1),
+        post(CHANNEL, "1.000002", "GPT", at=10.2),
+        update(CHANNEL, "1.000002", 10.7, final("GPT", "Hi")),
+        update(CHANNEL, "1.000001", 11.0, final("Claude", "Hello there")),
+    ]
+
+    (measured,) = measured_rounds(calls, {CHANNEL: 10.0})
+
+    assert measured.posts == 2
+    assert [answer.model for answer in measured.answers] == ["Claude", "GPT"]
+    assert abs(measured.seconds - 1.0) < 1e-9
