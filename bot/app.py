@@ -37,6 +37,7 @@ from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.database import create_engine, migrate, session_factory
 from storage.inbox import EventInbox
+from storage.regeneration import RegenerationStore
 
 
 @dataclass
@@ -103,6 +104,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             ),
         ),
         bot_user_id=bot_user_id,
+        regenerations=RegenerationStore(sessions),
     )
     work = BackgroundWork()
     inbox = EventInbox(sessions)
@@ -133,7 +135,9 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             storage="PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite",
         ),
     )
-    register_listeners(app, intake, ChorusCommands(catalog, channels), home, stops, work)
+    register_listeners(
+        app, intake, ChorusCommands(catalog, channels), home, stops, conversations, work
+    )
     return ChorusBot(app, conversations, recovery, stops, work, engine, http, team_id)
 
 

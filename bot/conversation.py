@@ -24,6 +24,7 @@ from bot.chat.context import (
 )
 from bot.chat.history import context_round, thread_turn
 from bot.chat.in_chat import AnswerStatus
+from bot.chat.messages import ModelRequest
 from bot.chat.model_choice import (
     UnknownModels,
     models_for_round,
@@ -39,6 +40,7 @@ from bot.slack.web import Identity, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore, MessageClaim, NewAnswer, ParentAnswer
+from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class Conversations:
         web: SlackWeb,
         settings: ConversationSettings,
         bot_user_id: str,
+        regenerations: RegenerationStore,
     ) -> None:
         self._catalog = catalog
         self._store = store
@@ -89,6 +92,7 @@ class Conversations:
         self._web = web
         self._settings = settings
         self.bot_user_id = bot_user_id
+        self._regenerations = regenerations
 
     async def handle(self, message: IncomingMessage) -> None:
         parent = None
@@ -126,12 +130,37 @@ class Conversations:
         choice = await self._store.choose_in_chat(parent)
         name = self._catalog.get(parent.model).display_name
         log.info("in-chat choice of answer %s by %s: %s", parent.answer_id, user_id, choice.name)
-        try:
-            await self._web.tell(
-                channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=None
+        await self._tell_quietly(channel_id, user_id, f"{name}'s answer {choice.value}")
+
+    async def regenerate(self, channel_id: str, answer_ts: str, user_id: str) -> None:
+        """A person pressed Regenerate: the answer is written again, in its own message, from
+        the context it was first given."""
+        restarted = await self._regenerations.restart(
+            channel_id,
+            answer_ts,
+            owner=self._settings.replica_id,
+            models=[spec.name for spec in self._catalog],
+        )
+        if isinstance(restarted, RegenerationRefused):
+            await self._tell_quietly(channel_id, user_id, restarted.value)
+            return
+        log.info("answer %s regenerated for %s", restarted.answer_id, user_id)
+        source = restarted.source
+        if isinstance(source, RoundSource):
+            request = await self._round_request(
+                source.chat_id, source.round_id, source.author, source.text
             )
-        except SlackApiError as error:
-            log.warning("could not tell %s: %s", user_id, slack_error_code(error))
+        else:
+            request = await self._thread_request(
+                source.reply_thread_id, source.turn_id, source.author, source.text
+            )
+        spec = self._catalog.get(restarted.model)
+        message = self._answer_message(spec, channel_id, restarted.post_thread_ts)
+        message.ts = restarted.slack_ts
+        await message.start_again(restarted.old_continuations)
+        await self._runner.run(AnswerJob(restarted.answer_id, spec, request, message))
+        if isinstance(source, RoundSource):
+            await self._answers.settle_round(source.round_id)
 
     async def forget(self, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
@@ -160,17 +189,7 @@ class Conversations:
         if started is None:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
-        history = await self._store.round_records(
-            started.chat_id,
-            before_round_id=started.round_id,
-            limit=self._settings.window.max_rounds,
-        )
-        request = build_round_context(
-            self._settings.system_prompt,
-            [context_round(record) for record in history],
-            authored(author, text),
-            self._settings.window,
-        )
+        request = await self._round_request(started.chat_id, started.round_id, author, text)
         # Placeholders go out in model order; then every answer streams at once.
         posted = await self._post_placeholders(
             message, started.answers, message.channel_id, route.reply_in_thread
@@ -209,12 +228,35 @@ class Conversations:
         if started is None:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
-        history = await self._store.thread_history(
-            started.reply_thread_id,
-            before_turn_id=started.turn_id,
-            limit=self._settings.window.max_rounds,
+        request = await self._thread_request(started.reply_thread_id, started.turn_id, author, text)
+        posted = await self._post_placeholders(
+            message, [started.answer], message.channel_id, parent.slack_ts
         )
-        request = build_thread_context(
+        for answer_id, spec, slack in posted:
+            await self._runner.run(AnswerJob(answer_id, spec, request, slack))
+
+    async def _round_request(
+        self, chat_id: int, round_id: int, author: str, text: str
+    ) -> ModelRequest:
+        """What every model answering this round is sent (SPEC §3)."""
+        history = await self._store.round_records(
+            chat_id, before_round_id=round_id, limit=self._settings.window.max_rounds
+        )
+        return build_round_context(
+            self._settings.system_prompt,
+            [context_round(record) for record in history],
+            authored(author, text),
+            self._settings.window,
+        )
+
+    async def _thread_request(
+        self, reply_thread_id: int, turn_id: int, author: str, text: str
+    ) -> ModelRequest:
+        """What the thread's model answering this turn is sent (SPEC §3)."""
+        history = await self._store.thread_history(
+            reply_thread_id, before_turn_id=turn_id, limit=self._settings.window.max_rounds
+        )
+        return build_thread_context(
             self._settings.system_prompt,
             history.snapshot,
             authored(history.anchor_author, history.anchor_text),
@@ -223,11 +265,6 @@ class Conversations:
             authored(author, text),
             self._settings.window,
         )
-        posted = await self._post_placeholders(
-            message, [started.answer], message.channel_id, parent.slack_ts
-        )
-        for answer_id, spec, slack in posted:
-            await self._runner.run(AnswerJob(answer_id, spec, request, slack))
 
     async def _post_placeholders(
         self,
@@ -242,15 +279,7 @@ class Conversations:
         refusals: set[str] = set()
         for answer in answers:
             spec = self._catalog.get(answer.model)
-            slack_message = AnswerMessage(
-                self._web,
-                channel=channel_id,
-                thread_ts=thread_ts,
-                display_name=spec.display_name,
-                identity=identity_for(spec),
-                update_interval=self._settings.update_interval,
-                budget=self._settings.update_budget,
-            )
+            slack_message = self._answer_message(spec, channel_id, thread_ts)
             try:
                 ts = await slack_message.post_placeholder()
             except SlackApiError as error:
@@ -270,18 +299,37 @@ class Conversations:
             await self._tell(message, " ".join(advice))
         return posted
 
+    def _answer_message(
+        self, spec: ModelSpec, channel_id: str, thread_ts: str | None
+    ) -> AnswerMessage:
+        return AnswerMessage(
+            self._web,
+            channel=channel_id,
+            thread_ts=thread_ts,
+            display_name=spec.display_name,
+            identity=identity_for(spec),
+            update_interval=self._settings.update_interval,
+            budget=self._settings.update_budget,
+        )
+
     async def _reply_once(self, claim: MessageClaim, message: IncomingMessage, text: str) -> None:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""
         if await self._store.claim(claim):
             await self._tell(message, text)
 
     async def _tell(self, message: IncomingMessage, text: str) -> None:
+        await self._tell_quietly(
+            message.channel_id, message.user_id, text, thread_ts=message.thread_ts
+        )
+
+    async def _tell_quietly(
+        self, channel_id: str, user_id: str, text: str, *, thread_ts: str | None = None
+    ) -> None:
+        """A notice only `user_id` sees; if Slack refuses it, that is only logged."""
         try:
-            await self._web.tell(
-                message.channel_id, message.user_id, text, thread_ts=message.thread_ts
-            )
+            await self._web.tell(channel_id, user_id, text, thread_ts=thread_ts)
         except SlackApiError as error:
-            log.warning("could not tell %s: %s", message.user_id, slack_error_code(error))
+            log.warning("could not tell %s: %s", user_id, slack_error_code(error))
 
 
 def identity_for(spec: ModelSpec) -> Identity:

@@ -55,5 +55,7 @@ def help_text(aliases: tuple[str, ...]) -> str:
         f"• Start a message with {picks or '`+alias`'} to pick the models for that message.\n"
         "• `/chorus models` shows this channel's models; `/chorus models claude gpt` sets "
         "them; `/chorus models default` goes back to the workspace default.\n"
-        "• `/chorus new` starts a fresh chat: earlier messages are no longer sent to the models."
+        "• `/chorus new` starts a fresh chat: earlier messages are no longer sent to the models.\n"
+        "• *Stop* under an answer stops that model; *Regenerate* writes one of the latest "
+        "answers again. A :pushpin: on an answer makes it the one later messages see."
     )

@@ -96,6 +96,17 @@ class AnswerMessage:
         )
         return self.ts
 
+    async def start_again(self, old_continuations: Sequence[str]) -> None:
+        """The answer is being regenerated: its message goes back to the placeholder and the
+        continuation messages of its previous text are removed."""
+        assert self.ts is not None
+        await self._web.update(self.channel, self.ts, placeholder_message(self._name))
+        for ts in old_continuations:
+            try:
+                await self._web.delete(self.channel, ts)
+            except SlackApiError as error:
+                log.warning("could not delete continuation %s: %s", ts, slack_error_code(error))
+
     def show(self, text: str) -> None:
         """The answer so far; shown at the next update slot."""
         self._latest = text

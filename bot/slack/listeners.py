@@ -1,5 +1,6 @@
 """Bolt listeners: events are recorded and handed on; `/chorus` is answered in its ack; the
-Home tab is published when opened; Stop presses stop answers."""
+Home tab is published when opened; Stop and Regenerate
+buttons act on answers."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.background import BackgroundWork
 from bot.channel_commands import ChorusCommands
+from bot.conversation import Conversations
 from bot.slack.app_home import HomeTab
 from bot.slack.event_intake import EventIntake
-from bot.slack.rendering import STOP_ACTION
+from bot.slack.rendering import REGENERATE_ACTION, STOP_ACTION
 from bot.stopping import AnswerStops
 
 
@@ -21,6 +23,7 @@ def register_listeners(
     commands: ChorusCommands,
     home: HomeTab,
     stops: AnswerStops,
+    conversations: Conversations,
     work: BackgroundWork,
 ) -> None:
     """`message` and `app_mention` events both lead to the same handling; one mention arrives
@@ -52,8 +55,19 @@ def register_listeners(
 
     async def on_stop_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        container = body["container"]
-        press = stops.press(container["channel_id"], container["message_ts"], body["user"]["id"])
-        work.start(press, name=f"stop {container['message_ts']}")
+        channel, ts, user = _pressed_on(body)
+        work.start(stops.press(channel, ts, user), name=f"stop {ts}")
+
+    async def on_regenerate_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        channel, ts, user = _pressed_on(body)
+        work.start(conversations.regenerate(channel, ts, user), name=f"regenerate {ts}")
 
     app.action(STOP_ACTION)(on_stop_pressed)
+    app.action(REGENERATE_ACTION)(on_regenerate_pressed)
+
+
+def _pressed_on(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(channel, message ts, user) of a button press on a message."""
+    container = body["container"]
+    return container["channel_id"], container["message_ts"], body["user"]["id"]

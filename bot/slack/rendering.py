@@ -15,6 +15,7 @@ from bot.chat.in_chat import AnswerStatus
 MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
 STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
+REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
 _ZWSP = "\u200b"
 
 # `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`, `<#C1>`: Slack's special tokens.
@@ -112,14 +113,23 @@ def _fallback(name: str, body: str) -> str:
     return f"{name}: {body}" if body else name
 
 
-def _stop_button() -> dict[str, Any]:
+def _button(action_id: str, label: str) -> dict[str, Any]:
+    """The answer's one control: Stop while it streams, Regenerate once it has settled."""
     button = {
         "type": "button",
-        "action_id": STOP_ACTION,
-        "text": {"type": "plain_text", "text": "Stop"},
-        "value": "stop",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label},
+        "value": action_id,
     }
     return {"type": "actions", "block_id": "answer_controls", "elements": [button]}
+
+
+def _stop_button() -> dict[str, Any]:
+    return _button(STOP_ACTION, "Stop")
+
+
+def _with_regenerate_button(message: SlackMessage) -> SlackMessage:
+    return SlackMessage(message.text, [*message.blocks, _button(REGENERATE_ACTION, "Regenerate")])
 
 
 def placeholder_message(display_name: str) -> SlackMessage:
@@ -175,16 +185,19 @@ def outcome_messages(
     output_tokens: int | None = None,
 ) -> list[SlackMessage]:
     """How a settled answer is shown: its text with a status line (noting a cut-off or an
-    interruption), or, without text, one clear error line."""
+    interruption), or, without text, one clear error line; with a Regenerate button."""
     if not text.strip() or status is AnswerStatus.FAILED:
-        return [error_message(display_name, error or "The model returned an empty answer.")]
-    note = None
-    if status is AnswerStatus.CUT_OFF:
-        note = f"cut off: {error}"
-    elif status is not AnswerStatus.DONE:
-        note = error
-    footer = footer_line(display_name, seconds, input_tokens, output_tokens, note=note)
-    return final_messages(display_name, text, footer)
+        messages = [error_message(display_name, error or "The model returned an empty answer.")]
+    else:
+        note = None
+        if status is AnswerStatus.CUT_OFF:
+            note = f"cut off: {error}"
+        elif status is not AnswerStatus.DONE:
+            note = error
+        footer = footer_line(display_name, seconds, input_tokens, output_tokens, note=note)
+        messages = final_messages(display_name, text, footer)
+    first, *rest = messages
+    return [_with_regenerate_button(first), *rest]
 
 
 def footer_line(

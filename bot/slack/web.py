@@ -77,6 +77,9 @@ class SlackWeb:
             channel=channel, ts=ts, text=message.text, blocks=message.blocks
         )
 
+    async def delete(self, channel: str, ts: str) -> None:
+        await self.client.chat_delete(channel=channel, ts=ts)
+
     async def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None) -> None:
         """A notice only `user` sees (a bad `+alias`, help)."""
         await self.client.chat_postEphemeral(

@@ -215,10 +215,18 @@ class SlackEventSender:
         return self._post_form(to, fields)
 
     def user_clicks(
-        self, channel: str, ts: str, action_id: str, user: str, *, url: str
+        self,
+        channel: str,
+        ts: str,
+        action_id: str,
+        user: str,
+        *,
+        url: str,
+        seen: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """A person clicks the button `action_id` on a message."""
-        message = self.emulator.message(channel, ts)
+        """A person clicks the button `action_id` on a message, as their Slack shows it:
+        `seen`, an earlier copy not yet refreshed, or else the message as it is now."""
+        message = seen if seen is not None else self.emulator.message(channel, ts)
         payload = block_actions(
             self.install,
             self.emulator.conversation(channel),

@@ -8,7 +8,7 @@ from tests.e2e.slack_views import Message, answers_in, body, status_line, wait_f
 
 CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 12
-STOP = "stop_answer"
+STOP, REGENERATE = "stop_answer", "regenerate_answer"
 
 
 def buttons(message: Message) -> list[str]:
@@ -43,7 +43,7 @@ def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, mode
     assert "Stopped by Bob" in status_line(claude)
     assert SLOW_REPLY.startswith(body(claude)) and 0 < len(body(claude)) < len(SLOW_REPLY)
     assert body(gpt) == "gpt-test answers: Alice: a long story please"
-    assert [buttons(message) for message in (claude, gpt, gemini)] == [[], [], []]
+    assert [buttons(message) for message in (claude, gpt, gemini)] == [[REGENERATE]] * 3
 
     # A stopped answer is not the round's In Chat answer by default: the next one is.
     events.user_says(CHANNEL, ALICE, f"{MENTION} and then?", to=[bot.events_url])

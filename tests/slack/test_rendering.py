@@ -5,6 +5,7 @@ import pytest
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.rendering import (
     MARKDOWN_BLOCK_LIMIT,
+    REGENERATE_ACTION,
     STOP_ACTION,
     SlackMessage,
     as_plain_text,
@@ -103,18 +104,20 @@ def test_an_answer_slack_refuses_as_blocks_keeps_its_text_as_plain_text():
     assert plain.text == "**bold** answer\n\n*Gemini* · 1.0 s"
 
 
-def test_an_answer_can_be_stopped_while_thinking_or_writing_and_not_once_settled():
+def test_an_answer_can_be_stopped_while_writing_and_regenerated_once_settled():
     assert action_ids(placeholder_message("Claude")) == [STOP_ACTION]
     assert action_ids(streaming_message("Claude", "so far")) == [STOP_ACTION]
-    settled = [
-        outcome_messages("Claude", status=status, text=text, error="x", seconds=1.0)
-        for status, text in [
-            (AnswerStatus.DONE, "all"),
-            (AnswerStatus.STOPPED, "some"),
-            (AnswerStatus.FAILED, ""),
-        ]
-    ]
-    assert [action_ids(message) for messages in settled for message in messages] == [[], [], []]
+    for status, text in [
+        (AnswerStatus.DONE, "all"),
+        (AnswerStatus.STOPPED, "some"),
+        (AnswerStatus.FAILED, ""),
+        (AnswerStatus.DONE, "long " * 5000),
+    ]:
+        first, *continuations = outcome_messages(
+            "Claude", status=status, text=text, error="x", seconds=1.0
+        )
+        assert action_ids(first) == [REGENERATE_ACTION]
+        assert all(action_ids(message) == [] for message in continuations)
 
 
 def test_a_stopped_answer_keeps_its_text_and_says_who_stopped_it():

@@ -15,6 +15,13 @@ from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.conversations import ConversationStore, MessageClaim, StartedRound
 from storage.database import create_engine, migrate, session_factory
+from storage.regeneration import (
+    Regeneration,
+    RegenerationRefused,
+    RegenerationStore,
+    RoundSource,
+    TurnSource,
+)
 
 CHAT = ChatKey("T1", "C1")
 MODELS = ["anthropic:claude-sonnet-4-5", "openai:gpt-5.1"]
@@ -24,6 +31,7 @@ MODELS = ["anthropic:claude-sonnet-4-5", "openai:gpt-5.1"]
 class Stores:
     conversations: ConversationStore
     answers: AnswerStore
+    regenerations: RegenerationStore
 
     async def round(self, ts: str, text: str, *, answers=("claude", "gpt")) -> StartedRound:
         """A round whose answers have streamed and finished with the given texts."""
@@ -48,12 +56,16 @@ class Stores:
         return started
 
 
+def stores_over(sessions) -> Stores:
+    return Stores(ConversationStore(sessions), AnswerStore(sessions), RegenerationStore(sessions))
+
+
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[Stores]:
     engine = create_engine(database_url)
     await migrate(engine)
     sessions = session_factory(engine)
-    yield Stores(ConversationStore(sessions), AnswerStore(sessions))
+    yield stores_over(sessions)
     await engine.dispose()
 
 
@@ -266,19 +278,61 @@ async def test_stop_is_recorded_only_on_an_answer_still_streaming(stores):
 async def test_state_survives_reopening_the_database(database_url):
     engine = create_engine(database_url)
     await migrate(engine)
-    stores = Stores(
-        ConversationStore(session_factory(engine)), AnswerStore(session_factory(engine))
-    )
+    stores = stores_over(session_factory(engine))
     first = await stores.round("1.0", "remember me")
     await engine.dispose()
 
     engine = create_engine(database_url)
     await migrate(engine)
-    conversations = ConversationStore(session_factory(engine))
-    parent = await conversations.parent_answer("C1", f"1.0{first.answers[0].answer_id}")
+    reopened = stores_over(session_factory(engine))
+    parent = await reopened.conversations.parent_answer("C1", f"1.0{first.answers[0].answer_id}")
     assert parent is not None and parent.round_id == first.round_id
-    assert (
-        await start(Stores(conversations, AnswerStore(session_factory(engine))), claim("1.0"))
-        is None
-    )
+    assert await start(reopened, claim("1.0")) is None
     await engine.dispose()
+
+
+async def restart(stores: Stores, slack_ts: str, models=MODELS):
+    return await stores.regenerations.restart("C1", slack_ts, owner="replica-b", models=models)
+
+
+async def test_only_answers_to_the_latest_message_are_regenerated(stores):
+    first = await stores.round("1.0", "first")
+    second = await stores.round("2.0", "second")
+    old_ts = f"1.0{first.answers[0].answer_id}"
+    latest_ts = f"2.0{second.answers[0].answer_id}"
+
+    assert await restart(stores, old_ts) is RegenerationRefused.NOT_LATEST
+    assert await restart(stores, "9.9") is RegenerationRefused.NOT_AN_ANSWER
+    assert await restart(stores, latest_ts, models=[MODELS[1]]) is RegenerationRefused.UNKNOWN_MODEL
+    regeneration = await restart(stores, latest_ts)
+    assert isinstance(regeneration, Regeneration)
+    assert regeneration.source == RoundSource(second.chat_id, second.round_id, "Alice", "second")
+    assert regeneration.answer_id == second.answers[0].answer_id
+    records = await stores.conversations.round_records(
+        second.chat_id, before_round_id=second.round_id + 1, limit=10
+    )
+    restarted = records[-1].answers[0]
+    assert (restarted.status, restarted.text) == (AnswerStatus.PENDING, "")
+
+
+async def test_concurrent_presses_regenerate_an_answer_once(stores):
+    started = await stores.round("1.0", "q")
+    slack_ts = f"1.0{started.answers[1].answer_id}"
+    results = await asyncio.gather(*(restart(stores, slack_ts) for _ in range(4)))
+    assert sum(isinstance(result, Regeneration) for result in results) == 1
+    assert results.count(RegenerationRefused.STILL_STREAMING) == 3
+
+
+async def test_a_thread_reply_is_regenerated_only_while_it_is_the_latest_turn(stores):
+    started = await stores.round("1.0", "q")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{started.answers[0].answer_id}")
+    turns = [
+        await start_turn(stores, parent, ts, text) for ts, text in [("2.0", "a"), ("3.0", "b")]
+    ]
+    for turn in turns:
+        await stores.answers.posted(turn.answer.answer_id, f"reply{turn.turn_id}")
+
+    assert await restart(stores, f"reply{turns[0].turn_id}") is RegenerationRefused.NOT_LATEST
+    regeneration = await restart(stores, f"reply{turns[1].turn_id}")
+    assert isinstance(regeneration, Regeneration)
+    assert regeneration.source == TurnSource(turns[1].reply_thread_id, turns[1].turn_id, "Bob", "b")

@@ -1,0 +1,146 @@
+"""Regenerating an answer: which answers may be, and taking one back to pending exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.chat.in_chat import AnswerStatus
+from storage.tables import Answer, Round, ThreadTurn
+
+_UNSETTLED = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSource:
+    """A round answer is rebuilt from its chat's earlier rounds and the round's message."""
+
+    chat_id: int
+    round_id: int
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSource:
+    """A thread reply is rebuilt from its thread's history and the turn's message."""
+
+    reply_thread_id: int
+    turn_id: int
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Regeneration:
+    """An answer taken back to pending, to be answered again in its own Slack message."""
+
+    answer_id: int
+    model: str
+    channel_id: str
+    post_thread_ts: str | None
+    slack_ts: str
+    old_continuations: tuple[str, ...]
+    source: RoundSource | TurnSource
+
+
+class RegenerationRefused(Enum):
+    """Why an answer is not regenerated, as the person who asked is told."""
+
+    NOT_AN_ANSWER = "That message is not an answer I can regenerate."
+    STILL_STREAMING = "That answer is still being written: press Stop first, or wait for it."
+    NOT_LATEST = "Only the answers to the latest message of a chat or thread can be regenerated."
+    UNKNOWN_MODEL = "That answer's model is no longer configured, so it can't be regenerated."
+
+
+class RegenerationStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def restart(
+        self, channel_id: str, slack_ts: str, *, owner: str, models: Collection[str]
+    ) -> Regeneration | RegenerationRefused:
+        """Take the answer in this Slack message back to pending for `owner`, once however
+        often (and on however many replicas) the button is pressed."""
+        async with self._sessions.begin() as session:
+            answer = await session.scalar(
+                select(Answer).where(
+                    Answer.channel_id == channel_id, Answer.slack_ts == slack_ts, ~Answer.deleted
+                )
+            )
+            if answer is None:
+                return RegenerationRefused.NOT_AN_ANSWER
+            if answer.model not in models:
+                return RegenerationRefused.UNKNOWN_MODEL
+            source = await _source_if_latest(session, answer)
+            if source is None:
+                return RegenerationRefused.NOT_LATEST
+            old_continuations = tuple(answer.continuation_ts or ())
+            now = time.time()
+            restarted = await session.scalar(
+                update(Answer)
+                .where(Answer.id == answer.id, Answer.status.not_in(_UNSETTLED))
+                .values(
+                    status=AnswerStatus.PENDING.value,
+                    text="",
+                    error=None,
+                    continuation_ts=[],
+                    first_token_at=None,
+                    finished_at=None,
+                    shown_at=None,
+                    input_tokens=None,
+                    output_tokens=None,
+                    stop_requested_by=None,
+                    owner=owner,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+                .returning(Answer.id)
+            )
+            if restarted is None:
+                return RegenerationRefused.STILL_STREAMING
+            assert answer.slack_ts is not None
+            return Regeneration(
+                answer_id=answer.id,
+                model=answer.model,
+                channel_id=answer.channel_id,
+                post_thread_ts=answer.post_thread_ts,
+                slack_ts=answer.slack_ts,
+                old_continuations=old_continuations,
+                source=source,
+            )
+
+
+async def _source_if_latest(
+    session: AsyncSession, answer: Answer
+) -> RoundSource | TurnSource | None:
+    """What the answer is rebuilt from, if it answers its chat's (or thread's) latest message."""
+    if answer.round_id is not None:
+        round_ = await session.get_one(Round, answer.round_id)
+        newer = await session.scalar(
+            select(Round.id)
+            .where(Round.chat_id == round_.chat_id, Round.id > round_.id, ~Round.deleted)
+            .limit(1)
+        )
+        if newer is not None or round_.deleted:
+            return None
+        return RoundSource(round_.chat_id, round_.id, round_.author_name, round_.text)
+    assert answer.thread_turn_id is not None
+    turn = await session.get_one(ThreadTurn, answer.thread_turn_id)
+    newer = await session.scalar(
+        select(ThreadTurn.id)
+        .where(
+            ThreadTurn.reply_thread_id == turn.reply_thread_id,
+            ThreadTurn.id > turn.id,
+            ~ThreadTurn.deleted,
+        )
+        .limit(1)
+    )
+    if newer is not None or turn.deleted:
+        return None
+    return TurnSource(turn.reply_thread_id, turn.id, turn.author_name, turn.text)

@@ -1,0 +1,89 @@
+"""The Regenerate button: the latest answers are written again, in their own message, from the
+same context; older ones are refused with a note only the person sees."""
+
+from __future__ import annotations
+
+import itertools
+
+from tests.doubles.model_servers import ModelScript
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import answers_in, body, wait_for_answers
+
+CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
+REGENERATE = "regenerate_answer"
+
+
+def numbered_takes(models, model_id: str, **pace: float) -> None:
+    takes = itertools.count(1)
+    models.script(model_id, ModelScript(reply=lambda request: f"take {next(takes)}", **pace))
+
+
+def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context(
+    bot, slack, models, events
+):
+    numbered_takes(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a bakery", to=[bot.events_url])
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude) == "take 1"
+
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, url=bot.events_url)
+
+    wait_until(lambda: body(answers_in(slack, CHANNEL)[0]) == "take 2", message="regenerated")
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert [message["ts"] for message in answers] == [claude["ts"], gpt["ts"], gemini["ts"]]
+    first, second = models.requests_for("claude-test")
+    assert first.turns() == second.turns() == [("user", "Alice: name a bakery")]
+    assert len(models.requests_for("gpt-test")) == 1
+
+    # The next round sees the regenerated text as the In Chat answer.
+    events.user_says(CHANNEL, ALICE, f"{MENTION} and a slogan?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert ("assistant", "take 2") in models.requests_for("gpt-test")[-1].turns()
+
+
+def test_a_thread_reply_is_regenerated_with_the_thread_context(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    numbered_takes(models, "gpt-test")
+    events.user_says(CHANNEL, BOB, "go on", thread_ts=gpt["ts"], to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt["ts"])
+
+    events.user_clicks(CHANNEL, reply["ts"], REGENERATE, BOB, url=bot.events_url)
+
+    wait_until(
+        lambda: body(answers_in(slack, CHANNEL, gpt["ts"])[0]) == "take 2", message="regenerated"
+    )
+    *_, original, again = models.requests_for("gpt-test")
+    assert original.turns() == again.turns()
+    assert again.turns()[-1] == ("user", "Bob: go on")
+
+
+def test_older_answers_are_not_regenerated(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, url=bot.events_url)
+
+    (note,) = wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="a note to Bob")
+    assert note["user"] == BOB and "latest message" in note["text"]
+    assert len(models.requests_for("claude-test")) == 2
+
+
+def test_presses_on_two_replicas_regenerate_once(start_bot, slack, models, events):
+    first, second = start_bot(), start_bot()
+    # Slow enough that every press lands while the first regeneration streams.
+    numbered_takes(models, "gemini-test", chunk_chars=2, chunk_delay=0.3)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hi", to=[first.events_url])
+    _, _, gemini = wait_for_answers(slack, CHANNEL, 3)
+
+    for replica in (first, second, first):  # Bob's Slack still shows the button each time
+        events.user_clicks(
+            CHANNEL, gemini["ts"], REGENERATE, BOB, url=replica.events_url, seen=gemini
+        )
+
+    wait_until(lambda: body(answers_in(slack, CHANNEL)[2]) == "take 2", message="regenerated")
+    wait_for_answers(slack, CHANNEL, 3)
+    assert len(models.requests_for("gemini-test")) == 2
+    assert len(answers_in(slack, CHANNEL)) == 3
