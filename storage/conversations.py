@@ -404,14 +404,21 @@ def _new_answer(
         model=model,
         channel_id=channel_id,
         post_thread_ts=post_thread_ts,
-        continuation_ts=[],
-        text="",
-        status=AnswerStatus.PENDING.value,
         deleted=False,
-        started_at=now,
-        owner=owner,
-        heartbeat_at=now,
+        **unstarted_answer(owner, now),
     )
+
+
+def unstarted_answer(owner: str, now: float) -> dict[str, Any]:
+    """An answer's columns before its model starts: a new answer, or one regenerated."""
+    return {
+        "status": AnswerStatus.PENDING.value,
+        "text": "",
+        "continuation_ts": [],
+        "started_at": now,
+        "owner": owner,
+        "heartbeat_at": now,
+    }
 
 
 async def answer_records_by(

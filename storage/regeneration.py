@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat.in_chat import AnswerStatus
+from storage.conversations import unstarted_answer
 from storage.tables import Answer, Round, ThreadTurn
 
 _UNSETTLED = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
@@ -81,24 +82,18 @@ class RegenerationStore:
             if source is None:
                 return RegenerationRefused.NOT_LATEST
             old_continuations = tuple(answer.continuation_ts or ())
-            now = time.time()
             restarted = await session.scalar(
                 update(Answer)
                 .where(Answer.id == answer.id, Answer.status.not_in(_UNSETTLED))
                 .values(
-                    status=AnswerStatus.PENDING.value,
-                    text="",
                     error=None,
-                    continuation_ts=[],
                     first_token_at=None,
                     finished_at=None,
                     shown_at=None,
                     input_tokens=None,
                     output_tokens=None,
                     stop_requested_by=None,
-                    owner=owner,
-                    started_at=now,
-                    heartbeat_at=now,
+                    **unstarted_answer(owner, time.time()),
                 )
                 .returning(Answer.id)
             )
