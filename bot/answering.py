@@ -13,6 +13,7 @@ from bot.chat.catalog import ModelSpec
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import ModelRequest
 from bot.providers.base import ModelProvider, ProviderError, TextDelta, Usage
+from bot.providers.buffered import BufferedStream
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.rendering import outcome_messages
@@ -39,8 +40,8 @@ class AnswerStopped(Exception):
 class AnswerJob:
     answer_id: int
     spec: ModelSpec
-    request: ModelRequest
-    message: AnswerMessage
+    stream: BufferedStream  # from `AnswerRunner.start`
+    message: AnswerMessage  # its placeholder already posted
 
 
 @dataclass(slots=True)
@@ -69,10 +70,30 @@ class AnswerRunner:
         self._retry_policy = retry_policy
         self._save_interval = save_interval
 
+    def start(self, spec: ModelSpec, request: ModelRequest) -> BufferedStream:
+        """Send the model its request now (with retries); `run` then shows what it streams."""
+        events = stream_with_retries(
+            self._provider_for[spec.provider],
+            spec.model_id,
+            request,
+            self._retry_policy,
+            on_retry=lambda error, attempt, delay: log.info(
+                "%s: retrying in %.1fs after attempt %d failed: %s",
+                spec.name,
+                delay,
+                attempt,
+                error,
+            ),
+        )
+        return BufferedStream(events)
+
     async def run(self, job: AnswerJob) -> AnswerStatus:
-        started = time.monotonic()
+        """Record where the answer's message is, stream into it, record and show the end."""
+        started = job.stream.started_at
         progress = _Progress()
         try:
+            assert job.message.ts is not None
+            await self._answers.posted(job.answer_id, job.message.ts)
             await self._stream_until_stopped(job, progress)
         except AnswerStopped as stopped:
             return await self._end(job, progress, started, AnswerStatus.STOPPED, stopped.note)
@@ -87,6 +108,8 @@ class AnswerRunner:
             log.exception("answer %s by %s crashed", job.answer_id, job.spec.name)
             status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
             return await self._end(job, progress, started, status, INTERNAL_ERROR)
+        finally:
+            await job.stream.close()
         if not progress.text.strip():
             return await self._end(job, progress, started, AnswerStatus.FAILED, EMPTY_ANSWER)
         return await self._end(job, progress, started, AnswerStatus.DONE, None)
@@ -104,22 +127,8 @@ class AnswerRunner:
                 raise AnswerStopped(stop.by) from None
 
     async def _stream(self, job: AnswerJob, progress: _Progress) -> None:
-        provider = self._provider_for[job.spec.provider]
         last_saved = time.monotonic()
-        events = stream_with_retries(
-            provider,
-            job.spec.model_id,
-            job.request,
-            self._retry_policy,
-            on_retry=lambda error, attempt, delay: log.info(
-                "%s: retrying in %.1fs after attempt %d failed: %s",
-                job.spec.name,
-                delay,
-                attempt,
-                error,
-            ),
-        )
-        async for event in events:
+        async for event in job.stream.events():
             if isinstance(event, Usage):
                 progress.input_tokens = event.input_tokens or progress.input_tokens
                 progress.output_tokens = event.output_tokens or progress.output_tokens

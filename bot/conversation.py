@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
+from bot.answering import AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.commands import help_text
 from bot.chat.context import (
@@ -146,26 +146,24 @@ class Conversations:
             return
         log.info("answer %s regenerated for %s", restarted.answer_id, user_id)
         source = restarted.source
+        if isinstance(source, RoundSource):
+            request = await self._round_request(
+                source.chat_id, source.round_id, source.author, source.text
+            )
+        else:
+            request = await self._thread_request(
+                source.reply_thread_id, source.turn_id, source.author, source.text
+            )
         spec = self._catalog.get(restarted.model)
+        stream = self._runner.start(spec, request)
         message = self._answer_message(spec, channel_id, restarted.post_thread_ts)
         message.ts = restarted.slack_ts
         try:
-            if isinstance(source, RoundSource):
-                request = await self._round_request(
-                    source.chat_id, source.round_id, source.author, source.text
-                )
-            else:
-                request = await self._thread_request(
-                    source.reply_thread_id, source.turn_id, source.author, source.text
-                )
             await message.start_again(restarted.old_continuations)
-        except Exception:
-            # Never leave the answer pending: it fails with a line saying so (shown later by
-            # recovery if Slack is the trouble).
-            failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
-            await self._answers.finish(restarted.answer_id, failed)
+        except BaseException:
+            await stream.close()
             raise
-        await self._runner.run(AnswerJob(restarted.answer_id, spec, request, message))
+        await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
         if isinstance(source, RoundSource):
             await self._answers.settle_round(source.round_id)
 
@@ -197,12 +195,9 @@ class Conversations:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
         request = await self._round_request(started.chat_id, started.round_id, author, text)
-        # Placeholders go out in model order; then every answer streams at once.
-        posted = await self._post_placeholders(
-            message, started.answers, message.channel_id, route.reply_in_thread
+        await self._answer(
+            message, started.answers, request, message.channel_id, route.reply_in_thread
         )
-        jobs = [AnswerJob(answer_id, spec, request, slack) for answer_id, spec, slack in posted]
-        await asyncio.gather(*(self._runner.run(job) for job in jobs))
         await self._answers.settle_round(started.round_id)
 
     async def _continue_thread(
@@ -236,11 +231,7 @@ class Conversations:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
         request = await self._thread_request(started.reply_thread_id, started.turn_id, author, text)
-        posted = await self._post_placeholders(
-            message, [started.answer], message.channel_id, parent.slack_ts
-        )
-        for answer_id, spec, slack in posted:
-            await self._runner.run(AnswerJob(answer_id, spec, request, slack))
+        await self._answer(message, [started.answer], request, message.channel_id, parent.slack_ts)
 
     async def _round_request(
         self, chat_id: int, round_id: int, author: str, text: str
@@ -273,38 +264,62 @@ class Conversations:
             self._settings.window,
         )
 
-    async def _post_placeholders(
+    async def _answer(
         self,
         message: IncomingMessage,
         answers: Sequence[NewAnswer],
+        request: ModelRequest,
         channel_id: str,
         thread_ts: str | None,
-    ) -> list[tuple[int, ModelSpec, AnswerMessage]]:
-        """Post each answer's placeholder; an answer Slack refuses is recorded as failed, and
+    ) -> None:
+        """Every model is asked at once. While they think, the placeholders go out in model
+        order, and each answer streams into its message as soon as that is posted. An answer
+        Slack refuses a message for is recorded as failed (its model is not waited for), and
         the person is told what to do about it when they can do something."""
-        posted = []
+        streams = {
+            answer.answer_id: self._runner.start(self._catalog.get(answer.model), request)
+            for answer in answers
+        }
+        runs: list[asyncio.Task[AnswerStatus]] = []
         refusals: set[str] = set()
-        for answer in answers:
-            spec = self._catalog.get(answer.model)
-            slack_message = self._answer_message(spec, channel_id, thread_ts)
-            try:
-                ts = await slack_message.post_placeholder()
-            except SlackApiError as error:
-                code = slack_error_code(error)
-                refusals.add(code)
-                log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
-                failed = FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code)
-                await self._answers.finish(answer.answer_id, failed)
-                await self._answers.shown(answer.answer_id)  # nowhere to show it: nothing owed
-                continue
-            await self._answers.posted(answer.answer_id, ts)
-            posted.append((answer.answer_id, spec, slack_message))
-        advice = [
-            SLACK_ERROR_ADVICE[code] for code in sorted(refusals) if code in SLACK_ERROR_ADVICE
-        ]
-        if advice:
-            await self._tell(message, " ".join(advice))
-        return posted
+        try:
+            for answer in answers:
+                spec = self._catalog.get(answer.model)
+                slack_message = self._answer_message(spec, channel_id, thread_ts)
+                try:
+                    await slack_message.post_placeholder()
+                except SlackApiError as error:
+                    await streams.pop(answer.answer_id).close()
+                    refusals.add(await self._refused(answer.answer_id, spec, channel_id, error))
+                    continue
+                stream = streams.pop(answer.answer_id)
+                job = AnswerJob(answer.answer_id, spec, stream, slack_message)
+                runs.append(asyncio.create_task(self._runner.run(job)))
+            advice = [
+                SLACK_ERROR_ADVICE[code] for code in sorted(refusals & SLACK_ERROR_ADVICE.keys())
+            ]
+            if advice:
+                await self._tell(message, " ".join(advice))
+            await asyncio.gather(*runs)
+        except asyncio.CancelledError:
+            # The bot is stopping: the answers already streaming are finalised as interrupted.
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+            raise
+        finally:
+            await asyncio.gather(*(stream.close() for stream in streams.values()))
+
+    async def _refused(
+        self, answer_id: int, spec: ModelSpec, channel_id: str, error: SlackApiError
+    ) -> str:
+        """Slack would not take the answer's placeholder: the answer is recorded as failed."""
+        code = slack_error_code(error)
+        log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
+        failed = FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code)
+        await self._answers.finish(answer_id, failed)
+        await self._answers.shown(answer_id)  # nowhere to show it: nothing owed
+        return code
 
     def _answer_message(
         self, spec: ModelSpec, channel_id: str, thread_ts: str | None

@@ -1,0 +1,50 @@
+"""A model's stream read from the moment it starts, so waiting for the model overlaps other work
+(posting the placeholders in Slack); what arrives meanwhile is kept until it is read."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bot.providers.base import StreamEvent
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    error: Exception | None
+
+
+class BufferedStream:
+    """Reads `events` in a background task at once; `events()` replays them in order and then
+    raises the error the stream ended with, if any. `close()` stops reading."""
+
+    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+        self.started_at = time.monotonic()
+        self._arrived: asyncio.Queue[StreamEvent | _End] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read(events), name="model stream")
+
+    async def _read(self, events: AsyncIterator[StreamEvent]) -> None:
+        try:
+            async for event in events:
+                self._arrived.put_nowait(event)
+        except Exception as error:  # handed to the reader of `events()`, who decides
+            self._arrived.put_nowait(_End(error))
+        else:
+            self._arrived.put_nowait(_End(None))
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """The stream's events, those that already arrived first."""
+        while True:
+            item = await self._arrived.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+
+    async def close(self) -> None:
+        """Stop reading (the model's request is abandoned if it is still going)."""
+        self._reader.cancel()
+        await asyncio.wait({self._reader})
