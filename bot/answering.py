@@ -153,6 +153,7 @@ class AnswerRunner:
     ) -> AnswerStatus:
         """Record the outcome first (so it survives a crash), then show it; a final edit Slack
         does not take now stays owed, and recovery shows it later."""
+        job.message.end_streaming()  # a streaming edit now would only delay the final one
         await self._answers.finish(
             job.answer_id,
             FinishedAnswer(

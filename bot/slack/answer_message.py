@@ -100,10 +100,7 @@ class AnswerMessage:
         """The answer is being regenerated: its message goes back to the placeholder and the
         continuation messages of its previous text are removed."""
         assert self.ts is not None
-        try:
-            await self._web.update(self.channel, self.ts, placeholder_message(self._name))
-        except SlackApiError as error:  # the answer streams into the message all the same
-            log.warning("could not reset %s: %s", self.ts, slack_error_code(error))
+        await self._web.update(self.channel, self.ts, placeholder_message(self._name))
         for ts in old_continuations:
             try:
                 await self._web.delete(self.channel, ts)
@@ -115,6 +112,11 @@ class AnswerMessage:
         self._latest = text
         if self._updater is None:
             self._updater = asyncio.create_task(self._run_updates(), name=f"updates:{self.ts}")
+        self._changed.set()
+
+    def end_streaming(self) -> None:
+        """The answer is complete: no streaming edit starts from now on (`finish` shows it)."""
+        self._closed.set()
         self._changed.set()
 
     async def finish(self, messages: Sequence[SlackMessage]) -> list[str]:
@@ -135,8 +137,7 @@ class AnswerMessage:
     async def _stop_updates(self) -> None:
         # Let an in-flight update complete rather than cancel it: an abandoned request could
         # still reach Slack after the final one and overwrite it with older text.
-        self._closed.set()
-        self._changed.set()
+        self.end_streaming()
         if self._updater is not None:
             await self._updater
 

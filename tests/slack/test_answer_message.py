@@ -74,3 +74,23 @@ async def test_streaming_edits_are_coalesced_to_the_newest_text(web):
     updates = emulator.calls_for("chat.update")
     assert 2 <= len(updates) <= 5, len(updates)
     assert body(emulator.message(CHANNEL, message.ts)) == "x" * 100
+
+
+async def test_an_answer_complete_before_its_first_edit_costs_only_the_final_one(web):
+    slack, emulator = web
+    message = AnswerMessage(
+        slack,
+        channel=CHANNEL,
+        thread_ts=None,
+        display_name="Claude",
+        identity=None,
+        update_interval=1.0,
+    )
+    await message.post_placeholder()
+    message.show("the whole answer")
+    message.end_streaming()  # the answer is complete; its outcome is being recorded
+    await asyncio.sleep(0.1)
+    await message.finish(done("the whole answer"))
+
+    (update,) = emulator.calls_for("chat.update")
+    assert is_final(update.params) and body(update.params) == "the whole answer"
