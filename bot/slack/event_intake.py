@@ -18,6 +18,10 @@ from storage.inbox import EventInbox
 
 log = logging.getLogger(__name__)
 
+# How many recently recorded messages this replica remembers, to skip the second event of
+# one message (Slack sends `message` and `app_mention` for every mention).
+RECENT_MESSAGES = 10_000
+
 
 def _is_deletion(event: dict[str, Any]) -> bool:
     return event.get("subtype") == "message_deleted" and bool(event.get("deleted_ts"))
@@ -45,18 +49,24 @@ class EventIntake:
         self._conversations = conversations
         self._work = work
         self._replica_id = replica_id
+        self._recent_messages: dict[tuple[str, str, str], None] = {}
 
     async def receive(self, body: dict[str, Any]) -> None:
         """Record a relevant event (a person's message, a deletion) and start handling it."""
         event = body.get("event") or {}
         event_id = body.get("event_id")
-        relevant = (
-            _is_deletion(event) or _is_in_chat_pick(event) or self._person_message(body, event)
-        )
+        message = self._person_message(body, event)
+        relevant = _is_deletion(event) or _is_in_chat_pick(event) or message is not None
         if not event_id or not relevant:
+            return
+        if message is not None and message in self._recent_messages:
+            # Its other event is recorded, so it is answered (or taken over) through that one.
+            log.debug("event %s is a second event of message %s; skipped", event_id, message)
             return
         payload = {"team_id": body.get("team_id", ""), "event": event}
         if await self._inbox.accept(str(event_id), payload, self._replica_id):
+            if message is not None:
+                self._remember(message)
             self.start(str(event_id), payload)
         else:
             log.info("event %s already received; ignoring the repeat", event_id)
@@ -87,7 +97,16 @@ class EventIntake:
             log.exception("handling event %s failed", event_id)
         await self._inbox.finish(event_id)
 
-    def _person_message(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
+    def _person_message(
+        self, body: dict[str, Any], event: dict[str, Any]
+    ) -> tuple[str, str, str] | None:
+        """(team, channel, ts) of the person's message the event carries, if it carries one."""
         team_id = str(body.get("team_id", ""))
         bot_user_id = self._conversations.bot_user_id
-        return incoming_message(event, team_id=team_id, bot_user_id=bot_user_id) is not None
+        incoming = incoming_message(event, team_id=team_id, bot_user_id=bot_user_id)
+        return None if incoming is None else (incoming.team_id, incoming.channel_id, incoming.ts)
+
+    def _remember(self, message: tuple[str, str, str]) -> None:
+        self._recent_messages[message] = None
+        if len(self._recent_messages) > RECENT_MESSAGES:
+            del self._recent_messages[next(iter(self._recent_messages))]

@@ -1,0 +1,73 @@
+"""Events in: each person's message is recorded and handled once, whichever events carry it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.background import BackgroundWork
+from bot.chat.routing import IncomingMessage
+from bot.slack.event_intake import EventIntake
+from tests.doubles.slack_payloads import (
+    AppInstallation,
+    app_mention_event,
+    event_callback,
+    message_event,
+)
+
+INSTALL = AppInstallation("T0CHORUS", "A0CHORUS", "U0BOT")
+MENTION = {"user": "U0ALICE", "text": "<@U0BOT> hello", "ts": "1764000000.000100"}
+
+
+class RecordingInbox:
+    def __init__(self) -> None:
+        self.accepted: list[str] = []
+
+    async def accept(self, event_id: str, payload: dict[str, Any], owner: str) -> bool:
+        if event_id in self.accepted:
+            return False
+        self.accepted.append(event_id)
+        return True
+
+    async def finish(self, event_id: str) -> None:
+        pass
+
+
+class RecordingConversations:
+    bot_user_id = "U0BOT"
+
+    def __init__(self) -> None:
+        self.handled: list[IncomingMessage] = []
+
+    async def handle(self, message: IncomingMessage) -> None:
+        self.handled.append(message)
+
+
+async def receive_all(*envelopes: dict[str, Any]) -> tuple[RecordingInbox, RecordingConversations]:
+    inbox, conversations, work = RecordingInbox(), RecordingConversations(), BackgroundWork()
+    intake = EventIntake(inbox, conversations, work, replica_id="r1")  # type: ignore[arg-type]
+    for envelope in envelopes:
+        await intake.receive(envelope)
+    await work.drain(grace_seconds=5)
+    return inbox, conversations
+
+
+async def test_the_second_event_of_a_mention_is_not_recorded_again():
+    message = event_callback(INSTALL, message_event("C0GENERAL", "channel", MENTION))
+    mention = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
+
+    inbox, conversations = await receive_all(message, mention)
+
+    assert inbox.accepted == [message["event_id"]]
+    assert [handled.ts for handled in conversations.handled] == [MENTION["ts"]]
+
+
+async def test_messages_with_different_timestamps_are_each_recorded():
+    first = event_callback(INSTALL, message_event("C0GENERAL", "channel", MENTION))
+    later = {**MENTION, "ts": "1764000000.000200"}
+    second = event_callback(INSTALL, message_event("C0GENERAL", "channel", later))
+    elsewhere = event_callback(INSTALL, message_event("C0RANDOM", "channel", MENTION))
+
+    inbox, conversations = await receive_all(first, second, elsewhere)
+
+    assert len(inbox.accepted) == 3
+    assert len(conversations.handled) == 3
