@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answering import AnswerJob, AnswerRunner
+from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.commands import help_text
 from bot.chat.context import (
@@ -146,23 +146,26 @@ class Conversations:
             return
         log.info("answer %s regenerated for %s", restarted.answer_id, user_id)
         source = restarted.source
-        if isinstance(source, RoundSource):
-            request = await self._round_request(
-                source.chat_id, source.round_id, source.author, source.text
-            )
-        else:
-            request = await self._thread_request(
-                source.reply_thread_id, source.turn_id, source.author, source.text
-            )
         spec = self._catalog.get(restarted.model)
-        stream = self._runner.start(spec, request)
         message = self._answer_message(spec, channel_id, restarted.post_thread_ts)
         message.ts = restarted.slack_ts
         try:
+            if isinstance(source, RoundSource):
+                request = await self._round_request(
+                    source.chat_id, source.round_id, source.author, source.text
+                )
+            else:
+                request = await self._thread_request(
+                    source.reply_thread_id, source.turn_id, source.author, source.text
+                )
             await message.start_again(restarted.old_continuations)
-        except BaseException:
-            await stream.close()
+        except Exception:
+            # Never leave the answer pending: it fails with a line saying so (shown later by
+            # recovery if Slack is the trouble).
+            failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
+            await self._answers.finish(restarted.answer_id, failed)
             raise
+        stream = self._runner.start(spec, request)
         await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
         if isinstance(source, RoundSource):
             await self._answers.settle_round(source.round_id)

@@ -100,7 +100,10 @@ class AnswerMessage:
         """The answer is being regenerated: its message goes back to the placeholder and the
         continuation messages of its previous text are removed."""
         assert self.ts is not None
-        await self._web.update(self.channel, self.ts, placeholder_message(self._name))
+        try:
+            await self._web.update(self.channel, self.ts, placeholder_message(self._name))
+        except SlackApiError as error:  # the answer streams into the message all the same
+            log.warning("could not reset %s: %s", self.ts, slack_error_code(error))
         for ts in old_continuations:
             try:
                 await self._web.delete(self.channel, ts)
