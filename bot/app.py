@@ -30,7 +30,7 @@ from bot.slack.app_home import HomeSettings, HomeTab
 from bot.slack.event_intake import EventIntake
 from bot.slack.listeners import register_listeners
 from bot.slack.pacing import UpdateBudget
-from bot.slack.web import SlackWeb, make_web_client, slack_error_code
+from bot.slack.web import SlackWeb, make_web_client, open_web_session, slack_error_code
 from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
@@ -51,10 +51,12 @@ class ChorusBot:
     work: BackgroundWork
     engine: AsyncEngine
     http: httpx.AsyncClient
+    web_session: aiohttp.ClientSession
     team_id: str
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.web_session.close()
         await self.engine.dispose()
 
 
@@ -63,11 +65,16 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     assert settings.slack_bot_token is not None
     engine = await open_database(settings.database_url)
     sessions = session_factory(engine)
+    web_session = open_web_session()
     web_client = make_web_client(
-        settings.slack_bot_token.get_secret_value(), settings.slack_api_url
+        settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session=web_session
     )
     slack = SlackWeb(web_client)
-    team_id, bot_user_id = await identify_bot(slack)
+    try:
+        team_id, bot_user_id = await identify_bot(slack)
+    except BaseException:
+        await web_session.close()
+        raise
     http = make_http_client(settings)
     answers = AnswerStore(sessions)
     channels = ChannelStore(sessions)
@@ -138,7 +145,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     register_listeners(
         app, intake, ChorusCommands(catalog, channels), home, stops, conversations, work
     )
-    return ChorusBot(app, conversations, recovery, stops, work, engine, http, team_id)
+    return ChorusBot(app, conversations, recovery, stops, work, engine, http, web_session, team_id)
 
 
 async def open_database(database_url: str) -> AsyncEngine:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -20,6 +21,7 @@ from bot.slack.rendering import SlackMessage
 log = logging.getLogger(__name__)
 
 _NAME_CACHE_SECONDS = 3600.0
+WEB_API_TIMEOUT = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +32,26 @@ class Identity:
     icon_emoji: str
 
 
-def make_web_client(token: str, api_url: str, *, rate_limit_retries: int = 30) -> AsyncWebClient:
-    """A Web API client for `api_url` that waits out Slack's 429s and retries blips."""
+def open_web_session() -> aiohttp.ClientSession:
+    """Connections to Slack kept open between Web API calls: without it, every call opens
+    (and against slack.com, TLS-handshakes) a connection of its own."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
+
+
+def make_web_client(
+    token: str,
+    api_url: str,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    rate_limit_retries: int = 30,
+) -> AsyncWebClient:
+    """A Web API client for `api_url` that waits out Slack's 429s and retries blips; its calls
+    share `session`'s connections (see `open_web_session`)."""
     return AsyncWebClient(
         token=token,
         base_url=api_url if api_url.endswith("/") else api_url + "/",
-        timeout=30,
+        timeout=WEB_API_TIMEOUT,
+        session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncServerErrorRetryHandler(max_retry_count=2),
