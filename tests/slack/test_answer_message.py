@@ -56,16 +56,20 @@ async def test_the_final_edit_never_queues_behind_the_streaming_budget(web):
     assert is_final(shown) and body(shown) == "the whole answer"
 
 
-async def test_streaming_edits_are_coalesced_to_the_newest_text(web):
-    slack, emulator = web
-    message = AnswerMessage(
+def claude_answer(slack: SlackWeb, *, update_interval: float) -> AnswerMessage:
+    return AnswerMessage(
         slack,
         channel=CHANNEL,
         thread_ts=None,
         display_name="Claude",
         identity=None,
-        update_interval=0.3,
+        update_interval=update_interval,
     )
+
+
+async def test_streaming_edits_are_coalesced_to_the_newest_text(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0.3)
     await message.post_placeholder()
     for length in range(1, 101):
         message.show("x" * length)
@@ -78,14 +82,7 @@ async def test_streaming_edits_are_coalesced_to_the_newest_text(web):
 
 async def test_an_answer_complete_before_its_first_edit_costs_only_the_final_one(web):
     slack, emulator = web
-    message = AnswerMessage(
-        slack,
-        channel=CHANNEL,
-        thread_ts=None,
-        display_name="Claude",
-        identity=None,
-        update_interval=1.0,
-    )
+    message = claude_answer(slack, update_interval=1.0)
     await message.post_placeholder()
     message.show("the whole answer")
     message.end_streaming()  # the answer is complete; its outcome is being recorded
