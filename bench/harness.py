@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from bench.slack_timeline import MeasuredRound, count_final_updates, measured_rounds
+from bench.table import median
 from tests.doubles import (
     BotProcess,
     FakeModelServer,
@@ -93,6 +94,22 @@ class BenchBot:
         self.wait_for_final_updates(answers, timeout)
         (measured,) = measured_rounds(self.slack.calls, {channel: delivered})
         return measured
+
+    def slack_round_trip(self, calls: int = 20) -> float:
+        """Seconds one Web API call takes as a client with a kept-alive connection sees it: the
+        emulator's latency plus its own work (median of `calls` chat.postMessage)."""
+        channel = self.new_channel()
+        url = f"{self.slack.api_url}chat.postMessage"
+        headers = {"Authorization": f"Bearer {self.slack.bot_token}"}
+        seconds = []
+        for _ in range(calls):
+            started = time.monotonic()
+            response = self.delivery.post(
+                url, data={"channel": channel, "text": "hi"}, headers=headers
+            )
+            response.raise_for_status()
+            seconds.append(time.monotonic() - started)
+        return median(seconds)
 
     def wait_for_final_updates(self, count: int, timeout: float = 60.0) -> None:
         """Wait until Slack has received `count` final answer edits since the last reset."""

@@ -34,6 +34,7 @@ class Batch:
 class Overhead:
     one_at_a_time: Batch
     at_once: tuple[Batch, ...]
+    slack_round_trip: float  # seconds, as a client sees it
 
 
 def measure_overhead(*, sequential_rounds: int, batches: int, slack_latency: float) -> Overhead:
@@ -43,6 +44,7 @@ def measure_overhead(*, sequential_rounds: int, batches: int, slack_latency: flo
     answers = len(MODEL_IDS)
     with running_bot(slack_latency=slack_latency, scripts=scripts) as bench:
         bench.one_round("warm up", answers=answers)
+        slack_round_trip = bench.slack_round_trip()
         questions = [f"question {number}" for number in range(sequential_rounds)]
         one_at_a_time = _batch(
             bench, lambda: [bench.one_round(text, answers=answers) for text in questions]
@@ -53,7 +55,7 @@ def measure_overhead(*, sequential_rounds: int, batches: int, slack_latency: flo
             at_once.append(
                 _batch(bench, partial(bench.rounds_at_once, texts, answers_each=answers))
             )
-    return Overhead(one_at_a_time, tuple(at_once))
+    return Overhead(one_at_a_time, tuple(at_once), slack_round_trip)
 
 
 def _batch(bench: BenchBot, run: Callable[[], Sequence[MeasuredRound]]) -> Batch:
@@ -63,19 +65,16 @@ def _batch(bench: BenchBot, run: Callable[[], Sequence[MeasuredRound]]) -> Batch
     return Batch(rounds, bench.cpu_seconds() - cpu_before)
 
 
-def slack_floor_seconds(answers: int, slack_latency: float) -> float:
-    """Slack round trips a round cannot avoid, one after another: each placeholder in model
-    order, then the last answer's final edit."""
-    return (answers + 1) * slack_latency
-
-
-def overhead_rows(overhead: Overhead, slack_latency: float) -> list[Row]:
+def overhead_rows(overhead: Overhead) -> list[Row]:
+    # The Slack round trips a round cannot avoid, one after another: each placeholder in model
+    # order, then the last answer's final edit.
     answers = len(MODEL_IDS)
-    floor = slack_floor_seconds(answers, slack_latency)
+    floor = (answers + 1) * overhead.slack_round_trip
     at_once_rounds = [measured for batch in overhead.at_once for measured in batch.rounds]
     return [
         Row(
-            f"2a. added per round, one at a time (round - {answers + 1} Slack round trips)",
+            f"2a. added per round, one at a time (round - {answers + 1} x "
+            f"{overhead.slack_round_trip * 1000:.1f} ms Slack round trip)",
             _milliseconds(overhead.one_at_a_time.rounds, minus=floor),
             "ms",
             target=f"≤ {TARGET_MS:.0f} ms median",
