@@ -22,7 +22,7 @@ from bot.chat.context import (
     build_round_context,
     build_thread_context,
 )
-from bot.chat.history import context_round, thread_turn
+from bot.chat.history import RoundRecord, context_round, thread_turn
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import ModelRequest
 from bot.chat.model_choice import (
@@ -193,11 +193,12 @@ class Conversations:
             models=[spec.name for spec in models],
             post_thread_ts=route.reply_in_thread,
             owner=self._settings.replica_id,
+            history_limit=self._settings.window.max_rounds,
         )
         if started is None:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
-        request = await self._round_request(started.chat_id, started.round_id, author, text)
+        request = self._round_context(started.history, author, text)
         await self._answer(
             message, started.answers, request, message.channel_id, route.reply_in_thread
         )
@@ -243,6 +244,11 @@ class Conversations:
         history = await self._store.round_records(
             chat_id, before_round_id=round_id, limit=self._settings.window.max_rounds
         )
+        return self._round_context(history, author, text)
+
+    def _round_context(
+        self, history: Sequence[RoundRecord], author: str, text: str
+    ) -> ModelRequest:
         return build_round_context(
             self._settings.system_prompt,
             [context_round(record) for record in history],

@@ -46,6 +46,7 @@ class StartedRound:
     round_id: int
     chat_id: int
     answers: tuple[NewAnswer, ...]
+    history: tuple[RoundRecord, ...]  # the chat's latest earlier rounds, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +96,11 @@ class ConversationStore:
         models: Sequence[str],
         post_thread_ts: str | None,
         owner: str,
+        history_limit: int,
     ) -> StartedRound | None:
-        """Claim the message and record a round with one pending answer per model.
+        """Claim the message, record a round with one pending answer per model, and read the
+        chat's latest `history_limit` earlier rounds in the same transaction (one trip to the
+        database fewer before the models are asked).
 
         Returns None when the message was already claimed (the `app_mention` + `message` pair
         of one mention, or another replica got there first).
@@ -131,8 +135,14 @@ class ConversationStore:
                 ]
                 session.add_all(answers)
                 await session.flush()
+                history = await _round_records(
+                    session, chat_id, before_round_id=round_.id, limit=history_limit
+                )
                 return StartedRound(
-                    round_.id, chat_id, tuple(NewAnswer(a.id, a.model) for a in answers)
+                    round_.id,
+                    chat_id,
+                    tuple(NewAnswer(a.id, a.model) for a in answers),
+                    tuple(history),
                 )
         except IntegrityError:
             return None
@@ -151,21 +161,9 @@ class ConversationStore:
     ) -> list[RoundRecord]:
         """The latest `limit` undeleted rounds of a chat before a round, oldest first."""
         async with self._sessions() as session:
-            rounds = (
-                await session.scalars(
-                    select(Round)
-                    .where(Round.chat_id == chat_id, Round.id < before_round_id, ~Round.deleted)
-                    .order_by(Round.id.desc())
-                    .limit(limit)
-                )
-            ).all()
-            answers = await answer_records_by(session, Answer.round_id, [r.id for r in rounds])
-        return [
-            RoundRecord(
-                r.id, r.author_name, r.text, r.in_chat_answer_id, tuple(answers.get(r.id, ()))
+            return await _round_records(
+                session, chat_id, before_round_id=before_round_id, limit=limit
             )
-            for r in reversed(rounds)
-        ]
 
     async def parent_answer(self, channel_id: str, slack_ts: str) -> ParentAnswer | None:
         """The round answer whose Slack message is `slack_ts` (a possible thread parent)."""
@@ -318,6 +316,24 @@ class ConversationStore:
                     .where(and_(table.channel_id == channel_id, ts_column == message_ts))
                     .values(deleted=True)
                 )
+
+
+async def _round_records(
+    session: AsyncSession, chat_id: int, *, before_round_id: int, limit: int
+) -> list[RoundRecord]:
+    rounds = (
+        await session.scalars(
+            select(Round)
+            .where(Round.chat_id == chat_id, Round.id < before_round_id, ~Round.deleted)
+            .order_by(Round.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    answers = await answer_records_by(session, Answer.round_id, [r.id for r in rounds])
+    return [
+        RoundRecord(r.id, r.author_name, r.text, r.in_chat_answer_id, tuple(answers.get(r.id, ())))
+        for r in reversed(rounds)
+    ]
 
 
 async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None:

@@ -44,6 +44,7 @@ class Stores:
             models=MODELS,
             post_thread_ts=None,
             owner="replica-a",
+            history_limit=50,
         )
         assert started is not None
         for answer, answer_text in zip(started.answers, answers, strict=True):
@@ -83,12 +84,26 @@ async def start(stores: Stores, message_claim: MessageClaim) -> StartedRound | N
         models=MODELS,
         post_thread_ts=None,
         owner="replica-a",
+        history_limit=50,
     )
 
 
 async def test_the_mention_and_message_events_of_one_message_make_one_round(stores):
     assert await start(stores, claim("1.0")) is not None
     assert await start(stores, claim("1.0")) is None
+
+
+async def test_a_new_round_comes_with_the_chat_history_before_it(stores):
+    await stores.round("1.0", "first")
+    await stores.round("2.0", "second")
+
+    started = await start(stores, claim("3.0"))
+
+    assert started is not None
+    assert [record.text for record in started.history] == ["first", "second"]
+    assert list(started.history) == await stores.conversations.round_records(
+        started.chat_id, before_round_id=started.round_id, limit=50
+    )
 
 
 async def test_concurrent_deliveries_of_one_message_make_exactly_one_round(stores):
