@@ -84,6 +84,7 @@ class BenchBot:
         with ThreadPoolExecutor(max_workers=len(texts)) as pool:
             delivered = list(pool.map(self.mention, channels, texts))
         self.wait_for_final_updates(answers_each * len(texts), timeout)
+        self.wait_until_idle(timeout)
         return measured_rounds(self.slack.calls, dict(zip(channels, delivered, strict=True)))
 
     def one_round(self, text: str, *, answers: int, timeout: float = 60.0) -> MeasuredRound:
@@ -92,8 +93,20 @@ class BenchBot:
         self.slack.reset_calls()
         delivered = self.mention(channel, text)
         self.wait_for_final_updates(answers, timeout)
+        self.wait_until_idle(timeout)
         (measured,) = measured_rounds(self.slack.calls, {channel: delivered})
         return measured
+
+    def wait_until_idle(self, timeout: float = 60.0) -> None:
+        """Wait until the bot has finished its work on the events (recording what it showed,
+        settling rounds), so the next round does not start into the last one's tail."""
+        health = f"{self.bot.base_url}/healthz"
+        wait_until(
+            lambda: self.delivery.get(health).json()["answering"] == 0,
+            timeout=timeout,
+            interval=POLL_SECONDS,
+            message=f"the bot idle within {timeout} s",
+        )
 
     def slack_round_trip(self, calls: int = 20) -> float:
         """Seconds one Web API call takes as a client with a kept-alive connection sees it: the
