@@ -49,7 +49,7 @@ class EventIntake:
         self._conversations = conversations
         self._work = work
         self._replica_id = replica_id
-        self._recent_messages: dict[tuple[str, str, str], None] = {}
+        self._recent_messages: dict[tuple[object, ...], None] = {}
 
     async def receive(self, body: dict[str, Any]) -> None:
         """Record a relevant event (a person's message, a deletion) and start handling it."""
@@ -99,14 +99,17 @@ class EventIntake:
 
     def _person_message(
         self, body: dict[str, Any], event: dict[str, Any]
-    ) -> tuple[str, str, str] | None:
-        """(team, channel, ts) of the person's message the event carries, if it carries one."""
+    ) -> tuple[object, ...] | None:
+        """(team, channel, ts, hash of the text) of the person's message the event carries, if
+        any. The text tells a message from its edit, whose event (a mention added) is new."""
         team_id = str(body.get("team_id", ""))
         bot_user_id = self._conversations.bot_user_id
         incoming = incoming_message(event, team_id=team_id, bot_user_id=bot_user_id)
-        return None if incoming is None else (incoming.team_id, incoming.channel_id, incoming.ts)
+        if incoming is None:
+            return None
+        return (incoming.team_id, incoming.channel_id, incoming.ts, hash(incoming.text))
 
-    def _remember(self, message: tuple[str, str, str]) -> None:
+    def _remember(self, message: tuple[object, ...]) -> None:
         self._recent_messages[message] = None
         if len(self._recent_messages) > RECENT_MESSAGES:
             del self._recent_messages[next(iter(self._recent_messages))]

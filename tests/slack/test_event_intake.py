@@ -61,13 +61,16 @@ async def test_the_second_event_of_a_mention_is_not_recorded_again():
     assert [handled.ts for handled in conversations.handled] == [MENTION["ts"]]
 
 
-async def test_messages_with_different_timestamps_are_each_recorded():
+async def test_other_messages_and_edits_are_each_recorded():
     first = event_callback(INSTALL, message_event("C0GENERAL", "channel", MENTION))
     later = {**MENTION, "ts": "1764000000.000200"}
     second = event_callback(INSTALL, message_event("C0GENERAL", "channel", later))
     elsewhere = event_callback(INSTALL, message_event("C0RANDOM", "channel", MENTION))
+    # A mention added by editing the message arrives as an app_mention of the same ts.
+    edited = {**MENTION, "text": "<@U0BOT> hello, and one more thing"}
+    edit = event_callback(INSTALL, app_mention_event("C0GENERAL", edited))
 
-    inbox, conversations = await receive_all(first, second, elsewhere)
+    inbox, conversations = await receive_all(first, second, elsewhere, edit)
 
-    assert len(inbox.accepted) == 3
-    assert len(conversations.handled) == 3
+    assert len(inbox.accepted) == 4
+    assert len(conversations.handled) == 4
