@@ -96,7 +96,6 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     conversations = Conversations(
         catalog=catalog,
         store=ConversationStore(sessions),
-        channels=channels,
         answers=answers,
         runner=runner,
         web=slack,

@@ -26,6 +26,7 @@ from bot.chat.history import RoundRecord, context_round, thread_turn
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import ModelRequest
 from bot.chat.model_choice import (
+    ModelPicks,
     UnknownModels,
     models_for_round,
     resolve_picks,
@@ -38,7 +39,6 @@ from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
-from storage.channels import ChannelStore
 from storage.conversations import ConversationStore, MessageClaim, NewAnswer, ParentAnswer
 from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
 
@@ -76,7 +76,6 @@ class Conversations:
         *,
         catalog: ModelCatalog,
         store: ConversationStore,
-        channels: ChannelStore,
         answers: AnswerStore,
         runner: AnswerRunner,
         web: SlackWeb,
@@ -86,7 +85,6 @@ class Conversations:
     ) -> None:
         self._catalog = catalog
         self._store = store
-        self._channels = channels
         self._answers = answers
         self._runner = runner
         self._web = web
@@ -116,9 +114,7 @@ class Conversations:
                 switch = resolve_picks(self._catalog, picks.words)[-1] if picks.words else None
                 await self._continue_thread(claim, message, parent, picks.text, switch)
             else:
-                channel_models = await self._channels.models(message.team_id, message.channel_id)
-                models = models_for_round(self._catalog, picks, channel_models)
-                await self._start_round(claim, message, route, picks.text, models)
+                await self._start_round(claim, message, route, picks)
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))
 
@@ -180,17 +176,22 @@ class Conversations:
         claim: MessageClaim,
         message: IncomingMessage,
         route: StartRound,
-        text: str,
-        models: Sequence[ModelSpec],
+        picks: ModelPicks,
     ) -> None:
         author = await self._web.user_name(message.user_id)
+        text = picks.text
+
+        def choose_models(channel_models: Sequence[str] | None) -> list[str]:
+            chosen = models_for_round(self._catalog, picks, channel_models)
+            return [spec.name for spec in chosen]
+
         started = await self._store.start_round(
             claim,
             route.chat,
             user_id=message.user_id,
             author=author,
             text=text,
-            models=[spec.name for spec in models],
+            models=choose_models,
             post_thread_ts=route.reply_in_thread,
             owner=self._settings.replica_id,
             history_limit=self._settings.window.max_rounds,

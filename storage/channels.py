@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat.routing import ChatKey
-from storage.conversations import insert_or_ignore
+from storage.conversations import channel_models, insert_or_ignore
 from storage.tables import ChannelModels, Chat
 
 
@@ -22,8 +22,7 @@ class ChannelStore:
     async def models(self, team_id: str, channel_id: str) -> list[str] | None:
         """The channel's model names, or None when it uses the workspace default."""
         async with self._sessions() as session:
-            row = await session.get(ChannelModels, (team_id, channel_id))
-        return list(row.models) if row is not None else None
+            return await channel_models(session, team_id, channel_id)
 
     async def set_models(
         self, team_id: str, channel_id: str, models: Sequence[str], *, set_by: str

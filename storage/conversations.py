@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +18,16 @@ from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
 from bot.chat.routing import ChatKey
 from storage.tables import (
     Answer,
+    ChannelModels,
     Chat,
     ClaimedMessage,
     ReplyThread,
     Round,
     ThreadTurn,
 )
+
+# Given the channel's own model names (None: the workspace default), the models that answer.
+ModelChooser = Callable[[Sequence[str] | None], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +97,15 @@ class ConversationStore:
         user_id: str,
         author: str,
         text: str,
-        models: Sequence[str],
+        models: ModelChooser,
         post_thread_ts: str | None,
         owner: str,
         history_limit: int,
     ) -> StartedRound | None:
-        """Claim the message, record a round with one pending answer per model, and read the
-        chat's latest `history_limit` earlier rounds in the same transaction (one trip to the
-        database fewer before the models are asked).
+        """Claim the message, read the channel's model list and choose the models with
+        `models`, record a round with one pending answer per model, and read the chat's latest
+        `history_limit` earlier rounds, all in one transaction (each trip to the database fewer
+        is time before the models are asked). Whatever `models` raises aborts it all.
 
         Returns None when the message was already claimed (the `app_mention` + `message` pair
         of one mention, or another replica got there first).
@@ -131,7 +136,9 @@ class ConversationStore:
                         now=now,
                         round_id=round_.id,
                     )
-                    for position, model in enumerate(models)
+                    for position, model in enumerate(
+                        models(await channel_models(session, chat.team_id, claim.channel_id))
+                    )
                 ]
                 session.add_all(answers)
                 await session.flush()
@@ -334,6 +341,12 @@ async def _round_records(
         RoundRecord(r.id, r.author_name, r.text, r.in_chat_answer_id, tuple(answers.get(r.id, ())))
         for r in reversed(rounds)
     ]
+
+
+async def channel_models(session: AsyncSession, team_id: str, channel_id: str) -> list[str] | None:
+    """The channel's own model names, or None when it uses the workspace default."""
+    row = await session.get(ChannelModels, (team_id, channel_id))
+    return list(row.models) if row is not None else None
 
 
 async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None:
