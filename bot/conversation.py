@@ -37,7 +37,7 @@ from bot.slack.answer_message import AnswerMessage
 from bot.slack.inbound import readable_text
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
-from bot.slack.web import Identity, SlackWeb, slack_error_code
+from bot.slack.web import Identity, SlackUnreachable, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.conversations import ConversationStore, MessageClaim, NewAnswer, ParentAnswer
 from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
@@ -57,6 +57,7 @@ SLACK_ERROR_ADVICE = {
     "missing_scope": "I'm missing a Slack permission to post here; ask an admin to reinstall "
     "the app from its manifest.",
 }
+SLACK_UNREACHABLE = "Slack could not be reached to post this answer; ask again to retry."
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,9 @@ class Conversations:
         log.info("answer %s regenerated for %s", restarted.answer_id, user_id)
         source = restarted.source
         spec = self._catalog.get(restarted.model)
-        message = self._answer_message(spec, channel_id, restarted.post_thread_ts)
+        message = self._answer_message(
+            restarted.answer_id, spec, channel_id, restarted.post_thread_ts
+        )
         message.ts = restarted.slack_ts
         try:
             if isinstance(source, RoundSource):
@@ -295,12 +298,14 @@ class Conversations:
         try:
             for answer in answers:
                 spec = self._catalog.get(answer.model)
-                slack_message = self._answer_message(spec, channel_id, thread_ts)
+                slack_message = self._answer_message(answer.answer_id, spec, channel_id, thread_ts)
                 try:
                     await slack_message.post_placeholder()
-                except SlackApiError as error:
+                except (SlackApiError, SlackUnreachable) as error:
                     await streams.pop(answer.answer_id).close()
-                    refusals.add(await self._refused(answer.answer_id, spec, channel_id, error))
+                    refused = await self._not_posted(answer.answer_id, spec, channel_id, error)
+                    if refused is not None:
+                        refusals.add(refused)
                     continue
                 stream = streams.pop(answer.answer_id)
                 job = AnswerJob(answer.answer_id, spec, stream, slack_message)
@@ -320,10 +325,21 @@ class Conversations:
         finally:
             await asyncio.gather(*(stream.close() for stream in streams.values()))
 
-    async def _refused(
-        self, answer_id: int, spec: ModelSpec, channel_id: str, error: SlackApiError
-    ) -> str:
-        """Slack would not take the answer's placeholder: the answer is recorded as failed."""
+    async def _not_posted(
+        self,
+        answer_id: int,
+        spec: ModelSpec,
+        channel_id: str,
+        error: SlackApiError | SlackUnreachable,
+    ) -> str | None:
+        """The answer's placeholder is not in Slack: the answer is recorded as failed. Returns
+        Slack's refusal code; None when Slack could not be reached (the placeholder may be
+        there after all, so the failure line stays owed for recovery to show)."""
+        if isinstance(error, SlackUnreachable):
+            log.error("could not post %s's answer in %s: %s", spec.name, channel_id, error)
+            failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=SLACK_UNREACHABLE)
+            await self._answers.finish(answer_id, failed)
+            return None
         code = slack_error_code(error)
         log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
         failed = FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code)
@@ -332,10 +348,11 @@ class Conversations:
         return code
 
     def _answer_message(
-        self, spec: ModelSpec, channel_id: str, thread_ts: str | None
+        self, answer_id: int, spec: ModelSpec, channel_id: str, thread_ts: str | None
     ) -> AnswerMessage:
         return AnswerMessage(
             self._web,
+            answer_id=answer_id,
             channel=channel_id,
             thread_ts=thread_ts,
             display_name=spec.display_name,

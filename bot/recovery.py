@@ -15,7 +15,7 @@ from bot.conversation import identity_for
 from bot.slack.answer_message import show_final
 from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import outcome_messages
-from bot.slack.web import SlackWeb, slack_error_code
+from bot.slack.web import MessageTag, SlackUnreachable, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, UnshownAnswer
 from storage.inbox import EventInbox
 from storage.liveness import PreviousLife
@@ -60,7 +60,9 @@ class Recovery:
         )
         for round_id in rounds:
             await self._answers.settle_round(round_id)
-        owed = await self._answers.unshown(stale_before=stale_before, previous_life=previous_life)
+        owed = await self._answers.take_over_unshown(
+            owner=self._replica_id, stale_before=stale_before, previous_life=previous_life
+        )
         if owed:
             log.warning("showing %d answer(s) whose final edit was still owed", len(owed))
             slots = asyncio.Semaphore(_SHOWN_AT_ONCE)
@@ -98,26 +100,28 @@ class Recovery:
         async with slots:
             try:
                 ts = answer.slack_ts
-                if ts is None:  # the placeholder never made it to Slack
+                if ts is None:  # the placeholder may or may not have made it to Slack
                     ts = await self._web.post(
                         answer.channel_id,
                         messages[0],
+                        tag=MessageTag(answer.answer_id),
                         thread_ts=answer.post_thread_ts,
                         identity=identity_for(spec),
+                        maybe_posted_since=answer.started_at,
                     )
                     await self._answers.posted(answer.answer_id, ts)
                 continuations = await show_final(
                     self._web,
+                    answer_id=answer.answer_id,
                     channel=answer.channel_id,
                     ts=ts,
                     continuation_thread=answer.post_thread_ts or ts,
                     identity=identity_for(spec),
                     messages=messages,
-                    post_continuations=not answer.has_continuations,
+                    maybe_posted_since=answer.started_at,
                 )
-            except SlackApiError as error:
-                log.error(
-                    "could not show answer %s yet: %s", answer.answer_id, slack_error_code(error)
-                )
+            except (SlackApiError, SlackUnreachable) as error:
+                reason = slack_error_code(error) if isinstance(error, SlackApiError) else str(error)
+                log.error("could not show answer %s yet: %s", answer.answer_id, reason)
                 return
         await self._answers.shown(answer.answer_id, continuations)

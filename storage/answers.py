@@ -41,10 +41,10 @@ class UnshownAnswer:
     status: AnswerStatus
     text: str
     error: str | None
+    started_at: float
     seconds: float
     input_tokens: int | None
     output_tokens: int | None
-    has_continuations: bool
 
 
 class AnswerStore:
@@ -118,7 +118,7 @@ class AnswerStore:
         """Mark interrupted every unsettled answer whose replica stopped sending heartbeats,
         or (at start-up) that this replica (`previous_life`: its id and start time) left
         behind. Each is taken over once; returns the rounds they belong to. Their final
-        text is shown by `unshown()`."""
+        text is shown by `take_over_unshown()`."""
         whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
         async with self._sessions.begin() as session:
             candidates = (
@@ -141,38 +141,46 @@ class AnswerStore:
             ).all()
         return sorted({round_id for round_id in rounds if round_id is not None})
 
-    async def unshown(
-        self, *, stale_before: float, previous_life: PreviousLife | None = None
+    async def take_over_unshown(
+        self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
     ) -> list[UnshownAnswer]:
         """Settled answers whose final edit is still owed to Slack, left so by a replica that
-        stopped (or is stuck), or by this replica's previous life."""
+        stopped (or is stuck), or by this replica's previous life. Each is handed to one
+        caller (`owner`), who has `stale_before`'s grace to show it before it is handed on."""
         whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
-        async with self._sessions() as session:
+        owed = (~Answer.status.in_(_UNSETTLED), Answer.shown_at.is_(None), whose)
+        async with self._sessions.begin() as session:
+            candidates = (
+                await session.scalars(select(Answer.id).where(*owed).order_by(Answer.id).limit(200))
+            ).all()
+            if not candidates:
+                return []
+            # Re-checking the condition in the UPDATE makes each answer change hands once.
             rows = (
                 await session.scalars(
-                    select(Answer)
-                    .where(~Answer.status.in_(_UNSETTLED), Answer.shown_at.is_(None), whose)
-                    .order_by(Answer.id)
-                    .limit(200)
+                    update(Answer)
+                    .where(Answer.id.in_(candidates), *owed)
+                    .values(owner=owner, heartbeat_at=time.time())
+                    .returning(Answer)
                 )
             ).all()
-        return [
-            UnshownAnswer(
-                answer_id=row.id,
-                model=row.model,
-                channel_id=row.channel_id,
-                post_thread_ts=row.post_thread_ts,
-                slack_ts=row.slack_ts,
-                status=AnswerStatus(row.status),
-                text=row.text,
-                error=row.error,
-                seconds=(row.finished_at or row.heartbeat_at) - row.started_at,
-                input_tokens=row.input_tokens,
-                output_tokens=row.output_tokens,
-                has_continuations=bool(row.continuation_ts),
-            )
-            for row in rows
-        ]
+            return [
+                UnshownAnswer(
+                    answer_id=row.id,
+                    model=row.model,
+                    channel_id=row.channel_id,
+                    post_thread_ts=row.post_thread_ts,
+                    slack_ts=row.slack_ts,
+                    status=AnswerStatus(row.status),
+                    text=row.text,
+                    error=row.error,
+                    started_at=row.started_at,
+                    seconds=(row.finished_at or row.heartbeat_at) - row.started_at,
+                    input_tokens=row.input_tokens,
+                    output_tokens=row.output_tokens,
+                )
+                for row in sorted(rows, key=lambda row: row.id)
+            ]
 
     async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
         """A person pressed Stop on the answer in this Slack message: its id, or None when it

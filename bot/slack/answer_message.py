@@ -18,7 +18,7 @@ from bot.slack.rendering import (
     placeholder_message,
     streaming_message,
 )
-from bot.slack.web import Identity, SlackWeb, slack_error_code
+from bot.slack.web import Identity, MessageTag, SlackWeb, slack_error_code
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,19 @@ _BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 async def show_final(
     web: SlackWeb,
     *,
+    answer_id: int,
     channel: str,
     ts: str,
     continuation_thread: str,
     identity: Identity | None,
     messages: Sequence[SlackMessage],
-    post_continuations: bool = True,
+    maybe_posted_since: float | None = None,
 ) -> list[str]:
     """Put the final text in the answer's message and post what does not fit as continuation
-    messages in `continuation_thread`. Returns the continuations' ts. Raises `SlackApiError`
-    when Slack will not take it (rate limits are waited out by the client first)."""
+    messages in `continuation_thread`. Returns the continuations' ts. `maybe_posted_since`: an
+    earlier attempt may have posted some continuations already (they are found, not
+    repeated). Raises `SlackApiError` when Slack will not take it (rate limits are waited out
+    by the client first), `SlackUnreachable` when it cannot be reached."""
     first, *rest = messages
     try:
         await web.update(channel, ts, first)
@@ -48,11 +51,16 @@ async def show_final(
             raise
         # Slack refused our blocks: the answer still lands, as plain text.
         await web.update(channel, ts, as_plain_text(first))
-    if not post_continuations:
-        return []
     return [
-        await web.post(channel, message, thread_ts=continuation_thread, identity=identity)
-        for message in rest
+        await web.post(
+            channel,
+            message,
+            tag=MessageTag(answer_id, part),
+            thread_ts=continuation_thread,
+            identity=identity,
+            maybe_posted_since=maybe_posted_since,
+        )
+        for part, message in enumerate(rest, start=1)
     ]
 
 
@@ -64,6 +72,7 @@ class AnswerMessage:
         self,
         web: SlackWeb,
         *,
+        answer_id: int,
         channel: str,
         thread_ts: str | None,
         display_name: str,
@@ -73,6 +82,7 @@ class AnswerMessage:
         ts: str | None = None,
     ) -> None:
         self._web = web
+        self.answer_id = answer_id
         self.channel = channel
         self.thread_ts = thread_ts
         self.ts = ts
@@ -91,6 +101,7 @@ class AnswerMessage:
         self.ts = await self._web.post(
             self.channel,
             placeholder_message(self._name),
+            tag=MessageTag(self.answer_id),
             thread_ts=self.thread_ts,
             identity=self._identity,
         )
@@ -130,6 +141,7 @@ class AnswerMessage:
             self._budget.spend()
         return await show_final(
             self._web,
+            answer_id=self.answer_id,
             channel=self.channel,
             ts=self.ts,
             continuation_thread=self.thread_ts or self.ts,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -14,7 +15,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack.rendering import SlackMessage
 
@@ -22,6 +27,27 @@ log = logging.getLogger(__name__)
 
 _NAME_CACHE_SECONDS = 3600.0
 WEB_API_TIMEOUT = 30
+TAG_EVENT_TYPE = "chorus_message"  # the metadata type of every message the bot posts
+_CLOCK_SKEW_SECONDS = 120.0  # how far Slack's clock may be from ours when looking back
+_PAGES_LOOKED_THROUGH = 10  # of 200 messages each, when looking for a tagged message
+_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+class SlackUnreachable(Exception):
+    """Slack could not be reached, or did not answer; what was sent may or may not be there."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTag:
+    """Metadata Slack keeps on a message the bot posts: which answer (and which part of it) the
+    message shows, so a post whose reply got lost can be found again rather than repeated."""
+
+    answer_id: int
+    part: int = 0  # 0: the answer's own message; 1, 2, …: its continuations
+
+    def as_metadata(self) -> dict[str, Any]:
+        payload = {"answer_id": str(self.answer_id), "part": str(self.part)}
+        return {"event_type": TAG_EVENT_TYPE, "event_payload": payload}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +79,30 @@ def make_web_client(
         timeout=WEB_API_TIMEOUT,
         session=session,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            _RetryConnectionsUnlessPosting(max_retry_count=2),
             AsyncServerErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
         ],
     )
+
+
+class _RetryConnectionsUnlessPosting(AsyncConnectionErrorRetryHandler):
+    """A post whose connection broke may have been posted all the same: `SlackWeb.post` looks
+    for it before posting again, so it is not retried blindly here."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.endswith("/chat.postMessage"):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 class SlackWeb:
@@ -72,21 +117,85 @@ class SlackWeb:
         channel: str,
         message: SlackMessage,
         *,
+        tag: MessageTag,
         thread_ts: str | None = None,
         identity: Identity | None = None,
+        maybe_posted_since: float | None = None,
     ) -> str:
-        """Post a message; returns its ts."""
-        response = await self.client.chat_postMessage(
-            channel=channel,
-            text=message.text,
-            blocks=message.blocks,
-            thread_ts=thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-            username=identity.username if identity else None,
-            icon_emoji=identity.icon_emoji if identity else None,
+        """Post a message once; returns its ts. When the connection fails, the tagged message
+        is looked for before it is posted again (once); `maybe_posted_since` (a time) says an
+        earlier attempt may have landed, so it is looked for first. Raises `SlackUnreachable`
+        when Slack cannot be reached."""
+        if maybe_posted_since is not None:
+            found = await self.find_tagged(
+                channel, tag, thread_ts=thread_ts, since=maybe_posted_since
+            )
+            if found is not None:
+                return found
+        for attempt in (1, 2):
+            sent_at = time.time()
+            try:
+                response = await self.client.chat_postMessage(
+                    channel=channel,
+                    text=message.text,
+                    blocks=message.blocks,
+                    thread_ts=thread_ts,
+                    metadata=tag.as_metadata(),
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    username=identity.username if identity else None,
+                    icon_emoji=identity.icon_emoji if identity else None,
+                )
+                return str(response["ts"])
+            except _TRANSPORT_ERRORS as error:
+                log.warning("posting in %s: attempt %d got no answer: %r", channel, attempt, error)
+                lost = error
+            found = await self.find_tagged(channel, tag, thread_ts=thread_ts, since=sent_at)
+            if found is not None:
+                return found
+        raise SlackUnreachable(f"no answer from Slack posting in {channel}") from lost
+
+    async def find_tagged(
+        self, channel: str, tag: MessageTag, *, thread_ts: str | None, since: float
+    ) -> str | None:
+        """The ts of the bot's message carrying `tag`, posted after `since` (a time) in the
+        channel or in the thread `thread_ts`; None when there is none."""
+        oldest = f"{max(0.0, since - _CLOCK_SKEW_SECONDS):.6f}"
+        metadata = tag.as_metadata()
+        cursor: str | None = None
+        try:
+            for _ in range(_PAGES_LOOKED_THROUGH):
+                page = await self._read_page(channel, thread_ts, oldest, cursor)
+                messages: list[dict[str, Any]] = page.get("messages", [])
+                for message in messages:
+                    if message.get("metadata") == metadata:
+                        return str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return None
+        except _TRANSPORT_ERRORS as error:
+            raise SlackUnreachable(f"no answer from Slack reading {channel}") from error
+        log.warning(
+            "gave up looking for %s in %s after %d pages", tag, channel, _PAGES_LOOKED_THROUGH
         )
-        return str(response["ts"])
+        return None
+
+    async def _read_page(
+        self, channel: str, thread_ts: str | None, oldest: str, cursor: str | None
+    ) -> AsyncSlackResponse:
+        """A page of the channel's messages (or the thread's), with their metadata."""
+        if thread_ts is None:
+            return await self.client.conversations_history(
+                channel=channel, oldest=oldest, cursor=cursor, limit=200, include_all_metadata=True
+            )
+        return await self.client.conversations_replies(
+            channel=channel,
+            ts=thread_ts,
+            oldest=oldest,
+            cursor=cursor,
+            limit=200,
+            include_all_metadata=True,
+        )
 
     async def update(self, channel: str, ts: str, message: SlackMessage) -> None:
         await self.client.chat_update(

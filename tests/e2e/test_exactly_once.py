@@ -120,3 +120,22 @@ def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slac
     assert len(models.requests_for("claude-test")) == 2
     assert models.requests_for("claude-test")[1].turns()[1] == ("assistant", body(claude))
     assert body(gemini)
+
+
+def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking(
+    start_bot, slack, models, events
+):
+    # The first placeholder lands in Slack, but the bot dies before it hears so.
+    slack.lose_replies("chat.postMessage", after_seconds=30)
+    bot = start_bot(CHORUS_REPLICA_ID="replica-a")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 1, message="a placeholder in Slack")
+    bot.kill()
+
+    start_bot(CHORUS_REPLICA_ID="replica-a")
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    time.sleep(0.5)
+    assert len(answers_in(slack, CHANNEL)) == 3, "the placeholder was adopted, not posted again"
+    assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
+    for message in answers:
+        assert "restarted" in status_line(message)

@@ -3,9 +3,11 @@ logged with context and explained to the person when they can act."""
 
 from __future__ import annotations
 
+import time
+
 from tests.doubles.model_servers import ModelScript
 from tests.doubles.waiting import wait_until
-from tests.e2e.slack_views import body, wait_for_answers
+from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
 CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
 MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
@@ -74,3 +76,27 @@ def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack,
     assert body(answer) == "claude-test answers: Alice: hello"
     assert "it will be shown later" in bot.logs()
     assert "showing 1 answer(s) whose final edit was still owed" in bot.logs()
+
+
+def test_a_post_whose_reply_is_lost_is_not_posted_twice(bot, slack, models, events):
+    slack.lose_replies("chat.postMessage", carried_out=True)
+    ask(bot, events)
+
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    time.sleep(0.5)  # a second copy would be there by now
+    assert len(answers_in(slack, CHANNEL)) == 3
+    assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
+
+
+def test_a_model_whose_message_slack_never_got_says_so_once_slack_is_back(
+    start_bot, slack, models, events
+):
+    slack.lose_replies("chat.postMessage", times=2, carried_out=False)
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
+    ask(bot, events)
+
+    answers = wait_for_answers(slack, CHANNEL, 3, timeout=15)
+    assert [m["username"] for m in answers] == ["GPT-test", "Gemini Test", "Claude Test"]
+    assert [body(m) for m in answers[:2]] == [f"{m} answers: Alice: go" for m in MODEL_IDS[1:]]
+    assert "Slack could not be reached" in status_line(answers[2])
+    assert len(answers_in(slack, CHANNEL)) == 3

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import outcome_messages
-from bot.slack.web import SlackWeb, make_web_client
-from tests.doubles.slack_emulator import SlackEmulator
+from bot.slack.web import SlackWeb
 from tests.e2e.slack_views import body, is_final
 
 CHANNEL = "C0GENERAL"
-
-
-@pytest.fixture
-async def web() -> AsyncIterator[tuple[SlackWeb, SlackEmulator]]:
-    emulator = SlackEmulator().start()
-    client = make_web_client(emulator.bot_token, emulator.api_url)
-    yield SlackWeb(client), emulator
-    emulator.stop()
 
 
 def done(text: str):
@@ -36,6 +24,7 @@ async def test_the_final_edit_never_queues_behind_the_streaming_budget(web):
     first, second = (
         AnswerMessage(
             slack,
+            answer_id=answer_id,
             channel=CHANNEL,
             thread_ts=None,
             display_name="Claude",
@@ -43,7 +32,7 @@ async def test_the_final_edit_never_queues_behind_the_streaming_budget(web):
             update_interval=0,
             budget=starved,
         )
-        for _ in range(2)
+        for answer_id in (1, 2)
     )
     for message in (first, second):
         await message.post_placeholder()
@@ -59,6 +48,7 @@ async def test_the_final_edit_never_queues_behind_the_streaming_budget(web):
 def claude_answer(slack: SlackWeb, *, update_interval: float) -> AnswerMessage:
     return AnswerMessage(
         slack,
+        answer_id=1,
         channel=CHANNEL,
         thread_ts=None,
         display_name="Claude",

@@ -240,7 +240,7 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         )
     )
     assert sorted(round_id for result in results for round_id in result) == [started.round_id]
-    owed = await stores.answers.unshown(stale_before=time.time() + 1)
+    owed = await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() + 1)
     assert sorted(a.answer_id for a in owed) == sorted(a.answer_id for a in started.answers)
     partial = next(a for a in owed if a.answer_id == started.answers[0].answer_id)
     assert (partial.status, partial.text, partial.error) == (
@@ -249,7 +249,9 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         "restarted",
     )
     await stores.answers.shown(partial.answer_id)
-    owed_now = await stores.answers.unshown(stale_before=time.time() + 1)
+    owed_now = await stores.answers.take_over_unshown(
+        owner="replica-b", stale_before=time.time() + 1
+    )
     assert partial.answer_id not in [a.answer_id for a in owed_now]
 
 
@@ -268,12 +270,40 @@ async def test_live_answers_of_other_replicas_are_left_alone(stores):
 
 async def test_a_final_edit_still_owed_is_found_once_its_replica_is_silent(stores):
     started = await stores.round("1.0", "q")  # finished and shown
-    assert await stores.answers.unshown(stale_before=time.time() + 1) == []
+    assert (
+        await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() + 1)
+        == []
+    )
     answer_id = started.answers[0].answer_id
     await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, "final"))
-    assert await stores.answers.unshown(stale_before=time.time() - 60) == []
-    (owed,) = await stores.answers.unshown(stale_before=time.time() + 1)
-    assert (owed.answer_id, owed.text, owed.has_continuations) == (answer_id, "final", False)
+    assert (
+        await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() - 60)
+        == []
+    )
+    (owed,) = await stores.answers.take_over_unshown(
+        owner="replica-b", stale_before=time.time() + 1
+    )
+    assert (owed.answer_id, owed.text) == (answer_id, "final")
+
+
+async def test_each_final_edit_owed_is_handed_to_one_replica(stores):
+    started = await start(stores, claim("9.0"))
+    for answer in started.answers:
+        await stores.answers.finish(answer.answer_id, FinishedAnswer(AnswerStatus.DONE, "x"))
+    await asyncio.sleep(0.01)
+    silent_since = time.time()
+    handed = await asyncio.gather(
+        *(
+            stores.answers.take_over_unshown(owner=f"replica-{n}", stale_before=silent_since)
+            for n in range(4)
+        )
+    )
+    answer_ids = sorted(owed.answer_id for taken in handed for owed in taken)
+    assert answer_ids == sorted(answer.answer_id for answer in started.answers)
+    # Whoever took them has its grace period: nobody else is handed them meanwhile.
+    assert (
+        await stores.answers.take_over_unshown(owner="replica-9", stale_before=silent_since) == []
+    )
 
 
 async def test_stop_is_recorded_only_on_an_answer_still_streaming(stores):

@@ -16,7 +16,7 @@ from aiohttp import web
 from tests.doubles.server_thread import BackgroundServer
 from tests.doubles.slack_emulator.api_request import ApiRequest, read_api_request
 from tests.doubles.slack_emulator.errors import SlackError
-from tests.doubles.slack_emulator.faults import FaultPlan, InjectedFault
+from tests.doubles.slack_emulator.faults import FaultPlan, InjectedFault, LostReply
 from tests.doubles.slack_emulator.method_call import Handler, MethodCall
 from tests.doubles.slack_emulator.methods_apps import APP_METHODS, UPLOAD_PATH
 from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS
@@ -44,13 +44,16 @@ CHANNELS = {"C0GENERAL": "general", "C0RANDOM": "random"}
 DIRECT_MESSAGES = {"D0ALICE": "U0ALICE", "D0BOB": "U0BOB"}
 
 
+REPLY_LOST = 0
+
+
 @dataclass(frozen=True)
 class ApiCall:
     """One Web API call as the emulator saw it (token removed) and what it answered."""
 
     method: str
     params: dict[str, Any]
-    status: int
+    status: int  # HTTP status; REPLY_LOST when the caller never got the reply
     response: dict[str, Any]
     at: float  # time.monotonic() when the answer was decided
 
@@ -116,15 +119,29 @@ class SlackEmulator(BackgroundServer):
         except SlackError as unreadable:
             return self._respond(method, {}, (200, unreadable.as_body(), {}))
         with self._lock:
-            answer = self._answer(method, api_request)
+            lost = self._faults.lost_reply(method)
+            if lost is None or lost.carried_out:
+                answer = self._answer(method, api_request)
+        if lost is not None:
+            await asyncio.sleep(lost.after_seconds)
+            self._record(method, api_request.params, REPLY_LOST, {})
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError(f"the reply to {method} was lost")
         return self._respond(method, api_request.params, answer)
 
     def _respond(self, method: str, params: dict[str, Any], answer: Answer) -> web.Response:
         status, body, headers = answer
-        with self._lock:
-            record = ApiCall(method, copy.deepcopy(params), status, body, time.monotonic())
-            self._calls.append(record)
+        self._record(method, params, status, body)
         return web.json_response(body, status=status, headers=headers)
+
+    def _record(
+        self, method: str, params: dict[str, Any], status: int, body: dict[str, Any]
+    ) -> None:
+        with self._lock:
+            self._calls.append(
+                ApiCall(method, copy.deepcopy(params), status, body, time.monotonic())
+            )
 
     def _answer(self, method: str, request: ApiRequest) -> Answer:
         handler, token = self._route(method)
@@ -184,6 +201,20 @@ class SlackEmulator(BackgroundServer):
         """The next `times` calls of `method` answer HTTP `status` with {"ok": false, "error"}."""
         with self._lock:
             self._faults.inject(method, InjectedFault(status, error, retry_after), times)
+
+    def lose_replies(
+        self,
+        method: str,
+        times: int = 1,
+        *,
+        after_seconds: float = 0.0,
+        carried_out: bool = True,
+    ) -> None:
+        """The connection of the next `times` calls of `method` drops `after_seconds` in,
+        before any reply: the caller cannot tell whether the call (`carried_out` or not)
+        was done."""
+        with self._lock:
+            self._faults.lose_replies(method, LostReply(after_seconds, carried_out), times)
 
     def set_rate_limit(self, method: str, per_second: int | None) -> None:
         """Calls of `method` beyond `per_second` in any 1 s window get 429 (None lifts it)."""

@@ -26,6 +26,15 @@ class InjectedFault:
         return {}
 
 
+@dataclass(frozen=True)
+class LostReply:
+    """A call whose connection drops `after_seconds` in, before any reply: done by the
+    workspace first when `carried_out`, or never done at all."""
+
+    after_seconds: float
+    carried_out: bool
+
+
 RATE_LIMITED = InjectedFault(status=429, error="ratelimited", retry_after=1)
 
 
@@ -33,12 +42,21 @@ class FaultPlan:
     """Decides, call by call, whether a method answers with a fault. Not thread-safe by itself."""
 
     def __init__(self) -> None:
+        self._lost_replies: dict[str, deque[LostReply]] = {}
         self._injected: dict[str, deque[InjectedFault]] = {}
         self._limits: dict[str, int] = {}
         self._accepted_at: dict[str, deque[float]] = {}
 
     def inject(self, method: str, fault: InjectedFault, times: int) -> None:
         self._injected.setdefault(method, deque()).extend([fault] * times)
+
+    def lose_replies(self, method: str, lost: LostReply, times: int) -> None:
+        self._lost_replies.setdefault(method, deque()).extend([lost] * times)
+
+    def lost_reply(self, method: str) -> LostReply | None:
+        """How this call's reply is lost (None: it is sent); consumes one."""
+        queued = self._lost_replies.get(method)
+        return queued.popleft() if queued else None
 
     def set_rate_limit(self, method: str, per_second: int | None) -> None:
         if per_second is None:
@@ -48,6 +66,7 @@ class FaultPlan:
         self._accepted_at.pop(method, None)
 
     def clear(self) -> None:
+        self._lost_replies.clear()
         self._injected.clear()
         self._limits.clear()
         self._accepted_at.clear()

@@ -33,12 +33,16 @@ def _decode_cursor(cursor: str | None) -> int:
 
 
 def _page(call: MethodCall, messages: list[dict[str, Any]], default_limit: int) -> dict[str, Any]:
-    """Slack's cursor pagination: a page, has_more and response_metadata.next_cursor."""
+    """Slack's cursor pagination: a page, has_more and response_metadata.next_cursor. Like
+    Slack, messages carry their metadata only when `include_all_metadata` is asked for."""
     limit = max(1, min(call.integer("limit", default_limit), MAX_LIMIT))
     start = _decode_cursor(call.text("cursor"))
     has_more = start + limit < len(messages)
+    page = messages[start : start + limit]
+    if not call.flag("include_all_metadata"):
+        page = [{k: v for k, v in message.items() if k != "metadata"} for message in page]
     return {
-        "messages": messages[start : start + limit],
+        "messages": page,
         "has_more": has_more,
         "response_metadata": {"next_cursor": _encode_cursor(start + limit) if has_more else ""},
     }

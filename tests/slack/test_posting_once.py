@@ -1,0 +1,86 @@
+"""A post is never repeated blindly: when its reply is lost, the tagged message is looked for
+before it is sent again, through the real slack_sdk client and the emulator."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.slack.rendering import placeholder_message
+from bot.slack.web import MessageTag, SlackUnreachable
+from tests.doubles.slack_emulator.emulator import REPLY_LOST
+
+CHANNEL = "C0GENERAL"
+PLACEHOLDER = placeholder_message("Claude")
+
+
+def post_calls(emulator):
+    return [call.status for call in emulator.calls_for("chat.postMessage")]
+
+
+async def test_a_post_whose_reply_is_lost_is_found_not_posted_again(web):
+    slack, emulator = web
+    emulator.lose_replies("chat.postMessage", carried_out=True)
+
+    ts = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+
+    (message,) = emulator.bot_messages(CHANNEL)
+    assert message["ts"] == ts
+    assert post_calls(emulator) == [REPLY_LOST]
+    history = emulator.calls_for("conversations.history")
+    assert [call.params.get("include_all_metadata") for call in history] == ["1"]
+
+
+async def test_a_post_that_never_reached_slack_is_sent_again(web):
+    slack, emulator = web
+    emulator.lose_replies("chat.postMessage", carried_out=False)
+
+    ts = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+
+    (message,) = emulator.bot_messages(CHANNEL)
+    assert message["ts"] == ts
+    assert post_calls(emulator) == [REPLY_LOST, 200]
+
+
+async def test_other_answers_tagged_messages_are_not_mistaken_for_it(web):
+    slack, emulator = web
+    other = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(6))
+    continuation = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7, part=1))
+    emulator.lose_replies("chat.postMessage", carried_out=False)
+
+    ts = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+
+    assert ts not in (other, continuation)
+    assert [m["ts"] for m in emulator.bot_messages(CHANNEL)] == [other, continuation, ts]
+
+
+async def test_a_post_that_may_have_landed_earlier_is_looked_for_first(web):
+    slack, emulator = web
+    before = time.time()
+    thread = emulator.post_user_message(CHANNEL, "U0ALICE", "question")["ts"]
+    first = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(9, part=2), thread_ts=thread)
+
+    again = await slack.post(
+        CHANNEL,
+        PLACEHOLDER,
+        tag=MessageTag(9, part=2),
+        thread_ts=thread,
+        maybe_posted_since=before,
+    )
+
+    assert again == first
+    assert len(emulator.bot_messages(CHANNEL, thread)) == 1
+    assert len(emulator.calls_for("conversations.replies")) == 1
+
+
+async def test_slack_out_of_reach_is_said_so_after_looking_twice(web):
+    slack, emulator = web
+    emulator.lose_replies("chat.postMessage", times=2, carried_out=False)
+
+    with pytest.raises(SlackUnreachable):
+        await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+
+    assert emulator.bot_messages(CHANNEL) == []
+    assert post_calls(emulator) == [REPLY_LOST, REPLY_LOST]
+    assert len(emulator.calls_for("conversations.history")) == 2
