@@ -453,10 +453,8 @@ def test_deletions_and_other_bots_arrive_as_slack_sends_them(
     assert [m["text"] for m in emulator.messages("C0GENERAL")] == ["beep", "legacy beep"]
 
 
-def test_slash_commands_and_button_clicks_are_signed_forms(
-    sender: SlackEventSender, endpoint: RecordingEndpoint, slack: WebClient
-):
-    sender.user_runs_command("C0GENERAL", "U0ALICE", "models claude gpt", to=endpoint.url)
+def post_with_a_button(slack: WebClient) -> str:
+    """Post a message with one button (action_id "stop", value "a1", block "controls"); its ts."""
     button = {"type": "button", "action_id": "stop", "text": {"type": "plain_text", "text": "Stop"}}
     posted = slack.chat_postMessage(
         channel="C0GENERAL",
@@ -465,7 +463,15 @@ def test_slash_commands_and_button_clicks_are_signed_forms(
             {"type": "actions", "block_id": "controls", "elements": [{**button, "value": "a1"}]}
         ],
     )
-    sender.user_clicks("C0GENERAL", posted["ts"], "stop", "U0BOB", url=endpoint.url)
+    return posted["ts"]
+
+
+def test_slash_commands_and_button_clicks_are_signed_forms(
+    sender: SlackEventSender, endpoint: RecordingEndpoint, slack: WebClient
+):
+    sender.user_runs_command("C0GENERAL", "U0ALICE", "models claude gpt", to=endpoint.url)
+    ts = post_with_a_button(slack)
+    sender.user_clicks("C0GENERAL", ts, "stop", "U0BOB", to=endpoint.url)
 
     verifier = SignatureVerifier(SECRET)
     (_, command_body), (_, click_body) = endpoint.received
@@ -478,7 +484,7 @@ def test_slash_commands_and_button_clicks_are_signed_forms(
     assert (command["command"], command["text"]) == ("/chorus", "models claude gpt")
     assert command["channel_id"] == "C0GENERAL" and command["user_id"] == "U0ALICE"
     click = json.loads(parse_qs(click_body.decode())["payload"][0])
-    assert click["type"] == "block_actions" and click["container"]["message_ts"] == posted["ts"]
+    assert click["type"] == "block_actions" and click["container"]["message_ts"] == ts
     assert click["actions"][0]["action_id"] == "stop" and click["actions"][0]["value"] == "a1"
     assert click["actions"][0]["block_id"] == "controls"
 
@@ -604,6 +610,22 @@ async def test_a_slash_command_goes_over_the_socket_and_its_ack_carries_the_repl
     assert (request.payload["command"], request.payload["text"]) == ("/chorus", "help")
     assert request.payload["channel_id"] == "C0GENERAL" and request.payload["user_id"] == "U0ALICE"
     assert delivery.envelope_type == "slash_commands" and delivery.ack_payload == {"text": "done"}
+
+
+async def test_a_button_click_goes_over_the_socket_as_an_interactive_envelope(
+    emulator: SlackEmulator, sender: SlackEventSender, socket_app: SocketModeApp, slack: WebClient
+):
+    ts = post_with_a_button(slack)
+    delivery = await asyncio.to_thread(
+        lambda: sender.user_clicks("C0GENERAL", ts, "stop", "U0BOB", to=emulator.socket_mode)
+    )
+    (request,) = socket_app.received
+    assert (request.type, request.accepts_response_payload) == ("interactive", False)
+    click = request.payload
+    assert click["type"] == "block_actions" and click["container"]["message_ts"] == ts
+    assert (click["user"]["id"], click["actions"][0]["value"]) == ("U0BOB", "a1")
+    assert delivery.envelope_type == "interactive" and delivery.payload == click
+    assert delivery.acked and delivery.ack_payload is None
 
 
 # -- fake model servers ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import httpx
 
 from tests.doubles.slack_emulator import OTHER_BOT_USER_ID, SlackEmulator
 from tests.doubles.slack_emulator.socket_link import SocketModeLink
+from tests.doubles.slack_emulator.socket_messages import EnvelopeType
 from tests.doubles.slack_emulator.socket_mode import SocketDelivery
 from tests.doubles.slack_payloads import (
     AppInstallation,
@@ -210,9 +211,31 @@ class SlackEventSender:
             text,
             response_url,
         )
-        if isinstance(to, SocketModeLink):
-            return to.deliver(dict(fields), envelope_type="slash_commands")
-        return self._post_form(to, fields)
+        return self._deliver_form(to, dict(fields), fields, envelope_type="slash_commands")
+
+    @overload
+    def user_clicks(
+        self,
+        channel: str,
+        ts: str,
+        action_id: str,
+        user: str,
+        *,
+        to: str,
+        seen: dict[str, Any] | None = ...,
+    ) -> httpx.Response: ...
+
+    @overload
+    def user_clicks(
+        self,
+        channel: str,
+        ts: str,
+        action_id: str,
+        user: str,
+        *,
+        to: SocketModeLink,
+        seen: dict[str, Any] | None = ...,
+    ) -> SocketDelivery: ...
 
     def user_clicks(
         self,
@@ -221,11 +244,12 @@ class SlackEventSender:
         action_id: str,
         user: str,
         *,
-        url: str,
+        to: Target,
         seen: dict[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> Receipt:
         """A person clicks the button `action_id` on a message, as their Slack shows it:
-        `seen`, an earlier copy not yet refreshed, or else the message as it is now."""
+        `seen`, an earlier copy not yet refreshed, or else the message as it is now. Returns
+        the bot's acknowledgement."""
         message = seen if seen is not None else self.emulator.message(channel, ts)
         payload = block_actions(
             self.install,
@@ -235,7 +259,22 @@ class SlackEventSender:
             find_button(message, action_id),
             self.emulator.new_response_url(),
         )
-        return self._post_form(url, {"payload": json.dumps(payload)})
+        form = {"payload": json.dumps(payload)}
+        return self._deliver_form(to, payload, form, envelope_type="interactive")
+
+    def _deliver_form(
+        self,
+        to: Target,
+        payload: dict[str, Any],
+        form: dict[str, str],
+        *,
+        envelope_type: EnvelopeType,
+    ) -> Receipt:
+        """Deliver what Slack POSTs as a form (a slash command, an interaction): `form` signed
+        to a request URL, or `payload` as an `envelope_type` envelope over Socket Mode."""
+        if isinstance(to, SocketModeLink):
+            return to.deliver(payload, envelope_type=envelope_type)
+        return self._post_form(to, form)
 
     def _post_form(self, url: str, fields: dict[str, str], timeout: float = 10.0) -> httpx.Response:
         body = urlencode(fields).encode()

@@ -29,6 +29,16 @@ def status_line(message: Message) -> str:
     return " ".join(lines)
 
 
+def buttons(message: Message) -> list[str]:
+    """The action_ids of the buttons under an answer, in order."""
+    return [
+        element["action_id"]
+        for block in message.get("blocks") or []
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
 def is_final(message: Message) -> bool:
     return not any(marker in status_line(message) for marker in IN_PROGRESS)
 
@@ -61,3 +71,13 @@ def wait_for_answers(
     messages = answers_in(slack, channel, thread_ts)
     assert len(messages) == count, [m.get("username") for m in messages]
     return messages
+
+
+def streaming_first_answer(slack: SlackEmulator, channel: str) -> Message:
+    """The first answer in `channel`, once it shows some text (while it may still stream)."""
+
+    def writing() -> Message | None:
+        answers = answers_in(slack, channel)
+        return answers[0] if answers and body(answers[0]) else None
+
+    return wait_until(writing, message=f"the first answer in {channel} streaming")

@@ -3,19 +3,11 @@ same context; older ones are refused with a note only the person sees."""
 
 from __future__ import annotations
 
-import itertools
-
-from tests.doubles.model_servers import ModelScript
 from tests.doubles.waiting import wait_until
+from tests.e2e.answer_buttons import REGENERATE, numbered_takes
 from tests.e2e.slack_views import answers_in, body, wait_for_answers
 
 CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
-REGENERATE = "regenerate_answer"
-
-
-def numbered_takes(models, model_id: str, **pace: float) -> None:
-    takes = itertools.count(1)
-    models.script(model_id, ModelScript(reply=lambda request: f"take {next(takes)}", **pace))
 
 
 def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context(
@@ -26,7 +18,7 @@ def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
     assert body(claude) == "take 1"
 
-    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, url=bot.events_url)
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=bot.events_url)
 
     wait_until(lambda: body(answers_in(slack, CHANNEL)[0]) == "take 2", message="regenerated")
     answers = wait_for_answers(slack, CHANNEL, 3)
@@ -48,7 +40,7 @@ def test_a_thread_reply_is_regenerated_with_the_thread_context(bot, slack, model
     events.user_says(CHANNEL, BOB, "go on", thread_ts=gpt["ts"], to=[bot.events_url])
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt["ts"])
 
-    events.user_clicks(CHANNEL, reply["ts"], REGENERATE, BOB, url=bot.events_url)
+    events.user_clicks(CHANNEL, reply["ts"], REGENERATE, BOB, to=bot.events_url)
 
     wait_until(
         lambda: body(answers_in(slack, CHANNEL, gpt["ts"])[0]) == "take 2", message="regenerated"
@@ -64,7 +56,7 @@ def test_older_answers_are_not_regenerated(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
 
-    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, url=bot.events_url)
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=bot.events_url)
 
     (note,) = wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="a note to Bob")
     assert note["user"] == BOB and "latest message" in note["text"]
@@ -80,7 +72,7 @@ def test_presses_on_two_replicas_regenerate_once(start_bot, slack, models, event
 
     for replica in (first, second, first):  # Bob's Slack still shows the button each time
         events.user_clicks(
-            CHANNEL, gemini["ts"], REGENERATE, BOB, url=replica.events_url, seen=gemini
+            CHANNEL, gemini["ts"], REGENERATE, BOB, to=replica.events_url, seen=gemini
         )
 
     wait_until(lambda: body(answers_in(slack, CHANNEL)[2]) == "take 2", message="regenerated")

@@ -1,5 +1,5 @@
 """Socket Mode, end to end: the real bot holds a WebSocket to the Slack emulator, which pushes
-events and slash commands over it and records the bot's acknowledgements."""
+events, slash commands and button clicks over it and records the bot's acknowledgements."""
 
 from __future__ import annotations
 
@@ -10,9 +10,25 @@ import pytest
 
 from tests.doubles.bot_process import BotProcessError
 from tests.doubles.model_servers import ModelScript
+from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_emulator.socket_link import ACK_DEADLINE_SECONDS
+from tests.doubles.slack_emulator.socket_mode import SocketDelivery
 from tests.doubles.waiting import wait_until
-from tests.e2e.slack_views import body, wait_for_answers
+from tests.e2e.answer_buttons import (
+    REGENERATE,
+    SLOW_REPLY,
+    STOP,
+    numbered_takes,
+    stream_slowly,
+)
+from tests.e2e.slack_views import (
+    answers_in,
+    body,
+    buttons,
+    status_line,
+    streaming_first_answer,
+    wait_for_answers,
+)
 
 CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
 MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
@@ -133,6 +149,53 @@ def test_chorus_command_over_the_socket_is_answered_in_its_ack(socket_bot, slack
     events.user_says(CHANNEL, ALICE, f"{MENTION} who answers?", to=[slack.socket_mode])
     answers = wait_for_answers(slack, CHANNEL, 2)
     assert [m["username"] for m in answers] == ["Gemini Test", "Claude Test"]
+
+
+def assert_click_acked(
+    slack: SlackEmulator, click: SocketDelivery, action_id: str, message_ts: str
+) -> None:
+    """`click` went over the socket as Slack sends a button press (an `interactive` envelope
+    carrying `block_actions`) and the bot acked it in time, with nothing to show."""
+    assert slack.socket_mode.deliveries()[-1] == click
+    assert click.envelope_type == "interactive"
+    assert click.payload["type"] == "block_actions"
+    assert click.payload["container"]["message_ts"] == message_ts
+    assert [action["action_id"] for action in click.payload["actions"]] == [action_id]
+    assert click.ack_seconds is not None and click.ack_seconds < ACK_DEADLINE_SECONDS
+    assert click.ack_payload is None
+
+
+def test_stop_pressed_over_the_socket_stops_the_streaming_answer(socket_bot, slack, models, events):
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} a long story please", to=[slack.socket_mode])
+    streaming = streaming_first_answer(slack, CHANNEL)
+    assert buttons(streaming) == [STOP]
+
+    click = events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=slack.socket_mode)
+
+    assert_click_acked(slack, click, STOP, streaming["ts"])
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=5)
+    assert claude["ts"] == streaming["ts"]
+    assert "Stopped by Bob" in status_line(claude)
+    assert SLOW_REPLY.startswith(body(claude)) and 0 < len(body(claude)) < len(SLOW_REPLY)
+    assert buttons(claude) == [REGENERATE]
+
+
+def test_regenerate_pressed_over_the_socket_writes_the_answer_again(
+    socket_bot, slack, models, events
+):
+    numbered_takes(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a bakery", to=[slack.socket_mode])
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude) == "take 1"
+
+    click = events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=slack.socket_mode)
+
+    assert_click_acked(slack, click, REGENERATE, claude["ts"])
+    wait_until(lambda: body(answers_in(slack, CHANNEL)[0]) == "take 2", message="regenerated")
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert [message["ts"] for message in answers] == [claude["ts"], gpt["ts"], gemini["ts"]]
+    assert [len(models.requests_for(model_id)) for model_id in MODEL_IDS] == [2, 1, 1]
 
 
 def test_sigterm_closes_the_connection_and_the_bot_exits_cleanly(socket_bot, slack):

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-from tests.doubles.model_servers import ModelScript
-from tests.doubles.waiting import wait_until
-from tests.e2e.slack_views import Message, answers_in, body, status_line, wait_for_answers
+from tests.e2e.answer_buttons import REGENERATE, SLOW_REPLY, STOP, stream_slowly
+from tests.e2e.slack_views import (
+    body,
+    buttons,
+    status_line,
+    streaming_first_answer,
+    wait_for_answers,
+)
 
 CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
-SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 12
-STOP, REGENERATE = "stop_answer", "regenerate_answer"
-
-
-def buttons(message: Message) -> list[str]:
-    return [
-        element["action_id"]
-        for block in message.get("blocks") or []
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
-
-
-def streaming_claude(slack) -> Message:
-    """Claude's answer, once it shows some text (it is the first answer posted)."""
-
-    def writing() -> Message | None:
-        answers = answers_in(slack, CHANNEL)
-        return answers[0] if answers and body(answers[0]) else None
-
-    return wait_until(writing, message="Claude's answer streaming")
 
 
 def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, models, events):
-    models.script("claude-test", ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+    stream_slowly(models, "claude-test")
     events.user_says(CHANNEL, ALICE, f"{MENTION} a long story please", to=[bot.events_url])
-    streaming = streaming_claude(slack)
+    streaming = streaming_first_answer(slack, CHANNEL)
     assert buttons(streaming) == [STOP]
 
-    response = events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, url=bot.events_url)
+    response = events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=bot.events_url)
     assert response.status_code == 200
 
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=5)
@@ -56,12 +40,12 @@ def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, mode
 
 
 def test_stop_pressed_through_another_replica_stops_the_answer(start_bot, slack, models, events):
-    models.script("claude-test", ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+    stream_slowly(models, "claude-test")
     streaming_replica, other_replica = start_bot(), start_bot()
     events.user_says(CHANNEL, ALICE, f"{MENTION} go on", to=[streaming_replica.events_url])
-    streaming = streaming_claude(slack)
+    streaming = streaming_first_answer(slack, CHANNEL)
 
-    events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, url=other_replica.events_url)
+    events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=other_replica.events_url)
 
     claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=5)
     assert "Stopped by Bob" in status_line(claude)

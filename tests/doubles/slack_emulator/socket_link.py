@@ -35,9 +35,10 @@ class SocketModeLink:
         retry_reason: str = "",
         timeout: float = 10.0,
     ) -> SocketDelivery:
-        """Push `envelope` (an Events API envelope, or a slash command's fields) to the newest
-        open connection and wait up to `timeout` s for the ack; the returned record says whether
-        and when it came, with its payload. SocketModeError if no connection is open."""
+        """Push `envelope` (an Events API envelope, a slash command's fields or an interaction's
+        payload) to the newest open connection and wait up to `timeout` s for the ack; the
+        returned record says whether and when it came, with its payload. SocketModeError if no
+        connection is open."""
         delivery = self._server.deliver(
             envelope, envelope_type, retry_attempt, retry_reason, timeout
         )

@@ -10,8 +10,9 @@ EMULATOR_HOST = "applink-emulator"
 BUILD_NUMBER = 1
 # Slack reports roughly how long a connection lives before it is refreshed (about 5 hours).
 APPROXIMATE_CONNECTION_SECONDS = 18_060
-# What an envelope carries: an Events API event, or a slash command (answered in its ack).
-EnvelopeType = Literal["events_api", "slash_commands"]
+# What an envelope carries: an Events API event, a slash command (answered in its ack), or an
+# interaction such as a button click (`block_actions`).
+EnvelopeType = Literal["events_api", "slash_commands", "interactive"]
 
 
 def debug_info() -> dict[str, Any]:
@@ -42,7 +43,8 @@ def envelope_message(
     """`payload` wrapped for the socket; the app must answer with {"envelope_id": ...}.
 
     An Events API payload is exactly what HTTP mode is POSTed, and may be a retry; a slash
-    command's payload is its form fields as JSON, and its ack may carry the response."""
+    command's payload is its form fields as JSON, and its ack may carry the response; an
+    interaction's payload is the JSON HTTP mode gets in its `payload` form field."""
     message = {
         "envelope_id": envelope_id,
         "payload": payload,

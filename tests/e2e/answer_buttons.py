@@ -1,0 +1,33 @@
+"""The Stop and Regenerate buttons as the end-to-end tests press them: their action_ids, an
+answer streamed slowly enough to stop, and takes numbered to tell a regeneration apart."""
+
+from __future__ import annotations
+
+import itertools
+
+from tests.doubles.model_servers import FakeModelServer, ModelScript
+
+STOP, REGENERATE = "stop_answer", "regenerate_answer"
+SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 12
+
+
+def stream_slowly(models: FakeModelServer, model_id: str) -> None:
+    """`model_id` answers SLOW_REPLY eight characters a tenth of a second (about 8 s in all)."""
+    models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+
+
+def numbered_takes(
+    models: FakeModelServer,
+    model_id: str,
+    *,
+    chunk_chars: int = ModelScript.chunk_chars,
+    chunk_delay: float = ModelScript.chunk_delay,
+) -> None:
+    """`model_id` answers "take 1", then "take 2"…, `chunk_chars` a chunk every `chunk_delay` s."""
+    takes = itertools.count(1)
+    script = ModelScript(
+        reply=lambda request: f"take {next(takes)}",
+        chunk_chars=chunk_chars,
+        chunk_delay=chunk_delay,
+    )
+    models.script(model_id, script)
