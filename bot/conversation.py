@@ -129,9 +129,11 @@ class Conversations:
         log.info("in-chat choice of answer %s by %s: %s", parent.answer_id, user_id, choice.name)
         await self._tell_quietly(channel_id, user_id, f"{name}'s answer {choice.value}")
 
-    async def regenerate(self, channel_id: str, answer_ts: str, user_id: str) -> None:
-        """A person pressed Regenerate: the answer is written again, in its own message, from
-        the context it was first given."""
+    async def regenerate(
+        self, channel_id: str, answer_ts: str, user_id: str, *, thread_ts: str | None = None
+    ) -> None:
+        """A person pressed Regenerate on the answer `answer_ts` (in thread `thread_ts`): it
+        is written again, in its own message, from the context it was first given."""
         restarted = await self._regenerations.restart(
             channel_id,
             answer_ts,
@@ -139,7 +141,7 @@ class Conversations:
             models=[spec.name for spec in self._catalog],
         )
         if isinstance(restarted, RegenerationRefused):
-            await self._tell_quietly(channel_id, user_id, restarted.value)
+            await self._tell_quietly(channel_id, user_id, restarted.value, thread_ts=thread_ts)
             return
         log.info("answer %s regenerated for %s", restarted.answer_id, user_id)
         source = restarted.source
@@ -301,7 +303,7 @@ class Conversations:
                 slack_message = self._answer_message(answer.answer_id, spec, channel_id, thread_ts)
                 try:
                     await slack_message.post_placeholder()
-                except (SlackApiError, SlackUnreachable) as error:
+                except SlackApiError as error:
                     await streams.pop(answer.answer_id).close()
                     refused = await self._not_posted(answer.answer_id, spec, channel_id, error)
                     if refused is not None:
@@ -330,7 +332,7 @@ class Conversations:
         answer_id: int,
         spec: ModelSpec,
         channel_id: str,
-        error: SlackApiError | SlackUnreachable,
+        error: SlackApiError,
     ) -> str | None:
         """The answer's placeholder is not in Slack: the answer is recorded as failed. Returns
         Slack's refusal code; None when Slack could not be reached (the placeholder may be

@@ -15,7 +15,7 @@ from bot.conversation import identity_for
 from bot.slack.answer_message import show_final
 from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import outcome_messages
-from bot.slack.web import MessageTag, SlackUnreachable, SlackWeb, slack_error_code
+from bot.slack.web import MessageTag, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, UnshownAnswer
 from storage.inbox import EventInbox
 from storage.liveness import PreviousLife
@@ -120,8 +120,9 @@ class Recovery:
                     messages=messages,
                     maybe_posted_since=answer.started_at,
                 )
-            except (SlackApiError, SlackUnreachable) as error:
-                reason = slack_error_code(error) if isinstance(error, SlackApiError) else str(error)
-                log.error("could not show answer %s yet: %s", answer.answer_id, reason)
+            except SlackApiError as error:
+                log.error(
+                    "could not show answer %s yet: %s", answer.answer_id, slack_error_code(error)
+                )
                 return
         await self._answers.shown(answer.answer_id, continuations)

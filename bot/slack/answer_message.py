@@ -39,8 +39,8 @@ async def show_final(
     """Put the final text in the answer's message and post what does not fit as continuation
     messages in `continuation_thread`. Returns the continuations' ts. `maybe_posted_since`: an
     earlier attempt may have posted some continuations already (they are found, not
-    repeated). Raises `SlackApiError` when Slack will not take it (rate limits are waited out
-    by the client first), `SlackUnreachable` when it cannot be reached."""
+    repeated). Raises `SlackApiError` when Slack will not take it or cannot be reached (rate
+    limits are waited out by the client first)."""
     first, *rest = messages
     try:
         await web.update(channel, ts, first)

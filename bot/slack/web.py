@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +35,26 @@ _PAGES_LOOKED_THROUGH = 10  # of 200 messages each, when looking for a tagged me
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
-class SlackUnreachable(Exception):
-    """Slack could not be reached, or did not answer; what was sent may or may not be there."""
+UNREACHABLE = "slack_unreachable"  # the error code of `SlackUnreachable`
+
+
+class SlackUnreachable(SlackApiError):
+    """Slack could not be reached, or did not answer in time: what was asked may or may not
+    have been done. A `SlackApiError` (code `slack_unreachable`), so it is handled wherever
+    Slack's own refusals are."""
+
+    def __init__(self, doing: str) -> None:
+        super().__init__(f"no answer from Slack {doing}", {"ok": False, "error": UNREACHABLE})
+
+
+@contextmanager
+def _reaching_slack(doing: str) -> Iterator[None]:
+    """Connection failures and timeouts (after slack_sdk's own retries) as `SlackUnreachable`."""
+    try:
+        yield
+    except _TRANSPORT_ERRORS as error:
+        log.warning("no answer from Slack %s: %r", doing, error)
+        raise SlackUnreachable(doing) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,25 +155,25 @@ class SlackWeb:
         for attempt in (1, 2):
             sent_at = time.time()
             try:
-                response = await self.client.chat_postMessage(
-                    channel=channel,
-                    text=message.text,
-                    blocks=message.blocks,
-                    thread_ts=thread_ts,
-                    metadata=tag.as_metadata(),
-                    unfurl_links=False,
-                    unfurl_media=False,
-                    username=identity.username if identity else None,
-                    icon_emoji=identity.icon_emoji if identity else None,
-                )
+                with _reaching_slack(f"posting in {channel} (attempt {attempt})"):
+                    response = await self.client.chat_postMessage(
+                        channel=channel,
+                        text=message.text,
+                        blocks=message.blocks,
+                        thread_ts=thread_ts,
+                        metadata=tag.as_metadata(),
+                        unfurl_links=False,
+                        unfurl_media=False,
+                        username=identity.username if identity else None,
+                        icon_emoji=identity.icon_emoji if identity else None,
+                    )
                 return str(response["ts"])
-            except _TRANSPORT_ERRORS as error:
-                log.warning("posting in %s: attempt %d got no answer: %r", channel, attempt, error)
+            except SlackUnreachable as error:
                 lost = error
             found = await self.find_tagged(channel, tag, thread_ts=thread_ts, since=sent_at)
             if found is not None:
                 return found
-        raise SlackUnreachable(f"no answer from Slack posting in {channel}") from lost
+        raise lost
 
     async def find_tagged(
         self, channel: str, tag: MessageTag, *, thread_ts: str | None, since: float
@@ -163,18 +183,16 @@ class SlackWeb:
         oldest = f"{max(0.0, since - _CLOCK_SKEW_SECONDS):.6f}"
         metadata = tag.as_metadata()
         cursor: str | None = None
-        try:
-            for _ in range(_PAGES_LOOKED_THROUGH):
+        for _ in range(_PAGES_LOOKED_THROUGH):
+            with _reaching_slack(f"reading {channel}"):
                 page = await self._read_page(channel, thread_ts, oldest, cursor)
-                messages: list[dict[str, Any]] = page.get("messages", [])
-                for message in messages:
-                    if message.get("metadata") == metadata:
-                        return str(message["ts"])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    return None
-        except _TRANSPORT_ERRORS as error:
-            raise SlackUnreachable(f"no answer from Slack reading {channel}") from error
+            messages: list[dict[str, Any]] = page.get("messages", [])
+            for message in messages:
+                if message.get("metadata") == metadata:
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
         log.warning(
             "gave up looking for %s in %s after %d pages", tag, channel, _PAGES_LOOKED_THROUGH
         )
@@ -198,21 +216,25 @@ class SlackWeb:
         )
 
     async def update(self, channel: str, ts: str, message: SlackMessage) -> None:
-        await self.client.chat_update(
-            channel=channel, ts=ts, text=message.text, blocks=message.blocks
-        )
+        with _reaching_slack(f"updating {ts} in {channel}"):
+            await self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
 
     async def delete(self, channel: str, ts: str) -> None:
-        await self.client.chat_delete(channel=channel, ts=ts)
+        with _reaching_slack(f"deleting {ts} in {channel}"):
+            await self.client.chat_delete(channel=channel, ts=ts)
 
     async def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None) -> None:
         """A notice only `user` sees (a bad `+alias`, help)."""
-        await self.client.chat_postEphemeral(
-            channel=channel, user=user, text=text, thread_ts=thread_ts
-        )
+        with _reaching_slack(f"telling {user} in {channel}"):
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts
+            )
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
-        await self.client.views_publish(user_id=user_id, view=view)
+        with _reaching_slack(f"publishing {user_id}'s Home tab"):
+            await self.client.views_publish(user_id=user_id, view=view)
 
     async def user_name(self, user_id: str) -> str:
         """A person's display name (cached for an hour); their id if Slack will not say."""
@@ -220,7 +242,8 @@ class SlackWeb:
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         try:
-            response = await self.client.users_info(user=user_id)
+            with _reaching_slack(f"looking up {user_id}"):
+                response = await self.client.users_info(user=user_id)
         except SlackApiError as error:
             log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
             return user_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.doubles.model_servers import ModelScript
+from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.doubles.waiting import wait_until
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
@@ -100,3 +101,15 @@ def test_a_model_whose_message_slack_never_got_says_so_once_slack_is_back(
     assert [body(m) for m in answers[:2]] == [f"{m} answers: Alice: go" for m in MODEL_IDS[1:]]
     assert "Slack could not be reached" in status_line(answers[2])
     assert len(answers_in(slack, CHANNEL)) == 3
+
+
+def test_a_final_edit_slack_never_got_is_shown_once_slack_is_back(start_bot, slack, models, events):
+    # More lost connections than slack_sdk retries: the first final edit does not land now.
+    slack.lose_replies("chat.update", times=3, carried_out=False)
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
+    ask(bot, events)
+
+    answers = wait_for_answers(slack, CHANNEL, 3, timeout=15)
+    assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
+    lost = [call for call in slack.calls_for("chat.update") if call.status == REPLY_LOST]
+    assert len(lost) == 3
