@@ -4,6 +4,7 @@ buttons act on answers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -55,19 +56,36 @@ def register_listeners(
 
     async def on_stop_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        channel, ts, user = _pressed_on(body)
-        work.start(stops.press(channel, ts, user), name=f"stop {ts}")
+        press = ButtonPress.of(body)
+        work.start(stops.press(press.channel, press.ts, press.user), name=f"stop {press.ts}")
 
     async def on_regenerate_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        channel, ts, user = _pressed_on(body)
-        work.start(conversations.regenerate(channel, ts, user), name=f"regenerate {ts}")
+        press = ButtonPress.of(body)
+        regeneration = conversations.regenerate(
+            press.channel, press.ts, press.user, thread_ts=press.thread_ts
+        )
+        work.start(regeneration, name=f"regenerate {press.ts}")
 
     app.action(STOP_ACTION)(on_stop_pressed)
     app.action(REGENERATE_ACTION)(on_regenerate_pressed)
 
 
-def _pressed_on(body: dict[str, Any]) -> tuple[str, str, str]:
-    """(channel, message ts, user) of a button press on a message."""
-    container = body["container"]
-    return container["channel_id"], container["message_ts"], body["user"]["id"]
+@dataclass(frozen=True, slots=True)
+class ButtonPress:
+    """Who pressed a button on which message (and in which thread, if any)."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None
+    user: str
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ButtonPress:
+        container = body["container"]
+        return cls(
+            channel=container["channel_id"],
+            ts=container["message_ts"],
+            thread_ts=container.get("thread_ts"),
+            user=body["user"]["id"],
+        )

@@ -60,7 +60,24 @@ def test_older_answers_are_not_regenerated(bot, slack, models, events):
 
     (note,) = wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="a note to Bob")
     assert note["user"] == BOB and "latest message" in note["text"]
+    assert note["thread_ts"] is None
     assert len(models.requests_for("claude-test")) == 2
+
+
+def test_a_refusal_in_a_reply_thread_is_told_in_that_thread(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hi", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    for turn, text in enumerate(("one", "two"), start=1):
+        events.user_says(CHANNEL, BOB, text, thread_ts=gpt["ts"], to=[bot.events_url])
+        wait_for_answers(slack, CHANNEL, turn, thread_ts=gpt["ts"])
+    older_reply = answers_in(slack, CHANNEL, gpt["ts"])[0]
+
+    events.user_clicks(CHANNEL, older_reply["ts"], REGENERATE, BOB, to=bot.events_url)
+
+    (note,) = wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="a note to Bob")
+    assert (note["user"], note["thread_ts"]) == (BOB, gpt["ts"])
+    assert "latest message" in note["text"]
+    assert len(models.requests_for("gpt-test")) == 3
 
 
 def test_presses_on_two_replicas_regenerate_once(start_bot, slack, models, events):
