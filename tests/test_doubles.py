@@ -220,6 +220,28 @@ def test_injected_server_error(emulator: SlackEmulator, slack: WebClient):
     assert slack.chat_postMessage(channel="C0GENERAL", text="x")["ok"]
 
 
+def test_a_lost_reply_drops_the_connection_after_the_call_is_done_or_not(
+    emulator: SlackEmulator,
+):
+    emulator.lose_replies("chat.postMessage", carried_out=True)
+    emulator.lose_replies("chat.postMessage", carried_out=False)
+    no_retries = WebClient(token=TOKEN, base_url=emulator.api_url, retry_handlers=[])
+    for text in ("done", "never done"):
+        with pytest.raises(OSError):  # urllib's view of a connection dropped mid-request
+            no_retries.chat_postMessage(channel="C0GENERAL", text=text)
+    assert [m["text"] for m in emulator.bot_messages("C0GENERAL")] == ["done"]
+    assert [call.status for call in emulator.calls_for("chat.postMessage")] == [0, 0]
+
+
+def test_message_metadata_is_read_back_only_when_asked_for(slack: WebClient):
+    metadata = {"event_type": "chorus_message", "event_payload": {"answer_id": "7"}}
+    slack.chat_postMessage(channel="C0GENERAL", text="tagged", metadata=metadata)
+    plain = slack.conversations_history(channel="C0GENERAL")["messages"][0]
+    full = slack.conversations_history(channel="C0GENERAL", include_all_metadata=True)
+    assert "metadata" not in plain
+    assert full["messages"][0]["metadata"] == metadata
+
+
 def test_sustained_rate_limit_refuses_calls_beyond_the_window(
     emulator: SlackEmulator, slack: WebClient
 ):
