@@ -139,6 +139,7 @@ class FaultDriver:
                 )
                 crash.start()
             self.slack_faults.maybe_burst(self.slack, self.rng)
+            self.slack_faults.maybe_lose_a_reply(self.slack, self.rng)
             self._step()
         if crash is not None:
             crash.join()

@@ -1,9 +1,10 @@
 """The faults of a fault run, drawn from a seeded random generator so that a run can be repeated.
 
 Provider faults are drawn per request: the n-th request a model receives gets the same fault in
-every run with the same seed. Slack faults are bursts of 429s drawn per round, on top of a steady
-per-second limit. How each event reaches the bot (which replica, Slack's retries) is drawn per
-person's message.
+every run with the same seed. Slack faults are bursts of 429s and lost replies (the connection
+drops before Slack's reply, whether or not the call was done) drawn per round, on top of a
+steady per-second limit. How each event reaches the bot (which replica, Slack's retries) is
+drawn per person's message.
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ class RandomlyFailingModel(ModelScript):
 @dataclass(frozen=True)
 class SlackFaults:
     """Slack's side: a steady per-second limit on posting and editing, and, drawn per round,
-    bursts of 429s with Retry-After on the next few calls."""
+    bursts of 429s with Retry-After on the next few calls and lost replies."""
 
     update_limit: int | None = 25
     post_limit: int | None = 20
     burst_chance: float = 0.12
+    lost_reply_chance: float = 0.05
 
     def apply_limits(self, slack: SlackEmulator) -> None:
         slack.set_rate_limit("chat.update", self.update_limit)
@@ -101,6 +103,14 @@ class SlackFaults:
             return
         method = rng.choice(("chat.update", "chat.update", "chat.postMessage"))
         slack.inject(method, times=rng.randint(1, 4), retry_after=rng.randint(1, 2))
+
+    def maybe_lose_a_reply(self, slack: SlackEmulator, rng: random.Random) -> None:
+        """Perhaps drop the connection of the next post or edit before Slack's reply; the
+        call itself is done or not, at random."""
+        if rng.random() >= self.lost_reply_chance:
+            return
+        method = rng.choice(("chat.update", "chat.postMessage"))
+        slack.lose_replies(method, carried_out=rng.random() < 0.5)
 
 
 @dataclass(frozen=True)

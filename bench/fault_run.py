@@ -35,6 +35,7 @@ from bench.fault_sabotage import check_the_counter
 from bench.fault_tally import Tally, tally
 from tests.databases import fresh_postgres_database
 from tests.doubles import BotProcess, FakeModelServer, SlackEmulator, SlackEventSender
+from tests.doubles.slack_emulator.emulator import REPLY_LOST
 
 MODELS = {  # alias → model, in configured order
     "claude": "anthropic:claude-bench",
@@ -259,6 +260,8 @@ def print_faults(
         print(f"  {fault}: {count}")
     limited = Counter(call.method for call in slack.calls if call.status == 429)
     print("Slack 429s: " + ", ".join(f"{method} {n}" for method, n in sorted(limited.items())))
+    lost = Counter(call.method for call in slack.calls if call.status == REPLY_LOST)
+    print("Slack replies lost: " + ", ".join(f"{method} {n}" for method, n in sorted(lost.items())))
     print("event deliveries:")
     for what, count in sorted(driver.delivered.counts.items()):
         print(f"  {what}: {count}")

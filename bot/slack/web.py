@@ -33,8 +33,6 @@ TAG_EVENT_TYPE = "chorus_message"  # the metadata type of every message the bot 
 _CLOCK_SKEW_SECONDS = 120.0  # how far Slack's clock may be from ours when looking back
 _PAGES_LOOKED_THROUGH = 10  # of 200 messages each, when looking for a tagged message
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
-
-
 UNREACHABLE = "slack_unreachable"  # the error code of `SlackUnreachable`
 
 
