@@ -93,7 +93,10 @@ class AnswerRunner:
         progress = _Progress()
         try:
             assert job.message.ts is not None
-            await self._answers.posted(job.answer_id, job.message.ts)
+            if not job.stream.complete:
+                # Where the answer streams, for Stop and recovery; an answer already complete
+                # records it with its outcome, one transaction fewer.
+                await self._answers.posted(job.answer_id, job.message.ts)
             await self._stream_until_stopped(job, progress)
         except AnswerStopped as stopped:
             return await self._end(job, progress, started, AnswerStatus.STOPPED, stopped.note)
@@ -163,6 +166,7 @@ class AnswerRunner:
                 input_tokens=progress.input_tokens,
                 output_tokens=progress.output_tokens,
             ),
+            slack_ts=job.message.ts,
         )
         messages = outcome_messages(
             job.spec.display_name,

@@ -67,10 +67,15 @@ class AnswerStore:
             heartbeat_at=time.time(),
         )
 
-    async def finish(self, answer_id: int, outcome: FinishedAnswer) -> None:
+    async def finish(
+        self, answer_id: int, outcome: FinishedAnswer, *, slack_ts: str | None = None
+    ) -> None:
+        """How the answer ended (and, when not yet recorded by `posted`, where its message is)."""
         now = time.time()
+        where = {"slack_ts": slack_ts} if slack_ts is not None else {}
         await self._update(
             answer_id,
+            **where,
             status=outcome.status.value,
             text=outcome.text,
             error=outcome.error,

@@ -34,6 +34,11 @@ class BufferedStream:
         else:
             self._arrived.put_nowait(_End(None))
 
+    @property
+    def complete(self) -> bool:
+        """Every event has arrived (the stream ended, well or not): reading it takes no wait."""
+        return self._reader.done()
+
     async def events(self) -> AsyncIterator[StreamEvent]:
         """The stream's events, those that already arrived first."""
         while True:

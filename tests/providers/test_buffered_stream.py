@@ -28,8 +28,10 @@ async def read_all(stream: BufferedStream) -> list[StreamEvent]:
 async def test_what_arrives_before_anyone_reads_is_kept_in_order():
     events: list[StreamEvent] = [TextDelta("4 and "), TextDelta("6."), Usage(10, 3)]
     stream = BufferedStream(model(events))
+    assert not stream.complete
     await asyncio.sleep(0.01)  # the whole answer arrives while the placeholder is posted
 
+    assert stream.complete
     assert await read_all(stream) == events
 
 
