@@ -337,15 +337,13 @@ class Conversations:
         """The answer's placeholder is not in Slack: the answer is recorded as failed. Returns
         Slack's refusal code; None when Slack could not be reached (the placeholder may be
         there after all, so the failure line stays owed for recovery to show)."""
-        if isinstance(error, SlackUnreachable):
-            log.error("could not post %s's answer in %s: %s", spec.name, channel_id, error)
-            failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=SLACK_UNREACHABLE)
-            await self._answers.finish(answer_id, failed)
-            return None
         code = slack_error_code(error)
         log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
-        failed = FinishedAnswer(status=AnswerStatus.FAILED, text="", error=code)
-        await self._answers.finish(answer_id, failed)
+        unreachable = isinstance(error, SlackUnreachable)
+        shown_error = SLACK_UNREACHABLE if unreachable else code
+        await self._answers.finish(answer_id, FinishedAnswer(AnswerStatus.FAILED, "", shown_error))
+        if unreachable:
+            return None
         await self._answers.shown(answer_id)  # nowhere to show it: nothing owed
         return code
 

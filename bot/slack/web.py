@@ -145,7 +145,7 @@ class SlackWeb:
         earlier attempt may have landed, so it is looked for first. Raises `SlackUnreachable`
         when Slack cannot be reached."""
         if maybe_posted_since is not None:
-            found = await self.find_tagged(
+            found = await self._find_tagged(
                 channel, tag, thread_ts=thread_ts, since=maybe_posted_since
             )
             if found is not None:
@@ -168,12 +168,12 @@ class SlackWeb:
                 return str(response["ts"])
             except SlackUnreachable as error:
                 lost = error
-            found = await self.find_tagged(channel, tag, thread_ts=thread_ts, since=sent_at)
+            found = await self._find_tagged(channel, tag, thread_ts=thread_ts, since=sent_at)
             if found is not None:
                 return found
         raise lost
 
-    async def find_tagged(
+    async def _find_tagged(
         self, channel: str, tag: MessageTag, *, thread_ts: str | None, since: float
     ) -> str | None:
         """The ts of the bot's message carrying `tag`, posted after `since` (a time) in the

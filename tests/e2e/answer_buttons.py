@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 from tests.doubles.model_servers import FakeModelServer, ModelScript
+from tests.e2e.slack_views import Message, body, buttons, status_line
 
 STOP, REGENERATE = "stop_answer", "regenerate_answer"
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 12
@@ -14,6 +15,14 @@ SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 12
 def stream_slowly(models: FakeModelServer, model_id: str) -> None:
     """`model_id` answers SLOW_REPLY eight characters a tenth of a second (about 8 s in all)."""
     models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+
+
+def assert_stopped_by_bob(answer: Message) -> None:
+    """A SLOW_REPLY answer Bob stopped: its text so far kept, a note saying so, and only the
+    Regenerate button left."""
+    assert "Stopped by Bob" in status_line(answer)
+    assert SLOW_REPLY.startswith(body(answer)) and 0 < len(body(answer)) < len(SLOW_REPLY)
+    assert buttons(answer) == [REGENERATE]
 
 
 def numbered_takes(

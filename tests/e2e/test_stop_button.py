@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.e2e.answer_buttons import REGENERATE, SLOW_REPLY, STOP, stream_slowly
+from tests.e2e.answer_buttons import (
+    REGENERATE,
+    SLOW_REPLY,
+    STOP,
+    assert_stopped_by_bob,
+    stream_slowly,
+)
 from tests.e2e.slack_views import (
     body,
     buttons,
@@ -24,8 +30,7 @@ def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, mode
     assert response.status_code == 200
 
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=5)
-    assert "Stopped by Bob" in status_line(claude)
-    assert SLOW_REPLY.startswith(body(claude)) and 0 < len(body(claude)) < len(SLOW_REPLY)
+    assert_stopped_by_bob(claude)
     assert body(gpt) == "gpt-test answers: Alice: a long story please"
     assert [buttons(message) for message in (claude, gpt, gemini)] == [[REGENERATE]] * 3
 

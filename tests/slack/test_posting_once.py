@@ -19,28 +19,24 @@ def post_calls(emulator):
     return [call.status for call in emulator.calls_for("chat.postMessage")]
 
 
-async def test_a_post_whose_reply_is_lost_is_found_not_posted_again(web):
+@pytest.mark.parametrize(
+    ("carried_out", "statuses"),
+    [(True, [REPLY_LOST]), (False, [REPLY_LOST, 200])],
+    ids=["done-so-found-not-posted-again", "never-done-so-sent-again"],
+)
+async def test_a_post_whose_reply_is_lost_is_looked_for_before_it_is_sent_again(
+    web, carried_out, statuses
+):
     slack, emulator = web
-    emulator.lose_replies("chat.postMessage", carried_out=True)
+    emulator.lose_replies("chat.postMessage", carried_out=carried_out)
 
     ts = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
 
     (message,) = emulator.bot_messages(CHANNEL)
     assert message["ts"] == ts
-    assert post_calls(emulator) == [REPLY_LOST]
+    assert post_calls(emulator) == statuses
     history = emulator.calls_for("conversations.history")
     assert [call.params.get("include_all_metadata") for call in history] == ["1"]
-
-
-async def test_a_post_that_never_reached_slack_is_sent_again(web):
-    slack, emulator = web
-    emulator.lose_replies("chat.postMessage", carried_out=False)
-
-    ts = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
-
-    (message,) = emulator.bot_messages(CHANNEL)
-    assert message["ts"] == ts
-    assert post_calls(emulator) == [REPLY_LOST, 200]
 
 
 async def test_other_answers_tagged_messages_are_not_mistaken_for_it(web):
