@@ -42,7 +42,17 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     socket_connected = socket_mode.client.is_connected if socket_mode is not None else None
     runner = web.AppRunner(http_routes(bot, socket_connected=socket_connected), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.host, settings.port).start()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except OSError as error:
+        await runner.cleanup()
+        if socket_mode is not None:
+            await socket_mode.close_async()
+        await bot.close()
+        raise ConfigurationError(
+            f"Configuration error: cannot listen on {settings.host}:{settings.port} "
+            f"({error.strerror or error}); set HOST and PORT to a free address"
+        ) from None
     # Listen first: what the previous life left is taken over in the background.
     bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
     loops = [

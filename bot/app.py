@@ -13,7 +13,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering import AnswerRunner
@@ -152,7 +152,8 @@ async def open_database(database_url: str) -> AsyncEngine:
     try:
         engine = create_engine(database_url)
         await migrate(engine)
-    except (ArgumentError, NoSuchModuleError):
+    except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError):
+        # ImportError, InvalidRequestError: a driver that is not installed, or not async.
         raise ConfigurationError(
             "Configuration error: DATABASE_URL is not a usable SQLAlchemy async URL "
             "(e.g. sqlite+aiosqlite:///./chorus.db or postgresql+asyncpg://user@host/db)"

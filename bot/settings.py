@@ -75,7 +75,14 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("slack_api_url", "openai_base_url", "anthropic_base_url", "gemini_base_url")
+    @field_validator(
+        "slack_api_url",
+        "openai_base_url",
+        "anthropic_base_url",
+        "gemini_base_url",
+        "openrouter_base_url",
+        "ollama_base_url",
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

@@ -8,17 +8,30 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number: replicas starting together take turns to migrate.
 _MIGRATION_LOCK_KEY = 0x43686F72
+# The async driver for URLs written without one, as hosting platforms hand them out.
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def async_url(database_url: str) -> URL:
+    """The URL with its async driver: `postgres://…` and `postgresql://…` use asyncpg,
+    `sqlite://…` aiosqlite; a URL naming its driver is kept as it is."""
+    url = make_url(database_url)
+    return url.set(drivername=_ASYNC_DRIVERS.get(url.drivername, url.drivername))
 
 
 def create_engine(database_url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
-    url = make_url(database_url)
+    url = async_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if url.database and url.database != ":memory:":
