@@ -113,7 +113,7 @@ async def _thread_context(
     request = build_thread_context(
         SYSTEM,
         history.snapshot,
-        authored(history.anchor_author, history.anchor_text),
+        history.anchor_message,
         history.anchor_answer,
         [thread_turn(record) for record in history.turns],
         authored("Bob", "and then?"),

@@ -272,7 +272,7 @@ class Conversations:
         return build_thread_context(
             self._settings.system_prompt,
             history.snapshot,
-            authored(history.anchor_author, history.anchor_text),
+            history.anchor_message,
             history.anchor_answer,
             [thread_turn(record) for record in history.turns],
             authored(author, text),

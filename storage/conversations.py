@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat.context import ContextRound
-from bot.chat.history import AnswerRecord, RoundRecord, TurnRecord
+from bot.chat.history import AnswerRecord, RoundRecord, TurnRecord, thread_anchor_message
 from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
 from bot.chat.routing import ChatKey
 from storage.tables import (
@@ -77,8 +77,7 @@ class ThreadHistory:
     """Everything stored that a thread turn's context is built from."""
 
     snapshot: tuple[ContextRound, ...]
-    anchor_author: str
-    anchor_text: str
+    anchor_message: str
     anchor_answer: str
     turns: tuple[TurnRecord, ...]
 
@@ -301,8 +300,9 @@ class ConversationStore:
             replies = await answer_records_by(session, Answer.thread_turn_id, [t.id for t in turns])
         return ThreadHistory(
             snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
-            anchor_author=anchor_round.author_name,
-            anchor_text=anchor_round.text,
+            anchor_message=thread_anchor_message(
+                anchor_round.author_name, anchor_round.text, deleted=anchor_round.deleted
+            ),
             anchor_answer=anchor_answer.text,
             turns=tuple(
                 TurnRecord(t.author_name, t.text, next(iter(replies.get(t.id, ())), None))

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from bot.chat.context import ContextRound, ThreadTurn, authored
 from bot.chat.in_chat import AnswerOutcome, AnswerStatus, default_in_chat_answer
 
+DELETED_MESSAGE = "(message deleted)"
+
 
 @dataclass(frozen=True, slots=True)
 class AnswerRecord:
@@ -38,9 +40,12 @@ class TurnRecord:
 
 
 def in_chat_answer_id(record: RoundRecord) -> int | None:
-    """The explicit choice, or the default rule over the answers in model order."""
-    if record.chosen_answer_id is not None:
-        return record.chosen_answer_id
+    """The recorded choice while its answer has text to send, else the default rule over the
+    answers in model order (the choice's answer may since have failed a Regenerate, or been
+    deleted)."""
+    chosen = record.chosen_answer_id
+    if any(a.answer_id == chosen and a.status.keeps_text for a in record.answers):
+        return chosen
     outcomes = [AnswerOutcome(answer.answer_id, answer.status) for answer in record.answers]
     return default_in_chat_answer(outcomes)
 
@@ -51,6 +56,12 @@ def context_round(record: RoundRecord) -> ContextRound:
     answer = next((a for a in record.answers if a.answer_id == chosen), None)
     text = answer.text if answer is not None and answer.status.keeps_text else None
     return ContextRound(record.round_id, authored(record.author, record.text), text or None)
+
+
+def thread_anchor_message(author: str, text: str, *, deleted: bool) -> str:
+    """The message of the round a reply thread hangs under, as the thread's model sees it. A
+    deleted one leaves the context, but a stand-in keeps the answer after a user turn."""
+    return authored(author, DELETED_MESSAGE if deleted else text)
 
 
 def thread_turn(record: TurnRecord) -> ThreadTurn:

@@ -78,6 +78,12 @@ def test_chosen_in_chat_answer_wins_over_the_default():
     assert context_round(record).in_chat_answer == "second"
 
 
+def test_a_chosen_answer_that_later_failed_gives_way_to_the_first_that_succeeded():
+    # E.g. the In Chat answer was regenerated and its model failed this time.
+    record = round_record(1, ("", FAILED), ("second", DONE), ("third", DONE), chosen=10)
+    assert context_round(record).in_chat_answer == "second"
+
+
 def test_round_whose_in_chat_answer_failed_sends_no_assistant_turn():
     history = [context_round(round_record(1, ("", FAILED), ("", FAILED)))]
     request = build_round_context("", history, "Alice: again", WIDE)

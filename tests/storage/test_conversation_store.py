@@ -186,7 +186,7 @@ async def test_a_thread_sees_its_round_its_answer_and_earlier_rounds_but_not_lat
     assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [
         ("Alice: first", "claude: first")
     ]
-    assert (history.anchor_author, history.anchor_text) == ("Alice", "second")
+    assert history.anchor_message == "Alice: second"
     assert history.anchor_answer == "gpt: second"
     assert [(t.author, t.text, t.reply.text) for t in history.turns] == [
         ("Bob", "why?", "reply to why?")
@@ -207,6 +207,18 @@ async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
     assert history.snapshot == ()
 
 
+async def test_a_deleted_question_leaves_the_thread_under_its_answer(stores):
+    asked = await stores.round("1.0", "secret question")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
+    turn = await start_turn(stores, parent, "1.1", "go on")
+    await stores.conversations.forget_message("C1", "1.0")
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+    )
+    assert "secret question" not in history.anchor_message
+    assert history.anchor_message == "Alice: (message deleted)"
+
+
 async def test_deleted_messages_leave_the_context(stores):
     await stores.round("1.0", "keep me")
     await stores.round("2.0", "delete me")
@@ -225,7 +237,7 @@ async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
     records = await stores.conversations.round_records(
         second.chat_id, before_round_id=second.round_id, limit=10
     )
-    assert context_round(records[0]).in_chat_answer in (None, "gpt: q")
+    assert context_round(records[0]).in_chat_answer == "gpt: q"
 
 
 async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_slack(stores):
