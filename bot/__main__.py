@@ -57,6 +57,7 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
     loops = [
         asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper"),
+        asyncio.create_task(bot.recovery.heartbeat_forever(), name="heartbeat"),
         asyncio.create_task(bot.stops.watch_forever(), name="stop watcher"),
     ]
     if socket_mode is not None:

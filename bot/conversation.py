@@ -57,6 +57,7 @@ SLACK_ERROR_ADVICE = {
     "missing_scope": "I'm missing a Slack permission to post here; ask an admin to reinstall "
     "the app from its manifest.",
 }
+ADVISED = SLACK_ERROR_ADVICE.keys()
 SLACK_UNREACHABLE = "Slack could not be reached to post this answer; ask again to retry."
 
 
@@ -150,24 +151,25 @@ class Conversations:
             restarted.answer_id, spec, channel_id, restarted.post_thread_ts
         )
         message.ts = restarted.slack_ts
-        try:
-            if isinstance(source, RoundSource):
-                request = await self._round_request(
-                    source.chat_id, source.round_id, source.author, source.text
-                )
-            else:
-                request = await self._thread_request(
-                    source.reply_thread_id, source.turn_id, source.author, source.text
-                )
-            await message.start_again(restarted.old_continuations)
-        except Exception:
-            # Never leave the answer pending: it fails with a line saying so (shown later by
-            # recovery if Slack is the trouble).
-            failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
-            await self._answers.finish(restarted.answer_id, failed)
-            raise
-        stream = self._runner.start(spec, request)
-        await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
+        with self._answers.in_hand([restarted.answer_id]):
+            try:
+                if isinstance(source, RoundSource):
+                    request = await self._round_request(
+                        source.chat_id, source.round_id, source.author, source.text
+                    )
+                else:
+                    request = await self._thread_request(
+                        source.reply_thread_id, source.turn_id, source.author, source.text
+                    )
+                await message.start_again(restarted.old_continuations)
+            except Exception:
+                # Never leave the answer pending: it fails with a line saying so (shown later by
+                # recovery if Slack is the trouble).
+                failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
+                await self._answers.finish(restarted.answer_id, failed)
+                raise
+            stream = self._runner.start(spec, request)
+            await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
         if isinstance(source, RoundSource):
             await self._answers.settle_round(source.round_id)
 
@@ -297,35 +299,38 @@ class Conversations:
         }
         runs: list[asyncio.Task[AnswerStatus]] = []
         refusals: set[str] = set()
-        try:
-            for answer in answers:
-                spec = self._catalog.get(answer.model)
-                slack_message = self._answer_message(answer.answer_id, spec, channel_id, thread_ts)
-                try:
-                    await slack_message.post_placeholder()
-                except SlackApiError as error:
-                    await streams.pop(answer.answer_id).close()
-                    refused = await self._not_posted(answer.answer_id, spec, channel_id, error)
-                    if refused is not None:
-                        refusals.add(refused)
-                    continue
-                stream = streams.pop(answer.answer_id)
-                job = AnswerJob(answer.answer_id, spec, stream, slack_message)
-                runs.append(asyncio.create_task(self._runner.run(job)))
-            advice = [
-                SLACK_ERROR_ADVICE[code] for code in sorted(refusals & SLACK_ERROR_ADVICE.keys())
-            ]
-            if advice:
-                await self._tell(message, " ".join(advice))
-            await asyncio.gather(*runs)
-        except asyncio.CancelledError:
-            # The bot is stopping: the answers already streaming are finalised as interrupted.
-            for run in runs:
-                run.cancel()
-            await asyncio.gather(*runs, return_exceptions=True)
-            raise
-        finally:
-            await asyncio.gather(*(stream.close() for stream in streams.values()))
+        with self._answers.in_hand(answer.answer_id for answer in answers):
+            try:
+                for answer in answers:
+                    spec = self._catalog.get(answer.model)
+                    slack_message = self._answer_message(
+                        answer.answer_id, spec, channel_id, thread_ts
+                    )
+                    try:
+                        await slack_message.post_placeholder()
+                    except SlackApiError as error:
+                        await streams.pop(answer.answer_id).close()
+                        refused = await self._not_posted(answer.answer_id, spec, channel_id, error)
+                        if refused is not None:
+                            refusals.add(refused)
+                        continue
+                    stream = streams.pop(answer.answer_id)
+                    job = AnswerJob(answer.answer_id, spec, stream, slack_message)
+                    runs.append(asyncio.create_task(self._runner.run(job)))
+                advice = [SLACK_ERROR_ADVICE[code] for code in sorted(refusals & ADVISED)]
+                if advice:
+                    await self._tell(message, " ".join(advice))
+                await asyncio.gather(*runs)
+            except BaseException as error:
+                # No answer is left streaming unwatched; when the bot is stopping, those
+                # already streaming are finalised as interrupted.
+                if isinstance(error, asyncio.CancelledError):
+                    for run in runs:
+                        run.cancel()
+                await asyncio.gather(*runs, return_exceptions=True)
+                raise
+            finally:
+                await asyncio.gather(*(stream.close() for stream in streams.values()))
 
     async def _not_posted(
         self,

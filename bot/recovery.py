@@ -74,14 +74,22 @@ class Recovery:
             log.warning("resuming event %s, left unfinished by a stopped replica", event.event_id)
             self._intake.start(event.event_id, event.payload)
 
-    async def sweep_forever(self) -> None:
-        """Keep this replica's heartbeats fresh, and take over the work of replicas whose
-        heartbeats stopped."""
+    async def heartbeat_forever(self) -> None:
+        """Keep the heartbeats of this replica's work fresh (in a loop of its own, so a slow
+        recovery pass never lets them lapse)."""
         while True:
             await asyncio.sleep(self._stale_seconds / 4)
             try:
                 await self._answers.heartbeat(self._replica_id)
                 await self._inbox.heartbeat(self._replica_id)
+            except Exception:
+                log.exception("sending heartbeats failed")
+
+    async def sweep_forever(self) -> None:
+        """Take over the work of replicas whose heartbeats stopped."""
+        while True:
+            await asyncio.sleep(self._stale_seconds / 4)
+            try:
                 await self.recover(at_start_up=False)
             except Exception:
                 log.exception("recovering interrupted work failed")
@@ -98,31 +106,31 @@ class Recovery:
             output_tokens=answer.output_tokens,
         )
         async with slots:
-            try:
-                ts = answer.slack_ts
-                if ts is None:  # the placeholder may or may not have made it to Slack
-                    ts = await self._web.post(
-                        answer.channel_id,
-                        messages[0],
-                        tag=MessageTag(answer.answer_id),
-                        thread_ts=answer.post_thread_ts,
+            with self._answers.in_hand([answer.answer_id]):
+                try:
+                    ts = answer.slack_ts
+                    if ts is None:  # the placeholder may or may not have made it to Slack
+                        ts = await self._web.post(
+                            answer.channel_id,
+                            messages[0],
+                            tag=MessageTag(answer.answer_id),
+                            thread_ts=answer.post_thread_ts,
+                            identity=identity_for(spec),
+                            maybe_posted_since=answer.started_at,
+                        )
+                        await self._answers.posted(answer.answer_id, ts)
+                    continuations = await show_final(
+                        self._web,
+                        answer_id=answer.answer_id,
+                        channel=answer.channel_id,
+                        ts=ts,
+                        continuation_thread=answer.post_thread_ts or ts,
                         identity=identity_for(spec),
+                        messages=messages,
                         maybe_posted_since=answer.started_at,
                     )
-                    await self._answers.posted(answer.answer_id, ts)
-                continuations = await show_final(
-                    self._web,
-                    answer_id=answer.answer_id,
-                    channel=answer.channel_id,
-                    ts=ts,
-                    continuation_thread=answer.post_thread_ts or ts,
-                    identity=identity_for(spec),
-                    messages=messages,
-                    maybe_posted_since=answer.started_at,
-                )
-            except SlackApiError as error:
-                log.error(
-                    "could not show answer %s yet: %s", answer.answer_id, slack_error_code(error)
-                )
-                return
-        await self._answers.shown(answer.answer_id, continuations)
+                except SlackApiError as error:
+                    code = slack_error_code(error)
+                    log.error("could not show answer %s yet: %s", answer.answer_id, code)
+                    return
+                await self._answers.shown(answer.answer_id, continuations)

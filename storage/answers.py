@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -52,6 +54,22 @@ class AnswerStore:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._in_hand: Counter[int] = Counter()
+
+    @contextmanager
+    def in_hand(self, answer_ids: Iterable[int]) -> Iterator[None]:
+        """This process works on these answers (streams or shows them) meanwhile: `heartbeat`
+        keeps other replicas' recovery off them. An answer left unsettled or unshown after
+        this gets no heartbeat, so recovery takes it over."""
+        held = list(answer_ids)
+        self._in_hand.update(held)
+        try:
+            yield
+        finally:
+            self._in_hand.subtract(held)
+            for answer_id in held:
+                if self._in_hand[answer_id] <= 0:
+                    del self._in_hand[answer_id]
 
     async def posted(self, answer_id: int, slack_ts: str) -> None:
         """The answer's placeholder message is in Slack."""
@@ -102,11 +120,18 @@ class AnswerStore:
             return round_.in_chat_answer_id
 
     async def heartbeat(self, owner: str) -> None:
-        """This replica is alive: its unsettled answers are not to be taken over."""
+        """This replica is alive: the answers it has in hand, until Slack shows them, are not
+        to be taken over."""
+        if not self._in_hand:
+            return
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Answer)
-                .where(Answer.owner == owner, Answer.status.in_(_UNSETTLED))
+                .where(
+                    Answer.id.in_(list(self._in_hand)),
+                    Answer.owner == owner,
+                    Answer.shown_at.is_(None),
+                )
                 .values(heartbeat_at=time.time())
             )
 

@@ -113,3 +113,21 @@ def test_a_final_edit_slack_never_got_is_shown_once_slack_is_back(start_bot, sla
     assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
     lost = [call for call in slack.calls_for("chat.update") if call.status == REPLY_LOST]
     assert len(lost) == 3
+
+
+def test_a_final_edit_waiting_out_a_long_rate_limit_is_not_shown_twice(
+    start_bot, slack, models, events
+):
+    # The final edit waits longer than the stale limit: the answer is still this live
+    # replica's, so recovery must not show it (and its continuation) a second time.
+    long_reply = "line of a long answer\n" * 800  # beyond one message: one continuation
+    models.script("claude-test", ModelScript(reply=long_reply, chunk_chars=len(long_reply)))
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="1")
+    slack.inject("chat.update", times=3, status=429, retry_after=2)
+    ask(bot, events, "+claude hello")
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1, timeout=30)
+    continuations = wait_for_answers(slack, CHANNEL, 1, thread_ts=answer["ts"], timeout=30)
+    time.sleep(3)  # a second showing would have landed by now
+    assert len(answers_in(slack, CHANNEL, thread_ts=answer["ts"])) == len(continuations) == 1
+    assert "whose final edit was still owed" not in bot.logs()
