@@ -13,6 +13,7 @@ from typing import Any
 from bot.chat.in_chat import AnswerStatus
 
 MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
+MESSAGE_TEXT_LIMIT = 40_000  # Slack: a message's `text`
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
 STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
@@ -21,7 +22,12 @@ _ZWSP = "\u200b"
 # `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`, `<#C1>`: Slack's special tokens.
 _SPECIAL_TOKEN = re.compile(r"<(?=[!@#])")
 _BROADCAST_WORD = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-_FENCE = re.compile(r"^\s*(```+|~~~+)(.*)$")
+# CommonMark fences, except that any indentation is taken: models indent fences inside list
+# items by 4 or more spaces, and this module does not track list items.
+_FENCE_OPENING = re.compile(r"[ \t]*(?P<marker>`{3,}(?=[^`]*$)|~{3,})")
+_MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MRKDWN_SPECIAL = re.compile("[&<>]")
+_PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
 
 PROVIDER_ICONS = {
     "anthropic": ":large_orange_circle:",
@@ -41,28 +47,78 @@ def neutralise_pings(text: str) -> str:
     return _BROADCAST_WORD.sub("@" + _ZWSP, text)
 
 
+def escape_mrkdwn(text: str) -> str:
+    """Untrusted text as Slack mrkdwn (message `text`, context blocks): `&`, `<`, `>` escaped
+    as Slack requires, so they show literally and cannot form links or mentions."""
+    return neutralise_pings(_MRKDWN_SPECIAL.sub(lambda match: _MRKDWN_ESCAPES[match[0]], text))
+
+
+@dataclass(frozen=True, slots=True)
+class _CodeFence:
+    """An open code fence: the line that opened it, and the marker that closes it."""
+
+    opening_line: str
+    marker: str
+
+    def closes_at(self, line: str) -> bool:
+        """A closing fence: the same character, at least as many, nothing after but spaces."""
+        stripped = line.strip(" \t")
+        return stripped.startswith(self.marker) and not stripped.strip(self.marker[0])
+
+
+def _open_fence(text: str) -> _CodeFence | None:
+    """The code fence left open at the end of `text`, if any."""
+    fence: _CodeFence | None = None
+    for line in text.split("\n"):
+        if fence is None:
+            match = _FENCE_OPENING.match(line)
+            if match:
+                fence = _CodeFence(line, match["marker"])
+        elif fence.closes_at(line):
+            fence = None
+    return fence
+
+
+def close_open_fence(text: str) -> str:
+    """`text` with a code fence it left open closed, so nothing after it joins the code."""
+    fence = _open_fence(text)
+    return f"{text}\n{fence.marker}" if fence else text
+
+
 def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
     """Split Markdown into parts of at most `limit` characters, at paragraph, line or word
-    boundaries, closing a code fence at the end of a part and reopening it in the next."""
+    boundaries; a code fence open at the end of a part is closed there and reopened in the next."""
     parts: list[str] = []
     rest = text
     reopen = ""
     while rest:
         rest = reopen + rest
-        if len(rest) <= limit:
-            parts.append(rest)
+        part = close_open_fence(rest)
+        if len(part) <= limit:
+            parts.append(part)
             break
-        budget = limit - 4  # room to close an open fence: "\n```"
-        cut = _cut_point(rest, budget)
-        part, rest = rest[:cut].rstrip("\n"), rest[cut:].lstrip("\n")
-        fence = _open_fence(part)
-        if fence is not None:
-            part += "\n" + fence[0]
-            reopen = fence[0] + fence[1] + "\n"
-        else:
-            reopen = ""
+        part, rest, fence = _next_part(rest, limit)
+        # A fence line too long to repeat in every part is not reopened (then the next part
+        # may not render as code, but it stays within the limit and makes progress).
+        reopen = fence.opening_line + "\n" if fence and len(fence.opening_line) < limit // 4 else ""
         parts.append(part)
     return parts or [""]
+
+
+def _next_part(text: str, limit: int) -> tuple[str, str, _CodeFence | None]:
+    """The first part of `text` (an open fence closed) within `limit`, the rest of the text,
+    and the fence the rest continues inside."""
+    budget = limit
+    while budget >= limit // 2:
+        cut = _cut_point(text, budget)
+        part, rest = text[:cut].rstrip("\n"), text[cut:].lstrip("\n")
+        fence = _open_fence(part)
+        closed = f"{part}\n{fence.marker}" if fence else part
+        if len(closed) <= limit:
+            return closed, rest, fence
+        budget -= len(closed) - limit  # cut earlier to make room for the closing fence
+    # Fences as long as the limit itself: only a hard cut fits.
+    return text[:limit], text[limit:], None
 
 
 def _cut_point(text: str, budget: int) -> int:
@@ -72,26 +128,6 @@ def _cut_point(text: str, budget: int) -> int:
         if index > budget // 2:
             return index + len(separator)
     return budget
-
-
-def _open_fence(text: str) -> tuple[str, str] | None:
-    """The fence (marker, info string) left open at the end of `text`, if any."""
-    open_fence: tuple[str, str] | None = None
-    for line in text.split("\n"):
-        match = _FENCE.match(line)
-        if not match:
-            continue
-        if open_fence is None:
-            open_fence = (match.group(1), match.group(2).strip())
-        elif match.group(1).startswith(open_fence[0]) and not match.group(2).strip():
-            open_fence = None
-    return open_fence
-
-
-def close_open_fence(text: str) -> str:
-    """While an answer streams, close a code fence the model has opened but not yet closed."""
-    fence = _open_fence(text)
-    return f"{text}\n{fence[0]}" if fence else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +146,7 @@ def _fallback(name: str, body: str) -> str:
     body = " ".join(body.split())
     if len(body) > FALLBACK_TEXT_LIMIT:
         body = body[: FALLBACK_TEXT_LIMIT - 1] + "…"
-    return f"{name}: {body}" if body else name
+    return f"{name}: {escape_mrkdwn(body)}" if body else name
 
 
 def _button(action_id: str, label: str) -> dict[str, Any]:
@@ -141,13 +177,11 @@ def placeholder_message(display_name: str) -> SlackMessage:
 
 def streaming_message(display_name: str, text: str) -> SlackMessage:
     """The answer so far; what does not fit yet is shown when the answer is complete."""
-    body = neutralise_pings(text)
-    shown = split_markdown(body)[0]
-    more = len(shown) < len(body)
+    shown, *more = split_markdown(neutralise_pings(text))
     status = f"*{display_name}* · _writing…{' (continues)' if more else ''}_"
     return SlackMessage(
         _fallback(display_name, shown),
-        [{"type": "markdown", "text": close_open_fence(shown)}, _context(status), _stop_button()],
+        [{"type": "markdown", "text": shown}, _context(status), _stop_button()],
     )
 
 
@@ -168,7 +202,7 @@ def final_messages(display_name: str, text: str, footer: str) -> list[SlackMessa
 
 def error_message(display_name: str, error_line: str) -> SlackMessage:
     """A model failed before writing anything: one clear line in its message."""
-    line = neutralise_pings(error_line)
+    line = escape_mrkdwn(error_line)
     return SlackMessage(
         f"{display_name}: {line}", [_context(f"*{display_name}* · :warning: {line}")]
     )
@@ -212,7 +246,7 @@ def footer_line(
     if input_tokens is not None or output_tokens is not None:
         pieces.append(f"{_count(input_tokens)} → {_count(output_tokens)} tokens")
     if note:
-        pieces.append(f":warning: {neutralise_pings(note)}")
+        pieces.append(f":warning: {escape_mrkdwn(note)}")
     return " · ".join(pieces)
 
 
@@ -222,11 +256,20 @@ def _count(tokens: int | None) -> str:
 
 def as_plain_text(message: SlackMessage) -> SlackMessage:
     """The same message without blocks: its Markdown and status line as the message text."""
-    parts = []
-    for block in message.blocks:
-        if block["type"] in ("markdown", "section"):
-            text = block["text"]
-            parts.append(text if isinstance(text, str) else text["text"])
-        elif block["type"] == "context":
-            parts.extend(element["text"] for element in block["elements"])
-    return SlackMessage("\n\n".join(parts) or message.text, [])
+    markdown = [block["text"] for block in message.blocks if block["type"] == "markdown"]
+    status_lines = [  # already mrkdwn
+        element["text"]
+        for block in message.blocks
+        if block["type"] == "context"
+        for element in block["elements"]
+    ]
+    room = MESSAGE_TEXT_LIMIT - sum(len(line) + 2 for line in status_lines)
+    text = _shorten_mrkdwn(escape_mrkdwn("\n\n".join(markdown)), room)
+    return SlackMessage("\n\n".join(filter(None, [text, *status_lines])) or message.text, [])
+
+
+def _shorten_mrkdwn(text: str, limit: int) -> str:
+    """Escaping can make a block's worth of Markdown longer than a message's text may be."""
+    if len(text) <= limit:
+        return text
+    return _PARTIAL_ENTITY_AT_END.sub("", text[: limit - 1]) + "…"

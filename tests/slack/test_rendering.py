@@ -10,6 +10,7 @@ from bot.slack.rendering import (
     SlackMessage,
     as_plain_text,
     close_open_fence,
+    error_message,
     final_messages,
     neutralise_pings,
     outcome_messages,
@@ -71,7 +72,7 @@ def test_a_split_inside_a_code_block_closes_and_reopens_the_fence():
 
 def test_unsplittable_text_is_cut_hard_at_the_limit():
     parts = split_markdown("x" * 25_000, limit=10_000)
-    assert [len(p) for p in parts] == [9_996, 9_996, 5_008]
+    assert [len(p) for p in parts] == [10_000, 10_000, 5_000]
 
 
 def test_streaming_text_shows_an_open_code_block_closed():
@@ -126,3 +127,102 @@ def test_a_stopped_answer_keeps_its_text_and_says_who_stopped_it():
     )
     assert message.blocks[0] == {"type": "markdown", "text": "half"}
     assert "Stopped by Bob" in message.blocks[1]["elements"][0]["text"]
+
+
+def status_line(message: SlackMessage) -> str:
+    (context,) = [block for block in message.blocks if block["type"] == "context"]
+    return context["elements"][0]["text"]
+
+
+def fence_lines(part: str, fence: str) -> list[str]:
+    return [line for line in part.split("\n") if line.startswith(fence)]
+
+
+def words_outside_fence_lines(text: str, fence: str) -> list[str]:
+    return [
+        word for line in text.split("\n") if not line.startswith(fence) for word in line.split()
+    ]
+
+
+FENCES = ["```", "`````", "~~~~~~~~", "`" * 12]
+
+
+@pytest.mark.parametrize("fence", FENCES)
+@pytest.mark.parametrize("code_starts_at", [0, 500, 11_990, 20_000])
+def test_every_part_of_a_long_code_answer_fits_a_markdown_block_and_renders_as_code(
+    fence, code_starts_at
+):
+    prose = "word " * (code_starts_at // 5)
+    code = "\n".join(f"print({i})" for i in range(4_000))
+    text = f"{prose}\n\n{fence}python\n{code}\n{fence}\n\nThat is all."
+    parts = split_markdown(text)
+    assert len(parts) > 2
+    for number, part in enumerate(parts):
+        assert len(part) <= MARKDOWN_BLOCK_LIMIT
+        opened_and_closed = fence_lines(part, fence)
+        assert len(opened_and_closed) % 2 == 0, (number, opened_and_closed)
+        assert not part.startswith("print("), f"part {number} shows code outside a code block"
+        if part.startswith(fence):
+            assert part.startswith(f"{fence}python\n")
+    joined = "\n".join(parts)
+    assert words_outside_fence_lines(joined, fence) == words_outside_fence_lines(text, fence)
+
+
+@pytest.mark.parametrize("fence", FENCES)
+@pytest.mark.parametrize("room_left", [0, 1, 4, 20])
+def test_a_streaming_answer_inside_an_open_code_block_fits_its_markdown_block(fence, room_left):
+    opening = f"{fence}\n"
+    answer = opening + "x\n" * ((MARKDOWN_BLOCK_LIMIT - len(opening) - room_left) // 2)
+    shown = streaming_message("Claude", answer).blocks[0]["text"]
+    assert len(shown) <= MARKDOWN_BLOCK_LIMIT
+    assert shown.endswith(f"\n{fence}")
+
+
+ANSWER_WITH_MARKUP = "use `Vec<String>` & <b>tags</b>"
+SHOWN_LITERALLY = "use `Vec&lt;String&gt;` &amp; &lt;b&gt;tags&lt;/b&gt;"
+
+
+def test_model_text_in_mrkdwn_is_escaped_so_it_shows_literally():
+    (final,) = final_messages("Claude", ANSWER_WITH_MARKUP, "*Claude* · 1.0 s")
+    assert final.text == f"Claude: {SHOWN_LITERALLY}"
+    assert streaming_message("Claude", ANSWER_WITH_MARKUP).text == f"Claude: {SHOWN_LITERALLY}"
+    assert as_plain_text(final).text == f"{SHOWN_LITERALLY}\n\n*Claude* · 1.0 s"
+    error = error_message("Gemini", f"HTTP 502: {ANSWER_WITH_MARKUP}")
+    assert error.text == f"Gemini: HTTP 502: {SHOWN_LITERALLY}"
+    assert SHOWN_LITERALLY in status_line(error)
+
+
+def test_markdown_blocks_keep_standard_markdown_unescaped():
+    (final,) = final_messages("Claude", ANSWER_WITH_MARKUP, "*Claude* · 1.0 s")
+    assert final.blocks[0]["text"] == ANSWER_WITH_MARKUP
+
+
+def test_pings_in_mrkdwn_are_inert_and_escaped_only_once():
+    (final,) = outcome_messages(
+        "Claude",
+        status=AnswerStatus.STOPPED,
+        text="hi <!here> <@U1> @channel & bye",
+        error="Stopped by Ann & <Bob>",
+        seconds=1.0,
+    )
+    for mrkdwn in (final.text, as_plain_text(final).text, status_line(final)):
+        assert "<!here>" not in mrkdwn and "<@U1>" not in mrkdwn and "@channel" not in mrkdwn
+        assert "&amp;lt;" not in mrkdwn and "&amp;amp;" not in mrkdwn
+    assert "&lt;\u200b!here&gt; &lt;\u200b@U1&gt; @\u200bchannel &amp; bye" in final.text
+    assert "Stopped by Ann &amp; &lt;Bob&gt;" in status_line(final)
+    assert as_plain_text(final).text.endswith("Stopped by Ann &amp; &lt;Bob&gt;")
+
+
+@pytest.mark.parametrize("span", ["```echo hi```", "```js `x` ```", "   ```ls -la```"])
+def test_a_one_line_code_span_opens_no_code_block(span):
+    assert close_open_fence(span) == span
+    text = ("word " * 100 + f"\n{span}\n") * 20
+    parts = split_markdown(text, limit=1_000)
+    assert len(parts) > 1
+    assert {line for part in parts for line in part.split("\n") if "`" in line} == {span}
+
+
+def test_a_code_block_the_model_leaves_open_is_closed_before_the_status_line():
+    (final,) = final_messages("Claude", "Run:\n```sh\nmake", "*Claude* · 1.0 s")
+    assert final.blocks[0]["text"] == "Run:\n```sh\nmake\n```"
+    assert as_plain_text(final).text == "Run:\n```sh\nmake\n```\n\n*Claude* · 1.0 s"
