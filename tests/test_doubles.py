@@ -729,6 +729,7 @@ class ProviderCase:
     model: str
     rate_limit_error: str
     refusal_reason: str
+    output_limit_reason: str
     finish_reason: Callable[[list[dict[str, Any]]], str]
 
     def stream(self, models: FakeModelServer) -> list[tuple[str, str]]:
@@ -743,6 +744,7 @@ PROVIDERS = {
         "gpt-5.1",
         "requests",
         "content_filter",
+        "length",
         openai_finish_reason,
     ),
     "anthropic": ProviderCase(
@@ -752,6 +754,7 @@ PROVIDERS = {
         "claude-sonnet-4-5",
         "rate_limit_error",
         "refusal",
+        "max_tokens",
         anthropic_stop_reason,
     ),
     "gemini": ProviderCase(
@@ -761,6 +764,7 @@ PROVIDERS = {
         "gemini-2.5-pro",
         "RESOURCE_EXHAUSTED",
         "SAFETY",
+        "MAX_TOKENS",
         gemini_finish_reason,
     ),
 }
@@ -964,6 +968,19 @@ def test_refusals_use_each_providers_finish_reason(models: FakeModelServer, case
     models.script(case.model, ModelScript(error=ModelFault(refusal=True)))
     chunks = [json.loads(data) for _, data in case.stream(models) if data != "[DONE]"]
     assert case.finish_reason(chunks) == case.refusal_reason
+
+
+@pytest.mark.parametrize("case", PROVIDERS.values(), ids=PROVIDERS.keys())
+def test_an_output_limit_ends_with_each_providers_max_tokens_finish(
+    models: FakeModelServer, case: ProviderCase
+):
+    script = ModelScript(
+        reply="a" * 60, chunk_chars=10, error=ModelFault(output_limit_after_chunks=2)
+    )
+    models.script(case.model, script)
+    chunks = [json.loads(data) for _, data in case.stream(models) if data != "[DONE]"]
+    assert case.finish_reason(chunks) == case.output_limit_reason
+    assert json.dumps(chunks).count("a" * 10) == 2
 
 
 def test_a_hung_stream_sends_headers_then_nothing(models: FakeModelServer):

@@ -82,6 +82,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         raise Refused(f"{NAME} refused to answer (finish reason {finish_reason}).")
     if finish_reason:
         state.complete = True
+        state.output_limit_reached = finish_reason == "MAX_TOKENS"
     parts = field(field(candidate, "content", dict) or {}, "parts", list) or []
     # Thought summaries (`"thought": true`) are the model's reasoning, not its answer.
     return "".join(

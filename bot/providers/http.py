@@ -21,6 +21,7 @@ from bot.providers.base import (
     BadRequest,
     ConnectionFailed,
     MalformedStream,
+    OutputLimitReached,
     Overloaded,
     ProviderError,
     ProviderTimeout,
@@ -86,6 +87,8 @@ class StreamState:
     """The provider said the answer is whole (a finish reason, `[DONE]`, `message_stop`)."""
     ended: bool = False
     """Nothing more will come that matters; stop reading."""
+    output_limit_reached: bool = False
+    """The provider ended the answer because it reached the output-token limit."""
 
     def count_tokens(self, input_tokens: int | None, output_tokens: int | None) -> None:
         """Keep the latest reported counts; a count a chunk leaves out keeps its last value."""
@@ -108,7 +111,8 @@ async def stream_answer(
     body: Mapping[str, Any],
     read_event: EventReader,
 ) -> AsyncIterator[StreamEvent]:
-    """POST `body` and stream the answer: text as it comes, then usage once the answer is whole."""
+    """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
+    an answer ended by the output-token limit then raises `OutputLimitReached`."""
     state = StreamState(provider)
     async with aclosing(_post_for_events(client, provider, url, headers, body)) as events:
         async for event in events:
@@ -126,6 +130,8 @@ async def stream_answer(
         raise StreamCut(stream_cut_message(provider))
     if state.input_tokens is not None or state.output_tokens is not None:
         yield Usage(state.input_tokens, state.output_tokens)
+    if state.output_limit_reached:
+        raise OutputLimitReached(f"{provider} stopped at the output-token limit.")
 
 
 def stream_cut_message(provider: str) -> str:

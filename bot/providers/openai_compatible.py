@@ -101,5 +101,6 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         raise error_in_stream(state.provider, None)
     if finish_reason:
         state.complete = True
+        state.output_limit_reached = finish_reason == "length"
     delta = field(choice, "delta", dict) or {}
     return field(delta, "content", str) or ""

@@ -94,6 +94,26 @@ def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, mode
         assert len(models.requests_for(model_id)) == 1, "no retry once text has streamed"
 
 
+def test_an_answer_stopped_at_the_output_token_limit_is_kept_and_says_so(
+    start_bot, slack, models, events
+):
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        script = ModelScript(
+            reply=LONG_REPLY, chunk_chars=10, error=ModelFault(output_limit_after_chunks=3)
+        )
+        models.script(model_id, script)
+    bot = start_bot()
+    ask(bot, events)
+
+    for message in wait_for_answers(slack, CHANNEL, 3):
+        assert body(message) == LONG_REPLY[:30], "the text up to the limit is kept"
+        assert "cut off" in status_line(message)
+        assert "stopped at the output-token limit" in status_line(message)
+        assert "tokens" in status_line(message), "the usage sent with the finish is shown"
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        assert len(models.requests_for(model_id)) == 1, "not retried: it would stop there again"
+
+
 def test_refusals_and_unreachable_providers_say_so(start_bot, slack, models, events):
     models.script("gemini-test", ModelScript(error=ModelFault(refusal=True)))
     bot = start_bot(

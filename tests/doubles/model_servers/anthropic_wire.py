@@ -17,7 +17,11 @@ from tests.doubles.model_servers.wire import (
     text_of_parts,
 )
 
-STOP_REASONS: dict[Finish, str] = {"stop": "end_turn", "refusal": "refusal"}
+STOP_REASONS: dict[Finish, str] = {
+    "stop": "end_turn",
+    "refusal": "refusal",
+    "output_limit": "max_tokens",
+}
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",

@@ -18,7 +18,11 @@ from tests.doubles.model_servers.wire import (
 
 STREAM_ACTION = "streamGenerateContent"
 SEPARATOR = "\r\n\r\n"
-FINISH_REASONS: dict[Finish, str] = {"stop": "STOP", "refusal": "SAFETY"}
+FINISH_REASONS: dict[Finish, str] = {
+    "stop": "STOP",
+    "refusal": "SAFETY",
+    "output_limit": "MAX_TOKENS",
+}
 STATUSES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",

@@ -18,7 +18,11 @@ from tests.doubles.model_servers.wire import (
 
 SYSTEM_ROLES = ("system", "developer")
 CONVERSATION_ROLES = ("user", "assistant")
-FINISH_REASONS: dict[Finish, str] = {"stop": "stop", "refusal": "content_filter"}
+FINISH_REASONS: dict[Finish, str] = {
+    "stop": "stop",
+    "refusal": "content_filter",
+    "output_limit": "length",
+}
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",

@@ -15,6 +15,7 @@ STREAM_FAULTS = (
     "malformed_after_chunks",
     "stream_error_after_chunks",
     "refusal",
+    "output_limit_after_chunks",
 )
 
 
@@ -32,6 +33,7 @@ class ModelFault:
     malformed_after_chunks: int | None = None  # a `data: {not json` line after N text chunks
     stream_error_after_chunks: int | None = None  # the provider's in-stream error event
     refusal: bool = False  # the provider's refusal finish (content_filter, refusal, SAFETY)
+    output_limit_after_chunks: int | None = None  # N text chunks, then the max-tokens finish
 
     def __post_init__(self) -> None:
         if len(self._stream_faults()) > 1:

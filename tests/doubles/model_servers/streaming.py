@@ -67,6 +67,8 @@ async def _send(
         if request.transport is not None:
             request.transport.close()  # no terminal chunk: the client sees a broken body
         return
+    elif kind == "output_limit_after_chunks":
+        await _write_all(response, wire.closing(context, "output_limit"))
     elif kind == "malformed_after_chunks":
         await response.write(wire.malformed())
     else:

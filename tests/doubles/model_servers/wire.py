@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
-Finish = Literal["stop", "refusal"]
+Finish = Literal["stop", "refusal", "output_limit"]
 Turn = tuple[str, str]  # (role "user" | "assistant", text)
 
 
