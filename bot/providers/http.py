@@ -171,7 +171,7 @@ async def _post_for_events(
 
 
 def error_for_response(provider: str, response: httpx.Response) -> ProviderError:
-    """The error for a non-2xx answer, read from the provider's JSON error body."""
+    """The error for a non-2xx answer, read from the provider's JSON error body if it sent one."""
     error = _error_object(response.content)
     status = response.status_code
     # Gemini answers a bad API key with 400 INVALID_ARGUMENT; it is still an authentication error.
@@ -186,9 +186,9 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     retry_after = retry_after_seconds(response.headers)
     if retry_after is None:
         retry_after = _retry_delay_in_details(error)
+    # Only the provider's own error message is quoted: any other body (a proxy's HTML page,
+    # a local server's traceback) is not written for people to read.
     message = error.get("message")
-    if not isinstance(message, str) and not response.content.lstrip().startswith(b"<"):
-        message = response.text
     detail = one_line(message) if isinstance(message, str) else ""
     return error_for_status(provider, status, detail, retry_after=retry_after)
 

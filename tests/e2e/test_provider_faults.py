@@ -54,6 +54,20 @@ def test_an_overloaded_provider_ends_in_one_clear_line(start_bot, slack, models,
     assert body(gemini) == "gemini-test answers: Alice: go"
 
 
+def test_an_error_page_that_is_not_the_providers_json_is_not_shown(
+    start_bot, slack, models, events
+):
+    traceback = 'Traceback (most recent call last):\n  File "/srv/app.py", line 9\nKeyError: x'
+    models.script("gpt-test", ModelScript(error=ModelFault(status=400, plain_body=traceback)))
+    bot = start_bot()
+    ask(bot, events)
+
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    assert "OpenAI rejected the request (HTTP 400)." in status_line(gpt)
+    assert_no_stack_trace(gpt)
+    assert body(claude) and body(gemini)
+
+
 def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
     start_bot, slack, models, events
 ):

@@ -28,6 +28,7 @@ class ModelFault:
     error_type: str | None = None  # the provider's own type; None = its usual one for `status`
     message: str = "The fake model server was told to fail."
     retry_after: int | None = None
+    plain_body: str | None = None  # sent as text/plain instead of the provider's JSON error body
     hang_before_first_token: bool = False  # headers, then silence until the client gives up
     cut_after_chunks: int | None = None  # connection closed after N text chunks, no terminal event
     malformed_after_chunks: int | None = None  # a `data: {not json` line after N text chunks
