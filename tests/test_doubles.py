@@ -983,6 +983,37 @@ def test_an_output_limit_ends_with_each_providers_max_tokens_finish(
     assert json.dumps(chunks).count("a" * 10) == 2
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "keep_alive"),
+    [
+        (ANTHROPIC_PATH, ANTHROPIC_HEADERS, anthropic_request("m"), "event: ping"),
+        (
+            "/openrouter/v1/chat/completions",
+            {"Authorization": "Bearer sk-test-openrouter"},
+            openai_request("m"),
+            ": OPENROUTER PROCESSING",
+        ),
+    ],
+)
+def test_a_keep_alive_only_stream_sends_keep_alives_and_no_text(
+    models: FakeModelServer,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    keep_alive: str,
+):
+    models.script("m", ModelScript(error=ModelFault(keep_alive_only=True)))
+    with (
+        httpx.Client(base_url=models.url, trust_env=False, timeout=2) as client,
+        client.stream("POST", path, headers=headers, json=body) as response,
+    ):
+        lines = response.iter_lines()
+        seen = [next(lines) for _ in range(20)]
+    assert sum(line == keep_alive for line in seen) >= 3
+    assert not any("text_delta" in line or '"content": "m' in line for line in seen)
+    wait_until(lambda: models.in_flight == 0, timeout=2.0, message="the stream never ended")
+
+
 def test_a_hung_stream_sends_headers_then_nothing(models: FakeModelServer):
     models.script("gpt-5.1", ModelScript(error=ModelFault(hang_before_first_token=True)))
     with (

@@ -33,6 +33,7 @@ class AnthropicProvider:
         api_key: str | None,
         *,
         max_tokens: int = 4096,
+        first_token_timeout: float | None = None,
     ) -> None:
         self._client = client
         self._url = f"{base_url.rstrip('/')}/v1/messages"
@@ -40,6 +41,7 @@ class AnthropicProvider:
         if api_key:
             self._headers["x-api-key"] = api_key
         self._max_tokens = max_tokens
+        self._first_token_timeout = first_token_timeout
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         return stream_answer(
@@ -49,6 +51,7 @@ class AnthropicProvider:
             headers=self._headers,
             body=request_body(model_id, request, self._max_tokens),
             read_event=read_event,
+            first_token_timeout=self._first_token_timeout,
         )
 
 

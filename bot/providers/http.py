@@ -3,6 +3,7 @@ can fail turned into a `ProviderError` whose message is one line fit for Slack."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -110,12 +111,28 @@ async def stream_answer(
     headers: Mapping[str, str],
     body: Mapping[str, Any],
     read_event: EventReader,
+    first_token_timeout: float | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
-    an answer ended by the output-token limit then raises `OutputLimitReached`."""
+    an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
+    `first_token_timeout` seconds raises `ProviderTimeout`."""
     state = StreamState(provider)
+    # Keep-alives (Anthropic pings, OpenRouter comments) reset httpx's read timeout, so a model
+    # that only ever sends them needs a deadline of its own.
+    loop = asyncio.get_running_loop()
+    deadline = None if first_token_timeout is None else loop.time() + first_token_timeout
     async with aclosing(_post_for_events(client, provider, url, headers, body)) as events:
-        async for event in events:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    event = await anext(events, None)
+            except TimeoutError:
+                raise ProviderTimeout(
+                    f"{provider} took too long to start answering "
+                    f"(no text within {first_token_timeout:g} s)."
+                ) from None
+            if event is None:
+                break
             try:
                 text = read_event(event, state)
             except UnexpectedShape as error:
@@ -123,6 +140,7 @@ async def stream_answer(
                     f"{provider} sent a stream we could not read ({error})."
                 ) from error
             if text:
+                deadline = None
                 yield TextDelta(text)
             if state.ended:
                 break

@@ -82,6 +82,27 @@ def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
     assert body(claude) and body(gemini)
 
 
+def test_a_model_sending_only_keep_alives_times_out_at_the_first_token_deadline(
+    start_bot, slack, models, events
+):
+    # Anthropic pings and OpenRouter's SSE comments reset the read timeout; the deadline holds.
+    for model_id in ("claude-test", "router-test"):
+        models.script(model_id, ModelScript(error=ModelFault(keep_alive_only=True)))
+    bot = start_bot(
+        CHORUS_MODELS="anthropic:claude-test,openrouter:router-test,google:gemini-test",
+        CHORUS_PROVIDER_FIRST_TOKEN_TIMEOUT="1",
+        CHORUS_PROVIDER_MAX_ATTEMPTS="2",
+    )
+    ask(bot, events)
+
+    claude, router, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    for message, model_id in ((claude, "claude-test"), (router, "router-test")):
+        assert "took too long to start answering (no text within 1 s)" in status_line(message)
+        assert_no_stack_trace(message)
+        assert len(models.requests_for(model_id)) == 2, "retried once, then given up"
+    assert body(gemini) == "gemini-test answers: Alice: go"
+
+
 def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, models, events):
     models.script(
         "claude-test",

@@ -111,6 +111,9 @@ class AnthropicMessagesWire:
     def malformed(self) -> bytes:
         return sse("{not json", event="content_block_delta")
 
+    def keep_alive(self) -> bytes | None:
+        return sse({"type": "ping"}, event="ping")
+
     def system_prompt(self, body: dict[str, Any]) -> str | None:
         system = body.get("system")
         return None if system is None else text_of_parts(system)

@@ -100,6 +100,9 @@ class GeminiWire:
     def malformed(self) -> bytes:
         return sse("{not json", separator=SEPARATOR)
 
+    def keep_alive(self) -> bytes | None:
+        return None
+
     def _chunk(self, context: StreamContext, candidate: dict[str, Any], *, final: bool) -> bytes:
         usage = {"promptTokenCount": context.input_tokens, "totalTokenCount": context.input_tokens}
         if final:

@@ -93,6 +93,10 @@ class OpenAIChatWire:
     def malformed(self) -> bytes:
         return sse("{not json")
 
+    def keep_alive(self) -> bytes | None:
+        # OpenRouter's SSE comment while a model is slow to start; OpenAI and Ollama send none.
+        return b": OPENROUTER PROCESSING\n\n" if self.provider == "openrouter" else None
+
     def _envelope(self, context: StreamContext) -> dict[str, Any]:
         return {
             "id": f"chatcmpl-{context.response_id}",

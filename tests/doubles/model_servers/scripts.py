@@ -16,6 +16,7 @@ STREAM_FAULTS = (
     "stream_error_after_chunks",
     "refusal",
     "output_limit_after_chunks",
+    "keep_alive_only",
 )
 
 
@@ -35,6 +36,7 @@ class ModelFault:
     stream_error_after_chunks: int | None = None  # the provider's in-stream error event
     refusal: bool = False  # the provider's refusal finish (content_filter, refusal, SAFETY)
     output_limit_after_chunks: int | None = None  # N text chunks, then the max-tokens finish
+    keep_alive_only: bool = False  # the opening, then keep-alives only until the client gives up
 
     def __post_init__(self) -> None:
         if len(self._stream_faults()) > 1:

@@ -71,6 +71,10 @@ class WireFormat(ConversationReader, Protocol):
 
     def malformed(self) -> bytes: ...
 
+    def keep_alive(self) -> bytes | None:
+        """What the provider sends to keep a quiet stream open, if it sends anything."""
+        ...
+
 
 def sse(data: object, *, event: str | None = None, separator: str = "\n\n") -> bytes:
     """One server-sent event: optional `event:` line, a `data:` line of JSON (or raw text)."""
