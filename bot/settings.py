@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     chorus_slack_update_burst: int = Field(default=20, ge=1)
     chorus_provider_connect_timeout: float = Field(default=10.0, gt=0)
     chorus_provider_read_timeout: float = Field(default=120.0, gt=0)
+    # Reasoning models can think for minutes before their first answer token.
+    chorus_provider_first_token_timeout: float = Field(default=300.0, gt=0)
     chorus_provider_max_attempts: int = Field(default=3, ge=1, le=10)
     chorus_provider_retry_base_delay: float = Field(default=0.5, ge=0)
     chorus_max_output_tokens: int = Field(default=4096, ge=1)

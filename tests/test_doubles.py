@@ -729,6 +729,7 @@ class ProviderCase:
     model: str
     rate_limit_error: str
     refusal_reason: str
+    output_limit_reason: str
     finish_reason: Callable[[list[dict[str, Any]]], str]
 
     def stream(self, models: FakeModelServer) -> list[tuple[str, str]]:
@@ -743,6 +744,7 @@ PROVIDERS = {
         "gpt-5.1",
         "requests",
         "content_filter",
+        "length",
         openai_finish_reason,
     ),
     "anthropic": ProviderCase(
@@ -752,6 +754,7 @@ PROVIDERS = {
         "claude-sonnet-4-5",
         "rate_limit_error",
         "refusal",
+        "max_tokens",
         anthropic_stop_reason,
     ),
     "gemini": ProviderCase(
@@ -761,6 +764,7 @@ PROVIDERS = {
         "gemini-2.5-pro",
         "RESOURCE_EXHAUSTED",
         "SAFETY",
+        "MAX_TOKENS",
         gemini_finish_reason,
     ),
 }
@@ -964,6 +968,50 @@ def test_refusals_use_each_providers_finish_reason(models: FakeModelServer, case
     models.script(case.model, ModelScript(error=ModelFault(refusal=True)))
     chunks = [json.loads(data) for _, data in case.stream(models) if data != "[DONE]"]
     assert case.finish_reason(chunks) == case.refusal_reason
+
+
+@pytest.mark.parametrize("case", PROVIDERS.values(), ids=PROVIDERS.keys())
+def test_an_output_limit_ends_with_each_providers_max_tokens_finish(
+    models: FakeModelServer, case: ProviderCase
+):
+    script = ModelScript(
+        reply="a" * 60, chunk_chars=10, error=ModelFault(output_limit_after_chunks=2)
+    )
+    models.script(case.model, script)
+    chunks = [json.loads(data) for _, data in case.stream(models) if data != "[DONE]"]
+    assert case.finish_reason(chunks) == case.output_limit_reason
+    assert json.dumps(chunks).count("a" * 10) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "keep_alive"),
+    [
+        (ANTHROPIC_PATH, ANTHROPIC_HEADERS, anthropic_request("m"), "event: ping"),
+        (
+            "/openrouter/v1/chat/completions",
+            {"Authorization": "Bearer sk-test-openrouter"},
+            openai_request("m"),
+            ": OPENROUTER PROCESSING",
+        ),
+    ],
+)
+def test_a_keep_alive_only_stream_sends_keep_alives_and_no_text(
+    models: FakeModelServer,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    keep_alive: str,
+):
+    models.script("m", ModelScript(error=ModelFault(keep_alive_only=True)))
+    with (
+        httpx.Client(base_url=models.url, trust_env=False, timeout=2) as client,
+        client.stream("POST", path, headers=headers, json=body) as response,
+    ):
+        lines = response.iter_lines()
+        seen = [next(lines) for _ in range(20)]
+    assert sum(line == keep_alive for line in seen) >= 3
+    assert not any("text_delta" in line or '"content": "m' in line for line in seen)
+    wait_until(lambda: models.in_flight == 0, timeout=2.0, message="the stream never ended")
 
 
 def test_a_hung_stream_sends_headers_then_nothing(models: FakeModelServer):

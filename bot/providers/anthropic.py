@@ -33,6 +33,7 @@ class AnthropicProvider:
         api_key: str | None,
         *,
         max_tokens: int = 4096,
+        first_token_timeout: float | None = None,
     ) -> None:
         self._client = client
         self._url = f"{base_url.rstrip('/')}/v1/messages"
@@ -40,6 +41,7 @@ class AnthropicProvider:
         if api_key:
             self._headers["x-api-key"] = api_key
         self._max_tokens = max_tokens
+        self._first_token_timeout = first_token_timeout
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         return stream_answer(
@@ -49,6 +51,7 @@ class AnthropicProvider:
             headers=self._headers,
             body=request_body(model_id, request, self._max_tokens),
             read_event=read_event,
+            first_token_timeout=self._first_token_timeout,
         )
 
 
@@ -83,6 +86,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         stop_reason = field(field(data, "delta", dict) or {}, "stop_reason", str)
         if stop_reason == "refusal":
             raise Refused(f"{NAME} refused to answer (stop reason refusal).")
+        state.output_limit_reached = stop_reason == "max_tokens"
         usage = field(data, "usage", dict) or {}
         state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
     elif kind == "message_stop":

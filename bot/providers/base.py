@@ -101,6 +101,10 @@ class MalformedStream(ProviderError):
     retryable = True
 
 
+class OutputLimitReached(ProviderError):
+    """The model stopped at the output-token limit; asking again would stop there again."""
+
+
 class StreamCut(ProviderError):
     """The stream ended before the provider said the answer was complete."""
 

@@ -30,11 +30,19 @@ _ROLES = {"user": "user", "assistant": "model"}
 class GeminiProvider:
     """Streams from `{base_url}/v1beta/models/{model}:streamGenerateContent`."""
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        *,
+        first_token_timeout: float | None = None,
+    ) -> None:
         self._client = client
         self._base_url = base_url.rstrip("/")
         # The key goes in a header, never in the URL: URLs end up in logs and error messages.
         self._headers = {"x-goog-api-key": api_key} if api_key else {}
+        self._first_token_timeout = first_token_timeout
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         model = model_id.removeprefix("models/")
@@ -45,6 +53,7 @@ class GeminiProvider:
             headers=self._headers,
             body=request_body(request),
             read_event=read_event,
+            first_token_timeout=self._first_token_timeout,
         )
 
 
@@ -82,6 +91,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         raise Refused(f"{NAME} refused to answer (finish reason {finish_reason}).")
     if finish_reason:
         state.complete = True
+        state.output_limit_reached = finish_reason == "MAX_TOKENS"
     parts = field(field(candidate, "content", dict) or {}, "parts", list) or []
     # Thought summaries (`"thought": true`) are the model's reasoning, not its answer.
     return "".join(

@@ -3,6 +3,7 @@ can fail turned into a `ProviderError` whose message is one line fit for Slack."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -21,6 +22,7 @@ from bot.providers.base import (
     BadRequest,
     ConnectionFailed,
     MalformedStream,
+    OutputLimitReached,
     Overloaded,
     ProviderError,
     ProviderTimeout,
@@ -86,6 +88,8 @@ class StreamState:
     """The provider said the answer is whole (a finish reason, `[DONE]`, `message_stop`)."""
     ended: bool = False
     """Nothing more will come that matters; stop reading."""
+    output_limit_reached: bool = False
+    """The provider ended the answer because it reached the output-token limit."""
 
     def count_tokens(self, input_tokens: int | None, output_tokens: int | None) -> None:
         """Keep the latest reported counts; a count a chunk leaves out keeps its last value."""
@@ -107,11 +111,28 @@ async def stream_answer(
     headers: Mapping[str, str],
     body: Mapping[str, Any],
     read_event: EventReader,
+    first_token_timeout: float | None = None,
 ) -> AsyncIterator[StreamEvent]:
-    """POST `body` and stream the answer: text as it comes, then usage once the answer is whole."""
+    """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
+    an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
+    `first_token_timeout` seconds raises `ProviderTimeout`."""
     state = StreamState(provider)
+    # Keep-alives (Anthropic pings, OpenRouter comments) reset httpx's read timeout, so a model
+    # that only ever sends them needs a deadline of its own.
+    loop = asyncio.get_running_loop()
+    deadline = None if first_token_timeout is None else loop.time() + first_token_timeout
     async with aclosing(_post_for_events(client, provider, url, headers, body)) as events:
-        async for event in events:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    event = await anext(events, None)
+            except TimeoutError:
+                raise ProviderTimeout(
+                    f"{provider} took too long to start answering "
+                    f"(no text within {first_token_timeout:g} s)."
+                ) from None
+            if event is None:
+                break
             try:
                 text = read_event(event, state)
             except UnexpectedShape as error:
@@ -119,6 +140,7 @@ async def stream_answer(
                     f"{provider} sent a stream we could not read ({error})."
                 ) from error
             if text:
+                deadline = None
                 yield TextDelta(text)
             if state.ended:
                 break
@@ -126,6 +148,8 @@ async def stream_answer(
         raise StreamCut(stream_cut_message(provider))
     if state.input_tokens is not None or state.output_tokens is not None:
         yield Usage(state.input_tokens, state.output_tokens)
+    if state.output_limit_reached:
+        raise OutputLimitReached(f"{provider} stopped at the output-token limit.")
 
 
 def stream_cut_message(provider: str) -> str:
@@ -165,7 +189,7 @@ async def _post_for_events(
 
 
 def error_for_response(provider: str, response: httpx.Response) -> ProviderError:
-    """The error for a non-2xx answer, read from the provider's JSON error body."""
+    """The error for a non-2xx answer, read from the provider's JSON error body if it sent one."""
     error = _error_object(response.content)
     status = response.status_code
     # Gemini answers a bad API key with 400 INVALID_ARGUMENT; it is still an authentication error.
@@ -180,9 +204,9 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     retry_after = retry_after_seconds(response.headers)
     if retry_after is None:
         retry_after = _retry_delay_in_details(error)
+    # Only the provider's own error message is quoted: any other body (a proxy's HTML page,
+    # a local server's traceback) is not written for people to read.
     message = error.get("message")
-    if not isinstance(message, str) and not response.content.lstrip().startswith(b"<"):
-        message = response.text
     detail = one_line(message) if isinstance(message, str) else ""
     return error_for_status(provider, status, detail, retry_after=retry_after)
 

@@ -35,6 +35,7 @@ class OpenAICompatibleProvider:
         *,
         extra_headers: Mapping[str, str] | None = None,
         name: str | None = None,
+        first_token_timeout: float | None = None,
     ) -> None:
         self._client = client
         self._url = f"{base_url.rstrip('/')}/chat/completions"
@@ -42,6 +43,7 @@ class OpenAICompatibleProvider:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self.name = name or server_name(base_url)
+        self._first_token_timeout = first_token_timeout
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         return stream_answer(
@@ -51,6 +53,7 @@ class OpenAICompatibleProvider:
             headers=self._headers,
             body=request_body(model_id, request),
             read_event=read_event,
+            first_token_timeout=self._first_token_timeout,
         )
 
 
@@ -101,5 +104,6 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         raise error_in_stream(state.provider, None)
     if finish_reason:
         state.complete = True
+        state.output_limit_reached = finish_reason == "length"
     delta = field(choice, "delta", dict) or {}
     return field(delta, "content", str) or ""

@@ -13,7 +13,8 @@ from bot.settings import Settings
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
     """The client every provider streams through. The read timeout bounds the wait for each
-    next chunk, so a stream that hangs (before or after the first token) fails cleanly."""
+    next chunk, so a stream that hangs (before or after the first token) fails cleanly; the
+    providers' own first-token deadline catches one that sends only keep-alives."""
     timeout = httpx.Timeout(
         connect=settings.chorus_provider_connect_timeout,
         read=settings.chorus_provider_read_timeout,
@@ -27,9 +28,14 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
 def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, ModelProvider]:
     """Providers by the name used in `provider:model-id`."""
     keys = settings.provider_keys()
+    first_token_timeout = settings.chorus_provider_first_token_timeout
     return {
         "openai": OpenAICompatibleProvider(
-            client, settings.openai_base_url, keys["openai"], name="OpenAI"
+            client,
+            settings.openai_base_url,
+            keys["openai"],
+            name="OpenAI",
+            first_token_timeout=first_token_timeout,
         ),
         "openrouter": OpenAICompatibleProvider(
             client,
@@ -37,14 +43,23 @@ def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, M
             keys["openrouter"],
             extra_headers={"X-Title": "chorus-slack"},
             name="OpenRouter",
+            first_token_timeout=first_token_timeout,
         ),
         # Named after its address unless it is Ollama's: it may be LM Studio, vLLM…
-        "ollama": OpenAICompatibleProvider(client, settings.ollama_base_url, None),
+        "ollama": OpenAICompatibleProvider(
+            client, settings.ollama_base_url, None, first_token_timeout=first_token_timeout
+        ),
         "anthropic": AnthropicProvider(
             client,
             settings.anthropic_base_url,
             keys["anthropic"],
             max_tokens=settings.chorus_max_output_tokens,
+            first_token_timeout=first_token_timeout,
         ),
-        "google": GeminiProvider(client, settings.gemini_base_url, keys["google"]),
+        "google": GeminiProvider(
+            client,
+            settings.gemini_base_url,
+            keys["google"],
+            first_token_timeout=first_token_timeout,
+        ),
     }

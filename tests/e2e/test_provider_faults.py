@@ -54,6 +54,20 @@ def test_an_overloaded_provider_ends_in_one_clear_line(start_bot, slack, models,
     assert body(gemini) == "gemini-test answers: Alice: go"
 
 
+def test_an_error_page_that_is_not_the_providers_json_is_not_shown(
+    start_bot, slack, models, events
+):
+    traceback = 'Traceback (most recent call last):\n  File "/srv/app.py", line 9\nKeyError: x'
+    models.script("gpt-test", ModelScript(error=ModelFault(status=400, plain_body=traceback)))
+    bot = start_bot()
+    ask(bot, events)
+
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    assert "OpenAI rejected the request (HTTP 400)." in status_line(gpt)
+    assert_no_stack_trace(gpt)
+    assert body(claude) and body(gemini)
+
+
 def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
     start_bot, slack, models, events
 ):
@@ -66,6 +80,27 @@ def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
     assert_no_stack_trace(gpt)
     assert len(models.requests_for("gpt-test")) == 2
     assert body(claude) and body(gemini)
+
+
+def test_a_model_sending_only_keep_alives_times_out_at_the_first_token_deadline(
+    start_bot, slack, models, events
+):
+    # Anthropic pings and OpenRouter's SSE comments reset the read timeout; the deadline holds.
+    for model_id in ("claude-test", "router-test"):
+        models.script(model_id, ModelScript(error=ModelFault(keep_alive_only=True)))
+    bot = start_bot(
+        CHORUS_MODELS="anthropic:claude-test,openrouter:router-test,google:gemini-test",
+        CHORUS_PROVIDER_FIRST_TOKEN_TIMEOUT="1",
+        CHORUS_PROVIDER_MAX_ATTEMPTS="2",
+    )
+    ask(bot, events)
+
+    claude, router, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    for message, model_id in ((claude, "claude-test"), (router, "router-test")):
+        assert "took too long to start answering (no text within 1 s)" in status_line(message)
+        assert_no_stack_trace(message)
+        assert len(models.requests_for(model_id)) == 2, "retried once, then given up"
+    assert body(gemini) == "gemini-test answers: Alice: go"
 
 
 def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, models, events):
@@ -92,6 +127,26 @@ def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, mode
         assert_no_stack_trace(message)
     for model_id in ("claude-test", "gpt-test", "gemini-test"):
         assert len(models.requests_for(model_id)) == 1, "no retry once text has streamed"
+
+
+def test_an_answer_stopped_at_the_output_token_limit_is_kept_and_says_so(
+    start_bot, slack, models, events
+):
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        script = ModelScript(
+            reply=LONG_REPLY, chunk_chars=10, error=ModelFault(output_limit_after_chunks=3)
+        )
+        models.script(model_id, script)
+    bot = start_bot()
+    ask(bot, events)
+
+    for message in wait_for_answers(slack, CHANNEL, 3):
+        assert body(message) == LONG_REPLY[:30], "the text up to the limit is kept"
+        assert "cut off" in status_line(message)
+        assert "stopped at the output-token limit" in status_line(message)
+        assert "tokens" in status_line(message), "the usage sent with the finish is shown"
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        assert len(models.requests_for(model_id)) == 1, "not retried: it would stop there again"
 
 
 def test_refusals_and_unreachable_providers_say_so(start_bot, slack, models, events):

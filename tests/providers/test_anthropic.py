@@ -10,6 +10,7 @@ from bot.providers.anthropic import AnthropicProvider
 from bot.providers.base import (
     BadRequest,
     MalformedStream,
+    OutputLimitReached,
     Overloaded,
     RateLimited,
     Refused,
@@ -152,6 +153,17 @@ async def test_refusal_stop_reason_is_refused():
 
     assert isinstance(answer.error, Refused)
     assert str(answer.error) == "Anthropic refused to answer (stop reason refusal)."
+
+
+async def test_max_tokens_stop_reason_keeps_the_text_and_says_where_it_stopped():
+    body = START + text("4 and ") + message_end("max_tokens", output_tokens=2) + STOP
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=25, output_tokens=2)]
+    assert isinstance(answer.error, OutputLimitReached)
+    assert not answer.error.retryable
+    assert str(answer.error) == "Anthropic stopped at the output-token limit."
 
 
 @pytest.mark.parametrize(

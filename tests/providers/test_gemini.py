@@ -7,7 +7,14 @@ import json
 import pytest
 
 from bot.chat.messages import ChatMessage, ModelRequest
-from bot.providers.base import MalformedStream, Overloaded, Refused, StreamCut, Usage
+from bot.providers.base import (
+    MalformedStream,
+    OutputLimitReached,
+    Overloaded,
+    Refused,
+    StreamCut,
+    Usage,
+)
 from bot.providers.gemini import GeminiProvider
 from tests.providers.replay import Answer, ReplayServer, run
 
@@ -84,11 +91,14 @@ async def test_empty_system_prompt_sends_no_system_instruction():
     assert server.request.url.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
 
 
-async def test_max_tokens_finish_is_complete():
-    answer = await ask(ReplayServer(chunk("4 and", finish="MAX_TOKENS").encode()))
+async def test_max_tokens_finish_keeps_the_text_and_says_where_it_stopped():
+    body = chunk("4 and ") + chunk("6", finish="MAX_TOKENS", usage=FINAL_USAGE)
+    answer = await ask(ReplayServer(body.encode()))
 
-    assert answer.error is None
-    assert answer.text == "4 and"
+    assert answer.text == "4 and 6"
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=5)]
+    assert isinstance(answer.error, OutputLimitReached)
+    assert str(answer.error) == "Gemini stopped at the output-token limit."
 
 
 async def test_thinking_tokens_count_as_output_and_thoughts_are_not_text():

@@ -258,6 +258,30 @@ async def test_html_error_page_from_a_proxy_is_not_quoted():
     assert str(answer.error) == "Anthropic had a server error (HTTP 502)."
 
 
+TRACEBACK = b"""Internal Server Error
+Traceback (most recent call last):
+  File "/srv/llm/server.py", line 88, in chat_completions
+    raise ValueError(f"bad prompt for {API_KEY=}")
+ValueError: bad prompt
+"""
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "line"),
+    [
+        (400, TRACEBACK, "127.0.0.1:8000 rejected the request (HTTP 400)."),
+        (413, b"413 Request Entity Too Large\n", "127.0.0.1:8000 rejected the request (HTTP 413)."),
+        (500, TRACEBACK, "127.0.0.1:8000 had a server error (HTTP 500)."),
+    ],
+)
+async def test_an_error_body_that_is_not_the_providers_json_is_not_quoted(status, body, line):
+    server = ReplayServer(body, status=status, headers={"content-type": "text/plain"})
+    async with server.client() as client:
+        answer = await run(OpenAICompatibleProvider(client, "http://127.0.0.1:8000/v1", None), "m")
+
+    assert str(answer.error) == line
+
+
 async def test_success_that_is_not_an_event_stream_is_malformed():
     answer = await ask("OpenAI", ReplayServer(b'{"choices": []}', headers=JSON))
 

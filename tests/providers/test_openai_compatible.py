@@ -9,6 +9,7 @@ from bot.chat.messages import ChatMessage, ModelRequest
 from bot.providers.base import (
     BadRequest,
     MalformedStream,
+    OutputLimitReached,
     Overloaded,
     Refused,
     ServerError,
@@ -132,10 +133,20 @@ async def test_openrouter_comments_are_ignored_and_errors_name_openrouter():
 
 
 async def test_finish_reason_without_done_still_completes():
-    answer = await ask(ReplayServer((chunk("Hi") + chunk(finish="length")).encode()), api_key=KEY)
+    answer = await ask(ReplayServer((chunk("Hi") + chunk(finish="stop")).encode()), api_key=KEY)
 
     assert answer.error is None
     assert answer.text == "Hi"
+
+
+async def test_length_finish_keeps_the_text_and_says_where_it_stopped():
+    body = chunk(role=True) + chunk("4 and ") + chunk(finish="length") + USAGE_CHUNK + DONE
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
+    assert isinstance(answer.error, OutputLimitReached)
+    assert str(answer.error) == "OpenAI stopped at the output-token limit."
 
 
 async def test_stream_ending_without_done_or_finish_reason_is_cut():

@@ -17,7 +17,11 @@ from tests.doubles.model_servers.wire import (
     text_of_parts,
 )
 
-STOP_REASONS: dict[Finish, str] = {"stop": "end_turn", "refusal": "refusal"}
+STOP_REASONS: dict[Finish, str] = {
+    "stop": "end_turn",
+    "refusal": "refusal",
+    "output_limit": "max_tokens",
+}
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -106,6 +110,9 @@ class AnthropicMessagesWire:
 
     def malformed(self) -> bytes:
         return sse("{not json", event="content_block_delta")
+
+    def keep_alive(self) -> bytes | None:
+        return sse({"type": "ping"}, event="ping")
 
     def system_prompt(self, body: dict[str, Any]) -> str | None:
         system = body.get("system")

@@ -18,7 +18,11 @@ from tests.doubles.model_servers.wire import (
 
 STREAM_ACTION = "streamGenerateContent"
 SEPARATOR = "\r\n\r\n"
-FINISH_REASONS: dict[Finish, str] = {"stop": "STOP", "refusal": "SAFETY"}
+FINISH_REASONS: dict[Finish, str] = {
+    "stop": "STOP",
+    "refusal": "SAFETY",
+    "output_limit": "MAX_TOKENS",
+}
 STATUSES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -95,6 +99,9 @@ class GeminiWire:
 
     def malformed(self) -> bytes:
         return sse("{not json", separator=SEPARATOR)
+
+    def keep_alive(self) -> bytes | None:
+        return None
 
     def _chunk(self, context: StreamContext, candidate: dict[str, Any], *, final: bool) -> bytes:
         usage = {"promptTokenCount": context.input_tokens, "totalTokenCount": context.input_tokens}

@@ -18,7 +18,11 @@ from tests.doubles.model_servers.wire import (
 
 SYSTEM_ROLES = ("system", "developer")
 CONVERSATION_ROLES = ("user", "assistant")
-FINISH_REASONS: dict[Finish, str] = {"stop": "stop", "refusal": "content_filter"}
+FINISH_REASONS: dict[Finish, str] = {
+    "stop": "stop",
+    "refusal": "content_filter",
+    "output_limit": "length",
+}
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -88,6 +92,10 @@ class OpenAIChatWire:
 
     def malformed(self) -> bytes:
         return sse("{not json")
+
+    def keep_alive(self) -> bytes | None:
+        # OpenRouter's SSE comment while a model is slow to start; OpenAI and Ollama send none.
+        return b": OPENROUTER PROCESSING\n\n" if self.provider == "openrouter" else None
 
     def _envelope(self, context: StreamContext) -> dict[str, Any]:
         return {

@@ -15,6 +15,8 @@ STREAM_FAULTS = (
     "malformed_after_chunks",
     "stream_error_after_chunks",
     "refusal",
+    "output_limit_after_chunks",
+    "keep_alive_only",
 )
 
 
@@ -27,11 +29,14 @@ class ModelFault:
     error_type: str | None = None  # the provider's own type; None = its usual one for `status`
     message: str = "The fake model server was told to fail."
     retry_after: int | None = None
+    plain_body: str | None = None  # sent as text/plain instead of the provider's JSON error body
     hang_before_first_token: bool = False  # headers, then silence until the client gives up
     cut_after_chunks: int | None = None  # connection closed after N text chunks, no terminal event
     malformed_after_chunks: int | None = None  # a `data: {not json` line after N text chunks
     stream_error_after_chunks: int | None = None  # the provider's in-stream error event
     refusal: bool = False  # the provider's refusal finish (content_filter, refusal, SAFETY)
+    output_limit_after_chunks: int | None = None  # N text chunks, then the max-tokens finish
+    keep_alive_only: bool = False  # the opening, then keep-alives only until the client gives up
 
     def __post_init__(self) -> None:
         if len(self._stream_faults()) > 1:

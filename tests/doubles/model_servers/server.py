@@ -122,6 +122,8 @@ class FakeModelServer(BackgroundServer):
         if refusal is not None:
             return _error_response(wire, refusal)
         script, fault = self._plan(recorded)
+        if fault is not None and fault.stream_fault is None and fault.plain_body is not None:
+            return web.Response(text=fault.plain_body, status=fault.status)
         if fault is not None and fault.stream_fault is None:
             error = WireError(fault.status, fault.message, fault.error_type)
             return _error_response(wire, error, fault.retry_after)

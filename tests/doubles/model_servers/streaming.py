@@ -14,6 +14,7 @@ from tests.doubles.model_servers.wire import StreamContext, WireError, WireForma
 
 HANG_LIMIT_SECONDS = 600.0
 DISCONNECT_POLL_SECONDS = 0.05
+KEEP_ALIVE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ async def _send(
         await _wait_for_disconnect(request)
         return
     await _write_all(response, wire.opening(context))
+    if kind == "keep_alive_only":
+        await _keep_alive_until_disconnect(request, response, wire.keep_alive())
+        return
     if kind == "refusal":
         await _write_all(response, wire.closing(context, "refusal"))
         await response.write_eof()
@@ -67,6 +71,8 @@ async def _send(
         if request.transport is not None:
             request.transport.close()  # no terminal chunk: the client sees a broken body
         return
+    elif kind == "output_limit_after_chunks":
+        await _write_all(response, wire.closing(context, "output_limit"))
     elif kind == "malformed_after_chunks":
         await response.write(wire.malformed())
     else:
@@ -78,6 +84,21 @@ async def _send(
 async def _write_all(response: web.StreamResponse, events: list[bytes]) -> None:
     for event in events:
         await response.write(event)
+
+
+async def _keep_alive_until_disconnect(
+    request: web.Request, response: web.StreamResponse, keep_alive: bytes | None
+) -> None:
+    """Send `keep_alive` every KEEP_ALIVE_SECONDS until the client hangs up (silence without)."""
+    if keep_alive is None:
+        await _wait_for_disconnect(request)
+        return
+    deadline = time.monotonic() + HANG_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        if request.transport is None or request.transport.is_closing():
+            return
+        await response.write(keep_alive)
+        await asyncio.sleep(KEEP_ALIVE_SECONDS)
 
 
 async def _wait_for_disconnect(request: web.Request) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
-Finish = Literal["stop", "refusal"]
+Finish = Literal["stop", "refusal", "output_limit"]
 Turn = tuple[str, str]  # (role "user" | "assistant", text)
 
 
@@ -70,6 +70,10 @@ class WireFormat(ConversationReader, Protocol):
     def stream_error(self, context: StreamContext, error: WireError) -> bytes: ...
 
     def malformed(self) -> bytes: ...
+
+    def keep_alive(self) -> bytes | None:
+        """What the provider sends to keep a quiet stream open, if it sends anything."""
+        ...
 
 
 def sse(data: object, *, event: str | None = None, separator: str = "\n\n") -> bytes:

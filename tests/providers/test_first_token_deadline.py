@@ -1,0 +1,68 @@
+"""The first-token deadline: a model that only sends keep-alives fails in time instead of never;
+the bot's own settings, registry and HTTP client against the fake model servers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.providers.base import ProviderTimeout
+from bot.providers.registry import make_http_client, make_providers
+from bot.settings import Settings
+from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
+from tests.providers.replay import Answer, run
+
+# Long enough to wait out a deadline of 0.6 s, short enough that a missing one fails quickly.
+PATIENCE_SECONDS = 4.0
+
+
+@pytest.fixture
+def models() -> Iterator[FakeModelServer]:
+    server = FakeModelServer().start()
+    yield server
+    server.stop()
+
+
+async def ask(models: FakeModelServer, provider: str, **tuning: float) -> Answer:
+    """Ask `provider:slow` through providers made from settings as the bot makes them."""
+    env = {name.lower(): value for name, value in models.env().items()}
+    settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env, **tuning)
+    async with make_http_client(settings) as client:
+        provider_for = make_providers(settings, client)
+        return await asyncio.wait_for(run(provider_for[provider], "slow"), PATIENCE_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("provider", "name"), [("anthropic", "Anthropic"), ("openrouter", "OpenRouter")]
+)
+async def test_keep_alives_do_not_hold_off_the_first_token_deadline(
+    models: FakeModelServer, provider: str, name: str
+):
+    models.script(f"{provider}:slow", ModelScript(error=ModelFault(keep_alive_only=True)))
+    started = time.monotonic()
+
+    answer = await ask(
+        models,
+        provider,
+        chorus_provider_read_timeout=3.0,
+        chorus_provider_first_token_timeout=0.6,
+    )
+
+    assert isinstance(answer.error, ProviderTimeout), "retried like a read timeout"
+    assert str(answer.error) == (f"{name} took too long to start answering (no text within 0.6 s).")
+    assert 0.6 <= time.monotonic() - started < 2.0
+
+
+async def test_the_deadline_ends_with_the_first_token(models: FakeModelServer):
+    slow_after_the_start = ModelScript(
+        reply="x" * 50, chunk_chars=10, first_token_delay=0.3, chunk_delay=0.2
+    )
+    models.script("anthropic:slow", slow_after_the_start)
+
+    answer = await ask(models, "anthropic", chorus_provider_first_token_timeout=0.6)
+
+    assert answer.error is None
+    assert answer.text == "x" * 50
