@@ -17,7 +17,7 @@ from bot.providers.buffered import BufferedStream
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.rendering import outcome_messages
-from bot.slack.web import slack_error_code
+from bot.slack.web import refused_for_good, slack_error_code
 from bot.stopping import AnswerStops
 from storage.answers import AnswerStore, FinishedAnswer
 
@@ -180,12 +180,25 @@ class AnswerRunner:
         try:
             continuations = await job.message.finish(messages)
         except SlackApiError as slack_error:
-            log.error(
-                "could not show the end of answer %s in %s (%s); it will be shown later",
-                job.answer_id,
-                job.message.channel,
-                slack_error_code(slack_error),
-            )
+            await final_edit_refused(self._answers, job.answer_id, job.message.channel, slack_error)
             return status
         await self._answers.shown(job.answer_id, continuations)
         return status
+
+
+async def final_edit_refused(
+    answers: AnswerStore, answer_id: int, channel: str, error: SlackApiError
+) -> None:
+    """Slack did not take an answer's final edit: it stays owed and recovery shows it later,
+    unless Slack would refuse it again (its message or channel is gone): then it is given up."""
+    code = slack_error_code(error)
+    if not refused_for_good(error):
+        log.error(
+            "could not show the end of answer %s in %s (%s); it will be shown later",
+            answer_id,
+            channel,
+            code,
+        )
+        return
+    log.warning("answer %s cannot be shown in %s (%s): given up", answer_id, channel, code)
+    await answers.shown(answer_id)  # nowhere left to show it

@@ -9,13 +9,13 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answering import INTERRUPTED
+from bot.answering import INTERRUPTED, final_edit_refused
 from bot.chat.catalog import ModelCatalog
 from bot.conversation import identity_for
 from bot.slack.answer_message import show_final
 from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import outcome_messages
-from bot.slack.web import MessageTag, SlackWeb, slack_error_code
+from bot.slack.web import MessageTag, SlackWeb
 from storage.answers import AnswerStore, UnshownAnswer
 from storage.inbox import EventInbox
 from storage.liveness import PreviousLife
@@ -130,7 +130,8 @@ class Recovery:
                         maybe_posted_since=answer.started_at,
                     )
                 except SlackApiError as error:
-                    code = slack_error_code(error)
-                    log.error("could not show answer %s yet: %s", answer.answer_id, code)
+                    await final_edit_refused(
+                        self._answers, answer.answer_id, answer.channel_id, error
+                    )
                     return
                 await self._answers.shown(answer.answer_id, continuations)

@@ -18,7 +18,7 @@ from bot.slack.rendering import (
     placeholder_message,
     streaming_message,
 )
-from bot.slack.web import Identity, MessageTag, SlackWeb, slack_error_code
+from bot.slack.web import Identity, MessageTag, SlackWeb, refused_for_good, slack_error_code
 
 log = logging.getLogger(__name__)
 
@@ -198,4 +198,6 @@ class AnswerMessage:
                     self.channel,
                     slack_error_code(error),
                 )
+                if refused_for_good(error):
+                    return  # the message is gone: no more streaming edits
             self._last_update = time.monotonic()

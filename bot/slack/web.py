@@ -265,3 +265,22 @@ class SlackWeb:
 
 def slack_error_code(error: SlackApiError) -> str:
     return str(error.response.get("error", "unknown_error"))
+
+
+# Refusals that asking again will not change: the message, or the bot's place in its
+# channel, is gone.
+_FOR_GOOD = frozenset(
+    {
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+    }
+)
+
+
+def refused_for_good(error: SlackApiError) -> bool:
+    """Slack refused, and would refuse again (unlike a rate limit or an outage)."""
+    return slack_error_code(error) in _FOR_GOOD

@@ -131,3 +131,27 @@ def test_a_final_edit_waiting_out_a_long_rate_limit_is_not_shown_twice(
     time.sleep(3)  # a second showing would have landed by now
     assert len(answers_in(slack, CHANNEL, thread_ts=answer["ts"])) == len(continuations) == 1
     assert "whose final edit was still owed" not in bot.logs()
+
+
+def test_an_answer_whose_message_was_deleted_is_not_retried_forever(
+    start_bot, slack, models, events
+):
+    models.script("claude-test", ModelScript(reply="slow " * 40, chunk_chars=5, chunk_delay=0.05))
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="1")
+    ask(bot, events, "+claude hello")
+    wait_until(lambda: answers_in(slack, CHANNEL), message="the placeholder")
+    (placeholder,) = answers_in(slack, CHANNEL)
+    slack.delete_message(CHANNEL, placeholder["ts"])  # a person deletes it mid-answer
+
+    def edits() -> int:
+        return len(
+            [c for c in slack.calls_for("chat.update") if c.params["ts"] == placeholder["ts"]]
+        )
+
+    wait_until(lambda: "message_not_found" in bot.logs(), timeout=20, message="the refusal")
+    time.sleep(2)  # recovery sweeps every 0.25 s here
+    settled = edits()
+    time.sleep(3)
+    assert edits() == settled
+    assert settled <= 3  # streaming edits stop at the first refusal too
+    assert "cannot be shown in C0GENERAL (message_not_found): given up" in bot.logs()
