@@ -23,8 +23,15 @@ log = logging.getLogger(__name__)
 RECENT_MESSAGES = 10_000
 
 
-def _is_deletion(event: dict[str, Any]) -> bool:
-    return event.get("subtype") == "message_deleted" and bool(event.get("deleted_ts"))
+def _deleted_ts(event: dict[str, Any]) -> str | None:
+    """The ts of the message a deletion event removes. A message with thread replies is not
+    removed but replaced by a tombstone, which Slack reports as `message_changed`."""
+    if event.get("subtype") == "message_deleted":
+        return event.get("deleted_ts") or None
+    changed_to = event.get("message") or {}
+    if event.get("subtype") == "message_changed" and changed_to.get("subtype") == "tombstone":
+        return changed_to.get("ts") or None
+    return None
 
 
 def _is_in_chat_pick(event: dict[str, Any]) -> bool:
@@ -56,7 +63,7 @@ class EventIntake:
         event = body.get("event") or {}
         event_id = body.get("event_id")
         message = self._person_message(body, event)
-        relevant = _is_deletion(event) or _is_in_chat_pick(event) or message is not None
+        relevant = _deleted_ts(event) or _is_in_chat_pick(event) or message is not None
         if not event_id or not relevant:
             return
         if message is not None and message in self._recent_messages:
@@ -77,8 +84,8 @@ class EventIntake:
     async def _process(self, event_id: str, payload: dict[str, Any]) -> None:
         event = payload["event"]
         try:
-            if _is_deletion(event):
-                await self._conversations.forget(event["channel"], event["deleted_ts"])
+            if deleted_ts := _deleted_ts(event):
+                await self._conversations.forget(event["channel"], deleted_ts)
             elif _is_in_chat_pick(event):
                 item = event["item"]
                 await self._conversations.choose_in_chat(item["channel"], item["ts"], event["user"])

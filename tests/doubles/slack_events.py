@@ -25,6 +25,7 @@ from tests.doubles.slack_payloads import (
     mentions_bot,
     message_deleted_event,
     message_event,
+    message_tombstoned_event,
     reaction_added_event,
     slash_command,
     url_verification,
@@ -166,10 +167,16 @@ class SlackEventSender:
         self.deliver_all([self.envelope(e) for e in self.events_for(channel, message)], to)
 
     def user_deletes(self, channel: str, ts: str, *, to: Sequence[Target]) -> None:
-        """A message is deleted; Slack delivers `message_deleted`."""
+        """A message is deleted; Slack delivers `message_deleted`, or, for a message with
+        thread replies (which stays as a tombstone), `message_changed`."""
         previous = self.emulator.delete_message(channel, ts)
         kind = self.emulator.channel_kind(channel)
-        event = message_deleted_event(channel, kind, previous, self.emulator.next_ts())
+        event_ts = self.emulator.next_ts()
+        tombstone = self.emulator.message_or_none(channel, ts)
+        if tombstone is None:
+            event = message_deleted_event(channel, kind, previous, event_ts)
+        else:
+            event = message_tombstoned_event(channel, kind, previous, tombstone, event_ts)
         self.deliver_all([self.envelope(event)], to)
 
     def user_reacts(

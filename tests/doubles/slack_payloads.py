@@ -137,6 +137,27 @@ def message_deleted_event(
     }
 
 
+def message_tombstoned_event(
+    channel: str,
+    channel_type: str,
+    previous: dict[str, Any],
+    tombstone: dict[str, Any],
+    event_ts: str,
+) -> dict[str, Any]:
+    """A deleted message that has thread replies: Slack reports it replaced by a tombstone."""
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": channel,
+        "message": tombstone,
+        "previous_message": previous,
+        "event_ts": event_ts,
+        "ts": event_ts,
+        "channel_type": channel_type,
+    }
+
+
 def reaction_added_event(
     channel: str, message: dict[str, Any], user: str, reaction: str, event_ts: str
 ) -> dict[str, Any]:

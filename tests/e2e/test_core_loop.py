@@ -219,6 +219,21 @@ def test_a_deleted_message_leaves_the_context(bot, slack, models, events):
     assert sent[0] == ("user", "Alice: keep this")
 
 
+def test_a_deleted_message_with_thread_replies_leaves_the_context(bot, slack, models, events):
+    asked = events.user_says(CHANNEL, ALICE, f"{MENTION} oops, private", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    # A person replies under the mention itself (not under an answer): not for the bot, but
+    # the message now has replies, so deleting it leaves a tombstone.
+    events.user_says(CHANNEL, BOB, "hm", thread_ts=asked["ts"], to=[bot.events_url])
+    events.user_deletes(CHANNEL, asked["ts"], to=[bot.events_url])
+    wait_until(
+        lambda: f"{asked['ts']} in {CHANNEL} was deleted" in bot.logs(), message="deletion seen"
+    )
+    events.user_says(CHANNEL, ALICE, f"{MENTION} next", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert models.requests_for("claude-test")[-1].turns() == [("user", "Alice: next")]
+
+
 def test_a_retried_event_is_answered_once(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} once please", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 3)

@@ -324,6 +324,12 @@ class SlackEmulator(BackgroundServer):
             target = self._workspace.channel(channel)
             return copy.deepcopy(self._workspace.message(target, ts))
 
+    def message_or_none(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The message at `ts` (e.g. the tombstone a deleted parent leaves), if there is one."""
+        with self._lock:
+            found = self._workspace.channel(channel).messages.get(ts)
+            return copy.deepcopy(found) if found is not None else None
+
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """The channel's top-level messages, oldest first."""
         with self._lock:
