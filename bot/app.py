@@ -111,6 +111,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         ),
         bot_user_id=bot_user_id,
         regenerations=RegenerationStore(sessions),
+        channels=channels,
     )
     work = BackgroundWork()
     inbox = EventInbox(sessions)

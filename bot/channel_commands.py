@@ -1,13 +1,23 @@
-"""`/chorus` commands: a fresh chat, the channel's models, help."""
+"""`/chorus` commands: a fresh chat, the channel's models and prompt, help."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bot.chat.catalog import ModelCatalog, ModelSpec
-from bot.chat.commands import Help, NewChat, SetModels, ShowModels, help_text, parse_command
+from bot.chat.commands import (
+    Help,
+    NewChat,
+    SetModels,
+    SetPrompt,
+    ShowModels,
+    ShowPrompt,
+    help_text,
+    parse_command,
+)
 from bot.chat.model_choice import UnknownModels, resolve_picks
 from bot.chat.routing import ChatKey
+from bot.slack.rendering import block_quote
 from storage.channels import ChannelStore
 
 
@@ -34,6 +44,8 @@ class ChorusCommands:
             return CommandReply(await self._describe_models(team_id, channel_id))
         if isinstance(command, SetModels):
             return await self._set_models(team_id, channel_id, user_id, command.words)
+        if isinstance(command, ShowPrompt | SetPrompt):
+            return await self._prompt(command, channel_id, user_id)
         assert isinstance(command, Help)
         intro = f"I don't know `/chorus {command.unknown}`.\n" if command.unknown else ""
         return CommandReply(intro + help_text(tuple(self._catalog.aliases)))
@@ -53,6 +65,20 @@ class ChorusCommands:
             team_id, channel_id, [spec.name for spec in chosen], set_by=user_id
         )
         return CommandReply(f"Models in this channel are now: {self._list(chosen)}.", True)
+
+    async def _prompt(
+        self, command: ShowPrompt | SetPrompt, channel_id: str, user_id: str
+    ) -> CommandReply:
+        if isinstance(command, ShowPrompt):
+            prompt = await self._channels.prompt(channel_id)
+            if prompt is None:
+                return CommandReply("This channel has no prompt of its own.")
+            return CommandReply(f"This channel's prompt:\n{block_quote(prompt)}")
+        await self._channels.set_prompt(channel_id, command.text, set_by=user_id)
+        if command.text is None:
+            return CommandReply("This channel's prompt is removed.", public=True)
+        told = f"<@{user_id}> set this channel's prompt for the models:"
+        return CommandReply(f"{told}\n{block_quote(command.text)}", public=True)
 
     async def _describe_models(self, team_id: str, channel_id: str) -> str:
         names = await self._channels.models(team_id, channel_id)

@@ -21,6 +21,7 @@ from bot.chat.context import (
     authored,
     build_round_context,
     build_thread_context,
+    compose_system_prompt,
 )
 from bot.chat.history import RoundRecord, context_round, thread_turn
 from bot.chat.in_chat import AnswerStatus
@@ -39,6 +40,7 @@ from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackUnreachable, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
+from storage.channels import ChannelStore
 from storage.conversations import ConversationStore, MessageClaim, NewAnswer, ParentAnswer
 from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
 
@@ -84,6 +86,7 @@ class Conversations:
         settings: ConversationSettings,
         bot_user_id: str,
         regenerations: RegenerationStore,
+        channels: ChannelStore,
     ) -> None:
         self._catalog = catalog
         self._store = store
@@ -93,6 +96,7 @@ class Conversations:
         self._settings = settings
         self.bot_user_id = bot_user_id
         self._regenerations = regenerations
+        self._channels = channels
 
     async def handle(self, message: IncomingMessage) -> None:
         parent = None
@@ -155,11 +159,15 @@ class Conversations:
             try:
                 if isinstance(source, RoundSource):
                     request = await self._round_request(
-                        source.chat_id, source.round_id, source.author, source.text
+                        channel_id, source.chat_id, source.round_id, source.author, source.text
                     )
                 else:
                     request = await self._thread_request(
-                        source.reply_thread_id, source.turn_id, source.author, source.text
+                        channel_id,
+                        source.reply_thread_id,
+                        source.turn_id,
+                        source.author,
+                        source.text,
                     )
                 await message.start_again(restarted.old_continuations)
             except Exception:
@@ -206,7 +214,8 @@ class Conversations:
         if started is None:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
-        request = self._round_context(started.history, author, text)
+        system = await self._system_prompt(message.channel_id)
+        request = self._round_context(system, started.history, author, text)
         await self._answer(
             message, started.answers, request, message.channel_id, route.reply_in_thread
         )
@@ -242,37 +251,44 @@ class Conversations:
         if started is None:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
-        request = await self._thread_request(started.reply_thread_id, started.turn_id, author, text)
+        request = await self._thread_request(
+            message.channel_id, started.reply_thread_id, started.turn_id, author, text
+        )
         await self._answer(message, [started.answer], request, message.channel_id, parent.slack_ts)
 
+    async def _system_prompt(self, channel_id: str) -> str:
+        """The workspace prompt, then the channel's own prompt when it has one."""
+        channel_prompt = await self._channels.prompt(channel_id)
+        return compose_system_prompt(self._settings.system_prompt, channel_prompt)
+
     async def _round_request(
-        self, chat_id: int, round_id: int, author: str, text: str
+        self, channel_id: str, chat_id: int, round_id: int, author: str, text: str
     ) -> ModelRequest:
         """What every model answering this round is sent (SPEC §3)."""
         history = await self._store.round_records(
             chat_id, before_round_id=round_id, limit=self._settings.window.max_rounds
         )
-        return self._round_context(history, author, text)
+        return self._round_context(await self._system_prompt(channel_id), history, author, text)
 
     def _round_context(
-        self, history: Sequence[RoundRecord], author: str, text: str
+        self, system: str, history: Sequence[RoundRecord], author: str, text: str
     ) -> ModelRequest:
         return build_round_context(
-            self._settings.system_prompt,
+            system,
             [context_round(record) for record in history],
             authored(author, text),
             self._settings.window,
         )
 
     async def _thread_request(
-        self, reply_thread_id: int, turn_id: int, author: str, text: str
+        self, channel_id: str, reply_thread_id: int, turn_id: int, author: str, text: str
     ) -> ModelRequest:
         """What the thread's model answering this turn is sent (SPEC §3)."""
         history = await self._store.thread_history(
             reply_thread_id, before_turn_id=turn_id, limit=self._settings.window.max_rounds
         )
         return build_thread_context(
-            self._settings.system_prompt,
+            await self._system_prompt(channel_id),
             history.snapshot,
             history.anchor_message,
             history.anchor_answer,

@@ -1,4 +1,4 @@
-"""Per-channel choices: the channel's model list, and starting a fresh chat."""
+"""Per-channel choices: the channel's model list, its prompt, and starting a fresh chat."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat.routing import ChatKey
 from storage.conversations import channel_models, insert_or_ignore
-from storage.tables import ChannelModels, Chat
+from storage.tables import ChannelModels, ChannelPrompt, Chat
 
 
 class ChannelStore:
@@ -41,6 +41,28 @@ class ChannelStore:
                 )
             else:
                 row.models, row.set_by, row.updated_at = list(models), set_by, time.time()
+
+    async def prompt(self, channel_id: str) -> str | None:
+        """The channel's own system prompt, if one is set."""
+        async with self._sessions() as session:
+            row = await session.get(ChannelPrompt, channel_id)
+            return row.prompt if row is not None else None
+
+    async def set_prompt(self, channel_id: str, prompt: str | None, *, set_by: str) -> None:
+        """Set the channel's prompt (None removes it)."""
+        async with self._sessions.begin() as session:
+            row = await session.get(ChannelPrompt, channel_id)
+            if prompt is None:
+                if row is not None:
+                    await session.delete(row)
+            elif row is None:
+                session.add(
+                    ChannelPrompt(
+                        channel_id=channel_id, prompt=prompt, set_by=set_by, updated_at=time.time()
+                    )
+                )
+            else:
+                row.prompt, row.set_by, row.updated_at = prompt, set_by, time.time()
 
     async def start_new_chat(self, key: ChatKey) -> None:
         """Later rounds in this channel start from nothing (`/chorus new`)."""

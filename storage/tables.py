@@ -169,3 +169,16 @@ class ChannelModels(Base):
     models: Mapped[list[str]] = mapped_column(JSON)
     set_by: Mapped[str] = mapped_column(ID)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ChannelPrompt(Base):
+    """A channel's own system prompt (`/chorus prompt …`), sent after the workspace prompt.
+    Keyed by channel alone: Slack channel ids are unique across workspaces, and a channel
+    shared between organisations has one prompt."""
+
+    __tablename__ = "channel_prompts"
+
+    channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(ID)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -23,16 +23,35 @@ class SetModels:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowPrompt:
+    """`/chorus prompt`: this channel's own system prompt."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetPrompt:
+    """`/chorus prompt Answer in French.`: this channel's prompt, sent after the workspace's
+    (`/chorus prompt clear` removes it: `text` is None)."""
+
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     """`/chorus help`, or anything not understood (`unknown` holds it)."""
 
     unknown: str = ""
 
 
-Command = NewChat | ShowModels | SetModels | Help
+Command = NewChat | ShowModels | SetModels | ShowPrompt | SetPrompt | Help
 
 
 def parse_command(text: str) -> Command:
+    verb, _, rest = text.strip().partition(" ")
+    if verb.lower() == "prompt":  # the rest is free text, kept as written
+        prompt = rest.strip()
+        if not prompt:
+            return ShowPrompt()
+        return SetPrompt(None if prompt.lower() == "clear" else prompt)
     words = text.replace(",", " ").split()
     if not words:
         return Help()
@@ -56,6 +75,8 @@ def help_text(aliases: tuple[str, ...]) -> str:
         "• `/chorus models` shows this channel's models; `/chorus models claude gpt` sets "
         "them; `/chorus models default` goes back to the workspace default.\n"
         "• `/chorus new` starts a fresh chat: earlier messages are no longer sent to the models.\n"
+        "• `/chorus prompt Answer in French.` gives this channel its own instructions for the "
+        "models; `/chorus prompt` shows them, `/chorus prompt clear` removes them.\n"
         "• *Stop* under an answer stops that model; *Regenerate* writes one of the latest "
         "answers again. A :pushpin: on an answer makes it the one later messages see."
     )

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.catalog import ModelCatalog
 from bot.chat.commands import help_text
 from bot.chat.context import ContextWindow
+from bot.slack.rendering import block_quote
 from bot.slack.web import SlackWeb, slack_error_code
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def home_view(catalog: ModelCatalog, settings: HomeSettings) -> dict[str, Any]:
         f"• Each round sends up to {settings.window.max_rounds} earlier rounds, "
         f"about {settings.window.max_tokens:,} tokens at most.\n"
         f"• Conversations are stored in {settings.storage}.\n"
-        f"• System prompt:\n>{_quoted(settings.system_prompt)}"
+        f"• System prompt:\n{block_quote(settings.system_prompt)}"
     )
     return {
         "type": "home",
@@ -81,7 +82,3 @@ def _section(text: str) -> dict[str, Any]:
     if len(text) > SECTION_TEXT_LIMIT:
         text = text[: SECTION_TEXT_LIMIT - 1] + "…"
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _quoted(text: str) -> str:
-    return "\n>".join(line or " " for line in text.strip().splitlines())

@@ -53,6 +53,11 @@ def escape_mrkdwn(text: str) -> str:
     return neutralise_pings(_MRKDWN_SPECIAL.sub(lambda match: _MRKDWN_ESCAPES[match[0]], text))
 
 
+def block_quote(text: str) -> str:
+    """A person's text as a Slack block quote, shown as written."""
+    return "\n".join(f">{escape_mrkdwn(line) or ' '}" for line in text.strip().splitlines())
+
+
 @dataclass(frozen=True, slots=True)
 class _CodeFence:
     """An open code fence: the line that opened it, and the marker that closes it."""

@@ -2,7 +2,16 @@
 
 import pytest
 
-from bot.chat.commands import Help, NewChat, SetModels, ShowModels, help_text, parse_command
+from bot.chat.commands import (
+    Help,
+    NewChat,
+    SetModels,
+    SetPrompt,
+    ShowModels,
+    ShowPrompt,
+    help_text,
+    parse_command,
+)
 
 
 @pytest.mark.parametrize(
@@ -17,6 +26,9 @@ from bot.chat.commands import Help, NewChat, SetModels, ShowModels, help_text, p
         ("help", Help()),
         ("dance now", Help(unknown="dance now")),
         ("new please", Help(unknown="new please")),
+        ("prompt", ShowPrompt()),
+        ("Prompt  Answer in French, +briefly.", SetPrompt("Answer in French, +briefly.")),
+        ("prompt clear", SetPrompt(None)),
     ],
 )
 def test_commands_are_understood(text, command):
@@ -25,5 +37,11 @@ def test_commands_are_understood(text, command):
 
 def test_help_names_the_aliases_and_every_command():
     text = help_text(("claude", "gpt"))
-    for needle in ("`+claude`, `+gpt`", "/chorus models", "/chorus new", "thread"):
+    for needle in (
+        "`+claude`, `+gpt`",
+        "/chorus models",
+        "/chorus new",
+        "/chorus prompt",
+        "thread",
+    ):
         assert needle in text

@@ -1,8 +1,10 @@
-"""`/chorus new`, `/chorus models`, `/chorus help`, through the real bot."""
+"""`/chorus new`, `/chorus models`, `/chorus prompt`, `/chorus help`, through the real bot."""
 
 from __future__ import annotations
 
 from tests.e2e.slack_views import wait_for_answers
+
+WORKSPACE_PROMPT_START = "You are one of several AI models"
 
 CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
 
@@ -50,3 +52,33 @@ def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
     reply = run(events, bot, "dance")
     assert reply["response_type"] == "ephemeral"
     assert reply["text"].startswith("I don't know `/chorus dance`.")
+
+
+def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(
+    bot, slack, models, events
+):
+    reply = run(events, bot, "prompt Answer in <French>, & briefly.")
+    assert reply["response_type"] == "in_channel"
+    assert reply["text"].endswith(">Answer in &lt;French&gt;, &amp; briefly.")
+    assert "Answer in &lt;French&gt;" in run(events, bot, "prompt")["text"]
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} bonjour", to=[bot.events_url])
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        system = models.requests_for(model_id)[-1].system_prompt()
+        assert system.startswith(WORKSPACE_PROMPT_START)
+        assert system.endswith("\n\nAnswer in <French>, & briefly.")
+    # A thread under an answer gets it too; another channel does not.
+    events.user_says(CHANNEL, ALICE, "encore", thread_ts=answers[0]["ts"], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=answers[0]["ts"])
+    assert models.requests_for("claude-test")[-1].system_prompt().endswith("& briefly.")
+    slack.add_channel("C0OTHER", "other")
+    events.user_says("C0OTHER", ALICE, f"{MENTION} hello", to=[bot.events_url])
+    wait_for_answers(slack, "C0OTHER", 3)
+    assert "French" not in models.requests_for("claude-test")[-1].system_prompt()
+
+    assert run(events, bot, "prompt clear")["text"] == "This channel's prompt is removed."
+    assert run(events, bot, "prompt")["text"] == "This channel has no prompt of its own."
+    events.user_says(CHANNEL, ALICE, f"{MENTION} again", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert "French" not in models.requests_for("claude-test")[-1].system_prompt()
