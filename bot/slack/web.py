@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -37,9 +38,9 @@ UNREACHABLE = "slack_unreachable"  # the error code of `SlackUnreachable`
 
 
 class SlackUnreachable(SlackApiError):
-    """Slack could not be reached, or did not answer in time: what was asked may or may not
-    have been done. A `SlackApiError` (code `slack_unreachable`), so it is handled wherever
-    Slack's own refusals are."""
+    """Slack could not be reached, did not answer in time, or failed (HTTP 5xx): what was
+    asked may or may not have been done. A `SlackApiError` (code `slack_unreachable`), so it
+    is handled wherever Slack's own refusals are."""
 
     def __init__(self, doing: str) -> None:
         super().__init__(f"no answer from Slack {doing}", {"ok": False, "error": UNREACHABLE})
@@ -47,11 +48,17 @@ class SlackUnreachable(SlackApiError):
 
 @contextmanager
 def _reaching_slack(doing: str) -> Iterator[None]:
-    """Connection failures and timeouts (after slack_sdk's own retries) as `SlackUnreachable`."""
+    """Connection failures, timeouts and server errors (after slack_sdk's own retries) as
+    `SlackUnreachable`."""
     try:
         yield
     except _TRANSPORT_ERRORS as error:
         log.warning("no answer from Slack %s: %r", doing, error)
+        raise SlackUnreachable(doing) from error
+    except SlackApiError as error:
+        if error.response.status_code < 500:
+            raise
+        log.warning("Slack failed %s: HTTP %d", doing, error.response.status_code)
         raise SlackUnreachable(doing) from error
 
 
@@ -98,15 +105,15 @@ def make_web_client(
         session=session,
         retry_handlers=[
             _RetryConnectionsUnlessPosting(max_retry_count=2),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            _RetryServerErrorsUnlessPosting(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
         ],
     )
 
 
-class _RetryConnectionsUnlessPosting(AsyncConnectionErrorRetryHandler):
-    """A post whose connection broke may have been posted all the same: `SlackWeb.post` looks
-    for it before posting again, so it is not retried blindly here."""
+class _UnlessPosting(AsyncRetryHandler):
+    """A post whose connection broke, or that Slack failed (5xx), may have been posted all the
+    same: `SlackWeb.post` looks for it before posting again, so it is not retried blindly."""
 
     async def _can_retry_async(
         self,
@@ -121,6 +128,14 @@ class _RetryConnectionsUnlessPosting(AsyncConnectionErrorRetryHandler):
         return await super()._can_retry_async(
             state=state, request=request, response=response, error=error
         )
+
+
+class _RetryConnectionsUnlessPosting(_UnlessPosting, AsyncConnectionErrorRetryHandler):
+    pass
+
+
+class _RetryServerErrorsUnlessPosting(_UnlessPosting, AsyncServerErrorRetryHandler):
+    pass
 
 
 class SlackWeb:

@@ -89,6 +89,18 @@ def test_a_post_whose_reply_is_lost_is_not_posted_twice(bot, slack, models, even
     assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
 
 
+def test_a_post_slack_made_before_failing_with_a_server_error_is_not_posted_twice(
+    bot, slack, models, events
+):
+    slack.inject("chat.postMessage", status=503, error="service_unavailable", carried_out=True)
+    ask(bot, events)
+
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    time.sleep(0.5)  # a second copy would be there by now
+    assert len(answers_in(slack, CHANNEL)) == 3
+    assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
+
+
 def test_a_model_whose_message_slack_never_got_says_so_once_slack_is_back(
     start_bot, slack, models, events
 ):

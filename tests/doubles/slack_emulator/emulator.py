@@ -151,12 +151,14 @@ class SlackEmulator(BackgroundServer):
         if refused is not None:
             return 200, refused.as_body(), {}
         fault = self._faults.fault_for(method, time.monotonic())
-        if fault is not None:
+        if fault is not None and not fault.carried_out:
             return fault.status, fault.body(), fault.headers()
         try:
             body = {"ok": True, **handler(MethodCall(request.params, self._workspace, self.url))}
         except SlackError as error:
             body = error.as_body()
+        if fault is not None:
+            return fault.status, fault.body(), fault.headers()
         # A deep copy, so the recorded answer never changes when the stored message does.
         return 200, copy.deepcopy(body), {}
 
@@ -197,10 +199,13 @@ class SlackEmulator(BackgroundServer):
         status: int = 429,
         error: str = "ratelimited",
         retry_after: int | None = 1,
+        carried_out: bool = False,
     ) -> None:
-        """The next `times` calls of `method` answer HTTP `status` with {"ok": false, "error"}."""
+        """The next `times` calls of `method` answer HTTP `status` with {"ok": false, "error"}
+        (done all the same when `carried_out`)."""
+        fault = InjectedFault(status, error, retry_after, carried_out)
         with self._lock:
-            self._faults.inject(method, InjectedFault(status, error, retry_after), times)
+            self._faults.inject(method, fault, times)
 
     def lose_replies(
         self,

@@ -11,11 +11,13 @@ RATE_LIMIT_WINDOW_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class InjectedFault:
-    """An answer that replaces a method's real one: HTTP status, Slack error, Retry-After."""
+    """An answer that replaces a method's real one: HTTP status, Slack error, Retry-After;
+    when `carried_out`, the call is done all the same (as when Slack fails after acting)."""
 
     status: int
     error: str
     retry_after: int | None = None
+    carried_out: bool = False
 
     def body(self) -> dict[str, Any]:
         return {"ok": False, "error": self.error}
