@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,23 @@ class RetryPolicy:
             delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
         return delay * (1 + random.uniform(0, self.jitter))
 
+    def too_long_to_wait(self, error: ProviderError) -> RateLimited | None:
+        """A rate limit asking for a longer wait than this policy allows, as the error to end
+        with at once (saying when to try again); None for any other error."""
+        if not isinstance(error, RateLimited) or error.retry_after is None:
+            return None
+        if error.retry_after <= self.max_retry_after:
+            return None
+        return RateLimited(
+            f"{error} Try again in {_duration(error.retry_after)}.",
+            status=error.status,
+            retry_after=error.retry_after,
+        )
+
+
+def _duration(seconds: float) -> str:
+    return f"{math.ceil(seconds)} s" if seconds < 120 else f"{math.ceil(seconds / 60)} min"
+
 
 async def stream_with_retries(
     provider: ModelProvider,
@@ -58,6 +76,8 @@ async def stream_with_retries(
         except ProviderError as error:
             if text_yielded or not error.retryable or attempt >= policy.max_attempts:
                 raise
+            if (too_long := policy.too_long_to_wait(error)) is not None:
+                raise too_long from error
             delay = policy.delay_after(error, attempt)
             if on_retry is not None:
                 on_retry(error, attempt, delay)

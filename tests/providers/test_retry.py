@@ -112,12 +112,16 @@ async def test_rate_limit_retry_after_is_honoured():
     assert delays == [12.5]
 
 
-async def test_rate_limit_retry_after_is_capped():
-    provider = ScriptedProvider(fails(RateLimited("429", retry_after=600)), ANSWERS)
+async def test_a_rate_limit_longer_than_the_bot_waits_ends_at_once_saying_when():
+    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=600)
+    provider = ScriptedProvider(fails(limited), ANSWERS)
 
-    _, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
+    answer, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
 
-    assert delays == [30]
+    assert delays == []
+    assert provider.calls == 1
+    assert isinstance(answer.error, RateLimited)
+    assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 10 min."
 
 
 async def test_gives_up_after_max_attempts_with_the_last_error():
