@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from bot.chat.catalog import ModelCatalog, ModelSpec
 
-_LEADING_PICK = re.compile(r"^\s*\+([\w.:/-]+)")
+# An alias starts with a letter: "+1 nice" is a person agreeing, not a pick.
+_LEADING_PICK = re.compile(r"^\s*\+([^\W\d_][\w.:/-]*)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from bot.chat.catalog import (
     parse_model_list,
 )
 from bot.chat.model_choice import (
+    ModelPicks,
     UnknownModels,
     model_for_thread_turn,
     models_for_round,
@@ -96,3 +97,8 @@ def test_display_names_read_like_product_names():
 def test_bad_model_lists_are_refused_with_a_clear_reason(value, message):
     with pytest.raises(CatalogError, match=message):
         parse_model_list(value)
+
+
+def test_a_plus_one_is_text_not_a_model_pick():
+    assert split_model_picks("+1 nice, +2 from me") == ModelPicks((), "+1 nice, +2 from me")
+    assert split_model_picks("+gpt4o +1") == ModelPicks(("gpt4o",), "+1")
