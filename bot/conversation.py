@@ -60,6 +60,10 @@ SLACK_ERROR_ADVICE = {
     "the app from its manifest.",
 }
 ADVISED = SLACK_ERROR_ADVICE.keys()
+SOMETHING_WENT_WRONG = (
+    "Sorry, something went wrong on my side while handling your message (it is in my logs). "
+    "Please send it again."
+)
 SLACK_UNREACHABLE = "Slack could not be reached to post this answer; ask again to retry."
 
 
@@ -180,6 +184,10 @@ class Conversations:
             await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
         if isinstance(source, RoundSource):
             await self._answers.settle_round(source.round_id)
+
+    async def apologise(self, message: IncomingMessage) -> None:
+        """Handling `message` failed on our side (logged): the person is told."""
+        await self._tell(message, SOMETHING_WENT_WRONG)
 
     async def forget(self, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""

@@ -150,7 +150,8 @@ class ConversationStore:
                     tuple(NewAnswer(a.id, a.model) for a in answers),
                     tuple(history),
                 )
-        except IntegrityError:
+        except IntegrityError as error:
+            await self._raise_unless_claimed(claim, error)
             return None
 
     async def claim(self, claim: MessageClaim) -> bool:
@@ -158,9 +159,18 @@ class ConversationStore:
         try:
             async with self._sessions.begin() as session:
                 await _claim(session, claim, time.time())
-        except IntegrityError:
+        except IntegrityError as error:
+            await self._raise_unless_claimed(claim, error)
             return False
         return True
+
+    async def _raise_unless_claimed(self, claim: MessageClaim, error: IntegrityError) -> None:
+        """A write that claims a message failed: fine when the message is claimed already
+        (a twin event, another replica); any other failure is raised, not taken for that."""
+        key = (claim.team_id, claim.channel_id, claim.message_ts)
+        async with self._sessions() as session:
+            if await session.get(ClaimedMessage, key) is None:
+                raise error
 
     async def round_records(
         self, chat_id: int, *, before_round_id: int, limit: int
@@ -264,7 +274,8 @@ class ConversationStore:
                 session.add(answer)
                 await session.flush()
                 return StartedTurn(turn.id, thread.id, NewAnswer(answer.id, answer.model))
-        except IntegrityError:
+        except IntegrityError as error:
+            await self._raise_unless_claimed(claim, error)
             return None
 
     async def thread_history(

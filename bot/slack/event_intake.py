@@ -83,6 +83,7 @@ class EventIntake:
 
     async def _process(self, event_id: str, payload: dict[str, Any]) -> None:
         event = payload["event"]
+        incoming = None
         try:
             if deleted_ts := _deleted_ts(event):
                 await self._conversations.forget(event["channel"], deleted_ts)
@@ -101,7 +102,10 @@ class EventIntake:
             raise  # shutting down: left unfinished, so it is taken over after the restart
         except Exception:
             # Finished all the same: retrying a message that crashes us would crash us again.
+            # The person is told, so it is never silently dropped.
             log.exception("handling event %s failed", event_id)
+            if incoming is not None:
+                await self._conversations.apologise(incoming)
         await self._inbox.finish(event_id)
 
     def _person_message(

@@ -1,0 +1,36 @@
+"""A storage failure while handling a message: the person is told, nothing is silently
+dropped, and the next message is answered as usual."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import answers_in, wait_for_answers
+
+CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
+# The database refuses to record a round whose text says so: a fault at the storage edge.
+FAILING_ROUNDS = """
+CREATE TRIGGER refuse_rounds BEFORE INSERT ON rounds WHEN NEW.text LIKE '%unstorable%'
+BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END
+"""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_message_the_database_refuses_is_apologised_for(bot, slack, models, events, database_url):
+    with sqlite3.connect(database_url.removeprefix("sqlite+aiosqlite:///")) as connection:
+        connection.executescript(FAILING_ROUNDS)
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} something unstorable", to=[bot.events_url])
+
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the apology")
+    (apology,) = slack.ephemeral_messages(CHANNEL)
+    assert apology["user"] == ALICE
+    assert "something went wrong on my side" in apology["text"]
+    assert "simulated storage failure" in bot.logs()
+    assert answers_in(slack, CHANNEL) == []
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} and this?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
