@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tests.doubles import wait_until
-
-ALICE = "U0ALICE"
+from tests.e2e.scene import ALICE
 
 
 def test_opening_the_home_tab_shows_usage_and_the_default_models(bot, slack, events, database_url):

@@ -4,9 +4,8 @@ models whole and readable."""
 from __future__ import annotations
 
 from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, CHANNEL, MENTION
 from tests.e2e.slack_views import answers_in, wait_for_answers
-
-CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
 
 
 def test_an_empty_mention_gets_a_short_help_message(bot, slack, models, events):

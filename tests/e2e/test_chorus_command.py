@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from tests.e2e.scene import ALICE, CHANNEL, MENTION
 from tests.e2e.slack_views import wait_for_answers
 
 WORKSPACE_PROMPT_START = "You are one of several AI models"
-
-CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
 
 
 def run(events, bot, text: str) -> dict:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
-CHANNEL, DM = "C0GENERAL", "D0ALICE"
-ALICE, BOB = "U0ALICE", "U0BOB"
-MENTION = "<@U0BOT>"
-MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
 SYSTEM_PROMPT_START = "You are one of several AI models"
 
 
@@ -26,11 +25,12 @@ def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, event
     events.user_says(CHANNEL, ALICE, f"{MENTION} hello there", to=[bot.events_url])
 
     answers = wait_for_answers(slack, CHANNEL, 3)
-    assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
-    for message, model_id in zip(answers, MODEL_IDS, strict=True):
+    names = ["Claude Test", "GPT-test", "Gemini Test"]
+    assert [m["username"] for m in answers] == names
+    for message, model_id, name in zip(answers, MODEL_IDS, names, strict=True):
         assert body(message) == reply_of(model_id, "Alice: hello there")
-        assert "Claude Test" in status_line(answers[0])
-        assert " s" in status_line(message)
+        footer = rf"\*{re.escape(name)}\* · \d+\.\d s · [\d,]+ → [\d,]+ tokens"
+        assert re.fullmatch(footer, status_line(message)), status_line(message)
         updates = [c for c in slack.calls_for("chat.update") if c.params["ts"] == message["ts"]]
         assert len(updates) >= 2, "the answer should stream in several updates"
     for model_id in MODEL_IDS:

@@ -9,11 +9,10 @@ import pytest
 
 from tests.doubles.model_servers import ModelScript
 from tests.doubles.waiting import wait_until
-from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
+from tests.e2e.slack_views import answers_in, body, is_final, status_line, wait_for_answers
 
-CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
-MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
-SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 6
+SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 24  # some 12 s
 
 
 def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):
@@ -23,14 +22,14 @@ def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, m
     events.user_says(CHANNEL, ALICE, f"{MENTION} take your time", to=[bot.events_url])
     acked = time.monotonic() - started
     assert all(response.status_code == 200 for response in events.last_responses)
-    assert acked < 1.0, f"both deliveries took {acked:.2f} s to acknowledge"
+    # Within Slack's 3 s, and before any model has written a word: the ack never waits.
+    assert acked < 3.0, f"both deliveries took {acked:.2f} s to acknowledge"
+    assert not any(body(m) for m in answers_in(slack, CHANNEL))
     wait_for_answers(slack, CHANNEL, 3)
 
 
 def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events):
-    message = events.user_says(
-        CHANNEL, ALICE, f"{MENTION} only once", to=[bot.events_url], concurrent=True
-    )
+    events.user_says(CHANNEL, ALICE, f"{MENTION} only once", to=[bot.events_url], concurrent=True)
     envelopes = list(events.last_envelopes)
     for retry in (1, 2):
         for envelope in envelopes:
@@ -40,7 +39,6 @@ def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events
     assert len(answers_in(slack, CHANNEL)) == 3
     for model_id in MODEL_IDS:
         assert len(models.requests_for(model_id)) == 1
-    assert message["ts"]
 
 
 @pytest.mark.parametrize(
@@ -60,18 +58,19 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
     events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[bot.events_url])
     envelopes = list(events.last_envelopes)
     wait_until(
-        lambda: len([m for m in answers_in(slack, CHANNEL) if body(m)]) == 3,
+        lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
         message="all three answers streaming",
     )
-    time.sleep(1.2)  # let some text reach the database
+    time.sleep(0.6)  # past the next save of the partial text
     bot.kill()
 
     restarted = start_bot(**who_takes_over)
     answers = wait_for_answers(slack, CHANNEL, 3)
     for message in answers:
         assert "restarted" in status_line(message)
-        assert body(message), "the partial text is kept"
-        assert SLOW_REPLY.startswith(body(message)[:40])
+        kept = body(message)
+        assert 0 < len(kept) < len(SLOW_REPLY.strip()), "the partial text is kept"
+        assert SLOW_REPLY.startswith(kept)
     # Slack retries the event after the restart: no second round.
     for envelope in envelopes:
         events.deliver(restarted.events_url, envelope, retry_num=1, retry_reason="http_timeout")
@@ -83,11 +82,13 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
 
 def test_a_graceful_stop_lets_answers_in_flight_finish(start_bot, slack, models, events):
     for model_id in MODEL_IDS:
-        models.script(model_id, ModelScript(chunk_chars=4, chunk_delay=0.05))
+        models.script(model_id, ModelScript(chunk_chars=4, chunk_delay=0.2))
     bot = start_bot()
     events.user_says(CHANNEL, ALICE, f"{MENTION} finish this", to=[bot.events_url])
     wait_until(lambda: len(answers_in(slack, CHANNEL)) == 3, message="placeholders posted")
+    assert not any(is_final(m) for m in answers_in(slack, CHANNEL)), "still streaming"
     bot.stop()
+    assert bot.returncode == 0
     answers = wait_for_answers(slack, CHANNEL, 3, timeout=1)
     assert [body(m) for m in answers] == [
         f"{model_id} answers: Alice: finish this" for model_id in MODEL_IDS
@@ -119,7 +120,7 @@ def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slac
     ]
     assert len(models.requests_for("claude-test")) == 2
     assert models.requests_for("claude-test")[1].turns()[1] == ("assistant", body(claude))
-    assert body(gemini)
+    assert body(gemini) == "gemini-test answers: Alice: hello both"
 
 
 def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking(

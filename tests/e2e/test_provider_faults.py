@@ -4,14 +4,10 @@ line in that model's own message, and never a problem for the other models."""
 from __future__ import annotations
 
 from tests.doubles.model_servers import ModelFault, ModelScript
+from tests.e2e.scene import CHANNEL, ask
 from tests.e2e.slack_views import body, status_line, wait_for_answers
 
-CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
 LONG_REPLY = "This answer streams in many small pieces so a fault can strike midway. " * 4
-
-
-def ask(bot, events, text: str = "go") -> None:
-    events.user_says(CHANNEL, ALICE, f"{MENTION} {text}", to=[bot.events_url])
 
 
 def assert_no_stack_trace(message) -> None:
@@ -65,7 +61,10 @@ def test_an_error_page_that_is_not_the_providers_json_is_not_shown(
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
     assert "OpenAI rejected the request (HTTP 400)." in status_line(gpt)
     assert_no_stack_trace(gpt)
-    assert body(claude) and body(gemini)
+    assert [body(claude), body(gemini)] == [
+        "claude-test answers: Alice: go",
+        "gemini-test answers: Alice: go",
+    ]
 
 
 def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
@@ -79,7 +78,10 @@ def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
     assert "took too long" in status_line(gpt)
     assert_no_stack_trace(gpt)
     assert len(models.requests_for("gpt-test")) == 2
-    assert body(claude) and body(gemini)
+    assert [body(claude), body(gemini)] == [
+        "claude-test answers: Alice: go",
+        "gemini-test answers: Alice: go",
+    ]
 
 
 def test_a_model_sending_only_keep_alives_times_out_at_the_first_token_deadline(

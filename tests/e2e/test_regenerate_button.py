@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import REGENERATE, numbered_takes
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
 from tests.e2e.slack_views import answers_in, body, wait_for_answers
-
-CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
 
 
 def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context(
@@ -92,6 +91,12 @@ def test_presses_on_two_replicas_regenerate_once(start_bot, slack, models, event
             CHANNEL, gemini["ts"], REGENERATE, BOB, to=replica.events_url, seen=gemini
         )
 
+    notes = wait_until(
+        lambda: len(slack.ephemeral_messages(CHANNEL)) == 2 and slack.ephemeral_messages(CHANNEL),
+        message="the two later presses refused",
+    )
+    for note in notes:
+        assert note["user"] == BOB and "still being written" in note["text"]
     wait_until(lambda: body(answers_in(slack, CHANNEL)[2]) == "take 2", message="regenerated")
     wait_for_answers(slack, CHANNEL, 3)
     assert len(models.requests_for("gemini-test")) == 2

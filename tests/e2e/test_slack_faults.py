@@ -8,14 +8,8 @@ import time
 from tests.doubles.model_servers import ModelScript
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, CHANNEL, MODEL_IDS, ask
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
-
-CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
-MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
-
-
-def ask(bot, events, text: str = "go") -> None:
-    events.user_says(CHANNEL, ALICE, f"{MENTION} {text}", to=[bot.events_url])
 
 
 def test_rate_limited_updates_are_retried_and_the_final_text_lands(bot, slack, models, events):

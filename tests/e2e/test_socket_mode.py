@@ -21,6 +21,7 @@ from tests.e2e.answer_buttons import (
     numbered_takes,
     stream_slowly,
 )
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
     answers_in,
     body,
@@ -29,8 +30,6 @@ from tests.e2e.slack_views import (
     wait_for_answers,
 )
 
-CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
-MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
 SLOW_FIRST_TOKEN = 1.5  # seconds; under the bot's 3 s read timeout (tests/e2e/conftest.py)
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.slack_views import body, wait_for_answers
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "xoxb-very-secret-token-1234"
 
 
-def start_bot(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
     return subprocess.run(
         [sys.executable, "-m", "bot"],
@@ -79,7 +81,7 @@ def start_bot(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProces
     ],
 )
 def test_bad_configuration_stops_start_up_with_one_clear_line(env, names, tmp_path):
-    result = start_bot(env, tmp_path)
+    result = run_until_exit(env, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -89,30 +91,50 @@ def test_bad_configuration_stops_start_up_with_one_clear_line(env, names, tmp_pa
     assert "s3cr3t-signing" not in result.stderr + result.stdout
 
 
-def test_a_token_slack_rejects_stops_start_up_clearly(tmp_path):
-    result = start_bot(
-        {
-            "SLACK_BOT_TOKEN": SECRET,
-            "SLACK_SIGNING_SECRET": "s3cr3t-signing",
-            "SLACK_API_URL": "http://127.0.0.1:9/api/",  # nothing listens on the discard port
-            "OPENAI_API_KEY": "sk-secret-openai",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
-        },
-        tmp_path,
-    )
-    assert result.returncode != 0
+def last_line_of_failed_start(result: subprocess.CompletedProcess[str]) -> str:
+    """The line start-up ended with (after the log lines of what it did before)."""
+    assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_token_slack_rejects_stops_start_up_clearly(slack, tmp_path):
+    env = {
+        "SLACK_BOT_TOKEN": SECRET,  # not the emulator's token
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+    }
+    line = last_line_of_failed_start(run_until_exit(env, tmp_path))
+    assert line == (
+        "Configuration error: Slack rejected SLACK_BOT_TOKEN (invalid_auth); "
+        "check the token and SLACK_API_URL"
+    )
+
+
+def test_an_unreachable_slack_stops_start_up_clearly(tmp_path):
+    env = {
+        "SLACK_BOT_TOKEN": SECRET,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",  # nothing listens on the discard port
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+    }
+    result = run_until_exit(env, tmp_path)
+    line = last_line_of_failed_start(result)
+    assert line.startswith("Configuration error: cannot reach Slack's Web API at SLACK_API_URL")
     assert SECRET not in result.stderr and "sk-secret-openai" not in result.stderr
-    assert "SLACK_API_URL" in result.stderr or "SLACK_BOT_TOKEN" in result.stderr
 
 
-def test_a_database_url_without_async_driver_gets_one(start_bot, database_url):
+def test_a_database_url_without_async_driver_gets_one(start_bot, slack, events, database_url):
     """`sqlite:///…` and `postgres://…`, as hosting platforms hand them out, just work."""
     driver, rest = database_url.split("://", 1)
     plain_url = ("postgres" if driver.startswith("postgresql") else "sqlite") + "://" + rest
     bot = start_bot(DATABASE_URL=plain_url)
-    assert bot.is_running
-    assert "DATABASE_URL" not in bot.logs()
+    events.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> stored?", to=[bot.events_url])
+    answers = wait_for_answers(slack, "C0GENERAL", 3)
+    assert body(answers[0]) == "claude-test answers: Alice: stored?"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -126,9 +148,7 @@ def test_a_port_in_use_stops_start_up_with_one_clear_line(bot_env, tmp_path):
             "PORT": str(port),
             "LOG_LEVEL": "WARNING",
         }
-        result = start_bot(env, tmp_path)
-    assert result.returncode == 2
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("Configuration error: cannot listen on 127.0.0.1:")
-    assert "PORT" in last_line
-    assert "Traceback" not in result.stderr
+        result = run_until_exit(env, tmp_path)
+    last_line = last_line_of_failed_start(result)
+    assert last_line.startswith(f"Configuration error: cannot listen on 127.0.0.1:{port} ")
+    assert last_line.endswith("set HOST and PORT to a free address")

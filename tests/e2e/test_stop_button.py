@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from tests.e2e.answer_buttons import (
     REGENERATE,
-    SLOW_REPLY,
     STOP,
     assert_stopped_by_bob,
     stream_slowly,
 )
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
 from tests.e2e.slack_views import (
     body,
     buttons,
-    status_line,
     streaming_first_answer,
     wait_for_answers,
 )
-
-CHANNEL, ALICE, BOB, MENTION = "C0GENERAL", "U0ALICE", "U0BOB", "<@U0BOT>"
 
 
 def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, models, events):
@@ -53,5 +50,4 @@ def test_stop_pressed_through_another_replica_stops_the_answer(start_bot, slack,
     events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=other_replica.events_url)
 
     claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=5)
-    assert "Stopped by Bob" in status_line(claude)
-    assert len(body(claude)) < len(SLOW_REPLY)
+    assert_stopped_by_bob(claude)

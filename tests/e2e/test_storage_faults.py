@@ -8,9 +8,9 @@ import sqlite3
 import pytest
 
 from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, CHANNEL, MENTION
 from tests.e2e.slack_views import answers_in, wait_for_answers
 
-CHANNEL, ALICE, MENTION = "C0GENERAL", "U0ALICE", "<@U0BOT>"
 # The database refuses to record a round whose text says so: a fault at the storage edge.
 FAILING_ROUNDS = """
 CREATE TRIGGER refuse_rounds BEFORE INSERT ON rounds WHEN NEW.text LIKE '%unstorable%'

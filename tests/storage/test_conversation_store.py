@@ -118,10 +118,7 @@ async def test_rounds_come_back_oldest_first_with_in_chat_answer(stores):
     records = await stores.conversations.round_records(
         third.chat_id, before_round_id=third.round_id, limit=10
     )
-    assert [context_round(r) for r in records] == [
-        context_round(records[0]),
-        context_round(records[1]),
-    ]
+    assert [r.round_id for r in records] == sorted(r.round_id for r in records)
     assert [(c.user, c.in_chat_answer) for c in map(context_round, records)] == [
         ("Alice: first", "claude: first"),
         ("Alice: second", "claude: second"),

@@ -48,8 +48,11 @@ async def test_an_older_database_is_upgraded_at_start_up_keeping_its_data(databa
     async with engine.connect() as connection:
         version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
         chats = await connection.scalar(text("SELECT count(*) FROM chats"))
-        await connection.execute(text("SELECT count(*) FROM channel_models"))
+        channel_rows = [
+            await connection.scalar(text(f"SELECT count(*) FROM {table}"))
+            for table in ("channel_models", "channel_prompts")
+        ]
     await engine.dispose()
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-    assert (version, chats) == (head, 1)
+    assert (version, chats, channel_rows) == (head, 1, [0, 0])
     assert head is not None and int(head) >= 4

@@ -1,0 +1,17 @@
+"""Where the end-to-end tests play: the emulator's channel and people, the bot's mention, the
+fake models (see the `models` fixture), and a person asking the bot something."""
+
+from __future__ import annotations
+
+from tests.doubles.bot_process import BotProcess
+from tests.doubles.slack_events import SlackEventSender
+
+CHANNEL, DM = "C0GENERAL", "D0ALICE"
+ALICE, BOB = "U0ALICE", "U0BOB"
+MENTION = "<@U0BOT>"
+MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
+
+
+def ask(bot: BotProcess, events: SlackEventSender, text: str = "go") -> None:
+    """Alice mentions the bot in CHANNEL."""
+    events.user_says(CHANNEL, ALICE, f"{MENTION} {text}", to=[bot.events_url])
