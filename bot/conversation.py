@@ -167,11 +167,7 @@ class Conversations:
                     )
                 else:
                     request = await self._thread_request(
-                        channel_id,
-                        source.reply_thread_id,
-                        source.turn_id,
-                        source.author,
-                        source.text,
+                        source.reply_thread_id, source.turn_id, source.author, source.text
                     )
                 await message.start_again(restarted.old_continuations)
             except Exception:
@@ -222,7 +218,7 @@ class Conversations:
         if started is None:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
-        system = await self._system_prompt(message.channel_id)
+        system = self._system_prompt(started.channel_prompt)
         request = self._round_context(system, started.history, author, text)
         await self._answer(
             message, started.answers, request, message.channel_id, route.reply_in_thread
@@ -259,14 +255,11 @@ class Conversations:
         if started is None:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
-        request = await self._thread_request(
-            message.channel_id, started.reply_thread_id, started.turn_id, author, text
-        )
+        request = await self._thread_request(started.reply_thread_id, started.turn_id, author, text)
         await self._answer(message, [started.answer], request, message.channel_id, parent.slack_ts)
 
-    async def _system_prompt(self, channel_id: str) -> str:
+    def _system_prompt(self, channel_prompt: str | None) -> str:
         """The workspace prompt, then the channel's own prompt when it has one."""
-        channel_prompt = await self._channels.prompt(channel_id)
         return compose_system_prompt(self._settings.system_prompt, channel_prompt)
 
     async def _round_request(
@@ -276,7 +269,8 @@ class Conversations:
         history = await self._store.round_records(
             chat_id, before_round_id=round_id, limit=self._settings.window.max_rounds
         )
-        return self._round_context(await self._system_prompt(channel_id), history, author, text)
+        system = self._system_prompt(await self._channels.prompt(channel_id))
+        return self._round_context(system, history, author, text)
 
     def _round_context(
         self, system: str, history: Sequence[RoundRecord], author: str, text: str
@@ -289,14 +283,14 @@ class Conversations:
         )
 
     async def _thread_request(
-        self, channel_id: str, reply_thread_id: int, turn_id: int, author: str, text: str
+        self, reply_thread_id: int, turn_id: int, author: str, text: str
     ) -> ModelRequest:
         """What the thread's model answering this turn is sent (SPEC §3)."""
         history = await self._store.thread_history(
             reply_thread_id, before_turn_id=turn_id, limit=self._settings.window.max_rounds
         )
         return build_thread_context(
-            await self._system_prompt(channel_id),
+            self._system_prompt(history.channel_prompt),
             history.snapshot,
             history.anchor_message,
             history.anchor_answer,

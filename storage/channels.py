@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat.routing import ChatKey
-from storage.conversations import channel_models, insert_or_ignore
+from storage.conversations import channel_models, channel_prompt, insert_or_ignore
 from storage.tables import ChannelModels, ChannelPrompt, Chat
 
 
@@ -45,8 +45,7 @@ class ChannelStore:
     async def prompt(self, channel_id: str) -> str | None:
         """The channel's own system prompt, if one is set."""
         async with self._sessions() as session:
-            row = await session.get(ChannelPrompt, channel_id)
-            return row.prompt if row is not None else None
+            return await channel_prompt(session, channel_id)
 
     async def set_prompt(self, channel_id: str, prompt: str | None, *, set_by: str) -> None:
         """Set the channel's prompt (None removes it)."""

@@ -19,6 +19,7 @@ from bot.chat.routing import ChatKey
 from storage.tables import (
     Answer,
     ChannelModels,
+    ChannelPrompt,
     Chat,
     ClaimedMessage,
     ReplyThread,
@@ -51,6 +52,7 @@ class StartedRound:
     chat_id: int
     answers: tuple[NewAnswer, ...]
     history: tuple[RoundRecord, ...]  # the chat's latest earlier rounds, oldest first
+    channel_prompt: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class ThreadHistory:
     anchor_message: str
     anchor_answer: str
     turns: tuple[TurnRecord, ...]
+    channel_prompt: str | None
 
 
 class ConversationStore:
@@ -103,8 +106,9 @@ class ConversationStore:
     ) -> StartedRound | None:
         """Claim the message, read the channel's model list and choose the models with
         `models`, record a round with one pending answer per model, and read the chat's latest
-        `history_limit` earlier rounds, all in one transaction (each trip to the database fewer
-        is time before the models are asked). Whatever `models` raises aborts it all.
+        `history_limit` earlier rounds and the channel's prompt, all in one transaction (each
+        trip to the database fewer is time before the models are asked). Whatever `models`
+        raises aborts it all.
 
         Returns None when the message was already claimed (the `app_mention` + `message` pair
         of one mention, or another replica got there first).
@@ -149,6 +153,7 @@ class ConversationStore:
                     chat_id,
                     tuple(NewAnswer(a.id, a.model) for a in answers),
                     tuple(history),
+                    await channel_prompt(session, claim.channel_id),
                 )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
@@ -281,7 +286,8 @@ class ConversationStore:
     async def thread_history(
         self, reply_thread_id: int, *, before_turn_id: int, limit: int
     ) -> ThreadHistory:
-        """The snapshot, the round and answer the thread hangs under, and its latest turns."""
+        """The snapshot, the round and answer the thread hangs under, its latest turns, and
+        the channel's prompt."""
         async with self._sessions() as session:
             thread = await session.get_one(ReplyThread, reply_thread_id)
             anchor_answer = await session.get_one(Answer, thread.answer_id)
@@ -309,6 +315,7 @@ class ConversationStore:
                 )
             ).all()
             replies = await answer_records_by(session, Answer.thread_turn_id, [t.id for t in turns])
+            prompt = await channel_prompt(session, anchor_answer.channel_id)
         return ThreadHistory(
             snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
             anchor_message=thread_anchor_message(
@@ -319,6 +326,7 @@ class ConversationStore:
                 TurnRecord(t.author_name, t.text, next(iter(replies.get(t.id, ())), None))
                 for t in reversed(turns)
             ),
+            channel_prompt=prompt,
         )
 
     async def forget_message(self, channel_id: str, message_ts: str) -> None:
@@ -358,6 +366,12 @@ async def channel_models(session: AsyncSession, team_id: str, channel_id: str) -
     """The channel's own model names, or None when it uses the workspace default."""
     row = await session.get(ChannelModels, (team_id, channel_id))
     return list(row.models) if row is not None else None
+
+
+async def channel_prompt(session: AsyncSession, channel_id: str) -> str | None:
+    """The channel's own system prompt, if one is set."""
+    row = await session.get(ChannelPrompt, channel_id)
+    return row.prompt if row is not None else None
 
 
 async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None:

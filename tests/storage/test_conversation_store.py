@@ -13,6 +13,7 @@ from bot.chat.history import context_round
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
+from storage.channels import ChannelStore
 from storage.conversations import ConversationStore, MessageClaim, StartedRound
 from storage.database import create_engine, migrate, session_factory
 from storage.regeneration import (
@@ -32,6 +33,7 @@ class Stores:
     conversations: ConversationStore
     answers: AnswerStore
     regenerations: RegenerationStore
+    channels: ChannelStore
 
     async def round(self, ts: str, text: str, *, answers=("claude", "gpt")) -> StartedRound:
         """A round whose answers have streamed and finished with the given texts."""
@@ -58,7 +60,12 @@ class Stores:
 
 
 def stores_over(sessions) -> Stores:
-    return Stores(ConversationStore(sessions), AnswerStore(sessions), RegenerationStore(sessions))
+    return Stores(
+        ConversationStore(sessions),
+        AnswerStore(sessions),
+        RegenerationStore(sessions),
+        ChannelStore(sessions),
+    )
 
 
 @pytest.fixture
@@ -189,6 +196,21 @@ async def test_a_thread_sees_its_round_its_answer_and_earlier_rounds_but_not_lat
         ("Bob", "why?", "reply to why?")
     ]
     assert turn_one.reply_thread_id == turn_two.reply_thread_id
+
+
+async def test_the_channel_prompt_comes_with_a_new_round_and_a_thread_turn(stores):
+    assert (await start(stores, claim("1.0"))).channel_prompt is None
+    await stores.channels.set_prompt("C1", "Answer in French.", set_by="U1")
+    second = await start(stores, claim("2.0"))
+    assert second.channel_prompt == "Answer in French."
+    await stores.answers.posted(second.answers[0].answer_id, "2.5")
+    parent = await stores.conversations.parent_answer("C1", "2.5")
+    turn = await start_turn(stores, parent, "2.6", "why?")
+    await stores.channels.set_prompt("C1", "Answer in German.", set_by="U1")
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+    )
+    assert history.channel_prompt == "Answer in German."
 
 
 async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
