@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, select, update
+from sqlalchemy import Insert, Select, Subquery, Table, and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +18,7 @@ from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
 from bot.chat.routing import ChatKey
 from storage.tables import (
     Answer,
+    Base,
     ChannelModels,
     ChannelPrompt,
     Chat,
@@ -117,44 +118,40 @@ class ConversationStore:
         try:
             async with self._sessions.begin() as session:
                 await _claim(session, claim, now)
-                chat_id = await _current_chat_id(session, chat, now)
-                round_ = Round(
+                chat_id, own_models, prompt = await _channel_state(session, chat)
+                if chat_id is None:
+                    chat_id = await _create_chat(session, chat, now)
+                round_id = await _insert_returning_id(
+                    session,
+                    Round,
                     chat_id=chat_id,
                     channel_id=claim.channel_id,
                     message_ts=claim.message_ts,
                     user_id=user_id,
                     author_name=author,
                     text=text,
+                    deleted=False,
                     created_at=now,
                 )
-                session.add(round_)
-                await session.flush()
-                answers = [
-                    _new_answer(
-                        model=model,
-                        position=position,
-                        channel_id=claim.channel_id,
-                        post_thread_ts=post_thread_ts,
-                        owner=owner,
-                        now=now,
-                        round_id=round_.id,
-                    )
-                    for position, model in enumerate(
-                        models(await channel_models(session, chat.team_id, claim.channel_id))
-                    )
-                ]
-                session.add_all(answers)
-                await session.flush()
+                answers = await _insert_answers(
+                    session,
+                    [
+                        _answer_values(
+                            model=model,
+                            position=position,
+                            channel_id=claim.channel_id,
+                            post_thread_ts=post_thread_ts,
+                            owner=owner,
+                            now=now,
+                            round_id=round_id,
+                        )
+                        for position, model in enumerate(models(own_models))
+                    ],
+                )
                 history = await _round_records(
-                    session, chat_id, before_round_id=round_.id, limit=history_limit
+                    session, chat_id, before_round_id=round_id, limit=history_limit
                 )
-                return StartedRound(
-                    round_.id,
-                    chat_id,
-                    tuple(NewAnswer(a.id, a.model) for a in answers),
-                    tuple(history),
-                    await channel_prompt(session, claim.channel_id),
-                )
+                return StartedRound(round_id, chat_id, answers, tuple(history), prompt)
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return None
@@ -253,32 +250,41 @@ class ConversationStore:
         try:
             async with self._sessions.begin() as session:
                 await _claim(session, claim, now)
-                thread = await _reply_thread(session, parent, snapshot_if_new, now)
-                if switch_to_model is not None and switch_to_model != thread.current_model:
-                    thread.current_model = switch_to_model
-                turn = ThreadTurn(
-                    reply_thread_id=thread.id,
+                thread_id, model = await _reply_thread(session, parent, snapshot_if_new, now)
+                if switch_to_model is not None and switch_to_model != model:
+                    model = switch_to_model
+                    await session.execute(
+                        update(ReplyThread)
+                        .where(ReplyThread.id == thread_id)
+                        .values(current_model=model)
+                    )
+                turn_id = await _insert_returning_id(
+                    session,
+                    ThreadTurn,
+                    reply_thread_id=thread_id,
                     channel_id=claim.channel_id,
                     message_ts=claim.message_ts,
                     user_id=user_id,
                     author_name=author,
                     text=text,
+                    deleted=False,
                     created_at=now,
                 )
-                session.add(turn)
-                await session.flush()
-                answer = _new_answer(
-                    model=thread.current_model,
-                    position=0,
-                    channel_id=claim.channel_id,
-                    post_thread_ts=parent.slack_ts,
-                    owner=owner,
-                    now=now,
-                    thread_turn_id=turn.id,
+                (answer,) = await _insert_answers(
+                    session,
+                    [
+                        _answer_values(
+                            model=model,
+                            position=0,
+                            channel_id=claim.channel_id,
+                            post_thread_ts=parent.slack_ts,
+                            owner=owner,
+                            now=now,
+                            thread_turn_id=turn_id,
+                        )
+                    ],
                 )
-                session.add(answer)
-                await session.flush()
-                return StartedTurn(turn.id, thread.id, NewAnswer(answer.id, answer.model))
+                return StartedTurn(turn_id, thread_id, answer)
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return None
@@ -289,44 +295,50 @@ class ConversationStore:
         """The snapshot, the round and answer the thread hangs under, its latest turns, and
         the channel's prompt."""
         async with self._sessions() as session:
-            thread = await session.get_one(ReplyThread, reply_thread_id)
-            anchor_answer = await session.get_one(Answer, thread.answer_id)
-            anchor_round = await session.get_one(Round, anchor_answer.round_id)
-            snapshot = [ContextRound(**entry) for entry in thread.snapshot]  # type: ignore[arg-type]
-            deleted_rounds = set(
-                (
-                    await session.scalars(
-                        select(Round.id).where(
-                            Round.id.in_([entry.round_id for entry in snapshot]), Round.deleted
-                        )
-                    )
-                ).all()
+            prompt = select(ChannelPrompt.prompt).where(
+                ChannelPrompt.channel_id == Answer.channel_id
             )
-            turns = (
-                await session.scalars(
-                    select(ThreadTurn)
-                    .where(
-                        ThreadTurn.reply_thread_id == reply_thread_id,
-                        ThreadTurn.id < before_turn_id,
-                        ~ThreadTurn.deleted,
+            anchor = (
+                await session.execute(
+                    select(
+                        ReplyThread.snapshot,
+                        Answer.text,
+                        Round.author_name,
+                        Round.text,
+                        Round.deleted,
+                        prompt.scalar_subquery(),
                     )
-                    .order_by(ThreadTurn.id.desc())
-                    .limit(limit)
+                    .join(Answer, Answer.id == ReplyThread.answer_id)
+                    .join(Round, Round.id == Answer.round_id)
+                    .where(ReplyThread.id == reply_thread_id)
                 )
-            ).all()
-            replies = await answer_records_by(session, Answer.thread_turn_id, [t.id for t in turns])
-            prompt = await channel_prompt(session, anchor_answer.channel_id)
+            ).one()
+            snapshot_entries, anchor_answer, author, question, question_deleted, channel_prompt = (
+                anchor
+            )
+            snapshot = [ContextRound(**entry) for entry in snapshot_entries]
+            deleted_rounds = await _deleted_rounds(session, [entry.round_id for entry in snapshot])
+            latest_turns = (
+                select(ThreadTurn.id, ThreadTurn.author_name, ThreadTurn.text)
+                .where(
+                    ThreadTurn.reply_thread_id == reply_thread_id,
+                    ThreadTurn.id < before_turn_id,
+                    ~ThreadTurn.deleted,
+                )
+                .order_by(ThreadTurn.id.desc())
+                .limit(limit)
+                .subquery()
+            )
+            turns = await _with_answers(session, latest_turns, Answer.thread_turn_id)
         return ThreadHistory(
             snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
-            anchor_message=thread_anchor_message(
-                anchor_round.author_name, anchor_round.text, deleted=anchor_round.deleted
-            ),
-            anchor_answer=anchor_answer.text,
+            anchor_message=thread_anchor_message(author, question, deleted=question_deleted),
+            anchor_answer=anchor_answer,
             turns=tuple(
-                TurnRecord(t.author_name, t.text, next(iter(replies.get(t.id, ())), None))
-                for t in reversed(turns)
+                TurnRecord(turn_author, text, replies[0] if replies else None)
+                for (_, turn_author, text), replies in turns
             ),
-            channel_prompt=prompt,
+            channel_prompt=channel_prompt,
         )
 
     async def forget_message(self, channel_id: str, message_ts: str) -> None:
@@ -347,19 +359,44 @@ class ConversationStore:
 async def _round_records(
     session: AsyncSession, chat_id: int, *, before_round_id: int, limit: int
 ) -> list[RoundRecord]:
-    rounds = (
-        await session.scalars(
-            select(Round)
-            .where(Round.chat_id == chat_id, Round.id < before_round_id, ~Round.deleted)
-            .order_by(Round.id.desc())
-            .limit(limit)
-        )
-    ).all()
-    answers = await answer_records_by(session, Answer.round_id, [r.id for r in rounds])
+    latest = (
+        select(Round.id, Round.author_name, Round.text, Round.in_chat_answer_id)
+        .where(Round.chat_id == chat_id, Round.id < before_round_id, ~Round.deleted)
+        .order_by(Round.id.desc())
+        .limit(limit)
+        .subquery()
+    )
     return [
-        RoundRecord(r.id, r.author_name, r.text, r.in_chat_answer_id, tuple(answers.get(r.id, ())))
-        for r in reversed(rounds)
+        RoundRecord(round_id, author, text, in_chat, tuple(answers))
+        for (round_id, author, text, in_chat), answers in await _with_answers(
+            session, latest, Answer.round_id
+        )
     ]
+
+
+async def _with_answers(
+    session: AsyncSession, latest: Subquery, answer_owner: Any
+) -> list[tuple[tuple[Any, ...], list[AnswerRecord]]]:
+    """The rows of `latest` (rounds or thread turns, id first), oldest first, each with its
+    answers in model order: one query, each trip to the database counts."""
+    rows = await session.execute(
+        select(latest, Answer.id, Answer.status, Answer.text, Answer.deleted)
+        .outerjoin(Answer, answer_owner == latest.c.id)
+        .order_by(latest.c.id, Answer.position, Answer.id)
+    )
+    grouped: dict[int, tuple[tuple[Any, ...], list[AnswerRecord]]] = {}
+    for *owner, answer_id, status, text, deleted in rows:
+        _, answers = grouped.setdefault(owner[0], (tuple(owner), []))
+        if answer_id is not None:
+            answers.append(AnswerRecord(answer_id, _effective_status(status, deleted), text))
+    return list(grouped.values())
+
+
+async def _deleted_rounds(session: AsyncSession, round_ids: Sequence[int]) -> set[int]:
+    if not round_ids:
+        return set()
+    deleted = await session.scalars(select(Round.id).where(Round.id.in_(round_ids), Round.deleted))
+    return set(deleted.all())
 
 
 async def channel_models(session: AsyncSession, team_id: str, channel_id: str) -> list[str] | None:
@@ -374,16 +411,56 @@ async def channel_prompt(session: AsyncSession, channel_id: str) -> str | None:
     return row.prompt if row is not None else None
 
 
+async def _channel_state(
+    session: AsyncSession, chat: ChatKey
+) -> tuple[int | None, list[str] | None, str | None]:
+    """In one query: the chat's current id (None before its first round), and the channel's
+    own models and prompt (as `channel_models` and `channel_prompt`)."""
+    models = select(ChannelModels.models).where(
+        ChannelModels.team_id == chat.team_id, ChannelModels.channel_id == chat.channel_id
+    )
+    prompt = select(ChannelPrompt.prompt).where(ChannelPrompt.channel_id == chat.channel_id)
+    state = select(
+        _latest_chat_id(chat).scalar_subquery(), models.scalar_subquery(), prompt.scalar_subquery()
+    )
+    chat_id, own_models, own_prompt = (await session.execute(state)).one()
+    return chat_id, (list(own_models) if own_models is not None else None), own_prompt
+
+
 async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None:
-    session.add(
-        ClaimedMessage(
+    await session.execute(
+        insert(ClaimedMessage.__table__).values(  # type: ignore[arg-type]
             team_id=claim.team_id,
             channel_id=claim.channel_id,
             message_ts=claim.message_ts,
             claimed_at=now,
         )
     )
-    await session.flush()
+
+
+async def _insert_returning_id(session: AsyncSession, entity: type[Base], **values: Any) -> int:
+    """A Core INSERT of one row (the ORM's unit of work costs more than the write itself)."""
+    table: Table = entity.__table__  # type: ignore[assignment]
+    new_id: int = (
+        await session.execute(insert(table).values(**values).returning(table.c.id))
+    ).scalar_one()
+    return new_id
+
+
+async def _insert_answers(
+    session: AsyncSession, rows: Sequence[dict[str, Any]]
+) -> tuple[NewAnswer, ...]:
+    """New answer rows in one statement, returned in model order."""
+    if not rows:
+        return ()
+    table: Table = Answer.__table__  # type: ignore[assignment]
+    inserted = await session.execute(
+        insert(table).returning(table.c.id, table.c.model, table.c.position), list(rows)
+    )
+    return tuple(
+        NewAnswer(answer_id, model)
+        for answer_id, model, _ in sorted(inserted, key=lambda row: row.position)
+    )
 
 
 def insert_or_ignore(session: AsyncSession, table: Table) -> Insert:
@@ -393,9 +470,8 @@ def insert_or_ignore(session: AsyncSession, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-async def _current_chat_id(session: AsyncSession, key: ChatKey, now: float) -> int:
-    """The chat's latest generation, created on first use (race-free across replicas)."""
-    query = (
+def _latest_chat_id(key: ChatKey) -> Select[int]:
+    return (
         select(Chat.id)
         .where(
             Chat.team_id == key.team_id,
@@ -405,25 +481,28 @@ async def _current_chat_id(session: AsyncSession, key: ChatKey, now: float) -> i
         .order_by(Chat.generation.desc())
         .limit(1)
     )
-    chat_id = await session.scalar(query)
-    if chat_id is None:
-        await session.execute(
-            insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
-                team_id=key.team_id,
-                channel_id=key.channel_id,
-                thread_ts=key.thread_ts,
-                generation=0,
-                created_at=now,
-            )
+
+
+async def _create_chat(session: AsyncSession, key: ChatKey, now: float) -> int:
+    """The chat's first generation (race-free across replicas: one of them creates it)."""
+    await session.execute(
+        insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
+            team_id=key.team_id,
+            channel_id=key.channel_id,
+            thread_ts=key.thread_ts,
+            generation=0,
+            created_at=now,
         )
-        chat_id = await session.scalar(query)
+    )
+    chat_id = await session.scalar(_latest_chat_id(key))
     assert chat_id is not None
     return chat_id
 
 
 async def _reply_thread(
     session: AsyncSession, parent: ParentAnswer, snapshot: Sequence[ContextRound], now: float
-) -> ReplyThread:
+) -> tuple[int, str]:
+    """The id and current model of the thread under `parent`, created on its first turn."""
     await session.execute(
         insert_or_ignore(session, ReplyThread.__table__).values(  # type: ignore[arg-type]
             answer_id=parent.answer_id,
@@ -435,12 +514,17 @@ async def _reply_thread(
             created_at=now,
         )
     )
-    return await session.scalar(
-        select(ReplyThread).where(ReplyThread.answer_id == parent.answer_id)
-    )  # type: ignore[return-value]
+    row = (
+        await session.execute(
+            select(ReplyThread.id, ReplyThread.current_model).where(
+                ReplyThread.answer_id == parent.answer_id
+            )
+        )
+    ).one()
+    return row.id, row.current_model
 
 
-def _new_answer(
+def _answer_values(
     *,
     model: str,
     position: int,
@@ -450,17 +534,17 @@ def _new_answer(
     now: float,
     round_id: int | None = None,
     thread_turn_id: int | None = None,
-) -> Answer:
-    return Answer(
-        round_id=round_id,
-        thread_turn_id=thread_turn_id,
-        position=position,
-        model=model,
-        channel_id=channel_id,
-        post_thread_ts=post_thread_ts,
-        deleted=False,
+) -> dict[str, Any]:
+    return {
+        "round_id": round_id,
+        "thread_turn_id": thread_turn_id,
+        "position": position,
+        "model": model,
+        "channel_id": channel_id,
+        "post_thread_ts": post_thread_ts,
+        "deleted": False,
         **unstarted_answer(owner, now),
-    )
+    }
 
 
 def unstarted_answer(owner: str, now: float) -> dict[str, Any]:
@@ -490,6 +574,11 @@ async def answer_records_by(
     ).all()
     grouped: dict[int, list[AnswerRecord]] = {}
     for owner_id, answer_id, status, text, deleted in rows:
-        effective = AnswerStatus.FAILED if deleted else AnswerStatus(status)
-        grouped.setdefault(owner_id, []).append(AnswerRecord(answer_id, effective, text))
+        answer = AnswerRecord(answer_id, _effective_status(status, deleted), text)
+        grouped.setdefault(owner_id, []).append(answer)
     return grouped
+
+
+def _effective_status(status: str, deleted: bool) -> AnswerStatus:
+    """A deleted answer counts as failed: it never reaches a model again."""
+    return AnswerStatus.FAILED if deleted else AnswerStatus(status)
