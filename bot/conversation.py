@@ -17,6 +17,7 @@ from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.commands import help_text
 from bot.chat.context import (
+    ContextRound,
     ContextWindow,
     authored,
     build_round_context,
@@ -32,6 +33,7 @@ from bot.chat.model_choice import (
     models_for_round,
     resolve_picks,
     split_model_picks,
+    thread_switched,
 )
 from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
 from bot.slack.answer_message import AnswerMessage
@@ -115,16 +117,14 @@ class Conversations:
             message.text, bot_user_id=self.bot_user_id, user_name=self._web.user_name
         )
         picks = split_model_picks(text)
-        if not picks.text:
-            await self._reply_once(claim, message, help_text(tuple(self._catalog.aliases)))
-            return
         try:
             if isinstance(route, ContinueThread):
                 assert parent is not None
-                switch = resolve_picks(self._catalog, picks.words)[-1] if picks.words else None
-                await self._continue_thread(claim, message, parent, picks.text, switch)
-            else:
+                await self._thread_message(claim, message, parent, picks)
+            elif picks.text:
                 await self._start_round(claim, message, route, picks)
+            else:
+                await self._reply_once(claim, message, self._help())
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))
 
@@ -225,6 +225,30 @@ class Conversations:
         )
         await self._answers.settle_round(started.round_id)
 
+    async def _thread_message(
+        self, claim: MessageClaim, message: IncomingMessage, parent: ParentAnswer, picks: ModelPicks
+    ) -> None:
+        """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
+        alone only does that."""
+        switch = resolve_picks(self._catalog, picks.words)[-1] if picks.words else None
+        if picks.text:
+            await self._continue_thread(claim, message, parent, picks.text, switch)
+        elif switch is None:
+            await self._reply_once(claim, message, self._help())
+        elif await self._store.switch_thread(
+            claim, parent, switch.name, snapshot_if_new=await self._snapshot_if_new(parent)
+        ):
+            await self._tell(message, thread_switched(switch.display_name))
+
+    async def _snapshot_if_new(self, parent: ParentAnswer) -> list[ContextRound]:
+        """The chat as a thread starting under `parent` sees it; nothing when it has started."""
+        if await self._store.has_reply_thread(parent.answer_id):
+            return []
+        earlier = await self._store.round_records(
+            parent.chat_id, before_round_id=parent.round_id, limit=self._settings.window.max_rounds
+        )
+        return [context_round(record) for record in earlier]
+
     async def _continue_thread(
         self,
         claim: MessageClaim,
@@ -234,14 +258,6 @@ class Conversations:
         switch_to: ModelSpec | None,
     ) -> None:
         author = await self._web.user_name(message.user_id)
-        snapshot = []
-        if not await self._store.has_reply_thread(parent.answer_id):
-            earlier = await self._store.round_records(
-                parent.chat_id,
-                before_round_id=parent.round_id,
-                limit=self._settings.window.max_rounds,
-            )
-            snapshot = [context_round(record) for record in earlier]
         started = await self._store.start_thread_turn(
             claim,
             parent,
@@ -249,7 +265,7 @@ class Conversations:
             author=author,
             text=text,
             switch_to_model=switch_to.name if switch_to else None,
-            snapshot_if_new=snapshot,
+            snapshot_if_new=await self._snapshot_if_new(parent),
             owner=self._settings.replica_id,
         )
         if started is None:
@@ -383,6 +399,9 @@ class Conversations:
             update_interval=self._settings.update_interval,
             budget=self._settings.update_budget,
         )
+
+    def _help(self) -> str:
+        return help_text(tuple(self._catalog.aliases))
 
     async def _reply_once(self, claim: MessageClaim, message: IncomingMessage, text: str) -> None:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""

@@ -252,12 +252,7 @@ class ConversationStore:
                 await _claim(session, claim, now)
                 thread_id, model = await _reply_thread(session, parent, snapshot_if_new, now)
                 if switch_to_model is not None and switch_to_model != model:
-                    model = switch_to_model
-                    await session.execute(
-                        update(ReplyThread)
-                        .where(ReplyThread.id == thread_id)
-                        .values(current_model=model)
-                    )
+                    model = await _hand_thread_to(session, thread_id, switch_to_model)
                 turn_id = await _insert_returning_id(
                     session,
                     ThreadTurn,
@@ -288,6 +283,28 @@ class ConversationStore:
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return None
+
+    async def switch_thread(
+        self,
+        claim: MessageClaim,
+        parent: ParentAnswer,
+        model: str,
+        *,
+        snapshot_if_new: Sequence[ContextRound],
+    ) -> bool:
+        """Claim a message that hands the thread to `model` without asking it anything (the
+        thread is created, with its snapshot, if this is its first message); False if the
+        message was claimed already."""
+        now = time.time()
+        try:
+            async with self._sessions.begin() as session:
+                await _claim(session, claim, now)
+                thread_id, _ = await _reply_thread(session, parent, snapshot_if_new, now)
+                await _hand_thread_to(session, thread_id, model)
+        except IntegrityError as error:
+            await self._raise_unless_claimed(claim, error)
+            return False
+        return True
 
     async def thread_history(
         self, reply_thread_id: int, *, before_turn_id: int, limit: int
@@ -522,6 +539,13 @@ async def _reply_thread(
         )
     ).one()
     return row.id, row.current_model
+
+
+async def _hand_thread_to(session: AsyncSession, thread_id: int, model: str) -> str:
+    await session.execute(
+        update(ReplyThread).where(ReplyThread.id == thread_id).values(current_model=model)
+    )
+    return model
 
 
 def _answer_values(

@@ -76,3 +76,8 @@ def model_for_thread_turn(catalog: ModelCatalog, picks: ModelPicks, current: str
         return current
     chosen = resolve_picks(catalog, picks.words)
     return chosen[-1].name
+
+
+def thread_switched(display_name: str) -> str:
+    """The note to a person who handed a reply thread to another model with `+alias` alone."""
+    return f"From now on *{display_name}* answers in this thread."

@@ -203,6 +203,27 @@ def test_a_leading_alias_in_a_thread_hands_the_thread_to_that_model(bot, slack, 
     ]
 
 
+def test_an_alias_alone_in_a_thread_switches_it_without_asking_a_model(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    thread = gpt_answer["ts"]
+    events.user_says(CHANNEL, BOB, "+claude", thread_ts=thread, to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="a note on the switch")
+    (note,) = slack.calls_for("chat.postEphemeral")
+    assert (note.params["user"], note.params["thread_ts"]) == (BOB, thread)
+    assert "*Claude Test*" in note.params["text"]
+    assert len(models.requests_for("claude-test")) == 1, "a switch alone asks no model"
+
+    events.user_says(CHANNEL, BOB, "and now?", thread_ts=thread, to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+    assert reply["username"] == "Claude Test"
+    assert models.requests_for("claude-test")[-1].turns() == [
+        ("user", "Alice: question"),
+        ("assistant", body(gpt_answer)),
+        ("user", "Bob: and now?"),
+    ]
+
+
 def test_a_deleted_message_leaves_the_context(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} keep this", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -211,6 +212,16 @@ async def test_the_channel_prompt_comes_with_a_new_round_and_a_thread_turn(store
         turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
     )
     assert history.channel_prompt == "Answer in German."
+
+
+async def test_a_thread_is_handed_to_another_model_by_a_message_claimed_once(stores):
+    asked = await stores.round("1.0", "first")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
+    switch = partial(stores.conversations.switch_thread, claim("1.1"), parent, "openai:x")
+    assert await switch(snapshot_if_new=[]) is True
+    assert await switch(snapshot_if_new=[]) is False
+    turn = await start_turn(stores, parent, "1.2", "go on")
+    assert turn.answer.model == "openai:x"
 
 
 async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
