@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from functools import partial
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
