@@ -33,6 +33,7 @@ from bot.chat.model_choice import (
     models_for_round,
     resolve_picks,
     split_model_picks,
+    thread_handed_to,
     thread_switched,
 )
 from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
@@ -124,6 +125,7 @@ class Conversations:
             elif picks.text:
                 await self._start_round(claim, message, route, picks)
             else:
+                resolve_picks(self._catalog, picks.words)  # an unknown `+alias` is explained
                 await self._reply_once(claim, message, self._help())
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))
@@ -230,7 +232,7 @@ class Conversations:
     ) -> None:
         """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
         alone only does that."""
-        switch = resolve_picks(self._catalog, picks.words)[-1] if picks.words else None
+        switch = thread_handed_to(self._catalog, picks)
         if picks.text:
             await self._continue_thread(claim, message, parent, picks.text, switch)
         elif switch is None:

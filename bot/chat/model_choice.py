@@ -70,12 +70,12 @@ def models_for_round(
     return list(catalog)
 
 
-def model_for_thread_turn(catalog: ModelCatalog, picks: ModelPicks, current: str) -> str:
-    """The full model name that answers a thread turn; one leading `+alias` switches the thread."""
+def thread_handed_to(catalog: ModelCatalog, picks: ModelPicks) -> ModelSpec | None:
+    """The model a thread turn hands the thread to: its last leading `+alias`, None without
+    one; raises `UnknownModels`."""
     if not picks.words:
-        return current
-    chosen = resolve_picks(catalog, picks.words)
-    return chosen[-1].name
+        return None
+    return resolve_picks(catalog, picks.words)[-1]
 
 
 def thread_switched(display_name: str) -> str:

@@ -31,7 +31,9 @@ def incoming_message(
     channel_id = event["channel"]
     channel_type = event.get("channel_type") or ("im" if channel_id.startswith("D") else "")
     return IncomingMessage(
-        team_id=event.get("team") or team_id,
+        # The workspace the event came to, not the author's: in a channel shared with another
+        # organisation (Slack Connect) everyone's messages belong to one chat.
+        team_id=team_id or event.get("team") or "",
         channel_id=channel_id,
         ts=event["ts"],
         thread_ts=event.get("thread_ts"),

@@ -12,9 +12,9 @@ from bot.chat.catalog import (
 from bot.chat.model_choice import (
     ModelPicks,
     UnknownModels,
-    model_for_thread_turn,
     models_for_round,
     split_model_picks,
+    thread_handed_to,
 )
 
 CATALOG = ModelCatalog(
@@ -58,10 +58,12 @@ def test_unknown_aliases_get_an_error_listing_the_valid_ones():
     )
 
 
-def test_a_plus_alias_in_a_thread_switches_its_model():
-    picks = split_model_picks("+gpt your turn")
-    assert model_for_thread_turn(CATALOG, picks, "anthropic:claude-sonnet-4-5") == "openai:gpt-5.1"
-    assert model_for_thread_turn(CATALOG, split_model_picks("more"), "x:y") == "x:y"
+def test_the_last_leading_alias_in_a_thread_takes_the_thread_over():
+    assert thread_handed_to(CATALOG, split_model_picks("+gpt your turn")) == CATALOG.find("gpt")
+    assert thread_handed_to(CATALOG, split_model_picks("+claude +gemini")) == CATALOG.find("gemini")
+    assert thread_handed_to(CATALOG, split_model_picks("more, please")) is None
+    with pytest.raises(UnknownModels):
+        thread_handed_to(CATALOG, split_model_picks("+grok"))
 
 
 def test_models_are_found_by_alias_model_id_or_full_name():

@@ -52,6 +52,13 @@ def test_bot_messages_edits_and_joins_are_not_peoples_messages(ignored):
     assert incoming_message(ignored, team_id="T1", bot_user_id="U0BOT") is None
 
 
+def test_a_message_from_another_organisation_in_a_shared_channel_joins_the_same_chat():
+    ours = incoming_message(event(team="T1"), team_id="T1", bot_user_id="U0BOT")
+    theirs = incoming_message(event(team="T9PARTNER"), team_id="T1", bot_user_id="U0BOT")
+    assert ours is not None and theirs is not None
+    assert theirs.team_id == ours.team_id == "T1"
+
+
 def test_a_direct_message_and_a_mention_are_recognised():
     dm = incoming_message(event(channel="D1", channel_type="im"), team_id="T1", bot_user_id="U0BOT")
     assert dm is not None and dm.is_direct and not dm.mentions_bot
