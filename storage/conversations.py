@@ -121,18 +121,8 @@ class ConversationStore:
                 chat_id, own_models, prompt = await _channel_state(session, chat)
                 if chat_id is None:
                     chat_id = await _create_chat(session, chat, now)
-                round_id = await _insert_returning_id(
-                    session,
-                    Round,
-                    chat_id=chat_id,
-                    channel_id=claim.channel_id,
-                    message_ts=claim.message_ts,
-                    user_id=user_id,
-                    author_name=author,
-                    text=text,
-                    deleted=False,
-                    created_at=now,
-                )
+                said = _said(claim, user_id=user_id, author=author, text=text, now=now)
+                round_id = await _insert_returning_id(session, Round, chat_id=chat_id, **said)
                 answers = await _insert_answers(
                     session,
                     [
@@ -253,17 +243,9 @@ class ConversationStore:
                 thread_id, model = await _reply_thread(session, parent, snapshot_if_new, now)
                 if switch_to_model is not None and switch_to_model != model:
                     model = await _hand_thread_to(session, thread_id, switch_to_model)
+                said = _said(claim, user_id=user_id, author=author, text=text, now=now)
                 turn_id = await _insert_returning_id(
-                    session,
-                    ThreadTurn,
-                    reply_thread_id=thread_id,
-                    channel_id=claim.channel_id,
-                    message_ts=claim.message_ts,
-                    user_id=user_id,
-                    author_name=author,
-                    text=text,
-                    deleted=False,
-                    created_at=now,
+                    session, ThreadTurn, reply_thread_id=thread_id, **said
                 )
                 (answer,) = await _insert_answers(
                     session,
@@ -546,6 +528,21 @@ async def _hand_thread_to(session: AsyncSession, thread_id: int, model: str) -> 
         update(ReplyThread).where(ReplyThread.id == thread_id).values(current_model=model)
     )
     return model
+
+
+def _said(
+    claim: MessageClaim, *, user_id: str, author: str, text: str, now: float
+) -> dict[str, Any]:
+    """The columns a round and a thread turn share: the person's message they record."""
+    return {
+        "channel_id": claim.channel_id,
+        "message_ts": claim.message_ts,
+        "user_id": user_id,
+        "author_name": author,
+        "text": text,
+        "deleted": False,
+        "created_at": now,
+    }
 
 
 def _answer_values(
