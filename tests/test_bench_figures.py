@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.slack_timeline import answer_timelines, measured_rounds
+from bench.slack_timeline import AnswerTimeline, MeasuredRound, answer_timelines, measured_rounds
+from bench.steady_streams import FIRST_TOKEN_DELAYS, SteadyRounds, first_text_rows
 from bench.table import Note, Row, format_table, median, p95
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.rendering import outcome_messages, placeholder_message, streaming_message
@@ -103,3 +104,38 @@ def test_a_round_lasts_from_delivery_to_its_last_final_edit():
     assert measured.posts == 2
     assert [answer.model for answer in measured.answers] == ["Claude", "GPT"]
     assert abs(measured.seconds - 1.0) < 1e-9
+
+
+def test_first_text_is_timed_from_the_event_and_from_each_models_request():
+    delivered, round_trip = 10.0, 0.027
+    asked = {model: delivered + 0.015 for model in FIRST_TOKEN_DELAYS}
+    # claude's first text lands one round trip after its first token; the others 10 ms later.
+    lateness = {model: round_trip + (0.0 if n == 0 else 0.010) for n, model in enumerate(asked)}
+    answers = tuple(
+        AnswerTimeline(
+            CHANNEL,
+            f"1.00000{n}",
+            model,
+            posted_at=10.03,
+            first_text_at=asked[model] + delay + lateness[model],
+        )
+        for n, (model, delay) in enumerate(FIRST_TOKEN_DELAYS.items())
+    )
+    steady = SteadyRounds(
+        (MeasuredRound(CHANNEL, delivered, answers, posts=3),), (asked,), 1.0, round_trip
+    )
+
+    rows = {row.figure: row for row in first_text_rows(steady)}
+
+    from_event = "3. first text - first-token delay, {} ({} s)"
+    from_request = "3b. the same, from the model's request on, {}"
+    claude, gpt = (
+        rows[from_event.format("claude-test", 0.3)],
+        rows[from_event.format("gpt-test", 0.6)],
+    )
+    assert abs(claude.median - 42.0) < 1e-6 and claude.met is True, "15 + 27 ≤ 27 + 20"
+    assert abs(gpt.median - 52.0) < 1e-6 and gpt.met is False
+    claude, gpt = rows[from_request.format("claude-test")], rows[from_request.format("gpt-test")]
+    assert abs(claude.median - 27.0) < 1e-6 and claude.met is True, "27 ≤ 27 + 5"
+    assert abs(gpt.median - 37.0) < 1e-6 and gpt.met is False
+    assert len(rows) == 6
