@@ -17,7 +17,8 @@ from storage.conversations import answer_records_by
 from storage.liveness import PreviousLife, left_behind
 from storage.tables import Answer, Round
 
-_UNSETTLED = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
+# An answer in one of these is still being written (or about to be).
+UNSETTLED_STATUSES = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ class AnswerStore:
         async with self._sessions.begin() as session:
             candidates = (
                 await session.scalars(
-                    select(Answer.id).where(Answer.status.in_(_UNSETTLED), whose).limit(500)
+                    select(Answer.id).where(Answer.status.in_(UNSETTLED_STATUSES), whose).limit(500)
                 )
             ).all()
             if not candidates:
@@ -162,7 +163,7 @@ class AnswerStore:
             rounds = (
                 await session.scalars(
                     update(Answer)
-                    .where(Answer.id.in_(candidates), Answer.status.in_(_UNSETTLED))
+                    .where(Answer.id.in_(candidates), Answer.status.in_(UNSETTLED_STATUSES))
                     .values(
                         status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=time.time()
                     )
@@ -178,7 +179,7 @@ class AnswerStore:
         stopped (or is stuck), or by this replica's previous life. Each is handed to one
         caller (`owner`), who has `stale_before`'s grace to show it before it is handed on."""
         whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
-        owed = (~Answer.status.in_(_UNSETTLED), Answer.shown_at.is_(None), whose)
+        owed = (~Answer.status.in_(UNSETTLED_STATUSES), Answer.shown_at.is_(None), whose)
         async with self._sessions.begin() as session:
             candidates = (
                 await session.scalars(select(Answer.id).where(*owed).order_by(Answer.id).limit(200))
@@ -221,7 +222,7 @@ class AnswerStore:
                 .where(
                     Answer.channel_id == channel_id,
                     Answer.slack_ts == slack_ts,
-                    Answer.status.in_(_UNSETTLED),
+                    Answer.status.in_(UNSETTLED_STATUSES),
                 )
                 .values(stop_requested_by=who)
                 .returning(Answer.id)

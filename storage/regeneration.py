@@ -10,11 +10,9 @@ from enum import Enum
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.chat.in_chat import AnswerStatus
+from storage.answers import UNSETTLED_STATUSES
 from storage.conversations import unstarted_answer
 from storage.tables import Answer, Round, ThreadTurn
-
-_UNSETTLED = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +53,7 @@ class RegenerationRefused(Enum):
 
     NOT_AN_ANSWER = "That message is not an answer I can regenerate."
     STILL_STREAMING = "That answer is still being written: press Stop first, or wait for it."
+    STILL_SHOWING = "That answer is still being put in its message; try again in a moment."
     NOT_LATEST = "Only the answers to the latest message of a chat or thread can be regenerated."
     UNKNOWN_MODEL = "That answer's model is no longer configured, so it can't be regenerated."
 
@@ -81,10 +80,17 @@ class RegenerationStore:
             source = await _source_if_latest(session, answer)
             if source is None:
                 return RegenerationRefused.NOT_LATEST
+            if answer.status not in UNSETTLED_STATUSES and answer.shown_at is None:
+                # Its final edit is still owed: whoever shows it could overwrite the new text.
+                return RegenerationRefused.STILL_SHOWING
             old_continuations = tuple(answer.continuation_ts or ())
             restarted = await session.scalar(
                 update(Answer)
-                .where(Answer.id == answer.id, Answer.status.not_in(_UNSETTLED))
+                .where(
+                    Answer.id == answer.id,
+                    Answer.status.not_in(UNSETTLED_STATUSES),
+                    Answer.shown_at.is_not(None),
+                )
                 .values(
                     error=None,
                     first_token_at=None,

@@ -15,6 +15,8 @@ from typing import IO, Self
 
 import httpx
 
+from tests.doubles.waiting import wait_until
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Only these come from the test runner's environment, so no real key can leak into the bot.
 INHERITED_VARIABLES = ("PATH", "HOME", "LANG")
@@ -119,6 +121,16 @@ class BotProcess:
             self._process.kill()
             self._process.wait()
         self._close_log()
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot has no work on events left (it has recorded all it showed), as a
+        person would before pressing a button on an answer they have just seen finish."""
+
+        def idle() -> bool:
+            health = httpx.get(f"{self.base_url}/healthz", timeout=1.0, trust_env=False)
+            return health.json()["answering"] == 0
+
+        wait_until(idle, timeout=timeout, message="the bot idle")
 
     def logs(self) -> str:
         """Everything the bot wrote to stdout and stderr so far."""

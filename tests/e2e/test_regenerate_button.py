@@ -16,6 +16,7 @@ def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context
     events.user_says(CHANNEL, ALICE, f"{MENTION} name a bakery", to=[bot.events_url])
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
     assert body(claude) == "take 1"
+    bot.wait_until_idle()
 
     events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=bot.events_url)
 
@@ -38,6 +39,7 @@ def test_a_thread_reply_is_regenerated_with_the_thread_context(bot, slack, model
     numbered_takes(models, "gpt-test")
     events.user_says(CHANNEL, BOB, "go on", thread_ts=gpt["ts"], to=[bot.events_url])
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt["ts"])
+    bot.wait_until_idle()
 
     events.user_clicks(CHANNEL, reply["ts"], REGENERATE, BOB, to=bot.events_url)
 
@@ -85,6 +87,7 @@ def test_presses_on_two_replicas_regenerate_once(start_bot, slack, models, event
     numbered_takes(models, "gemini-test", chunk_chars=2, chunk_delay=0.3)
     events.user_says(CHANNEL, ALICE, f"{MENTION} hi", to=[first.events_url])
     _, _, gemini = wait_for_answers(slack, CHANNEL, 3)
+    first.wait_until_idle()
 
     for replica in (first, second, first):  # Bob's Slack still shows the button each time
         events.user_clicks(

@@ -184,6 +184,7 @@ def test_regenerate_pressed_over_the_socket_writes_the_answer_again(
     events.user_says(CHANNEL, ALICE, f"{MENTION} name a bakery", to=[slack.socket_mode])
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
     assert body(claude) == "take 1"
+    socket_bot.wait_until_idle()
 
     click = events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=slack.socket_mode)
 

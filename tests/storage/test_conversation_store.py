@@ -410,6 +410,18 @@ async def test_concurrent_presses_regenerate_an_answer_once(stores):
     assert results.count(RegenerationRefused.STILL_STREAMING) == 3
 
 
+async def test_an_answer_whose_final_edit_is_still_owed_is_not_regenerated_yet(stores):
+    started = await start(stores, claim("1.0"))
+    answer_id = started.answers[0].answer_id
+    await stores.answers.posted(answer_id, "1.0a")
+    await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, "shown soon"))
+
+    assert await restart(stores, "1.0a") is RegenerationRefused.STILL_SHOWING
+    await stores.answers.shown(answer_id)
+    regeneration = await restart(stores, "1.0a")
+    assert isinstance(regeneration, Regeneration) and regeneration.answer_id == answer_id
+
+
 async def test_a_thread_reply_is_regenerated_only_while_it_is_the_latest_turn(stores):
     started = await stores.round("1.0", "q")
     parent = await stores.conversations.parent_answer("C1", f"1.0{started.answers[0].answer_id}")
@@ -418,6 +430,7 @@ async def test_a_thread_reply_is_regenerated_only_while_it_is_the_latest_turn(st
     ]
     for turn in turns:
         await stores.answers.posted(turn.answer.answer_id, f"reply{turn.turn_id}")
+        await stores.answers.shown(turn.answer.answer_id)
 
     assert await restart(stores, f"reply{turns[0].turn_id}") is RegenerationRefused.NOT_LATEST
     regeneration = await restart(stores, f"reply{turns[1].turn_id}")
