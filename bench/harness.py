@@ -100,13 +100,7 @@ class BenchBot:
     def wait_until_idle(self, timeout: float = 60.0) -> None:
         """Wait until the bot has finished its work on the events (recording what it showed,
         settling rounds), so the next round does not start into the last one's tail."""
-        health = f"{self.bot.base_url}/healthz"
-        wait_until(
-            lambda: self.delivery.get(health).json()["answering"] == 0,
-            timeout=timeout,
-            interval=POLL_SECONDS,
-            message=f"the bot idle within {timeout} s",
-        )
+        self.bot.wait_until_idle(timeout, interval=POLL_SECONDS, client=self.delivery)
 
     def slack_round_trip(self, calls: int = 20) -> float:
         """Seconds one Web API call takes as a client with a kept-alive connection sees it: the

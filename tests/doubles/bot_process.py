@@ -122,15 +122,24 @@ class BotProcess:
             self._process.wait()
         self._close_log()
 
-    def wait_until_idle(self, timeout: float = 10.0) -> None:
+    def wait_until_idle(
+        self, timeout: float = 10.0, *, interval: float = 0.02, client: httpx.Client | None = None
+    ) -> None:
         """Wait until the bot has no work on events left (it has recorded all it showed), as a
-        person would before pressing a button on an answer they have just seen finish."""
+        person would before pressing a button on an answer they have just seen finish.
+        `client`: a kept-alive connection to poll over, instead of one per poll."""
+        health = f"{self.base_url}/healthz"
 
         def idle() -> bool:
-            health = httpx.get(f"{self.base_url}/healthz", timeout=1.0, trust_env=False)
-            return health.json()["answering"] == 0
+            if client is not None:
+                response = client.get(health)
+            else:
+                response = httpx.get(health, timeout=1.0, trust_env=False)
+            return response.json()["answering"] == 0
 
-        wait_until(idle, timeout=timeout, message="the bot idle")
+        wait_until(
+            idle, timeout=timeout, interval=interval, message=f"the bot idle within {timeout} s"
+        )
 
     def logs(self) -> str:
         """Everything the bot wrote to stdout and stderr so far."""
