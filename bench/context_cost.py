@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bench.table import Line, Note, Row, median
 from bot.chat.context import ContextWindow, authored, build_round_context, build_thread_context
@@ -25,7 +25,7 @@ from bot.chat.history import context_round, thread_turn
 from bot.chat.in_chat import AnswerStatus
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.conversations import ConversationStore, MessageClaim
-from storage.database import create_engine, migrate, session_factory
+from storage.database import Database, connect
 from storage.tables import Answer, Chat, Round
 from tests.databases import fresh_postgres_database
 
@@ -67,19 +67,17 @@ def postgres_database(server_url: str) -> Iterator[str]:
 
 
 async def _measure(database_url: str, name: str, builds: int) -> BuildTimes:
-    engine = create_engine(database_url)
+    database = await connect(database_url)
     try:
-        await migrate(engine)
-        sessions = session_factory(engine)
-        store = ConversationStore(sessions)
-        chat_id = await _new_chat(sessions)
+        store = ConversationStore(database)
+        chat_id = await database.run(_new_chat)
         seconds: dict[tuple[str, int], tuple[float, ...]] = {}
         rounds = 0
         for size in SIZES:
-            await _add_rounds(sessions, chat_id, first=rounds, count=size - rounds)
+            await _add_rounds(database, chat_id, first=rounds, count=size - rounds)
             rounds = size
-            await _analyze(engine)
-            anchor = await _reply_thread_under_latest_round(store, AnswerStore(sessions), size)
+            await _analyze(database)
+            anchor = await _reply_thread_under_latest_round(store, AnswerStore(database), size)
             seconds["round", size] = await _timed(
                 partial(_round_context, store, chat_id, WINDOW), builds
             )
@@ -88,7 +86,7 @@ async def _measure(database_url: str, name: str, builds: int) -> BuildTimes:
             )
         return BuildTimes(name, seconds)
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 async def _round_context(store: ConversationStore, chat_id: int, window: ContextWindow) -> None:
@@ -133,35 +131,33 @@ async def _timed(build: Callable[[], Awaitable[None]], builds: int) -> tuple[flo
     return tuple(seconds)
 
 
-async def _new_chat(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with sessions.begin() as session:
-        chat = Chat(team_id=TEAM, channel_id=CHANNEL, thread_ts="", generation=0, created_at=0)
-        session.add(chat)
-        await session.flush()
-        return chat.id
+def _new_chat(session: Session) -> int:
+    chat = Chat(team_id=TEAM, channel_id=CHANNEL, thread_ts="", generation=0, created_at=0)
+    session.add(chat)
+    session.flush()
+    return chat.id
 
 
-async def _add_rounds(
-    sessions: async_sessionmaker[AsyncSession], chat_id: int, *, first: int, count: int
-) -> None:
+async def _add_rounds(database: Database, chat_id: int, *, first: int, count: int) -> None:
     """`count` answered rounds, written in bulk (the bench's shortcut, not the bot's way)."""
     for start in range(first, first + count, INSERT_BATCH):
         numbers = range(start, min(start + INSERT_BATCH, first + count))
-        async with sessions.begin() as session:
-            round_ids = (
-                await session.scalars(
-                    insert(Round).returning(Round.id, sort_by_parameter_order=True),
-                    [_round_row(chat_id, number) for number in numbers],
-                )
-            ).all()
-            await session.execute(
-                insert(Answer),
-                [
-                    _answer_row(round_id, number, position, model)
-                    for round_id, number in zip(round_ids, numbers, strict=True)
-                    for position, model in enumerate(MODELS)
-                ],
-            )
+        await database.run(_insert_rounds, chat_id, numbers)
+
+
+def _insert_rounds(session: Session, chat_id: int, numbers: range) -> None:
+    round_ids = session.scalars(
+        insert(Round).returning(Round.id, sort_by_parameter_order=True),
+        [_round_row(chat_id, number) for number in numbers],
+    ).all()
+    session.execute(
+        insert(Answer),
+        [
+            _answer_row(round_id, number, position, model)
+            for round_id, number in zip(round_ids, numbers, strict=True)
+            for position, model in enumerate(MODELS)
+        ],
+    )
 
 
 def _round_row(chat_id: int, number: int) -> dict[str, object]:
@@ -232,12 +228,11 @@ async def _reply_thread_under_latest_round(
     return anchor_ts, thread_id
 
 
-async def _analyze(engine: AsyncEngine) -> None:
+async def _analyze(database: Database) -> None:
     """PostgreSQL's planner statistics, fresh as autovacuum keeps them in a running database
     (SQLite is left as the bot leaves it: never analysed)."""
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as connection:
-            await connection.execute(text("ANALYZE"))
+    if database.dialect == "postgresql":
+        await database.run(Session.execute, text("ANALYZE"))
 
 
 def context_rows(results: Sequence[BuildTimes], skipped: Sequence[str]) -> list[Line]:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.fault_tally import AnswerKey, Outcome, SeenMessage
+from storage.database import connect
 from storage.tables import Answer, Round, ThreadTurn
 from tests.doubles import ApiCall, SlackEmulator
 from tests.e2e.slack_views import body, is_final, status_line
@@ -57,12 +57,11 @@ async def _read_answer_index(database_url: str) -> AnswerIndex:
         .outerjoin(Round, Round.id == Answer.round_id)
         .outerjoin(ThreadTurn, ThreadTurn.id == Answer.thread_turn_id)
     )
-    engine = create_async_engine(database_url)
+    database = await connect(database_url)
     try:
-        async with engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await database.run(lambda session: session.execute(query).all())
     finally:
-        await engine.dispose()
+        await database.close()
     index = AnswerIndex()
     for row in rows:
         index.statuses[row.status] += 1

@@ -26,7 +26,7 @@ SAMPLES_PER_SECOND = 500
 # The first part a sample's stack touches names it (so the database's own asyncio calls count
 # as the database).
 PARTS = (
-    ("database (SQLAlchemy, aiosqlite, storage/)", ("storage/", "sqlalchemy/", "aiosqlite/")),
+    ("database (SQLAlchemy, storage/)", ("storage/", "sqlalchemy/", "asyncpg/")),
     ("Slack Web API calls (slack_sdk)", ("slack_sdk/",)),
     ("model streams (httpx, providers/)", ("httpx/", "httpcore/", "httpx_sse/", "providers/")),
     ("event intake (aiohttp server, Bolt)", ("slack_bolt/", "aiohttp/web")),

@@ -25,7 +25,7 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     # Request lines of our own HTTP clients are noise at INFO.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "aiosqlite"):
+    for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

@@ -14,7 +14,6 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering import AnswerRunner
 from bot.background import BackgroundWork
@@ -35,7 +34,7 @@ from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
-from storage.database import create_engine, migrate, session_factory
+from storage.database import Database, connect
 from storage.inbox import EventInbox
 from storage.regeneration import RegenerationStore
 
@@ -49,7 +48,7 @@ class ChorusBot:
     recovery: Recovery
     stops: AnswerStops
     work: BackgroundWork
-    engine: AsyncEngine
+    database: Database
     http: httpx.AsyncClient
     web_session: aiohttp.ClientSession
     team_id: str
@@ -57,14 +56,13 @@ class ChorusBot:
     async def close(self) -> None:
         await self.http.aclose()
         await self.web_session.close()
-        await self.engine.dispose()
+        await self.database.close()
 
 
 async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     """Migrate the database, check the Slack token, and assemble the bot."""
     assert settings.slack_bot_token is not None
-    engine = await open_database(settings.database_url)
-    sessions = session_factory(engine)
+    database = await open_database(settings.database_url)
     web_session = open_web_session()
     web_client = make_web_client(
         settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session=web_session
@@ -74,10 +72,11 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         team_id, bot_user_id = await identify_bot(slack)
     except BaseException:
         await web_session.close()
+        await database.close()
         raise
     http = make_http_client(settings)
-    answers = AnswerStore(sessions)
-    channels = ChannelStore(sessions)
+    answers = AnswerStore(database)
+    channels = ChannelStore(database)
     stops = AnswerStops(answers, slack)
     runner = AnswerRunner(
         answers,
@@ -95,7 +94,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     )
     conversations = Conversations(
         catalog=catalog,
-        store=ConversationStore(sessions),
+        store=ConversationStore(database),
         answers=answers,
         runner=runner,
         web=slack,
@@ -110,11 +109,11 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             ),
         ),
         bot_user_id=bot_user_id,
-        regenerations=RegenerationStore(sessions),
+        regenerations=RegenerationStore(database),
         channels=channels,
     )
     work = BackgroundWork()
-    inbox = EventInbox(sessions)
+    inbox = EventInbox(database)
     intake = EventIntake(inbox, conversations, work, replica_id=settings.replica_id)
     recovery = Recovery(
         answers,
@@ -139,20 +138,21 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         HomeSettings(
             system_prompt=settings.chorus_system_prompt,
             window=window,
-            storage="PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite",
+            storage="PostgreSQL" if database.dialect == "postgresql" else "SQLite",
         ),
     )
     register_listeners(
         app, intake, ChorusCommands(catalog, channels), home, stops, conversations, work
     )
-    return ChorusBot(app, conversations, recovery, stops, work, engine, http, web_session, team_id)
+    return ChorusBot(
+        app, conversations, recovery, stops, work, database, http, web_session, team_id
+    )
 
 
-async def open_database(database_url: str) -> AsyncEngine:
+async def open_database(database_url: str) -> Database:
     """The migrated database, or a `ConfigurationError` that names DATABASE_URL."""
     try:
-        engine = create_engine(database_url)
-        await migrate(engine)
+        return await connect(database_url)
     except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError):
         # ImportError, InvalidRequestError: a driver that is not installed, or not async.
         raise ConfigurationError(
@@ -163,7 +163,6 @@ async def open_database(database_url: str) -> AsyncEngine:
         raise ConfigurationError(
             f"Configuration error: cannot use the database at DATABASE_URL ({type(error).__name__})"
         ) from None
-    return engine
 
 
 async def identify_bot(slack: SlackWeb) -> tuple[str, str]:

@@ -9,11 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.chat.history import RoundRecord, in_chat_answer_id
 from bot.chat.in_chat import AnswerStatus
 from storage.conversations import answer_records_by
+from storage.database import Database
 from storage.liveness import PreviousLife, left_behind
 from storage.tables import Answer, Round
 
@@ -53,8 +54,8 @@ class UnshownAnswer:
 class AnswerStore:
     """The one place that writes an answer's progress and outcome."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._in_hand: Counter[int] = Counter()
 
     @contextmanager
@@ -107,34 +108,14 @@ class AnswerStore:
 
     async def settle_round(self, round_id: int) -> int | None:
         """Record the round's In Chat answer once every answer has settled; returns it."""
-        async with self._sessions.begin() as session:
-            round_ = await session.get_one(Round, round_id)
-            if round_.in_chat_answer_id is not None:
-                return round_.in_chat_answer_id
-            answers = (await answer_records_by(session, Answer.round_id, [round_id])).get(
-                round_id, []
-            )
-            if not all(answer.status.settled for answer in answers):
-                return None
-            record = RoundRecord(round_id, round_.author_name, round_.text, None, tuple(answers))
-            round_.in_chat_answer_id = in_chat_answer_id(record)
-            return round_.in_chat_answer_id
+        return await self._database.run(_settle_round, round_id)
 
     async def heartbeat(self, owner: str) -> None:
         """This replica is alive: the answers it has in hand, until Slack shows them, are not
         to be taken over."""
         if not self._in_hand:
             return
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(Answer)
-                .where(
-                    Answer.id.in_(list(self._in_hand)),
-                    Answer.owner == owner,
-                    Answer.shown_at.is_(None),
-                )
-                .values(heartbeat_at=time.time())
-            )
+        await self._database.run(_heartbeat, owner, list(self._in_hand))
 
     async def shown(self, answer_id: int, continuation_ts: Sequence[str] = ()) -> None:
         """The final text is in Slack (and any continuation messages)."""
@@ -150,27 +131,7 @@ class AnswerStore:
         or (at start-up) that this replica (`previous_life`: its id and start time) left
         behind. Each is taken over once; returns the rounds they belong to. Their final
         text is shown by `take_over_unshown()`."""
-        whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
-        async with self._sessions.begin() as session:
-            candidates = (
-                await session.scalars(
-                    select(Answer.id).where(Answer.status.in_(UNSETTLED_STATUSES), whose).limit(500)
-                )
-            ).all()
-            if not candidates:
-                return []
-            # Re-checking the condition in the UPDATE makes each answer change hands once.
-            rounds = (
-                await session.scalars(
-                    update(Answer)
-                    .where(Answer.id.in_(candidates), Answer.status.in_(UNSETTLED_STATUSES))
-                    .values(
-                        status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=time.time()
-                    )
-                    .returning(Answer.round_id)
-                )
-            ).all()
-        return sorted({round_id for round_id in rounds if round_id is not None})
+        return await self._database.run(_take_over_interrupted, stale_before, error, previous_life)
 
     async def take_over_unshown(
         self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
@@ -178,69 +139,120 @@ class AnswerStore:
         """Settled answers whose final edit is still owed to Slack, left so by a replica that
         stopped (or is stuck), or by this replica's previous life. Each is handed to one
         caller (`owner`), who has `stale_before`'s grace to show it before it is handed on."""
-        whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
-        owed = (~Answer.status.in_(UNSETTLED_STATUSES), Answer.shown_at.is_(None), whose)
-        async with self._sessions.begin() as session:
-            candidates = (
-                await session.scalars(select(Answer.id).where(*owed).order_by(Answer.id).limit(200))
-            ).all()
-            if not candidates:
-                return []
-            # Re-checking the condition in the UPDATE makes each answer change hands once.
-            rows = (
-                await session.scalars(
-                    update(Answer)
-                    .where(Answer.id.in_(candidates), *owed)
-                    .values(owner=owner, heartbeat_at=time.time())
-                    .returning(Answer)
-                )
-            ).all()
-            return [
-                UnshownAnswer(
-                    answer_id=row.id,
-                    model=row.model,
-                    channel_id=row.channel_id,
-                    post_thread_ts=row.post_thread_ts,
-                    slack_ts=row.slack_ts,
-                    status=AnswerStatus(row.status),
-                    text=row.text,
-                    error=row.error,
-                    started_at=row.started_at,
-                    seconds=(row.finished_at or row.heartbeat_at) - row.started_at,
-                    input_tokens=row.input_tokens,
-                    output_tokens=row.output_tokens,
-                )
-                for row in sorted(rows, key=lambda row: row.id)
-            ]
+        return await self._database.run(_take_over_unshown, owner, stale_before, previous_life)
 
     async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
         """A person pressed Stop on the answer in this Slack message: its id, or None when it
         has already settled (or is no answer)."""
-        async with self._sessions.begin() as session:
-            answer_id: int | None = await session.scalar(
-                update(Answer)
-                .where(
-                    Answer.channel_id == channel_id,
-                    Answer.slack_ts == slack_ts,
-                    Answer.status.in_(UNSETTLED_STATUSES),
-                )
-                .values(stop_requested_by=who)
-                .returning(Answer.id)
-            )
-        return answer_id
+        return await self._database.run(_request_stop, channel_id, slack_ts, who)
 
     async def stop_requests(self, answer_ids: Collection[int]) -> dict[int, str]:
         """Who asked to stop which of these answers (answers nobody stopped are left out)."""
         if not answer_ids:
             return {}
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(Answer.id, Answer.stop_requested_by).where(
-                    Answer.id.in_(answer_ids), Answer.stop_requested_by.is_not(None)
-                )
-            )
-            return {answer_id: str(who) for answer_id, who in rows}
+        return await self._database.run(_stop_requests, list(answer_ids))
 
     async def _update(self, answer_id: int, **values: object) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(update(Answer).where(Answer.id == answer_id).values(**values))
+        await self._database.run(_update, answer_id, values)
+
+
+def _update(session: Session, answer_id: int, values: dict[str, object]) -> None:
+    session.execute(update(Answer).where(Answer.id == answer_id).values(**values))
+
+
+def _settle_round(session: Session, round_id: int) -> int | None:
+    round_ = session.get_one(Round, round_id)
+    if round_.in_chat_answer_id is not None:
+        return round_.in_chat_answer_id
+    answers = answer_records_by(session, Answer.round_id, [round_id]).get(round_id, [])
+    if not all(answer.status.settled for answer in answers):
+        return None
+    record = RoundRecord(round_id, round_.author_name, round_.text, None, tuple(answers))
+    round_.in_chat_answer_id = in_chat_answer_id(record)
+    return round_.in_chat_answer_id
+
+
+def _heartbeat(session: Session, owner: str, answer_ids: list[int]) -> None:
+    session.execute(
+        update(Answer)
+        .where(Answer.id.in_(answer_ids), Answer.owner == owner, Answer.shown_at.is_(None))
+        .values(heartbeat_at=time.time())
+    )
+
+
+def _take_over_interrupted(
+    session: Session, stale_before: float, error: str, previous_life: PreviousLife | None
+) -> list[int]:
+    whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
+    candidates = session.scalars(
+        select(Answer.id).where(Answer.status.in_(UNSETTLED_STATUSES), whose).limit(500)
+    ).all()
+    if not candidates:
+        return []
+    # Re-checking the condition in the UPDATE makes each answer change hands once.
+    rounds = session.scalars(
+        update(Answer)
+        .where(Answer.id.in_(candidates), Answer.status.in_(UNSETTLED_STATUSES))
+        .values(status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=time.time())
+        .returning(Answer.round_id)
+    ).all()
+    return sorted({round_id for round_id in rounds if round_id is not None})
+
+
+def _take_over_unshown(
+    session: Session, owner: str, stale_before: float, previous_life: PreviousLife | None
+) -> list[UnshownAnswer]:
+    whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
+    owed = (~Answer.status.in_(UNSETTLED_STATUSES), Answer.shown_at.is_(None), whose)
+    candidates = session.scalars(
+        select(Answer.id).where(*owed).order_by(Answer.id).limit(200)
+    ).all()
+    if not candidates:
+        return []
+    # Re-checking the condition in the UPDATE makes each answer change hands once.
+    rows = session.scalars(
+        update(Answer)
+        .where(Answer.id.in_(candidates), *owed)
+        .values(owner=owner, heartbeat_at=time.time())
+        .returning(Answer)
+    ).all()
+    return [
+        UnshownAnswer(
+            answer_id=row.id,
+            model=row.model,
+            channel_id=row.channel_id,
+            post_thread_ts=row.post_thread_ts,
+            slack_ts=row.slack_ts,
+            status=AnswerStatus(row.status),
+            text=row.text,
+            error=row.error,
+            started_at=row.started_at,
+            seconds=(row.finished_at or row.heartbeat_at) - row.started_at,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+        )
+        for row in sorted(rows, key=lambda row: row.id)
+    ]
+
+
+def _request_stop(session: Session, channel_id: str, slack_ts: str, who: str) -> int | None:
+    answer_id: int | None = session.scalar(
+        update(Answer)
+        .where(
+            Answer.channel_id == channel_id,
+            Answer.slack_ts == slack_ts,
+            Answer.status.in_(UNSETTLED_STATUSES),
+        )
+        .values(stop_requested_by=who)
+        .returning(Answer.id)
+    )
+    return answer_id
+
+
+def _stop_requests(session: Session, answer_ids: Collection[int]) -> dict[int, str]:
+    rows = session.execute(
+        select(Answer.id, Answer.stop_requested_by).where(
+            Answer.id.in_(answer_ids), Answer.stop_requested_by.is_not(None)
+        )
+    )
+    return {answer_id: str(who) for answer_id, who in rows}

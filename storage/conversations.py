@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import Insert, Select, Subquery, Table, and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
 from bot.chat.history import AnswerRecord, RoundRecord, TurnRecord, thread_anchor_message
 from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
 from bot.chat.routing import ChatKey
+from storage.database import Database
 from storage.tables import (
     Answer,
     Base,
@@ -89,8 +90,8 @@ class ThreadHistory:
 class ConversationStore:
     """The one place that writes chats, rounds, reply threads, thread turns and claims."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def start_round(
         self,
@@ -109,39 +110,16 @@ class ConversationStore:
         `models`, record a round with one pending answer per model, and read the chat's latest
         `history_limit` earlier rounds and the channel's prompt, all in one transaction (each
         trip to the database fewer is time before the models are asked). Whatever `models`
-        raises aborts it all.
+        raises aborts it all; it runs on the database's side, so it must be quick and pure.
 
         Returns None when the message was already claimed (the `app_mention` + `message` pair
         of one mention, or another replica got there first).
         """
-        now = time.time()
+        said = _said(claim, user_id=user_id, author=author, text=text, now=time.time())
         try:
-            async with self._sessions.begin() as session:
-                await _claim(session, claim, now)
-                chat_id, own_models, prompt = await _channel_state(session, chat)
-                if chat_id is None:
-                    chat_id = await _create_chat(session, chat, now)
-                said = _said(claim, user_id=user_id, author=author, text=text, now=now)
-                round_id = await _insert_returning_id(session, Round, chat_id=chat_id, **said)
-                answers = await _insert_answers(
-                    session,
-                    [
-                        _answer_values(
-                            model=model,
-                            position=position,
-                            channel_id=claim.channel_id,
-                            post_thread_ts=post_thread_ts,
-                            owner=owner,
-                            now=now,
-                            round_id=round_id,
-                        )
-                        for position, model in enumerate(models(own_models))
-                    ],
-                )
-                history = await _round_records(
-                    session, chat_id, before_round_id=round_id, limit=history_limit
-                )
-                return StartedRound(round_id, chat_id, answers, tuple(history), prompt)
+            return await self._database.run(
+                _start_round, claim, chat, said, models, post_thread_ts, owner, history_limit
+            )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return None
@@ -149,8 +127,7 @@ class ConversationStore:
     async def claim(self, claim: MessageClaim) -> bool:
         """Claim a message that gets a reply but no round (help, an error); False if taken."""
         try:
-            async with self._sessions.begin() as session:
-                await _claim(session, claim, time.time())
+            await self._database.run(_claim, claim, time.time())
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return False
@@ -160,63 +137,29 @@ class ConversationStore:
         """A write that claims a message failed: fine when the message is claimed already
         (a twin event, another replica); any other failure is raised, not taken for that."""
         key = (claim.team_id, claim.channel_id, claim.message_ts)
-        async with self._sessions() as session:
-            if await session.get(ClaimedMessage, key) is None:
-                raise error
+        if await self._database.run(Session.get, ClaimedMessage, key) is None:
+            raise error
 
     async def round_records(
         self, chat_id: int, *, before_round_id: int, limit: int
     ) -> list[RoundRecord]:
         """The latest `limit` undeleted rounds of a chat before a round, oldest first."""
-        async with self._sessions() as session:
-            return await _round_records(
-                session, chat_id, before_round_id=before_round_id, limit=limit
-            )
+        return await self._database.run(
+            _round_records, chat_id, before_round_id=before_round_id, limit=limit
+        )
 
     async def parent_answer(self, channel_id: str, slack_ts: str) -> ParentAnswer | None:
         """The round answer whose Slack message is `slack_ts` (a possible thread parent)."""
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(Answer, Round.chat_id)
-                    .join(Round, Round.id == Answer.round_id)
-                    .where(Answer.channel_id == channel_id, Answer.slack_ts == slack_ts)
-                    .limit(1)
-                )
-            ).first()
-        if row is None:
-            return None
-        answer, chat_id = row
-        assert answer.round_id is not None and answer.slack_ts is not None
-        return ParentAnswer(
-            answer.id, answer.model, answer.round_id, chat_id, answer.channel_id, answer.slack_ts
-        )
+        return await self._database.run(_parent_answer, channel_id, slack_ts)
 
     async def choose_in_chat(self, parent: ParentAnswer) -> InChatChoice:
         """Make this answer its round's In Chat answer, if the rules allow."""
-        async with self._sessions.begin() as session:
-            latest = await session.scalar(
-                select(Round.id)
-                .where(Round.chat_id == parent.chat_id, ~Round.deleted)
-                .order_by(Round.id.desc())
-                .limit(1)
-            )
-            answer = await session.get_one(Answer, parent.answer_id)
-            status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
-            choice = judge_in_chat_choice(is_latest_round=latest == parent.round_id, status=status)
-            if choice is InChatChoice.CHOSEN:
-                await session.execute(
-                    update(Round)
-                    .where(Round.id == parent.round_id)
-                    .values(in_chat_answer_id=parent.answer_id)
-                )
-        return choice
+        return await self._database.run(_choose_in_chat, parent)
 
     async def has_reply_thread(self, answer_id: int) -> bool:
-        async with self._sessions() as session:
-            found = await session.scalar(
-                select(ReplyThread.id).where(ReplyThread.answer_id == answer_id)
-            )
+        found = await self._database.run(
+            Session.scalar, select(ReplyThread.id).where(ReplyThread.answer_id == answer_id)
+        )
         return found is not None
 
     async def start_thread_turn(
@@ -236,32 +179,11 @@ class ConversationStore:
         The reply thread is created on its first turn, with `snapshot_if_new` as its frozen view
         of the chat. Returns None when the message was already claimed.
         """
-        now = time.time()
+        said = _said(claim, user_id=user_id, author=author, text=text, now=time.time())
         try:
-            async with self._sessions.begin() as session:
-                await _claim(session, claim, now)
-                thread_id, model = await _reply_thread(session, parent, snapshot_if_new, now)
-                if switch_to_model is not None and switch_to_model != model:
-                    model = await _hand_thread_to(session, thread_id, switch_to_model)
-                said = _said(claim, user_id=user_id, author=author, text=text, now=now)
-                turn_id = await _insert_returning_id(
-                    session, ThreadTurn, reply_thread_id=thread_id, **said
-                )
-                (answer,) = await _insert_answers(
-                    session,
-                    [
-                        _answer_values(
-                            model=model,
-                            position=0,
-                            channel_id=claim.channel_id,
-                            post_thread_ts=parent.slack_ts,
-                            owner=owner,
-                            now=now,
-                            thread_turn_id=turn_id,
-                        )
-                    ],
-                )
-                return StartedTurn(turn_id, thread_id, answer)
+            return await self._database.run(
+                _start_thread_turn, claim, parent, said, switch_to_model, snapshot_if_new, owner
+            )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return None
@@ -277,12 +199,8 @@ class ConversationStore:
         """Claim a message that hands the thread to `model` without asking it anything (the
         thread is created, with its snapshot, if this is its first message); False if the
         message was claimed already."""
-        now = time.time()
         try:
-            async with self._sessions.begin() as session:
-                await _claim(session, claim, now)
-                thread_id, _ = await _reply_thread(session, parent, snapshot_if_new, now)
-                await _hand_thread_to(session, thread_id, model)
+            await self._database.run(_switch_thread, claim, parent, model, snapshot_if_new)
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return False
@@ -293,70 +211,187 @@ class ConversationStore:
     ) -> ThreadHistory:
         """The snapshot, the round and answer the thread hangs under, its latest turns, and
         the channel's prompt."""
-        async with self._sessions() as session:
-            prompt = select(ChannelPrompt.prompt).where(
-                ChannelPrompt.channel_id == Answer.channel_id
-            )
-            anchor = (
-                await session.execute(
-                    select(
-                        ReplyThread.snapshot,
-                        Answer.text,
-                        Round.author_name,
-                        Round.text,
-                        Round.deleted,
-                        prompt.scalar_subquery(),
-                    )
-                    .join(Answer, Answer.id == ReplyThread.answer_id)
-                    .join(Round, Round.id == Answer.round_id)
-                    .where(ReplyThread.id == reply_thread_id)
-                )
-            ).one()
-            snapshot_entries, anchor_answer, author, question, question_deleted, channel_prompt = (
-                anchor
-            )
-            snapshot = [ContextRound(**entry) for entry in snapshot_entries]
-            deleted_rounds = await _deleted_rounds(session, [entry.round_id for entry in snapshot])
-            latest_turns = (
-                select(ThreadTurn.id, ThreadTurn.author_name, ThreadTurn.text)
-                .where(
-                    ThreadTurn.reply_thread_id == reply_thread_id,
-                    ThreadTurn.id < before_turn_id,
-                    ~ThreadTurn.deleted,
-                )
-                .order_by(ThreadTurn.id.desc())
-                .limit(limit)
-                .subquery()
-            )
-            turns = await _with_answers(session, latest_turns, Answer.thread_turn_id)
-        return ThreadHistory(
-            snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
-            anchor_message=thread_anchor_message(author, question, deleted=question_deleted),
-            anchor_answer=anchor_answer,
-            turns=tuple(
-                TurnRecord(turn_author, text, replies[0] if replies else None)
-                for (_, turn_author, text), replies in turns
-            ),
-            channel_prompt=channel_prompt,
-        )
+        return await self._database.run(_thread_history, reply_thread_id, before_turn_id, limit)
 
     async def forget_message(self, channel_id: str, message_ts: str) -> None:
         """A person deleted a message (or an admin an answer): it leaves every context."""
-        async with self._sessions.begin() as session:
-            for table, ts_column in (
-                (Round, Round.message_ts),
-                (ThreadTurn, ThreadTurn.message_ts),
-                (Answer, Answer.slack_ts),
-            ):
-                await session.execute(
-                    update(table)
-                    .where(and_(table.channel_id == channel_id, ts_column == message_ts))
-                    .values(deleted=True)
-                )
+        await self._database.run(_forget_message, channel_id, message_ts)
 
 
-async def _round_records(
-    session: AsyncSession, chat_id: int, *, before_round_id: int, limit: int
+def _start_round(
+    session: Session,
+    claim: MessageClaim,
+    chat: ChatKey,
+    said: dict[str, Any],
+    models: ModelChooser,
+    post_thread_ts: str | None,
+    owner: str,
+    history_limit: int,
+) -> StartedRound:
+    now = said["created_at"]
+    _claim(session, claim, now)
+    chat_id, own_models, prompt = _channel_state(session, chat)
+    if chat_id is None:
+        chat_id = _create_chat(session, chat, now)
+    round_id = _insert_returning_id(session, Round, chat_id=chat_id, **said)
+    answers = _insert_answers(
+        session,
+        [
+            _answer_values(
+                model=model,
+                position=position,
+                channel_id=claim.channel_id,
+                post_thread_ts=post_thread_ts,
+                owner=owner,
+                now=now,
+                round_id=round_id,
+            )
+            for position, model in enumerate(models(own_models))
+        ],
+    )
+    history = _round_records(session, chat_id, before_round_id=round_id, limit=history_limit)
+    return StartedRound(round_id, chat_id, answers, tuple(history), prompt)
+
+
+def _parent_answer(session: Session, channel_id: str, slack_ts: str) -> ParentAnswer | None:
+    row = session.execute(
+        select(Answer, Round.chat_id)
+        .join(Round, Round.id == Answer.round_id)
+        .where(Answer.channel_id == channel_id, Answer.slack_ts == slack_ts)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    answer, chat_id = row
+    assert answer.round_id is not None and answer.slack_ts is not None
+    return ParentAnswer(
+        answer.id, answer.model, answer.round_id, chat_id, answer.channel_id, answer.slack_ts
+    )
+
+
+def _choose_in_chat(session: Session, parent: ParentAnswer) -> InChatChoice:
+    latest = session.scalar(
+        select(Round.id)
+        .where(Round.chat_id == parent.chat_id, ~Round.deleted)
+        .order_by(Round.id.desc())
+        .limit(1)
+    )
+    answer = session.get_one(Answer, parent.answer_id)
+    status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
+    choice = judge_in_chat_choice(is_latest_round=latest == parent.round_id, status=status)
+    if choice is InChatChoice.CHOSEN:
+        session.execute(
+            update(Round)
+            .where(Round.id == parent.round_id)
+            .values(in_chat_answer_id=parent.answer_id)
+        )
+    return choice
+
+
+def _start_thread_turn(
+    session: Session,
+    claim: MessageClaim,
+    parent: ParentAnswer,
+    said: dict[str, Any],
+    switch_to_model: str | None,
+    snapshot_if_new: Sequence[ContextRound],
+    owner: str,
+) -> StartedTurn:
+    now = said["created_at"]
+    _claim(session, claim, now)
+    thread_id, model = _reply_thread(session, parent, snapshot_if_new, now)
+    if switch_to_model is not None and switch_to_model != model:
+        model = _hand_thread_to(session, thread_id, switch_to_model)
+    turn_id = _insert_returning_id(session, ThreadTurn, reply_thread_id=thread_id, **said)
+    (answer,) = _insert_answers(
+        session,
+        [
+            _answer_values(
+                model=model,
+                position=0,
+                channel_id=claim.channel_id,
+                post_thread_ts=parent.slack_ts,
+                owner=owner,
+                now=now,
+                thread_turn_id=turn_id,
+            )
+        ],
+    )
+    return StartedTurn(turn_id, thread_id, answer)
+
+
+def _switch_thread(
+    session: Session,
+    claim: MessageClaim,
+    parent: ParentAnswer,
+    model: str,
+    snapshot_if_new: Sequence[ContextRound],
+) -> None:
+    now = time.time()
+    _claim(session, claim, now)
+    thread_id, _ = _reply_thread(session, parent, snapshot_if_new, now)
+    _hand_thread_to(session, thread_id, model)
+
+
+def _thread_history(
+    session: Session, reply_thread_id: int, before_turn_id: int, limit: int
+) -> ThreadHistory:
+    prompt = select(ChannelPrompt.prompt).where(ChannelPrompt.channel_id == Answer.channel_id)
+    anchor = session.execute(
+        select(
+            ReplyThread.snapshot,
+            Answer.text,
+            Round.author_name,
+            Round.text,
+            Round.deleted,
+            prompt.scalar_subquery(),
+        )
+        .join(Answer, Answer.id == ReplyThread.answer_id)
+        .join(Round, Round.id == Answer.round_id)
+        .where(ReplyThread.id == reply_thread_id)
+    ).one()
+    snapshot_entries, anchor_answer, author, question, question_deleted, channel_prompt = anchor
+    snapshot = [ContextRound(**entry) for entry in snapshot_entries]
+    deleted_rounds = _deleted_rounds(session, [entry.round_id for entry in snapshot])
+    latest_turns = (
+        select(ThreadTurn.id, ThreadTurn.author_name, ThreadTurn.text)
+        .where(
+            ThreadTurn.reply_thread_id == reply_thread_id,
+            ThreadTurn.id < before_turn_id,
+            ~ThreadTurn.deleted,
+        )
+        .order_by(ThreadTurn.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    turns = _with_answers(session, latest_turns, Answer.thread_turn_id)
+    return ThreadHistory(
+        snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
+        anchor_message=thread_anchor_message(author, question, deleted=question_deleted),
+        anchor_answer=anchor_answer,
+        turns=tuple(
+            TurnRecord(turn_author, text, replies[0] if replies else None)
+            for (_, turn_author, text), replies in turns
+        ),
+        channel_prompt=channel_prompt,
+    )
+
+
+def _forget_message(session: Session, channel_id: str, message_ts: str) -> None:
+    for table, ts_column in (
+        (Round, Round.message_ts),
+        (ThreadTurn, ThreadTurn.message_ts),
+        (Answer, Answer.slack_ts),
+    ):
+        session.execute(
+            update(table)
+            .where(and_(table.channel_id == channel_id, ts_column == message_ts))
+            .values(deleted=True)
+        )
+
+
+def _round_records(
+    session: Session, chat_id: int, *, before_round_id: int, limit: int
 ) -> list[RoundRecord]:
     latest = (
         select(Round.id, Round.author_name, Round.text, Round.in_chat_answer_id)
@@ -367,18 +402,18 @@ async def _round_records(
     )
     return [
         RoundRecord(round_id, author, text, in_chat, tuple(answers))
-        for (round_id, author, text, in_chat), answers in await _with_answers(
+        for (round_id, author, text, in_chat), answers in _with_answers(
             session, latest, Answer.round_id
         )
     ]
 
 
-async def _with_answers(
-    session: AsyncSession, latest: Subquery, answer_owner: Any
+def _with_answers(
+    session: Session, latest: Subquery, answer_owner: Any
 ) -> list[tuple[tuple[Any, ...], list[AnswerRecord]]]:
     """The rows of `latest` (rounds or thread turns, id first), oldest first, each with its
     answers in model order: one query, each trip to the database counts."""
-    rows = await session.execute(
+    rows = session.execute(
         select(latest, Answer.id, Answer.status, Answer.text, Answer.deleted)
         .outerjoin(Answer, answer_owner == latest.c.id)
         .order_by(latest.c.id, Answer.position, Answer.id)
@@ -391,27 +426,27 @@ async def _with_answers(
     return list(grouped.values())
 
 
-async def _deleted_rounds(session: AsyncSession, round_ids: Sequence[int]) -> set[int]:
+def _deleted_rounds(session: Session, round_ids: Sequence[int]) -> set[int]:
     if not round_ids:
         return set()
-    deleted = await session.scalars(select(Round.id).where(Round.id.in_(round_ids), Round.deleted))
+    deleted = session.scalars(select(Round.id).where(Round.id.in_(round_ids), Round.deleted))
     return set(deleted.all())
 
 
-async def channel_models(session: AsyncSession, team_id: str, channel_id: str) -> list[str] | None:
+def channel_models(session: Session, team_id: str, channel_id: str) -> list[str] | None:
     """The channel's own model names, or None when it uses the workspace default."""
-    row = await session.get(ChannelModels, (team_id, channel_id))
+    row = session.get(ChannelModels, (team_id, channel_id))
     return list(row.models) if row is not None else None
 
 
-async def channel_prompt(session: AsyncSession, channel_id: str) -> str | None:
+def channel_prompt(session: Session, channel_id: str) -> str | None:
     """The channel's own system prompt, if one is set."""
-    row = await session.get(ChannelPrompt, channel_id)
+    row = session.get(ChannelPrompt, channel_id)
     return row.prompt if row is not None else None
 
 
-async def _channel_state(
-    session: AsyncSession, chat: ChatKey
+def _channel_state(
+    session: Session, chat: ChatKey
 ) -> tuple[int | None, list[str] | None, str | None]:
     """In one query: the chat's current id (None before its first round), and the channel's
     own models and prompt (as `channel_models` and `channel_prompt`)."""
@@ -422,12 +457,12 @@ async def _channel_state(
     state = select(
         _latest_chat_id(chat).scalar_subquery(), models.scalar_subquery(), prompt.scalar_subquery()
     )
-    chat_id, own_models, own_prompt = (await session.execute(state)).one()
+    chat_id, own_models, own_prompt = (session.execute(state)).one()
     return chat_id, (list(own_models) if own_models is not None else None), own_prompt
 
 
-async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None:
-    await session.execute(
+def _claim(session: Session, claim: MessageClaim, now: float) -> None:
+    session.execute(
         insert(ClaimedMessage.__table__).values(  # type: ignore[arg-type]
             team_id=claim.team_id,
             channel_id=claim.channel_id,
@@ -437,23 +472,21 @@ async def _claim(session: AsyncSession, claim: MessageClaim, now: float) -> None
     )
 
 
-async def _insert_returning_id(session: AsyncSession, entity: type[Base], **values: Any) -> int:
+def _insert_returning_id(session: Session, entity: type[Base], **values: Any) -> int:
     """A Core INSERT of one row (the ORM's unit of work costs more than the write itself)."""
     table: Table = entity.__table__  # type: ignore[assignment]
     new_id: int = (
-        await session.execute(insert(table).values(**values).returning(table.c.id))
+        session.execute(insert(table).values(**values).returning(table.c.id))
     ).scalar_one()
     return new_id
 
 
-async def _insert_answers(
-    session: AsyncSession, rows: Sequence[dict[str, Any]]
-) -> tuple[NewAnswer, ...]:
+def _insert_answers(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[NewAnswer, ...]:
     """New answer rows in one statement, returned in model order."""
     if not rows:
         return ()
     table: Table = Answer.__table__  # type: ignore[assignment]
-    inserted = await session.execute(
+    inserted = session.execute(
         insert(table).returning(table.c.id, table.c.model, table.c.position), list(rows)
     )
     return tuple(
@@ -462,7 +495,7 @@ async def _insert_answers(
     )
 
 
-def insert_or_ignore(session: AsyncSession, table: Table) -> Insert:
+def insert_or_ignore(session: Session, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING in the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
@@ -482,9 +515,9 @@ def _latest_chat_id(key: ChatKey) -> Select[int]:
     )
 
 
-async def _create_chat(session: AsyncSession, key: ChatKey, now: float) -> int:
+def _create_chat(session: Session, key: ChatKey, now: float) -> int:
     """The chat's first generation (race-free across replicas: one of them creates it)."""
-    await session.execute(
+    session.execute(
         insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
             team_id=key.team_id,
             channel_id=key.channel_id,
@@ -493,16 +526,16 @@ async def _create_chat(session: AsyncSession, key: ChatKey, now: float) -> int:
             created_at=now,
         )
     )
-    chat_id = await session.scalar(_latest_chat_id(key))
+    chat_id = session.scalar(_latest_chat_id(key))
     assert chat_id is not None
     return chat_id
 
 
-async def _reply_thread(
-    session: AsyncSession, parent: ParentAnswer, snapshot: Sequence[ContextRound], now: float
+def _reply_thread(
+    session: Session, parent: ParentAnswer, snapshot: Sequence[ContextRound], now: float
 ) -> tuple[int, str]:
     """The id and current model of the thread under `parent`, created on its first turn."""
-    await session.execute(
+    session.execute(
         insert_or_ignore(session, ReplyThread.__table__).values(  # type: ignore[arg-type]
             answer_id=parent.answer_id,
             current_model=parent.model,
@@ -514,7 +547,7 @@ async def _reply_thread(
         )
     )
     row = (
-        await session.execute(
+        session.execute(
             select(ReplyThread.id, ReplyThread.current_model).where(
                 ReplyThread.answer_id == parent.answer_id
             )
@@ -523,8 +556,8 @@ async def _reply_thread(
     return row.id, row.current_model
 
 
-async def _hand_thread_to(session: AsyncSession, thread_id: int, model: str) -> str:
-    await session.execute(
+def _hand_thread_to(session: Session, thread_id: int, model: str) -> str:
+    session.execute(
         update(ReplyThread).where(ReplyThread.id == thread_id).values(current_model=model)
     )
     return model
@@ -580,14 +613,14 @@ def unstarted_answer(owner: str, now: float) -> dict[str, Any]:
     }
 
 
-async def answer_records_by(
-    session: AsyncSession, column: Any, owner_ids: Sequence[int]
+def answer_records_by(
+    session: Session, column: Any, owner_ids: Sequence[int]
 ) -> dict[int, list[AnswerRecord]]:
     """Answers grouped by round or thread turn id, each group in model order."""
     if not owner_ids:
         return {}
     rows = (
-        await session.execute(
+        session.execute(
             select(column, Answer.id, Answer.status, Answer.text, Answer.deleted)
             .where(column.in_(owner_ids))
             .order_by(Answer.position, Answer.id)

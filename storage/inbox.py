@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
+from storage.database import Database
 from storage.liveness import PreviousLife, left_behind
 from storage.tables import HandledEvent
 
@@ -23,38 +24,23 @@ class PendingEvent:
 class EventInbox:
     """The one place that writes handled events."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def accept(self, event_id: str, payload: dict[str, Any], owner: str) -> bool:
         """Record a new event; False when it was already received (a retry, another replica)."""
         try:
-            async with self._sessions.begin() as session:
-                session.add(
-                    HandledEvent(
-                        event_id=event_id, payload=payload, owner=owner, heartbeat_at=time.time()
-                    )
-                )
+            await self._database.run(_accept, event_id, payload, owner)
         except IntegrityError:
             return False
         return True
 
     async def finish(self, event_id: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(HandledEvent)
-                .where(HandledEvent.event_id == event_id)
-                .values(finished_at=time.time())
-            )
+        await self._database.run(_finish, event_id)
 
     async def heartbeat(self, owner: str) -> None:
         """This replica is alive: its unfinished events are not to be taken over."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(HandledEvent)
-                .where(HandledEvent.owner == owner, HandledEvent.finished_at.is_(None))
-                .values(heartbeat_at=time.time())
-            )
+        await self._database.run(_heartbeat, owner)
 
     async def take_over_unfinished(
         self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
@@ -62,25 +48,46 @@ class EventInbox:
         """Events whose replica stopped before finishing them (no heartbeat since
         `stale_before`, or left by `previous_life`: this replica's id and when this life
         started), now owned by `owner`."""
-        unfinished = HandledEvent.finished_at.is_(None)
-        whose = left_behind(
-            HandledEvent.heartbeat_at, HandledEvent.owner, stale_before, previous_life
-        )
-        async with self._sessions.begin() as session:
-            candidates = (
-                await session.scalars(
-                    select(HandledEvent.event_id).where(and_(unfinished, whose)).limit(500)
-                )
-            ).all()
-            if not candidates:
-                return []
-            # Re-checking the condition in the UPDATE makes each event change hands once.
-            rows = (
-                await session.execute(
-                    update(HandledEvent)
-                    .where(HandledEvent.event_id.in_(candidates), unfinished, whose)
-                    .values(owner=owner, heartbeat_at=time.time())
-                    .returning(HandledEvent.event_id, HandledEvent.payload)
-                )
-            ).all()
-        return [PendingEvent(event_id, payload) for event_id, payload in rows]
+        return await self._database.run(_take_over_unfinished, owner, stale_before, previous_life)
+
+
+def _accept(session: Session, event_id: str, payload: dict[str, Any], owner: str) -> None:
+    session.add(
+        HandledEvent(event_id=event_id, payload=payload, owner=owner, heartbeat_at=time.time())
+    )
+
+
+def _finish(session: Session, event_id: str) -> None:
+    session.execute(
+        update(HandledEvent)
+        .where(HandledEvent.event_id == event_id)
+        .values(finished_at=time.time())
+    )
+
+
+def _heartbeat(session: Session, owner: str) -> None:
+    session.execute(
+        update(HandledEvent)
+        .where(HandledEvent.owner == owner, HandledEvent.finished_at.is_(None))
+        .values(heartbeat_at=time.time())
+    )
+
+
+def _take_over_unfinished(
+    session: Session, owner: str, stale_before: float, previous_life: PreviousLife | None
+) -> list[PendingEvent]:
+    unfinished = HandledEvent.finished_at.is_(None)
+    whose = left_behind(HandledEvent.heartbeat_at, HandledEvent.owner, stale_before, previous_life)
+    candidates = session.scalars(
+        select(HandledEvent.event_id).where(and_(unfinished, whose)).limit(500)
+    ).all()
+    if not candidates:
+        return []
+    # Re-checking the condition in the UPDATE makes each event change hands once.
+    rows = session.execute(
+        update(HandledEvent)
+        .where(HandledEvent.event_id.in_(candidates), unfinished, whose)
+        .values(owner=owner, heartbeat_at=time.time())
+        .returning(HandledEvent.event_id, HandledEvent.payload)
+    ).all()
+    return [PendingEvent(event_id, payload) for event_id, payload in rows]

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from storage.answers import UNSETTLED_STATUSES
 from storage.conversations import unstarted_answer
+from storage.database import Database
 from storage.tables import Answer, Round, ThreadTurn
 
 
@@ -59,71 +60,74 @@ class RegenerationRefused(Enum):
 
 
 class RegenerationStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def restart(
         self, channel_id: str, slack_ts: str, *, owner: str, models: Collection[str]
     ) -> Regeneration | RegenerationRefused:
         """Take the answer in this Slack message back to pending for `owner`, once however
         often (and on however many replicas) the button is pressed."""
-        async with self._sessions.begin() as session:
-            answer = await session.scalar(
-                select(Answer).where(
-                    Answer.channel_id == channel_id, Answer.slack_ts == slack_ts, ~Answer.deleted
-                )
-            )
-            if answer is None:
-                return RegenerationRefused.NOT_AN_ANSWER
-            if answer.model not in models:
-                return RegenerationRefused.UNKNOWN_MODEL
-            source = await _source_if_latest(session, answer)
-            if source is None:
-                return RegenerationRefused.NOT_LATEST
-            if answer.status not in UNSETTLED_STATUSES and answer.shown_at is None:
-                # Its final edit is still owed: whoever shows it could overwrite the new text.
-                return RegenerationRefused.STILL_SHOWING
-            old_continuations = tuple(answer.continuation_ts or ())
-            restarted = await session.scalar(
-                update(Answer)
-                .where(
-                    Answer.id == answer.id,
-                    Answer.status.not_in(UNSETTLED_STATUSES),
-                    Answer.shown_at.is_not(None),
-                )
-                .values(
-                    error=None,
-                    first_token_at=None,
-                    finished_at=None,
-                    shown_at=None,
-                    input_tokens=None,
-                    output_tokens=None,
-                    stop_requested_by=None,
-                    **unstarted_answer(owner, time.time()),
-                )
-                .returning(Answer.id)
-            )
-            if restarted is None:
-                return RegenerationRefused.STILL_STREAMING
-            assert answer.slack_ts is not None
-            return Regeneration(
-                answer_id=answer.id,
-                model=answer.model,
-                channel_id=answer.channel_id,
-                post_thread_ts=answer.post_thread_ts,
-                slack_ts=answer.slack_ts,
-                old_continuations=old_continuations,
-                source=source,
-            )
+        return await self._database.run(_restart, channel_id, slack_ts, owner, frozenset(models))
 
 
-async def _source_if_latest(
-    session: AsyncSession, answer: Answer
-) -> RoundSource | TurnSource | None:
+def _restart(
+    session: Session, channel_id: str, slack_ts: str, owner: str, models: Collection[str]
+) -> Regeneration | RegenerationRefused:
+    answer = session.scalar(
+        select(Answer).where(
+            Answer.channel_id == channel_id, Answer.slack_ts == slack_ts, ~Answer.deleted
+        )
+    )
+    if answer is None:
+        return RegenerationRefused.NOT_AN_ANSWER
+    if answer.model not in models:
+        return RegenerationRefused.UNKNOWN_MODEL
+    source = _source_if_latest(session, answer)
+    if source is None:
+        return RegenerationRefused.NOT_LATEST
+    if answer.status not in UNSETTLED_STATUSES and answer.shown_at is None:
+        # Its final edit is still owed: whoever shows it could overwrite the new text.
+        return RegenerationRefused.STILL_SHOWING
+    old_continuations = tuple(answer.continuation_ts or ())
+    restarted = session.scalar(
+        update(Answer)
+        .where(
+            Answer.id == answer.id,
+            Answer.status.not_in(UNSETTLED_STATUSES),
+            Answer.shown_at.is_not(None),
+        )
+        .values(
+            error=None,
+            first_token_at=None,
+            finished_at=None,
+            shown_at=None,
+            input_tokens=None,
+            output_tokens=None,
+            stop_requested_by=None,
+            **unstarted_answer(owner, time.time()),
+        )
+        .returning(Answer.id)
+    )
+    if restarted is None:
+        return RegenerationRefused.STILL_STREAMING
+    assert answer.slack_ts is not None
+    return Regeneration(
+        answer_id=answer.id,
+        model=answer.model,
+        channel_id=answer.channel_id,
+        post_thread_ts=answer.post_thread_ts,
+        slack_ts=answer.slack_ts,
+        old_continuations=old_continuations,
+        source=source,
+    )
+
+
+def _source_if_latest(session: Session, answer: Answer) -> RoundSource | TurnSource | None:
     """What the answer is rebuilt from, if it answers its chat's (or thread's) latest message."""
     if answer.round_id is not None:
-        round_ = await session.get_one(Round, answer.round_id)
-        newer = await session.scalar(
+        round_ = session.get_one(Round, answer.round_id)
+        newer = session.scalar(
             select(Round.id)
             .where(Round.chat_id == round_.chat_id, Round.id > round_.id, ~Round.deleted)
             .limit(1)
@@ -132,8 +136,8 @@ async def _source_if_latest(
             return None
         return RoundSource(round_.chat_id, round_.id, round_.author_name, round_.text)
     assert answer.thread_turn_id is not None
-    turn = await session.get_one(ThreadTurn, answer.thread_turn_id)
-    newer = await session.scalar(
+    turn = session.get_one(ThreadTurn, answer.thread_turn_id)
+    newer = session.scalar(
         select(ThreadTurn.id)
         .where(
             ThreadTurn.reply_thread_id == turn.reply_thread_id,

@@ -20,7 +20,7 @@ class ModelPicks:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass  # not frozen: raising sets attributes on an exception (its __traceback__)
 class UnknownModels(Exception):
     """Some `+alias` words name no configured model."""
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection `storage.database.migrate` hands over."""
+"""Alembic environment: runs on the connection `storage.database.connect` hands over."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore, MessageClaim, StartedRound
-from storage.database import create_engine, migrate, session_factory
+from storage.database import Database, connect
 from storage.regeneration import (
     Regeneration,
     RegenerationRefused,
@@ -60,22 +60,20 @@ class Stores:
         return started
 
 
-def stores_over(sessions) -> Stores:
+def stores_over(database: Database) -> Stores:
     return Stores(
-        ConversationStore(sessions),
-        AnswerStore(sessions),
-        RegenerationStore(sessions),
-        ChannelStore(sessions),
+        ConversationStore(database),
+        AnswerStore(database),
+        RegenerationStore(database),
+        ChannelStore(database),
     )
 
 
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[Stores]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    sessions = session_factory(engine)
-    yield stores_over(sessions)
-    await engine.dispose()
+    database = await connect(database_url)
+    yield stores_over(database)
+    await database.close()
 
 
 def claim(ts: str) -> MessageClaim:
@@ -363,19 +361,17 @@ async def test_stop_is_recorded_only_on_an_answer_still_streaming(stores):
 
 
 async def test_state_survives_reopening_the_database(database_url):
-    engine = create_engine(database_url)
-    await migrate(engine)
-    stores = stores_over(session_factory(engine))
+    database = await connect(database_url)
+    stores = stores_over(database)
     first = await stores.round("1.0", "remember me")
-    await engine.dispose()
+    await database.close()
 
-    engine = create_engine(database_url)
-    await migrate(engine)
-    reopened = stores_over(session_factory(engine))
+    database = await connect(database_url)
+    reopened = stores_over(database)
     parent = await reopened.conversations.parent_answer("C1", f"1.0{first.answers[0].answer_id}")
     assert parent is not None and parent.round_id == first.round_id
     assert await start(reopened, claim("1.0")) is None
-    await engine.dispose()
+    await database.close()
 
 
 async def restart(stores: Stores, slack_ts: str, models=MODELS):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storage.database import create_engine, migrate, session_factory
+from storage.database import connect
 from storage.inbox import EventInbox
 
 PAYLOAD = {"team_id": "T1", "event": {"type": "message", "text": "hi"}}
@@ -16,10 +16,9 @@ PAYLOAD = {"team_id": "T1", "event": {"type": "message", "text": "hi"}}
 
 @pytest.fixture
 async def inbox(database_url: str) -> AsyncIterator[EventInbox]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield EventInbox(session_factory(engine))
-    await engine.dispose()
+    database = await connect(database_url)
+    yield EventInbox(database)
+    await database.close()
 
 
 async def test_a_retried_event_is_accepted_once(inbox):
