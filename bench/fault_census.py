@@ -120,8 +120,9 @@ def seen_messages(
     return seen
 
 
-def seconds_to_final(calls: Iterable[ApiCall]) -> list[float]:
-    """For each message the bot posted and later finalised: seconds from post to final edit."""
+def seconds_to_final(calls: Iterable[ApiCall]) -> list[tuple[float, tuple[str, str]]]:
+    """For each message the bot posted and later finalised: seconds from post to final edit,
+    and the message (channel, ts); quickest first."""
     posted: dict[tuple[str, str], float] = {}
     finalised: dict[tuple[str, str], float] = {}
     for call in calls:
@@ -131,7 +132,18 @@ def seconds_to_final(calls: Iterable[ApiCall]) -> list[float]:
             posted[call.response["channel"], call.response["ts"]] = call.at
         elif call.method == "chat.update" and is_final(call.params):
             finalised.setdefault((call.response["channel"], call.response["ts"]), call.at)
-    return sorted(finalised[key] - at for key, at in posted.items() if key in finalised)
+    return sorted((finalised[key] - at, key) for key, at in posted.items() if key in finalised)
+
+
+def calls_on(message: tuple[str, str], calls: Iterable[ApiCall]) -> list[ApiCall]:
+    """The calls that posted or edited this message, in order."""
+    channel, ts = message
+    return [
+        call
+        for call in calls
+        if call.params.get("channel") == channel
+        and ts in (call.params.get("ts"), call.response.get("ts"))
+    ]
 
 
 def outcome_of(message: dict[str, Any]) -> Outcome:

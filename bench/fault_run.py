@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import httpx
 from bench.fault_census import (
     AnswerIndex,
     bot_messages,
+    calls_on,
     read_answer_index,
     seconds_to_final,
     seen_messages,
@@ -35,7 +36,7 @@ from bench.fault_sabotage import check_the_counter
 from bench.fault_tally import Tally, tally
 from tests.databases import fresh_postgres_database
 from tests.doubles import BotProcess, FakeModelServer, SlackEmulator, SlackEventSender
-from tests.doubles.slack_emulator.emulator import REPLY_LOST
+from tests.doubles.slack_emulator.emulator import REPLY_LOST, ApiCall
 
 MODELS = {  # alias → model, in configured order
     "claude": "anthropic:claude-bench",
@@ -215,7 +216,7 @@ def run(arguments: argparse.Namespace) -> int:
         print_report(arguments, result, sending, settling)
         print_faults(scripts, models, slack, driver)
         print_database(index)
-        print_answer_times(seconds_to_final(slack.calls))
+        print_answer_times(seconds_to_final(slack.calls), slack.calls)
         print_problems(result)
         print(f"\nbot logs: {', '.join(str(bot.log_path) for bot in replicas.bots)}")
         counter_ok = check_the_counter(slack, driver, everywhere, index, MODELS.values(), result)
@@ -272,14 +273,26 @@ def print_database(index: AnswerIndex) -> None:
     print(f"answer rows in the bot's database: {statuses}")
 
 
-def print_answer_times(seconds: list[float]) -> None:
-    if not seconds:
+def print_answer_times(
+    times: list[tuple[float, tuple[str, str]]], calls: Sequence[ApiCall]
+) -> None:
+    if not times:
         return
-    median, slowest = seconds[len(seconds) // 2], seconds[-1]
+    seconds = [time for time, _ in times]
+    median, (slowest, message) = seconds[len(seconds) // 2], times[-1]
     p95 = seconds[min(len(seconds) - 1, int(len(seconds) * 0.95))]
     print(
         f"placeholder to final text: median {median:.1f} s, 95th percentile {p95:.1f} s, "
         f"slowest {slowest:.1f} s"
+    )
+    timeline = calls_on(message, calls)
+    start = timeline[0].at
+    print(
+        f"  the slowest, {message[1]} in {message[0]}: "
+        + ", ".join(
+            f"{call.method.removeprefix('chat.')} {call.status} at {call.at - start:.1f} s"
+            for call in timeline
+        )
     )
 
 
