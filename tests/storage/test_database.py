@@ -1,0 +1,74 @@
+"""Transactions: one function each, committed whole or not at all; the URL forms accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+
+from storage.database import connect
+from storage.tables import HandledEvent
+
+
+def _record(session: Session, event_id: str) -> None:
+    session.add(HandledEvent(event_id=event_id, payload={}, owner="r", heartbeat_at=time.time()))
+
+
+def _record_then_fail(session: Session, event_id: str) -> None:
+    _record(session, event_id)
+    session.flush()
+    raise LookupError("the work failed after writing")
+
+
+def _events(session: Session) -> list[str]:
+    return list(session.scalars(select(HandledEvent.event_id).order_by(HandledEvent.event_id)))
+
+
+def _count_then_record(session: Session, event_id: str) -> int:
+    seen = session.scalar(select(func.count()).select_from(HandledEvent)) or 0
+    _record(session, event_id)
+    return seen
+
+
+async def test_a_transaction_that_raises_writes_nothing_and_its_error_reaches_the_caller(
+    database_url,
+):
+    database = await connect(database_url)
+    await database.run(_record, "kept")
+    with pytest.raises(LookupError, match="after writing"):
+        await database.run(_record_then_fail, "rolled-back")
+    assert await database.run(_events) == ["kept"]
+    await database.close()
+
+
+async def test_concurrent_transactions_all_commit_and_on_sqlite_run_one_at_a_time(database_url):
+    database = await connect(database_url)
+    seen = await asyncio.gather(
+        *(database.run(_count_then_record, f"E{number:02d}") for number in range(20))
+    )
+    # SQLite runs them one at a time on its one connection, so each counts whole earlier
+    # transactions only: 0 … 19, once each. PostgreSQL runs them side by side.
+    if database.dialect == "sqlite":
+        assert sorted(seen) == list(range(20))
+    assert len(await database.run(_events)) == 20
+    await database.close()
+
+
+@pytest.mark.parametrize("driver", ["sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"])
+async def test_every_spelling_of_a_sqlite_url_opens_the_same_file(tmp_path, driver):
+    database = await connect(f"{driver}:///{tmp_path}/chorus.db")
+    await database.run(_record, driver)
+    await database.close()
+    reopened = await connect(f"sqlite:///{tmp_path}/chorus.db")
+    assert await reopened.run(_events) == [driver]
+    await reopened.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://db/chorus", "postgresql+psycopg2://db/chorus"])
+async def test_a_driver_the_bot_does_not_use_is_refused(url):
+    with pytest.raises(ArgumentError, match="unsupported database driver"):
+        await connect(url)
