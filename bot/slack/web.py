@@ -141,9 +141,13 @@ class _RetryServerErrorsUnlessPosting(_UnlessPosting, AsyncServerErrorRetryHandl
 class SlackWeb:
     """Posting, updating and looking things up in Slack. Raises `SlackApiError` on failure."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(
+        self, client: AsyncWebClient, *, name_cache_seconds: float = _NAME_CACHE_SECONDS
+    ) -> None:
         self.client = client
         self._names: dict[str, tuple[str, float]] = {}
+        self._name_cache_seconds = name_cache_seconds
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     async def post(
         self,
@@ -250,27 +254,44 @@ class SlackWeb:
             await self.client.views_publish(user_id=user_id, view=view)
 
     async def user_name(self, user_id: str) -> str:
-        """A person's display name (cached for an hour); their id if Slack will not say."""
+        """A person's display name; their id if Slack will not say. Only a person's first
+        message waits for Slack: a name looked up over an hour ago is still used while a fresh
+        lookup runs beside it."""
         cached = self._names.get(user_id)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
+        if cached is None:
+            return await self._look_up_name(user_id)
+        name, fresh_until = cached
+        if fresh_until <= time.monotonic() and user_id not in self._refreshing:
+            refresh = asyncio.create_task(self._refresh_name(user_id))
+            self._refreshing[user_id] = refresh
+            refresh.add_done_callback(lambda _: self._refreshing.pop(user_id, None))
+        return name
+
+    async def _refresh_name(self, user_id: str) -> None:
+        # On failure the name known so far stays, and the next message tries again.
+        try:
+            await self._look_up_name(user_id)
+        except Exception:
+            log.exception("refreshing the name of %s failed", user_id)
+
+    async def _look_up_name(self, user_id: str) -> str:
         try:
             with _reaching_slack(f"looking up {user_id}"):
                 response = await self.client.users_info(user=user_id)
         except SlackApiError as error:
             log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
-            return user_id
+            return self._names.get(user_id, (user_id, 0.0))[0]
         user = response["user"]
         profile = user.get("profile") or {}
-        name = (
+        name = str(
             profile.get("display_name")
             or profile.get("real_name")
             or user.get("real_name")
             or user.get("name")
             or user_id
         )
-        self._names[user_id] = (name, time.monotonic() + _NAME_CACHE_SECONDS)
-        return str(name)
+        self._names[user_id] = (name, time.monotonic() + self._name_cache_seconds)
+        return name
 
     async def bot_user_id(self) -> tuple[str, str]:
         """(team id, bot user id) of our token."""

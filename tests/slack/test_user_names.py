@@ -1,0 +1,63 @@
+"""People's names: looked up once, then refreshed beside the messages that use them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.slack.web import SlackWeb, make_web_client
+from tests.doubles.slack_emulator import SlackEmulator
+
+
+def lookups(emulator: SlackEmulator) -> int:
+    return len(emulator.calls_for("users.info"))
+
+
+async def wait_for_lookups(emulator: SlackEmulator, count: int) -> None:
+    """Until the emulator has answered `count` lookups and the bot has had their replies."""
+    for _ in range(200):
+        if lookups(emulator) >= count:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert lookups(emulator) == count
+
+
+async def test_a_name_is_looked_up_once_while_fresh(web):
+    slack, emulator = web
+    emulator.add_user("U0ALICE", "Alice")
+    assert [await slack.user_name("U0ALICE") for _ in range(3)] == ["Alice"] * 3
+    assert lookups(emulator) == 1
+
+
+async def test_a_stale_name_is_used_at_once_and_refreshed_beside_it():
+    emulator = SlackEmulator().start()
+    try:
+        slack = SlackWeb(
+            make_web_client(emulator.bot_token, emulator.api_url), name_cache_seconds=0
+        )
+        emulator.add_user("U0ALICE", "Alice")
+        assert await slack.user_name("U0ALICE") == "Alice"
+        emulator.add_user("U0ALICE", "Alice Liddell")
+
+        assert await slack.user_name("U0ALICE") == "Alice"  # not waiting for Slack
+        assert await slack.user_name("U0ALICE") == "Alice"  # nor looking up twice at once
+        await wait_for_lookups(emulator, 2)
+        assert await slack.user_name("U0ALICE") == "Alice Liddell"
+    finally:
+        emulator.stop()
+
+
+async def test_a_failed_refresh_keeps_the_name_known_so_far():
+    emulator = SlackEmulator().start()
+    try:
+        slack = SlackWeb(
+            make_web_client(emulator.bot_token, emulator.api_url), name_cache_seconds=0
+        )
+        emulator.add_user("U0ALICE", "Alice")
+        assert await slack.user_name("U0ALICE") == "Alice"
+        emulator.inject("users.info", error="user_not_found", status=200, retry_after=None)
+        assert await slack.user_name("U0ALICE") == "Alice"
+        await wait_for_lookups(emulator, 2)
+        assert await slack.user_name("U0ALICE") == "Alice"
+    finally:
+        emulator.stop()
