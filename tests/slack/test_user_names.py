@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
 
 from bot.slack.web import SlackWeb, make_web_client
 from tests.doubles.slack_emulator import SlackEmulator
+
+
+@pytest.fixture
+async def stale_at_once() -> AsyncIterator[tuple[SlackWeb, SlackEmulator]]:
+    """The bot's Slack client with names stale as soon as they are looked up, and Alice."""
+    emulator = SlackEmulator().start()
+    emulator.add_user("U0ALICE", "Alice")
+    client = make_web_client(emulator.bot_token, emulator.api_url)
+    yield SlackWeb(client, name_cache_seconds=0), emulator
+    emulator.stop()
 
 
 def lookups(emulator: SlackEmulator) -> int:
@@ -29,35 +42,21 @@ async def test_a_name_is_looked_up_once_while_fresh(web):
     assert lookups(emulator) == 1
 
 
-async def test_a_stale_name_is_used_at_once_and_refreshed_beside_it():
-    emulator = SlackEmulator().start()
-    try:
-        slack = SlackWeb(
-            make_web_client(emulator.bot_token, emulator.api_url), name_cache_seconds=0
-        )
-        emulator.add_user("U0ALICE", "Alice")
-        assert await slack.user_name("U0ALICE") == "Alice"
-        emulator.add_user("U0ALICE", "Alice Liddell")
+async def test_a_stale_name_is_used_at_once_and_refreshed_beside_it(stale_at_once):
+    slack, emulator = stale_at_once
+    assert await slack.user_name("U0ALICE") == "Alice"
+    emulator.add_user("U0ALICE", "Alice Liddell")
 
-        assert await slack.user_name("U0ALICE") == "Alice"  # not waiting for Slack
-        assert await slack.user_name("U0ALICE") == "Alice"  # nor looking up twice at once
-        await wait_for_lookups(emulator, 2)
-        assert await slack.user_name("U0ALICE") == "Alice Liddell"
-    finally:
-        emulator.stop()
+    assert await slack.user_name("U0ALICE") == "Alice"  # not waiting for Slack
+    assert await slack.user_name("U0ALICE") == "Alice"  # nor looking up twice at once
+    await wait_for_lookups(emulator, 2)
+    assert await slack.user_name("U0ALICE") == "Alice Liddell"
 
 
-async def test_a_failed_refresh_keeps_the_name_known_so_far():
-    emulator = SlackEmulator().start()
-    try:
-        slack = SlackWeb(
-            make_web_client(emulator.bot_token, emulator.api_url), name_cache_seconds=0
-        )
-        emulator.add_user("U0ALICE", "Alice")
-        assert await slack.user_name("U0ALICE") == "Alice"
-        emulator.inject("users.info", error="user_not_found", status=200, retry_after=None)
-        assert await slack.user_name("U0ALICE") == "Alice"
-        await wait_for_lookups(emulator, 2)
-        assert await slack.user_name("U0ALICE") == "Alice"
-    finally:
-        emulator.stop()
+async def test_a_failed_refresh_keeps_the_name_known_so_far(stale_at_once):
+    slack, emulator = stale_at_once
+    assert await slack.user_name("U0ALICE") == "Alice"
+    emulator.inject("users.info", error="user_not_found", status=200, retry_after=None)
+    assert await slack.user_name("U0ALICE") == "Alice"
+    await wait_for_lookups(emulator, 2)
+    assert await slack.user_name("U0ALICE") == "Alice"
