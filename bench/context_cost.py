@@ -1,9 +1,10 @@
 """Figure 5: how long the bot takes to build a model's context as a chat grows, for a new round
 and for a turn in a reply thread, on SQLite and PostgreSQL.
 
-Measured in-process on the bot's own storage queries and context builder. One chat grows in
-one database (10, then 1,000, then 10,000 rounds of three answers), so a query that scanned
-the chat's whole history, or a whole table, would show as growth."""
+Measured in-process on the bot's own storage queries and context builder. Each size has a
+database of its own holding one chat (10, 1,000 or 10,000 rounds of three answers), so a query
+that scanned the chat's whole history, or a whole table, would show as growth; the builds take
+turns across the sizes, so a moment of noise on the machine falls on every size alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -50,8 +51,13 @@ class BuildTimes:
     seconds: dict[tuple[str, int], tuple[float, ...]]
 
 
-def measure_context_cost(database_url: str, name: str, *, builds: int) -> BuildTimes:
-    return asyncio.run(_measure(database_url, name, builds))
+def measure_context_cost(
+    databases: Callable[[], AbstractContextManager[str]], name: str, *, builds: int
+) -> BuildTimes:
+    """Context build times in a new database from `databases()` for each chat size."""
+    with ExitStack() as stack:
+        urls = [stack.enter_context(databases()) for _ in SIZES]
+        return asyncio.run(_measure(urls, name, builds))
 
 
 @contextmanager
@@ -66,27 +72,20 @@ def postgres_database(server_url: str) -> Iterator[str]:
         yield url
 
 
-async def _measure(database_url: str, name: str, builds: int) -> BuildTimes:
-    database = await connect(database_url)
-    try:
-        store = ConversationStore(database)
-        chat_id = await database.run(_new_chat)
-        seconds: dict[tuple[str, int], tuple[float, ...]] = {}
-        rounds = 0
-        for size in SIZES:
-            await _add_rounds(database, chat_id, first=rounds, count=size - rounds)
-            rounds = size
+async def _measure(urls: Sequence[str], name: str, builds: int) -> BuildTimes:
+    async with AsyncExitStack() as stack:
+        builders: dict[tuple[str, int], Callable[[], Awaitable[None]]] = {}
+        for size, url in zip(SIZES, urls, strict=True):
+            database = await connect(url)
+            stack.push_async_callback(database.close)
+            store = ConversationStore(database)
+            chat_id = await database.run(_new_chat)
+            await _add_rounds(database, chat_id, first=0, count=size)
             await _analyze(database)
             anchor = await _reply_thread_under_latest_round(store, AnswerStore(database), size)
-            seconds["round", size] = await _timed(
-                partial(_round_context, store, chat_id, WINDOW), builds
-            )
-            seconds["thread", size] = await _timed(
-                partial(_thread_context, store, anchor, WINDOW), builds
-            )
-        return BuildTimes(name, seconds)
-    finally:
-        await database.close()
+            builders["round", size] = partial(_round_context, store, chat_id, WINDOW)
+            builders["thread", size] = partial(_thread_context, store, anchor, WINDOW)
+        return BuildTimes(name, await _timed_in_turn(builders, builds))
 
 
 async def _round_context(store: ConversationStore, chat_id: int, window: ContextWindow) -> None:
@@ -120,15 +119,20 @@ async def _thread_context(
     assert request.messages
 
 
-async def _timed(build: Callable[[], Awaitable[None]], builds: int) -> tuple[float, ...]:
-    for _ in range(3):  # warm caches and connections
-        await build()
-    seconds = []
+async def _timed_in_turn(
+    builders: dict[tuple[str, int], Callable[[], Awaitable[None]]], builds: int
+) -> dict[tuple[str, int], tuple[float, ...]]:
+    """`builds` timings of each builder, taking turns."""
+    for build in builders.values():
+        for _ in range(3):  # warm caches and connections
+            await build()
+    seconds: dict[tuple[str, int], list[float]] = {key: [] for key in builders}
     for _ in range(builds):
-        started = time.perf_counter()
-        await build()
-        seconds.append(time.perf_counter() - started)
-    return tuple(seconds)
+        for key, build in builders.items():
+            started = time.perf_counter()
+            await build()
+            seconds[key].append(time.perf_counter() - started)
+    return {key: tuple(times) for key, times in seconds.items()}
 
 
 def _new_chat(session: Session) -> int:
@@ -235,6 +239,10 @@ async def _analyze(database: Database) -> None:
         await database.run(Session.execute, text("ANALYZE"))
 
 
+def _within(limit: float, middle: float, _high: float) -> bool:
+    return middle <= limit
+
+
 def context_rows(results: Sequence[BuildTimes], skipped: Sequence[str]) -> list[Line]:
     lines: list[Line] = []
     for kind, label in (("round", "new round"), ("thread", "thread turn")):
@@ -251,7 +259,7 @@ def context_rows(results: Sequence[BuildTimes], skipped: Sequence[str]) -> list[
                     row = replace(
                         row,
                         target=f"≤ {FLAT} x the 1,000-round median",
-                        meets=lambda middle, _high, limit=limit: middle <= limit,
+                        meets=partial(_within, limit),
                     )
                 lines.append(row)
     lines.extend(Note(f"5. {reason}") for reason in skipped)

@@ -237,7 +237,7 @@ class FaultDriver:
             self._schedule(envelope, delivery, f"{self.seed}:delivery:{self._events_sent}")
 
     def _schedule(self, envelope: dict[str, Any], delivery: Delivery, seed: str) -> None:
-        attempts = [(delivery.first, 0.0, None)]
+        attempts: list[tuple[int, float, int | None]] = [(delivery.first, 0.0, None)]
         if delivery.also_at_once is not None:
             self.delivered.add("delivered to two replicas at once")
             attempts.append((delivery.also_at_once, 0.0, None))

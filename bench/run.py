@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 
 from bench.context_cost import (
     BuildTimes,
@@ -107,12 +108,11 @@ def run(arguments: argparse.Namespace) -> str:
 
 
 def _context_costs(postgres_url: str, *, builds: int) -> tuple[list[BuildTimes], list[str]]:
-    with sqlite_database() as url:
-        results = [measure_context_cost(url, "SQLite", builds=builds)]
+    results = [measure_context_cost(sqlite_database, "SQLite", builds=builds)]
     if not postgres_url:
         return results, [f"PostgreSQL skipped: set --postgres-url or {POSTGRES_VARIABLE}"]
-    with postgres_database(postgres_url) as url:
-        results.append(measure_context_cost(url, "PostgreSQL", builds=builds))
+    postgres = partial(postgres_database, postgres_url)
+    results.append(measure_context_cost(postgres, "PostgreSQL", builds=builds))
     return results, []
 
 
