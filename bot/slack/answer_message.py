@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import suppress
 
 from slack_sdk.errors import SlackApiError
@@ -35,12 +35,14 @@ async def show_final(
     identity: Identity | None,
     messages: Sequence[SlackMessage],
     maybe_posted_since: float | None = None,
+    left_over: Collection[str] = (),
 ) -> list[str]:
     """Put the final text in the answer's message and post what does not fit as continuation
     messages in `continuation_thread`. Returns the continuations' ts. `maybe_posted_since`: an
     earlier attempt may have posted some continuations already (they are found, not
-    repeated). Raises `SlackApiError` when Slack will not take it or cannot be reached (rate
-    limits are waited out by the client first)."""
+    repeated). `left_over`: continuations of the answer's earlier text that are still there
+    (never taken for new ones). Raises `SlackApiError` when Slack will not take it or cannot
+    be reached (rate limits are waited out by the client first)."""
     first, *rest = messages
     try:
         await web.update(channel, ts, first)
@@ -59,6 +61,7 @@ async def show_final(
             thread_ts=continuation_thread,
             identity=identity,
             maybe_posted_since=maybe_posted_since,
+            not_these=left_over,
         )
         for part, message in enumerate(rest, start=1)
     ]
@@ -96,6 +99,7 @@ class AnswerMessage:
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self._updater: asyncio.Task[None] | None = None
+        self._left_over: list[str] = []  # continuations of an earlier text Slack kept
 
     async def post_placeholder(self) -> str:
         self.ts = await self._web.post(
@@ -120,6 +124,7 @@ class AnswerMessage:
                 await self._web.delete(self.channel, ts)
             except SlackApiError as error:
                 log.warning("could not delete continuation %s: %s", ts, slack_error_code(error))
+                self._left_over.append(ts)
 
     def show(self, text: str) -> None:
         """The answer so far; shown at the next update slot."""
@@ -147,6 +152,7 @@ class AnswerMessage:
             continuation_thread=self.thread_ts or self.ts,
             identity=self._identity,
             messages=messages,
+            left_over=self._left_over,
         )
 
     async def _stop_updates(self) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -158,15 +159,16 @@ class SlackWeb:
         thread_ts: str | None = None,
         identity: Identity | None = None,
         maybe_posted_since: float | None = None,
+        not_these: Collection[str] = (),
     ) -> str:
         """Post a message once; returns its ts. When the connection fails, the tagged message
         is looked for before it is posted again (once); `maybe_posted_since` (a time) says an
-        earlier attempt may have landed, so it is looked for first. Raises `SlackUnreachable`
-        when Slack cannot be reached."""
+        earlier attempt may have landed, so it is looked for first. `not_these`: messages
+        carrying the same tag that are not this post (an earlier text's continuations Slack
+        would not delete). Raises `SlackUnreachable` when Slack cannot be reached."""
+        find = partial(self._find_tagged, channel, tag, thread_ts=thread_ts, skip=not_these)
         if maybe_posted_since is not None:
-            found = await self._find_tagged(
-                channel, tag, thread_ts=thread_ts, since=maybe_posted_since
-            )
+            found = await find(since=maybe_posted_since)
             if found is not None:
                 return found
         for attempt in (1, 2):
@@ -187,16 +189,23 @@ class SlackWeb:
                 return str(response["ts"])
             except SlackUnreachable as error:
                 lost = error
-            found = await self._find_tagged(channel, tag, thread_ts=thread_ts, since=sent_at)
+            found = await find(since=sent_at)
             if found is not None:
                 return found
         raise lost
 
     async def _find_tagged(
-        self, channel: str, tag: MessageTag, *, thread_ts: str | None, since: float
+        self,
+        channel: str,
+        tag: MessageTag,
+        *,
+        thread_ts: str | None,
+        since: float,
+        skip: Collection[str],
     ) -> str | None:
         """The ts of the bot's message carrying `tag`, posted after `since` (a time) in the
-        channel or in the thread `thread_ts`; None when there is none."""
+        channel or in the thread `thread_ts`, other than those in `skip`; None when there is
+        none."""
         oldest = f"{max(0.0, since - _CLOCK_SKEW_SECONDS):.6f}"
         metadata = tag.as_metadata()
         cursor: str | None = None
@@ -205,7 +214,7 @@ class SlackWeb:
                 page = await self._read_page(channel, thread_ts, oldest, cursor)
             messages: list[dict[str, Any]] = page.get("messages", [])
             for message in messages:
-                if message.get("metadata") == metadata:
+                if message.get("metadata") == metadata and message["ts"] not in skip:
                     return str(message["ts"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:

@@ -40,3 +40,15 @@ def numbered_takes(
         chunk_delay=chunk_delay,
     )
     models.script(model_id, script)
+
+
+def long_take(number: int) -> str:
+    """Take `number` of an answer too long for one Slack message."""
+    return "\n\n".join(f"Take {number}, paragraph {i}. " + "lorem ipsum " * 150 for i in range(12))
+
+
+def long_takes(models: FakeModelServer, model_id: str) -> None:
+    """`model_id` answers `long_take(1)`, then `long_take(2)`…"""
+    takes = itertools.count(1)
+    script = ModelScript(reply=lambda request: long_take(next(takes)), chunk_chars=4000)
+    models.script(model_id, script)

@@ -4,9 +4,9 @@ same context; older ones are refused with a note only the person sees."""
 from __future__ import annotations
 
 from tests.doubles.waiting import wait_until
-from tests.e2e.answer_buttons import REGENERATE, numbered_takes
+from tests.e2e.answer_buttons import REGENERATE, long_take, long_takes, numbered_takes
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
-from tests.e2e.slack_views import answers_in, body, wait_for_answers
+from tests.e2e.slack_views import Message, answers_in, body, is_final, wait_for_answers
 
 
 def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context(
@@ -31,6 +31,60 @@ def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context
     events.user_says(CHANNEL, ALICE, f"{MENTION} and a slogan?", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert ("assistant", "take 2") in models.requests_for("gpt-test")[-1].turns()
+
+
+def shown_text(answer: Message, continuations: list[Message]) -> str:
+    return " ".join(" ".join(body(m) for m in [answer, *continuations]).split())
+
+
+def continuations_of(slack, answer: Message, take: int) -> list[Message]:
+    """The answer's continuation messages that show `take` (all final), in order."""
+    return [
+        message
+        for message in answers_in(slack, CHANNEL, answer["ts"])
+        if body(message).startswith(f"Take {take},") and is_final(message)
+    ]
+
+
+def oversized_gpt_answer(bot, slack, models, events) -> tuple[Message, list[Message]]:
+    """GPT's answer to a mention, too long for one message, and its continuations."""
+    long_takes(models, "gpt-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} write a lot", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    continuations = wait_until(lambda: continuations_of(slack, gpt, 1), message="continuations")
+    bot.wait_until_idle()
+    return gpt, continuations
+
+
+def regenerate_in_full(bot, slack, events, answer: Message, old: list[Message]) -> None:
+    """Bob presses Regenerate: the second take is shown whole, in as many messages."""
+    events.user_clicks(CHANNEL, answer["ts"], REGENERATE, BOB, to=bot.events_url)
+    new = wait_until(
+        lambda: (
+            len(continuations_of(slack, answer, 2)) == len(old)
+            and continuations_of(slack, answer, 2)
+        ),
+        message="the new continuations",
+    )
+    shown = shown_text(slack.message(CHANNEL, answer["ts"]), new)
+    assert shown == " ".join(long_take(2).split())
+
+
+def test_regenerating_an_oversized_answer_replaces_its_continuations(bot, slack, models, events):
+    gpt, old = oversized_gpt_answer(bot, slack, models, events)
+    regenerate_in_full(bot, slack, events, gpt, old)
+    assert all(slack.message_or_none(CHANNEL, m["ts"]) is None for m in old)
+
+
+def test_an_old_continuation_slack_would_not_delete_is_never_taken_for_a_new_one(
+    bot, slack, models, events
+):
+    gpt, old = oversized_gpt_answer(bot, slack, models, events)
+    slack.inject("chat.delete", times=len(old), status=200, error="cant_delete_message")
+    # The new first continuation's post is lost before Slack makes it: the bot looks for it.
+    slack.lose_replies("chat.postMessage", carried_out=False)
+    regenerate_in_full(bot, slack, events, gpt, old)
+    assert continuations_of(slack, gpt, 1) == old  # still there, as Slack would not delete them
 
 
 def test_a_thread_reply_is_regenerated_with_the_thread_context(bot, slack, models, events):
