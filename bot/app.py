@@ -154,7 +154,7 @@ async def open_database(database_url: str) -> Database:
     try:
         return await connect(database_url)
     except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError):
-        # ImportError, InvalidRequestError: a driver that is not installed, or not async.
+        # ArgumentError: a driver the bot does not use; ImportError: one not installed.
         raise ConfigurationError(
             "Configuration error: DATABASE_URL is not a usable SQLAlchemy async URL "
             "(e.g. sqlite+aiosqlite:///./chorus.db or postgresql+asyncpg://user@host/db)"

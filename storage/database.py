@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as create_asyncpg_engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number: replicas starting together take turns to migrate.
@@ -92,8 +93,7 @@ class SQLiteDatabase(Database):
         self._engine = create_sync_engine(
             url.set(drivername="sqlite"),
             connect_args={"timeout": 30, "check_same_thread": False},
-            pool_size=1,
-            max_overflow=0,
+            poolclass=StaticPool,  # the one connection, kept (an in-memory database too)
         )
         _make_sqlite_transactions_immediate(self._engine)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)

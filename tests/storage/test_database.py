@@ -68,6 +68,13 @@ async def test_every_spelling_of_a_sqlite_url_opens_the_same_file(tmp_path, driv
     await reopened.close()
 
 
+async def test_an_in_memory_sqlite_database_lasts_as_long_as_the_bot():
+    database = await connect("sqlite://")
+    await database.run(_record, "E1")
+    assert await database.run(_events) == ["E1"]
+    await database.close()
+
+
 @pytest.mark.parametrize("url", ["mysql://db/chorus", "postgresql+psycopg2://db/chorus"])
 async def test_a_driver_the_bot_does_not_use_is_refused(url):
     with pytest.raises(ArgumentError, match="unsupported database driver"):
