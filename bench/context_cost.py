@@ -25,8 +25,9 @@ from bot.chat.context import ContextWindow, authored, build_round_context, build
 from bot.chat.history import context_round, thread_turn
 from bot.chat.in_chat import AnswerStatus
 from storage.answers import AnswerStore, FinishedAnswer
-from storage.conversations import ConversationStore, MessageClaim
+from storage.conversations import ConversationStore
 from storage.database import Database, connect
+from storage.rows import MessageClaim
 from storage.tables import Answer, Chat, Round
 from tests.databases import fresh_postgres_database
 

@@ -44,8 +44,10 @@ from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackUnreachable, SlackWeb, slack_error_code
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
-from storage.conversations import ConversationStore, MessageClaim, NewAnswer, ParentAnswer
+from storage.conversations import ConversationStore
 from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
+from storage.reply_threads import ParentAnswer
+from storage.rows import MessageClaim, NewAnswer
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from bot.chat.history import RoundRecord, in_chat_answer_id
 from bot.chat.in_chat import AnswerStatus
-from storage.conversations import answer_records_by
 from storage.database import Database
 from storage.liveness import PreviousLife, left_behind
+from storage.rows import answer_records_by
 from storage.tables import Answer, Round
 
 # An answer in one of these is still being written (or about to be).

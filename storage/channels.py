@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.chat.routing import ChatKey
-from storage.conversations import channel_models, channel_prompt, insert_or_ignore
 from storage.database import Database
+from storage.rows import insert_or_ignore
 from storage.tables import ChannelModels, ChannelPrompt, Chat
 
 
@@ -22,7 +22,7 @@ class ChannelStore:
 
     async def models(self, team_id: str, channel_id: str) -> list[str] | None:
         """The channel's model names, or None when it uses the workspace default."""
-        return await self._database.run(channel_models, team_id, channel_id)
+        return await self._database.run(_channel_models, team_id, channel_id)
 
     async def set_models(
         self, team_id: str, channel_id: str, models: Sequence[str], *, set_by: str
@@ -31,7 +31,7 @@ class ChannelStore:
 
     async def prompt(self, channel_id: str) -> str | None:
         """The channel's own system prompt, if one is set."""
-        return await self._database.run(channel_prompt, channel_id)
+        return await self._database.run(_channel_prompt, channel_id)
 
     async def set_prompt(self, channel_id: str, prompt: str | None, *, set_by: str) -> None:
         """Set the channel's prompt (None removes it)."""
@@ -40,6 +40,16 @@ class ChannelStore:
     async def start_new_chat(self, key: ChatKey) -> None:
         """Later rounds in this channel start from nothing (`/chorus new`)."""
         await self._database.run(_start_new_chat, key)
+
+
+def _channel_models(session: Session, team_id: str, channel_id: str) -> list[str] | None:
+    row = session.get(ChannelModels, (team_id, channel_id))
+    return list(row.models) if row is not None else None
+
+
+def _channel_prompt(session: Session, channel_id: str) -> str | None:
+    row = session.get(ChannelPrompt, channel_id)
+    return row.prompt if row is not None else None
 
 
 def _set_models(

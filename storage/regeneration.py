@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.answers import UNSETTLED_STATUSES
-from storage.conversations import unstarted_answer
 from storage.database import Database
+from storage.rows import unstarted_answer
 from storage.tables import Answer, Round, ThreadTurn
 
 

@@ -15,7 +15,7 @@ from bot.chat.in_chat import AnswerStatus
 from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
-from storage.conversations import ConversationStore, MessageClaim, StartedRound
+from storage.conversations import ConversationStore
 from storage.database import Database, connect
 from storage.regeneration import (
     Regeneration,
@@ -24,6 +24,8 @@ from storage.regeneration import (
     RoundSource,
     TurnSource,
 )
+from storage.rounds import StartedRound
+from storage.rows import MessageClaim
 
 CHAT = ChatKey("T1", "C1")
 MODELS = ["anthropic:claude-sonnet-4-5", "openai:gpt-5.1"]

@@ -1,0 +1,202 @@
+"""Reply threads: the answer a thread hangs under, its turns, its model and its history."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.chat.context import ContextRound
+from bot.chat.history import TurnRecord, thread_anchor_message
+from storage import rows
+from storage.rows import MessageClaim, NewAnswer
+from storage.tables import Answer, ChannelPrompt, ReplyThread, Round, ThreadTurn
+
+
+@dataclass(frozen=True, slots=True)
+class ParentAnswer:
+    """An answer whose Slack message heads a reply thread."""
+
+    answer_id: int
+    model: str
+    round_id: int
+    chat_id: int
+    channel_id: str
+    slack_ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartedTurn:
+    turn_id: int
+    reply_thread_id: int
+    answer: NewAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHistory:
+    """Everything stored that a thread turn's context is built from."""
+
+    snapshot: tuple[ContextRound, ...]
+    anchor_message: str
+    anchor_answer: str
+    turns: tuple[TurnRecord, ...]
+    channel_prompt: str | None
+
+
+def parent_answer(session: Session, channel_id: str, slack_ts: str) -> ParentAnswer | None:
+    """The round answer whose Slack message is `slack_ts` (a possible thread parent)."""
+    row = session.execute(
+        select(Answer, Round.chat_id)
+        .join(Round, Round.id == Answer.round_id)
+        .where(Answer.channel_id == channel_id, Answer.slack_ts == slack_ts)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    answer, chat_id = row
+    assert answer.round_id is not None and answer.slack_ts is not None
+    return ParentAnswer(
+        answer.id, answer.model, answer.round_id, chat_id, answer.channel_id, answer.slack_ts
+    )
+
+
+def has_reply_thread(session: Session, answer_id: int) -> bool:
+    found = session.scalar(select(ReplyThread.id).where(ReplyThread.answer_id == answer_id))
+    return found is not None
+
+
+def start_thread_turn(
+    session: Session,
+    claim: MessageClaim,
+    parent: ParentAnswer,
+    said: dict[str, Any],
+    switch_to_model: str | None,
+    snapshot_if_new: Sequence[ContextRound],
+    owner: str,
+) -> StartedTurn:
+    """Claim the message and record a thread turn with one pending reply, creating the
+    thread (with `snapshot_if_new`) on its first turn."""
+    now = said["created_at"]
+    rows.claim_message(session, claim, now)
+    thread_id, model = _reply_thread(session, parent, snapshot_if_new, now)
+    if switch_to_model is not None and switch_to_model != model:
+        model = _hand_thread_to(session, thread_id, switch_to_model)
+    turn_id = rows.insert_returning_id(session, ThreadTurn, reply_thread_id=thread_id, **said)
+    (answer,) = rows.insert_answers(
+        session,
+        [
+            rows.new_answer_columns(
+                model=model,
+                position=0,
+                channel_id=claim.channel_id,
+                post_thread_ts=parent.slack_ts,
+                owner=owner,
+                now=now,
+                thread_turn_id=turn_id,
+            )
+        ],
+    )
+    return StartedTurn(turn_id, thread_id, answer)
+
+
+def switch_thread(
+    session: Session,
+    claim: MessageClaim,
+    parent: ParentAnswer,
+    model: str,
+    snapshot_if_new: Sequence[ContextRound],
+) -> None:
+    """Claim the message and hand the thread to `model`, creating the thread if new."""
+    now = time.time()
+    rows.claim_message(session, claim, now)
+    thread_id, _ = _reply_thread(session, parent, snapshot_if_new, now)
+    _hand_thread_to(session, thread_id, model)
+
+
+def thread_history(
+    session: Session, reply_thread_id: int, before_turn_id: int, limit: int
+) -> ThreadHistory:
+    """The snapshot, the round and answer the thread hangs under, its latest `limit` turns
+    before `before_turn_id`, and the channel's prompt."""
+    prompt = select(ChannelPrompt.prompt).where(ChannelPrompt.channel_id == Answer.channel_id)
+    anchor = session.execute(
+        select(
+            ReplyThread.snapshot,
+            Answer.text,
+            Round.author_name,
+            Round.text,
+            Round.deleted,
+            prompt.scalar_subquery(),
+        )
+        .join(Answer, Answer.id == ReplyThread.answer_id)
+        .join(Round, Round.id == Answer.round_id)
+        .where(ReplyThread.id == reply_thread_id)
+    ).one()
+    snapshot_entries, anchor_answer, author, question, question_deleted, channel_prompt = anchor
+    snapshot = [ContextRound(**entry) for entry in snapshot_entries]
+    deleted_rounds = _deleted_rounds(session, [entry.round_id for entry in snapshot])
+    latest_turns = (
+        select(ThreadTurn.id, ThreadTurn.author_name, ThreadTurn.text)
+        .where(
+            ThreadTurn.reply_thread_id == reply_thread_id,
+            ThreadTurn.id < before_turn_id,
+            ~ThreadTurn.deleted,
+        )
+        .order_by(ThreadTurn.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    turns = rows.with_answers(session, latest_turns, Answer.thread_turn_id)
+    return ThreadHistory(
+        snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
+        anchor_message=thread_anchor_message(author, question, deleted=question_deleted),
+        anchor_answer=anchor_answer,
+        turns=tuple(
+            TurnRecord(turn_author, text, replies[0] if replies else None)
+            for (_, turn_author, text), replies in turns
+        ),
+        channel_prompt=channel_prompt,
+    )
+
+
+def _reply_thread(
+    session: Session, parent: ParentAnswer, snapshot: Sequence[ContextRound], now: float
+) -> tuple[int, str]:
+    """The id and current model of the thread under `parent`, created on its first turn."""
+    session.execute(
+        rows.insert_or_ignore(session, ReplyThread.__table__).values(  # type: ignore[arg-type]
+            answer_id=parent.answer_id,
+            current_model=parent.model,
+            snapshot=[
+                {"round_id": r.round_id, "user": r.user, "in_chat_answer": r.in_chat_answer}
+                for r in snapshot
+            ],
+            created_at=now,
+        )
+    )
+    row = (
+        session.execute(
+            select(ReplyThread.id, ReplyThread.current_model).where(
+                ReplyThread.answer_id == parent.answer_id
+            )
+        )
+    ).one()
+    return row.id, row.current_model
+
+
+def _hand_thread_to(session: Session, thread_id: int, model: str) -> str:
+    session.execute(
+        update(ReplyThread).where(ReplyThread.id == thread_id).values(current_model=model)
+    )
+    return model
+
+
+def _deleted_rounds(session: Session, round_ids: Sequence[int]) -> set[int]:
+    if not round_ids:
+        return set()
+    deleted = session.scalars(select(Round.id).where(Round.id.in_(round_ids), Round.deleted))
+    return set(deleted.all())

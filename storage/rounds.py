@@ -1,0 +1,163 @@
+"""Rounds: recording one with its answers in one transaction, its history, In Chat picks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from bot.chat.history import RoundRecord
+from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
+from bot.chat.routing import ChatKey
+from storage.rows import (
+    MessageClaim,
+    NewAnswer,
+    claim_message,
+    insert_answers,
+    insert_or_ignore,
+    insert_returning_id,
+    new_answer_columns,
+    with_answers,
+)
+from storage.tables import Answer, ChannelModels, ChannelPrompt, Chat, Round
+
+# Given the channel's own model names (None: the workspace default), the models that answer.
+ModelChooser = Callable[[Sequence[str] | None], Sequence[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRound:
+    round_id: int
+    chat_id: int
+    answers: tuple[NewAnswer, ...]
+    history: tuple[RoundRecord, ...]  # the chat's latest earlier rounds, oldest first
+    channel_prompt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPlan:
+    """Where a new round goes and what it starts: everything but the person's message."""
+
+    chat: ChatKey
+    models: ModelChooser
+    post_thread_ts: str | None
+    owner: str
+    history_limit: int
+
+
+def start_round(
+    session: Session, claim: MessageClaim, said: dict[str, Any], plan: RoundPlan
+) -> StartedRound:
+    """Claim the message, record the round with one pending answer per model, and read the
+    chat's latest earlier rounds and the channel's prompt."""
+    now = said["created_at"]
+    claim_message(session, claim, now)
+    chat_id, own_models, prompt = _channel_state(session, plan.chat)
+    if chat_id is None:
+        chat_id = _create_chat(session, plan.chat, now)
+    round_id = insert_returning_id(session, Round, chat_id=chat_id, **said)
+    answers = insert_answers(
+        session,
+        [
+            new_answer_columns(
+                model=model,
+                position=position,
+                channel_id=claim.channel_id,
+                post_thread_ts=plan.post_thread_ts,
+                owner=plan.owner,
+                now=now,
+                round_id=round_id,
+            )
+            for position, model in enumerate(plan.models(own_models))
+        ],
+    )
+    history = round_records(session, chat_id, before_round_id=round_id, limit=plan.history_limit)
+    return StartedRound(round_id, chat_id, answers, tuple(history), prompt)
+
+
+def round_records(
+    session: Session, chat_id: int, *, before_round_id: int, limit: int
+) -> list[RoundRecord]:
+    """The latest `limit` undeleted rounds of a chat before a round, oldest first."""
+    latest = (
+        select(Round.id, Round.author_name, Round.text, Round.in_chat_answer_id)
+        .where(Round.chat_id == chat_id, Round.id < before_round_id, ~Round.deleted)
+        .order_by(Round.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    return [
+        RoundRecord(round_id, author, text, in_chat, tuple(answers))
+        for (round_id, author, text, in_chat), answers in with_answers(
+            session, latest, Answer.round_id
+        )
+    ]
+
+
+def choose_in_chat(
+    session: Session, *, chat_id: int, round_id: int, answer_id: int
+) -> InChatChoice:
+    """Make the answer its round's In Chat answer, if the rules allow."""
+    latest = session.scalar(
+        select(Round.id)
+        .where(Round.chat_id == chat_id, ~Round.deleted)
+        .order_by(Round.id.desc())
+        .limit(1)
+    )
+    answer = session.get_one(Answer, answer_id)
+    status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
+    choice = judge_in_chat_choice(is_latest_round=latest == round_id, status=status)
+    if choice is InChatChoice.CHOSEN:
+        session.execute(
+            update(Round).where(Round.id == round_id).values(in_chat_answer_id=answer_id)
+        )
+    return choice
+
+
+def latest_chat_id(key: ChatKey) -> Select[int]:
+    """The id of the chat's current generation (`/chorus new` starts the next)."""
+    return (
+        select(Chat.id)
+        .where(
+            Chat.team_id == key.team_id,
+            Chat.channel_id == key.channel_id,
+            Chat.thread_ts == key.thread_ts,
+        )
+        .order_by(Chat.generation.desc())
+        .limit(1)
+    )
+
+
+def _channel_state(
+    session: Session, chat: ChatKey
+) -> tuple[int | None, list[str] | None, str | None]:
+    """In one query: the chat's current id (None before its first round), and the channel's
+    own models and prompt."""
+    models = select(ChannelModels.models).where(
+        ChannelModels.team_id == chat.team_id, ChannelModels.channel_id == chat.channel_id
+    )
+    prompt = select(ChannelPrompt.prompt).where(ChannelPrompt.channel_id == chat.channel_id)
+    state = select(
+        latest_chat_id(chat).scalar_subquery(), models.scalar_subquery(), prompt.scalar_subquery()
+    )
+    chat_id, own_models, own_prompt = (session.execute(state)).one()
+    return chat_id, (list(own_models) if own_models is not None else None), own_prompt
+
+
+def _create_chat(session: Session, key: ChatKey, now: float) -> int:
+    """The chat's first generation (race-free across replicas: one of them creates it)."""
+    session.execute(
+        insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
+            team_id=key.team_id,
+            channel_id=key.channel_id,
+            thread_ts=key.thread_ts,
+            generation=0,
+            created_at=now,
+        )
+    )
+    chat_id = session.scalar(latest_chat_id(key))
+    assert chat_id is not None
+    return chat_id
