@@ -8,14 +8,13 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.chat.history import RoundRecord, in_chat_answer_id
-from bot.chat.in_chat import AnswerStatus
+from bot.chat.in_chat import AnswerOutcome, AnswerStatus, default_in_chat_answer
 from storage.database import Database
 from storage.liveness import PreviousLife, left_behind
-from storage.rows import answer_records_by
+from storage.rows import round_answers
 from storage.tables import Answer, Round
 
 # An answer in one of these is still being written (or about to be).
@@ -156,20 +155,28 @@ class AnswerStore:
         await self._database.run(_update, answer_id, values)
 
 
+_ANSWERS: Table = Answer.__table__  # type: ignore[assignment]
+# The columns to set come with the parameters (all but "answer").
+_UPDATE_ANSWER = update(_ANSWERS).where(_ANSWERS.c.id == bindparam("answer"))
+_ROUNDS: Table = Round.__table__  # type: ignore[assignment]
+_IN_CHAT_ANSWER = select(_ROUNDS.c.in_chat_answer_id).where(_ROUNDS.c.id == bindparam("round"))
+_SET_IN_CHAT_ANSWER = update(_ROUNDS).where(_ROUNDS.c.id == bindparam("round"))
+
+
 def _update(session: Session, answer_id: int, values: dict[str, object]) -> None:
-    session.execute(update(Answer).where(Answer.id == answer_id).values(**values))
+    session.execute(_UPDATE_ANSWER, {"answer": answer_id, **values})
 
 
 def _settle_round(session: Session, round_id: int) -> int | None:
-    round_ = session.get_one(Round, round_id)
-    if round_.in_chat_answer_id is not None:
-        return round_.in_chat_answer_id
-    answers = answer_records_by(session, Answer.round_id, [round_id]).get(round_id, [])
+    in_chat: int | None = session.execute(_IN_CHAT_ANSWER, {"round": round_id}).scalar_one()
+    if in_chat is not None:
+        return in_chat
+    answers = round_answers(session, round_id)
     if not all(answer.status.settled for answer in answers):
         return None
-    record = RoundRecord(round_id, round_.author_name, round_.text, None, tuple(answers))
-    round_.in_chat_answer_id = in_chat_answer_id(record)
-    return round_.in_chat_answer_id
+    in_chat = default_in_chat_answer([AnswerOutcome(a.answer_id, a.status) for a in answers])
+    session.execute(_SET_IN_CHAT_ANSWER, {"round": round_id, "in_chat_answer_id": in_chat})
+    return in_chat
 
 
 def _heartbeat(session: Session, owner: str, answer_ids: list[int]) -> None:

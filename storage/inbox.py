@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,18 +51,20 @@ class EventInbox:
         return await self._database.run(_take_over_unfinished, owner, stale_before, previous_life)
 
 
+_EVENTS: Table = HandledEvent.__table__  # type: ignore[assignment]
+_ACCEPT = insert(_EVENTS)
+_FINISH = update(_EVENTS).where(_EVENTS.c.event_id == bindparam("event"))
+
+
 def _accept(session: Session, event_id: str, payload: dict[str, Any], owner: str) -> None:
-    session.add(
-        HandledEvent(event_id=event_id, payload=payload, owner=owner, heartbeat_at=time.time())
+    session.execute(
+        _ACCEPT,
+        {"event_id": event_id, "payload": payload, "owner": owner, "heartbeat_at": time.time()},
     )
 
 
 def _finish(session: Session, event_id: str) -> None:
-    session.execute(
-        update(HandledEvent)
-        .where(HandledEvent.event_id == event_id)
-        .values(finished_at=time.time())
-    )
+    session.execute(_FINISH, {"event": event_id, "finished_at": time.time()})
 
 
 def _heartbeat(session: Session, owner: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
@@ -117,40 +117,49 @@ def switch_thread(
     _hand_thread_to(session, thread_id, model)
 
 
+_THREAD_ANCHOR = (
+    select(
+        ReplyThread.snapshot,
+        Answer.text,
+        Round.author_name,
+        Round.text,
+        Round.deleted,
+        select(ChannelPrompt.prompt)
+        .where(ChannelPrompt.channel_id == Answer.channel_id)
+        .scalar_subquery(),
+    )
+    .join(Answer, Answer.id == ReplyThread.answer_id)
+    .join(Round, Round.id == Answer.round_id)
+    .where(ReplyThread.id == bindparam("thread_id"))
+)
+_LATEST_TURNS = (
+    select(ThreadTurn.id, ThreadTurn.author_name, ThreadTurn.text)
+    .where(
+        ThreadTurn.reply_thread_id == bindparam("thread_id"),
+        ThreadTurn.id < bindparam("before_turn_id"),
+        ~ThreadTurn.deleted,
+    )
+    .order_by(ThreadTurn.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .subquery()
+)
+_LATEST_TURNS_WITH_ANSWERS = rows.joined_with_answers(_LATEST_TURNS, Answer.thread_turn_id)
+
+
 def thread_history(
     session: Session, reply_thread_id: int, before_turn_id: int, limit: int
 ) -> ThreadHistory:
     """The snapshot, the round and answer the thread hangs under, its latest `limit` turns
     before `before_turn_id`, and the channel's prompt."""
-    prompt = select(ChannelPrompt.prompt).where(ChannelPrompt.channel_id == Answer.channel_id)
-    anchor = session.execute(
-        select(
-            ReplyThread.snapshot,
-            Answer.text,
-            Round.author_name,
-            Round.text,
-            Round.deleted,
-            prompt.scalar_subquery(),
-        )
-        .join(Answer, Answer.id == ReplyThread.answer_id)
-        .join(Round, Round.id == Answer.round_id)
-        .where(ReplyThread.id == reply_thread_id)
-    ).one()
+    anchor = session.execute(_THREAD_ANCHOR, {"thread_id": reply_thread_id}).one()
     snapshot_entries, anchor_answer, author, question, question_deleted, channel_prompt = anchor
     snapshot = [ContextRound(**entry) for entry in snapshot_entries]
     deleted_rounds = _deleted_rounds(session, [entry.round_id for entry in snapshot])
-    latest_turns = (
-        select(ThreadTurn.id, ThreadTurn.author_name, ThreadTurn.text)
-        .where(
-            ThreadTurn.reply_thread_id == reply_thread_id,
-            ThreadTurn.id < before_turn_id,
-            ~ThreadTurn.deleted,
-        )
-        .order_by(ThreadTurn.id.desc())
-        .limit(limit)
-        .subquery()
+    turns = rows.with_answers(
+        session,
+        _LATEST_TURNS_WITH_ANSWERS,
+        {"thread_id": reply_thread_id, "before_turn_id": before_turn_id, "limit": limit},
     )
-    turns = rows.with_answers(session, latest_turns, Answer.thread_turn_id)
     return ThreadHistory(
         snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
         anchor_message=thread_anchor_message(author, question, deleted=question_deleted),
@@ -163,28 +172,28 @@ def thread_history(
     )
 
 
+_THREAD_UNDER = select(ReplyThread.id, ReplyThread.current_model).where(
+    ReplyThread.answer_id == bindparam("answer_id")
+)
+
+
 def _reply_thread(
     session: Session, parent: ParentAnswer, snapshot: Sequence[ContextRound], now: float
 ) -> tuple[int, str]:
     """The id and current model of the thread under `parent`, created on its first turn."""
     session.execute(
-        rows.insert_or_ignore(session, ReplyThread.__table__).values(  # type: ignore[arg-type]
-            answer_id=parent.answer_id,
-            current_model=parent.model,
-            snapshot=[
+        rows.insert_or_ignore(session, ReplyThread.__table__),  # type: ignore[arg-type]
+        {
+            "answer_id": parent.answer_id,
+            "current_model": parent.model,
+            "snapshot": [
                 {"round_id": r.round_id, "user": r.user, "in_chat_answer": r.in_chat_answer}
                 for r in snapshot
             ],
-            created_at=now,
-        )
+            "created_at": now,
+        },
     )
-    row = (
-        session.execute(
-            select(ReplyThread.id, ReplyThread.current_model).where(
-                ReplyThread.answer_id == parent.answer_id
-            )
-        )
-    ).one()
+    row = session.execute(_THREAD_UNDER, {"answer_id": parent.answer_id}).one()
     return row.id, row.current_model
 
 

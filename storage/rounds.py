@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.history import RoundRecord
@@ -19,6 +19,7 @@ from storage.rows import (
     insert_answers,
     insert_or_ignore,
     insert_returning_id,
+    joined_with_answers,
     new_answer_columns,
     with_answers,
 )
@@ -78,21 +79,29 @@ def start_round(
     return StartedRound(round_id, chat_id, answers, tuple(history), prompt)
 
 
+_LATEST_ROUNDS = (
+    select(Round.id, Round.author_name, Round.text, Round.in_chat_answer_id)
+    .where(
+        Round.chat_id == bindparam("chat_id"),
+        Round.id < bindparam("before_round_id"),
+        ~Round.deleted,
+    )
+    .order_by(Round.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .subquery()
+)
+_LATEST_ROUNDS_WITH_ANSWERS = joined_with_answers(_LATEST_ROUNDS, Answer.round_id)
+
+
 def round_records(
     session: Session, chat_id: int, *, before_round_id: int, limit: int
 ) -> list[RoundRecord]:
     """The latest `limit` undeleted rounds of a chat before a round, oldest first."""
-    latest = (
-        select(Round.id, Round.author_name, Round.text, Round.in_chat_answer_id)
-        .where(Round.chat_id == chat_id, Round.id < before_round_id, ~Round.deleted)
-        .order_by(Round.id.desc())
-        .limit(limit)
-        .subquery()
-    )
+    parameters = {"chat_id": chat_id, "before_round_id": before_round_id, "limit": limit}
     return [
         RoundRecord(round_id, author, text, in_chat, tuple(answers))
         for (round_id, author, text, in_chat), answers in with_answers(
-            session, latest, Answer.round_id
+            session, _LATEST_ROUNDS_WITH_ANSWERS, parameters
         )
     ]
 
@@ -117,47 +126,48 @@ def choose_in_chat(
     return choice
 
 
-def latest_chat_id(key: ChatKey) -> Select[int]:
-    """The id of the chat's current generation (`/chorus new` starts the next)."""
-    return (
-        select(Chat.id)
-        .where(
-            Chat.team_id == key.team_id,
-            Chat.channel_id == key.channel_id,
-            Chat.thread_ts == key.thread_ts,
-        )
-        .order_by(Chat.generation.desc())
-        .limit(1)
+_LATEST_CHAT_ID = (
+    select(Chat.id)
+    .where(
+        Chat.team_id == bindparam("team_id"),
+        Chat.channel_id == bindparam("channel_id"),
+        Chat.thread_ts == bindparam("thread_ts"),
     )
+    .order_by(Chat.generation.desc())
+    .limit(1)
+)
+# The chat's current id (None before its first round), and the channel's own models and prompt.
+_CHANNEL_STATE = select(
+    _LATEST_CHAT_ID.scalar_subquery(),
+    select(ChannelModels.models)
+    .where(
+        ChannelModels.team_id == bindparam("team_id"),
+        ChannelModels.channel_id == bindparam("channel_id"),
+    )
+    .scalar_subquery(),
+    select(ChannelPrompt.prompt)
+    .where(ChannelPrompt.channel_id == bindparam("channel_id"))
+    .scalar_subquery(),
+)
+
+
+def _chat_key(key: ChatKey) -> dict[str, str]:
+    return {"team_id": key.team_id, "channel_id": key.channel_id, "thread_ts": key.thread_ts}
 
 
 def _channel_state(
     session: Session, chat: ChatKey
 ) -> tuple[int | None, list[str] | None, str | None]:
-    """In one query: the chat's current id (None before its first round), and the channel's
-    own models and prompt."""
-    models = select(ChannelModels.models).where(
-        ChannelModels.team_id == chat.team_id, ChannelModels.channel_id == chat.channel_id
-    )
-    prompt = select(ChannelPrompt.prompt).where(ChannelPrompt.channel_id == chat.channel_id)
-    state = select(
-        latest_chat_id(chat).scalar_subquery(), models.scalar_subquery(), prompt.scalar_subquery()
-    )
-    chat_id, own_models, own_prompt = (session.execute(state)).one()
+    chat_id, own_models, own_prompt = session.execute(_CHANNEL_STATE, _chat_key(chat)).one()
     return chat_id, (list(own_models) if own_models is not None else None), own_prompt
 
 
 def _create_chat(session: Session, key: ChatKey, now: float) -> int:
     """The chat's first generation (race-free across replicas: one of them creates it)."""
     session.execute(
-        insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
-            team_id=key.team_id,
-            channel_id=key.channel_id,
-            thread_ts=key.thread_ts,
-            generation=0,
-            created_at=now,
-        )
+        insert_or_ignore(session, Chat.__table__),  # type: ignore[arg-type]
+        {**_chat_key(key), "generation": 0, "created_at": now},
     )
-    chat_id = session.scalar(latest_chat_id(key))
+    chat_id = session.scalar(_LATEST_CHAT_ID, _chat_key(key))
     assert chat_id is not None
     return chat_id

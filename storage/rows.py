@@ -1,12 +1,18 @@
-"""Row-level pieces the stores share: a claimed message, new answers, answers read back."""
+"""Row-level pieces the stores share: a claimed message, new answers, answers read back.
+
+The statements of the hot path (a round, a thread turn, an answer's progress) are built once,
+with bound parameters, and reused: building a SQLAlchemy statement and its cache key costs
+more than SQLite takes to run it, and a statement object keeps its cache key once computed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Subquery, Table, insert, select
+from sqlalchemy import Insert, Select, Subquery, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,15 +36,19 @@ class NewAnswer:
     model: str
 
 
+_CLAIM = insert(ClaimedMessage.__table__)  # type: ignore[arg-type]
+
+
 def claim_message(session: Session, claim: MessageClaim, now: float) -> None:
     """Insert the claim; a message claimed already raises IntegrityError."""
     session.execute(
-        insert(ClaimedMessage.__table__).values(  # type: ignore[arg-type]
-            team_id=claim.team_id,
-            channel_id=claim.channel_id,
-            message_ts=claim.message_ts,
-            claimed_at=now,
-        )
+        _CLAIM,
+        {
+            "team_id": claim.team_id,
+            "channel_id": claim.channel_id,
+            "message_ts": claim.message_ts,
+            "claimed_at": now,
+        },
     )
 
 
@@ -59,16 +69,23 @@ def said_columns(
 
 def insert_returning_id(session: Session, entity: type[Base], **values: Any) -> int:
     """A Core INSERT of one row (the ORM's unit of work costs more than the write itself)."""
-    table: Table = entity.__table__  # type: ignore[assignment]
-    new_id: int = (
-        session.execute(insert(table).values(**values).returning(table.c.id))
-    ).scalar_one()
+    new_id: int = session.execute(_inserting(entity.__table__), values).scalar_one()  # type: ignore[arg-type]
     return new_id
+
+
+@cache
+def _inserting(table: Table) -> Insert:
+    return insert(table).returning(table.c.id)
 
 
 def insert_or_ignore(session: Session, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
+    return _inserting_or_ignoring(session.get_bind().dialect.name, table)
+
+
+@cache
+def _inserting_or_ignoring(dialect: str, table: Table) -> Insert:
+    if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 
@@ -109,56 +126,57 @@ def unstarted_answer(owner: str, now: float) -> dict[str, Any]:
     }
 
 
+_ANSWERS: Table = Answer.__table__  # type: ignore[assignment]
+_INSERT_ANSWERS = insert(_ANSWERS).returning(_ANSWERS.c.id, _ANSWERS.c.model, _ANSWERS.c.position)
+
+
 def insert_answers(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[NewAnswer, ...]:
     """New answer rows in one statement, returned in model order."""
     if not rows:
         return ()
-    table: Table = Answer.__table__  # type: ignore[assignment]
-    inserted = session.execute(
-        insert(table).returning(table.c.id, table.c.model, table.c.position), list(rows)
-    )
+    inserted = session.execute(_INSERT_ANSWERS, list(rows))
     return tuple(
         NewAnswer(answer_id, model)
         for answer_id, model, _ in sorted(inserted, key=lambda row: row.position)
     )
 
 
-def with_answers(
-    session: Session, latest: Subquery, answer_owner: Any
-) -> list[tuple[tuple[Any, ...], list[AnswerRecord]]]:
-    """The rows of `latest` (rounds or thread turns, id first), oldest first, each with its
-    answers in model order: one query, each trip to the database counts."""
-    rows = session.execute(
+def joined_with_answers(latest: Subquery, answer_owner: Any) -> Select[Any]:
+    """The rows of `latest` (rounds or thread turns, id first), oldest first, each joined with
+    its answers in model order: one query, each trip to the database counts."""
+    return (
         select(latest, Answer.id, Answer.status, Answer.text, Answer.deleted)
         .outerjoin(Answer, answer_owner == latest.c.id)
         .order_by(latest.c.id, Answer.position, Answer.id)
     )
+
+
+def with_answers(
+    session: Session, statement: Select[Any], parameters: dict[str, Any]
+) -> list[tuple[tuple[Any, ...], list[AnswerRecord]]]:
+    """Run a `joined_with_answers` statement: each row of its owners with its answers."""
     grouped: dict[int, tuple[tuple[Any, ...], list[AnswerRecord]]] = {}
-    for *owner, answer_id, status, text, deleted in rows:
+    for *owner, answer_id, status, text, deleted in session.execute(statement, parameters):
         _, answers = grouped.setdefault(owner[0], (tuple(owner), []))
         if answer_id is not None:
             answers.append(AnswerRecord(answer_id, _effective_status(status, deleted), text))
     return list(grouped.values())
 
 
-def answer_records_by(
-    session: Session, column: Any, owner_ids: Sequence[int]
-) -> dict[int, list[AnswerRecord]]:
-    """Answers grouped by round or thread turn id, each group in model order."""
-    if not owner_ids:
-        return {}
-    rows = (
-        session.execute(
-            select(column, Answer.id, Answer.status, Answer.text, Answer.deleted)
-            .where(column.in_(owner_ids))
-            .order_by(Answer.position, Answer.id)
-        )
-    ).all()
-    grouped: dict[int, list[AnswerRecord]] = {}
-    for owner_id, answer_id, status, text, deleted in rows:
-        answer = AnswerRecord(answer_id, _effective_status(status, deleted), text)
-        grouped.setdefault(owner_id, []).append(answer)
-    return grouped
+_ROUND_ANSWERS = (
+    select(Answer.id, Answer.status, Answer.text, Answer.deleted)
+    .where(Answer.round_id == bindparam("round_id"))
+    .order_by(Answer.position, Answer.id)
+)
+
+
+def round_answers(session: Session, round_id: int) -> list[AnswerRecord]:
+    """A round's answers in model order."""
+    rows = session.execute(_ROUND_ANSWERS, {"round_id": round_id})
+    return [
+        AnswerRecord(answer_id, _effective_status(status, deleted), text)
+        for answer_id, status, text, deleted in rows
+    ]
 
 
 def _effective_status(status: str, deleted: bool) -> AnswerStatus:
