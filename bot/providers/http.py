@@ -9,7 +9,7 @@ import math
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from bot.providers.base import (
 T = TypeVar("T")
 
 MAX_DETAIL_CHARS = 200
+END_OF_STREAM_WAIT_SECONDS = 0.25
 
 # Errors that arrive inside a stream carry no HTTP status, only the API's name for the error;
 # these are the statuses the same errors are sent with outside a stream.
@@ -143,6 +144,7 @@ async def stream_answer(
                 deadline = None
                 yield TextDelta(text)
             if state.ended:
+                await _read_to_end(events)
                 break
     if not state.complete:
         raise StreamCut(stream_cut_message(provider))
@@ -150,6 +152,17 @@ async def stream_answer(
         yield Usage(state.input_tokens, state.output_tokens)
     if state.output_limit_reached:
         raise OutputLimitReached(f"{provider} stopped at the output-token limit.")
+
+
+async def _read_to_end(events: AsyncIterator[ServerSentEvent]) -> None:
+    """Read what follows the provider's last event (normally just the end of the body), so
+    the connection goes back to the pool: one closed early is dropped, and the next request
+    to that provider pays for a new connection (a TLS handshake, one or more round trips).
+    A server that keeps the stream open is not waited for long, and nothing it sends counts."""
+    with suppress(TimeoutError, ProviderError):
+        async with asyncio.timeout(END_OF_STREAM_WAIT_SECONDS):
+            async for _ in events:
+                pass
 
 
 def stream_cut_message(provider: str) -> str:

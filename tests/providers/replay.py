@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -16,18 +17,26 @@ SSE = {"content-type": "text/event-stream"}
 JSON = {"content-type": "application/json"}
 
 
-class _Chunks(httpx.AsyncByteStream):
-    """A response body sent in pieces, optionally failing (a dropped connection) at the end."""
+# Long enough for any answer here, short enough that one that hangs fails the test quickly.
+ANSWER_PATIENCE_SECONDS = 5.0
 
-    def __init__(self, chunks: Sequence[bytes], then: Exception | None) -> None:
+
+class _Chunks(httpx.AsyncByteStream):
+    """A response body sent in pieces, then optionally failing (a dropped connection) or
+    hanging (a server that keeps the stream open)."""
+
+    def __init__(self, chunks: Sequence[bytes], then: Exception | None, hang: bool) -> None:
         self._chunks = chunks
         self._then = then
+        self._hang = hang
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self._chunks:
             yield chunk
         if self._then is not None:
             raise self._then
+        if self._hang:
+            await asyncio.Event().wait()
 
 
 @dataclass
@@ -40,6 +49,7 @@ class ReplayServer:
     chunk_size: int = 0
     fail_after_body: Exception | None = None
     fail_before_response: Exception | None = None
+    hang_after_body: bool = False
     requests: list[httpx.Request] = field(default_factory=list)
 
     def client(self) -> httpx.AsyncClient:
@@ -61,7 +71,9 @@ class ReplayServer:
         size = self.chunk_size or max(len(self.body), 1)
         pieces = [self.body[at : at + size] for at in range(0, len(self.body), size)]
         return httpx.Response(
-            self.status, headers=self.headers, stream=_Chunks(pieces, self.fail_after_body)
+            self.status,
+            headers=self.headers,
+            stream=_Chunks(pieces, self.fail_after_body, self.hang_after_body),
         )
 
 

@@ -20,6 +20,7 @@ class RecordedRequest:
     body: dict[str, Any]
     at: float
     reader: ConversationReader = field(repr=False, compare=False)
+    client_port: int | None = None  # the connection it came on (a kept-alive one is reused)
 
     def system_prompt(self) -> str | None:
         """The system prompt, however the provider carries it (None when there is none)."""

@@ -154,6 +154,7 @@ class FakeModelServer(BackgroundServer):
             body=body,
             at=time.monotonic(),
             reader=wire,
+            client_port=_client_port(request),
         )
         with self._lock:
             self._requests.append(recorded)
@@ -197,3 +198,8 @@ def _error_response(
 ) -> web.Response:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     return web.json_response(wire.error_body(error), status=error.status, headers=headers)
+
+
+def _client_port(request: web.Request) -> int | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return peer[1] if peer else None

@@ -1,0 +1,54 @@
+"""A finished answer leaves its connection open for the next request to that provider: over
+the internet a new one costs a TLS handshake before the model even sees the question. The
+bot's own settings, registry and HTTP client against the fake model servers, over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from bot.providers.openai_compatible import OpenAICompatibleProvider
+from bot.providers.registry import make_http_client, make_providers
+from bot.settings import Settings
+from tests.doubles.model_servers import FakeModelServer
+from tests.providers.replay import ANSWER_PATIENCE_SECONDS, ReplayServer, run
+
+
+@pytest.fixture
+def models() -> Iterator[FakeModelServer]:
+    server = FakeModelServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "google"])
+async def test_the_next_request_to_a_provider_reuses_the_finished_answers_connection(
+    models: FakeModelServer, provider: str
+):
+    env = {name.lower(): value for name, value in models.env().items()}
+    settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env)
+    async with make_http_client(settings) as client:
+        streams = make_providers(settings, client)[provider]
+        for _ in range(3):
+            answer = await run(streams, "steady")
+            assert answer.error is None and answer.text
+
+    ports = [request.client_port for request in models.requests_for("steady")]
+    assert len(ports) == 3 and None not in ports
+    assert len(set(ports)) == 1, f"each answer came on a new connection: {ports}"
+
+
+async def test_an_answer_is_not_held_up_by_a_server_that_keeps_the_stream_open_after_it():
+    body = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"Done."},"finish_reason":"stop"}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    server = ReplayServer(body, hang_after_body=True)
+    async with server.client() as client:
+        provider = OpenAICompatibleProvider(client, "https://api.openai.com/v1", "sk-test")
+        answer = await asyncio.wait_for(run(provider, "gpt-4o"), ANSWER_PATIENCE_SECONDS)
+
+    assert answer.error is None
+    assert answer.text == "Done."
