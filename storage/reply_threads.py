@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
@@ -132,18 +132,13 @@ _THREAD_ANCHOR = (
     .join(Round, Round.id == Answer.round_id)
     .where(ReplyThread.id == bindparam("thread_id"))
 )
-_LATEST_TURNS = (
-    select(ThreadTurn.id, ThreadTurn.author_name, ThreadTurn.text)
-    .where(
-        ThreadTurn.reply_thread_id == bindparam("thread_id"),
-        ThreadTurn.id < bindparam("before_turn_id"),
-        ~ThreadTurn.deleted,
-    )
-    .order_by(ThreadTurn.id.desc())
-    .limit(bindparam("limit", type_=Integer))
-    .subquery()
+_LATEST_TURNS = rows.latest_with_answers(
+    ThreadTurn,
+    ThreadTurn.reply_thread_id,
+    Answer.thread_turn_id,
+    ThreadTurn.author_name,
+    ThreadTurn.text,
 )
-_LATEST_TURNS_WITH_ANSWERS = rows.joined_with_answers(_LATEST_TURNS, Answer.thread_turn_id)
 
 
 def thread_history(
@@ -156,9 +151,7 @@ def thread_history(
     snapshot = [ContextRound(**entry) for entry in snapshot_entries]
     deleted_rounds = _deleted_rounds(session, [entry.round_id for entry in snapshot])
     turns = rows.with_answers(
-        session,
-        _LATEST_TURNS_WITH_ANSWERS,
-        {"thread_id": reply_thread_id, "before_turn_id": before_turn_id, "limit": limit},
+        session, _LATEST_TURNS, parent=reply_thread_id, before=before_turn_id, limit=limit
     )
     return ThreadHistory(
         snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.history import RoundRecord
@@ -19,7 +19,7 @@ from storage.rows import (
     insert_answers,
     insert_or_ignore,
     insert_returning_id,
-    joined_with_answers,
+    latest_with_answers,
     new_answer_columns,
     with_answers,
 )
@@ -79,30 +79,21 @@ def start_round(
     return StartedRound(round_id, chat_id, answers, tuple(history), prompt)
 
 
-_LATEST_ROUNDS = (
-    select(Round.id, Round.author_name, Round.text, Round.in_chat_answer_id)
-    .where(
-        Round.chat_id == bindparam("chat_id"),
-        Round.id < bindparam("before_round_id"),
-        ~Round.deleted,
-    )
-    .order_by(Round.id.desc())
-    .limit(bindparam("limit", type_=Integer))
-    .subquery()
+_LATEST_ROUNDS = latest_with_answers(
+    Round, Round.chat_id, Answer.round_id, Round.author_name, Round.text, Round.in_chat_answer_id
 )
-_LATEST_ROUNDS_WITH_ANSWERS = joined_with_answers(_LATEST_ROUNDS, Answer.round_id)
 
 
 def round_records(
     session: Session, chat_id: int, *, before_round_id: int, limit: int
 ) -> list[RoundRecord]:
     """The latest `limit` undeleted rounds of a chat before a round, oldest first."""
-    parameters = {"chat_id": chat_id, "before_round_id": before_round_id, "limit": limit}
+    latest = with_answers(
+        session, _LATEST_ROUNDS, parent=chat_id, before=before_round_id, limit=limit
+    )
     return [
         RoundRecord(round_id, author, text, in_chat, tuple(answers))
-        for (round_id, author, text, in_chat), answers in with_answers(
-            session, _LATEST_ROUNDS_WITH_ANSWERS, parameters
-        )
+        for (round_id, author, text, in_chat), answers in latest
     ]
 
 

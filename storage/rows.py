@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Subquery, Table, bindparam, insert, select
+from sqlalchemy import Insert, Integer, Select, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.chat.history import AnswerRecord
 from bot.chat.in_chat import AnswerStatus
-from storage.tables import Answer, Base, ClaimedMessage
+from storage.tables import Answer, Base, ClaimedMessage, Round, ThreadTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +141,19 @@ def insert_answers(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[Ne
     )
 
 
-def joined_with_answers(latest: Subquery, answer_owner: Any) -> Select[Any]:
-    """The rows of `latest` (rounds or thread turns, id first), oldest first, each joined with
-    its answers in model order: one query, each trip to the database counts."""
+def latest_with_answers(
+    entity: type[Round] | type[ThreadTurn], parent: Any, answer_owner: Any, *columns: Any
+) -> Select[Any]:
+    """The latest `:limit` undeleted rounds or thread turns of a chat or thread (`parent` is
+    `:parent`) before the one with id `:before`, oldest first, each joined with its answers in
+    model order: one query, each trip to the database counts. Rows start with their id."""
+    latest = (
+        select(entity.id, *columns)
+        .where(parent == bindparam("parent"), entity.id < bindparam("before"), ~entity.deleted)
+        .order_by(entity.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .subquery()
+    )
     return (
         select(latest, Answer.id, Answer.status, Answer.text, Answer.deleted)
         .outerjoin(Answer, answer_owner == latest.c.id)
@@ -152,10 +162,11 @@ def joined_with_answers(latest: Subquery, answer_owner: Any) -> Select[Any]:
 
 
 def with_answers(
-    session: Session, statement: Select[Any], parameters: dict[str, Any]
+    session: Session, statement: Select[Any], *, parent: int, before: int, limit: int
 ) -> list[tuple[tuple[Any, ...], list[AnswerRecord]]]:
-    """Run a `joined_with_answers` statement: each row of its owners with its answers."""
+    """Run a `latest_with_answers` statement: each row with its answers."""
     grouped: dict[int, tuple[tuple[Any, ...], list[AnswerRecord]]] = {}
+    parameters = {"parent": parent, "before": before, "limit": limit}
     for *owner, answer_id, status, text, deleted in session.execute(statement, parameters):
         _, answers = grouped.setdefault(owner[0], (tuple(owner), []))
         if answer_id is not None:
