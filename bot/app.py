@@ -37,6 +37,7 @@ from storage.conversations import ConversationStore
 from storage.database import Database, connect
 from storage.inbox import EventInbox
 from storage.regeneration import RegenerationStore
+from storage.usage import UsageStore
 
 
 @dataclass
@@ -140,6 +141,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             window=window,
             storage="PostgreSQL" if database.dialect == "postgresql" else "SQLite",
         ),
+        UsageStore(database),
     )
     register_listeners(
         app, intake, ChorusCommands(catalog, channels), home, stops, conversations, work

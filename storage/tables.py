@@ -104,6 +104,7 @@ class Answer(Base):
         Index("ix_answers_thread_turn_id", "thread_turn_id"),
         Index("ix_answers_slack_message", "channel_id", "slack_ts"),
         Index("ix_answers_status", "status"),
+        Index("ix_answers_started_at", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

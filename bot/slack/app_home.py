@@ -1,22 +1,27 @@
-"""The App Home tab (SPEC §2.4): how to use the bot and how this workspace has configured it."""
+"""The App Home tab (SPEC §2.4): how to use the bot, how this workspace has configured it, and
+how much each model has been used lately."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.chat.catalog import ModelCatalog
+from bot.chat.catalog import CatalogError, ModelCatalog
 from bot.chat.commands import help_text
 from bot.chat.context import ContextWindow
 from bot.slack.rendering import block_quote
 from bot.slack.web import SlackWeb, slack_error_code
+from storage.usage import ModelUsage, UsageStore
 
 log = logging.getLogger(__name__)
 
 SECTION_TEXT_LIMIT = 3000  # Slack refuses a longer section text
+USAGE_DAYS = 30
 CONTEXT_RULES = (
     "*What each model is sent*\n"
     "• A new mention: each earlier round of this chat (its question and its *In Chat* answer: "
@@ -37,8 +42,10 @@ class HomeSettings:
     storage: str  # "SQLite" or "PostgreSQL"
 
 
-def home_view(catalog: ModelCatalog, settings: HomeSettings) -> dict[str, Any]:
-    """The `home` view published to everyone who opens the tab (it is the same for all)."""
+def home_view(
+    catalog: ModelCatalog, settings: HomeSettings, usage: Sequence[ModelUsage] = ()
+) -> dict[str, Any]:
+    """The `home` view published to whoever opens the tab (it is the same for all)."""
     models = "\n".join(
         f"• *{spec.display_name}*: `+{catalog.alias_of(spec)}` (`{spec.name}`)" for spec in catalog
     )
@@ -57,21 +64,57 @@ def home_view(catalog: ModelCatalog, settings: HomeSettings) -> dict[str, Any]:
             _section(f"*Models answering by default*\n{models}"),
             _section(CONTEXT_RULES),
             {"type": "divider"},
+            _section(f"*Usage in the last {USAGE_DAYS} days*\n{usage_lines(catalog, usage)}"),
             _section(f"*Configuration*\n{configuration}"),
         ],
     }
 
 
-class HomeTab:
-    """Publishes the Home tab when someone opens it."""
+def usage_lines(catalog: ModelCatalog, usage: Sequence[ModelUsage]) -> str:
+    """One line per model: answers (and failures), tokens when reported, average time."""
+    if not usage:
+        return "No answers yet."
+    return "\n".join(f"• *{_display_name(catalog, used.model)}*: {_usage(used)}" for used in usage)
 
-    def __init__(self, web: SlackWeb, catalog: ModelCatalog, settings: HomeSettings) -> None:
+
+def _usage(used: ModelUsage) -> str:
+    parts = [f"{used.answers:,} answer{'' if used.answers == 1 else 's'}"]
+    if used.failed:
+        parts[0] += f" ({used.failed:,} failed)"
+    if used.input_tokens or used.output_tokens:
+        parts.append(f"{used.input_tokens:,} tokens in, {used.output_tokens:,} out")
+    if used.average_seconds is not None:
+        parts.append(f"{used.average_seconds:.1f} s on average")
+    return ", ".join(parts)
+
+
+def _display_name(catalog: ModelCatalog, model: str) -> str:
+    try:
+        return catalog.get(model).display_name
+    except CatalogError:  # a provider this version no longer knows
+        return model
+
+
+class HomeTab:
+    """Publishes the Home tab, with the latest usage, when someone opens it."""
+
+    def __init__(
+        self,
+        web: SlackWeb,
+        catalog: ModelCatalog,
+        settings: HomeSettings,
+        usage: UsageStore,
+    ) -> None:
         self._web = web
-        self._view = home_view(catalog, settings)
+        self._catalog = catalog
+        self._settings = settings
+        self._usage = usage
 
     async def show(self, user_id: str) -> None:
+        usage = await self._usage.by_model(since=time.time() - USAGE_DAYS * 24 * 3600)
+        view = home_view(self._catalog, self._settings, usage)
         try:
-            await self._web.publish_home(user_id, self._view)
+            await self._web.publish_home(user_id, view)
         except SlackApiError as error:
             log.warning(
                 "could not publish the Home tab for %s: %s", user_id, slack_error_code(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.chat.catalog import ModelCatalog, parse_model_list
 from bot.chat.context import ContextWindow
 from bot.slack.app_home import SECTION_TEXT_LIMIT, HomeSettings, home_view
+from storage.usage import ModelUsage
 
 CATALOG = ModelCatalog(parse_model_list("anthropic:claude-sonnet-4-5,openai:gpt-5"))
 
@@ -34,3 +35,31 @@ def test_a_long_system_prompt_is_cut_to_fit_a_section():
     assert view["type"] == "home"
     assert all(len(text) <= SECTION_TEXT_LIMIT for text in section_texts(view))
     assert section_texts(view)[-1].endswith("…")
+
+
+def usage_section(view: dict) -> str:
+    return next(text for text in section_texts(view) if text.startswith("*Usage"))
+
+
+def test_home_shows_each_models_recent_usage_most_used_first():
+    usage = [
+        ModelUsage("openai:gpt-5", 12, 2, 3_400, 1_250, 4.25),
+        ModelUsage("anthropic:claude-sonnet-4-5", 1, 0, 0, 0, None),
+    ]
+    text = usage_section(home_view(CATALOG, settings(), usage))
+
+    assert text.splitlines() == [
+        "*Usage in the last 30 days*",
+        "• *GPT-5*: 12 answers (2 failed), 3,400 tokens in, 1,250 out, 4.2 s on average",
+        "• *Claude Sonnet 4.5*: 1 answer",
+    ]
+
+
+def test_home_says_when_nothing_has_been_answered_yet():
+    assert usage_section(home_view(CATALOG, settings())).endswith("\nNo answers yet.")
+
+
+def test_a_model_no_longer_configured_is_listed_by_its_stored_name():
+    usage = [ModelUsage("retired:model-x", 3, 0, 0, 0, 1.0)]
+    text = usage_section(home_view(CATALOG, settings(), usage))
+    assert "• *retired:model-x*: 3 answers, 1.0 s on average" in text
