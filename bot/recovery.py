@@ -23,6 +23,8 @@ from storage.liveness import PreviousLife
 log = logging.getLogger(__name__)
 
 _SHOWN_AT_ONCE = 8  # final edits recovery makes concurrently
+# Slack retries an event within minutes; a handled event's id is kept a day, then deleted.
+HANDLED_EVENT_MEMORY_SECONDS = 24 * 3600
 
 
 class Recovery:
@@ -86,11 +88,13 @@ class Recovery:
                 log.exception("sending heartbeats failed")
 
     async def sweep_forever(self) -> None:
-        """Take over the work of replicas whose heartbeats stopped."""
+        """Take over the work of replicas whose heartbeats stopped, and forget events handled
+        long enough ago that Slack will not send them again."""
         while True:
             await asyncio.sleep(self._stale_seconds / 4)
             try:
                 await self.recover(at_start_up=False)
+                await self._inbox.forget_handled(before=time.time() - HANDLED_EVENT_MEMORY_SECONDS)
             except Exception:
                 log.exception("recovering interrupted work failed")
 

@@ -1,4 +1,7 @@
-"""Slack events recorded before they are acknowledged, so none is handled twice or lost."""
+"""Slack events recorded before they are acknowledged, so none is handled twice or lost.
+
+An event is kept whole only until it is handled (so another replica can take it over if this
+one dies); then only its id is kept, as long as Slack might still send it again."""
 
 from __future__ import annotations
 
@@ -6,13 +9,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.database import Database
 from storage.liveness import PreviousLife, left_behind
 from storage.tables import HandledEvent
+
+FORGET_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,12 @@ class EventInbox:
         return True
 
     async def finish(self, event_id: str) -> None:
+        """The event is handled: only its id is kept from now on."""
         await self._database.run(_finish, event_id)
+
+    async def forget_handled(self, *, before: float) -> int:
+        """Delete (some of) the events handled before `before`; returns how many."""
+        return await self._database.run(_forget_handled, before)
 
     async def heartbeat(self, owner: str) -> None:
         """This replica is alive: its unfinished events are not to be taken over."""
@@ -64,7 +74,19 @@ def _accept(session: Session, event_id: str, payload: dict[str, Any], owner: str
 
 
 def _finish(session: Session, event_id: str) -> None:
-    session.execute(_FINISH, {"event": event_id, "finished_at": time.time()})
+    session.execute(_FINISH, {"event": event_id, "finished_at": time.time(), "payload": {}})
+
+
+def _forget_handled(session: Session, before: float) -> int:
+    # In batches, so that no transaction holds the database for long.
+    batch = (
+        select(HandledEvent.event_id)
+        .where(HandledEvent.finished_at < before)
+        .limit(FORGET_BATCH)
+        .scalar_subquery()
+    )
+    deleted = session.execute(delete(HandledEvent).where(HandledEvent.event_id.in_(batch)))
+    return int(deleted.rowcount)  # type: ignore[attr-defined]
 
 
 def _heartbeat(session: Session, owner: str) -> None:

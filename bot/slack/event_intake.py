@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.background import BackgroundWork
 from bot.chat.in_chat import IN_CHAT_REACTION
+from bot.chat.routing import Ignore, IncomingMessage, route_message
 from bot.conversation import Conversations
 from bot.slack.inbound import incoming_message
 from storage.inbox import EventInbox
@@ -43,6 +44,20 @@ def _is_in_chat_pick(event: dict[str, Any]) -> bool:
     )
 
 
+def _never_addressed(message: IncomingMessage) -> bool:
+    """A top-level channel message without a mention: never for the bot. (A thread reply may
+    be a turn of a reply thread, which only the database can tell.)"""
+    return message.is_top_level and isinstance(route_message(message, None), Ignore)
+
+
+def _message_key(message: IncomingMessage | None) -> tuple[object, ...] | None:
+    """(team, channel, ts, hash of the text) of a person's message: the text tells a message
+    from its edit, whose event (a mention added) is new."""
+    if message is None:
+        return None
+    return (message.team_id, message.channel_id, message.ts, hash(message.text))
+
+
 class EventIntake:
     def __init__(
         self,
@@ -62,7 +77,12 @@ class EventIntake:
         """Record a relevant event (a person's message, a deletion) and start handling it."""
         event = body.get("event") or {}
         event_id = body.get("event_id")
-        message = self._person_message(body, event)
+        incoming = incoming_message(
+            event, team_id=str(body.get("team_id", "")), bot_user_id=self._bot_user_id
+        )
+        if incoming is not None and _never_addressed(incoming):
+            return  # nor recorded: the bot keeps no message that was not for it
+        message = _message_key(incoming)
         relevant = _deleted_ts(event) or _is_in_chat_pick(event) or message is not None
         if not event_id or not relevant:
             return
@@ -92,9 +112,7 @@ class EventIntake:
                 await self._conversations.choose_in_chat(item["channel"], item["ts"], event["user"])
             else:
                 incoming = incoming_message(
-                    event,
-                    team_id=payload["team_id"],
-                    bot_user_id=self._conversations.bot_user_id,
+                    event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
                 )
                 if incoming is not None:
                     await self._conversations.handle(incoming)
@@ -108,17 +126,9 @@ class EventIntake:
                 await self._conversations.apologise(incoming)
         await self._inbox.finish(event_id)
 
-    def _person_message(
-        self, body: dict[str, Any], event: dict[str, Any]
-    ) -> tuple[object, ...] | None:
-        """(team, channel, ts, hash of the text) of the person's message the event carries, if
-        any. The text tells a message from its edit, whose event (a mention added) is new."""
-        team_id = str(body.get("team_id", ""))
-        bot_user_id = self._conversations.bot_user_id
-        incoming = incoming_message(event, team_id=team_id, bot_user_id=bot_user_id)
-        if incoming is None:
-            return None
-        return (incoming.team_id, incoming.channel_id, incoming.ts, hash(incoming.text))
+    @property
+    def _bot_user_id(self) -> str:
+        return self._conversations.bot_user_id
 
     def _remember(self, message: tuple[object, ...]) -> None:
         self._recent_messages[message] = None

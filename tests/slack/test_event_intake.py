@@ -74,3 +74,21 @@ async def test_other_messages_and_edits_are_each_recorded():
 
     assert len(inbox.accepted) == 4
     assert len(conversations.handled) == 4
+
+
+async def test_a_channel_message_not_for_the_bot_is_not_recorded():
+    chatter = {"user": "U0ALICE", "text": "lunch?", "ts": "1764000000.000300"}
+    in_a_thread = {**chatter, "ts": "1764000000.000400", "thread_ts": "1764000000.000100"}
+    in_a_dm = {**chatter, "ts": "1764000000.000500"}
+    top_level = event_callback(INSTALL, message_event("C0GENERAL", "channel", chatter))
+    # A thread reply may be a turn of the reply thread under an answer: that is looked up.
+    reply = event_callback(INSTALL, message_event("C0GENERAL", "channel", in_a_thread))
+    direct = event_callback(INSTALL, message_event("D0ALICE", "im", in_a_dm))
+
+    inbox, conversations = await receive_all(top_level, reply, direct)
+
+    assert inbox.accepted == [reply["event_id"], direct["event_id"]]
+    assert [handled.ts for handled in conversations.handled] == [
+        in_a_thread["ts"],
+        in_a_dm["ts"],
+    ]

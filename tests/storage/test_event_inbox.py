@@ -7,9 +7,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.orm import Session
 
 from storage.database import connect
 from storage.inbox import EventInbox
+from storage.tables import HandledEvent
 
 PAYLOAD = {"team_id": "T1", "event": {"type": "message", "text": "hi"}}
 
@@ -59,3 +61,35 @@ async def test_a_restarted_replica_takes_back_its_own_unfinished_events_at_once(
         owner="replica-a", stale_before=fresh, previous_life=("replica-a", time.time())
     )
     assert [e.event_id for e in taken] == ["Ev5"]
+
+
+async def test_a_handled_event_keeps_only_its_id(database_url):
+    database = await connect(database_url)
+    inbox = EventInbox(database)
+    await inbox.accept("Ev6", PAYLOAD, "replica-a")
+    kept_while_unfinished = await database.run(_payload_of, "Ev6")
+    await inbox.finish("Ev6")
+    kept_after = await database.run(_payload_of, "Ev6")
+    await database.close()
+
+    assert kept_while_unfinished == PAYLOAD
+    assert kept_after == {}
+
+
+async def test_handled_events_are_forgotten_later_and_unfinished_ones_never(inbox):
+    for event_id in ("Ev7", "Ev8", "Ev9"):
+        await inbox.accept(event_id, PAYLOAD, "replica-a")
+    await inbox.finish("Ev7")
+    await inbox.finish("Ev8")
+
+    assert await inbox.forget_handled(before=time.time() - 60) == 0
+    assert await inbox.forget_handled(before=time.time() + 60) == 2
+    assert not await inbox.accept("Ev9", PAYLOAD, "replica-b"), "an unfinished one is kept"
+    taken = await inbox.take_over_unfinished(
+        owner="replica-b", stale_before=time.time() + 60, previous_life=None
+    )
+    assert [event.event_id for event in taken] == ["Ev9"]
+
+
+def _payload_of(session: Session, event_id: str) -> object:
+    return session.get_one(HandledEvent, event_id).payload
