@@ -189,6 +189,20 @@ class Conversations:
         """Handling `message` failed on our side (logged): the person is told."""
         await self._tell(message, SOMETHING_WENT_WRONG)
 
+    async def revise(self, message: IncomingMessage) -> None:
+        """A person edited a message: later rounds and thread turns are sent the new text
+        (what was answered already stays as it is). An edit asks nothing by itself."""
+        text = await readable_text(
+            message.text, bot_user_id=self.bot_user_id, user_name=self._web.user_name
+        )
+        said = split_model_picks(text).text
+        if said and await self._store.revise_message(message.channel_id, message.ts, said):
+            log.info(
+                "message %s in %s was edited: later context has the new text",
+                message.ts,
+                message.channel_id,
+            )
+
     async def forget(self, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
         await self._store.forget_message(channel_id, message_ts)

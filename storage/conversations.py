@@ -162,6 +162,11 @@ class ConversationStore:
             reply_threads.thread_history, reply_thread_id, before_turn_id, limit
         )
 
+    async def revise_message(self, channel_id: str, message_ts: str, text: str) -> bool:
+        """A person edited the message of a round or thread turn: it now reads `text`.
+        False when no round or turn records that message."""
+        return await self._database.run(_revise_message, channel_id, message_ts, text)
+
     async def forget_message(self, channel_id: str, message_ts: str) -> None:
         """A person deleted a message (or an admin an answer): it leaves every context."""
         await self._database.run(_forget_message, channel_id, message_ts)
@@ -178,3 +183,15 @@ def _forget_message(session: Session, channel_id: str, message_ts: str) -> None:
             .where(and_(table.channel_id == channel_id, ts_column == message_ts))
             .values(deleted=True)
         )
+
+
+def _revise_message(session: Session, channel_id: str, message_ts: str, text: str) -> bool:
+    revised = 0
+    for table in (Round, ThreadTurn):
+        result = session.execute(
+            update(table)
+            .where(table.channel_id == channel_id, table.message_ts == message_ts, ~table.deleted)
+            .values(text=text)
+        )
+        revised += result.rowcount  # type: ignore[attr-defined]
+    return revised > 0

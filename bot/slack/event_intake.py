@@ -14,7 +14,7 @@ from bot.background import BackgroundWork
 from bot.chat.in_chat import IN_CHAT_REACTION
 from bot.chat.routing import Ignore, IncomingMessage, route_message
 from bot.conversation import Conversations
-from bot.slack.inbound import incoming_message
+from bot.slack.inbound import edited_message, incoming_message, message_before_edit
 from storage.inbox import EventInbox
 
 log = logging.getLogger(__name__)
@@ -74,16 +74,21 @@ class EventIntake:
         self._recent_messages: dict[tuple[object, ...], None] = {}
 
     async def receive(self, body: dict[str, Any]) -> None:
-        """Record a relevant event (a person's message, a deletion) and start handling it."""
+        """Record a relevant event (a person's message, its edit or deletion, an In Chat
+        pick) and start handling it."""
         event = body.get("event") or {}
         event_id = body.get("event_id")
-        incoming = incoming_message(
-            event, team_id=str(body.get("team_id", "")), bot_user_id=self._bot_user_id
-        )
+        team_id = str(body.get("team_id", ""))
+        incoming = incoming_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
+        edit = edited_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
         if incoming is not None and _never_addressed(incoming):
             return  # nor recorded: the bot keeps no message that was not for it
+        if edit is not None and self._edit_never_addressed(edit, event):
+            return
         message = _message_key(incoming)
-        relevant = _deleted_ts(event) or _is_in_chat_pick(event) or message is not None
+        relevant = (
+            _deleted_ts(event) or _is_in_chat_pick(event) or message is not None or edit is not None
+        )
         if not event_id or not relevant:
             return
         if message is not None and message in self._recent_messages:
@@ -107,6 +112,10 @@ class EventIntake:
         try:
             if deleted_ts := _deleted_ts(event):
                 await self._conversations.forget(event["channel"], deleted_ts)
+            elif edit := edited_message(
+                event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
+            ):
+                await self._conversations.revise(edit)
             elif _is_in_chat_pick(event):
                 item = event["item"]
                 await self._conversations.choose_in_chat(item["channel"], item["ts"], event["user"])
@@ -129,6 +138,12 @@ class EventIntake:
     @property
     def _bot_user_id(self) -> str:
         return self._conversations.bot_user_id
+
+    def _edit_never_addressed(self, edit: IncomingMessage, event: dict[str, Any]) -> bool:
+        """An edit of a top-level channel message that mentions the bot neither before nor
+        after: nothing the bot answered changes."""
+        before = message_before_edit(event, team_id=edit.team_id, bot_user_id=self._bot_user_id)
+        return _never_addressed(edit) and (before is None or _never_addressed(before))
 
     def _remember(self, message: tuple[object, ...]) -> None:
         self._recent_messages[message] = None

@@ -44,6 +44,40 @@ def incoming_message(
     )
 
 
+def edited_message(
+    event: Mapping[str, Any], *, team_id: str, bot_user_id: str
+) -> IncomingMessage | None:
+    """The person's message as it reads after the edit a `message_changed` event reports, or
+    None when the event is no person's edit (a bot's message, a deletion's tombstone…)."""
+    if event.get("subtype") != "message_changed" or not isinstance(event.get("message"), dict):
+        return None
+    return _changed(event, event["message"], team_id=team_id, bot_user_id=bot_user_id)
+
+
+def message_before_edit(
+    event: Mapping[str, Any], *, team_id: str, bot_user_id: str
+) -> IncomingMessage | None:
+    """The same message as it read before the edit, when Slack sends that."""
+    previous = event.get("previous_message")
+    if not isinstance(previous, dict):
+        return None
+    return _changed(event, previous, team_id=team_id, bot_user_id=bot_user_id)
+
+
+def _changed(
+    event: Mapping[str, Any], message: Mapping[str, Any], *, team_id: str, bot_user_id: str
+) -> IncomingMessage | None:
+    if not event.get("channel"):
+        return None
+    # The inner message carries no channel; it is the event's.
+    located = {
+        **message,
+        "channel": event.get("channel"),
+        "channel_type": event.get("channel_type"),
+    }
+    return incoming_message(located, team_id=team_id, bot_user_id=bot_user_id)
+
+
 async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -> str:
     """Slack markup as a person would read it: the bot mention removed, `<@U1>` → `@Alice`,
     `<#C1|general>` → `#general`, `<https://x|label>` → `label (https://x)`."""

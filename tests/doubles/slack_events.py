@@ -23,9 +23,9 @@ from tests.doubles.slack_payloads import (
     event_callback,
     find_button,
     mentions_bot,
+    message_changed_event,
     message_deleted_event,
     message_event,
-    message_tombstoned_event,
     reaction_added_event,
     slash_command,
     url_verification,
@@ -176,7 +176,14 @@ class SlackEventSender:
         if tombstone is None:
             event = message_deleted_event(channel, kind, previous, event_ts)
         else:
-            event = message_tombstoned_event(channel, kind, previous, tombstone, event_ts)
+            event = message_changed_event(channel, kind, previous, tombstone, event_ts)
+        self.deliver_all([self.envelope(event)], to)
+
+    def user_edits(self, channel: str, ts: str, text: str, *, to: Sequence[Target]) -> None:
+        """A person edits their message; Slack delivers `message_changed`."""
+        previous, current = self.emulator.edit_user_message(channel, ts, text)
+        kind = self.emulator.channel_kind(channel)
+        event = message_changed_event(channel, kind, previous, current, self.emulator.next_ts())
         self.deliver_all([self.envelope(event)], to)
 
     def user_reacts(

@@ -137,20 +137,21 @@ def message_deleted_event(
     }
 
 
-def message_tombstoned_event(
+def message_changed_event(
     channel: str,
     channel_type: str,
     previous: dict[str, Any],
-    tombstone: dict[str, Any],
+    current: dict[str, Any],
     event_ts: str,
 ) -> dict[str, Any]:
-    """A deleted message that has thread replies: Slack reports it replaced by a tombstone."""
+    """A message edited by its author, or a deleted message that has thread replies (Slack
+    reports it replaced by a tombstone)."""
     return {
         "type": "message",
         "subtype": "message_changed",
         "hidden": True,
         "channel": channel,
-        "message": tombstone,
+        "message": current,
         "previous_message": previous,
         "event_ts": event_ts,
         "ts": event_ts,

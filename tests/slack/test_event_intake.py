@@ -11,6 +11,7 @@ from tests.doubles.slack_payloads import (
     AppInstallation,
     app_mention_event,
     event_callback,
+    message_changed_event,
     message_event,
 )
 
@@ -92,3 +93,47 @@ async def test_a_channel_message_not_for_the_bot_is_not_recorded():
         in_a_thread["ts"],
         in_a_dm["ts"],
     ]
+
+
+class RevisingConversations(RecordingConversations):
+    def __init__(self) -> None:
+        super().__init__()
+        self.revised: list[IncomingMessage] = []
+
+    async def revise(self, message: IncomingMessage) -> None:
+        self.revised.append(message)
+
+
+async def test_an_edit_is_recorded_only_when_it_may_change_what_the_bot_answered():
+    def edit(before: dict[str, Any], text: str, channel: str = "C0GENERAL") -> dict[str, Any]:
+        after = {**before, "text": text, "edited": {"user": before["user"], "ts": "1.0"}}
+        kind = "im" if channel.startswith("D") else "channel"
+        event = message_changed_event(channel, kind, before, after, "1764000001.000100")
+        return event_callback(INSTALL, event)
+
+    chatter = {"user": "U0ALICE", "text": "lunch?", "ts": "1764000000.000300"}
+    ours = {"user": "U0BOT", "bot_id": "B0BOT", "text": "thinking…", "ts": "1764000000.000600"}
+    envelopes = [
+        edit(MENTION, "<@U0BOT> hello, better"),  # a question the bot answered
+        edit(MENTION, "hello, no mention now"),  # still the question of a round
+        edit(chatter, "lunch at noon?"),  # never for the bot
+        edit({**chatter, "thread_ts": "1764000000.000100"}, "in a thread"),  # maybe a turn
+        edit(chatter, "in a DM", channel="D0ALICE"),
+        edit(ours, "the answer"),  # the bot's own streaming edit
+    ]
+    inbox, conversations = RecordingInbox(), RevisingConversations()
+    work = BackgroundWork()
+    intake = EventIntake(inbox, conversations, work, replica_id="r1")  # type: ignore[arg-type]
+    for envelope in envelopes:
+        await intake.receive(envelope)
+    await work.drain(grace_seconds=5)
+
+    recorded = [envelopes.index(e) for e in envelopes if e["event_id"] in inbox.accepted]
+    assert recorded == [0, 1, 3, 4]
+    assert [m.text for m in conversations.revised] == [
+        "<@U0BOT> hello, better",
+        "hello, no mention now",
+        "in a thread",
+        "in a DM",
+    ]
+    assert conversations.handled == []

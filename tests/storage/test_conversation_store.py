@@ -260,6 +260,21 @@ async def test_deleted_messages_leave_the_context(stores):
     assert [r.text for r in records] == ["keep me"]
 
 
+async def test_an_edited_message_reads_as_edited_and_a_deleted_one_stays_gone(stores):
+    await stores.round("1.0", "typo")
+    await stores.round("2.0", "delete me")
+    third = await stores.round("3.0", "third")
+    await stores.conversations.forget_message("C1", "2.0")
+
+    assert await stores.conversations.revise_message("C1", "1.0", "fixed")
+    assert not await stores.conversations.revise_message("C1", "2.0", "back again")
+    assert not await stores.conversations.revise_message("C1", "9.9", "never asked")
+    records = await stores.conversations.round_records(
+        third.chat_id, before_round_id=third.round_id, limit=10
+    )
+    assert [r.text for r in records] == ["fixed"]
+
+
 async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
     first = await stores.round("1.0", "q")
     await stores.conversations.forget_message("C1", f"1.0{first.answers[0].answer_id}")

@@ -312,6 +312,20 @@ class SlackEmulator(BackgroundServer):
                 message |= {"client_msg_id": str(uuid.uuid4()), "blocks": rich_text_blocks(text)}
             return copy.deepcopy(self._workspace.post(target, message, thread_ts))
 
+    def edit_user_message(
+        self, channel: str, ts: str, text: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A person edits their message; returns it as it was and as it is now."""
+        with self._lock:
+            message = self._workspace.message(self._workspace.channel(channel), ts)
+            previous = copy.deepcopy(message)
+            message |= {
+                "text": text,
+                "blocks": rich_text_blocks(text),
+                "edited": {"user": message["user"], "ts": self._workspace.clock.next()},
+            }
+            return previous, copy.deepcopy(message)
+
     def delete_message(self, channel: str, ts: str) -> dict[str, Any]:
         """Delete any message (as its author would); returns the message as it was."""
         with self._lock:

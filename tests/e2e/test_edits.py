@@ -1,0 +1,45 @@
+"""A person edits a message the bot answered: later rounds and turns are sent the new text,
+as they would read it in Slack, and the edit itself asks nothing."""
+
+from __future__ import annotations
+
+from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
+from tests.e2e.slack_views import answers_in, wait_for_answers
+
+
+def wait_for_edit_seen(bot, ts: str) -> None:
+    wait_until(lambda: f"{ts} in {CHANNEL} was edited" in bot.logs(), message="edit not seen")
+
+
+def test_an_edited_question_reaches_later_rounds_as_edited(bot, slack, models, events):
+    asked = events.user_says(CHANNEL, ALICE, f"{MENTION} what is 2+3?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+
+    events.user_edits(CHANNEL, asked["ts"], f"{MENTION} what is 2+2?", to=[bot.events_url])
+    wait_for_edit_seen(bot, asked["ts"])
+    events.user_says(CHANNEL, ALICE, f"{MENTION} and doubled?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+
+    turns = models.requests_for("claude-test")[-1].turns()
+    assert turns[0] == ("user", "Alice: what is 2+2?")
+    assert turns[-1] == ("user", "Alice: and doubled?")
+    assert len(models.requests_for("gpt-test")) == 2, "the edit itself asked nothing"
+    assert len(answers_in(slack, CHANNEL)) == 6
+
+
+def test_an_edited_thread_reply_reaches_later_turns_as_edited(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a colour", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    thread = gpt_answer["ts"]
+    reply = events.user_says(CHANNEL, BOB, "why tht?", thread_ts=thread, to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+
+    events.user_edits(CHANNEL, reply["ts"], "why that one?", to=[bot.events_url])
+    wait_for_edit_seen(bot, reply["ts"])
+    events.user_says(CHANNEL, BOB, "thanks", thread_ts=thread, to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=thread)
+
+    turns = models.requests_for("gpt-test")[-1].turns()
+    assert ("user", "Bob: why that one?") in turns
+    assert ("user", "Bob: why tht?") not in turns
