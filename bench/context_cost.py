@@ -102,11 +102,10 @@ async def _thread_context(
     store: ConversationStore, anchor: tuple[str, int], window: ContextWindow
 ) -> None:
     """What the bot does for a turn in the reply thread `anchor` (the ts of the answer it hangs
-    under, the thread's id), but for recording the turn."""
+    under, the thread's id): find the answer, and read the history it records the turn with."""
     anchor_ts, thread_id = anchor
     parent = await store.parent_answer(CHANNEL, anchor_ts)
     assert parent is not None
-    assert await store.has_reply_thread(parent.answer_id)
     history = await store.thread_history(thread_id, before_turn_id=LAST_ID, limit=window.max_rounds)
     request = build_thread_context(
         SYSTEM,
@@ -211,8 +210,6 @@ async def _reply_thread_under_latest_round(
     anchor_ts = _ts(size - 1, 1)
     parent = await store.parent_answer(CHANNEL, anchor_ts)
     assert parent is not None
-    earlier = await store.round_records(parent.chat_id, before_round_id=parent.round_id, limit=50)
-    snapshot = [context_round(record) for record in earlier]
     thread_id = 0
     for turn in range(THREAD_TURNS):
         claim = MessageClaim(TEAM, CHANNEL, f"{anchor_ts}{turn:03d}")
@@ -223,8 +220,8 @@ async def _reply_thread_under_latest_round(
             author="Bob",
             text=f"thread turn {turn}: {QUESTION}",
             switch_to_model=None,
-            snapshot_if_new=snapshot,
             owner=OWNER,
+            history_limit=WINDOW.max_rounds,
         )
         assert started is not None
         thread_id = started.reply_thread_id

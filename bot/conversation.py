@@ -17,7 +17,6 @@ from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.commands import help_text
 from bot.chat.context import (
-    ContextRound,
     ContextWindow,
     authored,
     build_round_context,
@@ -46,7 +45,7 @@ from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
-from storage.reply_threads import ParentAnswer
+from storage.reply_threads import ParentAnswer, ThreadHistory
 from storage.rows import MessageClaim, NewAnswer
 
 log = logging.getLogger(__name__)
@@ -254,18 +253,9 @@ class Conversations:
         elif switch is None:
             await self._reply_once(claim, message, self._help())
         elif await self._store.switch_thread(
-            claim, parent, switch.name, snapshot_if_new=await self._snapshot_if_new(parent)
+            claim, parent, switch.name, history_limit=self._settings.window.max_rounds
         ):
             await self._tell(message, thread_switched(switch.display_name))
-
-    async def _snapshot_if_new(self, parent: ParentAnswer) -> list[ContextRound]:
-        """The chat as a thread starting under `parent` sees it; nothing when it has started."""
-        if await self._store.has_reply_thread(parent.answer_id):
-            return []
-        earlier = await self._store.round_records(
-            parent.chat_id, before_round_id=parent.round_id, limit=self._settings.window.max_rounds
-        )
-        return [context_round(record) for record in earlier]
 
     async def _continue_thread(
         self,
@@ -283,13 +273,13 @@ class Conversations:
             author=author,
             text=text,
             switch_to_model=switch_to.name if switch_to else None,
-            snapshot_if_new=await self._snapshot_if_new(parent),
             owner=self._settings.replica_id,
+            history_limit=self._settings.window.max_rounds,
         )
         if started is None:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
-        request = await self._thread_request(started.reply_thread_id, started.turn_id, author, text)
+        request = self._thread_context(started.history, author, text)
         await self._answer(message, [started.answer], request, message.channel_id, parent.slack_ts)
 
     def _system_prompt(self, channel_prompt: str | None) -> str:
@@ -323,6 +313,9 @@ class Conversations:
         history = await self._store.thread_history(
             reply_thread_id, before_turn_id=turn_id, limit=self._settings.window.max_rounds
         )
+        return self._thread_context(history, author, text)
+
+    def _thread_context(self, history: ThreadHistory, author: str, text: str) -> ModelRequest:
         return build_thread_context(
             self._system_prompt(history.channel_prompt),
             history.snapshot,

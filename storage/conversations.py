@@ -7,13 +7,11 @@ and `storage.reply_threads` (a thread, its turns and its history).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 from sqlalchemy import and_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.chat.context import ContextRound
 from bot.chat.history import RoundRecord
 from bot.chat.in_chat import InChatChoice
 from bot.chat.routing import ChatKey
@@ -98,9 +96,6 @@ class ConversationStore:
             answer_id=parent.answer_id,
         )
 
-    async def has_reply_thread(self, answer_id: int) -> bool:
-        return await self._database.run(reply_threads.has_reply_thread, answer_id)
-
     async def start_thread_turn(
         self,
         claim: MessageClaim,
@@ -110,13 +105,15 @@ class ConversationStore:
         author: str,
         text: str,
         switch_to_model: str | None,
-        snapshot_if_new: Sequence[ContextRound],
         owner: str,
+        history_limit: int,
     ) -> StartedTurn | None:
-        """Claim the message and record a thread turn with one pending reply.
+        """Claim the message, record a thread turn with one pending reply, and read the
+        thread's history (its snapshot, anchor and latest `history_limit` turns), in one
+        transaction. The reply thread is created on its first turn, with the chat's latest
+        `history_limit` rounds before the parent's as its frozen snapshot.
 
-        The reply thread is created on its first turn, with `snapshot_if_new` as its frozen view
-        of the chat. Returns None when the message was already claimed.
+        Returns None when the message was already claimed.
         """
         said = said_columns(claim, user_id=user_id, author=author, text=text, now=time.time())
         try:
@@ -126,27 +123,22 @@ class ConversationStore:
                 parent,
                 said,
                 switch_to_model,
-                snapshot_if_new,
                 owner,
+                history_limit,
             )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return None
 
     async def switch_thread(
-        self,
-        claim: MessageClaim,
-        parent: ParentAnswer,
-        model: str,
-        *,
-        snapshot_if_new: Sequence[ContextRound],
+        self, claim: MessageClaim, parent: ParentAnswer, model: str, *, history_limit: int
     ) -> bool:
         """Claim a message that hands the thread to `model` without asking it anything (the
         thread is created, with its snapshot, if this is its first message); False if the
         message was claimed already."""
         try:
             await self._database.run(
-                reply_threads.switch_thread, claim, parent, model, snapshot_if_new
+                reply_threads.switch_thread, claim, parent, model, history_limit
             )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)

@@ -11,8 +11,9 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
-from bot.chat.history import TurnRecord, thread_anchor_message
+from bot.chat.history import TurnRecord, context_round, thread_anchor_message
 from storage import rows
+from storage.rounds import round_records
 from storage.rows import MessageClaim, NewAnswer
 from storage.tables import Answer, ChannelPrompt, ReplyThread, Round, ThreadTurn
 
@@ -34,6 +35,7 @@ class StartedTurn:
     turn_id: int
     reply_thread_id: int
     answer: NewAnswer
+    history: ThreadHistory  # what the turn's context is built from
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +66,20 @@ def parent_answer(session: Session, channel_id: str, slack_ts: str) -> ParentAns
     )
 
 
-def has_reply_thread(session: Session, answer_id: int) -> bool:
-    found = session.scalar(select(ReplyThread.id).where(ReplyThread.answer_id == answer_id))
-    return found is not None
-
-
 def start_thread_turn(
     session: Session,
     claim: MessageClaim,
     parent: ParentAnswer,
     said: dict[str, Any],
     switch_to_model: str | None,
-    snapshot_if_new: Sequence[ContextRound],
     owner: str,
+    history_limit: int,
 ) -> StartedTurn:
-    """Claim the message and record a thread turn with one pending reply, creating the
-    thread (with `snapshot_if_new`) on its first turn."""
+    """Claim the message, record a thread turn with one pending reply (creating the thread,
+    with its snapshot of the chat, on its first turn), and read the thread's history."""
     now = said["created_at"]
     rows.claim_message(session, claim, now)
-    thread_id, model = _reply_thread(session, parent, snapshot_if_new, now)
+    thread_id, model = _reply_thread(session, parent, history_limit, now)
     if switch_to_model is not None and switch_to_model != model:
         model = _hand_thread_to(session, thread_id, switch_to_model)
     turn_id = rows.insert_returning_id(session, ThreadTurn, reply_thread_id=thread_id, **said)
@@ -100,20 +97,17 @@ def start_thread_turn(
             )
         ],
     )
-    return StartedTurn(turn_id, thread_id, answer)
+    history = thread_history(session, thread_id, turn_id, history_limit)
+    return StartedTurn(turn_id, thread_id, answer, history)
 
 
 def switch_thread(
-    session: Session,
-    claim: MessageClaim,
-    parent: ParentAnswer,
-    model: str,
-    snapshot_if_new: Sequence[ContextRound],
+    session: Session, claim: MessageClaim, parent: ParentAnswer, model: str, history_limit: int
 ) -> None:
     """Claim the message and hand the thread to `model`, creating the thread if new."""
     now = time.time()
     rows.claim_message(session, claim, now)
-    thread_id, _ = _reply_thread(session, parent, snapshot_if_new, now)
+    thread_id, _ = _reply_thread(session, parent, history_limit, now)
     _hand_thread_to(session, thread_id, model)
 
 
@@ -171,23 +165,32 @@ _THREAD_UNDER = select(ReplyThread.id, ReplyThread.current_model).where(
 
 
 def _reply_thread(
-    session: Session, parent: ParentAnswer, snapshot: Sequence[ContextRound], now: float
+    session: Session, parent: ParentAnswer, history_limit: int, now: float
 ) -> tuple[int, str]:
-    """The id and current model of the thread under `parent`, created on its first turn."""
+    """The id and current model of the thread under `parent`, created on its first turn with
+    the chat's latest `history_limit` rounds before `parent`'s as its snapshot."""
+    row = session.execute(_THREAD_UNDER, {"answer_id": parent.answer_id}).one_or_none()
+    if row is not None:
+        return row.id, row.current_model
+    earlier = round_records(
+        session, parent.chat_id, before_round_id=parent.round_id, limit=history_limit
+    )
+    # Another replica may create it at the same time: one insert wins, both read it back.
     session.execute(
         rows.insert_or_ignore(session, ReplyThread.__table__),  # type: ignore[arg-type]
         {
             "answer_id": parent.answer_id,
             "current_model": parent.model,
-            "snapshot": [
-                {"round_id": r.round_id, "user": r.user, "in_chat_answer": r.in_chat_answer}
-                for r in snapshot
-            ],
+            "snapshot": [_snapshot_entry(context_round(record)) for record in earlier],
             "created_at": now,
         },
     )
     row = session.execute(_THREAD_UNDER, {"answer_id": parent.answer_id}).one()
     return row.id, row.current_model
+
+
+def _snapshot_entry(entry: ContextRound) -> dict[str, object]:
+    return {"round_id": entry.round_id, "user": entry.user, "in_chat_answer": entry.in_chat_answer}
 
 
 def _hand_thread_to(session: Session, thread_id: int, model: str) -> str:

@@ -143,9 +143,6 @@ async def test_history_is_bounded_to_the_latest_rounds(stores):
 
 
 async def start_turn(stores: Stores, parent, ts: str, text: str, *, switch: str | None = None):
-    earlier = await stores.conversations.round_records(
-        parent.chat_id, before_round_id=parent.round_id, limit=50
-    )
     started = await stores.conversations.start_thread_turn(
         claim(ts),
         parent,
@@ -153,8 +150,8 @@ async def start_turn(stores: Stores, parent, ts: str, text: str, *, switch: str 
         author="Bob",
         text=text,
         switch_to_model=switch,
-        snapshot_if_new=[context_round(r) for r in earlier],
         owner="replica-a",
+        history_limit=50,
     )
     assert started is not None
     await stores.answers.finish(
@@ -218,8 +215,8 @@ async def test_a_thread_is_handed_to_another_model_by_a_message_claimed_once(sto
     asked = await stores.round("1.0", "first")
     parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
     switch = partial(stores.conversations.switch_thread, claim("1.1"), parent, "openai:x")
-    assert await switch(snapshot_if_new=[]) is True
-    assert await switch(snapshot_if_new=[]) is False
+    assert await switch(history_limit=50) is True
+    assert await switch(history_limit=50) is False
     turn = await start_turn(stores, parent, "1.2", "go on")
     assert turn.answer.model == "openai:x"
 
