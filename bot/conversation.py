@@ -37,7 +37,7 @@ from bot.chat.model_choice import (
 )
 from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
 from bot.slack.answer_message import AnswerMessage
-from bot.slack.inbound import readable_text
+from bot.slack.inbound import readable_message
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackUnreachable, SlackWeb, slack_error_code
@@ -115,8 +115,8 @@ class Conversations:
             log.debug("ignoring %s in %s: %s", message.ts, message.channel_id, route.reason.value)
             return
         claim = MessageClaim(message.team_id, message.channel_id, message.ts)
-        text = await readable_text(
-            message.text, bot_user_id=self.bot_user_id, user_name=self._web.user_name
+        text = await readable_message(
+            message, bot_user_id=self.bot_user_id, user_name=self._web.user_name
         )
         picks = split_model_picks(text)
         try:
@@ -191,8 +191,8 @@ class Conversations:
     async def revise(self, message: IncomingMessage) -> None:
         """A person edited a message: later rounds and thread turns are sent the new text
         (what was answered already stays as it is). An edit asks nothing by itself."""
-        text = await readable_text(
-            message.text, bot_user_id=self.bot_user_id, user_name=self._web.user_name
+        text = await readable_message(
+            message, bot_user_id=self.bot_user_id, user_name=self._web.user_name
         )
         said = split_model_picks(text).text
         if said and await self._store.revise_message(message.channel_id, message.ts, said):

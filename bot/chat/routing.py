@@ -18,6 +18,7 @@ class IncomingMessage:
     text: str
     is_direct: bool
     mentions_bot: bool
+    attachments: tuple[str, ...] = ()  # names of the files the person attached
 
     @property
     def is_top_level(self) -> bool:

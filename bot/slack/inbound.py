@@ -41,7 +41,15 @@ def incoming_message(
         text=text,
         is_direct=channel_type == "im",
         mentions_bot=f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text,
+        attachments=_file_names(event.get("files")),
     )
+
+
+def _file_names(files: object) -> tuple[str, ...]:
+    if not isinstance(files, list):
+        return ()
+    names = (f.get("name") or f.get("title") for f in files if isinstance(f, dict))
+    return tuple(str(name) for name in names if name)
 
 
 def edited_message(
@@ -76,6 +84,18 @@ def _changed(
         "channel_type": event.get("channel_type"),
     }
     return incoming_message(located, team_id=team_id, bot_user_id=bot_user_id)
+
+
+async def readable_message(
+    message: IncomingMessage, *, bot_user_id: str, user_name: NameLookup
+) -> str:
+    """The message's text as a person reads it (`readable_text`), and a note naming the files
+    attached to it: the models are not sent the files, and should not answer as if they were."""
+    text = await readable_text(message.text, bot_user_id=bot_user_id, user_name=user_name)
+    if not message.attachments:
+        return text
+    note = f"[attached, not shown to you: {', '.join(message.attachments)}]"
+    return f"{text}\n{note}" if text else note
 
 
 async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -> str:

@@ -137,9 +137,11 @@ class SlackEventSender:
         thread_ts: str | None = None,
         order: EventOrder = "message_first",
         concurrent: bool = False,
+        files: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """A person posts; Slack delivers its events. Returns the stored message (with ts)."""
-        message = self.emulator.post_user_message(channel, user, text, thread_ts)
+        """A person posts (with `files` uploaded along); Slack delivers its events. Returns the
+        stored message (with ts)."""
+        message = self.emulator.post_user_message(channel, user, text, thread_ts, files)
         events = self.events_for(channel, message)
         if order == "mention_first":
             events.reverse()

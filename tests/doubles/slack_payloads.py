@@ -27,6 +27,8 @@ APP_MENTION_FIELDS = (
     "ts",
     "team",
     "client_msg_id",
+    "files",
+    "upload",
     "blocks",
     "thread_ts",
     "parent_user_id",

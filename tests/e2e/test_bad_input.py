@@ -27,6 +27,18 @@ def test_a_very_long_message_reaches_every_model_whole(bot, slack, models, event
         assert request.turns() == [("user", f"Alice: {long_text}")]
 
 
+def test_attached_files_are_named_to_the_models_as_not_shown(bot, slack, models, events):
+    events.user_says(
+        CHANNEL, ALICE, f"{MENTION} what does this show?", files=["q3.png"], to=[bot.events_url]
+    )
+    wait_for_answers(slack, CHANNEL, 3)
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        (request,) = models.requests_for(model_id)
+        assert request.turns() == [
+            ("user", "Alice: what does this show?\n[attached, not shown to you: q3.png]")
+        ]
+
+
 def test_mentions_links_code_and_odd_unicode_reach_the_models_readably(bot, slack, models, events):
     text = (
         f"{MENTION} ask <@U0BOB> in <#C0RANDOM|random> about <https://example.com/a?b=1&amp;c=2|the"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.slack.inbound import incoming_message, readable_text
+from bot.chat.routing import IncomingMessage
+from bot.slack.inbound import incoming_message, readable_message, readable_text
 
 NAMES = {"U0ALICE": "Alice", "U0BOB": "Bob"}
 
@@ -64,3 +65,30 @@ def test_a_direct_message_and_a_mention_are_recognised():
     assert dm is not None and dm.is_direct and not dm.mentions_bot
     mention = incoming_message(event(text="<@U0BOT> hi"), team_id="T1", bot_user_id="U0BOT")
     assert mention is not None and mention.mentions_bot and not mention.is_direct
+
+
+def test_the_names_of_attached_files_are_kept():
+    files = [{"id": "F1", "name": "chart.png"}, {"id": "F2", "title": "notes"}, {"id": "F3"}]
+    message = incoming_message(
+        event(subtype="file_share", files=files), team_id="T1", bot_user_id="U0BOT"
+    )
+    assert message is not None
+    assert message.attachments == ("chart.png", "notes")
+
+
+async def test_attached_files_are_named_to_the_models_as_not_shown():
+    def with_files(text: str) -> IncomingMessage:
+        found = incoming_message(
+            event(text=text, files=[{"name": "q3.pdf"}, {"name": "chart.png"}]),
+            team_id="T1",
+            bot_user_id="U0BOT",
+        )
+        assert found is not None
+        return found
+
+    async def read(message: IncomingMessage) -> str:
+        return await readable_message(message, bot_user_id="U0BOT", user_name=user_name)
+
+    note = "[attached, not shown to you: q3.pdf, chart.png]"
+    assert await read(with_files("<@U0BOT> sum this up")) == f"sum this up\n{note}"
+    assert await read(with_files("<@U0BOT>")) == note

@@ -8,6 +8,7 @@ import dataclasses
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,9 +300,15 @@ class SlackEmulator(BackgroundServer):
             return copy.deepcopy([body for url, body in posts if response_url in (None, url)])
 
     def post_user_message(
-        self, channel: str, user: str, text: str, thread_ts: str | None = None
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None = None,
+        files: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """A person (or a bot user such as U0OTHERBOT) posts; returns the stored message."""
+        """A person (or a bot user such as U0OTHERBOT) posts, with `files` (their names)
+        uploaded along; returns the stored message."""
         with self._lock:
             target = self._workspace.channel(channel)
             author = self._workspace.user(user)
@@ -310,6 +317,12 @@ class SlackEmulator(BackgroundServer):
                 message["bot_id"] = author.bot_id
             else:
                 message |= {"client_msg_id": str(uuid.uuid4()), "blocks": rich_text_blocks(text)}
+            if files:
+                message["upload"] = True
+                message["files"] = [
+                    {"id": self._workspace.new_id("F"), "name": name, "title": name}
+                    for name in files
+                ]
             return copy.deepcopy(self._workspace.post(target, message, thread_ts))
 
     def edit_user_message(
