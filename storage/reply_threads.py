@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -181,16 +181,12 @@ def _reply_thread(
         {
             "answer_id": parent.answer_id,
             "current_model": parent.model,
-            "snapshot": [_snapshot_entry(context_round(record)) for record in earlier],
+            "snapshot": [asdict(context_round(record)) for record in earlier],
             "created_at": now,
         },
     )
     row = session.execute(_THREAD_UNDER, {"answer_id": parent.answer_id}).one()
     return row.id, row.current_model
-
-
-def _snapshot_entry(entry: ContextRound) -> dict[str, object]:
-    return {"round_id": entry.round_id, "user": entry.user, "in_chat_answer": entry.in_chat_answer}
 
 
 def _hand_thread_to(session: Session, thread_id: int, model: str) -> str:
