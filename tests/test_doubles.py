@@ -656,6 +656,7 @@ OPENAI_HEADERS = {"Authorization": "Bearer sk-test-openai"}
 ANTHROPIC_HEADERS = {"x-api-key": "sk-test-anthropic", "anthropic-version": "2023-06-01"}
 GEMINI_HEADERS = {"x-goog-api-key": "test-gemini-key"}
 OPENAI_PATH = "/openai/v1/chat/completions"
+RESPONSES_PATH = "/openai/v1/responses"
 ANTHROPIC_PATH = "/anthropic/v1/messages"
 GEMINI_PATH = "/gemini/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
 
@@ -668,6 +669,16 @@ def openai_request(model: str = "gpt-5.1", **extra: Any) -> dict[str, Any]:
         {"role": "user", "content": "Alice: what is 2+2?"},
     ]
     return {"model": model, "stream": True, "messages": messages, **extra}
+
+
+def responses_request(model: str = "gpt-5-pro") -> dict[str, Any]:
+    items = [
+        {"role": "developer", "content": "Be brief."},
+        {"type": "message", "role": "user", "content": "Alice: hi"},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "Hello!"}]},
+        {"role": "user", "content": [{"type": "input_text", "text": "Alice: what is 2+2?"}]},
+    ]
+    return {"model": model, "stream": True, "input": items}
 
 
 def anthropic_request(model: str = "claude-sonnet-4-5") -> dict[str, Any]:
@@ -711,12 +722,37 @@ def openai_finish_reason(chunks: list[dict[str, Any]]) -> str:
     return [chunk["choices"][0]["finish_reason"] for chunk in chunks if chunk["choices"]][-1]
 
 
+def openai_text(chunks: list[dict[str, Any]]) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+def responses_finish_reason(chunks: list[dict[str, Any]]) -> str:
+    if any(chunk["type"] == "response.refusal.done" for chunk in chunks):
+        return "refusal"
+    response = chunks[-1]["response"]
+    details = response["incomplete_details"]
+    return str(details["reason"] if details else response["status"])
+
+
+def responses_text(chunks: list[dict[str, Any]]) -> str:
+    return "".join(c["delta"] for c in chunks if c["type"] == "response.output_text.delta")
+
+
 def anthropic_stop_reason(chunks: list[dict[str, Any]]) -> str:
     return next(c["delta"]["stop_reason"] for c in chunks if c["type"] == "message_delta")
 
 
+def anthropic_text(chunks: list[dict[str, Any]]) -> str:
+    return "".join(c["delta"]["text"] for c in chunks if c["type"] == "content_block_delta")
+
+
 def gemini_finish_reason(chunks: list[dict[str, Any]]) -> str:
     return str(chunks[-1]["candidates"][0]["finishReason"])
+
+
+def gemini_text(chunks: list[dict[str, Any]]) -> str:
+    parts = [c["candidates"][0].get("content", {}).get("parts", []) for c in chunks]
+    return "".join(part["text"] for chunk_parts in parts for part in chunk_parts)
 
 
 @dataclass(frozen=True)
@@ -731,6 +767,7 @@ class ProviderCase:
     refusal_reason: str
     output_limit_reason: str
     finish_reason: Callable[[list[dict[str, Any]]], str]
+    text: Callable[[list[dict[str, Any]]], str]
 
     def stream(self, models: FakeModelServer) -> list[tuple[str, str]]:
         return stream_events(models, self.path, self.headers, self.body())
@@ -746,6 +783,18 @@ PROVIDERS = {
         "content_filter",
         "length",
         openai_finish_reason,
+        openai_text,
+    ),
+    "openai-responses": ProviderCase(
+        RESPONSES_PATH,
+        OPENAI_HEADERS,
+        responses_request,
+        "gpt-5-pro",
+        "requests",
+        "refusal",
+        "max_output_tokens",
+        responses_finish_reason,
+        responses_text,
     ),
     "anthropic": ProviderCase(
         ANTHROPIC_PATH,
@@ -756,6 +805,7 @@ PROVIDERS = {
         "refusal",
         "max_tokens",
         anthropic_stop_reason,
+        anthropic_text,
     ),
     "gemini": ProviderCase(
         GEMINI_PATH,
@@ -766,6 +816,7 @@ PROVIDERS = {
         "SAFETY",
         "MAX_TOKENS",
         gemini_finish_reason,
+        gemini_text,
     ),
 }
 
@@ -777,8 +828,7 @@ def test_openai_streams_chunks_usage_and_done(models: FakeModelServer):
     chunks = [json.loads(data) for _, data in events[:-1]]
     assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks)
     assert chunks[0]["id"].startswith("chatcmpl-")
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
-    assert text == "gpt-5.1 answers: Alice: what is 2+2?"
+    assert openai_text(chunks) == "gpt-5.1 answers: Alice: what is 2+2?"
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
 
@@ -794,6 +844,24 @@ def test_openai_compatible_providers_share_the_format(
     assert events[-1][1] == "[DONE]" and models.requests[-1].provider == prefix
 
 
+def test_openai_responses_streams_numbered_typed_events_to_response_completed(
+    models: FakeModelServer,
+):
+    events = stream_events(models, RESPONSES_PATH, OPENAI_HEADERS, responses_request())
+    names = [name for name, _ in events]
+    assert names[:2] == ["response.created", "response.in_progress"]
+    assert names[-2:] == ["response.output_item.done", "response.completed"]
+    payloads = [json.loads(data) for _, data in events]
+    assert [p["type"] for p in payloads] == names
+    assert [p["sequence_number"] for p in payloads] == list(range(len(payloads)))
+    text = responses_text(payloads)
+    assert text == "gpt-5-pro answers: Alice: what is 2+2?"
+    done = next(p for p in payloads if p["type"] == "response.output_text.done")
+    assert done["text"] == text
+    response = payloads[-1]["response"]
+    assert response["id"].startswith("resp_") and response["usage"]["output_tokens"] > 0
+
+
 def test_anthropic_streams_message_start_to_message_stop(models: FakeModelServer):
     events = stream_events(models, ANTHROPIC_PATH, ANTHROPIC_HEADERS, anthropic_request())
     names = [name for name, _ in events]
@@ -801,8 +869,7 @@ def test_anthropic_streams_message_start_to_message_stop(models: FakeModelServer
     assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     payloads = [json.loads(data) for _, data in events]
     assert all(payload["type"] == name for name, payload in zip(names, payloads, strict=True))
-    text = "".join(p["delta"]["text"] for p in payloads if p["type"] == "content_block_delta")
-    assert text == "claude-sonnet-4-5 answers: Alice: what is 2+2?"
+    assert anthropic_text(payloads) == "claude-sonnet-4-5 answers: Alice: what is 2+2?"
     assert payloads[0]["message"]["usage"]["input_tokens"] > 0
     assert payloads[-2]["delta"]["stop_reason"] == "end_turn"
 
@@ -814,10 +881,7 @@ def test_gemini_streams_crlf_separated_chunks(models: FakeModelServer):
     assert "\r\n\r\n" in raw
     events = stream_events(models, GEMINI_PATH, GEMINI_HEADERS, gemini_request())
     chunks = [json.loads(data) for _, data in events]
-    parts = [c["candidates"][0].get("content", {}).get("parts", []) for c in chunks]
-    assert "".join(p["text"] for chunk_parts in parts for p in chunk_parts) == (
-        "gemini-2.5-pro answers: Alice: what is 2+2?"
-    )
+    assert gemini_text(chunks) == "gemini-2.5-pro answers: Alice: what is 2+2?"
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
     assert chunks[-1]["usageMetadata"]["candidatesTokenCount"] > 0
 
@@ -980,7 +1044,7 @@ def test_an_output_limit_ends_with_each_providers_max_tokens_finish(
     models.script(case.model, script)
     chunks = [json.loads(data) for _, data in case.stream(models) if data != "[DONE]"]
     assert case.finish_reason(chunks) == case.output_limit_reason
-    assert json.dumps(chunks).count("a" * 10) == 2
+    assert case.text(chunks) == "a" * 20
 
 
 @pytest.mark.parametrize(

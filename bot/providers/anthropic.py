@@ -11,12 +11,12 @@ from httpx_sse import ServerSentEvent
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
 from bot.providers.http import (
+    SseEndpoint,
     StreamState,
     error_in_stream,
     field,
     parse_json_object,
     required,
-    stream_answer,
 )
 
 NAME = "Anthropic"
@@ -35,24 +35,15 @@ class AnthropicProvider:
         max_tokens: int = 4096,
         first_token_timeout: float | None = None,
     ) -> None:
-        self._client = client
         self._url = f"{base_url.rstrip('/')}/v1/messages"
-        self._headers = {"anthropic-version": API_VERSION}
+        headers = {"anthropic-version": API_VERSION}
         if api_key:
-            self._headers["x-api-key"] = api_key
+            headers["x-api-key"] = api_key
+        self._endpoint = SseEndpoint(client, NAME, headers, read_event, first_token_timeout)
         self._max_tokens = max_tokens
-        self._first_token_timeout = first_token_timeout
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        return stream_answer(
-            self._client,
-            NAME,
-            self._url,
-            headers=self._headers,
-            body=request_body(model_id, request, self._max_tokens),
-            read_event=read_event,
-            first_token_timeout=self._first_token_timeout,
-        )
+        return self._endpoint.stream(self._url, request_body(model_id, request, self._max_tokens))
 
 
 def request_body(model_id: str, request: ModelRequest, max_tokens: int) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from httpx_sse import ServerSentEvent
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
 from bot.providers.http import (
+    SseEndpoint,
     StreamState,
     UnexpectedShape,
     error_in_stream,
     field,
     objects,
     parse_json_object,
-    stream_answer,
 )
 
 NAME = "Gemini"
@@ -38,23 +38,15 @@ class GeminiProvider:
         *,
         first_token_timeout: float | None = None,
     ) -> None:
-        self._client = client
         self._base_url = base_url.rstrip("/")
         # The key goes in a header, never in the URL: URLs end up in logs and error messages.
-        self._headers = {"x-goog-api-key": api_key} if api_key else {}
-        self._first_token_timeout = first_token_timeout
+        headers = {"x-goog-api-key": api_key} if api_key else {}
+        self._endpoint = SseEndpoint(client, NAME, headers, read_event, first_token_timeout)
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         model = model_id.removeprefix("models/")
-        return stream_answer(
-            self._client,
-            NAME,
-            f"{self._base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse",
-            headers=self._headers,
-            body=request_body(request),
-            read_event=read_event,
-            first_token_timeout=self._first_token_timeout,
-        )
+        url = f"{self._base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse"
+        return self._endpoint.stream(url, request_body(request))
 
 
 def request_body(request: ModelRequest) -> dict[str, Any]:

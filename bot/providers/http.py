@@ -104,6 +104,29 @@ EventReader = Callable[[ServerSentEvent, StreamState], str]
 """Reads one event into the state and returns the answer text it carries ("" for none)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SseEndpoint:
+    """How one provider is asked: its name in errors, the headers every request carries (the
+    key among them), how its events are read, and how long its first text may take."""
+
+    client: httpx.AsyncClient
+    provider: str
+    headers: Mapping[str, str]
+    read_event: EventReader
+    first_token_timeout: float | None = None
+
+    def stream(self, url: str, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
+        return stream_answer(
+            self.client,
+            self.provider,
+            url,
+            headers=self.headers,
+            body=body,
+            read_event=self.read_event,
+            first_token_timeout=self.first_token_timeout,
+        )
+
+
 async def stream_answer(
     client: httpx.AsyncClient,
     provider: str,

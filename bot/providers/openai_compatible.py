@@ -11,13 +11,13 @@ from httpx_sse import ServerSentEvent
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent
 from bot.providers.http import (
+    SseEndpoint,
     StreamState,
     UnexpectedShape,
     error_in_stream,
     field,
     objects,
     parse_json_object,
-    stream_answer,
 )
 
 _NAMES_BY_HOST = {"api.openai.com": "OpenAI", "openrouter.ai": "OpenRouter"}
@@ -37,24 +37,18 @@ class OpenAICompatibleProvider:
         name: str | None = None,
         first_token_timeout: float | None = None,
     ) -> None:
-        self._client = client
         self._url = f"{base_url.rstrip('/')}/chat/completions"
-        self._headers = dict(extra_headers or {})
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        headers = {**(extra_headers or {}), **bearer(api_key)}
         self.name = name or server_name(base_url)
-        self._first_token_timeout = first_token_timeout
+        self._endpoint = SseEndpoint(client, self.name, headers, read_event, first_token_timeout)
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        return stream_answer(
-            self._client,
-            self.name,
-            self._url,
-            headers=self._headers,
-            body=request_body(model_id, request),
-            read_event=read_event,
-            first_token_timeout=self._first_token_timeout,
-        )
+        return self._endpoint.stream(self._url, request_body(model_id, request))
+
+
+def bearer(api_key: str | None) -> dict[str, str]:
+    """The `Authorization` header OpenAI and compatible servers take (none without a key)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def server_name(base_url: str) -> str:

@@ -8,6 +8,7 @@ from bot.providers.anthropic import AnthropicProvider
 from bot.providers.base import ModelProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.openai_compatible import OpenAICompatibleProvider
+from bot.providers.openai_responses import OpenAIResponsesProvider
 from bot.settings import Settings
 
 
@@ -30,13 +31,7 @@ def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, M
     keys = settings.provider_keys()
     first_token_timeout = settings.chorus_provider_first_token_timeout
     return {
-        "openai": OpenAICompatibleProvider(
-            client,
-            settings.openai_base_url,
-            keys["openai"],
-            name="OpenAI",
-            first_token_timeout=first_token_timeout,
-        ),
+        "openai": _openai(settings, client, keys["openai"]),
         "openrouter": OpenAICompatibleProvider(
             client,
             settings.openrouter_base_url,
@@ -63,3 +58,14 @@ def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, M
             first_token_timeout=first_token_timeout,
         ),
     }
+
+
+def _openai(settings: Settings, client: httpx.AsyncClient, key: str | None) -> ModelProvider:
+    """OpenAI through the API `OPENAI_API` names: Chat Completions or Responses."""
+    timeout = settings.chorus_provider_first_token_timeout
+    base_url = settings.openai_base_url
+    if settings.openai_api == "responses":
+        return OpenAIResponsesProvider(client, base_url, key, first_token_timeout=timeout)
+    return OpenAICompatibleProvider(
+        client, base_url, key, name="OpenAI", first_token_timeout=timeout
+    )

@@ -73,6 +73,15 @@ def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedP
                 "SLACK_BOT_TOKEN": SECRET,
                 "SLACK_SIGNING_SECRET": "s3cr3t-signing",
                 "OPENAI_API_KEY": "sk-test",
+                "OPENAI_API": "assistants",
+            },
+            "OPENAI_API: Input should be 'chat' or 'responses'",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                "OPENAI_API_KEY": "sk-test",
                 # A driver that is not installed; the password must not be printed.
                 "DATABASE_URL": "mysql://chorus:s3cr3t-signing@127.0.0.1/chorus",
             },

@@ -9,10 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from tests.doubles.model_servers.wire import (
+    STREAMING_ONLY,
     Finish,
     StreamContext,
     Turn,
     WireError,
+    model_in_body,
     sse,
     text_of_parts,
 )
@@ -51,11 +53,10 @@ class AnthropicMessagesWire:
             if not body.get(required):
                 return WireError(400, f"{required}: Field required")
         if body.get("stream") is not True:
-            return WireError(400, "this fake server only answers streaming requests (stream: true)")
+            return STREAMING_ONLY
         return None
 
-    def model_of(self, request: web.Request, body: dict[str, Any]) -> str:
-        return str(body.get("model", ""))
+    model_of = staticmethod(model_in_body)
 
     def error_body(self, error: WireError) -> dict[str, Any]:
         error_type = error.error_type or ERROR_TYPES.get(error.status, "api_error")

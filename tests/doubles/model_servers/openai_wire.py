@@ -8,10 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from tests.doubles.model_servers.wire import (
+    STREAMING_ONLY,
     Finish,
     StreamContext,
     Turn,
     WireError,
+    model_in_body,
     sse,
     text_of_parts,
 )
@@ -42,32 +44,21 @@ class OpenAIChatWire:
     content_type: str = "text/event-stream; charset=utf-8"
 
     def refuse(self, request: web.Request, body: dict[str, Any]) -> WireError | None:
-        authorization = request.headers.get("Authorization")
-        if self.api_key is not None and authorization is None:
-            return WireError(401, "You didn't provide an API key. Use Authorization: Bearer <key>.")
-        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
-            return WireError(401, "Incorrect API key provided.", code="invalid_api_key")
+        key_refused = check_bearer_key(request, self.api_key)
+        if key_refused is not None:
+            return key_refused
         if not isinstance(body.get("model"), str) or not body["model"]:
             return WireError(400, "you must provide a model parameter", code="missing_model")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return WireError(400, "'messages' must be a non-empty array", code="invalid_messages")
         if body.get("stream") is not True:
-            return WireError(400, "this fake server only answers streaming requests (stream: true)")
+            return STREAMING_ONLY
         return None
 
-    def model_of(self, request: web.Request, body: dict[str, Any]) -> str:
-        return str(body.get("model", ""))
+    model_of = staticmethod(model_in_body)
 
     def error_body(self, error: WireError) -> dict[str, Any]:
-        error_type = error.error_type or ERROR_TYPES.get(error.status, "server_error")
-        return {
-            "error": {
-                "message": error.message,
-                "type": error_type,
-                "param": None,
-                "code": error.code or ERROR_CODES.get(error.status),
-            }
-        }
+        return {"error": error_object(error)}
 
     def opening(self, context: StreamContext) -> list[bytes]:
         return [self._chunk(context, {"role": "assistant", "content": "", "refusal": None})]
@@ -122,6 +113,26 @@ class OpenAIChatWire:
     def turns(self, body: dict[str, Any]) -> list[Turn]:
         messages = _messages(body, CONVERSATION_ROLES)
         return [(m["role"], text_of_parts(m.get("content"))) for m in messages]
+
+
+def error_object(error: WireError) -> dict[str, Any]:
+    """An OpenAI error object, as sent in error bodies of both OpenAI APIs."""
+    return {
+        "message": error.message,
+        "type": error.error_type or ERROR_TYPES.get(error.status, "server_error"),
+        "param": None,
+        "code": error.code or ERROR_CODES.get(error.status),
+    }
+
+
+def check_bearer_key(request: web.Request, api_key: str | None) -> WireError | None:
+    """OpenAI's refusal of a missing or wrong `Authorization: Bearer` key."""
+    authorization = request.headers.get("Authorization")
+    if api_key is not None and authorization is None:
+        return WireError(401, "You didn't provide an API key. Use Authorization: Bearer <key>.")
+    if api_key is not None and authorization != f"Bearer {api_key}":
+        return WireError(401, "Incorrect API key provided.", code="invalid_api_key")
+    return None
 
 
 def _messages(body: dict[str, Any], roles: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from tests.doubles.model_servers.anthropic_wire import AnthropicMessagesWire
 from tests.doubles.model_servers.gemini_wire import GeminiWire
+from tests.doubles.model_servers.openai_responses_wire import OpenAIResponsesWire
 from tests.doubles.model_servers.openai_wire import OpenAIChatWire
 from tests.doubles.model_servers.recording import RecordedRequest
 from tests.doubles.model_servers.scripts import DEFAULT_SCRIPT, ModelFault, ModelScript
@@ -27,6 +28,7 @@ ANTHROPIC_API_KEY = "sk-test-anthropic"
 GEMINI_API_KEY = "test-gemini-key"
 ROUTES: dict[str, WireFormat] = {
     "/openai/v1/chat/completions": OpenAIChatWire("openai", OPENAI_API_KEY),
+    "/openai/v1/responses": OpenAIResponsesWire(OPENAI_API_KEY),
     "/openrouter/v1/chat/completions": OpenAIChatWire("openrouter", OPENROUTER_API_KEY),
     "/ollama/v1/chat/completions": OpenAIChatWire("ollama", None),
     "/anthropic/v1/messages": AnthropicMessagesWire(ANTHROPIC_API_KEY),
@@ -36,7 +38,8 @@ MAX_REQUEST_BYTES = 20 * 1024 * 1024
 
 
 class FakeModelServer(BackgroundServer):
-    """Fake OpenAI, OpenRouter, Ollama, Anthropic and Gemini endpoints with scripted models.
+    """Fake OpenAI (Chat Completions and Responses), OpenRouter, Ollama, Anthropic and Gemini
+    endpoints with scripted models.
 
     A model is scripted by its id ("gpt-5.1") or provider-qualified id ("openai:gpt-5.1"; the
     Gemini endpoints are provider "google"). Unscripted models answer with DEFAULT_SCRIPT.

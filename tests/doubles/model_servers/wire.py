@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -22,6 +24,14 @@ class WireError:
     code: str | None = None  # a finer code: OpenAI `code`, Gemini ErrorInfo reason
 
 
+STREAMING_ONLY = WireError(400, "this fake server only answers streaming requests (stream: true)")
+
+
+def model_in_body(request: web.Request, body: dict[str, Any]) -> str:
+    """The model named by the body's `model` field (all but Gemini, which names it in the path)."""
+    return str(body.get("model", ""))
+
+
 @dataclass(frozen=True)
 class StreamContext:
     """One scripted answer being sent: ids, model and the token counts to report."""
@@ -32,6 +42,10 @@ class StreamContext:
     input_tokens: int
     output_tokens: int
     body: dict[str, Any] = field(default_factory=dict)
+    sent: list[str] = field(default_factory=list)
+    """The text sent so far, for wires whose closing events repeat the whole answer."""
+    sequence: Iterator[int] = field(default_factory=itertools.count)
+    """Numbers for wires that number their events."""
 
 
 class ConversationReader(Protocol):

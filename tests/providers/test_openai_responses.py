@@ -1,0 +1,231 @@
+"""The OpenAI Responses provider against streams shaped as the Responses API sends them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.chat.messages import ChatMessage, ModelRequest
+from bot.providers.base import (
+    AuthenticationFailed,
+    MalformedStream,
+    OutputLimitReached,
+    RateLimited,
+    Refused,
+    ServerError,
+    StreamCut,
+    Usage,
+)
+from bot.providers.openai_responses import OpenAIResponsesProvider
+from tests.providers.replay import JSON, Answer, ReplayServer, run
+
+BASE_URL = "https://api.openai.com/v1"
+KEY = "sk-test-abc123"
+ITEM = "msg_67ccd3acc8d48190a77525dc6de64b4104becb25c2f0b4b2"
+PLACE = {"item_id": ITEM, "output_index": 0, "content_index": 0}
+
+
+def event(kind: str, number: int, **fields: Any) -> str:
+    data = json.dumps({"type": kind, "sequence_number": number, **fields})
+    return f"event: {kind}\ndata: {data}\n\n"
+
+
+def response(status: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c2f0b4b2",
+        "object": "response",
+        "created_at": 1741476777,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "model": "gpt-4o-2024-08-06",
+        "output": [],
+        "store": False,
+        "usage": None,
+        **fields,
+    }
+
+
+USAGE = {
+    "input_tokens": 37,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 11,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 48,
+}
+OPENING = (
+    event("response.created", 0, response=response("in_progress"))
+    + event("response.in_progress", 1, response=response("in_progress"))
+    + event(
+        "response.output_item.added",
+        2,
+        output_index=0,
+        item={"id": ITEM, "type": "message", "status": "in_progress", "role": "assistant"},
+    )
+    + event("response.content_part.added", 3, **PLACE, part={"type": "output_text", "text": ""})
+)
+
+
+def delta(text: str, number: int) -> str:
+    return event("response.output_text.delta", number, **PLACE, delta=text, logprobs=[])
+
+
+def ending(status: str, number: int, **fields: Any) -> str:
+    return event(f"response.{status}", number, response=response(status, usage=USAGE, **fields))
+
+
+ANSWER = (
+    OPENING
+    + delta("4 and ", 4)
+    + delta("6.", 5)
+    + event("response.output_text.done", 6, **PLACE, text="4 and 6.", logprobs=[])
+    + ending("completed", 7)
+).encode()
+
+
+async def ask(
+    server: ReplayServer, request: ModelRequest | None = None, api_key: str | None = KEY
+) -> Answer:
+    async with server.client() as client:
+        return await run(OpenAIResponsesProvider(client, BASE_URL, api_key), "gpt-4o", request)
+
+
+async def test_streams_the_text_deltas_then_the_usage_of_the_completed_response():
+    answer = await ask(ReplayServer(ANSWER, chunk_size=11))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=37, output_tokens=11)]
+
+
+async def test_sends_instructions_and_the_turns_as_input_without_storing_the_response():
+    server = ReplayServer(ANSWER)
+    await ask(server)
+
+    assert server.request.url == "https://api.openai.com/v1/responses"
+    assert server.request.headers["authorization"] == f"Bearer {KEY}"
+    assert server.sent_json() == {
+        "model": "gpt-4o",
+        "instructions": "Be brief.",
+        "input": [
+            {"type": "message", "role": "user", "content": "Ann: What is 2+2?"},
+            {"type": "message", "role": "assistant", "content": "4."},
+            {"type": "message", "role": "user", "content": "Bob: And 3+3?"},
+            {"type": "message", "role": "user", "content": "Ann: Answer both."},
+        ],
+        "stream": True,
+        "store": False,
+    }
+
+
+async def test_no_system_prompt_sends_no_instructions_and_no_key_no_header():
+    server = ReplayServer(ANSWER)
+    await ask(server, ModelRequest("", (ChatMessage("user", "hi"),)), api_key=None)
+
+    assert "instructions" not in server.sent_json()
+    assert "authorization" not in server.request.headers
+
+
+async def test_reasoning_and_unknown_events_are_skipped():
+    reasoning = event(
+        "response.reasoning_summary_text.delta", 4, item_id="rs_1", delta="Thinking about sums"
+    )
+    future = event("response.something_new", 5, detail={"x": 1})
+    body = OPENING + reasoning + future + delta("Hi", 6) + ending("completed", 7)
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.error is None
+    assert answer.text == "Hi"
+
+
+async def test_an_incomplete_response_at_the_token_limit_keeps_the_text_and_says_so():
+    incomplete = ending("incomplete", 5, incomplete_details={"reason": "max_output_tokens"})
+    answer = await ask(ReplayServer((OPENING + delta("4 and ", 4) + incomplete).encode()))
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=37, output_tokens=11)]
+    assert isinstance(answer.error, OutputLimitReached)
+    assert str(answer.error) == "OpenAI stopped at the output-token limit."
+
+
+async def test_an_incomplete_response_stopped_by_the_content_filter_is_a_refusal():
+    incomplete = ending("incomplete", 4, incomplete_details={"reason": "content_filter"})
+    answer = await ask(ReplayServer((OPENING + incomplete).encode()))
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "OpenAI refused to answer (incomplete: content_filter)."
+
+
+async def test_a_refusal_is_shown_in_the_models_own_words():
+    refusal = "I'm sorry,\nI can't help with that."
+    body = OPENING + event("response.refusal.done", 4, **PLACE, refusal=refusal)
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "OpenAI refused to answer: I'm sorry, I can't help with that."
+
+
+async def test_a_failed_response_is_mapped_by_its_error_code():
+    failed = ending("failed", 5, error={"code": "server_error", "message": "Something broke."})
+    answer = await ask(ReplayServer((OPENING + delta("4", 4) + failed).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "OpenAI had a server error (server_error)."
+
+
+async def test_an_error_event_is_mapped_by_its_code():
+    error = event("error", 4, code="rate_limit_exceeded", message="Rate limit reached.", param=None)
+    answer = await ask(ReplayServer((OPENING + error).encode()))
+
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retryable
+
+
+async def test_a_stream_that_ends_without_a_final_response_is_cut():
+    answer = await ask(ReplayServer((OPENING + delta("4 and ", 4)).encode()))
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, StreamCut)
+
+    dropped = ReplayServer(
+        (OPENING + delta("4", 4)).encode(),
+        fail_after_body=httpx.RemoteProtocolError("peer closed connection"),
+    )
+    assert isinstance((await ask(dropped)).error, StreamCut)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param("event: response.output_text.delta\ndata: {not json\n\n", id="not-json"),
+        pytest.param(
+            'data: {"type":"response.output_text.delta","delta":7}\n\n', id="delta-not-text"
+        ),
+        pytest.param('data: {"type":"response.completed"}\n\n', id="no-response"),
+    ],
+)
+async def test_data_of_the_wrong_shape_is_malformed(data: str):
+    answer = await ask(ReplayServer((OPENING + delta("Hi", 4) + data).encode()))
+
+    assert answer.text == "Hi"
+    assert isinstance(answer.error, MalformedStream)
+
+
+async def test_a_refused_key_answers_with_the_openai_error_shape():
+    body = {
+        "error": {
+            "message": "Incorrect API key provided: sk-test-***123.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    }
+    server = ReplayServer(json.dumps(body).encode(), status=401, headers=dict(JSON))
+    answer = await ask(server)
+
+    assert isinstance(answer.error, AuthenticationFailed)
+    assert "sk-test" not in str(answer.error)
