@@ -27,6 +27,7 @@ from bot.recovery import Recovery
 from bot.settings import ConfigurationError, Settings
 from bot.slack.app_home import HomeSettings, HomeTab
 from bot.slack.event_intake import EventIntake
+from bot.slack.files import SlackFiles
 from bot.slack.listeners import register_listeners
 from bot.slack.pacing import UpdateBudget
 from bot.slack.web import SlackWeb, make_web_client, open_web_session, slack_error_code
@@ -112,6 +113,9 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         bot_user_id=bot_user_id,
         regenerations=RegenerationStore(database),
         channels=channels,
+        read_file=SlackFiles(
+            web_session, settings.slack_bot_token.get_secret_value(), settings.slack_api_url
+        ).read,
     )
     work = BackgroundWork()
     inbox = EventInbox(database)

@@ -37,7 +37,7 @@ from bot.chat.model_choice import (
 )
 from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
 from bot.slack.answer_message import AnswerMessage
-from bot.slack.inbound import readable_message
+from bot.slack.inbound import FileReader, readable_message
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackUnreachable, SlackWeb, slack_error_code
@@ -95,6 +95,7 @@ class Conversations:
         bot_user_id: str,
         regenerations: RegenerationStore,
         channels: ChannelStore,
+        read_file: FileReader,
     ) -> None:
         self._catalog = catalog
         self._store = store
@@ -105,6 +106,7 @@ class Conversations:
         self.bot_user_id = bot_user_id
         self._regenerations = regenerations
         self._channels = channels
+        self._read_file = read_file
 
     async def handle(self, message: IncomingMessage) -> None:
         parent = None
@@ -115,9 +117,7 @@ class Conversations:
             log.debug("ignoring %s in %s: %s", message.ts, message.channel_id, route.reason.value)
             return
         claim = MessageClaim(message.team_id, message.channel_id, message.ts)
-        text = await readable_message(
-            message, bot_user_id=self.bot_user_id, user_name=self._web.user_name
-        )
+        text = await self._readable(message)
         picks = split_model_picks(text)
         try:
             if isinstance(route, ContinueThread):
@@ -191,9 +191,7 @@ class Conversations:
     async def revise(self, message: IncomingMessage) -> None:
         """A person edited a message: later rounds and thread turns are sent the new text
         (what was answered already stays as it is). An edit asks nothing by itself."""
-        text = await readable_message(
-            message, bot_user_id=self.bot_user_id, user_name=self._web.user_name
-        )
+        text = await self._readable(message)
         said = split_model_picks(text).text
         if said and await self._store.revise_message(message.channel_id, message.ts, said):
             log.info(
@@ -206,6 +204,14 @@ class Conversations:
         """A message was deleted: it no longer reaches any model."""
         await self._store.forget_message(channel_id, message_ts)
         log.info("message %s in %s was deleted: it leaves the context", message_ts, channel_id)
+
+    async def _readable(self, message: IncomingMessage) -> str:
+        return await readable_message(
+            message,
+            bot_user_id=self.bot_user_id,
+            user_name=self._web.user_name,
+            read_file=self._read_file,
+        )
 
     async def _start_round(
         self,

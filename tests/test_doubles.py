@@ -31,6 +31,7 @@ from tests.doubles import (
     ModelFault,
     ModelScript,
     ServerThread,
+    SharedFile,
     SlackEmulator,
     SlackEventSender,
     free_port,
@@ -336,6 +337,31 @@ def test_files_upload_v2_keeps_the_content_in_the_thread(emulator: SlackEmulator
     )
     [share] = emulator.replies("C0GENERAL", parent["ts"])
     assert share["files"][0]["id"] == upload.id and share["bot_id"] == "B0BOT"
+
+
+def test_shared_files_are_served_at_their_private_urls_only_with_the_bot_token(
+    emulator: SlackEmulator,
+):
+    message = emulator.post_user_message(
+        "C0GENERAL",
+        "U0ALICE",
+        "see attached",
+        files=[SharedFile("notes.txt", "line one\n"), "chart.png"],
+    )
+    notes, chart = message["files"]
+    assert (notes["mimetype"], notes["filetype"], notes["size"]) == ("text/plain", "text", 9)
+    assert (chart["mimetype"], chart["mode"]) == ("image/png", "hosted")
+    with httpx.Client(trust_env=False) as client:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        fetched = client.get(notes["url_private_download"], headers=bearer)
+        assert fetched.text == "line one\n"
+        assert fetched.headers["content-type"].startswith("text/plain")
+        anonymous = client.get(notes["url_private"])
+        assert anonymous.status_code == 302
+        signed_out = client.get(notes["url_private"], follow_redirects=True)
+        assert signed_out.headers["content-type"].startswith("text/html")
+    assert [d.authorized for d in emulator.file_downloads()] == [True, False, False]
+    assert emulator.file_downloads()[0].path.endswith("/download/notes.txt")
 
 
 def test_reactions_views_ephemerals_and_permalinks(emulator: SlackEmulator, slack: WebClient):

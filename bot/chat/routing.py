@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.chat.attachments import AttachedFile
+
 
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
@@ -18,7 +20,7 @@ class IncomingMessage:
     text: str
     is_direct: bool
     mentions_bot: bool
-    attachments: tuple[str, ...] = ()  # names of the files the person attached
+    attachments: tuple[AttachedFile, ...] = ()  # the files the person shared with it
 
     @property
     def is_top_level(self) -> bool:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot.chat.attachments import (
+    AttachedFile,
+    FileNotShown,
+    FileOutcome,
+    FileShown,
+    file_text,
+    files_to_read,
+    with_files,
+)
 from bot.chat.routing import IncomingMessage
 
 # Message subtypes that are still a person talking to us; the rest (edits, joins, bot
@@ -15,6 +25,7 @@ _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _ANGLE_TOKEN = re.compile(r"<([^<>]+)>")
 
 NameLookup = Callable[[str], Awaitable[str]]
+FileReader = Callable[[AttachedFile], Awaitable[bytes | None]]
 
 
 def incoming_message(
@@ -41,15 +52,26 @@ def incoming_message(
         text=text,
         is_direct=channel_type == "im",
         mentions_bot=f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text,
-        attachments=_file_names(event.get("files")),
+        attachments=attached_files(event.get("files")),
     )
 
 
-def _file_names(files: object) -> tuple[str, ...]:
+def attached_files(files: object) -> tuple[AttachedFile, ...]:
+    """The files shared with a message, as Slack describes them. A file Slack keeps from the
+    bot (past a free plan's limit, or from another organisation) has no download URL."""
     if not isinstance(files, list):
         return ()
-    names = (f.get("name") or f.get("title") for f in files if isinstance(f, dict))
-    return tuple(str(name) for name in names if name)
+    return tuple(
+        AttachedFile(
+            name=str(file.get("name") or file.get("title")),
+            mimetype=str(file.get("mimetype") or ""),
+            filetype=str(file.get("filetype") or ""),
+            size=file["size"] if isinstance(file.get("size"), int) else 0,
+            url=file.get("url_private_download") or file.get("url_private") or None,
+        )
+        for file in files
+        if isinstance(file, dict) and (file.get("name") or file.get("title"))
+    )
 
 
 def edited_message(
@@ -87,15 +109,26 @@ def _changed(
 
 
 async def readable_message(
-    message: IncomingMessage, *, bot_user_id: str, user_name: NameLookup
+    message: IncomingMessage, *, bot_user_id: str, user_name: NameLookup, read_file: FileReader
 ) -> str:
-    """The message's text as a person reads it (`readable_text`), and a note naming the files
-    attached to it: the models are not sent the files, and should not answer as if they were."""
+    """The message's text as a person reads it (`readable_text`), then the text files
+    attached to it, and a note naming the files the models are not shown (so they do not
+    answer as if they had seen them)."""
     text = await readable_text(message.text, bot_user_id=bot_user_id, user_name=user_name)
     if not message.attachments:
         return text
-    note = f"[attached, not shown to you: {', '.join(message.attachments)}]"
-    return f"{text}\n{note}" if text else note
+    planned = files_to_read(message.attachments)
+    outcomes = await asyncio.gather(*(_read(file, read_file) for file in planned))
+    return with_files(text, outcomes)
+
+
+async def _read(planned: AttachedFile | FileNotShown, read_file: FileReader) -> FileOutcome:
+    if isinstance(planned, FileNotShown):
+        return planned
+    text = file_text(await read_file(planned))
+    if text is None:
+        return FileNotShown(planned.name, "could not be read")
+    return FileShown(planned.name, text)
 
 
 async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -> str:

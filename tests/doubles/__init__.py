@@ -23,7 +23,13 @@ wait for `slack.socket_mode.wait_for_connection()` and deliver with `to=[slack.s
 from tests.doubles.bot_process import BotProcess, BotProcessError, free_port
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript, RecordedRequest
 from tests.doubles.server_thread import ServerThread
-from tests.doubles.slack_emulator import ApiCall, SlackEmulator, SlackError, UploadedFile
+from tests.doubles.slack_emulator import (
+    ApiCall,
+    SharedFile,
+    SlackEmulator,
+    SlackError,
+    UploadedFile,
+)
 from tests.doubles.slack_events import SlackEventSender
 from tests.doubles.waiting import wait_until
 
@@ -36,6 +42,7 @@ __all__ = [
     "ModelScript",
     "RecordedRequest",
     "ServerThread",
+    "SharedFile",
     "SlackEmulator",
     "SlackError",
     "SlackEventSender",

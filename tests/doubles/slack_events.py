@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tests.doubles.slack_emulator import OTHER_BOT_USER_ID, SlackEmulator
+from tests.doubles.slack_emulator import OTHER_BOT_USER_ID, SharedFile, SlackEmulator
 from tests.doubles.slack_emulator.socket_link import SocketModeLink
 from tests.doubles.slack_emulator.socket_messages import EnvelopeType
 from tests.doubles.slack_emulator.socket_mode import SocketDelivery
@@ -137,9 +137,9 @@ class SlackEventSender:
         thread_ts: str | None = None,
         order: EventOrder = "message_first",
         concurrent: bool = False,
-        files: Sequence[str] = (),
+        files: Sequence[str | SharedFile] = (),
     ) -> dict[str, Any]:
-        """A person posts (with `files` uploaded along); Slack delivers its events. Returns the
+        """A person posts (with `files` shared along); Slack delivers its events. Returns the
         stored message (with ts)."""
         message = self.emulator.post_user_message(channel, user, text, thread_ts, files)
         events = self.events_for(channel, message)

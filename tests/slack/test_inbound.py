@@ -2,6 +2,7 @@
 
 import pytest
 
+from bot.chat.attachments import AttachedFile
 from bot.chat.routing import IncomingMessage
 from bot.slack.inbound import incoming_message, readable_message, readable_text
 
@@ -67,28 +68,53 @@ def test_a_direct_message_and_a_mention_are_recognised():
     assert mention is not None and mention.mentions_bot and not mention.is_direct
 
 
-def test_the_names_of_attached_files_are_kept():
-    files = [{"id": "F1", "name": "chart.png"}, {"id": "F2", "title": "notes"}, {"id": "F3"}]
+def test_attached_files_are_kept_as_slack_describes_them():
+    files = [
+        {"id": "F1", "name": "chart.png", "mimetype": "image/png", "filetype": "png", "size": 7},
+        {"id": "F2", "title": "notes", "url_private": "https://files.slack.com/F2/notes"},
+        {"id": "F3", "mode": "hidden_by_limit"},
+    ]
     message = incoming_message(
         event(subtype="file_share", files=files), team_id="T1", bot_user_id="U0BOT"
     )
     assert message is not None
-    assert message.attachments == ("chart.png", "notes")
+    assert message.attachments == (
+        AttachedFile("chart.png", mimetype="image/png", filetype="png", size=7),
+        AttachedFile("notes", url="https://files.slack.com/F2/notes"),
+    )
 
 
-async def test_attached_files_are_named_to_the_models_as_not_shown():
-    def with_files(text: str) -> IncomingMessage:
-        found = incoming_message(
-            event(text=text, files=[{"name": "q3.pdf"}, {"name": "chart.png"}]),
-            team_id="T1",
-            bot_user_id="U0BOT",
-        )
-        assert found is not None
-        return found
+NOTES = {"name": "notes.txt", "mimetype": "text/plain", "size": 9, "url_private": "https://x/n"}
+BINARY = {"name": "data.txt", "mimetype": "text/plain", "size": 4, "url_private": "https://x/d"}
+CONTENTS = {"https://x/n": b"the plan\n", "https://x/d": b"\x00\x01\x02\x03"}
 
-    async def read(message: IncomingMessage) -> str:
-        return await readable_message(message, bot_user_id="U0BOT", user_name=user_name)
 
+async def read_file(file: AttachedFile) -> bytes | None:
+    return CONTENTS.get(file.url or "")
+
+
+def with_files(text: str, files: list[dict[str, object]]) -> IncomingMessage:
+    found = incoming_message(event(text=text, files=files), team_id="T1", bot_user_id="U0BOT")
+    assert found is not None
+    return found
+
+
+async def read(message: IncomingMessage) -> str:
+    return await readable_message(
+        message, bot_user_id="U0BOT", user_name=user_name, read_file=read_file
+    )
+
+
+async def test_attached_files_that_are_not_text_are_named_to_the_models_as_not_shown():
+    files: list[dict[str, object]] = [{"name": "q3.pdf"}, {"name": "chart.png"}]
     note = "[attached, not shown to you: q3.pdf, chart.png]"
-    assert await read(with_files("<@U0BOT> sum this up")) == f"sum this up\n{note}"
-    assert await read(with_files("<@U0BOT>")) == note
+    assert await read(with_files("<@U0BOT> sum this up", files)) == f"sum this up\n{note}"
+    assert await read(with_files("<@U0BOT>", files)) == note
+
+
+async def test_attached_text_files_are_read_and_unreadable_ones_said_so():
+    text = await read(with_files("<@U0BOT> read these", [NOTES, BINARY]))
+    assert text == (
+        "read these\n[attached file: notes.txt]\n```\nthe plan\n```\n"
+        "[attached, not shown to you: data.txt (could not be read)]"
+    )

@@ -7,12 +7,13 @@ from tests.doubles.slack_emulator.emulator import (
     SlackEmulator,
 )
 from tests.doubles.slack_emulator.errors import SlackError
-from tests.doubles.slack_emulator.workspace import UploadedFile
+from tests.doubles.slack_emulator.workspace import SharedFile, UploadedFile
 
 __all__ = [
     "OTHER_BOT_ID",
     "OTHER_BOT_USER_ID",
     "ApiCall",
+    "SharedFile",
     "SlackEmulator",
     "SlackError",
     "UploadedFile",

@@ -23,12 +23,14 @@ from tests.doubles.slack_emulator.methods_apps import APP_METHODS, UPLOAD_PATH
 from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS
 from tests.doubles.slack_emulator.methods_read import READ_METHODS
 from tests.doubles.slack_emulator.rich_text import rich_text_blocks
+from tests.doubles.slack_emulator.shared_files import FILES_PATH, SIGN_IN_PAGE, file_object
 from tests.doubles.slack_emulator.socket_link import SocketModeLink
 from tests.doubles.slack_emulator.socket_mode import SOCKET_PATH, SocketModeServer
 from tests.doubles.slack_emulator.tokens import token_error
 from tests.doubles.slack_emulator.workspace import (
     BotIdentity,
     Channel,
+    SharedFile,
     SlackWorkspace,
     UploadedFile,
     User,
@@ -66,6 +68,14 @@ class ApiCall:
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
+@dataclass(frozen=True)
+class FileDownload:
+    """A request for a shared file: its path, and whether it carried the bot token."""
+
+    path: str
+    authorized: bool
+
+
 class SlackEmulator(BackgroundServer):
     """A stateful Slack workspace behind a Web API as strict as Slack's, recording every call."""
 
@@ -93,11 +103,15 @@ class SlackEmulator(BackgroundServer):
         self._faults = FaultPlan()
         self._calls: list[ApiCall] = []
         self._response_url_posts: list[tuple[str, dict[str, Any]]] = []
+        self._file_downloads: list[FileDownload] = []
         self._seed_directory()
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post(UPLOAD_PATH + "{file_id}", self._handle_upload)
         app.router.add_post(RESPONSE_URL_PATH + "{response_id}", self._handle_response_url)
+        app.router.add_get(FILES_PATH + "{team_file}/{name}", self._handle_file)
+        app.router.add_get(FILES_PATH + "{team_file}/download/{name}", self._handle_file)
+        app.router.add_get("/", self._sign_in_page)
         self._sockets = SocketModeServer(app_id)
         app.router.add_get(SOCKET_PATH + "{ticket}", self._sockets.handle)
         app.on_shutdown.append(self._sockets.on_shutdown)
@@ -180,6 +194,23 @@ class SlackEmulator(BackgroundServer):
                 return web.Response(status=404, text="upload not found")
             upload.content = content
         return web.Response(text=f"OK - {len(content)}")
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        """A shared file's private URL: its bytes for the bot's token; without it, Slack's
+        answer to a browser that is not signed in, a redirect to its sign-in page."""
+        authorized = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
+        file_id = request.match_info["team_file"].partition("-")[2]
+        with self._lock:
+            self._file_downloads.append(FileDownload(request.path, authorized))
+            shared = self._workspace.shared_files.get(file_id)
+        if not authorized:
+            raise web.HTTPFound(f"/?redir={request.path}")
+        if shared is None:
+            return web.Response(status=404, text="file not found")
+        return web.Response(body=shared.data, content_type=shared.type)
+
+    async def _sign_in_page(self, request: web.Request) -> web.Response:
+        return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         try:
@@ -305,10 +336,10 @@ class SlackEmulator(BackgroundServer):
         user: str,
         text: str,
         thread_ts: str | None = None,
-        files: Sequence[str] = (),
+        files: Sequence[str | SharedFile] = (),
     ) -> dict[str, Any]:
-        """A person (or a bot user such as U0OTHERBOT) posts, with `files` (their names)
-        uploaded along; returns the stored message."""
+        """A person (or a bot user such as U0OTHERBOT) posts, with `files` (a name alone is an
+        empty file of that name) shared along; returns the stored message."""
         with self._lock:
             target = self._workspace.channel(channel)
             author = self._workspace.user(user)
@@ -319,11 +350,21 @@ class SlackEmulator(BackgroundServer):
                 message |= {"client_msg_id": str(uuid.uuid4()), "blocks": rich_text_blocks(text)}
             if files:
                 message["upload"] = True
-                message["files"] = [
-                    {"id": self._workspace.new_id("F"), "name": name, "title": name}
-                    for name in files
-                ]
+                message["files"] = [self._share(file, author.id) for file in files]
             return copy.deepcopy(self._workspace.post(target, message, thread_ts))
+
+    def _share(self, file: str | SharedFile, user_id: str) -> dict[str, Any]:
+        shared = SharedFile(file) if isinstance(file, str) else file
+        file_id = self._workspace.new_id("F")
+        self._workspace.shared_files[file_id] = shared
+        return file_object(
+            shared, file_id, user_id=user_id, team_id=self.team_id, base_url=self.url
+        )
+
+    def file_downloads(self) -> list[FileDownload]:
+        """Every request for a shared file's private URL, in order."""
+        with self._lock:
+            return list(self._file_downloads)
 
     def edit_user_message(
         self, channel: str, ts: str, text: str

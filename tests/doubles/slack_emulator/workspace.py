@@ -6,6 +6,7 @@ Not thread-safe by itself: the emulator holds its lock around every use.
 from __future__ import annotations
 
 import itertools
+import mimetypes
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,26 @@ class UploadedFile:
         }
 
 
+@dataclass(frozen=True)
+class SharedFile:
+    """A file a person shares with a message: its name, bytes and (else guessed) MIME type;
+    `snippet` makes it a text snippet (Slack turns long pasted text into one)."""
+
+    name: str
+    content: bytes | str = b""
+    mimetype: str | None = None
+    snippet: bool = False
+
+    @property
+    def data(self) -> bytes:
+        return self.content.encode() if isinstance(self.content, str) else self.content
+
+    @property
+    def type(self) -> str:
+        guessed, _ = mimetypes.guess_type(self.name)
+        return self.mimetype or guessed or "application/octet-stream"
+
+
 class SlackWorkspace:
     """Users, conversations and messages, with Slack's thread bookkeeping on parents."""
 
@@ -151,6 +172,7 @@ class SlackWorkspace:
         self.ephemerals: list[dict[str, Any]] = []
         self.home_views: dict[str, dict[str, Any]] = {}
         self.files: dict[str, UploadedFile] = {}
+        self.shared_files: dict[str, SharedFile] = {}
         self._ids = itertools.count(1)
 
     def new_id(self, prefix: str) -> str:

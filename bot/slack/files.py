@@ -1,0 +1,62 @@
+"""Downloading the files people attach to their messages (the `files:read` scope)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
+
+log = logging.getLogger(__name__)
+
+_DOWNLOAD_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+class SlackFiles:
+    """Fetches a shared file's bytes from its private URL with the bot token. The token is
+    only ever sent to the Slack API's own host or one of its subdomains (`files.slack.com`
+    for `slack.com`), never to another address a file object might name."""
+
+    def __init__(self, session: aiohttp.ClientSession, token: str, api_url: str) -> None:
+        self._session = session
+        self._token = token
+        api = urlsplit(api_url)
+        self._scheme, self._host = api.scheme, (api.hostname or "")
+
+    async def read(self, file: AttachedFile) -> bytes | None:
+        """The file's bytes, or None (logged) when Slack does not hand them over: no
+        `files:read` scope, the file deleted or too large, Slack unreachable."""
+        if file.url is None or not self._is_slack_file_url(file.url):
+            log.warning("attached file %r not downloaded: its URL is not Slack's", file.name)
+            return None
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with self._session.get(file.url, headers=headers, allow_redirects=False) as got:
+                # Without the scope Slack answers with (or redirects to) its sign-in page.
+                signed_out = got.content_type == "text/html" and file.mimetype != "text/html"
+                if got.status != 200 or signed_out:
+                    log.warning(
+                        "attached file %r not downloaded: HTTP %d %s (does the app have the "
+                        "files:read scope?)",
+                        file.name,
+                        got.status,
+                        got.content_type,
+                    )
+                    return None
+                data = await got.content.read(MAX_FILE_BYTES + 1)
+        except _DOWNLOAD_ERRORS as error:
+            log.warning("attached file %r not downloaded: %r", file.name, error)
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            log.info("attached file %r is larger than Slack said; not shown", file.name)
+            return None
+        return data
+
+    def _is_slack_file_url(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        same_site = host == self._host or host.endswith("." + self._host)
+        return same_site and parts.scheme in ("https", self._scheme)

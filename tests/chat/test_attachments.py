@@ -1,0 +1,91 @@
+"""Which attached files the models are shown, and how they read them."""
+
+from __future__ import annotations
+
+from bot.chat.attachments import (
+    MAX_FILE_BYTES,
+    MAX_MESSAGE_FILE_BYTES,
+    AttachedFile,
+    FileNotShown,
+    FileShown,
+    file_text,
+    files_to_read,
+    with_files,
+)
+
+URL = "https://files.slack.com/files-pri/T1-F1/notes.txt"
+
+
+def text_file(name: str = "notes.txt", size: int = 100, **fields) -> AttachedFile:
+    return AttachedFile(
+        name, mimetype=fields.pop("mimetype", "text/plain"), size=size, url=URL, **fields
+    )
+
+
+def test_text_code_and_snippet_files_are_read_images_and_pdfs_are_only_named():
+    files = [
+        text_file(),
+        AttachedFile("build.log", mimetype="application/octet-stream", filetype="log", url=URL),
+        AttachedFile("Untitled", mimetype="", filetype="python", url=URL),
+        AttachedFile("data.json", mimetype="application/json", url=URL),
+        AttachedFile("q3.png", mimetype="image/png", filetype="png", url=URL),
+        AttachedFile("q3.pdf", mimetype="application/pdf", filetype="pdf", url=URL),
+    ]
+    planned = files_to_read(files)
+    assert planned == [*files[:4], FileNotShown("q3.png"), FileNotShown("q3.pdf")]
+
+
+def test_a_file_over_the_size_limit_is_named_with_its_size():
+    big = text_file("big.log", size=MAX_FILE_BYTES + 1)
+    huge = text_file("huge.log", size=3_200_000)
+    assert files_to_read([big, huge]) == [
+        FileNotShown("big.log", "too large to show, 100 KB"),
+        FileNotShown("huge.log", "too large to show, 3.2 MB"),
+    ]
+
+
+def test_files_are_read_while_the_message_budget_lasts():
+    half = MAX_MESSAGE_FILE_BYTES // 2
+    first, second, third, small = (
+        text_file("a.txt", size=half),
+        text_file("b.txt", size=half),
+        text_file("c.txt", size=half),
+        text_file("d.txt", size=0),
+    )
+    planned = files_to_read([first, second, third, small])
+    assert planned == [first, second, FileNotShown("c.txt", "too large to show, 100 KB"), small]
+
+
+def test_a_text_file_without_a_download_url_is_said_to_be_unreadable():
+    hidden = AttachedFile("notes.txt", mimetype="text/plain", size=10, url=None)
+    assert files_to_read([hidden]) == [FileNotShown("notes.txt", "could not be read")]
+
+
+def test_only_utf8_text_without_nul_bytes_counts_as_text():
+    assert file_text("héllo\n".encode()) == "héllo\n"
+    assert file_text(b"\xef\xbb\xbfwith a BOM") == "with a BOM"
+    assert file_text(b"\x89PNG\r\n\x1a\n\x00\x00") is None
+    assert file_text("latin-1 café".encode("latin-1")) is None
+    assert file_text(None) is None
+
+
+def test_shown_files_follow_the_text_in_fences_and_the_rest_are_named():
+    text = with_files(
+        "what is wrong here?",
+        [
+            FileShown("app.py", "print('hi')\n\n"),
+            FileNotShown("q3.png"),
+            FileNotShown("big.log", "too large to show, 3.2 MB"),
+        ],
+    )
+    assert text == (
+        "what is wrong here?\n"
+        "[attached file: app.py]\n```\nprint('hi')\n```\n"
+        "[attached, not shown to you: q3.png, big.log (too large to show, 3.2 MB)]"
+    )
+
+
+def test_a_file_with_fences_of_its_own_cannot_close_the_fence_around_it():
+    readme = "Run:\n```sh\nmake\n```\n````\nfour\n````"
+    text = with_files("", [FileShown("README.md", readme)])
+    assert text == f"[attached file: README.md]\n`````\n{readme}\n`````"

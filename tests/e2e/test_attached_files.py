@@ -1,0 +1,50 @@
+"""Files attached to a message for the bot: text files reach the models, others are named."""
+
+from __future__ import annotations
+
+from tests.doubles import SharedFile
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
+from tests.e2e.slack_views import wait_for_answers
+
+CODE = "def add(a, b):\n    return a - b\n"
+
+
+def test_a_text_file_reaches_every_model_and_an_image_is_named(bot, slack, models, events):
+    events.user_says(
+        CHANNEL,
+        ALICE,
+        f"{MENTION} why does this fail?",
+        files=[SharedFile("add.py", CODE), "screenshot.png"],
+        to=[bot.events_url],
+    )
+    wait_for_answers(slack, CHANNEL, 3)
+
+    expected = (
+        "Alice: why does this fail?\n"
+        f"[attached file: add.py]\n```\n{CODE.rstrip()}\n```\n"
+        "[attached, not shown to you: screenshot.png]"
+    )
+    for model_id in MODEL_IDS:
+        (request,) = models.requests_for(model_id)
+        assert request.turns() == [("user", expected)]
+    (download,) = slack.file_downloads()
+    assert download.authorized and download.path.endswith("/add.py")
+
+
+def test_a_snippet_in_a_reply_thread_reaches_the_threads_model(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} I will paste the log", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    log = "ERROR: disk full\n" * 3
+
+    events.user_says(
+        CHANNEL,
+        BOB,
+        "",
+        thread_ts=gpt_answer["ts"],
+        files=[SharedFile("Untitled", log, mimetype="text/plain", snippet=True)],
+        to=[bot.events_url],
+    )
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt_answer["ts"])
+
+    last_turn = models.requests_for("gpt-test")[-1].turns()[-1]
+    assert last_turn == ("user", f"Bob: [attached file: Untitled]\n```\n{log.rstrip()}\n```")

@@ -1,0 +1,75 @@
+"""Attached files are downloaded from Slack with the bot token, and from nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
+from bot.slack.files import SlackFiles
+from bot.slack.inbound import attached_files
+from tests.doubles import ServerThread, SharedFile, SlackEmulator
+
+
+@pytest.fixture
+def emulator() -> Iterator[SlackEmulator]:
+    with SlackEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as opened:
+        yield opened
+
+
+def shared(emulator: SlackEmulator, *files: SharedFile) -> list[AttachedFile]:
+    message = emulator.post_user_message("C0GENERAL", "U0ALICE", "see attached", files=files)
+    return list(attached_files(message["files"]))
+
+
+async def test_a_shared_file_is_read_with_the_bot_token(emulator, session):
+    (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
+    files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+
+    assert await files.read(notes) == b"the plan\n"
+    assert [d.authorized for d in emulator.file_downloads()] == [True]
+
+
+async def test_a_refused_token_gives_nothing_rather_than_the_sign_in_page(emulator, session):
+    (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
+    files = SlackFiles(session, "xoxb-revoked", emulator.api_url)
+
+    assert await files.read(notes) is None
+    assert [d.authorized for d in emulator.file_downloads()] == [False]
+
+
+async def test_a_file_larger_than_slack_said_is_not_read(emulator, session):
+    (log,) = shared(emulator, SharedFile("build.log", "x" * (MAX_FILE_BYTES + 1)))
+    files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+
+    assert await files.read(replace(log, size=10)) is None
+
+
+async def test_the_token_is_never_sent_to_a_host_that_is_not_slacks(emulator, session):
+    received: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        received.append(request.headers.get("Authorization", ""))
+        return web.Response(text="secret plans")
+
+    app = web.Application()
+    app.router.add_get("/{name}", record)
+    with ServerThread(app, name="elsewhere") as elsewhere:
+        (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
+        # The same machine under another name is another host.
+        url = elsewhere.url.replace("127.0.0.1", "localhost") + "/notes.txt"
+        files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+
+        assert await files.read(replace(notes, url=url)) is None
+    assert received == []
+    assert emulator.file_downloads() == []
