@@ -11,7 +11,9 @@ from aiohttp import web
 
 from bot.app import build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
+from bot.retention import SECONDS_A_DAY, forget_forever
 from bot.settings import ConfigurationError, Settings, load_settings
+from storage.retention import RetentionStore
 
 log = logging.getLogger("bot")
 
@@ -60,6 +62,11 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         asyncio.create_task(bot.recovery.heartbeat_forever(), name="heartbeat"),
         asyncio.create_task(bot.stops.watch_forever(), name="stop watcher"),
     ]
+    if settings.chorus_forget_after_days is not None:
+        forgetting = forget_forever(
+            RetentionStore(bot.database), settings.chorus_forget_after_days * SECONDS_A_DAY
+        )
+        loops.append(asyncio.create_task(forgetting, name="forgetting"))
     if socket_mode is not None:
         await socket_mode.connect_async()
         log.info(

@@ -144,6 +144,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
             system_prompt=settings.chorus_system_prompt,
             window=window,
             storage="PostgreSQL" if database.dialect == "postgresql" else "SQLite",
+            forget_after_days=settings.chorus_forget_after_days,
         ),
         UsageStore(database),
     )

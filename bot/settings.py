@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     chorus_max_output_tokens: int = Field(default=4096, ge=1)
     chorus_stale_answer_seconds: float = Field(default=60.0, ge=1.0)
     chorus_replica_id: str = ""
+    # Unset: kept until deleted. Fractions of a day are allowed (tests use seconds).
+    chorus_forget_after_days: float | None = Field(default=None, gt=0)
 
     @field_validator("log_level")
     @classmethod

@@ -15,10 +15,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = String(64)  # Slack ids and timestamps ("C0123", "1764000000.000100")
+# Messages whose text is still kept: what forgetting old messages looks through.
+UNFORGOTTEN = text("text != ''")
 
 
 class Base(DeclarativeBase):
@@ -48,6 +51,12 @@ class Round(Base):
     __table_args__ = (
         Index("ix_rounds_chat_id_id", "chat_id", "id"),
         Index("ix_rounds_message", "channel_id", "message_ts"),
+        Index(
+            "ix_rounds_unforgotten",
+            "created_at",
+            sqlite_where=UNFORGOTTEN,
+            postgresql_where=UNFORGOTTEN,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -82,6 +91,12 @@ class ThreadTurn(Base):
     __table_args__ = (
         Index("ix_thread_turns_thread_id_id", "reply_thread_id", "id"),
         Index("ix_thread_turns_message", "channel_id", "message_ts"),
+        Index(
+            "ix_thread_turns_unforgotten",
+            "created_at",
+            sqlite_where=UNFORGOTTEN,
+            postgresql_where=UNFORGOTTEN,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

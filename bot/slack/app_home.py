@@ -40,6 +40,7 @@ class HomeSettings:
     system_prompt: str
     window: ContextWindow
     storage: str  # "SQLite" or "PostgreSQL"
+    forget_after_days: float | None = None
 
 
 def home_view(
@@ -52,7 +53,7 @@ def home_view(
     configuration = (
         f"• Each round sends up to {settings.window.max_rounds} earlier rounds, "
         f"about {settings.window.max_tokens:,} tokens at most.\n"
-        f"• Conversations are stored in {settings.storage}.\n"
+        f"• Conversations are stored in {settings.storage}{_kept_for(settings)}.\n"
         f"• System prompt:\n{block_quote(settings.system_prompt)}"
     )
     return {
@@ -68,6 +69,11 @@ def home_view(
             _section(f"*Configuration*\n{configuration}"),
         ],
     }
+
+
+def _kept_for(settings: HomeSettings) -> str:
+    days = settings.forget_after_days
+    return "" if days is None else f"; what is said is forgotten after {days:g} days"
 
 
 def usage_lines(catalog: ModelCatalog, usage: Sequence[ModelUsage]) -> str:

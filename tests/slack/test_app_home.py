@@ -30,6 +30,14 @@ def test_home_shows_the_context_window_and_the_system_prompt_quoted():
     assert ">Line one.\n> \n>Line two." in text
 
 
+def test_home_says_how_long_what_is_said_is_kept():
+    kept = "\n".join(section_texts(home_view(CATALOG, settings())))
+    assert "Conversations are stored in SQLite.\n" in kept
+    forgetting = HomeSettings("Be brief.", ContextWindow(7, 9000), "SQLite", forget_after_days=30)
+    text = "\n".join(section_texts(home_view(CATALOG, forgetting)))
+    assert "stored in SQLite; what is said is forgotten after 30 days." in text
+
+
 def test_a_long_system_prompt_is_cut_to_fit_a_section():
     view = home_view(CATALOG, settings("x" * 10_000))
     assert view["type"] == "home"

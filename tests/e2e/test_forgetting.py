@@ -1,0 +1,33 @@
+"""CHORUS_FORGET_AFTER_DAYS: what was said before the period is never sent to a model again."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
+from tests.e2e.slack_views import wait_for_answers
+
+KEEP_SECONDS = 2.0
+
+
+@pytest.fixture
+def bot(start_bot):
+    return start_bot(CHORUS_FORGET_AFTER_DAYS=str(KEEP_SECONDS / 86400))
+
+
+def test_messages_older_than_the_period_leave_every_context(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} my secret is 42", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+
+    wait_until(lambda: "forgot 1 message(s)" in bot.logs(), timeout=15, message="forgetting")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} what is my secret?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    for model_id in MODEL_IDS:
+        assert models.requests_for(model_id)[-1].turns() == [("user", "Alice: what is my secret?")]
+
+    events.user_says(CHANNEL, BOB, "remind me?", thread_ts=gpt_answer["ts"], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt_answer["ts"])
+    sent = models.requests_for("gpt-test")[-1].turns()
+    assert "42" not in repr(sent)
+    assert sent[-1] == ("user", "Bob: remind me?")

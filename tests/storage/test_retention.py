@@ -1,0 +1,73 @@
+"""Forgetting old messages on real SQLite and PostgreSQL: their text and their answers' text
+are erased everywhere they were kept; newer ones and the usage figures stay."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from storage.database import connect
+from storage.retention import RetentionStore
+from storage.tables import Answer, ReplyThread, Round, ThreadTurn
+from storage.usage import UsageStore
+from tests.storage.test_conversation_store import Stores, start_turn, stores_over
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[tuple[Stores, RetentionStore]]:
+    database = await connect(database_url)
+    yield stores_over(database), RetentionStore(database, batch=2)
+    await database.close()
+
+
+async def everything_kept(stores: Stores) -> str:
+    """Every text the database holds for rounds, turns, answers and snapshots."""
+    database = stores.conversations._database
+
+    def read(session) -> str:
+        texts = [
+            *session.scalars(select(Round.text)),
+            *session.scalars(select(ThreadTurn.text)),
+            *session.scalars(select(Answer.text)),
+            *(repr(snapshot) for snapshot in session.scalars(select(ReplyThread.snapshot))),
+        ]
+        return "\n".join(texts)
+
+    return await database.run(read)
+
+
+async def test_messages_said_before_the_cutoff_are_erased_with_their_answers(stores):
+    stores, retention = stores
+    await stores.round("1.0", "old secret one")
+    second = await stores.round("2.0", "old secret two")
+    await stores.round("3.0", "old secret three")
+    parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[0].answer_id}")
+    await start_turn(stores, parent, "2.1", "old thread secret")
+    cutoff = time.time()
+    await asyncio.sleep(0.01)
+    await stores.round("4.0", "new question")
+    turn = await start_turn(stores, parent, "2.2", "new thread question")
+    usage_before = await UsageStore(stores.conversations._database).by_model(since=0)
+
+    assert await retention.forget_said_before(cutoff) == 4  # three rounds, one turn
+    kept = await everything_kept(stores)
+    assert "secret" not in kept
+    assert "new question" in kept and "new thread question" in kept
+
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+    )
+    assert history.snapshot == ()
+    assert history.anchor_answer == ""
+    assert [t.text for t in history.turns] == ["new thread question"]
+    assert await UsageStore(stores.conversations._database).by_model(since=0) == usage_before
+    latest = await stores.round("5.0", "newest")
+    records = await stores.conversations.round_records(
+        latest.chat_id, before_round_id=latest.round_id, limit=10
+    )
+    assert [r.text for r in records] == ["new question"]
+    assert await retention.forget_said_before(cutoff) == 0
