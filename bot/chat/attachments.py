@@ -33,7 +33,6 @@ _TEXT_FILETYPES = frozenset(
     [
         "text",
         "markdown",
-        "post",
         "csv",
         "tsv",
         "json",
