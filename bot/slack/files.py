@@ -13,6 +13,8 @@ from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
 log = logging.getLogger(__name__)
 
 _DOWNLOAD_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+# The round waits for its files: a slow download must not hold the placeholders back long.
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 class SlackFiles:
@@ -34,7 +36,9 @@ class SlackFiles:
             return None
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._session.get(file.url, headers=headers, allow_redirects=False) as got:
+            async with self._session.get(
+                file.url, headers=headers, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT
+            ) as got:
                 # Without the scope Slack answers with (or redirects to) its sign-in page.
                 signed_out = got.content_type == "text/html" and file.mimetype != "text/html"
                 if got.status != 200 or signed_out:
@@ -46,14 +50,16 @@ class SlackFiles:
                         got.content_type,
                     )
                     return None
-                data = await got.content.read(MAX_FILE_BYTES + 1)
+                data = bytearray()
+                async for chunk in got.content.iter_chunked(64 * 1024):
+                    data += chunk
+                    if len(data) > MAX_FILE_BYTES:
+                        log.info("attached file %r is larger than Slack said; not shown", file.name)
+                        return None
         except _DOWNLOAD_ERRORS as error:
             log.warning("attached file %r not downloaded: %r", file.name, error)
             return None
-        if len(data) > MAX_FILE_BYTES:
-            log.info("attached file %r is larger than Slack said; not shown", file.name)
-            return None
-        return data
+        return bytes(data)
 
     def _is_slack_file_url(self, url: str) -> bool:
         parts = urlsplit(url)

@@ -40,6 +40,14 @@ async def test_a_shared_file_is_read_with_the_bot_token(emulator, session):
     assert [d.authorized for d in emulator.file_downloads()] == [True]
 
 
+async def test_a_file_near_the_limit_is_read_whole_however_it_arrives(emulator, session):
+    content = "0123456789" * (MAX_FILE_BYTES // 10)
+    (log,) = shared(emulator, SharedFile("build.log", content))
+    files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+
+    assert await files.read(log) == content.encode()
+
+
 async def test_a_refused_token_gives_nothing_rather_than_the_sign_in_page(emulator, session):
     (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
     files = SlackFiles(session, "xoxb-revoked", emulator.api_url)

@@ -40,6 +40,7 @@ API_METHODS: dict[str, Handler] = {**CHAT_METHODS, **READ_METHODS, **APP_METHODS
 CONNECTIONS_OPEN = "apps.connections.open"  # the one method that takes the app-level token
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 RESPONSE_URL_PATH = "/respond/"
+FILE_PIECE_BYTES = 16 * 1024
 OTHER_BOT_USER_ID = "U0OTHERBOT"
 OTHER_BOT_ID = "B0OTHER"
 PEOPLE = {"U0ALICE": "Alice", "U0BOB": "Bob", "U0CAROL": "Carol"}
@@ -207,7 +208,15 @@ class SlackEmulator(BackgroundServer):
             raise web.HTTPFound(f"/?redir={request.path}")
         if shared is None:
             return web.Response(status=404, text="file not found")
-        return web.Response(body=shared.data, content_type=shared.type)
+        # In pieces, as a file arrives over a real network: a reader must wait for them all.
+        response = web.StreamResponse(headers={"Content-Type": shared.type})
+        response.content_length = len(shared.data)
+        await response.prepare(request)
+        for start in range(0, len(shared.data), FILE_PIECE_BYTES):
+            await response.write(shared.data[start : start + FILE_PIECE_BYTES])
+            await asyncio.sleep(0.001)
+        await response.write_eof()
+        return response
 
     async def _sign_in_page(self, request: web.Request) -> web.Response:
         return web.Response(text=SIGN_IN_PAGE, content_type="text/html")
