@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,6 +131,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         stale_seconds=settings.chorus_stale_answer_seconds,
     )
     signing_secret = settings.slack_signing_secret
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(_not_the_token_notice)
     app = AsyncApp(
         client=web_client,
         signing_secret=signing_secret.get_secret_value() if signing_secret else "",
@@ -154,6 +156,12 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     return ChorusBot(
         app, conversations, recovery, stops, work, database, http, web_session, team_id
     )
+
+
+def _not_the_token_notice(record: logging.LogRecord) -> bool:
+    """Bolt reads SLACK_BOT_TOKEN itself, then warns at every start that the client it is given
+    (made with that very token) wins over it: nothing an admin needs to read."""
+    return "`token` will be unused" not in record.getMessage()
 
 
 async def open_database(database_url: str) -> Database:

@@ -37,6 +37,7 @@ def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, event
         (request,) = models.requests_for(model_id)
         assert request.system_prompt().startswith(SYSTEM_PROMPT_START)
         assert request.turns() == [("user", "Alice: hello there")]
+    assert " WARNING " not in bot.logs(), "a normal start and round warn of nothing"
 
 
 def test_a_thread_reply_continues_with_that_model_only(bot, slack, models, events):
