@@ -1,5 +1,6 @@
-"""Partial indexes on rounds and thread turns whose text is kept: forgetting old messages
-(CHORUS_FORGET_AFTER_DAYS) reads the oldest of them, never the ones forgotten already
+"""rounds and thread turns whose text is kept: partial indexes for forgetting old messages
+
+CHORUS_FORGET_AFTER_DAYS reads the oldest of them, never the ones forgotten already.
 
 Revision ID: 0007
 Revises: 0006
