@@ -168,12 +168,23 @@ class AnswerRunner:
             ),
             slack_ts=job.message.ts,
         )
+        seconds = time.monotonic() - started
+        log.info(
+            "answer %s by %s in %s: %s in %.1f s, %s → %s tokens",
+            job.answer_id,
+            job.spec.name,
+            job.message.channel,
+            status.value,
+            seconds,
+            progress.input_tokens,
+            progress.output_tokens,
+        )
         messages = outcome_messages(
             job.spec.display_name,
             status=status,
             text=progress.text,
             error=error,
-            seconds=time.monotonic() - started,
+            seconds=seconds,
             input_tokens=progress.input_tokens,
             output_tokens=progress.output_tokens,
         )

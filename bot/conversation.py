@@ -241,6 +241,13 @@ class Conversations:
         if started is None:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
+        log.info(
+            "round %s in %s for %s: %s",
+            started.round_id,
+            message.channel_id,
+            message.user_id,
+            ", ".join(answer.model for answer in started.answers),
+        )
         system = self._system_prompt(started.channel_prompt)
         request = self._round_context(system, started.history, author, text)
         await self._answer(
@@ -285,6 +292,14 @@ class Conversations:
         if started is None:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
+        log.info(
+            "thread turn %s under %s in %s for %s: %s",
+            started.turn_id,
+            parent.slack_ts,
+            message.channel_id,
+            message.user_id,
+            started.answer.model,
+        )
         request = self._thread_context(started.history, author, text)
         await self._answer(message, [started.answer], request, message.channel_id, parent.slack_ts)
 

@@ -12,6 +12,7 @@ from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
 SYSTEM_PROMPT_START = "You are one of several AI models"
+PROVIDERS = ("anthropic", "openai", "google")
 
 
 def reply_of(model_id: str, last_user_message: str) -> str:
@@ -37,7 +38,11 @@ def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, event
         (request,) = models.requests_for(model_id)
         assert request.system_prompt().startswith(SYSTEM_PROMPT_START)
         assert request.turns() == [("user", "Alice: hello there")]
-    assert " WARNING " not in bot.logs(), "a normal start and round warn of nothing"
+    logs = bot.logs()
+    assert " WARNING " not in logs, "a normal start and round warn of nothing"
+    models_in_order = ", ".join(f"{p}:{m}" for p, m in zip(PROVIDERS, MODEL_IDS, strict=True))
+    assert f"round 1 in C0GENERAL for U0ALICE: {models_in_order}" in logs
+    assert re.search(r"answer \d+ by openai:gpt-test in C0GENERAL: done in \d+\.\d s", logs)
 
 
 def test_a_thread_reply_continues_with_that_model_only(bot, slack, models, events):
