@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
@@ -59,7 +60,7 @@ class AnswerRunner:
     def __init__(
         self,
         answers: AnswerStore,
-        provider_for: dict[str, ModelProvider],
+        provider_for: Mapping[str, ModelProvider],
         retry_policy: RetryPolicy,
         save_interval: float,
         stops: AnswerStops,

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
-import httpx
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -22,7 +21,7 @@ from bot.channel_commands import ChorusCommands
 from bot.chat.catalog import ModelCatalog
 from bot.chat.context import ContextWindow, compose_system_prompt
 from bot.conversation import Conversations, ConversationSettings
-from bot.providers.registry import make_http_client, make_providers
+from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy
 from bot.recovery import Recovery
 from bot.settings import ConfigurationError, Settings
@@ -52,12 +51,12 @@ class ChorusBot:
     stops: AnswerStops
     work: BackgroundWork
     database: Database
-    http: httpx.AsyncClient
+    providers: Providers
     web_session: aiohttp.ClientSession
     team_id: str
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.providers.aclose()
         await self.web_session.close()
         await self.database.close()
 
@@ -77,13 +76,13 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         await web_session.close()
         await database.close()
         raise
-    http = make_http_client(settings)
+    providers = Providers(settings)
     answers = AnswerStore(database)
     channels = ChannelStore(database)
     stops = AnswerStops(answers, slack)
     runner = AnswerRunner(
         answers,
-        make_providers(settings, http),
+        providers.by_name,
         RetryPolicy(
             max_attempts=settings.chorus_provider_max_attempts,
             base_delay=settings.chorus_provider_retry_base_delay,
@@ -154,7 +153,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         app, intake, ChorusCommands(catalog, channels), home, stops, conversations, work
     )
     return ChorusBot(
-        app, conversations, recovery, stops, work, database, http, web_session, team_id
+        app, conversations, recovery, stops, work, database, providers, web_session, team_id
     )
 
 

@@ -1,6 +1,11 @@
-"""One provider instance per configured provider, sharing one HTTP client."""
+"""One provider instance per configured provider, each with an HTTP client of its own."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -12,10 +17,45 @@ from bot.providers.openai_responses import OpenAIResponsesProvider
 from bot.settings import Settings
 
 
+class Providers:
+    """The providers by the name used in `provider:model-id`, and their HTTP clients.
+
+    A client per provider, not one for all: httpcore looks through its whole connection pool
+    on every request and every response, so with many answers streaming at once one shared
+    pool (as many connections as streams) made that bookkeeping the bot's busiest code."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._clients: list[httpx.AsyncClient] = []
+        self.by_name = _providers(settings, self._new_client)
+
+    def __getitem__(self, name: str) -> ModelProvider:
+        return self.by_name[name]
+
+    def _new_client(self) -> httpx.AsyncClient:
+        client = make_http_client(self._settings)
+        self._clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(client.aclose() for client in self._clients))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The client every provider streams through. The read timeout bounds the wait for each
-    next chunk, so a stream that hangs (before or after the first token) fails cleanly; the
-    providers' own first-token deadline catches one that sends only keep-alives."""
+    """A client for one provider. The read timeout bounds the wait for each next chunk, so a
+    stream that hangs (before or after the first token) fails cleanly; the providers' own
+    first-token deadline catches one that sends only keep-alives."""
     timeout = httpx.Timeout(
         connect=settings.chorus_provider_connect_timeout,
         read=settings.chorus_provider_read_timeout,
@@ -26,14 +66,15 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
 
 
-def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, ModelProvider]:
-    """Providers by the name used in `provider:model-id`."""
+def _providers(
+    settings: Settings, new_client: Callable[[], httpx.AsyncClient]
+) -> dict[str, ModelProvider]:
     keys = settings.provider_keys()
     first_token_timeout = settings.chorus_provider_first_token_timeout
     return {
-        "openai": _openai(settings, client, keys["openai"]),
+        "openai": _openai(settings, new_client(), keys["openai"]),
         "openrouter": OpenAICompatibleProvider(
-            client,
+            new_client(),
             settings.openrouter_base_url,
             keys["openrouter"],
             extra_headers={"X-Title": "chorus-slack"},
@@ -42,17 +83,17 @@ def make_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, M
         ),
         # Named after its address unless it is Ollama's: it may be LM Studio, vLLM…
         "ollama": OpenAICompatibleProvider(
-            client, settings.ollama_base_url, None, first_token_timeout=first_token_timeout
+            new_client(), settings.ollama_base_url, None, first_token_timeout=first_token_timeout
         ),
         "anthropic": AnthropicProvider(
-            client,
+            new_client(),
             settings.anthropic_base_url,
             keys["anthropic"],
             max_tokens=settings.chorus_max_output_tokens,
             first_token_timeout=first_token_timeout,
         ),
         "google": GeminiProvider(
-            client,
+            new_client(),
             settings.gemini_base_url,
             keys["google"],
             first_token_timeout=first_token_timeout,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.providers.openai_compatible import OpenAICompatibleProvider
-from bot.providers.registry import make_http_client, make_providers
+from bot.providers.registry import Providers
 from bot.settings import Settings
 from tests.doubles.model_servers import FakeModelServer
 from tests.providers.replay import ANSWER_PATIENCE_SECONDS, ReplayServer, run
@@ -29,8 +29,8 @@ async def test_the_next_request_to_a_provider_reuses_the_finished_answers_connec
 ):
     env = {name.lower(): value for name, value in models.env().items()}
     settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env)
-    async with make_http_client(settings) as client:
-        streams = make_providers(settings, client)[provider]
+    async with Providers(settings) as providers:
+        streams = providers[provider]
         for _ in range(3):
             answer = await run(streams, "steady")
             assert answer.error is None and answer.text

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.providers.base import ProviderTimeout
-from bot.providers.registry import make_http_client, make_providers
+from bot.providers.registry import Providers
 from bot.settings import Settings
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
 from tests.providers.replay import Answer, run
@@ -30,8 +30,7 @@ async def ask(models: FakeModelServer, provider: str, **tuning: float) -> Answer
     """Ask `provider:slow` through providers made from settings as the bot makes them."""
     env = {name.lower(): value for name, value in models.env().items()}
     settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env, **tuning)
-    async with make_http_client(settings) as client:
-        provider_for = make_providers(settings, client)
+    async with Providers(settings) as provider_for:
         return await asyncio.wait_for(run(provider_for[provider], "slow"), PATIENCE_SECONDS)
 
 
