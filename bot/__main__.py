@@ -29,6 +29,9 @@ def configure_logging(level: str) -> None:
     # Request lines of our own HTTP clients are noise at INFO.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # slack_sdk writes out every request and response in full for its debug line whenever its
+    # own logger's level is unset, whatever the level in force; set, it spares that work.
+    logging.getLogger("slack_sdk.web.async_base_client").setLevel(logging.getLogger().level)
 
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:
