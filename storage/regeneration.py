@@ -56,6 +56,10 @@ class RegenerationRefused(Enum):
     STILL_STREAMING = "That answer is still being written: press Stop first, or wait for it."
     STILL_SHOWING = "That answer is still being put in its message; try again in a moment."
     NOT_LATEST = "Only the answers to the latest message of a chat or thread can be regenerated."
+    QUESTION_GONE = (
+        "The message that answer replies to was deleted (or is older than what this workspace "
+        "keeps), so it can't be regenerated."
+    )
     UNKNOWN_MODEL = "That answer's model is no longer configured, so it can't be regenerated."
 
 
@@ -84,8 +88,8 @@ def _restart(
     if answer.model not in models:
         return RegenerationRefused.UNKNOWN_MODEL
     source = _source_if_latest(session, answer)
-    if source is None:
-        return RegenerationRefused.NOT_LATEST
+    if isinstance(source, RegenerationRefused):
+        return source
     if answer.status not in UNSETTLED_STATUSES and answer.shown_at is None:
         # Its final edit is still owed: whoever shows it could overwrite the new text.
         return RegenerationRefused.STILL_SHOWING
@@ -123,8 +127,11 @@ def _restart(
     )
 
 
-def _source_if_latest(session: Session, answer: Answer) -> RoundSource | TurnSource | None:
-    """What the answer is rebuilt from, if it answers its chat's (or thread's) latest message."""
+def _source_if_latest(
+    session: Session, answer: Answer
+) -> RoundSource | TurnSource | RegenerationRefused:
+    """What the answer is rebuilt from, if it answers its chat's (or thread's) latest message
+    and that message is still there."""
     if answer.round_id is not None:
         round_ = session.get_one(Round, answer.round_id)
         newer = session.scalar(
@@ -132,8 +139,10 @@ def _source_if_latest(session: Session, answer: Answer) -> RoundSource | TurnSou
             .where(Round.chat_id == round_.chat_id, Round.id > round_.id, ~Round.deleted)
             .limit(1)
         )
-        if newer is not None or round_.deleted:
-            return None
+        if round_.deleted:
+            return RegenerationRefused.QUESTION_GONE
+        if newer is not None:
+            return RegenerationRefused.NOT_LATEST
         return RoundSource(round_.chat_id, round_.id, round_.author_name, round_.text)
     assert answer.thread_turn_id is not None
     turn = session.get_one(ThreadTurn, answer.thread_turn_id)
@@ -146,6 +155,8 @@ def _source_if_latest(session: Session, answer: Answer) -> RoundSource | TurnSou
         )
         .limit(1)
     )
-    if newer is not None or turn.deleted:
-        return None
+    if turn.deleted:
+        return RegenerationRefused.QUESTION_GONE
+    if newer is not None:
+        return RegenerationRefused.NOT_LATEST
     return TurnSource(turn.reply_thread_id, turn.id, turn.author_name, turn.text)

@@ -412,6 +412,19 @@ async def test_only_answers_to_the_latest_message_are_regenerated(stores):
     assert (restarted.status, restarted.text) == (AnswerStatus.PENDING, "")
 
 
+async def test_an_answer_to_a_deleted_message_is_not_regenerated_and_says_why(stores):
+    asked = await stores.round("1.0", "q")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
+    turn = await start_turn(stores, parent, "1.1", "why?")
+    await stores.answers.posted(turn.answer.answer_id, "reply")
+    await stores.answers.shown(turn.answer.answer_id)
+    await stores.conversations.forget_message("C1", "1.0")
+    await stores.conversations.forget_message("C1", "1.1")
+
+    assert await restart(stores, parent.slack_ts) is RegenerationRefused.QUESTION_GONE
+    assert await restart(stores, "reply") is RegenerationRefused.QUESTION_GONE
+
+
 async def test_concurrent_presses_regenerate_an_answer_once(stores):
     started = await stores.round("1.0", "q")
     slack_ts = f"1.0{started.answers[1].answer_id}"
