@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 
 from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
+from bot.chat.attachments import unread_files_notice
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.commands import help_text
 from bot.chat.context import (
@@ -37,7 +38,7 @@ from bot.chat.model_choice import (
 )
 from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
 from bot.slack.answer_message import AnswerMessage
-from bot.slack.inbound import FileReader, readable_message
+from bot.slack.inbound import FileReader, ReadableMessage, readable_message
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackUnreachable, SlackWeb, slack_error_code
@@ -117,14 +118,14 @@ class Conversations:
             log.debug("ignoring %s in %s: %s", message.ts, message.channel_id, route.reason.value)
             return
         claim = MessageClaim(message.team_id, message.channel_id, message.ts)
-        text = await self._readable(message)
-        picks = split_model_picks(text)
+        readable = await self._readable(message)
+        picks = split_model_picks(readable.text)
         try:
             if isinstance(route, ContinueThread):
                 assert parent is not None
-                await self._thread_message(claim, message, parent, picks)
+                await self._thread_message(claim, message, parent, picks, readable.unread_files)
             elif picks.text:
-                await self._start_round(claim, message, route, picks)
+                await self._start_round(claim, message, route, picks, readable.unread_files)
             else:
                 resolve_picks(self._catalog, picks.words)  # an unknown `+alias` is explained
                 await self._reply_once(claim, message, self._help())
@@ -191,8 +192,7 @@ class Conversations:
     async def revise(self, message: IncomingMessage) -> None:
         """A person edited a message: later rounds and thread turns are sent the new text
         (what was answered already stays as it is). An edit asks nothing by itself."""
-        text = await self._readable(message)
-        said = split_model_picks(text).text
+        said = split_model_picks((await self._readable(message)).text).text
         if said and await self._store.revise_message(message.channel_id, message.ts, said):
             log.info(
                 "message %s in %s was edited: later context has the new text",
@@ -205,7 +205,7 @@ class Conversations:
         await self._store.forget_message(channel_id, message_ts)
         log.info("message %s in %s was deleted: it leaves the context", message_ts, channel_id)
 
-    async def _readable(self, message: IncomingMessage) -> str:
+    async def _readable(self, message: IncomingMessage) -> ReadableMessage:
         return await readable_message(
             message,
             bot_user_id=self.bot_user_id,
@@ -219,6 +219,7 @@ class Conversations:
         message: IncomingMessage,
         route: StartRound,
         picks: ModelPicks,
+        unread_files: Sequence[str] = (),
     ) -> None:
         author = await self._web.user_name(message.user_id)
         text = picks.text
@@ -241,6 +242,7 @@ class Conversations:
         if started is None:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
+        await self._tell_of_unread_files(message, unread_files)
         log.info(
             "round %s in %s for %s: %s",
             started.round_id,
@@ -256,13 +258,18 @@ class Conversations:
         await self._answers.settle_round(started.round_id)
 
     async def _thread_message(
-        self, claim: MessageClaim, message: IncomingMessage, parent: ParentAnswer, picks: ModelPicks
+        self,
+        claim: MessageClaim,
+        message: IncomingMessage,
+        parent: ParentAnswer,
+        picks: ModelPicks,
+        unread_files: Sequence[str] = (),
     ) -> None:
         """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
         alone only does that."""
         switch = thread_handed_to(self._catalog, picks)
         if picks.text:
-            await self._continue_thread(claim, message, parent, picks.text, switch)
+            await self._continue_thread(claim, message, parent, picks.text, switch, unread_files)
         elif switch is None:
             await self._reply_once(claim, message, self._help())
         elif await self._store.switch_thread(
@@ -277,6 +284,7 @@ class Conversations:
         parent: ParentAnswer,
         text: str,
         switch_to: ModelSpec | None,
+        unread_files: Sequence[str] = (),
     ) -> None:
         author = await self._web.user_name(message.user_id)
         started = await self._store.start_thread_turn(
@@ -292,6 +300,7 @@ class Conversations:
         if started is None:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
+        await self._tell_of_unread_files(message, unread_files)
         log.info(
             "thread turn %s under %s in %s for %s: %s",
             started.turn_id,
@@ -439,6 +448,13 @@ class Conversations:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""
         if await self._store.claim(claim):
             await self._tell(message, text)
+
+    async def _tell_of_unread_files(
+        self, message: IncomingMessage, unread_files: Sequence[str]
+    ) -> None:
+        """Once the message is claimed (so only once), say which files could not be read."""
+        if unread_files:
+            await self._tell(message, unread_files_notice(unread_files))
 
     async def _tell(self, message: IncomingMessage, text: str) -> None:
         await self._tell_quietly(

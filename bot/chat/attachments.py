@@ -87,6 +87,7 @@ _TEXT_FILETYPES = frozenset(
     ]
 )
 _BACKTICK_RUN = re.compile(r"`{3,}")
+UNREADABLE = "could not be read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ def files_to_read(files: Sequence[AttachedFile]) -> list[AttachedFile | FileNotS
         if not file.is_text:
             planned.append(FileNotShown(file.name))
         elif file.url is None:
-            planned.append(FileNotShown(file.name, "could not be read"))
+            planned.append(FileNotShown(file.name, UNREADABLE))
         elif file.size > min(MAX_FILE_BYTES, budget):
             planned.append(FileNotShown(file.name, f"too large to show, {_size(file.size)}"))
         else:
@@ -174,6 +175,17 @@ def with_files(text: str, outcomes: Sequence[FileOutcome]) -> str:
     if not_shown:
         parts.append(f"[attached, not shown to you: {', '.join(not_shown)}]")
     return "\n".join(parts)
+
+
+def unread_files_notice(names: Sequence[str]) -> str:
+    """What the person is told when files they attached could not be downloaded."""
+    listed = ", ".join(f"`{name}`" for name in names)
+    return (
+        f"I couldn't download {listed} from Slack, so the models were told of "
+        f"{'it' if len(names) == 1 else 'them'} but not shown the text. If this keeps "
+        "happening, a Slack admin may need to give the app the `files:read` scope (reinstall "
+        "it from its manifest)."
+    )
 
 
 def _fence_for(text: str) -> str:

@@ -6,9 +6,11 @@ import asyncio
 import html
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.attachments import (
+    UNREADABLE,
     AttachedFile,
     FileNotShown,
     FileOutcome,
@@ -108,18 +110,31 @@ def _changed(
     return incoming_message(located, team_id=team_id, bot_user_id=bot_user_id)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadableMessage:
+    """A message as the models read it, and the attached files that could not be read."""
+
+    text: str
+    unread_files: tuple[str, ...] = ()
+
+
 async def readable_message(
     message: IncomingMessage, *, bot_user_id: str, user_name: NameLookup, read_file: FileReader
-) -> str:
+) -> ReadableMessage:
     """The message's text as a person reads it (`readable_text`), then the text files
     attached to it, and a note naming the files the models are not shown (so they do not
     answer as if they had seen them)."""
     text = await readable_text(message.text, bot_user_id=bot_user_id, user_name=user_name)
     if not message.attachments:
-        return text
+        return ReadableMessage(text)
     planned = files_to_read(message.attachments)
     outcomes = await asyncio.gather(*(_read(file, read_file) for file in planned))
-    return with_files(text, outcomes)
+    unread = tuple(
+        outcome.name
+        for outcome in outcomes
+        if isinstance(outcome, FileNotShown) and outcome.why == UNREADABLE
+    )
+    return ReadableMessage(with_files(text, outcomes), unread)
 
 
 async def _read(planned: AttachedFile | FileNotShown, read_file: FileReader) -> FileOutcome:
@@ -127,7 +142,7 @@ async def _read(planned: AttachedFile | FileNotShown, read_file: FileReader) -> 
         return planned
     text = file_text(await read_file(planned))
     if text is None:
-        return FileNotShown(planned.name, "could not be read")
+        return FileNotShown(planned.name, UNREADABLE)
     return FileShown(planned.name, text)
 
 

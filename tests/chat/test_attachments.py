@@ -10,6 +10,7 @@ from bot.chat.attachments import (
     FileShown,
     file_text,
     files_to_read,
+    unread_files_notice,
     with_files,
 )
 
@@ -89,3 +90,11 @@ def test_a_file_with_fences_of_its_own_cannot_close_the_fence_around_it():
     readme = "Run:\n```sh\nmake\n```\n````\nfour\n````"
     text = with_files("", [FileShown("README.md", readme)])
     assert text == f"[attached file: README.md]\n`````\n{readme}\n`````"
+
+
+def test_the_notice_of_unread_files_names_them_and_the_likely_fix():
+    one = unread_files_notice(["notes.txt"])
+    assert one.startswith("I couldn't download `notes.txt` from Slack, so the models were told")
+    assert "told of it but" in one and "`files:read`" in one
+    two = unread_files_notice(["a.txt", "b.log"])
+    assert "`a.txt`, `b.log`" in two and "told of them but" in two

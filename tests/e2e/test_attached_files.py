@@ -31,6 +31,23 @@ def test_a_text_file_reaches_every_model_and_an_image_is_named(bot, slack, model
     assert download.authorized and download.path.endswith("/add.py")
 
 
+def test_a_file_that_cannot_be_downloaded_is_named_and_the_person_told_once(
+    bot, slack, models, events
+):
+    gone = SharedFile("notes.txt", "the plan", deleted=True)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} summarise", files=[gone], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+
+    (request,) = models.requests_for("gpt-test")
+    assert request.turns() == [
+        ("user", "Alice: summarise\n[attached, not shown to you: notes.txt (could not be read)]")
+    ]
+    (notice,) = slack.ephemeral_messages(CHANNEL)
+    assert notice["user"] == ALICE
+    assert "couldn't download `notes.txt`" in notice["text"] and "files:read" in notice["text"]
+    assert "not downloaded: HTTP 404" in bot.logs()
+
+
 def test_a_snippet_in_a_reply_thread_reaches_the_threads_model(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} I will paste the log", to=[bot.events_url])
     _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)

@@ -100,9 +100,10 @@ def with_files(text: str, files: list[dict[str, object]]) -> IncomingMessage:
 
 
 async def read(message: IncomingMessage) -> str:
-    return await readable_message(
+    readable = await readable_message(
         message, bot_user_id="U0BOT", user_name=user_name, read_file=read_file
     )
+    return readable.text
 
 
 async def test_attached_files_that_are_not_text_are_named_to_the_models_as_not_shown():
@@ -113,7 +114,12 @@ async def test_attached_files_that_are_not_text_are_named_to_the_models_as_not_s
 
 
 async def test_attached_text_files_are_read_and_unreadable_ones_said_so():
-    text = await read(with_files("<@U0BOT> read these", [NOTES, BINARY]))
+    message = with_files("<@U0BOT> read these", [NOTES, BINARY])
+    readable = await readable_message(
+        message, bot_user_id="U0BOT", user_name=user_name, read_file=read_file
+    )
+    assert readable.unread_files == ("data.txt",)
+    text = readable.text
     assert text == (
         "read these\n[attached file: notes.txt]\n```\nthe plan\n```\n"
         "[attached, not shown to you: data.txt (could not be read)]"

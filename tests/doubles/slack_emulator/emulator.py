@@ -365,7 +365,8 @@ class SlackEmulator(BackgroundServer):
     def _share(self, file: str | SharedFile, user_id: str) -> dict[str, Any]:
         shared = SharedFile(file) if isinstance(file, str) else file
         file_id = self._workspace.new_id("F")
-        self._workspace.shared_files[file_id] = shared
+        if not shared.deleted:
+            self._workspace.shared_files[file_id] = shared
         return file_object(
             shared, file_id, user_id=user_id, team_id=self.team_id, base_url=self.url
         )

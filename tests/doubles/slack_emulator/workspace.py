@@ -149,6 +149,7 @@ class SharedFile:
     content: bytes | str = b""
     mimetype: str | None = None
     snippet: bool = False
+    deleted: bool = False  # deleted since it was shared: its URL answers 404
 
     @property
     def data(self) -> bytes:
