@@ -113,9 +113,9 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         bot_user_id=bot_user_id,
         regenerations=RegenerationStore(database),
         channels=channels,
-        read_file=SlackFiles(
-            web_session, settings.slack_bot_token.get_secret_value(), settings.slack_api_url
-        ).read,
+        files=SlackFiles(
+            slack, web_session, settings.slack_bot_token.get_secret_value(), settings.slack_api_url
+        ),
     )
     work = BackgroundWork()
     inbox = EventInbox(database)

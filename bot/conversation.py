@@ -38,7 +38,7 @@ from bot.chat.model_choice import (
 )
 from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
 from bot.slack.answer_message import AnswerMessage
-from bot.slack.inbound import FileReader, ReadableMessage, readable_message
+from bot.slack.inbound import FileSource, ReadableMessage, readable_message
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import PROVIDER_ICONS
 from bot.slack.web import Identity, SlackUnreachable, SlackWeb, slack_error_code
@@ -96,7 +96,7 @@ class Conversations:
         bot_user_id: str,
         regenerations: RegenerationStore,
         channels: ChannelStore,
-        read_file: FileReader,
+        files: FileSource,
     ) -> None:
         self._catalog = catalog
         self._store = store
@@ -107,7 +107,7 @@ class Conversations:
         self.bot_user_id = bot_user_id
         self._regenerations = regenerations
         self._channels = channels
-        self._read_file = read_file
+        self._files = files
 
     async def handle(self, message: IncomingMessage) -> None:
         parent = None
@@ -210,7 +210,7 @@ class Conversations:
             message,
             bot_user_id=self.bot_user_id,
             user_name=self._web.user_name,
-            read_file=self._read_file,
+            files=self._files,
         )
 
     async def _start_round(

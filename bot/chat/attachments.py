@@ -99,6 +99,10 @@ class AttachedFile:
     filetype: str = ""
     size: int = 0
     url: str | None = None  # where the bot can download it (Slack's private URL)
+    file_id: str | None = None
+    # False for a file shared from another organisation: Slack sends only its id, and what
+    # the file is must be looked up before it can be read.
+    described: bool = True
 
     @property
     def is_text(self) -> bool:

@@ -9,24 +9,42 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
+from bot.slack.inbound import attached_file
+from bot.slack.web import SlackWeb
 
 log = logging.getLogger(__name__)
 
 _DOWNLOAD_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 # The round waits for its files: a slow download must not hold the placeholders back long.
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=10)
+UNDESCRIBED_FILE = "a file shared from another organisation"
 
 
 class SlackFiles:
-    """Fetches a shared file's bytes from its private URL with the bot token. The token is
-    only ever sent to the Slack API's own host or one of its subdomains (`files.slack.com`
-    for `slack.com`), never to another address a file object might name."""
+    """Looks up what a shared file is (files.info, for one shared from another organisation)
+    and fetches its bytes from its private URL with the bot token. The token is only ever
+    sent to the Slack API's own host or one of its subdomains (`files.slack.com` for
+    `slack.com`), never to another address a file object might name."""
 
-    def __init__(self, session: aiohttp.ClientSession, token: str, api_url: str) -> None:
+    def __init__(
+        self, web: SlackWeb, session: aiohttp.ClientSession, token: str, api_url: str
+    ) -> None:
+        self._web = web
         self._session = session
         self._token = token
         api = urlsplit(api_url)
         self._scheme, self._host = api.scheme, (api.hostname or "")
+
+    async def describe(self, file: AttachedFile) -> AttachedFile:
+        """The file as files.info describes it when its event carried only its id; one that
+        cannot be looked up stays unreadable, under a name that says what it is."""
+        if file.described or file.file_id is None:
+            return file
+        found = await self._web.file_info(file.file_id)
+        described = attached_file(found) if found is not None else None
+        if described is None or not described.described:
+            return AttachedFile(UNDESCRIBED_FILE, file_id=file.file_id)
+        return described
 
     async def read(self, file: AttachedFile) -> bytes | None:
         """The file's bytes, or None (logged) when Slack does not hand them over: no

@@ -7,7 +7,7 @@ import html
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bot.chat.attachments import (
     UNREADABLE,
@@ -27,7 +27,14 @@ _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _ANGLE_TOKEN = re.compile(r"<([^<>]+)>")
 
 NameLookup = Callable[[str], Awaitable[str]]
-FileReader = Callable[[AttachedFile], Awaitable[bytes | None]]
+
+
+class FileSource(Protocol):
+    """Where attached files are looked up and read (Slack, for the running bot)."""
+
+    async def describe(self, file: AttachedFile) -> AttachedFile: ...
+
+    async def read(self, file: AttachedFile) -> bytes | None: ...
 
 
 def incoming_message(
@@ -59,20 +66,30 @@ def incoming_message(
 
 
 def attached_files(files: object) -> tuple[AttachedFile, ...]:
-    """The files shared with a message, as Slack describes them. A file Slack keeps from the
-    bot (past a free plan's limit, or from another organisation) has no download URL."""
+    """The files shared with a message, as Slack describes them."""
     if not isinstance(files, list):
         return ()
-    return tuple(
-        AttachedFile(
-            name=str(file.get("name") or file.get("title")),
-            mimetype=str(file.get("mimetype") or ""),
-            filetype=str(file.get("filetype") or ""),
-            size=file["size"] if isinstance(file.get("size"), int) else 0,
-            url=file.get("url_private_download") or file.get("url_private") or None,
-        )
-        for file in files
-        if isinstance(file, dict) and (file.get("name") or file.get("title"))
+    found = (attached_file(file) for file in files if isinstance(file, dict))
+    return tuple(file for file in found if file is not None)
+
+
+def attached_file(file: Mapping[str, Any]) -> AttachedFile | None:
+    """One file object of an event or of files.info. A file shared from another organisation
+    comes as its id alone (`check_file_info`); one Slack keeps from the bot (past a free
+    plan's limit) has no download URL; one with neither a name nor an id is no file."""
+    file_id = file.get("id") or None
+    if file.get("file_access") == "check_file_info" and file_id:
+        return AttachedFile(name=str(file_id), file_id=str(file_id), described=False)
+    name = file.get("name") or file.get("title")
+    if not name:
+        return None
+    return AttachedFile(
+        name=str(name),
+        mimetype=str(file.get("mimetype") or ""),
+        filetype=str(file.get("filetype") or ""),
+        size=file["size"] if isinstance(file.get("size"), int) else 0,
+        url=file.get("url_private_download") or file.get("url_private") or None,
+        file_id=str(file_id) if file_id else None,
     )
 
 
@@ -119,7 +136,7 @@ class ReadableMessage:
 
 
 async def readable_message(
-    message: IncomingMessage, *, bot_user_id: str, user_name: NameLookup, read_file: FileReader
+    message: IncomingMessage, *, bot_user_id: str, user_name: NameLookup, files: FileSource
 ) -> ReadableMessage:
     """The message's text as a person reads it (`readable_text`), then the text files
     attached to it, and a note naming the files the models are not shown (so they do not
@@ -127,8 +144,9 @@ async def readable_message(
     text = await readable_text(message.text, bot_user_id=bot_user_id, user_name=user_name)
     if not message.attachments:
         return ReadableMessage(text)
-    planned = files_to_read(message.attachments)
-    outcomes = await asyncio.gather(*(_read(file, read_file) for file in planned))
+    described = await asyncio.gather(*(files.describe(file) for file in message.attachments))
+    planned = files_to_read(described)
+    outcomes = await asyncio.gather(*(_read(file, files) for file in planned))
     unread = tuple(
         outcome.name
         for outcome in outcomes
@@ -137,10 +155,10 @@ async def readable_message(
     return ReadableMessage(with_files(text, outcomes), unread)
 
 
-async def _read(planned: AttachedFile | FileNotShown, read_file: FileReader) -> FileOutcome:
+async def _read(planned: AttachedFile | FileNotShown, files: FileSource) -> FileOutcome:
     if isinstance(planned, FileNotShown):
         return planned
-    text = file_text(await read_file(planned))
+    text = file_text(await files.read(planned))
     if text is None:
         return FileNotShown(planned.name, UNREADABLE)
     return FileShown(planned.name, text)

@@ -302,6 +302,17 @@ class SlackWeb:
         self._names[user_id] = (name, time.monotonic() + self._name_cache_seconds)
         return name
 
+    async def file_info(self, file_id: str) -> dict[str, Any] | None:
+        """A shared file's description (files.info), or None (logged) when Slack refuses."""
+        try:
+            with _reaching_slack(f"looking up file {file_id}"):
+                response = await self.client.files_info(file=file_id)
+        except SlackApiError as error:
+            log.warning("file %s not looked up: %s", file_id, slack_error_code(error))
+            return None
+        found = response.get("file")
+        return found if isinstance(found, dict) else None
+
     async def bot_user_id(self) -> tuple[str, str]:
         """(team id, bot user id) of our token."""
         response = await self.client.auth_test()

@@ -9,15 +9,16 @@ from tests.e2e.slack_views import wait_for_answers
 CODE = "def add(a, b):\n    return a - b\n"
 
 
-def test_a_text_file_reaches_every_model_and_an_image_is_named(bot, slack, models, events):
-    events.user_says(
-        CHANNEL,
-        ALICE,
-        f"{MENTION} why does this fail?",
-        files=[SharedFile("add.py", CODE), "screenshot.png"],
-        to=[bot.events_url],
-    )
+def alice_asks_with(bot, slack, events, question: str, *files: SharedFile | str) -> None:
+    """Alice mentions the bot with files attached, and the three answers land."""
+    events.user_says(CHANNEL, ALICE, f"{MENTION} {question}", files=files, to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 3)
+
+
+def test_a_text_file_reaches_every_model_and_an_image_is_named(bot, slack, models, events):
+    alice_asks_with(
+        bot, slack, events, "why does this fail?", SharedFile("add.py", CODE), "screenshot.png"
+    )
 
     expected = (
         "Alice: why does this fail?\n"
@@ -31,12 +32,20 @@ def test_a_text_file_reaches_every_model_and_an_image_is_named(bot, slack, model
     assert download.authorized and download.path.endswith("/add.py")
 
 
+def test_a_file_from_another_organisation_is_looked_up_and_read(bot, slack, models, events):
+    theirs = SharedFile("their-plan.md", "# Plan\nShip it.", external=True)
+    alice_asks_with(bot, slack, events, "thoughts?", theirs)
+
+    (request,) = models.requests_for("claude-test")
+    assert request.turns() == [
+        ("user", "Alice: thoughts?\n[attached file: their-plan.md]\n```\n# Plan\nShip it.\n```")
+    ]
+
+
 def test_a_file_that_cannot_be_downloaded_is_named_and_the_person_told_once(
     bot, slack, models, events
 ):
-    gone = SharedFile("notes.txt", "the plan", deleted=True)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} summarise", files=[gone], to=[bot.events_url])
-    wait_for_answers(slack, CHANNEL, 3)
+    alice_asks_with(bot, slack, events, "summarise", SharedFile("notes.txt", "x", deleted=True))
 
     (request,) = models.requests_for("gpt-test")
     assert request.turns() == [

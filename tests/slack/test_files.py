@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
 from bot.slack.files import SlackFiles
 from bot.slack.inbound import attached_files
+from bot.slack.web import SlackWeb, make_web_client
 from tests.doubles import ServerThread, SharedFile, SlackEmulator
 
 
@@ -27,6 +28,14 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield opened
 
 
+def slack_files(
+    emulator: SlackEmulator, session: aiohttp.ClientSession, token: str = ""
+) -> SlackFiles:
+    """The bot's file access, with `token` (the bot's, unless given) for downloads."""
+    web = SlackWeb(make_web_client(emulator.bot_token, emulator.api_url))
+    return SlackFiles(web, session, token or emulator.bot_token, emulator.api_url)
+
+
 def shared(emulator: SlackEmulator, *files: SharedFile) -> list[AttachedFile]:
     message = emulator.post_user_message("C0GENERAL", "U0ALICE", "see attached", files=files)
     return list(attached_files(message["files"]))
@@ -34,7 +43,7 @@ def shared(emulator: SlackEmulator, *files: SharedFile) -> list[AttachedFile]:
 
 async def test_a_shared_file_is_read_with_the_bot_token(emulator, session):
     (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
-    files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+    files = slack_files(emulator, session)
 
     assert await files.read(notes) == b"the plan\n"
     assert [d.authorized for d in emulator.file_downloads()] == [True]
@@ -43,14 +52,14 @@ async def test_a_shared_file_is_read_with_the_bot_token(emulator, session):
 async def test_a_file_near_the_limit_is_read_whole_however_it_arrives(emulator, session):
     content = "0123456789" * (MAX_FILE_BYTES // 10)
     (log,) = shared(emulator, SharedFile("build.log", content))
-    files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+    files = slack_files(emulator, session)
 
     assert await files.read(log) == content.encode()
 
 
 async def test_a_refused_token_gives_nothing_rather_than_the_sign_in_page(emulator, session):
     (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
-    files = SlackFiles(session, "xoxb-revoked", emulator.api_url)
+    files = slack_files(emulator, session, "xoxb-revoked")
 
     assert await files.read(notes) is None
     assert [d.authorized for d in emulator.file_downloads()] == [False]
@@ -58,7 +67,7 @@ async def test_a_refused_token_gives_nothing_rather_than_the_sign_in_page(emulat
 
 async def test_a_file_larger_than_slack_said_is_not_read(emulator, session):
     (log,) = shared(emulator, SharedFile("build.log", "x" * (MAX_FILE_BYTES + 1)))
-    files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+    files = slack_files(emulator, session)
 
     assert await files.read(replace(log, size=10)) is None
 
@@ -76,8 +85,32 @@ async def test_the_token_is_never_sent_to_a_host_that_is_not_slacks(emulator, se
         (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
         # The same machine under another name is another host.
         url = elsewhere.url.replace("127.0.0.1", "localhost") + "/notes.txt"
-        files = SlackFiles(session, emulator.bot_token, emulator.api_url)
+        files = slack_files(emulator, session)
 
         assert await files.read(replace(notes, url=url)) is None
     assert received == []
     assert emulator.file_downloads() == []
+
+
+async def test_a_file_from_another_organisation_is_looked_up_then_read(emulator, session):
+    (stub,) = shared(emulator, SharedFile("their-notes.txt", "from them\n", external=True))
+    assert not stub.described
+    files = slack_files(emulator, session)
+
+    described = await files.describe(stub)
+    assert (described.name, described.mimetype, described.described) == (
+        "their-notes.txt",
+        "text/plain",
+        True,
+    )
+    assert await files.read(described) == b"from them\n"
+    assert [call.params["file"] for call in emulator.calls_for("files.info")] == [stub.file_id]
+
+
+async def test_a_file_that_cannot_be_looked_up_is_named_for_what_it_is(emulator, session):
+    files = slack_files(emulator, session)
+    unknown = AttachedFile("F0NOPE", file_id="F0NOPE", described=False)
+
+    described = await files.describe(unknown)
+    assert described.name == "a file shared from another organisation"
+    assert not described.is_text

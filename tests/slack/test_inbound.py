@@ -73,14 +73,16 @@ def test_attached_files_are_kept_as_slack_describes_them():
         {"id": "F1", "name": "chart.png", "mimetype": "image/png", "filetype": "png", "size": 7},
         {"id": "F2", "title": "notes", "url_private": "https://files.slack.com/F2/notes"},
         {"id": "F3", "mode": "hidden_by_limit"},
+        {"id": "F4", "mode": "file_access", "file_access": "check_file_info", "user": ""},
     ]
     message = incoming_message(
         event(subtype="file_share", files=files), team_id="T1", bot_user_id="U0BOT"
     )
     assert message is not None
     assert message.attachments == (
-        AttachedFile("chart.png", mimetype="image/png", filetype="png", size=7),
-        AttachedFile("notes", url="https://files.slack.com/F2/notes"),
+        AttachedFile("chart.png", mimetype="image/png", filetype="png", size=7, file_id="F1"),
+        AttachedFile("notes", url="https://files.slack.com/F2/notes", file_id="F2"),
+        AttachedFile("F4", file_id="F4", described=False),
     )
 
 
@@ -89,8 +91,14 @@ BINARY = {"name": "data.txt", "mimetype": "text/plain", "size": 4, "url_private"
 CONTENTS = {"https://x/n": b"the plan\n", "https://x/d": b"\x00\x01\x02\x03"}
 
 
-async def read_file(file: AttachedFile) -> bytes | None:
-    return CONTENTS.get(file.url or "")
+class FakeFiles:
+    """Files as described in their events, with the contents above."""
+
+    async def describe(self, file: AttachedFile) -> AttachedFile:
+        return file
+
+    async def read(self, file: AttachedFile) -> bytes | None:
+        return CONTENTS.get(file.url or "")
 
 
 def with_files(text: str, files: list[dict[str, object]]) -> IncomingMessage:
@@ -101,7 +109,7 @@ def with_files(text: str, files: list[dict[str, object]]) -> IncomingMessage:
 
 async def read(message: IncomingMessage) -> str:
     readable = await readable_message(
-        message, bot_user_id="U0BOT", user_name=user_name, read_file=read_file
+        message, bot_user_id="U0BOT", user_name=user_name, files=FakeFiles()
     )
     return readable.text
 
@@ -116,7 +124,7 @@ async def test_attached_files_that_are_not_text_are_named_to_the_models_as_not_s
 async def test_attached_text_files_are_read_and_unreadable_ones_said_so():
     message = with_files("<@U0BOT> read these", [NOTES, BINARY])
     readable = await readable_message(
-        message, bot_user_id="U0BOT", user_name=user_name, read_file=read_file
+        message, bot_user_id="U0BOT", user_name=user_name, files=FakeFiles()
     )
     assert readable.unread_files == ("data.txt",)
     text = readable.text

@@ -23,7 +23,12 @@ from tests.doubles.slack_emulator.methods_apps import APP_METHODS, UPLOAD_PATH
 from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS
 from tests.doubles.slack_emulator.methods_read import READ_METHODS
 from tests.doubles.slack_emulator.rich_text import rich_text_blocks
-from tests.doubles.slack_emulator.shared_files import FILES_PATH, SIGN_IN_PAGE, file_object
+from tests.doubles.slack_emulator.shared_files import (
+    FILES_PATH,
+    SIGN_IN_PAGE,
+    file_access_stub,
+    file_object,
+)
 from tests.doubles.slack_emulator.socket_link import SocketModeLink
 from tests.doubles.slack_emulator.socket_mode import SOCKET_PATH, SocketModeServer
 from tests.doubles.slack_emulator.tokens import token_error
@@ -367,9 +372,11 @@ class SlackEmulator(BackgroundServer):
         file_id = self._workspace.new_id("F")
         if not shared.deleted:
             self._workspace.shared_files[file_id] = shared
-        return file_object(
+        described = file_object(
             shared, file_id, user_id=user_id, team_id=self.team_id, base_url=self.url
         )
+        self._workspace.shared_file_objects[file_id] = described
+        return file_access_stub(file_id) if shared.external else described
 
     def file_downloads(self) -> list[FileDownload]:
         """Every request for a shared file's private URL, in order."""

@@ -1,9 +1,10 @@
-"""Web API methods that read: auth.test, conversations.*, users.info."""
+"""Web API methods that read: auth.test, conversations.*, users.info, files.info."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -109,7 +110,15 @@ def users_info(call: MethodCall) -> dict[str, Any]:
     return {"user": call.workspace.user(call.text("user")).as_api()}
 
 
+def files_info(call: MethodCall) -> dict[str, Any]:
+    described = call.workspace.shared_file_objects.get(call.required("file"))
+    if described is None:
+        raise SlackError("file_not_found")
+    return {"file": copy.deepcopy(described)}
+
+
 READ_METHODS: dict[str, Handler] = {
+    "files.info": files_info,
     "auth.test": auth_test,
     "conversations.history": conversations_history,
     "conversations.replies": conversations_replies,

@@ -15,6 +15,19 @@ SIGN_IN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign
 FILETYPES = {"txt": "text", "py": "python", "js": "javascript", "md": "markdown", "sh": "shell"}
 
 
+def file_access_stub(file_id: str) -> dict[str, Any]:
+    """How a message event carries a file shared from another organisation (Slack Connect):
+    its id only, to be looked up with files.info."""
+    return {
+        "id": file_id,
+        "mode": "file_access",
+        "file_access": "check_file_info",
+        "created": 0,
+        "timestamp": 0,
+        "user": "",
+    }
+
+
 def file_object(
     shared: SharedFile, file_id: str, *, user_id: str, team_id: str, base_url: str
 ) -> dict[str, Any]:

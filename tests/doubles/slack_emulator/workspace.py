@@ -150,6 +150,9 @@ class SharedFile:
     mimetype: str | None = None
     snippet: bool = False
     deleted: bool = False  # deleted since it was shared: its URL answers 404
+    # Shared from another organisation in a Slack Connect channel: events carry only its id,
+    # and files.info describes it.
+    external: bool = False
 
     @property
     def data(self) -> bytes:
@@ -174,6 +177,7 @@ class SlackWorkspace:
         self.home_views: dict[str, dict[str, Any]] = {}
         self.files: dict[str, UploadedFile] = {}
         self.shared_files: dict[str, SharedFile] = {}
+        self.shared_file_objects: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
 
     def new_id(self, prefix: str) -> str:
