@@ -106,7 +106,9 @@ class ModelCatalog:
         for spec, family in zip(self.models, families, strict=True):
             unique_family = family is not None and families.count(family) == 1
             alias = family if unique_family else spec.model_id.rsplit("/", 1)[-1].lower()
-            aliases.setdefault(alias or spec.model_id.lower(), spec)
+            if not alias or alias in aliases:  # `openai:gpt-5.1`, `openrouter:openai/gpt-5.1`
+                alias = spec.name.lower()
+            aliases[alias] = spec
         return aliases
 
     def alias_of(self, spec: ModelSpec) -> str:

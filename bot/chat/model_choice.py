@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from bot.chat.catalog import ModelCatalog, ModelSpec
 
-# An alias starts with a letter: "+1 nice" is a person agreeing, not a pick.
-_LEADING_PICK = re.compile(r"^\s*\+([^\W\d_][\w.:/-]*)")
+# An alias starts with a letter: "+1 nice" is a person agreeing, not a pick. Punctuation after
+# it is the sentence's, not the alias's: `+claude, +gpt hi`, `+claude: why?`, `+gpt-5.1.`
+_LEADING_PICK = re.compile(r"^\s*\+([^\W\d_][\w.:/-]*?)[.,:;!?]*(?=[\s+]|$)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,3 +104,28 @@ def test_bad_model_lists_are_refused_with_a_clear_reason(value, message):
 def test_a_plus_one_is_text_not_a_model_pick():
     assert split_model_picks("+1 nice, +2 from me") == ModelPicks((), "+1 nice, +2 from me")
     assert split_model_picks("+gpt4o +1") == ModelPicks(("gpt4o",), "+1")
+
+
+@pytest.mark.parametrize(
+    ("message", "words", "text"),
+    [
+        ("+claude, +gpt hi", ("claude", "gpt"), "hi"),
+        ("+claude: what now?", ("claude",), "what now?"),
+        ("+claude,+gemini. why?", ("claude", "gemini"), "why?"),
+        ("+openai:gpt-5.1 hi", ("openai:gpt-5.1",), "hi"),
+        ("+gpt-5.1.", ("gpt-5.1",), ""),
+        ("+claude's idea is fine", (), "+claude's idea is fine"),
+    ],
+)
+def test_punctuation_after_a_pick_belongs_to_the_sentence(message, words, text):
+    picks = split_model_picks(message)
+    assert (picks.words, picks.text) == (words, text)
+    resolved = models_for_round(CATALOG, picks) if words else []
+    assert len(resolved) == len(words)
+
+
+def test_the_same_model_through_two_providers_gets_two_aliases():
+    catalog = ModelCatalog(parse_model_list("openai:gpt-5.1,openrouter:openai/gpt-5.1"))
+    assert list(catalog.aliases) == ["gpt-5.1", "openrouter:openai/gpt-5.1"]
+    assert [catalog.alias_of(spec) for spec in catalog] == list(catalog.aliases)
+    assert catalog.find("openrouter:openai/gpt-5.1") == catalog.models[1]
