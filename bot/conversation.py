@@ -182,8 +182,6 @@ class Conversations:
                 raise
             stream = self._runner.start(spec, request)
             await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
-        if isinstance(source, RoundSource):
-            await self._answers.settle_round(source.round_id)
 
     async def apologise(self, message: IncomingMessage) -> None:
         """Handling `message` failed on our side (logged): the person is told."""
@@ -255,7 +253,6 @@ class Conversations:
         await self._answer(
             message, started.answers, request, message.channel_id, route.reply_in_thread
         )
-        await self._answers.settle_round(started.round_id)
 
     async def _thread_message(
         self,

@@ -60,8 +60,8 @@ class Recovery:
         rounds = await self._answers.take_over_interrupted(
             stale_before=stale_before, error=INTERRUPTED, previous_life=previous_life
         )
-        for round_id in rounds:
-            await self._answers.settle_round(round_id)
+        if rounds:
+            log.warning("marked interrupted the unfinished answers of %d round(s)", len(rounds))
         owed = await self._answers.take_over_unshown(
             owner=self._replica_id, stale_before=stale_before, previous_life=previous_life
         )

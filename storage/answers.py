@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.chat.in_chat import AnswerOutcome, AnswerStatus, default_in_chat_answer
+from bot.chat.in_chat import AnswerStatus
 from storage.database import Database
 from storage.liveness import PreviousLife, left_behind
-from storage.rows import round_answers
-from storage.tables import Answer, Round
+from storage.tables import Answer
 
 # An answer in one of these is still being written (or about to be).
 UNSETTLED_STATUSES = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
@@ -105,10 +104,6 @@ class AnswerStore:
             heartbeat_at=now,
         )
 
-    async def settle_round(self, round_id: int) -> int | None:
-        """Record the round's In Chat answer once every answer has settled; returns it."""
-        return await self._database.run(_settle_round, round_id)
-
     async def heartbeat(self, owner: str) -> None:
         """This replica is alive: the answers it has in hand, until Slack shows them, are not
         to be taken over."""
@@ -158,25 +153,10 @@ class AnswerStore:
 _ANSWERS: Table = Answer.__table__  # type: ignore[assignment]
 # The columns to set come with the parameters (all but "answer").
 _UPDATE_ANSWER = update(_ANSWERS).where(_ANSWERS.c.id == bindparam("answer"))
-_ROUNDS: Table = Round.__table__  # type: ignore[assignment]
-_IN_CHAT_ANSWER = select(_ROUNDS.c.in_chat_answer_id).where(_ROUNDS.c.id == bindparam("round"))
-_SET_IN_CHAT_ANSWER = update(_ROUNDS).where(_ROUNDS.c.id == bindparam("round"))
 
 
 def _update(session: Session, answer_id: int, values: dict[str, object]) -> None:
     session.execute(_UPDATE_ANSWER, {"answer": answer_id, **values})
-
-
-def _settle_round(session: Session, round_id: int) -> int | None:
-    in_chat: int | None = session.execute(_IN_CHAT_ANSWER, {"round": round_id}).scalar_one()
-    if in_chat is not None:
-        return in_chat
-    answers = round_answers(session, round_id)
-    if not all(answer.status.settled for answer in answers):
-        return None
-    in_chat = default_in_chat_answer([AnswerOutcome(a.answer_id, a.status) for a in answers])
-    session.execute(_SET_IN_CHAT_ANSWER, {"round": round_id, "in_chat_answer_id": in_chat})
-    return in_chat
 
 
 def _heartbeat(session: Session, owner: str, answer_ids: list[int]) -> None:

@@ -66,6 +66,7 @@ class Round(Base):
     user_id: Mapped[str] = mapped_column(ID)
     author_name: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
+    # The answer a person made In Chat; None leaves it to the default rule (SPEC §1).
     in_chat_answer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)

@@ -40,7 +40,9 @@ class AnswerOutcome:
 
 
 def default_in_chat_answer(answers: Sequence[AnswerOutcome]) -> int | None:
-    """The first model's answer; if it failed, the first that succeeded.
+    """The first model's answer; if it failed, the first that succeeded; if none finished,
+    the first with text shown (cut off, stopped), so a follow-up such as "go on" is sent the
+    text the person is looking at.
 
     `answers` are in model order. While an earlier answer may still succeed the choice is
     undecided (None), so a later answer never takes the place the first model is about to fill.
@@ -50,7 +52,7 @@ def default_in_chat_answer(answers: Sequence[AnswerOutcome]) -> int | None:
             return answer.answer_id
         if not answer.status.settled:
             return None
-    return None
+    return next((a.answer_id for a in answers if a.status.keeps_text), None)
 
 
 IN_CHAT_REACTION = "pushpin"

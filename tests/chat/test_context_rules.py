@@ -73,6 +73,25 @@ def test_in_chat_answer_waits_while_the_first_model_may_still_succeed():
     assert context_round(record).in_chat_answer is None
 
 
+def test_a_finished_answer_is_preferred_to_a_cut_off_or_stopped_one():
+    record = round_record(1, ("half", AnswerStatus.STOPPED), ("second model", DONE))
+    assert context_round(record).in_chat_answer == "second model"
+
+
+def test_when_no_answer_finished_the_first_with_text_shown_is_in_chat():
+    record = round_record(
+        1, ("", FAILED), ("essay, cut at the limit", AnswerStatus.CUT_OFF), ("half", STREAMING)
+    )
+    assert context_round(record).in_chat_answer is None  # the third may still finish
+    record = round_record(
+        1,
+        ("", FAILED),
+        ("essay, cut at the limit", AnswerStatus.CUT_OFF),
+        ("half", AnswerStatus.STOPPED),
+    )
+    assert context_round(record).in_chat_answer == "essay, cut at the limit"
+
+
 def test_chosen_in_chat_answer_wins_over_the_default():
     record = round_record(1, ("first", DONE), ("second", DONE), chosen=11)
     assert context_round(record).in_chat_answer == "second"

@@ -150,6 +150,16 @@ def test_an_answer_stopped_at_the_output_token_limit_is_kept_and_says_so(
     for model_id in ("claude-test", "gpt-test", "gemini-test"):
         assert len(models.requests_for(model_id)) == 1, "not retried: it would stop there again"
 
+    # No answer finished: the next round is sent the first model's text as far as it went.
+    bot.wait_until_idle()
+    ask(bot, events, "go on")
+    wait_for_answers(slack, CHANNEL, 6)
+    assert models.requests_for("gpt-test")[-1].turns() == [
+        ("user", "Alice: go"),
+        ("assistant", LONG_REPLY[:30]),
+        ("user", "Alice: go on"),
+    ]
+
 
 def test_refusals_and_unreachable_providers_say_so(start_bot, slack, models, events):
     models.script("gemini-test", ModelScript(error=ModelFault(refusal=True)))

@@ -3,6 +3,7 @@ same context; older ones are refused with a note only the person sees."""
 
 from __future__ import annotations
 
+from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import REGENERATE, long_take, long_takes, numbered_takes
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
@@ -31,6 +32,28 @@ def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context
     events.user_says(CHANNEL, ALICE, f"{MENTION} and a slogan?", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert ("assistant", "take 2") in models.requests_for("gpt-test")[-1].turns()
+
+
+def test_the_first_model_answer_regenerated_after_a_failure_becomes_in_chat(
+    start_bot, slack, models, events
+):
+    models.script("claude-test", ModelScript(error=ModelFault(status=500), fail_times=1))
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="1")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude) == "", "Claude failed; GPT's answer is In Chat for now"
+    bot.wait_until_idle()
+
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=bot.events_url)
+    wait_until(lambda: body(answers_in(slack, CHANNEL)[0]), message="regenerated")
+    bot.wait_until_idle()
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert models.requests_for("gemini-test")[-1].turns() == [
+        ("user", "Alice: first"),
+        ("assistant", "claude-test answers: Alice: first"),
+        ("user", "Alice: second"),
+    ]
 
 
 def shown_text(answer: Message, continuations: list[Message]) -> str:

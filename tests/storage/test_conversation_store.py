@@ -58,7 +58,6 @@ class Stores:
                 answer.answer_id, FinishedAnswer(AnswerStatus.DONE, f"{answer_text}: {text}")
             )
             await self.answers.shown(answer.answer_id)
-        await self.answers.settle_round(started.round_id)
         return started
 
 
@@ -459,3 +458,19 @@ async def test_a_thread_reply_is_regenerated_only_while_it_is_the_latest_turn(st
     regeneration = await restart(stores, f"reply{turns[1].turn_id}")
     assert isinstance(regeneration, Regeneration)
     assert regeneration.source == TurnSource(turns[1].reply_thread_id, turns[1].turn_id, "Bob", "b")
+
+
+async def test_a_regenerated_first_answer_that_now_succeeds_is_in_chat_again(stores):
+    started = await start(stores, claim("1.0"))
+    claude, gpt = started.answers
+    for answer, outcome in (
+        (claude, FinishedAnswer(AnswerStatus.FAILED, "", "overloaded")),
+        (gpt, FinishedAnswer(AnswerStatus.DONE, "gpt text")),
+    ):
+        await stores.answers.posted(answer.answer_id, f"1.0{answer.answer_id}")
+        await stores.answers.finish(answer.answer_id, outcome)
+        await stores.answers.shown(answer.answer_id)
+    assert isinstance(await restart(stores, f"1.0{claude.answer_id}"), Regeneration)
+    await stores.answers.finish(claude.answer_id, FinishedAnswer(AnswerStatus.DONE, "claude text"))
+    (record,) = (await start(stores, claim("2.0"))).history
+    assert context_round(record).in_chat_answer == "claude text"
