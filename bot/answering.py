@@ -29,6 +29,11 @@ EMPTY_ANSWER = "The model returned an empty answer."
 INTERRUPTED = "The bot was restarted before this answer was finished; ask again to retry."
 
 
+class AnswerTakenOver(Exception):
+    """Recovery (on this replica or another) found the answer silent for too long and ended
+    it; it shows the end, so this writer lets go."""
+
+
 class AnswerStopped(Exception):
     """A person pressed Stop."""
 
@@ -101,6 +106,8 @@ class AnswerRunner:
             await self._stream_until_stopped(job, progress)
         except AnswerStopped as stopped:
             return await self._end(job, progress, started, AnswerStatus.STOPPED, stopped.note)
+        except AnswerTakenOver:
+            return await self._let_go(job)
         except ProviderError as error:
             log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
             status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
@@ -143,9 +150,10 @@ class AnswerRunner:
                 job.message.show(progress.text)
                 if time.monotonic() - last_saved >= self._save_interval:
                     last_saved = time.monotonic()
-                    await self._answers.progress(
+                    if not await self._answers.progress(
                         job.answer_id, progress.text, progress.first_token_at
-                    )
+                    ):
+                        raise AnswerTakenOver
 
     async def _end(
         self,
@@ -158,7 +166,7 @@ class AnswerRunner:
         """Record the outcome first (so it survives a crash), then show it; a final edit Slack
         does not take now stays owed, and recovery shows it later."""
         job.message.end_streaming()  # a streaming edit now would only delay the final one
-        await self._answers.finish(
+        recorded = await self._answers.finish(
             job.answer_id,
             FinishedAnswer(
                 status=status,
@@ -169,6 +177,8 @@ class AnswerRunner:
             ),
             slack_ts=job.message.ts,
         )
+        if not recorded:
+            return await self._let_go(job)
         seconds = time.monotonic() - started
         log.info(
             "answer %s by %s in %s: %s in %.1f s, %s → %s tokens",
@@ -196,6 +206,16 @@ class AnswerRunner:
             return status
         await self._answers.shown(job.answer_id, continuations)
         return status
+
+
+    async def _let_go(self, job: AnswerJob) -> AnswerStatus:
+        await job.message.abandon()
+        log.warning(
+            "answer %s by %s was taken over by recovery (this replica looked silent)",
+            job.answer_id,
+            job.spec.name,
+        )
+        return AnswerStatus.INTERRUPTED
 
 
 async def final_edit_refused(

@@ -240,7 +240,6 @@ class Conversations:
         if started is None:
             log.info("message %s in %s already answered", message.ts, message.channel_id)
             return
-        await self._tell_of_unread_files(message, unread_files)
         log.info(
             "round %s in %s for %s: %s",
             started.round_id,
@@ -251,7 +250,12 @@ class Conversations:
         system = self._system_prompt(started.channel_prompt)
         request = self._round_context(system, started.history, author, text)
         await self._answer(
-            message, started.answers, request, message.channel_id, route.reply_in_thread
+            message,
+            started.answers,
+            request,
+            message.channel_id,
+            route.reply_in_thread,
+            notice=unread_files_notice(unread_files),
         )
 
     async def _thread_message(
@@ -297,7 +301,6 @@ class Conversations:
         if started is None:
             log.info("thread message %s in %s already answered", message.ts, message.channel_id)
             return
-        await self._tell_of_unread_files(message, unread_files)
         log.info(
             "thread turn %s under %s in %s for %s: %s",
             started.turn_id,
@@ -307,7 +310,14 @@ class Conversations:
             started.answer.model,
         )
         request = self._thread_context(started.history, author, text)
-        await self._answer(message, [started.answer], request, message.channel_id, parent.slack_ts)
+        await self._answer(
+            message,
+            [started.answer],
+            request,
+            message.channel_id,
+            parent.slack_ts,
+            notice=unread_files_notice(unread_files),
+        )
 
     def _system_prompt(self, channel_prompt: str | None) -> str:
         """The workspace prompt, then the channel's own prompt when it has one."""
@@ -360,17 +370,21 @@ class Conversations:
         request: ModelRequest,
         channel_id: str,
         thread_ts: str | None,
+        *,
+        notice: str | None = None,
     ) -> None:
         """Every model is asked at once. While they think, the placeholders go out in model
         order, and each answer streams into its message as soon as that is posted. An answer
         Slack refuses a message for is recorded as failed (its model is not waited for), and
-        the person is told what to do about it when they can do something."""
+        the person is told what to do about it when they can do something. A `notice` for
+        the person goes out beside the answers, so a slow Slack never holds them up."""
         streams = {
             answer.answer_id: self._runner.start(self._catalog.get(answer.model), request)
             for answer in answers
         }
         runs: list[asyncio.Task[AnswerStatus]] = []
         refusals: set[str] = set()
+        told = asyncio.create_task(self._tell(message, notice)) if notice else None
         with self._answers.in_hand(answer.answer_id for answer in answers):
             try:
                 for answer in answers:
@@ -397,12 +411,14 @@ class Conversations:
                 # No answer is left streaming unwatched; when the bot is stopping, those
                 # already streaming are finalised as interrupted.
                 if isinstance(error, asyncio.CancelledError):
-                    for run in runs:
-                        run.cancel()
+                    for task in [*runs, *filter(None, [told])]:
+                        task.cancel()
                 await asyncio.gather(*runs, return_exceptions=True)
                 raise
             finally:
                 await asyncio.gather(*(stream.close() for stream in streams.values()))
+                if told is not None:
+                    await asyncio.gather(told, return_exceptions=True)
 
     async def _not_posted(
         self,
@@ -445,13 +461,6 @@ class Conversations:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""
         if await self._store.claim(claim):
             await self._tell(message, text)
-
-    async def _tell_of_unread_files(
-        self, message: IncomingMessage, unread_files: Sequence[str]
-    ) -> None:
-        """Once the message is claimed (so only once), say which files could not be read."""
-        if unread_files:
-            await self._tell(message, unread_files_notice(unread_files))
 
     async def _tell(self, message: IncomingMessage, text: str) -> None:
         await self._tell_quietly(

@@ -75,33 +75,41 @@ class AnswerStore:
         """The answer's placeholder message is in Slack."""
         await self._update(answer_id, slack_ts=slack_ts, heartbeat_at=time.time())
 
-    async def progress(self, answer_id: int, text: str, first_token_at: float | None) -> None:
-        """Partial text so far (kept if the process dies), and a heartbeat."""
-        await self._update(
+    async def progress(self, answer_id: int, text: str, first_token_at: float | None) -> bool:
+        """Partial text so far (kept if the process dies), and a heartbeat. False when the
+        answer is no longer this writer's to write: recovery took it over."""
+        return await self._database.run(
+            _update_unsettled,
             answer_id,
-            text=text,
-            status=AnswerStatus.STREAMING.value,
-            first_token_at=first_token_at,
-            heartbeat_at=time.time(),
+            {
+                "text": text,
+                "status": AnswerStatus.STREAMING.value,
+                "first_token_at": first_token_at,
+                "heartbeat_at": time.time(),
+            },
         )
 
     async def finish(
         self, answer_id: int, outcome: FinishedAnswer, *, slack_ts: str | None = None
-    ) -> None:
-        """How the answer ended (and, when not yet recorded by `posted`, where its message is)."""
+    ) -> bool:
+        """How the answer ended (and, when not yet recorded by `posted`, where its message is).
+        False when it had already ended: recovery took it over, and shows it."""
         now = time.time()
         where = {"slack_ts": slack_ts} if slack_ts is not None else {}
-        await self._update(
+        return await self._database.run(
+            _update_unsettled,
             answer_id,
-            **where,
-            status=outcome.status.value,
-            text=outcome.text,
-            error=outcome.error,
-            input_tokens=outcome.input_tokens,
-            output_tokens=outcome.output_tokens,
-            finished_at=now,
-            shown_at=None,  # owed to Slack until `shown()`
-            heartbeat_at=now,
+            dict(
+                **where,
+                status=outcome.status.value,
+                text=outcome.text,
+                error=outcome.error,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                finished_at=now,
+                shown_at=None,  # owed to Slack until `shown()`
+                heartbeat_at=now,
+            ),
         )
 
     async def heartbeat(self, owner: str) -> None:
@@ -159,6 +167,14 @@ def _update(session: Session, answer_id: int, values: dict[str, object]) -> None
     session.execute(_UPDATE_ANSWER, {"answer": answer_id, **values})
 
 
+_UPDATE_UNSETTLED_ANSWER = _UPDATE_ANSWER.where(_ANSWERS.c.status.in_(UNSETTLED_STATUSES))
+
+
+def _update_unsettled(session: Session, answer_id: int, values: dict[str, object]) -> bool:
+    result = session.execute(_UPDATE_UNSETTLED_ANSWER, {"answer": answer_id, **values})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def _heartbeat(session: Session, owner: str, answer_ids: list[int]) -> None:
     session.execute(
         update(Answer)
@@ -179,7 +195,7 @@ def _take_over_interrupted(
     # Re-checking the condition in the UPDATE makes each answer change hands once.
     rounds = session.scalars(
         update(Answer)
-        .where(Answer.id.in_(candidates), Answer.status.in_(UNSETTLED_STATUSES))
+        .where(Answer.id.in_(candidates), Answer.status.in_(UNSETTLED_STATUSES), whose)
         .values(status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=time.time())
         .returning(Answer.round_id)
     ).all()

@@ -181,8 +181,11 @@ def with_files(text: str, outcomes: Sequence[FileOutcome]) -> str:
     return "\n".join(parts)
 
 
-def unread_files_notice(names: Sequence[str]) -> str:
-    """What the person is told when files they attached could not be downloaded."""
+def unread_files_notice(names: Sequence[str]) -> str | None:
+    """What the person is told when files they attached could not be downloaded (None when
+    every file was)."""
+    if not names:
+        return None
     listed = ", ".join(f"`{name}`" for name in names)
     return (
         f"I couldn't download {listed} from Slack, so the models were told of "

@@ -138,6 +138,10 @@ class AnswerMessage:
         self._closed.set()
         self._changed.set()
 
+    async def abandon(self) -> None:
+        """Someone else shows the end of this answer: no more streaming edits from here."""
+        await self._stop_updates()
+
     async def finish(self, messages: Sequence[SlackMessage]) -> list[str]:
         """Replace the streamed text with the final messages (see `show_final`)."""
         await self._stop_updates()

@@ -323,20 +323,21 @@ def slack_error_code(error: SlackApiError) -> str:
     return str(error.response.get("error", "unknown_error"))
 
 
-# Refusals that asking again will not change: the message, or the bot's place in its
-# channel, is gone.
-_FOR_GOOD = frozenset(
+# Slack's answers that may change if asked again later; any other refusal (the message or the
+# channel is gone, the workspace restricts posting, a scope or the token is missing…) would
+# be repeated, so what was refused is given up rather than retried forever.
+_FOR_NOW = frozenset(
     {
-        "message_not_found",
-        "cant_update_message",
-        "edit_window_closed",
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
+        UNREACHABLE,
+        "ratelimited",  # still, after slack_sdk's own retries
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
     }
 )
 
 
 def refused_for_good(error: SlackApiError) -> bool:
     """Slack refused, and would refuse again (unlike a rate limit or an outage)."""
-    return slack_error_code(error) in _FOR_GOOD
+    return slack_error_code(error) not in _FOR_NOW

@@ -93,6 +93,7 @@ def test_a_file_with_fences_of_its_own_cannot_close_the_fence_around_it():
 
 
 def test_the_notice_of_unread_files_names_them_and_the_likely_fix():
+    assert unread_files_notice([]) is None
     one = unread_files_notice(["notes.txt"])
     assert one.startswith("I couldn't download `notes.txt` from Slack, so the models were told")
     assert "told of it but" in one and "`files:read`" in one

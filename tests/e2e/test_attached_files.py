@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tests.doubles import SharedFile
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
-from tests.e2e.slack_views import wait_for_answers
+from tests.doubles.waiting import wait_until
+from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
 CODE = "def add(a, b):\n    return a - b\n"
 
@@ -55,6 +56,24 @@ def test_a_file_that_cannot_be_downloaded_is_named_and_the_person_told_once(
     assert notice["user"] == ALICE
     assert "couldn't download `notes.txt`" in notice["text"] and "files:read" in notice["text"]
     assert "not downloaded: HTTP 404" in bot.logs()
+
+
+def test_a_notice_slack_is_slow_to_take_holds_up_no_answer(start_bot, slack, models, events):
+    # Answers are kept from recovery (as silent ones) from the moment they are recorded,
+    # however long Slack takes with the notice meanwhile.
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="1")
+    slack.inject("chat.postEphemeral", times=1, retry_after=3)
+    unreadable = SharedFile("notes.txt", "x", deleted=True)
+    events.user_says(
+        CHANNEL, ALICE, f"{MENTION} +claude summarise", files=[unreadable], to=[bot.events_url]
+    )
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer) == "claude-test answers: Alice: summarise\n[attached, not shown to you: notes.txt (could not be read)]"
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), timeout=15, message="the notice")
+    bot.wait_until_idle()
+    (answer,) = answers_in(slack, CHANNEL)
+    assert "restarted" not in status_line(answer)
 
 
 def test_a_snippet_in_a_reply_thread_reaches_the_threads_model(bot, slack, models, events):

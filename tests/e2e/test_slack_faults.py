@@ -161,3 +161,18 @@ def test_an_answer_whose_message_was_deleted_is_not_retried_forever(
     time.sleep(3)  # recovery sweeps every 0.25 s here
     assert edits() == settled
     assert settled <= 3  # streaming edits stop at the first refusal too
+
+
+def test_a_final_edit_the_workspace_refuses_is_given_up_not_retried_forever(
+    start_bot, slack, models, events
+):
+    # The channel became posting-restricted after the placeholder went out.
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="1")
+    slack.inject("chat.update", times=1_000, status=200, error="restricted_action")
+    ask(bot, events, "+claude hello")
+
+    given_up = "(restricted_action): given up"
+    wait_until(lambda: given_up in bot.logs(), timeout=20, message="the final refusal")
+    settled = len(slack.calls_for("chat.update"))
+    time.sleep(3)  # recovery sweeps every 0.25 s here
+    assert len(slack.calls_for("chat.update")) == settled == 1

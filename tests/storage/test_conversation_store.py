@@ -308,6 +308,22 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
     assert partial.answer_id not in [a.answer_id for a in owed_now]
 
 
+async def test_an_answer_taken_over_is_no_longer_written_by_its_first_writer(stores):
+    started = await start(stores, claim("9.0"))
+    claude, gpt = (answer.answer_id for answer in started.answers)
+    assert await stores.answers.progress(claude, "partial", time.time())
+    await stores.answers.take_over_interrupted(stale_before=time.time() + 1, error="restarted")
+
+    # The first writer was alive after all (a long pause): its writes no longer land.
+    assert not await stores.answers.progress(claude, "partial and more", time.time())
+    assert not await stores.answers.finish(gpt, FinishedAnswer(AnswerStatus.DONE, "late"))
+    owed = await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() + 1)
+    assert {(a.answer_id, a.status, a.text) for a in owed} == {
+        (claude, AnswerStatus.INTERRUPTED, "partial"),
+        (gpt, AnswerStatus.INTERRUPTED, ""),
+    }
+
+
 async def test_live_answers_of_other_replicas_are_left_alone(stores):
     await start(stores, claim("9.0"))
     long_ago = time.time() - 60
@@ -322,13 +338,16 @@ async def test_live_answers_of_other_replicas_are_left_alone(stores):
 
 
 async def test_a_final_edit_still_owed_is_found_once_its_replica_is_silent(stores):
-    started = await stores.round("1.0", "q")  # finished and shown
+    await stores.round("1.0", "q")  # finished and shown
     assert (
         await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() + 1)
         == []
     )
+    started = await start(stores, claim("2.0"))
     answer_id = started.answers[0].answer_id
+    await stores.answers.posted(answer_id, "2.1")
     await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, "final"))
+    await stores.answers.shown(started.answers[1].answer_id)
     assert (
         await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() - 60)
         == []
