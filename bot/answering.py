@@ -207,7 +207,6 @@ class AnswerRunner:
         await self._answers.shown(job.answer_id, continuations)
         return status
 
-
     async def _let_go(self, job: AnswerJob) -> AnswerStatus:
         await job.message.abandon()
         log.warning(
