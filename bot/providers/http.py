@@ -139,18 +139,25 @@ async def stream_answer(
 ) -> AsyncIterator[StreamEvent]:
     """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
     an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
-    `first_token_timeout` seconds raises `ProviderTimeout`."""
+    `first_token_timeout` seconds, or none for the client's read timeout once text has come,
+    raises `ProviderTimeout`."""
     state = StreamState(provider)
     # Keep-alives (Anthropic pings, OpenRouter comments) reset httpx's read timeout, so a model
-    # that only ever sends them needs a deadline of its own.
+    # that sends nothing else needs deadlines of its own.
     loop = asyncio.get_running_loop()
     deadline = None if first_token_timeout is None else loop.time() + first_token_timeout
+    text_silence = client.timeout.read
+    seen_text = False
     async with aclosing(_post_for_events(client, provider, url, headers, body)) as events:
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
                     event = await anext(events, None)
             except TimeoutError:
+                if seen_text:
+                    raise ProviderTimeout(
+                        f"{provider} stopped sending text (none for {text_silence:g} s)."
+                    ) from None
                 raise ProviderTimeout(
                     f"{provider} took too long to start answering "
                     f"(no text within {first_token_timeout:g} s)."
@@ -164,7 +171,8 @@ async def stream_answer(
                     f"{provider} sent a stream we could not read ({error})."
                 ) from error
             if text:
-                deadline = None
+                seen_text = True
+                deadline = None if text_silence is None else loop.time() + text_silence
                 yield TextDelta(text)
             if state.ended:
                 await _read_to_end(events)

@@ -17,6 +17,7 @@ STREAM_FAULTS = (
     "refusal",
     "output_limit_after_chunks",
     "keep_alive_only",
+    "keep_alive_after_chunks",
 )
 
 
@@ -37,6 +38,7 @@ class ModelFault:
     refusal: bool = False  # the provider's refusal finish (content_filter, refusal, SAFETY)
     output_limit_after_chunks: int | None = None  # N text chunks, then the max-tokens finish
     keep_alive_only: bool = False  # the opening, then keep-alives only until the client gives up
+    keep_alive_after_chunks: int | None = None  # N text chunks, then keep-alives only
 
     def __post_init__(self) -> None:
         if len(self._stream_faults()) > 1:

@@ -71,6 +71,9 @@ async def _send(
         if request.transport is not None:
             request.transport.close()  # no terminal chunk: the client sees a broken body
         return
+    elif kind == "keep_alive_after_chunks":
+        await _keep_alive_until_disconnect(request, response, wire.keep_alive())
+        return
     elif kind == "output_limit_after_chunks":
         await _write_all(response, wire.closing(context, "output_limit"))
     elif kind == "malformed_after_chunks":
