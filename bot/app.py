@@ -19,7 +19,7 @@ from bot.answering import AnswerRunner
 from bot.background import BackgroundWork
 from bot.channel_commands import ChorusCommands
 from bot.chat.catalog import ModelCatalog
-from bot.chat.context import ContextWindow, compose_system_prompt
+from bot.chat.context import BASE_SYSTEM_PROMPT, ContextWindow, compose_system_prompt
 from bot.conversation import Conversations, ConversationSettings
 from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy
@@ -90,6 +90,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         save_interval=max(settings.chorus_stream_update_seconds, 0.5),
         stops=stops,
     )
+    system_prompt = compose_system_prompt(BASE_SYSTEM_PROMPT, settings.chorus_system_prompt)
     window = ContextWindow(
         max_rounds=settings.chorus_context_max_rounds,
         max_tokens=settings.chorus_context_max_tokens,
@@ -101,7 +102,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         runner=runner,
         web=slack,
         settings=ConversationSettings(
-            system_prompt=compose_system_prompt(settings.chorus_system_prompt),
+            system_prompt=system_prompt,
             window=window,
             update_interval=settings.chorus_stream_update_seconds,
             replica_id=settings.replica_id,
@@ -142,7 +143,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         slack,
         catalog,
         HomeSettings(
-            system_prompt=settings.chorus_system_prompt,
+            system_prompt=system_prompt,
             window=window,
             storage="PostgreSQL" if database.dialect == "postgresql" else "SQLite",
             forget_after_days=settings.chorus_forget_after_days,

@@ -16,12 +16,6 @@ from bot.chat.catalog import (
     parse_model_list,
 )
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are one of several AI models answering side by side in a Slack conversation. "
-    "Messages from people start with their name. Answer clearly and concisely; use Markdown "
-    "sparingly (short paragraphs, lists, fenced code blocks); do not ping people or channels."
-)
-
 
 class ConfigurationError(Exception):
     """Start-up configuration is missing or wrong; the message says what to set."""
@@ -53,7 +47,7 @@ class Settings(BaseSettings):
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     ollama_base_url: str = "http://localhost:11434/v1"
 
-    chorus_system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    chorus_system_prompt: str = ""  # sent after the bot's own base prompt
     log_level: str = "INFO"
 
     # Tuning beyond SPEC §5; the defaults suit a normal workspace.

@@ -7,6 +7,15 @@ from dataclasses import dataclass
 
 from bot.chat.messages import ChatMessage, ModelRequest
 
+# What every model is told first, whatever the workspace and channel add: how the messages it
+# is sent are written, and what Slack shows well (no tables or rules in a Slack message).
+BASE_SYSTEM_PROMPT = (
+    "You are one of several AI models answering side by side in a Slack conversation. "
+    "Messages from people start with their name. Answer clearly and concisely; use Markdown "
+    "sparingly (short paragraphs, lists, fenced code blocks; no tables or horizontal rules); "
+    "do not ping people or channels."
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ContextWindow:
@@ -51,7 +60,7 @@ def authored(author: str, text: str) -> str:
 
 
 def compose_system_prompt(*parts: str | None) -> str:
-    """Base, workspace and channel prompts, in that order, skipping the empty ones."""
+    """Base, workspace and channel prompts, in that order, skipping the empty ones (SPEC §3)."""
     return "\n\n".join(part.strip() for part in parts if part and part.strip())
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from bot.chat.context import BASE_SYSTEM_PROMPT
 from tests.e2e.scene import ALICE, CHANNEL, MENTION
 from tests.e2e.slack_views import wait_for_answers
-
-WORKSPACE_PROMPT_START = "You are one of several AI models"
 
 
 def run(events, bot, text: str) -> dict:
@@ -54,8 +53,9 @@ def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
 
 
 def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(
-    bot, slack, models, events
+    start_bot, slack, models, events
 ):
+    bot = start_bot(CHORUS_SYSTEM_PROMPT="Our team ships Python.")
     reply = run(events, bot, "prompt Answer in <French>, & briefly.")
     assert reply["response_type"] == "in_channel"
     assert reply["text"].endswith(">Answer in &lt;French&gt;, &amp; briefly.")
@@ -65,8 +65,9 @@ def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(
     answers = wait_for_answers(slack, CHANNEL, 3)
     for model_id in ("claude-test", "gpt-test", "gemini-test"):
         system = models.requests_for(model_id)[-1].system_prompt()
-        assert system.startswith(WORKSPACE_PROMPT_START)
-        assert system.endswith("\n\nAnswer in <French>, & briefly.")
+        assert system == (
+            f"{BASE_SYSTEM_PROMPT}\n\nOur team ships Python.\n\nAnswer in <French>, & briefly."
+        )
     # A thread under an answer gets it too; another channel does not.
     events.user_says(CHANNEL, ALICE, "encore", thread_ts=answers[0]["ts"], to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 1, thread_ts=answers[0]["ts"])
