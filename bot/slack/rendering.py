@@ -1,7 +1,8 @@
 """Model output to Slack messages: neutralised pings, Slack's size limits, the blocks we post.
 
 The one place that turns Markdown into what Slack shows. Answers go into `markdown` blocks
-(Slack renders standard Markdown there), the status line into a `context` block.
+(Slack renders standard Markdown there, but for tables: see `bot.slack.markdown`), the status
+line into a `context` block.
 """
 
 from __future__ import annotations
@@ -11,20 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.in_chat import AnswerStatus
+from bot.slack.markdown import split_markdown, tables_as_code
 
-MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
 MESSAGE_TEXT_LIMIT = 40_000  # Slack: a message's `text`
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
 STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
 _ZWSP = "\u200b"
 
-# `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`, `<#C1>`: Slack's special tokens.
-_SPECIAL_TOKEN = re.compile(r"<(?=[!@#])")
-_BROADCAST_WORD = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-# CommonMark fences, except that any indentation is taken: models indent fences inside list
-# items by 4 or more spaces, and this module does not track list items.
-_FENCE_OPENING = re.compile(r"[ \t]*(?P<marker>`{3,}(?=[^`]*$)|~{3,})")
+# Slack's tokens that notify or name: `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`,
+# `<#C1>`. Other `<!` text (`<!DOCTYPE html>`, `<!-- -->` in code) is left as written.
+_SPECIAL_TOKEN = re.compile(
+    r"<(?=[@#]|!(?:here|channel|everyone|group|subteam|usergroup)\b)", re.IGNORECASE
+)
+# A broadcast word, not the end of an address (`ops@here.com`).
+_BROADCAST_WORD = re.compile(r"(?<![\w.+-])@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MRKDWN_SPECIAL = re.compile("[&<>]")
 _PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
@@ -56,83 +58,6 @@ def escape_mrkdwn(text: str) -> str:
 def block_quote(text: str) -> str:
     """A person's text as a Slack block quote, shown as written."""
     return "\n".join(f">{escape_mrkdwn(line) or ' '}" for line in text.strip().splitlines())
-
-
-@dataclass(frozen=True, slots=True)
-class _CodeFence:
-    """An open code fence: the line that opened it, and the marker that closes it."""
-
-    opening_line: str
-    marker: str
-
-    def closes_at(self, line: str) -> bool:
-        """A closing fence: the same character, at least as many, nothing after but spaces."""
-        stripped = line.strip(" \t")
-        return stripped.startswith(self.marker) and not stripped.strip(self.marker[0])
-
-
-def _open_fence(text: str) -> _CodeFence | None:
-    """The code fence left open at the end of `text`, if any."""
-    fence: _CodeFence | None = None
-    for line in text.split("\n"):
-        if fence is None:
-            match = _FENCE_OPENING.match(line)
-            if match:
-                fence = _CodeFence(line, match["marker"])
-        elif fence.closes_at(line):
-            fence = None
-    return fence
-
-
-def close_open_fence(text: str) -> str:
-    """`text` with a code fence it left open closed, so nothing after it joins the code."""
-    fence = _open_fence(text)
-    return f"{text}\n{fence.marker}" if fence else text
-
-
-def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
-    """Split Markdown into parts of at most `limit` characters, at paragraph, line or word
-    boundaries; a code fence open at the end of a part is closed there and reopened in the next."""
-    parts: list[str] = []
-    rest = text
-    reopen = ""
-    while rest:
-        rest = reopen + rest
-        part = close_open_fence(rest)
-        if len(part) <= limit:
-            parts.append(part)
-            break
-        part, rest, fence = _next_part(rest, limit)
-        # A fence line too long to repeat in every part is not reopened (then the next part
-        # may not render as code, but it stays within the limit and makes progress).
-        reopen = fence.opening_line + "\n" if fence and len(fence.opening_line) < limit // 4 else ""
-        parts.append(part)
-    return parts or [""]
-
-
-def _next_part(text: str, limit: int) -> tuple[str, str, _CodeFence | None]:
-    """The first part of `text` (an open fence closed) within `limit`, the rest of the text,
-    and the fence the rest continues inside."""
-    budget = limit
-    while budget >= limit // 2:
-        cut = _cut_point(text, budget)
-        part, rest = text[:cut].rstrip("\n"), text[cut:].lstrip("\n")
-        fence = _open_fence(part)
-        closed = f"{part}\n{fence.marker}" if fence else part
-        if len(closed) <= limit:
-            return closed, rest, fence
-        budget -= len(closed) - limit  # cut earlier to make room for the closing fence
-    # Fences as long as the limit itself: only a hard cut fits.
-    return text[:limit], text[limit:], None
-
-
-def _cut_point(text: str, budget: int) -> int:
-    window = text[:budget]
-    for separator in ("\n\n", "\n", " "):
-        index = window.rfind(separator)
-        if index > budget // 2:
-            return index + len(separator)
-    return budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +107,7 @@ def placeholder_message(display_name: str) -> SlackMessage:
 
 def streaming_message(display_name: str, text: str) -> SlackMessage:
     """The answer so far; what does not fit yet is shown when the answer is complete."""
-    shown, *more = split_markdown(neutralise_pings(text))
+    shown, *more = split_markdown(neutralise_pings(tables_as_code(text)))
     status = f"*{display_name}* · _writing…{' (continues)' if more else ''}_"
     return SlackMessage(
         _fallback(display_name, shown),
@@ -193,7 +118,7 @@ def streaming_message(display_name: str, text: str) -> SlackMessage:
 def final_messages(display_name: str, text: str, footer: str) -> list[SlackMessage]:
     """The finished answer: the first part in the answer's own message, the rest as
     continuation messages (posted in the answer's thread), each marked as such."""
-    parts = split_markdown(neutralise_pings(text))
+    parts = split_markdown(neutralise_pings(tables_as_code(text)))
     total = len(parts)
     messages = []
     for number, part in enumerate(parts, start=1):

@@ -3,19 +3,17 @@
 import pytest
 
 from bot.chat.in_chat import AnswerStatus
+from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, close_open_fence, split_markdown
 from bot.slack.rendering import (
-    MARKDOWN_BLOCK_LIMIT,
     REGENERATE_ACTION,
     STOP_ACTION,
     SlackMessage,
     as_plain_text,
-    close_open_fence,
     error_message,
     final_messages,
     neutralise_pings,
     outcome_messages,
     placeholder_message,
-    split_markdown,
     streaming_message,
 )
 
@@ -47,8 +45,32 @@ def test_broadcast_words_cannot_notify(word):
 
 
 def test_ordinary_text_and_emails_are_left_alone():
-    text = "Mail bob@example.com about 3 < 4 and x > y, `@decorator`"
+    text = "Mail bob@example.com or ops@here.com about 3 < 4 and x > y, `@decorator`"
     assert neutralise_pings(text) == text
+
+
+def test_code_that_is_not_a_slack_token_is_left_as_written():
+    code = "```html\n<!DOCTYPE html>\n<!-- note -->\n<![CDATA[ x ]]>\n```"
+    (message,) = final_messages("Claude", code, "footer")
+    assert message.blocks[0]["text"] == code
+
+
+def test_a_table_becomes_aligned_columns_in_a_code_block():
+    answer = (
+        "Compared:\n\n| Model | **Speed** |\n|:--|--:|\n"
+        "| `claude` | fast |\n| gpt-5.1 | <!here> |\n\nThat's all."
+    )
+    (message,) = final_messages("Claude", answer, "footer")
+    assert message.blocks[0]["text"] == (
+        "Compared:\n\n```\nModel    Speed\n-------  -------\nclaude   fast\n"
+        "gpt-5.1  <\u200b!here>\n```\n\nThat's all."
+    )
+
+
+def test_pipes_in_code_and_in_prose_are_no_table():
+    text = "a | b, and:\n```\n| x | y |\n|---|---|\n```\n--- | not after prose"
+    (message,) = final_messages("Claude", text, "footer")
+    assert message.blocks[0]["text"] == text
 
 
 def test_long_answers_split_at_paragraphs_within_the_limit_without_losing_text():

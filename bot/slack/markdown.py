@@ -1,0 +1,141 @@
+"""Markdown as Slack's `markdown` block takes it: code fences kept whole across Slack's size
+limit, and tables (which that block does not render) turned into aligned text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
+
+# CommonMark fences, except that any indentation is taken: models indent fences inside list
+# items by 4 or more spaces, and this module does not track list items.
+_FENCE_OPENING = re.compile(r"[ \t]*(?P<marker>`{3,}(?=[^`]*$)|~{3,})")
+# A GFM table's delimiter row: `|---|:--:|`, `--- | ---`.
+_TABLE_DELIMITER = re.compile(r"^\s*(?=.*\|)\|?(\s*:?-+:?\s*\|)*\s*:?-+:?\s*\|?\s*$")
+_CELL_EMPHASIS = re.compile(r"\*\*|__|`")
+
+
+@dataclass(frozen=True, slots=True)
+class _CodeFence:
+    """An open code fence: the line that opened it, and the marker that closes it."""
+
+    opening_line: str
+    marker: str
+
+    def closes_at(self, line: str) -> bool:
+        """A closing fence: the same character, at least as many, nothing after but spaces."""
+        stripped = line.strip(" \t")
+        return stripped.startswith(self.marker) and not stripped.strip(self.marker[0])
+
+
+def _open_fence(text: str) -> _CodeFence | None:
+    """The code fence left open at the end of `text`, if any."""
+    fence: _CodeFence | None = None
+    for line in text.split("\n"):
+        if fence is None:
+            match = _FENCE_OPENING.match(line)
+            if match:
+                fence = _CodeFence(line, match["marker"])
+        elif fence.closes_at(line):
+            fence = None
+    return fence
+
+
+def close_open_fence(text: str) -> str:
+    """`text` with a code fence it left open closed, so nothing after it joins the code."""
+    fence = _open_fence(text)
+    return f"{text}\n{fence.marker}" if fence else text
+
+
+def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
+    """Split Markdown into parts of at most `limit` characters, at paragraph, line or word
+    boundaries; a code fence open at the end of a part is closed there and reopened in the next."""
+    parts: list[str] = []
+    rest = text
+    reopen = ""
+    while rest:
+        rest = reopen + rest
+        part = close_open_fence(rest)
+        if len(part) <= limit:
+            parts.append(part)
+            break
+        part, rest, fence = _next_part(rest, limit)
+        # A fence line too long to repeat in every part is not reopened (then the next part
+        # may not render as code, but it stays within the limit and makes progress).
+        reopen = fence.opening_line + "\n" if fence and len(fence.opening_line) < limit // 4 else ""
+        parts.append(part)
+    return parts or [""]
+
+
+def _next_part(text: str, limit: int) -> tuple[str, str, _CodeFence | None]:
+    """The first part of `text` (an open fence closed) within `limit`, the rest of the text,
+    and the fence the rest continues inside."""
+    budget = limit
+    while budget >= limit // 2:
+        cut = _cut_point(text, budget)
+        part, rest = text[:cut].rstrip("\n"), text[cut:].lstrip("\n")
+        fence = _open_fence(part)
+        closed = f"{part}\n{fence.marker}" if fence else part
+        if len(closed) <= limit:
+            return closed, rest, fence
+        budget -= len(closed) - limit  # cut earlier to make room for the closing fence
+    # Fences as long as the limit itself: only a hard cut fits.
+    return text[:limit], text[limit:], None
+
+
+def _cut_point(text: str, budget: int) -> int:
+    window = text[:budget]
+    for separator in ("\n\n", "\n", " "):
+        index = window.rfind(separator)
+        if index > budget // 2:
+            return index + len(separator)
+    return budget
+
+
+def tables_as_code(text: str) -> str:
+    """Markdown tables (outside code) as code blocks of aligned columns: Slack's `markdown`
+    block shows a table as its raw pipes, while aligned text in a code block reads as one."""
+    lines = text.split("\n")
+    out: list[str] = []
+    fence: _CodeFence | None = None
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if fence is not None:
+            fence = None if fence.closes_at(line) else fence
+        elif match := _FENCE_OPENING.match(line):
+            fence = _CodeFence(line, match["marker"])
+        elif "|" in line and index + 1 < len(lines) and _TABLE_DELIMITER.match(lines[index + 1]):
+            end = index + 2
+            while end < len(lines) and "|" in lines[end] and lines[end].strip():
+                end += 1
+            out.extend(_aligned_table([lines[index], *lines[index + 2 : end]]))
+            index = end
+            continue
+        out.append(line)
+        index += 1
+    return "\n".join(out)
+
+
+def _cells(row: str) -> list[str]:
+    row = row.strip()
+    row = row[1:] if row.startswith("|") else row
+    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
+    cells = re.split(r"(?<!\\)\|", row)
+    return [_CELL_EMPHASIS.sub("", cell).replace("\\|", "|").strip() for cell in cells]
+
+
+def _aligned_table(rows: list[str]) -> list[str]:
+    """The header and body rows as a code block, each column as wide as its widest cell."""
+    table = [_cells(row) for row in rows]
+    columns = max(len(cells) for cells in table)
+    table = [cells + [""] * (columns - len(cells)) for cells in table]
+    widths = [max(len(cells[column]) for cells in table) for column in range(columns)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+    header, *body = table
+    rule = "  ".join("-" * width for width in widths)
+    return ["```", line(header).rstrip(), rule, *(line(cells).rstrip() for cells in body), "```"]
