@@ -1,4 +1,5 @@
-"""A model server double: answers with recorded wire bytes and keeps every request it got."""
+"""A model server double: answers with given wire bytes (written as each provider sends them)
+and keeps every request it got."""
 
 from __future__ import annotations
 
