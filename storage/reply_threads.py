@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
-from bot.chat.history import TurnRecord, context_round, thread_anchor_message
+from bot.chat.history import (
+    RoundRecord,
+    TurnRecord,
+    context_round,
+    in_chat_answer_id,
+    thread_anchor_message,
+)
 from storage import rows
 from storage.rounds import round_records
 from storage.rows import MessageClaim, NewAnswer
@@ -115,6 +121,7 @@ _THREAD_ANCHOR = (
     select(
         ReplyThread.snapshot,
         Answer.text,
+        Answer.deleted,
         Round.author_name,
         Round.text,
         Round.deleted,
@@ -141,16 +148,16 @@ def thread_history(
     """The snapshot, the round and answer the thread hangs under, its latest `limit` turns
     before `before_turn_id`, and the channel's prompt."""
     anchor = session.execute(_THREAD_ANCHOR, {"thread_id": reply_thread_id}).one()
-    snapshot_entries, anchor_answer, author, question, question_deleted, channel_prompt = anchor
-    snapshot = [ContextRound(**entry) for entry in snapshot_entries]
-    deleted_rounds = _deleted_rounds(session, [entry.round_id for entry in snapshot])
+    entries, anchor_answer, answer_deleted, author, question, question_deleted, channel_prompt = (
+        anchor
+    )
     turns = rows.with_answers(
         session, _LATEST_TURNS, parent=reply_thread_id, before=before_turn_id, limit=limit
     )
     return ThreadHistory(
-        snapshot=tuple(entry for entry in snapshot if entry.round_id not in deleted_rounds),
+        snapshot=_snapshot_as_it_stands(session, entries),
         anchor_message=thread_anchor_message(author, question, deleted=question_deleted),
-        anchor_answer=anchor_answer,
+        anchor_answer="" if answer_deleted else anchor_answer,
         turns=tuple(
             TurnRecord(turn_author, text, replies[0] if replies else None)
             for (_, turn_author, text), replies in turns
@@ -181,7 +188,7 @@ def _reply_thread(
         {
             "answer_id": parent.answer_id,
             "current_model": parent.model,
-            "snapshot": [asdict(context_round(record)) for record in earlier],
+            "snapshot": [_snapshot_entry(record) for record in earlier],
             "created_at": now,
         },
     )
@@ -196,8 +203,41 @@ def _hand_thread_to(session: Session, thread_id: int, model: str) -> str:
     return model
 
 
-def _deleted_rounds(session: Session, round_ids: Sequence[int]) -> set[int]:
-    if not round_ids:
-        return set()
-    deleted = session.scalars(select(Round.id).where(Round.id.in_(round_ids), Round.deleted))
-    return set(deleted.all())
+def _snapshot_entry(record: RoundRecord) -> dict[str, Any]:
+    """One earlier round as a thread keeps it: what its model is sent of it, and the ids that
+    say when that leaves the context (its message or its answer deleted)."""
+    shown = context_round(record)
+    return {
+        "round_id": shown.round_id,
+        "user": shown.user,
+        "in_chat_answer": shown.in_chat_answer,
+        "in_chat_answer_id": in_chat_answer_id(record),
+    }
+
+
+def _snapshot_as_it_stands(
+    session: Session, entries: Sequence[dict[str, Any]]
+) -> tuple[ContextRound, ...]:
+    """The snapshot without the rounds whose message, and the answers that, people deleted
+    since (snapshots from before answer ids were kept lack them)."""
+    if not entries:
+        return ()
+    round_ids = [entry["round_id"] for entry in entries]
+    answer_ids = [entry["in_chat_answer_id"] for entry in entries if entry.get("in_chat_answer_id")]
+    deleted_rounds = set(
+        session.scalars(select(Round.id).where(Round.id.in_(round_ids), Round.deleted))
+    )
+    deleted_answers = set(
+        session.scalars(select(Answer.id).where(Answer.id.in_(answer_ids), Answer.deleted))
+        if answer_ids
+        else ()
+    )
+    return tuple(
+        ContextRound(
+            entry["round_id"],
+            entry["user"],
+            None if entry.get("in_chat_answer_id") in deleted_answers else entry["in_chat_answer"],
+        )
+        for entry in entries
+        if entry["round_id"] not in deleted_rounds
+    )

@@ -245,6 +245,27 @@ async def test_a_deleted_question_leaves_the_thread_under_its_answer(stores):
     assert history.anchor_message == "Alice: (message deleted)"
 
 
+async def test_deleted_answers_leave_the_thread_the_anchor_and_the_snapshot(stores):
+    first = await stores.round("1.0", "first")
+    second = await stores.round("2.0", "second")
+    parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[1].answer_id}")
+    turn = await start_turn(stores, parent, "2.1", "why?")
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+    )
+    assert [r.in_chat_answer for r in history.snapshot] == ["claude: first"]
+    assert history.anchor_answer == "gpt: second"
+
+    # Round one's In Chat answer, then the answer the thread hangs under, are deleted.
+    await stores.conversations.forget_message("C1", f"1.0{first.answers[0].answer_id}")
+    await stores.conversations.forget_message("C1", parent.slack_ts)
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+    )
+    assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [("Alice: first", None)]
+    assert history.anchor_answer == ""
+
+
 async def test_deleted_messages_leave_the_context(stores):
     await stores.round("1.0", "keep me")
     await stores.round("2.0", "delete me")
