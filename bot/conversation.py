@@ -46,7 +46,7 @@ from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
-from storage.reply_threads import ParentAnswer, ThreadHistory
+from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory
 from storage.rows import MessageClaim, NewAnswer
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ SOMETHING_WENT_WRONG = (
     "Please send it again."
 )
 SLACK_UNREACHABLE = "Slack could not be reached to post this answer; ask again to retry."
+ANCHOR_POLL_SECONDS = 0.25
+ANCHOR_WAIT_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,15 +311,33 @@ class Conversations:
             message.user_id,
             started.answer.model,
         )
-        request = self._thread_context(started.history, author, text)
-        await self._answer(
-            message,
-            [started.answer],
-            request,
-            message.channel_id,
-            parent.slack_ts,
-            notice=unread_files_notice(unread_files),
-        )
+        with self._answers.in_hand([started.answer.answer_id]):
+            history = await self._once_anchor_settled(started)
+            request = self._thread_context(history, author, text)
+            await self._answer(
+                message,
+                [started.answer],
+                request,
+                message.channel_id,
+                parent.slack_ts,
+                notice=unread_files_notice(unread_files),
+            )
+
+    async def _once_anchor_settled(self, started: StartedTurn) -> ThreadHistory:
+        """The thread's history once the answer it hangs under has finished streaming (a reply
+        written meanwhile is about that answer, so its model is sent all of it); a bounded
+        wait, as recovery settles an answer whose replica died."""
+        history = started.history
+        waited = 0.0
+        while not history.anchor_settled and waited < ANCHOR_WAIT_SECONDS:
+            await asyncio.sleep(ANCHOR_POLL_SECONDS)
+            waited += ANCHOR_POLL_SECONDS
+            history = await self._store.thread_history(
+                started.reply_thread_id,
+                before_turn_id=started.turn_id,
+                limit=self._settings.window.max_rounds,
+            )
+        return history
 
     def _system_prompt(self, channel_prompt: str | None) -> str:
         """The workspace prompt, then the channel's own prompt when it has one."""

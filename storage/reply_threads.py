@@ -18,6 +18,7 @@ from bot.chat.history import (
     in_chat_answer_id,
     thread_anchor_message,
 )
+from bot.chat.in_chat import AnswerStatus
 from storage import rows
 from storage.rounds import round_records
 from storage.rows import MessageClaim, NewAnswer
@@ -53,6 +54,7 @@ class ThreadHistory:
     anchor_answer: str
     turns: tuple[TurnRecord, ...]
     channel_prompt: str | None
+    anchor_settled: bool = True  # False while the answer the thread hangs under still streams
 
 
 def parent_answer(session: Session, channel_id: str, slack_ts: str) -> ParentAnswer | None:
@@ -122,6 +124,7 @@ _THREAD_ANCHOR = (
         ReplyThread.snapshot,
         Answer.text,
         Answer.deleted,
+        Answer.status,
         Round.author_name,
         Round.text,
         Round.deleted,
@@ -148,9 +151,16 @@ def thread_history(
     """The snapshot, the round and answer the thread hangs under, its latest `limit` turns
     before `before_turn_id`, and the channel's prompt."""
     anchor = session.execute(_THREAD_ANCHOR, {"thread_id": reply_thread_id}).one()
-    entries, anchor_answer, answer_deleted, author, question, question_deleted, channel_prompt = (
-        anchor
-    )
+    (
+        entries,
+        anchor_answer,
+        answer_deleted,
+        answer_status,
+        author,
+        question,
+        question_deleted,
+        channel_prompt,
+    ) = anchor
     turns = rows.with_answers(
         session, _LATEST_TURNS, parent=reply_thread_id, before=before_turn_id, limit=limit
     )
@@ -163,6 +173,7 @@ def thread_history(
             for (_, turn_author, text), replies in turns
         ),
         channel_prompt=channel_prompt,
+        anchor_settled=AnswerStatus(answer_status).settled,
     )
 
 

@@ -64,6 +64,26 @@ def test_a_thread_reply_continues_with_that_model_only(bot, slack, models, event
     assert len(answers_in(slack, CHANNEL)) == 3, "a thread reply posts nothing in the channel"
 
 
+def test_a_thread_reply_written_while_its_answer_streams_is_sent_all_of_that_answer(
+    bot, slack, models, events
+):
+    slow = "A slow answer, streamed piece by piece. " * 4
+    models.script("claude-test", ModelScript(reply=slow, chunk_chars=8, chunk_delay=0.1))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude = wait_until(
+        lambda: (shown := answers_in(slack, CHANNEL)) and body(shown[0]) and shown[0],
+        message="Claude streaming",
+    )
+
+    events.user_says(CHANNEL, BOB, "go on", thread_ts=claude["ts"], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
+    assert models.requests_for("claude-test")[-1].turns() == [
+        ("user", "Alice: first"),
+        ("assistant", slow),
+        ("user", "Bob: go on"),
+    ]
+
+
 def test_a_second_mention_gets_the_in_chat_answer_and_no_thread_turn(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} first question", to=[bot.events_url])
     claude_answer, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
