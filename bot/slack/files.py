@@ -10,7 +10,7 @@ import aiohttp
 
 from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
 from bot.slack.inbound import attached_file
-from bot.slack.web import SlackWeb
+from bot.slack.web import SlackWeb, transport_failure
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class SlackFiles:
                         log.info("attached file %r is larger than Slack said; not shown", file.name)
                         return None
         except _DOWNLOAD_ERRORS as error:
-            log.warning("attached file %r not downloaded: %r", file.name, error)
+            log.warning("attached file %r not downloaded: %s", file.name, transport_failure(error))
             return None
         return bytes(data)
 

@@ -47,6 +47,12 @@ class SlackUnreachable(SlackApiError):
         super().__init__(f"no answer from Slack {doing}", {"ok": False, "error": UNREACHABLE})
 
 
+def transport_failure(error: BaseException) -> str:
+    """A connection-level error for the log: its kind and message, never its `repr`, which
+    for aiohttp's response errors carries the request's headers, the bot token among them."""
+    return f"{type(error).__name__}: {error}"
+
+
 @contextmanager
 def _reaching_slack(doing: str) -> Iterator[None]:
     """Connection failures, timeouts and server errors (after slack_sdk's own retries) as
@@ -54,7 +60,7 @@ def _reaching_slack(doing: str) -> Iterator[None]:
     try:
         yield
     except _TRANSPORT_ERRORS as error:
-        log.warning("no answer from Slack %s: %r", doing, error)
+        log.warning("no answer from Slack %s: %s", doing, transport_failure(error))
         raise SlackUnreachable(doing) from error
     except SlackApiError as error:
         if error.response.status_code < 500:
