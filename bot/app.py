@@ -174,7 +174,9 @@ async def open_database(database_url: str) -> Database:
             "Configuration error: DATABASE_URL is not a usable SQLAlchemy async URL "
             "(e.g. sqlite+aiosqlite:///./chorus.db or postgresql+asyncpg://user@host/db)"
         ) from None
-    except (DBAPIError, OSError, TimeoutError) as error:
+    except (DBAPIError, OSError, TimeoutError, ValueError, TypeError) as error:
+        # ValueError: a port that is no number; TypeError: a URL option the driver lacks. Their
+        # messages may quote the URL, password and all, so only their kind is shown.
         raise ConfigurationError(
             f"Configuration error: cannot use the database at DATABASE_URL ({type(error).__name__})"
         ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,7 +87,12 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (reading it checks it)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s) URL")
         return value
 

@@ -124,6 +124,10 @@ class PostgresDatabase(Database):
             url = url.set(drivername="postgresql+asyncpg")
         elif url.drivername != "postgresql+asyncpg":
             raise _unsupported(url)
+        if "sslmode" in url.query:
+            # libpq's name, in the URLs hosting platforms hand out; asyncpg calls it `ssl`.
+            query = {k: v for k, v in url.query.items() if k != "sslmode"}
+            url = url.set(query={**query, "ssl": url.query["sslmode"]})
         self._engine: AsyncEngine = create_asyncpg_engine(
             url, pool_pre_ping=True, pool_size=10, max_overflow=20
         )

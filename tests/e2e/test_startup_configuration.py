@@ -87,6 +87,24 @@ def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedP
             },
             "DATABASE_URL",
         ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                "OPENAI_API_KEY": "sk-test",
+                "DATABASE_URL": "postgresql://chorus:s3cr3t-signing@db:notaport/chorus",
+            },
+            "DATABASE_URL",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                "OPENAI_API_KEY": "sk-test",
+                "SLACK_API_URL": "http://[bad/api/",
+            },
+            "SLACK_API_URL",
+        ),
     ],
 )
 def test_bad_configuration_stops_start_up_with_one_clear_line(env, names, tmp_path):
@@ -137,9 +155,13 @@ def test_an_unreachable_slack_stops_start_up_clearly(tmp_path):
 
 
 def test_a_database_url_without_async_driver_gets_one(start_bot, slack, events, database_url):
-    """`sqlite:///…` and `postgres://…`, as hosting platforms hand them out, just work."""
+    """`sqlite:///…` and `postgres://…?sslmode=…`, as hosting platforms hand them out, just
+    work."""
     driver, rest = database_url.split("://", 1)
-    plain_url = ("postgres" if driver.startswith("postgresql") else "sqlite") + "://" + rest
+    if driver.startswith("postgresql"):
+        plain_url = f"postgres://{rest}?sslmode=disable"  # libpq's name for asyncpg's `ssl`
+    else:
+        plain_url = f"sqlite://{rest}"
     bot = start_bot(DATABASE_URL=plain_url)
     events.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> stored?", to=[bot.events_url])
     answers = wait_for_answers(slack, "C0GENERAL", 3)
