@@ -25,6 +25,7 @@ from bot.chat.routing import IncomingMessage
 # messages, deletions…) are not new messages.
 _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _ANGLE_TOKEN = re.compile(r"<([^<>]+)>")
+NAMES_LOOKED_UP_PER_MESSAGE = 20
 
 NameLookup = Callable[[str], Awaitable[str]]
 
@@ -166,14 +167,24 @@ async def _read(planned: AttachedFile | FileNotShown, files: FileSource) -> File
 
 async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -> str:
     """Slack markup as a person would read it: the bot mention removed, `<@U1>` → `@Alice`,
-    `<#C1|general>` → `#general`, `<https://x|label>` → `label (https://x)`."""
+    `<#C1|general>` → `#general`, `<https://x|label>` → `label (https://x)`. Each person is
+    looked up once, and only the first few of a message (the rest keep their ids), so a message
+    full of mentions cannot hold Slack's users.info rate limit for everyone."""
     # Drop the bot's own mention with the spaces around it, keeping one: "a <@BOT> b" → "a b".
     text = re.sub(rf"[ \t]*<@{re.escape(bot_user_id)}(?:\|[^>]*)?>[ \t]*", " ", text)
+    names: dict[str, str] = {}
+
+    async def name_of(user_id: str) -> str:
+        if user_id not in names:
+            looked_up = len(names) < NAMES_LOOKED_UP_PER_MESSAGE
+            names[user_id] = await user_name(user_id) if looked_up else user_id
+        return names[user_id]
+
     pieces: list[str] = []
     position = 0
     for match in _ANGLE_TOKEN.finditer(text):
         pieces.append(text[position : match.start()])
-        pieces.append(await _readable_token(match.group(1), bot_user_id, user_name))
+        pieces.append(await _readable_token(match.group(1), bot_user_id, name_of))
         position = match.end()
     pieces.append(text[position:])
     return html.unescape("".join(pieces)).strip()

@@ -30,6 +30,7 @@ from bot.slack.rendering import SlackMessage
 log = logging.getLogger(__name__)
 
 _NAME_CACHE_SECONDS = 3600.0
+_FAILED_NAME_CACHE_SECONDS = 60.0  # a user Slack would not describe is not asked about again
 WEB_API_TIMEOUT = 30
 TAG_EVENT_TYPE = "chorus_message"  # the metadata type of every message the bot posts
 _CLOCK_SKEW_SECONDS = 120.0  # how far Slack's clock may be from ours when looking back
@@ -295,7 +296,10 @@ class SlackWeb:
                 response = await self.client.users_info(user=user_id)
         except SlackApiError as error:
             log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
-            return self._names.get(user_id, (user_id, 0.0))[0]
+            name, _ = self._names.setdefault(
+                user_id, (user_id, time.monotonic() + _FAILED_NAME_CACHE_SECONDS)
+            )
+            return name
         user = response["user"]
         profile = user.get("profile") or {}
         name = str(

@@ -4,7 +4,12 @@ import pytest
 
 from bot.chat.attachments import AttachedFile
 from bot.chat.routing import IncomingMessage
-from bot.slack.inbound import incoming_message, readable_message, readable_text
+from bot.slack.inbound import (
+    NAMES_LOOKED_UP_PER_MESSAGE,
+    incoming_message,
+    readable_message,
+    readable_text,
+)
 
 NAMES = {"U0ALICE": "Alice", "U0BOB": "Bob"}
 
@@ -132,3 +137,21 @@ async def test_attached_text_files_are_read_and_unreadable_ones_said_so():
         "read these\n[attached file: notes.txt]\n```\nthe plan\n```\n"
         "[attached, not shown to you: data.txt (could not be read)]"
     )
+
+
+async def test_a_message_full_of_mentions_looks_each_person_up_once_and_few_in_all():
+    asked: list[str] = []
+
+    async def counting_user_name(user_id: str) -> str:
+        asked.append(user_id)
+        return user_id.lower()
+
+    people = [f"U{n:03}" for n in range(NAMES_LOOKED_UP_PER_MESSAGE + 10)]
+    text = " ".join(f"<@{person}>" for person in people * 50)
+    shown = await readable_text(text, bot_user_id="U0BOT", user_name=counting_user_name)
+
+    assert asked == people[:NAMES_LOOKED_UP_PER_MESSAGE]
+    assert shown.split()[: len(people)] == [
+        f"@{person.lower()}" if n < NAMES_LOOKED_UP_PER_MESSAGE else f"@{person}"
+        for n, person in enumerate(people)
+    ]
