@@ -34,6 +34,13 @@ class AnswerTakenOver(Exception):
     it; it shows the end, so this writer lets go."""
 
 
+class AnswerTooLong(Exception):
+    """The answer passed the longest the bot shows: a model caught in a loop is cut off."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer passed {limit:,} characters, the most shown here.")
+
+
 class AnswerStopped(Exception):
     """A person pressed Stop."""
 
@@ -69,9 +76,11 @@ class AnswerRunner:
         retry_policy: RetryPolicy,
         save_interval: float,
         stops: AnswerStops,
+        max_answer_chars: int = 100_000,
     ) -> None:
         self._answers = answers
         self._stops = stops
+        self._max_answer_chars = max_answer_chars
         self._provider_for = provider_for
         self._retry_policy = retry_policy
         self._save_interval = save_interval
@@ -108,6 +117,9 @@ class AnswerRunner:
             return await self._end(job, progress, started, AnswerStatus.STOPPED, stopped.note)
         except AnswerTakenOver:
             return await self._let_go(job)
+        except AnswerTooLong as too_long:
+            log.warning("%s's answer %s was too long: cut off", job.spec.name, job.answer_id)
+            return await self._end(job, progress, started, AnswerStatus.CUT_OFF, str(too_long))
         except ProviderError as error:
             log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
             status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
@@ -147,6 +159,9 @@ class AnswerRunner:
                 if progress.first_token_at is None:
                     progress.first_token_at = time.time()
                 progress.text += event.text
+                if len(progress.text) > self._max_answer_chars:
+                    progress.text = progress.text[: self._max_answer_chars]
+                    raise AnswerTooLong(self._max_answer_chars)
                 job.message.show(progress.text)
                 if time.monotonic() - last_saved >= self._save_interval:
                     last_saved = time.monotonic()

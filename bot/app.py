@@ -89,6 +89,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         ),
         save_interval=max(settings.chorus_stream_update_seconds, 0.5),
         stops=stops,
+        max_answer_chars=settings.chorus_max_answer_chars,
     )
     system_prompt = compose_system_prompt(BASE_SYSTEM_PROMPT, settings.chorus_system_prompt)
     window = ContextWindow(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.in_chat import AnswerStatus
-from bot.slack.markdown import split_markdown, tables_as_code
+from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, split_markdown, tables_as_code
 
 MESSAGE_TEXT_LIMIT = 40_000  # Slack: a message's `text`
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
@@ -106,9 +106,12 @@ def placeholder_message(display_name: str) -> SlackMessage:
 
 
 def streaming_message(display_name: str, text: str) -> SlackMessage:
-    """The answer so far; what does not fit yet is shown when the answer is complete."""
-    shown, *more = split_markdown(neutralise_pings(tables_as_code(text)))
-    status = f"*{display_name}* · _writing…{' (continues)' if more else ''}_"
+    """The answer so far; what does not fit yet is shown when the answer is complete. Only the
+    text that can show is rendered: a long answer costs each streaming edit no more."""
+    head = text[: 2 * MARKDOWN_BLOCK_LIMIT]
+    shown, *rest = split_markdown(neutralise_pings(tables_as_code(head)))
+    continues = bool(rest) or len(text) > len(head)
+    status = f"*{display_name}* · _writing…{' (continues)' if continues else ''}_"
     return SlackMessage(
         _fallback(display_name, shown),
         [{"type": "markdown", "text": shown}, _context(status), _stop_button()],

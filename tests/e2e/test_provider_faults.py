@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.e2e.scene import CHANNEL, ask
-from tests.e2e.slack_views import body, status_line, wait_for_answers
+from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
 LONG_REPLY = "This answer streams in many small pieces so a fault can strike midway. " * 4
 
@@ -176,3 +176,17 @@ def test_refusals_and_unreachable_providers_say_so(start_bot, slack, models, eve
     assert "refused" in status_line(gemini).lower() or "declined" in status_line(gemini).lower()
     for message in (gpt, gemini):
         assert_no_stack_trace(message)
+
+
+def test_an_endless_answer_is_cut_off_at_the_longest_the_bot_shows(
+    start_bot, slack, models, events
+):
+    looping = "All work and no play. " * 400  # 8,800 characters
+    models.script("gpt-test", ModelScript(reply=looping, chunk_chars=500))
+    bot = start_bot(CHORUS_MAX_ANSWER_CHARS="2000")
+    ask(bot, events, "+gpt tell me a story")
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer) == looping[:2000].strip()
+    assert "cut off: the answer passed 2,000 characters" in status_line(answer)
+    assert not answers_in(slack, CHANNEL, answer["ts"]), "no continuation of what was cut"
