@@ -16,6 +16,7 @@ from bot.chat.commands import (
     parse_command,
 )
 from bot.chat.model_choice import UnknownModels, resolve_picks
+from bot.chat.quoting import quoted
 from bot.chat.routing import ChatKey
 from bot.slack.rendering import block_quote
 from storage.channels import ChannelStore
@@ -47,7 +48,7 @@ class ChorusCommands:
         if isinstance(command, ShowPrompt | SetPrompt):
             return await self._prompt(command, channel_id, user_id)
         assert isinstance(command, Help)
-        intro = f"I don't know `/chorus {command.unknown}`.\n" if command.unknown else ""
+        intro = f"I don't know {quoted('/chorus ' + command.unknown)}.\n" if command.unknown else ""
         return CommandReply(intro + help_text(tuple(self._catalog.aliases)))
 
     async def _set_models(

@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.chat.quoting import quoted
+
 # One file at most ~25k tokens, all of a message's files ~50k: room is left for the chat.
 MAX_FILE_BYTES = 100_000
 MAX_MESSAGE_FILE_BYTES = 200_000
@@ -186,7 +188,7 @@ def unread_files_notice(names: Sequence[str]) -> str | None:
     every file was)."""
     if not names:
         return None
-    listed = ", ".join(f"`{name}`" for name in names)
+    listed = ", ".join(quoted(name) for name in names)
     return (
         f"I couldn't download {listed} from Slack, so the models were told of "
         f"{'it' if len(names) == 1 else 'them'} but not shown the text. If this keeps "

@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.chat.catalog import ModelCatalog, ModelSpec
+from bot.chat.quoting import quoted
 
 # An alias starts with a letter: "+1 nice" is a person agreeing, not a pick. Punctuation after
 # it is the sentence's, not the alias's: `+claude, +gpt hi`, `+claude: why?`, `+gpt-5.1.`
 _LEADING_PICK = re.compile(r"^\s*\+([^\W\d_][\w.:/-]*?)[.,:;!?]*(?=[\s+]|$)")
+
+
+_WORDS_NAMED = 5  # unknown words quoted back at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,10 @@ class UnknownModels(Exception):
     valid_aliases: tuple[str, ...]
 
     def __str__(self) -> str:
-        unknown = ", ".join(f"`+{word}`" for word in self.words)
+        words = list(dict.fromkeys(self.words))
+        unknown = ", ".join(quoted(f"+{word}") for word in words[:_WORDS_NAMED])
+        if len(words) > _WORDS_NAMED:
+            unknown += f" and {len(words) - _WORDS_NAMED} more"
         valid = ", ".join(f"`+{alias}`" for alias in self.valid_aliases)
         return f"I don't know {unknown}. Models you can pick: {valid}."
 

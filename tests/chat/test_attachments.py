@@ -99,3 +99,9 @@ def test_the_notice_of_unread_files_names_them_and_the_likely_fix():
     assert "told of it but" in one and "`files:read`" in one
     two = unread_files_notice(["a.txt", "b.log"])
     assert "`a.txt`, `b.log`" in two and "told of them but" in two
+
+
+def test_file_names_in_the_notice_cannot_ping_or_break_out_of_their_quotes():
+    notice = unread_files_notice(["report` <!channel> <@U0BOB> *x.txt"])
+    assert notice is not None
+    assert "`report\u02cb &lt;!channel&gt; &lt;@U0BOB&gt; *x.txt`" in notice

@@ -13,6 +13,7 @@ from bot.chat.model_choice import (
     ModelPicks,
     UnknownModels,
     models_for_round,
+    resolve_picks,
     split_model_picks,
     thread_handed_to,
 )
@@ -129,3 +130,16 @@ def test_the_same_model_through_two_providers_gets_two_aliases():
     assert list(catalog.aliases) == ["gpt-5.1", "openrouter:openai/gpt-5.1"]
     assert [catalog.alias_of(spec) for spec in catalog] == list(catalog.aliases)
     assert catalog.find("openrouter:openai/gpt-5.1") == catalog.models[1]
+
+
+def test_unknown_words_are_quoted_back_inert_once_each_and_only_a_few():
+    with pytest.raises(UnknownModels) as raised:  # e.g. `/chorus models zz zz … a<!here>`x`
+        resolve_picks(CATALOG, ["zz"] * 9000 + ["a<!here>`x"])
+    said = str(raised.value)
+    assert said.startswith("I don't know `+zz`, `+a&lt;!here&gt;\u02cbx`. Models you can pick")
+    assert "<!" not in said and said.count("`") == 8
+
+    words = " ".join(f"+w{n}" for n in range(12))
+    with pytest.raises(UnknownModels) as raised:
+        models_for_round(CATALOG, split_model_picks(words + " hi"))
+    assert "`+w4` and 7 more. Models" in str(raised.value)

@@ -1,0 +1,15 @@
+"""Words a person (or a file name) supplied, quoted back in a notice to them."""
+
+from __future__ import annotations
+
+QUOTED_LIMIT = 80  # characters of one quoted word shown; the rest is elided
+_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def quoted(text: str) -> str:
+    """`text` as a code span it cannot close, without characters Slack reads as markup (a
+    notice is Slack mrkdwn), shortened: `<!here>` typed by someone cannot become a ping."""
+    if len(text) > QUOTED_LIMIT:
+        text = text[: QUOTED_LIMIT - 1] + "…"
+    text = text.replace("`", "\u02cb")  # a modifier grave accent: looks alike, closes nothing
+    return "`" + "".join(_MARKUP.get(char, char) for char in text) + "`"
