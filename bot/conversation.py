@@ -200,9 +200,9 @@ class Conversations:
                 message.channel_id,
             )
 
-    async def forget(self, channel_id: str, message_ts: str) -> None:
+    async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
-        await self._store.forget_message(channel_id, message_ts)
+        await self._store.forget_message(MessageClaim(team_id, channel_id, message_ts))
         log.info("message %s in %s was deleted: it leaves the context", message_ts, channel_id)
 
     async def _readable(self, message: IncomingMessage) -> ReadableMessage:
@@ -240,7 +240,9 @@ class Conversations:
             history_limit=self._settings.window.max_rounds,
         )
         if started is None:
-            log.info("message %s in %s already answered", message.ts, message.channel_id)
+            log.info(
+                "message %s in %s already answered (or deleted)", message.ts, message.channel_id
+            )
             return
         log.info(
             "round %s in %s for %s: %s",
@@ -301,7 +303,11 @@ class Conversations:
             history_limit=self._settings.window.max_rounds,
         )
         if started is None:
-            log.info("thread message %s in %s already answered", message.ts, message.channel_id)
+            log.info(
+                "thread message %s in %s already answered (or deleted)",
+                message.ts,
+                message.channel_id,
+            )
             return
         log.info(
             "thread turn %s under %s in %s for %s: %s",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.chat.history import RoundRecord
 from bot.chat.in_chat import InChatChoice
 from bot.chat.routing import ChatKey
-from storage import reply_threads, rounds
+from storage import reply_threads, rounds, rows
 from storage.database import Database
 from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory
 from storage.rounds import ModelChooser, RoundPlan, StartedRound
@@ -159,12 +159,27 @@ class ConversationStore:
         False when no round or turn records that message."""
         return await self._database.run(_revise_message, channel_id, message_ts, text)
 
-    async def forget_message(self, channel_id: str, message_ts: str) -> None:
-        """A person deleted a message (or an admin an answer): it leaves every context."""
-        await self._database.run(_forget_message, channel_id, message_ts)
+    async def forget_message(self, deleted: MessageClaim) -> None:
+        """A person deleted a message (or an admin an answer): it leaves every context. A
+        message not recorded yet (its event is late, or still on its way to the database) is
+        claimed, so it never starts a round or thread turn."""
+        await self._database.run(_forget_message, deleted)
 
 
-def _forget_message(session: Session, channel_id: str, message_ts: str) -> None:
+def _forget_message(session: Session, deleted: MessageClaim) -> None:
+    # Claimed first: a round recording this message meanwhile either made its claim first
+    # (then its row is committed before the updates below run, and they mark it) or fails
+    # to make it.
+    session.execute(
+        rows.insert_or_ignore(session, ClaimedMessage.__table__),  # type: ignore[arg-type]
+        {
+            "team_id": deleted.team_id,
+            "channel_id": deleted.channel_id,
+            "message_ts": deleted.message_ts,
+            "claimed_at": time.time(),
+        },
+    )
+    channel_id, message_ts = deleted.channel_id, deleted.message_ts
     for table, ts_column in (
         (Round, Round.message_ts),
         (ThreadTurn, ThreadTurn.message_ts),

@@ -111,7 +111,7 @@ class EventIntake:
         incoming = None
         try:
             if deleted_ts := _deleted_ts(event):
-                await self._conversations.forget(event["channel"], deleted_ts)
+                await self._conversations.forget(payload["team_id"], event["channel"], deleted_ts)
             elif edit := edited_message(
                 event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
             ):

@@ -226,7 +226,7 @@ async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
     parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[0].answer_id}")
     turn = await start_turn(stores, parent, "2.1", "a")
     # Round one's question is deleted later: it leaves the snapshot too.
-    await stores.conversations.forget_message("C1", "1.0")
+    await stores.conversations.forget_message(claim("1.0"))
     history = await stores.conversations.thread_history(
         turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
     )
@@ -237,7 +237,7 @@ async def test_a_deleted_question_leaves_the_thread_under_its_answer(stores):
     asked = await stores.round("1.0", "secret question")
     parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
     turn = await start_turn(stores, parent, "1.1", "go on")
-    await stores.conversations.forget_message("C1", "1.0")
+    await stores.conversations.forget_message(claim("1.0"))
     history = await stores.conversations.thread_history(
         turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
     )
@@ -257,8 +257,8 @@ async def test_deleted_answers_leave_the_thread_the_anchor_and_the_snapshot(stor
     assert history.anchor_answer == "gpt: second"
 
     # Round one's In Chat answer, then the answer the thread hangs under, are deleted.
-    await stores.conversations.forget_message("C1", f"1.0{first.answers[0].answer_id}")
-    await stores.conversations.forget_message("C1", parent.slack_ts)
+    await stores.conversations.forget_message(claim(f"1.0{first.answers[0].answer_id}"))
+    await stores.conversations.forget_message(claim(parent.slack_ts))
     history = await stores.conversations.thread_history(
         turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
     )
@@ -270,7 +270,7 @@ async def test_deleted_messages_leave_the_context(stores):
     await stores.round("1.0", "keep me")
     await stores.round("2.0", "delete me")
     third = await stores.round("3.0", "third")
-    await stores.conversations.forget_message("C1", "2.0")
+    await stores.conversations.forget_message(claim("2.0"))
     records = await stores.conversations.round_records(
         third.chat_id, before_round_id=third.round_id, limit=10
     )
@@ -281,7 +281,7 @@ async def test_an_edited_message_reads_as_edited_and_a_deleted_one_stays_gone(st
     await stores.round("1.0", "typo")
     await stores.round("2.0", "delete me")
     third = await stores.round("3.0", "third")
-    await stores.conversations.forget_message("C1", "2.0")
+    await stores.conversations.forget_message(claim("2.0"))
 
     assert await stores.conversations.revise_message("C1", "1.0", "fixed")
     assert not await stores.conversations.revise_message("C1", "2.0", "back again")
@@ -294,7 +294,7 @@ async def test_an_edited_message_reads_as_edited_and_a_deleted_one_stays_gone(st
 
 async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
     first = await stores.round("1.0", "q")
-    await stores.conversations.forget_message("C1", f"1.0{first.answers[0].answer_id}")
+    await stores.conversations.forget_message(claim(f"1.0{first.answers[0].answer_id}"))
     second = await stores.round("2.0", "next")
     records = await stores.conversations.round_records(
         second.chat_id, before_round_id=second.round_id, limit=10
@@ -457,8 +457,8 @@ async def test_an_answer_to_a_deleted_message_is_not_regenerated_and_says_why(st
     turn = await start_turn(stores, parent, "1.1", "why?")
     await stores.answers.posted(turn.answer.answer_id, "reply")
     await stores.answers.shown(turn.answer.answer_id)
-    await stores.conversations.forget_message("C1", "1.0")
-    await stores.conversations.forget_message("C1", "1.1")
+    await stores.conversations.forget_message(claim("1.0"))
+    await stores.conversations.forget_message(claim("1.1"))
 
     assert await restart(stores, parent.slack_ts) is RegenerationRefused.QUESTION_GONE
     assert await restart(stores, "reply") is RegenerationRefused.QUESTION_GONE
@@ -514,3 +514,13 @@ async def test_a_regenerated_first_answer_that_now_succeeds_is_in_chat_again(sto
     await stores.answers.finish(claude.answer_id, FinishedAnswer(AnswerStatus.DONE, "claude text"))
     (record,) = (await start(stores, claim("2.0"))).history
     assert context_round(record).in_chat_answer == "claude text"
+
+
+async def test_a_message_deleted_before_it_is_recorded_never_starts_a_round(stores):
+    await stores.conversations.forget_message(claim("5.0"))  # the deletion's event came first
+    assert await start(stores, claim("5.0")) is None
+    later = await stores.round("6.0", "later")
+    records = await stores.conversations.round_records(
+        later.chat_id, before_round_id=later.round_id, limit=10
+    )
+    assert records == []
