@@ -46,14 +46,13 @@ class ChorusBot:
     """Everything the running bot holds; `close()` releases it."""
 
     app: AsyncApp
-    conversations: Conversations
+    slack: SlackWeb
     recovery: Recovery
     stops: AnswerStops
     work: BackgroundWork
     database: Database
     providers: Providers
     web_session: aiohttp.ClientSession
-    team_id: str
 
     async def close(self) -> None:
         await self.providers.aclose()
@@ -71,7 +70,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     )
     slack = SlackWeb(web_client)
     try:
-        team_id, bot_user_id = await identify_bot(slack)
+        bot_user_id = await identify_bot(slack)
     except BaseException:
         await web_session.close()
         await database.close()
@@ -154,9 +153,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     register_listeners(
         app, intake, ChorusCommands(catalog, channels), home, stops, conversations, work
     )
-    return ChorusBot(
-        app, conversations, recovery, stops, work, database, providers, web_session, team_id
-    )
+    return ChorusBot(app, slack, recovery, stops, work, database, providers, web_session)
 
 
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
@@ -183,8 +180,8 @@ async def open_database(database_url: str) -> Database:
         ) from None
 
 
-async def identify_bot(slack: SlackWeb) -> tuple[str, str]:
-    """(team id, bot user id) from `auth.test`, or a `ConfigurationError` naming what to fix."""
+async def identify_bot(slack: SlackWeb) -> str:
+    """The bot's user id from `auth.test`, or a `ConfigurationError` naming what to fix."""
     with slack_refusal_stops_start_up("SLACK_BOT_TOKEN", "check the token and SLACK_API_URL"):
         return await slack.bot_user_id()
 
@@ -195,10 +192,10 @@ async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHan
     with slack_refusal_stops_start_up(
         "SLACK_APP_TOKEN", "set an app-level token (xapp-…) with the connections:write scope"
     ):
-        opened = await bot.app.client.apps_connections_open(app_token=app_token)
+        url = await bot.slack.socket_mode_url(app_token)
     handler = AsyncSocketModeHandler(bot.app, app_token)
     # The first connection uses this URL; the client asks for a new one whenever it reconnects.
-    handler.client.wss_uri = str(opened["url"])
+    handler.client.wss_uri = url
     return handler
 
 

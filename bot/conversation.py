@@ -162,9 +162,8 @@ class Conversations:
         source = restarted.source
         spec = self._catalog.get(restarted.model)
         message = self._answer_message(
-            restarted.answer_id, spec, channel_id, restarted.post_thread_ts
+            restarted.answer_id, spec, channel_id, restarted.post_thread_ts, restarted.slack_ts
         )
-        message.ts = restarted.slack_ts
         with self._answers.in_hand([restarted.answer_id]):
             try:
                 if isinstance(source, RoundSource):
@@ -219,7 +218,7 @@ class Conversations:
         message: IncomingMessage,
         route: StartRound,
         picks: ModelPicks,
-        unread_files: Sequence[str] = (),
+        unread_files: Sequence[str],
     ) -> None:
         author = await self._web.user_name(message.user_id)
         text = picks.text
@@ -268,7 +267,7 @@ class Conversations:
         message: IncomingMessage,
         parent: ParentAnswer,
         picks: ModelPicks,
-        unread_files: Sequence[str] = (),
+        unread_files: Sequence[str],
     ) -> None:
         """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
         alone only does that."""
@@ -289,7 +288,7 @@ class Conversations:
         parent: ParentAnswer,
         text: str,
         switch_to: ModelSpec | None,
-        unread_files: Sequence[str] = (),
+        unread_files: Sequence[str],
     ) -> None:
         author = await self._web.user_name(message.user_id)
         started = await self._store.start_thread_turn(
@@ -467,8 +466,14 @@ class Conversations:
         return code
 
     def _answer_message(
-        self, answer_id: int, spec: ModelSpec, channel_id: str, thread_ts: str | None
+        self,
+        answer_id: int,
+        spec: ModelSpec,
+        channel_id: str,
+        thread_ts: str | None,
+        ts: str | None = None,
     ) -> AnswerMessage:
+        """The Slack message of an answer: to be posted, or already at `ts`."""
         return AnswerMessage(
             self._web,
             answer_id=answer_id,
@@ -478,6 +483,7 @@ class Conversations:
             identity=identity_for(spec),
             update_interval=self._settings.update_interval,
             budget=self._settings.update_budget,
+            ts=ts,
         )
 
     def _help(self) -> str:

@@ -13,6 +13,7 @@ from bot.slack.web import SlackWeb
 from storage.answers import AnswerStore
 
 log = logging.getLogger(__name__)
+STOP_POLL_SECONDS = 1.0  # how soon a Stop pressed on another replica is seen here
 
 
 @dataclass(slots=True)
@@ -28,10 +29,9 @@ class AnswerStops:
     The press may reach any replica: it is recorded, cancelled at once when the answer
     streams here, and otherwise found by the streaming replica's `watch_forever` poll."""
 
-    def __init__(self, answers: AnswerStore, web: SlackWeb, poll_seconds: float = 1.0) -> None:
+    def __init__(self, answers: AnswerStore, web: SlackWeb) -> None:
         self._answers = answers
         self._web = web
-        self._poll_seconds = poll_seconds
         self._streaming: dict[int, tuple[asyncio.Task[Any], StopRequest]] = {}
 
     @contextmanager
@@ -57,7 +57,7 @@ class AnswerStops:
     async def watch_forever(self) -> None:
         """Stop the answers streaming here that were stopped through another replica."""
         while True:
-            await asyncio.sleep(self._poll_seconds)
+            await asyncio.sleep(STOP_POLL_SECONDS)
             if not self._streaming:
                 continue
             try:

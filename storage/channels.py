@@ -15,7 +15,8 @@ from storage.tables import ChannelModels, ChannelPrompt, Chat
 
 
 class ChannelStore:
-    """The one place that writes channel model lists and new chat generations."""
+    """The one place that writes a channel's own models and prompt, and starts its new chats
+    (`/chorus new`); the rounds of a chat are the ConversationStore's."""
 
     def __init__(self, database: Database) -> None:
         self._database = database

@@ -24,7 +24,8 @@ from storage.tables import Answer, ClaimedMessage, Round, ThreadTurn
 
 
 class ConversationStore:
-    """The one place that writes chats, rounds, reply threads, thread turns and claims."""
+    """The one place that writes rounds (and the chat a first round opens), reply threads,
+    thread turns and message claims."""
 
     def __init__(self, database: Database) -> None:
         self._database = database

@@ -1,4 +1,5 @@
-"""The database schema: chats, rounds, answers, reply threads, thread turns, handled events.
+"""The database schema: chats, rounds, answers, reply threads, thread turns, handled events,
+claimed (or deleted) messages, and each channel's own models and prompt.
 
 Times are stored as Unix seconds (float) so SQLite and PostgreSQL behave the same.
 """

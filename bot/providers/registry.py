@@ -29,9 +29,6 @@ class Providers:
         self._clients: list[httpx.AsyncClient] = []
         self.by_name = _providers(settings, self._new_client)
 
-    def __getitem__(self, name: str) -> ModelProvider:
-        return self.by_name[name]
-
     def _new_client(self) -> httpx.AsyncClient:
         client = make_http_client(self._settings)
         self._clients.append(client)

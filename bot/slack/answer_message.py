@@ -101,7 +101,7 @@ class AnswerMessage:
         self._updater: asyncio.Task[None] | None = None
         self._left_over: list[str] = []  # continuations of an earlier text Slack kept
 
-    async def post_placeholder(self) -> str:
+    async def post_placeholder(self) -> None:
         self.ts = await self._web.post(
             self.channel,
             placeholder_message(self._name),
@@ -109,7 +109,6 @@ class AnswerMessage:
             thread_ts=self.thread_ts,
             identity=self._identity,
         )
-        return self.ts
 
     async def start_again(self, old_continuations: Sequence[str]) -> None:
         """The answer is being regenerated: its message goes back to the placeholder and the

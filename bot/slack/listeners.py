@@ -30,12 +30,12 @@ def register_listeners(
     """`message` and `app_mention` events both lead to the same handling; one mention arrives
     as both, and the claim on the message makes sure it is answered once."""
 
-    async def on_message_event(body: dict[str, Any]) -> None:
+    async def record_event(body: dict[str, Any]) -> None:
         await intake.receive(body)
 
-    app.event("message")(on_message_event)
-    app.event("app_mention")(on_message_event)
-    app.event("reaction_added")(on_message_event)
+    app.event("message")(record_event)
+    app.event("app_mention")(record_event)
+    app.event("reaction_added")(record_event)
 
     async def on_chorus_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         reply = await commands.run(

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 _NAME_CACHE_SECONDS = 3600.0
 _FAILED_NAME_CACHE_SECONDS = 60.0  # a user Slack would not describe is not asked about again
 WEB_API_TIMEOUT = 30
+_RATE_LIMIT_RETRIES = 30  # each waits what Slack's Retry-After says
 TAG_EVENT_TYPE = "chorus_message"  # the metadata type of every message the bot posts
 _CLOCK_SKEW_SECONDS = 120.0  # how far Slack's clock may be from ours when looking back
 _PAGES_LOOKED_THROUGH = 10  # of 200 messages each, when looking for a tagged message
@@ -102,7 +103,6 @@ def make_web_client(
     api_url: str,
     *,
     session: aiohttp.ClientSession | None = None,
-    rate_limit_retries: int = 30,
 ) -> AsyncWebClient:
     """A Web API client for `api_url` that waits out Slack's 429s and retries blips; its calls
     share `session`'s connections (see `open_web_session`)."""
@@ -114,7 +114,7 @@ def make_web_client(
         retry_handlers=[
             _RetryConnectionsUnlessPosting(max_retry_count=2),
             _RetryServerErrorsUnlessPosting(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES),
         ],
     )
 
@@ -323,10 +323,15 @@ class SlackWeb:
         found = response.get("file")
         return found if isinstance(found, dict) else None
 
-    async def bot_user_id(self) -> tuple[str, str]:
-        """(team id, bot user id) of our token."""
+    async def bot_user_id(self) -> str:
+        """The user id of our token's bot (`auth.test`)."""
         response = await self.client.auth_test()
-        return str(response["team_id"]), str(response["user_id"])
+        return str(response["user_id"])
+
+    async def socket_mode_url(self, app_token: str) -> str:
+        """A Socket Mode connection URL for the app-level token (`apps.connections.open`)."""
+        response = await self.client.apps_connections_open(app_token=app_token)
+        return str(response["url"])
 
 
 def slack_error_code(error: SlackApiError) -> str:

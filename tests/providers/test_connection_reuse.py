@@ -30,7 +30,7 @@ async def test_the_next_request_to_a_provider_reuses_the_finished_answers_connec
     env = {name.lower(): value for name, value in models.env().items()}
     settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env)
     async with Providers(settings) as providers:
-        streams = providers[provider]
+        streams = providers.by_name[provider]
         for _ in range(3):
             answer = await run(streams, "steady")
             assert answer.error is None and answer.text

@@ -30,7 +30,7 @@ async def ask(models: FakeModelServer, provider: str, **tuning: float) -> Answer
     env = {name.lower(): value for name, value in models.env().items()}
     settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env, **tuning)
     async with Providers(settings) as provider_for:
-        return await asyncio.wait_for(run(provider_for[provider], "slow"), PATIENCE_SECONDS)
+        return await asyncio.wait_for(run(provider_for.by_name[provider], "slow"), PATIENCE_SECONDS)
 
 
 @pytest.mark.parametrize(
