@@ -27,8 +27,9 @@ def register_listeners(
     conversations: Conversations,
     work: BackgroundWork,
 ) -> None:
-    """`message` and `app_mention` events both lead to the same handling; one mention arrives
-    as both, and the claim on the message makes sure it is answered once."""
+    """`message`, `app_mention` and `reaction_added` events are recorded, acknowledged, then
+    handled; one mention arrives as both of the first two, and the claim on the message makes
+    sure it is answered once."""
 
     async def record_event(body: dict[str, Any]) -> None:
         await intake.receive(body)
