@@ -95,9 +95,10 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         max_rounds=settings.chorus_context_max_rounds,
         max_tokens=settings.chorus_context_max_tokens,
     )
+    chats = ConversationStore(database)
     conversations = Conversations(
         catalog=catalog,
-        store=ConversationStore(database),
+        store=chats,
         answers=answers,
         runner=runner,
         web=slack,
@@ -151,7 +152,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         UsageStore(database),
     )
     register_listeners(
-        app, intake, ChorusCommands(catalog, channels), home, stops, conversations, work
+        app, intake, ChorusCommands(catalog, channels, chats), home, stops, conversations, work
     )
     return ChorusBot(app, slack, recovery, stops, work, database, providers, web_session)
 

@@ -20,6 +20,7 @@ from bot.chat.quoting import quoted
 from bot.chat.routing import ChatKey
 from bot.slack.rendering import block_quote
 from storage.channels import ChannelStore
+from storage.conversations import ConversationStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +30,17 @@ class CommandReply:
 
 
 class ChorusCommands:
-    def __init__(self, catalog: ModelCatalog, channels: ChannelStore) -> None:
+    def __init__(
+        self, catalog: ModelCatalog, channels: ChannelStore, chats: ConversationStore
+    ) -> None:
         self._catalog = catalog
         self._channels = channels
+        self._chats = chats
 
     async def run(self, *, team_id: str, channel_id: str, user_id: str, text: str) -> CommandReply:
         command = parse_command(text)
         if isinstance(command, NewChat):
-            await self._channels.start_new_chat(ChatKey(team_id, channel_id))
+            await self._chats.start_new_chat(ChatKey(team_id, channel_id))
             return CommandReply(
                 "Started a new chat: earlier messages here are no longer sent to the models.",
                 public=True,

@@ -1,22 +1,18 @@
-"""Per-channel choices: the channel's model list, its prompt, and starting a fresh chat."""
+"""Per-channel choices: the channel's model list and its prompt."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.chat.routing import ChatKey
 from storage.database import Database
-from storage.rows import insert_or_ignore
-from storage.tables import ChannelModels, ChannelPrompt, Chat
+from storage.tables import ChannelModels, ChannelPrompt
 
 
 class ChannelStore:
-    """The one place that writes a channel's own models and prompt, and starts its new chats
-    (`/chorus new`); the rounds of a chat are the ConversationStore's."""
+    """The one place that writes a channel's own models and prompt."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -37,10 +33,6 @@ class ChannelStore:
     async def set_prompt(self, channel_id: str, prompt: str | None, *, set_by: str) -> None:
         """Set the channel's prompt (None removes it)."""
         await self._database.run(_set_prompt, channel_id, prompt, set_by)
-
-    async def start_new_chat(self, key: ChatKey) -> None:
-        """Later rounds in this channel start from nothing (`/chorus new`)."""
-        await self._database.run(_start_new_chat, key)
 
 
 def _channel_models(session: Session, team_id: str, channel_id: str) -> list[str] | None:
@@ -84,22 +76,3 @@ def _set_prompt(session: Session, channel_id: str, prompt: str | None, set_by: s
         )
     else:
         row.prompt, row.set_by, row.updated_at = prompt, set_by, time.time()
-
-
-def _start_new_chat(session: Session, key: ChatKey) -> None:
-    latest = session.scalar(
-        select(func.max(Chat.generation)).where(
-            Chat.team_id == key.team_id,
-            Chat.channel_id == key.channel_id,
-            Chat.thread_ts == key.thread_ts,
-        )
-    )
-    session.execute(
-        insert_or_ignore(session, Chat.__table__).values(  # type: ignore[arg-type]
-            team_id=key.team_id,
-            channel_id=key.channel_id,
-            thread_ts=key.thread_ts,
-            generation=0 if latest is None else latest + 1,
-            created_at=time.time(),
-        )
-    )

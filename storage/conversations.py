@@ -24,8 +24,8 @@ from storage.tables import Answer, ClaimedMessage, Round, ThreadTurn
 
 
 class ConversationStore:
-    """The one place that writes rounds (and the chat a first round opens), reply threads,
-    thread turns and message claims."""
+    """The one place that writes chats (opened by a first round, renewed by `/chorus new`),
+    rounds, reply threads, thread turns and message claims."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -159,6 +159,10 @@ class ConversationStore:
         """A person edited the message of a round or thread turn: it now reads `text`.
         False when no round or turn records that message."""
         return await self._database.run(_revise_message, channel_id, message_ts, text)
+
+    async def start_new_chat(self, key: ChatKey) -> None:
+        """Later rounds of this chat start from nothing (`/chorus new`)."""
+        await self._database.run(rounds.start_new_chat, key, time.time())
 
     async def forget_message(self, deleted: MessageClaim) -> None:
         """A person deleted a message (or an admin an answer): it leaves every context. A

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.history import RoundRecord
@@ -162,3 +162,18 @@ def _create_chat(session: Session, key: ChatKey, now: float) -> int:
     chat_id = session.scalar(_LATEST_CHAT_ID, _chat_key(key))
     assert chat_id is not None
     return chat_id
+
+
+def start_new_chat(session: Session, key: ChatKey, now: float) -> None:
+    """The chat's next generation: later rounds start from nothing (`/chorus new`)."""
+    latest = session.scalar(
+        select(func.max(Chat.generation)).where(
+            Chat.team_id == key.team_id,
+            Chat.channel_id == key.channel_id,
+            Chat.thread_ts == key.thread_ts,
+        )
+    )
+    session.execute(
+        insert_or_ignore(session, Chat.__table__),  # type: ignore[arg-type]
+        {**_chat_key(key), "generation": 0 if latest is None else latest + 1, "created_at": now},
+    )
