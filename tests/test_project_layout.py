@@ -35,6 +35,17 @@ def test_the_chat_core_imports_neither_slack_nor_http_nor_storage(module: Path):
         assert not imported.startswith(("bot.slack", "bot.providers", "storage")), imported
 
 
+STORAGE_MODULES = sorted((ROOT / "storage").rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", STORAGE_MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_storage_knows_the_chat_core_only_of_the_bot(module: Path):
+    """Storage records what the core decides; it never reaches Slack, providers or wiring."""
+    for imported in imported_modules(module):
+        if imported.split(".")[0] == "bot":
+            assert imported.startswith("bot.chat."), f"{module.name} imports {imported}"
+
+
 def test_ruff_finds_nothing():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if ruff is None:
@@ -43,6 +54,14 @@ def test_ruff_finds_nothing():
         [ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    formatted = subprocess.run(
+        [ruff, "format", "--check", "--no-cache", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
 def test_manifest_is_a_complete_slack_app_manifest():
