@@ -17,7 +17,7 @@ from storage.retention import RetentionStore
 
 log = logging.getLogger("bot")
 
-SHUTDOWN_GRACE_SECONDS = 20.0
+SHUTDOWN_GRACE_SECONDS = 15.0  # then up to 10 s to finalise the rest: inside a 30 s budget
 
 
 def configure_logging(level: str) -> None:
