@@ -97,6 +97,22 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
+    @field_validator(
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+        "openai_api_key",
+        "anthropic_api_key",
+        "gemini_api_key",
+        "openrouter_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _without_surrounding_space(cls, value: object) -> object:
+        """A key pasted with a space or newline around it would be refused by its provider;
+        one that is only spaces counts as unset."""
+        return value.strip() or None if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _slack_credentials(self) -> Settings:
         if self.slack_bot_token is None or not self.slack_bot_token.get_secret_value():
