@@ -63,6 +63,8 @@ SLACK_ERROR_ADVICE = {
     "Slack admin.",
     "missing_scope": "I'm missing a Slack permission to post here; ask an admin to reinstall "
     "the app from its manifest.",
+    "ratelimited": "Slack kept rate-limiting my posts here, so some answers could not be "
+    "shown; ask again in a minute.",
 }
 ADVISED = SLACK_ERROR_ADVICE.keys()
 SOMETHING_WENT_WRONG = (
