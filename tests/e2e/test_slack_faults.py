@@ -62,6 +62,17 @@ def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(bot, slack,
     assert body(answers[1]) == "gpt-test answers: Alice: and now?"
 
 
+def test_a_post_slack_rate_limits_past_every_retry_is_explained(bot, slack, models, events):
+    # What slack_sdk's handler gives up with after its 30 waits, without waiting them here.
+    slack.inject("chat.postMessage", status=200, retry_after=None)
+    ask(bot, events, "+claude anyone?")
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="an explanation")
+    (note,) = slack.calls_for("chat.postEphemeral")
+    assert note.params["user"] == ALICE
+    assert "rate-limiting" in note.params["text"]
+
+
 def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack, models, events):
     bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
     slack.inject("chat.update", times=12, status=500, error="internal_error", retry_after=None)
