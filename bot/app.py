@@ -21,14 +21,18 @@ from bot.channel_commands import ChorusCommands
 from bot.chat.catalog import ModelCatalog
 from bot.chat.context import BASE_SYSTEM_PROMPT, ContextWindow, compose_system_prompt
 from bot.conversation import Conversations, ConversationSettings
+from bot.fan_out import FanOut
+from bot.model_requests import ModelRequests
 from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy
 from bot.recovery import Recovery
+from bot.regenerating import Regenerating
 from bot.settings import ConfigurationError, Settings
 from bot.slack.app_home import HomeSettings, HomeTab
 from bot.slack.event_intake import EventIntake
 from bot.slack.files import SlackFiles
 from bot.slack.listeners import register_listeners
+from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
 from bot.slack.web import SlackWeb, make_web_client, open_web_session, slack_error_code
 from bot.stopping import AnswerStops
@@ -96,25 +100,42 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         max_tokens=settings.chorus_context_max_tokens,
     )
     chats = ConversationStore(database)
+    notices = Notices(slack)
+    fan_out = FanOut(
+        catalog=catalog,
+        answers=answers,
+        runner=runner,
+        web=slack,
+        notices=notices,
+        update_interval=settings.chorus_stream_update_seconds,
+        update_budget=UpdateBudget(
+            settings.chorus_slack_updates_per_minute / 60,
+            burst=settings.chorus_slack_update_burst,
+        ),
+    )
+    requests = ModelRequests(chats, channels, system_prompt=system_prompt, window=window)
+    regenerating = Regenerating(
+        catalog=catalog,
+        regenerations=RegenerationStore(database),
+        answers=answers,
+        runner=runner,
+        fan_out=fan_out,
+        requests=requests,
+        notices=notices,
+        replica_id=settings.replica_id,
+    )
     conversations = Conversations(
         catalog=catalog,
         store=chats,
         answers=answers,
-        runner=runner,
+        fan_out=fan_out,
+        requests=requests,
         web=slack,
+        notices=notices,
         settings=ConversationSettings(
-            system_prompt=system_prompt,
-            window=window,
-            update_interval=settings.chorus_stream_update_seconds,
-            replica_id=settings.replica_id,
-            update_budget=UpdateBudget(
-                settings.chorus_slack_updates_per_minute / 60,
-                burst=settings.chorus_slack_update_burst,
-            ),
+            replica_id=settings.replica_id, history_limit=settings.chorus_context_max_rounds
         ),
         bot_user_id=bot_user_id,
-        regenerations=RegenerationStore(database),
-        channels=channels,
         files=SlackFiles(
             slack, web_session, settings.slack_bot_token.get_secret_value(), settings.slack_api_url
         ),
@@ -152,7 +173,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         UsageStore(database),
     )
     register_listeners(
-        app, intake, ChorusCommands(catalog, channels, chats), home, stops, conversations, work
+        app, intake, ChorusCommands(catalog, channels, chats), home, stops, regenerating, work
     )
     return ChorusBot(app, slack, recovery, stops, work, database, providers, web_session)
 

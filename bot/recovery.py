@@ -11,8 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.answering import INTERRUPTED, final_edit_refused
 from bot.chat.catalog import ModelCatalog
-from bot.conversation import identity_for
-from bot.slack.answer_message import show_final
+from bot.slack.answer_message import model_identity, show_final
 from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import outcome_messages
 from bot.slack.web import MessageTag, SlackWeb
@@ -119,7 +118,7 @@ class Recovery:
                             messages[0],
                             tag=MessageTag(answer.answer_id),
                             thread_ts=answer.post_thread_ts,
-                            identity=identity_for(spec),
+                            identity=model_identity(spec),
                             maybe_posted_since=answer.started_at,
                         )
                         await self._answers.posted(answer.answer_id, ts)
@@ -129,7 +128,7 @@ class Recovery:
                         channel=answer.channel_id,
                         ts=ts,
                         continuation_thread=answer.post_thread_ts or ts,
-                        identity=identity_for(spec),
+                        identity=model_identity(spec),
                         messages=messages,
                         maybe_posted_since=answer.started_at,
                     )

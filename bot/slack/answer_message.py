@@ -11,8 +11,10 @@ from contextlib import suppress
 
 from slack_sdk.errors import SlackApiError
 
+from bot.chat.catalog import ModelSpec
 from bot.slack.pacing import UpdateBudget
 from bot.slack.rendering import (
+    PROVIDER_ICONS,
     SlackMessage,
     as_plain_text,
     placeholder_message,
@@ -23,6 +25,11 @@ from bot.slack.web import Identity, MessageTag, SlackWeb, refused_for_good, slac
 log = logging.getLogger(__name__)
 
 _BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
+
+
+def model_identity(spec: ModelSpec) -> Identity:
+    """The name and icon a model's messages are posted under (`chat:write.customize`)."""
+    return Identity(spec.display_name, PROVIDER_ICONS.get(spec.provider, ":robot_face:"))
 
 
 async def show_final(

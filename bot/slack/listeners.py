@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.background import BackgroundWork
 from bot.channel_commands import ChorusCommands
-from bot.conversation import Conversations
+from bot.regenerating import Regenerating
 from bot.slack.app_home import HomeTab
 from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import REGENERATE_ACTION, STOP_ACTION
@@ -24,7 +24,7 @@ def register_listeners(
     commands: ChorusCommands,
     home: HomeTab,
     stops: AnswerStops,
-    conversations: Conversations,
+    regenerating: Regenerating,
     work: BackgroundWork,
 ) -> None:
     """`message`, `app_mention` and `reaction_added` events are recorded, acknowledged, then
@@ -63,7 +63,7 @@ def register_listeners(
     async def on_regenerate_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         press = ButtonPress.of(body)
-        regeneration = conversations.regenerate(
+        regeneration = regenerating.regenerate(
             press.channel, press.ts, press.user, thread_ts=press.thread_ts
         )
         work.start(regeneration, name=f"regenerate {press.ts}")

@@ -1,0 +1,159 @@
+"""Every chosen model asked at once, each answer in its own Slack message (SPEC §2.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from slack_sdk.errors import SlackApiError
+
+from bot.answering import AnswerJob, AnswerRunner
+from bot.chat.catalog import ModelCatalog, ModelSpec
+from bot.chat.in_chat import AnswerStatus
+from bot.chat.messages import ModelRequest
+from bot.chat.routing import IncomingMessage
+from bot.slack.answer_message import AnswerMessage, model_identity
+from bot.slack.notices import Notices
+from bot.slack.pacing import UpdateBudget
+from bot.slack.web import SlackUnreachable, SlackWeb, slack_error_code
+from storage.answers import AnswerStore, FinishedAnswer
+from storage.rows import NewAnswer
+
+log = logging.getLogger(__name__)
+
+# Slack refusals a person can do something about, and what.
+SLACK_ERROR_ADVICE = {
+    "not_in_channel": "I can't post here because I'm not in this channel: invite me with "
+    "`/invite @Chorus` and ask again.",
+    "channel_not_found": "I can't see this channel: invite me with `/invite @Chorus` and ask "
+    "again.",
+    "is_archived": "This channel is archived, so I can't answer in it.",
+    "restricted_action": "This workspace's settings don't let me post in this channel; ask a "
+    "Slack admin.",
+    "missing_scope": "I'm missing a Slack permission to post here; ask an admin to reinstall "
+    "the app from its manifest.",
+    "ratelimited": "Slack kept rate-limiting my posts here, so some answers could not be "
+    "shown; ask again in a minute.",
+}
+ADVISED = SLACK_ERROR_ADVICE.keys()
+SLACK_UNREACHABLE = "Slack could not be reached to post this answer; ask again to retry."
+
+
+class FanOut:
+    """Posts each answer's placeholder in model order and streams every answer into its own
+    message, all at once."""
+
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        answers: AnswerStore,
+        runner: AnswerRunner,
+        web: SlackWeb,
+        notices: Notices,
+        update_interval: float,
+        update_budget: UpdateBudget | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._answers = answers
+        self._runner = runner
+        self._web = web
+        self._notices = notices
+        self._update_interval = update_interval
+        self._update_budget = update_budget
+
+    async def answer(
+        self,
+        message: IncomingMessage,
+        answers: Sequence[NewAnswer],
+        request: ModelRequest,
+        thread_ts: str | None,
+        *,
+        notice: str | None = None,
+    ) -> None:
+        """Every model is asked at once. While they think, the placeholders go out in model
+        order, and each answer streams into its message as soon as that is posted. An answer
+        Slack refuses a message for is recorded as failed (its model is not waited for), and
+        the person is told what to do about it when they can do something. A `notice` for
+        the person goes out beside the answers, so a slow Slack never holds them up."""
+        streams = {
+            answer.answer_id: self._runner.start(self._catalog.get(answer.model), request)
+            for answer in answers
+        }
+        runs: list[asyncio.Task[AnswerStatus]] = []
+        refusals: set[str] = set()
+        told = asyncio.create_task(self._notices.tell_author(message, notice)) if notice else None
+        with self._answers.in_hand(answer.answer_id for answer in answers):
+            try:
+                for answer in answers:
+                    spec = self._catalog.get(answer.model)
+                    slack_message = self.message_of(
+                        answer.answer_id, spec, message.channel_id, thread_ts
+                    )
+                    try:
+                        await slack_message.post_placeholder()
+                    except SlackApiError as error:
+                        await streams.pop(answer.answer_id).close()
+                        refused = await self._not_posted(
+                            answer.answer_id, spec, message.channel_id, error
+                        )
+                        if refused is not None:
+                            refusals.add(refused)
+                        continue
+                    stream = streams.pop(answer.answer_id)
+                    job = AnswerJob(answer.answer_id, spec, stream, slack_message)
+                    runs.append(asyncio.create_task(self._runner.run(job)))
+                advice = [SLACK_ERROR_ADVICE[code] for code in sorted(refusals & ADVISED)]
+                if advice:
+                    await self._notices.tell_author(message, " ".join(advice))
+                await asyncio.gather(*runs)
+            except BaseException as error:
+                # No answer is left streaming unwatched; when the bot is stopping, those
+                # already streaming are finalised as interrupted.
+                if isinstance(error, asyncio.CancelledError):
+                    for task in [*runs, *filter(None, [told])]:
+                        task.cancel()
+                await asyncio.gather(*runs, return_exceptions=True)
+                raise
+            finally:
+                await asyncio.gather(*(stream.close() for stream in streams.values()))
+                if told is not None:
+                    await asyncio.gather(told, return_exceptions=True)
+
+    def message_of(
+        self,
+        answer_id: int,
+        spec: ModelSpec,
+        channel_id: str,
+        thread_ts: str | None,
+        ts: str | None = None,
+    ) -> AnswerMessage:
+        """The Slack message of an answer: to be posted, or already at `ts`."""
+        return AnswerMessage(
+            self._web,
+            answer_id=answer_id,
+            channel=channel_id,
+            thread_ts=thread_ts,
+            display_name=spec.display_name,
+            identity=model_identity(spec),
+            update_interval=self._update_interval,
+            budget=self._update_budget,
+            ts=ts,
+        )
+
+    async def _not_posted(
+        self, answer_id: int, spec: ModelSpec, channel_id: str, error: SlackApiError
+    ) -> str | None:
+        """The answer's placeholder is not in Slack: the answer is recorded as failed. Returns
+        Slack's refusal code; None when Slack could not be reached (the placeholder may be
+        there after all, so the failure line stays owed for recovery to show)."""
+        code = slack_error_code(error)
+        log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
+        unreachable = isinstance(error, SlackUnreachable)
+        shown_error = SLACK_UNREACHABLE if unreachable else code
+        await self._answers.finish(answer_id, FinishedAnswer(AnswerStatus.FAILED, "", shown_error))
+        if unreachable:
+            return None
+        await self._answers.shown(answer_id)  # nowhere to show it: nothing owed
+        return code

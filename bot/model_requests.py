@@ -1,0 +1,101 @@
+"""What each model is sent, built from what storage holds (SPEC §3): for a new round, for a
+thread turn, and for either again when an answer is regenerated."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from bot.chat.context import (
+    ContextWindow,
+    authored,
+    build_round_context,
+    build_thread_context,
+    compose_system_prompt,
+)
+from bot.chat.history import RoundRecord, context_round, thread_turn
+from bot.chat.messages import ModelRequest
+from storage.channels import ChannelStore
+from storage.conversations import ConversationStore
+from storage.reply_threads import StartedTurn, ThreadHistory
+
+ANCHOR_POLL_SECONDS = 0.25
+ANCHOR_WAIT_SECONDS = 600.0
+
+
+class ModelRequests:
+    """Builds model requests: the system prompt (the workspace's, then the channel's), the
+    history within the context window, then the new message."""
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        channels: ChannelStore,
+        *,
+        system_prompt: str,
+        window: ContextWindow,
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._system_prompt = system_prompt
+        self._window = window
+
+    def for_round(
+        self, channel_prompt: str | None, history: Sequence[RoundRecord], author: str, text: str
+    ) -> ModelRequest:
+        """What every model answering a new round is sent."""
+        return build_round_context(
+            self._system(channel_prompt),
+            [context_round(record) for record in history],
+            authored(author, text),
+            self._window,
+        )
+
+    async def for_stored_round(
+        self, channel_id: str, chat_id: int, round_id: int, author: str, text: str
+    ) -> ModelRequest:
+        """The same for a round already recorded (its answer is regenerated)."""
+        history = await self._store.round_records(
+            chat_id, before_round_id=round_id, limit=self._window.max_rounds
+        )
+        return self.for_round(await self._channels.prompt(channel_id), history, author, text)
+
+    def for_thread_turn(self, history: ThreadHistory, author: str, text: str) -> ModelRequest:
+        """What the thread's model answering a turn is sent."""
+        return build_thread_context(
+            self._system(history.channel_prompt),
+            history.snapshot,
+            history.anchor_message,
+            history.anchor_answer,
+            [thread_turn(record) for record in history.turns],
+            authored(author, text),
+            self._window,
+        )
+
+    async def for_stored_thread_turn(
+        self, reply_thread_id: int, turn_id: int, author: str, text: str
+    ) -> ModelRequest:
+        """The same for a turn already recorded (its reply is regenerated)."""
+        history = await self._store.thread_history(
+            reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
+        )
+        return self.for_thread_turn(history, author, text)
+
+    async def once_anchor_settled(self, started: StartedTurn) -> ThreadHistory:
+        """The thread's history once the answer it hangs under has finished streaming (a reply
+        written meanwhile is about that answer, so its model is sent all of it); a bounded
+        wait, as recovery settles an answer whose replica died."""
+        history = started.history
+        waited = 0.0
+        while not history.anchor_settled and waited < ANCHOR_WAIT_SECONDS:
+            await asyncio.sleep(ANCHOR_POLL_SECONDS)
+            waited += ANCHOR_POLL_SECONDS
+            history = await self._store.thread_history(
+                started.reply_thread_id,
+                before_turn_id=started.turn_id,
+                limit=self._window.max_rounds,
+            )
+        return history
+
+    def _system(self, channel_prompt: str | None) -> str:
+        return compose_system_prompt(self._system_prompt, channel_prompt)

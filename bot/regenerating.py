@@ -1,0 +1,82 @@
+"""The Regenerate button: an answer written again, in its own message, from the context it
+was first given (SPEC §2.4)."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
+from bot.chat.catalog import ModelCatalog
+from bot.chat.in_chat import AnswerStatus
+from bot.fan_out import FanOut
+from bot.model_requests import ModelRequests
+from bot.slack.notices import Notices
+from storage.answers import AnswerStore, FinishedAnswer
+from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
+
+log = logging.getLogger(__name__)
+
+
+class Regenerating:
+    """Restarts an answer of the latest message of its chat or thread, once however often
+    (and on however many replicas) the button is pressed."""
+
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        regenerations: RegenerationStore,
+        answers: AnswerStore,
+        runner: AnswerRunner,
+        fan_out: FanOut,
+        requests: ModelRequests,
+        notices: Notices,
+        replica_id: str,
+    ) -> None:
+        self._catalog = catalog
+        self._regenerations = regenerations
+        self._answers = answers
+        self._runner = runner
+        self._fan_out = fan_out
+        self._requests = requests
+        self._notices = notices
+        self._replica_id = replica_id
+
+    async def regenerate(
+        self, channel_id: str, answer_ts: str, user_id: str, *, thread_ts: str | None = None
+    ) -> None:
+        """A person pressed Regenerate on the answer `answer_ts` (in thread `thread_ts`)."""
+        restarted = await self._regenerations.restart(
+            channel_id,
+            answer_ts,
+            owner=self._replica_id,
+            models=[spec.name for spec in self._catalog],
+        )
+        if isinstance(restarted, RegenerationRefused):
+            await self._notices.tell(channel_id, user_id, restarted.value, thread_ts=thread_ts)
+            return
+        log.info("answer %s regenerated for %s", restarted.answer_id, user_id)
+        source = restarted.source
+        spec = self._catalog.get(restarted.model)
+        message = self._fan_out.message_of(
+            restarted.answer_id, spec, channel_id, restarted.post_thread_ts, restarted.slack_ts
+        )
+        with self._answers.in_hand([restarted.answer_id]):
+            try:
+                if isinstance(source, RoundSource):
+                    request = await self._requests.for_stored_round(
+                        channel_id, source.chat_id, source.round_id, source.author, source.text
+                    )
+                else:
+                    request = await self._requests.for_stored_thread_turn(
+                        source.reply_thread_id, source.turn_id, source.author, source.text
+                    )
+                await message.start_again(restarted.old_continuations)
+            except Exception:
+                # Never leave the answer pending: it fails with a line saying so (shown later by
+                # recovery if Slack is the trouble).
+                failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
+                await self._answers.finish(restarted.answer_id, failed)
+                raise
+            stream = self._runner.start(spec, request)
+            await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
