@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from bot.background import BackgroundWork
 from bot.chat.in_chat import IN_CHAT_REACTION
 from bot.chat.routing import Ignore, IncomingMessage, route_message
-from bot.conversation import Conversations
 from bot.slack.inbound import edited_message, incoming_message, message_before_edit
 from storage.inbox import EventInbox
 
@@ -22,6 +21,23 @@ log = logging.getLogger(__name__)
 # How many recently recorded messages this replica remembers, to skip the second event of
 # one message (Slack sends `message` and `app_mention` for every mention).
 RECENT_MESSAGES = 10_000
+
+
+class MessageHandler(Protocol):
+    """What handles the events once recorded (`bot.conversation.Conversations`)."""
+
+    @property
+    def bot_user_id(self) -> str: ...
+
+    async def handle(self, message: IncomingMessage) -> None: ...
+
+    async def apologise(self, message: IncomingMessage) -> None: ...
+
+    async def revise(self, message: IncomingMessage) -> None: ...
+
+    async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
+
+    async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None: ...
 
 
 def _deleted_ts(event: dict[str, Any]) -> str | None:
@@ -62,7 +78,7 @@ class EventIntake:
     def __init__(
         self,
         inbox: EventInbox,
-        conversations: Conversations,
+        conversations: MessageHandler,
         work: BackgroundWork,
         *,
         replica_id: str,

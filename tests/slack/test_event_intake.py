@@ -1,12 +1,19 @@
-"""Events in: each person's message is recorded and handled once, whichever events carry it."""
+"""Events in: each person's message is recorded and handled once, whichever events carry it.
+The real event inbox on each database; the handler behind it (`MessageHandler`) records what
+it is handed."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from bot.background import BackgroundWork
 from bot.chat.routing import IncomingMessage
 from bot.slack.event_intake import EventIntake
+from storage.database import connect
+from storage.inbox import EventInbox
 from tests.doubles.slack_payloads import (
     AppInstallation,
     app_mention_event,
@@ -19,50 +26,67 @@ INSTALL = AppInstallation("T0CHORUS", "A0CHORUS", "U0BOT")
 MENTION = {"user": "U0ALICE", "text": "<@U0BOT> hello", "ts": "1764000000.000100"}
 
 
-class RecordingInbox:
-    def __init__(self) -> None:
-        self.accepted: list[str] = []
+class RecordingHandler:
+    """Stands where `Conversations` does: keeps what it is handed."""
 
-    async def accept(self, event_id: str, payload: dict[str, Any], owner: str) -> bool:
-        if event_id in self.accepted:
-            return False
-        self.accepted.append(event_id)
-        return True
-
-    async def finish(self, event_id: str) -> None:
-        pass
-
-
-class RecordingConversations:
     bot_user_id = "U0BOT"
 
     def __init__(self) -> None:
         self.handled: list[IncomingMessage] = []
+        self.revised: list[IncomingMessage] = []
 
     async def handle(self, message: IncomingMessage) -> None:
         self.handled.append(message)
 
+    async def apologise(self, message: IncomingMessage) -> None:
+        raise AssertionError(f"handling {message.ts} failed")
 
-async def receive_all(*envelopes: dict[str, Any]) -> tuple[RecordingInbox, RecordingConversations]:
-    inbox, conversations, work = RecordingInbox(), RecordingConversations(), BackgroundWork()
-    intake = EventIntake(inbox, conversations, work, replica_id="r1")  # type: ignore[arg-type]
+    async def revise(self, message: IncomingMessage) -> None:
+        self.revised.append(message)
+
+    async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:
+        pass
+
+    async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
+        pass
+
+
+@pytest.fixture
+async def inbox(database_url: str) -> AsyncIterator[EventInbox]:
+    database = await connect(database_url)
+    yield EventInbox(database)
+    await database.close()
+
+
+async def receive_all(inbox: EventInbox, *envelopes: dict[str, Any]) -> RecordingHandler:
+    handler, work = RecordingHandler(), BackgroundWork()
+    intake = EventIntake(inbox, handler, work, replica_id="r1")
     for envelope in envelopes:
         await intake.receive(envelope)
     await work.drain(grace_seconds=5)
-    return inbox, conversations
+    return handler
 
 
-async def test_the_second_event_of_a_mention_is_not_recorded_again():
+async def recorded(inbox: EventInbox, *envelopes: dict[str, Any]) -> list[int]:
+    """Which of `envelopes` the inbox holds already (asking records the others)."""
+    return [
+        index
+        for index, envelope in enumerate(envelopes)
+        if not await inbox.accept(envelope["event_id"], {}, "probe")
+    ]
+
+
+async def test_the_second_event_of_a_mention_is_not_recorded_again(inbox):
     message = event_callback(INSTALL, message_event("C0GENERAL", "channel", MENTION))
     mention = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
 
-    inbox, conversations = await receive_all(message, mention)
+    handler = await receive_all(inbox, message, mention)
 
-    assert inbox.accepted == [message["event_id"]]
-    assert [handled.ts for handled in conversations.handled] == [MENTION["ts"]]
+    assert await recorded(inbox, message, mention) == [0]
+    assert [handled.ts for handled in handler.handled] == [MENTION["ts"]]
 
 
-async def test_other_messages_and_edits_are_each_recorded():
+async def test_other_messages_and_edits_are_each_recorded(inbox):
     first = event_callback(INSTALL, message_event("C0GENERAL", "channel", MENTION))
     later = {**MENTION, "ts": "1764000000.000200"}
     second = event_callback(INSTALL, message_event("C0GENERAL", "channel", later))
@@ -71,13 +95,13 @@ async def test_other_messages_and_edits_are_each_recorded():
     edited = {**MENTION, "text": "<@U0BOT> hello, and one more thing"}
     edit = event_callback(INSTALL, app_mention_event("C0GENERAL", edited))
 
-    inbox, conversations = await receive_all(first, second, elsewhere, edit)
+    handler = await receive_all(inbox, first, second, elsewhere, edit)
 
-    assert len(inbox.accepted) == 4
-    assert len(conversations.handled) == 4
+    assert await recorded(inbox, first, second, elsewhere, edit) == [0, 1, 2, 3]
+    assert len(handler.handled) == 4
 
 
-async def test_a_channel_message_not_for_the_bot_is_not_recorded():
+async def test_a_channel_message_not_for_the_bot_is_not_recorded(inbox):
     chatter = {"user": "U0ALICE", "text": "lunch?", "ts": "1764000000.000300"}
     in_a_thread = {**chatter, "ts": "1764000000.000400", "thread_ts": "1764000000.000100"}
     in_a_dm = {**chatter, "ts": "1764000000.000500"}
@@ -86,25 +110,16 @@ async def test_a_channel_message_not_for_the_bot_is_not_recorded():
     reply = event_callback(INSTALL, message_event("C0GENERAL", "channel", in_a_thread))
     direct = event_callback(INSTALL, message_event("D0ALICE", "im", in_a_dm))
 
-    inbox, conversations = await receive_all(top_level, reply, direct)
+    handler = await receive_all(inbox, top_level, reply, direct)
 
-    assert inbox.accepted == [reply["event_id"], direct["event_id"]]
-    assert [handled.ts for handled in conversations.handled] == [
+    assert await recorded(inbox, top_level, reply, direct) == [1, 2]
+    assert [handled.ts for handled in handler.handled] == [
         in_a_thread["ts"],
         in_a_dm["ts"],
     ]
 
 
-class RevisingConversations(RecordingConversations):
-    def __init__(self) -> None:
-        super().__init__()
-        self.revised: list[IncomingMessage] = []
-
-    async def revise(self, message: IncomingMessage) -> None:
-        self.revised.append(message)
-
-
-async def test_an_edit_is_recorded_only_when_it_may_change_what_the_bot_answered():
+async def test_an_edit_is_recorded_only_when_it_may_change_what_the_bot_answered(inbox):
     def edit(before: dict[str, Any], text: str, channel: str = "C0GENERAL") -> dict[str, Any]:
         after = {**before, "text": text, "edited": {"user": before["user"], "ts": "1.0"}}
         kind = "im" if channel.startswith("D") else "channel"
@@ -121,19 +136,13 @@ async def test_an_edit_is_recorded_only_when_it_may_change_what_the_bot_answered
         edit(chatter, "in a DM", channel="D0ALICE"),
         edit(ours, "the answer"),  # the bot's own streaming edit
     ]
-    inbox, conversations = RecordingInbox(), RevisingConversations()
-    work = BackgroundWork()
-    intake = EventIntake(inbox, conversations, work, replica_id="r1")  # type: ignore[arg-type]
-    for envelope in envelopes:
-        await intake.receive(envelope)
-    await work.drain(grace_seconds=5)
+    handler = await receive_all(inbox, *envelopes)
 
-    recorded = [envelopes.index(e) for e in envelopes if e["event_id"] in inbox.accepted]
-    assert recorded == [0, 1, 3, 4]
-    assert [m.text for m in conversations.revised] == [
+    assert await recorded(inbox, *envelopes) == [0, 1, 3, 4]
+    assert [m.text for m in handler.revised] == [
         "<@U0BOT> hello, better",
         "hello, no mention now",
         "in a thread",
         "in a DM",
     ]
-    assert conversations.handled == []
+    assert handler.handled == []
