@@ -10,14 +10,9 @@ from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
-from bot.providers.http import (
-    SseEndpoint,
-    StreamState,
-    error_in_stream,
-    field,
-    parse_json_object,
-    required,
-)
+from bot.providers.errors import error_in_stream
+from bot.providers.http import SseEndpoint, StreamState
+from bot.providers.json_fields import field, parse_json_object, required
 
 NAME = "Anthropic"
 API_VERSION = "2023-06-01"

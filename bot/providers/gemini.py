@@ -10,15 +10,9 @@ from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
-from bot.providers.http import (
-    SseEndpoint,
-    StreamState,
-    UnexpectedShape,
-    error_in_stream,
-    field,
-    objects,
-    parse_json_object,
-)
+from bot.providers.errors import error_in_stream
+from bot.providers.http import SseEndpoint, StreamState
+from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
 
 NAME = "Gemini"
 REFUSAL_REASONS = frozenset(

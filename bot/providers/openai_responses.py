@@ -11,15 +11,9 @@ from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent
-from bot.providers.http import (
-    SseEndpoint,
-    StreamState,
-    error_in_stream,
-    field,
-    one_line,
-    parse_json_object,
-    required,
-)
+from bot.providers.errors import error_in_stream, one_line
+from bot.providers.http import SseEndpoint, StreamState
+from bot.providers.json_fields import field, parse_json_object, required
 from bot.providers.openai_compatible import bearer
 
 NAME = "OpenAI"

@@ -24,8 +24,9 @@ from bot.providers.base import (
     ServerError,
     StreamCut,
 )
+from bot.providers.errors import one_line, retry_after_seconds
 from bot.providers.gemini import GeminiProvider
-from bot.providers.http import UnexpectedShape, field, one_line, retry_after_seconds
+from bot.providers.json_fields import UnexpectedShape, field
 from bot.providers.openai_compatible import OpenAICompatibleProvider
 from tests.providers.replay import JSON, Answer, ReplayServer, run
 
