@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 class UpdateBudget:
@@ -21,11 +21,13 @@ class UpdateBudget:
         burst: int,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._rate = rate_per_second
         self._burst = float(burst)
         self._tokens = float(burst)
         self._clock = clock
+        self._sleep = sleep
         self._updated = clock()
         self._lock = asyncio.Lock()
 
@@ -39,7 +41,7 @@ class UpdateBudget:
         async with self._lock:  # first come, first served
             self._refill()
             if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self._rate)
+                await self._sleep((1 - self._tokens) / self._rate)
                 self._refill()
             self._tokens -= 1
 

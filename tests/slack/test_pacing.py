@@ -1,45 +1,39 @@
 """Streaming edits share one budget, so many answers at once stay inside Slack's limits."""
 
-import asyncio
-
 from bot.slack.pacing import UpdateBudget
 
 
-class FakeClock:
+class FakeTime:
+    """A clock that moves only when the budget sleeps; it keeps each sleep."""
+
     def __init__(self) -> None:
         self.now = 0.0
+        self.slept: list[float] = []
 
-    def __call__(self) -> float:
+    def clock(self) -> float:
         return self.now
 
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
-async def test_a_burst_goes_out_at_once_then_edits_are_spread_at_the_rate(monkeypatch):
-    clock = FakeClock()
-    slept: list[float] = []
+    def budget(self, rate_per_second: float, burst: int) -> UpdateBudget:
+        return UpdateBudget(rate_per_second, burst, clock=self.clock, sleep=self.sleep)
 
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
 
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    budget = UpdateBudget(rate_per_second=2.0, burst=3, clock=clock)
+async def test_a_burst_goes_out_at_once_then_edits_are_spread_at_the_rate():
+    time = FakeTime()
+    budget = time.budget(rate_per_second=2.0, burst=3)
     for _ in range(5):
         await budget.take()
-    assert slept == [0.5, 0.5]
-    assert clock.now == 1.0
+    assert time.slept == [0.5, 0.5]
+    assert time.now == 1.0
 
 
-async def test_final_edits_do_not_wait_but_use_up_the_budget(monkeypatch):
-    clock = FakeClock()
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
-
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    budget = UpdateBudget(rate_per_second=1.0, burst=1, clock=clock)
+async def test_final_edits_do_not_wait_but_use_up_the_budget():
+    time = FakeTime()
+    budget = time.budget(rate_per_second=1.0, burst=1)
     budget.spend()
     budget.spend()
     await budget.take()
-    assert slept == [2.0]
+    assert time.slept == [2.0]
