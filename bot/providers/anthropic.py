@@ -71,7 +71,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     elif kind == "message_delta":
         stop_reason = field(field(data, "delta", dict) or {}, "stop_reason", str)
         if stop_reason == "refusal":
-            raise Refused(f"{NAME} refused to answer (stop reason refusal).")
+            raise Refused(f"{state.provider} refused to answer (stop reason refusal).")
         state.output_limit_reached = stop_reason == "max_tokens"
         usage = field(data, "usage", dict) or {}
         state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))

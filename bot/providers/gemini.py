@@ -59,10 +59,10 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     """One chunk: text in `candidates[0].content.parts`, cumulative `usageMetadata`."""
     chunk = parse_json_object(event.data)
     if chunk.get("error") is not None:
-        raise error_in_stream(NAME, chunk["error"])
+        raise error_in_stream(state.provider, chunk["error"])
     block_reason = field(field(chunk, "promptFeedback", dict) or {}, "blockReason", str)
     if block_reason:
-        raise Refused(f"{NAME} refused to answer (prompt blocked: {block_reason}).")
+        raise Refused(f"{state.provider} refused to answer (prompt blocked: {block_reason}).")
     usage = field(chunk, "usageMetadata", dict)
     if usage is not None:
         state.count_tokens(field(usage, "promptTokenCount", int), _output_tokens(usage))
@@ -74,7 +74,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     candidate = objects(candidates, "a candidate")[0]
     finish_reason = field(candidate, "finishReason", str)
     if finish_reason in REFUSAL_REASONS:
-        raise Refused(f"{NAME} refused to answer (finish reason {finish_reason}).")
+        raise Refused(f"{state.provider} refused to answer (finish reason {finish_reason}).")
     if finish_reason:
         state.complete = True
         state.output_limit_reached = finish_reason == "MAX_TOKENS"

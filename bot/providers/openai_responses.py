@@ -58,11 +58,11 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     if kind == "response.output_text.delta":
         return required(data, "delta", str)
     if kind == "error":
-        raise error_in_stream(NAME, data)
+        raise error_in_stream(state.provider, data)
     if kind == "response.refusal.done":
         refusal = field(data, "refusal", str) or ""
         said = f": {one_line(refusal)}" if refusal.strip() else "."
-        raise Refused(f"{NAME} refused to answer{said}")
+        raise Refused(f"{state.provider} refused to answer{said}")
     if kind in ("response.completed", "response.incomplete", "response.failed"):
         _read_final_response(required(data, "response", dict), state)
     return ""
@@ -74,9 +74,9 @@ def _read_final_response(response: dict[str, Any], state: StreamState) -> None:
     state.count_tokens(field(usage, "input_tokens", int), field(usage, "output_tokens", int))
     status = field(response, "status", str)
     if status == "failed":
-        raise error_in_stream(NAME, response.get("error"))
+        raise error_in_stream(state.provider, response.get("error"))
     reason = field(field(response, "incomplete_details", dict) or {}, "reason", str)
     if reason == "content_filter":
-        raise Refused(f"{NAME} refused to answer (incomplete: content_filter).")
+        raise Refused(f"{state.provider} refused to answer (incomplete: content_filter).")
     state.complete = state.ended = True
     state.output_limit_reached = status == "incomplete" and reason == "max_output_tokens"
