@@ -186,4 +186,5 @@ def test_a_final_edit_the_workspace_refuses_is_given_up_not_retried_forever(
     wait_until(lambda: given_up in bot.logs(), timeout=20, message="the final refusal")
     settled = len(slack.calls_for("chat.update"))
     time.sleep(3)  # recovery sweeps every 0.25 s here
-    assert len(slack.calls_for("chat.update")) == settled == 1
+    assert len(slack.calls_for("chat.update")) == settled
+    assert settled <= 2  # at most one streaming edit (they stop at the first refusal), the final
