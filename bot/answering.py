@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
 from bot.chat.catalog import ModelSpec
 from bot.chat.in_chat import AnswerStatus
-from bot.chat.messages import ModelRequest
-from bot.providers.base import ModelProvider, ProviderError, TextDelta, Usage
+from bot.chat.messages import ModelRequest, PendingRequest
+from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
 from bot.providers.buffered import BufferedStream
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage
@@ -85,9 +85,19 @@ class AnswerRunner:
         self._retry_policy = retry_policy
         self._save_interval = save_interval
 
-    def start(self, spec: ModelSpec, request: ModelRequest) -> BufferedStream:
-        """Send the model its request now (with retries); `run` then shows what it streams."""
-        events = stream_with_retries(
+    def start(self, spec: ModelSpec, request: ModelRequest | PendingRequest) -> BufferedStream:
+        """Send the model its request now, or once a pending one is built (with retries);
+        `run` then shows what it streams."""
+        if isinstance(request, ModelRequest):
+            return BufferedStream(self._events(spec, request))
+
+        async def events_once_built() -> AsyncIterator[StreamEvent]:
+            return self._events(spec, await request())
+
+        return BufferedStream(events_once_built)
+
+    def _events(self, spec: ModelSpec, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        return stream_with_retries(
             self._provider_for[spec.provider],
             spec.model_id,
             request,
@@ -100,7 +110,6 @@ class AnswerRunner:
                 error,
             ),
         )
-        return BufferedStream(events)
 
     async def run(self, job: AnswerJob) -> AnswerStatus:
         """Record where the answer's message is, stream into it, record and show the end."""

@@ -127,7 +127,6 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     conversations = Conversations(
         catalog=catalog,
         store=chats,
-        answers=answers,
         fan_out=fan_out,
         requests=requests,
         web=slack,

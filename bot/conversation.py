@@ -29,7 +29,6 @@ from bot.model_requests import ModelRequests
 from bot.slack.inbound import FileSource, ReadableMessage, readable_message
 from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
-from storage.answers import AnswerStore
 from storage.conversations import ConversationStore
 from storage.reply_threads import ParentAnswer
 from storage.rows import MessageClaim
@@ -56,7 +55,6 @@ class Conversations:
         *,
         catalog: ModelCatalog,
         store: ConversationStore,
-        answers: AnswerStore,
         fan_out: FanOut,
         requests: ModelRequests,
         web: SlackWeb,
@@ -67,7 +65,6 @@ class Conversations:
     ) -> None:
         self._catalog = catalog
         self._store = store
-        self._answers = answers
         self._fan_out = fan_out
         self._requests = requests
         self._web = web
@@ -239,16 +236,13 @@ class Conversations:
             message.user_id,
             started.answer.model,
         )
-        with self._answers.in_hand([started.answer.answer_id]):
-            history = await self._requests.once_anchor_settled(started)
-            request = self._requests.for_thread_turn(history, author, text)
-            await self._fan_out.answer(
-                message,
-                [started.answer],
-                request,
-                parent.slack_ts,
-                notice=unread_files_notice(unread_files),
-            )
+        await self._fan_out.answer(
+            message,
+            [started.answer],
+            self._requests.for_started_turn(started, author, text),
+            parent.slack_ts,
+            notice=unread_files_notice(unread_files),
+        )
 
     def _help(self) -> str:
         return help_text(tuple(self._catalog.aliases))

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.answering import AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.in_chat import AnswerStatus
-from bot.chat.messages import ModelRequest
+from bot.chat.messages import ModelRequest, PendingRequest
 from bot.chat.routing import IncomingMessage
 from bot.slack.answer_message import AnswerMessage, model_identity
 from bot.slack.notices import Notices
@@ -67,13 +67,14 @@ class FanOut:
         self,
         message: IncomingMessage,
         answers: Sequence[NewAnswer],
-        request: ModelRequest,
+        request: ModelRequest | PendingRequest,
         thread_ts: str | None,
         *,
         notice: str | None = None,
     ) -> None:
         """Every model is asked at once. While they think, the placeholders go out in model
-        order, and each answer streams into its message as soon as that is posted. An answer
+        order, and each answer streams into its message as soon as that is posted (a pending
+        `request` is sent once it is built, its placeholder showing meanwhile). An answer
         Slack refuses a message for is recorded as failed (its model is not waited for), and
         the person is told what to do about it when they can do something. A `notice` for
         the person goes out beside the answers, so a slow Slack never holds them up."""

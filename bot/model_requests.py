@@ -14,7 +14,7 @@ from bot.chat.context import (
     compose_system_prompt,
 )
 from bot.chat.history import RoundRecord, context_round, thread_turn
-from bot.chat.messages import ModelRequest
+from bot.chat.messages import ModelRequest, PendingRequest
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.reply_threads import StartedTurn, ThreadHistory
@@ -81,10 +81,23 @@ class ModelRequests:
         )
         return self.for_thread_turn(history, author, text)
 
-    async def once_anchor_settled(self, started: StartedTurn) -> ThreadHistory:
-        """The thread's history once the answer it hangs under has finished streaming (a reply
-        written meanwhile is about that answer, so its model is sent all of it); a bounded
-        wait, as recovery settles an answer whose replica died."""
+    def for_started_turn(
+        self, started: StartedTurn, author: str, text: str
+    ) -> ModelRequest | PendingRequest:
+        """What the thread's model is sent for a turn just started: at once when the answer
+        the thread hangs under is settled; otherwise once it is (a reply written while it
+        streams is about all of it, so its model is sent all of it)."""
+        if started.history.anchor_settled:
+            return self.for_thread_turn(started.history, author, text)
+
+        async def once_anchor_settled() -> ModelRequest:
+            history = await self._once_anchor_settled(started)
+            return self.for_thread_turn(history, author, text)
+
+        return once_anchor_settled
+
+    async def _once_anchor_settled(self, started: StartedTurn) -> ThreadHistory:
+        """A bounded wait, as recovery settles an answer whose replica died."""
         history = started.history
         waited = 0.0
         while not history.anchor_settled and waited < ANCHOR_WAIT_SECONDS:

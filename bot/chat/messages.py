@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,3 +23,7 @@ class ModelRequest:
 
     system: str
     messages: tuple[ChatMessage, ...]
+
+
+# A request that can only be built later (a thread turn waiting for the answer it hangs under).
+PendingRequest = Callable[[], Awaitable[ModelRequest]]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.providers.base import StreamEvent
+
+OpenEvents = Callable[[], Awaitable[AsyncIterator[StreamEvent]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,15 +20,20 @@ class _End:
 
 class BufferedStream:
     """Reads `events` in a background task at once; `events()` replays them in order and then
-    raises the error the stream ended with, if any. `close()` stops reading."""
+    raises the error the stream ended with, if any. `close()` stops reading. When `events`
+    are to be opened later (their request is built first), the stream and its clock start
+    once they are open."""
 
-    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+    def __init__(self, events: AsyncIterator[StreamEvent] | OpenEvents) -> None:
         self.started_at = time.monotonic()
         self._arrived: asyncio.Queue[StreamEvent | _End] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read(events), name="model stream")
 
-    async def _read(self, events: AsyncIterator[StreamEvent]) -> None:
+    async def _read(self, events: AsyncIterator[StreamEvent] | OpenEvents) -> None:
         try:
+            if not isinstance(events, AsyncIterator):
+                events = await events()
+                self.started_at = time.monotonic()
             async for event in events:
                 self._arrived.put_nowait(event)
         except Exception as error:  # handed to the reader of `events()`, who decides

@@ -9,7 +9,14 @@ import httpx
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
-from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+from tests.e2e.slack_views import (
+    answers_in,
+    body,
+    is_final,
+    status_line,
+    streaming_first_answer,
+    wait_for_answers,
+)
 
 SYSTEM_PROMPT_START = "You are one of several AI models"
 PROVIDERS = ("anthropic", "openai", "google")
@@ -68,14 +75,15 @@ def test_a_thread_reply_written_while_its_answer_streams_is_sent_all_of_that_ans
     bot, slack, models, events
 ):
     slow = "A slow answer, streamed piece by piece. " * 4
-    models.script("claude-test", ModelScript(reply=slow, chunk_chars=8, chunk_delay=0.1))
+    models.script("claude-test", ModelScript(reply=slow, chunk_chars=8, chunk_delay=0.25))
     events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
-    claude = wait_until(
-        lambda: (shown := answers_in(slack, CHANNEL)) and body(shown[0]) and shown[0],
-        message="Claude streaming",
-    )
+    claude = streaming_first_answer(slack, CHANNEL)
 
     events.user_says(CHANNEL, BOB, "go on", thread_ts=claude["ts"], to=[bot.events_url])
+    wait_until(
+        lambda: answers_in(slack, CHANNEL, thread_ts=claude["ts"]), message="a thread placeholder"
+    )
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "the reply is seen while Claude streams"
     wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
     assert models.requests_for("claude-test")[-1].turns() == [
         ("user", "Alice: first"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import (
     REGENERATE,
     STOP,
@@ -10,8 +11,11 @@ from tests.e2e.answer_buttons import (
 )
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
 from tests.e2e.slack_views import (
+    answers_in,
     body,
     buttons,
+    is_final,
+    status_line,
     streaming_first_answer,
     wait_for_answers,
 )
@@ -51,3 +55,23 @@ def test_stop_pressed_through_another_replica_stops_the_answer(start_bot, slack,
 
     claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=5)
     assert_stopped_by_bob(claude)
+
+
+def test_a_thread_reply_waiting_for_the_answer_above_can_be_stopped(bot, slack, models, events):
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} a long story please", to=[bot.events_url])
+    claude = streaming_first_answer(slack, CHANNEL)
+    events.user_says(CHANNEL, BOB, "shorter please", thread_ts=claude["ts"], to=[bot.events_url])
+    waiting = wait_until(
+        lambda: (shown := answers_in(slack, CHANNEL, thread_ts=claude["ts"])) and shown[0],
+        message="the thread reply's placeholder",
+    )
+    assert buttons(waiting) == [STOP]
+
+    events.user_clicks(CHANNEL, waiting["ts"], STOP, BOB, to=bot.events_url)
+
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"], timeout=5)
+    assert "Stopped by Bob" in status_line(reply)
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "stopped while Claude's answer streams"
+    wait_for_answers(slack, CHANNEL, 3, timeout=15)
+    assert len(models.requests_for("claude-test")) == 1, "the stopped reply never asked Claude"

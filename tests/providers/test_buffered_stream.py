@@ -61,3 +61,33 @@ async def test_closing_abandons_a_model_still_thinking():
     await stream.close()
 
     assert finished.is_set()
+
+
+async def test_a_stream_opened_later_starts_its_clock_when_it_opens():
+    request_built = asyncio.Event()
+
+    async def open_events() -> AsyncIterator[StreamEvent]:
+        await request_built.wait()
+        return model([TextDelta("at last")])
+
+    stream = BufferedStream(open_events)
+    created_at = stream.started_at
+    await asyncio.sleep(0.05)
+    assert not stream.complete
+
+    request_built.set()
+    assert await read_all(stream) == [TextDelta("at last")]
+    assert stream.started_at - created_at >= 0.05
+
+
+async def test_a_stream_closed_before_it_opens_never_opens():
+    opened: list[bool] = []
+
+    async def open_events() -> AsyncIterator[StreamEvent]:
+        opened.append(True)
+        return model([])
+
+    stream = BufferedStream(open_events)
+    await stream.close()
+
+    assert opened == []
