@@ -83,7 +83,9 @@ async def _measure(urls: Sequence[str], name: str, builds: int) -> BuildTimes:
             chat_id = await database.run(_new_chat)
             await _add_rounds(database, chat_id, first=0, count=size)
             await _analyze(database)
-            anchor = await _reply_thread_under_latest_round(store, AnswerStore(database), size)
+            anchor = await _reply_thread_under_latest_round(
+                store, AnswerStore(database, replica_id=OWNER), size
+            )
             builders["round", size] = partial(_round_context, store, chat_id, WINDOW)
             builders["thread", size] = partial(_thread_context, store, anchor, WINDOW)
         return BuildTimes(name, await _timed_in_turn(builders, builds))

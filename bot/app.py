@@ -80,7 +80,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         await database.close()
         raise
     providers = Providers(settings)
-    answers = AnswerStore(database)
+    answers = AnswerStore(database, replica_id=settings.replica_id)
     channels = ChannelStore(database)
     stops = AnswerStops(answers, slack)
     runner = AnswerRunner(

@@ -62,7 +62,7 @@ class Recovery:
         if rounds:
             log.warning("marked interrupted the unfinished answers of %d round(s)", len(rounds))
         owed = await self._answers.take_over_unshown(
-            owner=self._replica_id, stale_before=stale_before, previous_life=previous_life
+            stale_before=stale_before, previous_life=previous_life
         )
         if owed:
             log.warning("showing %d answer(s) whose final edit was still owed", len(owed))
@@ -81,7 +81,7 @@ class Recovery:
         while True:
             await asyncio.sleep(self._stale_seconds / 4)
             try:
-                await self._answers.heartbeat(self._replica_id)
+                await self._answers.heartbeat()
                 await self._inbox.heartbeat(self._replica_id)
             except Exception:
                 log.exception("sending heartbeats failed")

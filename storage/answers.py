@@ -50,10 +50,12 @@ class UnshownAnswer:
 
 
 class AnswerStore:
-    """The one place that writes an answer's progress and outcome."""
+    """The one place that writes an answer's progress and outcome, for one replica: an
+    answer another replica took over (or restarted) is no longer written from here."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, replica_id: str) -> None:
         self._database = database
+        self._replica_id = replica_id
         self._in_hand: Counter[int] = Counter()
 
     @contextmanager
@@ -77,10 +79,12 @@ class AnswerStore:
 
     async def progress(self, answer_id: int, text: str, first_token_at: float | None) -> bool:
         """Partial text so far (kept if the process dies), and a heartbeat. False when the
-        answer is no longer this writer's to write: recovery took it over."""
+        answer is no longer this replica's to write: recovery took it over (and someone may
+        have regenerated it since)."""
         return await self._database.run(
             _update_unsettled,
             answer_id,
+            self._replica_id,
             {
                 "text": text,
                 "status": AnswerStatus.STREAMING.value,
@@ -93,12 +97,13 @@ class AnswerStore:
         self, answer_id: int, outcome: FinishedAnswer, *, slack_ts: str | None = None
     ) -> bool:
         """How the answer ended (and, when not yet recorded by `posted`, where its message is).
-        False when it had already ended: recovery took it over, and shows it."""
+        False when it is no longer this replica's to end: recovery took it over, and shows it."""
         now = time.time()
         where = {"slack_ts": slack_ts} if slack_ts is not None else {}
         return await self._database.run(
             _update_unsettled,
             answer_id,
+            self._replica_id,
             dict(
                 **where,
                 status=outcome.status.value,
@@ -112,12 +117,12 @@ class AnswerStore:
             ),
         )
 
-    async def heartbeat(self, owner: str) -> None:
+    async def heartbeat(self) -> None:
         """This replica is alive: the answers it has in hand, until Slack shows them, are not
         to be taken over."""
         if not self._in_hand:
             return
-        await self._database.run(_heartbeat, owner, list(self._in_hand))
+        await self._database.run(_heartbeat, self._replica_id, list(self._in_hand))
 
     async def shown(self, answer_id: int, continuation_ts: Sequence[str] = ()) -> None:
         """The final text is in Slack (and any continuation messages)."""
@@ -136,12 +141,14 @@ class AnswerStore:
         return await self._database.run(_take_over_interrupted, stale_before, error, previous_life)
 
     async def take_over_unshown(
-        self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
+        self, *, stale_before: float, previous_life: PreviousLife | None = None
     ) -> list[UnshownAnswer]:
         """Settled answers whose final edit is still owed to Slack, left so by a replica that
         stopped (or is stuck), or by this replica's previous life. Each is handed to one
-        caller (`owner`), who has `stale_before`'s grace to show it before it is handed on."""
-        return await self._database.run(_take_over_unshown, owner, stale_before, previous_life)
+        replica, which has `stale_before`'s grace to show it before it is handed on."""
+        return await self._database.run(
+            _take_over_unshown, self._replica_id, stale_before, previous_life
+        )
 
     async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
         """A person pressed Stop on the answer in this Slack message: its id, or None when it
@@ -167,11 +174,17 @@ def _update(session: Session, answer_id: int, values: dict[str, object]) -> None
     session.execute(_UPDATE_ANSWER, {"answer": answer_id, **values})
 
 
-_UPDATE_UNSETTLED_ANSWER = _UPDATE_ANSWER.where(_ANSWERS.c.status.in_(UNSETTLED_STATUSES))
+_UPDATE_UNSETTLED_ANSWER = _UPDATE_ANSWER.where(
+    _ANSWERS.c.status.in_(UNSETTLED_STATUSES), _ANSWERS.c.owner == bindparam("writer")
+)
 
 
-def _update_unsettled(session: Session, answer_id: int, values: dict[str, object]) -> bool:
-    result = session.execute(_UPDATE_UNSETTLED_ANSWER, {"answer": answer_id, **values})
+def _update_unsettled(
+    session: Session, answer_id: int, writer: str, values: dict[str, object]
+) -> bool:
+    result = session.execute(
+        _UPDATE_UNSETTLED_ANSWER, {"answer": answer_id, "writer": writer, **values}
+    )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

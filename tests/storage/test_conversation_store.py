@@ -33,10 +33,15 @@ MODELS = ["anthropic:claude-sonnet-4-5", "openai:gpt-5.1"]
 
 @dataclass
 class Stores:
+    database: Database
     conversations: ConversationStore
-    answers: AnswerStore
+    answers: AnswerStore  # as replica-a, which starts the rounds and turns, writes them
     regenerations: RegenerationStore
     channels: ChannelStore
+
+    def replica(self, replica_id: str) -> AnswerStore:
+        """The answers as another replica writes and recovers them."""
+        return AnswerStore(self.database, replica_id=replica_id)
 
     async def round(self, ts: str, text: str, *, answers=("claude", "gpt")) -> StartedRound:
         """A round whose answers have streamed and finished with the given texts."""
@@ -63,8 +68,9 @@ class Stores:
 
 def stores_over(database: Database) -> Stores:
     return Stores(
+        database,
         ConversationStore(database),
-        AnswerStore(database),
+        AnswerStore(database, replica_id="replica-a"),
         RegenerationStore(database),
         ChannelStore(database),
     )
@@ -314,7 +320,7 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         )
     )
     assert sorted(round_id for result in results for round_id in result) == [started.round_id]
-    owed = await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() + 1)
+    owed = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
     assert sorted(a.answer_id for a in owed) == sorted(a.answer_id for a in started.answers)
     partial = next(a for a in owed if a.answer_id == started.answers[0].answer_id)
     assert (partial.status, partial.text, partial.error) == (
@@ -323,9 +329,7 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         "restarted",
     )
     await stores.answers.shown(partial.answer_id)
-    owed_now = await stores.answers.take_over_unshown(
-        owner="replica-b", stale_before=time.time() + 1
-    )
+    owed_now = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
     assert partial.answer_id not in [a.answer_id for a in owed_now]
 
 
@@ -338,11 +342,29 @@ async def test_an_answer_taken_over_is_no_longer_written_by_its_first_writer(sto
     # The first writer was alive after all (a long pause): its writes no longer land.
     assert not await stores.answers.progress(claude, "partial and more", time.time())
     assert not await stores.answers.finish(gpt, FinishedAnswer(AnswerStatus.DONE, "late"))
-    owed = await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() + 1)
+    owed = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
     assert {(a.answer_id, a.status, a.text) for a in owed} == {
         (claude, AnswerStatus.INTERRUPTED, "partial"),
         (gpt, AnswerStatus.INTERRUPTED, ""),
     }
+
+
+async def test_an_answer_taken_over_and_regenerated_is_written_by_its_new_writer_only(stores):
+    started = await start(stores, claim("9.0"))
+    claude = started.answers[0].answer_id
+    await stores.answers.posted(claude, "9.0c")
+    assert await stores.answers.progress(claude, "partial", time.time())
+    other = stores.replica("replica-b")
+    await other.take_over_interrupted(stale_before=time.time() + 1, error="restarted")
+    for owed in await other.take_over_unshown(stale_before=time.time() + 1):
+        await other.shown(owed.answer_id)
+    assert isinstance(await restart(stores, "9.0c"), Regeneration)  # on replica-b
+
+    # The first writer wakes from a long pause: the answer is no longer its to write.
+    assert not await stores.answers.progress(claude, "partial and more", time.time())
+    assert not await stores.answers.finish(claude, FinishedAnswer(AnswerStatus.DONE, "stale"))
+    assert await other.progress(claude, "new", time.time())
+    assert await other.finish(claude, FinishedAnswer(AnswerStatus.DONE, "new answer"))
 
 
 async def test_live_answers_of_other_replicas_are_left_alone(stores):
@@ -360,22 +382,14 @@ async def test_live_answers_of_other_replicas_are_left_alone(stores):
 
 async def test_a_final_edit_still_owed_is_found_once_its_replica_is_silent(stores):
     await stores.round("1.0", "q")  # finished and shown
-    assert (
-        await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() + 1)
-        == []
-    )
+    assert await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1) == []
     started = await start(stores, claim("2.0"))
     answer_id = started.answers[0].answer_id
     await stores.answers.posted(answer_id, "2.1")
     await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, "final"))
     await stores.answers.shown(started.answers[1].answer_id)
-    assert (
-        await stores.answers.take_over_unshown(owner="replica-b", stale_before=time.time() - 60)
-        == []
-    )
-    (owed,) = await stores.answers.take_over_unshown(
-        owner="replica-b", stale_before=time.time() + 1
-    )
+    assert await stores.replica("replica-b").take_over_unshown(stale_before=time.time() - 60) == []
+    (owed,) = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
     assert (owed.answer_id, owed.text) == (answer_id, "final")
 
 
@@ -387,16 +401,14 @@ async def test_each_final_edit_owed_is_handed_to_one_replica(stores):
     silent_since = time.time()
     handed = await asyncio.gather(
         *(
-            stores.answers.take_over_unshown(owner=f"replica-{n}", stale_before=silent_since)
+            stores.replica(f"replica-{n}").take_over_unshown(stale_before=silent_since)
             for n in range(4)
         )
     )
     answer_ids = sorted(owed.answer_id for taken in handed for owed in taken)
     assert answer_ids == sorted(answer.answer_id for answer in started.answers)
     # Whoever took them has its grace period: nobody else is handed them meanwhile.
-    assert (
-        await stores.answers.take_over_unshown(owner="replica-9", stale_before=silent_since) == []
-    )
+    assert await stores.replica("replica-9").take_over_unshown(stale_before=silent_since) == []
 
 
 async def test_stop_is_recorded_only_on_an_answer_still_streaming(stores):
@@ -511,7 +523,8 @@ async def test_a_regenerated_first_answer_that_now_succeeds_is_in_chat_again(sto
         await stores.answers.finish(answer.answer_id, outcome)
         await stores.answers.shown(answer.answer_id)
     assert isinstance(await restart(stores, f"1.0{claude.answer_id}"), Regeneration)
-    await stores.answers.finish(claude.answer_id, FinishedAnswer(AnswerStatus.DONE, "claude text"))
+    regenerated = FinishedAnswer(AnswerStatus.DONE, "claude text")
+    await stores.replica("replica-b").finish(claude.answer_id, regenerated)
     (record,) = (await start(stores, claim("2.0"))).history
     assert context_round(record).in_chat_answer == "claude text"
 

@@ -19,7 +19,10 @@ async def test_usage_counts_settled_answers_per_model_with_failures_tokens_and_t
     database_url,
 ):
     database = await connect(database_url)
-    conversations, answers = ConversationStore(database), AnswerStore(database)
+    conversations, answers = (
+        ConversationStore(database),
+        AnswerStore(database, replica_id="replica-a"),
+    )
 
     async def round_(ts: str, *outcomes: FinishedAnswer | None) -> None:
         started = await conversations.start_round(
