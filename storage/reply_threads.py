@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
@@ -235,14 +235,14 @@ def _snapshot_as_it_stands(
         return ()
     round_ids = [entry["round_id"] for entry in entries]
     answer_ids = [entry["in_chat_answer_id"] for entry in entries if entry.get("in_chat_answer_id")]
-    deleted_rounds = set(
-        session.scalars(select(Round.id).where(Round.id.in_(round_ids), Round.deleted))
-    )
-    deleted_answers = set(
-        session.scalars(select(Answer.id).where(Answer.id.in_(answer_ids), Answer.deleted))
-        if answer_ids
-        else ()
-    )
+    deleted = session.execute(
+        union_all(
+            select(literal("round"), Round.id).where(Round.id.in_(round_ids), Round.deleted),
+            select(literal("answer"), Answer.id).where(Answer.id.in_(answer_ids), Answer.deleted),
+        )
+    ).all()
+    deleted_rounds = {row_id for kind, row_id in deleted if kind == "round"}
+    deleted_answers = {row_id for kind, row_id in deleted if kind == "answer"}
     return tuple(
         ContextRound(
             entry["round_id"],
