@@ -143,6 +143,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     inbox = EventInbox(database)
     intake = EventIntake(inbox, conversations, work, replica_id=settings.replica_id)
     recovery = Recovery(
+        database,
         answers,
         inbox,
         intake,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from slack_sdk.errors import SlackApiError
 
@@ -16,6 +15,7 @@ from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import outcome_messages
 from bot.slack.web import MessageTag, SlackWeb
 from storage.answers import AnswerStore, UnshownAnswer
+from storage.database import Database
 from storage.inbox import EventInbox
 from storage.liveness import PreviousLife
 
@@ -32,6 +32,7 @@ class Recovery:
 
     def __init__(
         self,
+        database: Database,
         answers: AnswerStore,
         inbox: EventInbox,
         intake: EventIntake,
@@ -41,6 +42,7 @@ class Recovery:
         replica_id: str,
         stale_seconds: float,
     ) -> None:
+        self._database = database  # its clock: heartbeats are judged by the server's time
         self._answers = answers
         self._inbox = inbox
         self._intake = intake
@@ -48,11 +50,11 @@ class Recovery:
         self._catalog = catalog
         self._replica_id = replica_id
         self._stale_seconds = stale_seconds
-        self._started_at = time.time()
+        self._started_at = database.now()
 
     async def recover(self, *, at_start_up: bool) -> None:
         """Finalise interrupted answers, show owed final edits, resume unhandled events."""
-        stale_before = time.time() - self._stale_seconds
+        stale_before = self._database.now() - self._stale_seconds
         previous_life: PreviousLife | None = (
             (self._replica_id, self._started_at) if at_start_up else None
         )
@@ -77,10 +79,11 @@ class Recovery:
 
     async def heartbeat_forever(self) -> None:
         """Keep the heartbeats of this replica's work fresh (in a loop of its own, so a slow
-        recovery pass never lets them lapse)."""
+        recovery pass never lets them lapse), by the server's clock, measured again each time."""
         while True:
             await asyncio.sleep(self._stale_seconds / 4)
             try:
+                await self._database.agree_on_time()
                 await self._answers.heartbeat()
                 await self._inbox.heartbeat(self._replica_id)
             except Exception:
@@ -93,7 +96,9 @@ class Recovery:
             await asyncio.sleep(self._stale_seconds / 4)
             try:
                 await self.recover(at_start_up=False)
-                await self._inbox.forget_handled(before=time.time() - HANDLED_EVENT_MEMORY_SECONDS)
+                await self._inbox.forget_handled(
+                    before=self._database.now() - HANDLED_EVENT_MEMORY_SECONDS
+                )
             except Exception:
                 log.exception("recovering interrupted work failed")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -75,7 +74,7 @@ class AnswerStore:
 
     async def posted(self, answer_id: int, slack_ts: str) -> None:
         """The answer's placeholder message is in Slack."""
-        await self._update(answer_id, slack_ts=slack_ts, heartbeat_at=time.time())
+        await self._update(answer_id, slack_ts=slack_ts, heartbeat_at=self._database.now())
 
     async def progress(self, answer_id: int, text: str, first_token_at: float | None) -> bool:
         """Partial text so far (kept if the process dies), and a heartbeat. False when the
@@ -89,7 +88,7 @@ class AnswerStore:
                 "text": text,
                 "status": AnswerStatus.STREAMING.value,
                 "first_token_at": first_token_at,
-                "heartbeat_at": time.time(),
+                "heartbeat_at": self._database.now(),
             },
         )
 
@@ -98,7 +97,7 @@ class AnswerStore:
     ) -> bool:
         """How the answer ended (and, when not yet recorded by `posted`, where its message is).
         False when it is no longer this replica's to end: recovery took it over, and shows it."""
-        now = time.time()
+        now = self._database.now()
         where = {"slack_ts": slack_ts} if slack_ts is not None else {}
         return await self._database.run(
             _update_unsettled,
@@ -122,11 +121,13 @@ class AnswerStore:
         to be taken over."""
         if not self._in_hand:
             return
-        await self._database.run(_heartbeat, self._replica_id, list(self._in_hand))
+        await self._database.run(
+            _heartbeat, self._replica_id, list(self._in_hand), self._database.now()
+        )
 
     async def shown(self, answer_id: int, continuation_ts: Sequence[str] = ()) -> None:
         """The final text is in Slack (and any continuation messages)."""
-        values: dict[str, object] = {"shown_at": time.time()}
+        values: dict[str, object] = {"shown_at": self._database.now()}
         if continuation_ts:
             values["continuation_ts"] = list(continuation_ts)
         await self._update(answer_id, **values)
@@ -138,7 +139,9 @@ class AnswerStore:
         or (at start-up) that this replica (`previous_life`: its id and start time) left
         behind. Each is taken over once; returns the rounds they belong to. Their final
         text is shown by `take_over_unshown()`."""
-        return await self._database.run(_take_over_interrupted, stale_before, error, previous_life)
+        return await self._database.run(
+            _take_over_interrupted, stale_before, error, previous_life, self._database.now()
+        )
 
     async def take_over_unshown(
         self, *, stale_before: float, previous_life: PreviousLife | None = None
@@ -147,7 +150,7 @@ class AnswerStore:
         stopped (or is stuck), or by this replica's previous life. Each is handed to one
         replica, which has `stale_before`'s grace to show it before it is handed on."""
         return await self._database.run(
-            _take_over_unshown, self._replica_id, stale_before, previous_life
+            _take_over_unshown, self._replica_id, stale_before, previous_life, self._database.now()
         )
 
     async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
@@ -188,16 +191,20 @@ def _update_unsettled(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _heartbeat(session: Session, owner: str, answer_ids: list[int]) -> None:
+def _heartbeat(session: Session, owner: str, answer_ids: list[int], now: float) -> None:
     session.execute(
         update(Answer)
         .where(Answer.id.in_(answer_ids), Answer.owner == owner, Answer.shown_at.is_(None))
-        .values(heartbeat_at=time.time())
+        .values(heartbeat_at=now)
     )
 
 
 def _take_over_interrupted(
-    session: Session, stale_before: float, error: str, previous_life: PreviousLife | None
+    session: Session,
+    stale_before: float,
+    error: str,
+    previous_life: PreviousLife | None,
+    now: float,
 ) -> list[int]:
     whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
     candidates = session.scalars(
@@ -209,14 +216,18 @@ def _take_over_interrupted(
     rounds = session.scalars(
         update(Answer)
         .where(Answer.id.in_(candidates), Answer.status.in_(UNSETTLED_STATUSES), whose)
-        .values(status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=time.time())
+        .values(status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=now)
         .returning(Answer.round_id)
     ).all()
     return sorted({round_id for round_id in rounds if round_id is not None})
 
 
 def _take_over_unshown(
-    session: Session, owner: str, stale_before: float, previous_life: PreviousLife | None
+    session: Session,
+    owner: str,
+    stale_before: float,
+    previous_life: PreviousLife | None,
+    now: float,
 ) -> list[UnshownAnswer]:
     whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
     owed = (~Answer.status.in_(UNSETTLED_STATUSES), Answer.shown_at.is_(None), whose)
@@ -229,7 +240,7 @@ def _take_over_unshown(
     rows = session.scalars(
         update(Answer)
         .where(Answer.id.in_(candidates), *owed)
-        .values(owner=owner, heartbeat_at=time.time())
+        .values(owner=owner, heartbeat_at=now)
         .returning(Answer)
     ).all()
     return [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
@@ -24,7 +23,9 @@ class ChannelStore:
     async def set_models(
         self, team_id: str, channel_id: str, models: Sequence[str], *, set_by: str
     ) -> None:
-        await self._database.run(_set_models, team_id, channel_id, list(models), set_by)
+        await self._database.run(
+            _set_models, team_id, channel_id, list(models), set_by, self._database.now()
+        )
 
     async def prompt(self, channel_id: str) -> str | None:
         """The channel's own system prompt, if one is set."""
@@ -32,7 +33,7 @@ class ChannelStore:
 
     async def set_prompt(self, channel_id: str, prompt: str | None, *, set_by: str) -> None:
         """Set the channel's prompt (None removes it)."""
-        await self._database.run(_set_prompt, channel_id, prompt, set_by)
+        await self._database.run(_set_prompt, channel_id, prompt, set_by, self._database.now())
 
 
 def _channel_models(session: Session, team_id: str, channel_id: str) -> list[str] | None:
@@ -46,7 +47,7 @@ def _channel_prompt(session: Session, channel_id: str) -> str | None:
 
 
 def _set_models(
-    session: Session, team_id: str, channel_id: str, models: list[str], set_by: str
+    session: Session, team_id: str, channel_id: str, models: list[str], set_by: str, now: float
 ) -> None:
     row = session.get(ChannelModels, (team_id, channel_id))
     if row is None:
@@ -56,23 +57,23 @@ def _set_models(
                 channel_id=channel_id,
                 models=models,
                 set_by=set_by,
-                updated_at=time.time(),
+                updated_at=now,
             )
         )
     else:
-        row.models, row.set_by, row.updated_at = models, set_by, time.time()
+        row.models, row.set_by, row.updated_at = models, set_by, now
 
 
-def _set_prompt(session: Session, channel_id: str, prompt: str | None, set_by: str) -> None:
+def _set_prompt(
+    session: Session, channel_id: str, prompt: str | None, set_by: str, now: float
+) -> None:
     row = session.get(ChannelPrompt, channel_id)
     if prompt is None:
         if row is not None:
             session.delete(row)
     elif row is None:
         session.add(
-            ChannelPrompt(
-                channel_id=channel_id, prompt=prompt, set_by=set_by, updated_at=time.time()
-            )
+            ChannelPrompt(channel_id=channel_id, prompt=prompt, set_by=set_by, updated_at=now)
         )
     else:
-        row.prompt, row.set_by, row.updated_at = prompt, set_by, time.time()
+        row.prompt, row.set_by, row.updated_at = prompt, set_by, now

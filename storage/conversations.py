@@ -6,8 +6,6 @@ and `storage.reply_threads` (a thread, its turns and its history).
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import and_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -52,7 +50,9 @@ class ConversationStore:
         Returns None when the message was already claimed (the `app_mention` + `message` pair
         of one mention, or another replica got there first).
         """
-        said = said_columns(claim, user_id=user_id, author=author, text=text, now=time.time())
+        said = said_columns(
+            claim, user_id=user_id, author=author, text=text, now=self._database.now()
+        )
         plan = RoundPlan(chat, models, post_thread_ts, owner, history_limit)
         try:
             return await self._database.run(rounds.start_round, claim, said, plan)
@@ -63,7 +63,7 @@ class ConversationStore:
     async def claim(self, claim: MessageClaim) -> bool:
         """Claim a message that gets a reply but no round (help, an error); False if taken."""
         try:
-            await self._database.run(claim_message, claim, time.time())
+            await self._database.run(claim_message, claim, self._database.now())
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return False
@@ -116,7 +116,9 @@ class ConversationStore:
 
         Returns None when the message was already claimed.
         """
-        said = said_columns(claim, user_id=user_id, author=author, text=text, now=time.time())
+        said = said_columns(
+            claim, user_id=user_id, author=author, text=text, now=self._database.now()
+        )
         try:
             return await self._database.run(
                 reply_threads.start_thread_turn,
@@ -139,7 +141,12 @@ class ConversationStore:
         message was claimed already."""
         try:
             await self._database.run(
-                reply_threads.switch_thread, claim, parent, model, history_limit
+                reply_threads.switch_thread,
+                claim,
+                parent,
+                model,
+                history_limit,
+                self._database.now(),
             )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
@@ -162,16 +169,16 @@ class ConversationStore:
 
     async def start_new_chat(self, key: ChatKey) -> None:
         """Later rounds of this chat start from nothing (`/chorus new`)."""
-        await self._database.run(rounds.start_new_chat, key, time.time())
+        await self._database.run(rounds.start_new_chat, key, self._database.now())
 
     async def forget_message(self, deleted: MessageClaim) -> None:
         """A person deleted a message (or an admin an answer): it leaves every context. A
         message not recorded yet (its event is late, or still on its way to the database) is
         claimed, so it never starts a round or thread turn."""
-        await self._database.run(_forget_message, deleted)
+        await self._database.run(_forget_message, deleted, self._database.now())
 
 
-def _forget_message(session: Session, deleted: MessageClaim) -> None:
+def _forget_message(session: Session, deleted: MessageClaim, now: float) -> None:
     # Claimed first: a round recording this message meanwhile either made its claim first
     # (then its row is committed before the updates below run, and they mark it) or fails
     # to make it.
@@ -181,7 +188,7 @@ def _forget_message(session: Session, deleted: MessageClaim) -> None:
             "team_id": deleted.team_id,
             "channel_id": deleted.channel_id,
             "message_ts": deleted.message_ts,
-            "claimed_at": time.time(),
+            "claimed_at": now,
         },
     )
     channel_id, message_ts = deleted.channel_id, deleted.message_ts

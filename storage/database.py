@@ -9,6 +9,7 @@ thread and back: a transaction of five statements cost 3.9 ms there and 0.8 ms h
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,12 +35,30 @@ _MIGRATION_LOCK_KEY = 0x43686F72
 P = ParamSpec("P")
 T = TypeVar("T")
 Transaction = Callable[Concatenate[Session, P], T]
+Clock = Callable[[], float]  # seconds since the epoch
 
 
 class Database(ABC):
-    """Runs transactions; `close()` releases the connections."""
+    """Runs transactions; `close()` releases the connections; `now()` tells the time every
+    replica agrees on."""
 
     dialect: str  # "sqlite" or "postgresql"
+
+    def __init__(self, local_clock: Clock = time.time) -> None:
+        self._local_clock = local_clock
+        self._clock_offset = 0.0
+
+    def now(self) -> float:
+        """The time by the database server's clock, as last measured by `agree_on_time`.
+        Storage takes the times it records from it, so heartbeats are written and judged by
+        one clock: a replica whose own clock is off is not taken for dead (nor a dead one
+        kept for alive)."""
+        return self._local_clock() + self._clock_offset
+
+    @abstractmethod
+    async def agree_on_time(self) -> None:
+        """Measure how far this process's clock is from the server's (again now and then:
+        clocks drift, and get stepped)."""
 
     @abstractmethod
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -50,18 +69,20 @@ class Database(ABC):
     async def close(self) -> None: ...
 
 
-async def connect(database_url: str) -> Database:
-    """The database at `database_url`, its schema brought to the latest migration."""
-    database = database_at(database_url)
+async def connect(database_url: str, *, local_clock: Clock = time.time) -> Database:
+    """The database at `database_url`, its schema brought to the latest migration, its clock
+    agreed on."""
+    database = database_at(database_url, local_clock=local_clock)
     try:
         await migrate(database)
+        await database.agree_on_time()
     except BaseException:
         await database.close()
         raise
     return database
 
 
-def database_at(database_url: str) -> Database:
+def database_at(database_url: str, *, local_clock: Clock = time.time) -> Database:
     """The database at `database_url`, as it is.
 
     `sqlite://…` and `sqlite+aiosqlite://…` are SQLite; `postgres://…`, `postgresql://…` and
@@ -69,7 +90,9 @@ def database_at(database_url: str) -> Database:
     SQLAlchemy's `ArgumentError`.
     """
     url = make_url(database_url)
-    return SQLiteDatabase(url) if url.get_backend_name() == "sqlite" else PostgresDatabase(url)
+    if url.get_backend_name() == "sqlite":
+        return SQLiteDatabase(url, local_clock)
+    return PostgresDatabase(url, local_clock)
 
 
 async def migrate(database: Database) -> None:
@@ -83,7 +106,8 @@ class SQLiteDatabase(Database):
 
     dialect = "sqlite"
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: URL, local_clock: Clock = time.time) -> None:
+        super().__init__(local_clock)
         if url.drivername not in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
             raise _unsupported(url)
         if url.database and url.database != ":memory:":
@@ -98,6 +122,10 @@ class SQLiteDatabase(Database):
         _make_sqlite_transactions_immediate(self._engine)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chorus-sqlite")
+
+    async def agree_on_time(self) -> None:
+        """Nothing to measure: the database is a file on this machine, and every process
+        using it goes by this machine's clock."""
 
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -118,7 +146,8 @@ class SQLiteDatabase(Database):
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: URL, local_clock: Clock = time.time) -> None:
+        super().__init__(local_clock)
         if url.drivername in ("postgres", "postgresql"):
             # As hosting platforms hand URLs out: no driver named.
             url = url.set(drivername="postgresql+asyncpg")
@@ -132,6 +161,12 @@ class PostgresDatabase(Database):
             url, pool_pre_ping=True, pool_size=10, max_overflow=20
         )
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+
+    async def agree_on_time(self) -> None:
+        before = self._local_clock()
+        server_time = await self.run(_server_time)
+        after = self._local_clock()
+        self._clock_offset = server_time - (before + after) / 2
 
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         session: AsyncSession
@@ -162,6 +197,13 @@ def _make_sqlite_transactions_immediate(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_SERVER_TIME = text("SELECT extract(epoch FROM clock_timestamp())")
+
+
+def _server_time(session: Session) -> float:
+    return float(session.scalar(_SERVER_TIME))
 
 
 def _upgrade_to_head(session: Session) -> None:

@@ -5,7 +5,6 @@ one dies); then only its id is kept, as long as Slack might still send it again.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +34,14 @@ class EventInbox:
     async def accept(self, event_id: str, payload: dict[str, Any], owner: str) -> bool:
         """Record a new event; False when it was already received (a retry, another replica)."""
         try:
-            await self._database.run(_accept, event_id, payload, owner)
+            await self._database.run(_accept, event_id, payload, owner, self._database.now())
         except IntegrityError:
             return False
         return True
 
     async def finish(self, event_id: str) -> None:
         """The event is handled: only its id is kept from now on."""
-        await self._database.run(_finish, event_id)
+        await self._database.run(_finish, event_id, self._database.now())
 
     async def forget_handled(self, *, before: float) -> int:
         """Delete (some of) the events handled before `before`; returns how many."""
@@ -50,7 +49,7 @@ class EventInbox:
 
     async def heartbeat(self, owner: str) -> None:
         """This replica is alive: its unfinished events are not to be taken over."""
-        await self._database.run(_heartbeat, owner)
+        await self._database.run(_heartbeat, owner, self._database.now())
 
     async def take_over_unfinished(
         self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
@@ -58,7 +57,9 @@ class EventInbox:
         """Events whose replica stopped before finishing them (no heartbeat since
         `stale_before`, or left by `previous_life`: this replica's id and when this life
         started), now owned by `owner`."""
-        return await self._database.run(_take_over_unfinished, owner, stale_before, previous_life)
+        return await self._database.run(
+            _take_over_unfinished, owner, stale_before, previous_life, self._database.now()
+        )
 
 
 _EVENTS: Table = HandledEvent.__table__  # type: ignore[assignment]
@@ -66,15 +67,16 @@ _ACCEPT = insert(_EVENTS)
 _FINISH = update(_EVENTS).where(_EVENTS.c.event_id == bindparam("event"))
 
 
-def _accept(session: Session, event_id: str, payload: dict[str, Any], owner: str) -> None:
+def _accept(
+    session: Session, event_id: str, payload: dict[str, Any], owner: str, now: float
+) -> None:
     session.execute(
-        _ACCEPT,
-        {"event_id": event_id, "payload": payload, "owner": owner, "heartbeat_at": time.time()},
+        _ACCEPT, {"event_id": event_id, "payload": payload, "owner": owner, "heartbeat_at": now}
     )
 
 
-def _finish(session: Session, event_id: str) -> None:
-    session.execute(_FINISH, {"event": event_id, "finished_at": time.time(), "payload": {}})
+def _finish(session: Session, event_id: str, now: float) -> None:
+    session.execute(_FINISH, {"event": event_id, "finished_at": now, "payload": {}})
 
 
 def _forget_handled(session: Session, before: float) -> int:
@@ -89,16 +91,20 @@ def _forget_handled(session: Session, before: float) -> int:
     return int(deleted.rowcount)  # type: ignore[attr-defined]
 
 
-def _heartbeat(session: Session, owner: str) -> None:
+def _heartbeat(session: Session, owner: str, now: float) -> None:
     session.execute(
         update(HandledEvent)
         .where(HandledEvent.owner == owner, HandledEvent.finished_at.is_(None))
-        .values(heartbeat_at=time.time())
+        .values(heartbeat_at=now)
     )
 
 
 def _take_over_unfinished(
-    session: Session, owner: str, stale_before: float, previous_life: PreviousLife | None
+    session: Session,
+    owner: str,
+    stale_before: float,
+    previous_life: PreviousLife | None,
+    now: float,
 ) -> list[PendingEvent]:
     unfinished = HandledEvent.finished_at.is_(None)
     whose = left_behind(HandledEvent.heartbeat_at, HandledEvent.owner, stale_before, previous_life)
@@ -111,7 +117,7 @@ def _take_over_unfinished(
     rows = session.execute(
         update(HandledEvent)
         .where(HandledEvent.event_id.in_(candidates), unfinished, whose)
-        .values(owner=owner, heartbeat_at=time.time())
+        .values(owner=owner, heartbeat_at=now)
         .returning(HandledEvent.event_id, HandledEvent.payload)
     ).all()
     return [PendingEvent(event_id, payload) for event_id, payload in rows]

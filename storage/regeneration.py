@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
@@ -72,11 +71,18 @@ class RegenerationStore:
     ) -> Regeneration | RegenerationRefused:
         """Take the answer in this Slack message back to pending for `owner`, once however
         often (and on however many replicas) the button is pressed."""
-        return await self._database.run(_restart, channel_id, slack_ts, owner, frozenset(models))
+        return await self._database.run(
+            _restart, channel_id, slack_ts, owner, frozenset(models), self._database.now()
+        )
 
 
 def _restart(
-    session: Session, channel_id: str, slack_ts: str, owner: str, models: Collection[str]
+    session: Session,
+    channel_id: str,
+    slack_ts: str,
+    owner: str,
+    models: Collection[str],
+    now: float,
 ) -> Regeneration | RegenerationRefused:
     answer = session.scalar(
         select(Answer).where(
@@ -109,7 +115,7 @@ def _restart(
             input_tokens=None,
             output_tokens=None,
             stop_requested_by=None,
-            **unstarted_answer(owner, time.time()),
+            **unstarted_answer(owner, now),
         )
         .returning(Answer.id)
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,10 +109,14 @@ def start_thread_turn(
 
 
 def switch_thread(
-    session: Session, claim: MessageClaim, parent: ParentAnswer, model: str, history_limit: int
+    session: Session,
+    claim: MessageClaim,
+    parent: ParentAnswer,
+    model: str,
+    history_limit: int,
+    now: float,
 ) -> None:
     """Claim the message and hand the thread to `model`, creating the thread if new."""
-    now = time.time()
     rows.claim_message(session, claim, now)
     thread_id, _ = _reply_thread(session, parent, history_limit, now)
     _hand_thread_to(session, thread_id, model)

@@ -41,7 +41,7 @@ async def test_usage_counts_settled_answers_per_model_with_failures_tokens_and_t
             if outcome is not None:  # None: still streaming
                 await answers.finish(answer.answer_id, outcome)
 
-    since = time.time()
+    since = database.now()
     await round_(
         "1.0",
         FinishedAnswer(AnswerStatus.DONE, "a", input_tokens=100, output_tokens=20),
