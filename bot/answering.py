@@ -113,7 +113,6 @@ class AnswerRunner:
 
     async def run(self, job: AnswerJob) -> AnswerStatus:
         """Record where the answer's message is, stream into it, record and show the end."""
-        started = job.stream.started_at
         progress = _Progress()
         try:
             assert job.message.ts is not None
@@ -123,28 +122,28 @@ class AnswerRunner:
                 await self._answers.posted(job.answer_id, job.message.ts)
             await self._stream_until_stopped(job, progress)
         except AnswerStopped as stopped:
-            return await self._end(job, progress, started, AnswerStatus.STOPPED, stopped.note)
+            return await self._end(job, progress, AnswerStatus.STOPPED, stopped.note)
         except AnswerTakenOver:
             return await self._let_go(job)
         except AnswerTooLong as too_long:
             log.warning("%s's answer %s was too long: cut off", job.spec.name, job.answer_id)
-            return await self._end(job, progress, started, AnswerStatus.CUT_OFF, str(too_long))
+            return await self._end(job, progress, AnswerStatus.CUT_OFF, str(too_long))
         except ProviderError as error:
             log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
             status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
-            return await self._end(job, progress, started, status, str(error))
+            return await self._end(job, progress, status, str(error))
         except asyncio.CancelledError:
-            await self._end(job, progress, started, AnswerStatus.INTERRUPTED, INTERRUPTED)
+            await self._end(job, progress, AnswerStatus.INTERRUPTED, INTERRUPTED)
             raise
         except Exception:
             log.exception("answer %s by %s crashed", job.answer_id, job.spec.name)
             status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
-            return await self._end(job, progress, started, status, INTERNAL_ERROR)
+            return await self._end(job, progress, status, INTERNAL_ERROR)
         finally:
             await job.stream.close()
         if not progress.text.strip():
-            return await self._end(job, progress, started, AnswerStatus.FAILED, EMPTY_ANSWER)
-        return await self._end(job, progress, started, AnswerStatus.DONE, None)
+            return await self._end(job, progress, AnswerStatus.FAILED, EMPTY_ANSWER)
+        return await self._end(job, progress, AnswerStatus.DONE, None)
 
     async def _stream_until_stopped(self, job: AnswerJob, progress: _Progress) -> None:
         """Stream in a task of its own, which a Stop press cancels."""
@@ -166,7 +165,7 @@ class AnswerRunner:
                 progress.output_tokens = event.output_tokens or progress.output_tokens
             elif isinstance(event, TextDelta) and event.text:
                 if progress.first_token_at is None:
-                    progress.first_token_at = time.time()
+                    progress.first_token_at = self._answers.now()
                 progress.text += event.text
                 if len(progress.text) > self._max_answer_chars:
                     progress.text = progress.text[: self._max_answer_chars]
@@ -183,7 +182,6 @@ class AnswerRunner:
         self,
         job: AnswerJob,
         progress: _Progress,
-        started: float,
         status: AnswerStatus,
         error: str | None,
     ) -> AnswerStatus:
@@ -203,7 +201,7 @@ class AnswerRunner:
         )
         if not recorded:
             return await self._let_go(job)
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - job.stream.started_at  # from when the model was asked
         log.info(
             "answer %s by %s in %s: %s in %.1f s, %s → %s tokens",
             job.answer_id,

@@ -72,6 +72,10 @@ class AnswerStore:
                 if self._in_hand[answer_id] <= 0:
                     del self._in_hand[answer_id]
 
+    def now(self) -> float:
+        """The time, as storage records it (by the database server's clock)."""
+        return self._database.now()
+
     async def posted(self, answer_id: int, slack_ts: str) -> None:
         """The answer's placeholder message is in Slack."""
         await self._update(answer_id, slack_ts=slack_ts, heartbeat_at=self._database.now())

@@ -45,20 +45,17 @@ class Database(ABC):
     dialect: str  # "sqlite" or "postgresql"
 
     def __init__(self, local_clock: Clock = time.time) -> None:
-        self._local_clock = local_clock
-        self._clock_offset = 0.0
+        self._local_clock = local_clock  # this machine's wall clock
 
+    @abstractmethod
     def now(self) -> float:
-        """The time by the database server's clock, as last measured by `agree_on_time`.
-        Storage takes the times it records from it, so heartbeats are written and judged by
-        one clock: a replica whose own clock is off is not taken for dead (nor a dead one
-        kept for alive)."""
-        return self._local_clock() + self._clock_offset
+        """The time by the database server's clock. Storage takes the times it records from
+        it, so heartbeats are written and judged by one clock: a replica whose own clock is
+        off (or stepped) is not taken for dead, nor a dead one kept for alive."""
 
     @abstractmethod
     async def agree_on_time(self) -> None:
-        """Measure how far this process's clock is from the server's (again now and then:
-        clocks drift, and get stepped)."""
+        """Read the server's clock again (now and then: clocks drift)."""
 
     @abstractmethod
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -123,9 +120,13 @@ class SQLiteDatabase(Database):
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chorus-sqlite")
 
+    def now(self) -> float:
+        """The database is a file on this machine: every process using it goes by this
+        machine's clock."""
+        return self._local_clock()
+
     async def agree_on_time(self) -> None:
-        """Nothing to measure: the database is a file on this machine, and every process
-        using it goes by this machine's clock."""
+        pass  # nothing to agree on
 
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -148,6 +149,8 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: URL, local_clock: Clock = time.time) -> None:
         super().__init__(local_clock)
+        # Until the server is first asked, its time is taken to be this machine's.
+        self._server_time_read = (local_clock(), time.monotonic())
         if url.drivername in ("postgres", "postgresql"):
             # As hosting platforms hand URLs out: no driver named.
             url = url.set(drivername="postgresql+asyncpg")
@@ -162,11 +165,17 @@ class PostgresDatabase(Database):
         )
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
+    def now(self) -> float:
+        """The server's time when last read, plus the time elapsed since by this process's
+        monotonic clock, which steps of the wall clock do not move."""
+        server_time, read_at = self._server_time_read
+        return server_time + (time.monotonic() - read_at)
+
     async def agree_on_time(self) -> None:
-        before = self._local_clock()
+        before = time.monotonic()
         server_time = await self.run(_server_time)
-        after = self._local_clock()
-        self._clock_offset = server_time - (before + after) / 2
+        after = time.monotonic()
+        self._server_time_read = (server_time, (before + after) / 2)
 
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         session: AsyncSession

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.doubles.model_servers import ModelFault, ModelScript
+from tests.doubles.model_servers import ModelFault, ModelScript, RecordedRequest
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
@@ -75,7 +75,12 @@ def test_a_thread_reply_written_while_its_answer_streams_is_sent_all_of_that_ans
     bot, slack, models, events
 ):
     slow = "A slow answer, streamed piece by piece. " * 4
-    models.script("claude-test", ModelScript(reply=slow, chunk_chars=8, chunk_delay=0.25))
+
+    def slow_then_short(request: RecordedRequest) -> str:
+        return slow if len(request.turns()) == 1 else "Short."
+
+    script = ModelScript(reply=slow_then_short, chunk_chars=8, chunk_delay=0.25)
+    models.script("claude-test", script)
     events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
     claude = streaming_first_answer(slack, CHANNEL)
 
@@ -84,7 +89,10 @@ def test_a_thread_reply_written_while_its_answer_streams_is_sent_all_of_that_ans
         lambda: answers_in(slack, CHANNEL, thread_ts=claude["ts"]), message="a thread placeholder"
     )
     assert not is_final(answers_in(slack, CHANNEL)[0]), "the reply is seen while Claude streams"
-    wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
+    seconds = float(re.search(r"· (\d+\.\d) s", status_line(reply))[1])  # type: ignore[index]
+    assert seconds < 2.0, "its time is the model's, not the wait for the answer above"
+    assert body(reply) == "Short."
     assert models.requests_for("claude-test")[-1].turns() == [
         ("user", "Alice: first"),
         ("assistant", slow),
