@@ -72,7 +72,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     web_client = make_web_client(
         settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session=web_session
     )
-    slack = SlackWeb(web_client)
+    slack = SlackWeb(web_client, clock=database.now)
     try:
         bot_user_id = await identify_bot(slack)
     except BaseException:

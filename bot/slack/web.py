@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -150,9 +150,16 @@ class SlackWeb:
     """Posting, updating and looking things up in Slack. Raises `SlackApiError` on failure."""
 
     def __init__(
-        self, client: AsyncWebClient, *, name_cache_seconds: float = _NAME_CACHE_SECONDS
+        self,
+        client: AsyncWebClient,
+        *,
+        name_cache_seconds: float = _NAME_CACHE_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
+        # The time posts are stamped with, to look back from for one whose reply got lost:
+        # the bot gives the database server's, the same clock the answers' start times are by.
+        self._clock = clock
         self._names: dict[str, tuple[str, float]] = {}
         self._name_cache_seconds = name_cache_seconds
         self._refreshing: dict[str, asyncio.Task[None]] = {}
@@ -179,7 +186,7 @@ class SlackWeb:
             if found is not None:
                 return found
         for attempt in (1, 2):
-            sent_at = time.time()
+            sent_at = self._clock()
             try:
                 with _reaching_slack(f"posting in {channel} (attempt {attempt})"):
                     response = await self.client.chat_postMessage(
