@@ -65,4 +65,4 @@ async def test_a_failed_refresh_keeps_the_name_known_so_far(stale_at_once):
 async def test_someone_slack_will_not_describe_is_not_asked_about_again_at_once(web):
     slack, emulator = web
     assert [await slack.user_name("U0NOBODY") for _ in range(3)] == ["U0NOBODY"] * 3
-    assert lookups(emulator) == 1
+    await wait_for_lookups(emulator, 1)  # nor asked about again beside those messages
