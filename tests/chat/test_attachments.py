@@ -13,6 +13,7 @@ from bot.chat.attachments import (
     unread_files_notice,
     with_files,
 )
+from bot.chat.quoting import QUOTED_LIMIT
 
 URL = "https://files.slack.com/files-pri/T1-F1/notes.txt"
 
@@ -57,6 +58,19 @@ def test_files_are_read_while_the_message_budget_lasts():
     assert planned == [first, second, FileNotShown("c.txt", "too large to show, 100 KB"), small]
 
 
+def test_any_text_mimetype_is_read_whatever_slack_calls_its_filetype():
+    styles = text_file("styles.scss", mimetype="text/x-scss", filetype="scss")
+    assert files_to_read([styles]) == [styles]
+
+
+def test_a_small_file_past_the_message_budget_is_said_to_be_at_least_1_kb():
+    first, second = text_file("a.txt", size=MAX_FILE_BYTES), text_file("b.txt", size=99_900)
+    late = text_file("c.txt", size=500)
+    assert files_to_read([first, second, late])[2] == FileNotShown(
+        "c.txt", "too large to show, 1 KB"
+    )
+
+
 def test_a_text_file_without_a_download_url_is_said_to_be_unreadable():
     hidden = AttachedFile("notes.txt", mimetype="text/plain", size=10, url=None)
     assert files_to_read([hidden]) == [FileNotShown("notes.txt", "could not be read")]
@@ -66,6 +80,7 @@ def test_only_utf8_text_without_nul_bytes_counts_as_text():
     assert file_text("héllo\n".encode()) == "héllo\n"
     assert file_text(b"\xef\xbb\xbfwith a BOM") == "with a BOM"
     assert file_text(b"\x89PNG\r\n\x1a\n\x00\x00") is None
+    assert file_text(b"SQLite format 3\x00\x10\x00") is None
     assert file_text("latin-1 café".encode("latin-1")) is None
     assert file_text(None) is None
 
@@ -105,3 +120,10 @@ def test_file_names_in_the_notice_cannot_ping_or_break_out_of_their_quotes():
     notice = unread_files_notice(["report` <!channel> <@U0BOB> *x.txt"])
     assert notice is not None
     assert "`report\u02cb &lt;!channel&gt; &lt;@U0BOB&gt; *x.txt`" in notice
+    assert "`R&amp;D.txt`" in unread_files_notice(["R&D.txt"])
+
+
+def test_long_file_names_are_shortened_in_the_notice():
+    at_limit, over = "a" * QUOTED_LIMIT, "b" * (QUOTED_LIMIT + 1)
+    notice = unread_files_notice([at_limit, over])
+    assert f"`{at_limit}`, `{'b' * (QUOTED_LIMIT - 1)}…`" in notice

@@ -26,9 +26,11 @@ from bot.chat.commands import (
         ("help", Help()),
         ("dance now", Help(unknown="dance now")),
         ("new please", Help(unknown="new please")),
+        ("help me", Help(unknown="help me")),
         ("prompt", ShowPrompt()),
         ("Prompt  Answer in French, +briefly.", SetPrompt("Answer in French, +briefly.")),
         ("prompt clear", SetPrompt(None)),
+        ("prompt Clear", SetPrompt(None)),
     ],
 )
 def test_commands_are_understood(text, command):

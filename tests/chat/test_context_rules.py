@@ -8,9 +8,17 @@ from bot.chat.context import (
     build_round_context,
     build_thread_context,
     compose_system_prompt,
+    estimate_tokens,
 )
-from bot.chat.history import AnswerRecord, RoundRecord, TurnRecord, context_round, thread_turn
-from bot.chat.in_chat import AnswerStatus
+from bot.chat.history import (
+    AnswerRecord,
+    RoundRecord,
+    TurnRecord,
+    context_round,
+    thread_anchor_message,
+    thread_turn,
+)
+from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
 from bot.chat.messages import ChatMessage
 
 WIDE = ContextWindow(max_rounds=50, max_tokens=100_000)
@@ -133,6 +141,35 @@ def test_token_budget_drops_oldest_rounds_but_keeps_an_oversized_new_message():
     assert turns(request) == [("user", huge)]
 
 
+def test_every_turn_costs_a_few_tokens_beyond_its_text():
+    assert estimate_tokens([ChatMessage("user", "x" * 400), ChatMessage("assistant", "")]) == 108
+
+
+def test_the_system_prompt_and_every_turn_count_against_the_token_budget():
+    history = [ContextRound(i, f"Alice: q{i}", f"a{i}") for i in (1, 2)]
+    everything = build_round_context("Be brief.", history, "Alice: now", WIDE)
+    exact = estimate_tokens([ChatMessage("user", "Be brief."), *everything.messages])
+
+    fits = ContextWindow(max_tokens=exact)
+    assert build_round_context("Be brief.", history, "Alice: now", fits) == everything
+    one_short = ContextWindow(max_tokens=exact - 1)
+    assert turns(build_round_context("Be brief.", history, "Alice: now", one_short)) == [
+        ("user", "Alice: q2"),
+        ("assistant", "a2"),
+        ("user", "Alice: now"),
+    ]
+
+
+def test_a_round_too_large_for_the_budget_ends_the_history_older_ones_never_skip_past_it():
+    history = [
+        ContextRound(1, "Alice: q1", "a1"),
+        ContextRound(2, "Alice: q2", "y" * 8000),
+        ContextRound(3, "Alice: q3", "a3"),
+    ]
+    request = build_round_context("", history, "Alice: now", ContextWindow(max_tokens=1_000))
+    assert turns(request) == [("user", "Alice: q3"), ("assistant", "a3"), ("user", "Alice: now")]
+
+
 def test_thread_context_is_snapshot_then_round_and_its_answer_then_turns_then_new_message():
     snapshot = [ContextRound(1, "Alice: q1", "a1")]
     earlier = [
@@ -173,6 +210,51 @@ def test_thread_window_drops_the_snapshot_before_thread_turns():
     ]
 
 
+def test_a_long_thread_keeps_its_newest_turns_after_the_answer_it_hangs_under():
+    snapshot = [ContextRound(1, "Alice: q1", "a1")]
+    earlier = [ThreadTurn(f"Bob: t{i}", f"r{i}") for i in range(1, 5)]
+    request = build_thread_context(
+        "", snapshot, "Alice: q2", "a2", earlier, "Bob: t5", ContextWindow(max_rounds=3)
+    )
+    assert turns(request) == [
+        ("user", "Alice: q2"),
+        ("assistant", "a2"),
+        ("user", "Bob: t2"),
+        ("assistant", "r2"),
+        ("user", "Bob: t3"),
+        ("assistant", "r3"),
+        ("user", "Bob: t4"),
+        ("assistant", "r4"),
+        ("user", "Bob: t5"),
+    ]
+
+
+def test_the_answer_a_thread_hangs_under_counts_against_the_token_budget():
+    snapshot = [ContextRound(1, "Alice: q1", "a1")]
+    long_answer = "y" * 8000
+    request = build_thread_context(
+        "", snapshot, "Alice: q2", long_answer, [], "Bob: more?", ContextWindow(max_tokens=1_000)
+    )
+    assert turns(request) == [
+        ("user", "Alice: q2"),
+        ("assistant", long_answer),
+        ("user", "Bob: more?"),
+    ]
+
+
+def test_a_thread_reply_still_streaming_or_failed_sends_no_assistant_turn():
+    for status in (STREAMING, FAILED):
+        turn = thread_turn(TurnRecord("Bob", "and?", AnswerRecord(7, status, "half a reply")))
+        assert turn == ThreadTurn("Bob: and?", None)
+
+
+def test_a_deleted_message_a_thread_hangs_under_is_sent_as_a_stand_in():
+    assert thread_anchor_message("Alice", "secret plan", deleted=True) == (
+        "Alice: (message deleted)"
+    )
+    assert thread_anchor_message("Alice", "secret plan", deleted=False) == "Alice: secret plan"
+
+
 def test_thread_under_a_failed_answer_sends_no_empty_assistant_turn():
     request = build_thread_context("", [], "Alice: q", "", [], "Alice: retry?", WIDE)
     assert ChatMessage("assistant", "") not in request.messages
@@ -181,13 +263,24 @@ def test_thread_under_a_failed_answer_sends_no_empty_assistant_turn():
 
 def test_system_prompt_joins_base_workspace_and_channel_prompts():
     assert compose_system_prompt("base", None, "  ", "channel") == "base\n\nchannel"
+    assert compose_system_prompt("base\n", "  channel ") == "base\n\nchannel"
 
 
 def test_only_a_finished_answer_of_the_latest_round_can_be_made_in_chat():
-    from bot.chat.in_chat import InChatChoice, judge_in_chat_choice
-
     assert judge_in_chat_choice(is_latest_round=True, status=DONE) is InChatChoice.CHOSEN
     assert judge_in_chat_choice(is_latest_round=False, status=DONE) is (
         InChatChoice.NOT_LATEST_ROUND
     )
     assert judge_in_chat_choice(is_latest_round=True, status=FAILED) is InChatChoice.NOT_USABLE
+    assert judge_in_chat_choice(is_latest_round=False, status=FAILED) is (
+        InChatChoice.NOT_LATEST_ROUND
+    )
+
+
+def test_an_answer_with_partial_text_can_be_made_in_chat_one_without_text_cannot():
+    for status in (AnswerStatus.CUT_OFF, AnswerStatus.INTERRUPTED, AnswerStatus.STOPPED):
+        assert judge_in_chat_choice(is_latest_round=True, status=status) is InChatChoice.CHOSEN
+    for status in (AnswerStatus.PENDING, STREAMING, FAILED):
+        assert judge_in_chat_choice(is_latest_round=True, status=status) is (
+            InChatChoice.NOT_USABLE
+        )

@@ -36,6 +36,27 @@ def test_every_configured_model_answers_by_default_in_configured_order():
     ]
 
 
+def test_a_channel_list_answers_in_its_order_keeping_only_models_still_configured():
+    picks = split_model_picks("how do I …")
+    channel = ["google:gemini-2.5-pro", "openai:gpt-4o", "anthropic:claude-sonnet-4-5"]
+    assert names(models_for_round(CATALOG, picks, channel)) == [
+        "google:gemini-2.5-pro",
+        "anthropic:claude-sonnet-4-5",
+    ]
+    gone = ["openai:gpt-4o"]
+    assert models_for_round(CATALOG, picks, gone) == list(CATALOG)
+    picked = split_model_picks("+gpt how do I …")
+    assert names(models_for_round(CATALOG, picked, channel)) == ["openai:gpt-5.1"]
+
+
+def test_a_model_picked_twice_answers_once():
+    picks = split_model_picks("+claude +gpt +claude-sonnet-4-5 hi")
+    assert names(models_for_round(CATALOG, picks)) == [
+        "anthropic:claude-sonnet-4-5",
+        "openai:gpt-5.1",
+    ]
+
+
 def test_leading_plus_aliases_pick_the_models_for_one_round():
     picks = split_model_picks("+gemini +claude how do I …")
     assert picks.text == "how do I …"
@@ -87,6 +108,7 @@ def test_display_names_read_like_product_names():
     assert display_name_for("gemini-2.5-pro") == "Gemini 2.5 Pro"
     assert display_name_for("meta-llama/llama-4-maverick") == "Llama 4 Maverick"
     assert display_name_for("claude-opus-4-1-20250805") == "Claude Opus 4.1"
+    assert display_name_for("qwen3-coder:30b") == "Qwen3 Coder"
 
 
 @pytest.mark.parametrize(
@@ -94,12 +116,23 @@ def test_display_names_read_like_product_names():
     [
         ("mistral:large", "unknown provider 'mistral'"),
         ("gpt-5.1", "must look like provider:model-id"),
+        ("openai:", "must look like provider:model-id"),
         ("openai:gpt-5.1,openai:gpt-5.1", "model listed twice"),
     ],
 )
 def test_bad_model_lists_are_refused_with_a_clear_reason(value, message):
     with pytest.raises(CatalogError, match=message):
         parse_model_list(value)
+
+
+def test_model_lists_allow_spaces_a_trailing_comma_and_provider_nicknames():
+    specs = parse_model_list(" claude:claude-opus-4-1 , gemini:gemini-2.5-pro,")
+    assert names(specs) == ["anthropic:claude-opus-4-1", "google:gemini-2.5-pro"]
+
+
+def test_a_stored_model_no_longer_configured_still_resolves():
+    assert CATALOG.get("openai:gpt-4o") == ModelSpec("openai", "gpt-4o", "GPT-4o")
+    assert CATALOG.find("openai:gpt-4o") is None
 
 
 def test_a_plus_one_is_text_not_a_model_pick():
@@ -144,3 +177,9 @@ def test_unknown_words_are_quoted_back_inert_once_each_and_only_a_few():
     with pytest.raises(UnknownModels) as raised:
         models_for_round(CATALOG, split_model_picks(words + " hi"))
     assert "`+w4` and 7 more. Models" in str(raised.value)
+
+
+def test_five_unknown_words_are_all_named_with_nothing_more():
+    with pytest.raises(UnknownModels) as raised:
+        resolve_picks(CATALOG, [f"w{n}" for n in range(5)])
+    assert "`+w4`. Models" in str(raised.value)
