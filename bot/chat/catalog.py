@@ -106,10 +106,19 @@ class ModelCatalog:
         for spec, family in zip(self.models, families, strict=True):
             unique_family = family is not None and families.count(family) == 1
             alias = family if unique_family else spec.model_id.rsplit("/", 1)[-1].lower()
-            if not alias or alias in aliases:  # `openai:gpt-5.1`, `openrouter:openai/gpt-5.1`
+            # `openai:gpt-5.1` and `openrouter:openai/gpt-5.1`; `openrouter:qwen/qwen3-coder`
+            # and `ollama:qwen3-coder`, whose id `qwen3-coder` names it: the full name, then.
+            if not alias or alias in aliases or self._names_another(alias, spec):
                 alias = spec.name.lower()
             aliases[alias] = spec
         return aliases
+
+    def _names_another(self, word: str, spec: ModelSpec) -> bool:
+        return any(
+            word in (other.model_id.lower(), other.name.lower())
+            for other in self.models
+            if other != spec
+        )
 
     def alias_of(self, spec: ModelSpec) -> str:
         return next(alias for alias, candidate in self.aliases.items() if candidate == spec)

@@ -165,6 +165,13 @@ def test_the_same_model_through_two_providers_gets_two_aliases():
     assert catalog.find("openrouter:openai/gpt-5.1") == catalog.models[1]
 
 
+def test_every_alias_picks_the_model_it_is_listed_for():
+    catalog = ModelCatalog(parse_model_list("openrouter:qwen/qwen3-coder,ollama:qwen3-coder"))
+    assert list(catalog.aliases) == ["openrouter:qwen/qwen3-coder", "qwen3-coder"]
+    for alias, spec in catalog.aliases.items():
+        assert catalog.find(alias) == spec
+
+
 def test_unknown_words_are_quoted_back_inert_once_each_and_only_a_few():
     with pytest.raises(UnknownModels) as raised:  # e.g. `/chorus models zz zz … a<!here>`x`
         resolve_picks(CATALOG, ["zz"] * 9000 + ["a<!here>`x"])
