@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -18,7 +20,7 @@ from bot.providers.base import (
     StreamCut,
     Usage,
 )
-from tests.providers.replay import Answer, ReplayServer, run
+from tests.providers.replay import ANSWER_PATIENCE_SECONDS, Answer, ReplayServer, run
 
 BASE_URL = "https://api.anthropic.com"
 KEY = "sk-ant-test-abc123"
@@ -110,6 +112,25 @@ async def test_empty_system_is_omitted_and_messages_open_with_a_user_turn():
         {"role": "assistant", "content": "4."},
         {"role": "user", "content": "Why?"},
     ]
+
+
+async def test_events_without_an_event_line_are_read_by_the_type_in_their_data():
+    unnamed = "\n".join(
+        line for line in ANSWER.decode().split("\n") if not line.startswith("event:")
+    )
+    answer = await ask(ReplayServer(unnamed.encode()))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=25, output_tokens=15)]
+
+
+async def test_an_answer_is_not_held_up_by_a_server_that_keeps_the_stream_open_after_it():
+    server = ReplayServer(ANSWER, hang_after_body=True)
+    answer = await asyncio.wait_for(ask(server), ANSWER_PATIENCE_SECONDS)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
 
 
 async def test_cached_prompt_tokens_count_as_input():

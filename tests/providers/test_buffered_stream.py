@@ -46,6 +46,13 @@ async def test_the_error_a_stream_ends_with_reaches_the_reader_after_its_text():
     assert seen == [TextDelta("half")]
 
 
+async def test_an_unexpected_error_still_ends_the_stream_for_its_reader():
+    stream = BufferedStream(model([TextDelta("half")], RuntimeError("bug")))
+
+    with pytest.raises(RuntimeError, match="bug"):
+        await asyncio.wait_for(read_all(stream), 1.0)
+
+
 async def test_closing_abandons_a_model_still_thinking():
     finished = asyncio.Event()
 

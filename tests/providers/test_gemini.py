@@ -110,8 +110,25 @@ async def test_thinking_tokens_count_as_output_and_thoughts_are_not_text():
     assert answer.usage == [Usage(input_tokens=12, output_tokens=45)]
 
 
+async def test_an_output_count_gemini_leaves_out_is_unknown_not_zero():
+    answer = await ask(ReplayServer(chunk("", finish="STOP").encode()))
+
+    assert answer.error is None
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=None)]
+
+
+async def test_a_usage_only_chunk_after_the_finish_is_read():
+    usage_only = json.dumps({"usageMetadata": FINAL_USAGE, "modelVersion": "gemini-2.5-flash"})
+    body = chunk("4 and 6.", finish="STOP") + f"data: {usage_only}\r\n\r\n"
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=5)]
+
+
 @pytest.mark.parametrize(
-    "reason", ["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"]
+    "reason", ["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"]
 )
 async def test_blocked_finish_reasons_are_refusals(reason: str):
     answer = await ask(ReplayServer((chunk("4 and ") + chunk(finish=reason)).encode()))

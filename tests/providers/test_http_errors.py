@@ -28,7 +28,7 @@ from bot.providers.errors import one_line, retry_after_seconds
 from bot.providers.gemini import GeminiProvider
 from bot.providers.json_fields import UnexpectedShape, field
 from bot.providers.openai_compatible import OpenAICompatibleProvider
-from tests.providers.replay import JSON, Answer, ReplayServer, run
+from tests.providers.replay import JSON, SSE, Answer, ReplayServer, run
 
 KEY = "secret-key-abc123"
 
@@ -235,6 +235,24 @@ async def test_gemini_invalid_key_is_an_authentication_error_not_a_bad_request()
     assert isinstance(answer.error, AuthenticationFailed)
 
 
+async def test_gemini_error_body_wrapped_in_a_list_is_still_read():
+    body = b"[" + gemini_error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT") + b"]"
+    answer = await ask("Gemini", ReplayServer(body, status=400, headers=JSON))
+
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        "Gemini rejected the request (HTTP 400): Invalid JSON payload received."
+    )
+
+
+async def test_request_timeout_status_is_a_timeout_worth_retrying():
+    answer = await ask("OpenAI", ReplayServer(b"", status=408, headers=JSON))
+
+    assert isinstance(answer.error, ProviderTimeout)
+    assert answer.error.retryable
+    assert str(answer.error) == "OpenAI took too long to answer (HTTP 408)."
+
+
 async def test_long_provider_message_is_shortened_to_one_line_without_url_queries():
     message = "Bad input\nsee https://example.com/docs?key=abc&x=1 " + "x" * 400
     body = openai_error(message, "invalid_request_error")
@@ -318,6 +336,14 @@ async def test_transport_failures_are_named_without_url_or_key(failure, expected
     assert str(answer.error) == line
 
 
+async def test_a_body_that_does_not_decode_is_malformed():
+    server = ReplayServer(b"not gzip at all", headers={**SSE, "content-encoding": "gzip"})
+    answer = await ask("OpenAI", server)
+
+    assert isinstance(answer.error, MalformedStream)
+    assert str(answer.error) == "OpenAI sent a stream we could not decode."
+
+
 async def test_read_timeout_mid_stream_keeps_the_text():
     body = 'data: {"candidates":[{"content":{"parts":[{"text":"4"}],"role":"model"}}]}\r\n\r\n'
     server = ReplayServer(body.encode(), fail_after_body=httpx.ReadTimeout("timed out"))
@@ -332,6 +358,7 @@ def test_retry_after_accepts_seconds_milliseconds_and_http_dates():
     assert retry_after_seconds(httpx.Headers({"retry-after-ms": "250"})) == 0.25
     assert retry_after_seconds(httpx.Headers({"retry-after": "soon"})) is None
     assert retry_after_seconds(httpx.Headers({"retry-after": "nan"})) is None
+    assert retry_after_seconds(httpx.Headers({"retry-after": "-5"})) == 0
     assert retry_after_seconds(httpx.Headers({})) is None
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 25 < retry_after_seconds(httpx.Headers({"retry-after": later})) <= 30
@@ -340,6 +367,7 @@ def test_retry_after_accepts_seconds_milliseconds_and_http_dates():
 def test_one_line_collapses_whitespace_and_shortens():
     assert one_line("  a\n\tb  ") == "a b"
     assert one_line("x" * 300, limit=10) == "xxxxxxxxx…"
+    assert one_line("x" * 10, limit=10) == "x" * 10
 
 
 def test_fields_of_the_wrong_type_are_unexpected_shapes():

@@ -139,6 +139,15 @@ async def test_finish_reason_without_done_still_completes():
     assert answer.text == "Hi"
 
 
+async def test_a_usage_chunk_without_choices_is_read():
+    usage_only = USAGE_CHUNK.replace('"choices":[],', "")
+    body = chunk("Hi") + chunk(finish="stop") + usage_only + DONE
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert answer.error is None
+    assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
+
+
 async def test_length_finish_keeps_the_text_and_says_where_it_stopped():
     body = chunk(role=True) + chunk("4 and ") + chunk(finish="length") + USAGE_CHUNK + DONE
     answer = await ask(ReplayServer(body.encode()), api_key=KEY)
@@ -166,6 +175,14 @@ async def test_connection_dropped_mid_stream_is_cut_and_keeps_text():
 
     assert answer.text == "4 and "
     assert isinstance(answer.error, StreamCut)
+
+
+async def test_connection_dropped_after_done_does_not_spoil_the_answer():
+    server = ReplayServer(ANSWER, fail_after_body=httpx.ReadError("connection reset"))
+    answer = await ask(server, api_key=KEY)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
 
 
 async def test_content_filter_finish_reason_is_a_refusal():
@@ -231,6 +248,7 @@ async def test_ollama_string_error_body_is_kept():
         pytest.param('data: ["a list"]\n\n', id="not-an-object"),
         pytest.param('data: {"id":"x","object":"chat.completion.chunk"}\n\n', id="no-choices"),
         pytest.param('data: {"choices":[{"delta":{"content":7}}]}\n\n', id="content-not-text"),
+        pytest.param('data: {"choices":["Hi"]}\n\n', id="choice-not-an-object"),
     ],
 )
 async def test_data_of_the_wrong_shape_is_malformed(data: str):

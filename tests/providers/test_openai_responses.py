@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -20,7 +21,7 @@ from bot.providers.base import (
     Usage,
 )
 from bot.providers.openai_responses import OpenAIResponsesProvider
-from tests.providers.replay import JSON, Answer, ReplayServer, run
+from tests.providers.replay import ANSWER_PATIENCE_SECONDS, JSON, Answer, ReplayServer, run
 
 BASE_URL = "https://api.openai.com/v1"
 KEY = "sk-test-abc123"
@@ -127,6 +128,14 @@ async def test_no_system_prompt_sends_no_instructions_and_no_key_no_header():
 
     assert "instructions" not in server.sent_json()
     assert "authorization" not in server.request.headers
+
+
+async def test_an_answer_is_not_held_up_by_a_server_that_keeps_the_stream_open_after_it():
+    server = ReplayServer(ANSWER, hang_after_body=True)
+    answer = await asyncio.wait_for(ask(server), ANSWER_PATIENCE_SECONDS)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
 
 
 async def test_reasoning_and_unknown_events_are_skipped():

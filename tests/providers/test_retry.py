@@ -9,9 +9,16 @@ import pytest
 from bot.chat.messages import ModelRequest
 from bot.providers.base import (
     AuthenticationFailed,
+    BadRequest,
+    ConnectionFailed,
+    MalformedStream,
+    OutputLimitReached,
     Overloaded,
     ProviderError,
+    ProviderTimeout,
+    QuotaExhausted,
     RateLimited,
+    Refused,
     ServerError,
     StreamCut,
     StreamEvent,
@@ -112,8 +119,29 @@ async def test_rate_limit_retry_after_is_honoured():
     assert delays == [12.5]
 
 
-async def test_a_rate_limit_longer_than_the_bot_waits_ends_at_once_saying_when():
-    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=600)
+async def test_a_rate_limit_without_retry_after_backs_off_like_any_failure():
+    provider = ScriptedProvider(fails(RateLimited("429")), ANSWERS)
+
+    answer, delays = await retrying(provider, RetryPolicy(base_delay=0.5, jitter=0))
+
+    assert answer.error is None
+    assert delays == [0.5]
+
+
+async def test_a_rate_limit_asking_for_exactly_the_longest_wait_is_waited_out():
+    provider = ScriptedProvider(fails(RateLimited("429", retry_after=30)), ANSWERS)
+
+    answer, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
+
+    assert answer.error is None
+    assert delays == [30]
+
+
+@pytest.mark.parametrize(("retry_after", "when"), [(600, "10 min"), (45, "45 s")])
+async def test_a_rate_limit_longer_than_the_bot_waits_ends_at_once_saying_when(
+    retry_after: float, when: str
+):
+    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=retry_after)
     provider = ScriptedProvider(fails(limited), ANSWERS)
 
     answer, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
@@ -121,7 +149,7 @@ async def test_a_rate_limit_longer_than_the_bot_waits_ends_at_once_saying_when()
     assert delays == []
     assert provider.calls == 1
     assert isinstance(answer.error, RateLimited)
-    assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 10 min."
+    assert str(answer.error) == f"OpenAI rate limit reached (HTTP 429). Try again in {when}."
 
 
 async def test_gives_up_after_max_attempts_with_the_last_error():
@@ -157,7 +185,35 @@ async def test_usage_before_text_does_not_stop_a_retry():
     assert provider.calls == 2
 
 
-@pytest.mark.parametrize("error", [AuthenticationFailed("bad key"), ProviderError("odd")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        StreamCut("cut"),
+        MalformedStream("garbled"),
+        ConnectionFailed("unreachable"),
+        ProviderTimeout("slow"),
+    ],
+)
+async def test_transient_transport_failures_are_retried(error: ProviderError):
+    provider = ScriptedProvider(fails(error), ANSWERS)
+
+    answer, _ = await retrying(provider)
+
+    assert answer.error is None
+    assert provider.calls == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationFailed("bad key"),
+        BadRequest("unknown model"),
+        Refused("declined"),
+        QuotaExhausted("no credit"),
+        OutputLimitReached("limit"),
+        ProviderError("odd"),
+    ],
+)
 async def test_non_retryable_errors_propagate_at_once(error: ProviderError):
     provider = ScriptedProvider(fails(error), ANSWERS)
 
