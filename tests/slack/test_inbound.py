@@ -40,6 +40,11 @@ async def test_code_blocks_and_odd_unicode_pass_through():
     assert await readable(text) == "fix ```def f():\n    return 'héllo 👋 \u202e'```"
 
 
+async def test_special_mentions_and_mail_links_read_as_written():
+    text = "<!here> <!subteam^S1> <!subteam^S1|@devs> <mailto:bob@x.dev> <mailto:bob@x.dev|Bob>"
+    assert await readable(text) == "@here @subteam @devs bob@x.dev Bob"
+
+
 def event(**overrides):
     base = {"type": "message", "channel": "C1", "user": "U0ALICE", "text": "hi", "ts": "1.0"}
     return base | overrides
@@ -57,6 +62,22 @@ def event(**overrides):
 )
 def test_bot_messages_edits_and_joins_are_not_peoples_messages(ignored):
     assert incoming_message(ignored, team_id="T1", bot_user_id="U0BOT") is None
+
+
+@pytest.mark.parametrize("subtype", ["thread_broadcast", "me_message", "file_share"])
+def test_a_reply_also_sent_to_the_channel_and_a_me_message_are_peoples_messages(subtype):
+    message = incoming_message(event(subtype=subtype), team_id="T1", bot_user_id="U0BOT")
+    assert message is not None and message.text == "hi"
+
+
+def test_a_direct_message_is_known_by_its_channel_when_slack_omits_the_channel_type():
+    dm = incoming_message(event(channel="D1"), team_id="T1", bot_user_id="U0BOT")
+    assert dm is not None and dm.is_direct
+
+
+def test_a_mention_of_the_bot_with_a_label_is_a_mention():
+    mention = incoming_message(event(text="<@U0BOT|chorus> hi"), team_id="T1", bot_user_id="U0BOT")
+    assert mention is not None and mention.mentions_bot
 
 
 def test_a_message_from_another_organisation_in_a_shared_channel_joins_the_same_chat():

@@ -37,3 +37,13 @@ async def test_final_edits_do_not_wait_but_use_up_the_budget():
     budget.spend()
     await budget.take()
     assert time.slept == [2.0]
+
+
+async def test_an_idle_budget_saves_up_no_more_than_a_burst_final_edits_included():
+    time = FakeTime()
+    budget = time.budget(rate_per_second=1.0, burst=2)
+    time.now = 60.0
+    budget.spend()
+    await budget.take()
+    await budget.take()
+    assert time.slept == [1.0]

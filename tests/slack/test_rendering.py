@@ -3,14 +3,22 @@
 import pytest
 
 from bot.chat.in_chat import AnswerStatus
-from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, close_open_fence, split_markdown
+from bot.slack.markdown import (
+    MARKDOWN_BLOCK_LIMIT,
+    close_open_fence,
+    split_markdown,
+    tables_as_code,
+)
 from bot.slack.rendering import (
+    FALLBACK_TEXT_LIMIT,
+    MESSAGE_TEXT_LIMIT,
     REGENERATE_ACTION,
     STOP_ACTION,
     SlackMessage,
     as_plain_text,
     error_message,
     final_messages,
+    footer_line,
     neutralise_pings,
     outcome_messages,
     placeholder_message,
@@ -29,7 +37,15 @@ def action_ids(message: SlackMessage) -> list[str]:
 
 @pytest.mark.parametrize(
     "dangerous",
-    ["<!channel>", "<!here>", "<!everyone>", "<@U123ABC>", "<!subteam^S1|@devs>", "<#C1>"],
+    [
+        "<!channel>",
+        "<!here>",
+        "<!everyone>",
+        "<!group>",
+        "<@U123ABC>",
+        "<!subteam^S1|@devs>",
+        "<#C1>",
+    ],
 )
 def test_special_tokens_in_model_output_are_neutralised(dangerous):
     safe = neutralise_pings(f"hey {dangerous} look")
@@ -80,6 +96,7 @@ def test_long_answers_split_at_paragraphs_within_the_limit_without_losing_text()
     assert len(parts) > 1
     assert all(len(part) <= 5000 for part in parts)
     assert " ".join(" ".join(parts).split()) == " ".join(text.split())
+    assert all(set(part.split("\n\n")) <= set(paragraphs) for part in parts)
 
 
 def test_a_split_inside_a_code_block_closes_and_reopens_the_fence():
@@ -248,3 +265,50 @@ def test_a_code_block_the_model_leaves_open_is_closed_before_the_status_line():
     (final,) = final_messages("Claude", "Run:\n```sh\nmake", "*Claude* · 1.0 s")
     assert final.blocks[0]["text"] == "Run:\n```sh\nmake\n```"
     assert as_plain_text(final).text == "Run:\n```sh\nmake\n```\n\n*Claude* · 1.0 s"
+
+
+def test_a_failed_answer_shows_its_error_line_not_the_text_it_got_before_failing():
+    (message,) = outcome_messages(
+        "Claude", status=AnswerStatus.FAILED, text="half a", error="HTTP 500", seconds=1.0
+    )
+    assert [block["type"] for block in message.blocks] == ["context", "actions"]
+    assert "HTTP 500" in status_line(message) and "half a" not in message.text
+
+
+def test_a_cut_off_answer_says_it_was_cut_off_and_why():
+    (message,) = outcome_messages(
+        "Claude", status=AnswerStatus.CUT_OFF, text="half", error="HTTP 500", seconds=1.0
+    )
+    assert status_line(message).endswith(":warning: cut off: HTTP 500")
+
+
+def test_token_counts_a_provider_reported_only_in_part_show_the_rest_as_unknown():
+    assert footer_line("Claude", 1.0, None, 312) == "*Claude* · 1.0 s · ? → 312 tokens"
+    assert footer_line("Claude", 1.0, None, None) == "*Claude* · 1.0 s"
+
+
+def test_the_notification_text_of_a_long_answer_is_cut_to_its_limit():
+    message = streaming_message("Claude", "word " * 200)
+    assert message.text.startswith("Claude: word")
+    assert len(message.text) == len("Claude: ") + FALLBACK_TEXT_LIMIT
+    assert message.text.endswith("…")
+
+
+def test_an_answer_that_grows_when_escaped_still_fits_a_plain_text_message():
+    (final,) = final_messages("Claude", "<" * 11_000, "*Claude* · 1.0 s")
+    plain = as_plain_text(final).text
+    assert len(plain) <= MESSAGE_TEXT_LIMIT
+    assert plain.endswith("&lt;…\n\n*Claude* · 1.0 s")
+
+
+@pytest.mark.parametrize(
+    ("opened", "inner"),
+    [("```", "```python"), ("````", "```"), ("~~~", "```"), ("```", "``` x")],
+)
+def test_a_line_that_cannot_close_the_open_fence_stays_inside_the_code(opened, inner):
+    assert close_open_fence(f"{opened}\n{inner}\nx") == f"{opened}\n{inner}\nx\n{opened}"
+
+
+def test_an_escaped_pipe_in_a_table_cell_shows_as_a_pipe():
+    table = "| op | means |\n|---|---|\n| `a \\| b` | or |"
+    assert tables_as_code(table) == "```\nop     means\n-----  -----\na | b  or\n```"

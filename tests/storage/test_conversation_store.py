@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
@@ -11,7 +10,7 @@ from functools import partial
 import pytest
 
 from bot.chat.history import context_round
-from bot.chat.in_chat import AnswerStatus
+from bot.chat.in_chat import AnswerStatus, InChatChoice
 from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
@@ -310,9 +309,9 @@ async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
 
 async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_slack(stores):
     started = await start(stores, claim("9.0"))
-    await stores.answers.progress(started.answers[0].answer_id, "partial", time.time())
+    await stores.answers.progress(started.answers[0].answer_id, "partial", stores.database.now())
     await asyncio.sleep(0.01)
-    silent_since = time.time()
+    silent_since = stores.database.now()
     results = await asyncio.gather(
         *(
             stores.answers.take_over_interrupted(stale_before=silent_since, error="restarted")
@@ -320,7 +319,9 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         )
     )
     assert sorted(round_id for result in results for round_id in result) == [started.round_id]
-    owed = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
+    owed = await stores.replica("replica-b").take_over_unshown(
+        stale_before=stores.database.now() + 1
+    )
     assert sorted(a.answer_id for a in owed) == sorted(a.answer_id for a in started.answers)
     partial = next(a for a in owed if a.answer_id == started.answers[0].answer_id)
     assert (partial.status, partial.text, partial.error) == (
@@ -329,20 +330,26 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         "restarted",
     )
     await stores.answers.shown(partial.answer_id)
-    owed_now = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
+    owed_now = await stores.replica("replica-b").take_over_unshown(
+        stale_before=stores.database.now() + 1
+    )
     assert partial.answer_id not in [a.answer_id for a in owed_now]
 
 
 async def test_an_answer_taken_over_is_no_longer_written_by_its_first_writer(stores):
     started = await start(stores, claim("9.0"))
     claude, gpt = (answer.answer_id for answer in started.answers)
-    assert await stores.answers.progress(claude, "partial", time.time())
-    await stores.answers.take_over_interrupted(stale_before=time.time() + 1, error="restarted")
+    assert await stores.answers.progress(claude, "partial", stores.database.now())
+    await stores.answers.take_over_interrupted(
+        stale_before=stores.database.now() + 1, error="restarted"
+    )
 
     # The first writer was alive after all (a long pause): its writes no longer land.
-    assert not await stores.answers.progress(claude, "partial and more", time.time())
+    assert not await stores.answers.progress(claude, "partial and more", stores.database.now())
     assert not await stores.answers.finish(gpt, FinishedAnswer(AnswerStatus.DONE, "late"))
-    owed = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
+    owed = await stores.replica("replica-b").take_over_unshown(
+        stale_before=stores.database.now() + 1
+    )
     assert {(a.answer_id, a.status, a.text) for a in owed} == {
         (claude, AnswerStatus.INTERRUPTED, "partial"),
         (gpt, AnswerStatus.INTERRUPTED, ""),
@@ -353,43 +360,51 @@ async def test_an_answer_taken_over_and_regenerated_is_written_by_its_new_writer
     started = await start(stores, claim("9.0"))
     claude = started.answers[0].answer_id
     await stores.answers.posted(claude, "9.0c")
-    assert await stores.answers.progress(claude, "partial", time.time())
+    assert await stores.answers.progress(claude, "partial", stores.database.now())
     other = stores.replica("replica-b")
-    await other.take_over_interrupted(stale_before=time.time() + 1, error="restarted")
-    for owed in await other.take_over_unshown(stale_before=time.time() + 1):
+    await other.take_over_interrupted(stale_before=stores.database.now() + 1, error="restarted")
+    for owed in await other.take_over_unshown(stale_before=stores.database.now() + 1):
         await other.shown(owed.answer_id)
     assert isinstance(await restart(stores, "9.0c"), Regeneration)  # on replica-b
 
     # The first writer wakes from a long pause: the answer is no longer its to write.
-    assert not await stores.answers.progress(claude, "partial and more", time.time())
+    assert not await stores.answers.progress(claude, "partial and more", stores.database.now())
     assert not await stores.answers.finish(claude, FinishedAnswer(AnswerStatus.DONE, "stale"))
-    assert await other.progress(claude, "new", time.time())
+    assert await other.progress(claude, "new", stores.database.now())
     assert await other.finish(claude, FinishedAnswer(AnswerStatus.DONE, "new answer"))
 
 
 async def test_live_answers_of_other_replicas_are_left_alone(stores):
     await start(stores, claim("9.0"))
-    long_ago = time.time() - 60
+    long_ago = stores.database.now() - 60
     taken = await stores.answers.take_over_interrupted(
-        stale_before=long_ago, error="x", previous_life=("replica-b", time.time())
+        stale_before=long_ago, error="x", previous_life=("replica-b", stores.database.now())
     )
     assert taken == []
     mine = await stores.answers.take_over_interrupted(
-        stale_before=long_ago, error="x", previous_life=("replica-a", time.time() + 1)
+        stale_before=long_ago, error="x", previous_life=("replica-a", stores.database.now() + 1)
     )
     assert len(mine) == 1
 
 
 async def test_a_final_edit_still_owed_is_found_once_its_replica_is_silent(stores):
     await stores.round("1.0", "q")  # finished and shown
-    assert await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1) == []
+    assert (
+        await stores.replica("replica-b").take_over_unshown(stale_before=stores.database.now() + 1)
+        == []
+    )
     started = await start(stores, claim("2.0"))
     answer_id = started.answers[0].answer_id
     await stores.answers.posted(answer_id, "2.1")
     await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, "final"))
     await stores.answers.shown(started.answers[1].answer_id)
-    assert await stores.replica("replica-b").take_over_unshown(stale_before=time.time() - 60) == []
-    (owed,) = await stores.replica("replica-b").take_over_unshown(stale_before=time.time() + 1)
+    assert (
+        await stores.replica("replica-b").take_over_unshown(stale_before=stores.database.now() - 60)
+        == []
+    )
+    (owed,) = await stores.replica("replica-b").take_over_unshown(
+        stale_before=stores.database.now() + 1
+    )
     assert (owed.answer_id, owed.text) == (answer_id, "final")
 
 
@@ -398,7 +413,7 @@ async def test_each_final_edit_owed_is_handed_to_one_replica(stores):
     for answer in started.answers:
         await stores.answers.finish(answer.answer_id, FinishedAnswer(AnswerStatus.DONE, "x"))
     await asyncio.sleep(0.01)
-    silent_since = time.time()
+    silent_since = stores.database.now()
     handed = await asyncio.gather(
         *(
             stores.replica(f"replica-{n}").take_over_unshown(stale_before=silent_since)
@@ -537,3 +552,136 @@ async def test_a_message_deleted_before_it_is_recorded_never_starts_a_round(stor
         later.chat_id, before_round_id=later.round_id, limit=10
     )
     assert records == []
+
+
+async def make_in_chat(stores: Stores, round_ts: str, started: StartedRound, index: int):
+    """Pick the round's answer at `index` (its message as `Stores.round` posts it) as In Chat."""
+    answer_ts = f"{round_ts}{started.answers[index].answer_id}"
+    parent = await stores.conversations.parent_answer("C1", answer_ts)
+    assert parent is not None
+    return await stores.conversations.choose_in_chat(parent)
+
+
+async def test_a_deleted_later_round_leaves_the_one_before_it_the_latest_for_in_chat(stores):
+    first = await stores.round("1.0", "first")
+    await stores.round("2.0", "second")
+    assert await make_in_chat(stores, "1.0", first, 1) is InChatChoice.NOT_LATEST_ROUND
+    await stores.conversations.forget_message(claim("2.0"))
+    assert await make_in_chat(stores, "1.0", first, 1) is InChatChoice.CHOSEN
+
+
+async def test_a_deleted_answer_cannot_be_made_in_chat(stores):
+    started = await stores.round("1.0", "q")
+    await stores.conversations.forget_message(claim(f"1.0{started.answers[1].answer_id}"))
+    assert await make_in_chat(stores, "1.0", started, 1) is InChatChoice.NOT_USABLE
+
+
+async def test_each_new_chat_starts_from_nothing_and_keeps_its_own_history(stores):
+    await stores.round("1.0", "before")
+    await stores.conversations.start_new_chat(CHAT)
+    await stores.round("2.0", "after the first new")
+    await stores.conversations.start_new_chat(CHAT)
+    assert (await start(stores, claim("3.0"))).history == ()
+    (record,) = (await start(stores, claim("4.0"))).history
+    assert record.text == "hi"
+
+
+async def test_the_model_chooser_gets_the_channel_models_of_its_own_workspace(stores):
+    await stores.channels.set_models("T2", "C1", ["openai:gpt-5.1"], set_by="U1")
+    seen: list[object] = []
+
+    def models(channel_models):
+        seen.append(channel_models)
+        return MODELS
+
+    for team, ts in (("T1", "1.0"), ("T2", "2.0")):
+        await stores.conversations.start_round(
+            MessageClaim(team, "C1", ts),
+            ChatKey(team, "C1"),
+            user_id="U1",
+            author="Alice",
+            text="hi",
+            models=models,
+            post_thread_ts=None,
+            owner="replica-a",
+            history_limit=50,
+        )
+    assert seen == [None, ["openai:gpt-5.1"]]
+
+
+async def test_a_message_in_another_channel_with_the_same_ts_is_another_message(stores):
+    first = await stores.round("1.0", "kept")
+    answer_ts = f"1.0{first.answers[0].answer_id}"
+    assert await stores.conversations.parent_answer("C2", answer_ts) is None
+    await stores.conversations.forget_message(MessageClaim("T1", "C2", "1.0"))
+    await stores.conversations.forget_message(MessageClaim("T1", "C2", answer_ts))
+    (record,) = (await start(stores, claim("2.0"))).history
+    assert (record.text, context_round(record).in_chat_answer) == ("kept", "claude: kept")
+
+
+async def test_a_thread_turn_knows_while_the_answer_it_hangs_under_still_streams(stores):
+    started = await start(stores, claim("1.0"))
+    claude = started.answers[0].answer_id
+    await stores.answers.posted(claude, "1.1")
+    parent = await stores.conversations.parent_answer("C1", "1.1")
+    assert (await start_turn(stores, parent, "1.2", "early")).history.anchor_settled is False
+    await stores.answers.finish(claude, FinishedAnswer(AnswerStatus.DONE, "done"))
+    assert (await start_turn(stores, parent, "1.3", "later")).history.anchor_settled is True
+
+
+async def test_an_answer_still_being_written_is_not_owed_to_slack(stores):
+    await start(stores, claim("1.0"))
+    owed = await stores.replica("replica-b").take_over_unshown(
+        stale_before=stores.database.now() + 60
+    )
+    assert owed == []
+
+
+async def test_a_replica_heartbeats_only_the_answers_it_still_owns(stores):
+    started = await start(stores, claim("1.0"))
+    claude = started.answers[0].answer_id
+    await stores.answers.finish(claude, FinishedAnswer(AnswerStatus.DONE, "final"))
+    await asyncio.sleep(0.05)
+    taken = await stores.replica("replica-b").take_over_unshown(stale_before=stores.database.now())
+    assert [a.answer_id for a in taken] == [claude]
+    await asyncio.sleep(0.05)
+    silent_since = stores.database.now()  # replica-b dies here, before showing it
+    with stores.answers.in_hand([claude]):  # replica-a still holds it from before
+        await stores.answers.heartbeat()
+    owed = await stores.replica("replica-c").take_over_unshown(stale_before=silent_since)
+    assert [a.answer_id for a in owed] == [claude]
+
+
+async def test_a_deleted_answer_is_not_regenerated(stores):
+    started = await stores.round("1.0", "q")
+    answer_ts = f"1.0{started.answers[0].answer_id}"
+    await stores.conversations.forget_message(claim(answer_ts))
+    assert await restart(stores, answer_ts) is RegenerationRefused.NOT_AN_ANSWER
+
+
+async def test_a_deleted_later_message_makes_the_one_before_it_regenerable(stores):
+    first = await stores.round("1.0", "first")
+    await stores.round("2.0", "second")
+    await stores.conversations.forget_message(claim("2.0"))
+    assert isinstance(await restart(stores, f"1.0{first.answers[0].answer_id}"), Regeneration)
+
+
+async def test_a_regenerated_answer_starts_clean_and_hands_back_its_old_continuations(stores):
+    started = await start(stores, claim("1.0"))
+    answer_id = started.answers[0].answer_id
+    await stores.answers.posted(answer_id, "1.1")
+    assert await stores.answers.request_stop("C1", "1.1", "Bob") == answer_id
+    await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.STOPPED, "long"))
+    await stores.answers.shown(answer_id, ["1.2", "1.3"])
+
+    regeneration = await restart(stores, "1.1")
+    assert isinstance(regeneration, Regeneration)
+    assert regeneration.old_continuations == ("1.2", "1.3")
+    assert await stores.answers.stop_requests([answer_id]) == {}
+
+
+async def test_a_channel_prompt_set_to_none_is_removed(stores):
+    await stores.channels.set_prompt("C1", "Answer in French.", set_by="U1")
+    await stores.channels.set_prompt("C1", None, set_by="U1")
+    assert await stores.channels.prompt("C1") is None
+    assert (await start(stores, claim("1.0"))).channel_prompt is None

@@ -42,13 +42,16 @@ async def test_finished_events_are_never_taken_over(inbox):
     assert taken == []
 
 
-async def test_an_unfinished_event_of_a_dead_replica_is_taken_over_once(inbox):
+async def test_an_unfinished_event_of_a_dead_replica_is_taken_over_once(database_url):
+    database = await connect(database_url)
+    inbox = EventInbox(database)
     await inbox.accept("Ev4", PAYLOAD, "replica-a")
     await asyncio.sleep(0.01)
-    silent_since = time.time()
+    silent_since = database.now()  # by the clock the heartbeats are written by
     results = await asyncio.gather(
         *(inbox.take_over_unfinished(owner=f"r{i}", stale_before=silent_since) for i in range(4))
     )
+    await database.close()
     taken = [event for result in results for event in result]
     assert [(e.event_id, e.payload) for e in taken] == [("Ev4", PAYLOAD)]
 
@@ -93,3 +96,12 @@ async def test_handled_events_are_forgotten_later_and_unfinished_ones_never(inbo
 
 def _payload_of(session: Session, event_id: str) -> object:
     return session.get_one(HandledEvent, event_id).payload
+
+
+async def test_a_live_replicas_heartbeat_keeps_only_its_own_events(inbox):
+    await inbox.accept("Ev10", PAYLOAD, "replica-a")
+    await asyncio.sleep(0.05)
+    silent_since = inbox._database.now()  # replica-a dies here
+    await inbox.heartbeat("replica-b")
+    taken = await inbox.take_over_unfinished(owner="replica-b", stale_before=silent_since)
+    assert [event.event_id for event in taken] == ["Ev10"]
