@@ -7,7 +7,7 @@ import asyncio
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.pacing import UpdateBudget
-from bot.slack.rendering import outcome_messages
+from bot.slack.rendering import SlackMessage, outcome_messages
 from bot.slack.web import SlackWeb
 from tests.e2e.slack_views import body, is_final
 
@@ -94,3 +94,73 @@ async def test_an_answer_complete_before_its_first_edit_costs_only_the_final_one
 
     (update,) = emulator.calls_for("chat.update")
     assert is_final(update.params) and body(update.params) == "the whole answer"
+
+
+def with_continuation(text: str, rest: str) -> list[SlackMessage]:
+    return [*done(text), SlackMessage(rest, [])]
+
+
+async def test_blocks_slack_refuses_still_land_as_plain_text(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    emulator.inject("chat.update", status=200, error="invalid_blocks")
+
+    await message.finish(done("the whole answer"))
+
+    assert [update.ok for update in emulator.calls_for("chat.update")] == [False, True]
+    shown = emulator.message(CHANNEL, message.ts)
+    assert "the whole answer" in shown["text"] and not shown.get("blocks")
+
+
+async def test_a_continuation_whose_reply_is_lost_is_not_taken_for_the_answer(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    emulator.lose_replies("chat.postMessage", carried_out=False)
+
+    (continuation,) = await message.finish(with_continuation("the answer", "and the rest"))
+
+    assert continuation != message.ts
+    assert [m["text"] for m in emulator.replies(CHANNEL, message.ts)] == ["and the rest"]
+
+
+async def test_a_continuation_slack_would_not_delete_is_never_taken_for_a_new_one(web):
+    slack, emulator = web
+    first = claude_answer(slack, update_interval=0)
+    await first.post_placeholder()
+    (old,) = await first.finish(with_continuation("first text", "old rest"))
+    again = AnswerMessage(
+        slack,
+        answer_id=first.answer_id,
+        channel=CHANNEL,
+        thread_ts=None,
+        display_name="Claude",
+        identity=None,
+        update_interval=0,
+        ts=first.ts,
+    )
+    emulator.inject("chat.delete", status=200, error="cant_delete_message")
+    await again.start_again([old])
+    emulator.lose_replies("chat.postMessage", carried_out=False)
+
+    (new,) = await again.finish(with_continuation("second text", "new rest"))
+
+    assert new != old
+    assert [m["text"] for m in emulator.replies(CHANNEL, first.ts)] == ["old rest", "new rest"]
+
+
+async def test_streaming_stops_once_slack_says_the_message_is_gone(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    emulator.delete_message(CHANNEL, message.ts)
+
+    message.show("partial")
+    await edits_reach(emulator, 1)
+    message.show("partial text")
+    await asyncio.sleep(0.2)
+
+    (refused,) = emulator.calls_for("chat.update")
+    assert refused.response["error"] == "message_not_found"
+    await message.abandon()

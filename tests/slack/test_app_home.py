@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from bot.chat.catalog import ModelCatalog, parse_model_list
 from bot.chat.context import ContextWindow
-from bot.slack.app_home import SECTION_TEXT_LIMIT, HomeSettings, home_view
-from storage.usage import ModelUsage
+from bot.slack.app_home import SECTION_TEXT_LIMIT, HomeSettings, HomeTab, home_view
+from storage.database import connect
+from storage.usage import ModelUsage, UsageStore
 
 CATALOG = ModelCatalog(parse_model_list("anthropic:claude-sonnet-4-5,openai:gpt-5"))
 
@@ -71,3 +72,22 @@ def test_a_model_no_longer_configured_is_listed_by_its_stored_name():
     usage = [ModelUsage("retired:model-x", 3, 0, 0, 0, 1.0)]
     text = usage_section(home_view(CATALOG, settings(), usage))
     assert "• *retired:model-x*: 3 answers, 1.0 s on average" in text
+
+
+def test_home_shows_tokens_when_a_provider_reports_only_some_of_them():
+    usage = [ModelUsage("openai:gpt-5", 2, 0, 0, 310, None)]
+    text = usage_section(home_view(CATALOG, settings(), usage))
+    assert "• *GPT-5*: 2 answers, 0 tokens in, 310 out" in text
+
+
+async def test_a_home_tab_slack_refuses_is_only_logged(web, tmp_path, caplog):
+    slack, emulator = web
+    database = await connect(f"sqlite+aiosqlite:///{tmp_path}/chorus.db")
+    home = HomeTab(slack, CATALOG, settings(), UsageStore(database))
+
+    await home.show("U0NOSUCH")
+    await home.show("U0ALICE")
+
+    await database.close()
+    assert "could not publish the Home tab for U0NOSUCH: user_not_found" in caplog.text
+    assert emulator.home_view("U0ALICE")["type"] == "home"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.background import BackgroundWork
+from bot.chat.in_chat import IN_CHAT_REACTION
 from bot.chat.routing import IncomingMessage
 from bot.slack.event_intake import EventIntake
 from storage.database import connect
@@ -20,6 +21,7 @@ from tests.doubles.slack_payloads import (
     event_callback,
     message_changed_event,
     message_event,
+    reaction_added_event,
 )
 
 INSTALL = AppInstallation("T0CHORUS", "A0CHORUS", "U0BOT")
@@ -34,6 +36,8 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.handled: list[IncomingMessage] = []
         self.revised: list[IncomingMessage] = []
+        self.forgotten: list[str] = []
+        self.picked: list[str] = []
 
     async def handle(self, message: IncomingMessage) -> None:
         self.handled.append(message)
@@ -45,10 +49,10 @@ class RecordingHandler:
         self.revised.append(message)
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:
-        pass
+        self.forgotten.append(message_ts)
 
     async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
-        pass
+        self.picked.append(answer_ts)
 
 
 @pytest.fixture
@@ -146,3 +150,31 @@ async def test_an_edit_is_recorded_only_when_it_may_change_what_the_bot_answered
         "in a DM",
     ]
     assert handler.handled == []
+
+
+async def test_a_question_deleted_under_its_thread_replies_is_forgotten(inbox):
+    tombstone = {"subtype": "tombstone", "user": "USLACKBOT", "text": "This message was deleted."}
+    deleted = {**MENTION, **tombstone, "thread_ts": MENTION["ts"]}
+    event = message_changed_event("C0GENERAL", "channel", MENTION, deleted, "1764000002.000100")
+    envelope = event_callback(INSTALL, event)
+
+    handler = await receive_all(inbox, envelope)
+
+    assert await recorded(inbox, envelope) == [0]
+    assert handler.forgotten == [MENTION["ts"]]
+
+
+async def test_only_the_in_chat_reaction_is_recorded_as_a_pick(inbox):
+    answer = {"user": "U0BOT", "ts": "1764000000.000600"}
+
+    def reaction(name: str, event_ts: str) -> dict[str, Any]:
+        event = reaction_added_event("C0GENERAL", answer, "U0ALICE", name, event_ts)
+        return event_callback(INSTALL, event)
+
+    pick = reaction(IN_CHAT_REACTION, "1764000003.000100")
+    thumbs = reaction("thumbsup", "1764000003.000200")
+
+    handler = await receive_all(inbox, pick, thumbs)
+
+    assert await recorded(inbox, pick, thumbs) == [0]
+    assert handler.picked == [answer["ts"]]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from bot.slack.rendering import placeholder_message
-from bot.slack.web import MessageTag, SlackUnreachable
+from bot.slack.web import MessageTag, SlackUnreachable, SlackWeb
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 
 CHANNEL = "C0GENERAL"
@@ -80,3 +80,55 @@ async def test_slack_out_of_reach_is_said_so_after_looking_twice(web):
     assert emulator.bot_messages(CHANNEL) == []
     assert post_calls(emulator) == [REPLY_LOST, REPLY_LOST]
     assert len(emulator.calls_for("conversations.history")) == 2
+
+
+async def test_a_post_slack_failed_after_doing_it_is_found_not_posted_again(web):
+    slack, emulator = web
+    emulator.inject("chat.postMessage", status=500, error="internal_error", carried_out=True)
+
+    ts = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+
+    assert [m["ts"] for m in emulator.bot_messages(CHANNEL)] == [ts]
+    assert post_calls(emulator) == [500]
+
+
+async def test_a_lost_post_is_found_though_our_clock_is_ahead_of_slacks(web):
+    slack, emulator = web
+    ahead = SlackWeb(slack.client, clock=lambda: time.time() + 60)
+    emulator.lose_replies("chat.postMessage", carried_out=True)
+
+    ts = await ahead.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+
+    assert [m["ts"] for m in emulator.bot_messages(CHANNEL)] == [ts]
+    assert post_calls(emulator) == [REPLY_LOST]
+
+
+async def test_a_lost_post_is_found_behind_a_full_page_of_newer_messages(web):
+    slack, emulator = web
+    before = time.time()
+    first = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+    for n in range(200):  # one page of what slack.post reads back
+        emulator.post_user_message(CHANNEL, "U0ALICE", f"chatter {n}")
+
+    again = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7), maybe_posted_since=before)
+
+    assert again == first
+    assert len(emulator.calls_for("conversations.history")) == 2
+    assert post_calls(emulator) == [200]
+
+
+async def test_a_message_said_not_to_be_this_post_is_never_taken_for_it(web):
+    slack, emulator = web
+    before = time.time()
+    stale = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7, part=1))
+
+    ts = await slack.post(
+        CHANNEL,
+        PLACEHOLDER,
+        tag=MessageTag(7, part=1),
+        maybe_posted_since=before,
+        not_these=[stale],
+    )
+
+    assert ts != stale
+    assert [m["ts"] for m in emulator.bot_messages(CHANNEL)] == [stale, ts]
