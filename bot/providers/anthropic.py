@@ -72,7 +72,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         stop_reason = field(field(data, "delta", dict) or {}, "stop_reason", str)
         if stop_reason == "refusal":
             raise Refused(f"{state.provider} refused to answer (stop reason refusal).")
-        state.output_limit_reached = stop_reason == "max_tokens"
+        # Either way the answer stops short: the output budget or the context window ran out.
+        state.output_limit_reached = stop_reason in ("max_tokens", "model_context_window_exceeded")
         usage = field(data, "usage", dict) or {}
         state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
     elif kind == "message_stop":

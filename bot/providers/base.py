@@ -38,9 +38,12 @@ class ProviderError(Exception):
 
     retryable: bool = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # seconds to wait before trying again, when it said
 
 
 class RateLimited(ProviderError):
@@ -51,12 +54,12 @@ class RateLimited(ProviderError):
     def __init__(
         self, message: str, *, status: int | None = 429, retry_after: float | None = None
     ) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
+        super().__init__(message, status=status, retry_after=retry_after)
 
 
 class QuotaExhausted(ProviderError):
-    """HTTP 429 that waiting will not fix: the account's quota or spend limit is used up."""
+    """HTTP 429 (or 402) that waiting will not fix: the account's quota, credits or spend
+    limit is used up."""
 
 
 class Overloaded(ProviderError):

@@ -21,6 +21,7 @@ from bot.providers.base import (
     ProviderTimeout,
     QuotaExhausted,
     RateLimited,
+    Refused,
     ServerError,
 )
 
@@ -43,7 +44,7 @@ _STATUS_FOR_ERROR_TYPE: dict[str, int] = {
     # OpenAI error types and codes
     "context_length_exceeded": 400,
     "rate_limit_exceeded": 429,
-    "insufficient_quota": 429,
+    "too_many_requests": 429,
     "server_error": 500,
     # Gemini (google.rpc) statuses
     "INVALID_ARGUMENT": 400,
@@ -57,6 +58,9 @@ _STATUS_FOR_ERROR_TYPE: dict[str, int] = {
     "DEADLINE_EXCEEDED": 504,
 }
 
+# Error names (OpenAI's) saying the account's quota or credits are used up: waiting won't help.
+_QUOTA_USED_UP = frozenset({"insufficient_quota", "credit_balance_exhausted"})
+
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
 
 
@@ -67,12 +71,8 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     # Gemini answers a bad API key with 400 INVALID_ARGUMENT; it is still an authentication error.
     if _has_detail(error, "reason", "API_KEY_INVALID"):
         status = 401
-    if status == 429 and "insufficient_quota" in (error.get("code"), error.get("type")):
-        return QuotaExhausted(
-            f"{provider} quota is used up (HTTP 429 insufficient_quota); check the account's "
-            "plan and billing.",
-            status=status,
-        )
+    if status == 429 and (name := _quota_name(error)):
+        return _quota_used_up(provider, f"HTTP 429 {name}", status)
     retry_after = retry_after_seconds(response.headers)
     if retry_after is None:
         retry_after = _retry_delay_in_details(error)
@@ -80,12 +80,19 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     # a local server's traceback) is not written for people to read.
     message = error.get("message")
     detail = one_line(message) if isinstance(message, str) else ""
+    if status == 403 and isinstance(_object_at(error, "metadata").get("reasons"), list):
+        # OpenRouter's moderation: the key is fine, the message was flagged.
+        return refusal(provider, detail)
     return error_for_status(provider, status, detail, retry_after=retry_after)
 
 
 def error_in_stream(provider: str, error: object) -> ProviderError:
     """The error for an error object sent inside the stream (`{"type", "message"}`, `{"code"}`)."""
     fields: Mapping[str, Any] = error if isinstance(error, dict) else {"message": error}
+    if isinstance(fields.get("error"), dict):  # OpenAI Responses: `{"type": "error", "error": …}`
+        fields = fields["error"]
+    if quota := _quota_name(fields):
+        return _quota_used_up(provider, quota)
     code = fields.get("code")
     names = [fields.get(key) for key in ("type", "status", "code")]
     name = next((n for n in names if isinstance(n, str) and n in _STATUS_FOR_ERROR_TYPE), None)
@@ -118,10 +125,16 @@ def error_for_status(
         )
     if status in (503, 529):
         return Overloaded(
-            f"{provider} is overloaded ({cited}); try again in a moment.", status=http_status
+            f"{provider} is overloaded ({cited}); try again in a moment.",
+            status=http_status,
+            retry_after=retry_after,
         )
     if 500 <= status <= 599:
-        return ServerError(f"{provider} had a server error ({cited}).", status=http_status)
+        return ServerError(
+            f"{provider} had a server error ({cited}).", status=http_status, retry_after=retry_after
+        )
+    if status == 402:
+        return _quota_used_up(provider, cited, http_status)
     if status == 408:
         return ProviderTimeout(f"{provider} took too long to answer ({cited}).", status=http_status)
     if status in (401, 403):
@@ -134,6 +147,12 @@ def error_for_status(
         ending = f": {detail}" if detail else "."
         return BadRequest(f"{provider} rejected the request ({cited}){ending}", status=http_status)
     return ProviderError(f"{provider} answered with unexpected {cited}.", status=http_status)
+
+
+def refusal(provider: str, words: str) -> Refused:
+    """The model (or its provider's moderation) declined, in its own words when it gave some."""
+    said = f": {one_line(words)}" if words.strip() else "."
+    return Refused(f"{provider} refused to answer{said}")
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
@@ -175,6 +194,24 @@ def _error_object(content: bytes) -> dict[str, Any]:
     if isinstance(error, str):
         return {"message": error}
     return {}
+
+
+def _quota_name(error: Mapping[str, Any]) -> str | None:
+    """The error's name when it says the account's quota or credits are used up."""
+    names = (error.get(key) for key in ("code", "type"))
+    return next((name for name in names if name in _QUOTA_USED_UP), None)
+
+
+def _quota_used_up(provider: str, cited: str, status: int | None = None) -> QuotaExhausted:
+    return QuotaExhausted(
+        f"{provider} quota is used up ({cited}); check the account's plan and billing.",
+        status=status,
+    )
+
+
+def _object_at(error: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = error.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:

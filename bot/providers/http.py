@@ -42,6 +42,8 @@ class StreamState:
     """Nothing more will come that matters; stop reading."""
     output_limit_reached: bool = False
     """The provider ended the answer because it reached the output-token limit."""
+    refusal: str = ""
+    """What the model said declining to answer, so far (OpenAI's `delta.refusal`)."""
 
     def count_tokens(self, input_tokens: int | None, output_tokens: int | None) -> None:
         """Keep the latest reported counts; a count a chunk leaves out keeps its last value."""
@@ -99,7 +101,8 @@ async def stream_answer(
     deadline = None if first_token_timeout is None else loop.time() + first_token_timeout
     text_silence = client.timeout.read
     seen_text = False
-    async with aclosing(_post_for_events(client, provider, url, headers, body)) as events:
+    timeouts = _patient_until_first_token(client.timeout, first_token_timeout)
+    async with aclosing(_post_for_events(client, provider, url, headers, body, timeouts)) as events:
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
@@ -151,15 +154,30 @@ def stream_cut_message(provider: str) -> str:
     return f"The stream from {provider} stopped before the answer was complete."
 
 
+def _patient_until_first_token(
+    timeout: httpx.Timeout, first_token_timeout: float | None
+) -> httpx.Timeout:
+    """The client's timeouts, but reads that wait as long as the first-token deadline: a model
+    thinking before its first token may send nothing at all meanwhile (the deadline, and then
+    the wait for each next text, are kept by `stream_answer` itself)."""
+    if first_token_timeout is None or timeout.read is None:
+        return timeout
+    read = max(timeout.read, first_token_timeout)
+    return httpx.Timeout(connect=timeout.connect, read=read, write=timeout.write, pool=timeout.pool)
+
+
 async def _post_for_events(
     client: httpx.AsyncClient,
     provider: str,
     url: str,
     headers: Mapping[str, str],
     body: Mapping[str, Any],
+    timeouts: httpx.Timeout,
 ) -> AsyncGenerator[ServerSentEvent, None]:
     try:
-        async with aconnect_sse(client, "POST", url, headers=dict(headers), json=body) as source:
+        async with aconnect_sse(
+            client, "POST", url, headers=dict(headers), json=body, timeout=timeouts
+        ) as source:
             response = source.response
             if not response.is_success:
                 await response.aread()

@@ -10,7 +10,7 @@ from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent
-from bot.providers.errors import error_in_stream
+from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
 
@@ -69,6 +69,8 @@ def request_body(model_id: str, request: ModelRequest) -> dict[str, Any]:
 def read_event(event: ServerSentEvent, state: StreamState) -> str:
     """One `chat.completion.chunk`: text in `choices[0].delta`, usage in the last chunk."""
     if event.data == "[DONE]":
+        if state.refusal:
+            raise refusal(state.provider, state.refusal)
         state.complete = state.ended = True
         return ""
     chunk = parse_json_object(event.data)
@@ -90,8 +92,11 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         raise Refused(f"{state.provider} refused to answer (finish reason content_filter).")
     if finish_reason == "error":
         raise error_in_stream(state.provider, None)
+    delta = field(choice, "delta", dict) or {}
+    state.refusal += field(delta, "refusal", str) or ""
+    if finish_reason and state.refusal:
+        raise refusal(state.provider, state.refusal)
     if finish_reason:
         state.complete = True
         state.output_limit_reached = finish_reason == "length"
-    delta = field(choice, "delta", dict) or {}
     return field(delta, "content", str) or ""

@@ -11,7 +11,7 @@ from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent
-from bot.providers.errors import error_in_stream, one_line
+from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import field, parse_json_object, required
 from bot.providers.openai_compatible import bearer
@@ -60,9 +60,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     if kind == "error":
         raise error_in_stream(state.provider, data)
     if kind == "response.refusal.done":
-        refusal = field(data, "refusal", str) or ""
-        said = f": {one_line(refusal)}" if refusal.strip() else "."
-        raise Refused(f"{state.provider} refused to answer{said}")
+        raise refusal(state.provider, field(data, "refusal", str) or "")
     if kind in ("response.completed", "response.incomplete", "response.failed"):
         _read_final_response(required(data, "response", dict), state)
     return ""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.chat.messages import ModelRequest
-from bot.providers.base import ModelProvider, ProviderError, RateLimited, StreamEvent, TextDelta
+from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta
 
 Sleep = Callable[[float], Awaitable[object]]
 OnRetry = Callable[[ProviderError, int, float], None]
@@ -28,20 +28,18 @@ class RetryPolicy:
 
     def delay_after(self, error: ProviderError, attempt: int) -> float:
         """Seconds to wait after attempt number `attempt` (from 1) failed with `error`."""
-        if isinstance(error, RateLimited) and error.retry_after is not None:
+        if error.retry_after is not None:
             delay = min(error.retry_after, self.max_retry_after)
         else:
             delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
         return delay * (1 + random.uniform(0, self.jitter))
 
-    def too_long_to_wait(self, error: ProviderError) -> RateLimited | None:
-        """A rate limit asking for a longer wait than this policy allows, as the error to end
+    def too_long_to_wait(self, error: ProviderError) -> ProviderError | None:
+        """An error asking for a longer wait than this policy allows, as the error to end
         with at once (saying when to try again); None for any other error."""
-        if not isinstance(error, RateLimited) or error.retry_after is None:
+        if error.retry_after is None or error.retry_after <= self.max_retry_after:
             return None
-        if error.retry_after <= self.max_retry_after:
-            return None
-        return RateLimited(
+        return type(error)(
             f"{error} Try again in {_duration(error.retry_after)}.",
             status=error.status,
             retry_after=error.retry_after,

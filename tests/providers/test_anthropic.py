@@ -187,6 +187,14 @@ async def test_max_tokens_stop_reason_keeps_the_text_and_says_where_it_stopped()
     assert str(answer.error) == "Anthropic stopped at the output-token limit."
 
 
+async def test_a_full_context_window_stop_reason_keeps_the_text_and_says_it_stopped_short():
+    body = START + text("4 and ") + message_end("model_context_window_exceeded") + STOP
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, OutputLimitReached)
+
+
 @pytest.mark.parametrize(
     ("kind", "message", "expected", "line"),
     [

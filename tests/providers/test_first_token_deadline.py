@@ -80,3 +80,21 @@ async def test_the_deadline_ends_with_the_first_token(models: FakeModelServer):
 
     assert answer.error is None
     assert answer.text == "x" * 50
+
+
+@pytest.mark.parametrize("provider", ["openai", "google", "anthropic"])
+async def test_a_model_silent_while_it_thinks_is_waited_for_until_the_deadline(
+    models: FakeModelServer, provider: str
+):
+    # Nothing at all comes for 1.5 s: longer than the read timeout, within the deadline.
+    models.script(f"{provider}:slow", ModelScript(reply="Done thinking.", first_token_delay=1.5))
+
+    answer = await ask(
+        models,
+        provider,
+        chorus_provider_read_timeout=0.5,
+        chorus_provider_first_token_timeout=3.0,
+    )
+
+    assert answer.error is None
+    assert answer.text == "Done thinking."

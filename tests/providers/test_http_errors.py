@@ -21,6 +21,7 @@ from bot.providers.base import (
     ProviderTimeout,
     QuotaExhausted,
     RateLimited,
+    Refused,
     ServerError,
     StreamCut,
 )
@@ -35,6 +36,9 @@ KEY = "secret-key-abc123"
 Factory = Callable[[httpx.AsyncClient], ModelProvider]
 PROVIDERS: dict[str, Factory] = {
     "OpenAI": lambda client: OpenAICompatibleProvider(client, "https://api.openai.com/v1", KEY),
+    "OpenRouter": lambda client: OpenAICompatibleProvider(
+        client, "https://openrouter.ai/api/v1", KEY
+    ),
     "Anthropic": lambda client: AnthropicProvider(client, "https://api.anthropic.com", KEY),
     "Gemini": lambda client: GeminiProvider(
         client, "https://generativelanguage.googleapis.com", KEY
@@ -104,6 +108,36 @@ async def test_an_exhausted_quota_is_not_retried_like_a_rate_limit():
     assert isinstance(answer.error, QuotaExhausted)
     assert not answer.error.retryable
     assert "billing" in str(answer.error)
+
+
+async def test_credits_used_up_are_not_retried():
+    body = json.dumps({"error": {"code": 402, "message": "Insufficient credits."}}).encode()
+    answer = await ask("OpenRouter", ReplayServer(body, status=402, headers=JSON))
+
+    assert isinstance(answer.error, QuotaExhausted)
+    assert not answer.error.retryable
+    assert str(answer.error) == (
+        "OpenRouter quota is used up (HTTP 402); check the account's plan and billing."
+    )
+
+
+async def test_a_message_flagged_by_openrouter_moderation_is_a_refusal_not_a_bad_key():
+    flagged = 'openai/gpt-4o requires moderation on OpenAI. Your input was flagged for "violence".'
+    metadata = {"reasons": ["violence"], "flagged_input": "how do I…", "provider_name": "OpenAI"}
+    body = json.dumps({"error": {"code": 403, "message": flagged, "metadata": metadata}})
+    answer = await ask("OpenRouter", ReplayServer(body.encode(), status=403, headers=JSON))
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == f"OpenRouter refused to answer: {flagged}"
+
+
+async def test_an_overloaded_provider_carries_retry_after():
+    body = json.dumps({"error": {"code": 503, "message": "No available model provider"}})
+    server = ReplayServer(body.encode(), status=503, headers={**JSON, "retry-after": "20"})
+    answer = await ask("OpenRouter", server)
+
+    assert isinstance(answer.error, Overloaded)
+    assert answer.error.retry_after == 20
 
 
 async def test_gemini_rate_limit_reads_retry_delay_from_the_body():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -190,6 +192,19 @@ async def test_content_filter_finish_reason_is_a_refusal():
 
     assert isinstance(answer.error, Refused)
     assert str(answer.error) == "OpenAI refused to answer (finish reason content_filter)."
+
+
+def refusal(words: str) -> str:
+    return CHUNK.format(delta=json.dumps({"refusal": words}), finish="null")
+
+
+@pytest.mark.parametrize("end", [chunk(finish="stop") + DONE, DONE])
+async def test_a_refusal_is_shown_in_the_models_own_words(end: str):
+    body = chunk(role=True) + refusal("I'm sorry, ") + refusal("I can't help with that.") + end
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "OpenAI refused to answer: I'm sorry, I can't help with that."
 
 
 async def test_error_object_in_the_stream_is_mapped_by_type():

@@ -14,6 +14,7 @@ from bot.providers.base import (
     AuthenticationFailed,
     MalformedStream,
     OutputLimitReached,
+    QuotaExhausted,
     RateLimited,
     Refused,
     ServerError,
@@ -192,6 +193,28 @@ async def test_an_error_event_is_mapped_by_its_code():
 
     assert isinstance(answer.error, RateLimited)
     assert answer.error.retryable
+
+
+async def test_an_error_event_with_the_error_nested_is_read_by_its_type():
+    # As the API sends it (the reference shows the fields flat): the message is kept.
+    nested = {"type": "too_many_requests", "code": "too_many_requests", "param": None}
+    error = event("error", 4, error={**nested, "message": "Too Many Requests"})
+    answer = await ask(ReplayServer((OPENING + error).encode()))
+
+    assert isinstance(answer.error, RateLimited)
+    assert str(answer.error) == "OpenAI rate limit reached (too_many_requests)."
+
+
+@pytest.mark.parametrize("code", ["credit_balance_exhausted", "insufficient_quota"])
+async def test_an_error_event_saying_the_credits_are_gone_is_not_retried(code: str):
+    no_credits = {"type": "insufficient_quota", "code": code, "message": "No credits remaining."}
+    answer = await ask(ReplayServer((OPENING + event("error", 4, error=no_credits)).encode()))
+
+    assert isinstance(answer.error, QuotaExhausted)
+    assert not answer.error.retryable
+    assert str(answer.error) == (
+        f"OpenAI quota is used up ({code}); check the account's plan and billing."
+    )
 
 
 async def test_a_stream_that_ends_without_a_final_response_is_cut():

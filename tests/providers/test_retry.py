@@ -152,6 +152,26 @@ async def test_a_rate_limit_longer_than_the_bot_waits_ends_at_once_saying_when(
     assert str(answer.error) == f"OpenAI rate limit reached (HTTP 429). Try again in {when}."
 
 
+async def test_any_failure_asking_for_a_wait_gets_that_wait():
+    provider = ScriptedProvider(fails(Overloaded("503", retry_after=20)), ANSWERS)
+
+    answer, delays = await retrying(provider)
+
+    assert answer.error is None
+    assert delays == [20]
+
+
+async def test_any_failure_asking_for_too_long_a_wait_ends_at_once_saying_when():
+    busy = Overloaded("OpenRouter is overloaded (HTTP 503); try again later.", retry_after=90)
+    provider = ScriptedProvider(fails(busy), ANSWERS)
+
+    answer, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
+
+    assert delays == []
+    assert isinstance(answer.error, Overloaded)
+    assert str(answer.error) == f"{busy} Try again in 90 s."
+
+
 async def test_gives_up_after_max_attempts_with_the_last_error():
     provider = ScriptedProvider(
         fails(ServerError("first")), fails(ServerError("second")), fails(StreamCut("third"))
