@@ -160,6 +160,9 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         request_verification_enabled=not settings.socket_mode,
         # Our listener only records the event and starts the work: the ack follows the record.
         process_before_response=True,
+        # Bolt's filter would also drop the deletion of one of our answers by an admin (the
+        # deleted message was ours); the intake ignores our own messages and edits itself.
+        ignoring_self_events_enabled=False,
     )
     home = HomeTab(
         slack,

@@ -114,7 +114,7 @@ class Conversations:
         """A person edited a message: later rounds and thread turns are sent the new text
         (what was answered already stays as it is). An edit asks nothing by itself."""
         said = split_model_picks((await self._readable(message)).text).text
-        if said and await self._store.revise_message(message.channel_id, message.ts, said):
+        if await self._store.revise_message(message.channel_id, message.ts, said):
             log.info(
                 "message %s in %s was edited: later context has the new text",
                 message.ts,

@@ -107,9 +107,16 @@ def choose_in_chat(
         .order_by(Round.id.desc())
         .limit(1)
     )
+    chat = session.get_one(Chat, chat_id)
+    current_chat = session.scalar(
+        _LATEST_CHAT_ID,
+        {"team_id": chat.team_id, "channel_id": chat.channel_id, "thread_ts": chat.thread_ts},
+    )
     answer = session.get_one(Answer, answer_id)
     status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
-    choice = judge_in_chat_choice(is_latest_round=latest == round_id, status=status)
+    # After `/chorus new` the old chat's last round is no chat's latest: nothing later sees it.
+    is_latest = latest == round_id and current_chat == chat_id
+    choice = judge_in_chat_choice(is_latest_round=is_latest, status=status)
     if choice is InChatChoice.CHOSEN:
         session.execute(
             update(Round).where(Round.id == round_id).values(in_chat_answer_id=answer_id)

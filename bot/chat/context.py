@@ -54,9 +54,13 @@ class ThreadTurn:
         return turns
 
 
+EMPTIED_MESSAGE = "(no text)"
+
+
 def authored(author: str, text: str) -> str:
-    """A person's message as models see it: prefixed by the author's display name."""
-    return f"{author}: {text}"
+    """A person's message as models see it: prefixed by the author's display name. (A message
+    with no text left is one edited down to the bot's mention.)"""
+    return f"{author}: {text or EMPTIED_MESSAGE}"
 
 
 def compose_system_prompt(*parts: str | None) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.chat.context import BASE_SYSTEM_PROMPT
-from tests.e2e.scene import ALICE, CHANNEL, MENTION
+from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
 from tests.e2e.slack_views import wait_for_answers
 
 
@@ -23,6 +24,18 @@ def test_chorus_new_starts_a_fresh_chat(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} after", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert models.requests_for("claude-test")[-1].turns() == [("user", "Alice: after")]
+
+
+def test_after_chorus_new_the_old_chats_answers_can_no_longer_be_made_in_chat(
+    bot, slack, models, events
+):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} before", to=[bot.events_url])
+    _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    assert events.user_runs_command(CHANNEL, ALICE, "new", to=bot.events_url).status_code == 200
+
+    events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pick is answered")
+    assert "only the latest round" in slack.calls_for("chat.postEphemeral")[-1].params["text"]
 
 
 def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, events):

@@ -287,9 +287,7 @@ def test_a_deleted_message_leaves_the_context(bot, slack, models, events):
     deleted = events.user_says(CHANNEL, ALICE, f"{MENTION} oops, private", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     events.user_deletes(CHANNEL, deleted["ts"], to=[bot.events_url])
-    wait_until(
-        lambda: f"{deleted['ts']} in {CHANNEL} was deleted" in bot.logs(), message="deletion seen"
-    )
+    wait_for_deletion_seen(bot, deleted["ts"])
     events.user_says(CHANNEL, ALICE, f"{MENTION} third", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 9)
     sent = models.requests_for("claude-test")[-1].turns()
@@ -304,12 +302,47 @@ def test_a_deleted_message_with_thread_replies_leaves_the_context(bot, slack, mo
     # the message now has replies, so deleting it leaves a tombstone.
     events.user_says(CHANNEL, BOB, "hm", thread_ts=asked["ts"], to=[bot.events_url])
     events.user_deletes(CHANNEL, asked["ts"], to=[bot.events_url])
-    wait_until(
-        lambda: f"{asked['ts']} in {CHANNEL} was deleted" in bot.logs(), message="deletion seen"
-    )
+    wait_for_deletion_seen(bot, asked["ts"])
     events.user_says(CHANNEL, ALICE, f"{MENTION} next", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert models.requests_for("claude-test")[-1].turns() == [("user", "Alice: next")]
+
+
+def wait_for_deletion_seen(bot, ts: str) -> None:
+    wait_until(lambda: f"{ts} in {CHANNEL} was deleted" in bot.logs(), message="deletion seen")
+
+
+def test_an_answer_an_admin_deleted_leaves_the_context(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude_answer, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    events.user_deletes(CHANNEL, claude_answer["ts"], to=[bot.events_url])
+    wait_for_deletion_seen(bot, claude_answer["ts"])
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 5)
+    # The next answer in model order stands in for it.
+    assert models.requests_for("gemini-test")[-1].turns() == [
+        ("user", "Alice: first"),
+        ("assistant", body(gpt_answer)),
+        ("user", "Alice: second"),
+    ]
+
+
+def test_a_thread_reply_an_admin_deleted_leaves_later_turns(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    thread = gpt_answer["ts"]
+    events.user_says(CHANNEL, BOB, "tell me", thread_ts=thread, to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+    events.user_deletes(CHANNEL, reply["ts"], to=[bot.events_url])
+    wait_for_deletion_seen(bot, reply["ts"])
+
+    events.user_says(CHANNEL, BOB, "again", thread_ts=thread, to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+    wait_until(lambda: len(models.requests_for("gpt-test")) == 3, message="the second turn")
+    turns = models.requests_for("gpt-test")[-1].turns()
+    assert ("assistant", body(reply)) not in turns
+    assert turns[-2:] == [("user", "Bob: tell me"), ("user", "Bob: again")]
 
 
 def test_a_retried_event_is_answered_once(bot, slack, models, events):

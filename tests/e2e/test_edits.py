@@ -43,3 +43,20 @@ def test_an_edited_thread_reply_reaches_later_turns_as_edited(bot, slack, models
     turns = models.requests_for("gpt-test")[-1].turns()
     assert ("user", "Bob: why that one?") in turns
     assert ("user", "Bob: why tht?") not in turns
+
+
+def test_an_edit_down_to_the_mention_takes_the_words_out_of_later_rounds(
+    bot, slack, models, events
+):
+    asked = events.user_says(
+        CHANNEL, ALICE, f"{MENTION} my password is hunter2", to=[bot.events_url]
+    )
+    wait_for_answers(slack, CHANNEL, 3)
+
+    events.user_edits(CHANNEL, asked["ts"], f"{MENTION} +gpt", to=[bot.events_url])
+    wait_for_edit_seen(bot, asked["ts"])
+    events.user_says(CHANNEL, ALICE, f"{MENTION} next", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+
+    said = [text for role, text in models.requests_for("gpt-test")[-1].turns() if role == "user"]
+    assert said == ["Alice: (no text)", "Alice: next"]

@@ -20,6 +20,7 @@ from tests.doubles.slack_payloads import (
     app_mention_event,
     event_callback,
     message_changed_event,
+    message_deleted_event,
     message_event,
     reaction_added_event,
 )
@@ -121,6 +122,26 @@ async def test_a_channel_message_not_for_the_bot_is_not_recorded(inbox):
         in_a_thread["ts"],
         in_a_dm["ts"],
     ]
+
+
+async def test_the_bots_own_posts_and_edits_are_not_recorded_but_their_deletion_is(inbox):
+    # Bolt's own filter of the bot's events is off: it would drop the deletion too.
+    answer = {"user": "U0BOT", "bot_id": "B0BOT", "text": "…", "ts": "1764000000.000600"}
+    streamed = {**answer, "text": "4 and 6"}
+    posted = event_callback(INSTALL, message_event("C0GENERAL", "channel", answer))
+    updated = event_callback(
+        INSTALL,
+        message_changed_event("C0GENERAL", "channel", answer, streamed, "1764000000.000700"),
+    )
+    deleted = event_callback(
+        INSTALL, message_deleted_event("C0GENERAL", "channel", streamed, "1764000000.000800")
+    )
+
+    handler = await receive_all(inbox, posted, updated, deleted)
+
+    assert await recorded(inbox, posted, updated, deleted) == [2]
+    assert (handler.handled, handler.revised) == ([], [])
+    assert handler.forgotten == [answer["ts"]]
 
 
 async def test_an_edit_is_recorded_only_when_it_may_change_what_the_bot_answered(inbox):
