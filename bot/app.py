@@ -41,6 +41,7 @@ from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.database import Database, connect
 from storage.inbox import EventInbox
+from storage.postgres_url import UnusableDatabaseUrl
 from storage.regeneration import RegenerationStore
 from storage.usage import UsageStore
 
@@ -197,6 +198,8 @@ async def open_database(database_url: str) -> Database:
             "Configuration error: DATABASE_URL is not a usable SQLAlchemy async URL "
             "(e.g. sqlite+aiosqlite:///./chorus.db or postgresql+asyncpg://user@host/db)"
         ) from None
+    except UnusableDatabaseUrl as error:
+        raise ConfigurationError(f"Configuration error: {error}") from None
     except (DBAPIError, OSError, TimeoutError, ValueError, TypeError) as error:
         # ValueError: a port that is no number; TypeError: a URL option the driver lacks. Their
         # messages may quote the URL, password and all, so only their kind is shown.

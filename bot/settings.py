@@ -25,7 +25,11 @@ class ConfigurationError(Exception):
 class Settings(BaseSettings):
     """Environment variables (and `.env`) the bot reads. Field names map to upper-case variables."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # An empty variable (a `.env` template line, docker-compose passing an unset one through)
+    # means unset: its default applies.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -182,6 +186,10 @@ def load_settings() -> tuple[Settings, ModelCatalog]:
         settings = Settings()
     except ValidationError as error:
         raise ConfigurationError(describe_validation_error(error)) from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            "Configuration error: .env is not UTF-8 text; save it as UTF-8"
+        ) from None
     try:
         catalog = settings.model_catalog()
     except CatalogError as error:

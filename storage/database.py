@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import create_async_engine as create_asyncpg_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from storage.postgres_url import asyncpg_url
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number: replicas starting together take turns to migrate.
 _MIGRATION_LOCK_KEY = 0x43686F72
@@ -151,17 +153,11 @@ class PostgresDatabase(Database):
         super().__init__(local_clock)
         # Until the server is first asked, its time is taken to be this machine's.
         self._server_time_read = (local_clock(), time.monotonic())
-        if url.drivername in ("postgres", "postgresql"):
-            # As hosting platforms hand URLs out: no driver named.
-            url = url.set(drivername="postgresql+asyncpg")
-        elif url.drivername != "postgresql+asyncpg":
+        if url.drivername not in ("postgres", "postgresql", "postgresql+asyncpg"):
             raise _unsupported(url)
-        if "sslmode" in url.query:
-            # libpq's name, in the URLs hosting platforms hand out; asyncpg calls it `ssl`.
-            query = {k: v for k, v in url.query.items() if k != "sslmode"}
-            url = url.set(query={**query, "ssl": url.query["sslmode"]})
+        url, connect_args = asyncpg_url(url)
         self._engine: AsyncEngine = create_asyncpg_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=20
+            url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=20
         )
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 

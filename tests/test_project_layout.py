@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -89,4 +90,6 @@ def test_manifest_is_a_complete_slack_app_manifest():
     assert {"chat:write", "chat:write.customize", "users:read", "commands"} <= scopes
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/chorus" and len(command["description"]) <= 100
+    hinted = set(re.findall(r"(?:^|· )(\w+)", command["usage_hint"]))
+    assert hinted == {"models", "prompt", "new", "help"}, "every /chorus verb, and no other"
     assert manifest["settings"]["socket_mode_enabled"] is True

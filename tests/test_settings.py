@@ -1,5 +1,7 @@
 """The configuration contract (SPEC §5) as the bot reads it."""
 
+import pytest
+
 from bot.settings import Settings
 
 
@@ -14,3 +16,20 @@ def test_keys_are_read_without_surrounding_space_and_a_blank_one_is_unset():
     assert settings.slack_bot_token.get_secret_value() == "xoxb-1"
     assert settings.provider_keys()["openai"] is None
     assert settings.provider_keys()["anthropic"] == "sk-ant-1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "field", "default"),
+    [
+        ("LOG_LEVEL", "log_level", "INFO"),
+        ("PORT", "port", 3000),
+        ("DATABASE_URL", "database_url", "sqlite+aiosqlite:///./chorus.db"),
+        ("OPENAI_BASE_URL", "openai_base_url", "https://api.openai.com/v1"),
+        ("CHORUS_FORGET_AFTER_DAYS", "chorus_forget_after_days", None),
+    ],
+)
+def test_a_variable_set_empty_takes_its_default(monkeypatch, variable, field, default):
+    # As a `.env` template line `LOG_LEVEL=`, or docker-compose passing an unset one, gives it.
+    monkeypatch.setenv(variable, "")
+    settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert getattr(settings, field) == default

@@ -77,7 +77,18 @@ def _family(model_id: str) -> str | None:
 
 def parse_model_list(value: str) -> list[ModelSpec]:
     """Parse a comma-separated `CHORUS_MODELS` value, rejecting duplicates."""
-    specs = [ModelSpec.parse(part) for part in value.split(",") if part.strip()]
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise CatalogError(
+            "CHORUS_MODELS names no model: list them separated by commas (e.g. "
+            "'anthropic:claude-sonnet-4-5,openai:gpt-5.1')"
+        )
+    for part in parts:
+        if re.search(r"[\s;]", part):
+            raise CatalogError(
+                f"CHORUS_MODELS separates models with commas: {part!r} is not one model"
+            )
+    specs = [ModelSpec.parse(part) for part in parts]
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

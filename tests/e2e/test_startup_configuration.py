@@ -56,6 +56,28 @@ def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedP
             "unknown provider 'mistral'",
         ),
         (
+            {"SLACK_BOT_TOKEN": SECRET, "SLACK_APP_TOKEN": "xapp-1", "CHORUS_MODELS": " , "},
+            "CHORUS_MODELS names no model",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_APP_TOKEN": "xapp-1",
+                "OPENAI_API_KEY": "sk-test",
+                "CHORUS_MODELS": "openai:gpt-5.1 anthropic:claude-sonnet-4-5",
+            },
+            "CHORUS_MODELS separates models with commas",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_APP_TOKEN": "xapp-1",
+                "OPENAI_API_KEY": "sk-test",
+                "CHORUS_MODELS": "openai:gpt-5.1;openai:gpt-5-mini",
+            },
+            "CHORUS_MODELS separates models with commas",
+        ),
+        (
             {"SLACK_BOT_TOKEN": SECRET, "SLACK_APP_TOKEN": "xapp-1", "PORT": "not-a-port"},
             "PORT",
         ),
@@ -101,6 +123,15 @@ def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedP
                 "SLACK_BOT_TOKEN": SECRET,
                 "SLACK_SIGNING_SECRET": "s3cr3t-signing",
                 "OPENAI_API_KEY": "sk-test",
+                "DATABASE_URL": "postgresql://chorus:s3cr3t-signing@db/chorus?sslfoo=1",
+            },
+            "DATABASE_URL option 'sslfoo' is not one PostgreSQL's driver (asyncpg) takes",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                "OPENAI_API_KEY": "sk-test",
                 "SLACK_API_URL": "http://[bad/api/",
             },
             "SLACK_API_URL",
@@ -116,6 +147,16 @@ def test_bad_configuration_stops_start_up_with_one_clear_line(env, names, tmp_pa
     assert names in lines[0]
     assert SECRET not in result.stderr + result.stdout
     assert "s3cr3t-signing" not in result.stderr + result.stdout
+
+
+def test_a_dot_env_not_in_utf8_stops_start_up_with_one_clear_line(tmp_path):
+    (tmp_path / ".env").write_bytes(
+        f"SLACK_BOT_TOKEN={SECRET}\nSLACK_APP_TOKEN=xapp-1\n".encode()
+        + "CHORUS_SYSTEM_PROMPT=Réponds en français.\n".encode("latin-1")
+    )
+    result = run_until_exit({}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Configuration error: .env is not UTF-8 text; save it as UTF-8"
 
 
 def last_line_of_failed_start(result: subprocess.CompletedProcess[str]) -> str:

@@ -1,0 +1,72 @@
+"""PostgreSQL URLs as hosting platforms hand them out: libpq's options made asyncpg's."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from storage.database import connect
+from storage.postgres_url import UnusableDatabaseUrl, asyncpg_url
+
+# Neon's default, and options libpq users often add.
+PLATFORM_OPTIONS = (
+    "sslmode=disable&channel_binding=prefer&connect_timeout=10&application_name=chorus"
+    "&options=-c%20statement_timeout%3D5000%20-c%20lock_timeout%3D2000"
+)
+
+
+def test_libpq_options_become_asyncpg_options_and_server_settings():
+    url, connect_args = asyncpg_url(make_url(f"postgres://u:pw@db.example/app?{PLATFORM_OPTIONS}"))
+
+    assert url.drivername == "postgresql+asyncpg"
+    assert dict(url.query) == {"ssl": "disable"}
+    assert connect_args == {
+        "timeout": 10.0,
+        "server_settings": {
+            "application_name": "chorus",
+            "statement_timeout": "5000",
+            "lock_timeout": "2000",
+        },
+    }
+
+
+def test_an_asyncpg_url_is_kept_as_it_is():
+    given = make_url("postgresql+asyncpg://u@db/app?ssl=require&command_timeout=30")
+    url, connect_args = asyncpg_url(given)
+    assert (url, connect_args) == (given.set(query={"ssl": "require"}), {"command_timeout": 30.0})
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("sslfoo=1", "'sslfoo'"),
+        ("connect_timeout=soon", "'timeout' must be a number"),
+        ("options=statement_timeout%3D5", "'options' must read '-c name=value'"),
+        ("options=-c%20statement_timeout", "'options' must read '-c name=value'"),
+        ("ssl=require&ssl=disable", "'ssl' is given more than once"),
+    ],
+)
+def test_an_option_the_driver_does_not_take_is_named_without_the_password(query, named):
+    with pytest.raises(UnusableDatabaseUrl) as refused:
+        asyncpg_url(make_url(f"postgresql://u:s3cr3t@db/app?{query}"))
+    assert named in str(refused.value)
+    assert "s3cr3t" not in str(refused.value)
+
+
+def _settings(session: Session) -> tuple[str, str]:
+    row = session.execute(
+        text("SELECT current_setting('application_name'), current_setting('statement_timeout')")
+    ).one()
+    return row[0], row[1]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_platforms_url_connects_with_its_settings(database_url):
+    plain = make_url(database_url).set(drivername="postgresql")
+    database = await connect(f"{plain.render_as_string(hide_password=False)}?{PLATFORM_OPTIONS}")
+    try:
+        assert await database.run(_settings) == ("chorus", "5s")
+    finally:
+        await database.close()
