@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -13,6 +13,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
 
 from bot.answering import AnswerRunner
@@ -45,6 +46,11 @@ from storage.postgres_url import UnusableDatabaseUrl
 from storage.regeneration import RegenerationStore
 from storage.usage import UsageStore
 
+log = logging.getLogger(__name__)
+
+# How long a health check waits for the database before it reports it down.
+HEALTH_CHECK_SECONDS = 2.0
+
 
 @dataclass
 class ChorusBot:
@@ -58,6 +64,7 @@ class ChorusBot:
     database: Database
     providers: Providers
     web_session: aiohttp.ClientSession
+    signature: SignatureVerifier | None  # HTTP mode's check that a request comes from Slack
 
     async def close(self) -> None:
         await self.providers.aclose()
@@ -153,12 +160,11 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         replica_id=settings.replica_id,
         stale_seconds=settings.chorus_stale_answer_seconds,
     )
-    signing_secret = settings.slack_signing_secret
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_not_the_token_notice)
     app = AsyncApp(
         client=web_client,
-        signing_secret=signing_secret.get_secret_value() if signing_secret else "",
-        request_verification_enabled=not settings.socket_mode,
+        # Requests are verified before Bolt sees them (`http_routes`).
+        request_verification_enabled=False,
         # Our listener only records the event and starts the work: the ack follows the record.
         process_before_response=True,
         # Bolt's filter would also drop the deletion of one of our answers by an admin (the
@@ -179,7 +185,11 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     register_listeners(
         app, intake, ChorusCommands(catalog, channels, chats), home, stops, regenerating, work
     )
-    return ChorusBot(app, slack, recovery, stops, work, database, providers, web_session)
+    signature = None
+    if not settings.socket_mode:
+        assert settings.slack_signing_secret is not None
+        signature = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
+    return ChorusBot(app, slack, recovery, stops, work, database, providers, web_session, signature)
 
 
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
@@ -247,22 +257,43 @@ def slack_refusal_stops_start_up(token_variable: str, advice: str) -> Iterator[N
 def http_routes(
     bot: ChorusBot, *, socket_connected: Callable[[], Awaitable[bool]] | None = None
 ) -> web.Application:
-    """`GET /healthz`, and in HTTP mode `POST /slack/events` (Bolt verifies Slack's signature).
-    In Socket Mode (`socket_connected` given) health fails while the socket is down."""
+    """`GET /healthz`, and in HTTP mode `POST /slack/events` for requests Slack signed. Health
+    fails while the database can't be reached, and in Socket Mode (`socket_connected` given)
+    while the socket is down."""
     application = web.Application()
 
     async def slack_events(request: web.Request) -> web.Response:
+        assert bot.signature is not None
+        if not signed_by_slack(bot.signature, await request.read(), request.headers):
+            # Neither the body nor the headers: they may hold what someone said.
+            log.warning("refused a request not signed with SLACK_SIGNING_SECRET")
+            return web.json_response({"error": "invalid request"}, status=401)
         bolt_response = await bot.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
     async def health(_request: web.Request) -> web.Response:
-        report: dict[str, object] = {"ok": True, "answering": bot.work.running}
+        reachable = await bot.database.reachable(within=HEALTH_CHECK_SECONDS)
+        report: dict[str, object] = {
+            "ok": reachable,
+            "answering": bot.work.running,
+            "database": "up" if reachable else "down",
+        }
         if socket_connected is not None:
             connected = await socket_connected()
-            report |= {"ok": connected, "socket_mode": "connected" if connected else "down"}
+            report["ok"] = reachable and connected
+            report["socket_mode"] = "connected" if connected else "down"
         return web.json_response(report, status=200 if report["ok"] else 503)
 
     application.router.add_get("/healthz", health)
     if socket_connected is None:
         application.router.add_post("/slack/events", slack_events)
     return application
+
+
+def signed_by_slack(signature: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether Slack signed this request, lately: anything else (no signature, a stale or
+    malformed timestamp, another secret) is refused."""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    if not timestamp.isdigit():
+        return False
+    return signature.is_valid(body, timestamp, headers.get("X-Slack-Signature", ""))

@@ -64,6 +64,15 @@ class Database(ABC):
         """`work(session, *args, **kwargs)` in one transaction, committed when it returns
         and rolled back when it raises (the exception is raised here)."""
 
+    async def reachable(self, *, within: float) -> bool:
+        """Whether a transaction goes through within `within` seconds."""
+        try:
+            async with asyncio.timeout(within):
+                await self.run(_ping)
+        except Exception:
+            return False
+        return True
+
     @abstractmethod
     async def close(self) -> None: ...
 
@@ -205,6 +214,10 @@ def _make_sqlite_transactions_immediate(engine: Engine) -> None:
 
 
 _SERVER_TIME = text("SELECT extract(epoch FROM clock_timestamp())")
+
+
+def _ping(session: Session) -> None:
+    session.execute(text("SELECT 1"))
 
 
 def _server_time(session: Session) -> float:

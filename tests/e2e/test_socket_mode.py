@@ -125,7 +125,12 @@ def test_the_bot_reconnects_and_keeps_answering(how, socket_bot, slack, models, 
 def test_health_is_served_but_no_request_url(socket_bot, slack, models, events):
     health = httpx.get(f"{socket_bot.base_url}/healthz", timeout=5, trust_env=False)
     assert health.status_code == 200
-    assert health.json() == {"ok": True, "answering": 0, "socket_mode": "connected"}
+    assert health.json() == {
+        "ok": True,
+        "answering": 0,
+        "database": "up",
+        "socket_mode": "connected",
+    }
 
     message = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} over HTTP?")
     envelopes = [events.envelope(event) for event in events.events_for(CHANNEL, message)]

@@ -1,0 +1,76 @@
+"""HTTP mode's door to the internet: only what Slack signed gets in, what was said never
+reaches the log from a refused request, and health tells a load balancer the truth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.doubles.slack_events import SlackEventSender
+from tests.doubles.tcp_proxy import TcpProxy
+from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, CHANNEL, MENTION
+
+# The door is the same whatever the database behind it.
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@ON_SQLITE
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"}, b"{}"),
+        ({"X-Slack-Request-Timestamp": "1.5", "X-Slack-Signature": "v0=00"}, b"{}"),
+        ({"Content-Type": "application/json"}, b"not json"),
+    ],
+)
+def test_a_malformed_unsigned_request_is_refused_like_any_other(bot, models, headers, body):
+    response = httpx.post(bot.events_url, content=body, headers=headers, trust_env=False)
+
+    assert response.status_code == 401
+    wait_until(lambda: "refused a request" in bot.logs(), message="the refusal logged")
+    assert "Traceback" not in bot.logs()
+    assert models.requests == []
+
+
+@ON_SQLITE
+def test_an_event_signed_with_another_secret_is_refused_without_logging_what_was_said(
+    bot, slack, models
+):
+    # As when SLACK_SIGNING_SECRET is wrong, or was rotated in Slack.
+    rotated = SlackEventSender(slack, signing_secret="the-rotated-signing-secret")
+    said = "my salary is 123456"
+    message = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} {said}")
+    envelopes = [rotated.envelope(event) for event in rotated.events_for(CHANNEL, message)]
+
+    responses = rotated.deliver_all(envelopes, [bot.events_url], check=False)
+
+    assert [response.status_code for response in responses] == [401, 401]
+    wait_until(lambda: bot.logs().count("refused a request") == 2, message="refusals logged")
+    assert said not in bot.logs()
+    assert models.requests == []
+
+
+@pytest.fixture
+def database_proxy(database_url: str) -> Iterator[TcpProxy]:
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_health_fails_while_the_database_cannot_be_reached(start_bot, database_url, database_proxy):
+    proxied = make_url(database_url).set(host="127.0.0.1", port=database_proxy.port)
+    bot = start_bot(DATABASE_URL=proxied.render_as_string(hide_password=False))
+    health = f"{bot.base_url}/healthz"
+    assert httpx.get(health, timeout=10, trust_env=False).json()["database"] == "up"
+
+    database_proxy.cut()
+
+    response = httpx.get(health, timeout=10, trust_env=False)
+    assert response.status_code == 503
+    assert response.json() == {"ok": False, "answering": 0, "database": "down"}
