@@ -6,8 +6,10 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import suppress
+from functools import partial
+from typing import TypeVar
 
 from slack_sdk.errors import SlackApiError
 
@@ -23,6 +25,8 @@ from bot.slack.rendering import (
 from bot.slack.web import Identity, MessageTag, SlackWeb, refused_for_good, slack_error_code
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 
@@ -51,27 +55,37 @@ async def show_final(
     (never taken for new ones). Raises `SlackApiError` when Slack will not take it or cannot
     be reached (rate limits are waited out by the client first)."""
     first, *rest = messages
-    try:
-        await web.update(channel, ts, first)
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        log.error("final update of %s in %s failed: %s", ts, channel, code)
-        if code not in _BLOCKS_REFUSED:
-            raise
-        # Slack refused our blocks: the answer still lands, as plain text.
-        await web.update(channel, ts, as_plain_text(first))
-    return [
-        await web.post(
+    await _in_blocks_or_plain(
+        partial(web.update, channel, ts), first, f"final update of {ts} in {channel}"
+    )
+    continuations = []
+    for part, message in enumerate(rest, start=1):
+        post = partial(
+            web.post,
             channel,
-            message,
             tag=MessageTag(answer_id, part),
             thread_ts=continuation_thread,
             identity=identity,
             maybe_posted_since=maybe_posted_since,
             not_these=left_over,
         )
-        for part, message in enumerate(rest, start=1)
-    ]
+        what = f"continuation {part} of answer {answer_id} in {channel}"
+        continuations.append(await _in_blocks_or_plain(post, message, what))
+    return continuations
+
+
+async def _in_blocks_or_plain(
+    send: Callable[[SlackMessage], Awaitable[T]], message: SlackMessage, what: str
+) -> T:
+    """`send(message)`; when Slack refuses its blocks, the same text lands as plain text."""
+    try:
+        return await send(message)
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        log.error("%s failed: %s", what, code)
+        if code not in _BLOCKS_REFUSED:
+            raise
+    return await send(as_plain_text(message))
 
 
 class AnswerMessage:

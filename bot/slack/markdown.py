@@ -13,7 +13,9 @@ MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message toget
 _FENCE_OPENING = re.compile(r"[ \t]*(?P<marker>`{3,}(?=[^`]*$)|~{3,})")
 # A GFM table's delimiter row: `|---|:--:|`, `--- | ---`.
 _TABLE_DELIMITER = re.compile(r"^\s*(?=.*\|)\|?(\s*:?-+:?\s*\|)*\s*:?-+:?\s*\|?\s*$")
-_CELL_EMPHASIS = re.compile(r"\*\*|__|`")
+# In a table cell: a code span (its text kept as written), and bold around other text.
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<![^\W_])__(?=\S)(.+?)(?<=\S)__(?![^\W_])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,21 @@ def _cells(row: str) -> list[str]:
     row = row[1:] if row.startswith("|") else row
     row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
     cells = re.split(r"(?<!\\)\|", row)
-    return [_CELL_EMPHASIS.sub("", cell).replace("\\|", "|").strip() for cell in cells]
+    return [_cell_text(cell.replace("\\|", "|")).strip() for cell in cells]
+
+
+def _cell_text(cell: str) -> str:
+    """A cell as it reads: code spans and bold text without their markers (in a code block,
+    they would show as written)."""
+    pieces, position = [], 0
+    for span in _CODE_SPAN.finditer(cell):
+        pieces += [_unbolded(cell[position : span.start()]), span[2]]
+        position = span.end()
+    return "".join([*pieces, _unbolded(cell[position:])])
+
+
+def _unbolded(text: str) -> str:
+    return _BOLD.sub(lambda bold: bold[1] or bold[2], text)
 
 
 def _aligned_table(rows: list[str]) -> list[str]:

@@ -20,16 +20,23 @@ STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
 _ZWSP = "\u200b"
 
+# `@`, `#`, `!` and `<` as written, or as Markdown shows escaped or entity-encoded ones.
+_AT = r"(?:\\?@|&#0*64;|&#x0*40;|&commat;)"
+_OPENING = r"(?:<|&lt;|&#0*60;|&#x0*3c;)"
 # Slack's tokens that notify or name: `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`,
 # `<#C1>`. Other `<!` text (`<!DOCTYPE html>`, `<!-- -->` in code) is left as written.
 _SPECIAL_TOKEN = re.compile(
-    r"<(?=[@#]|!(?:here|channel|everyone|group|subteam|usergroup)\b)", re.IGNORECASE
+    rf"{_OPENING}(?={_AT}|\\?#|\\?!(?:here|channel|everyone|group|subteam|usergroup)\b)",
+    re.IGNORECASE,
 )
-# A broadcast word, not the end of an address (`ops@here.com`).
-_BROADCAST_WORD = re.compile(r"(?<![\w.+-])@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+# A broadcast word, not part of an address (`ops@here.com`); `_` is emphasis here, not a letter.
+_BROADCAST_WORD = re.compile(
+    rf"(?<![^\W_]){_AT}(?=(?:channel|here|everyone)(?![^\W_]))", re.IGNORECASE
+)
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MRKDWN_SPECIAL = re.compile("[&<>]")
 _PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
+_LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Markdown's
 
 PROVIDER_ICONS = {
     "anthropic": ":large_orange_circle:",
@@ -45,8 +52,8 @@ Blocks = list[dict[str, Any]]
 def neutralise_pings(text: str) -> str:
     """Make untrusted text unable to notify anyone: no @channel/@here/@everyone, no user,
     group or channel tokens. A zero-width space keeps the text readable but inert."""
-    text = _SPECIAL_TOKEN.sub("<" + _ZWSP, text)
-    return _BROADCAST_WORD.sub("@" + _ZWSP, text)
+    text = _SPECIAL_TOKEN.sub(lambda opening: opening[0] + _ZWSP, text)
+    return _BROADCAST_WORD.sub(lambda at: at[0] + _ZWSP, text)
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -109,27 +116,37 @@ def streaming_message(display_name: str, text: str) -> SlackMessage:
     """The answer so far; what does not fit yet is shown when the answer is complete. Only the
     text that can show is rendered: a long answer costs each streaming edit no more."""
     head = text[: 2 * MARKDOWN_BLOCK_LIMIT]
-    shown, *rest = split_markdown(neutralise_pings(tables_as_code(head)))
+    shown, *rest = split_markdown(_as_slack_markdown(head))
     continues = bool(rest) or len(text) > len(head)
     status = f"*{display_name}* · _writing…{' (continues)' if continues else ''}_"
     return SlackMessage(
-        _fallback(display_name, shown),
-        [{"type": "markdown", "text": shown}, _context(status), _stop_button()],
+        _fallback(display_name, shown), [*_markdown(shown), _context(status), _stop_button()]
     )
+
+
+def _as_slack_markdown(text: str) -> str:
+    """Model output as the `markdown` block shows it: tables aligned, pings neutralised."""
+    return neutralise_pings(tables_as_code(_LINE_BREAK.sub("\n", text)))
+
+
+def _markdown(text: str) -> Blocks:
+    """The `markdown` block for `text`; none for blank text (Slack shows nothing of it)."""
+    return [{"type": "markdown", "text": text}] if text.strip() else []
 
 
 def final_messages(display_name: str, text: str, footer: str) -> list[SlackMessage]:
     """The finished answer: the first part in the answer's own message, the rest as
     continuation messages (posted in the answer's thread), each marked as such."""
-    parts = split_markdown(neutralise_pings(tables_as_code(text)))
+    parts = split_markdown(_as_slack_markdown(text))
     total = len(parts)
     messages = []
     for number, part in enumerate(parts, start=1):
         line = footer if number == 1 else f"*{display_name}* · continued"
         if total > 1:
             line += f" · part {number} of {total}"
-        blocks: Blocks = [{"type": "markdown", "text": part}] if part.strip() else []
-        messages.append(SlackMessage(_fallback(display_name, part), [*blocks, _context(line)]))
+        messages.append(
+            SlackMessage(_fallback(display_name, part), [*_markdown(part), _context(line)])
+        )
     return messages
 
 

@@ -113,6 +113,20 @@ async def test_blocks_slack_refuses_still_land_as_plain_text(web):
     assert "the whole answer" in shown["text"] and not shown.get("blocks")
 
 
+async def test_a_continuation_slack_refuses_in_blocks_still_lands_as_plain_text(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    rest = SlackMessage("and the rest", [{"type": "markdown", "text": "and **the rest**"}])
+    emulator.inject("chat.postMessage", status=200, error="invalid_blocks")
+
+    (continuation,) = await message.finish([*done("the answer"), rest])
+
+    shown = emulator.message(CHANNEL, continuation)
+    assert "and **the rest**" in shown["text"] and not shown.get("blocks")
+    assert shown["thread_ts"] == message.ts
+
+
 async def test_a_continuation_whose_reply_is_lost_is_not_taken_for_the_answer(web):
     slack, emulator = web
     message = claude_answer(slack, update_interval=0)

@@ -45,6 +45,12 @@ def action_ids(message: SlackMessage) -> list[str]:
         "<@U123ABC>",
         "<!subteam^S1|@devs>",
         "<#C1>",
+        # As Markdown shows escaped or entity-encoded text: the same tokens.
+        "<\\!here>",
+        "<\\@U123ABC>",
+        "&lt;!channel&gt;",
+        "&lt;#C1&gt;",
+        "<&#64;U123ABC>",
     ],
 )
 def test_special_tokens_in_model_output_are_neutralised(dangerous):
@@ -53,10 +59,17 @@ def test_special_tokens_in_model_output_are_neutralised(dangerous):
     assert safe.replace("\u200b", "") == f"hey {dangerous} look"
 
 
-@pytest.mark.parametrize("word", ["@channel", "@here", "@everyone", "@Here"])
+@pytest.mark.parametrize(
+    "word",
+    [
+        *("@channel", "@here", "@everyone", "@Here", "_@here_", "__@channel__"),
+        *("x.@everyone", "-@here", "\\@here", "&#64;here", "&#x40;channel"),
+    ],
+)
 def test_broadcast_words_cannot_notify(word):
     safe = neutralise_pings(f"ping {word}!")
     assert word not in safe
+    assert "\u200b" in safe
     assert safe.replace("\u200b", "") == f"ping {word}!"
 
 
@@ -312,3 +325,41 @@ def test_a_line_that_cannot_close_the_open_fence_stays_inside_the_code(opened, i
 def test_an_escaped_pipe_in_a_table_cell_shows_as_a_pipe():
     table = "| op | means |\n|---|---|\n| `a \\| b` | or |"
     assert tables_as_code(table) == "```\nop     means\n-----  -----\na | b  or\n```"
+
+
+@pytest.mark.parametrize(
+    ("cell", "reads"),
+    [
+        ("`__init__`", "__init__"),
+        ("`2**3`", "2**3"),
+        ("**kwargs", "**kwargs"),
+        ("**bold**", "bold"),
+    ],
+)
+def test_a_table_cell_reads_as_it_would_in_markdown(cell, reads):
+    table = f"| name | note |\n|---|---|\n| {cell} | x |"
+    assert tables_as_code(table).split("\n")[3] == f"{reads.ljust(4)}  x"
+
+
+def test_windows_line_breaks_read_like_any_other():
+    crlf = "```python\r\nprint(1)\r\n```\r\nsee:\r\n\r\n| a | b |\r\n|---|---|\r\n| 1 | 2 |"
+
+    (message,) = final_messages("Claude", crlf, "footer")
+
+    assert message.blocks[0]["text"] == (
+        "```python\nprint(1)\n```\nsee:\n\n```\na  b\n-  -\n1  2\n```"
+    )
+
+
+def test_a_long_answer_with_windows_line_breaks_is_code_only_where_the_model_wrote_code():
+    crlf = "```python\r\nprint(1)\r\n```\r\n" + ("plain prose. " * 100 + "\r\n\r\n") * 20
+
+    _, *rest = final_messages("Claude", crlf, "footer")
+
+    assert rest
+    assert not any(part.blocks[0]["text"].startswith("```") for part in rest)
+
+
+def test_a_stream_that_begins_with_blank_lines_sends_no_blank_markdown_block():
+    message = streaming_message("Claude", "\n\n")
+    assert [block["type"] for block in message.blocks] == ["context", "actions"]
