@@ -71,7 +71,7 @@ def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
     start_bot, slack, models, events
 ):
     models.script("gpt-test", ModelScript(error=ModelFault(hang_before_first_token=True)))
-    bot = start_bot(CHORUS_PROVIDER_READ_TIMEOUT="1", CHORUS_PROVIDER_MAX_ATTEMPTS="2")
+    bot = start_bot(CHORUS_PROVIDER_FIRST_TOKEN_TIMEOUT="1", CHORUS_PROVIDER_MAX_ATTEMPTS="2")
     ask(bot, events)
 
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=30)
