@@ -104,7 +104,9 @@ class Conversations:
         choice = await self._store.choose_in_chat(parent)
         name = self._catalog.get(parent.model).display_name
         log.info("in-chat choice of answer %s by %s: %s", parent.answer_id, user_id, choice.name)
-        await self._notices.tell(channel_id, user_id, f"{name}'s answer {choice.value}")
+        await self._notices.tell(
+            channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=parent.post_thread_ts
+        )
 
     async def apologise(self, message: IncomingMessage) -> None:
         """Handling `message` failed on our side (logged): the person is told."""

@@ -34,6 +34,7 @@ class ParentAnswer:
     chat_id: int
     channel_id: str
     slack_ts: str
+    post_thread_ts: str | None  # the Slack thread it is posted in (a thread chat's), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,13 @@ def parent_answer(session: Session, channel_id: str, slack_ts: str) -> ParentAns
     answer, chat_id = row
     assert answer.round_id is not None and answer.slack_ts is not None
     return ParentAnswer(
-        answer.id, answer.model, answer.round_id, chat_id, answer.channel_id, answer.slack_ts
+        answer.id,
+        answer.model,
+        answer.round_id,
+        chat_id,
+        answer.channel_id,
+        answer.slack_ts,
+        answer.post_thread_ts,
     )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PROVIDERS = ("openai", "anthropic", "google", "openrouter", "ollama")
 PROVIDER_SYNONYMS = {"gemini": "google", "claude": "anthropic"}
@@ -19,6 +20,17 @@ DEFAULT_MODEL_PER_PROVIDER = {
 # Family words that make good aliases, in the order they are looked for in a model id.
 _FAMILIES = ("claude", "gpt", "gemini", "llama", "mistral", "mixtral", "qwen", "deepseek", "grok")
 _UPPER_WORDS = {"gpt": "GPT", "ai": "AI", "oss": "OSS"}
+# Dated snapshots: claude-…-20250929, o1-2024-12-17.
+_SNAPSHOT_DATE = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+_O_SERIES = re.compile(r"o\d", re.IGNORECASE)
+# What tells two models of one display name apart, in the order tried.
+_PROVIDER_NAMES = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Google",
+    "openrouter": "OpenRouter",
+    "ollama": "local",
+}
 
 
 class CatalogError(ValueError):
@@ -54,17 +66,46 @@ class ModelSpec:
 def display_name_for(model_id: str) -> str:
     """A readable name: `claude-sonnet-4-5` → `Claude Sonnet 4.5`, `gpt-5.1` → `GPT-5.1`."""
     base = model_id.rsplit("/", 1)[-1].split(":")[0]
-    base = re.sub(r"-\d{8}$", "", base)  # dated snapshots: claude-…-20250929
+    base = _SNAPSHOT_DATE.sub("", base)
     if base.lower().startswith("gpt-"):
         return "GPT-" + base[4:]
+    if _O_SERIES.match(base):
+        return base  # as OpenAI writes them: o3, o4-mini
     words = base.replace("_", "-").split("-")
     out: list[str] = []
     for word in words:
-        if out and word.isdigit() and out[-1].replace(".", "").isdigit():
+        if out and _is_version(word) and _is_version(out[-1].replace(".", "")):
             out[-1] = f"{out[-1]}.{word}"  # 4-5 → 4.5
+        elif out and word.isdigit() and out[-1].isdigit():
+            out[-1] = f"{out[-1]}-{word}"  # preview-05-20: a date
         else:
             out.append(_UPPER_WORDS.get(word.lower(), word[:1].upper() + word[1:]))
     return " ".join(out)
+
+
+def _is_version(word: str) -> bool:
+    return word.isdigit() and not (word.startswith("0") and len(word) > 1)
+
+
+def _tag(spec: ModelSpec) -> str:
+    """The variant an id names after its last colon: `qwen2.5-coder:7b`, `…-instruct:free`."""
+    _, colon, tag = spec.model_id.rpartition(":")
+    return tag if colon else ""
+
+
+def _distinct_names(specs: tuple[ModelSpec, ...]) -> tuple[ModelSpec, ...]:
+    """The models, each posted under a name no other has: a shared display name gets the
+    model's variant, else its provider, else its full name, in brackets."""
+    qualifiers = (_tag, lambda spec: _PROVIDER_NAMES[spec.provider], lambda spec: spec.name)
+    for qualifier in qualifiers:
+        counts = Counter(spec.display_name for spec in specs)
+        specs = tuple(
+            replace(spec, display_name=f"{spec.display_name} ({qualifier(spec)})")
+            if counts[spec.display_name] > 1 and qualifier(spec)
+            else spec
+            for spec in specs
+        )
+    return specs
 
 
 def _family(model_id: str) -> str | None:
@@ -100,7 +141,7 @@ class ModelCatalog:
     """The models in configured order, each reachable by full name, model id or alias."""
 
     def __init__(self, specs: Iterable[ModelSpec]) -> None:
-        self.models: tuple[ModelSpec, ...] = tuple(specs)
+        self.models: tuple[ModelSpec, ...] = _distinct_names(tuple(specs))
         if not self.models:
             raise CatalogError("no models configured")
         self.aliases: dict[str, ModelSpec] = self._assign_aliases()

@@ -68,12 +68,13 @@ def parse_command(text: str) -> Command:
 def help_text(aliases: tuple[str, ...]) -> str:
     """What the bot does and how to drive it, in a few lines."""
     picks = ", ".join(f"`+{alias}`" for alias in aliases)
+    example = " ".join(aliases[:2]) or "claude gpt"
     return (
         "Mention me with a question and every model answers, each in its own message. "
         "Reply in the thread under one answer to continue with that model only.\n"
         f"• Start a message with {picks or '`+alias`'} to pick the models for that message; "
         "in a thread under an answer, an alias alone hands the thread to that model.\n"
-        "• `/chorus models` shows this channel's models; `/chorus models claude gpt` sets "
+        f"• `/chorus models` shows this channel's models; `/chorus models {example}` sets "
         "them; `/chorus models default` goes back to the workspace default.\n"
         "• `/chorus new` starts a fresh chat: earlier messages are no longer sent to the models.\n"
         "• `/chorus prompt Answer in French.` gives this channel its own instructions for the "

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
+_BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"}
 
 
 def model_identity(spec: ModelSpec) -> Identity:

@@ -51,7 +51,7 @@ def home_view(
         f"• *{spec.display_name}*: `+{catalog.alias_of(spec)}` (`{spec.name}`)" for spec in catalog
     )
     configuration = (
-        f"• Each round sends up to {settings.window.max_rounds} earlier rounds, "
+        f"• Each round sends up to {_counted(settings.window.max_rounds, 'earlier round')}, "
         f"about {settings.window.max_tokens:,} tokens at most.\n"
         f"• Conversations are stored in {settings.storage}{_kept_for(settings)}.\n"
         f"• System prompt:\n{block_quote(settings.system_prompt)}"
@@ -73,7 +73,7 @@ def home_view(
 
 def _kept_for(settings: HomeSettings) -> str:
     days = settings.forget_after_days
-    return "" if days is None else f"; what is said is forgotten after {days:g} days"
+    return "" if days is None else f"; what is said is forgotten after {_counted(days, 'day')}"
 
 
 def usage_lines(catalog: ModelCatalog, usage: Sequence[ModelUsage]) -> str:
@@ -84,7 +84,7 @@ def usage_lines(catalog: ModelCatalog, usage: Sequence[ModelUsage]) -> str:
 
 
 def _usage(used: ModelUsage) -> str:
-    parts = [f"{used.answers:,} answer{'' if used.answers == 1 else 's'}"]
+    parts = [_counted(used.answers, "answer")]
     if used.failed:
         parts[0] += f" ({used.failed:,} failed)"
     if used.input_tokens or used.output_tokens:
@@ -92,6 +92,12 @@ def _usage(used: ModelUsage) -> str:
     if used.average_seconds is not None:
         parts.append(f"{used.average_seconds:.1f} s on average")
     return ", ".join(parts)
+
+
+def _counted(number: float, thing: str) -> str:
+    """`1 answer`, `2 answers`, `1,204 answers`, `0.5 days`."""
+    shown = f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+    return f"{shown} {thing}{'' if number == 1 else 's'}"
 
 
 def _display_name(catalog: ModelCatalog, model: str) -> str:

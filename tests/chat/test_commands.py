@@ -47,3 +47,8 @@ def test_help_names_the_aliases_and_every_command():
         "thread",
     ):
         assert needle in text
+
+
+def test_help_examples_use_this_workspaces_aliases():
+    text = help_text(("llama3.2", "qwen3", "mistral"))
+    assert "`/chorus models llama3.2 qwen3` sets them" in text

@@ -109,6 +109,30 @@ def test_display_names_read_like_product_names():
     assert display_name_for("meta-llama/llama-4-maverick") == "Llama 4 Maverick"
     assert display_name_for("claude-opus-4-1-20250805") == "Claude Opus 4.1"
     assert display_name_for("qwen3-coder:30b") == "Qwen3 Coder"
+    assert display_name_for("o1-2024-12-17") == "o1"
+    assert display_name_for("o4-mini") == "o4-mini"
+    assert display_name_for("gpt-4o-2024-08-06") == "GPT-4o"
+    assert display_name_for("gemini-2.5-flash-preview-05-20") == "Gemini 2.5 Flash Preview 05-20"
+
+
+@pytest.mark.parametrize(
+    ("models", "shown_as"),
+    [
+        (
+            "ollama:qwen2.5-coder:7b,ollama:qwen2.5-coder:32b",
+            ["Qwen2.5 Coder (7b)", "Qwen2.5 Coder (32b)"],
+        ),
+        ("openai:gpt-5.1,openrouter:openai/gpt-5.1", ["GPT-5.1 (OpenAI)", "GPT-5.1 (OpenRouter)"]),
+        (
+            "openrouter:meta-llama/llama-3.3-70b-instruct,"
+            "openrouter:meta-llama/llama-3.3-70b-instruct:free",
+            ["Llama 3.3 70b Instruct", "Llama 3.3 70b Instruct (free)"],
+        ),
+    ],
+)
+def test_models_that_would_share_a_name_are_told_apart(models, shown_as):
+    catalog = ModelCatalog(parse_model_list(models))
+    assert [spec.display_name for spec in catalog] == shown_as
 
 
 @pytest.mark.parametrize(

@@ -382,3 +382,16 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
     events.user_reacts(CHANNEL, gemini_answer["ts"], ALICE, "pushpin", to=[bot.events_url])
     wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="refused")
     assert "only the latest round" in slack.calls_for("chat.postEphemeral")[1].params["text"]
+
+
+def test_a_pushpin_in_a_thread_chat_is_answered_in_that_thread(bot, slack, events):
+    root = events.user_says(CHANNEL, ALICE, "not for the bot", to=[bot.events_url])
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hi", thread_ts=root["ts"], to=[bot.events_url])
+    _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3, thread_ts=root["ts"])
+
+    events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the choice is confirmed")
+    (notice,) = slack.calls_for("chat.postEphemeral")
+    assert "is now In Chat" in notice.params["text"]
+    assert notice.params["thread_ts"] == root["ts"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.pacing import UpdateBudget
@@ -100,11 +102,12 @@ def with_continuation(text: str, rest: str) -> list[SlackMessage]:
     return [*done(text), SlackMessage(rest, [])]
 
 
-async def test_blocks_slack_refuses_still_land_as_plain_text(web):
+@pytest.mark.parametrize("refusal", ["invalid_blocks", "msg_blocks_too_long"])
+async def test_blocks_slack_refuses_still_land_as_plain_text(web, refusal):
     slack, emulator = web
     message = claude_answer(slack, update_interval=0)
     await message.post_placeholder()
-    emulator.inject("chat.update", status=200, error="invalid_blocks")
+    emulator.inject("chat.update", status=200, error=refusal)
 
     await message.finish(done("the whole answer"))
 

@@ -39,6 +39,15 @@ def test_home_says_how_long_what_is_said_is_kept():
     assert "stored in SQLite; what is said is forgotten after 30 days." in text
 
 
+def test_home_counts_one_of_a_thing_in_the_singular():
+    one = HomeSettings("Be brief.", ContextWindow(1, 9000), "SQLite", forget_after_days=1)
+    text = "\n".join(section_texts(home_view(CATALOG, one)))
+    assert "up to 1 earlier round, about" in text
+    assert "forgotten after 1 day." in text
+    half = HomeSettings("Be brief.", ContextWindow(1, 9000), "SQLite", forget_after_days=0.5)
+    assert "forgotten after 0.5 days." in "\n".join(section_texts(home_view(CATALOG, half)))
+
+
 def test_a_long_system_prompt_is_cut_to_fit_a_section():
     view = home_view(CATALOG, settings("x" * 10_000))
     assert view["type"] == "home"
