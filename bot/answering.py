@@ -24,9 +24,14 @@ from storage.answers import AnswerStore, FinishedAnswer
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "Something went wrong inside chorus-slack while answering; see the bot's logs."
+INTERNAL_ERROR = (
+    "Something went wrong on Chorus's side; press Regenerate to try again (the bot's log says "
+    "what)."
+)
 EMPTY_ANSWER = "The model returned an empty answer."
-INTERRUPTED = "The bot was restarted before this answer was finished; ask again to retry."
+INTERRUPTED = (
+    "The bot was restarted before this answer was finished; press Regenerate to try again."
+)
 
 
 class AnswerTakenOver(Exception):
@@ -38,7 +43,7 @@ class AnswerTooLong(Exception):
     """The answer passed the longest the bot shows: a model caught in a loop is cut off."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the answer passed {limit:,} characters, the most shown here.")
+        super().__init__(f"The answer passed {limit:,} characters, the most Chorus shows.")
 
 
 class AnswerStopped(Exception):

@@ -36,8 +36,7 @@ from storage.rows import MessageClaim
 log = logging.getLogger(__name__)
 
 SOMETHING_WENT_WRONG = (
-    "Sorry, something went wrong on my side while handling your message (it is in my logs). "
-    "Please send it again."
+    "Sorry, something went wrong on my side with this message; please send it again."
 )
 
 

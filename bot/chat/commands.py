@@ -80,5 +80,6 @@ def help_text(aliases: tuple[str, ...]) -> str:
         "• `/chorus prompt Answer in French.` gives this channel its own instructions for the "
         "models; `/chorus prompt` shows them, `/chorus prompt clear` removes them.\n"
         "• *Stop* under an answer stops that model; *Regenerate* writes one of the latest "
-        "answers again. A :pushpin: on an answer makes it the one later messages see."
+        "answers again. A :pushpin: on an answer makes it *In Chat*: the answer the models see "
+        "in later messages."
     )

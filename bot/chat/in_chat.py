@@ -62,7 +62,7 @@ class InChatChoice(Enum):
     """What happens when a person picks an answer to be In Chat (SPEC §2.4)."""
 
     CHOSEN = "is now In Chat: later messages in this chat will see it instead."
-    NOT_LATEST_ROUND = "can't become In Chat: only the latest round's answer can be changed."
+    NOT_LATEST_ROUND = "can't become In Chat: only an answer to the latest message can."
     NOT_USABLE = "can't become In Chat: it has no finished text."
 
 

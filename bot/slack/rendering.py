@@ -178,7 +178,14 @@ def outcome_messages(
             note = f"cut off: {error}"
         elif status is not AnswerStatus.DONE:
             note = error
-        footer = footer_line(display_name, seconds, input_tokens, output_tokens, note=note)
+        footer = footer_line(
+            display_name,
+            seconds,
+            input_tokens,
+            output_tokens,
+            note=note,
+            warning=status is not AnswerStatus.STOPPED,  # a person's choice, not a fault
+        )
         messages = final_messages(display_name, text, footer)
     first, *rest = messages
     return [_with_regenerate_button(first), *rest]
@@ -190,18 +197,19 @@ def footer_line(
     input_tokens: int | None,
     output_tokens: int | None,
     note: str | None = None,
+    *,
+    warning: bool = True,
 ) -> str:
-    """`*Claude Sonnet 4.5* · 3.2 s · 1,204 → 312 tokens` (and a warning note, if any)."""
+    """`*Claude Sonnet 4.5* · 3.2 s · 1,204 tokens in, 312 out` (and a warning note, if any)."""
     pieces = [f"*{display_name}*", f"{seconds:.1f} s"]
-    if input_tokens is not None or output_tokens is not None:
-        pieces.append(f"{_count(input_tokens)} → {_count(output_tokens)} tokens")
+    known = [(n, way) for n, way in ((input_tokens, "in"), (output_tokens, "out")) if n is not None]
+    if known:  # as the Home tab counts them: `1,204 tokens in, 312 out`
+        pieces.append(
+            ", ".join(f"{n:,}{' tokens' * (i == 0)} {way}" for i, (n, way) in enumerate(known))
+        )
     if note:
-        pieces.append(f":warning: {escape_mrkdwn(note)}")
+        pieces.append(f"{':warning: ' * warning}{escape_mrkdwn(note)}")
     return " · ".join(pieces)
-
-
-def _count(tokens: int | None) -> str:
-    return "?" if tokens is None else f"{tokens:,}"
 
 
 def as_plain_text(message: SlackMessage) -> SlackMessage:

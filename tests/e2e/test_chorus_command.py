@@ -35,7 +35,10 @@ def test_after_chorus_new_the_old_chats_answers_can_no_longer_be_made_in_chat(
 
     events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
     wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pick is answered")
-    assert "only the latest round" in slack.calls_for("chat.postEphemeral")[-1].params["text"]
+    assert (
+        "only an answer to the latest message"
+        in slack.calls_for("chat.postEphemeral")[-1].params["text"]
+    )
 
 
 def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, events):

@@ -37,7 +37,7 @@ def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, event
     assert [m["username"] for m in answers] == names
     for message, model_id, name in zip(answers, MODEL_IDS, names, strict=True):
         assert body(message) == reply_of(model_id, "Alice: hello there")
-        footer = rf"\*{re.escape(name)}\* · \d+\.\d s · [\d,]+ → [\d,]+ tokens"
+        footer = rf"\*{re.escape(name)}\* · \d+\.\d s · [\d,]+ tokens in, [\d,]+ out"
         assert re.fullmatch(footer, status_line(message)), status_line(message)
         updates = [c for c in slack.calls_for("chat.update") if c.params["ts"] == message["ts"]]
         assert len(updates) >= 2, "the answer should stream in several updates"
@@ -381,7 +381,10 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
 
     events.user_reacts(CHANNEL, gemini_answer["ts"], ALICE, "pushpin", to=[bot.events_url])
     wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="refused")
-    assert "only the latest round" in slack.calls_for("chat.postEphemeral")[1].params["text"]
+    assert (
+        "only an answer to the latest message"
+        in slack.calls_for("chat.postEphemeral")[1].params["text"]
+    )
 
 
 def test_a_pushpin_in_a_thread_chat_is_answered_in_that_thread(bot, slack, events):

@@ -178,7 +178,7 @@ def test_a_stopped_answer_keeps_its_text_and_says_who_stopped_it():
         "Claude", status=AnswerStatus.STOPPED, text="half", error="Stopped by Bob", seconds=2.0
     )
     assert message.blocks[0] == {"type": "markdown", "text": "half"}
-    assert "Stopped by Bob" in message.blocks[1]["elements"][0]["text"]
+    assert message.blocks[1]["elements"][0]["text"] == "*Claude* · 2.0 s · Stopped by Bob"
 
 
 def status_line(message: SlackMessage) -> str:
@@ -296,7 +296,9 @@ def test_a_cut_off_answer_says_it_was_cut_off_and_why():
 
 
 def test_token_counts_a_provider_reported_only_in_part_show_the_rest_as_unknown():
-    assert footer_line("Claude", 1.0, None, 312) == "*Claude* · 1.0 s · ? → 312 tokens"
+    assert footer_line("Claude", 1.0, 1204, 312) == "*Claude* · 1.0 s · 1,204 tokens in, 312 out"
+    assert footer_line("Claude", 1.0, None, 312) == "*Claude* · 1.0 s · 312 tokens out"
+    assert footer_line("Claude", 1.0, 96, None) == "*Claude* · 1.0 s · 96 tokens in"
     assert footer_line("Claude", 1.0, None, None) == "*Claude* · 1.0 s"
 
 
