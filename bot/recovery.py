@@ -85,7 +85,8 @@ class Recovery:
             try:
                 await self._database.agree_on_time()
                 await self._answers.heartbeat()
-                await self._inbox.heartbeat(self._replica_id)
+                await self._inbox.heartbeat(self._replica_id, self._intake.in_hand)
+                await self._intake.finish_owed()
             except Exception:
                 log.exception("sending heartbeats failed")
 

@@ -5,6 +5,7 @@ one dies); then only its id is kept, as long as Slack might still send it again.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +48,11 @@ class EventInbox:
         """Delete (some of) the events handled before `before`; returns how many."""
         return await self._database.run(_forget_handled, before)
 
-    async def heartbeat(self, owner: str) -> None:
-        """This replica is alive: its unfinished events are not to be taken over."""
-        await self._database.run(_heartbeat, owner, self._database.now())
+    async def heartbeat(self, owner: str, event_ids: Collection[str]) -> None:
+        """This replica is alive and works on these events: they are not to be taken over.
+        (Another event it owns but no longer works on is, once its heartbeat is stale.)"""
+        if event_ids:
+            await self._database.run(_heartbeat, owner, list(event_ids), self._database.now())
 
     async def take_over_unfinished(
         self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
@@ -91,10 +94,14 @@ def _forget_handled(session: Session, before: float) -> int:
     return int(deleted.rowcount)  # type: ignore[attr-defined]
 
 
-def _heartbeat(session: Session, owner: str, now: float) -> None:
+def _heartbeat(session: Session, owner: str, event_ids: list[str], now: float) -> None:
     session.execute(
         update(HandledEvent)
-        .where(HandledEvent.owner == owner, HandledEvent.finished_at.is_(None))
+        .where(
+            HandledEvent.event_id.in_(event_ids),
+            HandledEvent.owner == owner,
+            HandledEvent.finished_at.is_(None),
+        )
         .values(heartbeat_at=now)
     )
 

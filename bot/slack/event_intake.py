@@ -88,6 +88,20 @@ class EventIntake:
         self._work = work
         self._replica_id = replica_id
         self._recent_messages: dict[tuple[object, ...], None] = {}
+        self._in_hand: set[str] = set()  # events being handled here
+        self._owed_finishes: set[str] = set()  # handled, but not yet recorded as such
+
+    @property
+    def in_hand(self) -> frozenset[str]:
+        """The events this replica is responsible for: being handled, or handled with the
+        record of it still owed (`finish_owed`). Their heartbeats keep them here."""
+        return frozenset(self._in_hand | self._owed_finishes)
+
+    async def finish_owed(self) -> None:
+        """Record as handled the events whose record failed (the database was down)."""
+        for event_id in list(self._owed_finishes):
+            await self._inbox.finish(event_id)
+            self._owed_finishes.discard(event_id)
 
     async def receive(self, body: dict[str, Any]) -> None:
         """Record a relevant event (a person's message, its edit or deletion, an In Chat
@@ -120,9 +134,16 @@ class EventIntake:
             log.info("event %s already received; ignoring the repeat", event_id)
 
     def start(self, event_id: str, payload: dict[str, Any]) -> None:
+        self._in_hand.add(event_id)
         self._work.start(self._process(event_id, payload), name=f"event:{event_id}")
 
     async def _process(self, event_id: str, payload: dict[str, Any]) -> None:
+        try:
+            await self._handle(event_id, payload)
+        finally:
+            self._in_hand.discard(event_id)
+
+    async def _handle(self, event_id: str, payload: dict[str, Any]) -> None:
         event = payload["event"]
         incoming = None
         try:
@@ -149,7 +170,13 @@ class EventIntake:
             log.exception("handling event %s failed", event_id)
             if incoming is not None:
                 await self._conversations.apologise(incoming)
-        await self._inbox.finish(event_id)
+        try:
+            await self._inbox.finish(event_id)
+        except Exception:
+            # Handled all the same: not to be handled again (the person may have been told to
+            # send it again), so the record is retried with the heartbeats.
+            log.exception("recording event %s as handled failed; retried later", event_id)
+            self._owed_finishes.add(event_id)
 
     @property
     def _bot_user_id(self) -> str:

@@ -199,3 +199,44 @@ async def test_only_the_in_chat_reaction_is_recorded_as_a_pick(inbox):
 
     assert await recorded(inbox, pick, thumbs) == [0]
     assert handler.picked == [answer["ts"]]
+
+
+class FailingRecords(EventInbox):
+    """The real inbox, whose `finish` fails while `down` (the database is unreachable)."""
+
+    down = True
+
+    async def finish(self, event_id: str) -> None:
+        if self.down:
+            raise ConnectionError("the database is down")
+        await super().finish(event_id)
+
+
+async def test_an_event_whose_handled_record_failed_is_recorded_later_not_handled_again(inbox):
+    records = FailingRecords(inbox._database)
+    handler, work = RecordingHandler(), BackgroundWork()
+    intake = EventIntake(records, handler, work, replica_id="r1")
+    mention = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
+
+    await intake.receive(mention)
+    await work.drain(grace_seconds=5)
+    assert intake.in_hand == {mention["event_id"]}, "kept by this replica's heartbeats"
+
+    records.down = False
+    await intake.finish_owed()
+
+    assert intake.in_hand == frozenset()
+    stale = await inbox.take_over_unfinished(owner="r2", stale_before=inbox._database.now() + 60)
+    assert stale == [], "recorded as handled: nobody takes it over"
+    assert len(handler.handled) == 1
+
+
+async def test_an_event_is_in_hand_only_while_it_is_handled(inbox):
+    handler, work = RecordingHandler(), BackgroundWork()
+    intake = EventIntake(inbox, handler, work, replica_id="r1")
+    mention = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
+
+    await intake.receive(mention)
+    assert intake.in_hand == {mention["event_id"]}
+    await work.drain(grace_seconds=5)
+    assert intake.in_hand == frozenset()

@@ -102,6 +102,16 @@ async def test_a_live_replicas_heartbeat_keeps_only_its_own_events(inbox):
     await inbox.accept("Ev10", PAYLOAD, "replica-a")
     await asyncio.sleep(0.05)
     silent_since = inbox._database.now()  # replica-a dies here
-    await inbox.heartbeat("replica-b")
+    await inbox.heartbeat("replica-b", ["Ev10"])
     taken = await inbox.take_over_unfinished(owner="replica-b", stale_before=silent_since)
     assert [event.event_id for event in taken] == ["Ev10"]
+
+
+async def test_a_heartbeat_keeps_only_the_events_its_replica_still_works_on(inbox):
+    await inbox.accept("Ev11", PAYLOAD, "replica-a")  # being handled
+    await inbox.accept("Ev12", PAYLOAD, "replica-a")  # its handling ended, unrecorded
+    await asyncio.sleep(0.05)
+    silent_since = inbox._database.now()
+    await inbox.heartbeat("replica-a", ["Ev11"])
+    taken = await inbox.take_over_unfinished(owner="replica-b", stale_before=silent_since)
+    assert [event.event_id for event in taken] == ["Ev12"]
