@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.chat.catalog import ModelSpec
 from bot.chat.in_chat import AnswerStatus
-from bot.chat.messages import ModelRequest, PendingRequest
+from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
 from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
 from bot.providers.buffered import BufferedStream
 from bot.providers.retry import RetryPolicy, stream_with_retries
@@ -133,6 +133,9 @@ class AnswerRunner:
         except AnswerTooLong as too_long:
             log.warning("%s's answer %s was too long: cut off", job.spec.name, job.answer_id)
             return await self._end(job, progress, AnswerStatus.CUT_OFF, str(too_long))
+        except MessageWithdrawn as withdrawn:
+            log.info("answer %s not written: its message was deleted", job.answer_id)
+            return await self._end(job, progress, AnswerStatus.FAILED, str(withdrawn))
         except ProviderError as error:
             log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
             status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED

@@ -14,13 +14,13 @@ from bot.chat.context import (
     compose_system_prompt,
 )
 from bot.chat.history import RoundRecord, context_round, thread_turn
-from bot.chat.messages import ModelRequest, PendingRequest
+from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.reply_threads import StartedTurn, ThreadHistory
 
-ANCHOR_POLL_SECONDS = 0.25
-ANCHOR_WAIT_SECONDS = 600.0
+SETTLED_POLL_SECONDS = 0.25
+SETTLED_WAIT_SECONDS = 600.0
 
 
 class ModelRequests:
@@ -75,38 +75,43 @@ class ModelRequests:
     async def for_stored_thread_turn(
         self, reply_thread_id: int, turn_id: int, author: str, text: str
     ) -> ModelRequest:
-        """The same for a turn already recorded (its reply is regenerated)."""
-        history = await self._store.thread_history(
-            reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
-        )
+        """The same for a turn already recorded (its reply is regenerated), once the answers
+        before it are settled."""
+        history = await self._once_settled(reply_thread_id, turn_id)
         return self.for_thread_turn(history, author, text)
 
     def for_started_turn(
         self, started: StartedTurn, author: str, text: str
     ) -> ModelRequest | PendingRequest:
-        """What the thread's model is sent for a turn just started: at once when the answer
-        the thread hangs under is settled; otherwise once it is (a reply written while it
-        streams is about all of it, so its model is sent all of it)."""
-        if started.history.anchor_settled:
+        """What the thread's model is sent for a turn just started: at once when the answers
+        before it (the one the thread hangs under, the replies to earlier turns) are settled;
+        otherwise once they are, as the message then reads: a message written while they
+        stream is about all of them, so its model is sent all of them."""
+        if started.history.settled:
             return self.for_thread_turn(started.history, author, text)
 
-        async def once_anchor_settled() -> ModelRequest:
-            history = await self._once_anchor_settled(started)
-            return self.for_thread_turn(history, author, text)
+        async def once_settled() -> ModelRequest:
+            history = await self._once_settled(
+                started.reply_thread_id, started.turn_id, started.history
+            )
+            said = await self._store.turn_text(started.turn_id)
+            if said is None:
+                raise MessageWithdrawn()
+            return self.for_thread_turn(history, author, said)
 
-        return once_anchor_settled
+        return once_settled
 
-    async def _once_anchor_settled(self, started: StartedTurn) -> ThreadHistory:
+    async def _once_settled(
+        self, reply_thread_id: int, turn_id: int, history: ThreadHistory | None = None
+    ) -> ThreadHistory:
         """A bounded wait, as recovery settles an answer whose replica died."""
-        history = started.history
         waited = 0.0
-        while not history.anchor_settled and waited < ANCHOR_WAIT_SECONDS:
-            await asyncio.sleep(ANCHOR_POLL_SECONDS)
-            waited += ANCHOR_POLL_SECONDS
+        while history is None or (not history.settled and waited < SETTLED_WAIT_SECONDS):
+            if history is not None:
+                await asyncio.sleep(SETTLED_POLL_SECONDS)
+                waited += SETTLED_POLL_SECONDS
             history = await self._store.thread_history(
-                started.reply_thread_id,
-                before_turn_id=started.turn_id,
-                limit=self._window.max_rounds,
+                reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
             )
         return history
 

@@ -162,6 +162,10 @@ class ConversationStore:
             reply_threads.thread_history, reply_thread_id, before_turn_id, limit
         )
 
+    async def turn_text(self, turn_id: int) -> str | None:
+        """What a thread turn's message says now (it may have been edited); None once deleted."""
+        return await self._database.run(reply_threads.turn_text, turn_id)
+
     async def revise_message(self, channel_id: str, message_ts: str, text: str) -> bool:
         """A person edited the message of a round or thread turn: it now reads `text`.
         False when no round or turn records that message."""

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from storage.answers import UNSETTLED_STATUSES
 from storage.database import Database
+from storage.rounds import is_current_chat
 from storage.rows import unstarted_answer
-from storage.tables import Answer, Round, ThreadTurn
+from storage.tables import Answer, ReplyThread, Round, ThreadTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,10 @@ class RegenerationRefused(Enum):
     STILL_STREAMING = "That answer is still being written: press Stop first, or wait for it."
     STILL_SHOWING = "That answer is still being put in its message; try again in a moment."
     NOT_LATEST = "Only the answers to the latest message of a chat or thread can be regenerated."
+    HAS_THREAD = (
+        "That answer has replies in its thread, written about its text: it can't be "
+        "regenerated. Reply in the thread, or ask again."
+    )
     QUESTION_GONE = (
         "The message that answer replies to was deleted (or is older than what this workspace "
         "keeps), so it can't be regenerated."
@@ -133,6 +138,16 @@ def _restart(
     )
 
 
+def _has_thread_turns(session: Session, answer_id: int) -> bool:
+    turn = session.scalar(
+        select(ThreadTurn.id)
+        .join(ReplyThread, ReplyThread.id == ThreadTurn.reply_thread_id)
+        .where(ReplyThread.answer_id == answer_id, ~ThreadTurn.deleted)
+        .limit(1)
+    )
+    return turn is not None
+
+
 def _source_if_latest(
     session: Session, answer: Answer
 ) -> RoundSource | TurnSource | RegenerationRefused:
@@ -147,8 +162,10 @@ def _source_if_latest(
         )
         if round_.deleted:
             return RegenerationRefused.QUESTION_GONE
-        if newer is not None:
+        if newer is not None or not is_current_chat(session, round_.chat_id):
             return RegenerationRefused.NOT_LATEST
+        if _has_thread_turns(session, answer.id):
+            return RegenerationRefused.HAS_THREAD
         return RoundSource(round_.chat_id, round_.id, round_.author_name, round_.text)
     assert answer.thread_turn_id is not None
     turn = session.get_one(ThreadTurn, answer.thread_turn_id)

@@ -54,7 +54,8 @@ class ThreadHistory:
     anchor_answer: str
     turns: tuple[TurnRecord, ...]
     channel_prompt: str | None
-    anchor_settled: bool = True  # False while the answer the thread hangs under still streams
+    # False while the answer the thread hangs under, or a reply to an earlier turn, streams.
+    settled: bool = True
 
 
 def parent_answer(session: Session, channel_id: str, slack_ts: str) -> ParentAnswer | None:
@@ -174,17 +175,27 @@ def thread_history(
     turns = rows.with_answers(
         session, _LATEST_TURNS, parent=reply_thread_id, before=before_turn_id, limit=limit
     )
+    records = tuple(
+        TurnRecord(turn_author, text, replies[0] if replies else None)
+        for (_, turn_author, text), replies in turns
+    )
     return ThreadHistory(
         snapshot=_snapshot_as_it_stands(session, entries),
         anchor_message=thread_anchor_message(author, question, deleted=question_deleted),
         anchor_answer="" if answer_deleted else anchor_answer,
-        turns=tuple(
-            TurnRecord(turn_author, text, replies[0] if replies else None)
-            for (_, turn_author, text), replies in turns
-        ),
+        turns=records,
         channel_prompt=channel_prompt,
-        anchor_settled=AnswerStatus(answer_status).settled,
+        settled=AnswerStatus(answer_status).settled
+        and all(turn.reply is None or turn.reply.status.settled for turn in records),
     )
+
+
+def turn_text(session: Session, turn_id: int) -> str | None:
+    """What the person's message of a thread turn says now; None once it is deleted."""
+    text, deleted = session.execute(
+        select(ThreadTurn.text, ThreadTurn.deleted).where(ThreadTurn.id == turn_id)
+    ).one()
+    return None if deleted else text
 
 
 _THREAD_UNDER = select(ReplyThread.id, ReplyThread.current_model).where(

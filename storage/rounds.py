@@ -107,21 +107,26 @@ def choose_in_chat(
         .order_by(Round.id.desc())
         .limit(1)
     )
-    chat = session.get_one(Chat, chat_id)
-    current_chat = session.scalar(
-        _LATEST_CHAT_ID,
-        {"team_id": chat.team_id, "channel_id": chat.channel_id, "thread_ts": chat.thread_ts},
-    )
     answer = session.get_one(Answer, answer_id)
     status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
-    # After `/chorus new` the old chat's last round is no chat's latest: nothing later sees it.
-    is_latest = latest == round_id and current_chat == chat_id
+    is_latest = latest == round_id and is_current_chat(session, chat_id)
     choice = judge_in_chat_choice(is_latest_round=is_latest, status=status)
     if choice is InChatChoice.CHOSEN:
         session.execute(
             update(Round).where(Round.id == round_id).values(in_chat_answer_id=answer_id)
         )
     return choice
+
+
+def is_current_chat(session: Session, chat_id: int) -> bool:
+    """Whether later rounds of its channel (or thread) join this chat: after `/chorus new`
+    the old chat's last round is no chat's latest, and nothing later sees its answers."""
+    chat = session.get_one(Chat, chat_id)
+    current = session.scalar(
+        _LATEST_CHAT_ID,
+        {"team_id": chat.team_id, "channel_id": chat.channel_id, "thread_ts": chat.thread_ts},
+    )
+    return current == chat_id
 
 
 _LATEST_CHAT_ID = (

@@ -25,5 +25,12 @@ class ModelRequest:
     messages: tuple[ChatMessage, ...]
 
 
-# A request that can only be built later (a thread turn waiting for the answer it hangs under).
+# A request that can only be built later (a thread turn waiting for the answers before it).
 PendingRequest = Callable[[], Awaitable[ModelRequest]]
+
+
+class MessageWithdrawn(Exception):
+    """The message to answer was deleted while its answer waited: nothing is sent."""
+
+    def __init__(self) -> None:
+        super().__init__("The message this answers was deleted before it could be answered.")

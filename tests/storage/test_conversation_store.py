@@ -146,7 +146,10 @@ async def test_history_is_bounded_to_the_latest_rounds(stores):
     assert [r.text for r in records] == ["q3", "q4"]
 
 
-async def start_turn(stores: Stores, parent, ts: str, text: str, *, switch: str | None = None):
+async def start_turn(
+    stores: Stores, parent, ts: str, text: str, *, switch: str | None = None, answered=True
+):
+    """Bob's thread turn, its reply finished at once unless `answered` is False."""
     started = await stores.conversations.start_thread_turn(
         claim(ts),
         parent,
@@ -158,9 +161,10 @@ async def start_turn(stores: Stores, parent, ts: str, text: str, *, switch: str 
         history_limit=50,
     )
     assert started is not None
-    await stores.answers.finish(
-        started.answer.answer_id, FinishedAnswer(AnswerStatus.DONE, f"reply to {text}")
-    )
+    if answered:
+        await stores.answers.finish(
+            started.answer.answer_id, FinishedAnswer(AnswerStatus.DONE, f"reply to {text}")
+        )
     return started
 
 
@@ -619,14 +623,19 @@ async def test_a_message_in_another_channel_with_the_same_ts_is_another_message(
     assert (record.text, context_round(record).in_chat_answer) == ("kept", "claude: kept")
 
 
-async def test_a_thread_turn_knows_while_the_answer_it_hangs_under_still_streams(stores):
+async def test_a_thread_turn_knows_while_the_answers_before_it_still_stream(stores):
     started = await start(stores, claim("1.0"))
     claude = started.answers[0].answer_id
     await stores.answers.posted(claude, "1.1")
     parent = await stores.conversations.parent_answer("C1", "1.1")
-    assert (await start_turn(stores, parent, "1.2", "early")).history.anchor_settled is False
+    early = await start_turn(stores, parent, "1.2", "early", answered=False)
+    assert early.history.settled is False, "the answer it hangs under streams"
     await stores.answers.finish(claude, FinishedAnswer(AnswerStatus.DONE, "done"))
-    assert (await start_turn(stores, parent, "1.3", "later")).history.anchor_settled is True
+    later = await start_turn(stores, parent, "1.3", "later", answered=False)
+    assert later.history.settled is False, "the reply to the early turn streams"
+    for turn in (early, later):
+        await stores.answers.finish(turn.answer.answer_id, FinishedAnswer(AnswerStatus.DONE, "ok"))
+    assert (await start_turn(stores, parent, "1.4", "last")).history.settled is True
 
 
 async def test_an_answer_still_being_written_is_not_owed_to_slack(stores):

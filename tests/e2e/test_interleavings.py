@@ -1,0 +1,214 @@
+"""People acting while answers still stream: Regenerate, Stop, edits, deletions and new
+thread messages interleaved with answers that are not settled yet."""
+
+from __future__ import annotations
+
+from tests.doubles.model_servers import ModelScript
+from tests.doubles.model_servers.recording import RecordedRequest
+from tests.doubles.waiting import wait_until
+from tests.e2e.answer_buttons import (
+    REGENERATE,
+    STOP,
+    numbered_takes,
+    stream_slowly,
+)
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
+from tests.e2e.slack_views import (
+    answers_in,
+    body,
+    buttons,
+    is_final,
+    streaming_first_answer,
+    wait_for_answers,
+)
+
+# -- Regenerate on an answer whose reply thread already has turns -----------------------------
+
+
+def test_an_answer_its_thread_replies_discuss_is_not_regenerated(bot, slack, models, events):
+    """Its thread's replies were written about its text: a new text would leave them
+    discussing something gone, and the thread's model would be sent a talk that never was."""
+    numbered_takes(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a bakery", to=[bot.events_url])
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude) == "take 1"
+    events.user_says(CHANNEL, BOB, "why take 1?", thread_ts=claude["ts"], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
+    bot.wait_until_idle()
+
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=bot.events_url)
+    wait_until(
+        lambda: (
+            slack.ephemeral_messages(CHANNEL)
+            or body(slack.message(CHANNEL, claude["ts"])) == "take 3"
+        ),
+        message="a refusal or a regeneration",
+    )
+    bot.wait_until_idle()
+    events.user_says(CHANNEL, BOB, "and now?", thread_ts=claude["ts"], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=claude["ts"])
+    turns = models.requests_for("claude-test")[-1].turns()
+    # The thread's first reply answered "take 1"; it must follow "take 1", not another text.
+    anchor = turns[1]
+    assert anchor == ("assistant", "take 1"), turns
+    assert "has replies in its thread" in slack.ephemeral_messages(CHANNEL)[0]["text"]
+
+
+# -- a second thread message while the thread model's reply to the first still streams --------
+
+
+def test_a_thread_message_written_while_the_previous_reply_streams_is_sent_that_reply(
+    bot, slack, models, events
+):
+    """As a reply written while the answer above streams waits for all of it."""
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hi", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    slow = "A slow thread reply, piece by piece. " * 4
+
+    def slow_first_reply(request: RecordedRequest) -> str:
+        return slow if request.last_user_text() == "Bob: tell me more" else "Short."
+
+    models.script("gpt-test", ModelScript(reply=slow_first_reply, chunk_chars=8, chunk_delay=0.2))
+    events.user_says(CHANNEL, BOB, "tell me more", thread_ts=gpt["ts"], to=[bot.events_url])
+    wait_until(
+        lambda: (shown := answers_in(slack, CHANNEL, gpt["ts"])) and body(shown[0]),
+        message="the first thread reply streaming",
+    )
+    events.user_says(CHANNEL, BOB, "go on", thread_ts=gpt["ts"], to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=gpt["ts"], timeout=30)
+    turns = models.requests_for("gpt-test")[-1].turns()
+    assert turns[-3:] == [
+        ("user", "Bob: tell me more"),
+        ("assistant", slow),
+        ("user", "Bob: go on"),
+    ], turns
+
+
+# -- a thread message deleted (or edited) while its reply waits for the answer above ----------
+
+
+def _slow_anchor_then_short(models) -> None:
+    slow = "A slow answer, streamed piece by piece. " * 4
+
+    def reply(request: RecordedRequest) -> str:
+        return "Short." if "Bob:" in str(request.turns()) else slow
+
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.25))
+
+
+def test_a_thread_message_deleted_while_its_reply_waits_is_never_sent_to_the_model(
+    bot, slack, models, events
+):
+    """A reply written while the answer above streams waits for it; a message deleted
+    meanwhile is never sent (SPEC §3), and its reply says why it was not written."""
+    _slow_anchor_then_short(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude = streaming_first_answer(slack, CHANNEL)
+    secret = events.user_says(
+        CHANNEL, BOB, "oops, my password is hunter2", thread_ts=claude["ts"], to=[bot.events_url]
+    )
+    wait_until(
+        lambda: answers_in(slack, CHANNEL, thread_ts=claude["ts"]), message="a thread placeholder"
+    )
+    events.user_deletes(CHANNEL, secret["ts"], to=[bot.events_url])
+    wait_until(lambda: f"message {secret['ts']}" in bot.logs(), message="deletion handled")
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "deleted while Claude still streams"
+    wait_for_answers(slack, CHANNEL, 3, timeout=20)
+    wait_until(
+        lambda: all(is_final(m) for m in answers_in(slack, CHANNEL, claude["ts"])),
+        timeout=20,
+        message="the thread reply settled",
+    )
+    sent = [text for request in models.requests_for("claude-test") for _, text in request.turns()]
+    assert not any("hunter2" in text for text in sent), sent
+    (reply,) = answers_in(slack, CHANNEL, claude["ts"])
+    assert "was deleted before it could be answered" in reply["text"]
+
+
+def test_a_thread_message_edited_while_its_reply_waits_is_answered_as_edited(
+    bot, slack, models, events
+):
+    """Same wait: the model is asked the message as it reads when it is asked."""
+    _slow_anchor_then_short(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude = streaming_first_answer(slack, CHANNEL)
+    asked = events.user_says(
+        CHANNEL, BOB, "in French plz", thread_ts=claude["ts"], to=[bot.events_url]
+    )
+    wait_until(
+        lambda: answers_in(slack, CHANNEL, thread_ts=claude["ts"]), message="a thread placeholder"
+    )
+    events.user_edits(CHANNEL, asked["ts"], "in German please", to=[bot.events_url])
+    wait_until(lambda: f"{asked['ts']} in {CHANNEL} was edited" in bot.logs(), message="edit seen")
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "edited while Claude still streams"
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"], timeout=20)
+    assert models.requests_for("claude-test")[-1].turns()[-1] == ("user", "Bob: in German please")
+
+
+# -- a thread reply regenerated while the answer above still streams -------------------------
+
+
+def test_a_thread_reply_regenerated_while_the_answer_above_streams_waits_for_all_of_it(
+    bot, slack, models, events
+):
+    """As when first asked: the reply (stopped while it waited, then regenerated) is sent
+    all of the answer above, not the part of it saved so far."""
+    _slow_anchor_then_short(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude = streaming_first_answer(slack, CHANNEL)
+    events.user_says(CHANNEL, BOB, "go on", thread_ts=claude["ts"], to=[bot.events_url])
+    waiting = wait_until(
+        lambda: (shown := answers_in(slack, CHANNEL, thread_ts=claude["ts"])) and shown[0],
+        message="the thread reply's placeholder",
+    )
+    events.user_clicks(CHANNEL, waiting["ts"], STOP, BOB, to=bot.events_url)
+    stopped = wait_until(
+        lambda: REGENERATE in buttons(m := slack.message(CHANNEL, waiting["ts"])) and m,
+        message="the waiting reply stopped",
+    )
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "Claude's answer still streams"
+    events.user_clicks(CHANNEL, waiting["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
+    wait_until(
+        lambda: body(slack.message(CHANNEL, waiting["ts"])) == "Short.",
+        timeout=20,
+        message="the reply regenerated",
+    )
+    claude = wait_for_answers(slack, CHANNEL, 3, timeout=20)[0]
+    turns = models.requests_for("claude-test")[-1].turns()
+    assert ("assistant", body(claude)) in turns, turns
+
+
+# -- `/chorus new` while a round streams, then a new mention ---------------------------------
+
+
+def test_an_answer_from_before_chorus_new_is_neither_pinned_nor_regenerated(
+    bot, slack, models, events
+):
+    """`/chorus new` while a round streams, then a new mention: the new round starts from
+    nothing, and the old round is no longer the latest (SPEC §2.4)."""
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} one", to=[bot.events_url])
+    claude = streaming_first_answer(slack, CHANNEL)
+    events.user_runs_command(CHANNEL, ALICE, "new", to=bot.events_url)
+    models.script("claude-test", ModelScript())
+    events.user_says(CHANNEL, ALICE, f"{MENTION} two", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6, timeout=20)
+    assert models.requests_for("gpt-test")[-1].turns() == [("user", "Alice: two")]
+    bot.wait_until_idle()
+
+    events.user_reacts(
+        CHANNEL, answers_in(slack, CHANNEL)[1]["ts"], BOB, "pushpin", to=[bot.events_url]
+    )
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the pin refused")
+    assert "only an answer to the latest message" in slack.ephemeral_messages(CHANNEL)[0]["text"]
+
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=bot.events_url)
+    wait_until(
+        lambda: (
+            len(slack.ephemeral_messages(CHANNEL)) == 2
+            or len(models.requests_for("claude-test")) == 3
+        ),
+        message="a refusal or a regeneration",
+    )
+    assert len(models.requests_for("claude-test")) == 2, "the old chat's answer is kept"
+    assert "latest message" in slack.ephemeral_messages(CHANNEL)[1]["text"]
