@@ -96,19 +96,26 @@ def _slow_anchor_then_short(models) -> None:
     models.script("claude-test", ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.25))
 
 
+def bob_writes_while_claude_streams(bot, slack, models, events, text: str):
+    """Claude's answer streams slowly; Bob writes `text` in its thread, which gets its
+    placeholder at once. Claude's answer and Bob's message."""
+    _slow_anchor_then_short(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude = streaming_first_answer(slack, CHANNEL)
+    said = events.user_says(CHANNEL, BOB, text, thread_ts=claude["ts"], to=[bot.events_url])
+    wait_until(
+        lambda: answers_in(slack, CHANNEL, thread_ts=claude["ts"]), message="a thread placeholder"
+    )
+    return claude, said
+
+
 def test_a_thread_message_deleted_while_its_reply_waits_is_never_sent_to_the_model(
     bot, slack, models, events
 ):
     """A reply written while the answer above streams waits for it; a message deleted
     meanwhile is never sent (SPEC §3), and its reply says why it was not written."""
-    _slow_anchor_then_short(models)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
-    claude = streaming_first_answer(slack, CHANNEL)
-    secret = events.user_says(
-        CHANNEL, BOB, "oops, my password is hunter2", thread_ts=claude["ts"], to=[bot.events_url]
-    )
-    wait_until(
-        lambda: answers_in(slack, CHANNEL, thread_ts=claude["ts"]), message="a thread placeholder"
+    claude, secret = bob_writes_while_claude_streams(
+        bot, slack, models, events, "oops, my password is hunter2"
     )
     events.user_deletes(CHANNEL, secret["ts"], to=[bot.events_url])
     wait_until(lambda: f"message {secret['ts']}" in bot.logs(), message="deletion handled")
@@ -129,15 +136,7 @@ def test_a_thread_message_edited_while_its_reply_waits_is_answered_as_edited(
     bot, slack, models, events
 ):
     """Same wait: the model is asked the message as it reads when it is asked."""
-    _slow_anchor_then_short(models)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
-    claude = streaming_first_answer(slack, CHANNEL)
-    asked = events.user_says(
-        CHANNEL, BOB, "in French plz", thread_ts=claude["ts"], to=[bot.events_url]
-    )
-    wait_until(
-        lambda: answers_in(slack, CHANNEL, thread_ts=claude["ts"]), message="a thread placeholder"
-    )
+    claude, asked = bob_writes_while_claude_streams(bot, slack, models, events, "in French plz")
     events.user_edits(CHANNEL, asked["ts"], "in German please", to=[bot.events_url])
     wait_until(lambda: f"{asked['ts']} in {CHANNEL} was edited" in bot.logs(), message="edit seen")
     assert not is_final(answers_in(slack, CHANNEL)[0]), "edited while Claude still streams"
