@@ -23,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ID = String(64)  # Slack ids and timestamps ("C0123", "1764000000.000100")
 # Messages whose text is still kept: what forgetting old messages looks through.
 UNFORGOTTEN = text("text != ''")
+# Answers whose final edit is still owed to Slack (or that are still being written).
+UNSHOWN = text("shown_at IS NULL")
 
 
 class Base(DeclarativeBase):
@@ -122,6 +124,8 @@ class Answer(Base):
         Index("ix_answers_slack_message", "channel_id", "slack_ts"),
         Index("ix_answers_status", "status"),
         Index("ix_answers_started_at", "started_at"),
+        # What the sweeper looks for (`take_over_unshown`): few, among all answers ever.
+        Index("ix_answers_unshown", "id", sqlite_where=UNSHOWN, postgresql_where=UNSHOWN),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
