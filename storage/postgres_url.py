@@ -28,6 +28,9 @@ _RENAMED = {"sslmode": "ssl", "connect_timeout": "timeout"}
 # libpq options asyncpg has no use for: it negotiates channel binding by itself.
 _IGNORED = frozenset({"channel_binding"})
 _NUMBERS = frozenset({"timeout", "command_timeout"})
+# Unless the URL says otherwise: seconds to connect, and for one statement. Without them a
+# connection stuck mid-way (a hung proxy, a partition) would hold its caller forever.
+DEFAULT_TIMEOUTS = {"timeout": 10.0, "command_timeout": 60.0}
 
 
 class UnusableDatabaseUrl(ValueError):
@@ -42,7 +45,7 @@ def asyncpg_url(url: URL) -> tuple[URL, dict[str, Any]]:
         url = url.set(drivername="postgresql+asyncpg")
     query: dict[str, str] = {}
     server_settings: dict[str, str] = {}
-    connect_args: dict[str, Any] = {}
+    connect_args: dict[str, Any] = dict(DEFAULT_TIMEOUTS)
     for name, value in url.query.items():
         if not isinstance(value, str):
             raise UnusableDatabaseUrl(f"DATABASE_URL option {name!r} is given more than once")

@@ -8,13 +8,16 @@ from typing import Self
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `target` from a daemon thread until `cut()`."""
+    """Forwards 127.0.0.1:`port` to `target` from a daemon thread until `cut()`; `freeze()`
+    keeps the connections open but passes nothing more (a hung proxy, a silent partition)."""
 
     def __init__(self, host: str, port: int) -> None:
         self._target = (host, port)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     def start(self) -> Self:
@@ -23,6 +26,9 @@ class TcpProxy:
         if not ready.wait(5):
             raise RuntimeError("the TCP proxy did not start")
         return self
+
+    def freeze(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.clear)
 
     def cut(self) -> None:
         """Close the listening socket and every connection through it."""
@@ -44,7 +50,20 @@ class TcpProxy:
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
         self._writers += [writer, upstream_writer]
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+        )
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                await self._flowing.wait()
+                sink.write(data)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            sink.close()
 
     async def _cut(self) -> None:
         assert self._server is not None
@@ -58,14 +77,3 @@ class TcpProxy:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    try:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    except OSError:
-        pass
-    finally:
-        sink.close()

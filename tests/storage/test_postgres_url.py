@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from storage.database import connect
 from storage.postgres_url import UnusableDatabaseUrl, asyncpg_url
+from tests.doubles.tcp_proxy import TcpProxy
 
 # Neon's default, and options libpq users often add.
 PLATFORM_OPTIONS = (
@@ -24,6 +29,7 @@ def test_libpq_options_become_asyncpg_options_and_server_settings():
     assert dict(url.query) == {"ssl": "disable"}
     assert connect_args == {
         "timeout": 10.0,
+        "command_timeout": 60.0,
         "server_settings": {
             "application_name": "chorus",
             "statement_timeout": "5000",
@@ -35,7 +41,13 @@ def test_libpq_options_become_asyncpg_options_and_server_settings():
 def test_an_asyncpg_url_is_kept_as_it_is():
     given = make_url("postgresql+asyncpg://u@db/app?ssl=require&command_timeout=30")
     url, connect_args = asyncpg_url(given)
-    assert (url, connect_args) == (given.set(query={"ssl": "require"}), {"command_timeout": 30.0})
+    assert url == given.set(query={"ssl": "require"})
+    assert connect_args == {"timeout": 10.0, "command_timeout": 30.0}
+
+
+def test_connecting_and_each_statement_are_bounded_in_time_unless_the_url_says():
+    _, connect_args = asyncpg_url(make_url("postgresql://u@db/app"))
+    assert connect_args == {"timeout": 10.0, "command_timeout": 60.0}
 
 
 @pytest.mark.parametrize(
@@ -70,3 +82,21 @@ async def test_a_platforms_url_connects_with_its_settings(database_url):
         assert await database.run(_settings) == ("chorus", "5s")
     finally:
         await database.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_statement_on_a_connection_gone_silent_ends_in_time(database_url):
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port, query={"command_timeout": "1"})
+    database = await connect(proxied.render_as_string(hide_password=False))
+    try:
+        proxy.freeze()
+        started = time.monotonic()
+        with pytest.raises((TimeoutError, OSError, DBAPIError)):
+            await asyncio.wait_for(database.run(_settings), 10)
+        assert time.monotonic() - started < 5, "ended by the statement timeout"
+    finally:
+        proxy.cut()
+        await database.close()
+        proxy.stop()
