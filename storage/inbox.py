@@ -9,13 +9,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.database import Database
 from storage.liveness import PreviousLife, left_behind
-from storage.tables import HandledEvent
+from storage.tables import ClaimedMessage, HandledEvent, Round, ThreadTurn
 
 FORGET_BATCH = 1000
 
@@ -45,8 +45,12 @@ class EventInbox:
         await self._database.run(_finish, event_id, self._database.now())
 
     async def forget_handled(self, *, before: float) -> int:
-        """Delete (some of) the events handled before `before`; returns how many."""
-        return await self._database.run(_forget_handled, before)
+        """Delete (some of) the events handled before `before`, and the claims made before it
+        on messages that got no round or thread turn (a deletion of chatter, a help reply):
+        Slack sends nothing more about them. Returns how many events were deleted."""
+        forgotten = await self._database.run(_forget_handled, before)
+        await self._database.run(_forget_claims_of_nothing, before)
+        return forgotten
 
     async def heartbeat(self, owner: str, event_ids: Collection[str]) -> None:
         """This replica is alive and works on these events: they are not to be taken over.
@@ -92,6 +96,30 @@ def _forget_handled(session: Session, before: float) -> int:
     )
     deleted = session.execute(delete(HandledEvent).where(HandledEvent.event_id.in_(batch)))
     return int(deleted.rowcount)  # type: ignore[attr-defined]
+
+
+def _forget_claims_of_nothing(session: Session, before: float) -> None:
+    recorded = [
+        select(table.id).where(
+            table.channel_id == ClaimedMessage.channel_id,
+            table.message_ts == ClaimedMessage.message_ts,
+        )
+        for table in (Round, ThreadTurn)
+    ]
+    batch = (
+        select(ClaimedMessage.team_id, ClaimedMessage.channel_id, ClaimedMessage.message_ts)
+        .where(ClaimedMessage.claimed_at < before, *(~exists(query) for query in recorded))
+        .limit(FORGET_BATCH)
+    )
+    keys = session.execute(batch).all()
+    if keys:
+        session.execute(
+            delete(ClaimedMessage).where(
+                tuple_(
+                    ClaimedMessage.team_id, ClaimedMessage.channel_id, ClaimedMessage.message_ts
+                ).in_(keys)
+            )
+        )
 
 
 def _heartbeat(session: Session, owner: str, event_ids: list[str], now: float) -> None:

@@ -174,6 +174,7 @@ class ClaimedMessage(Base):
     """A person's message that already has its round or thread turn (one per message)."""
 
     __tablename__ = "claimed_messages"
+    __table_args__ = (Index("ix_claimed_messages_claimed_at", "claimed_at"),)
 
     team_id: Mapped[str] = mapped_column(ID, primary_key=True)
     channel_id: Mapped[str] = mapped_column(ID, primary_key=True)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import partial
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.chat.history import context_round
 from bot.chat.in_chat import AnswerStatus, InChatChoice
@@ -16,6 +18,7 @@ from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.database import Database, connect
+from storage.inbox import EventInbox
 from storage.regeneration import (
     Regeneration,
     RegenerationRefused,
@@ -25,6 +28,7 @@ from storage.regeneration import (
 )
 from storage.rounds import StartedRound
 from storage.rows import MessageClaim
+from storage.tables import ClaimedMessage
 
 CHAT = ChatKey("T1", "C1")
 MODELS = ["anthropic:claude-sonnet-4-5", "openai:gpt-5.1"]
@@ -694,3 +698,24 @@ async def test_a_channel_prompt_set_to_none_is_removed(stores):
     await stores.channels.set_prompt("C1", None, set_by="U1")
     assert await stores.channels.prompt("C1") is None
     assert (await start(stores, claim("1.0"))).channel_prompt is None
+
+
+async def test_claims_on_messages_that_got_nothing_are_forgotten_after_a_while(stores):
+    await stores.round("1.0", "kept")  # claimed by its round
+    parent = await stores.conversations.parent_answer("C1", "1.01")
+    await start_turn(stores, parent, "1.5", "a thread turn")  # claimed by its turn
+    await stores.conversations.claim(MessageClaim("T1", "C1", "2.0"))  # a help reply
+    await stores.conversations.forget_message(MessageClaim("T1", "C1", "3.0"))  # chatter
+
+    inbox = EventInbox(stores.database)
+    await inbox.forget_handled(before=stores.database.now() - 60)
+    assert len(await claimed(stores)) == 4, "Slack may still send them again"
+    await inbox.forget_handled(before=stores.database.now() + 60)
+    assert await claimed(stores) == ["1.0", "1.5"]
+
+
+async def claimed(stores: Stores) -> list[str]:
+    def ts_claimed(session: Session) -> list[str]:
+        return sorted(session.scalars(select(ClaimedMessage.message_ts)))
+
+    return await stores.database.run(ts_claimed)
