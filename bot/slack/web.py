@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _NAME_CACHE_SECONDS = 3600.0
 _FAILED_NAME_CACHE_SECONDS = 60.0  # a user Slack would not describe is not asked about again
+MAX_NAMES = 10_000  # display names kept: everyone a busy workspace has talking to the bot
 WEB_API_TIMEOUT = 30
 _RATE_LIMIT_RETRIES = 30  # each waits what Slack's Retry-After says
 TAG_EVENT_TYPE = "chorus_message"  # the metadata type of every message the bot posts
@@ -303,10 +304,10 @@ class SlackWeb:
                 response = await self.client.users_info(user=user_id)
         except SlackApiError as error:
             log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
-            name, _ = self._names.setdefault(
-                user_id, (user_id, time.monotonic() + _FAILED_NAME_CACHE_SECONDS)
-            )
-            return name
+            if user_id in self._names:
+                return self._names[user_id][0]  # the name known so far
+            self._remember_name(user_id, user_id, _FAILED_NAME_CACHE_SECONDS)
+            return user_id
         user = response["user"]
         profile = user.get("profile") or {}
         name = str(
@@ -316,8 +317,15 @@ class SlackWeb:
             or user.get("name")
             or user_id
         )
-        self._names[user_id] = (name, time.monotonic() + self._name_cache_seconds)
+        self._remember_name(user_id, name, self._name_cache_seconds)
         return name
+
+    def _remember_name(self, user_id: str, name: str, for_seconds: float) -> None:
+        """Names are kept newest last; past `MAX_NAMES`, the one longest unrefreshed goes."""
+        self._names.pop(user_id, None)
+        self._names[user_id] = (name, time.monotonic() + for_seconds)
+        while len(self._names) > MAX_NAMES:
+            del self._names[next(iter(self._names))]
 
     async def file_info(self, file_id: str) -> dict[str, Any] | None:
         """A shared file's description (files.info), or None (logged) when Slack refuses."""

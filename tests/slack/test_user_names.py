@@ -66,3 +66,20 @@ async def test_someone_slack_will_not_describe_is_not_asked_about_again_at_once(
     slack, emulator = web
     assert [await slack.user_name("U0NOBODY") for _ in range(3)] == ["U0NOBODY"] * 3
     await wait_for_lookups(emulator, 1)  # nor asked about again beside those messages
+
+
+async def test_the_names_kept_are_bounded_the_least_recently_looked_up_going_first(
+    web, monkeypatch
+):
+    slack, emulator = web
+    monkeypatch.setattr("bot.slack.web.MAX_NAMES", 2)
+    for user, name in (("U0ALICE", "Alice"), ("U0BOB", "Bob"), ("U0CAROL", "Carol")):
+        emulator.add_user(user, name)
+        await slack.user_name(user)
+    assert lookups(emulator) == 3
+
+    assert await slack.user_name("U0CAROL") == "Carol"
+    assert await slack.user_name("U0BOB") == "Bob"
+    assert lookups(emulator) == 3, "the two latest are kept"
+    assert await slack.user_name("U0ALICE") == "Alice"
+    assert lookups(emulator) == 4, "the first was let go"
