@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
 from storage.answers import AnswerStore
 
 log = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 1.0  # how soon a Stop pressed on another replica is seen here
+ALREADY_FINISHED = "That answer has already finished: there is nothing to stop."
 
 
 @dataclass(slots=True)
@@ -44,12 +46,17 @@ class AnswerStops:
         finally:
             self._streaming.pop(answer_id, None)
 
-    async def press(self, channel_id: str, message_ts: str, user_id: str) -> None:
-        """Someone pressed Stop on the message `message_ts`."""
+    async def press(
+        self, channel_id: str, message_ts: str, user_id: str, *, thread_ts: str | None = None
+    ) -> None:
+        """Someone pressed Stop on the message `message_ts` (in thread `thread_ts`)."""
         who = await self._web.user_name(user_id)
         answer_id = await self._answers.request_stop(channel_id, message_ts, who)
         if answer_id is None:
             log.info("Stop pressed on %s in %s: not streaming", message_ts, channel_id)
+            await Notices(self._web).tell(
+                channel_id, user_id, ALREADY_FINISHED, thread_ts=thread_ts
+            )
             return
         log.info("answer %s stopped by %s", answer_id, user_id)
         self._stop(answer_id, who)

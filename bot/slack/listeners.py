@@ -58,7 +58,8 @@ def register_listeners(
     async def on_stop_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         press = ButtonPress.of(body)
-        work.start(stops.press(press.channel, press.ts, press.user), name=f"stop {press.ts}")
+        stopping = stops.press(press.channel, press.ts, press.user, thread_ts=press.thread_ts)
+        work.start(stopping, name=f"stop {press.ts}")
 
     async def on_regenerate_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

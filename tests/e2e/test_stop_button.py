@@ -75,3 +75,17 @@ def test_a_thread_reply_waiting_for_the_answer_above_can_be_stopped(bot, slack, 
     assert not is_final(answers_in(slack, CHANNEL)[0]), "stopped while Claude's answer streams"
     wait_for_answers(slack, CHANNEL, 3, timeout=15)
     assert len(models.requests_for("claude-test")) == 1, "the stopped reply never asked Claude"
+
+
+def test_stop_pressed_on_an_answer_already_finished_says_so(bot, slack, models, events):
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hi", to=[bot.events_url])
+    streaming = streaming_first_answer(slack, CHANNEL)
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=20)
+
+    # Bob's Slack still shows it streaming, with its Stop button.
+    events.user_clicks(CHANNEL, claude["ts"], STOP, BOB, to=bot.events_url, seen=streaming)
+
+    notice = wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="a note to Bob")
+    assert notice[0]["text"] == "That answer has already finished: there is nothing to stop."
+    assert body(slack.message(CHANNEL, claude["ts"])) == body(claude)
