@@ -36,7 +36,11 @@ _BROADCAST_WORD = re.compile(
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MRKDWN_SPECIAL = re.compile("[&<>]")
 _PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
-_LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Markdown's
+_LINE_BREAK = re.compile("\r\n?")
+_MARKDOWN_MARKERS = re.compile(r"\*\*|__|^[ \t]*(?:#{1,6}[ \t]+|(?:`{3,}|~{3,})\S*[ \t]*$)", re.M)
+_MARKDOWN_LINK = re.compile(
+    r"\[([^\]\n]+)\]\([^)\s]+\)"
+)  # Windows' (and old Macs') line breaks, as Markdown's
 
 PROVIDER_ICONS = {
     "anthropic": ":large_orange_circle:",
@@ -80,6 +84,9 @@ def _context(line: str) -> dict[str, Any]:
 
 
 def _fallback(name: str, body: str) -> str:
+    """The notification text (and what screen readers say first): the answer's start, read
+    plainly: no bold markers, headings' hashes, fence lines or link targets."""
+    body = _MARKDOWN_LINK.sub(r"\1", _MARKDOWN_MARKERS.sub("", body))
     body = " ".join(body.split())
     if len(body) > FALLBACK_TEXT_LIMIT:
         body = body[: FALLBACK_TEXT_LIMIT - 1] + "…"

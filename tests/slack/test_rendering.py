@@ -365,3 +365,10 @@ def test_a_long_answer_with_windows_line_breaks_is_code_only_where_the_model_wro
 def test_a_stream_that_begins_with_blank_lines_sends_no_blank_markdown_block():
     message = streaming_message("Claude", "\n\n")
     assert [block["type"] for block in message.blocks] == ["context", "actions"]
+
+
+def test_the_notification_text_reads_the_answer_plainly():
+    answer = "## Title\n**bold** and __this__ [the docs](https://x.y/z)\n```python\nprint(1)\n```"
+    assert (
+        streaming_message("Claude", answer).text == "Claude: Title bold and this the docs print(1)"
+    )
