@@ -90,7 +90,8 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     providers = Providers(settings)
     answers = AnswerStore(database, replica_id=settings.replica_id)
     channels = ChannelStore(database)
-    stops = AnswerStops(answers, slack)
+    notices = Notices(slack)
+    stops = AnswerStops(answers, slack, notices)
     runner = AnswerRunner(
         answers,
         providers.by_name,
@@ -108,7 +109,6 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         max_tokens=settings.chorus_context_max_tokens,
     )
     chats = ConversationStore(database)
-    notices = Notices(slack)
     fan_out = FanOut(
         catalog=catalog,
         answers=answers,

@@ -104,16 +104,21 @@ class ModelRequests:
     async def _once_settled(
         self, reply_thread_id: int, turn_id: int, history: ThreadHistory | None = None
     ) -> ThreadHistory:
-        """A bounded wait, as recovery settles an answer whose replica died."""
+        """The thread's history before the turn once it is settled (`history`: as read last).
+        A bounded wait, as recovery settles an answer whose replica died."""
+        if history is None:
+            history = await self._thread_history(reply_thread_id, turn_id)
         waited = 0.0
-        while history is None or (not history.settled and waited < SETTLED_WAIT_SECONDS):
-            if history is not None:
-                await asyncio.sleep(SETTLED_POLL_SECONDS)
-                waited += SETTLED_POLL_SECONDS
-            history = await self._store.thread_history(
-                reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
-            )
+        while not history.settled and waited < SETTLED_WAIT_SECONDS:
+            await asyncio.sleep(SETTLED_POLL_SECONDS)
+            waited += SETTLED_POLL_SECONDS
+            history = await self._thread_history(reply_thread_id, turn_id)
         return history
+
+    async def _thread_history(self, reply_thread_id: int, turn_id: int) -> ThreadHistory:
+        return await self._store.thread_history(
+            reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
+        )
 
     def _system(self, channel_prompt: str | None) -> str:
         return compose_system_prompt(self._system_prompt, channel_prompt)

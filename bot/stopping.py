@@ -31,9 +31,10 @@ class AnswerStops:
     The press may reach any replica: it is recorded, cancelled at once when the answer
     streams here, and otherwise found by the streaming replica's `watch_forever` poll."""
 
-    def __init__(self, answers: AnswerStore, web: SlackWeb) -> None:
+    def __init__(self, answers: AnswerStore, web: SlackWeb, notices: Notices) -> None:
         self._answers = answers
         self._web = web
+        self._notices = notices
         self._streaming: dict[int, tuple[asyncio.Task[Any], StopRequest]] = {}
 
     @contextmanager
@@ -54,9 +55,7 @@ class AnswerStops:
         answer_id = await self._answers.request_stop(channel_id, message_ts, who)
         if answer_id is None:
             log.info("Stop pressed on %s in %s: not streaming", message_ts, channel_id)
-            await Notices(self._web).tell(
-                channel_id, user_id, ALREADY_FINISHED, thread_ts=thread_ts
-            )
+            await self._notices.tell(channel_id, user_id, ALREADY_FINISHED, thread_ts=thread_ts)
             return
         log.info("answer %s stopped by %s", answer_id, user_id)
         self._stop(answer_id, who)

@@ -36,11 +36,11 @@ _BROADCAST_WORD = re.compile(
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MRKDWN_SPECIAL = re.compile("[&<>]")
 _PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
-_LINE_BREAK = re.compile("\r\n?")
+_LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Markdown's
+# What the notification text leaves out: bold markers, headings' hashes, fence lines…
 _MARKDOWN_MARKERS = re.compile(r"\*\*|__|^[ \t]*(?:#{1,6}[ \t]+|(?:`{3,}|~{3,})\S*[ \t]*$)", re.M)
-_MARKDOWN_LINK = re.compile(
-    r"\[([^\]\n]+)\]\([^)\s]+\)"
-)  # Windows' (and old Macs') line breaks, as Markdown's
+# … and link targets (`[label](url)` reads as its label).
+_MARKDOWN_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]+\)")
 
 PROVIDER_ICONS = {
     "anthropic": ":large_orange_circle:",
