@@ -69,6 +69,15 @@ class _Progress:
     input_tokens: int | None = None
     output_tokens: int | None = None
 
+    @property
+    def has_words(self) -> bool:
+        return bool(self.text.strip())
+
+    @property
+    def failed_status(self) -> AnswerStatus:
+        """A failure keeps the answer's text, if it has any, as cut off."""
+        return AnswerStatus.CUT_OFF if self.has_words else AnswerStatus.FAILED
+
 
 class AnswerRunner:
     """Runs answers: provider stream → Slack message → stored outcome. Never raises for a
@@ -138,18 +147,16 @@ class AnswerRunner:
             return await self._end(job, progress, AnswerStatus.FAILED, str(withdrawn))
         except ProviderError as error:
             log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
-            status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
-            return await self._end(job, progress, status, str(error))
+            return await self._end(job, progress, progress.failed_status, str(error))
         except asyncio.CancelledError:
             await self._end(job, progress, AnswerStatus.INTERRUPTED, INTERRUPTED)
             raise
         except Exception:
             log.exception("answer %s by %s crashed", job.answer_id, job.spec.name)
-            status = AnswerStatus.CUT_OFF if progress.text else AnswerStatus.FAILED
-            return await self._end(job, progress, status, INTERNAL_ERROR)
+            return await self._end(job, progress, progress.failed_status, INTERNAL_ERROR)
         finally:
             await job.stream.close()
-        if not progress.text.strip():
+        if not progress.has_words:
             return await self._end(job, progress, AnswerStatus.FAILED, EMPTY_ANSWER)
         return await self._end(job, progress, AnswerStatus.DONE, None)
 
@@ -171,10 +178,14 @@ class AnswerRunner:
             if isinstance(event, Usage):
                 progress.input_tokens = event.input_tokens or progress.input_tokens
                 progress.output_tokens = event.output_tokens or progress.output_tokens
-            elif isinstance(event, TextDelta) and event.text:
+            elif isinstance(event, TextDelta):
+                # Line breaks a model opens with would show as blank lines atop its message.
+                text = (progress.text + event.text).lstrip("\r\n")
+                if not text:
+                    continue
                 if progress.first_token_at is None:
                     progress.first_token_at = self._answers.now()
-                progress.text += event.text
+                progress.text = text
                 if len(progress.text) > self._max_answer_chars:
                     progress.text = progress.text[: self._max_answer_chars]
                     raise AnswerTooLong(self._max_answer_chars)

@@ -34,10 +34,7 @@ class ContextRound:
     in_chat_answer: str | None
 
     def messages(self) -> list[ChatMessage]:
-        turns = [ChatMessage("user", self.user)]
-        if self.in_chat_answer:
-            turns.append(ChatMessage("assistant", self.in_chat_answer))
-        return turns
+        return _exchange(self.user, self.in_chat_answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +45,16 @@ class ThreadTurn:
     reply: str | None
 
     def messages(self) -> list[ChatMessage]:
-        turns = [ChatMessage("user", self.user)]
-        if self.reply:
-            turns.append(ChatMessage("assistant", self.reply))
-        return turns
+        return _exchange(self.user, self.reply)
+
+
+def _exchange(user: str, answer: str | None) -> list[ChatMessage]:
+    """A person's message and the answer to it. An answer of blank text (one stopped or cut off
+    after a line break) sends no assistant turn: Anthropic rejects a blank turn with a 400."""
+    turns = [ChatMessage("user", user)]
+    if answer and not answer.isspace():
+        turns.append(ChatMessage("assistant", answer))
+    return turns
 
 
 EMPTIED_MESSAGE = "(no text)"

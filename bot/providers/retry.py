@@ -67,7 +67,8 @@ async def stream_with_retries(
         events = provider.stream(model_id, request)
         try:
             async for event in events:
-                if isinstance(event, TextDelta) and event.text:
+                # A line break alone is not yet an answer worth keeping over a retry.
+                if isinstance(event, TextDelta) and event.text.strip():
                     text_yielded = True
                 yield event
             return

@@ -117,6 +117,18 @@ def test_round_whose_in_chat_answer_failed_sends_no_assistant_turn():
     assert turns(request) == [("user", "Alice: question 1"), ("user", "Alice: again")]
 
 
+def test_an_answer_of_only_blank_text_sends_no_assistant_turn():
+    """An answer stopped or cut off after a line break has nothing to say (and Anthropic rejects
+    a blank turn), in a chat and in a thread alike."""
+    stopped = round_record(1, ("\n\n", AnswerStatus.STOPPED))
+    request = build_round_context("", [context_round(stopped)], "Alice: again", WIDE)
+    assert turns(request) == [("user", "Alice: question 1"), ("user", "Alice: again")]
+
+    cut_off = thread_turn(TurnRecord("Bob", "and?", AnswerRecord(7, AnswerStatus.CUT_OFF, " \n")))
+    request = build_thread_context("", [], "Alice: q", "\n", [cut_off], "Bob: again", WIDE)
+    assert turns(request) == [("user", "Alice: q"), ("user", "Bob: and?"), ("user", "Bob: again")]
+
+
 def test_people_are_named_in_their_messages():
     assert authored("Carol", "hi") == "Carol: hi"
     assert context_round(round_record(3, ("x", DONE))).user == "Alice: question 3"

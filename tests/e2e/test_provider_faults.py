@@ -131,6 +131,24 @@ def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, mode
         assert len(models.requests_for(model_id)) == 1, "no retry once text has streamed"
 
 
+def test_a_failure_after_only_a_line_break_is_retried_like_one_before_any_text(
+    start_bot, slack, models, events
+):
+    reply = "\n\nThe whole answer, after a retry."
+    fault = ModelFault(cut_after_chunks=1)
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=2, error=fault, fail_times=1))
+    models.script("gpt-test", ModelScript(reply="\n", error=ModelFault(cut_after_chunks=1)))
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="2")
+    ask(bot, events)
+
+    claude, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude) == reply.strip()
+    assert ":warning:" not in status_line(claude)
+    assert len(models.requests_for("claude-test")) == 2
+    assert "cut off" not in status_line(gpt), "a line break is no answer to keep"
+    assert ":warning:" in status_line(gpt)
+
+
 def test_an_answer_stopped_at_the_output_token_limit_is_kept_and_says_so(
     start_bot, slack, models, events
 ):

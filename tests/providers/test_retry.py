@@ -196,6 +196,16 @@ async def test_no_retry_after_first_token():
     assert delays == []
 
 
+async def test_a_line_break_before_a_failure_does_not_stop_a_retry():
+    provider = ScriptedProvider(([TextDelta("\n\n")], StreamCut("cut")), ANSWERS)
+
+    answer, _ = await retrying(provider)
+
+    assert answer.error is None
+    assert answer.text.strip() == "4 and 6."
+    assert provider.calls == 2
+
+
 async def test_usage_before_text_does_not_stop_a_retry():
     provider = ScriptedProvider(([Usage(10, None)], Overloaded("busy")), ANSWERS)
 
