@@ -108,6 +108,13 @@ class OutputLimitReached(ProviderError):
     """The model stopped at the output-token limit; asking again would stop there again."""
 
 
+class StoppedEarly(ProviderError):
+    """The provider ended the answer, whole as far as the stream goes, for a reason other than
+    a natural stop or the output limit (Gemini's finish reason OTHER)."""
+
+    retryable = True
+
+
 class StreamCut(ProviderError):
     """The stream ended before the provider said the answer was complete."""
 

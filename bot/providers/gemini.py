@@ -16,8 +16,10 @@ from bot.providers.json_fields import UnexpectedShape, field, objects, parse_jso
 
 NAME = "Gemini"
 REFUSAL_REASONS = frozenset(
-    {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
+    {"SAFETY", "RECITATION", "LANGUAGE", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 )
+# Finish reasons of an answer that ended as it should; any other (OTHER, MALFORMED_…) cut it.
+NATURAL_ENDS = frozenset({"STOP", "MAX_TOKENS"})
 _ROLES = {"user": "user", "assistant": "model"}
 
 
@@ -78,6 +80,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     if finish_reason:
         state.complete = True
         state.output_limit_reached = finish_reason == "MAX_TOKENS"
+        if finish_reason not in NATURAL_ENDS:
+            state.stopped_early = f"finish reason {finish_reason}"
     parts = field(field(candidate, "content", dict) or {}, "parts", list) or []
     # Thought summaries (`"thought": true`) are the model's reasoning, not its answer.
     return "".join(

@@ -18,6 +18,7 @@ from bot.providers.base import (
     OutputLimitReached,
     ProviderError,
     ProviderTimeout,
+    StoppedEarly,
     StreamCut,
     StreamEvent,
     TextDelta,
@@ -42,6 +43,8 @@ class StreamState:
     """Nothing more will come that matters; stop reading."""
     output_limit_reached: bool = False
     """The provider ended the answer because it reached the output-token limit."""
+    stopped_early: str = ""
+    """Why the provider ended the answer before it was whole, in its own words, if it did."""
     refusal: str = ""
     """What the model said declining to answer, so far (OpenAI's `delta.refusal`)."""
 
@@ -137,6 +140,8 @@ async def stream_answer(
         yield Usage(state.input_tokens, state.output_tokens)
     if state.output_limit_reached:
         raise OutputLimitReached(f"{provider} stopped at the output-token limit.")
+    if state.stopped_early:
+        raise StoppedEarly(f"{provider} stopped the answer early ({state.stopped_early}).")
 
 
 async def _read_to_end(events: AsyncIterator[ServerSentEvent]) -> None:

@@ -12,6 +12,7 @@ from bot.providers.base import (
     OutputLimitReached,
     Overloaded,
     Refused,
+    StoppedEarly,
     StreamCut,
     Usage,
 )
@@ -128,7 +129,8 @@ async def test_a_usage_only_chunk_after_the_finish_is_read():
 
 
 @pytest.mark.parametrize(
-    "reason", ["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"]
+    "reason",
+    ["SAFETY", "RECITATION", "LANGUAGE", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"],
 )
 async def test_blocked_finish_reasons_are_refusals(reason: str):
     answer = await ask(ReplayServer((chunk("4 and ") + chunk(finish=reason)).encode()))
@@ -136,6 +138,19 @@ async def test_blocked_finish_reasons_are_refusals(reason: str):
     assert answer.text == "4 and "
     assert isinstance(answer.error, Refused)
     assert str(answer.error) == f"Gemini refused to answer (finish reason {reason})."
+
+
+@pytest.mark.parametrize(
+    "reason", ["OTHER", "MALFORMED_FUNCTION_CALL", "FINISH_REASON_UNSPECIFIED"]
+)
+async def test_an_answer_ended_for_another_reason_keeps_its_text_but_is_not_whole(reason: str):
+    body = chunk("The first step is ") + chunk("to", finish=reason, usage=FINAL_USAGE)
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.text == "The first step is to"
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=5)]
+    assert isinstance(answer.error, StoppedEarly)
+    assert str(answer.error) == f"Gemini stopped the answer early (finish reason {reason})."
 
 
 async def test_blocked_prompt_is_a_refusal():
