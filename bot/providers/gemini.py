@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
-from bot.chat.messages import ModelRequest
+from bot.chat.messages import ChatMessage, ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
 from bot.providers.errors import error_in_stream
 from bot.providers.http import SseEndpoint, StreamState
@@ -42,18 +42,22 @@ class GeminiProvider:
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         model = model_id.removeprefix("models/")
         url = f"{self._base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse"
-        return self._endpoint.stream(url, request_body(request))
+        return self._endpoint.stream(url, request_body(model, request))
 
 
-def request_body(request: ModelRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "contents": [
-            {"role": _ROLES[turn.role], "parts": [{"text": turn.content}]}
-            for turn in alternating_turns(request.messages)
-        ]
-    }
-    if request.system:
+def request_body(model: str, request: ModelRequest) -> dict[str, Any]:
+    messages = list(request.messages)
+    body: dict[str, Any] = {}
+    if request.system and model.startswith("gemma-"):
+        # Gemma models answer 400 "Developer instruction is not enabled" to a system
+        # instruction; their own chat template puts it atop the first user turn instead.
+        messages.insert(0, ChatMessage("user", request.system))
+    elif request.system:
         body["systemInstruction"] = {"parts": [{"text": request.system}]}
+    body["contents"] = [
+        {"role": _ROLES[turn.role], "parts": [{"text": turn.content}]}
+        for turn in alternating_turns(messages)
+    ]
     return body
 
 

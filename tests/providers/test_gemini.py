@@ -92,6 +92,18 @@ async def test_empty_system_prompt_sends_no_system_instruction():
     assert server.request.url.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
 
 
+async def test_gemma_models_get_the_system_prompt_atop_the_first_user_turn():
+    """Gemma on the Gemini API refuses a system instruction ("Developer instruction is not
+    enabled")."""
+    server = ReplayServer(ANSWER)
+    request = ModelRequest("Be brief.", (ChatMessage("user", "Ann: hi"),))
+    await ask(server, request, model="gemma-3-27b-it")
+
+    sent = server.sent_json()
+    assert "systemInstruction" not in sent
+    assert sent["contents"] == [{"role": "user", "parts": [{"text": "Be brief.\n\nAnn: hi"}]}]
+
+
 async def test_max_tokens_finish_keeps_the_text_and_says_where_it_stopped():
     body = chunk("4 and ") + chunk("6", finish="MAX_TOKENS", usage=FINAL_USAGE)
     answer = await ask(ReplayServer(body.encode()))
