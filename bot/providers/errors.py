@@ -43,6 +43,7 @@ _STATUS_FOR_ERROR_TYPE: dict[str, int] = {
     "overloaded_error": 529,
     # OpenAI error types and codes
     "context_length_exceeded": 400,
+    "invalid_prompt": 400,  # Responses: the prompt failed validation or a usage-policy check
     "rate_limit_exceeded": 429,
     "too_many_requests": 429,
     "server_error": 500,

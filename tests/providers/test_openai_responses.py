@@ -12,6 +12,7 @@ import pytest
 from bot.chat.messages import ChatMessage, ModelRequest
 from bot.providers.base import (
     AuthenticationFailed,
+    BadRequest,
     MalformedStream,
     OutputLimitReached,
     QuotaExhausted,
@@ -185,6 +186,16 @@ async def test_a_failed_response_is_mapped_by_its_error_code():
     assert answer.text == "4"
     assert isinstance(answer.error, ServerError)
     assert str(answer.error) == "OpenAI had a server error (server_error)."
+
+
+async def test_a_prompt_failing_a_usage_policy_check_is_not_retried_and_says_why():
+    flagged = "Invalid prompt: your prompt was flagged as potentially violating our usage policy."
+    failed = ending("failed", 4, error={"code": "invalid_prompt", "message": flagged})
+    answer = await ask(ReplayServer((OPENING + failed).encode()))
+
+    assert isinstance(answer.error, BadRequest)
+    assert not answer.error.retryable
+    assert str(answer.error) == f"OpenAI rejected the request (invalid_prompt): {flagged}"
 
 
 async def test_an_error_event_is_mapped_by_its_code():
