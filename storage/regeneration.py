@@ -157,7 +157,11 @@ def _source_if_latest(
         round_ = session.get_one(Round, answer.round_id)
         newer = session.scalar(
             select(Round.id)
-            .where(Round.chat_id == round_.chat_id, Round.id > round_.id, ~Round.deleted)
+            .where(
+                Round.chat_id == round_.chat_id,
+                Round.message_ts > round_.message_ts,
+                ~Round.deleted,
+            )
             .limit(1)
         )
         if round_.deleted:
@@ -173,7 +177,7 @@ def _source_if_latest(
         select(ThreadTurn.id)
         .where(
             ThreadTurn.reply_thread_id == turn.reply_thread_id,
-            ThreadTurn.id > turn.id,
+            ThreadTurn.message_ts > turn.message_ts,
             ~ThreadTurn.deleted,
         )
         .limit(1)

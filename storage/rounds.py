@@ -16,6 +16,7 @@ from storage.rows import (
     MessageClaim,
     NewAnswer,
     claim_message,
+    in_slack_order,
     insert_answers,
     insert_or_ignore,
     insert_returning_id,
@@ -104,7 +105,7 @@ def choose_in_chat(
     latest = session.scalar(
         select(Round.id)
         .where(Round.chat_id == chat_id, ~Round.deleted)
-        .order_by(Round.id.desc())
+        .order_by(*in_slack_order(Round, descending=True))
         .limit(1)
     )
     answer = session.get_one(Answer, answer_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Insert, Integer, Select, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.chat.history import AnswerRecord
 from bot.chat.in_chat import AnswerStatus
@@ -145,20 +145,39 @@ def latest_with_answers(
     entity: type[Round] | type[ThreadTurn], parent: Any, answer_owner: Any, *columns: Any
 ) -> Select[Any]:
     """The latest `:limit` undeleted rounds or thread turns of a chat or thread (`parent` is
-    `:parent`) before the one with id `:before`, oldest first, each joined with its answers in
-    model order: one query, each trip to the database counts. Rows start with their id."""
+    `:parent`) said before the one with id `:before`, oldest first, each joined with its answers
+    in model order: one query, each trip to the database counts. Rows start with their id.
+
+    "Before" is in Slack's order (see `in_slack_order`), not the order they were recorded in."""
+    before = aliased(entity)
+    said_before = select(before.message_ts).where(before.id == bindparam("before"))
     latest = (
-        select(entity.id, *columns)
-        .where(parent == bindparam("parent"), entity.id < bindparam("before"), ~entity.deleted)
-        .order_by(entity.id.desc())
+        select(entity.id, *columns, entity.message_ts.label("said_at"))
+        .where(parent == bindparam("parent"), entity.message_ts < said_before.scalar_subquery())
+        .where(~entity.deleted)
+        .order_by(*in_slack_order(entity, descending=True))
         .limit(bindparam("limit", type_=Integer))
         .subquery()
     )
     return (
-        select(latest, Answer.id, Answer.status, Answer.text, Answer.deleted)
+        select(*(column for column in latest.c if column.key != "said_at"))
+        .add_columns(Answer.id, Answer.status, Answer.text, Answer.deleted)
         .outerjoin(Answer, answer_owner == latest.c.id)
-        .order_by(latest.c.id, Answer.position, Answer.id)
+        .order_by(latest.c.said_at, latest.c.id, Answer.position, Answer.id)
     )
+
+
+def in_slack_order(
+    entity: type[Round] | type[ThreadTurn], *, descending: bool = False
+) -> tuple[Any, ...]:
+    """Rounds or turns in the order their messages were said in Slack. Slack's timestamps
+    ("1764000000.000100": seconds, then a sequence number) sort in time order as strings. A
+    message can be recorded after one said later (its author's name took a lookup, a crashed
+    replica's event was taken over), so row ids are no guide. Within a chat or a thread each
+    message has one row, so timestamps never tie; the id only makes the order total."""
+    if descending:
+        return entity.message_ts.desc(), entity.id.desc()
+    return entity.message_ts, entity.id
 
 
 def with_answers(

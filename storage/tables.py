@@ -52,7 +52,7 @@ class Round(Base):
 
     __tablename__ = "rounds"
     __table_args__ = (
-        Index("ix_rounds_chat_id_id", "chat_id", "id"),
+        Index("ix_rounds_chat_id_message_ts", "chat_id", "message_ts"),
         Index("ix_rounds_message", "channel_id", "message_ts"),
         Index(
             "ix_rounds_unforgotten",
@@ -93,7 +93,7 @@ class ThreadTurn(Base):
 
     __tablename__ = "thread_turns"
     __table_args__ = (
-        Index("ix_thread_turns_thread_id_id", "reply_thread_id", "id"),
+        Index("ix_thread_turns_thread_id_message_ts", "reply_thread_id", "message_ts"),
         Index("ix_thread_turns_message", "channel_id", "message_ts"),
         Index(
             "ix_thread_turns_unforgotten",

@@ -177,10 +177,12 @@ async def test_thread_turns_never_reach_channel_context(stores):
     parent = await stores.conversations.parent_answer("C1", f"1.0{first.answers[1].answer_id}")
     assert parent is not None and parent.model == "openai:gpt-5.1"
     await start_turn(stores, parent, "1.5", "secret thread question")
-    second = await stores.round("2.0", "second")
+    await stores.round("2.0", "second")
+    third = await stores.round("3.0", "third")
     records = await stores.conversations.round_records(
-        second.chat_id, before_round_id=second.round_id + 1, limit=10
+        third.chat_id, before_round_id=third.round_id, limit=10
     )
+    assert [record.text for record in records] == ["first", "second"]
     everything = repr(records)
     assert "secret thread question" not in everything
     assert "reply to secret" not in everything
@@ -218,7 +220,7 @@ async def test_the_channel_prompt_comes_with_a_new_round_and_a_thread_turn(store
     turn = await start_turn(stores, parent, "2.6", "why?")
     await stores.channels.set_prompt("C1", "Answer in German.", set_by="U1")
     history = await stores.conversations.thread_history(
-        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
     )
     assert history.channel_prompt == "Answer in German."
 
@@ -241,7 +243,7 @@ async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
     # Round one's question is deleted later: it leaves the snapshot too.
     await stores.conversations.forget_message(claim("1.0"))
     history = await stores.conversations.thread_history(
-        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
     )
     assert history.snapshot == ()
 
@@ -252,7 +254,7 @@ async def test_a_deleted_question_leaves_the_thread_under_its_answer(stores):
     turn = await start_turn(stores, parent, "1.1", "go on")
     await stores.conversations.forget_message(claim("1.0"))
     history = await stores.conversations.thread_history(
-        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
     )
     assert "secret question" not in history.anchor_message
     assert history.anchor_message == "Alice: (message deleted)"
@@ -264,7 +266,7 @@ async def test_deleted_answers_leave_the_thread_the_anchor_and_the_snapshot(stor
     parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[1].answer_id}")
     turn = await start_turn(stores, parent, "2.1", "why?")
     history = await stores.conversations.thread_history(
-        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
     )
     assert [r.in_chat_answer for r in history.snapshot] == ["claude: first"]
     assert history.anchor_answer == "gpt: second"
@@ -273,7 +275,7 @@ async def test_deleted_answers_leave_the_thread_the_anchor_and_the_snapshot(stor
     await stores.conversations.forget_message(claim(f"1.0{first.answers[0].answer_id}"))
     await stores.conversations.forget_message(claim(parent.slack_ts))
     history = await stores.conversations.thread_history(
-        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
     )
     assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [("Alice: first", None)]
     assert history.anchor_answer == ""
@@ -479,8 +481,9 @@ async def test_only_answers_to_the_latest_message_are_regenerated(stores):
     assert isinstance(regeneration, Regeneration)
     assert regeneration.source == RoundSource(second.chat_id, second.round_id, "Alice", "second")
     assert regeneration.answer_id == second.answers[0].answer_id
+    third = await stores.round("3.0", "third")
     records = await stores.conversations.round_records(
-        second.chat_id, before_round_id=second.round_id + 1, limit=10
+        second.chat_id, before_round_id=third.round_id, limit=10
     )
     restarted = records[-1].answers[0]
     assert (restarted.status, restarted.text) == (AnswerStatus.PENDING, "")
@@ -576,6 +579,39 @@ async def test_a_deleted_later_round_leaves_the_one_before_it_the_latest_for_in_
     assert await make_in_chat(stores, "1.0", first, 1) is InChatChoice.NOT_LATEST_ROUND
     await stores.conversations.forget_message(claim("2.0"))
     assert await make_in_chat(stores, "1.0", first, 1) is InChatChoice.CHOSEN
+
+
+async def test_rounds_take_their_place_by_when_they_were_said_not_when_recorded(stores):
+    """A message recorded late (its author's name took a lookup, a crashed replica's event was
+    taken over) still comes before one said after it."""
+    said_second = await stores.round("2.0", "said second")
+    said_first = await stores.round("1.0", "said first")
+    assert said_first.history == () and said_second.history == ()
+
+    assert await make_in_chat(stores, "1.0", said_first, 1) is InChatChoice.NOT_LATEST_ROUND
+    assert await restart(stores, f"1.0{said_first.answers[0].answer_id}") is (
+        RegenerationRefused.NOT_LATEST
+    )
+    assert await make_in_chat(stores, "2.0", said_second, 1) is InChatChoice.CHOSEN
+
+    third = await stores.round("3.0", "third")
+    assert [record.text for record in third.history] == ["said first", "said second"]
+
+
+async def test_thread_turns_take_their_place_by_when_they_were_said(stores):
+    asked = await stores.round("1.0", "q")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
+    await start_turn(stores, parent, "1.3", "said second")
+    said_first = await start_turn(stores, parent, "1.2", "said first")
+    history = await stores.conversations.thread_history(
+        said_first.reply_thread_id, before_turn_id=said_first.turn_id, limit=10
+    )
+    assert history.turns == ()
+    latest = await start_turn(stores, parent, "1.4", "latest")
+    history = await stores.conversations.thread_history(
+        latest.reply_thread_id, before_turn_id=latest.turn_id, limit=10
+    )
+    assert [turn.text for turn in history.turns] == ["said first", "said second"]
 
 
 async def test_a_deleted_answer_cannot_be_made_in_chat(stores):

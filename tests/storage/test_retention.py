@@ -51,6 +51,7 @@ async def test_messages_said_before_the_cutoff_are_erased_with_their_answers(sto
     await asyncio.sleep(0.01)
     await stores.round("4.0", "new question")
     turn = await start_turn(stores, parent, "2.2", "new thread question")
+    later = await start_turn(stores, parent, "2.3", "a later thread question")
     usage_before = await UsageStore(stores.conversations._database).by_model(since=0)
 
     assert await retention.forget_said_before(cutoff) == 4  # three rounds, one turn
@@ -59,7 +60,7 @@ async def test_messages_said_before_the_cutoff_are_erased_with_their_answers(sto
     assert "new question" in kept and "new thread question" in kept
 
     history = await stores.conversations.thread_history(
-        turn.reply_thread_id, before_turn_id=turn.turn_id + 1, limit=10
+        turn.reply_thread_id, before_turn_id=later.turn_id, limit=10
     )
     assert history.snapshot == ()
     assert history.anchor_answer == ""
