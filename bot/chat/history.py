@@ -42,10 +42,13 @@ class TurnRecord:
 def in_chat_answer_id(record: RoundRecord) -> int | None:
     """The recorded choice while its answer has text to send, else the default rule over the
     answers in model order (the choice's answer may since have failed a Regenerate, or been
-    deleted)."""
-    chosen = record.chosen_answer_id
-    if any(a.answer_id == chosen and a.status.keeps_text for a in record.answers):
-        return chosen
+    deleted). A choice being regenerated is undecided (None), as the default rule is while
+    the first model answers: no other answer takes its place meanwhile."""
+    chosen = next((a for a in record.answers if a.answer_id == record.chosen_answer_id), None)
+    if chosen is not None and chosen.status.keeps_text:
+        return chosen.answer_id
+    if chosen is not None and not chosen.status.settled:
+        return None
     outcomes = [AnswerOutcome(answer.answer_id, answer.status) for answer in record.answers]
     return default_in_chat_answer(outcomes)
 

@@ -111,6 +111,12 @@ def test_a_chosen_answer_that_later_failed_gives_way_to_the_first_that_succeeded
     assert context_round(record).in_chat_answer == "second"
 
 
+def test_a_chosen_answer_being_regenerated_is_not_replaced_by_another_meanwhile():
+    for status in (AnswerStatus.PENDING, STREAMING):
+        record = round_record(1, ("first", DONE), ("", status), chosen=11)
+        assert context_round(record).in_chat_answer is None
+
+
 def test_round_whose_in_chat_answer_failed_sends_no_assistant_turn():
     history = [context_round(round_record(1, ("", FAILED), ("", FAILED)))]
     request = build_round_context("", history, "Alice: again", WIDE)
