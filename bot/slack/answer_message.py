@@ -56,7 +56,9 @@ async def show_final(
     be reached (rate limits are waited out by the client first)."""
     first, *rest = messages
     await _in_blocks_or_plain(
-        partial(web.update, channel, ts), first, f"final update of {ts} in {channel}"
+        partial(web.update, channel, ts, identity=identity),
+        first,
+        f"final update of {ts} in {channel}",
     )
     continuations = []
     for part, message in enumerate(rest, start=1):
@@ -136,7 +138,9 @@ class AnswerMessage:
         continuation messages of its previous text are removed."""
         assert self.ts is not None
         try:
-            await self._web.update(self.channel, self.ts, placeholder_message(self._name))
+            await self._web.update(
+                self.channel, self.ts, placeholder_message(self._name), identity=self._identity
+            )
         except SlackApiError as error:  # the answer streams into the message all the same
             log.warning("could not reset %s: %s", self.ts, slack_error_code(error))
         for ts in old_continuations:
@@ -219,7 +223,12 @@ class AnswerMessage:
             if text == self._shown or self.ts is None:
                 continue
             try:
-                await self._web.update(self.channel, self.ts, streaming_message(self._name, text))
+                await self._web.update(
+                    self.channel,
+                    self.ts,
+                    streaming_message(self._name, text),
+                    identity=self._identity,
+                )
                 self._shown = text
             except SlackApiError as error:
                 log.warning(

@@ -198,8 +198,7 @@ class SlackWeb:
                         metadata=tag.as_metadata(),
                         unfurl_links=False,
                         unfurl_media=False,
-                        username=identity.username if identity else None,
-                        icon_emoji=identity.icon_emoji if identity else None,
+                        **_presented_as(identity),
                     )
                 return str(response["ts"])
             except SlackUnreachable as error:
@@ -256,10 +255,18 @@ class SlackWeb:
             include_all_metadata=True,
         )
 
-    async def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+    async def update(
+        self, channel: str, ts: str, message: SlackMessage, *, identity: Identity | None = None
+    ) -> None:
+        """Edit the bot's message. Slack forgets the name and icon it was posted under unless
+        `chat.update` sends them again."""
         with _reaching_slack(f"updating {ts} in {channel}"):
             await self.client.chat_update(
-                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+                channel=channel,
+                ts=ts,
+                text=message.text,
+                blocks=message.blocks,
+                **_presented_as(identity),
             )
 
     async def delete(self, channel: str, ts: str) -> None:
@@ -371,3 +378,10 @@ _FOR_NOW = frozenset(
 def refused_for_good(error: SlackApiError) -> bool:
     """Slack refused, and would refuse again (unlike a rate limit or an outage)."""
     return slack_error_code(error) not in _FOR_NOW
+
+
+def _presented_as(identity: Identity | None) -> dict[str, Any]:
+    """The `username` and `icon_emoji` arguments of a message posted under `identity`."""
+    if identity is None:
+        return {}
+    return {"username": identity.username, "icon_emoji": identity.icon_emoji}

@@ -21,7 +21,9 @@ def test_bot_replies_in_a_thread_and_edits_its_reply(emulator: SlackEmulator, sl
     posted = slack.chat_postMessage(
         channel="C0GENERAL", thread_ts=question["ts"], text="…", username="Claude Sonnet 4.5"
     )
-    slack.chat_update(channel="C0GENERAL", ts=posted["ts"], text="Hello Alice")
+    slack.chat_update(
+        channel="C0GENERAL", ts=posted["ts"], text="Hello Alice", username="Claude Sonnet 4.5"
+    )
 
     thread = slack.conversations_replies(channel="C0GENERAL", ts=question["ts"])["messages"]
     assert [m["text"] for m in thread] == ["<@U0BOT> hello", "Hello Alice"]
@@ -31,6 +33,18 @@ def test_bot_replies_in_a_thread_and_edits_its_reply(emulator: SlackEmulator, sl
     assert reply["username"] == "Claude Sonnet 4.5" and reply["edited"]["user"] == "U0BOT"
     assert emulator.bot_messages("C0GENERAL", question["ts"]) == [reply]
     assert emulator.bot_messages("C0GENERAL") == []
+
+
+def test_an_update_forgets_the_posted_name_and_icon_unless_sent_again(
+    emulator: SlackEmulator, slack: WebClient
+):
+    posted = slack.chat_postMessage(
+        channel="C0GENERAL", text="…", username="GPT-5.1", icon_emoji=":large_green_circle:"
+    )
+    slack.chat_update(channel="C0GENERAL", ts=posted["ts"], text="Hello")
+
+    (message,) = emulator.bot_messages("C0GENERAL")
+    assert "username" not in message and "icon_emoji" not in message
 
 
 def test_message_timestamps_strictly_increase(emulator: SlackEmulator, slack: WebClient):

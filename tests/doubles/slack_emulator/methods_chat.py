@@ -9,7 +9,8 @@ from tests.doubles.slack_emulator.errors import SlackError
 from tests.doubles.slack_emulator.method_call import Handler, MethodCall
 
 PERMALINK_BASE = "https://chorus-test.slack.com/archives"
-# Stored on the message as given, so tests can check how each answer is attributed.
+# Stored on the message as given, so tests can check how each answer is attributed. As on
+# Slack, `chat.update` drops them unless they are sent again (slackapi/node-slack-sdk#944).
 PRESENTATION_PARAMS = ("username", "icon_emoji", "icon_url")
 
 
@@ -21,6 +22,10 @@ def _content(call: MethodCall) -> dict[str, Any]:
     if blocks:
         content["blocks"] = blocks
     return content
+
+
+def _presentation(call: MethodCall) -> dict[str, str]:
+    return {name: call.text(name) for name in PRESENTATION_PARAMS if call.text(name)}
 
 
 def _own_message(call: MethodCall, refusal: str) -> tuple[str, dict[str, Any]]:
@@ -36,7 +41,7 @@ def post_message(call: MethodCall) -> dict[str, Any]:
     workspace = call.workspace
     channel = workspace.channel(call.text("channel"))
     message = {**workspace.bot.author_fields(workspace.team_id), **_content(call)}
-    message |= {name: call.text(name) for name in PRESENTATION_PARAMS if call.text(name)}
+    message |= _presentation(call)
     if call.value("metadata"):
         message["metadata"] = call.value("metadata")
     thread_ts = call.text("thread_ts")
@@ -58,6 +63,9 @@ def update_message(call: MethodCall) -> dict[str, Any]:
         message.pop("blocks", None)
     if call.value("metadata"):
         message["metadata"] = call.value("metadata")
+    for name in PRESENTATION_PARAMS:
+        message.pop(name, None)
+    message |= _presentation(call)
     bot = call.workspace.bot
     message["edited"] = {"user": bot.user_id, "ts": call.workspace.clock.next()}
     return {"channel": channel_id, "ts": message["ts"], "text": message["text"], "message": message}
