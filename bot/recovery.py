@@ -69,7 +69,10 @@ class Recovery:
         if owed:
             log.warning("showing %d answer(s) whose final edit was still owed", len(owed))
             slots = asyncio.Semaphore(_SHOWN_AT_ONCE)
-            await asyncio.gather(*(self._show(answer, slots) for answer in owed))
+            # All are in hand from now on, not from when each gets a slot: an answer waiting
+            # its turn longer than the heartbeats last would be taken over and shown twice.
+            with self._answers.in_hand(answer.answer_id for answer in owed):
+                await asyncio.gather(*(self._show(answer, slots) for answer in owed))
         events = await self._inbox.take_over_unfinished(
             owner=self._replica_id, stale_before=stale_before, previous_life=previous_life
         )
@@ -115,32 +118,29 @@ class Recovery:
             output_tokens=answer.output_tokens,
         )
         async with slots:
-            with self._answers.in_hand([answer.answer_id]):
-                try:
-                    ts = answer.slack_ts
-                    if ts is None:  # the placeholder may or may not have made it to Slack
-                        ts = await self._web.post(
-                            answer.channel_id,
-                            messages[0],
-                            tag=MessageTag(answer.answer_id),
-                            thread_ts=answer.post_thread_ts,
-                            identity=model_identity(spec),
-                            maybe_posted_since=answer.started_at,
-                        )
-                        await self._answers.posted(answer.answer_id, ts)
-                    continuations = await show_final(
-                        self._web,
-                        answer_id=answer.answer_id,
-                        channel=answer.channel_id,
-                        ts=ts,
-                        continuation_thread=answer.post_thread_ts or ts,
+            try:
+                ts = answer.slack_ts
+                if ts is None:  # the placeholder may or may not have made it to Slack
+                    ts = await self._web.post(
+                        answer.channel_id,
+                        messages[0],
+                        tag=MessageTag(answer.answer_id),
+                        thread_ts=answer.post_thread_ts,
                         identity=model_identity(spec),
-                        messages=messages,
                         maybe_posted_since=answer.started_at,
                     )
-                except SlackApiError as error:
-                    await final_edit_refused(
-                        self._answers, answer.answer_id, answer.channel_id, error
-                    )
-                    return
-                await self._answers.shown(answer.answer_id, continuations)
+                    await self._answers.posted(answer.answer_id, ts)
+                continuations = await show_final(
+                    self._web,
+                    answer_id=answer.answer_id,
+                    channel=answer.channel_id,
+                    ts=ts,
+                    continuation_thread=answer.post_thread_ts or ts,
+                    identity=model_identity(spec),
+                    messages=messages,
+                    maybe_posted_since=answer.started_at,
+                )
+            except SlackApiError as error:
+                await final_edit_refused(self._answers, answer.answer_id, answer.channel_id, error)
+                return
+            await self._answers.shown(answer.answer_id, continuations)

@@ -80,6 +80,27 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
         assert len(models.requests_for(model_id)) == 1
 
 
+def test_a_backlog_shown_at_slacks_pace_after_a_crash_is_shown_once(
+    start_bot, slack, models, events
+):
+    """Recovery shows owed answers a few at a time; those waiting their turn for longer than
+    the heartbeats last stay this replica's, so no sweeper shows them a second time."""
+    slack.set_rate_limit("chat.postMessage", 1)  # Slack: about a message a second a channel
+    replica = {"CHORUS_REPLICA_ID": "replica-a", "CHORUS_STALE_ANSWER_SECONDS": "2"}
+    bot = start_bot(**replica)
+    for number in range(6):  # 18 placeholders queue behind the limit
+        events.user_says(CHANNEL, ALICE, f"{MENTION} question {number}", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) >= 3, message="a few placeholders")
+    bot.kill()
+
+    start_bot(**replica)
+    answers = wait_for_answers(slack, CHANNEL, 18, timeout=60)
+    time.sleep(3)  # longer than a heartbeat lasts: a second showing would have begun
+    tags = [(m.get("metadata") or {}).get("event_payload") for m in answers_in(slack, CHANNEL)]
+    assert len(tags) == len(answers) == 18
+    assert len({str(tag) for tag in tags}) == 18, "each answer has one message"
+
+
 def test_a_graceful_stop_lets_answers_in_flight_finish(start_bot, slack, models, events):
     for model_id in MODEL_IDS:
         models.script(model_id, ModelScript(chunk_chars=4, chunk_delay=0.2))
