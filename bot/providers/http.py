@@ -26,6 +26,7 @@ from bot.providers.base import (
 )
 from bot.providers.errors import error_for_response
 from bot.providers.json_fields import UnexpectedShape
+from bot.providers.text_mending import TextMender
 
 END_OF_STREAM_WAIT_SECONDS = 0.25
 
@@ -98,6 +99,7 @@ async def stream_answer(
     `first_token_timeout` seconds, or none for the client's read timeout once text has come,
     raises `ProviderTimeout`."""
     state = StreamState(provider)
+    mender = TextMender()
     # Keep-alives (Anthropic pings, OpenRouter comments) reset httpx's read timeout, so a model
     # that sends nothing else needs deadlines of its own.
     loop = asyncio.get_running_loop()
@@ -127,6 +129,7 @@ async def stream_answer(
                 raise MalformedStream(
                     f"{provider} sent a stream we could not read ({error})."
                 ) from error
+            text = mender.mend(text)
             if text:
                 seen_text = True
                 deadline = None if text_silence is None else loop.time() + text_silence
@@ -134,6 +137,8 @@ async def stream_answer(
             if state.ended:
                 await _read_to_end(events)
                 break
+    if rest := mender.rest():
+        yield TextDelta(rest)
     if not state.complete:
         raise StreamCut(stream_cut_message(provider))
     if state.input_tokens is not None or state.output_tokens is not None:
