@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bot.background import BackgroundWork
@@ -108,7 +109,7 @@ class EventIntake:
         pick) and start handling it."""
         event = body.get("event") or {}
         event_id = body.get("event_id")
-        team_id = str(body.get("team_id", ""))
+        team_id = installation_team(body)
         incoming = incoming_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
         edit = edited_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
         if incoming is not None and _never_addressed(incoming):
@@ -125,7 +126,7 @@ class EventIntake:
             # Its other event is recorded, so it is answered (or taken over) through that one.
             log.debug("event %s is a second event of message %s; skipped", event_id, message)
             return
-        payload = {"team_id": body.get("team_id", ""), "event": event}
+        payload = {"team_id": team_id, "event": event}
         if await self._inbox.accept(str(event_id), payload, self._replica_id):
             if message is not None:
                 self._remember(message)
@@ -192,3 +193,11 @@ class EventIntake:
         self._recent_messages[message] = None
         if len(self._recent_messages) > RECENT_MESSAGES:
             del self._recent_messages[next(iter(self._recent_messages))]
+
+
+def installation_team(body: Mapping[str, Any]) -> str:
+    """The workspace of the installation an event is delivered to, which slash commands come
+    from too. In a channel shared with another organisation (Slack Connect) and hosted by it,
+    the envelope's `team_id` is the host's; `authorizations` names ours (as Bolt reads it)."""
+    authorizations = body.get("authorizations") or [{}]
+    return str(authorizations[0].get("team_id") or body.get("team_id") or "")

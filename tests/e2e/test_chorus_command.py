@@ -59,6 +59,23 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
     wait_for_answers(slack, CHANNEL, 5)
 
 
+def test_commands_apply_in_a_channel_shared_with_and_hosted_by_another_organisation(
+    bot, slack, models, events
+):
+    """Slack Connect: the event envelope's `team_id` is the host organisation's, the slash
+    command's is ours; both mean this installation's channel."""
+    assert "now: Gemini Test" in run(events, bot, "models gemini")["text"]
+    message = events.emulator.post_user_message(CHANNEL, ALICE, f"{MENTION} who answers?")
+    envelopes = [events.envelope(event) for event in events.events_for(CHANNEL, message)]
+    for envelope in envelopes:
+        envelope |= {"team_id": "T0HOSTORG", "context_team_id": "T0HOSTORG"}
+        envelope["is_ext_shared_channel"] = True
+    events.deliver_all(envelopes, [bot.events_url])
+
+    answers = wait_for_answers(slack, CHANNEL, 1)
+    assert [m["username"] for m in answers] == ["Gemini Test"]
+
+
 def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
     reply = run(events, bot, "models claude mistral")
     assert reply["response_type"] == "ephemeral"

@@ -12,7 +12,7 @@ import pytest
 from bot.background import BackgroundWork
 from bot.chat.in_chat import IN_CHAT_REACTION
 from bot.chat.routing import IncomingMessage
-from bot.slack.event_intake import EventIntake
+from bot.slack.event_intake import EventIntake, installation_team
 from storage.database import connect
 from storage.inbox import EventInbox
 from tests.doubles.slack_payloads import (
@@ -240,3 +240,11 @@ async def test_an_event_is_in_hand_only_while_it_is_handled(inbox):
     assert intake.in_hand == {mention["event_id"]}
     await work.drain(grace_seconds=5)
     assert intake.in_hand == frozenset()
+
+
+def test_the_team_is_the_installations_even_in_a_channel_another_organisation_hosts():
+    shared = {"team_id": "T0HOST", "authorizations": [{"team_id": "T0OURS", "user_id": "U0BOT"}]}
+    assert installation_team(shared) == "T0OURS"
+    assert installation_team({"team_id": "T0OURS"}) == "T0OURS"
+    org_wide = {"team_id": "T0OURS", "authorizations": [{"team_id": None, "enterprise_id": "E1"}]}
+    assert installation_team(org_wide) == "T0OURS"
