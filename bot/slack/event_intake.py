@@ -110,7 +110,13 @@ class EventIntake:
         event = body.get("event") or {}
         event_id = body.get("event_id")
         team_id = installation_team(body)
-        incoming = incoming_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
+        # An edit of a message that mentions the app comes as `app_mention` again, marked
+        # `edited`: it is handled as the edit its `message_changed` is, never as a new message.
+        incoming = (
+            None
+            if event.get("edited")
+            else incoming_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
+        )
         edit = edited_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
         if incoming is not None and _never_addressed(incoming):
             return  # nor recorded: the bot keeps no message that was not for it

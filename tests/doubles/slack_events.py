@@ -182,11 +182,15 @@ class SlackEventSender:
         self.deliver_all([self.envelope(event)], to)
 
     def user_edits(self, channel: str, ts: str, text: str, *, to: Sequence[Target]) -> None:
-        """A person edits their message; Slack delivers `message_changed`."""
+        """A person edits their message; Slack delivers `message_changed`, and when the edited
+        message mentions the app outside a DM, `app_mention` again (marked `edited`)."""
         previous, current = self.emulator.edit_user_message(channel, ts, text)
         kind = self.emulator.channel_kind(channel)
-        event = message_changed_event(channel, kind, previous, current, self.emulator.next_ts())
-        self.deliver_all([self.envelope(event)], to)
+        changed = message_changed_event(channel, kind, previous, current, self.emulator.next_ts())
+        events = [changed]
+        if kind != "im" and mentions_bot(current, self.install.bot_user_id):
+            events.append(app_mention_event(channel, current))
+        self.deliver_all([self.envelope(event) for event in events], to)
 
     def user_reacts(
         self, channel: str, ts: str, user: str, reaction: str, *, to: Sequence[Target]

@@ -32,6 +32,7 @@ APP_MENTION_FIELDS = (
     "blocks",
     "thread_ts",
     "parent_user_id",
+    "edited",  # an edit of a message that mentions the app is sent as `app_mention` again
 )
 _EVENT_NUMBERS = itertools.count(1)
 _RUN_TAG = secrets.token_hex(2).upper()  # keeps event ids apart across test runs

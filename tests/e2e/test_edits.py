@@ -3,6 +3,8 @@ as they would read it in Slack, and the edit itself asks nothing."""
 
 from __future__ import annotations
 
+import time
+
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
 from tests.e2e.slack_views import answers_in, wait_for_answers
@@ -60,3 +62,16 @@ def test_an_edit_down_to_the_mention_takes_the_words_out_of_later_rounds(
 
     said = [text for role, text in models.requests_for("gpt-test")[-1].turns() if role == "user"]
     assert said == ["Alice: (no text)", "Alice: next"]
+
+
+def test_an_edit_that_adds_the_mention_asks_nothing(bot, slack, models, events):
+    """Slack sends `app_mention` again, marked edited, for such an edit: it is not a new message."""
+    said = events.user_says(CHANNEL, ALICE, "what is 2+2?", to=[bot.events_url])
+    events.user_edits(CHANNEL, said["ts"], f"{MENTION} what is 2+2?", to=[bot.events_url])
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    time.sleep(0.5)  # a round for the edit would have posted its placeholders by now
+
+    assert len(answers_in(slack, CHANNEL)) == 3
+    (request,) = models.requests_for("gpt-test")
+    assert request.turns() == [("user", "Alice: hello")]
