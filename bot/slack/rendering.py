@@ -23,10 +23,12 @@ _ZWSP = "\u200b"
 # `@`, `#`, `!` and `<` as written, or as Markdown shows escaped or entity-encoded ones.
 _AT = r"(?:\\?@|&#0*64;|&#x0*40;|&commat;)"
 _OPENING = r"(?:<|&lt;|&#0*60;|&#x0*3c;)"
+_HASH = r"(?:\\?#|&#0*35;|&#x0*23;|&num;)"
+_BANG = r"(?:\\?!|&#0*33;|&#x0*21;|&excl;)"
 # Slack's tokens that notify or name: `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`,
 # `<#C1>`. Other `<!` text (`<!DOCTYPE html>`, `<!-- -->` in code) is left as written.
 _SPECIAL_TOKEN = re.compile(
-    rf"{_OPENING}(?={_AT}|\\?#|\\?!(?:here|channel|everyone|group|subteam|usergroup)\b)",
+    rf"{_OPENING}(?={_AT}|{_HASH}|{_BANG}(?:here|channel|everyone|group|subteam|usergroup)\b)",
     re.IGNORECASE,
 )
 # A broadcast word, not part of an address (`ops@here.com`); `_` is emphasis here, not a letter.

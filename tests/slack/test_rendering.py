@@ -51,6 +51,10 @@ def action_ids(message: SlackMessage) -> list[str]:
         "&lt;!channel&gt;",
         "&lt;#C1&gt;",
         "<&#64;U123ABC>",
+        "&lt;&#33;channel&gt;",
+        "&lt;&#x21;here&gt;",
+        "<&excl;everyone>",
+        "<&num;C1>",
     ],
 )
 def test_special_tokens_in_model_output_are_neutralised(dangerous):
