@@ -35,7 +35,13 @@ from bot.slack.files import SlackFiles
 from bot.slack.listeners import register_listeners
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
-from bot.slack.web import SlackWeb, make_web_client, open_web_session, slack_error_code
+from bot.slack.web import (
+    SlackWeb,
+    answered_as_slack,
+    make_web_client,
+    open_web_session,
+    slack_error_code,
+)
 from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
@@ -243,6 +249,11 @@ def slack_refusal_stops_start_up(token_variable: str, advice: str) -> Iterator[N
     try:
         yield
     except SlackApiError as error:
+        if not answered_as_slack(error):
+            raise ConfigurationError(
+                f"Configuration error: SLACK_API_URL answered HTTP {error.response.status_code}, "
+                "not as Slack's Web API does; check SLACK_API_URL (https://slack.com/api/)"
+            ) from None
         raise ConfigurationError(
             f"Configuration error: Slack rejected {token_variable} "
             f"({slack_error_code(error)}); {advice}"

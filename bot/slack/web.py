@@ -357,7 +357,17 @@ class SlackWeb:
 
 
 def slack_error_code(error: SlackApiError) -> str:
+    """Slack's error code, or `http_<status>` for an answer that is not the Web API's JSON (a
+    proxy's error page, a URL that is not the API's)."""
+    if not answered_as_slack(error):
+        return f"http_{error.response.status_code}"
     return str(error.response.get("error", "unknown_error"))
+
+
+def answered_as_slack(error: SlackApiError) -> bool:
+    """Whether the refusal came as the Web API's JSON (or is our own `SlackUnreachable`)."""
+    response = error.response
+    return isinstance(response, dict) or isinstance(response.data, dict)
 
 
 # Slack's answers that may change if asked again later; any other refusal (the message or the

@@ -181,6 +181,21 @@ def test_a_token_slack_rejects_stops_start_up_clearly(slack, tmp_path):
     )
 
 
+def test_a_slack_api_url_that_is_not_the_web_apis_stops_start_up_clearly(slack, tmp_path):
+    env = {
+        "SLACK_BOT_TOKEN": SECRET,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": slack.api_url.removesuffix("/").removesuffix("/api"),  # a 404 page
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+    }
+    line = last_line_of_failed_start(run_until_exit(env, tmp_path))
+    assert line == (
+        "Configuration error: SLACK_API_URL answered HTTP 404, not as Slack's Web API does; "
+        "check SLACK_API_URL (https://slack.com/api/)"
+    )
+
+
 def test_an_unreachable_slack_stops_start_up_clearly(tmp_path):
     env = {
         "SLACK_BOT_TOKEN": SECRET,

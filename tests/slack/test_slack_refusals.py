@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import pytest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
 
-from bot.slack.web import SlackUnreachable, refused_for_good
+from bot.slack.web import SlackUnreachable, refused_for_good, slack_error_code
+
+
+def answer(data: dict | str, status: int) -> SlackApiError:
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="",
+        req_args={},
+        data=data,
+        headers={},
+        status_code=status,
+    )
+    return SlackApiError("Slack refused", response)
 
 
 def refusal(code: str) -> SlackApiError:
-    return SlackApiError(f"Slack said {code}", {"ok": False, "error": code})
+    return answer({"ok": False, "error": code}, 200)
+
+
+def test_an_answer_that_is_not_the_web_apis_json_is_known_by_its_status():
+    assert slack_error_code(answer("413 Request Entity Too Large", 413)) == "http_413"
+    assert slack_error_code(refusal("channel_not_found")) == "channel_not_found"
 
 
 @pytest.mark.parametrize(
