@@ -94,6 +94,10 @@ class BadRequest(ProviderError):
     """The provider rejected the request (unknown model, context too long, 400/404)."""
 
 
+class NotSetUp(ProviderError):
+    """The model's provider has no API key here (any more): nothing was sent to it."""
+
+
 class Refused(ProviderError):
     """The model declined to answer or its answer was blocked by a safety filter."""
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
 import httpx
 
+from bot.chat.messages import ModelRequest
 from bot.providers.anthropic import AnthropicProvider
-from bot.providers.base import ModelProvider
+from bot.providers.base import ModelProvider, NotSetUp, StreamEvent
 from bot.providers.gemini import GeminiProvider
 from bot.providers.openai_compatible import OpenAICompatibleProvider
 from bot.providers.openai_responses import OpenAIResponsesProvider
-from bot.settings import Settings
+from bot.settings import KEY_VARIABLE, Settings
 
 
 class Providers:
@@ -63,10 +65,49 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
 
 
+@dataclass(frozen=True, slots=True)
+class WithoutKey:
+    """A provider whose key is not set. Its models are only named by what was configured
+    before (a reply thread, a stored round), so it may still be asked: it answers at once,
+    and nothing is sent to it, certainly not a conversation without a key."""
+
+    name: str
+    key_variable: str
+
+    async def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        raise NotSetUp(
+            f"{self.name} is not set up on this bot ({self.key_variable} is not set); "
+            "to go on, start your message with another model's +alias."
+        )
+        yield  # an async generator, as every provider's stream is
+
+
+_NAMES = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Gemini",
+    "openrouter": "OpenRouter",
+}
+
+
 def _providers(
     settings: Settings, new_client: Callable[[], httpx.AsyncClient]
 ) -> dict[str, ModelProvider]:
     keys = settings.provider_keys()
+    with_keys = _providers_with_keys(settings, new_client, keys)
+    return {
+        provider: (
+            instance
+            if keys[provider] or provider not in KEY_VARIABLE
+            else WithoutKey(_NAMES[provider], KEY_VARIABLE[provider])
+        )
+        for provider, instance in with_keys.items()
+    }
+
+
+def _providers_with_keys(
+    settings: Settings, new_client: Callable[[], httpx.AsyncClient], keys: dict[str, str | None]
+) -> dict[str, ModelProvider]:
     first_token_timeout = settings.chorus_provider_first_token_timeout
     return {
         "openai": _openai(settings, new_client(), keys["openai"]),

@@ -4,7 +4,7 @@ line in that model's own message, and never a problem for the other models."""
 from __future__ import annotations
 
 from tests.doubles.model_servers import ModelFault, ModelScript
-from tests.e2e.scene import CHANNEL, ask
+from tests.e2e.scene import BOB, CHANNEL, ask
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
 LONG_REPLY = "This answer streams in many small pieces so a fault can strike midway. " * 4
@@ -208,3 +208,20 @@ def test_an_endless_answer_is_cut_off_at_the_longest_the_bot_shows(
     assert body(answer) == looping[:2000].strip()
     assert "cut off: The answer passed 2,000 characters" in status_line(answer)
     assert not answers_in(slack, CHANNEL, answer["ts"]), "no continuation of what was cut"
+
+
+def test_a_thread_under_a_model_no_longer_set_up_is_answered_at_once_and_sent_nowhere(
+    start_bot, slack, models, events
+):
+    bot = start_bot()
+    ask(bot, events, "hi")
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    bot.stop()
+    # The admin drops OpenAI: its model and its key.
+    bot = start_bot(CHORUS_MODELS="anthropic:claude-test,google:gemini-test", OPENAI_API_KEY=None)
+    events.user_says(CHANNEL, BOB, "go on", thread_ts=gpt["ts"], to=[bot.events_url])
+
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt["ts"])
+    assert "OpenAI is not set up on this bot (OPENAI_API_KEY is not set)" in status_line(reply)
+    assert "+alias" in status_line(reply)
+    assert len(models.requests_for("gpt-test")) == 1, "nothing more was sent to OpenAI"
