@@ -70,6 +70,16 @@ class _Progress:
     output_tokens: int | None = None
 
     @property
+    def tokens_noted(self) -> str:
+        """The token counts for the log, as far as the provider reported them."""
+        if self.input_tokens is None and self.output_tokens is None:
+            return ""
+        counts = (
+            "?" if count is None else count for count in (self.input_tokens, self.output_tokens)
+        )
+        return ", {} → {} tokens".format(*counts)
+
+    @property
     def has_words(self) -> bool:
         return bool(self.text.strip())
 
@@ -222,14 +232,13 @@ class AnswerRunner:
             return await self._let_go(job)
         seconds = time.monotonic() - job.stream.started_at  # from when the model was asked
         log.info(
-            "answer %s by %s in %s: %s in %.1f s, %s → %s tokens",
+            "answer %s by %s in %s: %s in %.1f s%s",
             job.answer_id,
             job.spec.name,
             job.message.channel,
             status.value,
             seconds,
-            progress.input_tokens,
-            progress.output_tokens,
+            progress.tokens_noted,
         )
         messages = outcome_messages(
             job.spec.display_name,
