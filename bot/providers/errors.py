@@ -144,6 +144,10 @@ def error_for_status(
             f"{provider} did not accept the API key ({cited}); check the key and its access.",
             status=http_status,
         )
+    if status == 404 and not detail and cause is None:
+        # Not the API's own "no such model" (that comes with a message): a base URL that
+        # misses its `/v1` (or has one too many) answers a bare 404 page.
+        detail = "no API answers at that address; check the provider's *_BASE_URL setting"
     if 400 <= status <= 499:
         ending = f": {detail}" if detail else "."
         return BadRequest(f"{provider} rejected the request ({cited}){ending}", status=http_status)

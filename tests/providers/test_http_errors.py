@@ -252,6 +252,16 @@ async def test_http_error_status_and_body_become_one_line(provider, status, body
     assert str(answer.error) == line
 
 
+async def test_a_bare_404_page_points_at_the_base_url():
+    answer = await ask("OpenAI", ReplayServer(b"404 page not found", status=404))
+
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        "OpenAI rejected the request (HTTP 404): no API answers at that address; "
+        "check the provider's *_BASE_URL setting"
+    )
+
+
 async def test_gemini_invalid_key_is_an_authentication_error_not_a_bad_request():
     details = [
         {
