@@ -84,6 +84,24 @@ class Settings(BaseSettings):
 
     @field_validator(
         "slack_api_url",
+        "host",
+        "database_url",
+        "openai_base_url",
+        "anthropic_base_url",
+        "gemini_base_url",
+        "openrouter_base_url",
+        "ollama_base_url",
+        "chorus_replica_id",
+        mode="before",
+    )
+    @classmethod
+    def _trimmed(cls, value: object) -> object:
+        """Values read from a secret file end in a newline: an address with it would be
+        another address (a SQLite file named `chorus.db\n`), or none at all."""
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator(
+        "slack_api_url",
         "openai_base_url",
         "anthropic_base_url",
         "gemini_base_url",
@@ -92,6 +110,8 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _http_url(cls, value: str) -> str:
+        if any(character.isspace() or not character.isprintable() for character in value):
+            raise ValueError("must be an http(s) URL, without spaces")
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018  (reading it checks it)

@@ -33,3 +33,23 @@ def test_a_variable_set_empty_takes_its_default(monkeypatch, variable, field, de
     monkeypatch.setenv(variable, "")
     settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
     assert getattr(settings, field) == default
+
+
+def test_addresses_read_from_a_secret_file_lose_their_trailing_newline(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///./chorus.db\n")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", " https://proxy.example/anthropic\n")
+    monkeypatch.setenv("HOST", "127.0.0.1\n")
+    settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert settings.database_url == "sqlite+aiosqlite:///./chorus.db"
+    assert settings.anthropic_base_url == "https://proxy.example/anthropic"
+    assert settings.host == "127.0.0.1"
+
+
+def test_a_base_url_with_a_space_inside_is_refused():
+    with pytest.raises(ValueError, match="without spaces"):
+        Settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s",
+            openai_base_url="https://api.openai.com/ v1",
+        )
