@@ -72,8 +72,15 @@ def compose_system_prompt(*parts: str | None) -> str:
 
 
 def estimate_tokens(messages: Sequence[ChatMessage]) -> int:
-    """A provider-neutral estimate (about four characters a token, plus framing per turn)."""
-    return sum(len(message.content) // 4 + 4 for message in messages)
+    """A provider-neutral estimate: about four characters a token for English and code, plus
+    framing per turn. Other scripts take far more: Chinese or Japanese about a token a
+    character, so each byte a character takes beyond the first counts half a token."""
+    return sum(_text_tokens(message.content) + 4 for message in messages)
+
+
+def _text_tokens(text: str) -> int:
+    extra_bytes = len(text.encode("utf-8", "surrogatepass")) - len(text)
+    return (len(text) + 2 * extra_bytes) // 4
 
 
 def build_round_context(

@@ -163,6 +163,11 @@ def test_every_turn_costs_a_few_tokens_beyond_its_text():
     assert estimate_tokens([ChatMessage("user", "x" * 400), ChatMessage("assistant", "")]) == 108
 
 
+def test_chinese_or_japanese_text_counts_over_a_token_a_character():
+    assert estimate_tokens([ChatMessage("user", "日本語の文章です" * 50)]) == 504
+    assert estimate_tokens([ChatMessage("user", "Voilà, déjà vu." * 4)]) == 4 + 21
+
+
 def test_the_system_prompt_and_every_turn_count_against_the_token_budget():
     history = [ContextRound(i, f"Alice: q{i}", f"a{i}") for i in (1, 2)]
     everything = build_round_context("Be brief.", history, "Alice: now", WIDE)
