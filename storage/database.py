@@ -116,6 +116,7 @@ class SQLiteDatabase(Database):
 
     def __init__(self, url: URL, local_clock: Clock = time.time) -> None:
         super().__init__(local_clock)
+        self._wall_time_read = (local_clock(), time.monotonic())
         if url.drivername not in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
             raise _unsupported(url)
         if url.database and url.database != ":memory:":
@@ -132,12 +133,16 @@ class SQLiteDatabase(Database):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chorus-sqlite")
 
     def now(self) -> float:
-        """The database is a file on this machine: every process using it goes by this
-        machine's clock."""
-        return self._local_clock()
+        """This machine's wall clock when last read (every process using the file goes by it),
+        plus the time elapsed since by this process's monotonic clock: a step of the wall clock
+        (a laptop waking, NTP's first correction) moves nothing until `agree_on_time`."""
+        return _counted_on(self._wall_time_read)
 
     async def agree_on_time(self) -> None:
-        pass  # nothing to agree on
+        # As PostgreSQL's path reads the server's clock again: the heartbeat loop calls this
+        # just before writing its heartbeats, so its own are fresh by a stepped clock before
+        # its sweeper judges anything by it.
+        self._wall_time_read = (self._local_clock(), time.monotonic())
 
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -173,8 +178,7 @@ class PostgresDatabase(Database):
     def now(self) -> float:
         """The server's time when last read, plus the time elapsed since by this process's
         monotonic clock, which steps of the wall clock do not move."""
-        server_time, read_at = self._server_time_read
-        return server_time + (time.monotonic() - read_at)
+        return _counted_on(self._server_time_read)
 
     async def agree_on_time(self) -> None:
         before = time.monotonic()
@@ -189,6 +193,13 @@ class PostgresDatabase(Database):
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+def _counted_on(time_read: tuple[float, float]) -> float:
+    """A time read (seconds since the epoch, and `time.monotonic()` when it was read), counted
+    on by the monotonic clock, which steps of the wall clock do not move."""
+    read, read_at = time_read
+    return read + (time.monotonic() - read_at)
 
 
 def _unsupported(url: URL) -> Exception:
