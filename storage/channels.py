@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session
 
 from storage.database import Database
+from storage.rows import insert_or_update
 from storage.tables import ChannelModels, ChannelPrompt
+
+_CHANNEL_MODELS: Table = ChannelModels.__table__  # type: ignore[assignment]
+_CHANNEL_PROMPTS: Table = ChannelPrompt.__table__  # type: ignore[assignment]
 
 
 class ChannelStore:
@@ -49,31 +54,25 @@ def _channel_prompt(session: Session, channel_id: str) -> str | None:
 def _set_models(
     session: Session, team_id: str, channel_id: str, models: list[str], set_by: str, now: float
 ) -> None:
-    row = session.get(ChannelModels, (team_id, channel_id))
-    if row is None:
-        session.add(
-            ChannelModels(
-                team_id=team_id,
-                channel_id=channel_id,
-                models=models,
-                set_by=set_by,
-                updated_at=now,
-            )
-        )
-    else:
-        row.models, row.set_by, row.updated_at = models, set_by, now
+    session.execute(
+        insert_or_update(session, _CHANNEL_MODELS),
+        {
+            "team_id": team_id,
+            "channel_id": channel_id,
+            "models": models,
+            "set_by": set_by,
+            "updated_at": now,
+        },
+    )
 
 
 def _set_prompt(
     session: Session, channel_id: str, prompt: str | None, set_by: str, now: float
 ) -> None:
-    row = session.get(ChannelPrompt, channel_id)
-    if prompt is None:
-        if row is not None:
-            session.delete(row)
-    elif row is None:
-        session.add(
-            ChannelPrompt(channel_id=channel_id, prompt=prompt, set_by=set_by, updated_at=now)
-        )
-    else:
-        row.prompt, row.set_by, row.updated_at = prompt, set_by, now
+    if prompt is None:  # nothing to remove is no error
+        session.execute(delete(ChannelPrompt).where(ChannelPrompt.channel_id == channel_id))
+        return
+    session.execute(
+        insert_or_update(session, _CHANNEL_PROMPTS),
+        {"channel_id": channel_id, "prompt": prompt, "set_by": set_by, "updated_at": now},
+    )

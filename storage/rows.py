@@ -90,6 +90,25 @@ def _inserting_or_ignoring(dialect: str, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+def insert_or_update(session: Session, table: Table) -> Insert:
+    """INSERT … ON CONFLICT (the primary key) DO UPDATE every other column, in the session's
+    dialect: one statement, so two transactions writing a new row at once both succeed."""
+    return _inserting_or_updating(session.get_bind().dialect.name, table)
+
+
+@cache
+def _inserting_or_updating(dialect: str, table: Table) -> Insert:
+    inserting = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return inserting.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={
+            column.name: inserting.excluded[column.name]
+            for column in table.columns
+            if not column.primary_key
+        },
+    )
+
+
 def new_answer_columns(
     *,
     model: str,
