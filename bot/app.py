@@ -81,7 +81,9 @@ class ChorusBot:
 async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     """Migrate the database, check the Slack token, and assemble the bot."""
     assert settings.slack_bot_token is not None
-    database = await open_database(settings.database_url)
+    database = await open_database(
+        settings.database_url, pool_size=settings.chorus_database_pool_size
+    )
     web_session = open_web_session()
     web_client = make_web_client(
         settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session=web_session
@@ -204,10 +206,11 @@ def _not_the_token_notice(record: logging.LogRecord) -> bool:
     return "`token` will be unused" not in record.getMessage()
 
 
-async def open_database(database_url: str) -> Database:
-    """The migrated database, or a `ConfigurationError` that names DATABASE_URL."""
+async def open_database(database_url: str, *, pool_size: int) -> Database:
+    """The migrated database (at most `pool_size` connections to PostgreSQL), or a
+    `ConfigurationError` that names DATABASE_URL."""
     try:
-        return await connect(database_url)
+        return await connect(database_url, pool_size=pool_size)
     except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError):
         # ArgumentError: a driver the bot does not use; ImportError: one not installed.
         raise ConfigurationError(

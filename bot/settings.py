@@ -16,6 +16,7 @@ from bot.chat.catalog import (
     ModelSpec,
     parse_model_list,
 )
+from storage.database import DEFAULT_POOL_SIZE
 
 
 class ConfigurationError(Exception):
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
     chorus_max_answer_chars: int = Field(default=100_000, ge=1_000)
     chorus_stale_answer_seconds: float = Field(default=60.0, ge=1.0)
     chorus_replica_id: str = ""
+    # The most connections this replica opens to PostgreSQL (SQLite has one): replicas times
+    # this must stay under the server's connection limit.
+    chorus_database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1)
     # Unset: kept until deleted. Fractions of a day are allowed (tests use seconds).
     chorus_forget_after_days: float | None = Field(default=None, gt=0)
 

@@ -38,6 +38,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Transaction = Callable[Concatenate[Session, P], T]
 Clock = Callable[[], float]  # seconds since the epoch
+# The most connections one replica opens to PostgreSQL (CHORUS_DATABASE_POOL_SIZE). Each
+# transaction holds one for milliseconds, so a few serve many rounds at once.
+DEFAULT_POOL_SIZE = 10
+# How long a transaction waits its turn for a connection when all of them are in use.
+POOL_TIMEOUT_SECONDS = 30.0
 
 
 class Database(ABC):
@@ -77,10 +82,12 @@ class Database(ABC):
     async def close(self) -> None: ...
 
 
-async def connect(database_url: str, *, local_clock: Clock = time.time) -> Database:
+async def connect(
+    database_url: str, *, local_clock: Clock = time.time, pool_size: int = DEFAULT_POOL_SIZE
+) -> Database:
     """The database at `database_url`, its schema brought to the latest migration, its clock
     agreed on."""
-    database = database_at(database_url, local_clock=local_clock)
+    database = database_at(database_url, local_clock=local_clock, pool_size=pool_size)
     try:
         await migrate(database)
         await database.agree_on_time()
@@ -90,17 +97,19 @@ async def connect(database_url: str, *, local_clock: Clock = time.time) -> Datab
     return database
 
 
-def database_at(database_url: str, *, local_clock: Clock = time.time) -> Database:
+def database_at(
+    database_url: str, *, local_clock: Clock = time.time, pool_size: int = DEFAULT_POOL_SIZE
+) -> Database:
     """The database at `database_url`, as it is.
 
     `sqlite://…` and `sqlite+aiosqlite://…` are SQLite; `postgres://…`, `postgresql://…` and
-    `postgresql+asyncpg://…` are PostgreSQL through asyncpg. Another driver is refused with
-    SQLAlchemy's `ArgumentError`.
+    `postgresql+asyncpg://…` are PostgreSQL through asyncpg, at most `pool_size` connections
+    (SQLite has one). Another driver is refused with SQLAlchemy's `ArgumentError`.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return SQLiteDatabase(url, local_clock)
-    return PostgresDatabase(url, local_clock)
+    return PostgresDatabase(url, local_clock, pool_size=pool_size)
 
 
 async def migrate(database: Database) -> None:
@@ -163,15 +172,25 @@ class SQLiteDatabase(Database):
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, url: URL, local_clock: Clock = time.time) -> None:
+    def __init__(
+        self, url: URL, local_clock: Clock = time.time, *, pool_size: int = DEFAULT_POOL_SIZE
+    ) -> None:
         super().__init__(local_clock)
         # Until the server is first asked, its time is taken to be this machine's.
         self._server_time_read = (local_clock(), time.monotonic())
         if url.drivername not in ("postgres", "postgresql", "postgresql+asyncpg"):
             raise _unsupported(url)
         url, connect_args = asyncpg_url(url)
+        # No overflow: every replica opens at most `pool_size` connections, so replicas times
+        # pool size stays under the server's limit; a transaction finding them all in use
+        # waits its turn rather than be refused a connection by the server.
         self._engine: AsyncEngine = create_asyncpg_engine(
-            url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=20
+            url,
+            connect_args=connect_args,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
         )
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 

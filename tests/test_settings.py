@@ -1,8 +1,9 @@
 """The configuration contract (SPEC §5) as the bot reads it."""
 
 import pytest
+from pydantic import ValidationError
 
-from bot.settings import Settings
+from bot.settings import Settings, describe_validation_error
 
 
 def test_keys_are_read_without_surrounding_space_and_a_blank_one_is_unset():
@@ -53,3 +54,21 @@ def test_a_base_url_with_a_space_inside_is_refused():
             slack_signing_secret="s",
             openai_base_url="https://api.openai.com/ v1",
         )
+
+
+def test_a_replica_opens_ten_database_connections_at_most_unless_told_otherwise(monkeypatch):
+    settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert settings.chorus_database_pool_size == 10
+    monkeypatch.setenv("CHORUS_DATABASE_POOL_SIZE", "4")
+    settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert settings.chorus_database_pool_size == 4
+
+
+@pytest.mark.parametrize("size", ["0", "-3", "ten"])
+def test_a_pool_size_that_is_no_positive_whole_number_names_the_variable(monkeypatch, size):
+    monkeypatch.setenv("CHORUS_DATABASE_POOL_SIZE", size)
+    with pytest.raises(ValidationError) as error:
+        Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert describe_validation_error(error.value).startswith(
+        "Configuration error: CHORUS_DATABASE_POOL_SIZE: Input should be"
+    )

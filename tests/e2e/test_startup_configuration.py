@@ -84,6 +84,15 @@ def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedP
         (
             {
                 "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_APP_TOKEN": "xapp-1",
+                "OPENAI_API_KEY": "sk-test",
+                "CHORUS_DATABASE_POOL_SIZE": "0",
+            },
+            "CHORUS_DATABASE_POOL_SIZE: Input should be greater than or equal to 1",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
                 "SLACK_SIGNING_SECRET": "s3cr3t-signing",
                 "OPENAI_API_KEY": "sk-test",
                 "OLLAMA_BASE_URL": "localhost:11434",

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
@@ -79,3 +79,27 @@ async def test_an_in_memory_sqlite_database_lasts_as_long_as_the_bot():
 async def test_a_driver_the_bot_does_not_use_is_refused(url):
     with pytest.raises(ArgumentError, match="unsupported database driver"):
         await connect(url)
+
+
+def _connections_in_use_after_a_while(session: Session) -> int:
+    """Hold this connection a moment, then count the connections open to this database."""
+    session.execute(text("SELECT pg_sleep(0.1)"))
+    return session.scalar(
+        text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+    )
+
+
+async def test_on_postgresql_a_replica_never_opens_more_connections_than_its_pool_size(
+    database_url,
+):
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one connection")
+    database = await connect(database_url, pool_size=3)
+    try:
+        seen = await asyncio.gather(
+            *(database.run(_connections_in_use_after_a_while) for _ in range(12))
+        )
+    finally:
+        await database.close()
+    # All twelve went through, taking turns on three connections rather than opening more.
+    assert max(seen) == 3
