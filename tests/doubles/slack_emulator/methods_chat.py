@@ -25,7 +25,8 @@ def _content(call: MethodCall) -> dict[str, Any]:
 
 
 def _presentation(call: MethodCall) -> dict[str, str]:
-    return {name: call.text(name) for name in PRESENTATION_PARAMS if call.text(name)}
+    given = {name: call.text(name) for name in PRESENTATION_PARAMS}
+    return {name: value for name, value in given.items() if value}
 
 
 def _own_message(call: MethodCall, refusal: str) -> tuple[str, dict[str, Any]]:
