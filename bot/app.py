@@ -46,7 +46,7 @@ from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
-from storage.database import Database, connect
+from storage.database import Database, connect, connection_failure
 from storage.inbox import EventInbox
 from storage.postgres_url import UnusableDatabaseUrl
 from storage.regeneration import RegenerationStore
@@ -220,10 +220,10 @@ async def open_database(database_url: str, *, pool_size: int) -> Database:
     except UnusableDatabaseUrl as error:
         raise ConfigurationError(f"Configuration error: {error}") from None
     except (DBAPIError, OSError, TimeoutError, ValueError, TypeError) as error:
-        # ValueError: a port that is no number; TypeError: a URL option the driver lacks. Their
-        # messages may quote the URL, password and all, so only their kind is shown.
+        # ValueError: a port that is no number; TypeError: a URL option the driver lacks.
         raise ConfigurationError(
-            f"Configuration error: cannot use the database at DATABASE_URL ({type(error).__name__})"
+            "Configuration error: cannot use the database at DATABASE_URL "
+            f"({connection_failure(error)})"
         ) from None
 
 

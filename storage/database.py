@@ -9,6 +9,7 @@ thread and back: a transaction of five statements cost 3.9 ms there and 0.8 ms h
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -17,12 +18,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as create_asyncpg_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -95,6 +97,19 @@ async def connect(
         await database.close()
         raise
     return database
+
+
+def connection_failure(error: BaseException) -> str:
+    """Why the database could not be used, fit for the log: PostgreSQL's own words when the
+    server refused (they name the database or the user, never the password), otherwise only
+    the kind of error, as drivers' messages may quote the URL, password and all."""
+    driver_error = error.orig if isinstance(error, DBAPIError) else None
+    cause = driver_error.__cause__ if driver_error is not None else None
+    if isinstance(cause, asyncpg.PostgresError):
+        return f"{type(cause).__name__}: {cause}"
+    if isinstance(driver_error, sqlite3.Error):
+        return f"{type(driver_error).__name__}: {driver_error}"  # a file's trouble, no secret
+    return type(cause or error).__name__
 
 
 def database_at(

@@ -7,11 +7,13 @@ import time
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
-from storage.database import connect
+from storage.database import connect, connection_failure
 from storage.tables import HandledEvent
+from tests.conftest import NO_POSTGRES, POSTGRES_URL
 
 
 def _record(session: Session, event_id: str) -> None:
@@ -103,3 +105,20 @@ async def test_on_postgresql_a_replica_never_opens_more_connections_than_its_poo
         await database.close()
     # All twelve went through, taking turns on three connections rather than opening more.
     assert max(seen) == 3
+
+
+async def test_a_database_that_cannot_be_used_says_why_without_the_password(tmp_path):
+    with pytest.raises(Exception) as failed:
+        await connect(f"sqlite+aiosqlite:///{tmp_path}")  # a folder, not a file
+    assert connection_failure(failed.value) == "OperationalError: unable to open database file"
+
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    missing = make_url(POSTGRES_URL).set(
+        drivername="postgresql+asyncpg", password="pw-SECRET", database="chorus_no_such_db"
+    )
+    with pytest.raises(Exception) as failed:
+        await connect(missing.render_as_string(hide_password=False))
+    assert connection_failure(failed.value) == (
+        'InvalidCatalogNameError: database "chorus_no_such_db" does not exist'
+    )
