@@ -11,8 +11,8 @@ MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message toget
 # CommonMark fences, except that any indentation is taken: models indent fences inside list
 # items by 4 or more spaces, and this module does not track list items.
 _FENCE_OPENING = re.compile(r"[ \t]*(?P<marker>`{3,}(?=[^`]*$)|~{3,})")
-# A GFM table's delimiter row: `|---|:--:|`, `--- | ---`.
-_TABLE_DELIMITER = re.compile(r"^\s*(?=.*\|)\|?(\s*:?-+:?\s*\|)*\s*:?-+:?\s*\|?\s*$")
+# One cell of a GFM table's delimiter row (`|---|:--:|`, `--- | ---`).
+_DELIMITER_CELL = re.compile(r"\s*:?-+:?\s*")
 # In a table cell: a code span (its text kept as written), and bold around other text.
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<![^\W_])__(?=\S)(.+?)(?<=\S)__(?![^\W_])")
@@ -108,7 +108,7 @@ def tables_as_code(text: str) -> str:
             fence = None if fence.closes_at(line) else fence
         elif match := _FENCE_OPENING.match(line):
             fence = _CodeFence(line, match["marker"])
-        elif "|" in line and index + 1 < len(lines) and _TABLE_DELIMITER.match(lines[index + 1]):
+        elif "|" in line and index + 1 < len(lines) and _is_delimiter_row(lines[index + 1]):
             end = index + 2
             while end < len(lines) and "|" in lines[end] and lines[end].strip():
                 end += 1
@@ -118,6 +118,15 @@ def tables_as_code(text: str) -> str:
         out.append(line)
         index += 1
     return "\n".join(out)
+
+
+def _is_delimiter_row(line: str) -> bool:
+    """A GFM table's delimiter row: `|---|:--:|`, `--- | ---`. Cell by cell, as one regex over
+    the row backtracks in cubic time on a long row that almost matches."""
+    if "|" not in line:
+        return False
+    row = line.strip().removeprefix("|").removesuffix("|")
+    return all(_DELIMITER_CELL.fullmatch(cell) for cell in row.split("|"))
 
 
 def _cells(row: str) -> list[str]:
