@@ -4,6 +4,8 @@ limit, and tables (which that block does not render) turned into aligned text.""
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
@@ -13,9 +15,14 @@ MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message toget
 _FENCE_OPENING = re.compile(r"[ \t]*(?P<marker>`{3,}(?=[^`]*$)|~{3,})")
 # One cell of a GFM table's delimiter row (`|---|:--:|`, `--- | ---`).
 _DELIMITER_CELL = re.compile(r"\s*:?-+:?\s*")
-# In a table cell: a code span (its text kept as written), and bold around other text.
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<![^\W_])__(?=\S)(.+?)(?<=\S)__(?![^\W_])")
+# In a table cell: code spans (their text kept as written) between runs of backticks, and bold
+# around other text: where `**` or `__` may open bold, and where each may close it.
+_BACKTICKS = re.compile("`+")
+_BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
+_BOLD_CLOSING = {
+    "**": re.compile(r"(?<=\S)(?=\*\*)"),
+    "__": re.compile(r"(?<=\S)(?=__(?![^\W_]))"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +148,52 @@ def _cell_text(cell: str) -> str:
     """A cell as it reads: code spans and bold text without their markers (in a code block,
     they would show as written)."""
     pieces, position = [], 0
-    for span in _CODE_SPAN.finditer(cell):
-        pieces += [_unbolded(cell[position : span.start()]), span[2]]
-        position = span.end()
+    for start, code, end in _code_spans(cell):
+        pieces += [_unbolded(cell[position:start]), code]
+        position = end
     return "".join([*pieces, _unbolded(cell[position:])])
 
 
+def _code_spans(cell: str) -> Iterator[tuple[int, str, int]]:
+    """Each code span's start, text and end: as in Markdown, a run of backticks up to the next
+    run of as many. Found from the runs in one pass, where a pattern that tries every length of
+    every run takes cubic time on a cell of backticks."""
+    runs = list(_BACKTICKS.finditer(cell))
+    closing: list[int | None] = [None] * len(runs)  # the next run of the same length
+    next_of_length: dict[int, int] = {}
+    for index in reversed(range(len(runs))):
+        length = len(runs[index][0])
+        closing[index] = next_of_length.get(length)
+        next_of_length[length] = index
+    index = 0
+    while index < len(runs):
+        close = closing[index]
+        if close is None:
+            index += 1
+            continue
+        yield runs[index].start(), cell[runs[index].end() : runs[close].start()], runs[close].end()
+        index = close + 1
+
+
 def _unbolded(text: str) -> str:
-    return _BOLD.sub(lambda bold: bold[1] or bold[2], text)
+    """`text` (one line) without the markers of bold spans: `**a**`, `__a__` (not inside a word).
+    Each opening takes the first closing after it, looked up rather than scanned for: scanning
+    the rest of the line from every opening takes quadratic time when none closes."""
+    closings = {
+        marker: [at.start() for at in pattern.finditer(text)]
+        for marker, pattern in _BOLD_CLOSING.items()
+    }
+    pieces, position = [], 0
+    for opening in _BOLD_OPENING.finditer(text):
+        start = opening.start()
+        if start < position:
+            continue
+        ends = closings[text[start : start + 2]]
+        found = bisect_left(ends, start + 3)  # at least one character of bold text
+        if found < len(ends):
+            pieces += [text[position:start], text[start + 2 : ends[found]]]
+            position = ends[found] + 2
+    return "".join([*pieces, text[position:]])
 
 
 def _aligned_table(rows: list[str]) -> list[str]:
@@ -163,4 +208,7 @@ def _aligned_table(rows: list[str]) -> list[str]:
 
     header, *body = table
     rule = "  ".join("-" * width for width in widths)
-    return ["```", line(header).rstrip(), rule, *(line(cells).rstrip() for cells in body), "```"]
+    lines = [line(header).rstrip(), rule, *(line(cells).rstrip() for cells in body)]
+    # Longer than any run of backticks in a cell, so that no cell (`` ``` ``) can close it.
+    fence = "`" * max([3, *(len(run) + 1 for row in lines for run in _BACKTICKS.findall(row))])
+    return [fence, *lines, fence]

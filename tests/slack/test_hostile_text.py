@@ -14,3 +14,27 @@ def test_a_long_row_that_almost_looks_like_a_table_delimiter_is_no_table():
 def test_a_delimiter_row_padded_with_spaces_is_still_a_table_delimiter():
     text = "| a | b |\n|" + " " * 5000 + ":--" + " " * 5000 + "| --: |\n| 1 | 2 |"
     assert tables_as_code(text) == "```\na  b\n-  -\n1  2\n```"
+
+
+def test_a_cell_of_backticks_shows_them_as_written_in_a_longer_fence():
+    text = "| " + "`" * 8000 + " |\n|---|\n| x |"
+    fence = "`" * 8001
+    assert tables_as_code(text) == f"{fence}\n{'`' * 8000}\n{'-' * 8000}\nx\n{fence}"
+
+
+def test_code_spans_in_a_cell_close_at_a_run_of_as_many_backticks():
+    text = "| a |\n|---|\n| ``x ` y`` and `z` and ``` |"
+    reads = "x ` y and z and ```"  # the last run is never closed: as written
+    assert tables_as_code(text) == f"````\na\n{'-' * len(reads)}\n{reads}\n````"
+
+
+def test_a_cell_of_bold_markers_that_never_close_shows_them_as_written():
+    cell = ("**a " * 6000).strip()
+    text = f"| a |\n|---|\n| {cell} |"
+    assert tables_as_code(text) == f"```\na\n{'-' * len(cell)}\n{cell}\n```"
+
+
+def test_bold_in_a_cell_loses_its_markers_but_not_inside_a_word():
+    text = "| a |\n|---|\n| **b** __c__ d__e__ ** f** |"
+    reads = "b c d__e__ ** f**"
+    assert tables_as_code(text) == f"```\na\n{'-' * len(reads)}\n{reads}\n```"
