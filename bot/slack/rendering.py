@@ -41,8 +41,10 @@ _PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
 _LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Markdown's
 # What the notification text leaves out: bold markers, headings' hashes, fence lines…
 _MARKDOWN_MARKERS = re.compile(r"\*\*|__|^[ \t]*(?:#{1,6}[ \t]+|(?:`{3,}|~{3,})\S*[ \t]*$)", re.M)
-# … and link targets (`[label](url)` reads as its label).
-_MARKDOWN_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]+\)")
+# … and link targets (`[label](url)` reads as its label). As in Markdown, the innermost
+# brackets make the label: `[a [b](url)` reads `[a b`.
+_LINK_LABEL = re.compile(r"\[([^\[\]\n]+)\]\(")
+_LINK_TARGET_END = re.compile(r"[)\s]")
 
 PROVIDER_ICONS = {
     "anthropic": ":large_orange_circle:",
@@ -88,11 +90,28 @@ def _context(line: str) -> dict[str, Any]:
 def _fallback(name: str, body: str) -> str:
     """The notification text (and what screen readers say first): the answer's start, read
     plainly: no bold markers, headings' hashes, fence lines or link targets."""
-    body = _MARKDOWN_LINK.sub(r"\1", _MARKDOWN_MARKERS.sub("", body))
+    body = _link_labels(_MARKDOWN_MARKERS.sub("", body))
     body = " ".join(body.split())
     if len(body) > FALLBACK_TEXT_LIMIT:
         body = body[: FALLBACK_TEXT_LIMIT - 1] + "…"
     return f"{name}: {escape_mrkdwn(body)}" if body else name
+
+
+def _link_labels(text: str) -> str:
+    """Each `[label](url)` as its label. A target that runs into a space or the end unclosed
+    is not scanned again for each link that starts inside it: `[a](x[a](x…` stays linear."""
+    pieces, position, unclosed_until = [], 0, 0
+    for label in _LINK_LABEL.finditer(text):
+        if label.start() < position or label.end() <= unclosed_until:
+            continue
+        stop = _LINK_TARGET_END.search(text, label.end())
+        end = stop.start() if stop else len(text)
+        if not text.startswith(")", end):
+            unclosed_until = end
+        elif end > label.end():
+            pieces += [text[position : label.start()], label[1]]
+            position = end + 1
+    return "".join([*pieces, text[position:]])
 
 
 def _button(action_id: str, label: str) -> dict[str, Any]:

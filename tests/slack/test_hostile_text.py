@@ -4,6 +4,7 @@ would hold up every other answer and event. The inputs are large enough that the
 cubic scans these tests replaced would make this module take seconds to minutes."""
 
 from bot.slack.markdown import tables_as_code
+from bot.slack.rendering import FALLBACK_TEXT_LIMIT, final_messages, streaming_message
 
 
 def test_a_long_row_that_almost_looks_like_a_table_delimiter_is_no_table():
@@ -38,3 +39,21 @@ def test_bold_in_a_cell_loses_its_markers_but_not_inside_a_word():
     text = "| a |\n|---|\n| **b** __c__ d__e__ ** f** |"
     reads = "b c d__e__ ** f**"
     assert tables_as_code(text) == f"```\na\n{'-' * len(reads)}\n{reads}\n```"
+
+
+def test_a_reply_of_opening_brackets_is_its_own_notification_text():
+    reply = "[" * 24_000
+    shown = "GPT: " + "[" * (FALLBACK_TEXT_LIMIT - 1) + "…"
+    assert streaming_message("GPT", reply).text == shown
+    assert [message.text for message in final_messages("GPT", reply, "footer")] == [shown] * 2
+
+
+def test_links_that_never_close_read_as_written_and_a_closed_one_as_its_label():
+    unclosed = "[a](x" * 2_400
+    reply = f"[the docs](https://x.y/z) {unclosed}"
+    shown = f"the docs {unclosed}"[: FALLBACK_TEXT_LIMIT - 1] + "…"
+    assert streaming_message("GPT", reply).text == f"GPT: {shown}"
+
+
+def test_the_innermost_brackets_make_a_link_label():
+    assert streaming_message("GPT", "[see [the docs](https://x.y/z)").text == "GPT: [see the docs"
