@@ -170,8 +170,7 @@ async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -
     `<#C1|general>` → `#general`, `<https://x|label>` → `label (https://x)`. Each person is
     looked up once, and only the first few of a message (the rest keep their ids), so a message
     full of mentions cannot hold Slack's users.info rate limit for everyone."""
-    # Drop the bot's own mention with the spaces around it, keeping one: "a <@BOT> b" → "a b".
-    text = re.sub(rf"[ \t]*<@{re.escape(bot_user_id)}(?:\|[^>]*)?>[ \t]*", " ", text)
+    text = _without_mention_of(bot_user_id, text)
     names: dict[str, str] = {}
 
     async def name_of(user_id: str) -> str:
@@ -188,6 +187,18 @@ async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -
         position = match.end()
     pieces.append(text[position:])
     return html.unescape("".join(pieces)).strip()
+
+
+def _without_mention_of(user_id: str, text: str) -> str:
+    """`text` without the mentions of `user_id` and the spaces around them, keeping one:
+    "a <@BOT> b" → "a b". The spaces are trimmed from the text between the mentions, as a
+    pattern that also matched them would retry each run of spaces from every space in it."""
+    between = re.split(rf"<@{re.escape(user_id)}(?:\|[^<>]*)?>", text)
+    if len(between) == 1:
+        return text
+    first, *middle, last = between
+    trimmed = [first.rstrip(" \t"), *(piece.strip(" \t") for piece in middle), last.lstrip(" \t")]
+    return " ".join(trimmed)
 
 
 async def _readable_token(token: str, bot_user_id: str, user_name: NameLookup) -> str:

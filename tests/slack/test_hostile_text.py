@@ -3,6 +3,7 @@ renders as it should, in one pass: the bot is one event loop, and a render that 
 would hold up every other answer and event. The inputs are large enough that the quadratic or
 cubic scans these tests replaced would make this module take seconds to minutes."""
 
+from bot.slack.inbound import readable_text
 from bot.slack.markdown import tables_as_code
 from bot.slack.rendering import FALLBACK_TEXT_LIMIT, final_messages, streaming_message
 
@@ -57,3 +58,18 @@ def test_links_that_never_close_read_as_written_and_a_closed_one_as_its_label():
 
 def test_the_innermost_brackets_make_a_link_label():
     assert streaming_message("GPT", "[see [the docs](https://x.y/z)").text == "GPT: [see the docs"
+
+
+async def unnamed(user_id: str) -> str:
+    return user_id
+
+
+async def test_a_message_of_spaces_around_the_bot_mention_reads_as_its_words():
+    text = " " * 40_000 + "<@U0BOT>\t" + " " * 40_000 + "hi" + " " * 40_000
+    assert await readable_text(text, bot_user_id="U0BOT", user_name=unnamed) == "hi"
+
+
+async def test_the_bot_mention_leaves_one_space_between_the_words_beside_it():
+    text = "ask <@U0BOT|chorus>\t about <@U0BOB> \t<@U0BOT> today"
+    readable = await readable_text(text, bot_user_id="U0BOT", user_name=unnamed)
+    assert readable == "ask about @U0BOB today"
