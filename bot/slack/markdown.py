@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
+# About as wide as a Slack code block shows on a laptop. A table aligned wider wraps, so its
+# columns no longer line up, and padding every cell to one long cell multiplies its size.
+ALIGNED_TABLE_WIDTH = 120
 
 # CommonMark fences, except that any indentation is taken: models indent fences inside list
 # items by 4 or more spaces, and this module does not track list items.
@@ -18,6 +21,7 @@ _DELIMITER_CELL = re.compile(r"\s*:?-+:?\s*")
 # In a table cell: code spans (their text kept as written) between runs of backticks, and bold
 # around other text: where `**` or `__` may open bold, and where each may close it.
 _BACKTICKS = re.compile("`+")
+_MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_~\[\]]")
 _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
 _BOLD_CLOSING = {
     "**": re.compile(r"(?<=\S)(?=\*\*)"),
@@ -104,7 +108,8 @@ def _cut_point(text: str, budget: int) -> int:
 
 def tables_as_code(text: str) -> str:
     """Markdown tables (outside code) as code blocks of aligned columns: Slack's `markdown`
-    block shows a table as its raw pipes, while aligned text in a code block reads as one."""
+    block shows a table as its raw pipes, while aligned text in a code block reads as one.
+    A table too wide to align becomes a list of its rows (see `_listed_table`)."""
     lines = text.split("\n")
     out: list[str] = []
     fence: _CodeFence | None = None
@@ -119,7 +124,14 @@ def tables_as_code(text: str) -> str:
             end = index + 2
             while end < len(lines) and "|" in lines[end] and lines[end].strip():
                 end += 1
-            out.extend(_aligned_table([lines[index], *lines[index + 2 : end]]))
+            table = _table_as_slack_shows_it(lines[index:end])
+            # A list (which starts and ends with a blank line, or it would run into the text
+            # around it) needs no blank line of its own at either end of the text or beside one.
+            if not table[0] and (not out or not out[-1].strip()):
+                table = table[1:]
+            if not table[-1] and (end == len(lines) or not lines[end].strip()):
+                table = table[:-1]
+            out.extend(table)
             index = end
             continue
         out.append(line)
@@ -136,12 +148,31 @@ def _is_delimiter_row(line: str) -> bool:
     return all(_DELIMITER_CELL.fullmatch(cell) for cell in row.split("|"))
 
 
-def _cells(row: str) -> list[str]:
+def _table_as_slack_shows_it(lines: list[str]) -> list[str]:
+    """A table (header, delimiter and body rows) aligned, or listed if too wide to align; as
+    written (in a code block, so its rows stay lines) if it has one column (nothing to list)
+    or if its list would be much longer: a wide header repeated for every row."""
+    header, _, *body = lines
+    aligned = _aligned_table([header, *body])
+    if max(map(len, aligned)) <= ALIGNED_TABLE_WIDTH:
+        return aligned
+    if len(_markdown_cells(header)) > 1:
+        listed = _listed_table(header, body)
+        if sum(map(len, listed)) <= 2 * sum(map(len, lines)):
+            return listed
+    return _code_block(lines)
+
+
+def _markdown_cells(row: str) -> list[str]:
+    """A row's cells as Markdown, `\\|` read as a pipe."""
     row = row.strip()
     row = row[1:] if row.startswith("|") else row
     row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
-    cells = re.split(r"(?<!\\)\|", row)
-    return [_cell_text(cell.replace("\\|", "|")).strip() for cell in cells]
+    return [cell.replace("\\|", "|").strip() for cell in re.split(r"(?<!\\)\|", row)]
+
+
+def _cells(row: str) -> list[str]:
+    return [_cell_text(cell).strip() for cell in _markdown_cells(row)]
 
 
 def _cell_text(cell: str) -> str:
@@ -196,6 +227,29 @@ def _unbolded(text: str) -> str:
     return "".join([*pieces, text[position:]])
 
 
+def _listed_table(header: str, body: list[str]) -> list[str]:
+    """Each row as its first cell in bold, then a list of its other cells, each after its
+    column's header: on a phone or a laptop this reads, where a table wider than the
+    screen does not. Cells keep their Markdown (code, links), as they are no longer code."""
+    labels = [_bold(f"{label}:") + " " if label else "" for label in _cells(header)]
+    listed: list[str] = []
+    for row in body:
+        first, *cells = _markdown_cells(row)
+        title = _cell_text(first).strip()
+        listed += ["", _bold(title)] if title else [""]
+        listed += [
+            f"- {labels[column] if column < len(labels) else ''}{cell}"
+            for column, cell in enumerate(cells, start=1)
+            if cell
+        ]
+    return [*listed, ""]
+
+
+def _bold(text: str) -> str:
+    """Plain text (a header, a row's title) in bold, its Markdown punctuation shown as written."""
+    return "**" + _MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", text) + "**"
+
+
 def _aligned_table(rows: list[str]) -> list[str]:
     """The header and body rows as a code block, each column as wide as its widest cell."""
     table = [_cells(row) for row in rows]
@@ -208,7 +262,11 @@ def _aligned_table(rows: list[str]) -> list[str]:
 
     header, *body = table
     rule = "  ".join("-" * width for width in widths)
-    lines = [line(header).rstrip(), rule, *(line(cells).rstrip() for cells in body)]
-    # Longer than any run of backticks in a cell, so that no cell (`` ``` ``) can close it.
-    fence = "`" * max([3, *(len(run) + 1 for row in lines for run in _BACKTICKS.findall(row))])
+    return _code_block([line(header).rstrip(), rule, *(line(cells).rstrip() for cells in body)])
+
+
+def _code_block(lines: list[str]) -> list[str]:
+    """`lines` fenced as code, the fence longer than any run of backticks in them, so that
+    none (a cell of `` ``` ``) can close it."""
+    fence = "`" * max([3, *(len(run) + 1 for line in lines for run in _BACKTICKS.findall(line))])
     return [fence, *lines, fence]
