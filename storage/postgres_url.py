@@ -27,6 +27,13 @@ _ASYNCPG_OPTIONS = frozenset(
 _RENAMED = {"sslmode": "ssl", "connect_timeout": "timeout"}
 # libpq options asyncpg has no use for: it negotiates channel binding by itself.
 _IGNORED = frozenset({"channel_binding"})
+# libpq's certificate files, which asyncpg reads from the environment only.
+_FROM_ENVIRONMENT = {
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+}
 _NUMBERS = frozenset({"timeout", "command_timeout"})
 # Unless the URL says otherwise: seconds to connect, and for one statement. Without them a
 # connection stuck mid-way (a hung proxy, a partition) would hold its caller forever.
@@ -60,6 +67,11 @@ def asyncpg_url(url: URL) -> tuple[URL, dict[str, Any]]:
             connect_args[name] = _number(name, value)
         elif name in _ASYNCPG_OPTIONS:
             query[name] = value
+        elif name in _FROM_ENVIRONMENT:
+            raise UnusableDatabaseUrl(
+                f"DATABASE_URL option {name!r} is read by PostgreSQL's driver (asyncpg) from "
+                f"the environment only: set {_FROM_ENVIRONMENT[name]} to the file instead"
+            )
         else:
             raise UnusableDatabaseUrl(
                 f"DATABASE_URL option {name!r} is not one PostgreSQL's driver (asyncpg) takes; "

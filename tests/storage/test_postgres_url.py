@@ -58,6 +58,7 @@ def test_connecting_and_each_statement_are_bounded_in_time_unless_the_url_says()
         ("options=statement_timeout%3D5", "'options' must read '-c name=value'"),
         ("options=-c%20statement_timeout", "'options' must read '-c name=value'"),
         ("ssl=require&ssl=disable", "'ssl' is given more than once"),
+        ("sslmode=verify-full&sslrootcert=/certs/rds.pem", "set PGSSLROOTCERT to the file"),
     ],
 )
 def test_an_option_the_driver_does_not_take_is_named_without_the_password(query, named):
