@@ -23,7 +23,7 @@ class ModelUsage:
     average_seconds: float | None  # of the complete answers, None when there were none
 
 
-_ANSWERS_COUNTED = func.count(Answer.id)
+_ANSWERS_COUNTED = func.count()  # not count(id): the index holds no id
 _BY_MODEL = (
     select(
         Answer.model,

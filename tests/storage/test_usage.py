@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import Session
+
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.conversations import ConversationStore
 from storage.database import connect
 from storage.rows import MessageClaim
-from storage.usage import ModelUsage, UsageStore
+from storage.usage import _BY_MODEL, ModelUsage, UsageStore
 
 CLAUDE, GPT = "anthropic:claude-sonnet-4-5", "openai:gpt-5.1"
 
@@ -62,3 +66,57 @@ async def test_usage_counts_settled_answers_per_model_with_failures_tokens_and_t
     assert claude.average_seconds is not None and 0 <= claude.average_seconds < 60
     assert gpt == ModelUsage(GPT, 1, 1, 0, 0, None)
     assert later == []
+
+
+DAY = 86_400.0
+YEAR_OF_ANSWERS = 3_650  # ten a day, each with the text an answer has
+
+
+def _a_year_of_answers(session: Session) -> None:
+    now = time.time()
+    started = [now - 365 * DAY * i / YEAR_OF_ANSWERS for i in range(YEAR_OF_ANSWERS)]
+    session.execute(
+        text(
+            "INSERT INTO answers (id, position, model, channel_id, text, status, deleted, "
+            "started_at, finished_at, input_tokens, output_tokens, owner, heartbeat_at, "
+            "continuation_ts) VALUES (:id, 0, :model, 'C1', :text, 'done', false, :t, :t, 10, "
+            "20, 'r1', :t, '[]')"
+        ),
+        [
+            {"id": i, "model": (CLAUDE, GPT)[i % 2], "text": "words " * 800, "t": t}
+            for i, t in enumerate(started, start=1)
+        ],
+    )
+
+
+async def _vacuumed(database_url: str) -> None:
+    """What autovacuum does after such growth: on PostgreSQL, statistics, and the visibility
+    map that lets a query trust an index without visiting the table."""
+    if database_url.startswith("postgresql"):
+        engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text("VACUUM ANALYZE answers"))
+        await engine.dispose()
+
+
+def _usage_plan(session: Session, since: float) -> list[str]:
+    connection = session.connection()
+    compiled = _BY_MODEL.params(since=since).compile(
+        dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+    )
+    statement = str(compiled)
+    explain = "EXPLAIN QUERY PLAN " if connection.dialect.name == "sqlite" else "EXPLAIN "
+    return [str(row[-1]) for row in connection.exec_driver_sql(explain + statement)]
+
+
+async def test_the_usage_of_30_days_is_read_from_an_index_alone(database_url):
+    """Every opening of the Home tab reads the last 30 days' answers: from an index that holds
+    all it needs, never the answers' rows (their text makes them large)."""
+    database = await connect(database_url)
+    await database.run(_a_year_of_answers)
+    await _vacuumed(database_url)
+    plan = await database.run(_usage_plan, time.time() - 30 * DAY)
+    await database.close()
+
+    index_alone = ("COVERING INDEX ix_answers_usage", "Index Only Scan using ix_answers_usage")
+    assert any(way in line for line in plan for way in index_alone), "\n".join(plan)
