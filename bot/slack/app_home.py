@@ -3,9 +3,10 @@ how much each model has been used lately."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 SECTION_TEXT_LIMIT = 3000  # Slack refuses a longer section text
 USAGE_DAYS = 30
+# Slack sends `app_home_opened` each time anyone opens the app; the usage they see may be this
+# old, so that a crowd opening it reads the answers of 30 days once.
+USAGE_FRESH_SECONDS = 60.0
 CONTEXT_RULES = (
     "*What each model is sent*\n"
     "• A new mention: each earlier round of this chat (its question and its *In Chat* answer: "
@@ -116,21 +120,40 @@ class HomeTab:
         catalog: ModelCatalog,
         settings: HomeSettings,
         usage: UsageStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._web = web
         self._catalog = catalog
         self._settings = settings
         self._usage = usage
+        self._usage_read: asyncio.Task[list[ModelUsage]] | None = None
+        self._usage_read_at = 0.0
+        self._clock = clock
 
     async def show(self, user_id: str) -> None:
-        usage = await self._usage.by_model(since=time.time() - USAGE_DAYS * 24 * 3600)
-        view = home_view(self._catalog, self._settings, usage)
+        view = home_view(self._catalog, self._settings, await self._recent_usage())
         try:
             await self._web.publish_home(user_id, view)
         except SlackApiError as error:
             log.warning(
                 "could not publish the Home tab for %s: %s", user_id, slack_error_code(error)
             )
+
+    async def _recent_usage(self) -> list[ModelUsage]:
+        """The usage of the last `USAGE_DAYS` days, read again once it is `USAGE_FRESH_SECONDS`
+        old or the last read failed; openings meanwhile share it."""
+        read = self._usage_read
+        if (
+            read is None
+            or self._clock() - self._usage_read_at >= USAGE_FRESH_SECONDS
+            or (read.done() and (read.cancelled() or read.exception() is not None))
+        ):
+            since = time.time() - USAGE_DAYS * 24 * 3600
+            read = asyncio.create_task(self._usage.by_model(since=since), name="Home tab usage")
+            self._usage_read, self._usage_read_at = read, self._clock()
+        # One opening given up (at shutdown) leaves the read to the others.
+        return await asyncio.shield(read)
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+from sqlalchemy import event, insert
+from sqlalchemy.orm import Session
+
 from bot.chat.catalog import ModelCatalog, parse_model_list
 from bot.chat.context import ContextWindow
-from bot.slack.app_home import SECTION_TEXT_LIMIT, HomeSettings, HomeTab, home_view
+from bot.slack.app_home import (
+    SECTION_TEXT_LIMIT,
+    USAGE_FRESH_SECONDS,
+    HomeSettings,
+    HomeTab,
+    home_view,
+)
 from storage.database import connect
+from storage.tables import Answer
 from storage.usage import ModelUsage, UsageStore
 
 CATALOG = ModelCatalog(parse_model_list("anthropic:claude-sonnet-4-5,openai:gpt-5"))
@@ -100,3 +113,48 @@ async def test_a_home_tab_slack_refuses_is_only_logged(web, tmp_path, caplog):
     await database.close()
     assert "could not publish the Home tab for U0NOSUCH: user_not_found" in caplog.text
     assert emulator.home_view("U0ALICE")["type"] == "home"
+
+
+def _settled_answer(session: Session) -> None:
+    now = time.time()
+    session.execute(
+        insert(Answer).values(
+            model="openai:gpt-5",
+            channel_id="C1",
+            text="hi",
+            status="done",
+            started_at=now,
+            finished_at=now + 2,
+            owner="r1",
+            heartbeat_at=now,
+            continuation_ts=[],
+        )
+    )
+
+
+async def test_the_usage_shown_is_read_at_most_once_a_minute_and_shared(web, tmp_path):
+    """Opening the Home tab (everyone at once, after an announcement) costs one read of 30 days
+    of answers a minute, not one each: on SQLite, every transaction waits for it."""
+    slack, emulator = web
+    database = await connect(f"sqlite+aiosqlite:///{tmp_path}/chorus.db")
+    reads: list[str] = []
+
+    def count_reads(_connection, _cursor, statement: str, *_: object) -> None:
+        if statement.startswith("SELECT") and "FROM answers" in statement:
+            reads.append(statement)
+
+    event.listen(database._engine, "before_cursor_execute", count_reads)  # type: ignore[attr-defined]
+    now = [1000.0]
+    home = HomeTab(slack, CATALOG, settings(), UsageStore(database), clock=lambda: now[0])
+
+    await asyncio.gather(*(home.show(person) for person in ("U0ALICE", "U0BOB", "U0CAROL") * 5))
+    await database.run(_settled_answer)
+    await home.show("U0ALICE")
+    assert len(reads) == 1, "one read for all the openings"
+    assert "No answers yet." in usage_section(emulator.home_view("U0ALICE"))
+
+    now[0] += USAGE_FRESH_SECONDS
+    await home.show("U0ALICE")
+    await database.close()
+    assert len(reads) == 2
+    assert "• *GPT-5*: 1 answer, 2.0 s on average" in usage_section(emulator.home_view("U0ALICE"))
