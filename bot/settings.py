@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     host: str = "0.0.0.0"
-    port: int = Field(default=3000, ge=0, le=65535)
+    port: int = Field(default=3000, ge=1, le=65535)
     database_url: str = "sqlite+aiosqlite:///./chorus.db"
 
     chorus_models: str = ""

@@ -82,6 +82,11 @@ def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedP
             "PORT",
         ),
         (
+            # Port 0 would listen on a port nobody knows, that no request URL can name.
+            {"SLACK_BOT_TOKEN": SECRET, "SLACK_APP_TOKEN": "xapp-1", "PORT": "0"},
+            "PORT: Input should be greater than or equal to 1",
+        ),
+        (
             {
                 "SLACK_BOT_TOKEN": SECRET,
                 "SLACK_APP_TOKEN": "xapp-1",
