@@ -54,6 +54,18 @@ def test_an_event_signed_with_another_secret_is_refused_without_logging_what_was
     assert models.requests == []
 
 
+@ON_SQLITE
+def test_the_check_slack_makes_of_a_new_request_url_is_answered(bot, events, models):
+    """Setting the Event Subscriptions request URL (README, HTTP mode): Slack sends a signed
+    `url_verification` and saves the URL only if its challenge comes back."""
+    response = events.url_verification(bot.events_url, challenge="3eZbrw1aBm2rZgRNFdxV2595E9CY")
+
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY"}
+    assert "refused a request" not in bot.logs()
+    assert models.requests == []
+
+
 @pytest.fixture
 def database_proxy(database_url: str) -> Iterator[TcpProxy]:
     url = make_url(database_url)
