@@ -93,3 +93,41 @@ def test_manifest_is_a_complete_slack_app_manifest():
     hinted = set(re.findall(r"(?:^|· )(\w+)", command["usage_hint"]))
     assert hinted == {"models", "prompt", "new", "help"}, "every /chorus verb, and no other"
     assert manifest["settings"]["socket_mode_enabled"] is True
+
+
+WEB_API_CALL = re.compile(r"\bclient\.([a-z]+_[A-Za-z_]+)\(")  # client.chat_postMessage(
+HISTORY = {"channels:history", "groups:history", "im:history", "mpim:history"}
+# The bot token scopes each Web API method the bot calls needs (slack_sdk's method names).
+METHOD_SCOPES: dict[str, set[str]] = {
+    "auth_test": set(),
+    "apps_connections_open": set(),  # the app-level token's connections:write
+    "chat_postMessage": {"chat:write", "chat:write.customize"},  # signed as each model
+    "chat_update": {"chat:write", "chat:write.customize"},
+    "chat_delete": {"chat:write"},
+    "chat_postEphemeral": {"chat:write"},
+    "conversations_history": HISTORY,  # finding a post whose reply was lost
+    "conversations_replies": HISTORY,
+    "users_info": {"users:read"},
+    "files_info": {"files:read"},  # and downloading the files themselves
+    "views_publish": set(),
+}
+
+
+def test_the_manifest_asks_for_every_scope_the_bot_uses_and_no_other():
+    """An admin installing the app grants exactly what the bot calls for: a method added
+    without its scope, or a scope the bot no longer uses, fails here."""
+    called = {
+        method
+        for path in (ROOT / "bot").rglob("*.py")
+        for method in WEB_API_CALL.findall(path.read_text(encoding="utf-8"))
+    }
+    assert called == set(METHOD_SCOPES), "a Web API method the bot calls is not listed here"
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    event_scopes = {"app_mention": {"app_mentions:read"}, "reaction_added": {"reactions:read"}}
+    needed = set().union(
+        *METHOD_SCOPES.values(),
+        *(event_scopes.get(event, set()) for event in events),
+        {"commands"} if manifest["features"]["slash_commands"] else set(),
+    )
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed
