@@ -13,6 +13,7 @@ from bot.app import build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
 from bot.retention import SECONDS_A_DAY, forget_forever
 from bot.settings import ConfigurationError, Settings, load_settings
+from storage.database import connection_failure, unreachable
 from storage.retention import RetentionStore
 
 log = logging.getLogger("bot")
@@ -26,12 +27,25 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_database_outage_in_one_line)
     # Request lines of our own HTTP clients are noise at INFO.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # slack_sdk writes out every request and response in full for its debug line whenever its
     # own logger's level is unset, whatever the level in force; set, it spares that work.
     logging.getLogger("slack_sdk.web.async_base_client").setLevel(logging.getLogger().level)
+
+
+def _database_outage_in_one_line(record: logging.LogRecord) -> bool:
+    """A database outage fails the heartbeats, the sweeper and every event every few seconds:
+    each says so in one line, not with a traceback of the driver's internals."""
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None and unreachable(error):
+        reason = f"the database can't be reached ({connection_failure(error)})"
+        record.msg, record.args = f"{record.getMessage()}: {reason}", None
+        record.exc_info = record.exc_text = None
+    return True
 
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as create_asyncpg_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -110,6 +112,20 @@ def connection_failure(error: BaseException) -> str:
     if isinstance(driver_error, sqlite3.Error):
         return f"{type(driver_error).__name__}: {driver_error}"  # a file's trouble, no secret
     return type(cause or error).__name__
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` is the database not answering (a connection refused, dropped or timed
+    out, no connection free in time), rather than a fault of the bot's own statements."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error.orig, OSError | TimeoutError)
+    if isinstance(error, PoolTimeout):
+        return True
+    # The driver's own connection errors pass through SQLAlchemy unwrapped.
+    return isinstance(error, OSError | TimeoutError) and any(
+        "/sqlalchemy/" in frame.f_code.co_filename or "/asyncpg/" in frame.f_code.co_filename
+        for frame, _line in traceback.walk_tb(error.__traceback__)
+    )
 
 
 def database_at(

@@ -86,3 +86,32 @@ def test_health_fails_while_the_database_cannot_be_reached(start_bot, database_u
     response = httpx.get(health, timeout=10, trust_env=False)
     assert response.status_code == 503
     assert response.json() == {"ok": False, "answering": 0, "database": "down"}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_outage_is_logged_in_one_line_each_time_not_in_tracebacks(
+    start_bot, slack, events, database_url, database_proxy
+):
+    """While the database is down, the heartbeats, the sweeper, events and the Home tab each
+    fail every few seconds: one line each, saying so, not a traceback of the driver's
+    internals (80 lines that repeat and say nothing more)."""
+    proxied = make_url(database_url).set(host="127.0.0.1", port=database_proxy.port)
+    bot = start_bot(
+        DATABASE_URL=proxied.render_as_string(hide_password=False),
+        CHORUS_STALE_ANSWER_SECONDS="1",
+        LOG_LEVEL="INFO",
+    )
+    database_proxy.cut()
+
+    events.user_opens_home(ALICE, to=[bot.events_url])
+    message = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} anyone there?")
+    envelopes = [events.envelope(event) for event in events.events_for(CHANNEL, message)]
+    refused = events.deliver_all(envelopes, [bot.events_url], check=False)
+
+    assert {response.status_code for response in refused} == {500}, "Slack will retry them"
+    unreachable = "the database can't be reached (ConnectionRefusedError)"
+    for failing in ("sending heartbeats failed", "home tab for U0ALICE crashed", "listener"):
+        wait_until(lambda f=failing: f in bot.logs(), message=f"{failing} logged")
+        line = next(line for line in bot.logs().splitlines() if failing in line)
+        assert line.endswith(unreachable), line
+    assert "Traceback" not in bot.logs()
