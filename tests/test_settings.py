@@ -1,5 +1,8 @@
 """The configuration contract (SPEC §5) as the bot reads it."""
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -72,3 +75,22 @@ def test_a_pool_size_that_is_no_positive_whole_number_names_the_variable(monkeyp
     assert describe_validation_error(error.value).startswith(
         "Configuration error: CHORUS_DATABASE_POOL_SIZE: Input should be"
     )
+
+
+def test_the_readme_documents_every_variable_the_bot_reads_with_its_default():
+    """The README's configuration tables are what an admin sets the bot up from: a variable
+    added, renamed or given another default without them fails here."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    documented: dict[str, str] = {}
+    for row in readme.splitlines():
+        if row.startswith("| `"):
+            cells = [cell.strip() for cell in row.strip("|").split("|")]
+            for variable in re.findall(r"`([A-Z_]+)`", cells[0]):
+                documented[variable] = cells[-1]
+    read = {name.upper(): field.default for name, field in Settings.model_fields.items()}
+    assert set(documented) == set(read)
+    for variable, default in read.items():
+        if default is None or default == "":
+            continue  # required, unset, or a default the README words (CHORUS_MODELS)
+        shown = [f"`{default}`"] + ([f"`{default:g}`"] if isinstance(default, float) else [])
+        assert any(way in documented[variable] for way in shown), variable
