@@ -6,8 +6,10 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from bot.app import build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
@@ -92,6 +94,7 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     else:
         log.info("listening on http://%s:%d/slack/events", settings.host, settings.port)
     log.info("models: %s", ", ".join(spec.name for spec in catalog))
+    log.info("replica %s, database: %s", settings.replica_id, database_shown(settings.database_url))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,6 +111,16 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         loop_task.cancel()
     await asyncio.gather(*loops, return_exceptions=True)
     await bot.close()
+
+
+def database_shown(database_url: str) -> str:
+    """Where the database is, for the log; never a password, nor the URL's options (libpq's
+    `password=` may be one)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {Path(url.database or '').resolve()}"
+    server = f"{url.host}:{url.port or 5432}" if url.host else "its local socket"
+    return f"PostgreSQL at {server}/{url.database}"
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.e2e.slack_views import body, wait_for_answers
 
@@ -253,3 +254,16 @@ def test_a_port_in_use_stops_start_up_with_one_clear_line(bot_env, tmp_path):
     last_line = last_line_of_failed_start(result)
     assert last_line.startswith(f"Configuration error: cannot listen on 127.0.0.1:{port} ")
     assert last_line.endswith("set HOST and PORT to a free address")
+
+
+def test_start_up_says_which_replica_this_is_and_where_its_database_is(start_bot, database_url):
+    """What an admin checks first when replicas misbehave: their ids (two sharing one would
+    take each other's work for their own) and the database each uses, never its password."""
+    bot = start_bot(CHORUS_REPLICA_ID="web-1", LOG_LEVEL="INFO")
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        where = f"SQLite file {Path(url.database or '').resolve()}"
+    else:
+        where = f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
+    assert f"INFO bot: replica web-1, database: {where}\n" in bot.logs()
