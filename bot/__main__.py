@@ -31,6 +31,10 @@ def configure_logging(level: str) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_database_outage_in_one_line)
+    # Alembic names its SQL dialect at every start; only the migrations it runs matter.
+    logging.getLogger("alembic.runtime.migration").addFilter(
+        lambda record: not record.getMessage().startswith(("Context impl", "Will assume"))
+    )
     # Request lines of our own HTTP clients are noise at INFO.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -267,3 +267,15 @@ def test_start_up_says_which_replica_this_is_and_where_its_database_is(start_bot
     else:
         where = f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
     assert f"INFO bot: replica web-1, database: {where}\n" in bot.logs()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_start_up_logs_the_migrations_it_runs_and_not_alembics_chatter(start_bot):
+    first = start_bot(LOG_LEVEL="INFO")
+    first.stop()
+    again = start_bot(LOG_LEVEL="INFO")
+
+    assert "-> 0001, initial schema" in first.logs()
+    assert "Running upgrade" not in again.logs()
+    for chatter in ("Context impl", "Will assume"):
+        assert chatter not in first.logs() + again.logs()
