@@ -115,6 +115,7 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         loop_task.cancel()
     await asyncio.gather(*loops, return_exceptions=True)
     await bot.close()
+    log.info("stopped")
 
 
 def database_shown(database_url: str) -> str:

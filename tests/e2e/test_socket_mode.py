@@ -206,6 +206,7 @@ def test_sigterm_closes_the_connection_and_the_bot_exits_cleanly(socket_bot, sla
     assert socket_bot.returncode == 0
     wait_until(lambda: slack.socket_mode.open_connections() == [], message="connection closed")
     assert "Traceback" not in socket_bot.logs()
+    assert "INFO bot: stopped\n" in socket_bot.logs(), "an admin sees the stop was clean"
 
 
 @pytest.mark.parametrize(
