@@ -125,8 +125,10 @@ def error_for_status(
             f"{provider} rate limit reached ({cited}).", status=http_status, retry_after=retry_after
         )
     if status in (503, 529):
+        # A wait it asked for is said instead, when the answer ends with this error.
+        hint = "." if retry_after else "; try again in a moment."
         return Overloaded(
-            f"{provider} is overloaded ({cited}); try again in a moment.",
+            f"{provider} is overloaded ({cited}){hint}",
             status=http_status,
             retry_after=retry_after,
         )

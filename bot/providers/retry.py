@@ -34,16 +34,21 @@ class RetryPolicy:
             delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
         return delay * (1 + random.uniform(0, self.jitter))
 
-    def too_long_to_wait(self, error: ProviderError) -> ProviderError | None:
-        """An error asking for a longer wait than this policy allows, as the error to end
-        with at once (saying when to try again); None for any other error."""
-        if error.retry_after is None or error.retry_after <= self.max_retry_after:
-            return None
-        return type(error)(
-            f"{error} Try again in {_duration(error.retry_after)}.",
-            status=error.status,
-            retry_after=error.retry_after,
-        )
+    def too_long_to_wait(self, error: ProviderError) -> bool:
+        """Whether `error` asks for a longer wait than this policy allows."""
+        return error.retry_after is not None and error.retry_after > self.max_retry_after
+
+
+def _saying_when(error: ProviderError) -> ProviderError:
+    """`error` as the error an answer ends with: when it asked for a wait, its line says when
+    to try again, as no retry of the bot's will."""
+    if error.retry_after is None or error.retry_after <= 0:
+        return error
+    return type(error)(
+        f"{error} Try again in {_duration(error.retry_after)}.",
+        status=error.status,
+        retry_after=error.retry_after,
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -73,10 +78,12 @@ async def stream_with_retries(
                 yield event
             return
         except ProviderError as error:
-            if text_yielded or not error.retryable or attempt >= policy.max_attempts:
+            if text_yielded or not error.retryable:
                 raise
-            if (too_long := policy.too_long_to_wait(error)) is not None:
-                raise too_long from error
+            if attempt >= policy.max_attempts or policy.too_long_to_wait(error):
+                if (final := _saying_when(error)) is error:
+                    raise
+                raise final from error
             delay = policy.delay_after(error, attempt)
             if on_retry is not None:
                 on_retry(error, attempt, delay)

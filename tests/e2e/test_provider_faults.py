@@ -36,6 +36,18 @@ def test_rate_limits_and_server_errors_before_the_first_token_are_retried(
     assert len(models.requests_for("gpt-test")) == 3
 
 
+def test_a_rate_limit_that_outlasts_the_retries_says_when_to_try_again(
+    start_bot, slack, models, events
+):
+    models.script("claude-test", ModelScript(error=ModelFault(status=429, retry_after=1)))
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="2")
+    ask(bot, events)
+
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert "Anthropic rate limit reached (HTTP 429). Try again in 1 s." in status_line(claude)
+    assert len(models.requests_for("claude-test")) == 2
+
+
 def test_an_overloaded_provider_ends_in_one_clear_line(start_bot, slack, models, events):
     models.script("claude-test", ModelScript(error=ModelFault(status=529)))
     bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="2")

@@ -138,6 +138,8 @@ async def test_an_overloaded_provider_carries_retry_after():
 
     assert isinstance(answer.error, Overloaded)
     assert answer.error.retry_after == 20
+    # The wait is said when the answer ends with it (see test_retry), not "in a moment" too.
+    assert str(answer.error) == "OpenRouter is overloaded (HTTP 503)."
 
 
 async def test_gemini_rate_limit_reads_retry_delay_from_the_body():

@@ -272,3 +272,33 @@ async def test_stopping_early_closes_the_provider_stream():
 
     assert first == TextDelta("4 and ")
     assert provider.closed == 1
+
+
+async def test_a_rate_limit_on_the_last_attempt_says_when_to_try_again():
+    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=7)
+    provider = ScriptedProvider(fails(limited), fails(limited))
+
+    answer, delays = await retrying(provider, RetryPolicy(max_attempts=2, jitter=0))
+
+    assert delays == [7]
+    assert provider.calls == 2
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retry_after == 7
+    assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 7 s."
+
+
+async def test_a_long_wait_asked_of_a_single_attempt_policy_still_says_when():
+    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=600)
+    provider = ScriptedProvider(fails(limited))
+
+    answer, _ = await retrying(provider, RetryPolicy(max_attempts=1, jitter=0))
+
+    assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 10 min."
+
+
+async def test_a_last_failure_that_asked_for_no_wait_is_shown_as_it_came():
+    provider = ScriptedProvider(fails(ServerError("5xx")), fails(ServerError("5xx again")))
+
+    answer, _ = await retrying(provider, RetryPolicy(max_attempts=2, jitter=0))
+
+    assert str(answer.error) == "5xx again"
