@@ -19,6 +19,7 @@ from bot.slack.rendering import (
     PROVIDER_ICONS,
     SlackMessage,
     as_plain_text,
+    as_sections,
     placeholder_message,
     streaming_message,
 )
@@ -79,14 +80,19 @@ async def show_final(
 async def _in_blocks_or_plain(
     send: Callable[[SlackMessage], Awaitable[T]], message: SlackMessage, what: str
 ) -> T:
-    """`send(message)`; when Slack refuses its blocks, the same text lands as plain text."""
-    try:
-        return await send(message)
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        log.error("%s failed: %s", what, code)
-        if code not in _BLOCKS_REFUSED:
-            raise
+    """`send(message)`; when Slack refuses its blocks, the same text lands in sections, with
+    its status line and Regenerate button, and when Slack refuses those too, as plain text."""
+    forms = [("blocks", message)]
+    if (in_sections := as_sections(message)) != message:  # an error line has no Markdown
+        forms.append(("sections", in_sections))
+    for form, shown in forms:
+        try:
+            return await send(shown)
+        except SlackApiError as error:
+            code = slack_error_code(error)
+            log.error("%s in %s failed: %s", what, form, code)
+            if code not in _BLOCKS_REFUSED:
+                raise
     return await send(as_plain_text(message))
 
 

@@ -16,6 +16,7 @@ from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, split_markdown, tables_as_c
 
 MESSAGE_TEXT_LIMIT = 40_000  # Slack: a message's `text`
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
+SECTION_TEXT_LIMIT = 3_000  # Slack: a section block's text
 STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
 _ZWSP = "\u200b"
@@ -240,18 +241,37 @@ def footer_line(
     return " · ".join(pieces)
 
 
+def as_sections(message: SlackMessage) -> SlackMessage:
+    """The same message with its Markdown as mrkdwn `section` blocks (read as `as_plain_text`
+    reads it), its status line and buttons kept: for a Slack that refuses `markdown` blocks."""
+    text, _ = _as_mrkdwn(message)
+    sections = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": part}}
+        for part in split_markdown(text, SECTION_TEXT_LIMIT)
+        if part.strip()
+    ]
+    kept = [block for block in message.blocks if block["type"] != "markdown"]
+    return SlackMessage(message.text, [*sections, *kept])
+
+
 def as_plain_text(message: SlackMessage) -> SlackMessage:
     """The same message without blocks: its Markdown and status line as the message text."""
+    text, status_lines = _as_mrkdwn(message)
+    return SlackMessage("\n\n".join(filter(None, [text, *status_lines])) or message.text, [])
+
+
+def _as_mrkdwn(message: SlackMessage) -> tuple[str, list[str]]:
+    """A message's Markdown as mrkdwn text, and its status lines (already mrkdwn); together
+    within the length of a message's text."""
     markdown = [block["text"] for block in message.blocks if block["type"] == "markdown"]
-    status_lines = [  # already mrkdwn
+    status_lines = [
         element["text"]
         for block in message.blocks
         if block["type"] == "context"
         for element in block["elements"]
     ]
     room = MESSAGE_TEXT_LIMIT - sum(len(line) + 2 for line in status_lines)
-    text = _shorten_mrkdwn(escape_mrkdwn("\n\n".join(markdown)), room)
-    return SlackMessage("\n\n".join(filter(None, [text, *status_lines])) or message.text, [])
+    return _shorten_mrkdwn(escape_mrkdwn("\n\n".join(markdown)), room), status_lines
 
 
 def _shorten_mrkdwn(text: str, limit: int) -> str:

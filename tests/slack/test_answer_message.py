@@ -9,9 +9,9 @@ import pytest
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.pacing import UpdateBudget
-from bot.slack.rendering import SlackMessage, outcome_messages
+from bot.slack.rendering import REGENERATE_ACTION, SlackMessage, outcome_messages
 from bot.slack.web import SlackWeb
-from tests.e2e.slack_views import body, is_final
+from tests.e2e.slack_views import body, buttons, is_final, status_line
 
 CHANNEL = "C0GENERAL"
 
@@ -103,20 +103,68 @@ def with_continuation(text: str, rest: str) -> list[SlackMessage]:
 
 
 @pytest.mark.parametrize("refusal", ["invalid_blocks", "msg_blocks_too_long"])
-async def test_blocks_slack_refuses_still_land_as_plain_text(web, refusal):
+async def test_markdown_slack_refuses_lands_in_sections_keeping_the_regenerate_button(web, refusal):
     slack, emulator = web
     message = claude_answer(slack, update_interval=0)
     await message.post_placeholder()
     emulator.inject("chat.update", status=200, error=refusal)
 
-    await message.finish(done("the whole answer"))
+    await message.finish(done("the **whole** answer & more"))
 
     assert [update.ok for update in emulator.calls_for("chat.update")] == [False, True]
+    shown = emulator.message(CHANNEL, message.ts)
+    sections = [block["text"]["text"] for block in shown["blocks"] if block["type"] == "section"]
+    assert sections == ["the **whole** answer &amp; more"]
+    assert status_line(shown) == "*Claude* · 1.0 s"
+    assert buttons(shown) == [REGENERATE_ACTION]
+
+
+async def test_a_long_answer_slack_refuses_in_markdown_is_shown_whole_in_sections(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    emulator.inject("chat.update", status=200, error="invalid_blocks")
+    text = "\n\n".join(f"paragraph {n} " + "word " * 150 for n in range(14))  # ~10,700 chars
+
+    await message.finish(done(text))
+
+    shown = emulator.message(CHANNEL, message.ts)
+    sections = [block["text"]["text"] for block in shown["blocks"] if block["type"] == "section"]
+    assert len(sections) > 3 and "\n\n".join(sections) == text
+    assert buttons(shown) == [REGENERATE_ACTION]
+
+
+async def test_blocks_slack_refuses_in_any_form_still_land_as_plain_text(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    emulator.inject("chat.update", times=2, status=200, error="invalid_blocks")
+
+    await message.finish(done("the whole answer"))
+
+    assert [update.ok for update in emulator.calls_for("chat.update")] == [False, False, True]
     shown = emulator.message(CHANNEL, message.ts)
     assert "the whole answer" in shown["text"] and not shown.get("blocks")
 
 
-async def test_a_continuation_slack_refuses_in_blocks_still_lands_as_plain_text(web):
+async def test_an_error_line_slack_refuses_is_not_sent_again_as_it_was(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    emulator.inject("chat.update", status=200, error="invalid_blocks")
+    failed = outcome_messages(
+        "Claude", status=AnswerStatus.FAILED, text="", error="Boom.", seconds=1
+    )
+
+    await message.finish(failed)
+
+    first, second = emulator.calls_for("chat.update")
+    assert not first.ok and second.ok
+    shown = emulator.message(CHANNEL, message.ts)
+    assert "Boom." in shown["text"] and not shown.get("blocks")
+
+
+async def test_a_continuation_slack_refuses_in_markdown_still_lands_in_sections(web):
     slack, emulator = web
     message = claude_answer(slack, update_interval=0)
     await message.post_placeholder()
@@ -126,7 +174,8 @@ async def test_a_continuation_slack_refuses_in_blocks_still_lands_as_plain_text(
     (continuation,) = await message.finish([*done("the answer"), rest])
 
     shown = emulator.message(CHANNEL, continuation)
-    assert "and **the rest**" in shown["text"] and not shown.get("blocks")
+    assert [block["type"] for block in shown["blocks"]] == ["section"]
+    assert shown["blocks"][0]["text"]["text"] == "and **the rest**"
     assert shown["thread_ts"] == message.ts
 
 

@@ -16,6 +16,7 @@ from bot.slack.rendering import (
     STOP_ACTION,
     SlackMessage,
     as_plain_text,
+    as_sections,
     error_message,
     final_messages,
     footer_line,
@@ -24,6 +25,7 @@ from bot.slack.rendering import (
     placeholder_message,
     streaming_message,
 )
+from tests.doubles.slack_emulator.blocks import block_problems
 
 
 def action_ids(message: SlackMessage) -> list[str]:
@@ -318,6 +320,23 @@ def test_an_answer_that_grows_when_escaped_still_fits_a_plain_text_message():
     plain = as_plain_text(final).text
     assert len(plain) <= MESSAGE_TEXT_LIMIT
     assert plain.endswith("&lt;…\n\n*Claude* · 1.0 s")
+
+
+@pytest.mark.parametrize("text", ["<" * 11_000, "a < b " * 2_000, "```\n" + "x = 1\n" * 1_900])
+def test_an_answer_moved_into_sections_stays_within_slacks_block_limits(text):
+    (final,) = outcome_messages(
+        "Claude", status=AnswerStatus.DONE, text=text, error=None, seconds=1
+    )
+    sections = as_sections(final)
+    assert list(block_problems(sections.blocks)) == []
+    assert action_ids(sections) == [REGENERATE_ACTION]
+
+
+def test_a_code_block_split_across_sections_is_closed_and_reopened():
+    (final,) = final_messages("Claude", "```\n" + "x = 1\n" * 1_000 + "```", "*Claude* · 1.0 s")
+    parts = [b["text"]["text"] for b in as_sections(final).blocks if b["type"] == "section"]
+    assert len(parts) == 3
+    assert all(part.startswith("```") and part.endswith("```") for part in parts)
 
 
 @pytest.mark.parametrize(
