@@ -74,7 +74,10 @@ class Recovery:
             with self._answers.in_hand(answer.answer_id for answer in owed):
                 await asyncio.gather(*(self._show(answer, slots) for answer in owed))
         events = await self._inbox.take_over_unfinished(
-            owner=self._replica_id, stale_before=stale_before, previous_life=previous_life
+            owner=self._replica_id,
+            stale_before=stale_before,
+            previous_life=previous_life,
+            in_hand=self._intake.in_hand,
         )
         for event in events:
             log.warning("resuming event %s, left unfinished by a stopped replica", event.event_id)

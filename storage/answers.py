@@ -142,9 +142,15 @@ class AnswerStore:
         """Mark interrupted every unsettled answer whose replica stopped sending heartbeats,
         or (at start-up) that this replica (`previous_life`: its id and start time) left
         behind. Each is taken over once; returns the rounds they belong to. Their final
-        text is shown by `take_over_unshown()`."""
+        text is shown by `take_over_unshown()`. Never the answers this process has in hand:
+        their writer is alive, however late their heartbeat (an event loop held up)."""
         return await self._database.run(
-            _take_over_interrupted, stale_before, error, previous_life, self._database.now()
+            _take_over_interrupted,
+            stale_before,
+            error,
+            previous_life,
+            self._database.now(),
+            sorted(self._in_hand),
         )
 
     async def take_over_unshown(
@@ -152,9 +158,15 @@ class AnswerStore:
     ) -> list[UnshownAnswer]:
         """Settled answers whose final edit is still owed to Slack, left so by a replica that
         stopped (or is stuck), or by this replica's previous life. Each is handed to one
-        replica, which has `stale_before`'s grace to show it before it is handed on."""
+        replica, which has `stale_before`'s grace to show it before it is handed on. Never
+        the answers this process has in hand: it is showing them already."""
         return await self._database.run(
-            _take_over_unshown, self._replica_id, stale_before, previous_life, self._database.now()
+            _take_over_unshown,
+            self._replica_id,
+            stale_before,
+            previous_life,
+            self._database.now(),
+            sorted(self._in_hand),
         )
 
     async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
@@ -209,8 +221,11 @@ def _take_over_interrupted(
     error: str,
     previous_life: PreviousLife | None,
     now: float,
+    held: list[int],
 ) -> list[int]:
-    whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
+    whose = left_behind(
+        Answer.heartbeat_at, Answer.owner, stale_before, previous_life, key=Answer.id, in_hand=held
+    )
     candidates = session.scalars(
         select(Answer.id).where(Answer.status.in_(UNSETTLED_STATUSES), whose).limit(500)
     ).all()
@@ -232,8 +247,11 @@ def _take_over_unshown(
     stale_before: float,
     previous_life: PreviousLife | None,
     now: float,
+    held: list[int],
 ) -> list[UnshownAnswer]:
-    whose = left_behind(Answer.heartbeat_at, Answer.owner, stale_before, previous_life)
+    whose = left_behind(
+        Answer.heartbeat_at, Answer.owner, stale_before, previous_life, key=Answer.id, in_hand=held
+    )
     owed = (~Answer.status.in_(UNSETTLED_STATUSES), Answer.shown_at.is_(None), whose)
     candidates = session.scalars(
         select(Answer.id).where(*owed).order_by(Answer.id).limit(200)

@@ -59,13 +59,24 @@ class EventInbox:
             await self._database.run(_heartbeat, owner, list(event_ids), self._database.now())
 
     async def take_over_unfinished(
-        self, *, owner: str, stale_before: float, previous_life: PreviousLife | None = None
+        self,
+        *,
+        owner: str,
+        stale_before: float,
+        previous_life: PreviousLife | None = None,
+        in_hand: Collection[str] = (),
     ) -> list[PendingEvent]:
         """Events whose replica stopped before finishing them (no heartbeat since
         `stale_before`, or left by `previous_life`: this replica's id and when this life
-        started), now owned by `owner`."""
+        started), now owned by `owner`; never those `owner` has `in_hand`, however late their
+        heartbeat (its event loop held up), as it is handling them."""
         return await self._database.run(
-            _take_over_unfinished, owner, stale_before, previous_life, self._database.now()
+            _take_over_unfinished,
+            owner,
+            stale_before,
+            previous_life,
+            self._database.now(),
+            sorted(in_hand),
         )
 
 
@@ -140,9 +151,17 @@ def _take_over_unfinished(
     stale_before: float,
     previous_life: PreviousLife | None,
     now: float,
+    in_hand: list[str],
 ) -> list[PendingEvent]:
     unfinished = HandledEvent.finished_at.is_(None)
-    whose = left_behind(HandledEvent.heartbeat_at, HandledEvent.owner, stale_before, previous_life)
+    whose = left_behind(
+        HandledEvent.heartbeat_at,
+        HandledEvent.owner,
+        stale_before,
+        previous_life,
+        key=HandledEvent.event_id,
+        in_hand=in_hand,
+    )
     candidates = session.scalars(
         select(HandledEvent.event_id).where(and_(unfinished, whose)).limit(500)
     ).all()

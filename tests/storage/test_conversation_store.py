@@ -384,6 +384,38 @@ async def test_an_answer_taken_over_and_regenerated_is_written_by_its_new_writer
     assert await other.finish(claude, FinishedAnswer(AnswerStatus.DONE, "new answer"))
 
 
+async def test_a_replica_never_takes_over_an_answer_it_still_streams_however_late(stores):
+    started = await start(stores, claim("9.0"))
+    claude = started.answers[0].answer_id
+    assert await stores.answers.progress(claude, "partial", stores.database.now())
+    long_after = stores.database.now() + 600  # its event loop was held up past the heartbeats
+
+    with stores.answers.in_hand([claude]):
+        taken = await stores.answers.take_over_interrupted(stale_before=long_after, error="x")
+        assert await stores.answers.progress(claude, "partial and more", stores.database.now())
+
+    assert taken == [started.round_id]  # for the other answer, which nobody holds
+    # Another replica judges by the heartbeat alone: the writer may be dead, for all it knows.
+    other = stores.replica("replica-b")
+    assert await other.take_over_interrupted(stale_before=long_after, error="x") == [
+        started.round_id
+    ]
+    assert not await stores.answers.progress(claude, "too late", stores.database.now())
+
+
+async def test_a_replica_never_takes_over_a_final_edit_it_is_still_making(stores):
+    started = await start(stores, claim("9.0"))
+    claude = started.answers[0].answer_id
+    await stores.answers.finish(claude, FinishedAnswer(AnswerStatus.DONE, "final"))
+    long_after = stores.database.now() + 600
+
+    with stores.answers.in_hand([claude]):
+        assert await stores.answers.take_over_unshown(stale_before=long_after) == []
+
+    (owed,) = await stores.answers.take_over_unshown(stale_before=long_after)
+    assert owed.answer_id == claude
+
+
 async def test_live_answers_of_other_replicas_are_left_alone(stores):
     await start(stores, claim("9.0"))
     long_ago = stores.database.now() - 60

@@ -66,6 +66,20 @@ async def test_a_restarted_replica_takes_back_its_own_unfinished_events_at_once(
     assert [e.event_id for e in taken] == ["Ev5"]
 
 
+async def test_a_replica_never_takes_over_an_event_it_is_still_handling(inbox):
+    await inbox.accept("Ev13", PAYLOAD, "replica-a")
+    await inbox.accept("Ev14", PAYLOAD, "replica-a")
+    long_after = time.time() + 600  # its event loop was held up past the heartbeats
+
+    taken = await inbox.take_over_unfinished(
+        owner="replica-a", stale_before=long_after, in_hand={"Ev13"}
+    )
+
+    assert [event.event_id for event in taken] == ["Ev14"]
+    taken = await inbox.take_over_unfinished(owner="replica-b", stale_before=long_after + 1)
+    assert sorted(event.event_id for event in taken) == ["Ev13", "Ev14"]
+
+
 async def test_a_handled_event_keeps_only_its_id(database_url):
     database = await connect(database_url)
     inbox = EventInbox(database)

@@ -1,0 +1,97 @@
+"""Recovery on a replica that was only slow: its sweeper never takes over the work it is still
+doing itself. The real stores on each database, the real Slack client against the emulator;
+the handler behind the event intake stands where `Conversations` does."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.background import BackgroundWork
+from bot.chat.catalog import ModelCatalog, parse_model_list
+from bot.chat.routing import ChatKey, IncomingMessage
+from bot.recovery import Recovery
+from bot.slack.event_intake import EventIntake
+from bot.slack.web import SlackWeb, make_web_client
+from storage.answers import AnswerStore
+from storage.conversations import ConversationStore
+from storage.database import connect
+from storage.inbox import EventInbox
+from storage.rows import MessageClaim
+from tests.doubles.slack_emulator import SlackEmulator
+from tests.doubles.slack_payloads import AppInstallation, app_mention_event, event_callback
+
+INSTALL = AppInstallation("T0CHORUS", "A0CHORUS", "U0BOT")
+MENTION = {"user": "U0ALICE", "text": "<@U0BOT> hello", "ts": "1764000000.000100"}
+MODELS = "anthropic:claude-sonnet-4-5"
+
+
+class SlowHandler:
+    """Handles a message only when `release` is set, counting how often it is handed one."""
+
+    bot_user_id = "U0BOT"
+
+    def __init__(self) -> None:
+        self.handed: list[str] = []
+        self.release = asyncio.Event()
+
+    async def handle(self, message: IncomingMessage) -> None:
+        self.handed.append(message.ts)
+        await self.release.wait()
+
+    async def apologise(self, message: IncomingMessage) -> None:
+        raise AssertionError(f"handling {message.ts} failed")
+
+    async def revise(self, message: IncomingMessage) -> None: ...
+
+    async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
+
+    async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None: ...
+
+
+async def test_a_sweep_late_after_a_held_up_event_loop_leaves_this_replicas_own_work(
+    database_url,
+):
+    database = await connect(database_url)
+    emulator = SlackEmulator().start()
+    answers, inbox = AnswerStore(database, replica_id="r1"), EventInbox(database)
+    handler, work = SlowHandler(), BackgroundWork()
+    intake = EventIntake(inbox, handler, work, replica_id="r1")
+    started = await ConversationStore(database).start_round(
+        MessageClaim("T1", "C1", "1.0"),
+        ChatKey("T1", "C1"),
+        user_id="U1",
+        author="Alice",
+        text="hi",
+        models=lambda _channel_models: [MODELS],
+        post_thread_ts=None,
+        owner="r1",
+        history_limit=50,
+    )
+    assert started is not None
+    (answer,) = started.answers
+    recovery = Recovery(
+        database,
+        answers,
+        inbox,
+        intake,
+        SlackWeb(make_web_client(emulator.bot_token, emulator.api_url)),
+        ModelCatalog(parse_model_list(MODELS)),
+        replica_id="r1",
+        stale_seconds=0.01,  # every heartbeat below is older than that: as after a stall
+    )
+    try:
+        with answers.in_hand([answer.answer_id]):
+            await answers.progress(answer.answer_id, "so far", database.now())
+            await intake.receive(event_callback(INSTALL, app_mention_event("C1", MENTION)))
+            await asyncio.sleep(0.05)
+
+            await recovery.recover(at_start_up=False)
+
+            assert await answers.progress(answer.answer_id, "so far, and more", database.now())
+            handler.release.set()
+            await work.drain(grace_seconds=5)
+        assert handler.handed == [MENTION["ts"]]
+        assert emulator.calls_for("chat.update") == []
+    finally:
+        emulator.stop()
+        await database.close()
