@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Self
 
@@ -93,26 +94,28 @@ _NAMES = {
 def _providers(
     settings: Settings, new_client: Callable[[], httpx.AsyncClient]
 ) -> dict[str, ModelProvider]:
+    """Each provider with its key, and a client of its own; one whose key is not set is a
+    `WithoutKey`, and no client is opened for it."""
     keys = settings.provider_keys()
-    with_keys = _providers_with_keys(settings, new_client, keys)
     return {
         provider: (
-            instance
+            make(new_client())
             if keys[provider] or provider not in KEY_VARIABLE
             else WithoutKey(_NAMES[provider], KEY_VARIABLE[provider])
         )
-        for provider, instance in with_keys.items()
+        for provider, make in _makers(settings, keys).items()
     }
 
 
-def _providers_with_keys(
-    settings: Settings, new_client: Callable[[], httpx.AsyncClient], keys: dict[str, str | None]
-) -> dict[str, ModelProvider]:
+def _makers(
+    settings: Settings, keys: dict[str, str | None]
+) -> dict[str, Callable[[httpx.AsyncClient], ModelProvider]]:
+    """How to make each provider, given its HTTP client."""
     first_token_timeout = settings.chorus_provider_first_token_timeout
     return {
-        "openai": _openai(settings, new_client(), keys["openai"]),
-        "openrouter": OpenAICompatibleProvider(
-            new_client(),
+        "openai": partial(_openai, settings, key=keys["openai"]),
+        "openrouter": lambda client: OpenAICompatibleProvider(
+            client,
             settings.openrouter_base_url,
             keys["openrouter"],
             extra_headers={"X-Title": "chorus-slack"},
@@ -120,18 +123,18 @@ def _providers_with_keys(
             first_token_timeout=first_token_timeout,
         ),
         # Named after its address unless it is Ollama's: it may be LM Studio, vLLM…
-        "ollama": OpenAICompatibleProvider(
-            new_client(), settings.ollama_base_url, None, first_token_timeout=first_token_timeout
+        "ollama": lambda client: OpenAICompatibleProvider(
+            client, settings.ollama_base_url, None, first_token_timeout=first_token_timeout
         ),
-        "anthropic": AnthropicProvider(
-            new_client(),
+        "anthropic": lambda client: AnthropicProvider(
+            client,
             settings.anthropic_base_url,
             keys["anthropic"],
             max_tokens=settings.chorus_max_output_tokens,
             first_token_timeout=first_token_timeout,
         ),
-        "google": GeminiProvider(
-            new_client(),
+        "google": lambda client: GeminiProvider(
+            client,
             settings.gemini_base_url,
             keys["google"],
             first_token_timeout=first_token_timeout,
@@ -139,7 +142,7 @@ def _providers_with_keys(
     }
 
 
-def _openai(settings: Settings, client: httpx.AsyncClient, key: str | None) -> ModelProvider:
+def _openai(settings: Settings, client: httpx.AsyncClient, *, key: str | None) -> ModelProvider:
     """OpenAI through the API `OPENAI_API` names: Chat Completions or Responses."""
     timeout = settings.chorus_provider_first_token_timeout
     base_url = settings.openai_base_url
