@@ -101,8 +101,13 @@ class AnswerRunner:
         save_interval: float,
         stops: AnswerStops,
         max_answer_chars: int = 100_000,
+        edit_lease: float = 30.0,
     ) -> None:
+        """`edit_lease`: seconds after the answer was last found still this replica's (its
+        progress recorded) that streaming edits may go out: well within the time another
+        replica waits for a heartbeat before taking the answer over."""
         self._answers = answers
+        self._edit_lease = edit_lease
         self._stops = stops
         self._max_answer_chars = max_answer_chars
         self._provider_for = provider_for
@@ -138,6 +143,8 @@ class AnswerRunner:
     async def run(self, job: AnswerJob) -> AnswerStatus:
         """Record where the answer's message is, stream into it, record and show the end."""
         progress = _Progress()
+        # The answer was claimed for this replica (posted, or restarted) just now.
+        job.message.allow_edits_until(time.monotonic() + self._edit_lease)
         try:
             assert job.message.ts is not None
             if not job.stream.complete:
@@ -206,6 +213,7 @@ class AnswerRunner:
                         job.answer_id, progress.text, progress.first_token_at
                     ):
                         raise AnswerTakenOver
+                    job.message.allow_edits_until(last_saved + self._edit_lease)
 
     async def _end(
         self,

@@ -110,6 +110,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         save_interval=max(settings.chorus_stream_update_seconds, 0.5),
         stops=stops,
         max_answer_chars=settings.chorus_max_answer_chars,
+        edit_lease=settings.chorus_stale_answer_seconds / 2,
     )
     system_prompt = compose_system_prompt(BASE_SYSTEM_PROMPT, settings.chorus_system_prompt)
     window = ContextWindow(

@@ -129,6 +129,8 @@ class AnswerMessage:
         self._closed = asyncio.Event()
         self._updater: asyncio.Task[None] | None = None
         self._left_over: list[str] = []  # continuations of an earlier text Slack kept
+        self._edits_until = math.inf  # by the monotonic clock; see `allow_edits_until`
+        self._edits_allowed = asyncio.Event()
 
     async def post_placeholder(self) -> None:
         self.ts = await self._web.post(
@@ -162,6 +164,14 @@ class AnswerMessage:
         if self._updater is None:
             self._updater = asyncio.create_task(self._run_updates(), name=f"updates:{self.ts}")
         self._changed.set()
+
+    def allow_edits_until(self, deadline: float) -> None:
+        """Streaming edits may go out until `deadline` (by `time.monotonic`), and then only
+        once this is called again: the answer's writer knows until when the answer is surely
+        still its own, so that no edit of its lands on the final text of whoever took it
+        over meanwhile (after this process stood still longer than its heartbeats last)."""
+        self._edits_until = deadline
+        self._edits_allowed.set()
 
     def end_streaming(self) -> None:
         """The answer is complete: no streaming edit starts from now on (`finish` shows it)."""
@@ -200,21 +210,32 @@ class AnswerMessage:
         with suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), seconds)
 
+    async def _unless_closed(self, awaitable: Awaitable[object]) -> bool:
+        """Wait for `awaitable`; False (and it is cancelled) if the answer finished first."""
+        waiting = asyncio.ensure_future(awaitable)
+        closed = asyncio.ensure_future(self._closed.wait())
+        await asyncio.wait({waiting, closed}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if waiting.done() and not self._closed.is_set():
+            return True
+        waiting.cancel()
+        with suppress(asyncio.CancelledError):
+            await waiting
+        return False
+
     async def _turn_in_budget(self) -> bool:
         """Wait for the shared budget to allow a streaming edit; False if the answer finished
         meanwhile (the final edit never queues behind streaming edits)."""
-        if self._budget is None:
-            return True
-        take = asyncio.ensure_future(self._budget.take())
-        closed = asyncio.ensure_future(self._closed.wait())
-        await asyncio.wait({take, closed}, return_when=asyncio.FIRST_COMPLETED)
-        closed.cancel()
-        if take.done() and not self._closed.is_set():
-            return True
-        take.cancel()
-        with suppress(asyncio.CancelledError):
-            await take
-        return False
+        return self._budget is None or await self._unless_closed(self._budget.take())
+
+    async def _edits_still_allowed(self) -> bool:
+        """Wait until streaming edits may go out (`allow_edits_until`); False if the answer
+        finished meanwhile."""
+        while time.monotonic() >= self._edits_until:
+            self._edits_allowed.clear()
+            if not await self._unless_closed(self._edits_allowed.wait()):
+                return False
+        return True
 
     async def _run_updates(self) -> None:
         while True:
@@ -222,7 +243,12 @@ class AnswerMessage:
             delay = self._last_update + self._interval - time.monotonic()
             if delay > 0:
                 await self._until_closed_or(delay)
-            if self._closed.is_set() or not await self._turn_in_budget():
+            # Allowed is checked last: a turn in the budget may take a while.
+            if (
+                self._closed.is_set()
+                or not await self._turn_in_budget()
+                or not await self._edits_still_allowed()
+            ):
                 return
             self._changed.clear()
             text = self._latest

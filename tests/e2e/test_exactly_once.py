@@ -3,6 +3,8 @@ crashes and restarts."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -160,4 +162,37 @@ def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking
     assert len(answers_in(slack, CHANNEL)) == 3, "the placeholder was adopted, not posted again"
     assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
     for message in answers:
+        assert "restarted" in status_line(message)
+
+
+def test_a_replica_held_up_past_its_heartbeats_leaves_its_answers_as_taken_over(
+    start_bot, slack, models, events
+):
+    """A replica whose process stood still (SIGSTOP: a VM paused, a long stall) for longer
+    than the heartbeats last has its answers finalised by another; when it runs again, no
+    streaming edit of its lands over that final text."""
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+    stale = {"CHORUS_STALE_ANSWER_SECONDS": "2"}
+    held_up = start_bot(CHORUS_REPLICA_ID="replica-a", **stale)
+    start_bot(CHORUS_REPLICA_ID="replica-b", **stale)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[held_up.events_url])
+    wait_until(
+        lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
+        message="all three answers streaming",
+    )
+    assert held_up.pid is not None
+    os.kill(held_up.pid, signal.SIGSTOP)
+    try:
+        wait_for_answers(slack, CHANNEL, 3, timeout=15)  # finalised by replica-b
+    finally:
+        os.kill(held_up.pid, signal.SIGCONT)
+    wait_until(
+        lambda: held_up.logs().count("was taken over by recovery") == 3,
+        message="replica-a letting go of all three",
+        timeout=20,
+    )
+
+    for message in answers_in(slack, CHANNEL):
+        assert is_final(message), status_line(message)
         assert "restarted" in status_line(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -83,6 +84,32 @@ async def test_streaming_edits_are_coalesced_to_the_newest_text(web):
     await message.finish(done("x" * 100))
     assert len(emulator.calls_for("chat.update")) == 2  # one streaming edit, then the final one
     assert is_final(emulator.message(CHANNEL, message.ts))
+
+
+async def test_no_streaming_edit_goes_out_once_the_answer_may_no_longer_be_ours(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    message.allow_edits_until(time.monotonic())  # not known to be ours since
+    message.show("text from before a long pause")
+    await asyncio.sleep(0.1)
+    assert emulator.calls_for("chat.update") == []
+
+    message.allow_edits_until(time.monotonic() + 60)  # its writer found it still its own
+    await edits_reach(emulator, 1)
+    assert body(emulator.message(CHANNEL, message.ts)) == "text from before a long pause"
+
+
+async def test_an_answer_taken_over_meanwhile_is_let_go_without_an_edit(web):
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    message.allow_edits_until(time.monotonic())
+    message.show("text from before a long pause")
+
+    await asyncio.wait_for(message.abandon(), timeout=5)  # someone else shows its end
+
+    assert emulator.calls_for("chat.update") == []
 
 
 async def test_an_answer_complete_before_its_first_edit_costs_only_the_final_one(web):
