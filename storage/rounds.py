@@ -112,7 +112,7 @@ def choose_in_chat(
     status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
     is_latest = latest == round_id and is_current_chat(session, chat_id)
     choice = judge_in_chat_choice(is_latest_round=is_latest, status=status)
-    if choice is InChatChoice.CHOSEN:
+    if choice.chosen:
         session.execute(
             update(Round).where(Round.id == round_id).values(in_chat_answer_id=answer_id)
         )

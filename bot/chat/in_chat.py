@@ -62,14 +62,25 @@ class InChatChoice(Enum):
     """What happens when a person picks an answer to be In Chat (SPEC §2.4)."""
 
     CHOSEN = "is now In Chat: later messages in this chat will see it instead."
+    CHOSEN_ONCE_FINISHED = (
+        "will be In Chat once it has finished: later messages in this chat will see it instead."
+    )
     NOT_LATEST_ROUND = "can't become In Chat: only an answer to the latest message can."
-    NOT_USABLE = "can't become In Chat: it has no finished text."
+    NOT_USABLE = "can't become In Chat: it has no text."
+
+    @property
+    def chosen(self) -> bool:
+        return self in (InChatChoice.CHOSEN, InChatChoice.CHOSEN_ONCE_FINISHED)
 
 
 def judge_in_chat_choice(*, is_latest_round: bool, status: AnswerStatus) -> InChatChoice:
-    """Only an answer with text, of the chat's latest round, may be made In Chat."""
+    """Only an answer of the chat's latest round, with text or still writing it, may be made
+    In Chat. One still writing is In Chat once it has text; should it fail, the default rule
+    picks again (`bot.chat.history.in_chat_answer_id`)."""
     if not is_latest_round:
         return InChatChoice.NOT_LATEST_ROUND
+    if not status.settled:
+        return InChatChoice.CHOSEN_ONCE_FINISHED
     if not status.keeps_text:
         return InChatChoice.NOT_USABLE
     return InChatChoice.CHOSEN

@@ -303,7 +303,13 @@ def test_only_a_finished_answer_of_the_latest_round_can_be_made_in_chat():
 def test_an_answer_with_partial_text_can_be_made_in_chat_one_without_text_cannot():
     for status in (AnswerStatus.CUT_OFF, AnswerStatus.INTERRUPTED, AnswerStatus.STOPPED):
         assert judge_in_chat_choice(is_latest_round=True, status=status) is InChatChoice.CHOSEN
-    for status in (AnswerStatus.PENDING, STREAMING, FAILED):
-        assert judge_in_chat_choice(is_latest_round=True, status=status) is (
-            InChatChoice.NOT_USABLE
+    assert judge_in_chat_choice(is_latest_round=True, status=FAILED) is InChatChoice.NOT_USABLE
+
+
+def test_an_answer_still_being_written_can_be_made_in_chat_once_it_has_finished():
+    for status in (AnswerStatus.PENDING, STREAMING):
+        choice = judge_in_chat_choice(is_latest_round=True, status=status)
+        assert choice is InChatChoice.CHOSEN_ONCE_FINISHED and choice.chosen
+        assert judge_in_chat_choice(is_latest_round=False, status=status) is (
+            InChatChoice.NOT_LATEST_ROUND
         )

@@ -387,6 +387,32 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
     )
 
 
+def test_a_pushpin_on_an_answer_still_streaming_makes_it_in_chat_once_finished(
+    bot, slack, models, events
+):
+    models.script("gemini-test", ModelScript(reply="Slow but chosen. " * 20, chunk_delay=0.1))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    wait_until(
+        lambda: len(answers_in(slack, CHANNEL)) == 3 and body(answers_in(slack, CHANNEL)[2]),
+        message="Gemini writing",
+    )
+    gemini_answer = answers_in(slack, CHANNEL)[2]
+    assert not is_final(gemini_answer)
+
+    events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the choice is answered")
+    assert slack.calls_for("chat.postEphemeral")[0].params["text"] == (
+        "Gemini Test's answer will be In Chat once it has finished: later messages in this chat "
+        "will see it instead."
+    )
+
+    _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    for model_id in MODEL_IDS:
+        assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(gemini_answer))
+
+
 def test_a_pushpin_in_a_thread_chat_is_answered_in_that_thread(bot, slack, events):
     root = events.user_says(CHANNEL, ALICE, "not for the bot", to=[bot.events_url])
     events.user_says(CHANNEL, ALICE, f"{MENTION} hi", thread_ts=root["ts"], to=[bot.events_url])
