@@ -18,6 +18,7 @@ from bot.chat.model_choice import (
     ModelPicks,
     UnknownModels,
     models_for_round,
+    picks_without_question,
     resolve_picks,
     split_model_picks,
     thread_handed_to,
@@ -89,8 +90,12 @@ class Conversations:
                 await self._thread_message(claim, message, parent, picks, readable.unread_files)
             elif picks.text:
                 await self._start_round(claim, message, route, picks, readable.unread_files)
+            elif picks.words:
+                chosen = resolve_picks(self._catalog, picks.words)
+                await self._reply_once(
+                    claim, message, picks_without_question(self._catalog, chosen)
+                )
             else:
-                resolve_picks(self._catalog, picks.words)  # an unknown `+alias` is explained
                 await self._reply_once(claim, message, self._help())
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))

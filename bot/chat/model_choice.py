@@ -86,6 +86,17 @@ def thread_handed_to(catalog: ModelCatalog, picks: ModelPicks) -> ModelSpec | No
     return resolve_picks(catalog, picks.words)[-1]
 
 
+def picks_without_question(catalog: ModelCatalog, chosen: Sequence[ModelSpec]) -> str:
+    """The note to a person whose new message picked models with `+alias` but asked nothing."""
+    aliases = [catalog.alias_of(spec) for spec in chosen]
+    picks = " ".join(f"+{alias}" for alias in aliases)
+    return (
+        f"Ask your question after `{picks}` in a new message (an edit asks nothing). To have "
+        f"only {'this model' if len(aliases) == 1 else 'these models'} answer here from now "
+        f"on: `/chorus models {' '.join(aliases)}`."
+    )
+
+
 def thread_switched(display_name: str) -> str:
     """The note to a person who handed a reply thread to another model with `+alias` alone."""
     return f"From now on *{display_name}* answers in this thread."

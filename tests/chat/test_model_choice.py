@@ -13,6 +13,7 @@ from bot.chat.model_choice import (
     ModelPicks,
     UnknownModels,
     models_for_round,
+    picks_without_question,
     resolve_picks,
     split_model_picks,
     thread_handed_to,
@@ -78,6 +79,15 @@ def test_unknown_aliases_get_an_error_listing_the_valid_ones():
     assert str(raised.value) == (
         "I don't know `+claud`. Models you can pick: `+claude`, `+gpt`, `+gemini`."
     )
+
+
+def test_picks_without_a_question_are_told_where_the_question_goes_by_their_aliases():
+    chosen = resolve_picks(CATALOG, ["Claude", "openai:gpt-5.1"])
+    assert picks_without_question(CATALOG, chosen) == (
+        "Ask your question after `+claude +gpt` in a new message (an edit asks nothing). To "
+        "have only these models answer here from now on: `/chorus models claude gpt`."
+    )
+    assert "only this model answer" in picks_without_question(CATALOG, [CATALOG.find("gemini")])
 
 
 def test_the_last_leading_alias_in_a_thread_takes_the_thread_over():

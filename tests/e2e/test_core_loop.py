@@ -227,16 +227,19 @@ def test_plus_aliases_pick_the_models_and_unknown_ones_are_explained(bot, slack,
     assert "`+grok`" in note.params["text"] and "`+claude`" in note.params["text"]
 
 
-def test_an_alias_with_no_question_gets_help_and_an_unknown_one_is_explained(
+def test_an_alias_with_no_question_is_told_where_the_question_goes_and_an_unknown_one_is_explained(
     bot, slack, models, events
 ):
-    events.user_says(CHANNEL, ALICE, f"{MENTION} +gpt", to=[bot.events_url])
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +GPT", to=[bot.events_url])
     events.user_says(CHANNEL, BOB, f"{MENTION} +grok", to=[bot.events_url])
     wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="two notes")
     notes = {
         call.params["user"]: call.params["text"] for call in slack.calls_for("chat.postEphemeral")
     }
-    assert notes[ALICE].startswith("Mention me with a question")
+    assert notes[ALICE] == (
+        "Ask your question after `+gpt` in a new message (an edit asks nothing). To have only "
+        "this model answer here from now on: `/chorus models gpt`."
+    )
     assert notes[BOB].startswith("I don't know `+grok`.")
     assert answers_in(slack, CHANNEL) == []
     assert all(models.requests_for(model_id) == [] for model_id in MODEL_IDS)
