@@ -20,7 +20,7 @@ from bot.slack.answer_message import AnswerMessage
 from bot.slack.rendering import outcome_messages
 from bot.slack.web import refused_for_good, slack_error_code
 from bot.stopping import AnswerStops
-from storage.answers import AnswerStore, FinishedAnswer
+from storage.answers import STOPPED_BY_DELETION, AnswerStore, FinishedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,16 @@ class AnswerTooLong(Exception):
         super().__init__(f"The answer passed {limit:,} characters, the most Chorus shows.")
 
 
+STOPPED_AS_DELETED = "Stopped: the message it answers was deleted"
+
+
 class AnswerStopped(Exception):
-    """A person pressed Stop."""
+    """A person pressed Stop, or deleted the message being answered."""
 
     def __init__(self, by: str) -> None:
         super().__init__(by)
-        self.note = f"Stopped by {by}"
+        self.by_deletion = by == STOPPED_BY_DELETION
+        self.note = STOPPED_AS_DELETED if self.by_deletion else f"Stopped by {by}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,8 @@ class AnswerRunner:
                 await self._answers.posted(job.answer_id, job.message.ts)
             await self._stream_until_stopped(job, progress)
         except AnswerStopped as stopped:
+            if stopped.by_deletion and not progress.has_words:
+                return await self._end(job, progress, AnswerStatus.FAILED, str(MessageWithdrawn()))
             return await self._end(job, progress, AnswerStatus.STOPPED, stopped.note)
         except AnswerTakenOver:
             return await self._let_go(job)

@@ -17,6 +17,9 @@ from storage.tables import Answer
 
 # An answer in one of these is still being written (or about to be).
 UNSETTLED_STATUSES = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
+# Who stopped an answer, when it was the deletion of the message it answers: no person's
+# display name is empty.
+STOPPED_BY_DELETION = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ and `storage.reply_threads` (a thread, its turns and its history).
 
 from __future__ import annotations
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from bot.chat.history import RoundRecord
 from bot.chat.in_chat import InChatChoice
 from bot.chat.routing import ChatKey
 from storage import reply_threads, rounds, rows
+from storage.answers import STOPPED_BY_DELETION, UNSETTLED_STATUSES
 from storage.database import Database
 from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory
 from storage.rounds import ModelChooser, RoundPlan, StartedRound
@@ -206,6 +207,27 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> None
             .where(and_(table.channel_id == channel_id, ts_column == message_ts))
             .values(deleted=True)
         )
+    # The answers still being written to it stop, as if Stop were pressed (the replica
+    # streaming one finds it with the Stop presses made elsewhere).
+    asked_by_it = or_(
+        Answer.round_id.in_(
+            select(Round.id).where(Round.channel_id == channel_id, Round.message_ts == message_ts)
+        ),
+        Answer.thread_turn_id.in_(
+            select(ThreadTurn.id).where(
+                ThreadTurn.channel_id == channel_id, ThreadTurn.message_ts == message_ts
+            )
+        ),
+    )
+    session.execute(
+        update(Answer)
+        .where(
+            asked_by_it,
+            Answer.status.in_(UNSETTLED_STATUSES),
+            Answer.stop_requested_by.is_(None),
+        )
+        .values(stop_requested_by=STOPPED_BY_DELETION)
+    )
 
 
 def _revise_message(session: Session, channel_id: str, message_ts: str, text: str) -> bool:

@@ -8,6 +8,7 @@ import httpx
 
 from tests.doubles.model_servers import ModelFault, ModelScript, RecordedRequest
 from tests.doubles.waiting import wait_until
+from tests.e2e.answer_buttons import SLOW_REPLY, stream_slowly
 from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
     answers_in,
@@ -309,6 +310,33 @@ def test_a_deleted_message_with_thread_replies_leaves_the_context(bot, slack, mo
     events.user_says(CHANNEL, ALICE, f"{MENTION} next", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert models.requests_for("claude-test")[-1].turns() == [("user", "Alice: next")]
+
+
+def test_deleting_a_question_stops_its_answers_still_being_written(bot, slack, models, events):
+    stream_slowly(models, "claude-test")
+    asked = events.user_says(CHANNEL, ALICE, f"{MENTION} oops, wrong channel", to=[bot.events_url])
+    streaming_first_answer(slack, CHANNEL)
+    events.user_deletes(CHANNEL, asked["ts"], to=[bot.events_url])
+
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=5)  # the whole story takes 8 s
+    assert "Stopped: the message it answers was deleted" in status_line(claude)
+    assert SLOW_REPLY.startswith(body(claude)) and 0 < len(body(claude)) < len(SLOW_REPLY)
+
+
+def test_deleting_a_thread_reply_stops_the_reply_to_it_being_written(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    stream_slowly(models, "gpt-test")
+    thread = gpt_answer["ts"]
+    said = events.user_says(CHANNEL, BOB, "oops, not this", thread_ts=thread, to=[bot.events_url])
+    wait_until(
+        lambda: any(body(reply) for reply in answers_in(slack, CHANNEL, thread)),
+        message="the reply writing",
+    )
+    events.user_deletes(CHANNEL, said["ts"], to=[bot.events_url])
+
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread, timeout=5)
+    assert "Stopped: the message it answers was deleted" in status_line(reply)
 
 
 def wait_for_deletion_seen(bot, ts: str) -> None:
