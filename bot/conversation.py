@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.chat.attachments import unread_files_notice
 from bot.chat.catalog import ModelCatalog, ModelSpec
-from bot.chat.commands import help_text
+from bot.chat.commands import asks_for_help, help_text
 from bot.chat.model_choice import (
     ModelPicks,
     UnknownModels,
@@ -88,15 +88,15 @@ class Conversations:
             if isinstance(route, ContinueThread):
                 assert parent is not None
                 await self._thread_message(claim, message, parent, picks, readable.unread_files)
-            elif picks.text:
-                await self._start_round(claim, message, route, picks, readable.unread_files)
-            elif picks.words:
+            elif picks.words and not picks.text:
                 chosen = resolve_picks(self._catalog, picks.words)
                 await self._reply_once(
                     claim, message, picks_without_question(self._catalog, chosen)
                 )
-            else:
+            elif not picks.text or (not picks.words and asks_for_help(picks.text)):
                 await self._reply_once(claim, message, self._help())
+            else:
+                await self._start_round(claim, message, route, picks, readable.unread_files)
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))
 

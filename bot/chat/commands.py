@@ -65,6 +65,12 @@ def parse_command(text: str) -> Command:
     return Help(unknown=text.strip())
 
 
+def asks_for_help(text: str) -> bool:
+    """A new message that says only `help` (`@Chorus help?`): a person asking how the bot
+    works, not a question for the models."""
+    return text.strip().rstrip("?!. ").lower() == "help"
+
+
 def help_text(aliases: tuple[str, ...]) -> str:
     """What the bot does and how to drive it, in a few lines."""
     picks = ", ".join(f"`+{alias}`" for alias in aliases)

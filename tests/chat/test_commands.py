@@ -9,6 +9,7 @@ from bot.chat.commands import (
     SetPrompt,
     ShowModels,
     ShowPrompt,
+    asks_for_help,
     help_text,
     parse_command,
 )
@@ -52,3 +53,10 @@ def test_help_names_the_aliases_and_every_command():
 def test_help_examples_use_this_workspaces_aliases():
     text = help_text(("llama3.2", "qwen3", "mistral"))
     assert "`/chorus models llama3.2 qwen3` sets them" in text
+
+
+def test_a_message_saying_only_help_asks_for_the_bots_help():
+    for text in ("help", " Help? ", "HELP!", "help."):
+        assert asks_for_help(text)
+    for text in ("help me with this regex", "helpful?", "", "can you help?"):
+        assert not asks_for_help(text)

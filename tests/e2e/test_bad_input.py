@@ -18,6 +18,15 @@ def test_an_empty_mention_gets_a_short_help_message(bot, slack, models, events):
     assert models.requests == []
 
 
+def test_a_mention_saying_only_help_gets_the_help_not_the_models(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} Help?", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="help was sent")
+    (help_call,) = slack.calls_for("chat.postEphemeral")
+    assert "/chorus models" in help_call.params["text"]
+    assert answers_in(slack, CHANNEL) == []
+    assert models.requests == []
+
+
 def test_a_very_long_message_reaches_every_model_whole(bot, slack, models, events):
     long_text = " ".join(f"word{i}" for i in range(6000))  # ~40,000 characters
     events.user_says(CHANNEL, ALICE, f"{MENTION} {long_text}", to=[bot.events_url])
