@@ -76,7 +76,8 @@ def help_text(aliases: tuple[str, ...]) -> str:
     picks = ", ".join(f"`+{alias}`" for alias in aliases)
     example = " ".join(aliases[:2]) or "claude gpt"
     return (
-        "Mention me with a question and every model answers, each in its own message. "
+        "Mention me with a question (in a direct message with me, just write it) and every "
+        "model answers, each in its own message. "
         "Reply in the thread under one answer to continue with that model only.\n"
         f"• Start a message with {picks or '`+alias`'} to pick the models for that message; "
         "in a thread under an answer, an alias alone hands the thread to that model.\n"

@@ -46,6 +46,7 @@ def test_help_names_the_aliases_and_every_command():
         "/chorus new",
         "/chorus prompt",
         "thread",
+        "direct message",
     ):
         assert needle in text
 
