@@ -179,11 +179,12 @@ def final_messages(display_name: str, text: str, footer: str) -> list[SlackMessa
     return messages
 
 
-def error_message(display_name: str, error_line: str) -> SlackMessage:
-    """A model failed before writing anything: one clear line in its message."""
+def error_message(display_name: str, error_line: str, *, warning: bool = True) -> SlackMessage:
+    """A model failed (or was stopped) before writing anything: one clear line in its message."""
     line = escape_mrkdwn(error_line)
     return SlackMessage(
-        f"{display_name}: {line}", [_context(f"*{display_name}* · :warning: {line}")]
+        f"{display_name}: {line}",
+        [_context(f"*{display_name}* · {':warning: ' * warning}{line}")],
     )
 
 
@@ -199,8 +200,10 @@ def outcome_messages(
 ) -> list[SlackMessage]:
     """How a settled answer is shown: its text with a status line (noting a cut-off or an
     interruption), or, without text, one clear error line; with a Regenerate button."""
+    stopped = status is AnswerStatus.STOPPED  # a person's choice, not a fault
     if not text.strip() or status is AnswerStatus.FAILED:
-        messages = [error_message(display_name, error or "The model returned an empty answer.")]
+        line = error or "The model returned an empty answer."
+        messages = [error_message(display_name, line, warning=not stopped)]
     else:
         note = None
         if status is AnswerStatus.CUT_OFF:
@@ -213,7 +216,7 @@ def outcome_messages(
             input_tokens,
             output_tokens,
             note=note,
-            warning=status is not AnswerStatus.STOPPED,  # a person's choice, not a fault
+            warning=not stopped,
         )
         messages = final_messages(display_name, text, footer)
     first, *rest = messages

@@ -187,6 +187,13 @@ def test_a_stopped_answer_keeps_its_text_and_says_who_stopped_it():
     assert message.blocks[1]["elements"][0]["text"] == "*Claude* · 2.0 s · Stopped by Bob"
 
 
+def test_an_answer_stopped_before_any_text_says_who_stopped_it_without_a_warning():
+    (message,) = outcome_messages(
+        "Claude", status=AnswerStatus.STOPPED, text="", error="Stopped by Bob", seconds=0.4
+    )
+    assert status_line(message) == "*Claude* · Stopped by Bob"
+
+
 def status_line(message: SlackMessage) -> str:
     (context,) = [block for block in message.blocks if block["type"] == "context"]
     return context["elements"][0]["text"]
