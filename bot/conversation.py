@@ -24,7 +24,14 @@ from bot.chat.model_choice import (
     thread_handed_to,
     thread_switched,
 )
-from bot.chat.routing import ContinueThread, Ignore, IncomingMessage, StartRound, route_message
+from bot.chat.routing import (
+    ContinueThread,
+    Ignore,
+    IncomingMessage,
+    Route,
+    StartRound,
+    route_message,
+)
 from bot.fan_out import FanOut
 from bot.model_requests import ModelRequests
 from bot.slack.inbound import FileSource, ReadableMessage, readable_message
@@ -36,6 +43,7 @@ from storage.rows import MessageClaim
 
 log = logging.getLogger(__name__)
 
+EDITS_ASK_NOTHING = "I answer new messages, not edits: send it again as a new message to ask."
 SOMETHING_WENT_WRONG = (
     "Sorry, something went wrong on my side with this message; please send it again."
 )
@@ -74,10 +82,7 @@ class Conversations:
         self._files = files
 
     async def handle(self, message: IncomingMessage) -> None:
-        parent = None
-        if not message.is_top_level:
-            parent = await self._store.parent_answer(message.channel_id, message.thread_ts or "")
-        route = route_message(message, parent.answer_id if parent else None)
+        route, parent = await self._route(message)
         if isinstance(route, Ignore):
             log.debug("ignoring %s in %s: %s", message.ts, message.channel_id, route.reason.value)
             return
@@ -116,9 +121,11 @@ class Conversations:
         """Handling `message` failed on our side (logged): the person is told."""
         await self._notices.tell_author(message, SOMETHING_WENT_WRONG)
 
-    async def revise(self, message: IncomingMessage) -> None:
+    async def revise(self, message: IncomingMessage, *, rewritten: bool) -> None:
         """A person edited a message: later rounds and thread turns are sent the new text
-        (what was answered already stays as it is). An edit asks nothing by itself."""
+        (what was answered already stays as it is). An edit asks nothing by itself; the
+        author of a message for the bot that it never answered, `rewritten` (a mention added,
+        a `+alias` mended), is told so."""
         said = split_model_picks((await self._readable(message)).text).text
         if await self._store.revise_message(message.channel_id, message.ts, said):
             log.info(
@@ -126,11 +133,20 @@ class Conversations:
                 message.ts,
                 message.channel_id,
             )
+        elif rewritten and not isinstance((await self._route(message))[0], Ignore):
+            await self._notices.tell_author(message, EDITS_ASK_NOTHING)
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
         await self._store.forget_message(MessageClaim(team_id, channel_id, message_ts))
         log.info("message %s in %s was deleted: it leaves the context", message_ts, channel_id)
+
+    async def _route(self, message: IncomingMessage) -> tuple[Route, ParentAnswer | None]:
+        """What the message asks for, and the answer it is a reply under, if any."""
+        parent = None
+        if not message.is_top_level:
+            parent = await self._store.parent_answer(message.channel_id, message.thread_ts or "")
+        return route_message(message, parent.answer_id if parent else None), parent
 
     async def _readable(self, message: IncomingMessage) -> ReadableMessage:
         return await readable_message(

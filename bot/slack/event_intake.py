@@ -14,7 +14,12 @@ from typing import Any, Protocol
 from bot.background import BackgroundWork
 from bot.chat.in_chat import IN_CHAT_REACTION
 from bot.chat.routing import Ignore, IncomingMessage, route_message
-from bot.slack.inbound import edited_message, incoming_message, message_before_edit
+from bot.slack.inbound import (
+    edited_message,
+    incoming_message,
+    message_before_edit,
+    rewritten_by_author,
+)
 from storage.inbox import EventInbox
 
 log = logging.getLogger(__name__)
@@ -34,7 +39,7 @@ class MessageHandler(Protocol):
 
     async def apologise(self, message: IncomingMessage) -> None: ...
 
-    async def revise(self, message: IncomingMessage) -> None: ...
+    async def revise(self, message: IncomingMessage, *, rewritten: bool) -> None: ...
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
 
@@ -159,7 +164,7 @@ class EventIntake:
             elif edit := edited_message(
                 event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
             ):
-                await self._conversations.revise(edit)
+                await self._conversations.revise(edit, rewritten=rewritten_by_author(event))
             elif _is_in_chat_pick(event):
                 item = event["item"]
                 await self._conversations.choose_in_chat(item["channel"], item["ts"], event["user"])

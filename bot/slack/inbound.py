@@ -114,6 +114,15 @@ def message_before_edit(
     return _changed(event, previous, team_id=team_id, bot_user_id=bot_user_id)
 
 
+def rewritten_by_author(event: Mapping[str, Any]) -> bool:
+    """Whether a `message_changed` event is a person rewriting their text: Slack also sends
+    one when it adds a link's preview, with the text as it was."""
+    current, previous = event.get("message"), event.get("previous_message")
+    if not isinstance(current, dict) or not current.get("edited"):
+        return False
+    return not isinstance(previous, dict) or previous.get("text") != current.get("text")
+
+
 def _changed(
     event: Mapping[str, Any], message: Mapping[str, Any], *, team_id: str, bot_user_id: str
 ) -> IncomingMessage | None:

@@ -75,3 +75,27 @@ def test_an_edit_that_adds_the_mention_asks_nothing(bot, slack, models, events):
     assert len(answers_in(slack, CHANNEL)) == 3
     (request,) = models.requests_for("gpt-test")
     assert request.turns() == [("user", "Alice: hello")]
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the edit answered")
+    (note,) = slack.ephemeral_messages(CHANNEL)
+    assert note["user"] == ALICE
+    assert note["text"] == (
+        "I answer new messages, not edits: send it again as a new message to ask."
+    )
+
+
+def test_an_edit_mending_an_unknown_alias_is_told_it_asks_nothing(bot, slack, models, events):
+    said = events.user_says(CHANNEL, ALICE, f"{MENTION} +gtp hi", to=[bot.events_url])
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the unknown alias explained")
+    events.user_edits(CHANNEL, said["ts"], f"{MENTION} +gpt hi", to=[bot.events_url])
+    wait_until(lambda: len(slack.ephemeral_messages(CHANNEL)) == 2, message="the edit answered")
+    assert "send it again as a new message" in slack.ephemeral_messages(CHANNEL)[1]["text"]
+    assert models.requests == []
+
+
+def test_an_edit_of_an_answered_message_gets_no_note(bot, slack, models, events):
+    asked = events.user_says(CHANNEL, ALICE, f"{MENTION} what is 2+3?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    events.user_edits(CHANNEL, asked["ts"], f"{MENTION} what is 2+2?", to=[bot.events_url])
+    wait_for_edit_seen(bot, asked["ts"])
+    bot.wait_until_idle()
+    assert slack.ephemeral_messages(CHANNEL) == []

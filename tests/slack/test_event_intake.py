@@ -46,7 +46,7 @@ class RecordingHandler:
     async def apologise(self, message: IncomingMessage) -> None:
         raise AssertionError(f"handling {message.ts} failed")
 
-    async def revise(self, message: IncomingMessage) -> None:
+    async def revise(self, message: IncomingMessage, *, rewritten: bool) -> None:
         self.revised.append(message)
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:

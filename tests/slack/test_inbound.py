@@ -9,6 +9,7 @@ from bot.slack.inbound import (
     incoming_message,
     readable_message,
     readable_text,
+    rewritten_by_author,
 )
 
 NAMES = {"U0ALICE": "Alice", "U0BOB": "Bob"}
@@ -176,3 +177,17 @@ async def test_a_message_full_of_mentions_looks_each_person_up_once_and_few_in_a
         f"@{person.lower()}" if n < NAMES_LOOKED_UP_PER_MESSAGE else f"@{person}"
         for n, person in enumerate(people)
     ]
+
+
+def test_an_edit_is_a_rewrite_but_a_link_preview_added_by_slack_is_not():
+    before = {"type": "message", "user": "U1", "text": "<@U0BOT> see https://x.org", "ts": "1.0"}
+    edited = before | {"text": "<@U0BOT> see https://x.org?", "edited": {"user": "U1", "ts": "2"}}
+    unfurled = before | {"attachments": [{"title": "X"}]}
+
+    def changed(previous, current):
+        return {"subtype": "message_changed", "message": current, "previous_message": previous}
+
+    assert rewritten_by_author(changed(before, edited))
+    assert rewritten_by_author({"subtype": "message_changed", "message": edited})
+    assert not rewritten_by_author(changed(before, unfurled))
+    assert not rewritten_by_author(changed(edited, edited | {"attachments": [{"title": "X"}]}))
