@@ -39,7 +39,7 @@ from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
 from storage.conversations import ConversationStore
 from storage.reply_threads import ParentAnswer
-from storage.rows import MessageClaim
+from storage.rows import MessageClaim, NewAnswer
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class Conversations:
             started.round_id,
             message.channel_id,
             message.user_id,
-            ", ".join(answer.model for answer in started.answers),
+            ", ".join(map(_with_id, started.answers)),
         )
         request = self._requests.for_round(started.channel_prompt, started.history, author, text)
         await self._fan_out.answer(
@@ -256,7 +256,7 @@ class Conversations:
             parent.slack_ts,
             message.channel_id,
             message.user_id,
-            started.answer.model,
+            _with_id(started.answer),
         )
         await self._fan_out.answer(
             message,
@@ -273,3 +273,8 @@ class Conversations:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""
         if await self._store.claim(claim):
             await self._notices.tell_author(message, text)
+
+
+def _with_id(answer: NewAnswer) -> str:
+    """A model with its answer's id, which that answer's own log line names."""
+    return f"{answer.model} (answer {answer.answer_id})"

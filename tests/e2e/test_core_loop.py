@@ -48,9 +48,13 @@ def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, event
         assert request.turns() == [("user", "Alice: hello there")]
     logs = bot.logs()
     assert " WARNING " not in logs, "a normal start and round warn of nothing"
-    models_in_order = ", ".join(f"{p}:{m}" for p, m in zip(PROVIDERS, MODEL_IDS, strict=True))
-    assert f"round 1 in C0GENERAL for U0ALICE: {models_in_order}" in logs
-    assert re.search(r"answer \d+ by openai:gpt-test in C0GENERAL: done in \d+\.\d s", logs)
+    # Each answer's id, to find its own line below.
+    models_in_order = ", ".join(
+        f"{provider}:{model_id} (answer {number})"
+        for number, (provider, model_id) in enumerate(zip(PROVIDERS, MODEL_IDS, strict=True), 1)
+    )
+    assert f"round 1 in C0GENERAL for U0ALICE: {models_in_order}\n" in logs
+    assert re.search(r"answer 2 by openai:gpt-test in C0GENERAL: done in \d+\.\d s", logs)
 
 
 def test_a_thread_reply_continues_with_that_model_only(bot, slack, models, events):
@@ -70,6 +74,8 @@ def test_a_thread_reply_continues_with_that_model_only(bot, slack, models, event
         ("user", "Bob: why that one?"),
     ]
     assert len(answers_in(slack, CHANNEL)) == 3, "a thread reply posts nothing in the channel"
+    turn = f"thread turn 1 under {gpt_answer['ts']} in C0GENERAL for U0BOB: openai:gpt-test"
+    assert f"{turn} (answer 4)\n" in bot.logs()
 
 
 def test_a_thread_reply_written_while_its_answer_streams_is_sent_all_of_that_answer(
