@@ -95,8 +95,12 @@ class Identity:
 
 def open_web_session() -> aiohttp.ClientSession:
     """Connections to Slack kept open between Web API calls: without it, every call opens
-    (and against slack.com, TLS-handshakes) a connection of its own."""
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
+    (and against slack.com, TLS-handshakes) a connection of its own. Through the proxy the
+    environment names (HTTPS_PROXY, NO_PROXY), as slack_sdk's own calls and the providers'
+    go: the file downloads made with it would otherwise try a direct connection."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT), trust_env=True
+    )
 
 
 def make_web_client(

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
 from bot.slack.files import SlackFiles
 from bot.slack.inbound import attached_files
-from bot.slack.web import SlackWeb, make_web_client
+from bot.slack.web import SlackWeb, make_web_client, open_web_session
 from tests.doubles import ServerThread, SharedFile, SlackEmulator
 
 
@@ -114,3 +114,29 @@ async def test_a_file_that_cannot_be_looked_up_is_named_for_what_it_is(emulator,
     described = await files.describe(unknown)
     assert described.name == "a file shared from another organisation"
     assert not described.is_text
+
+
+async def test_files_come_through_the_proxy_the_environment_names(emulator, monkeypatch):
+    """Where the only way out is a proxy (HTTPS_PROXY, HTTP_PROXY), which slack_sdk and the
+    providers' client take from the environment, files are downloaded through it too."""
+    through: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        through.append(str(request.url))
+        async with (
+            aiohttp.ClientSession() as onward,
+            onward.get(request.url, headers=request.headers, allow_redirects=False) as got,
+        ):
+            return web.Response(status=got.status, body=await got.read(), headers=got.headers)
+
+    app = web.Application()
+    app.router.add_route("GET", "/{path:.*}", forward)
+    with ServerThread(app, name="proxy") as proxy:
+        for name in ("HTTP_PROXY", "http_proxy"):  # the lower-case one wins when both are set
+            monkeypatch.setenv(name, proxy.url)
+        for bypass in ("NO_PROXY", "no_proxy"):  # a CI machine's, which may name 127.0.0.1
+            monkeypatch.delenv(bypass, raising=False)
+        (notes,) = shared(emulator, SharedFile("notes.txt", "the plan\n"))
+        async with open_web_session() as session:
+            assert await slack_files(emulator, session).read(notes) == b"the plan\n"
+    assert through == [notes.url]
