@@ -100,17 +100,29 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     log.info("models: %s", ", ".join(spec.name for spec in catalog))
     log.info("replica %s, database: %s", settings.replica_id, database_shown(settings.database_url))
 
-    stop = asyncio.Event()
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.info("stopping now: what is in flight is finalised as interrupted")
+            hurry.set()
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal)
     await stop.wait()
 
-    log.info("shutting down: finishing %d answer(s) in flight", bot.work.running)
+    log.info(
+        "shutting down: finishing %d task(s) in flight, for %.0f s at most "
+        "(a second Ctrl-C or SIGTERM stops them now)",
+        bot.work.running,
+        SHUTDOWN_GRACE_SECONDS,
+    )
     if socket_mode is not None:
         await socket_mode.close_async()
     await runner.cleanup()
-    await bot.work.drain(SHUTDOWN_GRACE_SECONDS)
+    await bot.work.drain(SHUTDOWN_GRACE_SECONDS, hurry)
     for loop_task in loops:
         loop_task.cancel()
     await asyncio.gather(*loops, return_exceptions=True)

@@ -30,12 +30,20 @@ class BackgroundWork:
     def running(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, grace_seconds: float) -> None:
-        """Wait up to `grace_seconds` for running work, then cancel the rest (answers in flight are
-        then finalised as interrupted)."""
+    async def drain(self, grace_seconds: float, hurry: asyncio.Event | None = None) -> None:
+        """Wait up to `grace_seconds` (or until `hurry` is set) for running work, then cancel
+        the rest (answers in flight are then finalised as interrupted)."""
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        # asyncio.wait never cancels what it waits for: cancelling `finished` leaves the work.
+        finished = asyncio.ensure_future(asyncio.wait(set(self._tasks)))
+        hurried = asyncio.ensure_future((hurry or asyncio.Event()).wait())
+        await asyncio.wait(
+            {finished, hurried}, timeout=grace_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        finished.cancel()
+        hurried.cancel()
+        pending = {task for task in self._tasks if not task.done()}
         for task in pending:
             task.cancel()
         if pending:

@@ -118,6 +118,31 @@ def test_a_graceful_stop_lets_answers_in_flight_finish(start_bot, slack, models,
     ]
 
 
+def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
+    start_bot, slack, models, events
+):
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+    bot = start_bot()
+    events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[bot.events_url])
+    wait_until(
+        lambda: all(len(body(m)) >= 40 for m in answers_in(slack, CHANNEL)),
+        message="all three answers streaming",
+    )
+    assert bot.pid is not None
+    os.kill(bot.pid, signal.SIGTERM)
+    wait_until(lambda: "shutting down" in bot.logs(), message="the first signal taken")
+    os.kill(bot.pid, signal.SIGINT)
+    # Well before the 15 s grace, or the some 12 s the answers would take to finish.
+    wait_until(lambda: not bot.is_running, timeout=8, message="the bot stopped")
+
+    assert bot.returncode == 0
+    for message in wait_for_answers(slack, CHANNEL, 3, timeout=1):
+        assert "restarted" in status_line(message)
+        assert 0 < len(body(message)) < len(SLOW_REPLY.strip()), "the partial text is kept"
+    assert "Traceback" not in bot.logs()
+
+
 def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slack, models, events):
     first, second = start_bot(), start_bot()
     replicas = [first.events_url, second.events_url]
