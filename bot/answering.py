@@ -154,7 +154,10 @@ class AnswerRunner:
             if not job.stream.complete:
                 # Where the answer streams, for Stop and recovery; an answer already complete
                 # records it with its outcome, one transaction fewer.
-                await self._answers.posted(job.answer_id, job.message.ts)
+                recorded_at = time.monotonic()
+                if not await self._answers.streams_at(job.answer_id, job.message.ts):
+                    raise AnswerTakenOver
+                job.message.allow_edits_until(recorded_at + self._edit_lease)
             await self._stream_until_stopped(job, progress)
         except AnswerStopped as stopped:
             if stopped.by_deletion and not progress.has_words:

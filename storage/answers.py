@@ -83,6 +83,17 @@ class AnswerStore:
         """The answer's placeholder message is in Slack."""
         await self._update(answer_id, slack_ts=slack_ts, heartbeat_at=self._database.now())
 
+    async def streams_at(self, answer_id: int, slack_ts: str) -> bool:
+        """The answer's placeholder is in Slack, and the answer streams into it from here (a
+        heartbeat too). False when it is no longer this replica's to write: recovery took it
+        over while its placeholder was being posted."""
+        return await self._database.run(
+            _update_unsettled,
+            answer_id,
+            self._replica_id,
+            {"slack_ts": slack_ts, "heartbeat_at": self._database.now()},
+        )
+
     async def progress(self, answer_id: int, text: str, first_token_at: float | None) -> bool:
         """Partial text so far (kept if the process dies), and a heartbeat. False when the
         answer is no longer this replica's to write: recovery took it over (and someone may

@@ -346,6 +346,16 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
     assert partial.answer_id not in [a.answer_id for a in owed_now]
 
 
+async def test_an_answer_streams_where_its_placeholder_was_posted(stores):
+    started = await start(stores, claim("9.0"))
+    claude = started.answers[0].answer_id
+
+    assert await stores.answers.streams_at(claude, "9.0c")
+
+    parent = await stores.conversations.parent_answer("C1", "9.0c")
+    assert parent is not None and parent.answer_id == claude
+
+
 async def test_an_answer_taken_over_is_no_longer_written_by_its_first_writer(stores):
     started = await start(stores, claim("9.0"))
     claude, gpt = (answer.answer_id for answer in started.answers)
@@ -355,6 +365,7 @@ async def test_an_answer_taken_over_is_no_longer_written_by_its_first_writer(sto
     )
 
     # The first writer was alive after all (a long pause): its writes no longer land.
+    assert not await stores.answers.streams_at(claude, "9.0c")
     assert not await stores.answers.progress(claude, "partial and more", stores.database.now())
     assert not await stores.answers.finish(gpt, FinishedAnswer(AnswerStatus.DONE, "late"))
     owed = await stores.replica("replica-b").take_over_unshown(
