@@ -72,7 +72,9 @@ class Recovery:
             # All are in hand from now on, not from when each gets a slot: an answer waiting
             # its turn longer than the heartbeats last would be taken over and shown twice.
             with self._answers.in_hand(answer.answer_id for answer in owed):
-                await asyncio.gather(*(self._show(answer, slots) for answer in owed))
+                await asyncio.gather(
+                    *(self._show_in_order(place, slots) for place in _by_place(owed))
+                )
         events = await self._inbox.take_over_unfinished(
             owner=self._replica_id,
             stale_before=stale_before,
@@ -108,6 +110,10 @@ class Recovery:
                 )
             except Exception:
                 log.exception("recovering interrupted work failed")
+
+    async def _show_in_order(self, answers: list[UnshownAnswer], slots: asyncio.Semaphore) -> None:
+        for answer in answers:
+            await self._show(answer, slots)
 
     async def _show(self, answer: UnshownAnswer, slots: asyncio.Semaphore) -> None:
         spec = self._catalog.get(answer.model)
@@ -147,3 +153,13 @@ class Recovery:
                 await final_edit_refused(self._answers, answer.answer_id, answer.channel_id, error)
                 return
             await self._answers.shown(answer.answer_id, continuations)
+
+
+def _by_place(answers: list[UnshownAnswer]) -> list[list[UnshownAnswer]]:
+    """The answers of each channel (or thread), oldest first: a placeholder never posted is
+    posted in its round's model order (answers are recorded in that order), after those of
+    earlier rounds, as they would have been."""
+    places: dict[tuple[str, str | None], list[UnshownAnswer]] = {}
+    for answer in sorted(answers, key=lambda answer: answer.answer_id):
+        places.setdefault((answer.channel_id, answer.post_thread_ts), []).append(answer)
+    return list(places.values())

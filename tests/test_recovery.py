@@ -1,6 +1,7 @@
-"""Recovery on a replica that was only slow: its sweeper never takes over the work it is still
-doing itself. The real stores on each database, the real Slack client against the emulator;
-the handler behind the event intake stands where `Conversations` does."""
+"""Recovery: on a replica that was only slow, its sweeper never takes over the work it is still
+doing itself; what a dead replica left is shown in order. The real stores on each database,
+the real Slack client against the emulator; the handler behind the event intake stands where
+`Conversations` does."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.doubles.slack_payloads import AppInstallation, app_mention_event, eve
 INSTALL = AppInstallation("T0CHORUS", "A0CHORUS", "U0BOT")
 MENTION = {"user": "U0ALICE", "text": "<@U0BOT> hello", "ts": "1764000000.000100"}
 MODELS = "anthropic:claude-sonnet-4-5"
+THREE_MODELS = "anthropic:claude-sonnet-4-5,openai:gpt-5.1,google:gemini-2.5-pro"
 
 
 class SlowHandler:
@@ -92,6 +94,48 @@ async def test_a_sweep_late_after_a_held_up_event_loop_leaves_this_replicas_own_
             await work.drain(grace_seconds=5)
         assert handler.handed == [MENTION["ts"]]
         assert emulator.calls_for("chat.update") == []
+    finally:
+        emulator.stop()
+        await database.close()
+
+
+async def test_placeholders_a_dead_replica_never_posted_are_posted_in_model_order(database_url):
+    database = await connect(database_url)
+    emulator = SlackEmulator().start()
+    emulator.add_channel("C1", "general")
+    catalog = ModelCatalog(parse_model_list(THREE_MODELS))
+    answers, inbox = AnswerStore(database, replica_id="r1"), EventInbox(database)
+    intake = EventIntake(inbox, SlowHandler(), BackgroundWork(), replica_id="r1")
+    started = await ConversationStore(database).start_round(
+        MessageClaim("T1", "C1", "1.0"),
+        ChatKey("T1", "C1"),
+        user_id="U1",
+        author="Alice",
+        text="hi",
+        models=lambda _channel_models: [spec.name for spec in catalog],
+        post_thread_ts=None,
+        owner="r0",  # died before posting anything
+        history_limit=50,
+    )
+    assert started is not None
+    recovery = Recovery(
+        database,
+        answers,
+        inbox,
+        intake,
+        SlackWeb(make_web_client(emulator.bot_token, emulator.api_url)),
+        catalog,
+        replica_id="r1",
+        stale_seconds=0.01,
+    )
+    # Slack makes the first post wait a second: the others must not overtake it.
+    emulator.inject("chat.postMessage", retry_after=1)
+    try:
+        await asyncio.sleep(0.05)
+        await recovery.recover(at_start_up=False)
+
+        posted = [message["username"] for message in emulator.bot_messages("C1")]
+        assert posted == [spec.display_name for spec in catalog]
     finally:
         emulator.stop()
         await database.close()
