@@ -24,6 +24,8 @@ _BACKTICKS = re.compile("`+")
 _TILDES = re.compile("~+")
 _MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_~\[\]]")
 _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
+# A character escaped as an entity (mrkdwn's `&amp;`, `&lt;`, `&gt;`): a hard cut moves before it.
+_ENTITY = re.compile(r"&#?[0-9A-Za-z]{1,8};")
 _BOLD_CLOSING = {
     "**": re.compile(r"(?<=\S)(?=\*\*)"),
     "__": re.compile(r"(?<=\S)(?=__(?![^\W_]))"),
@@ -95,7 +97,8 @@ def _next_part(text: str, limit: int) -> tuple[str, str, _CodeFence | None]:
             return closed, rest, fence
         budget -= len(closed) - limit  # cut earlier to make room for the closing fence
     # Fences as long as the limit itself: only a hard cut fits.
-    return text[:limit], text[limit:], None
+    cut = _outside_entity(text, limit)
+    return text[:cut], text[cut:], None
 
 
 def _cut_point(text: str, budget: int) -> int:
@@ -104,7 +107,16 @@ def _cut_point(text: str, budget: int) -> int:
         index = window.rfind(separator)
         if index > budget // 2:
             return index + len(separator)
-    return budget
+    return _outside_entity(text, budget)
+
+
+def _outside_entity(text: str, cut: int) -> int:
+    """`cut`, or where the entity it would split starts: half of `&amp;` in each part shows
+    as neither."""
+    for entity in _ENTITY.finditer(text, max(0, cut - 10), cut + 10):
+        if 0 < entity.start() < cut < entity.end():
+            return entity.start()
+    return cut
 
 
 def tables_as_code(text: str) -> str:

@@ -1,5 +1,7 @@
 """Model output is untrusted: no pings, no broken formatting, nothing cut silently."""
 
+import re
+
 import pytest
 
 from bot.chat.in_chat import AnswerStatus
@@ -402,3 +404,12 @@ def test_the_notification_text_reads_the_answer_plainly():
     assert (
         streaming_message("Claude", answer).text == "Claude: Title bold and this the docs print(1)"
     )
+
+
+@pytest.mark.parametrize("text", ["x" * 2_998 + "&" * 10 + "y" * 3_000, "<&>" * 3_000])
+def test_an_answer_moved_into_sections_never_splits_an_escaped_character(text):
+    (final,) = final_messages("Claude", text, "*Claude* · 1.0 s")
+    parts = [b["text"]["text"] for b in as_sections(final).blocks if b["type"] == "section"]
+    assert len(parts) > 1
+    assert all("&" not in re.sub("&(?:amp|lt|gt);", "", part) for part in parts)
+    assert "".join(parts) == text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
