@@ -109,7 +109,9 @@ def choose_in_chat(
         .limit(1)
     )
     answer = session.get_one(Answer, answer_id)
-    status = AnswerStatus.FAILED if answer.deleted else AnswerStatus(answer.status)
+    status = AnswerStatus(answer.status)
+    if answer.deleted or (status.settled and not answer.text.strip()):
+        status = AnswerStatus.FAILED  # nothing a later round could be sent
     is_latest = latest == round_id and is_current_chat(session, chat_id)
     choice = judge_in_chat_choice(is_latest_round=is_latest, status=status)
     if choice.chosen:

@@ -42,10 +42,11 @@ class TurnRecord:
 def in_chat_answer_id(record: RoundRecord) -> int | None:
     """The recorded choice while its answer has text to send, else the default rule over the
     answers in model order (the choice's answer may since have failed a Regenerate, or been
-    deleted). A choice being regenerated is undecided (None), as the default rule is while
-    the first model answers: no other answer takes its place meanwhile."""
+    deleted, or been stopped before its first word). A choice being regenerated is
+    undecided (None), as the default rule is while the first model answers: no other answer
+    takes its place meanwhile."""
     chosen = next((a for a in record.answers if a.answer_id == record.chosen_answer_id), None)
-    if chosen is not None and chosen.status.keeps_text:
+    if chosen is not None and chosen.status.keeps_text and chosen.text.strip():
         return chosen.answer_id
     if chosen is not None and not chosen.status.settled:
         return None

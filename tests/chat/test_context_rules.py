@@ -117,6 +117,14 @@ def test_a_chosen_answer_being_regenerated_is_not_replaced_by_another_meanwhile(
         assert context_round(record).in_chat_answer is None
 
 
+def test_a_chosen_answer_that_ended_without_text_gives_way_to_the_default():
+    """A pin on an answer still being written, which was then stopped (or interrupted) before
+    its first word: the usual choice stands, not an In Chat answer with nothing to send."""
+    for status in (AnswerStatus.STOPPED, AnswerStatus.INTERRUPTED):
+        record = round_record(1, ("first", DONE), ("\n", status), chosen=11)
+        assert context_round(record).in_chat_answer == "first"
+
+
 def test_round_whose_in_chat_answer_failed_sends_no_assistant_turn():
     history = [context_round(round_record(1, ("", FAILED), ("", FAILED)))]
     request = build_round_context("", history, "Alice: again", WIDE)

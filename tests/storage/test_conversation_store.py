@@ -798,3 +798,14 @@ async def claimed(stores: Stores) -> list[str]:
         return sorted(session.scalars(select(ClaimedMessage.message_ts)))
 
     return await stores.database.run(ts_claimed)
+
+
+async def test_an_answer_stopped_before_its_first_word_cannot_be_made_in_chat(stores):
+    started = await start(stores, claim("1.0"))
+    assert started is not None
+    outcomes = [FinishedAnswer(AnswerStatus.DONE, "text"), FinishedAnswer(AnswerStatus.STOPPED, "")]
+    for answer, outcome in zip(started.answers, outcomes, strict=True):
+        await stores.answers.posted(answer.answer_id, f"1.0{answer.answer_id}")
+        await stores.answers.finish(answer.answer_id, outcome)
+        await stores.answers.shown(answer.answer_id)
+    assert await make_in_chat(stores, "1.0", started, 1) is InChatChoice.NOT_USABLE
