@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import httpx
 import pytest
 
 from tests.doubles.model_servers import ModelScript
@@ -20,12 +21,13 @@ SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 24  # some 
 def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):
     for model_id in MODEL_IDS:
         models.script(model_id, ModelScript(first_token_delay=3.0))
-    started = time.monotonic()
     events.user_says(CHANNEL, ALICE, f"{MENTION} take your time", to=[bot.events_url])
-    acked = time.monotonic() - started
-    assert all(response.status_code == 200 for response in events.last_responses)
-    # Within Slack's 3 s, and before any model has written a word: the ack never waits.
-    assert acked < 3.0, f"both deliveries took {acked:.2f} s to acknowledge"
+    responses = [r for r in events.last_responses if isinstance(r, httpx.Response)]
+    assert [response.status_code for response in responses] == [200, 200]
+    # Each within Slack's 3 s (from the request sent to the answer read, not counting the
+    # test's own work around it), and before any model has written a word: the ack never waits.
+    acked = max(response.elapsed.total_seconds() for response in responses)
+    assert acked < 3.0, f"a delivery took {acked:.2f} s to acknowledge"
     assert not any(body(m) for m in answers_in(slack, CHANNEL))
     wait_for_answers(slack, CHANNEL, 3)
 
@@ -37,7 +39,7 @@ def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events
         for envelope in envelopes:
             events.deliver(bot.events_url, envelope, retry_num=retry, retry_reason="http_timeout")
     wait_for_answers(slack, CHANNEL, 3)
-    time.sleep(0.5)  # anything a duplicate would post would be there by now
+    bot.wait_until_idle()  # every delivery handled: a duplicate would have posted by now
     assert len(answers_in(slack, CHANNEL)) == 3
     for model_id in MODEL_IDS:
         assert len(models.requests_for(model_id)) == 1
@@ -76,7 +78,7 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
     # Slack retries the event after the restart: no second round.
     for envelope in envelopes:
         events.deliver(restarted.events_url, envelope, retry_num=1, retry_reason="http_timeout")
-    time.sleep(0.5)
+    restarted.wait_until_idle()
     assert len(answers_in(slack, CHANNEL)) == 3
     for model_id in MODEL_IDS:
         assert len(models.requests_for(model_id)) == 1
@@ -110,7 +112,7 @@ def test_a_graceful_stop_lets_answers_in_flight_finish(start_bot, slack, models,
     events.user_says(CHANNEL, ALICE, f"{MENTION} finish this", to=[bot.events_url])
     wait_until(lambda: len(answers_in(slack, CHANNEL)) == 3, message="placeholders posted")
     assert not any(is_final(m) for m in answers_in(slack, CHANNEL)), "still streaming"
-    bot.stop()
+    bot.stop(timeout=30)  # more than the bot's grace: a slow drain is not cut short by a kill
     assert bot.returncode == 0
     answers = wait_for_answers(slack, CHANNEL, 3, timeout=1)
     assert [body(m) for m in answers] == [
@@ -157,7 +159,8 @@ def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slac
     wait_for_answers(slack, CHANNEL, 2, thread_ts=gpt["ts"])
     events.user_says(CHANNEL, ALICE, f"{MENTION} again", to=replicas, concurrent=True)
     wait_for_answers(slack, CHANNEL, 6)
-    time.sleep(0.5)
+    for replica in (first, second):
+        replica.wait_until_idle()
 
     assert len(answers_in(slack, CHANNEL)) == 6
     assert len(answers_in(slack, CHANNEL, gpt["ts"])) == 2
@@ -180,14 +183,18 @@ def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking
     slack.lose_replies("chat.postMessage", after_seconds=30)
     bot = start_bot(CHORUS_REPLICA_ID="replica-a")
     events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[bot.events_url])
-    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 1, message="a placeholder in Slack")
+    (placeholder,) = wait_until(
+        lambda: len(shown := answers_in(slack, CHANNEL)) == 1 and shown,
+        message="a placeholder in Slack",
+    )
     bot.kill()
 
-    start_bot(CHORUS_REPLICA_ID="replica-a")
+    restarted = start_bot(CHORUS_REPLICA_ID="replica-a")
     answers = wait_for_answers(slack, CHANNEL, 3)
-    time.sleep(0.5)
+    restarted.wait_until_idle()
     assert len(answers_in(slack, CHANNEL)) == 3, "the placeholder was adopted, not posted again"
-    assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
+    assert (answers[0]["ts"], answers[0]["username"]) == (placeholder["ts"], "Claude Test")
+    assert [m["username"] for m in answers[1:]] == ["GPT-test", "Gemini Test"], "model order"
     for message in answers:
         assert "restarted" in status_line(message)
 
