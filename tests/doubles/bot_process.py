@@ -15,7 +15,7 @@ from typing import IO, Self
 
 import httpx
 
-from tests.doubles.waiting import wait_until
+from tests.doubles.waiting import DEFAULT_TIMEOUT_SECONDS, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Only these come from the test runner's environment, so no real key can leak into the bot.
@@ -85,7 +85,7 @@ class BotProcess:
         base |= {"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         return {**base, **self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
 
-    def start(self, timeout: float = 30.0) -> Self:
+    def start(self, timeout: float = 60.0) -> Self:
         """Launch the bot and wait until GET /healthz answers 200 (a restart appends to the log)."""
         if self.is_running:
             raise BotProcessError("the bot is already running")
@@ -123,7 +123,11 @@ class BotProcess:
         self._close_log()
 
     def wait_until_idle(
-        self, timeout: float = 10.0, *, interval: float = 0.02, client: httpx.Client | None = None
+        self,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        *,
+        interval: float = 0.02,
+        client: httpx.Client | None = None,
     ) -> None:
         """Wait until the bot has no work on events left (it has recorded all it showed), as a
         person would before pressing a button on an answer they have just seen finish.
@@ -134,7 +138,7 @@ class BotProcess:
             if client is not None:
                 response = client.get(health)
             else:
-                response = httpx.get(health, timeout=1.0, trust_env=False)
+                response = httpx.get(health, timeout=10.0, trust_env=False)
             return response.json()["answering"] == 0
 
         wait_until(

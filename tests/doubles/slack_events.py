@@ -82,7 +82,7 @@ class SlackEventSender:
         *,
         retry_num: int | None = None,
         retry_reason: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
     ) -> httpx.Response:
         """POST one envelope, signed now; a retry carries X-Slack-Retry-Num and -Reason. (Over
         Socket Mode: `slack.socket_mode.deliver(envelope, retry_attempt=…, retry_reason=…)`.)"""
@@ -296,7 +296,7 @@ class SlackEventSender:
             return to.deliver(payload, envelope_type=envelope_type)
         return self._post_form(to, form)
 
-    def _post_form(self, url: str, fields: dict[str, str], timeout: float = 10.0) -> httpx.Response:
+    def _post_form(self, url: str, fields: dict[str, str], timeout: float = 30.0) -> httpx.Response:
         body = urlencode(fields).encode()
         headers = signed_headers(self.signing_secret, body, FORM_CONTENT)
         return httpx.post(url, content=body, headers=headers, timeout=timeout, trust_env=False)

@@ -8,10 +8,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# Waits end as soon as their condition holds, so a long limit costs nothing when the bot is
+# right; it only spares a slow or busy CI machine a failure.
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
 
 def wait_until(
     predicate: Callable[[], T | None],
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
     interval: float = 0.02,
     message: str = "",
 ) -> T:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.doubles.slack_emulator import SlackEmulator
-from tests.doubles.waiting import wait_until
+from tests.doubles.waiting import DEFAULT_TIMEOUT_SECONDS, wait_until
 
 Message = dict[str, Any]
 IN_PROGRESS = ("thinking…", "writing…")
@@ -54,7 +54,7 @@ def wait_for_answers(
     count: int,
     *,
     thread_ts: str | None = None,
-    timeout: float = 20.0,
+    timeout: float = 2 * DEFAULT_TIMEOUT_SECONDS,
 ) -> list[Message]:
     """Wait until exactly `count` bot messages are there and all are finalised."""
 

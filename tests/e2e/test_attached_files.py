@@ -70,7 +70,7 @@ def test_a_notice_slack_is_slow_to_take_holds_up_no_answer(start_bot, slack, mod
 
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
     assert body(answer).startswith("claude-test answers: Alice: summarise\n[attached, not shown")
-    wait_until(lambda: slack.ephemeral_messages(CHANNEL), timeout=15, message="the notice")
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the notice")
     bot.wait_until_idle()
     (answer,) = answers_in(slack, CHANNEL)
     assert "restarted" not in status_line(answer)

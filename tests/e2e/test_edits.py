@@ -3,8 +3,6 @@ as they would read it in Slack, and the edit itself asks nothing."""
 
 from __future__ import annotations
 
-import time
-
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
 from tests.e2e.slack_views import answers_in, wait_for_answers
@@ -70,7 +68,7 @@ def test_an_edit_that_adds_the_mention_asks_nothing(bot, slack, models, events):
     events.user_edits(CHANNEL, said["ts"], f"{MENTION} what is 2+2?", to=[bot.events_url])
     events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 3)
-    time.sleep(0.5)  # a round for the edit would have posted its placeholders by now
+    bot.wait_until_idle()  # every event handled: a round for the edit would be there by now
 
     assert len(answers_in(slack, CHANNEL)) == 3
     (request,) = models.requests_for("gpt-test")

@@ -218,13 +218,12 @@ def test_a_replica_held_up_past_its_heartbeats_leaves_its_answers_as_taken_over(
     assert held_up.pid is not None
     os.kill(held_up.pid, signal.SIGSTOP)
     try:
-        wait_for_answers(slack, CHANNEL, 3, timeout=15)  # finalised by replica-b
+        wait_for_answers(slack, CHANNEL, 3)  # finalised by replica-b
     finally:
         os.kill(held_up.pid, signal.SIGCONT)
     wait_until(
         lambda: held_up.logs().count("was taken over by recovery") == 3,
         message="replica-a letting go of all three",
-        timeout=20,
     )
 
     for message in answers_in(slack, CHANNEL):

@@ -20,7 +20,7 @@ def test_messages_older_than_the_period_leave_every_context(bot, slack, models, 
     events.user_says(CHANNEL, ALICE, f"{MENTION} my secret is 42", to=[bot.events_url])
     _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
 
-    wait_until(lambda: "forgot 1 message(s)" in bot.logs(), timeout=15, message="forgetting")
+    wait_until(lambda: "forgot 1 message(s)" in bot.logs(), message="forgetting")
     events.user_says(CHANNEL, ALICE, f"{MENTION} what is my secret?", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     for model_id in MODEL_IDS:

@@ -75,7 +75,7 @@ def test_a_thread_message_written_while_the_previous_reply_streams_is_sent_that_
         message="the first thread reply streaming",
     )
     events.user_says(CHANNEL, BOB, "go on", thread_ts=gpt["ts"], to=[bot.events_url])
-    wait_for_answers(slack, CHANNEL, 2, thread_ts=gpt["ts"], timeout=30)
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=gpt["ts"])
     turns = models.requests_for("gpt-test")[-1].turns()
     assert turns[-3:] == [
         ("user", "Bob: tell me more"),
@@ -120,10 +120,9 @@ def test_a_thread_message_deleted_while_its_reply_waits_is_never_sent_to_the_mod
     events.user_deletes(CHANNEL, secret["ts"], to=[bot.events_url])
     wait_until(lambda: f"message {secret['ts']}" in bot.logs(), message="deletion handled")
     assert not is_final(answers_in(slack, CHANNEL)[0]), "deleted while Claude still streams"
-    wait_for_answers(slack, CHANNEL, 3, timeout=20)
+    wait_for_answers(slack, CHANNEL, 3)
     wait_until(
         lambda: all(is_final(m) for m in answers_in(slack, CHANNEL, claude["ts"])),
-        timeout=20,
         message="the thread reply settled",
     )
     sent = [text for request in models.requests_for("claude-test") for _, text in request.turns()]
@@ -140,7 +139,7 @@ def test_a_thread_message_edited_while_its_reply_waits_is_answered_as_edited(
     events.user_edits(CHANNEL, asked["ts"], "in German please", to=[bot.events_url])
     wait_until(lambda: f"{asked['ts']} in {CHANNEL} was edited" in bot.logs(), message="edit seen")
     assert not is_final(answers_in(slack, CHANNEL)[0]), "edited while Claude still streams"
-    wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"], timeout=20)
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
     assert models.requests_for("claude-test")[-1].turns()[-1] == ("user", "Bob: in German please")
 
 
@@ -169,10 +168,9 @@ def test_a_thread_reply_regenerated_while_the_answer_above_streams_waits_for_all
     events.user_clicks(CHANNEL, waiting["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
     wait_until(
         lambda: body(slack.message(CHANNEL, waiting["ts"])) == "Short.",
-        timeout=20,
         message="the reply regenerated",
     )
-    claude = wait_for_answers(slack, CHANNEL, 3, timeout=20)[0]
+    claude = wait_for_answers(slack, CHANNEL, 3)[0]
     turns = models.requests_for("claude-test")[-1].turns()
     assert ("assistant", body(claude)) in turns, turns
 
@@ -191,7 +189,7 @@ def test_an_answer_from_before_chorus_new_is_neither_pinned_nor_regenerated(
     events.user_runs_command(CHANNEL, ALICE, "new", to=bot.events_url)
     models.script("claude-test", ModelScript())
     events.user_says(CHANNEL, ALICE, f"{MENTION} two", to=[bot.events_url])
-    wait_for_answers(slack, CHANNEL, 6, timeout=20)
+    wait_for_answers(slack, CHANNEL, 6)
     assert models.requests_for("gpt-test")[-1].turns() == [("user", "Alice: two")]
     bot.wait_until_idle()
 

@@ -86,7 +86,7 @@ def test_a_stream_that_hangs_before_the_first_token_times_out_cleanly(
     bot = start_bot(CHORUS_PROVIDER_FIRST_TOKEN_TIMEOUT="1", CHORUS_PROVIDER_MAX_ATTEMPTS="2")
     ask(bot, events)
 
-    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
     assert "took too long" in status_line(gpt)
     assert_no_stack_trace(gpt)
     assert len(models.requests_for("gpt-test")) == 2
@@ -109,7 +109,7 @@ def test_a_model_sending_only_keep_alives_times_out_at_the_first_token_deadline(
     )
     ask(bot, events)
 
-    claude, router, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    claude, router, gemini = wait_for_answers(slack, CHANNEL, 3)
     for message, model_id in ((claude, "claude-test"), (router, "router-test")):
         assert "took too long to start answering (no text within 1 s)" in status_line(message)
         assert_no_stack_trace(message)

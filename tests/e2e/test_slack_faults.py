@@ -16,7 +16,7 @@ def test_rate_limited_updates_are_retried_and_the_final_text_lands(bot, slack, m
     slack.inject("chat.update", times=4, status=429, retry_after=1)
     ask(bot, events)
 
-    answers = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    answers = wait_for_answers(slack, CHANNEL, 3)
     assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
     limited = [c for c in slack.calls_for("chat.update") if c.status == 429]
     assert len(limited) == 4
@@ -26,7 +26,7 @@ def test_rate_limited_posts_are_retried_and_nothing_is_posted_twice(bot, slack, 
     slack.inject("chat.postMessage", times=2, status=429, retry_after=1)
     ask(bot, events)
 
-    answers = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+    answers = wait_for_answers(slack, CHANNEL, 3)
     assert [m["username"] for m in answers] == ["Claude Test", "GPT-test", "Gemini Test"]
     assert len([c for c in slack.calls_for("chat.postMessage") if c.status == 200]) == 3
 
@@ -78,7 +78,7 @@ def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack,
     slack.inject("chat.update", times=12, status=500, error="internal_error", retry_after=None)
     ask(bot, events, "+claude hello")
 
-    (answer,) = wait_for_answers(slack, CHANNEL, 1, timeout=30)
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
     assert body(answer) == "claude-test answers: Alice: hello"
     assert "it will be shown later" in bot.logs()
     assert "showing 1 answer(s) whose final edit was still owed" in bot.logs()
@@ -89,7 +89,7 @@ def test_a_post_whose_reply_is_lost_is_not_posted_twice(bot, slack, models, even
     ask(bot, events)
 
     answers = wait_for_answers(slack, CHANNEL, 3)
-    time.sleep(0.5)  # a second copy would be there by now
+    bot.wait_until_idle()  # all its posts made: a second copy would be there by now
     assert len(answers_in(slack, CHANNEL)) == 3
     assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
 
@@ -101,7 +101,7 @@ def test_a_post_slack_made_before_failing_with_a_server_error_is_not_posted_twic
     ask(bot, events)
 
     answers = wait_for_answers(slack, CHANNEL, 3)
-    time.sleep(0.5)  # a second copy would be there by now
+    bot.wait_until_idle()  # all its posts made: a second copy would be there by now
     assert len(answers_in(slack, CHANNEL)) == 3
     assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
 
@@ -113,7 +113,7 @@ def test_a_model_whose_message_slack_never_got_says_so_once_slack_is_back(
     bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
     ask(bot, events)
 
-    answers = wait_for_answers(slack, CHANNEL, 3, timeout=15)
+    answers = wait_for_answers(slack, CHANNEL, 3)
     assert [m["username"] for m in answers] == ["GPT-test", "Gemini Test", "Claude Test"]
     assert [body(m) for m in answers[:2]] == [f"{m} answers: Alice: go" for m in MODEL_IDS[1:]]
     assert "Slack could not be reached" in status_line(answers[2])
@@ -126,7 +126,7 @@ def test_a_final_edit_slack_never_got_is_shown_once_slack_is_back(start_bot, sla
     bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
     ask(bot, events)
 
-    answers = wait_for_answers(slack, CHANNEL, 3, timeout=15)
+    answers = wait_for_answers(slack, CHANNEL, 3)
     assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
     lost = [call for call in slack.calls_for("chat.update") if call.status == REPLY_LOST]
     assert len(lost) == 3
@@ -143,8 +143,8 @@ def test_a_final_edit_waiting_out_a_long_rate_limit_is_not_shown_twice(
     slack.inject("chat.update", times=3, status=429, retry_after=2)
     ask(bot, events, "+claude hello")
 
-    (answer,) = wait_for_answers(slack, CHANNEL, 1, timeout=30)
-    continuations = wait_for_answers(slack, CHANNEL, 1, thread_ts=answer["ts"], timeout=30)
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    continuations = wait_for_answers(slack, CHANNEL, 1, thread_ts=answer["ts"])
     time.sleep(3)  # a second showing would have landed by now
     assert len(answers_in(slack, CHANNEL, thread_ts=answer["ts"])) == len(continuations) == 1
     assert "whose final edit was still owed" not in bot.logs()
@@ -167,7 +167,7 @@ def test_an_answer_whose_message_was_deleted_is_not_retried_forever(
 
     given_up = "cannot be shown in C0GENERAL (message_not_found): given up"
     # Once the answer has finished streaming and its final edit was refused too:
-    wait_until(lambda: given_up in bot.logs(), timeout=20, message="the final refusal")
+    wait_until(lambda: given_up in bot.logs(), message="the final refusal")
     settled = edits()
     time.sleep(3)  # recovery sweeps every 0.25 s here
     assert edits() == settled
@@ -183,7 +183,7 @@ def test_a_final_edit_the_workspace_refuses_is_given_up_not_retried_forever(
     ask(bot, events, "+claude hello")
 
     given_up = "(restricted_action): given up"
-    wait_until(lambda: given_up in bot.logs(), timeout=20, message="the final refusal")
+    wait_until(lambda: given_up in bot.logs(), message="the final refusal")
     settled = len(slack.calls_for("chat.update"))
     time.sleep(3)  # recovery sweeps every 0.25 s here
     assert len(slack.calls_for("chat.update")) == settled

@@ -177,7 +177,7 @@ def test_stop_pressed_over_the_socket_stops_the_streaming_answer(socket_bot, sla
     click = events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=slack.socket_mode)
 
     assert_click_acked(slack, click, STOP, streaming["ts"])
-    claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=5)
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
     assert claude["ts"] == streaming["ts"]
     assert_stopped_by_bob(claude)
 

@@ -30,7 +30,7 @@ def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, mode
     response = events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=bot.events_url)
     assert response.status_code == 200
 
-    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3, timeout=5)
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
     assert_stopped_by_bob(claude)
     assert body(gpt) == "gpt-test answers: Alice: a long story please"
     assert [buttons(message) for message in (claude, gpt, gemini)] == [[REGENERATE]] * 3
@@ -53,7 +53,7 @@ def test_stop_pressed_through_another_replica_stops_the_answer(start_bot, slack,
 
     events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=other_replica.events_url)
 
-    claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=5)
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
     assert_stopped_by_bob(claude)
 
 
@@ -70,10 +70,10 @@ def test_a_thread_reply_waiting_for_the_answer_above_can_be_stopped(bot, slack, 
 
     events.user_clicks(CHANNEL, waiting["ts"], STOP, BOB, to=bot.events_url)
 
-    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"], timeout=5)
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
     assert "Stopped by Bob" in status_line(reply)
     assert not is_final(answers_in(slack, CHANNEL)[0]), "stopped while Claude's answer streams"
-    wait_for_answers(slack, CHANNEL, 3, timeout=15)
+    wait_for_answers(slack, CHANNEL, 3)
     assert len(models.requests_for("claude-test")) == 1, "the stopped reply never asked Claude"
 
 
@@ -81,7 +81,7 @@ def test_stop_pressed_on_an_answer_already_finished_says_so(bot, slack, models, 
     stream_slowly(models, "claude-test")
     events.user_says(CHANNEL, ALICE, f"{MENTION} hi", to=[bot.events_url])
     streaming = streaming_first_answer(slack, CHANNEL)
-    claude, _, _ = wait_for_answers(slack, CHANNEL, 3, timeout=20)
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
 
     # Bob's Slack still shows it streaming, with its Stop button.
     events.user_clicks(CHANNEL, claude["ts"], STOP, BOB, to=bot.events_url, seen=streaming)

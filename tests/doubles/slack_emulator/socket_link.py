@@ -12,7 +12,7 @@ from tests.doubles.slack_emulator.socket_mode import (
     SocketDelivery,
     SocketModeServer,
 )
-from tests.doubles.waiting import wait_until
+from tests.doubles.waiting import DEFAULT_TIMEOUT_SECONDS, wait_until
 
 # What Slack allows an app before it redelivers an envelope.
 ACK_DEADLINE_SECONDS = 3.0
@@ -45,7 +45,7 @@ class SocketModeLink:
         return self._thread.run(delivery, timeout=timeout + 5.0)
 
     def wait_for_connection(
-        self, *, since: float | None = None, timeout: float = 10.0
+        self, *, since: float | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
     ) -> SocketConnection:
         """The newest open connection (opened at or after monotonic time `since`, if given)."""
 
