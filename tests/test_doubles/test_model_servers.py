@@ -438,7 +438,7 @@ def test_a_keep_alive_only_stream_sends_keep_alives_and_no_text(
         seen = [next(lines) for _ in range(20)]
     assert sum(line == keep_alive for line in seen) >= 3
     assert not any("text_delta" in line or '"content": "m' in line for line in seen)
-    wait_until(lambda: models.in_flight == 0, timeout=2.0, message="the stream never ended")
+    wait_until(lambda: models.in_flight == 0, message="the stream never ended")
 
 
 def test_a_hung_stream_sends_headers_then_nothing(models: FakeModelServer):
@@ -452,7 +452,7 @@ def test_a_hung_stream_sends_headers_then_nothing(models: FakeModelServer):
         assert response.status_code == 200
         with pytest.raises(httpx.ReadTimeout):
             response.read()
-    wait_until(lambda: models.in_flight == 0, timeout=2.0, message="the hung stream never ended")
+    wait_until(lambda: models.in_flight == 0, message="the hung stream never ended")
 
 
 async def test_concurrent_requests_are_counted_and_paced(models: FakeModelServer):
