@@ -200,11 +200,16 @@ def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking
 
 
 def test_a_replica_held_up_past_its_heartbeats_leaves_its_answers_as_taken_over(
-    start_bot, slack, models, events
+    database_url, start_bot, slack, models, events
 ):
     """A replica whose process stood still (SIGSTOP: a VM paused, a long stall) for longer
     than the heartbeats last has its answers finalised by another; when it runs again, no
     streaming edit of its lands over that final text."""
+    if database_url.startswith("sqlite"):
+        pytest.skip(
+            "a process stopped mid-transaction keeps SQLite's one write lock, stalling every "
+            "replica on the file: replicas that take over each other's work share PostgreSQL"
+        )
     for model_id in MODEL_IDS:
         models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
     stale = {"CHORUS_STALE_ANSWER_SECONDS": "2"}
