@@ -15,9 +15,9 @@ from bot.slack.event_intake import EventIntake
 from bot.slack.web import SlackWeb, make_web_client
 from storage.answers import AnswerStore
 from storage.conversations import ConversationStore
-from storage.database import connect
+from storage.database import Database, connect
 from storage.inbox import EventInbox
-from storage.rows import MessageClaim
+from storage.rows import MessageClaim, NewAnswer
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_payloads import AppInstallation, app_mention_event, event_callback
 
@@ -58,29 +58,9 @@ async def test_a_sweep_late_after_a_held_up_event_loop_leaves_this_replicas_own_
     answers, inbox = AnswerStore(database, replica_id="r1"), EventInbox(database)
     handler, work = SlowHandler(), BackgroundWork()
     intake = EventIntake(inbox, handler, work, replica_id="r1")
-    started = await ConversationStore(database).start_round(
-        MessageClaim("T1", "C1", "1.0"),
-        ChatKey("T1", "C1"),
-        user_id="U1",
-        author="Alice",
-        text="hi",
-        models=lambda _channel_models: [MODELS],
-        post_thread_ts=None,
-        owner="r1",
-        history_limit=50,
-    )
-    assert started is not None
-    (answer,) = started.answers
-    recovery = Recovery(
-        database,
-        answers,
-        inbox,
-        intake,
-        SlackWeb(make_web_client(emulator.bot_token, emulator.api_url)),
-        ModelCatalog(parse_model_list(MODELS)),
-        replica_id="r1",
-        stale_seconds=0.01,  # every heartbeat below is older than that: as after a stall
-    )
+    (answer,) = await _round_in_c1(database, [MODELS], owner="r1")
+    # Every heartbeat below is older than its stale time: as after a stall.
+    recovery = _recovery_of_r1(database, answers, inbox, intake, emulator, MODELS)
     try:
         with answers.in_hand([answer.answer_id]):
             await answers.progress(answer.answer_id, "so far", database.now())
@@ -106,28 +86,8 @@ async def test_placeholders_a_dead_replica_never_posted_are_posted_in_model_orde
     catalog = ModelCatalog(parse_model_list(THREE_MODELS))
     answers, inbox = AnswerStore(database, replica_id="r1"), EventInbox(database)
     intake = EventIntake(inbox, SlowHandler(), BackgroundWork(), replica_id="r1")
-    started = await ConversationStore(database).start_round(
-        MessageClaim("T1", "C1", "1.0"),
-        ChatKey("T1", "C1"),
-        user_id="U1",
-        author="Alice",
-        text="hi",
-        models=lambda _channel_models: [spec.name for spec in catalog],
-        post_thread_ts=None,
-        owner="r0",  # died before posting anything
-        history_limit=50,
-    )
-    assert started is not None
-    recovery = Recovery(
-        database,
-        answers,
-        inbox,
-        intake,
-        SlackWeb(make_web_client(emulator.bot_token, emulator.api_url)),
-        catalog,
-        replica_id="r1",
-        stale_seconds=0.01,
-    )
+    await _round_in_c1(database, [spec.name for spec in catalog], owner="r0")  # r0 died
+    recovery = _recovery_of_r1(database, answers, inbox, intake, emulator, THREE_MODELS)
     # Slack makes the first post wait a second: the others must not overtake it.
     emulator.inject("chat.postMessage", retry_after=1)
     try:
@@ -139,3 +99,41 @@ async def test_placeholders_a_dead_replica_never_posted_are_posted_in_model_orde
     finally:
         emulator.stop()
         await database.close()
+
+
+async def _round_in_c1(database: Database, models: list[str], *, owner: str) -> list[NewAnswer]:
+    """A round in channel C1 whose answers `owner` took on, none of them posted yet."""
+    started = await ConversationStore(database).start_round(
+        MessageClaim("T1", "C1", "1.0"),
+        ChatKey("T1", "C1"),
+        user_id="U1",
+        author="Alice",
+        text="hi",
+        models=lambda _channel_models: models,
+        post_thread_ts=None,
+        owner=owner,
+        history_limit=50,
+    )
+    assert started is not None
+    return list(started.answers)
+
+
+def _recovery_of_r1(
+    database: Database,
+    answers: AnswerStore,
+    inbox: EventInbox,
+    intake: EventIntake,
+    emulator: SlackEmulator,
+    models: str,
+) -> Recovery:
+    """Recovery on replica r1, for which every heartbeat is stale at once."""
+    return Recovery(
+        database,
+        answers,
+        inbox,
+        intake,
+        SlackWeb(make_web_client(emulator.bot_token, emulator.api_url)),
+        ModelCatalog(parse_model_list(models)),
+        replica_id="r1",
+        stale_seconds=0.01,
+    )

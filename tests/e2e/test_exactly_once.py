@@ -10,12 +10,30 @@ import time
 import httpx
 import pytest
 
-from tests.doubles.model_servers import ModelScript
+from tests.doubles.model_servers import FakeModelServer, ModelScript
+from tests.doubles.slack_emulator import SlackEmulator
+from tests.doubles.slack_events import Envelope, SlackEventSender
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
 from tests.e2e.slack_views import answers_in, body, is_final, status_line, wait_for_answers
 
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 24  # some 12 s
+
+
+def ask_for_a_long_story(
+    slack: SlackEmulator, models: FakeModelServer, events: SlackEventSender, events_url: str
+) -> list[Envelope]:
+    """A mention every model answers slowly (some 12 s), once all three answers are
+    streaming; the envelopes Slack delivered it in."""
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[events_url])
+    envelopes = list(events.last_envelopes)
+    wait_until(  # three of them: all() of no answers yet would hold at once
+        lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
+        message="all three answers streaming",
+    )
+    return envelopes
 
 
 def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):
@@ -56,15 +74,8 @@ def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events
 def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
     who_takes_over, start_bot, slack, models, events
 ):
-    for model_id in MODEL_IDS:
-        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
     bot = start_bot(CHORUS_REPLICA_ID="replica-a")
-    events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[bot.events_url])
-    envelopes = list(events.last_envelopes)
-    wait_until(
-        lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
-        message="all three answers streaming",
-    )
+    envelopes = ask_for_a_long_story(slack, models, events, bot.events_url)
     time.sleep(0.6)  # past the next save of the partial text
     bot.kill()
 
@@ -123,14 +134,8 @@ def test_a_graceful_stop_lets_answers_in_flight_finish(start_bot, slack, models,
 def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
     start_bot, slack, models, events
 ):
-    for model_id in MODEL_IDS:
-        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
     bot = start_bot()
-    events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[bot.events_url])
-    wait_until(
-        lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
-        message="all three answers streaming",
-    )
+    ask_for_a_long_story(slack, models, events, bot.events_url)
     assert bot.pid is not None
     os.kill(bot.pid, signal.SIGTERM)
     first_signal = time.monotonic()
@@ -210,16 +215,10 @@ def test_a_replica_held_up_past_its_heartbeats_leaves_its_answers_as_taken_over(
             "a process stopped mid-transaction keeps SQLite's one write lock, stalling every "
             "replica on the file: replicas that take over each other's work share PostgreSQL"
         )
-    for model_id in MODEL_IDS:
-        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
     stale = {"CHORUS_STALE_ANSWER_SECONDS": "2"}
     held_up = start_bot(CHORUS_REPLICA_ID="replica-a", **stale)
     start_bot(CHORUS_REPLICA_ID="replica-b", **stale)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} long story", to=[held_up.events_url])
-    wait_until(
-        lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
-        message="all three answers streaming",
-    )
+    ask_for_a_long_story(slack, models, events, held_up.events_url)
     assert held_up.pid is not None
     os.kill(held_up.pid, signal.SIGSTOP)
     try:
