@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import suppress
 from functools import partial
 from typing import TypeVar
@@ -77,15 +77,19 @@ async def show_final(
     return continuations
 
 
+def _forms_to_try(message: SlackMessage) -> Iterator[tuple[str, SlackMessage]]:
+    """The message as built, then (only once Slack has refused it) in sections."""
+    yield "blocks", message
+    if (in_sections := as_sections(message)) != message:  # an error line has no Markdown
+        yield "sections", in_sections
+
+
 async def _in_blocks_or_plain(
     send: Callable[[SlackMessage], Awaitable[T]], message: SlackMessage, what: str
 ) -> T:
     """`send(message)`; when Slack refuses its blocks, the same text lands in sections, with
     its status line and Regenerate button, and when Slack refuses those too, as plain text."""
-    forms = [("blocks", message)]
-    if (in_sections := as_sections(message)) != message:  # an error line has no Markdown
-        forms.append(("sections", in_sections))
-    for form, shown in forms:
+    for form, shown in _forms_to_try(message):
         try:
             return await send(shown)
         except SlackApiError as error:
