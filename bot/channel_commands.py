@@ -37,7 +37,11 @@ class ChorusCommands:
         self._channels = channels
         self._chats = chats
 
-    async def run(self, *, team_id: str, channel_id: str, user_id: str, text: str) -> CommandReply:
+    async def run(
+        self, *, team_id: str, channel_id: str, user_id: str, text: str, place: str = "channel"
+    ) -> CommandReply:
+        """Carry out `/chorus text`; `place` is what it was run in (`channel`, `DM`…), as the
+        reply names it."""
         command = parse_command(text)
         if isinstance(command, NewChat):
             await self._chats.start_new_chat(ChatKey(team_id, channel_id))
@@ -46,22 +50,22 @@ class ChorusCommands:
                 public=True,
             )
         if isinstance(command, ShowModels):
-            return CommandReply(await self._describe_models(team_id, channel_id))
+            return CommandReply(await self._describe_models(team_id, channel_id, place))
         if isinstance(command, SetModels):
-            return await self._set_models(team_id, channel_id, user_id, command.words)
+            return await self._set_models(team_id, channel_id, user_id, command.words, place)
         if isinstance(command, ShowPrompt | SetPrompt):
-            return await self._prompt(command, channel_id, user_id)
+            return await self._prompt(command, channel_id, user_id, place)
         assert isinstance(command, Help)
         intro = f"I don't know {quoted('/chorus ' + command.unknown)}.\n" if command.unknown else ""
-        return CommandReply(intro + help_text(tuple(self._catalog.aliases)))
+        return CommandReply(intro + help_text(tuple(self._catalog.aliases), place))
 
     async def _set_models(
-        self, team_id: str, channel_id: str, user_id: str, words: tuple[str, ...]
+        self, team_id: str, channel_id: str, user_id: str, words: tuple[str, ...], place: str
     ) -> CommandReply:
         if words == ("default",):
             await self._channels.set_models(team_id, channel_id, [], set_by=user_id)
             listed = self._list(list(self._catalog))
-            return CommandReply(f"This channel now uses the default models: {listed}.", True)
+            return CommandReply(f"This {place} now uses the default models: {listed}.", True)
         try:
             chosen = resolve_picks(self._catalog, words)
         except UnknownModels as unknown:
@@ -69,27 +73,28 @@ class ChorusCommands:
         await self._channels.set_models(
             team_id, channel_id, [spec.name for spec in chosen], set_by=user_id
         )
-        return CommandReply(f"Models in this channel are now: {self._list(chosen)}.", True)
+        return CommandReply(f"Models in this {place} are now: {self._list(chosen)}.", True)
 
     async def _prompt(
-        self, command: ShowPrompt | SetPrompt, channel_id: str, user_id: str
+        self, command: ShowPrompt | SetPrompt, channel_id: str, user_id: str, place: str
     ) -> CommandReply:
         if isinstance(command, ShowPrompt):
             prompt = await self._channels.prompt(channel_id)
             if prompt is None:
-                return CommandReply("This channel has no prompt of its own.")
-            return CommandReply(f"This channel's prompt:\n{block_quote(prompt)}")
+                return CommandReply(f"This {place} has no prompt of its own.")
+            return CommandReply(f"This {place}'s prompt:\n{block_quote(prompt)}")
         await self._channels.set_prompt(channel_id, command.text, set_by=user_id)
         if command.text is None:
-            return CommandReply("This channel's prompt is removed.", public=True)
-        told = f"<@{user_id}> set this channel's prompt for the models:"
+            return CommandReply(f"This {place}'s prompt is removed.", public=True)
+        told = f"<@{user_id}> set this {place}'s prompt for the models:"
         return CommandReply(f"{told}\n{block_quote(command.text)}", public=True)
 
-    async def _describe_models(self, team_id: str, channel_id: str) -> str:
+    async def _describe_models(self, team_id: str, channel_id: str, place: str) -> str:
         names = await self._channels.models(team_id, channel_id)
         chosen = [spec for name in names or [] if (spec := self._catalog.find(name))]
-        where = "set for this channel" if chosen else "the workspace default"
-        return f"Models in this channel ({where}): {self._list(chosen or list(self._catalog))}."
+        where = f"set for this {place}" if chosen else "the workspace default"
+        listed = self._list(chosen or list(self._catalog))
+        return f"Models in this {place} ({where}): {listed}."
 
     def _list(self, specs: list[ModelSpec]) -> str:
         return ", ".join(

@@ -99,7 +99,7 @@ class Conversations:
                     claim, message, picks_without_question(self._catalog, chosen)
                 )
             elif not picks.text or (not picks.words and asks_for_help(picks.text)):
-                await self._reply_once(claim, message, self._help())
+                await self._reply_once(claim, message, self._help(message))
             else:
                 await self._start_round(claim, message, route, picks, readable.unread_files)
         except UnknownModels as unknown:
@@ -217,7 +217,7 @@ class Conversations:
         if picks.text:
             await self._continue_thread(claim, message, parent, picks.text, switch, unread_files)
         elif switch is None:
-            await self._reply_once(claim, message, self._help())
+            await self._reply_once(claim, message, self._help(message))
         elif await self._store.switch_thread(
             claim, parent, switch.name, history_limit=self._settings.history_limit
         ):
@@ -266,8 +266,8 @@ class Conversations:
             notice=unread_files_notice(unread_files),
         )
 
-    def _help(self) -> str:
-        return help_text(tuple(self._catalog.aliases))
+    def _help(self, message: IncomingMessage) -> str:
+        return help_text(tuple(self._catalog.aliases), "DM" if message.is_direct else "channel")
 
     async def _reply_once(self, claim: MessageClaim, message: IncomingMessage, text: str) -> None:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""

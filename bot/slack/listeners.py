@@ -44,6 +44,7 @@ def register_listeners(
             channel_id=command["channel_id"],
             user_id=command["user_id"],
             text=command.get("text", ""),
+            place=command_place(command),
         )
         await ack(response_type="in_channel" if reply.public else "ephemeral", text=reply.text)
 
@@ -71,6 +72,15 @@ def register_listeners(
 
     app.action(STOP_ACTION)(on_stop_pressed)
     app.action(REGENERATE_ACTION)(on_regenerate_pressed)
+
+
+def command_place(command: dict[str, Any]) -> str:
+    """What a slash command was run in, as a reply names it: Slack names a DM's channel
+    `directmessage` and a group DM's `mpdm-…`."""
+    name = command.get("channel_name") or ""
+    if name == "directmessage" or command["channel_id"].startswith("D"):
+        return "DM"
+    return "conversation" if name.startswith("mpdm-") else "channel"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from bot.chat.context import BASE_SYSTEM_PROMPT
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
+from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION
 from tests.e2e.slack_views import wait_for_answers
 
 
-def run(events, bot, text: str) -> dict:
-    response = events.user_runs_command(CHANNEL, ALICE, text, to=bot.events_url)
+def run(events, bot, text: str, *, where: str = CHANNEL) -> dict:
+    response = events.user_runs_command(where, ALICE, text, to=bot.events_url)
     assert response.status_code == 200
     return response.json()
 
@@ -74,6 +74,33 @@ def test_commands_apply_in_a_channel_shared_with_and_hosted_by_another_organisat
 
     answers = wait_for_answers(slack, CHANNEL, 1)
     assert [m["username"] for m in answers] == ["Gemini Test"]
+
+
+def test_commands_in_a_direct_message_speak_of_the_dm_not_a_channel(bot, slack, events):
+    assert run(events, bot, "models gemini", where=DM)["text"] == (
+        "Models in this DM are now: Gemini Test (`+gemini`)."
+    )
+    assert "(set for this DM)" in run(events, bot, "models", where=DM)["text"]
+    assert run(events, bot, "models default", where=DM)["text"].startswith(
+        "This DM now uses the default models:"
+    )
+    assert run(events, bot, "prompt", where=DM)["text"] == "This DM has no prompt of its own."
+    assert "set this DM's prompt" in run(events, bot, "prompt Be brief.", where=DM)["text"]
+    assert "This DM's prompt:" in run(events, bot, "prompt", where=DM)["text"]
+    assert run(events, bot, "prompt clear", where=DM)["text"] == "This DM's prompt is removed."
+    help_in_dm = run(events, bot, "help", where=DM)["text"]
+    assert "this DM's models" in help_in_dm and "channel" not in help_in_dm
+
+    events.user_says(DM, ALICE, "help", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="help in the DM")
+    assert "this DM's models" in slack.calls_for("chat.postEphemeral")[0].params["text"]
+
+
+def test_a_group_dm_is_a_conversation_not_a_channel(bot, slack, events):
+    slack.add_channel("G0TRIO", "mpdm-alice--bob--carol-1", "mpim")
+    assert run(events, bot, "models claude", where="G0TRIO")["text"] == (
+        "Models in this conversation are now: Claude Test (`+claude`)."
+    )
 
 
 def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
