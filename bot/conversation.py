@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.chat.attachments import unread_files_notice
-from bot.chat.catalog import ModelCatalog, ModelSpec
+from bot.chat.catalog import ModelCatalog
 from bot.chat.commands import asks_for_help, help_text
 from bot.chat.model_choice import (
     ModelPicks,
+    ThreadHandover,
     UnknownModels,
     models_for_round,
     picks_without_question,
     resolve_picks,
     split_model_picks,
     thread_handed_to,
-    thread_switched,
 )
 from bot.chat.routing import (
     ContinueThread,
@@ -213,15 +213,15 @@ class Conversations:
     ) -> None:
         """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
         alone only does that."""
-        switch = thread_handed_to(self._catalog, picks)
+        handover = thread_handed_to(self._catalog, picks)
         if picks.text:
-            await self._continue_thread(claim, message, parent, picks.text, switch, unread_files)
-        elif switch is None:
+            await self._continue_thread(claim, message, parent, picks.text, handover, unread_files)
+        elif handover is None:
             await self._reply_once(claim, message, self._help(message))
         elif await self._store.switch_thread(
-            claim, parent, switch.name, history_limit=self._settings.history_limit
+            claim, parent, handover.model.name, history_limit=self._settings.history_limit
         ):
-            await self._notices.tell_author(message, thread_switched(switch.display_name))
+            await self._notices.tell_author(message, handover.note())
 
     async def _continue_thread(
         self,
@@ -229,7 +229,7 @@ class Conversations:
         message: IncomingMessage,
         parent: ParentAnswer,
         text: str,
-        switch_to: ModelSpec | None,
+        handover: ThreadHandover | None,
         unread_files: Sequence[str],
     ) -> None:
         author = await self._web.user_name(message.user_id)
@@ -239,7 +239,7 @@ class Conversations:
             user_id=message.user_id,
             author=author,
             text=text,
-            switch_to_model=switch_to.name if switch_to else None,
+            switch_to_model=handover.model.name if handover else None,
             owner=self._settings.replica_id,
             history_limit=self._settings.history_limit,
         )
@@ -258,6 +258,8 @@ class Conversations:
             message.user_id,
             _with_id(started.answer),
         )
+        if handover is not None and handover.not_asked:
+            await self._notices.tell_author(message, handover.note())
         await self._fan_out.answer(
             message,
             [started.answer],

@@ -78,12 +78,33 @@ def models_for_round(
     return list(catalog)
 
 
-def thread_handed_to(catalog: ModelCatalog, picks: ModelPicks) -> ModelSpec | None:
-    """The model a thread turn hands the thread to: its last leading `+alias`, None without
-    one; raises `UnknownModels`."""
+@dataclass(frozen=True, slots=True)
+class ThreadHandover:
+    """Whom a thread turn's leading `+alias` words hand the reply thread to: the first model
+    they name. A thread goes on with one model, so any others named are not asked."""
+
+    model: ModelSpec
+    not_asked: tuple[ModelSpec, ...] = ()
+
+    def note(self) -> str:
+        """What the person is told of the handover."""
+        model = f"*{self.model.display_name}*"
+        if not self.not_asked:
+            return f"From now on {model} answers in this thread."
+        others = " or ".join(f"*{spec.display_name}*" for spec in self.not_asked)
+        return (
+            f"A thread goes on with one model: from now on {model} answers in this thread, "
+            f"not {others}. To ask several models at once, ask me outside this thread."
+        )
+
+
+def thread_handed_to(catalog: ModelCatalog, picks: ModelPicks) -> ThreadHandover | None:
+    """The handover a thread turn's leading `+alias` words make, None without any; raises
+    `UnknownModels`."""
     if not picks.words:
         return None
-    return resolve_picks(catalog, picks.words)[-1]
+    first, *others = resolve_picks(catalog, picks.words)
+    return ThreadHandover(first, tuple(others))
 
 
 def picks_without_question(catalog: ModelCatalog, chosen: Sequence[ModelSpec]) -> str:
@@ -95,8 +116,3 @@ def picks_without_question(catalog: ModelCatalog, chosen: Sequence[ModelSpec]) -
         f"only {'this model' if len(aliases) == 1 else 'these models'} answer here from now "
         f"on: `/chorus models {' '.join(aliases)}`."
     )
-
-
-def thread_switched(display_name: str) -> str:
-    """The note to a person who handed a reply thread to another model with `+alias` alone."""
-    return f"From now on *{display_name}* answers in this thread."

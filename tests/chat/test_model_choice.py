@@ -11,6 +11,7 @@ from bot.chat.catalog import (
 )
 from bot.chat.model_choice import (
     ModelPicks,
+    ThreadHandover,
     UnknownModels,
     models_for_round,
     picks_without_question,
@@ -90,12 +91,27 @@ def test_picks_without_a_question_are_told_where_the_question_goes_by_their_alia
     assert "only this model answer" in picks_without_question(CATALOG, [CATALOG.find("gemini")])
 
 
-def test_the_last_leading_alias_in_a_thread_takes_the_thread_over():
-    assert thread_handed_to(CATALOG, split_model_picks("+gpt your turn")) == CATALOG.find("gpt")
-    assert thread_handed_to(CATALOG, split_model_picks("+claude +gemini")) == CATALOG.find("gemini")
+def test_the_first_leading_alias_in_a_thread_takes_the_thread_over():
+    to_gpt = thread_handed_to(CATALOG, split_model_picks("+gpt your turn"))
+    assert to_gpt == ThreadHandover(CATALOG.get("openai:gpt-5.1"))
+    assert to_gpt.note() == "From now on *GPT-5.1* answers in this thread."
+    assert thread_handed_to(CATALOG, split_model_picks("+claude +gemini")) == ThreadHandover(
+        CATALOG.get("anthropic:claude-sonnet-4-5"), (CATALOG.get("google:gemini-2.5-pro"),)
+    )
+    assert thread_handed_to(CATALOG, split_model_picks("+gpt +GPT again")) == to_gpt
     assert thread_handed_to(CATALOG, split_model_picks("more, please")) is None
     with pytest.raises(UnknownModels):
         thread_handed_to(CATALOG, split_model_picks("+grok"))
+
+
+def test_several_aliases_in_a_thread_are_told_a_thread_goes_on_with_one_model():
+    handover = thread_handed_to(CATALOG, split_model_picks("+claude +gpt +gemini both?"))
+    assert handover is not None
+    assert handover.note() == (
+        "A thread goes on with one model: from now on *Claude Sonnet 4.5* answers in this "
+        "thread, not *GPT-5.1* or *Gemini 2.5 Pro*. To ask several models at once, ask me "
+        "outside this thread."
+    )
 
 
 def test_models_are_found_by_alias_model_id_or_full_name():

@@ -291,6 +291,32 @@ def test_an_alias_alone_in_a_thread_switches_it_without_asking_a_model(bot, slac
     ]
 
 
+def test_several_aliases_in_a_thread_hand_it_to_the_first_and_say_so(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    thread = gpt_answer["ts"]
+    events.user_says(CHANNEL, BOB, "+claude +gemini yours?", thread_ts=thread, to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+    assert reply["username"] == "Claude Test"
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="a note on the handover")
+    (note,) = slack.calls_for("chat.postEphemeral")
+    assert (note.params["user"], note.params["thread_ts"]) == (BOB, thread)
+    assert note.params["text"] == (
+        "A thread goes on with one model: from now on *Claude Test* answers in this thread, "
+        "not *Gemini Test*. To ask several models at once, ask me outside this thread."
+    )
+    assert len(models.requests_for("gemini-test")) == 1, "Gemini was not asked in the thread"
+
+    events.user_says(CHANNEL, BOB, "+gemini +gpt", thread_ts=thread, to=[bot.events_url])
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="another note")
+    assert (
+        "from now on *Gemini Test* answers"
+        in slack.calls_for("chat.postEphemeral")[1].params["text"]
+    )
+    events.user_says(CHANNEL, BOB, "and now?", thread_ts=thread, to=[bot.events_url])
+    assert wait_for_answers(slack, CHANNEL, 2, thread_ts=thread)[1]["username"] == "Gemini Test"
+
+
 def test_a_deleted_message_leaves_the_context(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} keep this", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 3)
