@@ -57,6 +57,13 @@ def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, event
     assert re.search(r"answer 2 by openai:gpt-test in C0GENERAL: done in \d+\.\d s", logs)
 
 
+def gpt_answer_to_a_question(bot, slack, events) -> dict:
+    """Alice asks `question`; GPT's answer, under which the test goes on in a thread."""
+    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    return gpt_answer
+
+
 def test_a_thread_reply_continues_with_that_model_only(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} name a colour", to=[bot.events_url])
     _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
@@ -253,8 +260,7 @@ def test_an_alias_with_no_question_is_told_where_the_question_goes_and_an_unknow
 
 
 def test_a_leading_alias_in_a_thread_hands_the_thread_to_that_model(bot, slack, models, events):
-    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
-    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    gpt_answer = gpt_answer_to_a_question(bot, slack, events)
     thread = gpt_answer["ts"]
     events.user_says(CHANNEL, BOB, "+claude your view?", thread_ts=thread, to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
@@ -271,8 +277,7 @@ def test_a_leading_alias_in_a_thread_hands_the_thread_to_that_model(bot, slack, 
 
 
 def test_an_alias_alone_in_a_thread_switches_it_without_asking_a_model(bot, slack, models, events):
-    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
-    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    gpt_answer = gpt_answer_to_a_question(bot, slack, events)
     thread = gpt_answer["ts"]
     events.user_says(CHANNEL, BOB, "+claude", thread_ts=thread, to=[bot.events_url])
     wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="a note on the switch")
@@ -292,8 +297,7 @@ def test_an_alias_alone_in_a_thread_switches_it_without_asking_a_model(bot, slac
 
 
 def test_several_aliases_in_a_thread_hand_it_to_the_first_and_say_so(bot, slack, models, events):
-    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
-    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    gpt_answer = gpt_answer_to_a_question(bot, slack, events)
     thread = gpt_answer["ts"]
     events.user_says(CHANNEL, BOB, "+claude +gemini yours?", thread_ts=thread, to=[bot.events_url])
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
@@ -356,8 +360,7 @@ def test_deleting_a_question_stops_its_answers_still_being_written(bot, slack, m
 
 
 def test_deleting_a_thread_reply_stops_the_reply_to_it_being_written(bot, slack, models, events):
-    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
-    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    gpt_answer = gpt_answer_to_a_question(bot, slack, events)
     stream_slowly(models, "gpt-test")
     thread = gpt_answer["ts"]
     said = events.user_says(CHANNEL, BOB, "oops, not this", thread_ts=thread, to=[bot.events_url])
@@ -392,8 +395,7 @@ def test_an_answer_an_admin_deleted_leaves_the_context(bot, slack, models, event
 
 
 def test_a_thread_reply_an_admin_deleted_leaves_later_turns(bot, slack, models, events):
-    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
-    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    gpt_answer = gpt_answer_to_a_question(bot, slack, events)
     thread = gpt_answer["ts"]
     events.user_says(CHANNEL, BOB, "tell me", thread_ts=thread, to=[bot.events_url])
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
