@@ -106,9 +106,13 @@ class Conversations:
             await self._reply_once(claim, message, str(unknown))
 
     async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
-        """A person marked an answer (with the In Chat reaction) as the one later rounds see."""
+        """A person marked an answer (with the In Chat reaction) as the one later rounds see;
+        a bot's reaction picks nothing."""
         parent = await self._store.parent_answer(channel_id, answer_ts)
         if parent is None:
+            return
+        if await self._web.is_bot(user_id):
+            log.info("in-chat reaction on answer %s by bot %s ignored", parent.answer_id, user_id)
             return
         choice = await self._store.choose_in_chat(parent)
         name = self._catalog.get(parent.model).display_name

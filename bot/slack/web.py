@@ -151,6 +151,14 @@ class _RetryServerErrorsUnlessPosting(_UnlessPosting, AsyncServerErrorRetryHandl
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class SlackUser:
+    """What the bot needs to know of a Slack user."""
+
+    name: str
+    is_bot: bool
+
+
 class SlackWeb:
     """Posting, updating and looking things up in Slack. Raises `SlackApiError` on failure."""
 
@@ -165,7 +173,7 @@ class SlackWeb:
         # The time posts are stamped with, to look back from for one whose reply got lost:
         # the bot gives the database server's, the same clock the answers' start times are by.
         self._clock = clock
-        self._names: dict[str, tuple[str, float]] = {}
+        self._users: dict[str, tuple[SlackUser, float]] = {}
         self._name_cache_seconds = name_cache_seconds
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
@@ -289,36 +297,44 @@ class SlackWeb:
             await self.client.views_publish(user_id=user_id, view=view)
 
     async def user_name(self, user_id: str) -> str:
-        """A person's display name; their id if Slack will not say. Only a person's first
-        message waits for Slack: a name looked up over an hour ago is still used while a fresh
-        lookup runs beside it."""
-        cached = self._names.get(user_id)
+        """A person's display name; their id if Slack will not say."""
+        return (await self._user(user_id)).name
+
+    async def is_bot(self, user_id: str) -> bool:
+        """Whether a user is a bot (an app), as Slack says; not when Slack will not say."""
+        return (await self._user(user_id)).is_bot
+
+    async def _user(self, user_id: str) -> SlackUser:
+        """Only a user's first lookup waits for Slack: one looked up over an hour ago is still
+        used while a fresh lookup runs beside it."""
+        cached = self._users.get(user_id)
         if cached is None:
-            return await self._look_up_name(user_id)
-        name, fresh_until = cached
+            return await self._look_up(user_id)
+        user, fresh_until = cached
         if fresh_until <= time.monotonic() and user_id not in self._refreshing:
-            refresh = asyncio.create_task(self._refresh_name(user_id))
+            refresh = asyncio.create_task(self._refresh(user_id))
             self._refreshing[user_id] = refresh
             refresh.add_done_callback(lambda _: self._refreshing.pop(user_id, None))
-        return name
+        return user
 
-    async def _refresh_name(self, user_id: str) -> None:
-        # On failure the name known so far stays, and the next message tries again.
+    async def _refresh(self, user_id: str) -> None:
+        # On failure what is known so far stays, and the next message tries again.
         try:
-            await self._look_up_name(user_id)
+            await self._look_up(user_id)
         except Exception:
             log.exception("refreshing the name of %s failed", user_id)
 
-    async def _look_up_name(self, user_id: str) -> str:
+    async def _look_up(self, user_id: str) -> SlackUser:
         try:
             with _reaching_slack(f"looking up {user_id}"):
                 response = await self.client.users_info(user=user_id)
         except SlackApiError as error:
             log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
-            if user_id in self._names:
-                return self._names[user_id][0]  # the name known so far
-            self._remember_name(user_id, user_id, _FAILED_NAME_CACHE_SECONDS)
-            return user_id
+            if user_id in self._users:
+                return self._users[user_id][0]  # what is known so far
+            unknown = SlackUser(user_id, is_bot=False)
+            self._remember(user_id, unknown, _FAILED_NAME_CACHE_SECONDS)
+            return unknown
         user = response["user"]
         profile = user.get("profile") or {}
         name = str(
@@ -328,15 +344,16 @@ class SlackWeb:
             or user.get("name")
             or user_id
         )
-        self._remember_name(user_id, name, self._name_cache_seconds)
-        return name
+        found = SlackUser(name, is_bot=bool(user.get("is_bot")))
+        self._remember(user_id, found, self._name_cache_seconds)
+        return found
 
-    def _remember_name(self, user_id: str, name: str, for_seconds: float) -> None:
-        """Names are kept newest last; past `MAX_NAMES`, the one longest unrefreshed goes."""
-        self._names.pop(user_id, None)
-        self._names[user_id] = (name, time.monotonic() + for_seconds)
-        while len(self._names) > MAX_NAMES:
-            del self._names[next(iter(self._names))]
+    def _remember(self, user_id: str, user: SlackUser, for_seconds: float) -> None:
+        """Users are kept newest last; past `MAX_NAMES`, the one longest unrefreshed goes."""
+        self._users.pop(user_id, None)
+        self._users[user_id] = (user, time.monotonic() + for_seconds)
+        while len(self._users) > MAX_NAMES:
+            del self._users[next(iter(self._users))]
 
     async def file_info(self, file_id: str) -> dict[str, Any] | None:
         """A shared file's description (files.info), or None (logged) when Slack refuses."""

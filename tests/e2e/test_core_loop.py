@@ -7,6 +7,7 @@ import re
 import httpx
 
 from tests.doubles.model_servers import ModelFault, ModelScript, RecordedRequest
+from tests.doubles.slack_emulator import OTHER_BOT_USER_ID
 from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import SLOW_REPLY, stream_slowly
 from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
@@ -450,6 +451,20 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
         "only an answer to the latest message"
         in slack.calls_for("chat.postEphemeral")[1].params["text"]
     )
+
+
+def test_a_pushpin_counts_only_when_a_person_adds_it(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude_answer, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    for other_bot in (OTHER_BOT_USER_ID, slack.bot_user_id):
+        events.user_reacts(CHANNEL, gemini_answer["ts"], other_bot, "pushpin", to=[bot.events_url])
+    bot.wait_until_idle()
+    assert slack.calls_for("chat.postEphemeral") == []
+
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    for model_id in MODEL_IDS:
+        assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(claude_answer))
 
 
 def test_a_pushpin_on_an_answer_still_streaming_makes_it_in_chat_once_finished(
