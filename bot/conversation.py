@@ -262,14 +262,16 @@ class Conversations:
             message.user_id,
             _with_id(started.answer),
         )
-        if handover is not None and handover.not_asked:
-            await self._notices.tell_author(message, handover.note())
+        notices = [
+            handover.note() if handover is not None and handover.not_asked else None,
+            unread_files_notice(unread_files),
+        ]
         await self._fan_out.answer(
             message,
             [started.answer],
             self._requests.for_started_turn(started, author, text),
             parent.slack_ts,
-            notice=unread_files_notice(unread_files),
+            notice="\n".join(filter(None, notices)) or None,
         )
 
     def _help(self, message: IncomingMessage) -> str:
