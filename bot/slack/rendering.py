@@ -21,20 +21,39 @@ STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
 _ZWSP = "\u200b"
 
-# `@`, `#`, `!` and `<` as written, or as Markdown shows escaped or entity-encoded ones.
-_AT = r"(?:\\?@|&#0*64;|&#x0*40;|&commat;)"
-_OPENING = r"(?:<|&lt;|&#0*60;|&#x0*3c;)"
-_HASH = r"(?:\\?#|&#0*35;|&#x0*23;|&num;)"
-_BANG = r"(?:\\?!|&#0*33;|&#x0*21;|&excl;)"
+
+def _markdown_forms(character: str, *names: str) -> str:
+    """A pattern for each way Markdown may write `character`: as itself (backslash-escaped,
+    if punctuation), or as a character reference, by number (of either case, for a letter)
+    or by one of `names`."""
+    codes = sorted({ord(character.lower()), ord(character.upper())})
+    forms = [re.escape(character) if character.isalnum() else rf"\\?{re.escape(character)}"]
+    forms += [f"&#0*{code};|&#x0*{code:x};" for code in codes]
+    forms += [f"&{name};" for name in names]
+    return f"(?:{'|'.join(forms)})"
+
+
+def _markdown_words(*words: str) -> str:
+    """A pattern for any of `words`, whole, each letter in any of its `_markdown_forms`:
+    `@&#104;ere` shows as `@here`."""
+    spelt = ("".join(map(_markdown_forms, word)) for word in words)
+    return rf"(?:{'|'.join(spelt)})(?![^\W_])"
+
+
+_AT = _markdown_forms("@", "commat")
+_OPENING = _markdown_forms("<", "lt")
+_HASH = _markdown_forms("#", "num")
+_BANG = _markdown_forms("!", "excl")
 # Slack's tokens that notify or name: `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`,
 # `<#C1>`. Other `<!` text (`<!DOCTYPE html>`, `<!-- -->` in code) is left as written.
+_NOTIFYING_TOKEN = _markdown_words("here", "channel", "everyone", "group", "subteam", "usergroup")
 _SPECIAL_TOKEN = re.compile(
-    rf"{_OPENING}(?={_AT}|{_HASH}|{_BANG}(?:here|channel|everyone|group|subteam|usergroup)\b)",
-    re.IGNORECASE,
+    rf"{_OPENING}(?={_AT}|{_HASH}|{_BANG}{_NOTIFYING_TOKEN})", re.IGNORECASE
 )
 # A broadcast word, not part of an address (`ops@here.com`); `_` is emphasis here, not a letter.
 _BROADCAST_WORD = re.compile(
-    rf"(?<![^\W_]){_AT}(?=(?:channel|here|everyone)(?![^\W_]))", re.IGNORECASE
+    rf"(?<![^\W_]){_AT}(?={_markdown_words('channel', 'here', 'everyone')})",
+    re.IGNORECASE,
 )
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MRKDWN_SPECIAL = re.compile("[&<>]")

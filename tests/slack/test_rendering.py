@@ -59,6 +59,11 @@ def action_ids(message: SlackMessage) -> list[str]:
         "&lt;&#x21;here&gt;",
         "<&excl;everyone>",
         "<&num;C1>",
+        # The word itself written with character references: Markdown shows `<!here>`.
+        "<!&#104;ere>",
+        "<!her&#101;>",
+        "&lt;!c&#x68;annel&gt;",
+        "<!&#83;ubteam^S1|@devs>",
     ],
 )
 def test_special_tokens_in_model_output_are_neutralised(dangerous):
@@ -72,6 +77,7 @@ def test_special_tokens_in_model_output_are_neutralised(dangerous):
     [
         *("@channel", "@here", "@everyone", "@Here", "_@here_", "__@channel__"),
         *("x.@everyone", "-@here", "\\@here", "&#64;here", "&#x40;channel"),
+        *("@&#104;ere", "@her&#101;", "&#64;every&#x4F;ne"),
     ],
 )
 def test_broadcast_words_cannot_notify(word):
