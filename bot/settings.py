@@ -175,10 +175,11 @@ class Settings(BaseSettings):
         if self.chorus_models.strip():
             specs = parse_model_list(self.chorus_models)
         else:
+            # In the defaults' own order: the first is In Chat by default.
             specs = [
-                ModelSpec.parse(DEFAULT_MODEL_PER_PROVIDER[provider])
-                for provider, key in keys.items()
-                if key and provider in DEFAULT_MODEL_PER_PROVIDER
+                ModelSpec.parse(name)
+                for provider, name in DEFAULT_MODEL_PER_PROVIDER.items()
+                if keys[provider]
             ]
             if not specs:
                 raise CatalogError(

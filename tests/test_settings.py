@@ -94,3 +94,24 @@ def test_the_readme_documents_every_variable_the_bot_reads_with_its_default():
             continue  # required, unset, or a default the README words (CHORUS_MODELS)
         shown = [f"`{default}`"] + ([f"`{default:g}`"] if isinstance(default, float) else [])
         assert any(way in documented[variable] for way in shown), variable
+
+
+def test_without_chorus_models_the_defaults_come_in_the_readmes_order(monkeypatch):
+    """The first listed model's answer is In Chat by default: with every key set, Claude's,
+    as the README lists them."""
+    monkeypatch.delenv("CHORUS_MODELS", raising=False)
+    settings = Settings(
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        openai_api_key="sk-1",
+        anthropic_api_key="sk-ant-1",
+        gemini_api_key="g-1",
+        openrouter_api_key="sk-or-1",
+    )
+    assert [spec.name for spec in settings.model_catalog()] == [
+        "anthropic:claude-sonnet-4-5",
+        "openai:gpt-5.1",
+        "google:gemini-2.5-pro",
+        "openrouter:meta-llama/llama-4-maverick",
+    ]
