@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -140,8 +141,22 @@ def database_shown(database_url: str) -> str:
     return f"PostgreSQL at {server}/{url.database}"
 
 
+USAGE = """\
+Multi-model chat in Slack. Takes no arguments: the configuration is read from the
+environment and from .env in the working directory (README.md, Configuration, lists it all).
+
+A first try needs SLACK_BOT_TOKEN (xoxb-...), SLACK_APP_TOKEN (xapp-..., Socket Mode) or
+SLACK_SIGNING_SECRET (HTTP mode), and a provider key: ANTHROPIC_API_KEY, OPENAI_API_KEY,
+GEMINI_API_KEY or OPENROUTER_API_KEY."""
+
+
 def main() -> None:
     """The `chorus-slack` command."""
+    argparse.ArgumentParser(
+        prog="chorus-slack",
+        description=USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args()
     try:
         settings, catalog = load_settings()
         configure_logging(settings.log_level)

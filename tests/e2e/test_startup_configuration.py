@@ -17,10 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "xoxb-very-secret-token-1234"
 
 
-def run_until_exit(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_until_exit(
+    env: dict[str, str], tmp_path: Path, *arguments: str
+) -> subprocess.CompletedProcess[str]:
     base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
     return subprocess.run(
-        [sys.executable, "-m", "bot"],
+        [sys.executable, "-m", "bot", *arguments],
         cwd=tmp_path,  # no .env here
         env=base | env,
         capture_output=True,
@@ -172,6 +174,31 @@ def test_a_dot_env_not_in_utf8_stops_start_up_with_one_clear_line(tmp_path):
     result = run_until_exit({}, tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "Configuration error: .env is not UTF-8 text; save it as UTF-8"
+
+
+# Enough to start: were the arguments ignored, the bot would start (and create its database).
+STARTABLE = {
+    "SLACK_BOT_TOKEN": SECRET,
+    "SLACK_APP_TOKEN": "xapp-1",
+    "OPENAI_API_KEY": "sk-test",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/",
+}
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_help_says_where_the_configuration_comes_from_and_starts_nothing(option, tmp_path):
+    result = run_until_exit(STARTABLE, tmp_path, option)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: chorus-slack")
+    assert "SLACK_BOT_TOKEN" in result.stdout and "README.md" in result.stdout
+    assert not (tmp_path / "chorus.db").exists()
+
+
+def test_an_argument_the_bot_does_not_take_stops_it_before_it_starts(tmp_path):
+    result = run_until_exit(STARTABLE, tmp_path, "--port", "4000")
+    assert result.returncode == 2
+    assert "unrecognized arguments: --port 4000" in result.stderr
+    assert not (tmp_path / "chorus.db").exists()
 
 
 def last_line_of_failed_start(result: subprocess.CompletedProcess[str]) -> str:
