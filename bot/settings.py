@@ -141,6 +141,26 @@ class Settings(BaseSettings):
         one that is only spaces counts as unset."""
         return value.strip() or None if isinstance(value, str) else value
 
+    @field_validator(
+        "slack_bot_token",
+        "slack_app_token",
+        "openai_api_key",
+        "anthropic_api_key",
+        "gemini_api_key",
+        "openrouter_api_key",
+    )
+    @classmethod
+    def _fit_for_a_header(cls, value: SecretStr | None) -> SecretStr | None:
+        """Keys and tokens travel in HTTP headers, which take ASCII only: any other character
+        (a placeholder's `…` left in) would fail every request with a traceback instead."""
+        text = value.get_secret_value() if value is not None else ""
+        if not (text.isascii() and text.isprintable()):
+            raise ValueError(
+                "must be printable ASCII, as keys and tokens are (a placeholder such as xoxb-… "
+                "or sk-… left in?)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _slack_credentials(self) -> Settings:
         if self.slack_bot_token is None or not self.slack_bot_token.get_secret_value():

@@ -54,6 +54,15 @@ def run_until_exit(
             {
                 "SLACK_BOT_TOKEN": SECRET,
                 "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                # The README's placeholder left in: no HTTP header can carry it.
+                "ANTHROPIC_API_KEY": "sk-ant-s3cr3t-signing…",
+            },
+            "ANTHROPIC_API_KEY: must be printable ASCII",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
                 "CHORUS_MODELS": "mistral:large",
             },
             "unknown provider 'mistral'",
