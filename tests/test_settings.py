@@ -115,3 +115,25 @@ def test_without_chorus_models_the_defaults_come_in_the_readmes_order(monkeypatc
         "google:gemini-2.5-pro",
         "openrouter:meta-llama/llama-4-maverick",
     ]
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "OPENROUTER_API_KEY",
+    ],
+)
+def test_a_key_no_http_header_can_carry_names_its_variable_and_not_its_value(monkeypatch, variable):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv(variable, "sk-secret-…")
+    with pytest.raises(ValidationError) as error:
+        Settings(_env_file=None)
+    line = describe_validation_error(error.value)
+    assert line.startswith(f"Configuration error: {variable}: must be printable ASCII")
+    assert "sk-secret" not in line
