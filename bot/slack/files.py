@@ -50,7 +50,7 @@ class SlackFiles:
         """The file's bytes, or None (logged) when Slack does not hand them over: no
         `files:read` scope, the file deleted or too large, Slack unreachable."""
         if file.url is None or not self._is_slack_file_url(file.url):
-            log.warning("attached file %r not downloaded: its URL is not Slack's", file.name)
+            log.warning("attached file %s not downloaded: its URL is not Slack's", _logged(file))
             return None
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
@@ -61,9 +61,9 @@ class SlackFiles:
                 signed_out = got.content_type == "text/html" and file.mimetype != "text/html"
                 if got.status != 200 or signed_out:
                     log.warning(
-                        "attached file %r not downloaded: HTTP %d %s (does the app have the "
+                        "attached file %s not downloaded: HTTP %d %s (does the app have the "
                         "files:read scope?)",
-                        file.name,
+                        _logged(file),
                         got.status,
                         got.content_type,
                     )
@@ -72,10 +72,14 @@ class SlackFiles:
                 async for chunk in got.content.iter_chunked(64 * 1024):
                     data += chunk
                     if len(data) > MAX_FILE_BYTES:
-                        log.info("attached file %r is larger than Slack said; not shown", file.name)
+                        log.info(
+                            "attached file %s is larger than Slack said; not shown", _logged(file)
+                        )
                         return None
         except _DOWNLOAD_ERRORS as error:
-            log.warning("attached file %r not downloaded: %s", file.name, transport_failure(error))
+            log.warning(
+                "attached file %s not downloaded: %s", _logged(file), _download_failure(error)
+            )
             return None
         return bytes(data)
 
@@ -84,3 +88,18 @@ class SlackFiles:
         host = parts.hostname or ""
         same_site = host == self._host or host.endswith("." + self._host)
         return same_site and parts.scheme in ("https", self._scheme)
+
+
+def _logged(file: AttachedFile) -> str:
+    """A file as the logs name it: by Slack's id and its type, never by the name a person
+    gave it (the logs keep nothing people said)."""
+    return f"{file.file_id or '(no id)'} ({file.mimetype or 'type unknown'})"
+
+
+def _download_failure(error: BaseException) -> str:
+    """A failed download for the log, without the file's URL (Slack's ends with its name)."""
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"{type(error).__name__}: HTTP {error.status} {error.message}"
+    if isinstance(error, aiohttp.InvalidURL):
+        return type(error).__name__
+    return transport_failure(error)

@@ -34,14 +34,17 @@ async def garbled_host() -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
-async def test_a_file_download_failure_is_logged_without_the_token(garbled_host, caplog):
+async def test_a_failed_download_is_logged_without_the_token_or_the_file_name(garbled_host, caplog):
     caplog.set_level(logging.DEBUG)
     async with aiohttp.ClientSession() as session:
         web = SlackWeb(make_web_client(TOKEN, f"{garbled_host}/api/", session=session))
         files = SlackFiles(web, session, TOKEN, f"{garbled_host}/api/")
-        note = AttachedFile("a.txt", "text/plain", "text", 5, url=f"{garbled_host}/files/a.txt")
+        note = AttachedFile(
+            "a.txt", "text/plain", "text", 5, url=f"{garbled_host}/files/a.txt", file_id="F1"
+        )
         assert await files.read(note) is None
-    assert "a.txt" in caplog.text and "not downloaded" in caplog.text
+    assert "F1 (text/plain) not downloaded" in caplog.text
+    assert "a.txt" not in caplog.text  # a file's name is something a person said
     assert TOKEN not in caplog.text
 
 
