@@ -116,7 +116,12 @@ class Conversations:
             return
         choice = await self._store.choose_in_chat(parent)
         name = self._catalog.get(parent.model).display_name
-        log.info("in-chat choice of answer %s by %s: %s", parent.answer_id, user_id, choice.name)
+        log.info(
+            "in-chat choice of answer %s by %s: %s",
+            parent.answer_id,
+            user_id,
+            choice.name.lower().replace("_", " "),
+        )
         await self._notices.tell(
             channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=parent.post_thread_ts
         )

@@ -451,6 +451,7 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
         "only an answer to the latest message"
         in slack.calls_for("chat.postEphemeral")[1].params["text"]
     )
+    assert ": chosen\n" in bot.logs() and ": not latest round\n" in bot.logs()
 
 
 def test_a_pushpin_counts_only_when_a_person_adds_it(bot, slack, models, events):
