@@ -9,7 +9,7 @@ import httpx
 from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
-from bot.providers.base import Refused, StreamEvent
+from bot.providers.base import Refused, StreamEvent, alternating_turns
 from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
@@ -30,13 +30,17 @@ class OpenAICompatibleProvider:
         extra_headers: Mapping[str, str] | None = None,
         name: str | None = None,
         first_token_timeout: float | None = None,
+        alternate_turns: bool = False,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/chat/completions"
         headers = {**(extra_headers or {}), **bearer(api_key)}
         self.name = name or server_name(base_url)
         self._endpoint = SseEndpoint(client, self.name, headers, read_event, first_token_timeout)
+        self._alternate_turns = alternate_turns
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        if self._alternate_turns:
+            request = ModelRequest(request.system, tuple(alternating_turns(request.messages)))
         return self._endpoint.stream(self._url, request_body(model_id, request))
 
 

@@ -122,9 +122,14 @@ def _makers(
             name="OpenRouter",
             first_token_timeout=first_token_timeout,
         ),
-        # Named after its address unless it is Ollama's: it may be LM Studio, vLLM…
+        # Named after its address unless it is Ollama's: it may be LM Studio, vLLM… whose
+        # models' chat templates (Gemma, Mistral) refuse turns that do not alternate.
         "ollama": lambda client: OpenAICompatibleProvider(
-            client, settings.ollama_base_url, None, first_token_timeout=first_token_timeout
+            client,
+            settings.ollama_base_url,
+            None,
+            first_token_timeout=first_token_timeout,
+            alternate_turns=True,
         ),
         "anthropic": lambda client: AnthropicProvider(
             client,

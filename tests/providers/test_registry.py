@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from bot.chat.messages import ChatMessage, ModelRequest
+from bot.providers import registry
 from bot.providers.anthropic import AnthropicProvider
-from bot.providers.base import NotSetUp
+from bot.providers.base import CONTINUED_CONVERSATION, NotSetUp
 from bot.providers.registry import Providers, WithoutKey
 from bot.settings import KEY_VARIABLE, Settings
-from tests.providers.replay import run
+from tests.providers.replay import ReplayServer, run
+from tests.providers.test_openai_compatible import ANSWER
 
 
 @pytest.fixture
@@ -38,3 +41,31 @@ async def test_a_provider_without_its_key_answers_at_once_saying_which_key(only_
 
     assert isinstance(answer.error, NotSetUp)
     assert "OPENAI_API_KEY is not set" in str(answer.error)
+
+
+async def test_a_local_server_is_sent_turns_that_alternate_and_open_with_a_user_turn(
+    only_anthropic, monkeypatch
+):
+    """The chat templates of many local models (Gemma, Mistral) refuse two turns of one role
+    in a row, or a model turn first: vLLM, LM Studio and llama.cpp answer 400 "Conversation
+    roles must alternate user/assistant/user/assistant/...". A failed answer leaves two."""
+    server = ReplayServer(ANSWER)
+    monkeypatch.setattr(registry, "make_http_client", lambda settings: server.client())
+    request = ModelRequest(
+        "Be brief.",
+        (
+            ChatMessage("assistant", "4."),
+            ChatMessage("user", "Bob: And 3+3?"),
+            ChatMessage("user", "Ann: Answer both."),
+        ),
+    )
+    async with Providers(only_anthropic) as providers:
+        answer = await run(providers.by_name["ollama"], "gemma3:27b", request)
+
+    assert answer.error is None
+    assert server.sent_json()["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": CONTINUED_CONVERSATION},
+        {"role": "assistant", "content": "4."},
+        {"role": "user", "content": "Bob: And 3+3?\n\nAnn: Answer both."},
+    ]
