@@ -200,6 +200,9 @@ def _error_object(content: bytes) -> dict[str, Any]:
     # Ollama and some other OpenAI-compatible servers send {"error": "message"}.
     if isinstance(error, str):
         return {"message": error}
+    # vLLM before 0.10, SGLang and FastChat send the error's fields unwrapped.
+    if isinstance(payload, dict) and payload.get("object") == "error":
+        return payload
     return {}
 
 

@@ -19,7 +19,7 @@ from bot.providers.base import (
     Usage,
 )
 from bot.providers.openai_compatible import OpenAICompatibleProvider
-from tests.providers.replay import Answer, ReplayServer, run
+from tests.providers.replay import JSON, Answer, ReplayServer, run
 
 BASE_URL = "https://api.openai.com/v1"
 KEY = "sk-test-abc123"
@@ -253,6 +253,28 @@ async def test_ollama_string_error_body_is_kept():
     assert isinstance(answer.error, BadRequest)
     assert str(answer.error) == (
         'Ollama rejected the request (HTTP 404): model "llama9" not found, try pulling it first'
+    )
+
+
+async def test_an_error_sent_at_the_top_level_of_the_body_is_kept():
+    """vLLM before 0.10, SGLang and FastChat answer the OpenAI error fields unwrapped."""
+    error = {
+        "object": "error",
+        "message": "This model's maximum context length is 8192 tokens. However, you "
+        "requested 9100 tokens (9100 in the messages, 0 in the completion). Please reduce "
+        "the length of the messages or completion.",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    }
+    server = ReplayServer(json.dumps(error).encode(), status=400, headers=JSON)
+    answer = await ask(server, base_url="http://gpu-box:8000/v1", api_key=None)
+
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        "gpu-box:8000 rejected the request (HTTP 400): This model's maximum context length "
+        "is 8192 tokens. However, you requested 9100 tokens (9100 in the messages, 0 in the "
+        "completion). Please reduce the length of the messages or completion."
     )
 
 
