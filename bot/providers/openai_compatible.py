@@ -39,6 +39,8 @@ class OpenAICompatibleProvider:
         self._alternate_turns = alternate_turns
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        # The chat templates of many open models (Gemma, Mistral), served by local servers
+        # or OpenRouter's providers, refuse turns that do not alternate.
         if self._alternate_turns:
             request = ModelRequest(request.system, tuple(alternating_turns(request.messages)))
         return self._endpoint.stream(self._url, request_body(model_id, request))

@@ -121,9 +121,9 @@ def _makers(
             extra_headers={"X-Title": "chorus-slack"},
             name="OpenRouter",
             first_token_timeout=first_token_timeout,
+            alternate_turns=True,
         ),
-        # Named after its address unless it is Ollama's: it may be LM Studio, vLLM… whose
-        # models' chat templates (Gemma, Mistral) refuse turns that do not alternate.
+        # Named after its address unless it is Ollama's: it may be LM Studio, vLLM…
         "ollama": lambda client: OpenAICompatibleProvider(
             client,
             settings.ollama_base_url,

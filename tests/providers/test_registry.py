@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from bot.chat.messages import ChatMessage, ModelRequest
 from bot.providers import registry
@@ -43,12 +44,15 @@ async def test_a_provider_without_its_key_answers_at_once_saying_which_key(only_
     assert "OPENAI_API_KEY is not set" in str(answer.error)
 
 
-async def test_a_local_server_is_sent_turns_that_alternate_and_open_with_a_user_turn(
-    only_anthropic, monkeypatch
+@pytest.mark.parametrize("provider", ["ollama", "openrouter"])
+async def test_open_models_are_sent_turns_that_alternate_and_open_with_a_user_turn(
+    only_anthropic, monkeypatch, provider
 ):
-    """The chat templates of many local models (Gemma, Mistral) refuse two turns of one role
-    in a row, or a model turn first: vLLM, LM Studio and llama.cpp answer 400 "Conversation
-    roles must alternate user/assistant/user/assistant/...". A failed answer leaves two."""
+    """The chat templates of many open models (Gemma, Mistral) refuse two turns of one role
+    in a row, or a model turn first: vLLM, LM Studio, llama.cpp, and OpenRouter's providers
+    that serve them, answer 400 "Conversation roles must alternate user/assistant/…". A
+    failed answer leaves two user turns in a row."""
+    settings = only_anthropic.model_copy(update={"openrouter_api_key": SecretStr("sk-or-1")})
     server = ReplayServer(ANSWER)
     monkeypatch.setattr(registry, "make_http_client", lambda settings: server.client())
     request = ModelRequest(
@@ -59,8 +63,8 @@ async def test_a_local_server_is_sent_turns_that_alternate_and_open_with_a_user_
             ChatMessage("user", "Ann: Answer both."),
         ),
     )
-    async with Providers(only_anthropic) as providers:
-        answer = await run(providers.by_name["ollama"], "gemma3:27b", request)
+    async with Providers(settings) as providers:
+        answer = await run(providers.by_name[provider], "google/gemma-3-27b-it", request)
 
     assert answer.error is None
     assert server.sent_json()["messages"] == [
