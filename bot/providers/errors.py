@@ -77,6 +77,8 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     retry_after = retry_after_seconds(response.headers)
     if retry_after is None:
         retry_after = _retry_delay_in_details(error)
+    if retry_after is None:
+        retry_after = _limit_reset_in_metadata(error)
     # Only the provider's own error message is quoted: any other body (a proxy's HTML page,
     # a local server's traceback) is not written for people to read.
     message = error.get("message")
@@ -242,6 +244,15 @@ def _retry_delay_in_details(error: Mapping[str, Any]) -> float | None:
         if isinstance(delay, str) and delay.endswith("s"):
             return _number(delay[:-1])
     return None
+
+
+def _limit_reset_in_metadata(error: Mapping[str, Any]) -> float | None:
+    """OpenRouter's rate-limit headers, sent in the body: `X-RateLimit-Reset` in epoch ms."""
+    reset = _object_at(_object_at(error, "metadata"), "headers").get("X-RateLimit-Reset")
+    milliseconds = _number(str(reset)) if isinstance(reset, (str, int)) else None
+    if milliseconds is None:
+        return None
+    return max(milliseconds / 1000 - time.time(), 0.0)
 
 
 def _number(text: str | None) -> float | None:

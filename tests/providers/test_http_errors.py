@@ -157,6 +157,27 @@ async def test_gemini_rate_limit_reads_retry_delay_from_the_body():
     assert answer.error.retry_after == 37
 
 
+async def test_openrouter_rate_limit_reads_when_it_resets_from_the_body():
+    """OpenRouter's daily cap on free models says when it lifts only in the body."""
+    resets = datetime.now(UTC) + timedelta(hours=5)
+    limit_headers = {
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(resets.timestamp() * 1000)),
+    }
+    error = {
+        "message": "Rate limit exceeded: free-models-per-day. "
+        "Add 10 credits to unlock 1000 free model requests per day",
+        "code": 429,
+        "metadata": {"headers": limit_headers, "provider_name": None},
+    }
+    body = json.dumps({"error": error, "user_id": "user_2abc"}).encode()
+    answer = await ask("OpenRouter", ReplayServer(body, status=429, headers=JSON))
+
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retry_after == pytest.approx(5 * 3600, abs=5)
+
+
 @pytest.mark.parametrize(
     ("provider", "status", "body", "expected", "line"),
     [
