@@ -496,3 +496,20 @@ def test_env_points_every_provider_at_the_server(models: FakeModelServer):
     assert {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"} <= set(
         env
     )
+
+
+@pytest.mark.parametrize("provider", ["ollama", "openrouter"])
+def test_open_models_strict_chat_templates_refuse_turns_that_do_not_alternate(
+    models: FakeModelServer, provider: str
+):
+    path = f"/{provider}/v1/chat/completions"
+    headers = {"Authorization": "Bearer sk-test-openrouter"} if provider == "openrouter" else {}
+    body = openai_request("google/gemma-3-27b-it")
+    assert stream_events(models, path, headers, body)
+
+    body["messages"].insert(2, {"role": "user", "content": "Bob: and 3+3?"})
+    answer = httpx.post(f"{models.url}{path}", headers=headers, json=body, trust_env=False)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"] == (
+        "Conversation roles must alternate user/assistant/user/assistant/..."
+    )

@@ -33,6 +33,15 @@ ERROR_TYPES = {
     429: "requests",
 }
 ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+# Open models whose chat templates refuse turns that do not alternate, as the servers running
+# them answer (vLLM, LM Studio, llama.cpp behind `ollama:`; OpenRouter's providers).
+STRICT_TEMPLATE_MODELS = ("gemma", "mistral")
+STRICT_TEMPLATE_PROVIDERS = ("ollama", "openrouter")
+ROLES_MUST_ALTERNATE = WireError(
+    400,
+    "Conversation roles must alternate user/assistant/user/assistant/...",
+    error_type="BadRequestError",
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class OpenAIChatWire:
             return WireError(400, "'messages' must be a non-empty array", code="invalid_messages")
         if body.get("stream") is not True:
             return STREAMING_ONLY
+        if self._template_refuses(body):
+            return ROLES_MUST_ALTERNATE
         return None
 
     model_of = staticmethod(model_in_body)
@@ -62,6 +73,15 @@ class OpenAIChatWire:
 
     def opening(self, context: StreamContext) -> list[bytes]:
         return [self._chunk(context, {"role": "assistant", "content": "", "refusal": None})]
+
+    def _template_refuses(self, body: dict[str, Any]) -> bool:
+        model = body["model"].lower()
+        if self.provider not in STRICT_TEMPLATE_PROVIDERS or not any(
+            name in model for name in STRICT_TEMPLATE_MODELS
+        ):
+            return False
+        roles = [role for role, _ in self.turns(body)]
+        return roles != [("user", "assistant")[index % 2] for index in range(len(roles))]
 
     def text(self, context: StreamContext, text: str) -> bytes:
         return self._chunk(context, {"content": text})
