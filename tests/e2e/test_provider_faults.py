@@ -237,3 +237,22 @@ def test_a_thread_under_a_model_no_longer_set_up_is_answered_at_once_and_sent_no
     assert "OpenAI is not set up on this bot (OPENAI_API_KEY is not set)" in status_line(reply)
     assert "+alias" in status_line(reply)
     assert len(models.requests_for("gpt-test")) == 1, "nothing more was sent to OpenAI"
+
+
+def test_a_local_gemma_model_answers_the_round_after_one_it_failed(
+    start_bot, slack, models, events
+):
+    """Gemma's chat template refuses two user turns in a row, which a failed answer leaves."""
+    models.script("ollama:gemma3:27b", ModelScript(error=ModelFault(status=400), fail_times=1))
+    bot = start_bot(CHORUS_MODELS="ollama:gemma3:27b")
+    ask(bot, events)
+    (failed,) = wait_for_answers(slack, CHANNEL, 1)
+    assert ":warning:" in status_line(failed)
+
+    bot.wait_until_idle()
+    ask(bot, events, "go on")
+    _, answer = wait_for_answers(slack, CHANNEL, 2)
+    assert body(answer) == "gemma3:27b answers: Alice: go\n\nAlice: go on"
+    assert models.requests_for("ollama:gemma3:27b")[-1].turns() == [
+        ("user", "Alice: go\n\nAlice: go on")
+    ]
