@@ -14,6 +14,7 @@ def test_an_empty_mention_gets_a_short_help_message(bot, slack, models, events):
     (help_call,) = slack.calls_for("chat.postEphemeral")
     assert help_call.params["user"] == ALICE
     assert "+claude" in help_call.params["text"] and "thread" in help_call.params["text"]
+    bot.wait_until_idle()  # the event handled: a round for it would be there by now
     assert answers_in(slack, CHANNEL) == []
     assert models.requests == []
 
@@ -23,6 +24,7 @@ def test_a_mention_saying_only_help_gets_the_help_not_the_models(bot, slack, mod
     wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="help was sent")
     (help_call,) = slack.calls_for("chat.postEphemeral")
     assert "/chorus models" in help_call.params["text"]
+    bot.wait_until_idle()  # the event handled: a round for it would be there by now
     assert answers_in(slack, CHANNEL) == []
     assert models.requests == []
 

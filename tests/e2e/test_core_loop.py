@@ -256,6 +256,7 @@ def test_an_alias_with_no_question_is_told_where_the_question_goes_and_an_unknow
         "this model answer here from now on: `/chorus models gpt`."
     )
     assert notes[BOB].startswith("I don't know `+grok`.")
+    bot.wait_until_idle()  # both events handled: a round for either would be there by now
     assert answers_in(slack, CHANNEL) == []
     assert all(models.requests_for(model_id) == [] for model_id in MODEL_IDS)
 
@@ -285,6 +286,7 @@ def test_an_alias_alone_in_a_thread_switches_it_without_asking_a_model(bot, slac
     (note,) = slack.calls_for("chat.postEphemeral")
     assert (note.params["user"], note.params["thread_ts"]) == (BOB, thread)
     assert "*Claude Test*" in note.params["text"]
+    bot.wait_until_idle()  # the event handled: a turn for it would be there by now
     assert len(models.requests_for("claude-test")) == 1, "a switch alone asks no model"
 
     events.user_says(CHANNEL, BOB, "and now?", thread_ts=thread, to=[bot.events_url])

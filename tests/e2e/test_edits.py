@@ -87,6 +87,7 @@ def test_an_edit_mending_an_unknown_alias_is_told_it_asks_nothing(bot, slack, mo
     events.user_edits(CHANNEL, said["ts"], f"{MENTION} +gpt hi", to=[bot.events_url])
     wait_until(lambda: len(slack.ephemeral_messages(CHANNEL)) == 2, message="the edit answered")
     assert "send it again as a new message" in slack.ephemeral_messages(CHANNEL)[1]["text"]
+    bot.wait_until_idle()  # the edit handled: a round for it would be there by now
     assert models.requests == []
 
 
