@@ -52,6 +52,7 @@ def test_a_file_that_cannot_be_downloaded_is_named_and_the_person_told_once(
     assert request.turns() == [
         ("user", "Alice: summarise\n[attached, not shown to you: notes.txt (could not be read)]")
     ]
+    bot.wait_until_idle()  # the notice goes out beside the answers: all of them sent by now
     (notice,) = slack.ephemeral_messages(CHANNEL)
     assert notice["user"] == ALICE
     assert "couldn't download `notes.txt`" in notice["text"] and "files:read" in notice["text"]
