@@ -117,7 +117,9 @@ def test_a_model_whose_message_slack_never_got_says_so_once_slack_is_back(
     assert [m["username"] for m in answers] == ["GPT-test", "Gemini Test", "Claude Test"]
     assert [body(m) for m in answers[:2]] == [f"{m} answers: Alice: go" for m in MODEL_IDS[1:]]
     assert "Slack could not be reached" in status_line(answers[2])
+    time.sleep(3)  # past the grace of the replica showing it: a second showing would have begun
     assert len(answers_in(slack, CHANNEL)) == 3
+    assert bot.logs().count("showing 1 answer(s) whose final edit was still owed") == 1
 
 
 def test_a_final_edit_slack_never_got_is_shown_once_slack_is_back(start_bot, slack, models, events):
