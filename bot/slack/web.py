@@ -167,6 +167,7 @@ class SlackWeb:
         client: AsyncWebClient,
         *,
         name_cache_seconds: float = _NAME_CACHE_SECONDS,
+        max_names: int = MAX_NAMES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -175,6 +176,7 @@ class SlackWeb:
         self._clock = clock
         self._users: dict[str, tuple[SlackUser, float]] = {}
         self._name_cache_seconds = name_cache_seconds
+        self._max_names = max_names
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     async def post(
@@ -349,10 +351,10 @@ class SlackWeb:
         return found
 
     def _remember(self, user_id: str, user: SlackUser, for_seconds: float) -> None:
-        """Users are kept newest last; past `MAX_NAMES`, the one longest unrefreshed goes."""
+        """Users are kept newest last; past `max_names`, the one longest unrefreshed goes."""
         self._users.pop(user_id, None)
         self._users[user_id] = (user, time.monotonic() + for_seconds)
-        while len(self._users) > MAX_NAMES:
+        while len(self._users) > self._max_names:
             del self._users[next(iter(self._users))]
 
     async def file_info(self, file_id: str) -> dict[str, Any] | None:

@@ -68,11 +68,9 @@ async def test_someone_slack_will_not_describe_is_not_asked_about_again_at_once(
     await wait_for_lookups(emulator, 1)  # nor asked about again beside those messages
 
 
-async def test_the_names_kept_are_bounded_the_least_recently_looked_up_going_first(
-    web, monkeypatch
-):
-    slack, emulator = web
-    monkeypatch.setattr("bot.slack.web.MAX_NAMES", 2)
+async def test_the_names_kept_are_bounded_the_least_recently_looked_up_going_first(web):
+    unbounded, emulator = web
+    slack = SlackWeb(unbounded.client, max_names=2)
     for user, name in (("U0ALICE", "Alice"), ("U0BOB", "Bob"), ("U0CAROL", "Carol")):
         emulator.add_user(user, name)
         await slack.user_name(user)
