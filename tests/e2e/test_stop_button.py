@@ -74,6 +74,7 @@ def test_a_thread_reply_waiting_for_the_answer_above_can_be_stopped(bot, slack, 
     assert "Stopped by Bob" in status_line(reply)
     assert not is_final(answers_in(slack, CHANNEL)[0]), "stopped while Claude's answer streams"
     wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()  # past the answer above: a reply still waiting on it has asked by now
     assert len(models.requests_for("claude-test")) == 1, "the stopped reply never asked Claude"
 
 
