@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from bot.background import BackgroundWork
 from bot.chat.in_chat import IN_CHAT_REACTION
@@ -201,28 +203,46 @@ async def test_only_the_in_chat_reaction_is_recorded_as_a_pick(inbox):
     assert handler.picked == [answer["ts"]]
 
 
-class FailingRecords(EventInbox):
-    """The real inbox, whose `finish` fails while `down` (the database is unreachable)."""
+# The database refuses to record an event as handled, as when it cannot be reached then: a
+# fault at the storage edge, the inbox itself left as it is.
+REFUSE_FINISHING = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_finishing BEFORE UPDATE OF finished_at ON handled_events "
+        "BEGIN SELECT RAISE(ABORT, 'the database is down'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_finishing() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RAISE EXCEPTION 'the database is down'; END $$",
+        "CREATE TRIGGER refuse_finishing BEFORE UPDATE OF finished_at ON handled_events "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_finishing()",
+    ],
+}
+ACCEPT_FINISHING = {
+    "sqlite": ["DROP TRIGGER refuse_finishing"],
+    "postgresql": ["DROP TRIGGER refuse_finishing ON handled_events"],
+}
 
-    down = True
 
-    async def finish(self, event_id: str) -> None:
-        if self.down:
-            raise ConnectionError("the database is down")
-        await super().finish(event_id)
+def _execute(session: Session, statements: list[str]) -> None:
+    for statement in statements:
+        session.execute(text(statement))
 
 
-async def test_an_event_whose_handled_record_failed_is_recorded_later_not_handled_again(inbox):
-    records = FailingRecords(inbox._database)
+async def test_an_event_whose_handled_record_failed_is_recorded_later_not_handled_again(
+    inbox, database_url
+):
+    dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    await inbox._database.run(_execute, REFUSE_FINISHING[dialect])
     handler, work = RecordingHandler(), BackgroundWork()
-    intake = EventIntake(records, handler, work, replica_id="r1")
+    intake = EventIntake(inbox, handler, work, replica_id="r1")
     mention = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
 
     await intake.receive(mention)
     await work.drain(grace_seconds=5)
+    assert len(handler.handled) == 1
     assert intake.in_hand == {mention["event_id"]}, "kept by this replica's heartbeats"
 
-    records.down = False
+    await inbox._database.run(_execute, ACCEPT_FINISHING[dialect])
     await intake.finish_owed()
 
     assert intake.in_hand == frozenset()
