@@ -240,6 +240,13 @@ async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
     second = await stores.round("2.0", "second")
     parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[0].answer_id}")
     turn = await start_turn(stores, parent, "2.1", "a")
+    await stores.round("3.0", "third")  # after the thread started: not in its snapshot
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
+    )
+    assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [
+        ("Alice: first", "claude: first")
+    ]
     # Round one's question is deleted later: it leaves the snapshot too.
     await stores.conversations.forget_message(claim("1.0"))
     history = await stores.conversations.thread_history(
