@@ -44,6 +44,8 @@ def test_a_sustained_rate_limit_slows_streaming_but_every_final_text_lands(
 
     answers = wait_for_answers(slack, CHANNEL, 6, timeout=60)
     assert all(body(m) == long_reply.strip() or body(m) == long_reply for m in answers)
+    limited = [call for call in slack.calls_for("chat.update") if call.status == 429]
+    assert limited, "the limit was never reached: nothing here was slowed"
 
 
 def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(bot, slack, models, events):
