@@ -49,7 +49,7 @@ async def test_a_failed_download_is_logged_without_the_token_or_the_file_name(ga
 
 
 async def test_a_web_api_failure_is_logged_without_the_token(garbled_host, caplog):
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.DEBUG)
     async with aiohttp.ClientSession() as session:
         web = SlackWeb(make_web_client(TOKEN, f"{garbled_host}/api/", session=session))
         with pytest.raises(SlackApiError):
