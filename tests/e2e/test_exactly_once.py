@@ -3,13 +3,18 @@ crashes and restarts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from storage.database import database_at
+from storage.tables import Answer
 from tests.doubles.model_servers import FakeModelServer, ModelScript
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import Envelope, SlackEventSender
@@ -34,6 +39,22 @@ def ask_for_a_long_story(
         message="all three answers streaming",
     )
     return envelopes
+
+
+def saved_texts(database_url: str) -> list[str]:
+    """The answers' text as the bot last saved it in the database (the database as it is)."""
+
+    def read(session: Session) -> list[str]:
+        return list(session.scalars(select(Answer.text).order_by(Answer.id)))
+
+    async def read_once() -> list[str]:
+        database = database_at(database_url)
+        try:
+            return await database.run(read)
+        finally:
+            await database.close()
+
+    return asyncio.run(read_once())
 
 
 def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):
@@ -72,11 +93,15 @@ def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events
     ids=["same-replica-restarts", "another-replica-takes-over"],
 )
 def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
-    who_takes_over, start_bot, slack, models, events
+    who_takes_over, database_url, start_bot, slack, models, events
 ):
     bot = start_bot(CHORUS_REPLICA_ID="replica-a")
     envelopes = ask_for_a_long_story(slack, models, events, bot.events_url)
-    time.sleep(0.6)  # past the next save of the partial text
+    wait_until(
+        lambda: len(texts := saved_texts(database_url)) == len(MODEL_IDS) and all(texts),
+        interval=0.1,
+        message="some of each answer saved",
+    )
     bot.kill()
 
     restarted = start_bot(**who_takes_over)
