@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarSelect, select, update
 from sqlalchemy.orm import Session
 
 from storage.answers import UNSETTLED_STATUSES
@@ -98,6 +98,7 @@ def _restart(
         return RegenerationRefused.NOT_AN_ANSWER
     if answer.model not in models:
         return RegenerationRefused.UNKNOWN_MODEL
+    _hold_against_new_turns(session, answer)
     source = _source_if_latest(session, answer)
     if isinstance(source, RegenerationRefused):
         return source
@@ -136,6 +137,22 @@ def _restart(
         old_continuations=old_continuations,
         source=source,
     )
+
+
+def _hold_against_new_turns(session: Session, answer: Answer) -> None:
+    """Lock the answer the thread hangs under (this answer, or the one above this thread
+    reply) until the regeneration commits. A thread turn holds it too (`storage.reply_threads`):
+    one that started first is seen by the checks that follow; one starting meanwhile reads what
+    its model is sent once this answer is pending again, and so waits for the new text."""
+    anchor: int | ScalarSelect[int] = answer.id
+    if answer.round_id is None:
+        anchor = (
+            select(ReplyThread.answer_id)
+            .join(ThreadTurn, ThreadTurn.reply_thread_id == ReplyThread.id)
+            .where(ThreadTurn.id == answer.thread_turn_id)
+            .scalar_subquery()
+        )
+    session.execute(select(Answer.id).where(Answer.id == anchor).with_for_update())
 
 
 def _has_thread_turns(session: Session, answer_id: int) -> bool:

@@ -94,6 +94,7 @@ def start_thread_turn(
     with its snapshot of the chat, on its first turn), and read the thread's history."""
     now = said["created_at"]
     rows.claim_message(session, claim, now)
+    session.execute(_HOLD_ANCHOR, {"answer_id": parent.answer_id})
     thread_id, model = _reply_thread(session, parent, history_limit, now)
     if switch_to_model is not None and switch_to_model != model:
         model = _hand_thread_to(session, thread_id, switch_to_model)
@@ -114,6 +115,17 @@ def start_thread_turn(
     )
     history = thread_history(session, thread_id, turn_id, history_limit)
     return StartedTurn(turn_id, thread_id, answer, history)
+
+
+# The answer a thread hangs under, held until the turn commits: a regeneration in this thread
+# (which holds it FOR UPDATE, `storage.regeneration`) has either finished before the turn reads
+# what its model is sent, so the turn waits for the new text, or sees the turn and refuses.
+# KEY SHARE lets the answer's own streaming writes and other turns go on meanwhile.
+_HOLD_ANCHOR = (
+    select(Answer.id)
+    .where(Answer.id == bindparam("answer_id"))
+    .with_for_update(read=True, key_share=True)
+)
 
 
 def switch_thread(

@@ -1,0 +1,113 @@
+"""Two actions whose transactions overlap on PostgreSQL (READ COMMITTED), one held open at a
+chosen point while the other runs. SQLite runs one transaction at a time: nothing there to
+interleave."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.util import await_only
+
+from storage import regeneration, reply_threads
+from storage.database import connect
+from storage.regeneration import Regeneration, RegenerationRefused
+from tests.conftest import NO_POSTGRES, POSTGRES_URL
+from tests.databases import fresh_postgres_database
+from tests.storage.test_conversation_store import Stores, restart, start_turn, stores_over
+
+# Long enough for the other transaction to finish, unless it waits for a lock held here.
+MEANWHILE_SECONDS = 1.0
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    with fresh_postgres_database(POSTGRES_URL) as url:
+        yield url
+
+
+@pytest.fixture
+async def stores(postgres_url: str) -> AsyncIterator[Stores]:
+    database = await connect(postgres_url)
+    yield stores_over(database)
+    await database.close()
+
+
+def meanwhile(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, other: Callable[[], Awaitable[Any]]
+) -> asyncio.Future[Any]:
+    """Run `other` (in transactions of its own) right after the first call of `module.name`,
+    that call's transaction still open: until `other` is done, or waits for a lock it holds."""
+    original = getattr(module, name)
+    started: list[asyncio.Future[Any]] = []
+    result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def held_open(*args: Any, **kwargs: Any) -> Any:
+        value = original(*args, **kwargs)
+        if not started:
+            task = asyncio.ensure_future(other())
+            task.add_done_callback(lambda done: result.set_result(done.result()))
+            started.append(task)
+            await_only(asyncio.wait({task}, timeout=MEANWHILE_SECONDS))
+        return value
+
+    monkeypatch.setattr(module, name, held_open)
+    return result
+
+
+async def asked(stores: Stores):
+    """A round answered and shown, and the parent of the thread under its first answer."""
+    started = await stores.round("1.0", "q")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{started.answers[0].answer_id}")
+    assert parent is not None
+    return parent
+
+
+async def race(monkeypatch, held_open: str, turn, regenerate):
+    """A thread turn and a regeneration, the transaction of `held_open` held open while the
+    other runs: what each came to."""
+    if held_open == "regenerate":
+        started = meanwhile(monkeypatch, regeneration, "_source_if_latest", turn)
+        regenerated = await regenerate()
+        return regenerated, await started
+    started = meanwhile(monkeypatch, reply_threads, "thread_history", regenerate)
+    turn_started = await turn()
+    return await started, turn_started
+
+
+@pytest.mark.parametrize("held_open", ["regenerate", "thread turn"])
+async def test_an_answer_is_never_regenerated_under_a_thread_turn_sent_its_text(
+    stores, monkeypatch, held_open
+):
+    parent = await asked(stores)
+    regenerated, turn = await race(
+        monkeypatch,
+        held_open,
+        turn=lambda: start_turn(stores, parent, "1.1", "why?", answered=False),
+        regenerate=lambda: restart(stores, parent.slack_ts),
+    )
+    # Either the answer keeps the text the turn was sent, or the turn waits for the new one.
+    assert regenerated is RegenerationRefused.HAS_THREAD or not turn.history.settled
+    assert isinstance(regenerated, Regeneration) or turn.history.settled
+
+
+@pytest.mark.parametrize("held_open", ["regenerate", "thread turn"])
+async def test_a_thread_reply_is_never_regenerated_under_a_later_turn_sent_its_text(
+    stores, monkeypatch, held_open
+):
+    parent = await asked(stores)
+    first = await start_turn(stores, parent, "1.1", "why?")
+    await stores.answers.posted(first.answer.answer_id, "reply")
+    await stores.answers.shown(first.answer.answer_id)
+    regenerated, turn = await race(
+        monkeypatch,
+        held_open,
+        turn=lambda: start_turn(stores, parent, "1.2", "and then?", answered=False),
+        regenerate=lambda: restart(stores, "reply"),
+    )
+    assert regenerated is RegenerationRefused.NOT_LATEST or not turn.history.settled
+    assert isinstance(regenerated, Regeneration) or turn.history.settled
