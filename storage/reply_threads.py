@@ -21,7 +21,7 @@ from bot.chat.in_chat import AnswerStatus
 from storage import rows
 from storage.rounds import round_records
 from storage.rows import MessageClaim, NewAnswer
-from storage.tables import Answer, ChannelPrompt, ReplyThread, Round, ThreadTurn
+from storage.tables import Answer, ChannelPrompt, Chat, ReplyThread, Round, ThreadTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +223,10 @@ def _reply_thread(
     row = session.execute(_THREAD_UNDER, {"answer_id": parent.answer_id}).one_or_none()
     if row is not None:
         return row.id, row.current_model
+    # Held until the thread is committed, so that forgetting old rounds of the chat
+    # (`storage.retention`, which holds it FOR NO KEY UPDATE) either finds the thread and
+    # erases them from its snapshot, or has marked them deleted before they are read here.
+    session.execute(select(Chat.id).where(Chat.id == parent.chat_id).with_for_update(read=True))
     earlier = round_records(
         session, parent.chat_id, before_round_id=parent.round_id, limit=history_limit
     )

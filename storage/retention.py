@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.database import Database
-from storage.tables import Answer, ReplyThread, Round, ThreadTurn
+from storage.tables import Answer, Chat, ReplyThread, Round, ThreadTurn
 
 BATCH = 500
 
@@ -66,6 +66,11 @@ def _erase_snapshot_entries(session: Session, round_ids: Sequence[int]) -> None:
     """Drop these rounds from the snapshots of the reply threads of their chats (a snapshot
     only holds rounds of the chat its thread is in)."""
     chats = select(Round.chat_id).where(Round.id.in_(round_ids)).distinct()
+    # A thread being created in these chats holds its chat (FOR SHARE) with the snapshot it
+    # read: wait for it, so that it is found below, or it waits and reads these rounds deleted.
+    session.execute(
+        select(Chat.id).where(Chat.id.in_(chats)).order_by(Chat.id).with_for_update(key_share=True)
+    )
     threads = session.execute(
         select(ReplyThread.id, ReplyThread.snapshot)
         .join(Answer, Answer.id == ReplyThread.answer_id)

@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy.util import await_only
 
+import storage.retention
 from storage import regeneration, reply_threads
 from storage.database import connect
 from storage.regeneration import Regeneration, RegenerationRefused
+from storage.retention import RetentionStore
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 from tests.databases import fresh_postgres_database
 from tests.storage.test_conversation_store import Stores, restart, start_turn, stores_over
+from tests.storage.test_retention import everything_kept
 
 # Long enough for the other transaction to finish, unless it waits for a lock held here.
 MEANWHILE_SECONDS = 1.0
@@ -67,16 +70,22 @@ async def asked(stores: Stores):
     return parent
 
 
+async def overlapping(monkeypatch, held_open, at: tuple[Any, str], other) -> tuple[Any, Any]:
+    """`held_open()`, its transaction held open after the first call of `at` (a module and a
+    function's name) while `other()` runs: what each came to."""
+    started = meanwhile(monkeypatch, *at, other)
+    return await held_open(), await started
+
+
 async def race(monkeypatch, held_open: str, turn, regenerate):
     """A thread turn and a regeneration, the transaction of `held_open` held open while the
     other runs: what each came to."""
     if held_open == "regenerate":
-        started = meanwhile(monkeypatch, regeneration, "_source_if_latest", turn)
-        regenerated = await regenerate()
-        return regenerated, await started
-    started = meanwhile(monkeypatch, reply_threads, "thread_history", regenerate)
-    turn_started = await turn()
-    return await started, turn_started
+        return await overlapping(monkeypatch, regenerate, (regeneration, "_source_if_latest"), turn)
+    turn_started, regenerated = await overlapping(
+        monkeypatch, turn, (reply_threads, "thread_history"), regenerate
+    )
+    return regenerated, turn_started
 
 
 @pytest.mark.parametrize("held_open", ["regenerate", "thread turn"])
@@ -111,3 +120,30 @@ async def test_a_thread_reply_is_never_regenerated_under_a_later_turn_sent_its_t
     )
     assert regenerated is RegenerationRefused.NOT_LATEST or not turn.history.settled
     assert isinstance(regenerated, Regeneration) or turn.history.settled
+
+
+@pytest.mark.parametrize("held_open", ["forgetting", "thread start"])
+async def test_a_thread_started_while_old_rounds_are_forgotten_keeps_none_of_their_text(
+    stores, monkeypatch, held_open
+):
+    await stores.round("1.0", "old secret")
+    cutoff = stores.database.now()
+    await asyncio.sleep(0.01)
+    newer = await stores.round("2.0", "new question")
+    parent = await stores.conversations.parent_answer("C1", f"2.0{newer.answers[0].answer_id}")
+    retention = RetentionStore(stores.database)
+
+    def forget():
+        return retention.forget_said_before(cutoff)
+
+    def turn():
+        return start_turn(stores, parent, "2.1", "why?")
+
+    if held_open == "forgetting":
+        await overlapping(monkeypatch, forget, (storage.retention, "_erase_snapshot_entries"), turn)
+    else:
+        await overlapping(monkeypatch, turn, (reply_threads, "_reply_thread"), forget)
+
+    kept = await everything_kept(stores)
+    assert "secret" not in kept
+    assert "new question" in kept
