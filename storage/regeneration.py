@@ -165,13 +165,19 @@ def _has_thread_turns(session: Session, answer_id: int) -> bool:
     return turn is not None
 
 
+# The message an answer is rebuilt from, held (FOR SHARE) until the regeneration commits: its
+# deletion then waits, and finds the answer pending again and stops it, or it went first and
+# the message reads deleted here.
+_UNTIL_REGENERATED = {"read": True}
+
+
 def _source_if_latest(
     session: Session, answer: Answer
 ) -> RoundSource | TurnSource | RegenerationRefused:
     """What the answer is rebuilt from, if it answers its chat's (or thread's) latest message
     and that message is still there."""
     if answer.round_id is not None:
-        round_ = session.get_one(Round, answer.round_id)
+        round_ = session.get_one(Round, answer.round_id, with_for_update=_UNTIL_REGENERATED)
         newer = session.scalar(
             select(Round.id)
             .where(
@@ -189,7 +195,7 @@ def _source_if_latest(
             return RegenerationRefused.HAS_THREAD
         return RoundSource(round_.chat_id, round_.id, round_.author_name, round_.text)
     assert answer.thread_turn_id is not None
-    turn = session.get_one(ThreadTurn, answer.thread_turn_id)
+    turn = session.get_one(ThreadTurn, answer.thread_turn_id, with_for_update=_UNTIL_REGENERATED)
     newer = session.scalar(
         select(ThreadTurn.id)
         .where(

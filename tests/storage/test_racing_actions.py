@@ -13,12 +13,13 @@ from sqlalchemy.util import await_only
 
 import storage.retention
 from storage import regeneration, reply_threads
+from storage.answers import STOPPED_BY_DELETION
 from storage.database import connect
 from storage.regeneration import Regeneration, RegenerationRefused
 from storage.retention import RetentionStore
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 from tests.databases import fresh_postgres_database
-from tests.storage.test_conversation_store import Stores, restart, start_turn, stores_over
+from tests.storage.test_conversation_store import Stores, claim, restart, start_turn, stores_over
 from tests.storage.test_retention import everything_kept
 
 # Long enough for the other transaction to finish, unless it waits for a lock held here.
@@ -147,3 +148,27 @@ async def test_a_thread_started_while_old_rounds_are_forgotten_keeps_none_of_the
     kept = await everything_kept(stores)
     assert "secret" not in kept
     assert "new question" in kept
+
+
+@pytest.mark.parametrize("asked_in", ["round", "thread"])
+async def test_an_answer_regenerated_as_its_message_is_deleted_is_stopped(
+    stores, monkeypatch, asked_in
+):
+    parent = await asked(stores)
+    message_ts, answer_ts = "1.0", parent.slack_ts
+    if asked_in == "thread":
+        turn = await start_turn(stores, parent, "1.1", "why?")
+        await stores.answers.posted(turn.answer.answer_id, "reply")
+        await stores.answers.shown(turn.answer.answer_id)
+        message_ts, answer_ts = "1.1", "reply"
+
+    regenerated, _ = await overlapping(
+        monkeypatch,
+        lambda: restart(stores, answer_ts),
+        (regeneration, "_source_if_latest"),
+        lambda: stores.conversations.forget_message(claim(message_ts)),
+    )
+
+    if regenerated is not RegenerationRefused.QUESTION_GONE:
+        stops = await stores.answers.stop_requests([regenerated.answer_id])
+        assert stops == {regenerated.answer_id: STOPPED_BY_DELETION}
