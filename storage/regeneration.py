@@ -13,7 +13,7 @@ from storage.answers import UNSETTLED_STATUSES
 from storage.database import Database
 from storage.rounds import is_current_chat
 from storage.rows import unstarted_answer
-from storage.tables import Answer, ReplyThread, Round, ThreadTurn
+from storage.tables import Answer, Chat, ReplyThread, Round, ThreadTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ def _restart(
         return RegenerationRefused.NOT_AN_ANSWER
     if answer.model not in models:
         return RegenerationRefused.UNKNOWN_MODEL
-    _hold_against_new_turns(session, answer)
+    _hold_chat(session, answer)
     source = _source_if_latest(session, answer)
     if isinstance(source, RegenerationRefused):
         return source
@@ -139,20 +139,23 @@ def _restart(
     )
 
 
-def _hold_against_new_turns(session: Session, answer: Answer) -> None:
-    """Lock the answer the thread hangs under (this answer, or the one above this thread
-    reply) until the regeneration commits. A thread turn holds it too (`storage.reply_threads`):
-    one that started first is seen by the checks that follow; one starting meanwhile reads what
-    its model is sent once this answer is pending again, and so waits for the new text."""
-    anchor: int | ScalarSelect[int] = answer.id
-    if answer.round_id is None:
-        anchor = (
-            select(ReplyThread.answer_id)
+def _hold_chat(session: Session, answer: Answer) -> None:
+    """Lock the answer's chat until the regeneration commits (FOR UPDATE: the one lock that a
+    foreign key's check waits for). A new round (by its foreign key) and a thread turn
+    (`storage.reply_threads`) hold it too while they read what their models are sent: one that
+    started first is seen by the checks that follow; one starting meanwhile reads this answer
+    once it is pending again (a thread turn waits for its new text)."""
+    round_id: int | ScalarSelect[int | None] | None = answer.round_id
+    if round_id is None:
+        round_id = (
+            select(Answer.round_id)
+            .join(ReplyThread, ReplyThread.answer_id == Answer.id)
             .join(ThreadTurn, ThreadTurn.reply_thread_id == ReplyThread.id)
             .where(ThreadTurn.id == answer.thread_turn_id)
             .scalar_subquery()
         )
-    session.execute(select(Answer.id).where(Answer.id == anchor).with_for_update())
+    chat_id = select(Round.chat_id).where(Round.id == round_id).scalar_subquery()
+    session.execute(select(Chat.id).where(Chat.id == chat_id).with_for_update())
 
 
 def _has_thread_turns(session: Session, answer_id: int) -> bool:

@@ -94,7 +94,6 @@ def start_thread_turn(
     with its snapshot of the chat, on its first turn), and read the thread's history."""
     now = said["created_at"]
     rows.claim_message(session, claim, now)
-    session.execute(_HOLD_ANCHOR, {"answer_id": parent.answer_id})
     thread_id, model = _reply_thread(session, parent, history_limit, now)
     if switch_to_model is not None and switch_to_model != model:
         model = _hand_thread_to(session, thread_id, switch_to_model)
@@ -115,17 +114,6 @@ def start_thread_turn(
     )
     history = thread_history(session, thread_id, turn_id, history_limit)
     return StartedTurn(turn_id, thread_id, answer, history)
-
-
-# The answer a thread hangs under, held until the turn commits: a regeneration in this thread
-# (which holds it FOR UPDATE, `storage.regeneration`) has either finished before the turn reads
-# what its model is sent, so the turn waits for the new text, or sees the turn and refuses.
-# KEY SHARE lets the answer's own streaming writes and other turns go on meanwhile.
-_HOLD_ANCHOR = (
-    select(Answer.id)
-    .where(Answer.id == bindparam("answer_id"))
-    .with_for_update(read=True, key_share=True)
-)
 
 
 def switch_thread(
@@ -210,6 +198,13 @@ def turn_text(session: Session, turn_id: int) -> str | None:
     return None if deleted else text
 
 
+# A thread's chat, held until the turn (or handover) commits, as what the thread reads of the
+# chat (the answer it hangs under, its earlier replies, the snapshot) must not change meanwhile:
+# a regeneration in the chat (FOR UPDATE, `storage.regeneration`) has then finished first, and
+# the turn waits for the new text, or sees the turn and refuses; forgetting old rounds of the
+# chat (FOR NO KEY UPDATE, `storage.retention`) has marked them deleted first, or finds the
+# new thread and erases them from its snapshot. Turns of the chat do not wait for each other.
+_HOLD_CHAT = select(Chat.id).where(Chat.id == bindparam("chat_id")).with_for_update(read=True)
 _THREAD_UNDER = select(ReplyThread.id, ReplyThread.current_model).where(
     ReplyThread.answer_id == bindparam("answer_id")
 )
@@ -220,13 +215,10 @@ def _reply_thread(
 ) -> tuple[int, str]:
     """The id and current model of the thread under `parent`, created on its first turn with
     the chat's latest `history_limit` rounds before `parent`'s as its snapshot."""
+    session.execute(_HOLD_CHAT, {"chat_id": parent.chat_id})
     row = session.execute(_THREAD_UNDER, {"answer_id": parent.answer_id}).one_or_none()
     if row is not None:
         return row.id, row.current_model
-    # Held until the thread is committed, so that forgetting old rounds of the chat
-    # (`storage.retention`, which holds it FOR NO KEY UPDATE) either finds the thread and
-    # erases them from its snapshot, or has marked them deleted before they are read here.
-    session.execute(select(Chat.id).where(Chat.id == parent.chat_id).with_for_update(read=True))
     earlier = round_records(
         session, parent.chat_id, before_round_id=parent.round_id, limit=history_limit
     )

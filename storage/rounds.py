@@ -60,6 +60,9 @@ def start_round(
     chat_id, own_models, prompt = _channel_state(session, plan.chat)
     if chat_id is None:
         chat_id = _create_chat(session, plan.chat, now)
+    # Checking its foreign key holds the chat (FOR KEY SHARE) until this commits: a
+    # regeneration in the chat (`storage.regeneration`) sees this round, or has finished
+    # before the history below is read.
     round_id = insert_returning_id(session, Round, chat_id=chat_id, **said)
     answers = insert_answers(
         session,

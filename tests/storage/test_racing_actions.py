@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy.util import await_only
 
 import storage.retention
+import storage.rounds
+from bot.chat.in_chat import AnswerStatus
 from storage import regeneration, reply_threads
 from storage.answers import STOPPED_BY_DELETION
 from storage.database import connect
@@ -19,7 +21,14 @@ from storage.regeneration import Regeneration, RegenerationRefused
 from storage.retention import RetentionStore
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 from tests.databases import fresh_postgres_database
-from tests.storage.test_conversation_store import Stores, claim, restart, start_turn, stores_over
+from tests.storage.test_conversation_store import (
+    Stores,
+    claim,
+    restart,
+    start,
+    start_turn,
+    stores_over,
+)
 from tests.storage.test_retention import everything_kept
 
 # Long enough for the other transaction to finish, unless it waits for a lock held here.
@@ -172,3 +181,29 @@ async def test_an_answer_regenerated_as_its_message_is_deleted_is_stopped(
     if regenerated is not RegenerationRefused.QUESTION_GONE:
         stops = await stores.answers.stop_requests([regenerated.answer_id])
         assert stops == {regenerated.answer_id: STOPPED_BY_DELETION}
+
+
+@pytest.mark.parametrize("held_open", ["regenerate", "new round"])
+async def test_an_answer_is_never_regenerated_under_a_later_round_sent_its_text(
+    stores, monkeypatch, held_open
+):
+    parent = await asked(stores)
+
+    def regenerate():
+        return restart(stores, parent.slack_ts)
+
+    def new_round():
+        return start(stores, claim("2.0"))
+
+    if held_open == "regenerate":
+        at = (regeneration, "_source_if_latest")
+        regenerated, later = await overlapping(monkeypatch, regenerate, at, new_round)
+    else:
+        at = (storage.rounds, "round_records")
+        later, regenerated = await overlapping(monkeypatch, new_round, at, regenerate)
+
+    sent = later.history[0].answers[0]
+    assert sent.answer_id == parent.answer_id
+    # Either the answer keeps the text the later round was sent, or that round was sent none.
+    assert regenerated is RegenerationRefused.NOT_LATEST or sent.status is AnswerStatus.PENDING
+    assert isinstance(regenerated, Regeneration) or sent.status is AnswerStatus.DONE
