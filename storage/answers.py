@@ -144,11 +144,13 @@ class AnswerStore:
         )
 
     async def shown(self, answer_id: int, continuation_ts: Sequence[str] = ()) -> None:
-        """The final text is in Slack (and any continuation messages)."""
+        """The final text is in Slack (and any continuation messages). Not recorded once the
+        answer is no longer this replica's: another took it over (after a long pause here) and
+        showed it, and may have regenerated it since (its heartbeats need it unshown)."""
         values: dict[str, object] = {"shown_at": self._database.now()}
         if continuation_ts:
             values["continuation_ts"] = list(continuation_ts)
-        await self._update(answer_id, **values)
+        await self._database.run(_update_settled, answer_id, self._replica_id, values)
 
     async def take_over_interrupted(
         self, *, stale_before: float, error: str, previous_life: PreviousLife | None = None
@@ -219,6 +221,17 @@ def _update_unsettled(
         _UPDATE_UNSETTLED_ANSWER, {"answer": answer_id, "writer": writer, **values}
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_UPDATE_SETTLED_ANSWER = _UPDATE_ANSWER.where(
+    _ANSWERS.c.status.not_in(UNSETTLED_STATUSES), _ANSWERS.c.owner == bindparam("writer")
+)
+
+
+def _update_settled(
+    session: Session, answer_id: int, writer: str, values: dict[str, object]
+) -> None:
+    session.execute(_UPDATE_SETTLED_ANSWER, {"answer": answer_id, "writer": writer, **values})
 
 
 def _heartbeat(session: Session, owner: str, answer_ids: list[int], now: float) -> None:

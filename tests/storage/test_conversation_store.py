@@ -346,7 +346,7 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         "partial",
         "restarted",
     )
-    await stores.answers.shown(partial.answer_id)
+    await stores.replica("replica-b").shown(partial.answer_id)
     owed_now = await stores.replica("replica-b").take_over_unshown(
         stale_before=stores.database.now() + 1
     )
@@ -816,3 +816,28 @@ async def test_an_answer_stopped_before_its_first_word_cannot_be_made_in_chat(st
         await stores.answers.finish(answer.answer_id, outcome)
         await stores.answers.shown(answer.answer_id)
     assert await make_in_chat(stores, "1.0", started, 1) is InChatChoice.NOT_USABLE
+
+
+async def test_a_late_final_edit_of_an_answer_taken_over_never_lands_on_its_regeneration(
+    stores,
+):
+    started = await start(stores, claim("9.0"))
+    claude, gpt = (answer.answer_id for answer in started.answers)
+    await stores.answers.posted(claude, "9.0c")
+    for answer_id in (claude, gpt):
+        await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, "final"))
+    other = stores.replica("replica-b")
+    for owed in await other.take_over_unshown(stale_before=stores.database.now() + 1):
+        await other.shown(owed.answer_id)
+    assert isinstance(await restart(stores, "9.0c"), Regeneration)  # on replica-b
+
+    # The first writer's final edit went through at last, after a long pause.
+    await stores.answers.shown(claude)
+    await asyncio.sleep(0.05)
+    with other.in_hand([claude]):
+        await other.heartbeat()  # replica-b streams the new answer
+    alive_since = stores.database.now() - 0.01
+    taken = await stores.replica("replica-c").take_over_interrupted(
+        stale_before=alive_since, error="restarted"
+    )
+    assert taken == []
