@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from storage.answers import UNSETTLED_STATUSES
 from storage.database import Database
-from storage.rounds import is_current_chat
+from storage.rounds import hold_chat, is_current_chat
 from storage.rows import unstarted_answer
-from storage.tables import Answer, Chat, ReplyThread, Round, ThreadTurn
+from storage.tables import Answer, ReplyThread, Round, ThreadTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +140,9 @@ def _restart(
 
 
 def _hold_chat(session: Session, answer: Answer) -> None:
-    """Lock the answer's chat until the regeneration commits (FOR UPDATE: the one lock that a
-    foreign key's check waits for). A new round (by its foreign key) and a thread turn
-    (`storage.reply_threads`) hold it too while they read what their models are sent: one that
-    started first is seen by the checks that follow; one starting meanwhile reads this answer
-    once it is pending again (a thread turn waits for its new text)."""
+    """Lock the answer's chat until the regeneration commits (see `hold_chat`): a later round
+    or thread turn is either seen by the checks that follow, or reads this answer pending
+    again (a thread turn then waits for its new text)."""
     round_id: int | ScalarSelect[int | None] | None = answer.round_id
     if round_id is None:
         round_id = (
@@ -154,8 +152,7 @@ def _hold_chat(session: Session, answer: Answer) -> None:
             .where(ThreadTurn.id == answer.thread_turn_id)
             .scalar_subquery()
         )
-    chat_id = select(Round.chat_id).where(Round.id == round_id).scalar_subquery()
-    session.execute(select(Chat.id).where(Chat.id == chat_id).with_for_update())
+    hold_chat(session, select(Round.chat_id).where(Round.id == round_id).scalar_subquery())
 
 
 def _has_thread_turns(session: Session, answer_id: int) -> bool:

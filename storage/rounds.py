@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ScalarSelect, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.history import RoundRecord
@@ -60,8 +60,8 @@ def start_round(
     chat_id, own_models, prompt = _channel_state(session, plan.chat)
     if chat_id is None:
         chat_id = _create_chat(session, plan.chat, now)
-    # Checking its foreign key holds the chat (FOR KEY SHARE) until this commits: a
-    # regeneration in the chat (`storage.regeneration`) sees this round, or has finished
+    # Checking its foreign key holds the chat (FOR KEY SHARE) until this commits: a Regenerate
+    # press or an In Chat pick in the chat (`hold_chat`) sees this round, or has finished
     # before the history below is read.
     round_id = insert_returning_id(session, Round, chat_id=chat_id, **said)
     answers = insert_answers(
@@ -105,6 +105,7 @@ def choose_in_chat(
     session: Session, *, chat_id: int, round_id: int, answer_id: int
 ) -> InChatChoice:
     """Make the answer its round's In Chat answer, if the rules allow."""
+    hold_chat(session, chat_id)
     latest = session.scalar(
         select(Round.id)
         .where(Round.chat_id == chat_id, ~Round.deleted)
@@ -122,6 +123,15 @@ def choose_in_chat(
             update(Round).where(Round.id == round_id).values(in_chat_answer_id=answer_id)
         )
     return choice
+
+
+def hold_chat(session: Session, chat_id: int | ScalarSelect[Any]) -> None:
+    """Lock the chat until this transaction commits (FOR UPDATE: the one lock that a foreign
+    key's check waits for), as this one acts on its latest round. A new round (by its foreign
+    key) and a thread turn (`storage.reply_threads`) hold it too while they read what their
+    models are sent: one that started first is the latest round here, or has its turn seen;
+    one starting meanwhile reads the chat once this has committed."""
+    session.execute(select(Chat.id).where(Chat.id == chat_id).with_for_update())
 
 
 def is_current_chat(session: Session, chat_id: int) -> bool:

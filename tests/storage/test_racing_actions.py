@@ -13,7 +13,7 @@ from sqlalchemy.util import await_only
 
 import storage.retention
 import storage.rounds
-from bot.chat.in_chat import AnswerStatus
+from bot.chat.in_chat import AnswerStatus, InChatChoice
 from storage import regeneration, reply_threads
 from storage.answers import STOPPED_BY_DELETION
 from storage.database import connect
@@ -24,6 +24,7 @@ from tests.databases import fresh_postgres_database
 from tests.storage.test_conversation_store import (
     Stores,
     claim,
+    make_in_chat,
     restart,
     start,
     start_turn,
@@ -207,3 +208,30 @@ async def test_an_answer_is_never_regenerated_under_a_later_round_sent_its_text(
     # Either the answer keeps the text the later round was sent, or that round was sent none.
     assert regenerated is RegenerationRefused.NOT_LATEST or sent.status is AnswerStatus.PENDING
     assert isinstance(regenerated, Regeneration) or sent.status is AnswerStatus.DONE
+
+
+@pytest.mark.parametrize("held_open", ["in chat pick", "new round"])
+async def test_an_answer_made_in_chat_as_a_later_round_starts_is_that_rounds_or_refused(
+    stores, monkeypatch, held_open
+):
+    asked_first = await stores.round("1.0", "q")
+    gpt = asked_first.answers[1].answer_id
+
+    def pick():
+        return make_in_chat(stores, "1.0", asked_first, 1)
+
+    def new_round():
+        return start(stores, claim("2.0"))
+
+    if held_open == "in chat pick":
+        at = (storage.rounds, "is_current_chat")
+        choice, later = await overlapping(monkeypatch, pick, at, new_round)
+    else:
+        at = (storage.rounds, "round_records")
+        later, choice = await overlapping(monkeypatch, new_round, at, pick)
+
+    (sent,) = later.history
+    assert (choice, sent.chosen_answer_id) in {
+        (InChatChoice.CHOSEN, gpt),
+        (InChatChoice.NOT_LATEST_ROUND, None),
+    }
