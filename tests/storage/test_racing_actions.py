@@ -53,24 +53,26 @@ async def stores(postgres_url: str) -> AsyncIterator[Stores]:
 
 def meanwhile(
     monkeypatch: pytest.MonkeyPatch, module: Any, name: str, other: Callable[[], Awaitable[Any]]
-) -> asyncio.Future[Any]:
+) -> Callable[[], Awaitable[Any]]:
     """Run `other` (in transactions of its own) right after the first call of `module.name`,
-    that call's transaction still open: until `other` is done, or waits for a lock it holds."""
+    that call's transaction still open: until `other` is done, or waits for a lock it holds.
+    Returns what awaits `other`'s outcome, once that call was made."""
     original = getattr(module, name)
     started: list[asyncio.Future[Any]] = []
-    result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     def held_open(*args: Any, **kwargs: Any) -> Any:
         value = original(*args, **kwargs)
         if not started:
-            task = asyncio.ensure_future(other())
-            task.add_done_callback(lambda done: result.set_result(done.result()))
-            started.append(task)
-            await_only(asyncio.wait({task}, timeout=MEANWHILE_SECONDS))
+            started.append(asyncio.ensure_future(other()))
+            await_only(asyncio.wait(started, timeout=MEANWHILE_SECONDS))
         return value
 
+    async def outcome() -> Any:
+        (task,) = started
+        return await task
+
     monkeypatch.setattr(module, name, held_open)
-    return result
+    return outcome
 
 
 async def asked(stores: Stores):
@@ -84,8 +86,8 @@ async def asked(stores: Stores):
 async def overlapping(monkeypatch, held_open, at: tuple[Any, str], other) -> tuple[Any, Any]:
     """`held_open()`, its transaction held open after the first call of `at` (a module and a
     function's name) while `other()` runs: what each came to."""
-    started = meanwhile(monkeypatch, *at, other)
-    return await held_open(), await started
+    outcome = meanwhile(monkeypatch, *at, other)
+    return await held_open(), await outcome()
 
 
 async def race(monkeypatch, held_open: str, turn, regenerate):
