@@ -161,6 +161,26 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _a_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith("xapp-"):
+            raise ValueError(
+                "holds an app-level token (xapp-…): it takes the bot token (xoxb-…, from OAuth & "
+                "Permissions); an xapp- token goes in SLACK_APP_TOKEN"
+            )
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _an_app_level_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith("xox"):
+            raise ValueError(
+                "holds a bot or user token (xox…): it takes an app-level token (xapp-…, from "
+                "Basic Information → App-Level Tokens), or stays unset for HTTP mode"
+            )
+        return value
+
     @model_validator(mode="after")
     def _slack_credentials(self) -> Settings:
         if self.slack_bot_token is None or not self.slack_bot_token.get_secret_value():

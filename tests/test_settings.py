@@ -137,3 +137,25 @@ def test_a_key_no_http_header_can_carry_names_its_variable_and_not_its_value(mon
     line = describe_validation_error(error.value)
     assert line.startswith(f"Configuration error: {variable}: must be printable ASCII")
     assert "sk-secret" not in line
+
+
+@pytest.mark.parametrize(
+    ("bot_token", "app_token", "variable", "advice"),
+    [
+        ("xapp-1-A1-secret", None, "SLACK_BOT_TOKEN", "it takes the bot token (xoxb-…"),
+        ("xoxb-1", "xoxb-secret", "SLACK_APP_TOKEN", "it takes an app-level token (xapp-…"),
+        ("xapp-1-A1-secret", "xoxb-secret", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN: holds a bot"),
+    ],
+)
+def test_slack_tokens_swapped_or_misplaced_say_which_goes_where(
+    monkeypatch, bot_token, app_token, variable, advice
+):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", bot_token)
+    if app_token:
+        monkeypatch.setenv("SLACK_APP_TOKEN", app_token)
+    with pytest.raises(ValidationError) as error:
+        Settings(_env_file=None, slack_signing_secret="s")
+    line = describe_validation_error(error.value)
+    assert line.startswith(f"Configuration error: {variable}: holds ")
+    assert advice in line
+    assert "secret" not in line.replace("SLACK_SIGNING_SECRET", "")
