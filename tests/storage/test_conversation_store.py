@@ -833,10 +833,12 @@ async def test_a_late_final_edit_of_an_answer_taken_over_never_lands_on_its_rege
 
     # The first writer's final edit went through at last, after a long pause.
     await stores.answers.shown(claude)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
     with other.in_hand([claude]):
         await other.heartbeat()  # replica-b streams the new answer
-    alive_since = stores.database.now() - 0.01
+    # Its heartbeat just now counts, one from before the pause would not (with room for a
+    # loaded machine between the heartbeat and this line).
+    alive_since = stores.database.now() - 0.25
     taken = await stores.replica("replica-c").take_over_interrupted(
         stale_before=alive_since, error="restarted"
     )
