@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.chat.history import RoundRecord
+from bot.chat.history import RoundRecord, in_chat_answer_id
 from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
 from bot.chat.routing import ChatKey
 from storage.rows import (
@@ -22,6 +22,7 @@ from storage.rows import (
     insert_returning_id,
     latest_with_answers,
     new_answer_columns,
+    round_answers,
     with_answers,
 )
 from storage.tables import Answer, ChannelModels, ChannelPrompt, Chat, Round
@@ -117,12 +118,23 @@ def choose_in_chat(
     if answer.deleted or (status.settled and not answer.text.strip()):
         status = AnswerStatus.FAILED  # nothing a later round could be sent
     is_latest = latest == round_id and is_current_chat(session, chat_id)
-    choice = judge_in_chat_choice(is_latest_round=is_latest, status=status)
+    choice = judge_in_chat_choice(
+        is_latest_round=is_latest,
+        status=status,
+        is_in_chat=is_latest and _in_chat_answer_id(session, round_id) == answer_id,
+    )
     if choice.chosen:
         session.execute(
             update(Round).where(Round.id == round_id).values(in_chat_answer_id=answer_id)
         )
     return choice
+
+
+def _in_chat_answer_id(session: Session, round_id: int) -> int | None:
+    """The round's In Chat answer as later rounds would be sent it now."""
+    chosen = session.scalar(select(Round.in_chat_answer_id).where(Round.id == round_id))
+    answers = tuple(round_answers(session, round_id))
+    return in_chat_answer_id(RoundRecord(round_id, "", "", chosen, answers))
 
 
 def hold_chat(session: Session, chat_id: int | ScalarSelect[Any]) -> None:

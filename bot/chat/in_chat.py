@@ -65,6 +65,7 @@ class InChatChoice(Enum):
     CHOSEN_ONCE_FINISHED = (
         "will be In Chat once it has finished: later messages in this chat will see it instead."
     )
+    ALREADY = "is In Chat already: later messages in this chat see it."
     NOT_LATEST_ROUND = "can't become In Chat: only an answer to the latest message can."
     NOT_USABLE = "can't become In Chat: it has no text."
 
@@ -73,14 +74,19 @@ class InChatChoice(Enum):
         return self in (InChatChoice.CHOSEN, InChatChoice.CHOSEN_ONCE_FINISHED)
 
 
-def judge_in_chat_choice(*, is_latest_round: bool, status: AnswerStatus) -> InChatChoice:
+def judge_in_chat_choice(
+    *, is_latest_round: bool, status: AnswerStatus, is_in_chat: bool = False
+) -> InChatChoice:
     """Only an answer of the chat's latest round, with text or still writing it, may be made
     In Chat. One still writing is In Chat once it has text; should it fail, the default rule
-    picks again (`bot.chat.history.in_chat_answer_id`)."""
+    picks again (`bot.chat.history.in_chat_answer_id`). `is_in_chat`: the answer is the
+    round's In Chat answer already (chosen, or by the default rule)."""
     if not is_latest_round:
         return InChatChoice.NOT_LATEST_ROUND
     if not status.settled:
         return InChatChoice.CHOSEN_ONCE_FINISHED
     if not status.keeps_text:
         return InChatChoice.NOT_USABLE
+    if is_in_chat:
+        return InChatChoice.ALREADY
     return InChatChoice.CHOSEN

@@ -308,6 +308,14 @@ def test_only_a_finished_answer_of_the_latest_round_can_be_made_in_chat():
     )
 
 
+def test_an_answer_in_chat_already_is_said_to_be_so_not_chosen_again():
+    choice = judge_in_chat_choice(is_latest_round=True, status=DONE, is_in_chat=True)
+    assert choice is InChatChoice.ALREADY and not choice.chosen
+    assert judge_in_chat_choice(is_latest_round=False, status=DONE, is_in_chat=True) is (
+        InChatChoice.NOT_LATEST_ROUND
+    )
+
+
 def test_an_answer_with_partial_text_can_be_made_in_chat_one_without_text_cannot():
     for status in (AnswerStatus.CUT_OFF, AnswerStatus.INTERRUPTED, AnswerStatus.STOPPED):
         assert judge_in_chat_choice(is_latest_round=True, status=status) is InChatChoice.CHOSEN

@@ -664,6 +664,14 @@ async def test_thread_turns_take_their_place_by_when_they_were_said(stores):
     assert [turn.text for turn in history.turns] == ["said first", "said second"]
 
 
+async def test_an_answer_in_chat_by_default_or_by_choice_is_in_chat_already(stores):
+    started = await stores.round("1.0", "q")
+    assert await make_in_chat(stores, "1.0", started, 0) is InChatChoice.ALREADY  # the default
+    assert await make_in_chat(stores, "1.0", started, 1) is InChatChoice.CHOSEN
+    assert await make_in_chat(stores, "1.0", started, 1) is InChatChoice.ALREADY
+    assert await make_in_chat(stores, "1.0", started, 0) is InChatChoice.CHOSEN
+
+
 async def test_a_deleted_answer_cannot_be_made_in_chat(stores):
     started = await stores.round("1.0", "q")
     await stores.conversations.forget_message(claim(f"1.0{started.answers[1].answer_id}"))
