@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     openrouter_api_key: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     ollama_base_url: str = "http://localhost:11434/v1"
+    ollama_api_key: SecretStr | None = None  # for a server that asks for one (vLLM --api-key)
 
     chorus_system_prompt: str = ""  # sent after the bot's own base prompt
     log_level: str = "INFO"
@@ -133,6 +134,7 @@ class Settings(BaseSettings):
         "anthropic_api_key",
         "gemini_api_key",
         "openrouter_api_key",
+        "ollama_api_key",
         mode="before",
     )
     @classmethod
@@ -148,6 +150,7 @@ class Settings(BaseSettings):
         "anthropic_api_key",
         "gemini_api_key",
         "openrouter_api_key",
+        "ollama_api_key",
     )
     @classmethod
     def _fit_for_a_header(cls, value: SecretStr | None) -> SecretStr | None:
@@ -200,13 +203,13 @@ class Settings(BaseSettings):
         return self.chorus_replica_id or f"{socket.gethostname()}:{self.port}"
 
     def provider_keys(self) -> dict[str, str | None]:
-        """The API key of each provider (None when unset; Ollama never needs one)."""
+        """The API key of each provider (None when unset; Ollama's is optional)."""
         return {
             "openai": _secret(self.openai_api_key),
             "anthropic": _secret(self.anthropic_api_key),
             "google": _secret(self.gemini_api_key),
             "openrouter": _secret(self.openrouter_api_key),
-            "ollama": None,
+            "ollama": _secret(self.ollama_api_key),
         }
 
     def model_catalog(self) -> ModelCatalog:

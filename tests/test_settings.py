@@ -126,6 +126,7 @@ def test_without_chorus_models_the_defaults_come_in_the_readmes_order(monkeypatc
         "ANTHROPIC_API_KEY",
         "GEMINI_API_KEY",
         "OPENROUTER_API_KEY",
+        "OLLAMA_API_KEY",
     ],
 )
 def test_a_key_no_http_header_can_carry_names_its_variable_and_not_its_value(monkeypatch, variable):

@@ -127,7 +127,7 @@ def _makers(
         "ollama": lambda client: OpenAICompatibleProvider(
             client,
             settings.ollama_base_url,
-            None,
+            keys["ollama"],
             first_token_timeout=first_token_timeout,
             alternate_turns=True,
         ),

@@ -73,3 +73,17 @@ async def test_open_models_are_sent_turns_that_alternate_and_open_with_a_user_tu
         {"role": "assistant", "content": "4."},
         {"role": "user", "content": "Bob: And 3+3?\n\nAnn: Answer both."},
     ]
+
+
+@pytest.mark.parametrize(("key", "sent"), [(None, None), ("vllm-key-1", "Bearer vllm-key-1")])
+async def test_a_local_server_is_sent_ollama_api_key_only_when_it_is_set(
+    only_anthropic, monkeypatch, key, sent
+):
+    settings = only_anthropic.model_copy(update={"ollama_api_key": SecretStr(key) if key else None})
+    server = ReplayServer(ANSWER)
+    monkeypatch.setattr(registry, "make_http_client", lambda settings: server.client())
+    async with Providers(settings) as providers:
+        answer = await run(providers.by_name["ollama"], "llama3.2")
+
+    assert answer.error is None
+    assert server.request.headers.get("authorization") == sent
