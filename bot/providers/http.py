@@ -72,7 +72,7 @@ class SseEndpoint:
     read_event: EventReader
     first_token_timeout: float | None = None
 
-    def stream(self, url: str, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
+    def stream(self, url: str, body: Mapping[str, Any]) -> AsyncGenerator[StreamEvent, None]:
         return stream_answer(
             self.client,
             self.provider,
@@ -93,7 +93,7 @@ async def stream_answer(
     body: Mapping[str, Any],
     read_event: EventReader,
     first_token_timeout: float | None = None,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
     an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
     `first_token_timeout` seconds, or none for the client's read timeout once text has come,

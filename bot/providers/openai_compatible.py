@@ -13,8 +13,10 @@ from bot.providers.base import Refused, StreamEvent, alternating_turns
 from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
+from bot.providers.think_block import without_leading_think
 
-_NAMES_BY_HOST = {"api.openai.com": "OpenAI", "openrouter.ai": "OpenRouter"}
+_OPENAI_HOST = "api.openai.com"
+_NAMES_BY_HOST = {_OPENAI_HOST: "OpenAI", "openrouter.ai": "OpenRouter"}
 _OLLAMA_PORT = 11434
 
 
@@ -37,13 +39,19 @@ class OpenAICompatibleProvider:
         self.name = name or server_name(base_url)
         self._endpoint = SseEndpoint(client, self.name, headers, read_event, first_token_timeout)
         self._alternate_turns = alternate_turns
+        # Open models (local servers, OpenRouter's routes, other hosts) may think aloud in the
+        # answer text; OpenAI's own never do, so one that starts so was asked to.
+        self._leaves_out_think_block = httpx.URL(base_url).host != _OPENAI_HOST
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         # The chat templates of many open models (Gemma, Mistral), served by local servers
         # or OpenRouter's providers, refuse turns that do not alternate.
         if self._alternate_turns:
             request = ModelRequest(request.system, tuple(alternating_turns(request.messages)))
-        return self._endpoint.stream(self._url, request_body(model_id, request))
+        events = self._endpoint.stream(self._url, request_body(model_id, request))
+        if self._leaves_out_think_block:
+            return without_leading_think(events, self.name)
+        return events
 
 
 def bearer(api_key: str | None) -> dict[str, str]:

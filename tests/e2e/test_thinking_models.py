@@ -1,0 +1,34 @@
+"""Local reasoning models that think aloud in their answer text: people, and later rounds, get
+the answer without the thinking."""
+
+from __future__ import annotations
+
+from tests.doubles.model_servers import ModelScript
+from tests.e2e.scene import CHANNEL, ask
+from tests.e2e.slack_views import body, status_line, wait_for_answers
+
+THOUGHT = "Alice greets me. I should greet her back, briefly."
+REPLY = f"<think>\n{THOUGHT}\n</think>\n\nHello, Alice!"
+
+
+def test_a_local_models_think_block_is_neither_shown_nor_sent_back(
+    start_bot, slack, models, events
+):
+    models.script("ollama:qwq", ModelScript(reply=REPLY, chunk_chars=3, chunk_delay=0.02))
+    bot = start_bot(CHORUS_MODELS="ollama:qwq")
+    ask(bot, events, "hello")
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+
+    assert body(answer) == "Hello, Alice!"
+    assert ":warning:" not in status_line(answer)
+    shown = [call.params.get("text", "") for call in slack.calls_for("chat.update")]
+    assert shown and not any("think" in text or "greet her" in text for text in shown)
+
+    bot.wait_until_idle()
+    ask(bot, events, "how are you?")
+    wait_for_answers(slack, CHANNEL, 2)
+    assert models.requests_for("ollama:qwq")[-1].turns() == [
+        ("user", "Alice: hello"),
+        ("assistant", "Hello, Alice!"),
+        ("user", "Alice: how are you?"),
+    ]

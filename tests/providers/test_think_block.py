@@ -1,0 +1,189 @@
+"""A leading `<think>…</think>` block, as local reasoning models and some OpenRouter routes
+stream it in the answer text, is left out of the answer of OpenAI-compatible servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from bot.providers.base import OutputLimitReached, StoppedEarly, StreamCut
+from bot.providers.openai_compatible import OpenAICompatibleProvider
+from bot.providers.registry import Providers
+from bot.providers.retry import RetryPolicy, stream_with_retries
+from bot.settings import Settings
+from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
+from tests.providers.replay import Answer, ReplayServer, collect, conversation, run
+
+OLLAMA_URL = "http://localhost:11434/v1"
+THOUGHT = "\nThe user wants both sums. 2+2 is 4, 3+3 is 6.\n"
+THINKING_ANSWER = f"<think>{THOUGHT}</think>\n\n4 and 6."
+# Long enough to wait out a deadline of 0.6 s, short enough that a missing one fails quickly.
+PATIENCE_SECONDS = 4.0
+
+
+def content(text: str, finish: str | None = None) -> str:
+    delta = {} if finish else {"content": text}
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return f"data: {json.dumps({'object': 'chat.completion.chunk', 'choices': [choice]})}\n\n"
+
+
+def stream_of(*pieces: str, finish: str | None = "stop") -> bytes:
+    """A Chat Completions stream whose deltas carry `pieces`, ended by `finish` (or cut)."""
+    body = "".join(content(piece) for piece in pieces)
+    if finish is not None:
+        body += content("", finish) + "data: [DONE]\n\n"
+    return body.encode()
+
+
+def in_pieces(text: str, size: int) -> list[str]:
+    return [text[at : at + size] for at in range(0, len(text), size)]
+
+
+async def ask_server(body: bytes, base_url: str = OLLAMA_URL) -> Answer:
+    async with ReplayServer(body).client() as client:
+        return await run(OpenAICompatibleProvider(client, base_url, None), "qwq")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 100])
+async def test_a_leading_think_block_is_left_out_even_with_its_tags_split(size: int):
+    answer = await ask_server(stream_of(*in_pieces(THINKING_ANSWER, size)))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+
+
+async def test_whitespace_before_the_block_and_tags_cut_mid_name_are_read():
+    answer = await ask_server(stream_of("\n ", "<th", "ink>", "hm", "m</thi", "nk>", "\n\n4."))
+
+    assert answer.text == "4."
+
+
+async def test_an_empty_think_block_is_left_out():
+    answer = await ask_server(stream_of("<think>\n\n</think>\n\n", "Hello."))
+
+    assert answer.text == "Hello."
+
+
+# Answers that mention the tags, by what makes each no leading think block.
+MENTIONS_OF_THE_TAGS = {
+    "not-at-the-start": "Tags like <think>x</think> wrap the reasoning.",
+    "in-a-code-block": "```html\n<think>x</think>\n```",
+    "in-code": "`<think>` opens the block.",
+    "another-tag": "<thinker> is no tag of ours.",
+    "only-the-start-of-a-tag": "<th",
+}
+
+
+@pytest.mark.parametrize("text", MENTIONS_OF_THE_TAGS.values(), ids=MENTIONS_OF_THE_TAGS.keys())
+async def test_think_tags_anywhere_but_at_the_start_are_kept(text: str):
+    answer = await ask_server(stream_of(*in_pieces(text, 2)))
+
+    assert answer.text == text
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://openrouter.ai/api/v1", OLLAMA_URL, "https://gpu-box:8000/v1"]
+)
+async def test_servers_that_may_run_open_models_have_the_block_left_out(base_url: str):
+    answer = await ask_server(stream_of(THINKING_ANSWER), base_url)
+
+    assert answer.text == "4 and 6."
+
+
+async def test_openais_own_models_answer_as_they_wrote():
+    # They never think in their answer text: one that starts so was asked to.
+    answer = await ask_server(stream_of(THINKING_ANSWER), "https://api.openai.com/v1")
+
+    assert answer.text == THINKING_ANSWER
+
+
+async def test_an_answer_ending_inside_the_block_at_the_output_limit_says_so():
+    answer = await ask_server(stream_of("<think>", THOUGHT, finish="length"))
+
+    assert answer.text == ""
+    assert isinstance(answer.error, OutputLimitReached)
+    assert str(answer.error) == (
+        "Ollama stopped at the output-token limit before the model finished thinking."
+    )
+
+
+async def test_an_answer_finished_inside_the_block_is_not_an_empty_success():
+    answer = await ask_server(stream_of("<think>", THOUGHT))
+
+    assert answer.text == ""
+    assert isinstance(answer.error, StoppedEarly)
+    assert str(answer.error) == "Ollama ended the answer before the model finished thinking."
+
+
+async def test_a_stream_cut_inside_the_block_has_shown_nothing():
+    answer = await ask_server(stream_of("<think>", THOUGHT, finish=None))
+
+    assert answer.text == ""
+    assert isinstance(answer.error, StreamCut)
+
+
+@pytest.fixture
+def models() -> Iterator[FakeModelServer]:
+    server = FakeModelServer().start()
+    yield server
+    server.stop()
+
+
+def providers(models: FakeModelServer, **tuning: float) -> Providers:
+    """The providers as the bot makes them, pointed at the fake model servers."""
+    env = {name.lower(): value for name, value in models.env().items()}
+    return Providers(
+        Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env, **tuning)
+    )
+
+
+@pytest.mark.parametrize("provider", ["ollama", "openrouter", "openai"])
+async def test_the_fake_servers_thinking_models_answer_without_their_thoughts(
+    models: FakeModelServer, provider: str
+):
+    models.script(f"{provider}:qwq", ModelScript(reply=THINKING_ANSWER, chunk_chars=3))
+
+    async with providers(models) as provider_for:
+        answer = await run(provider_for.by_name[provider], "qwq")
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+
+
+async def test_a_long_think_is_not_taken_for_a_model_that_never_starts(models: FakeModelServer):
+    # Its thoughts stream for about 1.2 s, past the first-token deadline, never silent for long.
+    long_think = ModelScript(reply=THINKING_ANSWER, chunk_chars=4, chunk_delay=0.08)
+    models.script("ollama:qwq", long_think)
+
+    async with providers(
+        models, chorus_provider_first_token_timeout=0.6, chorus_provider_read_timeout=3.0
+    ) as provider_for:
+        answer = await asyncio.wait_for(
+            run(provider_for.by_name["ollama"], "qwq"), PATIENCE_SECONDS
+        )
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+
+
+async def test_a_stream_cut_while_thinking_is_retried_as_one_with_no_text(
+    models: FakeModelServer,
+):
+    cut_mid_thought = ModelFault(cut_after_chunks=4)
+    models.script(
+        "ollama:qwq",
+        ModelScript(reply=THINKING_ANSWER, chunk_chars=4, error=cut_mid_thought, fail_times=1),
+    )
+
+    async with providers(models) as provider_for:
+        events = stream_with_retries(
+            provider_for.by_name["ollama"], "qwq", conversation(), RetryPolicy(base_delay=0)
+        )
+        answer = await collect(events)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert len(models.requests_for("ollama:qwq")) == 2
