@@ -112,6 +112,17 @@ class OutputLimitReached(ProviderError):
     """The model stopped at the output-token limit; asking again would stop there again."""
 
 
+class ThoughtTooLong(ProviderError):
+    """The model thought aloud past the longest answer shown without answering: caught in a
+    loop, most likely, so asking again would go round again."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The model's thinking passed {limit:,} characters, "
+            "the most Chorus waits for an answer."
+        )
+
+
 class StoppedEarly(ProviderError):
     """The provider ended the answer, whole as far as the stream goes, for a reason other than
     a natural stop or the output limit (Gemini's finish reason OTHER)."""

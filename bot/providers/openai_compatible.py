@@ -33,6 +33,7 @@ class OpenAICompatibleProvider:
         name: str | None = None,
         first_token_timeout: float | None = None,
         alternate_turns: bool = False,
+        max_thought_chars: int | None = None,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/chat/completions"
         headers = {**(extra_headers or {}), **bearer(api_key)}
@@ -42,6 +43,7 @@ class OpenAICompatibleProvider:
         # Open models (local servers, OpenRouter's routes, other hosts) may think aloud in the
         # answer text; OpenAI's own never do, so one that starts so was asked to.
         self._leaves_out_think_block = httpx.URL(base_url).host != _OPENAI_HOST
+        self._max_thought_chars = max_thought_chars
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         # The chat templates of many open models (Gemma, Mistral), served by local servers
@@ -50,7 +52,7 @@ class OpenAICompatibleProvider:
             request = ModelRequest(request.system, tuple(alternating_turns(request.messages)))
         events = self._endpoint.stream(self._url, request_body(model_id, request))
         if self._leaves_out_think_block:
-            return without_leading_think(events, self.name)
+            return without_leading_think(events, self.name, self._max_thought_chars)
         return events
 
 

@@ -122,6 +122,7 @@ def _makers(
             name="OpenRouter",
             first_token_timeout=first_token_timeout,
             alternate_turns=True,
+            max_thought_chars=settings.chorus_max_answer_chars,
         ),
         # Named after its address unless it is Ollama's: it may be LM Studio, vLLM…
         "ollama": lambda client: OpenAICompatibleProvider(
@@ -130,6 +131,7 @@ def _makers(
             keys["ollama"],
             first_token_timeout=first_token_timeout,
             alternate_turns=True,
+            max_thought_chars=settings.chorus_max_answer_chars,
         ),
         "anthropic": lambda client: AnthropicProvider(
             client,
@@ -154,5 +156,10 @@ def _openai(settings: Settings, client: httpx.AsyncClient, *, key: str | None) -
     if settings.openai_api == "responses":
         return OpenAIResponsesProvider(client, base_url, key, first_token_timeout=timeout)
     return OpenAICompatibleProvider(
-        client, base_url, key, name="OpenAI", first_token_timeout=timeout
+        client,
+        base_url,
+        key,
+        name="OpenAI",
+        first_token_timeout=timeout,
+        max_thought_chars=settings.chorus_max_answer_chars,
     )

@@ -8,7 +8,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from enum import Enum, auto
 
-from bot.providers.base import OutputLimitReached, StoppedEarly, StreamEvent, TextDelta
+from bot.providers.base import (
+    OutputLimitReached,
+    StoppedEarly,
+    StreamEvent,
+    TextDelta,
+    ThoughtTooLong,
+)
 
 OPENING_TAG = "<think>"
 CLOSING_TAG = "</think>"
@@ -28,6 +34,7 @@ class LeadingThinkFilter:
     def __init__(self) -> None:
         self._part = _Part.OPENING
         self._held = ""
+        self.thought_chars = 0  # about: the pieces that came while thinking
 
     @property
     def thinking(self) -> bool:
@@ -47,6 +54,7 @@ class LeadingThinkFilter:
                 return text
             self._part, text = _Part.THOUGHT, start.removeprefix(OPENING_TAG)
         if self._part is _Part.THOUGHT:
+            self.thought_chars += len(piece)
             end = text.find(CLOSING_TAG)
             if end < 0:
                 # Enough of the end to hold a closing tag split across this piece and the next.
@@ -66,11 +74,13 @@ class LeadingThinkFilter:
 
 
 async def without_leading_think(
-    events: AsyncGenerator[StreamEvent, None], provider: str
+    events: AsyncGenerator[StreamEvent, None], provider: str, max_thought_chars: int | None
 ) -> AsyncIterator[StreamEvent]:
     """`events` without a leading think block. An answer that ends inside it raises, so
     it is never taken for an empty answer; text it held back is never yielded, so a retry
-    takes a failure while the model thinks for one before any text."""
+    takes a failure while the model thinks for one before any text. Thinking past
+    `max_thought_chars` raises `ThoughtTooLong`: a loop in the thoughts shows no text for
+    the longest answer shown to cut off."""
     think = LeadingThinkFilter()
     async with aclosing(events):
         try:
@@ -79,6 +89,8 @@ async def without_leading_think(
                     yield event
                 elif text := think.feed(event.text):
                     yield TextDelta(text)
+                elif max_thought_chars is not None and think.thought_chars > max_thought_chars:
+                    raise ThoughtTooLong(max_thought_chars)
         except OutputLimitReached as error:
             if not think.thinking:
                 raise

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.providers.base import OutputLimitReached, StoppedEarly, StreamCut
+from bot.providers.base import OutputLimitReached, StoppedEarly, StreamCut, ThoughtTooLong
 from bot.providers.openai_compatible import OpenAICompatibleProvider
 from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy, stream_with_retries
@@ -42,9 +42,9 @@ def in_pieces(text: str, size: int) -> list[str]:
     return [text[at : at + size] for at in range(0, len(text), size)]
 
 
-async def ask_server(body: bytes, base_url: str = OLLAMA_URL) -> Answer:
+async def ask_server(body: bytes, base_url: str = OLLAMA_URL, **options: int) -> Answer:
     async with ReplayServer(body).client() as client:
-        return await run(OpenAICompatibleProvider(client, base_url, None), "qwq")
+        return await run(OpenAICompatibleProvider(client, base_url, None, **options), "qwq")
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 100])
@@ -125,6 +125,24 @@ async def test_a_stream_cut_inside_the_block_has_shown_nothing():
     assert isinstance(answer.error, StreamCut)
 
 
+async def test_a_model_thinking_in_circles_is_cut_off_at_the_longest_answer_shown():
+    looping = stream_of("<think>", *["Wait, let me check again. "] * 10, "</think>4.")
+    answer = await ask_server(looping, max_thought_chars=200)
+
+    assert answer.text == ""
+    assert isinstance(answer.error, ThoughtTooLong)
+    assert str(answer.error) == (
+        "The model's thinking passed 200 characters, the most Chorus waits for an answer."
+    )
+    assert not ThoughtTooLong.retryable, "it would most likely go round again"
+
+
+async def test_thinking_within_the_bound_is_waited_for():
+    answer = await ask_server(stream_of(THINKING_ANSWER), max_thought_chars=len(THOUGHT))
+
+    assert answer.text == "4 and 6."
+
+
 @pytest.fixture
 def models() -> Iterator[FakeModelServer]:
     server = FakeModelServer().start()
@@ -145,12 +163,15 @@ async def test_the_fake_servers_thinking_models_answer_without_their_thoughts(
     models: FakeModelServer, provider: str
 ):
     models.script(f"{provider}:qwq", ModelScript(reply=THINKING_ANSWER, chunk_chars=3))
+    models.script(f"{provider}:loop", ModelScript(reply=f"<think>{'Hm. ' * 300}", chunk_chars=8))
 
-    async with providers(models) as provider_for:
+    async with providers(models, chorus_max_answer_chars=1_000) as provider_for:
         answer = await run(provider_for.by_name[provider], "qwq")
+        looping = await run(provider_for.by_name[provider], "loop")
 
     assert answer.error is None
     assert answer.text == "4 and 6."
+    assert isinstance(looping.error, ThoughtTooLong), "bounded as the answers shown are"
 
 
 async def test_a_long_think_is_not_taken_for_a_model_that_never_starts(models: FakeModelServer):
