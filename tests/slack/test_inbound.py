@@ -1,16 +1,23 @@
 """SPEC §4.1 and 4.2: which events are people's messages, and how their text reads to models."""
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 import pytest
 
 from bot.chat.attachments import AttachedFile
 from bot.chat.routing import IncomingMessage
+from bot.slack.files import SlackFiles
 from bot.slack.inbound import (
     NAMES_LOOKED_UP_PER_MESSAGE,
+    ReadableMessage,
     incoming_message,
     readable_message,
     readable_text,
     rewritten_by_author,
 )
+from bot.slack.web import SlackWeb, open_web_session
+from tests.doubles import SharedFile, SlackEmulator
 
 NAMES = {"U0ALICE": "Alice", "U0BOB": "Bob"}
 
@@ -113,49 +120,51 @@ def test_attached_files_are_kept_as_slack_describes_them():
     )
 
 
-NOTES = {"name": "notes.txt", "mimetype": "text/plain", "size": 9, "url_private": "https://x/n"}
-BINARY = {"name": "data.txt", "mimetype": "text/plain", "size": 4, "url_private": "https://x/d"}
-CONTENTS = {"https://x/n": b"the plan\n", "https://x/d": b"\x00\x01\x02\x03"}
+@dataclass
+class Files:
+    """The bot's file access and the workspace the files are shared in."""
+
+    slack: SlackFiles
+    emulator: SlackEmulator
+
+    def message(self, text: str, *shared: SharedFile) -> IncomingMessage:
+        """A message in #general with `shared` attached, as its event reaches the bot."""
+        posted = self.emulator.post_user_message("C0GENERAL", "U0ALICE", text, files=shared)
+        found = incoming_message(
+            event(text=text, files=posted["files"]), team_id="T1", bot_user_id="U0BOT"
+        )
+        assert found is not None
+        return found
+
+    async def read(self, message: IncomingMessage) -> ReadableMessage:
+        return await readable_message(
+            message, bot_user_id="U0BOT", user_name=user_name, files=self.slack
+        )
 
 
-class FakeFiles:
-    """Files as described in their events, with the contents above."""
-
-    async def describe(self, file: AttachedFile) -> AttachedFile:
-        return file
-
-    async def read(self, file: AttachedFile) -> bytes | None:
-        return CONTENTS.get(file.url or "")
+@pytest.fixture
+async def files(web: tuple[SlackWeb, SlackEmulator]) -> AsyncIterator[Files]:
+    """The bot's own file access (`SlackFiles`), downloading from the emulator."""
+    slack, emulator = web
+    async with open_web_session() as session:
+        yield Files(SlackFiles(slack, session, emulator.bot_token, emulator.api_url), emulator)
 
 
-def with_files(text: str, files: list[dict[str, object]]) -> IncomingMessage:
-    found = incoming_message(event(text=text, files=files), team_id="T1", bot_user_id="U0BOT")
-    assert found is not None
-    return found
-
-
-async def read(message: IncomingMessage) -> str:
-    readable = await readable_message(
-        message, bot_user_id="U0BOT", user_name=user_name, files=FakeFiles()
-    )
-    return readable.text
-
-
-async def test_attached_files_that_are_not_text_are_named_to_the_models_as_not_shown():
-    files: list[dict[str, object]] = [{"name": "q3.pdf"}, {"name": "chart.png"}]
+async def test_attached_files_that_are_not_text_are_named_to_the_models_as_not_shown(files):
+    shared = (SharedFile("q3.pdf"), SharedFile("chart.png"))
     note = "[attached, not shown to you: q3.pdf, chart.png]"
-    assert await read(with_files("<@U0BOT> sum this up", files)) == f"sum this up\n{note}"
-    assert await read(with_files("<@U0BOT>", files)) == note
+    asked = await files.read(files.message("<@U0BOT> sum this up", *shared))
+    assert asked.text == f"sum this up\n{note}"
+    assert (await files.read(files.message("<@U0BOT>", *shared))).text == note
+    assert files.emulator.file_downloads() == [], "not text: never downloaded"
 
 
-async def test_attached_text_files_are_read_and_unreadable_ones_said_so():
-    message = with_files("<@U0BOT> read these", [NOTES, BINARY])
-    readable = await readable_message(
-        message, bot_user_id="U0BOT", user_name=user_name, files=FakeFiles()
-    )
+async def test_attached_text_files_are_read_and_unreadable_ones_said_so(files):
+    notes = SharedFile("notes.txt", "the plan\n")
+    binary = SharedFile("data.txt", b"\x00\x01\x02\x03")
+    readable = await files.read(files.message("<@U0BOT> read these", notes, binary))
     assert readable.unread_files == ("data.txt",)
-    text = readable.text
-    assert text == (
+    assert readable.text == (
         "read these\n[attached file: notes.txt]\n```\nthe plan\n```\n"
         "[attached, not shown to you: data.txt (could not be read)]"
     )
