@@ -45,7 +45,12 @@ class ModelFault:
             raise ValueError(f"a ModelFault has one stream fault at most: {self._stream_faults()}")
 
     def _stream_faults(self) -> list[str]:
-        return [name for name in STREAM_FAULTS if getattr(self, name) not in (None, False)]
+        # Not `in (None, False)`: 0 == False, and "after 0 chunks" is a fault like any other.
+        return [
+            name
+            for name in STREAM_FAULTS
+            if getattr(self, name) is not None and getattr(self, name) is not False
+        ]
 
     @property
     def stream_fault(self) -> str | None:
