@@ -13,6 +13,8 @@ import httpx
 
 from bot.chat.messages import ChatMessage, ModelRequest
 from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
+from bot.settings import Settings
+from tests.doubles.model_servers import FakeModelServer
 
 SSE = {"content-type": "text/event-stream"}
 JSON = {"content-type": "application/json"}
@@ -117,3 +119,9 @@ async def run(
     provider: ModelProvider, model_id: str, request: ModelRequest | None = None
 ) -> Answer:
     return await collect(provider.stream(model_id, request or conversation()))
+
+
+def bot_settings(models: FakeModelServer, **tuning: str | float) -> Settings:
+    """The bot's settings, every provider pointed at `models`, with `tuning` on top."""
+    env = {name.lower(): value for name, value in models.env().items()}
+    return Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **(env | tuning))

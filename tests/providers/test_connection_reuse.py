@@ -5,31 +5,20 @@ bot's own settings, registry and HTTP client against the fake model servers, ove
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from bot.providers.openai_compatible import OpenAICompatibleProvider
 from bot.providers.registry import Providers
-from bot.settings import Settings
 from tests.doubles.model_servers import FakeModelServer
-from tests.providers.replay import ANSWER_PATIENCE_SECONDS, ReplayServer, run
-
-
-@pytest.fixture
-def models() -> Iterator[FakeModelServer]:
-    server = FakeModelServer().start()
-    yield server
-    server.stop()
+from tests.providers.replay import ANSWER_PATIENCE_SECONDS, ReplayServer, bot_settings, run
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "google"])
 async def test_the_next_request_to_a_provider_reuses_the_finished_answers_connection(
     models: FakeModelServer, provider: str
 ):
-    env = {name.lower(): value for name, value in models.env().items()}
-    settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env)
-    async with Providers(settings) as providers:
+    async with Providers(bot_settings(models)) as providers:
         streams = providers.by_name[provider]
         for _ in range(3):
             answer = await run(streams, "steady")

@@ -4,32 +4,21 @@ the bot's own settings, registry and HTTP client against the fake model servers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from bot.providers.base import ProviderTimeout
 from bot.providers.registry import Providers
-from bot.settings import Settings
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
-from tests.providers.replay import Answer, run
+from tests.providers.replay import Answer, bot_settings, run
 
 # Long enough to wait out a deadline of 0.6 s, short enough that a missing one fails quickly.
 PATIENCE_SECONDS = 4.0
 
 
-@pytest.fixture
-def models() -> Iterator[FakeModelServer]:
-    server = FakeModelServer().start()
-    yield server
-    server.stop()
-
-
 async def ask(models: FakeModelServer, provider: str, **tuning: float) -> Answer:
     """Ask `provider:slow` through providers made from settings as the bot makes them."""
-    env = {name.lower(): value for name, value in models.env().items()}
-    settings = Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **env, **tuning)
-    async with Providers(settings) as provider_for:
+    async with Providers(bot_settings(models, **tuning)) as provider_for:
         return await asyncio.wait_for(run(provider_for.by_name[provider], "slow"), PATIENCE_SECONDS)
 
 
