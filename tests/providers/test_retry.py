@@ -1,12 +1,14 @@
-"""Retries: only before the first token, only for retryable errors, at the pace asked for."""
+"""Retries: only before the first token, only for retryable errors, at the pace asked for. The
+bot's own OpenAI provider (settings, registry, HTTP client) against the fake model servers,
+whose model meets each attempt with the next of a test's scripts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import socket
 
 import pytest
 
-from bot.chat.messages import ModelRequest
 from bot.providers.base import (
     AuthenticationFailed,
     BadRequest,
@@ -21,117 +23,136 @@ from bot.providers.base import (
     Refused,
     ServerError,
     StreamCut,
-    StreamEvent,
     TextDelta,
     Usage,
 )
+from bot.providers.gemini import GeminiProvider
+from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy, stream_with_retries
-from tests.providers.replay import collect, conversation
+from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
+from tests.doubles.waiting import wait_until
+from tests.providers.replay import (
+    ANSWER_PATIENCE_SECONDS,
+    Answer,
+    ReplayServer,
+    bot_settings,
+    collect,
+    conversation,
+)
 
 NO_JITTER = RetryPolicy(jitter=0)
+MODEL = "gpt-5.1"
+ANSWERS = ModelScript(reply="4 and 6.", usage=(10, 3))
+SERVER_ERROR = ModelFault(status=500)
+OVERLOADED = ModelFault(status=503)
 
 
-class ScriptedProvider:
-    """Each call plays the next script: its events, then its error if it has one."""
+def fails(fault: ModelFault, reply: str = "4 and 6.", chunk_chars: int = 12) -> ModelScript:
+    return ModelScript(reply=reply, chunk_chars=chunk_chars, error=fault)
 
-    def __init__(self, *scripts: tuple[Sequence[StreamEvent], ProviderError | None]) -> None:
+
+def rate_limited(retry_after: int | None = None) -> ModelScript:
+    return fails(ModelFault(status=429, retry_after=retry_after))
+
+
+class Attempts:
+    """The model meets each attempt with the next script (the last one stays). As the retry's
+    `sleep` it records each delay instead of waiting, then scripts the next attempt."""
+
+    def __init__(self, models: FakeModelServer, *scripts: ModelScript) -> None:
+        self._models = models
         self._scripts = list(scripts)
-        self.calls = 0
-        self.closed = 0
-
-    async def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        events, error = self._scripts[self.calls]
-        self.calls += 1
-        try:
-            for event in events:
-                yield event
-            if error is not None:
-                raise error
-        finally:
-            self.closed += 1
-
-
-def fails(error: ProviderError) -> tuple[Sequence[StreamEvent], ProviderError]:
-    return (), error
-
-
-ANSWERS = ([TextDelta("4 and "), TextDelta("6."), Usage(10, 3)], None)
-
-
-class Sleeps:
-    """A `sleep` that records the delays instead of waiting."""
-
-    def __init__(self) -> None:
         self.delays: list[float] = []
+        self._script_next()
+
+    def _script_next(self) -> None:
+        if self._scripts:
+            self._models.script(MODEL, self._scripts.pop(0))
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+        self._script_next()
 
 
-async def retrying(provider: ScriptedProvider, policy: RetryPolicy = NO_JITTER, **options):
-    sleeps = Sleeps()
-    answer = await collect(
-        stream_with_retries(provider, "m", conversation(), policy, sleep=sleeps, **options)
-    )
-    return answer, sleeps.delays
+async def retrying(
+    models: FakeModelServer,
+    *scripts: ModelScript,
+    policy: RetryPolicy = NO_JITTER,
+    tuning: dict[str, float] | None = None,
+    **options,
+) -> tuple[Answer, list[float]]:
+    """The answer of the bot's OpenAI provider with retries, and the waits between attempts."""
+    attempts = Attempts(models, *scripts)
+    async with Providers(bot_settings(models, **(tuning or {}))) as providers:
+        events = stream_with_retries(
+            providers.by_name["openai"], MODEL, conversation(), policy, sleep=attempts, **options
+        )
+        answer = await asyncio.wait_for(collect(events), ANSWER_PATIENCE_SECONDS)
+    return answer, attempts.delays
 
 
-async def test_failures_before_text_are_retried_with_exponential_backoff():
-    provider = ScriptedProvider(fails(ServerError("5xx")), fails(Overloaded("busy")), ANSWERS)
-    retries: list[tuple[str, int, float]] = []
+def calls(models: FakeModelServer) -> int:
+    return len(models.requests_for(MODEL))
+
+
+async def test_failures_before_text_are_retried_with_exponential_backoff(models):
+    retries: list[tuple[type[ProviderError], int, float]] = []
 
     answer, delays = await retrying(
-        provider,
-        RetryPolicy(max_attempts=3, base_delay=0.5, jitter=0),
-        on_retry=lambda error, attempt, delay: retries.append((str(error), attempt, delay)),
+        models,
+        fails(SERVER_ERROR),
+        fails(OVERLOADED),
+        ANSWERS,
+        policy=RetryPolicy(max_attempts=3, base_delay=0.5, jitter=0),
+        on_retry=lambda error, attempt, delay: retries.append((type(error), attempt, delay)),
     )
 
     assert answer.error is None
     assert answer.text == "4 and 6."
     assert answer.usage == [Usage(10, 3)]
     assert delays == [0.5, 1.0]
-    assert retries == [("5xx", 1, 0.5), ("busy", 2, 1.0)]
-    assert provider.calls == 3
+    assert retries == [(ServerError, 1, 0.5), (Overloaded, 2, 1.0)]
+    assert calls(models) == 3
 
 
-async def test_backoff_is_capped_by_max_delay():
+async def test_backoff_is_capped_by_max_delay(models):
     policy = RetryPolicy(max_attempts=5, base_delay=3, max_delay=8, jitter=0)
-    provider = ScriptedProvider(*[fails(ServerError("5xx"))] * 4, ANSWERS)
 
-    _, delays = await retrying(provider, policy)
+    _, delays = await retrying(models, *[fails(SERVER_ERROR)] * 4, ANSWERS, policy=policy)
 
     assert delays == [3, 6, 8, 8]
 
 
-async def test_jitter_only_ever_adds_a_little():
+async def test_jitter_only_ever_adds_a_little(models):
     policy = RetryPolicy(max_attempts=2, base_delay=1, jitter=0.1)
     for _ in range(20):
-        _, delays = await retrying(ScriptedProvider(fails(ServerError("5xx")), ANSWERS), policy)
+        _, delays = await retrying(models, fails(SERVER_ERROR), ANSWERS, policy=policy)
         assert 1 <= delays[0] <= 1.1
 
 
-async def test_rate_limit_retry_after_is_honoured():
-    provider = ScriptedProvider(fails(RateLimited("429", retry_after=12.5)), ANSWERS)
-
-    answer, delays = await retrying(provider)
+async def test_rate_limit_retry_after_is_honoured(models):
+    answer, delays = await retrying(models, rate_limited(retry_after=12), ANSWERS)
 
     assert answer.text == "4 and 6."
-    assert delays == [12.5]
+    assert delays == [12]
 
 
-async def test_a_rate_limit_without_retry_after_backs_off_like_any_failure():
-    provider = ScriptedProvider(fails(RateLimited("429")), ANSWERS)
-
-    answer, delays = await retrying(provider, RetryPolicy(base_delay=0.5, jitter=0))
+async def test_a_rate_limit_without_retry_after_backs_off_like_any_failure(models):
+    answer, delays = await retrying(
+        models, rate_limited(), ANSWERS, policy=RetryPolicy(base_delay=0.5, jitter=0)
+    )
 
     assert answer.error is None
     assert delays == [0.5]
 
 
-async def test_a_rate_limit_asking_for_exactly_the_longest_wait_is_waited_out():
-    provider = ScriptedProvider(fails(RateLimited("429", retry_after=30)), ANSWERS)
-
-    answer, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
+async def test_a_rate_limit_asking_for_exactly_the_longest_wait_is_waited_out(models):
+    answer, delays = await retrying(
+        models,
+        rate_limited(retry_after=30),
+        ANSWERS,
+        policy=RetryPolicy(max_retry_after=30, jitter=0),
+    )
 
     assert answer.error is None
     assert delays == [30]
@@ -139,166 +160,235 @@ async def test_a_rate_limit_asking_for_exactly_the_longest_wait_is_waited_out():
 
 @pytest.mark.parametrize(("retry_after", "when"), [(600, "10 min"), (45, "45 s")])
 async def test_a_rate_limit_longer_than_the_bot_waits_ends_at_once_saying_when(
-    retry_after: float, when: str
+    models, retry_after: int, when: str
 ):
-    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=retry_after)
-    provider = ScriptedProvider(fails(limited), ANSWERS)
-
-    answer, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
+    answer, delays = await retrying(
+        models,
+        rate_limited(retry_after=retry_after),
+        ANSWERS,
+        policy=RetryPolicy(max_retry_after=30, jitter=0),
+    )
 
     assert delays == []
-    assert provider.calls == 1
+    assert calls(models) == 1
     assert isinstance(answer.error, RateLimited)
     assert str(answer.error) == f"OpenAI rate limit reached (HTTP 429). Try again in {when}."
 
 
-async def test_any_failure_asking_for_a_wait_gets_that_wait():
-    provider = ScriptedProvider(fails(Overloaded("503", retry_after=20)), ANSWERS)
-
-    answer, delays = await retrying(provider)
+async def test_any_failure_asking_for_a_wait_gets_that_wait(models):
+    answer, delays = await retrying(models, fails(ModelFault(status=503, retry_after=20)), ANSWERS)
 
     assert answer.error is None
     assert delays == [20]
 
 
-async def test_any_failure_asking_for_too_long_a_wait_ends_at_once_saying_when():
-    busy = Overloaded("OpenRouter is overloaded (HTTP 503); try again later.", retry_after=90)
-    provider = ScriptedProvider(fails(busy), ANSWERS)
+async def test_any_failure_asking_for_too_long_a_wait_ends_at_once_saying_when(models):
+    busy = fails(ModelFault(status=503, retry_after=90))
 
-    answer, delays = await retrying(provider, RetryPolicy(max_retry_after=30, jitter=0))
+    answer, delays = await retrying(
+        models, busy, ANSWERS, policy=RetryPolicy(max_retry_after=30, jitter=0)
+    )
 
     assert delays == []
     assert isinstance(answer.error, Overloaded)
-    assert str(answer.error) == f"{busy} Try again in 90 s."
+    assert str(answer.error) == "OpenAI is overloaded (HTTP 503). Try again in 90 s."
 
 
-async def test_gives_up_after_max_attempts_with_the_last_error():
-    provider = ScriptedProvider(
-        fails(ServerError("first")), fails(ServerError("second")), fails(StreamCut("third"))
+async def test_gives_up_after_max_attempts_with_the_last_error(models):
+    answer, delays = await retrying(
+        models,
+        fails(SERVER_ERROR),
+        fails(OVERLOADED),
+        fails(ModelFault(cut_after_chunks=0)),
+        policy=RetryPolicy(max_attempts=3, jitter=0),
     )
 
-    answer, delays = await retrying(provider, RetryPolicy(max_attempts=3, jitter=0))
-
     assert isinstance(answer.error, StreamCut)
-    assert str(answer.error) == "third"
-    assert provider.calls == 3
+    assert calls(models) == 3
     assert len(delays) == 2
 
 
-async def test_no_retry_after_first_token():
-    provider = ScriptedProvider(([TextDelta("4 and ")], StreamCut("cut")), ANSWERS)
+async def test_no_retry_after_first_token(models):
+    cut = fails(ModelFault(cut_after_chunks=1), chunk_chars=6)
 
-    answer, delays = await retrying(provider)
+    answer, delays = await retrying(models, cut, ANSWERS)
 
     assert answer.text == "4 and "
     assert isinstance(answer.error, StreamCut)
-    assert provider.calls == 1
+    assert calls(models) == 1
     assert delays == []
 
 
-async def test_a_line_break_before_a_failure_does_not_stop_a_retry():
-    provider = ScriptedProvider(([TextDelta("\n\n")], StreamCut("cut")), ANSWERS)
+async def test_a_line_break_before_a_failure_does_not_stop_a_retry(models):
+    cut = fails(ModelFault(cut_after_chunks=1), reply="\n\n4 and 6.", chunk_chars=2)
 
-    answer, _ = await retrying(provider)
+    answer, _ = await retrying(models, cut, ANSWERS)
 
     assert answer.error is None
     assert answer.text.strip() == "4 and 6."
-    assert provider.calls == 2
+    assert calls(models) == 2
+
+
+# Gemini's words, framed as it sends them: a finish that is not a natural end, with no text
+# (the answer's usage, then StoppedEarly), then a whole answer.
+GEMINI_STOPPED_EARLY = (
+    b'data: {"candidates":[{"finishReason":"OTHER","index":0}],'
+    b'"usageMetadata":{"promptTokenCount":12,"totalTokenCount":12}}\r\n\r\n'
+)
+GEMINI_ANSWER = (
+    b'data: {"candidates":[{"content":{"parts":[{"text":"4 and 6."}],"role":"model"},'
+    b'"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,'
+    b'"candidatesTokenCount":5,"totalTokenCount":17}}\r\n\r\n'
+)
 
 
 async def test_usage_before_text_does_not_stop_a_retry():
-    provider = ScriptedProvider(([Usage(10, None)], Overloaded("busy")), ANSWERS)
+    # Only Gemini's provider yields usage before any text, when the answer ends early with
+    # none; the fake model servers send no such finish, so its wire bytes are replayed.
+    server = ReplayServer(GEMINI_STOPPED_EARLY)
 
-    answer, _ = await retrying(provider)
+    async def answer_next_time(delay: float) -> None:
+        server.body = GEMINI_ANSWER
+
+    async with server.client() as client:
+        gemini = GeminiProvider(client, "https://generativelanguage.googleapis.com/", "key")
+        events = stream_with_retries(
+            gemini, "gemini-2.5-flash", conversation(), NO_JITTER, sleep=answer_next_time
+        )
+        answer = await asyncio.wait_for(collect(events), ANSWER_PATIENCE_SECONDS)
 
     assert answer.error is None
-    assert provider.calls == 2
+    assert answer.usage[0] == Usage(12, None), "the first attempt's usage came before any text"
+    assert len(server.requests) == 2
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("fault", "error"),
     [
-        StreamCut("cut"),
-        MalformedStream("garbled"),
-        ConnectionFailed("unreachable"),
-        ProviderTimeout("slow"),
+        (ModelFault(cut_after_chunks=0), StreamCut),
+        (ModelFault(malformed_after_chunks=0), MalformedStream),
+        (ModelFault(hang_before_first_token=True), ProviderTimeout),
     ],
 )
-async def test_transient_transport_failures_are_retried(error: ProviderError):
-    provider = ScriptedProvider(fails(error), ANSWERS)
+async def test_transient_transport_failures_are_retried(
+    models, fault: ModelFault, error: type[ProviderError]
+):
+    retried: list[ProviderError] = []
 
-    answer, _ = await retrying(provider)
+    answer, _ = await retrying(
+        models,
+        fails(fault),
+        ANSWERS,
+        tuning={"chorus_provider_first_token_timeout": 0.5},
+        on_retry=lambda failure, attempt, delay: retried.append(failure),
+    )
 
     assert answer.error is None
-    assert provider.calls == 2
+    assert [type(failure) for failure in retried] == [error]
+    assert calls(models) == 2
+
+
+async def test_a_provider_that_cannot_be_reached_yet_is_retried(models):
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        port = reserved.getsockname()[1]
+    later = FakeModelServer(port=port)  # listening only from the first retry's wait on
+    retried: list[ProviderError] = []
+
+    async def start_listening(delay: float) -> None:
+        later.start()
+
+    settings = bot_settings(models, openai_base_url=f"http://127.0.0.1:{port}/openai/v1")
+    try:
+        async with Providers(settings) as providers:
+            events = stream_with_retries(
+                providers.by_name["openai"],
+                MODEL,
+                conversation(),
+                NO_JITTER,
+                sleep=start_listening,
+                on_retry=lambda failure, attempt, delay: retried.append(failure),
+            )
+            answer = await asyncio.wait_for(collect(events), ANSWER_PATIENCE_SECONDS)
+    finally:
+        later.stop()
+
+    assert [type(failure) for failure in retried] == [ConnectionFailed]
+    assert answer.error is None
+    assert calls(later) == 1
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("fault", "error"),
     [
-        AuthenticationFailed("bad key"),
-        BadRequest("unknown model"),
-        Refused("declined"),
-        QuotaExhausted("no credit"),
-        OutputLimitReached("limit"),
-        ProviderError("odd"),
+        (ModelFault(status=401), AuthenticationFailed),
+        (ModelFault(status=400), BadRequest),
+        (ModelFault(refusal=True), Refused),
+        (ModelFault(status=429, error_type="insufficient_quota"), QuotaExhausted),
+        (ModelFault(output_limit_after_chunks=0), OutputLimitReached),
+        (ModelFault(status=302), ProviderError),
     ],
 )
-async def test_non_retryable_errors_propagate_at_once(error: ProviderError):
-    provider = ScriptedProvider(fails(error), ANSWERS)
+async def test_non_retryable_errors_propagate_at_once(
+    models, fault: ModelFault, error: type[ProviderError]
+):
+    answer, delays = await retrying(models, fails(fault), ANSWERS)
 
-    answer, delays = await retrying(provider)
-
-    assert answer.error is error
-    assert provider.calls == 1
+    assert type(answer.error) is error
+    assert calls(models) == 1
     assert delays == []
 
 
-async def test_a_single_attempt_policy_never_retries():
-    provider = ScriptedProvider(fails(ServerError("5xx")), ANSWERS)
-
-    answer, _ = await retrying(provider, RetryPolicy(max_attempts=1))
+async def test_a_single_attempt_policy_never_retries(models):
+    answer, _ = await retrying(
+        models, fails(SERVER_ERROR), ANSWERS, policy=RetryPolicy(max_attempts=1)
+    )
 
     assert isinstance(answer.error, ServerError)
-    assert provider.calls == 1
+    assert calls(models) == 1
 
 
-async def test_stopping_early_closes_the_provider_stream():
-    provider = ScriptedProvider(ANSWERS)
-    events = stream_with_retries(provider, "m", conversation(), NO_JITTER, sleep=Sleeps())
+async def test_stopping_early_closes_the_provider_stream(models):
+    models.script(MODEL, ModelScript(reply="4 and 6. " * 100, chunk_chars=6, chunk_delay=0.05))
+    async with Providers(bot_settings(models)) as providers:
+        events = stream_with_retries(
+            providers.by_name["openai"], MODEL, conversation(), NO_JITTER, sleep=Attempts(models)
+        )
 
-    first = await anext(events)
-    await events.aclose()
+        first = await anext(events)
+        await events.aclose()
 
-    assert first == TextDelta("4 and ")
-    assert provider.closed == 1
+        assert first == TextDelta("4 and ")
+        # The wait blocks this event loop: only a connection closed by `aclose` itself, not
+        # one left for the garbage collector to close later, ends the server's stream.
+        wait_until(lambda: models.in_flight == 0, timeout=3, message="the stream was left open")
 
 
-async def test_a_rate_limit_on_the_last_attempt_says_when_to_try_again():
-    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=7)
-    provider = ScriptedProvider(fails(limited), fails(limited))
-
-    answer, delays = await retrying(provider, RetryPolicy(max_attempts=2, jitter=0))
+async def test_a_rate_limit_on_the_last_attempt_says_when_to_try_again(models):
+    answer, delays = await retrying(
+        models,
+        rate_limited(retry_after=7),
+        policy=RetryPolicy(max_attempts=2, jitter=0),
+    )
 
     assert delays == [7]
-    assert provider.calls == 2
+    assert calls(models) == 2
     assert isinstance(answer.error, RateLimited)
     assert answer.error.retry_after == 7
     assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 7 s."
 
 
-async def test_a_long_wait_asked_of_a_single_attempt_policy_still_says_when():
-    limited = RateLimited("OpenAI rate limit reached (HTTP 429).", retry_after=600)
-    provider = ScriptedProvider(fails(limited))
-
-    answer, _ = await retrying(provider, RetryPolicy(max_attempts=1, jitter=0))
+async def test_a_long_wait_asked_of_a_single_attempt_policy_still_says_when(models):
+    answer, _ = await retrying(
+        models, rate_limited(retry_after=600), policy=RetryPolicy(max_attempts=1, jitter=0)
+    )
 
     assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 10 min."
 
 
-async def test_a_last_failure_that_asked_for_no_wait_is_shown_as_it_came():
-    provider = ScriptedProvider(fails(ServerError("5xx")), fails(ServerError("5xx again")))
+async def test_a_last_failure_that_asked_for_no_wait_is_shown_as_it_came(models):
+    answer, _ = await retrying(
+        models, fails(SERVER_ERROR), policy=RetryPolicy(max_attempts=2, jitter=0)
+    )
 
-    answer, _ = await retrying(provider, RetryPolicy(max_attempts=2, jitter=0))
-
-    assert str(answer.error) == "5xx again"
+    assert str(answer.error) == "OpenAI had a server error (HTTP 500)."
