@@ -1,104 +1,108 @@
 """Recovery: on a replica that was only slow, its sweeper never takes over the work it is still
-doing itself; what a dead replica left is shown in order. The real stores on each database,
-the real Slack client against the emulator; the handler behind the event intake stands where
-`Conversations` does."""
+doing itself; what a dead replica left is shown in order. The bot as it is assembled to run
+(`build_bot`), on each database, against the Slack emulator and the fake model servers."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-from bot.background import BackgroundWork
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.app import ChorusBot, build_bot
 from bot.chat.catalog import ModelCatalog, parse_model_list
-from bot.chat.routing import ChatKey, IncomingMessage
-from bot.recovery import Recovery
-from bot.slack.event_intake import EventIntake
-from bot.slack.web import SlackWeb, make_web_client
-from storage.answers import AnswerStore
+from bot.chat.routing import ChatKey
 from storage.conversations import ConversationStore
-from storage.database import Database, connect
-from storage.inbox import EventInbox
+from storage.database import Database
 from storage.rows import MessageClaim, NewAnswer
-from tests.doubles.slack_emulator import SlackEmulator
+from tests.doubles import FakeModelServer, ModelScript, SlackEmulator
 from tests.doubles.slack_payloads import AppInstallation, app_mention_event, event_callback
+from tests.providers.replay import bot_settings
 
 INSTALL = AppInstallation("T0CHORUS", "A0CHORUS", "U0BOT")
 MENTION = {"user": "U0ALICE", "text": "<@U0BOT> hello", "ts": "1764000000.000100"}
 MODELS = "anthropic:claude-sonnet-4-5"
 THREE_MODELS = "anthropic:claude-sonnet-4-5,openai:gpt-5.1,google:gemini-2.5-pro"
-
-
-class SlowHandler:
-    """Handles a message only when `release` is set, counting how often it is handed one."""
-
-    bot_user_id = "U0BOT"
-
-    def __init__(self) -> None:
-        self.handed: list[str] = []
-        self.release = asyncio.Event()
-
-    async def handle(self, message: IncomingMessage) -> None:
-        self.handed.append(message.ts)
-        await self.release.wait()
-
-    async def apologise(self, message: IncomingMessage) -> None:
-        raise AssertionError(f"handling {message.ts} failed")
-
-    async def revise(self, message: IncomingMessage, *, rewritten: bool) -> None: ...
-
-    async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
-
-    async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None: ...
+# The shortest the settings allow: a heartbeat older than this is stale.
+STALE_SECONDS = 1.0
 
 
 async def test_a_sweep_late_after_a_held_up_event_loop_leaves_this_replicas_own_work(
-    database_url,
+    database_url, caplog
 ):
-    database = await connect(database_url)
-    emulator = SlackEmulator().start()
-    answers, inbox = AnswerStore(database, replica_id="r1"), EventInbox(database)
-    handler, work = SlowHandler(), BackgroundWork()
-    intake = EventIntake(inbox, handler, work, replica_id="r1")
-    (answer,) = await _round_in_c1(database, [MODELS], owner="r1")
-    # Every heartbeat below is older than its stale time: as after a stall.
-    recovery = _recovery_of_r1(database, answers, inbox, intake, emulator, MODELS)
-    try:
-        with answers.in_hand([answer.answer_id]):
-            await answers.progress(answer.answer_id, "so far", database.now())
-            await intake.receive(event_callback(INSTALL, app_mention_event("C1", MENTION)))
-            await asyncio.sleep(0.05)
+    with SlackEmulator() as emulator, FakeModelServer() as models:
+        # The model is slow to start: the event and its answer stay in this replica's hands.
+        models.script(MODELS, ModelScript(reply="Hello, Alice.", first_token_delay=3.0))
+        async with running_bot(database_url, emulator, models, MODELS) as bot:
+            asked = emulator.post_user_message("C0GENERAL", "U0ALICE", MENTION["text"])
+            mention = {**MENTION, "ts": asked["ts"]}
+            await deliver(bot, event_callback(INSTALL, app_mention_event("C0GENERAL", mention)))
+            for _ in range(250):  # until the round has started and its model been asked
+                if models.requests_for(MODELS):
+                    break
+                await asyncio.sleep(0.02)
 
-            await recovery.recover(at_start_up=False)
+            # The event loop held up (deliberately: a blocking sleep) until every heartbeat
+            # of this replica's work is stale.
+            time.sleep(STALE_SECONDS + 0.2)  # noqa: ASYNC251
+            await bot.recovery.recover(at_start_up=False)
+            await bot.work.drain(grace_seconds=10)
 
-            assert await answers.progress(answer.answer_id, "so far, and more", database.now())
-            handler.release.set()
-            await work.drain(grace_seconds=5)
-        assert handler.handed == [MENTION["ts"]]
-        assert emulator.calls_for("chat.update") == []
-    finally:
-        emulator.stop()
-        await database.close()
+        (answer,) = emulator.bot_messages("C0GENERAL")
+        assert "Hello, Alice." in answer["text"], "finished by its own replica, not taken over"
+        assert len(models.requests_for(MODELS)) == 1
+        # Handled again, the event would find its message claimed: only the log tells.
+        assert "resuming event" not in caplog.text, "the event in hand was taken over"
 
 
 async def test_placeholders_a_dead_replica_never_posted_are_posted_in_model_order(database_url):
-    database = await connect(database_url)
-    emulator = SlackEmulator().start()
-    emulator.add_channel("C1", "general")
-    catalog = ModelCatalog(parse_model_list(THREE_MODELS))
-    answers, inbox = AnswerStore(database, replica_id="r1"), EventInbox(database)
-    intake = EventIntake(inbox, SlowHandler(), BackgroundWork(), replica_id="r1")
-    await _round_in_c1(database, [spec.name for spec in catalog], owner="r0")  # r0 died
-    recovery = _recovery_of_r1(database, answers, inbox, intake, emulator, THREE_MODELS)
-    # Slack makes the first post wait a second: the others must not overtake it.
-    emulator.inject("chat.postMessage", retry_after=1)
-    try:
-        await asyncio.sleep(0.05)
-        await recovery.recover(at_start_up=False)
+    with SlackEmulator() as emulator, FakeModelServer() as models:
+        emulator.add_channel("C1", "general")
+        catalog = ModelCatalog(parse_model_list(THREE_MODELS))
+        async with running_bot(database_url, emulator, models, THREE_MODELS) as bot:
+            await _round_in_c1(bot.database, [spec.name for spec in catalog], owner="r0")  # died
+            # Slack makes the first post wait a second: the others must not overtake it.
+            emulator.inject("chat.postMessage", retry_after=1)
+            await asyncio.sleep(STALE_SECONDS + 0.2)
+            await bot.recovery.recover(at_start_up=False)
 
-        posted = [message["username"] for message in emulator.bot_messages("C1")]
-        assert posted == [spec.display_name for spec in catalog]
+            posted = [message["username"] for message in emulator.bot_messages("C1")]
+            assert posted == [spec.display_name for spec in catalog]
+
+
+@asynccontextmanager
+async def running_bot(
+    database_url: str, emulator: SlackEmulator, models: FakeModelServer, model_list: str
+) -> AsyncIterator[ChorusBot]:
+    """The bot as `__main__` assembles it, replica r1, in this test's event loop; its
+    recovery is run by the test, not on a timer."""
+    settings = bot_settings(
+        models,
+        slack_bot_token=emulator.bot_token,
+        slack_api_url=emulator.api_url,
+        database_url=database_url,
+        chorus_models=model_list,
+        chorus_replica_id="r1",
+        chorus_stale_answer_seconds=STALE_SECONDS,
+    )
+    bot = await build_bot(settings, ModelCatalog(parse_model_list(model_list)))
+    try:
+        yield bot
     finally:
-        emulator.stop()
-        await database.close()
+        await bot.close()
+
+
+async def deliver(bot: ChorusBot, envelope: dict[str, Any]) -> None:
+    """Hand `envelope` to the bot's Bolt app, as its HTTP route does once the signature holds."""
+    request = AsyncBoltRequest(
+        body=json.dumps(envelope), headers={"content-type": ["application/json"]}
+    )
+    response = await bot.app.async_dispatch(request)
+    assert response.status == 200, response.body
 
 
 async def _round_in_c1(database: Database, models: list[str], *, owner: str) -> list[NewAnswer]:
@@ -116,24 +120,3 @@ async def _round_in_c1(database: Database, models: list[str], *, owner: str) -> 
     )
     assert started is not None
     return list(started.answers)
-
-
-def _recovery_of_r1(
-    database: Database,
-    answers: AnswerStore,
-    inbox: EventInbox,
-    intake: EventIntake,
-    emulator: SlackEmulator,
-    models: str,
-) -> Recovery:
-    """Recovery on replica r1, for which every heartbeat is stale at once."""
-    return Recovery(
-        database,
-        answers,
-        inbox,
-        intake,
-        SlackWeb(make_web_client(emulator.bot_token, emulator.api_url)),
-        ModelCatalog(parse_model_list(models)),
-        replica_id="r1",
-        stale_seconds=0.01,
-    )

@@ -123,5 +123,6 @@ async def run(
 
 def bot_settings(models: FakeModelServer, **tuning: str | float) -> Settings:
     """The bot's settings, every provider pointed at `models`, with `tuning` on top."""
+    slack = {"slack_bot_token": "xoxb-test", "slack_signing_secret": "test"}
     env = {name.lower(): value for name, value in models.env().items()}
-    return Settings(slack_bot_token="xoxb-test", slack_signing_secret="test", **(env | tuning))
+    return Settings(**(slack | env | tuning))
