@@ -32,7 +32,10 @@ MENTION = {"user": "U0ALICE", "text": "<@U0BOT> hello", "ts": "1764000000.000100
 
 
 class RecordingHandler:
-    """Stands where `Conversations` does: keeps what it is handed."""
+    """Stands where `Conversations` does: keeps what it is handed. What these tests pin is
+    which operation each event is routed to, and for many (a thread reply that turns out to
+    be no turn, an edit or deletion of a message the bot never answered) the real one rightly
+    does nothing visible; the routing seen through real answers is tests/e2e's."""
 
     bot_user_id = "U0BOT"
 
