@@ -6,7 +6,14 @@ import socket
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.chat.catalog import (
@@ -164,24 +171,14 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("slack_bot_token")
+    @field_validator("slack_bot_token", "slack_app_token")
     @classmethod
-    def _a_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().startswith("xapp-"):
-            raise ValueError(
-                "holds an app-level token (xapp-…): it takes the bot token (xoxb-…, from OAuth & "
-                "Permissions); an xapp- token goes in SLACK_APP_TOKEN"
-            )
-        return value
-
-    @field_validator("slack_app_token")
-    @classmethod
-    def _an_app_level_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().startswith("xox"):
-            raise ValueError(
-                "holds a bot or user token (xox…): it takes an app-level token (xapp-…, from "
-                "Basic Information → App-Level Tokens), or stays unset for HTTP mode"
-            )
+    def _the_right_kind_of_slack_token(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        wrong_prefix, advice = _MISPLACED_SLACK_TOKENS[info.field_name or ""]
+        if value is not None and value.get_secret_value().startswith(wrong_prefix):
+            raise ValueError(advice)
         return value
 
     @model_validator(mode="after")
@@ -234,6 +231,21 @@ class Settings(BaseSettings):
             if spec.provider != "ollama" and not keys[spec.provider]:
                 raise CatalogError(f"model {spec.name} needs {KEY_VARIABLE[spec.provider]}")
         return ModelCatalog(specs)
+
+
+# The token each Slack variable must not hold, and what to say when it does.
+_MISPLACED_SLACK_TOKENS = {
+    "slack_bot_token": (
+        "xapp-",
+        "holds an app-level token (xapp-…): it takes the bot token (xoxb-…, from OAuth & "
+        "Permissions); an xapp- token goes in SLACK_APP_TOKEN",
+    ),
+    "slack_app_token": (
+        "xox",
+        "holds a bot or user token (xox…): it takes an app-level token (xapp-…, from Basic "
+        "Information → App-Level Tokens), or stays unset for HTTP mode",
+    ),
+}
 
 
 KEY_VARIABLE = {
