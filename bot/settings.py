@@ -176,9 +176,10 @@ class Settings(BaseSettings):
     def _the_right_kind_of_slack_token(
         cls, value: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
-        wrong_prefix, advice = _MISPLACED_SLACK_TOKENS[info.field_name or ""]
-        if value is not None and value.get_secret_value().startswith(wrong_prefix):
-            raise ValueError(advice)
+        token = value.get_secret_value() if value is not None else ""
+        for field, wrong_prefixes, advice in _MISPLACED_SLACK_TOKENS:
+            if field == info.field_name and token.startswith(wrong_prefixes):
+                raise ValueError(advice)
         return value
 
     @model_validator(mode="after")
@@ -234,18 +235,28 @@ class Settings(BaseSettings):
 
 
 # The token each Slack variable must not hold, and what to say when it does.
-_MISPLACED_SLACK_TOKENS = {
-    "slack_bot_token": (
-        "xapp-",
+# Tokens that look like another kind of Slack token: (variable's field, prefixes, advice).
+_MISPLACED_SLACK_TOKENS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    (
+        "slack_bot_token",
+        ("xapp-",),
         "holds an app-level token (xapp-…): it takes the bot token (xoxb-…, from OAuth & "
         "Permissions); an xapp- token goes in SLACK_APP_TOKEN",
     ),
-    "slack_app_token": (
-        "xox",
+    (
+        "slack_bot_token",
+        # `xoxe.xoxp-` is a user token of an app with token rotation on.
+        ("xoxp-", "xoxe.xoxp-"),
+        "holds a user token (xoxp-…), with which the bot would post as that person: it takes "
+        "the bot token (xoxb-…, the Bot User OAuth Token of OAuth & Permissions)",
+    ),
+    (
+        "slack_app_token",
+        ("xox",),
         "holds a bot or user token (xox…): it takes an app-level token (xapp-…, from Basic "
         "Information → App-Level Tokens), or stays unset for HTTP mode",
     ),
-}
+)
 
 
 KEY_VARIABLE = {

@@ -146,6 +146,8 @@ def test_a_key_no_http_header_can_carry_names_its_variable_and_not_its_value(mon
         ("xapp-1-A1-secret", None, "SLACK_BOT_TOKEN", "it takes the bot token (xoxb-…"),
         ("xoxb-1", "xoxb-secret", "SLACK_APP_TOKEN", "it takes an app-level token (xapp-…"),
         ("xapp-1-A1-secret", "xoxb-secret", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN: holds a bot"),
+        ("xoxp-1-secret", None, "SLACK_BOT_TOKEN", "would post as that person"),
+        ("xoxe.xoxp-1-secret", None, "SLACK_BOT_TOKEN", "it takes the bot token (xoxb-…"),
     ],
 )
 def test_slack_tokens_swapped_or_misplaced_say_which_goes_where(
