@@ -71,9 +71,10 @@ def asks_for_help(text: str) -> bool:
     return text.strip().rstrip("?!. ").lower() == "help"
 
 
-def help_text(aliases: tuple[str, ...], place: str = "channel") -> str:
+def help_text(aliases: tuple[str, ...], place: str | None = "channel") -> str:
     """What the bot does and how to drive it, in a few lines; `place` is what the person is
-    in (`channel`, `DM`…)."""
+    in (`channel`, `DM`…), or None where they are in none (the Home tab)."""
+    this = f"this {place}" if place else "a channel"
     picks = ", ".join(f"`+{alias}`" for alias in aliases)
     example = " ".join(aliases[:2]) or "claude gpt"
     return (
@@ -82,10 +83,10 @@ def help_text(aliases: tuple[str, ...], place: str = "channel") -> str:
         "Reply in the thread under one answer to continue with that model only.\n"
         f"• Start a message with {picks or '`+alias`'} to pick the models for that message; "
         "in a thread under an answer, an alias alone hands the thread to that model.\n"
-        f"• `/chorus models` shows this {place}'s models; `/chorus models {example}` sets "
+        f"• `/chorus models` shows {this}'s models; `/chorus models {example}` sets "
         "them; `/chorus models default` goes back to the workspace default.\n"
         "• `/chorus new` starts a fresh chat: earlier messages are no longer sent to the models.\n"
-        f"• `/chorus prompt Answer in French.` gives this {place} its own instructions for the "
+        f"• `/chorus prompt Answer in French.` gives {this} its own instructions for the "
         "models; `/chorus prompt` shows them, `/chorus prompt clear` removes them.\n"
         "• *Stop* under an answer stops that model; *Regenerate* writes one of the latest "
         "answers again. A :pushpin: on an answer makes it *In Chat*: the answer the models see "

@@ -64,7 +64,7 @@ def home_view(
         "type": "home",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "Chorus"}},
-            _section(help_text(tuple(catalog.aliases))),
+            _section(help_text(tuple(catalog.aliases), place=None)),
             {"type": "divider"},
             _section(f"*Models answering by default*\n{models}"),
             _section(CONTEXT_RULES),

@@ -61,3 +61,12 @@ def test_a_message_saying_only_help_asks_for_the_bots_help():
         assert asks_for_help(text)
     for text in ("help me with this regex", "helpful?", "", "can you help?"):
         assert not asks_for_help(text)
+
+
+def test_help_names_the_place_it_is_read_in():
+    assert "`/chorus models` shows this DM's models" in help_text(("claude",), "DM")
+    assert "gives this channel its own instructions" in help_text(("claude",))
+    # The Home tab is no channel: the commands are told of channels in general.
+    home = help_text(("claude",), None)
+    assert "`/chorus models` shows a channel's models" in home
+    assert "this " not in home
