@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from bot.chat.attachments import unread_files_notice
 from bot.chat.catalog import ModelCatalog
 from bot.chat.commands import asks_for_help, help_text
+from bot.chat.in_chat import InChatChoice
 from bot.chat.model_choice import (
     ModelPicks,
     ThreadHandover,
@@ -107,23 +108,33 @@ class Conversations:
 
     async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
         """A person marked an answer (with the In Chat reaction) as the one later rounds see;
-        a bot's reaction picks nothing."""
+        a bot's reaction picks nothing. A reply in a reply thread can't be picked: the person
+        is told why."""
         parent = await self._store.parent_answer(channel_id, answer_ts)
+        thread_reply = None
         if parent is None:
-            return
+            thread_reply = await self._store.thread_reply_at(channel_id, answer_ts)
+            if thread_reply is None:
+                return
         if await self._web.is_bot(user_id):
-            log.info("in-chat reaction on answer %s by bot %s ignored", parent.answer_id, user_id)
+            log.info("in-chat reaction on %s by bot %s ignored", answer_ts, user_id)
             return
-        choice = await self._store.choose_in_chat(parent)
-        name = self._catalog.get(parent.model).display_name
+        if parent is not None:
+            choice = await self._store.choose_in_chat(parent)
+            model, thread_ts = parent.model, parent.post_thread_ts
+        else:
+            assert thread_reply is not None
+            choice = InChatChoice.IN_A_REPLY_THREAD
+            model, thread_ts = thread_reply.model, thread_reply.thread_ts
         log.info(
             "in-chat choice of answer %s by %s: %s",
-            parent.answer_id,
+            answer_ts,
             user_id,
             choice.name.lower().replace("_", " "),
         )
+        name = self._catalog.get(model).display_name
         await self._notices.tell(
-            channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=parent.post_thread_ts
+            channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=thread_ts
         )
 
     async def apologise(self, message: IncomingMessage) -> None:

@@ -16,7 +16,7 @@ from bot.chat.routing import ChatKey
 from storage import reply_threads, rounds, rows
 from storage.answers import STOPPED_BY_DELETION, UNSETTLED_STATUSES
 from storage.database import Database
-from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory
+from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory, ThreadReply
 from storage.rounds import ModelChooser, RoundPlan, StartedRound
 from storage.rows import MessageClaim, claim_message, said_columns
 from storage.tables import Answer, ClaimedMessage, Round, ThreadTurn
@@ -88,6 +88,10 @@ class ConversationStore:
     async def parent_answer(self, channel_id: str, slack_ts: str) -> ParentAnswer | None:
         """The round answer whose Slack message is `slack_ts` (a possible thread parent)."""
         return await self._database.run(reply_threads.parent_answer, channel_id, slack_ts)
+
+    async def thread_reply_at(self, channel_id: str, slack_ts: str) -> ThreadReply | None:
+        """The model's reply to a thread turn whose Slack message is `slack_ts`, if any."""
+        return await self._database.run(reply_threads.thread_reply_at, channel_id, slack_ts)
 
     async def choose_in_chat(self, parent: ParentAnswer) -> InChatChoice:
         """Make this answer its round's In Chat answer, if the rules allow."""

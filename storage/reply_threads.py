@@ -38,6 +38,14 @@ class ParentAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadReply:
+    """A model's reply to a thread turn, in the Slack thread it is posted in."""
+
+    model: str
+    thread_ts: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class StartedTurn:
     turn_id: int
     reply_thread_id: int
@@ -79,6 +87,20 @@ def parent_answer(session: Session, channel_id: str, slack_ts: str) -> ParentAns
         answer.slack_ts,
         answer.post_thread_ts,
     )
+
+
+def thread_reply_at(session: Session, channel_id: str, slack_ts: str) -> ThreadReply | None:
+    """The reply to a thread turn whose Slack message is `slack_ts`, if it is one."""
+    row = session.execute(
+        select(Answer.model, Answer.post_thread_ts)
+        .where(
+            Answer.channel_id == channel_id,
+            Answer.slack_ts == slack_ts,
+            Answer.thread_turn_id.is_not(None),
+        )
+        .limit(1)
+    ).first()
+    return None if row is None else ThreadReply(row.model, row.post_thread_ts)
 
 
 def start_thread_turn(

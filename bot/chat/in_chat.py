@@ -68,6 +68,10 @@ class InChatChoice(Enum):
     ALREADY = "is In Chat already: later messages in this chat see it."
     NOT_LATEST_ROUND = "can't become In Chat: only an answer to the latest message can."
     NOT_USABLE = "can't become In Chat: it has no text."
+    IN_A_REPLY_THREAD = (
+        "can't become In Chat: it is a reply in a thread, and what is said in a thread stays "
+        "in that thread."
+    )
 
     @property
     def chosen(self) -> bool:

@@ -496,6 +496,31 @@ def test_a_pushpin_on_an_answer_still_streaming_makes_it_in_chat_once_finished(
         assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(gemini_answer))
 
 
+def test_a_pushpin_on_a_reply_in_a_reply_thread_is_told_why_it_picks_nothing(
+    bot, slack, models, events
+):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} question", to=[bot.events_url])
+    claude_answer, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    thread = gpt_answer["ts"]
+    events.user_says(CHANNEL, BOB, "tell me more", thread_ts=thread, to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+
+    events.user_reacts(CHANNEL, reply["ts"], BOB, "pushpin", to=[bot.events_url])
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pick is answered")
+    (notice,) = slack.calls_for("chat.postEphemeral")
+    assert notice.params["text"] == (
+        "GPT-test's answer can't become In Chat: it is a reply in a thread, and what is said "
+        "in a thread stays in that thread."
+    )
+    assert notice.params["thread_ts"] == thread
+    assert notice.params["user"] == BOB
+    # The round's In Chat answer is still the first model's.
+    events.user_says(CHANNEL, ALICE, f"{MENTION} next", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert models.requests_for("gpt-test")[-1].turns()[1] == ("assistant", body(claude_answer))
+
+
 def test_a_pushpin_in_a_thread_chat_is_answered_in_that_thread(bot, slack, events):
     root = events.user_says(CHANNEL, ALICE, "not for the bot", to=[bot.events_url])
     events.user_says(CHANNEL, ALICE, f"{MENTION} hi", thread_ts=root["ts"], to=[bot.events_url])
