@@ -16,6 +16,7 @@ from bot.app import build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
 from bot.retention import SECONDS_A_DAY, forget_forever
 from bot.settings import ConfigurationError, Settings, load_settings
+from bot.slack.log_secrets import slack_secrets_redacted
 from storage.database import connection_failure, unreachable
 from storage.retention import RetentionStore
 
@@ -32,6 +33,7 @@ def configure_logging(level: str) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_database_outage_in_one_line)
+        handler.addFilter(slack_secrets_redacted)
     # Alembic names its SQL dialect at every start; only the migrations it runs matter.
     logging.getLogger("alembic.runtime.migration").addFilter(
         lambda record: not record.getMessage().startswith(("Context impl", "Will assume"))

@@ -61,6 +61,21 @@ def test_a_mention_over_the_socket_gets_one_answer_per_model_and_is_acked_at_onc
     assert [len(models.requests_for(model_id)) for model_id in MODEL_IDS] == [1, 1, 1]
 
 
+def test_debug_logs_over_the_socket_keep_slacks_secrets_out(socket_bot, slack, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello socket", to=[slack.socket_mode])
+    wait_for_answers(slack, CHANNEL, 3)
+    socket_bot.wait_until_idle()
+
+    logs = socket_bot.logs()  # the fixture's bots log at DEBUG
+    (delivery, _) = slack.socket_mode.deliveries()
+    verification_token = delivery.payload["token"]
+    assert verification_token and verification_token not in logs
+    (connection,) = slack.socket_mode.connections()
+    assert connection.ticket not in logs
+    # The lines are there, with what they quoted redacted.
+    assert '"token": "(redacted)"' in logs and "ticket=(redacted)" in logs
+
+
 def test_a_thread_reply_over_the_socket_continues_with_that_model_only(
     socket_bot, slack, models, events
 ):

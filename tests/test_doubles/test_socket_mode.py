@@ -49,7 +49,7 @@ async def socket_app(emulator: SlackEmulator) -> AsyncIterator[SocketModeApp]:
 def test_only_the_app_token_opens_socket_mode_connections(emulator: SlackEmulator):
     client = WebClient(base_url=emulator.api_url)
     url = client.apps_connections_open(app_token=emulator.app_token)["url"]
-    assert url.startswith(emulator.url.replace("http://", "ws://") + "/socket-mode/")
+    assert url.startswith(emulator.url.replace("http://", "ws://") + "/link/?ticket=")
     refusals = [
         slack_error(lambda: client.apps_connections_open(app_token=TOKEN)),
         slack_error(lambda: client.apps_connections_open(app_token="xapp-1-A0CHORUS-1-wrong")),

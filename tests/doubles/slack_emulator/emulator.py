@@ -119,7 +119,7 @@ class SlackEmulator(BackgroundServer):
         app.router.add_get(FILES_PATH + "{team_file}/download/{name}", self._handle_file)
         app.router.add_get("/", self._sign_in_page)
         self._sockets = SocketModeServer(app_id)
-        app.router.add_get(SOCKET_PATH + "{ticket}", self._sockets.handle)
+        app.router.add_get(SOCKET_PATH, self._sockets.handle)
         app.on_shutdown.append(self._sockets.on_shutdown)
         super().__init__(app, port=port, name="slack-emulator")
         self.socket_mode = SocketModeLink(self._sockets, self._server)

@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -25,7 +26,7 @@ from tests.doubles.slack_emulator.socket_messages import (
     read_ack,
 )
 
-SOCKET_PATH = "/socket-mode/"
+SOCKET_PATH = "/link/"  # as Slack's: wss://wss-primary.slack.com/link/?ticket=…&app_id=…
 
 
 class SocketModeError(RuntimeError):
@@ -71,7 +72,7 @@ class SocketDelivery:
 
 
 class SocketModeServer:
-    """Issues tickets, serves `GET /socket-mode/{ticket}` and pushes envelopes to the newest
+    """Issues tickets, serves `GET /link/?ticket=…` and pushes envelopes to the newest
     open connection, as Slack sends each envelope to one of an app's connections."""
 
     def __init__(self, app_id: str) -> None:
@@ -91,12 +92,13 @@ class SocketModeServer:
         ticket = uuid.uuid4().hex
         with self._lock:
             self._tickets.add(ticket)
-        return {"url": f"ws{base_url.removeprefix('http')}{SOCKET_PATH}{ticket}"}
+        query = urlencode({"ticket": ticket, "app_id": self.app_id})
+        return {"url": f"ws{base_url.removeprefix('http')}{SOCKET_PATH}?{query}"}
 
     # -- the WebSocket -------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ticket = request.match_info["ticket"]
+        ticket = request.query.get("ticket", "")
         if not self._redeem(ticket):
             return web.Response(status=401, text="invalid or used ticket")
         socket = web.WebSocketResponse(autoping=False)
