@@ -291,7 +291,7 @@ class Conversations:
         )
 
     def _help(self, message: IncomingMessage) -> str:
-        return help_text(tuple(self._catalog.aliases), "DM" if message.is_direct else "channel")
+        return help_text(tuple(self._catalog.aliases), message.place)
 
     async def _reply_once(self, claim: MessageClaim, message: IncomingMessage, text: str) -> None:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""

@@ -21,6 +21,7 @@ class IncomingMessage:
     is_direct: bool
     mentions_bot: bool
     attachments: tuple[AttachedFile, ...] = ()  # the files the person shared with it
+    place: str = "channel"  # what it was said in, as replies name it: channel, DM, conversation
 
     @property
     def is_top_level(self) -> bool:

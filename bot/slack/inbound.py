@@ -38,6 +38,9 @@ class FileSource(Protocol):
     async def read(self, file: AttachedFile) -> bytes | None: ...
 
 
+_PLACES = {"im": "DM", "mpim": "conversation"}
+
+
 def incoming_message(
     event: Mapping[str, Any], *, team_id: str, bot_user_id: str
 ) -> IncomingMessage | None:
@@ -63,6 +66,8 @@ def incoming_message(
         is_direct=channel_type == "im",
         mentions_bot=f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text,
         attachments=attached_files(event.get("files")),
+        # An `app_mention` event names no channel type: a group DM's reads as a channel's.
+        place=_PLACES.get(channel_type, "channel"),
     )
 
 

@@ -101,6 +101,10 @@ def test_a_group_dm_is_a_conversation_not_a_channel(bot, slack, events):
     assert run(events, bot, "models claude", where="G0TRIO")["text"] == (
         "Models in this conversation are now: Claude Test (`+claude`)."
     )
+    events.user_says("G0TRIO", ALICE, f"{MENTION} help", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="help in the group DM")
+    help_text = slack.calls_for("chat.postEphemeral")[0].params["text"]
+    assert "this conversation's models" in help_text and "this channel" not in help_text
 
 
 def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):

@@ -102,6 +102,22 @@ def test_a_direct_message_and_a_mention_are_recognised():
     assert mention is not None and mention.mentions_bot and not mention.is_direct
 
 
+@pytest.mark.parametrize(
+    ("channel", "channel_type", "place"),
+    [
+        ("D1", "im", "DM"),
+        ("D1", None, "DM"),
+        ("G1", "mpim", "conversation"),
+        ("C1", "channel", "channel"),
+        ("G2", "group", "channel"),  # a private channel
+    ],
+)
+def test_replies_name_the_place_a_message_was_said_in(channel, channel_type, place):
+    said = event(channel=channel, **({"channel_type": channel_type} if channel_type else {}))
+    message = incoming_message(said, team_id="T1", bot_user_id="U0BOT")
+    assert message is not None and message.place == place
+
+
 def test_attached_files_are_kept_as_slack_describes_them():
     files = [
         {"id": "F1", "name": "chart.png", "mimetype": "image/png", "filetype": "png", "size": 7},
