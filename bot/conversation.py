@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bot.chat.attachments import unread_files_notice
 from bot.chat.catalog import ModelCatalog
 from bot.chat.commands import asks_for_help, help_text
-from bot.chat.in_chat import InChatChoice
+from bot.chat.in_chat import IN_CHAT_REACTION, InChatChoice
 from bot.chat.model_choice import (
     ModelPicks,
     ThreadHandover,
@@ -135,6 +135,33 @@ class Conversations:
         name = self._catalog.get(model).display_name
         await self._notices.tell(
             channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=thread_ts
+        )
+
+    async def unpin_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
+        """A person took their In Chat reaction off an answer: if it was the pick for the
+        latest round and no one else's is left on it, the pick is undone and they are told
+        which answer later rounds see now."""
+        parent = await self._store.parent_answer(channel_id, answer_ts)
+        if parent is None or await self._web.is_bot(user_id):
+            return
+        pinned_by = await self._web.reacted_with(channel_id, answer_ts, IN_CHAT_REACTION)
+        if pinned_by is None:
+            return  # Slack would not say who pins it still: the pick stays (logged)
+        others = [user for user in pinned_by if user not in (user_id, self.bot_user_id)]
+        someone_else = any([not await self._web.is_bot(user) for user in others])
+        unpinned = await self._store.unpin_in_chat(parent, pinned_by_someone_else=someone_else)
+        if unpinned is None:
+            return
+        log.info("in-chat choice of answer %s undone by %s", parent.answer_id, user_id)
+        name = self._catalog.get(parent.model).display_name
+        now = unpinned.now_in_chat
+        instead = f"{self._catalog.get(now).display_name}'s answer" if now else "no answer"
+        await self._notices.tell(
+            channel_id,
+            user_id,
+            f"{name}'s answer is no longer In Chat: later messages in this chat will see "
+            f"{instead} instead.",
+            thread_ts=parent.post_thread_ts,
         )
 
     async def apologise(self, message: IncomingMessage) -> None:

@@ -17,7 +17,7 @@ from storage import reply_threads, rounds, rows
 from storage.answers import STOPPED_BY_DELETION, UNSETTLED_STATUSES
 from storage.database import Database
 from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory, ThreadReply
-from storage.rounds import ModelChooser, RoundPlan, StartedRound
+from storage.rounds import ModelChooser, RoundPlan, StartedRound, Unpinned
 from storage.rows import MessageClaim, claim_message, said_columns
 from storage.tables import Answer, ClaimedMessage, Round, ThreadTurn
 
@@ -92,6 +92,18 @@ class ConversationStore:
     async def thread_reply_at(self, channel_id: str, slack_ts: str) -> ThreadReply | None:
         """The model's reply to a thread turn whose Slack message is `slack_ts`, if any."""
         return await self._database.run(reply_threads.thread_reply_at, channel_id, slack_ts)
+
+    async def unpin_in_chat(
+        self, parent: ParentAnswer, *, pinned_by_someone_else: bool
+    ) -> Unpinned | None:
+        """Undo the pick of this answer as In Chat, if the rules say so (None if not)."""
+        return await self._database.run(
+            rounds.unpin_in_chat,
+            chat_id=parent.chat_id,
+            round_id=parent.round_id,
+            answer_id=parent.answer_id,
+            pinned_by_someone_else=pinned_by_someone_else,
+        )
 
     async def choose_in_chat(self, parent: ParentAnswer) -> InChatChoice:
         """Make this answer its round's In Chat answer, if the rules allow."""

@@ -10,7 +10,12 @@ from sqlalchemy import ScalarSelect, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.history import RoundRecord, in_chat_answer_id
-from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
+from bot.chat.in_chat import (
+    AnswerStatus,
+    InChatChoice,
+    judge_in_chat_choice,
+    unpin_returns_to_default,
+)
 from bot.chat.routing import ChatKey
 from storage.rows import (
     MessageClaim,
@@ -107,17 +112,11 @@ def choose_in_chat(
 ) -> InChatChoice:
     """Make the answer its round's In Chat answer, if the rules allow."""
     hold_chat(session, chat_id)
-    latest = session.scalar(
-        select(Round.id)
-        .where(Round.chat_id == chat_id, ~Round.deleted)
-        .order_by(*in_slack_order(Round, descending=True))
-        .limit(1)
-    )
+    is_latest = _is_latest_round(session, chat_id, round_id)
     answer = session.get_one(Answer, answer_id)
     status = AnswerStatus(answer.status)
     if answer.deleted or (status.settled and not answer.text.strip()):
         status = AnswerStatus.FAILED  # nothing a later round could be sent
-    is_latest = latest == round_id and is_current_chat(session, chat_id)
     choice = judge_in_chat_choice(
         is_latest_round=is_latest,
         status=status,
@@ -128,6 +127,43 @@ def choose_in_chat(
             update(Round).where(Round.id == round_id).values(in_chat_answer_id=answer_id)
         )
     return choice
+
+
+@dataclass(frozen=True, slots=True)
+class Unpinned:
+    """A pick undone: the model whose answer is In Chat now by the default rule (None when no
+    answer of the round has text)."""
+
+    now_in_chat: str | None
+
+
+def unpin_in_chat(
+    session: Session, *, chat_id: int, round_id: int, answer_id: int, pinned_by_someone_else: bool
+) -> Unpinned | None:
+    """Undo the pick of this answer as its round's In Chat answer, if the rules say so; None
+    when nothing changed."""
+    hold_chat(session, chat_id)
+    chosen = session.scalar(select(Round.in_chat_answer_id).where(Round.id == round_id))
+    if not unpin_returns_to_default(
+        is_latest_round=_is_latest_round(session, chat_id, round_id),
+        is_chosen=chosen == answer_id,
+        pinned_by_someone_else=pinned_by_someone_else,
+    ):
+        return None
+    session.execute(update(Round).where(Round.id == round_id).values(in_chat_answer_id=None))
+    now_in_chat = _in_chat_answer_id(session, round_id)
+    return Unpinned(None if now_in_chat is None else session.get_one(Answer, now_in_chat).model)
+
+
+def _is_latest_round(session: Session, chat_id: int, round_id: int) -> bool:
+    """Whether the round is its chat's latest, and later rounds still join that chat."""
+    latest = session.scalar(
+        select(Round.id)
+        .where(Round.chat_id == chat_id, ~Round.deleted)
+        .order_by(*in_slack_order(Round, descending=True))
+        .limit(1)
+    )
+    return latest == round_id and is_current_chat(session, chat_id)
 
 
 def _in_chat_answer_id(session: Session, round_id: int) -> int | None:

@@ -82,6 +82,7 @@ def test_manifest_is_a_complete_slack_app_manifest():
         "message.im": "im:history",
         "message.mpim": "mpim:history",
         "reaction_added": "reactions:read",
+        "reaction_removed": "reactions:read",
     }
     assert events == set(needs)
     assert {needs[event] for event in events} - {None} <= scopes
@@ -109,6 +110,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "conversations_replies": HISTORY,
     "users_info": {"users:read"},
     "files_info": {"files:read"},  # and downloading the files themselves
+    "reactions_get": {"reactions:read"},  # who pins an answer still, when one pin is removed
     "views_publish": set(),
 }
 

@@ -78,6 +78,15 @@ class InChatChoice(Enum):
         return self in (InChatChoice.CHOSEN, InChatChoice.CHOSEN_ONCE_FINISHED)
 
 
+def unpin_returns_to_default(
+    *, is_latest_round: bool, is_chosen: bool, pinned_by_someone_else: bool
+) -> bool:
+    """A pushpin taken off the answer picked In Chat for the chat's latest round, when no one
+    else's pushpin is left on it, undoes the pick: the default rule picks again. Otherwise it
+    changes nothing (the pick of an earlier round stays, as picking there is refused)."""
+    return is_latest_round and is_chosen and not pinned_by_someone_else
+
+
 def judge_in_chat_choice(
     *, is_latest_round: bool, status: AnswerStatus, is_in_chat: bool = False
 ) -> InChatChoice:

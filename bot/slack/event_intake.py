@@ -45,6 +45,8 @@ class MessageHandler(Protocol):
 
     async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None: ...
 
+    async def unpin_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None: ...
+
 
 def _deleted_ts(event: dict[str, Any]) -> str | None:
     """The ts of the message a deletion event removes. A message with thread replies is not
@@ -57,10 +59,11 @@ def _deleted_ts(event: dict[str, Any]) -> str | None:
     return None
 
 
-def _is_in_chat_pick(event: dict[str, Any]) -> bool:
+def _is_in_chat_pin(event: dict[str, Any]) -> bool:
+    """The In Chat reaction added to a message, or taken off one."""
     item = event.get("item") or {}
     return (
-        event.get("type") == "reaction_added"
+        event.get("type") in ("reaction_added", "reaction_removed")
         and event.get("reaction") == IN_CHAT_REACTION
         and item.get("type") == "message"
     )
@@ -129,7 +132,7 @@ class EventIntake:
             return
         message = _message_key(incoming)
         relevant = (
-            _deleted_ts(event) or _is_in_chat_pick(event) or message is not None or edit is not None
+            _deleted_ts(event) or _is_in_chat_pin(event) or message is not None or edit is not None
         )
         if not event_id or not relevant:
             return
@@ -165,9 +168,13 @@ class EventIntake:
                 event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
             ):
                 await self._conversations.revise(edit, rewritten=rewritten_by_author(event))
-            elif _is_in_chat_pick(event):
+            elif _is_in_chat_pin(event):
                 item = event["item"]
-                await self._conversations.choose_in_chat(item["channel"], item["ts"], event["user"])
+                if event["type"] == "reaction_added":
+                    pin = self._conversations.choose_in_chat
+                else:
+                    pin = self._conversations.unpin_in_chat
+                await pin(item["channel"], item["ts"], event["user"])
             else:
                 incoming = incoming_message(
                     event, team_id=payload["team_id"], bot_user_id=self._bot_user_id

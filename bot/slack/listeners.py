@@ -27,9 +27,9 @@ def register_listeners(
     regenerating: Regenerating,
     work: BackgroundWork,
 ) -> None:
-    """`message`, `app_mention` and `reaction_added` events are recorded, acknowledged, then
-    handled; one mention arrives as both of the first two, and the claim on the message makes
-    sure it is answered once."""
+    """`message`, `app_mention`, `reaction_added` and `reaction_removed` events are recorded,
+    acknowledged, then handled; one mention arrives as both of the first two, and the claim on
+    the message makes sure it is answered once."""
 
     async def record_event(body: dict[str, Any]) -> None:
         await intake.receive(body)
@@ -37,6 +37,7 @@ def register_listeners(
     app.event("message")(record_event)
     app.event("app_mention")(record_event)
     app.event("reaction_added")(record_event)
+    app.event("reaction_removed")(record_event)
 
     async def on_chorus_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         reply = await commands.run(

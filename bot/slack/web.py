@@ -298,6 +298,23 @@ class SlackWeb:
         with _reaching_slack(f"publishing {user_id}'s Home tab"):
             await self.client.views_publish(user_id=user_id, view=view)
 
+    async def reacted_with(self, channel_id: str, ts: str, reaction: str) -> list[str] | None:
+        """Who has :reaction: on a message now (reactions.get), or None (logged) when Slack
+        refuses to say."""
+        try:
+            with _reaching_slack(f"reading the reactions on {ts} in {channel_id}"):
+                response = await self.client.reactions_get(
+                    channel=channel_id, timestamp=ts, full=True
+                )
+        except SlackApiError as error:
+            log.warning(
+                "reactions on %s in %s not read: %s", ts, channel_id, slack_error_code(error)
+            )
+            return None
+        reactions = (response.get("message") or {}).get("reactions") or []
+        found: dict[str, Any] = next((r for r in reactions if r.get("name") == reaction), {})
+        return [str(user) for user in found.get("users") or []]
+
     async def user_name(self, user_id: str) -> str:
         """A person's display name; their id if Slack will not say."""
         return (await self._user(user_id)).name

@@ -18,7 +18,12 @@ from bot.chat.history import (
     thread_anchor_message,
     thread_turn,
 )
-from bot.chat.in_chat import AnswerStatus, InChatChoice, judge_in_chat_choice
+from bot.chat.in_chat import (
+    AnswerStatus,
+    InChatChoice,
+    judge_in_chat_choice,
+    unpin_returns_to_default,
+)
 from bot.chat.messages import ChatMessage
 
 WIDE = ContextWindow(max_rounds=50, max_tokens=100_000)
@@ -314,6 +319,24 @@ def test_an_answer_in_chat_already_is_said_to_be_so_not_chosen_again():
     assert judge_in_chat_choice(is_latest_round=False, status=DONE, is_in_chat=True) is (
         InChatChoice.NOT_LATEST_ROUND
     )
+
+
+def test_unpinning_the_picked_answer_of_the_latest_round_returns_to_the_default_rule():
+    assert unpin_returns_to_default(
+        is_latest_round=True, is_chosen=True, pinned_by_someone_else=False
+    )
+    # Someone else's pushpin still picks it; an unpicked answer or an earlier round's pick
+    # has nothing to undo (picking there is refused too).
+    for is_latest_round, is_chosen, pinned_by_someone_else in (
+        (True, True, True),
+        (True, False, False),
+        (False, True, False),
+    ):
+        assert not unpin_returns_to_default(
+            is_latest_round=is_latest_round,
+            is_chosen=is_chosen,
+            pinned_by_someone_else=pinned_by_someone_else,
+        )
 
 
 def test_an_answer_with_partial_text_can_be_made_in_chat_one_without_text_cannot():

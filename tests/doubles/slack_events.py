@@ -26,7 +26,7 @@ from tests.doubles.slack_payloads import (
     message_changed_event,
     message_deleted_event,
     message_event,
-    reaction_added_event,
+    reaction_event,
     slash_command,
     url_verification,
 )
@@ -197,8 +197,20 @@ class SlackEventSender:
     ) -> None:
         """A person adds :reaction: to a message; Slack delivers `reaction_added`."""
         self.emulator.add_reaction(channel, ts, user, reaction)
+        self._deliver_reaction("reaction_added", channel, ts, user, reaction, to)
+
+    def user_unreacts(
+        self, channel: str, ts: str, user: str, reaction: str, *, to: Sequence[Target]
+    ) -> None:
+        """A person takes their :reaction: off a message; Slack delivers `reaction_removed`."""
+        self.emulator.remove_reaction(channel, ts, user, reaction)
+        self._deliver_reaction("reaction_removed", channel, ts, user, reaction, to)
+
+    def _deliver_reaction(
+        self, kind: str, channel: str, ts: str, user: str, reaction: str, to: Sequence[Target]
+    ) -> None:
         message = self.emulator.message(channel, ts)
-        event = reaction_added_event(channel, message, user, reaction, self.emulator.next_ts())
+        event = reaction_event(kind, channel, message, user, reaction, self.emulator.next_ts())
         self.deliver_all([self.envelope(event)], to)
 
     def user_opens_home(self, user: str, *, to: Sequence[Target]) -> None:

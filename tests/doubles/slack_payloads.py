@@ -162,11 +162,12 @@ def message_changed_event(
     }
 
 
-def reaction_added_event(
-    channel: str, message: dict[str, Any], user: str, reaction: str, event_ts: str
+def reaction_event(
+    kind: str, channel: str, message: dict[str, Any], user: str, reaction: str, event_ts: str
 ) -> dict[str, Any]:
+    """`reaction_added` or `reaction_removed` (`kind`), which Slack shapes alike."""
     return {
-        "type": "reaction_added",
+        "type": kind,
         "user": user,
         "reaction": reaction,
         "item": {"type": "message", "channel": channel, "ts": message["ts"]},

@@ -432,6 +432,14 @@ def test_an_unsigned_event_is_refused(bot, models):
     assert models.requests == []
 
 
+def assert_the_next_round_sees(answer: dict, bot, slack, models, events) -> None:
+    """Alice's second mention: every model is sent `answer` as the first round's answer."""
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    for model_id in MODEL_IDS:
+        assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(answer))
+
+
 def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
     _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
@@ -442,10 +450,7 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
         in slack.calls_for("chat.postEphemeral")[0].params["text"]
     )
 
-    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
-    wait_for_answers(slack, CHANNEL, 6)
-    for model_id in MODEL_IDS:
-        assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(gemini_answer))
+    assert_the_next_round_sees(gemini_answer, bot, slack, models, events)
 
     events.user_reacts(CHANNEL, gemini_answer["ts"], ALICE, "pushpin", to=[bot.events_url])
     wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="refused")
@@ -456,6 +461,38 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
     assert ": chosen\n" in bot.logs() and ": not latest round\n" in bot.logs()
 
 
+def test_taking_the_pushpin_off_the_picked_answer_undoes_the_pick(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude_answer, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pick is confirmed")
+
+    events.user_unreacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="undone")
+    notice = slack.calls_for("chat.postEphemeral")[1].params
+    assert notice["user"] == BOB and notice["text"] == (
+        "Gemini Test's answer is no longer In Chat: later messages in this chat will see "
+        "Claude Test's answer instead."
+    )
+    assert_the_next_round_sees(claude_answer, bot, slack, models, events)
+
+
+def test_a_pick_stays_while_someone_elses_pushpin_is_on_the_answer(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    for person in (BOB, ALICE):
+        events.user_reacts(CHANNEL, gemini_answer["ts"], person, "pushpin", to=[bot.events_url])
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="both pins")
+
+    events.user_unreacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    bot.wait_until_idle()
+
+    assert len(slack.calls_for("chat.postEphemeral")) == 2
+    assert slack.calls_for("reactions.get"), "the bot asked who pins the answer still"
+    assert_the_next_round_sees(gemini_answer, bot, slack, models, events)
+
+
 def test_a_pushpin_counts_only_when_a_person_adds_it(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
     claude_answer, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
@@ -464,10 +501,7 @@ def test_a_pushpin_counts_only_when_a_person_adds_it(bot, slack, models, events)
     bot.wait_until_idle()
     assert slack.calls_for("chat.postEphemeral") == []
 
-    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
-    wait_for_answers(slack, CHANNEL, 6)
-    for model_id in MODEL_IDS:
-        assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(claude_answer))
+    assert_the_next_round_sees(claude_answer, bot, slack, models, events)
 
 
 def test_a_pushpin_on_an_answer_still_streaming_makes_it_in_chat_once_finished(
@@ -490,10 +524,7 @@ def test_a_pushpin_on_an_answer_still_streaming_makes_it_in_chat_once_finished(
     )
 
     _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
-    wait_for_answers(slack, CHANNEL, 6)
-    for model_id in MODEL_IDS:
-        assert models.requests_for(model_id)[-1].turns()[1] == ("assistant", body(gemini_answer))
+    assert_the_next_round_sees(gemini_answer, bot, slack, models, events)
 
 
 def test_a_pushpin_on_a_reply_in_a_reply_thread_is_told_why_it_picks_nothing(

@@ -24,7 +24,7 @@ from tests.doubles.slack_payloads import (
     message_changed_event,
     message_deleted_event,
     message_event,
-    reaction_added_event,
+    reaction_event,
 )
 
 INSTALL = AppInstallation("T0CHORUS", "A0CHORUS", "U0BOT")
@@ -44,6 +44,7 @@ class RecordingHandler:
         self.revised: list[IncomingMessage] = []
         self.forgotten: list[str] = []
         self.picked: list[str] = []
+        self.unpinned: list[str] = []
 
     async def handle(self, message: IncomingMessage) -> None:
         self.handled.append(message)
@@ -59,6 +60,9 @@ class RecordingHandler:
 
     async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
         self.picked.append(answer_ts)
+
+    async def unpin_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
+        self.unpinned.append(answer_ts)
 
 
 @pytest.fixture
@@ -190,20 +194,22 @@ async def test_a_question_deleted_under_its_thread_replies_is_forgotten(inbox):
     assert handler.forgotten == [MENTION["ts"]]
 
 
-async def test_only_the_in_chat_reaction_is_recorded_as_a_pick(inbox):
+async def test_only_the_in_chat_reaction_is_recorded_as_a_pick_or_unpin(inbox):
     answer = {"user": "U0BOT", "ts": "1764000000.000600"}
 
-    def reaction(name: str, event_ts: str) -> dict[str, Any]:
-        event = reaction_added_event("C0GENERAL", answer, "U0ALICE", name, event_ts)
+    def reaction(kind: str, name: str, event_ts: str) -> dict[str, Any]:
+        event = reaction_event(kind, "C0GENERAL", answer, "U0ALICE", name, event_ts)
         return event_callback(INSTALL, event)
 
-    pick = reaction(IN_CHAT_REACTION, "1764000003.000100")
-    thumbs = reaction("thumbsup", "1764000003.000200")
+    pick = reaction("reaction_added", IN_CHAT_REACTION, "1764000003.000100")
+    thumbs = reaction("reaction_added", "thumbsup", "1764000003.000200")
+    unpin = reaction("reaction_removed", IN_CHAT_REACTION, "1764000003.000300")
+    no_thumbs = reaction("reaction_removed", "thumbsup", "1764000003.000400")
 
-    handler = await receive_all(inbox, pick, thumbs)
+    handler = await receive_all(inbox, pick, thumbs, unpin, no_thumbs)
 
-    assert await recorded(inbox, pick, thumbs) == [0]
-    assert handler.picked == [answer["ts"]]
+    assert await recorded(inbox, pick, thumbs, unpin, no_thumbs) == [0, 2]
+    assert handler.picked == [answer["ts"]] and handler.unpinned == [answer["ts"]]
 
 
 # The database refuses to record an event as handled, as when it cannot be reached then: a

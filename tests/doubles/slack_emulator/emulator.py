@@ -409,6 +409,13 @@ class SlackEmulator(BackgroundServer):
             message = self._workspace.message(target, ts)
             self._workspace.add_reaction(message, self._workspace.user(user).id, name)
 
+    def remove_reaction(self, channel: str, ts: str, user: str, name: str) -> None:
+        """Someone takes their :name: off a message."""
+        with self._lock:
+            target = self._workspace.channel(channel)
+            message = self._workspace.message(target, ts)
+            self._workspace.remove_reaction(message, self._workspace.user(user).id, name)
+
     def message(self, channel: str, ts: str) -> dict[str, Any]:
         with self._lock:
             target = self._workspace.channel(channel)
