@@ -65,9 +65,15 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
     elif kind == "content_block_delta":
         delta = required(data, "delta", dict)
-        # Thinking, signature and tool-input deltas are not part of the answer text.
-        if field(delta, "type", str) == "text_delta":
+        # Thinking, signature and tool-input deltas are not part of the answer text; thinking
+        # and its signature show the model at work.
+        delta_type = field(delta, "type", str)
+        if delta_type == "text_delta":
             return required(delta, "text", str)
+        if delta_type == "thinking_delta":
+            state.count_thought(field(delta, "thinking", str))
+        elif delta_type == "signature_delta":
+            state.count_thought(field(delta, "signature", str))
     elif kind == "message_delta":
         stop_reason = field(field(data, "delta", dict) or {}, "stop_reason", str)
         if stop_reason == "refusal":

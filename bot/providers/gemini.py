@@ -86,13 +86,12 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         state.output_limit_reached = finish_reason == "MAX_TOKENS"
         if finish_reason not in NATURAL_ENDS:
             state.stopped_early = f"finish reason {finish_reason}"
-    parts = field(field(candidate, "content", dict) or {}, "parts", list) or []
+    parts = objects(field(field(candidate, "content", dict) or {}, "parts", list) or [], "a part")
     # Thought summaries (`"thought": true`) are the model's reasoning, not its answer.
-    return "".join(
-        field(part, "text", str) or ""
-        for part in objects(parts, "a part")
-        if not part.get("thought")
-    )
+    for part in parts:
+        if part.get("thought"):
+            state.count_thought(field(part, "text", str))
+    return "".join(field(part, "text", str) or "" for part in parts if not part.get("thought"))
 
 
 def _output_tokens(usage: dict[str, Any]) -> int | None:

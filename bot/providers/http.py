@@ -48,6 +48,13 @@ class StreamState:
     """Why the provider ended the answer before it was whole, in its own words, if it did."""
     refusal: str = ""
     """What the model said declining to answer, so far (OpenAI's `delta.refusal`)."""
+    thought_chars: int = 0
+    """How much reasoning the model has streamed apart from its answer (never shown): while
+    it grows the model is at work, however long its first text takes."""
+
+    def count_thought(self, thought: str | None) -> None:
+        """Note a piece of reasoning (or of its signature) the stream carried, if any."""
+        self.thought_chars += len(thought or "")
 
     def count_tokens(self, input_tokens: int | None, output_tokens: int | None) -> None:
         """Keep the latest reported counts; a count a chunk leaves out keeps its last value."""
@@ -58,7 +65,8 @@ class StreamState:
 
 
 EventReader = Callable[[ServerSentEvent, StreamState], str]
-"""Reads one event into the state and returns the answer text it carries ("" for none)."""
+"""Reads one event into the state and returns the answer text it carries ("" for none);
+reasoning it carries goes to `StreamState.count_thought`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,33 +104,23 @@ async def stream_answer(
 ) -> AsyncGenerator[StreamEvent, None]:
     """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
     an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
-    `first_token_timeout` seconds, or none for the client's read timeout once text has come,
-    raises `ProviderTimeout`."""
+    `first_token_timeout` seconds (nor, while the model streams its reasoning, any reasoning
+    for the client's read timeout), or none for the read timeout once text has come, raises
+    `ProviderTimeout`."""
     state = StreamState(provider)
     mender = TextMender()
-    # Keep-alives (Anthropic pings, OpenRouter comments) reset httpx's read timeout, so a model
-    # that sends nothing else needs deadlines of its own.
-    loop = asyncio.get_running_loop()
-    deadline = None if first_token_timeout is None else loop.time() + first_token_timeout
-    text_silence = client.timeout.read
-    seen_text = False
+    deadline = _AnswerDeadline(provider, first_token_timeout, client.timeout.read)
     timeouts = _patient_until_first_token(client.timeout, first_token_timeout)
     async with aclosing(_post_for_events(client, provider, url, headers, body, timeouts)) as events:
         while True:
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(deadline.at):
                     event = await anext(events, None)
             except TimeoutError:
-                if seen_text:
-                    raise ProviderTimeout(
-                        f"{provider} stopped sending text (none for {text_silence:g} s)."
-                    ) from None
-                raise ProviderTimeout(
-                    f"{provider} took too long to start answering "
-                    f"(no text within {first_token_timeout:g} s)."
-                ) from None
+                raise deadline.missed() from None
             if event is None:
                 break
+            thought_chars = state.thought_chars
             try:
                 text = read_event(event, state)
             except UnexpectedShape as error:
@@ -131,9 +129,10 @@ async def stream_answer(
                 ) from error
             text = mender.mend(text)
             if text:
-                seen_text = True
-                deadline = None if text_silence is None else loop.time() + text_silence
+                deadline.text_came()
                 yield TextDelta(text)
+            elif state.thought_chars > thought_chars:
+                deadline.thought_came()
             if state.ended:
                 await _read_to_end(events)
                 break
@@ -147,6 +146,50 @@ async def stream_answer(
         raise OutputLimitReached(f"{provider} stopped at the output-token limit.")
     if state.stopped_early:
         raise StoppedEarly(f"{provider} stopped the answer early ({state.stopped_early}).")
+
+
+class _AnswerDeadline:
+    """When to stop waiting for the next event, and why. Keep-alives (Anthropic pings,
+    OpenRouter comments) reset httpx's read timeout, so a model that sends nothing else needs
+    deadlines of its own: the first-token deadline, then the read timeout after each text.
+    Streamed reasoning shows the model at work, so it may put the deadline off, never closer."""
+
+    def __init__(self, provider: str, first_token_timeout: float | None, silence: float | None):
+        self._provider = provider
+        self._first_token_timeout = first_token_timeout
+        self._silence = silence
+        self._loop = asyncio.get_running_loop()
+        self.at = None if first_token_timeout is None else self._loop.time() + first_token_timeout
+        self._waiting_for = "first text"
+
+    def text_came(self) -> None:
+        self.at = self._silence_from_now()
+        self._waiting_for = "text"
+
+    def thought_came(self) -> None:
+        later = self._silence_from_now()
+        if self.at is not None and (later is None or later > self.at):
+            self.at = later
+            if self._waiting_for == "first text":
+                self._waiting_for = "thought"
+
+    def missed(self) -> ProviderTimeout:
+        if self._waiting_for == "text":
+            return ProviderTimeout(
+                f"{self._provider} stopped sending text (none for {self._silence:g} s)."
+            )
+        if self._waiting_for == "thought":
+            return ProviderTimeout(
+                f"{self._provider} stopped sending anything while thinking "
+                f"(none for {self._silence:g} s)."
+            )
+        return ProviderTimeout(
+            f"{self._provider} took too long to start answering "
+            f"(no text within {self._first_token_timeout:g} s)."
+        )
+
+    def _silence_from_now(self) -> float | None:
+        return None if self._silence is None else self._loop.time() + self._silence
 
 
 async def _read_to_end(events: AsyncIterator[ServerSentEvent]) -> None:

@@ -115,4 +115,10 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     if finish_reason:
         state.complete = True
         state.output_limit_reached = finish_reason == "length"
+    # Reasoning apart from the answer: `reasoning_content` (DeepSeek, vLLM, llama.cpp) or
+    # `reasoning` (OpenRouter, Ollama). Only a sign of life, so a shape of some other server's
+    # is passed over rather than failing the answer.
+    thought = delta.get("reasoning_content") or delta.get("reasoning")
+    if isinstance(thought, str):
+        state.count_thought(thought)
     return field(delta, "content", str) or ""

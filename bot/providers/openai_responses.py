@@ -51,12 +51,14 @@ def request_body(model_id: str, request: ModelRequest) -> dict[str, Any]:
 
 
 def read_event(event: ServerSentEvent, state: StreamState) -> str:
-    """One typed event; the many this bot has no use for (reasoning, annotations, item
-    bookkeeping) are skipped, as new event types may appear at any time."""
+    """One typed event; the many this bot has no use for (annotations, item bookkeeping) are
+    skipped, as new event types may appear at any time."""
     data = parse_json_object(event.data)
     kind = field(data, "type", str) or event.event
     if kind == "response.output_text.delta":
         return required(data, "delta", str)
+    if kind == "response.reasoning_summary_text.delta":
+        state.count_thought(field(data, "delta", str))
     if kind == "error":
         raise error_in_stream(state.provider, data)
     if kind == "response.refusal.done":
