@@ -513,3 +513,61 @@ def test_open_models_strict_chat_templates_refuse_turns_that_do_not_alternate(
     assert answer.json()["error"]["message"] == (
         "Conversation roles must alternate user/assistant/user/assistant/..."
     )
+
+
+THINKING = ModelScript(reply="4.", reasoning="Two and two make four.", chunk_chars=8)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "headers", "reasoning_field"),
+    [
+        ("openrouter", {"Authorization": "Bearer sk-test-openrouter"}, "reasoning"),
+        ("ollama", {}, "reasoning"),
+        ("vllm", {}, "reasoning_content"),
+    ],
+)
+def test_chat_completions_servers_stream_thoughts_in_their_own_field(
+    models: FakeModelServer, prefix: str, headers: dict[str, str], reasoning_field: str
+):
+    models.script("m", THINKING)
+    events = stream_events(models, f"/{prefix}/v1/chat/completions", headers, openai_request("m"))
+    chunks = [json.loads(data) for _, data in events[:-1]]
+    deltas = [chunk["choices"][0]["delta"] for chunk in chunks if chunk["choices"]]
+    assert "".join(delta.get(reasoning_field) or "" for delta in deltas) == THINKING.reasoning
+    assert openai_text(chunks) == "4."
+
+
+def test_openai_thinks_in_silence(models: FakeModelServer):
+    models.script("gpt-5.1", THINKING)
+    events = stream_events(models, OPENAI_PATH, OPENAI_HEADERS, openai_request())
+    assert "Two and two" not in "".join(data for _, data in events)
+    assert openai_text([json.loads(data) for _, data in events[:-1]]) == "4."
+
+
+def test_anthropic_thinks_in_a_signed_block_before_the_text_block(models: FakeModelServer):
+    models.script("claude-sonnet-4-5", THINKING)
+    events = stream_events(models, ANTHROPIC_PATH, ANTHROPIC_HEADERS, anthropic_request())
+    payloads = [json.loads(data) for _, data in events]
+    starts = [p for p in payloads if p["type"] == "content_block_start"]
+    assert [(p["index"], p["content_block"]["type"]) for p in starts] == [
+        (0, "thinking"),
+        (1, "text"),
+    ]
+    deltas = [p["delta"] for p in payloads if p["type"] == "content_block_delta"]
+    assert "".join(d["thinking"] for d in deltas if d["type"] == "thinking_delta") == (
+        THINKING.reasoning
+    )
+    assert [d["type"] for d in deltas][-2:] == ["signature_delta", "text_delta"]
+    assert [p["index"] for p in payloads if p["type"] == "content_block_stop"] == [0, 1]
+
+
+def test_gemini_streams_thought_parts(models: FakeModelServer):
+    models.script("gemini-2.5-pro", THINKING)
+    events = stream_events(models, GEMINI_PATH, GEMINI_HEADERS, gemini_request())
+    parts = [
+        part
+        for _, data in events
+        for part in json.loads(data)["candidates"][0].get("content", {}).get("parts", [])
+    ]
+    assert "".join(p["text"] for p in parts if p.get("thought")) == THINKING.reasoning
+    assert "".join(p["text"] for p in parts if not p.get("thought")) == "4."

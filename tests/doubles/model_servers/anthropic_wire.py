@@ -24,6 +24,8 @@ STOP_REASONS: dict[Finish, str] = {
     "refusal": "refusal",
     "output_limit": "max_tokens",
 }
+# Anthropic's encrypted check of a thinking block, sent as its last delta.
+FAKE_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -82,16 +84,26 @@ class AnthropicMessagesWire:
                 "output_tokens": 1,
             },
         }
-        block = {"type": "content_block_start", "index": 0, "content_block": _text_block("")}
+        # Extended thinking comes in a block of its own, before the text block.
+        first_block = _thinking_block() if context.thinks else _text_block("")
         return [
             sse({"type": "message_start", "message": message}, event="message_start"),
-            sse(block, event="content_block_start"),
+            _block_start(0, first_block),
             sse({"type": "ping"}, event="ping"),
         ]
 
+    def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        return _block_delta(0, {"type": "thinking_delta", "thinking": thought})
+
     def text(self, context: StreamContext, text: str) -> bytes:
-        delta = {"type": "content_block_delta", "index": 0, "delta": _text_delta(text)}
-        return sse(delta, event="content_block_delta")
+        thinking_ends = b""
+        if context.thinks and not context.sent:
+            signature = {"type": "signature_delta", "signature": FAKE_SIGNATURE}
+            thinking_ends = b"".join(
+                [_block_delta(0, signature), _block_stop(0), _block_start(1, _text_block(""))]
+            )
+        context.sent.append(text)
+        return thinking_ends + _block_delta(_text_index(context), _text_delta(text))
 
     def closing(self, context: StreamContext, finish: Finish) -> list[bytes]:
         message_delta = {
@@ -100,7 +112,7 @@ class AnthropicMessagesWire:
             "usage": {"output_tokens": context.output_tokens},
         }
         return [
-            sse({"type": "content_block_stop", "index": 0}, event="content_block_stop"),
+            _block_stop(_text_index(context)),
             sse(message_delta, event="message_delta"),
             sse({"type": "message_stop"}, event="message_stop"),
         ]
@@ -128,6 +140,29 @@ class AnthropicMessagesWire:
             for m in messages
             if isinstance(m, dict) and m.get("role") in ("user", "assistant")
         ]
+
+
+def _text_index(context: StreamContext) -> int:
+    """The index of the open block: the text block, or the thinking block before any text."""
+    return 1 if context.thinks and context.sent else 0
+
+
+def _block_start(index: int, block: dict[str, Any]) -> bytes:
+    start = {"type": "content_block_start", "index": index, "content_block": block}
+    return sse(start, event="content_block_start")
+
+
+def _block_delta(index: int, delta: dict[str, Any]) -> bytes:
+    event = {"type": "content_block_delta", "index": index, "delta": delta}
+    return sse(event, event="content_block_delta")
+
+
+def _block_stop(index: int) -> bytes:
+    return sse({"type": "content_block_stop", "index": index}, event="content_block_stop")
+
+
+def _thinking_block() -> dict[str, Any]:
+    return {"type": "thinking", "thinking": "", "signature": ""}
 
 
 def _text_block(text: str) -> dict[str, Any]:

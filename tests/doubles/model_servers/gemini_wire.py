@@ -82,6 +82,11 @@ class GeminiWire:
     def opening(self, context: StreamContext) -> list[bytes]:
         return []
 
+    def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        part = {"text": thought, "thought": True}
+        candidate = {"content": {"parts": [part], "role": "model"}, "index": 0}
+        return self._chunk(context, candidate, final=False)
+
     def text(self, context: StreamContext, text: str) -> bytes:
         candidate = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
         return self._chunk(context, candidate, final=False)

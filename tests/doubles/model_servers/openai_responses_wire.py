@@ -59,6 +59,9 @@ class OpenAIResponsesWire:
             self._event(context, "response.content_part.added", **self._place(context), part=part),
         ]
 
+    def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        return None  # summaries come only when asked for (`reasoning.summary`); Chorus does not
+
     def text(self, context: StreamContext, text: str) -> bytes:
         context.sent.append(text)
         return self._event(

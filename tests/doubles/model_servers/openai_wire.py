@@ -37,6 +37,8 @@ ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_
 # them answer (vLLM, LM Studio, llama.cpp behind `ollama:`; OpenRouter's providers).
 STRICT_TEMPLATE_MODELS = ("gemma", "mistral")
 STRICT_TEMPLATE_PROVIDERS = ("ollama", "openrouter")
+# Where each server streams a reasoning model's thinking; OpenAI's own Chat Completions never do.
+REASONING_FIELDS = {"openrouter": "reasoning", "ollama": "reasoning", "vllm": "reasoning_content"}
 ROLES_MUST_ALTERNATE = WireError(
     400,
     "Conversation roles must alternate user/assistant/user/assistant/...",
@@ -82,6 +84,12 @@ class OpenAIChatWire:
             return False
         roles = [role for role, _ in self.turns(body)]
         return roles != [("user", "assistant")[index % 2] for index in range(len(roles))]
+
+    def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        reasoning_field = REASONING_FIELDS.get(self.provider)
+        if reasoning_field is None:
+            return None
+        return self._chunk(context, {"content": None, reasoning_field: thought})
 
     def text(self, context: StreamContext, text: str) -> bytes:
         return self._chunk(context, {"content": text})

@@ -73,6 +73,7 @@ class ModelScript:
     """A fake model's behaviour. The default reply is "{model} answers: {last user text}"."""
 
     reply: Reply = None
+    reasoning: str = ""  # thought before the reply, in the provider's reasoning field, if any
     chunk_chars: int = 12
     first_token_delay: float = 0.0
     chunk_delay: float = 0.0

@@ -31,6 +31,8 @@ ROUTES: dict[str, WireFormat] = {
     "/openai/v1/responses": OpenAIResponsesWire(OPENAI_API_KEY),
     "/openrouter/v1/chat/completions": OpenAIChatWire("openrouter", OPENROUTER_API_KEY),
     "/ollama/v1/chat/completions": OpenAIChatWire("ollama", None),
+    # A local server with a reasoning parser, streaming thoughts as DeepSeek's API does.
+    "/vllm/v1/chat/completions": OpenAIChatWire("vllm", None),
     "/anthropic/v1/messages": AnthropicMessagesWire(ANTHROPIC_API_KEY),
     "/gemini/v1beta/models/{target}": GeminiWire(GEMINI_API_KEY),
 }
@@ -38,8 +40,8 @@ MAX_REQUEST_BYTES = 20 * 1024 * 1024
 
 
 class FakeModelServer(BackgroundServer):
-    """Fake OpenAI (Chat Completions and Responses), OpenRouter, Ollama, Anthropic and Gemini
-    endpoints with scripted models.
+    """Fake OpenAI (Chat Completions and Responses), OpenRouter, Ollama, vLLM, Anthropic and
+    Gemini endpoints with scripted models.
 
     A model is scripted by its id ("gpt-5.1") or provider-qualified id ("openai:gpt-5.1"; the
     Gemini endpoints are provider "google"). Unscripted models answer with DEFAULT_SCRIPT.
@@ -139,9 +141,14 @@ class FakeModelServer(BackgroundServer):
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             body=recorded.body,
+            thinks=bool(script.reasoning),
         )
         stream = ScriptedStream(
-            script.chunks(text), script.first_token_delay, script.chunk_delay, fault
+            script.chunks(text),
+            script.chunks(script.reasoning),
+            script.first_token_delay,
+            script.chunk_delay,
+            fault,
         )
         return await send_stream(request, wire, context, stream)
 

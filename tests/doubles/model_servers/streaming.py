@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -19,9 +19,11 @@ KEEP_ALIVE_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class ScriptedStream:
-    """The text chunks to send, their pacing, and the stream fault to end with (if any)."""
+    """The reasoning and text chunks to send, their pacing, and the stream fault to end with
+    (if any)."""
 
     chunks: list[str]
+    thoughts: list[str] = field(default_factory=list)
     first_token_delay: float = 0.0
     chunk_delay: float = 0.0
     fault: ModelFault | None = None
@@ -62,8 +64,14 @@ async def _send(
         await response.write_eof()
         return
     pieces = stream.chunks if fault is None else stream.chunks[: fault.chunks_before_fault]
-    for index, piece in enumerate(pieces):
+    for index, thought in enumerate(stream.thoughts):
         await asyncio.sleep(stream.first_token_delay if index == 0 else stream.chunk_delay)
+        # A provider that streams no reasoning thinks in silence for as long.
+        if event := wire.reasoning(context, thought):
+            await response.write(event)
+    for index, piece in enumerate(pieces):
+        first = index == 0 and not stream.thoughts
+        await asyncio.sleep(stream.first_token_delay if first else stream.chunk_delay)
         await response.write(wire.text(context, piece))
     if fault is None:
         await _write_all(response, wire.closing(context, "stop"))

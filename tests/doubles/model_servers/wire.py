@@ -42,6 +42,8 @@ class StreamContext:
     input_tokens: int
     output_tokens: int
     body: dict[str, Any] = field(default_factory=dict)
+    thinks: bool = False
+    """Whether reasoning comes before the text, for wires that open a block for it."""
     sent: list[str] = field(default_factory=list)
     """The text sent so far, for wires whose closing events repeat the whole answer."""
     sequence: Iterator[int] = field(default_factory=itertools.count)
@@ -76,6 +78,10 @@ class WireFormat(ConversationReader, Protocol):
     def error_body(self, error: WireError) -> dict[str, Any]: ...
 
     def opening(self, context: StreamContext) -> list[bytes]: ...
+
+    def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        """A piece of reasoning apart from the answer, if the provider streams it at all."""
+        ...
 
     def text(self, context: StreamContext, text: str) -> bytes: ...
 
