@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 
-from bot.providers.base import ProviderTimeout
+from bot.providers.base import ModelProvider, ProviderTimeout
 from bot.providers.registry import Providers
+from bot.providers.retry import RetryPolicy, stream_with_retries
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
-from tests.providers.replay import Answer, bot_settings, run
+from tests.providers.replay import Answer, bot_settings, collect, conversation, run
 
 # Long enough to wait out a deadline of 0.6 s, short enough that a missing one fails quickly.
 PATIENCE_SECONDS = 4.0
@@ -87,3 +88,69 @@ async def test_a_model_silent_while_it_thinks_is_waited_for_until_the_deadline(
 
     assert answer.error is None
     assert answer.text == "Done thinking."
+
+
+# Each a bot provider slot and the fake server behind it: OpenRouter's `reasoning`, a vLLM
+# server's `reasoning_content` (where OLLAMA_BASE_URL may point), Anthropic's thinking block
+# and Gemini's thought parts.
+THINKING_SERVERS = [
+    ("openrouter", "openrouter"),
+    ("ollama", "vllm"),
+    ("anthropic", "anthropic"),
+    ("google", "google"),
+]
+THOUGHT = "Two and two make four; three and three make six. " * 3  # 20 pieces of 8 characters
+
+
+async def ask_with_retries(models: FakeModelServer, slot: str, **tuning: float) -> Answer:
+    """Ask `slot`'s provider for `slow` as the bot does, retrying before the first token."""
+    urls = {"ollama_base_url": f"{models.url}/vllm/v1"} if slot == "ollama" else {}
+    async with Providers(bot_settings(models, **urls, **tuning)) as provider_for:
+        provider: ModelProvider = provider_for.by_name[slot]
+        events = stream_with_retries(
+            provider, "slow", conversation(), RetryPolicy(max_attempts=2, base_delay=0)
+        )
+        return await asyncio.wait_for(collect(events), 2 * PATIENCE_SECONDS)
+
+
+@pytest.mark.parametrize(("slot", "server"), THINKING_SERVERS)
+async def test_a_model_streaming_its_thoughts_past_the_deadline_is_waited_for(
+    models: FakeModelServer, slot: str, server: str
+):
+    # About 1.6 s of thoughts, a piece every 0.08 s: twice the deadline, never silent long.
+    thinking = ModelScript(reply="4 and 6.", reasoning=THOUGHT, chunk_chars=8, chunk_delay=0.08)
+    models.script(f"{server}:slow", thinking)
+
+    answer = await ask_with_retries(
+        models,
+        slot,
+        chorus_provider_first_token_timeout=0.8,
+        chorus_provider_read_timeout=2.0,
+    )
+
+    assert answer.error is None
+    assert answer.text == "4 and 6.", "the thoughts are never shown"
+    assert len(models.requests_for(f"{server}:slow")) == 1, "not taken for a model that hangs"
+
+
+@pytest.mark.parametrize(("slot", "server"), THINKING_SERVERS)
+async def test_a_model_that_stops_sending_thoughts_fails_in_time_and_is_retried(
+    models: FakeModelServer, slot: str, server: str
+):
+    # Thoughts, then silence (or keep-alives): no answer text, so a retry is safe.
+    stalls = ModelScript(
+        reasoning=THOUGHT[:24], chunk_chars=8, error=ModelFault(keep_alive_after_chunks=0)
+    )
+    models.script(f"{server}:slow", stalls)
+
+    answer = await ask_with_retries(
+        models,
+        slot,
+        chorus_provider_first_token_timeout=1.0,
+        chorus_provider_read_timeout=1.2,
+    )
+
+    assert isinstance(answer.error, ProviderTimeout)
+    assert str(answer.error).endswith(" stopped sending anything while thinking (none for 1.2 s).")
+    assert answer.text == ""
+    assert len(models.requests_for(f"{server}:slow")) == 2

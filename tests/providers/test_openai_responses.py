@@ -272,3 +272,34 @@ async def test_a_refused_key_answers_with_the_openai_error_shape():
 
     assert isinstance(answer.error, AuthenticationFailed)
     assert "sk-test" not in str(answer.error)
+
+
+REASONING = "rs_67ccd3a9da748190baa7f1570fe91ac604becb25c2f0b4b2"
+SUMMARY_PLACE = {"item_id": REASONING, "output_index": 0, "summary_index": 0}
+THINKING = event(
+    "response.output_item.added",
+    2,
+    output_index=0,
+    item={"id": REASONING, "type": "reasoning", "summary": []},
+) + "".join(
+    event("response.reasoning_summary_text.delta", number, **SUMMARY_PLACE, delta=piece)
+    for number, piece in enumerate(["**Adding** ", "two and two."], start=3)
+)
+
+
+async def test_a_reasoning_summary_is_left_out_of_the_answer():
+    answer = await ask(ReplayServer((THINKING + ANSWER.decode()).encode()))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+
+
+async def test_a_summary_then_silence_fails_as_thinking_that_stopped():
+    server = ReplayServer(THINKING.encode(), hang_after_body=True)
+    async with server.client() as client:
+        client.timeout = httpx.Timeout(0.6)
+        provider = OpenAIResponsesProvider(client, BASE_URL, KEY, first_token_timeout=0.2)
+        answer = await asyncio.wait_for(run(provider, "gpt-5"), ANSWER_PATIENCE_SECONDS)
+
+    assert answer.text == ""
+    assert str(answer.error) == "OpenAI stopped sending anything while thinking (none for 0.6 s)."
