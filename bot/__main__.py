@@ -70,17 +70,23 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     socket_connected = socket_mode.client.is_connected if socket_mode is not None else None
     runner = web.AppRunner(http_routes(bot, socket_connected=socket_connected), access_log=None)
     await runner.setup()
+    health_served = True
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
     except OSError as error:
         await runner.cleanup()
-        if socket_mode is not None:
-            await socket_mode.close_async()
-        await bot.close()
-        raise ConfigurationError(
-            f"Configuration error: cannot listen on {settings.host}:{settings.port} "
-            f"({error.strerror or error}); set HOST and PORT to a free address"
-        ) from None
+        unusable = f"cannot listen on {settings.host}:{settings.port} ({error.strerror or error})"
+        if socket_mode is not None and not settings.listen_address_set:
+            # Socket Mode needs no port: a first try beside a dev server on 3000 still starts.
+            log.warning("health check not served: %s; set PORT to serve GET /healthz", unusable)
+            health_served = False
+        else:
+            if socket_mode is not None:
+                await socket_mode.close_async()
+            await bot.close()
+            raise ConfigurationError(
+                f"Configuration error: {unusable}; set HOST and PORT to a free address"
+            ) from None
     # Listen first: what the previous life left is taken over in the background.
     bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
     loops = [
@@ -95,9 +101,8 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         loops.append(asyncio.create_task(forgetting, name="forgetting"))
     if socket_mode is not None:
         await socket_mode.connect_async()
-        log.info(
-            "connected in Socket Mode; health at http://%s:%d/healthz", settings.host, settings.port
-        )
+        health = f"health at http://{settings.host}:{settings.port}/healthz"
+        log.info("connected in Socket Mode; %s", health if health_served else "no health check")
     else:
         log.info("listening on http://%s:%d/slack/events", settings.host, settings.port)
     log.info("models: %s", ", ".join(spec.name for spec in catalog))
@@ -124,7 +129,8 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     )
     if socket_mode is not None:
         await socket_mode.close_async()
-    await runner.cleanup()
+    if health_served:
+        await runner.cleanup()
     await bot.work.drain(SHUTDOWN_GRACE_SECONDS, hurry)
     for loop_task in loops:
         loop_task.cancel()

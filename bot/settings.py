@@ -197,6 +197,11 @@ class Settings(BaseSettings):
         return self.slack_app_token is not None and bool(self.slack_app_token.get_secret_value())
 
     @property
+    def listen_address_set(self) -> bool:
+        """Whether HOST or PORT was set, rather than left at its default."""
+        return bool({"host", "port"} & self.model_fields_set)
+
+    @property
     def replica_id(self) -> str:
         return self.chorus_replica_id or f"{socket.gethostname()}:{self.port}"
 

@@ -3,12 +3,18 @@ events, slash commands and button clicks over it and records the bot's acknowled
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.doubles.bot_process import BotProcessError
+from tests.doubles.bot_process import REPO_ROOT, BotProcess, BotProcessError
 from tests.doubles.model_servers import ModelScript
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_emulator.socket_link import ACK_DEADLINE_SECONDS
@@ -74,6 +80,59 @@ def test_debug_logs_over_the_socket_keep_slacks_secrets_out(socket_bot, slack, e
     assert connection.ticket not in logs
     # The lines are there, with what they quoted redacted.
     assert '"token": "(redacted)"' in logs and "ticket=(redacted)" in logs
+
+
+DEFAULT_PORT = 3000  # the bot's, when PORT is unset
+
+
+@contextmanager
+def default_port_taken() -> Iterator[None]:
+    """Port 3000 in use, as by a dev server on the machine of someone trying the bot."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        try:
+            holder.bind(("0.0.0.0", DEFAULT_PORT))
+            holder.listen()
+        except OSError:
+            pass  # something listens there already
+        yield
+
+
+def test_in_socket_mode_a_taken_default_port_costs_the_health_check_only(
+    bot_env, slack, events, tmp_path: Path
+):
+    env = BotProcess(bot_env | {"SLACK_APP_TOKEN": slack.app_token}).environment()
+    for unset in ("HOST", "PORT", "SLACK_SIGNING_SECRET"):
+        env.pop(unset)
+    log_path = tmp_path / "bot.log"
+    with default_port_taken(), log_path.open("wb") as log:
+        started_at = time.monotonic()
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+        )
+        try:
+            slack.socket_mode.wait_for_connection(since=started_at)
+            events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[slack.socket_mode])
+            wait_for_answers(slack, CHANNEL, 3)
+        finally:
+            bot.terminate()
+            bot.wait(timeout=30)
+    logs = log_path.read_text()
+    assert f"health check not served: cannot listen on 0.0.0.0:{DEFAULT_PORT} (" in logs
+    assert "connected in Socket Mode; no health check" in logs
+    assert bot.returncode == 0, logs
+
+
+def test_in_socket_mode_a_port_set_and_taken_stops_start_up(bot_env, slack, tmp_path: Path):
+    env = bot_env | {"SLACK_APP_TOKEN": slack.app_token}
+    env.pop("SLACK_SIGNING_SECRET")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        bot = BotProcess(env, port=port, log_path=tmp_path / "bot.log")
+        with pytest.raises(BotProcessError) as refused:
+            bot.start()
+    assert f"Configuration error: cannot listen on 127.0.0.1:{port} (" in str(refused.value)
 
 
 def test_a_thread_reply_over_the_socket_continues_with_that_model_only(
