@@ -22,6 +22,7 @@ from bot.providers.base import (
     StreamCut,
     StreamEvent,
     TextDelta,
+    ThoughtTooLong,
     Usage,
 )
 from bot.providers.errors import error_for_response
@@ -72,13 +73,15 @@ reasoning it carries goes to `StreamState.count_thought`."""
 @dataclass(frozen=True, slots=True)
 class SseEndpoint:
     """How one provider is asked: its name in errors, the headers every request carries (the
-    key among them), how its events are read, and how long its first text may take."""
+    key among them), how its events are read, how long its first text may take, and how much
+    reasoning it may stream meanwhile."""
 
     client: httpx.AsyncClient
     provider: str
     headers: Mapping[str, str]
     read_event: EventReader
     first_token_timeout: float | None = None
+    max_thought_chars: int | None = None
 
     def stream(self, url: str, body: Mapping[str, Any]) -> AsyncGenerator[StreamEvent, None]:
         return stream_answer(
@@ -89,6 +92,7 @@ class SseEndpoint:
             body=body,
             read_event=self.read_event,
             first_token_timeout=self.first_token_timeout,
+            max_thought_chars=self.max_thought_chars,
         )
 
 
@@ -101,12 +105,14 @@ async def stream_answer(
     body: Mapping[str, Any],
     read_event: EventReader,
     first_token_timeout: float | None = None,
+    max_thought_chars: int | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
     an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
     `first_token_timeout` seconds (nor, while the model streams its reasoning, any reasoning
     for the client's read timeout), or none for the read timeout once text has come, raises
-    `ProviderTimeout`."""
+    `ProviderTimeout`. Reasoning past `max_thought_chars` raises `ThoughtTooLong`: a loop in
+    the thoughts would otherwise hold the answer as long as the model keeps thinking."""
     state = StreamState(provider)
     mender = TextMender()
     deadline = _AnswerDeadline(provider, first_token_timeout, client.timeout.read)
@@ -132,6 +138,8 @@ async def stream_answer(
                 deadline.text_came()
                 yield TextDelta(text)
             elif state.thought_chars > thought_chars:
+                if max_thought_chars is not None and state.thought_chars > max_thought_chars:
+                    raise ThoughtTooLong(max_thought_chars)
                 deadline.thought_came()
             if state.ended:
                 await _read_to_end(events)

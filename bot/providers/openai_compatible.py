@@ -38,7 +38,9 @@ class OpenAICompatibleProvider:
         self._url = f"{base_url.rstrip('/')}/chat/completions"
         headers = {**(extra_headers or {}), **bearer(api_key)}
         self.name = name or server_name(base_url)
-        self._endpoint = SseEndpoint(client, self.name, headers, read_event, first_token_timeout)
+        self._endpoint = SseEndpoint(
+            client, self.name, headers, read_event, first_token_timeout, max_thought_chars
+        )
         self._alternate_turns = alternate_turns
         # Open models (local servers, OpenRouter's routes, other hosts) may think aloud in the
         # answer text; OpenAI's own never do, so one that starts so was asked to.

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bot.providers.base import ModelProvider, ProviderTimeout
+from bot.providers.base import ModelProvider, ProviderTimeout, ThoughtTooLong
 from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
@@ -154,3 +154,17 @@ async def test_a_model_that_stops_sending_thoughts_fails_in_time_and_is_retried(
     assert str(answer.error).endswith(" stopped sending anything while thinking (none for 1.2 s).")
     assert answer.text == ""
     assert len(models.requests_for(f"{server}:slow")) == 2
+
+
+@pytest.mark.parametrize(("slot", "server"), THINKING_SERVERS[:2])
+async def test_reasoning_past_the_longest_answer_is_a_loop_and_ends_the_answer(
+    models: FakeModelServer, slot: str, server: str
+):
+    looping = ModelScript(reply="never reached", reasoning=THOUGHT * 8, chunk_chars=40)
+    models.script(f"{server}:slow", looping)
+
+    answer = await ask_with_retries(models, slot, chorus_max_answer_chars=1_000)
+
+    assert isinstance(answer.error, ThoughtTooLong)
+    assert answer.text == ""
+    assert len(models.requests_for(f"{server}:slow")) == 1, "asking again would loop again"
