@@ -21,6 +21,9 @@ _DELIMITER_CELL = re.compile(r"\s*:?-+:?\s*")
 # In a table cell: code spans (their text kept as written) between runs of backticks, and bold
 # around other text: where `**` or `__` may open bold, and where each may close it.
 _BACKTICKS = re.compile("`+")
+# A backslash escape: an escaped backtick opens no code span, an escaped backslash escapes
+# nothing after it.
+_ESCAPE = re.compile(r"\\[\\`]")
 _TILDES = re.compile("~+")
 _MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_~\[\]]")
 _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
@@ -62,6 +65,40 @@ def close_open_fence(text: str) -> str:
     """`text` with a code fence it left open closed, so nothing after it joins the code."""
     fence = _open_fence(text)
     return f"{text}\n{fence.marker}" if fence else text
+
+
+def code_regions(text: str) -> list[tuple[int, int]]:
+    """Where `text` is code, as (start, end) in order: its fenced blocks (one left open runs to
+    the end) and the code spans of its paragraphs. A span is taken only within one line, so
+    that where block structure this module does not track pairs backticks otherwise, text is
+    taken for prose (and checked) rather than for code (and left alone)."""
+    regions: list[tuple[int, int]] = []
+    fence: _CodeFence | None = None
+    paragraph_start = position = 0
+    for line in text.split("\n"):
+        end = position + len(line) + 1
+        if fence is not None:
+            if fence.closes_at(line):
+                regions[-1] = (regions[-1][0], min(end, len(text)))
+                fence = None
+                paragraph_start = end
+        elif (match := _FENCE_OPENING.match(line)) or not line.strip():
+            regions += _line_code_spans(text[paragraph_start:position], paragraph_start)
+            paragraph_start = end
+            if match:
+                fence = _CodeFence(line, match["marker"])
+                regions.append((position, len(text)))
+        position = end
+    if fence is None:
+        regions += _line_code_spans(text[paragraph_start:], paragraph_start)
+    return regions
+
+
+def _line_code_spans(paragraph: str, offset: int) -> Iterator[tuple[int, int]]:
+    unescaped = _ESCAPE.sub(lambda escape: escape[0].replace("`", "'"), paragraph)
+    for start, code, end in _code_spans(unescaped):
+        if "\n" not in code:
+            yield offset + start, offset + end
 
 
 def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
