@@ -1,4 +1,5 @@
-"""Model output to Slack messages: neutralised pings, Slack's size limits, the blocks we post.
+"""Model output to Slack messages: neutralised pings, honest links, Slack's size limits, the
+blocks we post.
 
 The one place that turns Markdown into what Slack shows. Answers go into `markdown` blocks
 (Slack renders standard Markdown there, but for tables: see `bot.slack.markdown`), the status
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.in_chat import AnswerStatus
+from bot.slack.links import unspoofed_links
 from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, split_markdown, tables_as_code
 
 MESSAGE_TEXT_LIMIT = 40_000  # Slack: a message's `text`
@@ -173,8 +175,9 @@ def streaming_message(display_name: str, text: str) -> SlackMessage:
 
 
 def _as_slack_markdown(text: str) -> str:
-    """Model output as the `markdown` block shows it: tables aligned, pings neutralised."""
-    return neutralise_pings(tables_as_code(_LINE_BREAK.sub("\n", text)))
+    """Model output as the `markdown` block shows it: tables aligned, links that name another
+    host shown with their real target, pings neutralised."""
+    return neutralise_pings(unspoofed_links(tables_as_code(_LINE_BREAK.sub("\n", text))))
 
 
 def _markdown(text: str) -> Blocks:

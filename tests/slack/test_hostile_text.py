@@ -4,6 +4,7 @@ would hold up every other answer and event. The inputs are large enough that the
 cubic scans these tests replaced would make this module take seconds to minutes."""
 
 from bot.slack.inbound import readable_text
+from bot.slack.links import unspoofed_links
 from bot.slack.markdown import tables_as_code
 from bot.slack.rendering import FALLBACK_TEXT_LIMIT, final_messages, streaming_message
 
@@ -54,6 +55,11 @@ def test_links_that_never_close_read_as_written_and_a_closed_one_as_its_label():
     reply = f"[the docs](https://x.y/z) {unclosed}"
     shown = f"the docs {unclosed}"[: FALLBACK_TEXT_LIMIT - 1] + "…"
     assert streaming_message("GPT", reply).text == f"GPT: {shown}"
+
+
+def test_runs_of_links_that_never_finish_are_left_as_written():
+    for run in ("[acme.com](x", '[acme.com](x "', "[acme.com](x (", "<https://x|acme.com"):
+        assert unspoofed_links(run * 6_000) == run * 6_000
 
 
 def test_the_innermost_brackets_make_a_link_label():

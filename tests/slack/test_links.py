@@ -1,0 +1,174 @@
+"""A model cannot show a link as going to one place while it goes to another: a label that names
+a host other than the link's own is shown as text, followed by where the link really goes."""
+
+import pytest
+
+from bot.slack.links import unspoofed_links
+from bot.slack.rendering import final_messages, streaming_message
+
+
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        (
+            "[https://acme-bank.com/login](https://evil.example/phish)",
+            "https://acme-bank.com/login (<https://evil.example/phish>)",
+        ),
+        ("[acme-bank.com](https://evil.example)", "acme-bank.com (<https://evil.example>)"),
+        ("[www.acme.com/login](http://evil.example)", "www.acme.com/login (<http://evil.example>)"),
+        ("[acme.com](https://acme.com.evil.example)", "acme.com (<https://acme.com.evil.example>)"),
+        ("[acme.com](https://evil.example/acme.com)", "acme.com (<https://evil.example/acme.com>)"),
+    ],
+)
+def test_a_link_whose_label_names_another_host_shows_its_real_target(link, shown):
+    assert unspoofed_links(f"Log in at {link} now.") == f"Log in at {shown} now."
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[the docs](https://evil.example)",
+        "[Python 3.12 release notes](https://docs.python.org/3.12/)",
+        "[src/app.py](https://github.com/acme/app/blob/main/src/app.py)",
+    ],
+)
+def test_ordinary_link_labels_are_kept(link):
+    assert unspoofed_links(f"See {link}.") == f"See {link}."
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[acme.com](https://acme.com/x)",
+        "[https://acme.com/login](https://acme.com/login?next=/)",
+        "[WWW.Acme.com](https://acme.com)",
+        "[acme.com](https://www.acme.com/)",
+    ],
+)
+def test_a_link_whose_label_names_its_own_host_is_kept(link):
+    assert unspoofed_links(link) == link
+
+
+def test_a_link_to_a_subdomain_of_the_host_its_label_names_is_kept_as_that_host_runs_it():
+    assert unspoofed_links("[acme.com](https://docs.acme.com/x)") == (
+        "[acme.com](https://docs.acme.com/x)"
+    )
+
+
+def test_a_label_naming_a_subdomain_of_a_link_to_its_parent_shows_the_real_target():
+    assert unspoofed_links("[docs.acme.com](https://acme.com)") == (
+        "docs.acme.com (<https://acme.com>)"
+    )
+
+
+def test_an_address_label_is_kept_only_on_a_mail_link_to_that_address():
+    kept = "[Bob@Acme.com](mailto:bob@acme.com?subject=hi)"
+    assert unspoofed_links(kept) == kept
+    assert unspoofed_links("[bob@acme.com](mailto:eve@evil.example)") == (
+        "bob@acme.com (<mailto:eve@evil.example>)"
+    )
+    assert unspoofed_links("[bob@acme.com](https://evil.example)") == (
+        "bob@acme.com (<https://evil.example>)"
+    )
+
+
+def test_a_file_name_label_is_kept_on_a_link_to_that_file_but_not_on_one_elsewhere():
+    kept = "[README.md](https://github.com/acme/app/blob/main/README.md#usage)"
+    assert unspoofed_links(kept) == kept
+    assert unspoofed_links("[README.md](https://evil.example/)") == (
+        "README.md (<https://evil.example/>)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        ("[**acme.com**](https://evil.example)", "**acme.com** (<https://evil.example>)"),
+        ("[`acme.com`](https://evil.example)", "`acme.com` (<https://evil.example>)"),
+        ("[acme&#46;com](https://evil.example)", "acme&#46;com (<https://evil.example>)"),
+        ("[acme\\.com](https://evil.example)", "acme\\.com (<https://evil.example>)"),
+        ("[acme\u200b.com](https://evil.example)", "acme\u200b.com (<https://evil.example>)"),
+        ("[[acme.com]](https://evil.example)", "\\[acme.com\\] (<https://evil.example>)"),
+    ],
+)
+def test_a_label_is_read_as_it_shows_whatever_markup_it_is_written_in(link, shown):
+    assert unspoofed_links(link) == shown
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[acme.com](<https://evil.example>)",
+        '[acme.com](https://evil.example "Acme")',
+        "[acme.com]( https://evil.example )",
+        "[acme.com](https://evil.example/(a))",
+    ],
+)
+def test_every_way_of_writing_a_links_target_is_checked(link):
+    assert unspoofed_links(link).startswith("acme.com (<https://evil.example")
+
+
+def test_an_image_is_checked_as_the_link_slack_shows_it_as():
+    assert unspoofed_links("![acme.com](https://evil.example/i.png)") == (
+        "acme.com (<https://evil.example/i.png>)"
+    )
+
+
+def test_the_real_target_shown_cannot_be_read_as_slacks_link_syntax():
+    assert unspoofed_links("[acme.com](https://evil.example/x|https://acme.com)") == (
+        "acme.com (<https://evil.example/x%7Chttps://acme.com>)"
+    )
+
+
+def test_a_target_that_cannot_be_a_link_of_its_own_is_shown_as_code():
+    assert unspoofed_links("[acme.com](evil.example/x)") == "acme.com (` evil.example/x `)"
+    assert unspoofed_links("[acme.com](<https://evil.example/a b>)") == (
+        "acme.com (` https://evil.example/a b `)"
+    )
+
+
+def test_slacks_own_link_syntax_cannot_spoof_either():
+    assert unspoofed_links("<https://evil.example|https://acme-bank.com>") == (
+        "https://acme-bank.com (<https://evil.example>)"
+    )
+    for honest in ("<https://acme.com/x|acme.com>", "<https://x.y|the docs>", "<https://x.y>"):
+        assert unspoofed_links(honest) == honest
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "Write `[acme.com](https://evil.example)` to fool a reader.",
+        "```md\n[acme.com](https://evil.example)\n<https://evil.example|acme.com>\n```\nDone.",
+        "~~~\n[acme.com](https://evil.example)",  # a fence still open while streaming
+    ],
+)
+def test_links_inside_code_are_left_as_written(code):
+    assert unspoofed_links(code) == code
+
+
+def test_an_escaped_backtick_opens_no_code_span_to_hide_a_link_in():
+    assert unspoofed_links("\\` [acme.com](https://evil.example) `") == (
+        "\\` acme.com (<https://evil.example>) `"
+    )
+
+
+def test_backticks_paired_across_lines_hide_no_link():
+    text = "a ` b\n` [acme.com](https://evil.example) `"
+    assert unspoofed_links(text) == "a ` b\n` acme.com (<https://evil.example>) `"
+
+
+@pytest.mark.parametrize(
+    "partial", ["[acme.com](https://evil.exa", "[acme.com](", "[acme.com", "<https://evil|acme"]
+)
+def test_an_unfinished_link_in_a_streaming_answer_is_left_as_written(partial):
+    assert unspoofed_links(partial) == partial
+    assert streaming_message("GPT", partial).blocks[0]["text"] == partial
+
+
+def test_answers_are_posted_with_their_links_unspoofed():
+    answer = "Sign in at [acme-bank.com](https://evil.example/phish)."
+    shown = "Sign in at acme-bank.com (<https://evil.example/phish>)."
+    (final,) = final_messages("GPT", answer, "footer")
+    assert final.blocks[0]["text"] == shown
+    assert streaming_message("GPT", answer).blocks[0]["text"] == shown
