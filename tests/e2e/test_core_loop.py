@@ -217,6 +217,18 @@ def test_model_output_cannot_ping_anyone(bot, slack, models, events):
     )
 
 
+def test_model_output_cannot_disguise_where_a_link_goes(bot, slack, models, events):
+    reply = (
+        "Sign in at [acme-bank.com](https://evil.example/phish) or read [the docs](https://x.y)."
+    )
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=7))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} where do I sign in?", to=[bot.events_url])
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude_answer) == (
+        "Sign in at acme-bank.com (<https://evil.example/phish>) or read [the docs](https://x.y)."
+    )
+
+
 def test_an_oversized_answer_continues_in_its_thread_and_nothing_is_cut(bot, slack, models, events):
     long_reply = "\n\n".join(f"Paragraph {i}. " + "lorem ipsum " * 150 for i in range(40))
     models.script("gpt-test", ModelScript(reply=long_reply, chunk_chars=4000))
