@@ -122,10 +122,7 @@ async def test_a_model_streaming_its_thoughts_past_the_deadline_is_waited_for(
     models.script(f"{server}:slow", thinking)
 
     answer = await ask_with_retries(
-        models,
-        slot,
-        chorus_provider_first_token_timeout=0.8,
-        chorus_provider_read_timeout=2.0,
+        models, slot, chorus_provider_first_token_timeout=0.8, chorus_provider_read_timeout=2.0
     )
 
     assert answer.error is None
@@ -144,10 +141,7 @@ async def test_a_model_that_stops_sending_thoughts_fails_in_time_and_is_retried(
     models.script(f"{server}:slow", stalls)
 
     answer = await ask_with_retries(
-        models,
-        slot,
-        chorus_provider_first_token_timeout=1.0,
-        chorus_provider_read_timeout=1.2,
+        models, slot, chorus_provider_first_token_timeout=1.0, chorus_provider_read_timeout=1.2
     )
 
     assert isinstance(answer.error, ProviderTimeout)
