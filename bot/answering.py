@@ -13,7 +13,14 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.catalog import ModelSpec
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
-from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
+from bot.providers.base import (
+    ModelProvider,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    TextRetracted,
+    Usage,
+)
 from bot.providers.buffered import BufferedStream
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage
@@ -204,6 +211,9 @@ class AnswerRunner:
             if isinstance(event, Usage):
                 progress.input_tokens = event.input_tokens or progress.input_tokens
                 progress.output_tokens = event.output_tokens or progress.output_tokens
+            elif isinstance(event, TextRetracted):
+                progress.text = ""
+                job.message.show(progress.text)
             elif isinstance(event, TextDelta):
                 # Line breaks a model opens with would show as blank lines atop its message.
                 text = (progress.text + event.text).lstrip("\r\n")

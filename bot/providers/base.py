@@ -17,6 +17,12 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class TextRetracted:
+    """The text streamed so far was no answer but the model's thinking, found out only when
+    it ended: it is dropped, and the answer's text follows."""
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token usage as the provider reports it (either may be unknown)."""
 
@@ -24,7 +30,7 @@ class Usage:
     output_tokens: int | None = None
 
 
-StreamEvent = TextDelta | Usage
+StreamEvent = TextDelta | TextRetracted | Usage
 
 
 class ModelProvider(Protocol):

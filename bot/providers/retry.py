@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.chat.messages import ModelRequest
-from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta
+from bot.providers.base import (
+    ModelProvider,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    TextRetracted,
+)
 
 Sleep = Callable[[float], Awaitable[object]]
 OnRetry = Callable[[ProviderError, int, float], None]
@@ -65,7 +71,8 @@ async def stream_with_retries(
     on_retry: OnRetry | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """`provider.stream`, started again after a retryable error as long as no text has been
-    yielded; once text has streamed, an error propagates so the caller keeps the partial text."""
+    yielded (or all of it retracted); once text has streamed, an error propagates so the
+    caller keeps the partial text."""
     attempt = 1
     while True:
         text_yielded = False
@@ -75,6 +82,8 @@ async def stream_with_retries(
                 # A line break alone is not yet an answer worth keeping over a retry.
                 if isinstance(event, TextDelta) and event.text.strip():
                     text_yielded = True
+                elif isinstance(event, TextRetracted):
+                    text_yielded = False  # it was thought, not answer: nothing to keep
                 yield event
             return
         except ProviderError as error:

@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 
 from bot.chat.messages import ChatMessage, ModelRequest
-from bot.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
+from bot.providers.base import (
+    ModelProvider,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    TextRetracted,
+    Usage,
+)
 from bot.settings import Settings
 from tests.doubles.model_servers import FakeModelServer
 
@@ -100,6 +107,7 @@ class Answer:
     text: str = ""
     usage: list[Usage] = field(default_factory=list)
     error: ProviderError | None = None
+    retractions: int = 0  # of the text streamed so far (thoughts found out as they ended)
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> Answer:
@@ -108,6 +116,9 @@ async def collect(events: AsyncIterator[StreamEvent]) -> Answer:
         async for event in events:
             if isinstance(event, TextDelta):
                 answer.text += event.text
+            elif isinstance(event, TextRetracted):
+                answer.text = ""
+                answer.retractions += 1
             else:
                 answer.usage.append(event)
     except ProviderError as error:
