@@ -9,10 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.providers.base import OutputLimitReached, StoppedEarly, StreamCut, ThoughtTooLong
+from bot.providers.base import (
+    OutputLimitReached,
+    StoppedEarly,
+    StreamCut,
+    TextDelta,
+    TextRetracted,
+    ThoughtTooLong,
+)
 from bot.providers.openai_compatible import OpenAICompatibleProvider
 from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy, stream_with_retries
+from bot.providers.think_block import AnswerEvent, LeadingThinkFilter
 from bot.settings import Settings
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
 from tests.providers.replay import Answer, ReplayServer, collect, conversation, run
@@ -20,6 +28,9 @@ from tests.providers.replay import Answer, ReplayServer, collect, conversation, 
 OLLAMA_URL = "http://localhost:11434/v1"
 THOUGHT = "\nThe user wants both sums. 2+2 is 4, 3+3 is 6.\n"
 THINKING_ANSWER = f"<think>{THOUGHT}</think>\n\n4 and 6."
+# As a DeepSeek-R1 distill answers when its chat template ends the prompt with `<think>\n`.
+UNOPENED_THINKING_ANSWER = f"{THOUGHT.lstrip()}</think>\n\n4 and 6."
+UNOPENED_THOUGHT_CHARS = UNOPENED_THINKING_ANSWER.index("</think>")
 # Long enough to wait out a deadline of 0.6 s, short enough that a missing one fails quickly.
 PATIENCE_SECONDS = 4.0
 
@@ -74,12 +85,16 @@ MENTIONS_OF_THE_TAGS = {
     "in-code": "`<think>` opens the block.",
     "another-tag": "<thinker> is no tag of ours.",
     "only-the-start-of-a-tag": "<th",
+    "a-lone-closing-tag-in-code": "Then `</think>` ends the thought.",
+    "a-lone-closing-tag-in-a-code-block": "Like so:\n```html\nhm</think>\n```",
+    "a-closing-tag-after-an-opening-one": "Say <think>, then </think> ends it.",
 }
 
 
+@pytest.mark.parametrize("size", [2, 100])
 @pytest.mark.parametrize("text", MENTIONS_OF_THE_TAGS.values(), ids=MENTIONS_OF_THE_TAGS.keys())
-async def test_think_tags_anywhere_but_at_the_start_are_kept(text: str):
-    answer = await ask_server(stream_of(*in_pieces(text, 2)))
+async def test_think_tags_anywhere_but_at_the_start_are_kept(text: str, size: int):
+    answer = await ask_server(stream_of(*in_pieces(text, size)))
 
     assert answer.text == text
 
@@ -141,6 +156,89 @@ async def test_thinking_within_the_bound_is_waited_for():
     answer = await ask_server(stream_of(THINKING_ANSWER), max_thought_chars=len(THOUGHT))
 
     assert answer.text == "4 and 6."
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 100])
+async def test_a_thought_whose_opening_tag_was_in_the_prompt_is_left_out(size: int):
+    answer = await ask_server(stream_of(*in_pieces(UNOPENED_THINKING_ANSWER, size)))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+
+
+def fed(*pieces: str, max_thought_chars: int | None = None) -> list[list[AnswerEvent]]:
+    """The events each piece brings, in order."""
+    think = LeadingThinkFilter(max_thought_chars)
+    return [think.feed(piece) for piece in pieces]
+
+
+def test_text_shown_before_a_lone_closing_tag_is_taken_back_when_it_comes():
+    assert fed("Hmm, 2+2", " is 4.", "</think>\n\n", "4.") == [
+        [TextDelta("Hmm, 2+2")],
+        [TextDelta(" is 4.")],
+        [TextRetracted()],
+        [TextDelta("4.")],
+    ]
+
+
+def test_a_lone_closing_tag_split_across_pieces_takes_back_its_start_too():
+    assert fed("Hmm.</thi", "nk>\n\n4.") == [
+        [TextDelta("Hmm.</thi")],
+        [TextRetracted(), TextDelta("4.")],
+    ]
+
+
+def test_a_thought_ended_within_its_first_piece_is_never_shown():
+    assert fed("Hmm.</think>\n\n4.") == [[TextDelta("4.")]]
+    assert fed("</think>", "\n\n", "Hello.") == [[], [], [TextDelta("Hello.")]]
+
+
+async def test_only_the_first_lone_closing_tag_ends_a_thought():
+    answer = await ask_server(stream_of("Hmm.", "</think>\n\n", "Write </think> to close."))
+
+    assert answer.text == "Write </think> to close."
+    assert answer.retractions == 1
+
+
+async def test_a_closing_tag_after_a_think_block_is_part_of_the_answer():
+    answer = await ask_server(stream_of("<think>Hmm.</think>", "\n\nWrite ", "</think> last."))
+
+    assert answer.text == "Write </think> last."
+    assert answer.retractions == 0
+
+
+async def test_a_lone_closing_tag_within_the_longest_thought_ends_it():
+    answer = await ask_server(
+        stream_of(*in_pieces(UNOPENED_THINKING_ANSWER, 4)), max_thought_chars=UNOPENED_THOUGHT_CHARS
+    )
+
+    assert answer.text == "4 and 6."
+
+
+async def test_a_lone_closing_tag_past_the_longest_thought_is_part_of_the_answer():
+    answer = await ask_server(
+        stream_of(*in_pieces(UNOPENED_THINKING_ANSWER, 4)),
+        max_thought_chars=UNOPENED_THOUGHT_CHARS - 1,
+    )
+
+    assert answer.error is None
+    assert answer.text == UNOPENED_THINKING_ANSWER
+    assert answer.retractions == 0
+
+
+async def test_a_stream_cut_before_a_lone_closing_tag_keeps_what_was_shown():
+    answer = await ask_server(stream_of("Hmm, 2+2", " is 4.", finish=None))
+
+    assert answer.text == "Hmm, 2+2 is 4."
+    assert isinstance(answer.error, StreamCut)
+
+
+async def test_a_thought_without_an_answer_after_it_leaves_no_text():
+    answer = await ask_server(stream_of("Hmm, 2+2", " is 4.", "</think>\n\n"))
+
+    assert answer.error is None
+    assert answer.text == ""
+    assert answer.retractions == 1
 
 
 @pytest.fixture
@@ -208,3 +306,26 @@ async def test_a_stream_cut_while_thinking_is_retried_as_one_with_no_text(
     assert answer.error is None
     assert answer.text == "4 and 6."
     assert len(models.requests_for("ollama:qwq")) == 2
+
+
+async def test_a_stream_cut_after_a_thought_taken_back_is_retried_as_one_with_no_text(
+    models: FakeModelServer,
+):
+    cut_before_the_answer = ModelFault(cut_after_chunks=UNOPENED_THINKING_ANSWER.index("4 and"))
+    models.script(
+        "ollama:r1",
+        ModelScript(
+            reply=UNOPENED_THINKING_ANSWER, chunk_chars=1, error=cut_before_the_answer, fail_times=1
+        ),
+    )
+
+    async with providers(models) as provider_for:
+        events = stream_with_retries(
+            provider_for.by_name["ollama"], "r1", conversation(), RetryPolicy(base_delay=0)
+        )
+        answer = await collect(events)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.retractions == 2, "the thought was shown, and taken back, each time"
+    assert len(models.requests_for("ollama:r1")) == 2
