@@ -32,3 +32,29 @@ def test_a_local_models_think_block_is_neither_shown_nor_sent_back(
         ("assistant", "Hello, Alice!"),
         ("user", "Alice: how are you?"),
     ]
+
+
+def test_a_thought_whose_opening_tag_was_in_the_prompt_is_taken_back_and_not_sent_back(
+    start_bot, slack, models, events
+):
+    # A DeepSeek-R1 distill on vLLM without a reasoning parser: its chat template ends the
+    # prompt with `<think>\n`, so only the closing tag shows that its text was a thought.
+    reply = f"{THOUGHT}\n</think>\n\nHello, Alice!"
+    models.script("ollama:r1", ModelScript(reply=reply, chunk_chars=3, chunk_delay=0.05))
+    bot = start_bot(CHORUS_MODELS="ollama:r1")
+    ask(bot, events, "hello")
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+
+    assert body(answer) == "Hello, Alice!"
+    assert ":warning:" not in status_line(answer)
+    shown = [call.params.get("text", "") for call in slack.calls_for("chat.update")]
+    assert any("greet her" in text for text in shown), "streamed as it came, then taken back"
+
+    bot.wait_until_idle()
+    ask(bot, events, "how are you?")
+    wait_for_answers(slack, CHANNEL, 2)
+    assert models.requests_for("ollama:r1")[-1].turns() == [
+        ("user", "Alice: hello"),
+        ("assistant", "Hello, Alice!"),
+        ("user", "Alice: how are you?"),
+    ]
