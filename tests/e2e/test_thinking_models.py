@@ -3,6 +3,7 @@ the answer without the thinking."""
 
 from __future__ import annotations
 
+from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import ModelScript
 from tests.e2e.scene import CHANNEL, ask
 from tests.e2e.slack_views import body, status_line, wait_for_answers
@@ -11,27 +12,39 @@ THOUGHT = "Alice greets me. I should greet her back, briefly."
 REPLY = f"<think>\n{THOUGHT}\n</think>\n\nHello, Alice!"
 
 
-def test_a_local_models_think_block_is_neither_shown_nor_sent_back(
-    start_bot, slack, models, events
-):
-    models.script("ollama:qwq", ModelScript(reply=REPLY, chunk_chars=3, chunk_delay=0.02))
-    bot = start_bot(CHORUS_MODELS="ollama:qwq")
+def hello_answered(
+    start_bot, slack, models, events, model: str, script: ModelScript
+) -> tuple[BotProcess, list[str]]:
+    """A bot with `model` alone, scripted so, answers Alice's hello with "Hello, Alice!"; the
+    bot, and every text its message showed while streaming."""
+    models.script(model, script)
+    bot = start_bot(CHORUS_MODELS=model)
     ask(bot, events, "hello")
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
-
     assert body(answer) == "Hello, Alice!"
     assert ":warning:" not in status_line(answer)
-    shown = [call.params.get("text", "") for call in slack.calls_for("chat.update")]
-    assert shown and not any("think" in text or "greet her" in text for text in shown)
+    return bot, [call.params.get("text", "") for call in slack.calls_for("chat.update")]
 
+
+def assert_the_next_round_is_sent_the_answer_alone(bot, slack, models, events, model: str):
     bot.wait_until_idle()
     ask(bot, events, "how are you?")
     wait_for_answers(slack, CHANNEL, 2)
-    assert models.requests_for("ollama:qwq")[-1].turns() == [
+    assert models.requests_for(model)[-1].turns() == [
         ("user", "Alice: hello"),
         ("assistant", "Hello, Alice!"),
         ("user", "Alice: how are you?"),
     ]
+
+
+def test_a_local_models_think_block_is_neither_shown_nor_sent_back(
+    start_bot, slack, models, events
+):
+    script = ModelScript(reply=REPLY, chunk_chars=3, chunk_delay=0.02)
+    bot, shown = hello_answered(start_bot, slack, models, events, "ollama:qwq", script)
+    assert shown and not any("think" in text or "greet her" in text for text in shown)
+
+    assert_the_next_round_is_sent_the_answer_alone(bot, slack, models, events, "ollama:qwq")
 
 
 def test_a_thought_whose_opening_tag_was_in_the_prompt_is_taken_back_and_not_sent_back(
@@ -40,21 +53,8 @@ def test_a_thought_whose_opening_tag_was_in_the_prompt_is_taken_back_and_not_sen
     # A DeepSeek-R1 distill on vLLM without a reasoning parser: its chat template ends the
     # prompt with `<think>\n`, so only the closing tag shows that its text was a thought.
     reply = f"{THOUGHT}\n</think>\n\nHello, Alice!"
-    models.script("ollama:r1", ModelScript(reply=reply, chunk_chars=3, chunk_delay=0.05))
-    bot = start_bot(CHORUS_MODELS="ollama:r1")
-    ask(bot, events, "hello")
-    (answer,) = wait_for_answers(slack, CHANNEL, 1)
-
-    assert body(answer) == "Hello, Alice!"
-    assert ":warning:" not in status_line(answer)
-    shown = [call.params.get("text", "") for call in slack.calls_for("chat.update")]
+    script = ModelScript(reply=reply, chunk_chars=3, chunk_delay=0.05)
+    bot, shown = hello_answered(start_bot, slack, models, events, "ollama:r1", script)
     assert any("greet her" in text for text in shown), "streamed as it came, then taken back"
 
-    bot.wait_until_idle()
-    ask(bot, events, "how are you?")
-    wait_for_answers(slack, CHANNEL, 2)
-    assert models.requests_for("ollama:r1")[-1].turns() == [
-        ("user", "Alice: hello"),
-        ("assistant", "Hello, Alice!"),
-        ("user", "Alice: how are you?"),
-    ]
+    assert_the_next_round_is_sent_the_answer_alone(bot, slack, models, events, "ollama:r1")

@@ -58,6 +58,16 @@ async def ask_server(body: bytes, base_url: str = OLLAMA_URL, **options: int) ->
         return await run(OpenAICompatibleProvider(client, base_url, None, **options), "qwq")
 
 
+async def ask_ollama_with_retries(models: FakeModelServer, model_id: str) -> Answer:
+    """Ask `ollama:model_id` through providers made as the bot makes them, retrying before
+    the first token."""
+    async with providers(models) as provider_for:
+        events = stream_with_retries(
+            provider_for.by_name["ollama"], model_id, conversation(), RetryPolicy(base_delay=0)
+        )
+        return await collect(events)
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 100])
 async def test_a_leading_think_block_is_left_out_even_with_its_tags_split(size: int):
     answer = await ask_server(stream_of(*in_pieces(THINKING_ANSWER, size)))
@@ -297,11 +307,7 @@ async def test_a_stream_cut_while_thinking_is_retried_as_one_with_no_text(
         ModelScript(reply=THINKING_ANSWER, chunk_chars=4, error=cut_mid_thought, fail_times=1),
     )
 
-    async with providers(models) as provider_for:
-        events = stream_with_retries(
-            provider_for.by_name["ollama"], "qwq", conversation(), RetryPolicy(base_delay=0)
-        )
-        answer = await collect(events)
+    answer = await ask_ollama_with_retries(models, "qwq")
 
     assert answer.error is None
     assert answer.text == "4 and 6."
@@ -319,11 +325,7 @@ async def test_a_stream_cut_after_a_thought_taken_back_is_retried_as_one_with_no
         ),
     )
 
-    async with providers(models) as provider_for:
-        events = stream_with_retries(
-            provider_for.by_name["ollama"], "r1", conversation(), RetryPolicy(base_delay=0)
-        )
-        answer = await collect(events)
+    answer = await ask_ollama_with_retries(models, "r1")
 
     assert answer.error is None
     assert answer.text == "4 and 6."
