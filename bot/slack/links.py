@@ -51,6 +51,8 @@ def unspoofed_links(text: str) -> str:
     """`text` with each link whose label names a host other than its target's written as its
     label, then its real target: `acme-bank.com (<https://evil.example>)`. Ordinary labels,
     code, and a link not yet finished (streaming) are left as written."""
+    if _LINK.search(text) is None:
+        return text  # most answers, re-rendered at each streaming edit: no code to find
     code = code_regions(text)
     code_starts = [start for start, _ in code]
 
