@@ -39,7 +39,7 @@ from bot.slack.inbound import FileSource, ReadableMessage, readable_message
 from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
 from storage.conversations import ConversationStore
-from storage.reply_threads import ParentAnswer
+from storage.reply_threads import ParentAnswer, ThreadReply
 from storage.rows import MessageClaim, NewAnswer
 
 log = logging.getLogger(__name__)
@@ -111,28 +111,23 @@ class Conversations:
         a bot's reaction picks nothing. A reply in a reply thread can't be picked: the person
         is told why."""
         parent = await self._store.parent_answer(channel_id, answer_ts)
-        thread_reply = None
-        if parent is None:
-            thread_reply = await self._store.thread_reply_at(channel_id, answer_ts)
-            if thread_reply is None:
-                return
+        answer = parent or await self._store.thread_reply_at(channel_id, answer_ts)
+        if answer is None:
+            return
         if await self._web.is_bot(user_id):
             log.info("in-chat reaction on %s by bot %s ignored", answer_ts, user_id)
             return
-        if parent is not None:
-            choice = await self._store.choose_in_chat(parent)
-            model, thread_ts = parent.model, parent.post_thread_ts
+        if isinstance(answer, ThreadReply):
+            choice, thread_ts = InChatChoice.IN_A_REPLY_THREAD, answer.thread_ts
         else:
-            assert thread_reply is not None
-            choice = InChatChoice.IN_A_REPLY_THREAD
-            model, thread_ts = thread_reply.model, thread_reply.thread_ts
+            choice, thread_ts = await self._store.choose_in_chat(answer), answer.post_thread_ts
         log.info(
             "in-chat choice of answer %s by %s: %s",
             answer_ts,
             user_id,
             choice.name.lower().replace("_", " "),
         )
-        name = self._catalog.get(model).display_name
+        name = self._catalog.get(answer.model).display_name
         await self._notices.tell(
             channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=thread_ts
         )
