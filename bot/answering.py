@@ -212,7 +212,9 @@ class AnswerRunner:
                 progress.input_tokens = event.input_tokens or progress.input_tokens
                 progress.output_tokens = event.output_tokens or progress.output_tokens
             elif isinstance(event, TextRetracted):
+                # Saved at once: a crash now must not leave recovery the thought to show.
                 progress.text = ""
+                last_saved = await self._save(job, progress)
                 job.message.show(progress.text)
             elif isinstance(event, TextDelta):
                 # Line breaks a model opens with would show as blank lines atop its message.
@@ -227,12 +229,15 @@ class AnswerRunner:
                     raise AnswerTooLong(self._max_answer_chars)
                 job.message.show(progress.text)
                 if time.monotonic() - last_saved >= self._save_interval:
-                    last_saved = time.monotonic()
-                    if not await self._answers.progress(
-                        job.answer_id, progress.text, progress.first_token_at
-                    ):
-                        raise AnswerTakenOver
-                    job.message.allow_edits_until(last_saved + self._edit_lease)
+                    last_saved = await self._save(job, progress)
+
+    async def _save(self, job: AnswerJob, progress: _Progress) -> float:
+        """Save the text so far (which renews this replica's hold on the answer); when."""
+        saved_at = time.monotonic()
+        if not await self._answers.progress(job.answer_id, progress.text, progress.first_token_at):
+            raise AnswerTakenOver
+        job.message.allow_edits_until(saved_at + self._edit_lease)
+        return saved_at
 
     async def _end(
         self,

@@ -3,24 +3,20 @@ crashes and restarts."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
 
 import httpx
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from storage.database import database_at
-from storage.tables import Answer
 from tests.doubles.model_servers import FakeModelServer, ModelScript
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import Envelope, SlackEventSender
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
 from tests.e2e.slack_views import answers_in, body, is_final, status_line, wait_for_answers
+from tests.e2e.stored_answers import saved_texts
 
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 24  # some 12 s
 
@@ -39,22 +35,6 @@ def ask_for_a_long_story(
         message="all three answers streaming",
     )
     return envelopes
-
-
-def saved_texts(database_url: str) -> list[str]:
-    """The answers' text as the bot last saved it in the database (the database as it is)."""
-
-    def read(session: Session) -> list[str]:
-        return list(session.scalars(select(Answer.text).order_by(Answer.id)))
-
-    async def read_once() -> list[str]:
-        database = database_at(database_url)
-        try:
-            return await database.run(read)
-        finally:
-            await database.close()
-
-    return asyncio.run(read_once())
 
 
 def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):

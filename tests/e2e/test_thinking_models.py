@@ -4,9 +4,11 @@ the answer without the thinking."""
 from __future__ import annotations
 
 from tests.doubles.bot_process import BotProcess
-from tests.doubles.model_servers import ModelScript
+from tests.doubles.model_servers import ModelFault, ModelScript
+from tests.doubles.waiting import wait_until
 from tests.e2e.scene import CHANNEL, ask
-from tests.e2e.slack_views import body, status_line, wait_for_answers
+from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+from tests.e2e.stored_answers import saved_texts
 
 THOUGHT = "Alice greets me. I should greet her back, briefly."
 REPLY = f"<think>\n{THOUGHT}\n</think>\n\nHello, Alice!"
@@ -58,3 +60,34 @@ def test_a_thought_whose_opening_tag_was_in_the_prompt_is_taken_back_and_not_sen
     assert any("greet her" in text for text in shown), "streamed as it came, then taken back"
 
     assert_the_next_round_is_sent_the_answer_alone(bot, slack, models, events, "ollama:r1")
+
+
+def test_a_thought_taken_back_is_not_kept_by_a_crash_that_follows(
+    database_url, start_bot, slack, models, events
+):
+    # Streamed long enough to be saved, then taken back; the model goes quiet, the bot dies.
+    thought = f"{THOUGHT} " * 3
+    taken_back = f"{thought}\n</think>\n\n"
+    script = ModelScript(
+        reply=f"{taken_back}Hello, Alice!",
+        chunk_chars=1,
+        chunk_delay=0.01,
+        error=ModelFault(keep_alive_after_chunks=len(taken_back)),
+    )
+    models.script("ollama:r1", script)
+    bot = start_bot(CHORUS_MODELS="ollama:r1", CHORUS_REPLICA_ID="replica-a")
+    ask(bot, events, "hello")
+    wait_until(
+        lambda: "greet her" in "".join(saved_texts(database_url)),
+        message="the thought saved while it streamed",
+    )
+    wait_until(
+        lambda: "greet her" not in body(answers_in(slack, CHANNEL)[0]),
+        message="the thought taken back in Slack",
+    )
+    bot.kill()
+
+    start_bot(CHORUS_MODELS="ollama:r1", CHORUS_REPLICA_ID="replica-a")
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert "restarted" in status_line(answer)
+    assert "greet her" not in body(answer)
