@@ -27,6 +27,18 @@ _INLINE_LINK = (
 # Slack's own link syntax, `<https://target|label>`, in case Slack reads it in Markdown too.
 _SLACK_LINK = r"<(?P<slack_target>[A-Za-z][\w+.-]*:[^\s<>|]*)\|(?P<slack_label>[^<>\n]*)>"
 _LINK = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}")
+# A Markdown reference link, `[label][name]`, `[label][]` or `[label]`, whose target a
+# definition, `[name]: target`, gives elsewhere; a definition's own name is not one.
+_REFERENCE_LINK = (
+    r"!?\[(?P<reference_label>(?:[^\[\]\n]|\[[^\[\]\n]*\])+)\]"
+    r"(?:\[(?P<reference>[^\[\]\n]*)\]|(?![:(]))"
+)
+_LINK_OR_REFERENCE = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}|{_REFERENCE_LINK}")
+_DEFINITION = re.compile(
+    r"^ {0,3}\[(?P<name>[^\[\]\n]+)\]:"
+    r"[ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>\S+))",
+    re.MULTILINE,
+)
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BRACKET = re.compile(r"[\[\]]")
 _EMPHASIS = re.compile(r"[*_~`\[\]]")
@@ -51,24 +63,59 @@ def unspoofed_links(text: str) -> str:
     """`text` with each link whose label names a host other than its target's written as its
     label, then its real target: `acme-bank.com (<https://evil.example>)`. Ordinary labels,
     code, and a link not yet finished (streaming) are left as written."""
-    if _LINK.search(text) is None:
+    defined = _definitions(text) if "]:" in text else []
+    links = _LINK_OR_REFERENCE if defined else _LINK
+    if links.search(text) is None:
         return text  # most answers, re-rendered at each streaming edit: no code to find
     code = code_regions(text)
     code_starts = [start for start, _ in code]
 
+    def in_code(at: int) -> bool:
+        inside = bisect_right(code_starts, at) - 1
+        return inside >= 0 and at < code[inside][1]
+
+    definitions: dict[str, str] = {}
+    for name, at, target in defined:
+        if not in_code(at):
+            definitions.setdefault(name, target)  # Markdown uses a name's first definition
+
     def rewritten(link: re.Match[str]) -> str:
-        inside = bisect_right(code_starts, link.start()) - 1
-        if inside >= 0 and link.start() < code[inside][1]:
+        if in_code(link.start()):
             return link[0]
-        label = link["label"] if link["slack_target"] is None else link["slack_label"]
-        target = _unescaped(link["slack_target"] or link["bracketed"] or link["bare"] or "")
+        reference = link.groupdict().get("reference_label")  # when definitions were found
+        if reference is not None:
+            label = reference
+            target = definitions.get(_reference_name(link["reference"] or label))
+            if target is None:
+                return link[0]  # brackets, a task box, or a reference to nothing
+        else:
+            label = link["label"] if link["slack_target"] is None else link["slack_label"]
+            target = _unescaped(link["slack_target"] or link["bracketed"] or link["bare"] or "")
         if not _misleads(_as_shown(label), target):
             return link[0]
         # Its brackets escaped, the label cannot become a link of its own.
         label = _BRACKET.sub(r"\\\g<0>", label)
         return f"{label} ({_shown_target(target)})" if target else label
 
-    return _LINK.sub(rewritten, text)
+    return links.sub(rewritten, text)
+
+
+def _definitions(text: str) -> list[tuple[str, int, str]]:
+    """The reference definitions in `text`: each one's name, where it is, and its target."""
+    return [
+        (
+            _reference_name(definition["name"]),
+            definition.start(),
+            _unescaped(definition["bracketed"] or definition["bare"] or ""),
+        )
+        for definition in _DEFINITION.finditer(text)
+        if not definition["name"].isspace()
+    ]
+
+
+def _reference_name(name: str) -> str:
+    """A reference's name as Markdown matches it: case and runs of spaces do not count."""
+    return " ".join(name.split()).casefold()
 
 
 def _misleads(shown: str, target: str) -> bool:

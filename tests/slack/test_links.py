@@ -136,6 +136,46 @@ def test_slacks_own_link_syntax_cannot_spoof_either():
 
 
 @pytest.mark.parametrize(
+    "written",
+    [
+        "See [acme.com][1].\n\n[1]: https://evil.example",
+        'See [acme.com][].\n\n[ACME.com]: <https://evil.example> "Acme"',
+        "See [acme.com].\n\n[Acme.com]:\n  https://evil.example",
+        "See [acme.com][the  Bank].\n\n[the bank]: https://evil.example",
+    ],
+)
+def test_a_reference_link_is_checked_against_the_target_its_definition_gives(written):
+    definition = written.split("\n\n")[1]
+    assert unspoofed_links(written) == "See acme.com (<https://evil.example>).\n\n" + definition
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See [acme.com][1].\n\n[1]: https://docs.acme.com/x",
+        "See [the docs][1].\n\n[1]: https://evil.example",
+        "See [acme.com][2] and [acme.com].\n\n[1]: https://evil.example",
+        "- [x] acme.com is up\n\n[x]: https://evil.example",  # a task box, "x" its label
+    ],
+)
+def test_reference_links_that_name_their_own_host_or_nothing_defined_are_kept(text):
+    assert unspoofed_links(text) == text
+
+
+def test_a_reference_links_first_definition_outside_code_is_the_one_checked():
+    text = (
+        "```\n[acme.com]: https://acme.com\n```\n"
+        "See [acme.com].\n\n[acme.com]: https://evil.example\n[acme.com]: https://acme.com"
+    )
+    assert "See acme.com (<https://evil.example>)." in unspoofed_links(text)
+
+
+def test_a_reference_link_inside_code_is_left_as_written():
+    text = "Write `[acme.com][1]` to fool a reader.\n\n[1]: https://evil.example"
+    assert unspoofed_links(text) == text
+
+
+@pytest.mark.parametrize(
     "code",
     [
         "Write `[acme.com](https://evil.example)` to fool a reader.",
