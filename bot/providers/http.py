@@ -178,8 +178,7 @@ class _AnswerDeadline:
         later = self._silence_from_now()
         if self.at is not None and (later is None or later > self.at):
             self.at = later
-            if self._waiting_for == "first text":
-                self._waiting_for = "thought"
+            self._waiting_for = "thought"  # also after some text: the model thinks again
 
     def missed(self) -> ProviderTimeout:
         if self._waiting_for == "text":

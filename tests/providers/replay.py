@@ -60,10 +60,12 @@ class ReplayServer:
     fail_after_body: Exception | None = None
     fail_before_response: Exception | None = None
     hang_after_body: bool = False
+    read_timeout: float = 5.0  # httpx's default
     requests: list[httpx.Request] = field(default_factory=list)
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.MockTransport(self._answer))
+        timeout = httpx.Timeout(5.0, read=self.read_timeout)
+        return httpx.AsyncClient(transport=httpx.MockTransport(self._answer), timeout=timeout)
 
     @property
     def request(self) -> httpx.Request:

@@ -13,6 +13,7 @@ from bot.providers.base import (
     MalformedStream,
     OutputLimitReached,
     Overloaded,
+    ProviderTimeout,
     Refused,
     ServerError,
     StreamCut,
@@ -303,3 +304,17 @@ def test_server_names_come_from_the_base_url():
     local = OpenAICompatibleProvider(client, "http://user:pw@lmstudio:1234/v1?x=1", None)
     assert local.name == "lmstudio:1234"
     assert OpenAICompatibleProvider(client, BASE_URL, KEY, name="Azure").name == "Azure"
+
+
+async def test_a_model_gone_quiet_while_thinking_again_after_some_text_says_so():
+    thinking_again = CHUNK.format(delta='{"reasoning_content":"Let me check that."}', finish="null")
+    server = ReplayServer(
+        (chunk(role=True) + chunk("4 and ") + thinking_again).encode(),
+        hang_after_body=True,
+        read_timeout=0.3,
+    )
+    answer = await ask(server, api_key=KEY)
+
+    assert answer.text == "4 and "
+    assert str(answer.error) == ("OpenAI stopped sending anything while thinking (none for 0.3 s).")
+    assert isinstance(answer.error, ProviderTimeout)
