@@ -99,7 +99,7 @@ class Conversations:
                 await self._reply_once(
                     claim, message, picks_without_question(self._catalog, chosen)
                 )
-            elif not picks.text or (not picks.words and asks_for_help(picks.text)):
+            elif not picks.text or _asks_for_help(picks):
                 await self._reply_once(claim, message, self._help(message))
             else:
                 await self._start_round(claim, message, route, picks, readable.unread_files)
@@ -254,9 +254,9 @@ class Conversations:
         unread_files: Sequence[str],
     ) -> None:
         """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
-        alone only does that."""
+        alone only does that. `@Chorus help` asks the bot, not the thread's model."""
         handover = thread_handed_to(self._catalog, picks)
-        if picks.text:
+        if picks.text and not (message.mentions_bot and _asks_for_help(picks)):
             await self._continue_thread(claim, message, parent, picks.text, handover, unread_files)
         elif handover is None:
             await self._reply_once(claim, message, self._help(message))
@@ -319,6 +319,10 @@ class Conversations:
         """A notice to the person (help, a bad `+alias`), sent once however often Slack retries."""
         if await self._store.claim(claim):
             await self._notices.tell_author(message, text)
+
+
+def _asks_for_help(picks: ModelPicks) -> bool:
+    return not picks.words and asks_for_help(picks.text)
 
 
 def _with_id(answer: NewAnswer) -> str:

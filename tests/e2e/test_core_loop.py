@@ -311,6 +311,23 @@ def test_an_alias_alone_in_a_thread_switches_it_without_asking_a_model(bot, slac
     ]
 
 
+def test_help_asked_of_the_bot_in_a_thread_comes_from_the_bot_and_plain_help_from_the_model(
+    bot, slack, models, events
+):
+    thread = gpt_answer_to_a_question(bot, slack, events)["ts"]
+    events.user_says(CHANNEL, BOB, f"{MENTION} help?", thread_ts=thread, to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="help was sent")
+    (help_call,) = slack.calls_for("chat.postEphemeral")
+    assert (help_call.params["user"], help_call.params["thread_ts"]) == (BOB, thread)
+    assert "/chorus models" in help_call.params["text"]
+    bot.wait_until_idle()  # the event handled: a turn for it would be there by now
+    assert len(models.requests_for("gpt-test")) == 1
+
+    events.user_says(CHANNEL, BOB, "help", thread_ts=thread, to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+    assert body(reply) == reply_of("gpt-test", "Bob: help")
+
+
 def test_several_aliases_in_a_thread_hand_it_to_the_first_and_say_so(bot, slack, models, events):
     gpt_answer = gpt_answer_to_a_question(bot, slack, events)
     thread = gpt_answer["ts"]
