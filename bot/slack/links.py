@@ -19,8 +19,9 @@ from bot.slack.markdown import code_regions
 # brackets inside it allowed), then its target, bare (balanced parentheses allowed) or in
 # angle brackets, and an optional title. Each part stops at the first character that cannot
 # continue it, so a run of unfinished links is scanned once.
+_LABEL = r"(?:[^\[\]\n]|\[[^\[\]\n]*\])+"
 _INLINE_LINK = (
-    r"!?\[(?P<label>(?:[^\[\]\n]|\[[^\[\]\n]*\])+)\]"
+    rf"!?\[(?P<label>{_LABEL})\]"
     r"\([ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>(?:[^\s()]|\([^\s()]*\))*))"
     r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?[ \t]*\n?[ \t]*\)"
 )
@@ -29,10 +30,7 @@ _SLACK_LINK = r"<(?P<slack_target>[A-Za-z][\w+.-]*:[^\s<>|]*)\|(?P<slack_label>[
 _LINK = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}")
 # A Markdown reference link, `[label][name]`, `[label][]` or `[label]`, whose target a
 # definition, `[name]: target`, gives elsewhere; a definition's own name is not one.
-_REFERENCE_LINK = (
-    r"!?\[(?P<reference_label>(?:[^\[\]\n]|\[[^\[\]\n]*\])+)\]"
-    r"(?:\[(?P<reference>[^\[\]\n]*)\]|(?![:(]))"
-)
+_REFERENCE_LINK = rf"!?\[(?P<reference_label>{_LABEL})\](?:\[(?P<reference>[^\[\]\n]*)\]|(?![:(]))"
 _LINK_OR_REFERENCE = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}|{_REFERENCE_LINK}")
 _DEFINITION = re.compile(
     r"^ {0,3}\[(?P<name>[^\[\]\n]+)\]:"
