@@ -239,8 +239,8 @@ class Settings(BaseSettings):
         return ModelCatalog(specs)
 
 
-# The token each Slack variable must not hold, and what to say when it does.
-# Tokens that look like another kind of Slack token: (variable's field, prefixes, advice).
+# Tokens a Slack variable must not hold, as another kind of Slack token begins: (the
+# variable's field, those prefixes, what to say when it does).
 _MISPLACED_SLACK_TOKENS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (
         "slack_bot_token",
