@@ -111,10 +111,13 @@ class FanOut:
                 await asyncio.gather(*runs)
             except BaseException as error:
                 # No answer is left streaming unwatched; when the bot is stopping, those
-                # already streaming are finalised as interrupted.
+                # already streaming are finalised as interrupted. The gather cancelled its
+                # runs already and gave up as soon as one ended: cancelling those again
+                # would cut their final edits short.
                 if isinstance(error, asyncio.CancelledError):
                     for task in [*runs, *filter(None, [told])]:
-                        task.cancel()
+                        if not task.cancelling():
+                            task.cancel()
                 await asyncio.gather(*runs, return_exceptions=True)
                 raise
             finally:

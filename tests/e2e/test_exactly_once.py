@@ -141,6 +141,8 @@ def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
 ):
     bot = start_bot()
     ask_for_a_long_story(slack, models, events, bot.events_url)
+    # The last answer's final edit is still on its way when the others are done.
+    slack.delay("chat.update", 0.5, ts=answers_in(slack, CHANNEL)[-1]["ts"])
     assert bot.pid is not None
     os.kill(bot.pid, signal.SIGTERM)
     first_signal = time.monotonic()

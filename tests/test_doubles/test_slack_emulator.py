@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.doubles import SharedFile, SlackEmulator
+from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.test_doubles.scene import TOKEN, slack_error
 
 
@@ -331,3 +332,27 @@ def test_latency_delays_every_answer():
         started = time.monotonic()
         WebClient(token=TOKEN, base_url=slow.api_url).auth_test()
         assert time.monotonic() - started >= 0.05
+
+
+def test_a_delayed_call_is_done_late_and_not_at_all_once_its_caller_hung_up(
+    emulator: SlackEmulator, slack: WebClient
+):
+    slow = slack.chat_postMessage(channel="C0GENERAL", text="slow")["ts"]
+    quick = slack.chat_postMessage(channel="C0GENERAL", text="quick")["ts"]
+    emulator.delay("chat.update", 0.3, ts=slow)
+    started = time.monotonic()
+    slack.chat_update(channel="C0GENERAL", ts=quick, text="quick, edited")
+    assert time.monotonic() - started < 0.3, "only the slow message's edits are late"
+    slack.chat_update(channel="C0GENERAL", ts=slow, text="slow, edited")
+    assert time.monotonic() - started >= 0.3
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{emulator.api_url}chat.update",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            data={"channel": "C0GENERAL", "ts": slow, "text": "given up on"},
+            timeout=0.1,
+            trust_env=False,
+        )
+    time.sleep(0.4)
+    assert emulator.message("C0GENERAL", slow)["text"] == "slow, edited"
+    assert emulator.calls_for("chat.update")[-1].status == REPLY_LOST

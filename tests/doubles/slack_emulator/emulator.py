@@ -133,12 +133,18 @@ class SlackEmulator(BackgroundServer):
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if self.latency_seconds:
-            await asyncio.sleep(self.latency_seconds)
         try:
             api_request = await read_api_request(request)
         except SlackError as unreadable:
             return self._respond(method, {}, (200, unreadable.as_body(), {}))
+        with self._lock:
+            delay = self.latency_seconds + self._faults.delay_for(method, api_request.params)
+        if delay:
+            await asyncio.sleep(delay)
+            if request.transport is None or request.transport.is_closing():
+                # The caller hung up before Slack got round to the call: it is never done.
+                self._record(method, api_request.params, REPLY_LOST, {})
+                return web.Response()
         with self._lock:
             lost = self._faults.lost_reply(method)
             if lost is None or lost.carried_out:
@@ -266,6 +272,12 @@ class SlackEmulator(BackgroundServer):
         was done."""
         with self._lock:
             self._faults.lose_replies(method, LostReply(after_seconds, carried_out), times)
+
+    def delay(self, method: str, seconds: float, *, ts: str | None = None) -> None:
+        """Calls of `method` (editing message `ts`, when given) are acted on `seconds` late,
+        on top of the latency; a caller that hangs up meanwhile never has its call done."""
+        with self._lock:
+            self._faults.delay(method, seconds, ts)
 
     def set_rate_limit(self, method: str, per_second: int | None) -> None:
         """Calls of `method` beyond `per_second` in any 1 s window get 429 (None lifts it)."""

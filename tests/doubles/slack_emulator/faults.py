@@ -48,6 +48,7 @@ class FaultPlan:
         self._injected: dict[str, deque[InjectedFault]] = {}
         self._limits: dict[str, int] = {}
         self._accepted_at: dict[str, deque[float]] = {}
+        self._delays: dict[tuple[str, str | None], float] = {}
 
     def inject(self, method: str, fault: InjectedFault, times: int) -> None:
         self._injected.setdefault(method, deque()).extend([fault] * times)
@@ -59,6 +60,13 @@ class FaultPlan:
         """How this call's reply is lost (None: it is sent); consumes one."""
         queued = self._lost_replies.get(method)
         return queued.popleft() if queued else None
+
+    def delay(self, method: str, seconds: float, ts: str | None) -> None:
+        self._delays[(method, ts)] = seconds
+
+    def delay_for(self, method: str, params: dict[str, Any]) -> float:
+        """How late this call is acted on: its message's own delay, else its method's."""
+        return self._delays.get((method, params.get("ts")), self._delays.get((method, None), 0.0))
 
     def set_rate_limit(self, method: str, per_second: int | None) -> None:
         if per_second is None:
@@ -72,6 +80,7 @@ class FaultPlan:
         self._injected.clear()
         self._limits.clear()
         self._accepted_at.clear()
+        self._delays.clear()
 
     def fault_for(self, method: str, now: float) -> InjectedFault | None:
         """The fault this call gets, if any; consumes injected faults and rate-limit budget."""
