@@ -159,6 +159,42 @@ def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
     assert "Traceback" not in bot.logs()
 
 
+def test_a_second_signal_while_recovery_shows_answers_leaves_the_rest_to_the_next_start(
+    start_bot, slack, models, events
+):
+    """Stopped at once while start-up recovery shows the answers of two channels (Slack
+    slow), the bot leaves those it has not shown owed, and the next start shows them."""
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+    replica = {"CHORUS_REPLICA_ID": "replica-a"}
+    bot = start_bot(**replica)
+    channels = (CHANNEL, "C0RANDOM")
+    for channel in channels:
+        events.user_says(channel, ALICE, f"{MENTION} long story", to=[bot.events_url])
+    wait_until(
+        lambda: all(len(answers_in(slack, channel)) == 3 for channel in channels),
+        message="every placeholder posted",
+    )
+    bot.kill()
+
+    slack.delay("chat.update", 1.0)
+    restarted = start_bot(**replica)
+    wait_until(lambda: "was still owed" in restarted.logs(), message="recovery showing answers")
+    assert restarted.pid is not None
+    os.kill(restarted.pid, signal.SIGTERM)
+    wait_until(lambda: "shutting down" in restarted.logs(), message="the first signal taken")
+    os.kill(restarted.pid, signal.SIGINT)
+    wait_until(lambda: not restarted.is_running, timeout=30, message="the bot stopped")
+    assert restarted.returncode == 0
+    assert "Traceback" not in restarted.logs()
+
+    slack.clear_faults()
+    start_bot(**replica)
+    for channel in channels:
+        for message in wait_for_answers(slack, channel, 3):
+            assert "restarted" in status_line(message)
+
+
 def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slack, models, events):
     first, second = start_bot(), start_bot()
     replicas = [first.events_url, second.events_url]
