@@ -66,9 +66,17 @@ def incoming_message(
         is_direct=channel_type == "im",
         mentions_bot=f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text,
         attachments=attached_files(event.get("files")),
-        # An `app_mention` event names no channel type: a group DM's reads as a channel's.
-        place=_PLACES.get(channel_type, "channel"),
+        place=_place(channel_id, channel_type),
     )
+
+
+def _place(channel_id: str, channel_type: str) -> str:
+    """What replies call the conversation. An `app_mention` event names no channel type; a
+    `G…` id is then a group DM or a private channel made before 2021, and "conversation"
+    fits both, where "channel" would misname the group DM."""
+    if not channel_type and channel_id.startswith("G"):
+        return "conversation"
+    return _PLACES.get(channel_type, "channel")
 
 
 def attached_files(files: object) -> tuple[AttachedFile, ...]:

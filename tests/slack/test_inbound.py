@@ -110,6 +110,8 @@ def test_a_direct_message_and_a_mention_are_recognised():
         ("G1", "mpim", "conversation"),
         ("C1", "channel", "channel"),
         ("G2", "group", "channel"),  # a private channel
+        ("G3", None, "conversation"),  # an `app_mention` in a group DM (or an old private channel)
+        ("C2", None, "channel"),  # an `app_mention` in a channel
     ],
 )
 def test_replies_name_the_place_a_message_was_said_in(channel, channel_type, place):
