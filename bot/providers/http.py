@@ -122,8 +122,14 @@ async def stream_answer(
             try:
                 async with asyncio.timeout_at(deadline.at):
                     event = await anext(events, None)
-            except TimeoutError:
-                raise deadline.missed() from None
+            except (TimeoutError, StreamCut, ProviderTimeout) as error:
+                if state.complete:
+                    # The provider had said the answer is whole (Gemini sends no end marker
+                    # after its finish reason): only the end of the body was lost.
+                    break
+                if isinstance(error, TimeoutError):
+                    raise deadline.missed() from None
+                raise
             if event is None:
                 break
             thought_chars = state.thought_chars

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from bot.chat.messages import ChatMessage, ModelRequest
@@ -184,6 +185,24 @@ async def test_no_finish_reason_before_the_end_is_a_cut_stream():
     assert answer.usage == []
     assert isinstance(answer.error, StreamCut)
     assert str(answer.error) == "The stream from Gemini stopped before the answer was complete."
+
+
+async def test_a_connection_dropped_after_the_finish_reason_does_not_spoil_the_answer():
+    # Gemini sends no end marker: its body just ends after the chunk with the finish reason.
+    dropped = httpx.RemoteProtocolError("peer closed connection without sending complete body")
+    answer = await ask(ReplayServer(ANSWER, fail_after_body=dropped))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=5)]
+
+
+async def test_a_connection_dropped_before_the_finish_reason_is_a_cut_stream():
+    dropped = httpx.ReadError("connection reset")
+    answer = await ask(ReplayServer(chunk("4 and ").encode(), fail_after_body=dropped))
+
+    assert answer.text == "4 and "
+    assert isinstance(answer.error, StreamCut)
 
 
 async def test_error_in_the_stream_is_mapped_by_its_status():

@@ -188,6 +188,17 @@ async def test_connection_dropped_after_done_does_not_spoil_the_answer():
     assert answer.text == "4 and 6."
 
 
+async def test_connection_dropped_after_the_usage_but_before_done_keeps_the_answer():
+    # Only `[DONE]` is missing: the finish reason and the usage chunk say the answer is whole.
+    body = chunk(role=True) + chunk("4 and ") + chunk("6.") + chunk(finish="stop") + USAGE_CHUNK
+    dropped = httpx.RemoteProtocolError("peer closed connection without sending complete body")
+    answer = await ask(ReplayServer(body.encode(), fail_after_body=dropped), api_key=KEY)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
+
+
 async def test_content_filter_finish_reason_is_a_refusal():
     answer = await ask(ReplayServer((chunk(finish="content_filter") + DONE).encode()), api_key=KEY)
 
