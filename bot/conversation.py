@@ -236,7 +236,7 @@ class Conversations:
             message.user_id,
             ", ".join(map(_with_id, started.answers)),
         )
-        request = self._requests.for_round(started.channel_prompt, started.history, author, text)
+        request = self._requests.for_started_round(started, author, text)
         await self._fan_out.answer(
             message,
             started.answers,

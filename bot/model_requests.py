@@ -4,7 +4,8 @@ thread turn, and for either again when an answer is regenerated."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from bot.chat.context import (
     ContextWindow,
@@ -13,14 +14,17 @@ from bot.chat.context import (
     build_thread_context,
     compose_system_prompt,
 )
-from bot.chat.history import RoundRecord, context_round, thread_turn
+from bot.chat.history import RoundRecord, context_round, in_chat_settled, thread_turn
 from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
 from storage.reply_threads import StartedTurn, ThreadHistory
+from storage.rounds import StartedRound
 
 SETTLED_POLL_SECONDS = 0.25
 SETTLED_WAIT_SECONDS = 600.0
+
+History = TypeVar("History")
 
 
 class ModelRequests:
@@ -51,13 +55,33 @@ class ModelRequests:
             self._window,
         )
 
+    def for_started_round(
+        self, started: StartedRound, author: str, text: str
+    ) -> ModelRequest | PendingRequest:
+        """What every model is sent for a round just started: at once when the In Chat answers
+        of the rounds before it are settled; otherwise once they are, as the message then
+        reads. A message sent while the In Chat answer before it streams is sent that answer
+        once it is whole: only a failed one leaves its round without an assistant turn."""
+        if all(in_chat_settled(record) for record in started.history):
+            return self.for_round(started.channel_prompt, started.history, author, text)
+
+        async def once_settled() -> ModelRequest:
+            history = await self._once_settled_rounds(
+                started.chat_id, started.round_id, started.history
+            )
+            said = await self._store.round_text(started.round_id)
+            if said is None:
+                raise MessageWithdrawn()
+            return self.for_round(started.channel_prompt, history, author, said)
+
+        return once_settled
+
     async def for_stored_round(
         self, channel_id: str, chat_id: int, round_id: int, author: str, text: str
     ) -> ModelRequest:
-        """The same for a round already recorded (its answer is regenerated)."""
-        history = await self._store.round_records(
-            chat_id, before_round_id=round_id, limit=self._window.max_rounds
-        )
+        """The same for a round already recorded (its answer is regenerated), once the In
+        Chat answers before it are settled."""
+        history = await self._once_settled_rounds(chat_id, round_id)
         return self.for_round(await self._channels.prompt(channel_id), history, author, text)
 
     def for_thread_turn(self, history: ThreadHistory, author: str, text: str) -> ModelRequest:
@@ -104,21 +128,46 @@ class ModelRequests:
     async def _once_settled(
         self, reply_thread_id: int, turn_id: int, history: ThreadHistory | None = None
     ) -> ThreadHistory:
-        """The thread's history before the turn once it is settled (`history`: as read last).
-        A bounded wait, as recovery settles an answer whose replica died."""
-        if history is None:
-            history = await self._thread_history(reply_thread_id, turn_id)
-        waited = 0.0
-        while not history.settled and waited < SETTLED_WAIT_SECONDS:
-            await asyncio.sleep(SETTLED_POLL_SECONDS)
-            waited += SETTLED_POLL_SECONDS
-            history = await self._thread_history(reply_thread_id, turn_id)
-        return history
+        """The thread's history before the turn once it is settled (`history`: as read last)."""
 
-    async def _thread_history(self, reply_thread_id: int, turn_id: int) -> ThreadHistory:
-        return await self._store.thread_history(
-            reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
-        )
+        def read() -> Awaitable[ThreadHistory]:
+            return self._store.thread_history(
+                reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
+            )
+
+        return await _once_settled(read, lambda history: history.settled, history)
+
+    async def _once_settled_rounds(
+        self, chat_id: int, round_id: int, history: Sequence[RoundRecord] | None = None
+    ) -> Sequence[RoundRecord]:
+        """The chat's rounds before the round once their In Chat answers are settled."""
+
+        def read() -> Awaitable[Sequence[RoundRecord]]:
+            return self._store.round_records(
+                chat_id, before_round_id=round_id, limit=self._window.max_rounds
+            )
+
+        def settled(records: Sequence[RoundRecord]) -> bool:
+            return all(in_chat_settled(record) for record in records)
+
+        return await _once_settled(read, settled, history)
 
     def _system(self, channel_prompt: str | None) -> str:
         return compose_system_prompt(self._system_prompt, channel_prompt)
+
+
+async def _once_settled(
+    read: Callable[[], Awaitable[History]],
+    settled: Callable[[History], bool],
+    history: History | None = None,
+) -> History:
+    """`read()` again until what it reads is `settled` (`history`: as read last). A bounded
+    wait, as recovery settles an answer whose replica died."""
+    if history is None:
+        history = await read()
+    waited = 0.0
+    while not settled(history) and waited < SETTLED_WAIT_SECONDS:
+        await asyncio.sleep(SETTLED_POLL_SECONDS)
+        waited += SETTLED_POLL_SECONDS
+        history = await read()
+    return history

@@ -181,7 +181,11 @@ class ConversationStore:
 
     async def turn_text(self, turn_id: int) -> str | None:
         """What a thread turn's message says now (it may have been edited); None once deleted."""
-        return await self._database.run(reply_threads.turn_text, turn_id)
+        return await self._database.run(rows.said_text, ThreadTurn, turn_id)
+
+    async def round_text(self, round_id: int) -> str | None:
+        """What a round's message says now (it may have been edited); None once deleted."""
+        return await self._database.run(rows.said_text, Round, round_id)
 
     async def revise_message(self, channel_id: str, message_ts: str, text: str) -> bool:
         """A person edited the message of a round or thread turn: it now reads `text`.

@@ -212,14 +212,6 @@ def thread_history(
     )
 
 
-def turn_text(session: Session, turn_id: int) -> str | None:
-    """What the person's message of a thread turn says now; None once it is deleted."""
-    text, deleted = session.execute(
-        select(ThreadTurn.text, ThreadTurn.deleted).where(ThreadTurn.id == turn_id)
-    ).one()
-    return None if deleted else text
-
-
 # A thread's chat, held until the turn (or handover) commits, as what the thread reads of the
 # chat (the answer it hangs under, its earlier replies, the snapshot) must not change meanwhile:
 # a regeneration in the chat (FOR UPDATE, `storage.regeneration`) has then finished first, and

@@ -67,6 +67,13 @@ def said_columns(
     }
 
 
+def said_text(session: Session, said: type[Round] | type[ThreadTurn], row_id: int) -> str | None:
+    """What the person's message of a round or thread turn says now (it may have been
+    edited); None once it is deleted."""
+    text, deleted = session.execute(select(said.text, said.deleted).where(said.id == row_id)).one()
+    return None if deleted else text
+
+
 def insert_returning_id(session: Session, entity: type[Base], **values: Any) -> int:
     """A Core INSERT of one row (the ORM's unit of work costs more than the write itself)."""
     new_id: int = session.execute(_inserting(entity.__table__), values).scalar_one()  # type: ignore[arg-type]

@@ -54,6 +54,15 @@ def in_chat_answer_id(record: RoundRecord) -> int | None:
     return default_in_chat_answer(outcomes)
 
 
+def in_chat_settled(record: RoundRecord) -> bool:
+    """Whether what later rounds see of this round is final: its In Chat answer is decided
+    and whole, or none of its answers may still give one. One still being written is not a
+    failed one: later rounds wait for it rather than go without it."""
+    return in_chat_answer_id(record) is not None or all(
+        answer.status.settled for answer in record.answers
+    )
+
+
 def context_round(record: RoundRecord) -> ContextRound:
     """A round as later rounds see it: its user message and, if any, its In Chat answer."""
     chosen = in_chat_answer_id(record)

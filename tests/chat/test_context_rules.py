@@ -15,6 +15,7 @@ from bot.chat.history import (
     RoundRecord,
     TurnRecord,
     context_round,
+    in_chat_settled,
     thread_anchor_message,
     thread_turn,
 )
@@ -84,6 +85,14 @@ def test_in_chat_answer_falls_back_to_first_that_succeeded():
 def test_in_chat_answer_waits_while_the_first_model_may_still_succeed():
     record = round_record(1, ("partial", STREAMING), ("second model", DONE))
     assert context_round(record).in_chat_answer is None
+
+
+def test_later_rounds_wait_for_an_in_chat_answer_still_being_written_not_for_the_others():
+    assert not in_chat_settled(round_record(1, ("partial", STREAMING), ("second", DONE)))
+    assert not in_chat_settled(round_record(1, ("", FAILED), ("partial", STREAMING)))
+    assert not in_chat_settled(round_record(1, ("first", DONE), ("", STREAMING), chosen=11))
+    assert in_chat_settled(round_record(1, ("first", DONE), ("partial", STREAMING)))
+    assert in_chat_settled(round_record(1, ("", FAILED), ("", FAILED)))  # nothing to wait for
 
 
 def test_a_finished_answer_is_preferred_to_a_cut_off_or_stopped_one():

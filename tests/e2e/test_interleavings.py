@@ -84,6 +84,54 @@ def test_a_thread_message_written_while_the_previous_reply_streams_is_sent_that_
     ], turns
 
 
+# -- a new mention while the In Chat answer before it still streams --------------------------
+
+SLOW_FIRST_ANSWER = "Claude's slow first answer, piece by piece. " * 6
+
+
+def _claude_slow_on_the_first_message(models) -> None:
+    def reply(request: RecordedRequest) -> str:
+        return SLOW_FIRST_ANSWER if request.turns() == [("user", "Alice: first")] else "quick"
+
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.2))
+
+
+def test_a_mention_written_while_the_in_chat_answer_streams_is_sent_all_of_it(
+    bot, slack, models, events
+):
+    """An answer still being written has not failed: the next round waits for it, so every
+    model is sent round 1's In Chat answer (SPEC §3), as a later round would be."""
+    _claude_slow_on_the_first_message(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    streaming_first_answer(slack, CHANNEL)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+
+    assert body(answers_in(slack, CHANNEL)[0]) == SLOW_FIRST_ANSWER
+    for model_id in ("claude-test", "gpt-test", "gemini-test"):
+        turns = models.requests_for(model_id)[-1].turns()
+        assert turns == [
+            ("user", "Alice: first"),
+            ("assistant", SLOW_FIRST_ANSWER),
+            ("user", "Alice: second"),
+        ], (model_id, turns)
+
+
+def test_a_mention_edited_while_it_waits_for_the_answer_before_it_is_answered_as_edited(
+    bot, slack, models, events
+):
+    _claude_slow_on_the_first_message(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    streaming_first_answer(slack, CHANNEL)
+    asked = events.user_says(CHANNEL, ALICE, f"{MENTION} in French", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 6, message="round 2's placeholders")
+    events.user_edits(CHANNEL, asked["ts"], f"{MENTION} in German", to=[bot.events_url])
+    wait_until(lambda: f"{asked['ts']} in {CHANNEL} was edited" in bot.logs(), message="edit seen")
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "edited while Claude still streams"
+    wait_for_answers(slack, CHANNEL, 6)
+    assert models.requests_for("gpt-test")[-1].turns()[-1] == ("user", "Alice: in German")
+
+
 # -- a thread message deleted (or edited) while its reply waits for the answer above ----------
 
 
