@@ -15,6 +15,7 @@ from bot.chat.history import (
     TurnRecord,
     context_round,
     in_chat_answer_id,
+    in_chat_settled,
     thread_anchor_message,
 )
 from bot.chat.in_chat import AnswerStatus
@@ -161,6 +162,8 @@ _THREAD_ANCHOR = (
         Round.author_name,
         Round.text,
         Round.deleted,
+        Round.chat_id,
+        Round.id,
         select(ChannelPrompt.prompt)
         .where(ChannelPrompt.channel_id == Answer.channel_id)
         .scalar_subquery(),
@@ -192,8 +195,11 @@ def thread_history(
         author,
         question,
         question_deleted,
+        chat_id,
+        round_id,
         channel_prompt,
     ) = anchor
+    entries, snapshot_settled = _snapshot_settled_since(session, entries, chat_id, round_id)
     turns = rows.with_answers(
         session, _LATEST_TURNS, parent=reply_thread_id, before=before_turn_id, limit=limit
     )
@@ -207,7 +213,8 @@ def thread_history(
         anchor_answer="" if answer_deleted else anchor_answer,
         turns=records,
         channel_prompt=channel_prompt,
-        settled=AnswerStatus(answer_status).settled
+        settled=snapshot_settled
+        and AnswerStatus(answer_status).settled
         and all(turn.reply is None or turn.reply.status.settled for turn in records),
     )
 
@@ -259,13 +266,49 @@ def _hand_thread_to(session: Session, thread_id: int, model: str) -> str:
 
 def _snapshot_entry(record: RoundRecord) -> dict[str, Any]:
     """One earlier round as a thread keeps it: what its model is sent of it, and the ids that
-    say when that leaves the context (its message or its answer deleted)."""
+    say when that leaves the context (its message or its answer deleted). A round whose In
+    Chat answer is still being written is marked unsettled, to be read again until it is."""
     shown = context_round(record)
-    return {
+    entry = {
         "round_id": shown.round_id,
         "user": shown.user,
         "in_chat_answer": shown.in_chat_answer,
         "in_chat_answer_id": in_chat_answer_id(record),
+    }
+    if not in_chat_settled(record):
+        entry["settled"] = False
+    return entry
+
+
+def _snapshot_settled_since(
+    session: Session, entries: Sequence[dict[str, Any]], chat_id: int, round_id: int
+) -> tuple[Sequence[dict[str, Any]], bool]:
+    """The snapshot with the In Chat answers that were still being written when the thread
+    started as they stand now, and whether all of them are settled. (Once settled they stay
+    so: only the chat's latest round may get another In Chat answer, and the thread's round
+    comes after them.)"""
+    if all(entry.get("settled", True) for entry in entries):
+        return entries, True
+    # The snapshot's rounds not deleted since are among the latest this many before `round_id`.
+    records = round_records(session, chat_id, before_round_id=round_id, limit=len(entries))
+    now = {record.round_id: _snapshot_entry(record) for record in records}
+    standing = [_as_it_stands(entry, now.get(entry["round_id"])) for entry in entries]
+    return standing, all(entry.get("settled", True) for entry in standing)
+
+
+def _as_it_stands(entry: dict[str, Any], now: dict[str, Any] | None) -> dict[str, Any]:
+    """A snapshot entry with its round's In Chat answer as `now` reads it, if it was still
+    being written (the message is kept as it was when the thread started). A round deleted
+    since (`now` None) leaves the context: nothing to wait for."""
+    if entry.get("settled", True):
+        return entry
+    if now is None:
+        return {**entry, "settled": True}
+    return {
+        **entry,
+        "in_chat_answer": now["in_chat_answer"],
+        "in_chat_answer_id": now["in_chat_answer_id"],
+        "settled": now.get("settled", True),
     }
 
 

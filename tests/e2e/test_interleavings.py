@@ -132,6 +132,35 @@ def test_a_mention_edited_while_it_waits_for_the_answer_before_it_is_answered_as
     assert models.requests_for("gpt-test")[-1].turns()[-1] == ("user", "Alice: in German")
 
 
+def test_a_thread_started_while_an_earlier_in_chat_answer_streams_is_sent_all_of_it(
+    bot, slack, models, events
+):
+    """Bob replies under GPT's answer to round 2 while it still waits for Claude's answer to
+    round 1: the thread's snapshot of the chat has round 1 with that answer, once whole."""
+    _claude_slow_on_the_first_message(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    streaming_first_answer(slack, CHANNEL)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 6, message="round 2's placeholders")
+    gpt_second = answers_in(slack, CHANNEL)[4]
+    events.user_says(CHANNEL, BOB, "why?", thread_ts=gpt_second["ts"], to=[bot.events_url])
+    wait_until(
+        lambda: answers_in(slack, CHANNEL, thread_ts=gpt_second["ts"]),
+        message="the thread reply's placeholder",
+    )
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "the thread began while Claude streams"
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt_second["ts"])
+
+    turns = models.requests_for("gpt-test")[-1].turns()
+    assert turns == [
+        ("user", "Alice: first"),
+        ("assistant", SLOW_FIRST_ANSWER),
+        ("user", "Alice: second"),
+        ("assistant", "gpt-test answers: Alice: second"),
+        ("user", "Bob: why?"),
+    ], turns
+
+
 # -- a thread message deleted (or edited) while its reply waits for the answer above ----------
 
 

@@ -255,6 +255,41 @@ async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
     assert history.snapshot == ()
 
 
+async def thread_under_a_round_after_one_still_streaming(stores):
+    """Round one's answers still stream when Bob starts a thread under round two's answer.
+    Round one, and Bob's turn."""
+    streaming = await start(stores, claim("1.0"))
+    second = await stores.round("2.0", "second")
+    parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[0].answer_id}")
+    turn = await start_turn(stores, parent, "2.1", "why?")
+    assert not turn.history.settled
+    assert [(r.user, r.in_chat_answer) for r in turn.history.snapshot] == [("Alice: hi", None)]
+    return streaming, turn
+
+
+async def test_a_snapshot_round_whose_in_chat_answer_streams_is_read_again_until_whole(stores):
+    """The thread waits for the In Chat answer before it (`settled`), as a round does."""
+    streaming, turn = await thread_under_a_round_after_one_still_streaming(stores)
+    await stores.answers.finish(
+        streaming.answers[0].answer_id, FinishedAnswer(AnswerStatus.DONE, "whole")
+    )
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
+    )
+    assert history.settled
+    assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [("Alice: hi", "whole")]
+
+
+async def test_a_snapshot_round_deleted_while_its_answer_streams_is_not_waited_for(stores):
+    _, turn = await thread_under_a_round_after_one_still_streaming(stores)
+    await stores.conversations.forget_message(claim("1.0"))
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
+    )
+    assert history.settled
+    assert history.snapshot == ()
+
+
 async def test_a_deleted_question_leaves_the_thread_under_its_answer(stores):
     asked = await stores.round("1.0", "secret question")
     parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
