@@ -132,6 +132,25 @@ def test_a_mention_edited_while_it_waits_for_the_answer_before_it_is_answered_as
     assert models.requests_for("gpt-test")[-1].turns()[-1] == ("user", "Alice: in German")
 
 
+def test_stop_on_the_answer_a_mention_waits_for_lets_it_go_with_the_answer_that_finished(
+    bot, slack, models, events
+):
+    _claude_slow_on_the_first_message(models)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude = streaming_first_answer(slack, CHANNEL)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 6, message="round 2's placeholders")
+    events.user_clicks(CHANNEL, claude["ts"], STOP, BOB, to=bot.events_url)
+    wait_for_answers(slack, CHANNEL, 6)
+
+    assert body(slack.message(CHANNEL, claude["ts"])) != SLOW_FIRST_ANSWER, "stopped midway"
+    assert models.requests_for("gemini-test")[-1].turns() == [
+        ("user", "Alice: first"),
+        ("assistant", "gpt-test answers: Alice: first"),
+        ("user", "Alice: second"),
+    ]
+
+
 def test_a_thread_started_while_an_earlier_in_chat_answer_streams_is_sent_all_of_it(
     bot, slack, models, events
 ):
