@@ -8,6 +8,8 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import regex
+
 MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message together
 # About as wide as a Slack code block shows on a laptop. A table aligned wider wraps, so its
 # columns no longer line up, and padding every cell to one long cell multiplies its size.
@@ -29,6 +31,12 @@ _MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_~\[\]]")
 _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
 # A character escaped as an entity (mrkdwn's `&amp;`, `&lt;`, `&gt;`): a hard cut moves before it.
 _ENTITY = re.compile(r"&#?[0-9A-Za-z]{1,8};")
+# A character as a reader sees it (a grapheme cluster): a letter and its accents, an emoji
+# with its modifiers or joined with others (`👨‍👩‍👧`), a flag's two letters.
+_CHARACTER = regex.compile(r"\X")
+# How far back a cut looks for the character it would split starts; a longer run of marks
+# on one letter is cut through all the same.
+_LONGEST_CHARACTER = 32
 _BOLD_CLOSING = {
     "**": re.compile(r"(?<=\S)(?=\*\*)"),
     "__": re.compile(r"(?<=\S)(?=__(?![^\W_]))"),
@@ -134,7 +142,7 @@ def _next_part(text: str, limit: int) -> tuple[str, str, _CodeFence | None]:
             return closed, rest, fence
         budget -= len(closed) - limit  # cut earlier to make room for the closing fence
     # Fences as long as the limit itself: only a hard cut fits.
-    cut = _outside_entity(text, limit)
+    cut = _whole_characters(text, limit)
     return text[:cut], text[cut:], None
 
 
@@ -144,15 +152,20 @@ def _cut_point(text: str, budget: int) -> int:
         index = window.rfind(separator)
         if index > budget // 2:
             return index + len(separator)
-    return _outside_entity(text, budget)
+    return _whole_characters(text, budget)
 
 
-def _outside_entity(text: str, cut: int) -> int:
-    """`cut`, or where the entity it would split starts: half of `&amp;` in each part shows
-    as neither."""
+def _whole_characters(text: str, cut: int) -> int:
+    """`cut`, or where what it would split starts: an entity (half of `&amp;` in each part
+    shows as neither) or a character drawn from several code points (a letter would lose its
+    accent, a family emoji fall apart into people)."""
     for entity in _ENTITY.finditer(text, max(0, cut - 10), cut + 10):
         if 0 < entity.start() < cut < entity.end():
             return entity.start()
+    start = max(0, cut - _LONGEST_CHARACTER)
+    for character in _CHARACTER.finditer(text, start, cut + _LONGEST_CHARACTER):
+        if character.start() < cut < character.end():
+            return character.start() if character.start() > start else cut
     return cut
 
 

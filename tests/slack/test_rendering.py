@@ -141,6 +141,24 @@ def test_unsplittable_text_is_cut_hard_at_the_limit():
     assert [len(p) for p in parts] == [10_000, 10_000, 5_000]
 
 
+@pytest.mark.parametrize(
+    "character",
+    [
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: three people joined
+        "e\u0301",  # e and a combining acute accent
+        "\U0001f1eb\U0001f1f7",  # a flag: two regional indicator letters
+        "\u0e01\u0e34",  # Thai: a consonant and a vowel sign above it
+        "\U0001f44d\U0001f3fd",  # a thumbs up with a skin tone
+    ],
+)
+def test_a_hard_cut_never_splits_a_character(character):
+    text = "a" + character * (12_000 // len(character) + 10)
+    parts = split_markdown(text)
+    assert len(parts) == 2 and "".join(parts) == text
+    assert all(len(part) <= MARKDOWN_BLOCK_LIMIT for part in parts)
+    assert parts[1].startswith(character)
+
+
 def test_streaming_text_shows_an_open_code_block_closed():
     assert close_open_fence("look:\n```js\nlet a") == "look:\n```js\nlet a\n```"
     assert close_open_fence("done\n```\nx\n```") == "done\n```\nx\n```"
