@@ -30,10 +30,16 @@ _SLACK_LINK = r"<(?P<slack_target>[A-Za-z][\w+.-]*:[^\s<>|]*)\|(?P<slack_label>[
 _LINK = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}")
 # A Markdown reference link, `[label][name]`, `[label][]` or `[label]`, whose target a
 # definition, `[name]: target`, gives elsewhere; a definition's own name is not one.
-_REFERENCE_LINK = rf"!?\[(?P<reference_label>{_LABEL})\](?:\[(?P<reference>[^\[\]\n]*)\]|(?![:(]))"
+_REFERENCE_NAME = r"(?:[^\[\]\\\n]|\\.)"  # a backslash escapes a bracket in it
+_REFERENCE_LINK = (
+    rf"!?\[(?P<reference_label>{_LABEL})\]"
+    rf"(?:\[(?P<reference>{_REFERENCE_NAME}*)\]|(?![:(]))"
+)
 _LINK_OR_REFERENCE = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}|{_REFERENCE_LINK}")
+# A definition applies to the whole answer, also from inside a quote or a list item.
 _DEFINITION = re.compile(
-    r"^ {0,3}\[(?P<name>[^\[\]\n]+)\]:"
+    r"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t])))*[ \t]*"
+    rf"\[(?P<name>{_REFERENCE_NAME}+)\]:"
     r"[ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>\S+))",
     re.MULTILINE,
 )

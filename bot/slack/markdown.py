@@ -26,6 +26,9 @@ _BACKTICKS = re.compile("`+")
 # A backslash escape: an escaped backtick opens no code span, an escaped backslash escapes
 # nothing after it.
 _ESCAPE = re.compile(r"\\[\\`]")
+# A link's target, where a backtick is part of the address and opens no code span: an inline
+# link's `](…)` and an autolink's `<scheme:…>`.
+_LINK_TARGET = re.compile(r"\]\([^\s()]*\)|<[A-Za-z][\w+.-]*:[^\s<>]*>")
 _TILDES = re.compile("~+")
 _MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_~\[\]]")
 _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
@@ -104,6 +107,7 @@ def code_regions(text: str) -> list[tuple[int, int]]:
 
 def _line_code_spans(paragraph: str, offset: int) -> Iterator[tuple[int, int]]:
     unescaped = _ESCAPE.sub(lambda escape: escape[0].replace("`", "'"), paragraph)
+    unescaped = _LINK_TARGET.sub(lambda target: target[0].replace("`", "'"), unescaped)
     for start, code, end in _code_spans(unescaped):
         if "\n" not in code:
             yield offset + start, offset + end

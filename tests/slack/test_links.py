@@ -142,6 +142,9 @@ def test_slacks_own_link_syntax_cannot_spoof_either():
         'See [acme.com][].\n\n[ACME.com]: <https://evil.example> "Acme"',
         "See [acme.com].\n\n[Acme.com]:\n  https://evil.example",
         "See [acme.com][the  Bank].\n\n[the bank]: https://evil.example",
+        "See [acme.com][1].\n\n> [1]: https://evil.example",  # defined inside a quote
+        "See [acme.com][1].\n\n- [1]: https://evil.example",  # or a list item
+        "See [acme.com][a\\]b].\n\n[a\\]b]: https://evil.example",  # an escaped bracket
     ],
 )
 def test_a_reference_link_is_checked_against_the_target_its_definition_gives(written):
@@ -191,6 +194,12 @@ def test_an_escaped_backtick_opens_no_code_span_to_hide_a_link_in():
     assert unspoofed_links("\\` [acme.com](https://evil.example) `") == (
         "\\` acme.com (<https://evil.example>) `"
     )
+
+
+@pytest.mark.parametrize("before", ["[docs](https://acme.com/`) ", "<https://acme.com/`> "])
+def test_a_backtick_in_a_links_target_opens_no_code_span_to_hide_a_link_in(before):
+    text = f"{before}[acme.com](https://evil.example) `"
+    assert unspoofed_links(text) == f"{before}acme.com (<https://evil.example>) `"
 
 
 def test_backticks_paired_across_lines_hide_no_link():
