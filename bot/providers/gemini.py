@@ -16,7 +16,17 @@ from bot.providers.json_fields import UnexpectedShape, field, objects, parse_jso
 
 NAME = "Gemini"
 REFUSAL_REASONS = frozenset(
-    {"SAFETY", "RECITATION", "LANGUAGE", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
+    {
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
 )
 # Finish reasons of an answer that ended as it should; any other (OTHER, MALFORMED_…) cut it.
 NATURAL_ENDS = frozenset({"STOP", "MAX_TOKENS"})

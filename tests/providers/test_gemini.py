@@ -143,7 +143,17 @@ async def test_a_usage_only_chunk_after_the_finish_is_read():
 
 @pytest.mark.parametrize(
     "reason",
-    ["SAFETY", "RECITATION", "LANGUAGE", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"],
+    [
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    ],
 )
 async def test_blocked_finish_reasons_are_refusals(reason: str):
     answer = await ask(ReplayServer((chunk("4 and ") + chunk(finish=reason)).encode()))
