@@ -141,20 +141,11 @@ async def test_a_usage_only_chunk_after_the_finish_is_read():
     assert answer.usage == [Usage(input_tokens=12, output_tokens=5)]
 
 
-@pytest.mark.parametrize(
-    "reason",
-    [
-        "SAFETY",
-        "RECITATION",
-        "LANGUAGE",
-        "PROHIBITED_CONTENT",
-        "BLOCKLIST",
-        "SPII",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "IMAGE_RECITATION",
-    ],
-)
+TEXT_BLOCKED = ["SAFETY", "RECITATION", "LANGUAGE", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"]
+IMAGE_BLOCKED = ["IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"]
+
+
+@pytest.mark.parametrize("reason", TEXT_BLOCKED + IMAGE_BLOCKED)
 async def test_blocked_finish_reasons_are_refusals(reason: str):
     answer = await ask(ReplayServer((chunk("4 and ") + chunk(finish=reason)).encode()))
 
