@@ -47,6 +47,12 @@ Clock = Callable[[], float]  # seconds since the epoch
 DEFAULT_POOL_SIZE = 10
 # How long a transaction waits its turn for a connection when all of them are in use.
 POOL_TIMEOUT_SECONDS = 30.0
+# A PostgreSQL transaction left idle this long belongs to a replica stopped mid-way (a paused
+# VM, a stalled process): the server ends it, so the rows it locked are free for the replicas
+# taking over its work, well within the heartbeats' time. The bot's own transactions are
+# never idle for more than moments. `options=-c idle_in_transaction_session_timeout=…` in
+# DATABASE_URL says otherwise.
+IDLE_TRANSACTION_TIMEOUT = "10s"
 
 
 class Database(ABC):
@@ -223,6 +229,8 @@ class PostgresDatabase(Database):
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
         )
+        if "idle_in_transaction_session_timeout" not in connect_args.get("server_settings", {}):
+            _end_transactions_left_idle(self._engine.sync_engine)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
     def now(self) -> float:
@@ -272,6 +280,18 @@ def _make_sqlite_transactions_immediate(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _end_transactions_left_idle(engine: Engine) -> None:
+    # Set on each new connection, outside any transaction (one rolled back would undo it);
+    # not as a startup parameter, which poolers such as PgBouncer refuse.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.run_async(
+            lambda connection: connection.execute(
+                f"SET idle_in_transaction_session_timeout = '{IDLE_TRANSACTION_TIMEOUT}'"
+            )
+        )
 
 
 _SERVER_TIME = text("SELECT extract(epoch FROM clock_timestamp())")

@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
 from storage.database import connect, connection_failure
@@ -105,6 +105,40 @@ async def test_on_postgresql_a_replica_never_opens_more_connections_than_its_poo
         await database.close()
     # All twelve went through, taking turns on three connections rather than opening more.
     assert max(seen) == 3
+
+
+def _idle_transaction_timeout(session: Session) -> str:
+    return str(session.scalar(text("SHOW idle_in_transaction_session_timeout")))
+
+
+def _lock_then_stand_still(session: Session, seconds: float) -> None:
+    _record(session, "held")
+    session.flush()
+    time.sleep(seconds)  # the process stands still, its transaction open
+    session.execute(text("SELECT 1"))
+
+
+async def test_on_postgresql_a_transaction_left_idle_is_ended_by_the_server(database_url):
+    """A replica stopped mid-transaction (a paused VM) would otherwise hold its row locks,
+    and every replica taking over its work would wait on them, for as long as it stands."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to end a transaction")
+    database = await connect(database_url)
+    try:
+        assert await database.run(_idle_transaction_timeout) == "10s"
+    finally:
+        await database.close()
+
+    separator = "&" if "?" in database_url else "?"
+    quick = f"{database_url}{separator}options=-c%20idle_in_transaction_session_timeout%3D500"
+    database = await connect(quick)
+    try:
+        assert await database.run(_idle_transaction_timeout) == "500ms"
+        with pytest.raises(DBAPIError, match="idle-in-transaction timeout"):
+            await database.run(_lock_then_stand_still, 1.5)
+        assert await database.run(_events) == []  # its lock released, its write undone
+    finally:
+        await database.close()
 
 
 async def test_a_database_that_cannot_be_used_says_why_without_the_password(tmp_path):
