@@ -64,17 +64,11 @@ class ModelRequests:
         once it is whole: only a failed one leaves its round without an assistant turn."""
         if all(in_chat_settled(record) for record in started.history):
             return self.for_round(started.channel_prompt, started.history, author, text)
-
-        async def once_settled() -> ModelRequest:
-            history = await self._once_settled_rounds(
-                started.chat_id, started.round_id, started.history
-            )
-            said = await self._store.round_text(started.round_id)
-            if said is None:
-                raise MessageWithdrawn()
-            return self.for_round(started.channel_prompt, history, author, said)
-
-        return once_settled
+        return _built_once_settled(
+            lambda: self._once_settled_rounds(started.chat_id, started.round_id, started.history),
+            lambda: self._store.round_text(started.round_id),
+            lambda history, said: self.for_round(started.channel_prompt, history, author, said),
+        )
 
     async def for_stored_round(
         self, channel_id: str, chat_id: int, round_id: int, author: str, text: str
@@ -113,17 +107,11 @@ class ModelRequests:
         stream is about all of them, so its model is sent all of them."""
         if started.history.settled:
             return self.for_thread_turn(started.history, author, text)
-
-        async def once_settled() -> ModelRequest:
-            history = await self._once_settled(
-                started.reply_thread_id, started.turn_id, started.history
-            )
-            said = await self._store.turn_text(started.turn_id)
-            if said is None:
-                raise MessageWithdrawn()
-            return self.for_thread_turn(history, author, said)
-
-        return once_settled
+        return _built_once_settled(
+            lambda: self._once_settled(started.reply_thread_id, started.turn_id, started.history),
+            lambda: self._store.turn_text(started.turn_id),
+            lambda history, said: self.for_thread_turn(history, author, said),
+        )
 
     async def _once_settled(
         self, reply_thread_id: int, turn_id: int, history: ThreadHistory | None = None
@@ -154,6 +142,24 @@ class ModelRequests:
 
     def _system(self, channel_prompt: str | None) -> str:
         return compose_system_prompt(self._system_prompt, channel_prompt)
+
+
+def _built_once_settled(
+    settled_history: Callable[[], Awaitable[History]],
+    said_now: Callable[[], Awaitable[str | None]],
+    build: Callable[[History, str], ModelRequest],
+) -> PendingRequest:
+    """A request built once the history before the message is settled, from the message as
+    it then reads; a message deleted meanwhile is never sent."""
+
+    async def once_settled() -> ModelRequest:
+        history = await settled_history()
+        said = await said_now()
+        if said is None:
+            raise MessageWithdrawn()
+        return build(history, said)
+
+    return once_settled
 
 
 async def _once_settled(
