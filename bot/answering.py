@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.catalog import ModelSpec
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
+from bot.in_chat_marks import InChatMarks
 from bot.providers.base import (
     ModelProvider,
     ProviderError,
@@ -111,6 +112,7 @@ class AnswerRunner:
         retry_policy: RetryPolicy,
         save_interval: float,
         stops: AnswerStops,
+        marks: InChatMarks,
         max_answer_chars: int = 100_000,
         edit_lease: float = 30.0,
     ) -> None:
@@ -120,6 +122,7 @@ class AnswerRunner:
         self._answers = answers
         self._edit_lease = edit_lease
         self._stops = stops
+        self._marks = marks
         self._max_answer_chars = max_answer_chars
         self._provider_for = provider_for
         self._retry_policy = retry_policy
@@ -249,7 +252,7 @@ class AnswerRunner:
         """Record the outcome first (so it survives a crash), then show it; a final edit Slack
         does not take now stays owed, and recovery shows it later."""
         job.message.end_streaming()  # a streaming edit now would only delay the final one
-        recorded = await self._answers.finish(
+        ended = await self._answers.finish(
             job.answer_id,
             FinishedAnswer(
                 status=status,
@@ -260,7 +263,7 @@ class AnswerRunner:
             ),
             slack_ts=job.message.ts,
         )
-        if not recorded:
+        if ended is None:
             return await self._let_go(job)
         seconds = time.monotonic() - job.stream.started_at  # from when the model was asked
         log.info(
@@ -280,13 +283,14 @@ class AnswerRunner:
             seconds=seconds,
             input_tokens=progress.input_tokens,
             output_tokens=progress.output_tokens,
+            in_chat=ended.in_chat,
         )
         try:
             continuations = await job.message.finish(messages)
         except SlackApiError as slack_error:
             await final_edit_refused(self._answers, job.answer_id, job.message.channel, slack_error)
             return status
-        await self._answers.shown(job.answer_id, continuations)
+        await self._marks.show(await self._answers.shown(job.answer_id, continuations))
         return status
 
     async def _let_go(self, job: AnswerJob) -> AnswerStatus:

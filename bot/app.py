@@ -23,6 +23,7 @@ from bot.chat.catalog import ModelCatalog
 from bot.chat.context import BASE_SYSTEM_PROMPT, ContextWindow, compose_system_prompt
 from bot.conversation import Conversations, ConversationSettings
 from bot.fan_out import FanOut
+from bot.in_chat_marks import InChatMarks
 from bot.model_requests import ModelRequests
 from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy
@@ -100,6 +101,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     channels = ChannelStore(database)
     notices = Notices(slack)
     stops = AnswerStops(answers, slack, notices)
+    marks = InChatMarks(answers, slack, catalog)
     runner = AnswerRunner(
         answers,
         providers.by_name,
@@ -109,6 +111,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         ),
         save_interval=max(settings.chorus_stream_update_seconds, 0.5),
         stops=stops,
+        marks=marks,
         max_answer_chars=settings.chorus_max_answer_chars,
         edit_lease=settings.chorus_stale_answer_seconds / 2,
     )
@@ -155,6 +158,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         files=SlackFiles(
             slack, web_session, settings.slack_bot_token.get_secret_value(), settings.slack_api_url
         ),
+        marks=marks,
     )
     work = BackgroundWork()
     inbox = EventInbox(database)
@@ -166,6 +170,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         intake,
         slack,
         catalog,
+        marks,
         replica_id=settings.replica_id,
         stale_seconds=settings.chorus_stale_answer_seconds,
     )

@@ -34,6 +34,7 @@ from bot.chat.routing import (
     route_message,
 )
 from bot.fan_out import FanOut
+from bot.in_chat_marks import InChatMarks
 from bot.model_requests import ModelRequests
 from bot.slack.inbound import FileSource, ReadableMessage, readable_message
 from bot.slack.notices import Notices
@@ -71,8 +72,10 @@ class Conversations:
         settings: ConversationSettings,
         bot_user_id: str,
         files: FileSource,
+        marks: InChatMarks,
     ) -> None:
         self._catalog = catalog
+        self._marks = marks
         self._store = store
         self._fan_out = fan_out
         self._requests = requests
@@ -120,7 +123,9 @@ class Conversations:
         if isinstance(answer, ThreadReply):
             choice, thread_ts = InChatChoice.IN_A_REPLY_THREAD, answer.thread_ts
         else:
-            choice, thread_ts = await self._store.choose_in_chat(answer), answer.post_thread_ts
+            choice, owed_marks = await self._store.choose_in_chat(answer)
+            thread_ts = answer.post_thread_ts
+            await self._marks.show(owed_marks)
         log.info(
             "in-chat choice of answer %s by %s: %s",
             answer_ts,
@@ -144,7 +149,10 @@ class Conversations:
             return  # Slack would not say who pins it still: the pick stays (logged)
         others = [user for user in pinned_by if user not in (user_id, self.bot_user_id)]
         someone_else = any([not await self._web.is_bot(user) for user in others])
-        unpinned = await self._store.unpin_in_chat(parent, pinned_by_someone_else=someone_else)
+        unpinned, owed_marks = await self._store.unpin_in_chat(
+            parent, pinned_by_someone_else=someone_else
+        )
+        await self._marks.show(owed_marks)
         if unpinned is None:
             return
         log.info("in-chat choice of answer %s undone by %s", parent.answer_id, user_id)

@@ -10,14 +10,15 @@ from slack_sdk.errors import SlackApiError
 
 from bot.answering import INTERRUPTED, final_edit_refused
 from bot.chat.catalog import ModelCatalog
+from bot.in_chat_marks import InChatMarks, settled_messages
 from bot.slack.answer_message import model_identity, show_final
 from bot.slack.event_intake import EventIntake
-from bot.slack.rendering import outcome_messages
 from bot.slack.web import MessageTag, SlackWeb
-from storage.answers import AnswerStore, UnshownAnswer
+from storage.answers import AnswerStore
 from storage.database import Database
 from storage.inbox import EventInbox
 from storage.liveness import PreviousLife
+from storage.rows import SettledAnswer
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Recovery:
         intake: EventIntake,
         web: SlackWeb,
         catalog: ModelCatalog,
+        marks: InChatMarks,
         *,
         replica_id: str,
         stale_seconds: float,
@@ -48,6 +50,7 @@ class Recovery:
         self._intake = intake
         self._web = web
         self._catalog = catalog
+        self._marks = marks
         self._replica_id = replica_id
         self._stale_seconds = stale_seconds
         self._started_at = database.now()
@@ -111,21 +114,13 @@ class Recovery:
             except Exception:
                 log.exception("recovering interrupted work failed")
 
-    async def _show_in_order(self, answers: list[UnshownAnswer], slots: asyncio.Semaphore) -> None:
+    async def _show_in_order(self, answers: list[SettledAnswer], slots: asyncio.Semaphore) -> None:
         for answer in answers:
             await self._show(answer, slots)
 
-    async def _show(self, answer: UnshownAnswer, slots: asyncio.Semaphore) -> None:
+    async def _show(self, answer: SettledAnswer, slots: asyncio.Semaphore) -> None:
         spec = self._catalog.get(answer.model)
-        messages = outcome_messages(
-            spec.display_name,
-            status=answer.status,
-            text=answer.text,
-            error=answer.error,
-            seconds=answer.seconds,
-            input_tokens=answer.input_tokens,
-            output_tokens=answer.output_tokens,
-        )
+        messages = settled_messages(spec.display_name, answer)
         async with slots:
             try:
                 ts = answer.slack_ts
@@ -152,14 +147,15 @@ class Recovery:
             except SlackApiError as error:
                 await final_edit_refused(self._answers, answer.answer_id, answer.channel_id, error)
                 return
-            await self._answers.shown(answer.answer_id, continuations)
+            owed_marks = await self._answers.shown(answer.answer_id, continuations)
+        await self._marks.show(owed_marks)
 
 
-def _by_place(answers: list[UnshownAnswer]) -> list[list[UnshownAnswer]]:
+def _by_place(answers: list[SettledAnswer]) -> list[list[SettledAnswer]]:
     """The answers of each channel (or thread), oldest first: a placeholder never posted is
     posted in its round's model order (answers are recorded in that order), after those of
     earlier rounds, as they would have been."""
-    places: dict[tuple[str, str | None], list[UnshownAnswer]] = {}
+    places: dict[tuple[str, str | None], list[SettledAnswer]] = {}
     for answer in sorted(answers, key=lambda answer: answer.answer_id):
         places.setdefault((answer.channel_id, answer.post_thread_ts), []).append(answer)
     return list(places.values())

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from bot.chat.in_chat import AnswerStatus
 from storage.database import Database
+from storage.in_chat_marks import current_marks, hold_round_chat, mark_settled, marks_owed
 from storage.liveness import PreviousLife, left_behind
+from storage.rows import SettledAnswer
 from storage.tables import Answer
 
 # An answer in one of these is still being written (or about to be).
@@ -20,6 +22,13 @@ UNSETTLED_STATUSES = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
 # Who stopped an answer, when it was the deletion of the message it answers: no person's
 # display name is empty.
 STOPPED_BY_DELETION = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """An answer's end, recorded."""
+
+    in_chat: bool  # it is its round's In Chat answer: its message shows the mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,24 +40,6 @@ class FinishedAnswer:
     error: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UnshownAnswer:
-    """A settled answer whose final text (or error line) Slack has not been shown yet."""
-
-    answer_id: int
-    model: str
-    channel_id: str
-    post_thread_ts: str | None
-    slack_ts: str | None
-    status: AnswerStatus
-    text: str
-    error: str | None
-    started_at: float
-    seconds: float
-    input_tokens: int | None
-    output_tokens: int | None
 
 
 class AnswerStore:
@@ -112,13 +103,13 @@ class AnswerStore:
 
     async def finish(
         self, answer_id: int, outcome: FinishedAnswer, *, slack_ts: str | None = None
-    ) -> bool:
+    ) -> Ended | None:
         """How the answer ended (and, when not yet recorded by `posted`, where its message is).
-        False when it is no longer this replica's to end: recovery took it over, and shows it."""
+        None when it is no longer this replica's to end: recovery took it over, and shows it."""
         now = self._database.now()
         where = {"slack_ts": slack_ts} if slack_ts is not None else {}
         return await self._database.run(
-            _update_unsettled,
+            _finish,
             answer_id,
             self._replica_id,
             dict(
@@ -143,14 +134,21 @@ class AnswerStore:
             _heartbeat, self._replica_id, list(self._in_hand), self._database.now()
         )
 
-    async def shown(self, answer_id: int, continuation_ts: Sequence[str] = ()) -> None:
+    async def shown(
+        self, answer_id: int, continuation_ts: Sequence[str] = ()
+    ) -> list[SettledAnswer]:
         """The final text is in Slack (and any continuation messages). Not recorded once the
         answer is no longer this replica's: another took it over (after a long pause here) and
-        showed it, and may have regenerated it since (its heartbeats need it unshown)."""
+        showed it, and may have regenerated it since (its heartbeats need it unshown). Returns
+        the answers of its round whose In Chat mark is now to change (`marks_owed`)."""
         values: dict[str, object] = {"shown_at": self._database.now()}
         if continuation_ts:
             values["continuation_ts"] = list(continuation_ts)
-        await self._database.run(_update_settled, answer_id, self._replica_id, values)
+        return await self._database.run(_shown, answer_id, self._replica_id, values)
+
+    async def current_marks(self, answer_ids: list[int]) -> dict[int, SettledAnswer]:
+        """See `storage.in_chat_marks.current_marks`."""
+        return await self._database.run(current_marks, answer_ids)
 
     async def take_over_interrupted(
         self, *, stale_before: float, error: str, previous_life: PreviousLife | None = None
@@ -171,7 +169,7 @@ class AnswerStore:
 
     async def take_over_unshown(
         self, *, stale_before: float, previous_life: PreviousLife | None = None
-    ) -> list[UnshownAnswer]:
+    ) -> list[SettledAnswer]:
         """Settled answers whose final edit is still owed to Slack, left so by a replica that
         stopped (or is stuck), or by this replica's previous life. Each is handed to one
         replica, which has `stale_before`'s grace to show it before it is handed on. Never
@@ -223,6 +221,21 @@ def _update_unsettled(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+_FINISH_ANSWER = _UPDATE_UNSETTLED_ANSWER.returning(_ANSWERS.c.round_id)
+
+
+def _finish(
+    session: Session, answer_id: int, writer: str, values: dict[str, object]
+) -> Ended | None:
+    ended = session.execute(
+        _FINISH_ANSWER, {"answer": answer_id, "writer": writer, **values}
+    ).first()
+    if ended is None:
+        return None
+    round_id = ended.round_id
+    return Ended(in_chat=round_id is not None and mark_settled(session, answer_id, round_id))
+
+
 _UPDATE_SETTLED_ANSWER = _UPDATE_ANSWER.where(
     _ANSWERS.c.status.not_in(UNSETTLED_STATUSES), _ANSWERS.c.owner == bindparam("writer")
 )
@@ -232,6 +245,18 @@ def _update_settled(
     session: Session, answer_id: int, writer: str, values: dict[str, object]
 ) -> None:
     session.execute(_UPDATE_SETTLED_ANSWER, {"answer": answer_id, "writer": writer, **values})
+
+
+def _shown(
+    session: Session, answer_id: int, writer: str, values: dict[str, object]
+) -> list[SettledAnswer]:
+    round_id = session.scalar(select(Answer.round_id).where(Answer.id == answer_id))
+    if round_id is None:  # a reply in a reply thread: never In Chat
+        _update_settled(session, answer_id, writer, values)
+        return []
+    hold_round_chat(session, round_id)
+    _update_settled(session, answer_id, writer, values)
+    return marks_owed(session, round_id)
 
 
 def _heartbeat(session: Session, owner: str, answer_ids: list[int], now: float) -> None:
@@ -275,7 +300,7 @@ def _take_over_unshown(
     previous_life: PreviousLife | None,
     now: float,
     held: list[int],
-) -> list[UnshownAnswer]:
+) -> list[SettledAnswer]:
     whose = left_behind(
         Answer.heartbeat_at, Answer.owner, stale_before, previous_life, key=Answer.id, in_hand=held
     )
@@ -292,23 +317,7 @@ def _take_over_unshown(
         .values(owner=owner, heartbeat_at=now)
         .returning(Answer)
     ).all()
-    return [
-        UnshownAnswer(
-            answer_id=row.id,
-            model=row.model,
-            channel_id=row.channel_id,
-            post_thread_ts=row.post_thread_ts,
-            slack_ts=row.slack_ts,
-            status=AnswerStatus(row.status),
-            text=row.text,
-            error=row.error,
-            started_at=row.started_at,
-            seconds=(row.finished_at or row.heartbeat_at) - row.started_at,
-            input_tokens=row.input_tokens,
-            output_tokens=row.output_tokens,
-        )
-        for row in sorted(rows, key=lambda row: row.id)
-    ]
+    return [SettledAnswer.of(row) for row in sorted(rows, key=lambda row: row.id)]
 
 
 def _request_stop(session: Session, channel_id: str, slack_ts: str, who: str) -> int | None:

@@ -6,6 +6,9 @@ and `storage.reply_threads` (a thread, its turns and its history).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -13,13 +16,15 @@ from sqlalchemy.orm import Session
 from bot.chat.history import RoundRecord
 from bot.chat.in_chat import InChatChoice
 from bot.chat.routing import ChatKey
-from storage import reply_threads, rounds, rows
+from storage import in_chat_marks, reply_threads, rounds, rows
 from storage.answers import STOPPED_BY_DELETION, UNSETTLED_STATUSES
 from storage.database import Database
 from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory, ThreadReply
 from storage.rounds import ModelChooser, RoundPlan, StartedRound, Unpinned
-from storage.rows import MessageClaim, claim_message, said_columns
+from storage.rows import MessageClaim, SettledAnswer, claim_message, said_columns
 from storage.tables import Answer, ClaimedMessage, Round, ThreadTurn
+
+T = TypeVar("T")
 
 
 class ConversationStore:
@@ -95,20 +100,24 @@ class ConversationStore:
 
     async def unpin_in_chat(
         self, parent: ParentAnswer, *, pinned_by_someone_else: bool
-    ) -> Unpinned | None:
-        """Undo the pick of this answer as In Chat, if the rules say so (None if not)."""
+    ) -> tuple[Unpinned | None, list[SettledAnswer]]:
+        """Undo the pick of this answer as In Chat, if the rules say so (None if not); the
+        answers whose In Chat mark is to change."""
         return await self._database.run(
-            rounds.unpin_in_chat,
+            _with_marks_owed(rounds.unpin_in_chat),
             chat_id=parent.chat_id,
             round_id=parent.round_id,
             answer_id=parent.answer_id,
             pinned_by_someone_else=pinned_by_someone_else,
         )
 
-    async def choose_in_chat(self, parent: ParentAnswer) -> InChatChoice:
-        """Make this answer its round's In Chat answer, if the rules allow."""
+    async def choose_in_chat(
+        self, parent: ParentAnswer
+    ) -> tuple[InChatChoice, list[SettledAnswer]]:
+        """Make this answer its round's In Chat answer, if the rules allow; the answers whose
+        In Chat mark is to change."""
         return await self._database.run(
-            rounds.choose_in_chat,
+            _with_marks_owed(rounds.choose_in_chat),
             chat_id=parent.chat_id,
             round_id=parent.round_id,
             answer_id=parent.answer_id,
@@ -201,6 +210,18 @@ class ConversationStore:
         message not recorded yet (its event is late, or still on its way to the database) is
         claimed, so it never starts a round or thread turn."""
         await self._database.run(_forget_message, deleted, self._database.now())
+
+
+def _with_marks_owed(
+    pick: Callable[..., T],
+) -> Callable[..., tuple[T, list[SettledAnswer]]]:
+    """An In Chat pick (or its undoing) of a round, and the marks it changes, in one transaction."""
+
+    def picked(session: Session, *, round_id: int, **where: Any) -> tuple[T, list[SettledAnswer]]:
+        outcome = pick(session, round_id=round_id, **where)
+        return outcome, in_chat_marks.marks_owed(session, round_id)
+
+    return picked
 
 
 def _forget_message(session: Session, deleted: MessageClaim, now: float) -> None:

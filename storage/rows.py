@@ -31,6 +31,43 @@ class MessageClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class SettledAnswer:
+    """A settled answer as stored: what its message in Slack is to show."""
+
+    answer_id: int
+    model: str
+    channel_id: str
+    post_thread_ts: str | None
+    slack_ts: str | None
+    status: AnswerStatus
+    text: str
+    error: str | None
+    started_at: float
+    seconds: float
+    input_tokens: int | None
+    output_tokens: int | None
+    in_chat: bool  # its message shows the In Chat mark
+
+    @classmethod
+    def of(cls, row: Answer) -> SettledAnswer:
+        return cls(
+            answer_id=row.id,
+            model=row.model,
+            channel_id=row.channel_id,
+            post_thread_ts=row.post_thread_ts,
+            slack_ts=row.slack_ts,
+            status=AnswerStatus(row.status),
+            text=row.text,
+            error=row.error,
+            started_at=row.started_at,
+            seconds=(row.finished_at or row.heartbeat_at) - row.started_at,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            in_chat=row.marked_in_chat,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class NewAnswer:
     answer_id: int
     model: str
@@ -146,6 +183,7 @@ def unstarted_answer(owner: str, now: float) -> dict[str, Any]:
         "status": AnswerStatus.PENDING.value,
         "text": "",
         "continuation_ts": [],
+        "marked_in_chat": False,
         "started_at": now,
         "owner": owner,
         "heartbeat_at": now,

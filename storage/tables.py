@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -163,6 +164,9 @@ class Answer(Base):
     shown_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Who pressed Stop (their display name), while the answer streams on some replica.
     stop_requested_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Whether its settled message shows the In Chat mark: what `storage.in_chat_marks` keeps
+    # in step with its round's In Chat answer.
+    marked_in_chat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class HandledEvent(Base):

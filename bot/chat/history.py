@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.chat.context import ContextRound, ThreadTurn, authored
@@ -52,6 +53,21 @@ def in_chat_answer_id(record: RoundRecord) -> int | None:
         return None
     outcomes = [AnswerOutcome(answer.answer_id, answer.status) for answer in record.answers]
     return default_in_chat_answer(outcomes)
+
+
+def in_chat_marks_to_change(record: RoundRecord, marked: Mapping[int, bool]) -> dict[int, bool]:
+    """The answers whose message shows the wrong In Chat mark, each with the mark it should
+    show. `marked`: what the message of each answer settled in Slack shows. While the choice is
+    undecided (the first model, or the chosen answer, still writing) marks stay as they are:
+    none comes off only to come back a moment later."""
+    in_chat = in_chat_answer_id(record)
+    if in_chat is None:
+        return {}
+    return {
+        answer_id: answer_id == in_chat
+        for answer_id, shows in marked.items()
+        if shows != (answer_id == in_chat)
+    }
 
 
 def in_chat_settled(record: RoundRecord) -> bool:

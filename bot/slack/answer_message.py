@@ -56,11 +56,7 @@ async def show_final(
     (never taken for new ones). Raises `SlackApiError` when Slack will not take it or cannot
     be reached (rate limits are waited out by the client first)."""
     first, *rest = messages
-    await _in_blocks_or_plain(
-        partial(web.update, channel, ts, identity=identity),
-        first,
-        f"final update of {ts} in {channel}",
-    )
+    await show_again(web, channel=channel, ts=ts, identity=identity, message=first)
     continuations = []
     for part, message in enumerate(rest, start=1):
         post = partial(
@@ -75,6 +71,18 @@ async def show_final(
         what = f"continuation {part} of answer {answer_id} in {channel}"
         continuations.append(await _in_blocks_or_plain(post, message, what))
     return continuations
+
+
+async def show_again(
+    web: SlackWeb, *, channel: str, ts: str, identity: Identity | None, message: SlackMessage
+) -> None:
+    """Put `message` in the answer's own message: its final text, or that text drawn again
+    (its In Chat mark changed). Raises as `show_final` does."""
+    await _in_blocks_or_plain(
+        partial(web.update, channel, ts, identity=identity),
+        message,
+        f"final update of {ts} in {channel}",
+    )
 
 
 def _forms_to_try(message: SlackMessage) -> Iterator[tuple[str, SlackMessage]]:

@@ -21,6 +21,7 @@ FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the bl
 SECTION_TEXT_LIMIT = 3_000  # Slack: a section block's text
 STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
+IN_CHAT_MARK = ":pushpin: In Chat"  # on the answer later rounds see (the pushpin picks one)
 _ZWSP = "\u200b"
 
 
@@ -219,9 +220,11 @@ def outcome_messages(
     seconds: float,
     input_tokens: int | None = None,
     output_tokens: int | None = None,
+    in_chat: bool = False,
 ) -> list[SlackMessage]:
     """How a settled answer is shown: its text with a status line (noting a cut-off or an
-    interruption), or, without text, one clear error line; with a Regenerate button."""
+    interruption, and `IN_CHAT_MARK` on its round's In Chat answer), or, without text, one
+    clear error line; with a Regenerate button."""
     stopped = status is AnswerStatus.STOPPED  # a person's choice, not a fault
     if not text.strip() or status is AnswerStatus.FAILED:
         line = error or "The model returned an empty answer."
@@ -239,6 +242,7 @@ def outcome_messages(
             output_tokens,
             note=note,
             warning=not stopped,
+            in_chat=in_chat,
         )
         messages = final_messages(display_name, text, footer)
     first, *rest = messages
@@ -253,8 +257,10 @@ def footer_line(
     note: str | None = None,
     *,
     warning: bool = True,
+    in_chat: bool = False,
 ) -> str:
-    """`*Claude Sonnet 4.5* · 3.2 s · 1,204 tokens in, 312 out` (and a warning note, if any)."""
+    """`*Claude Sonnet 4.5* · 3.2 s · 1,204 tokens in, 312 out` (and a warning note, if any,
+    then the In Chat mark)."""
     pieces = [f"*{display_name}*", f"{seconds:.1f} s"]
     known = [(n, way) for n, way in ((input_tokens, "in"), (output_tokens, "out")) if n is not None]
     if known:  # as the Home tab counts them: `1,204 tokens in, 312 out`
@@ -263,6 +269,8 @@ def footer_line(
         )
     if note:
         pieces.append(f"{':warning: ' * warning}{escape_mrkdwn(note)}")
+    if in_chat:
+        pieces.append(IN_CHAT_MARK)
     return " · ".join(pieces)
 
 

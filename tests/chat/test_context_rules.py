@@ -15,6 +15,7 @@ from bot.chat.history import (
     RoundRecord,
     TurnRecord,
     context_round,
+    in_chat_marks_to_change,
     in_chat_settled,
     thread_anchor_message,
     thread_turn,
@@ -361,3 +362,27 @@ def test_an_answer_still_being_written_can_be_made_in_chat_once_it_has_finished(
         assert judge_in_chat_choice(is_latest_round=False, status=status) is (
             InChatChoice.NOT_LATEST_ROUND
         )
+
+
+def test_the_in_chat_mark_goes_to_the_in_chat_answer_alone():
+    record = round_record(1, ("first", DONE), ("second", DONE), ("third", DONE))
+    assert in_chat_marks_to_change(record, {10: False, 11: True, 12: False}) == {
+        10: True,
+        11: False,
+    }
+    assert in_chat_marks_to_change(record, {10: True, 11: False}) == {}
+
+
+def test_the_in_chat_mark_follows_a_pick_and_a_failed_first_model():
+    picked = round_record(1, ("first", DONE), ("second", DONE), chosen=11)
+    assert in_chat_marks_to_change(picked, {10: True, 11: False}) == {10: False, 11: True}
+    first_failed = round_record(1, ("", FAILED), ("second", DONE))
+    assert in_chat_marks_to_change(first_failed, {10: False, 11: False}) == {11: True}
+
+
+def test_in_chat_marks_stay_while_the_in_chat_answer_is_undecided():
+    """A mark does not come off while the answer that may take its place is still written."""
+    first_regenerating = round_record(1, ("", STREAMING), ("second", DONE))
+    assert in_chat_marks_to_change(first_regenerating, {11: True}) == {}
+    pick_regenerating = round_record(1, ("first", DONE), ("", STREAMING), chosen=11)
+    assert in_chat_marks_to_change(pick_regenerating, {10: False}) == {}

@@ -29,6 +29,15 @@ def status_line(message: Message) -> str:
     return " ".join(lines)
 
 
+def marked_in_chat(slack: SlackEmulator, channel: str) -> list[str]:
+    """The models whose answers at the top of the channel carry the In Chat mark."""
+    return [
+        message["username"]
+        for message in answers_in(slack, channel)
+        if status_line(message).endswith(" · :pushpin: In Chat")
+    ]
+
+
 def buttons(message: Message) -> list[str]:
     """The action_ids of the buttons under an answer, in order."""
     return [

@@ -15,6 +15,7 @@ from tests.e2e.slack_views import (
     answers_in,
     body,
     is_final,
+    marked_in_chat,
     status_line,
     streaming_first_answer,
     wait_for_answers,
@@ -39,7 +40,9 @@ def test_a_mention_gets_one_streamed_message_per_model(bot, slack, models, event
     assert [m["username"] for m in answers] == names
     for message, model_id, name in zip(answers, MODEL_IDS, names, strict=True):
         assert body(message) == reply_of(model_id, "Alice: hello there")
-        footer = rf"\*{re.escape(name)}\* · \d+\.\d s · [\d,]+ tokens in, [\d,]+ out"
+        # The first model's answer is In Chat: later rounds are sent it.
+        mark = " · :pushpin: In Chat" if name == names[0] else ""
+        footer = rf"\*{re.escape(name)}\* · \d+\.\d s · [\d,]+ tokens in, [\d,]+ out{mark}"
         assert re.fullmatch(footer, status_line(message)), status_line(message)
         updates = [c for c in slack.calls_for("chat.update") if c.params["ts"] == message["ts"]]
         assert len(updates) >= 2, "the answer should stream in several updates"
@@ -156,6 +159,30 @@ def test_a_failing_model_says_so_while_the_others_answer(start_bot, slack, model
     line = status_line(gemini_answer)
     assert "Gemini" in line and "500" in line and "Traceback" not in line
     assert len(models.requests_for("gemini-test")) == 2, "retried once, then gave up"
+
+
+def test_when_the_first_model_fails_the_first_answer_that_succeeded_is_marked_in_chat(
+    start_bot, slack, models, events
+):
+    """GPT's answer is finished (and shown without the mark: Claude may still answer) before
+    Claude's model fails: then GPT's answer is the one later rounds see, and says so."""
+    models.script("claude-test", ModelScript(error=ModelFault(status=500, message="down")))
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="2", CHORUS_PROVIDER_RETRY_BASE_DELAY="1.5")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} are you there?", to=[bot.events_url])
+
+    wait_until(
+        lambda: len(answers_in(slack, CHANNEL)) == 3 and is_final(answers_in(slack, CHANNEL)[1]),
+        message="GPT has answered",
+    )
+    assert marked_in_chat(slack, CHANNEL) == []
+    claude_answer, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert "500" in status_line(claude_answer)
+    wait_until(
+        lambda: marked_in_chat(slack, CHANNEL) == ["GPT-test"],
+        message="GPT's answer marked In Chat once Claude's failed",
+    )
+    assert body(answers_in(slack, CHANNEL)[1]) == body(gpt_answer)
+    assert_the_next_round_sees(gpt_answer, bot, slack, models, events)
 
 
 def test_state_survives_a_restart(start_bot, slack, models, events):
@@ -478,6 +505,11 @@ def test_a_pushpin_makes_another_answer_in_chat_for_the_latest_round(bot, slack,
         "Gemini Test's answer is now In Chat"
         in slack.calls_for("chat.postEphemeral")[0].params["text"]
     )
+    wait_until(
+        lambda: marked_in_chat(slack, CHANNEL) == ["Gemini Test"],
+        message="the In Chat mark moved from Claude's answer to Gemini's",
+    )
+    assert body(answers_in(slack, CHANNEL)[2]) == body(gemini_answer), "its text is kept"
 
     assert_the_next_round_sees(gemini_answer, bot, slack, models, events)
 
@@ -503,6 +535,10 @@ def test_taking_the_pushpin_off_the_picked_answer_undoes_the_pick(bot, slack, mo
     assert notice["user"] == BOB and notice["text"] == (
         "Gemini Test's answer is no longer In Chat: later messages in this chat will see "
         "Claude Test's answer instead."
+    )
+    wait_until(
+        lambda: marked_in_chat(slack, CHANNEL) == ["Claude Test"],
+        message="the In Chat mark back on Claude's answer",
     )
     assert_the_next_round_sees(claude_answer, bot, slack, models, events)
 
@@ -553,6 +589,10 @@ def test_a_pushpin_on_an_answer_still_streaming_makes_it_in_chat_once_finished(
     )
 
     _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    wait_until(
+        lambda: marked_in_chat(slack, CHANNEL) == ["Gemini Test"],
+        message="once finished, Gemini's answer carries the In Chat mark, Claude's no longer",
+    )
     assert_the_next_round_sees(gemini_answer, bot, slack, models, events)
 
 

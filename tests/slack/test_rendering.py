@@ -437,3 +437,23 @@ def test_an_answer_moved_into_sections_never_splits_an_escaped_character(text):
     assert len(parts) > 1
     assert all("&" not in re.sub("&(?:amp|lt|gt);", "", part) for part in parts)
     assert "".join(parts) == text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def test_the_in_chat_answer_says_so_after_its_figures_and_any_note():
+    assert footer_line("Claude", 1.0, 96, 12, in_chat=True) == (
+        "*Claude* · 1.0 s · 96 tokens in, 12 out · :pushpin: In Chat"
+    )
+    (stopped,) = outcome_messages(
+        "Claude",
+        status=AnswerStatus.STOPPED,
+        text="half",
+        error="Stopped by Bob",
+        seconds=1.0,
+        in_chat=True,
+    )
+    assert status_line(stopped) == "*Claude* · 1.0 s · Stopped by Bob · :pushpin: In Chat"
+    first, second = outcome_messages(
+        "Claude", status=AnswerStatus.DONE, text="x" * 13_000, error=None, seconds=1.0, in_chat=True
+    )
+    assert status_line(first).endswith(":pushpin: In Chat · part 1 of 2")
+    assert "In Chat" not in status_line(second)

@@ -655,7 +655,8 @@ async def make_in_chat(stores: Stores, round_ts: str, started: StartedRound, ind
     answer_ts = f"{round_ts}{started.answers[index].answer_id}"
     parent = await stores.conversations.parent_answer("C1", answer_ts)
     assert parent is not None
-    return await stores.conversations.choose_in_chat(parent)
+    choice, _ = await stores.conversations.choose_in_chat(parent)
+    return choice
 
 
 async def test_a_deleted_later_round_leaves_the_one_before_it_the_latest_for_in_chat(stores):
