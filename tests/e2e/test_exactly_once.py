@@ -15,7 +15,14 @@ from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import Envelope, SlackEventSender
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
-from tests.e2e.slack_views import answers_in, body, is_final, status_line, wait_for_answers
+from tests.e2e.slack_views import (
+    answers_in,
+    body,
+    is_final,
+    marked_in_chat,
+    status_line,
+    wait_for_answers,
+)
 from tests.e2e.stored_answers import saved_texts
 
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 24  # some 12 s
@@ -91,6 +98,8 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
         kept = body(message)
         assert 0 < len(kept) < len(SLOW_REPLY.strip()), "the partial text is kept"
         assert SLOW_REPLY.startswith(kept)
+    # None finished: the first with text shown is In Chat, and says so.
+    wait_until(lambda: marked_in_chat(slack, CHANNEL) == ["Claude Test"], message="marked")
     # Slack retries the event after the restart: no second round.
     for envelope in envelopes:
         events.deliver(restarted.events_url, envelope, retry_num=1, retry_reason="http_timeout")
