@@ -232,6 +232,17 @@ def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slac
     assert models.requests_for("claude-test")[1].turns()[1] == ("assistant", body(claude))
     assert body(gemini) == "gemini-test answers: Alice: hello both"
 
+    # Pushpins on the latest round's answers, through one replica then the other: one mark
+    # per round, on the latest pick.
+    latest = answers_in(slack, CHANNEL)[3:]
+    for number, (replica, answer) in enumerate(((first, latest[2]), (second, latest[1])), 1):
+        events.user_reacts(CHANNEL, answer["ts"], BOB, "pushpin", to=[replica.events_url])
+        wait_until(lambda n=number: len(slack.calls_for("chat.postEphemeral")) == n)
+    wait_until(
+        lambda: marked_in_chat(slack, CHANNEL) == ["Claude Test", "GPT-test"],
+        message="round 1's mark on Claude's answer, round 2's on the latest pick",
+    )
+
 
 def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking(
     start_bot, slack, models, events
