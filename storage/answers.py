@@ -247,10 +247,13 @@ def _update_settled(
     session.execute(_UPDATE_SETTLED_ANSWER, {"answer": answer_id, "writer": writer, **values})
 
 
+_ROUND_OF_ANSWER = select(_ANSWERS.c.round_id).where(_ANSWERS.c.id == bindparam("answer"))
+
+
 def _shown(
     session: Session, answer_id: int, writer: str, values: dict[str, object]
 ) -> list[SettledAnswer]:
-    round_id = session.scalar(select(Answer.round_id).where(Answer.id == answer_id))
+    round_id = session.scalar(_ROUND_OF_ANSWER, {"answer": answer_id})
     if round_id is None:  # a reply in a reply thread: never In Chat
         _update_settled(session, answer_id, writer, values)
         return []

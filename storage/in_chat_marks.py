@@ -8,18 +8,27 @@ answers whose messages must be drawn again.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.history import in_chat_marks_to_change
 from bot.chat.in_chat import AnswerStatus
-from storage.rounds import hold_chat, in_chat_answer_now, in_chat_record
+from storage.rounds import in_chat_answer_now, in_chat_record
 from storage.rows import SettledAnswer
-from storage.tables import Answer, Round
+from storage.tables import Answer, Chat, Round
 
+# Built once (see `storage.rows`): these run each time an answer settles.
 _MARKS = select(Answer.id, Answer.status, Answer.marked_in_chat).where(
     Answer.round_id == bindparam("round_id"), Answer.shown_at.is_not(None), ~Answer.deleted
 )
+_ANSWERS: Table = Answer.__table__  # type: ignore[assignment]
+_SET_MARK = (
+    update(_ANSWERS)
+    .where(_ANSWERS.c.id == bindparam("answer"))
+    .values(marked_in_chat=bindparam("mark"))
+)
+_ROUND_CHAT = select(Round.chat_id).where(Round.id == bindparam("round_id")).scalar_subquery()
+_HOLD_ROUND_CHAT = select(Chat.id).where(Chat.id == _ROUND_CHAT).with_for_update()
 
 
 def mark_settled(session: Session, answer_id: int, round_id: int) -> bool:
@@ -27,14 +36,15 @@ def mark_settled(session: Session, answer_id: int, round_id: int) -> bool:
     show the mark (recorded as shown)."""
     marked = in_chat_answer_now(session, round_id) == answer_id
     if marked:
-        session.execute(update(Answer).where(Answer.id == answer_id).values(marked_in_chat=True))
+        session.execute(_SET_MARK, {"answer": answer_id, "mark": True})
     return marked
 
 
 def hold_round_chat(session: Session, round_id: int) -> None:
-    """Lock the round's chat (`hold_chat`) before an answer row of it is written: `marks_owed`
-    writes others' rows under that lock, so taking it second could deadlock."""
-    hold_chat(session, select(Round.chat_id).where(Round.id == round_id).scalar_subquery())
+    """Lock the round's chat (as `storage.rounds.hold_chat` does) before an answer row of it is
+    written: `marks_owed` writes others' rows under that lock, so taking it second could
+    deadlock."""
+    session.execute(_HOLD_ROUND_CHAT, {"round_id": round_id})
 
 
 def marks_owed(session: Session, round_id: int) -> list[SettledAnswer]:
@@ -51,8 +61,7 @@ def marks_owed(session: Session, round_id: int) -> list[SettledAnswer]:
     changes = in_chat_marks_to_change(in_chat_record(session, round_id), marked)
     if not changes:
         return []
-    for answer_id, mark in changes.items():
-        session.execute(update(Answer).where(Answer.id == answer_id).values(marked_in_chat=mark))
+    session.execute(_SET_MARK, [{"answer": id_, "mark": mark} for id_, mark in changes.items()])
     rows = session.scalars(select(Answer).where(Answer.id.in_(changes)).order_by(Answer.id))
     return [SettledAnswer.of(row) for row in rows]
 

@@ -173,8 +173,11 @@ def in_chat_answer_now(session: Session, round_id: int) -> int | None:
 
 def in_chat_record(session: Session, round_id: int) -> RoundRecord:
     """What the In Chat rule reads of a round: its pick and its answers."""
-    chosen = session.scalar(select(Round.in_chat_answer_id).where(Round.id == round_id))
+    chosen = session.scalar(_CHOSEN_ANSWER, {"round_id": round_id})
     return RoundRecord(round_id, "", "", chosen, tuple(round_answers(session, round_id)))
+
+
+_CHOSEN_ANSWER = select(Round.in_chat_answer_id).where(Round.id == bindparam("round_id"))
 
 
 def hold_chat(session: Session, chat_id: int | ScalarSelect[Any]) -> None:
