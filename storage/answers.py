@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.chat.in_chat import AnswerStatus
 from storage.database import Database
-from storage.in_chat_marks import current_marks, hold_round_chat, mark_settled, marks_owed
+from storage.in_chat_marks import current_marks, hold_answers_chat, mark_settled, marks_owed
 from storage.liveness import PreviousLife, left_behind
 from storage.rows import SettledAnswer
 from storage.tables import Answer
@@ -247,19 +247,13 @@ def _update_settled(
     session.execute(_UPDATE_SETTLED_ANSWER, {"answer": answer_id, "writer": writer, **values})
 
 
-_ROUND_OF_ANSWER = select(_ANSWERS.c.round_id).where(_ANSWERS.c.id == bindparam("answer"))
-
-
 def _shown(
     session: Session, answer_id: int, writer: str, values: dict[str, object]
 ) -> list[SettledAnswer]:
-    round_id = session.scalar(_ROUND_OF_ANSWER, {"answer": answer_id})
-    if round_id is None:  # a reply in a reply thread: never In Chat
-        _update_settled(session, answer_id, writer, values)
-        return []
-    hold_round_chat(session, round_id)
+    round_id = hold_answers_chat(session, answer_id)
     _update_settled(session, answer_id, writer, values)
-    return marks_owed(session, round_id)
+    # A reply in a reply thread is never In Chat.
+    return [] if round_id is None else marks_owed(session, round_id)
 
 
 def _heartbeat(session: Session, owner: str, answer_ids: list[int], now: float) -> None:

@@ -11,15 +11,26 @@ from __future__ import annotations
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.chat.history import in_chat_marks_to_change
+from bot.chat.history import RoundRecord, in_chat_answer_id, in_chat_marks_to_change
 from bot.chat.in_chat import AnswerStatus
-from storage.rounds import in_chat_answer_now, in_chat_record
-from storage.rows import SettledAnswer
+from storage.rows import SettledAnswer, answer_record
 from storage.tables import Answer, Chat, Round
 
-# Built once (see `storage.rows`): these run each time an answer settles.
-_MARKS = select(Answer.id, Answer.status, Answer.marked_in_chat).where(
-    Answer.round_id == bindparam("round_id"), Answer.shown_at.is_not(None), ~Answer.deleted
+# Built once (see `storage.rows`): they run each time an answer settles.
+# A round's pick and its answers in model order, with what each answer's message shows.
+_ROUND_STATE = (
+    select(
+        Round.in_chat_answer_id,
+        Answer.id,
+        Answer.status,
+        Answer.text,
+        Answer.deleted,
+        Answer.shown_at.is_not(None),
+        Answer.marked_in_chat,
+    )
+    .join(Answer, Answer.round_id == Round.id)
+    .where(Round.id == bindparam("round_id"))
+    .order_by(Answer.position, Answer.id)
 )
 _ANSWERS: Table = Answer.__table__  # type: ignore[assignment]
 _SET_MARK = (
@@ -27,43 +38,60 @@ _SET_MARK = (
     .where(_ANSWERS.c.id == bindparam("answer"))
     .values(marked_in_chat=bindparam("mark"))
 )
-_ROUND_CHAT = select(Round.chat_id).where(Round.id == bindparam("round_id")).scalar_subquery()
-_HOLD_ROUND_CHAT = select(Chat.id).where(Chat.id == _ROUND_CHAT).with_for_update()
+# The round of an answer (none for a reply in a reply thread), its chat locked.
+_HOLD_ANSWERS_CHAT = (
+    select(Round.id)
+    .join(Chat, Chat.id == Round.chat_id)
+    .where(
+        Round.id
+        == select(Answer.round_id).where(Answer.id == bindparam("answer")).scalar_subquery()
+    )
+    .with_for_update(of=Chat)
+)
 
 
 def mark_settled(session: Session, answer_id: int, round_id: int) -> bool:
     """Whether the answer, just settled, is its round's In Chat answer: its message is to
     show the mark (recorded as shown)."""
-    marked = in_chat_answer_now(session, round_id) == answer_id
+    record, _ = _round_state(session, round_id)
+    marked = in_chat_answer_id(record) == answer_id
     if marked:
         session.execute(_SET_MARK, {"answer": answer_id, "mark": True})
     return marked
 
 
-def hold_round_chat(session: Session, round_id: int) -> None:
-    """Lock the round's chat (as `storage.rounds.hold_chat` does) before an answer row of it is
-    written: `marks_owed` writes others' rows under that lock, so taking it second could
-    deadlock."""
-    session.execute(_HOLD_ROUND_CHAT, {"round_id": round_id})
+def hold_answers_chat(session: Session, answer_id: int) -> int | None:
+    """Lock the chat of the answer's round (as `storage.rounds.hold_chat` does) before the
+    answer's row is written: `marks_owed` writes other answers' rows under that lock, so
+    taking it second could deadlock. The round's id; None for a reply in a reply thread."""
+    return session.scalar(_HOLD_ANSWERS_CHAT, {"answer": answer_id})
 
 
 def marks_owed(session: Session, round_id: int) -> list[SettledAnswer]:
     """Record the marks the round's answers settled in Slack should show; those whose mark
-    changed, to be drawn again. Decided under the chat's lock (taken here if not yet), so that
-    replicas showing answers of one round at once decide one after the other, each seeing
-    what the other did."""
-    hold_round_chat(session, round_id)
-    marked = {
-        answer_id: shows
-        for answer_id, status, shows in session.execute(_MARKS, {"round_id": round_id})
-        if AnswerStatus(status).settled
-    }
-    changes = in_chat_marks_to_change(in_chat_record(session, round_id), marked)
+    changed, to be drawn again. Called under the chat's lock, so that replicas showing
+    answers of one round at once decide one after the other, each seeing what the other did."""
+    record, marked = _round_state(session, round_id)
+    changes = in_chat_marks_to_change(record, marked)
     if not changes:
         return []
     session.execute(_SET_MARK, [{"answer": id_, "mark": mark} for id_, mark in changes.items()])
     rows = session.scalars(select(Answer).where(Answer.id.in_(changes)).order_by(Answer.id))
     return [SettledAnswer.of(row) for row in rows]
+
+
+def _round_state(session: Session, round_id: int) -> tuple[RoundRecord, dict[int, bool]]:
+    """What the In Chat rule reads of a round, and the mark each of its answers settled and
+    shown in Slack (not deleted) shows."""
+    answers, marked = [], {}
+    rows = session.execute(_ROUND_STATE, {"round_id": round_id}).all()
+    chosen = rows[0].in_chat_answer_id if rows else None
+    for _, answer_id, status, text, deleted, shown, shows_mark in rows:
+        answer = answer_record(answer_id, status, text, deleted)
+        answers.append(answer)
+        if shown and answer.status.settled and not deleted:
+            marked[answer_id] = shows_mark
+    return RoundRecord(round_id, "", "", chosen, tuple(answers)), marked
 
 
 def current_marks(session: Session, answer_ids: list[int]) -> dict[int, SettledAnswer]:

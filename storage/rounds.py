@@ -120,7 +120,7 @@ def choose_in_chat(
     choice = judge_in_chat_choice(
         is_latest_round=is_latest,
         status=status,
-        is_in_chat=is_latest and in_chat_answer_now(session, round_id) == answer_id,
+        is_in_chat=is_latest and _in_chat_answer_id(session, round_id) == answer_id,
     )
     if choice.chosen:
         session.execute(
@@ -151,7 +151,7 @@ def unpin_in_chat(
     ):
         return None
     session.execute(update(Round).where(Round.id == round_id).values(in_chat_answer_id=None))
-    now_in_chat = in_chat_answer_now(session, round_id)
+    now_in_chat = _in_chat_answer_id(session, round_id)
     return Unpinned(None if now_in_chat is None else session.get_one(Answer, now_in_chat).model)
 
 
@@ -166,18 +166,11 @@ def _is_latest_round(session: Session, chat_id: int, round_id: int) -> bool:
     return latest == round_id and is_current_chat(session, chat_id)
 
 
-def in_chat_answer_now(session: Session, round_id: int) -> int | None:
+def _in_chat_answer_id(session: Session, round_id: int) -> int | None:
     """The round's In Chat answer as later rounds would be sent it now."""
-    return in_chat_answer_id(in_chat_record(session, round_id))
-
-
-def in_chat_record(session: Session, round_id: int) -> RoundRecord:
-    """What the In Chat rule reads of a round: its pick and its answers."""
-    chosen = session.scalar(_CHOSEN_ANSWER, {"round_id": round_id})
-    return RoundRecord(round_id, "", "", chosen, tuple(round_answers(session, round_id)))
-
-
-_CHOSEN_ANSWER = select(Round.in_chat_answer_id).where(Round.id == bindparam("round_id"))
+    chosen = session.scalar(select(Round.in_chat_answer_id).where(Round.id == round_id))
+    answers = tuple(round_answers(session, round_id))
+    return in_chat_answer_id(RoundRecord(round_id, "", "", chosen, answers))
 
 
 def hold_chat(session: Session, chat_id: int | ScalarSelect[Any]) -> None:

@@ -253,7 +253,7 @@ def with_answers(
     for *owner, answer_id, status, text, deleted in session.execute(statement, parameters):
         _, answers = grouped.setdefault(owner[0], (tuple(owner), []))
         if answer_id is not None:
-            answers.append(AnswerRecord(answer_id, _effective_status(status, deleted), text))
+            answers.append(answer_record(answer_id, status, text, deleted))
     return list(grouped.values())
 
 
@@ -267,12 +267,10 @@ _ROUND_ANSWERS = (
 def round_answers(session: Session, round_id: int) -> list[AnswerRecord]:
     """A round's answers in model order."""
     rows = session.execute(_ROUND_ANSWERS, {"round_id": round_id})
-    return [
-        AnswerRecord(answer_id, _effective_status(status, deleted), text)
-        for answer_id, status, text, deleted in rows
-    ]
+    return [answer_record(*row) for row in rows]
 
 
-def _effective_status(status: str, deleted: bool) -> AnswerStatus:
-    """A deleted answer counts as failed: it never reaches a model again."""
-    return AnswerStatus.FAILED if deleted else AnswerStatus(status)
+def answer_record(answer_id: int, status: str, text: str, deleted: bool) -> AnswerRecord:
+    """A stored answer as the core reads it. A deleted answer counts as failed: it never
+    reaches a model again."""
+    return AnswerRecord(answer_id, AnswerStatus.FAILED if deleted else AnswerStatus(status), text)
