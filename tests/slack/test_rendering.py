@@ -288,14 +288,16 @@ def test_markdown_blocks_keep_standard_markdown_unescaped():
     assert final.blocks[0]["text"] == ANSWER_WITH_MARKUP
 
 
-def test_pings_in_mrkdwn_are_inert_and_escaped_only_once():
-    (final,) = outcome_messages(
-        "Claude",
-        status=AnswerStatus.STOPPED,
-        text="hi <!here> <@U1> @channel & bye",
-        error="Stopped by Ann & <Bob>",
-        seconds=1.0,
+def stopped_answer(text: str, note: str, *, in_chat: bool = False) -> SlackMessage:
+    """Claude's answer as shown after a person pressed Stop."""
+    (message,) = outcome_messages(
+        "Claude", status=AnswerStatus.STOPPED, text=text, error=note, seconds=1.0, in_chat=in_chat
     )
+    return message
+
+
+def test_pings_in_mrkdwn_are_inert_and_escaped_only_once():
+    final = stopped_answer("hi <!here> <@U1> @channel & bye", "Stopped by Ann & <Bob>")
     for mrkdwn in (final.text, as_plain_text(final).text, status_line(final)):
         assert "<!here>" not in mrkdwn and "<@U1>" not in mrkdwn and "@channel" not in mrkdwn
         assert "&amp;lt;" not in mrkdwn and "&amp;amp;" not in mrkdwn
@@ -443,14 +445,7 @@ def test_the_in_chat_answer_says_so_after_its_figures_and_any_note():
     assert footer_line("Claude", 1.0, 96, 12, in_chat=True) == (
         "*Claude* · 1.0 s · 96 tokens in, 12 out · :pushpin: In Chat"
     )
-    (stopped,) = outcome_messages(
-        "Claude",
-        status=AnswerStatus.STOPPED,
-        text="half",
-        error="Stopped by Bob",
-        seconds=1.0,
-        in_chat=True,
-    )
+    stopped = stopped_answer("half", "Stopped by Bob", in_chat=True)
     assert status_line(stopped) == "*Claude* · 1.0 s · Stopped by Bob · :pushpin: In Chat"
     first, second = outcome_messages(
         "Claude", status=AnswerStatus.DONE, text="x" * 13_000, error=None, seconds=1.0, in_chat=True
