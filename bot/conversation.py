@@ -188,8 +188,9 @@ class Conversations:
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
-        await self._store.forget_message(MessageClaim(team_id, channel_id, message_ts))
+        owed_marks = await self._store.forget_message(MessageClaim(team_id, channel_id, message_ts))
         log.info("message %s in %s was deleted: it leaves the context", message_ts, channel_id)
+        await self._marks.show(owed_marks)
 
     async def _route(self, message: IncomingMessage) -> tuple[Route, ParentAnswer | None]:
         """What the message asks for, and the answer it is a reply under, if any."""

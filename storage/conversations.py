@@ -205,11 +205,12 @@ class ConversationStore:
         """Later rounds of this chat start from nothing (`/chorus new`)."""
         await self._database.run(rounds.start_new_chat, key, self._database.now())
 
-    async def forget_message(self, deleted: MessageClaim) -> None:
+    async def forget_message(self, deleted: MessageClaim) -> list[SettledAnswer]:
         """A person deleted a message (or an admin an answer): it leaves every context. A
         message not recorded yet (its event is late, or still on its way to the database) is
-        claimed, so it never starts a round or thread turn."""
-        await self._database.run(_forget_message, deleted, self._database.now())
+        claimed, so it never starts a round or thread turn. Returns the answers whose In Chat
+        mark is to change (a deleted answer was its round's In Chat answer)."""
+        return await self._database.run(_forget_message, deleted, self._database.now())
 
 
 def _with_marks_owed(
@@ -224,7 +225,14 @@ def _with_marks_owed(
     return picked
 
 
-def _forget_message(session: Session, deleted: MessageClaim, now: float) -> None:
+def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list[SettledAnswer]:
+    # A deleted answer's chat is locked before any of its rows is written (`marks_owed`).
+    answer_id = session.scalar(
+        select(Answer.id).where(
+            Answer.channel_id == deleted.channel_id, Answer.slack_ts == deleted.message_ts
+        )
+    )
+    round_id = None if answer_id is None else in_chat_marks.hold_answers_chat(session, answer_id)
     # Claimed first: a round recording this message meanwhile either made its claim first
     # (then its row is committed before the updates below run, and they mark it) or fails
     # to make it.
@@ -269,6 +277,7 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> None
         )
         .values(stop_requested_by=STOPPED_BY_DELETION)
     )
+    return [] if round_id is None else in_chat_marks.marks_owed(session, round_id)
 
 
 def _revise_message(session: Session, channel_id: str, message_ts: str, text: str) -> bool:

@@ -442,6 +442,7 @@ def test_an_answer_an_admin_deleted_leaves_the_context(bot, slack, models, event
     claude_answer, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
     events.user_deletes(CHANNEL, claude_answer["ts"], to=[bot.events_url])
     wait_for_deletion_seen(bot, claude_answer["ts"])
+    wait_until(lambda: marked_in_chat(slack, CHANNEL) == ["GPT-test"], message="mark moved")
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 5)
