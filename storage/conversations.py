@@ -226,13 +226,6 @@ def _with_marks_owed(
 
 
 def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list[SettledAnswer]:
-    # A deleted answer's chat is locked before any of its rows is written (`marks_owed`).
-    answer_id = session.scalar(
-        select(Answer.id).where(
-            Answer.channel_id == deleted.channel_id, Answer.slack_ts == deleted.message_ts
-        )
-    )
-    round_id = None if answer_id is None else in_chat_marks.hold_answers_chat(session, answer_id)
     # Claimed first: a round recording this message meanwhile either made its claim first
     # (then its row is committed before the updates below run, and they mark it) or fails
     # to make it.
@@ -245,6 +238,13 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list
             "claimed_at": now,
         },
     )
+    # A deleted answer's chat is locked before any of its rows is written (`marks_owed`).
+    answer_id = session.scalar(
+        select(Answer.id).where(
+            Answer.channel_id == deleted.channel_id, Answer.slack_ts == deleted.message_ts
+        )
+    )
+    round_id = None if answer_id is None else in_chat_marks.hold_answers_chat(session, answer_id)
     channel_id, message_ts = deleted.channel_id, deleted.message_ts
     for table, ts_column in (
         (Round, Round.message_ts),

@@ -12,18 +12,10 @@ from bot.slack.rendering import IN_CHAT_MARK, placeholder_message
 from bot.slack.web import MessageTag
 from storage.answers import FinishedAnswer
 from storage.database import connect
+from tests.e2e.slack_views import status_line
 from tests.storage.test_conversation_store import MODELS, claim, start, stores_over
 
 CHANNEL = "C1"  # where the stores' rounds are
-
-
-def status_line(message: dict) -> str:
-    return " ".join(
-        element["text"]
-        for block in message.get("blocks") or []
-        if block["type"] == "context"
-        for element in block["elements"]
-    )
 
 
 async def test_a_mark_another_replica_changed_meanwhile_is_drawn_as_it_now_stands(web, tmp_path):
