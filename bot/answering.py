@@ -288,9 +288,9 @@ class AnswerRunner:
         try:
             continuations = await job.message.finish(messages)
         except SlackApiError as slack_error:
-            await final_edit_refused(self._answers, job.answer_id, job.message.channel, slack_error)
+            await final_edit_refused(self._marks, job.answer_id, job.message.channel, slack_error)
             return status
-        await self._marks.show(await self._answers.shown(job.answer_id, continuations))
+        await self._marks.answer_shown(job.answer_id, continuations)
         return status
 
     async def _let_go(self, job: AnswerJob) -> AnswerStatus:
@@ -304,7 +304,7 @@ class AnswerRunner:
 
 
 async def final_edit_refused(
-    answers: AnswerStore, answer_id: int, channel: str, error: SlackApiError
+    marks: InChatMarks, answer_id: int, channel: str, error: SlackApiError
 ) -> None:
     """Slack did not take an answer's final edit: it stays owed and recovery shows it later,
     unless Slack would refuse it again (its message or channel is gone): then it is given up."""
@@ -318,4 +318,4 @@ async def final_edit_refused(
         )
         return
     log.warning("answer %s cannot be shown in %s (%s): given up", answer_id, channel, code)
-    await answers.shown(answer_id)  # nowhere left to show it
+    await marks.answer_shown(answer_id)  # nowhere left to show it

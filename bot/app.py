@@ -125,6 +125,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         catalog=catalog,
         answers=answers,
         runner=runner,
+        marks=marks,
         web=slack,
         notices=notices,
         update_interval=settings.chorus_stream_update_seconds,

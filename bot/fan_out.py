@@ -13,6 +13,7 @@ from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import ModelRequest, PendingRequest
 from bot.chat.routing import IncomingMessage
+from bot.in_chat_marks import InChatMarks
 from bot.slack.answer_message import AnswerMessage, model_identity
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
@@ -50,6 +51,7 @@ class FanOut:
         catalog: ModelCatalog,
         answers: AnswerStore,
         runner: AnswerRunner,
+        marks: InChatMarks,
         web: SlackWeb,
         notices: Notices,
         update_interval: float,
@@ -58,6 +60,7 @@ class FanOut:
         self._catalog = catalog
         self._answers = answers
         self._runner = runner
+        self._marks = marks
         self._web = web
         self._notices = notices
         self._update_interval = update_interval
@@ -159,5 +162,5 @@ class FanOut:
         await self._answers.finish(answer_id, FinishedAnswer(AnswerStatus.FAILED, "", shown_error))
         if unreachable:
             return None
-        await self._answers.shown(answer_id)  # nowhere to show it: nothing owed
+        await self._marks.answer_shown(answer_id)  # nowhere to show it
         return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
 
@@ -40,6 +41,11 @@ class InChatMarks:
         self._answers = answers
         self._web = web
         self._catalog = catalog
+
+    async def answer_shown(self, answer_id: int, continuation_ts: Sequence[str] = ()) -> None:
+        """Record the answer's end as shown (or as having nowhere to be shown), and draw the
+        marks its round's answers are now to show."""
+        await self.show(await self._answers.shown(answer_id, continuation_ts))
 
     async def show(self, owed: list[SettledAnswer]) -> None:
         """Draw each answer's message with the mark it is to show. Another replica may change a

@@ -145,7 +145,7 @@ class Recovery:
                     maybe_posted_since=answer.started_at,
                 )
             except SlackApiError as error:
-                await final_edit_refused(self._answers, answer.answer_id, answer.channel_id, error)
+                await final_edit_refused(self._marks, answer.answer_id, answer.channel_id, error)
                 return
             owed_marks = await self._answers.shown(answer.answer_id, continuations)
         await self._marks.show(owed_marks)

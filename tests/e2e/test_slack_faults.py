@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import time
 
-from tests.doubles.model_servers import ModelScript
+from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MODEL_IDS, ask
-from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+from tests.e2e.slack_views import (
+    answers_in,
+    body,
+    marked_in_chat,
+    status_line,
+    wait_for_answers,
+)
 
 
 def test_rate_limited_updates_are_retried_and_the_final_text_lands(bot, slack, models, events):
@@ -73,6 +79,67 @@ def test_a_post_slack_rate_limits_past_every_retry_is_explained(bot, slack, mode
     (note,) = slack.calls_for("chat.postEphemeral")
     assert note.params["user"] == ALICE
     assert "rate-limiting" in note.params["text"]
+
+
+def cut_off_at_once(models: FakeModelServer, model_id: str) -> None:
+    """`model_id`'s stream breaks off after its first two pieces of text."""
+    models.script(
+        model_id,
+        ModelScript(
+            reply="Partly there. " * 5, chunk_chars=14, error=ModelFault(cut_after_chunks=2)
+        ),
+    )
+
+
+def test_an_answer_slack_would_not_post_still_moves_the_in_chat_mark(bot, slack, models, events):
+    """Claude's answer is cut off, and shown without the mark while GPT's may still succeed;
+    then Slack refuses GPT's placeholder for good: Claude's answer is In Chat, and says so."""
+    cut_off_at_once(models, "claude-test")
+    slack.inject("chat.postMessage", status=429, retry_after=2, after=1)
+    slack.inject("chat.postMessage", status=200, retry_after=None)  # past every retry
+    ask(bot, events, "+claude +gpt anyone?")
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the refusal explained")
+    (claude,) = answers_in(slack, CHANNEL)
+    assert "cut off" in status_line(claude)
+    wait_until(
+        lambda: marked_in_chat(slack, CHANNEL) == [claude["username"]],
+        message="Claude's answer marked In Chat once GPT's could not be",
+    )
+
+
+def test_an_answer_whose_message_is_gone_still_moves_the_in_chat_mark(bot, slack, models, events):
+    """Claude's answer is cut off, and shown without the mark while GPT's may still succeed.
+    GPT's message is deleted while it streams (no event says so), and GPT's answer is cut off
+    too: its end cannot be shown, yet it settles the round: Claude's answer is In Chat."""
+    cut_off_at_once(models, "claude-test")
+    models.script(
+        "gpt-test",
+        ModelScript(
+            reply="Slowly, then not at all. " * 8,
+            chunk_chars=8,
+            chunk_delay=0.1,
+            error=ModelFault(cut_after_chunks=15),
+        ),
+    )
+    ask(bot, events, "+claude +gpt anyone?")
+
+    claude, gpt = wait_until(
+        lambda: (
+            (answers := answers_in(slack, CHANNEL))[1:]
+            and "cut off" in status_line(answers[0])
+            and answers
+        ),
+        message="Claude's answer cut off while GPT's streams",
+    )
+    assert marked_in_chat(slack, CHANNEL) == []
+    slack.delete_message(CHANNEL, gpt["ts"])
+
+    wait_until(lambda: "answer 2 cannot be shown" in bot.logs(), message="GPT's end given up")
+    wait_until(
+        lambda: marked_in_chat(slack, CHANNEL) == [claude["username"]],
+        message="Claude's answer marked In Chat once GPT's could not be shown",
+    )
 
 
 def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack, models, events):

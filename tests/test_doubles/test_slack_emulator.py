@@ -142,6 +142,18 @@ def test_injected_server_error(emulator: SlackEmulator, slack: WebClient):
     assert slack.chat_postMessage(channel="C0GENERAL", text="x")["ok"]
 
 
+def test_an_injected_fault_can_wait_for_calls_to_go_through_first(
+    emulator: SlackEmulator, slack: WebClient
+):
+    emulator.inject("chat.postMessage", status=200, error="not_in_channel", after=2)
+    assert slack.chat_postMessage(channel="C0GENERAL", text="one")["ok"]
+    assert slack.chat_postMessage(channel="C0GENERAL", text="two")["ok"]
+    refused = slack_error(lambda: slack.chat_postMessage(channel="C0GENERAL", text="three"))
+    assert refused.response["error"] == "not_in_channel"
+    assert slack.chat_postMessage(channel="C0GENERAL", text="four")["ok"]
+    assert [m["text"] for m in emulator.bot_messages("C0GENERAL")] == ["one", "two", "four"]
+
+
 def test_a_lost_reply_drops_the_connection_after_the_call_is_done_or_not(
     emulator: SlackEmulator,
 ):

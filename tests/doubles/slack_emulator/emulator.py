@@ -252,12 +252,13 @@ class SlackEmulator(BackgroundServer):
         error: str = "ratelimited",
         retry_after: int | None = 1,
         carried_out: bool = False,
+        after: int = 0,
     ) -> None:
-        """The next `times` calls of `method` answer HTTP `status` with {"ok": false, "error"}
-        (done all the same when `carried_out`)."""
+        """The next `times` calls of `method` (once `after` more have gone through) answer
+        HTTP `status` with {"ok": false, "error"} (done all the same when `carried_out`)."""
         fault = InjectedFault(status, error, retry_after, carried_out)
         with self._lock:
-            self._faults.inject(method, fault, times)
+            self._faults.inject(method, fault, times, after=after)
 
     def lose_replies(
         self,

@@ -45,13 +45,14 @@ class FaultPlan:
 
     def __init__(self) -> None:
         self._lost_replies: dict[str, deque[LostReply]] = {}
-        self._injected: dict[str, deque[InjectedFault]] = {}
+        self._injected: dict[str, deque[InjectedFault | None]] = {}
         self._limits: dict[str, int] = {}
         self._accepted_at: dict[str, deque[float]] = {}
         self._delays: dict[tuple[str, str | None], float] = {}
 
-    def inject(self, method: str, fault: InjectedFault, times: int) -> None:
-        self._injected.setdefault(method, deque()).extend([fault] * times)
+    def inject(self, method: str, fault: InjectedFault, times: int, *, after: int = 0) -> None:
+        """`fault` for `times` calls of `method`, once those queued and `after` more passed."""
+        self._injected.setdefault(method, deque()).extend([None] * after + [fault] * times)
 
     def lose_replies(self, method: str, lost: LostReply, times: int) -> None:
         self._lost_replies.setdefault(method, deque()).extend([lost] * times)
@@ -85,8 +86,9 @@ class FaultPlan:
     def fault_for(self, method: str, now: float) -> InjectedFault | None:
         """The fault this call gets, if any; consumes injected faults and rate-limit budget."""
         queued = self._injected.get(method)
-        if queued:
-            return queued.popleft()
+        injected = queued.popleft() if queued else None
+        if injected is not None:
+            return injected
         limit = self._limits.get(method)
         if limit is None:
             return None
