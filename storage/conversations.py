@@ -256,9 +256,9 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list
             .where(and_(table.channel_id == channel_id, ts_column == message_ts))
             .values(deleted=True)
         )
-    # The answers still being written to it stop, as if Stop were pressed (the replica
-    # streaming one finds it with the Stop presses made elsewhere).
-    asked_by_it = or_(
+    # The answers still being written to it, or into it, stop, as if Stop were pressed (the
+    # replica streaming one finds it with the Stop presses made elsewhere).
+    asked_by_it_or_written_into_it = or_(
         Answer.round_id.in_(
             select(Round.id).where(Round.channel_id == channel_id, Round.message_ts == message_ts)
         ),
@@ -267,11 +267,12 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list
                 ThreadTurn.channel_id == channel_id, ThreadTurn.message_ts == message_ts
             )
         ),
+        Answer.id == answer_id,
     )
     session.execute(
         update(Answer)
         .where(
-            asked_by_it,
+            asked_by_it_or_written_into_it,
             Answer.status.in_(UNSETTLED_STATUSES),
             Answer.stop_requested_by.is_(None),
         )

@@ -454,6 +454,26 @@ def test_an_answer_an_admin_deleted_leaves_the_context(bot, slack, models, event
     ]
 
 
+def test_an_answer_an_admin_deletes_while_it_streams_stops_being_written(
+    bot, slack, models, events
+):
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    claude_answer = streaming_first_answer(slack, CHANNEL)
+    events.user_deletes(CHANNEL, claude_answer["ts"], to=[bot.events_url])
+
+    ended = wait_until(
+        lambda: re.search(r"answer 1 by anthropic:claude-test in \w+: (\w+)", bot.logs()),
+        message="Claude's answer ended",
+    )
+    assert ended[1] == "stopped", "not written on to the end of its 8 s story"
+    gpt_answer, _ = wait_for_answers(slack, CHANNEL, 2)
+    wait_until(lambda: marked_in_chat(slack, CHANNEL) == ["GPT-test"], message="GPT In Chat")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 5)
+    assert ("assistant", body(gpt_answer)) in models.requests_for("claude-test")[-1].turns()
+
+
 def test_a_thread_reply_an_admin_deleted_leaves_later_turns(bot, slack, models, events):
     gpt_answer = gpt_answer_to_a_question(bot, slack, events)
     thread = gpt_answer["ts"]
