@@ -233,7 +233,9 @@ def _finish(
     if ended is None:
         return None
     round_id = ended.round_id
-    return Ended(in_chat=round_id is not None and mark_settled(session, answer_id, round_id))
+    # A failed answer is never In Chat: no need to read its round.
+    may_be_in_chat = round_id is not None and AnswerStatus(str(values["status"])).keeps_text
+    return Ended(in_chat=may_be_in_chat and mark_settled(session, answer_id, round_id))
 
 
 _UPDATE_SETTLED_ANSWER = _UPDATE_ANSWER.where(
