@@ -35,6 +35,10 @@ _FROM_ENVIRONMENT = {
     "sslcrl": "PGSSLCRL",
 }
 _NUMBERS = frozenset({"timeout", "command_timeout"})
+# Whole numbers asyncpg takes as such (a URL gives text, which asyncpg would fail on).
+_WHOLE_NUMBERS = frozenset(
+    {"statement_cache_size", "max_cached_statement_lifetime", "max_cacheable_statement_size"}
+)
 # Unless the URL says otherwise: seconds to connect, and for one statement. Without them a
 # connection stuck mid-way (a hung proxy, a partition) would hold its caller forever.
 DEFAULT_TIMEOUTS = {"timeout": 10.0, "command_timeout": 60.0}
@@ -65,6 +69,8 @@ def asyncpg_url(url: URL) -> tuple[URL, dict[str, Any]]:
             server_settings |= _server_settings_in(value)
         elif name in _NUMBERS:
             connect_args[name] = _number(name, value)
+        elif name in _WHOLE_NUMBERS:
+            connect_args[name] = _whole_number(name, value)
         elif name in _ASYNCPG_OPTIONS:
             query[name] = value
         elif name in _FROM_ENVIRONMENT:
@@ -101,3 +107,10 @@ def _number(name: str, value: str) -> float:
         return float(value)
     except ValueError:
         raise UnusableDatabaseUrl(f"DATABASE_URL option {name!r} must be a number") from None
+
+
+def _whole_number(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UnusableDatabaseUrl(f"DATABASE_URL option {name!r} must be a whole number") from None

@@ -16,7 +16,7 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
     """Create an empty database on the server of `server_url`; yield its async URL; drop it."""
     url = make_url(server_url).set(drivername="postgresql+asyncpg")
     name = f"chorus_test_{uuid.uuid4().hex[:12]}"
-    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin_dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
     asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
     try:
         yield url.set(database=name).render_as_string(hide_password=False)

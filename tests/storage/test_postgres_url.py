@@ -45,6 +45,14 @@ def test_an_asyncpg_url_is_kept_as_it_is():
     assert connect_args == {"timeout": 10.0, "command_timeout": 30.0}
 
 
+def test_asyncpgs_statement_cache_options_are_numbers():
+    """As a connection pooler in transaction mode needs them (no statement kept prepared)."""
+    given = make_url("postgresql://u@db/app?statement_cache_size=0&prepared_statement_cache_size=0")
+    url, connect_args = asyncpg_url(given)
+    assert dict(url.query) == {"prepared_statement_cache_size": "0"}  # SQLAlchemy's, it reads it
+    assert connect_args["statement_cache_size"] == 0
+
+
 def test_connecting_and_each_statement_are_bounded_in_time_unless_the_url_says():
     _, connect_args = asyncpg_url(make_url("postgresql://u@db/app"))
     assert connect_args == {"timeout": 10.0, "command_timeout": 60.0}
@@ -55,6 +63,7 @@ def test_connecting_and_each_statement_are_bounded_in_time_unless_the_url_says()
     [
         ("sslfoo=1", "'sslfoo'"),
         ("connect_timeout=soon", "'timeout' must be a number"),
+        ("statement_cache_size=none", "'statement_cache_size' must be a whole number"),
         ("options=statement_timeout%3D5", "'options' must read '-c name=value'"),
         ("options=-c%20statement_timeout", "'options' must read '-c name=value'"),
         ("ssl=require&ssl=disable", "'ssl' is given more than once"),
@@ -81,6 +90,17 @@ async def test_a_platforms_url_connects_with_its_settings(database_url):
     database = await connect(f"{plain.render_as_string(hide_password=False)}?{PLATFORM_OPTIONS}")
     try:
         assert await database.run(_settings) == ("chorus", "5s")
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_url_that_keeps_no_statement_prepared_connects(database_url):
+    url = make_url(database_url).render_as_string(hide_password=False)
+    database = await connect(f"{url}?statement_cache_size=0&prepared_statement_cache_size=0")
+    try:
+        for _ in range(2):  # the same statement again: not found prepared
+            assert await database.run(_settings) == await database.run(_settings)
     finally:
         await database.close()
 
