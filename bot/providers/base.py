@@ -158,6 +158,18 @@ def merge_consecutive_roles(messages: Sequence[ChatMessage]) -> list[ChatMessage
 CONTINUED_CONVERSATION = "(earlier messages omitted)"
 
 
+def system_in_first_turn(request: ModelRequest) -> ModelRequest:
+    """The request with its system prompt opening its first user turn, for a model whose chat
+    template has no system role."""
+    if not request.system:
+        return request
+    first, *rest = request.messages
+    if first.role == "user":
+        opened = ChatMessage("user", f"{request.system}\n\n{first.content}")
+        return ModelRequest("", (opened, *rest))
+    return ModelRequest("", (ChatMessage("user", request.system), first, *rest))
+
+
 def alternating_turns(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """Turns that alternate strictly and open with a user turn (Anthropic, Gemini)."""
     turns = merge_consecutive_roles(messages)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import logging
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
-from bot.providers.base import Refused, StreamEvent, alternating_turns
+from bot.providers.base import (
+    BadRequest,
+    Refused,
+    StreamEvent,
+    alternating_turns,
+    system_in_first_turn,
+)
 from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
@@ -18,6 +27,12 @@ from bot.providers.think_block import without_leading_think
 _OPENAI_HOST = "api.openai.com"
 _NAMES_BY_HOST = {_OPENAI_HOST: "OpenAI", "openrouter.ai": "OpenRouter"}
 _OLLAMA_PORT = 11434
+# What servers that apply an open model's chat template strictly (vLLM, LM Studio, llama.cpp)
+# answer for a system message its template has no role for: Gemma 2's says so; Mistral 7B
+# v0.1's takes it for a turn out of alternation (which the turns sent never are).
+_SYSTEM_ROLE_REFUSED = re.compile(r"system role|roles must alternate", re.IGNORECASE)
+
+log = logging.getLogger(__name__)
 
 
 class OpenAICompatibleProvider:
@@ -46,16 +61,43 @@ class OpenAICompatibleProvider:
         # answer text; OpenAI's own never do, so one that starts so was asked to.
         self._leaves_out_think_block = httpx.URL(base_url).host != _OPENAI_HOST
         self._max_thought_chars = max_thought_chars
+        self._without_system_role: set[str] = set()
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         # The chat templates of many open models (Gemma, Mistral), served by local servers
         # or OpenRouter's providers, refuse turns that do not alternate.
         if self._alternate_turns:
             request = ModelRequest(request.system, tuple(alternating_turns(request.messages)))
-        events = self._endpoint.stream(self._url, request_body(model_id, request))
+        events = self._asked_as_it_takes(model_id, request)
         if self._leaves_out_think_block:
             return without_leading_think(events, self.name, self._max_thought_chars)
         return events
+
+    async def _asked_as_it_takes(
+        self, model_id: str, request: ModelRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The model's stream. One whose server refuses a system message (its chat template
+        has no system role) is sent the system prompt in its first user turn instead, from
+        then on."""
+        if request.system and model_id not in self._without_system_role:
+            started = False
+            try:
+                async with aclosing(self._stream(model_id, request)) as events:
+                    async for event in events:
+                        started = True
+                        yield event
+                return
+            except BadRequest as refused:
+                if started or not _SYSTEM_ROLE_REFUSED.search(str(refused)):
+                    raise
+            self._without_system_role.add(model_id)
+            log.info("%s has no system role: its system prompt opens its first turn", model_id)
+        async with aclosing(self._stream(model_id, system_in_first_turn(request))) as events:
+            async for event in events:
+                yield event
+
+    def _stream(self, model_id: str, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
+        return self._endpoint.stream(self._url, request_body(model_id, request))
 
 
 def bearer(api_key: str | None) -> dict[str, str]:

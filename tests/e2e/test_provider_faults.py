@@ -257,3 +257,27 @@ def test_a_local_gemma_model_answers_the_round_after_one_it_failed(
     assert models.requests_for("ollama:gemma3:27b")[-1].turns() == [
         ("user", "Alice: go\n\nAlice: go on")
     ]
+
+
+def test_a_local_model_without_a_system_role_gets_the_system_prompt_in_its_first_turn(
+    start_bot, slack, models, events
+):
+    """Gemma 2's chat template has no system role; the server refuses a system message."""
+    bot = start_bot(CHORUS_MODELS="ollama:gemma2:9b")
+    ask(bot, events)
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert ":warning:" not in status_line(answer)
+    refused, asked = models.requests_for("ollama:gemma2:9b")
+    assert asked.system_prompt() is None
+    ((role, text),) = asked.turns()
+    assert role == "user"
+    assert text == f"{refused.system_prompt()}\n\nAlice: go"
+
+    bot.wait_until_idle()
+    ask(bot, events, "go on")
+    _, second = wait_for_answers(slack, CHANNEL, 2)
+    assert ":warning:" not in status_line(second)
+    requests = models.requests_for("ollama:gemma2:9b")
+    assert len(requests) == 3, "asked without a system message at once"
+    assert requests[-1].system_prompt() is None
+    assert requests[-1].turns()[0] == ("user", text)

@@ -18,6 +18,7 @@ from bot.providers.base import (
     ServerError,
     StreamCut,
     Usage,
+    system_in_first_turn,
 )
 from bot.providers.openai_compatible import OpenAICompatibleProvider
 from tests.providers.replay import JSON, Answer, ReplayServer, run
@@ -288,6 +289,20 @@ async def test_an_error_sent_at_the_top_level_of_the_body_is_kept():
         "is 8192 tokens. However, you requested 9100 tokens (9100 in the messages, 0 in the "
         "completion). Please reduce the length of the messages or completion."
     )
+    assert len(server.requests) == 1, "not asked again: the system message is not the trouble"
+
+
+async def test_a_model_refusing_a_system_message_is_asked_again_with_it_in_the_first_turn():
+    """vLLM's answer for Gemma 2, whose chat template has no system role."""
+    error = {"object": "error", "message": "System role not supported", "code": 400}
+    server = ReplayServer(json.dumps(error).encode(), status=400, headers=JSON)
+    answer = await ask(server, base_url="http://gpu-box:8000/v1", api_key=None)
+
+    assert isinstance(answer.error, BadRequest), "this server refuses the second ask too"
+    first, second = (json.loads(request.content)["messages"] for request in server.requests)
+    assert first[0] == {"role": "system", "content": "Be brief."}
+    assert second[0] == {"role": "user", "content": "Be brief.\n\nAnn: What is 2+2?"}
+    assert second[1:] == first[2:]
 
 
 @pytest.mark.parametrize(
@@ -329,3 +344,15 @@ async def test_a_model_gone_quiet_while_thinking_again_after_some_text_says_so()
     assert answer.text == "4 and "
     assert str(answer.error) == ("OpenAI stopped sending anything while thinking (none for 0.3 s).")
     assert isinstance(answer.error, ProviderTimeout)
+
+
+def test_a_system_prompt_before_an_answer_becomes_a_turn_of_its_own():
+    request = ModelRequest("Be brief.", (ChatMessage("assistant", "4."), ChatMessage("user", "Go")))
+    assert system_in_first_turn(request) == ModelRequest(
+        "",
+        (
+            ChatMessage("user", "Be brief."),
+            ChatMessage("assistant", "4."),
+            ChatMessage("user", "Go"),
+        ),
+    )

@@ -39,6 +39,11 @@ STRICT_TEMPLATE_MODELS = ("gemma", "mistral")
 STRICT_TEMPLATE_PROVIDERS = ("ollama", "openrouter")
 # Where each server streams a reasoning model's thinking; OpenAI's own Chat Completions never do.
 REASONING_FIELDS = {"openrouter": "reasoning", "ollama": "reasoning", "vllm": "reasoning_content"}
+# Of those, the ones whose templates have no system role at all (vLLM's answer for Gemma 2).
+SYSTEMLESS_TEMPLATE_MODELS = ("gemma2", "gemma-2")
+SYSTEM_ROLE_NOT_SUPPORTED = WireError(
+    400, "System role not supported", error_type="BadRequestError"
+)
 ROLES_MUST_ALTERNATE = WireError(
     400,
     "Conversation roles must alternate user/assistant/user/assistant/...",
@@ -64,7 +69,11 @@ class OpenAIChatWire:
             return WireError(400, "'messages' must be a non-empty array", code="invalid_messages")
         if body.get("stream") is not True:
             return STREAMING_ONLY
-        if self._template_refuses(body):
+        if self._template_refuses(body, SYSTEMLESS_TEMPLATE_MODELS) and any(
+            message.get("role") in SYSTEM_ROLES for message in body["messages"]
+        ):
+            return SYSTEM_ROLE_NOT_SUPPORTED
+        if self._template_refuses(body, STRICT_TEMPLATE_MODELS) and not self._alternates(body):
             return ROLES_MUST_ALTERNATE
         return None
 
@@ -76,14 +85,14 @@ class OpenAIChatWire:
     def opening(self, context: StreamContext) -> list[bytes]:
         return [self._chunk(context, {"role": "assistant", "content": "", "refusal": None})]
 
-    def _template_refuses(self, body: dict[str, Any]) -> bool:
+    def _template_refuses(self, body: dict[str, Any], models: tuple[str, ...]) -> bool:
+        """Whether the model is one of `models` behind a server applying its template strictly."""
         model = body["model"].lower()
-        if self.provider not in STRICT_TEMPLATE_PROVIDERS or not any(
-            name in model for name in STRICT_TEMPLATE_MODELS
-        ):
-            return False
+        return self.provider in STRICT_TEMPLATE_PROVIDERS and any(name in model for name in models)
+
+    def _alternates(self, body: dict[str, Any]) -> bool:
         roles = [role for role, _ in self.turns(body)]
-        return roles != [("user", "assistant")[index % 2] for index in range(len(roles))]
+        return roles == [("user", "assistant")[index % 2] for index in range(len(roles))]
 
     def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
         reasoning_field = REASONING_FIELDS.get(self.provider)
