@@ -147,8 +147,7 @@ class Recovery:
             except SlackApiError as error:
                 await final_edit_refused(self._marks, answer.answer_id, answer.channel_id, error)
                 return
-            owed_marks = await self._answers.shown(answer.answer_id, continuations)
-        await self._marks.show(owed_marks)
+        await self._marks.answer_shown(answer.answer_id, continuations)
 
 
 def _by_place(answers: list[SettledAnswer]) -> list[list[SettledAnswer]]:

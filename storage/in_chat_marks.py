@@ -50,11 +50,16 @@ _HOLD_ANSWERS_CHAT = (
 )
 
 
+def in_chat_answer_now(session: Session, round_id: int) -> int | None:
+    """The round's In Chat answer as later rounds would be sent it now."""
+    record, _ = _round_state(session, round_id)
+    return in_chat_answer_id(record)
+
+
 def mark_settled(session: Session, answer_id: int, round_id: int) -> bool:
     """Whether the answer, just settled, is its round's In Chat answer: its message is to
     show the mark (recorded as shown)."""
-    record, _ = _round_state(session, round_id)
-    marked = in_chat_answer_id(record) == answer_id
+    marked = in_chat_answer_now(session, round_id) == answer_id
     if marked:
         session.execute(_SET_MARK, {"answer": answer_id, "mark": True})
     return marked

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.chat.history import RoundRecord, in_chat_answer_id
+from bot.chat.history import RoundRecord
 from bot.chat.in_chat import (
     AnswerStatus,
     InChatChoice,
@@ -17,6 +17,7 @@ from bot.chat.in_chat import (
     unpin_returns_to_default,
 )
 from bot.chat.routing import ChatKey
+from storage.in_chat_marks import in_chat_answer_now
 from storage.rows import (
     MessageClaim,
     NewAnswer,
@@ -27,7 +28,6 @@ from storage.rows import (
     insert_returning_id,
     latest_with_answers,
     new_answer_columns,
-    round_answers,
     with_answers,
 )
 from storage.tables import Answer, ChannelModels, ChannelPrompt, Chat, Round
@@ -120,7 +120,7 @@ def choose_in_chat(
     choice = judge_in_chat_choice(
         is_latest_round=is_latest,
         status=status,
-        is_in_chat=is_latest and _in_chat_answer_id(session, round_id) == answer_id,
+        is_in_chat=is_latest and in_chat_answer_now(session, round_id) == answer_id,
     )
     if choice.chosen:
         session.execute(
@@ -151,7 +151,7 @@ def unpin_in_chat(
     ):
         return None
     session.execute(update(Round).where(Round.id == round_id).values(in_chat_answer_id=None))
-    now_in_chat = _in_chat_answer_id(session, round_id)
+    now_in_chat = in_chat_answer_now(session, round_id)
     return Unpinned(None if now_in_chat is None else session.get_one(Answer, now_in_chat).model)
 
 
@@ -164,13 +164,6 @@ def _is_latest_round(session: Session, chat_id: int, round_id: int) -> bool:
         .limit(1)
     )
     return latest == round_id and is_current_chat(session, chat_id)
-
-
-def _in_chat_answer_id(session: Session, round_id: int) -> int | None:
-    """The round's In Chat answer as later rounds would be sent it now."""
-    chosen = session.scalar(select(Round.in_chat_answer_id).where(Round.id == round_id))
-    answers = tuple(round_answers(session, round_id))
-    return in_chat_answer_id(RoundRecord(round_id, "", "", chosen, answers))
 
 
 def hold_chat(session: Session, chat_id: int | ScalarSelect[Any]) -> None:

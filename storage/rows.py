@@ -257,19 +257,6 @@ def with_answers(
     return list(grouped.values())
 
 
-_ROUND_ANSWERS = (
-    select(Answer.id, Answer.status, Answer.text, Answer.deleted)
-    .where(Answer.round_id == bindparam("round_id"))
-    .order_by(Answer.position, Answer.id)
-)
-
-
-def round_answers(session: Session, round_id: int) -> list[AnswerRecord]:
-    """A round's answers in model order."""
-    rows = session.execute(_ROUND_ANSWERS, {"round_id": round_id})
-    return [answer_record(*row) for row in rows]
-
-
 def answer_record(answer_id: int, status: str, text: str, deleted: bool) -> AnswerRecord:
     """A stored answer as the core reads it. A deleted answer counts as failed: it never
     reaches a model again."""
