@@ -81,6 +81,12 @@ def test_a_thought_taken_back_is_not_kept_by_a_crash_that_follows(
         lambda: "greet her" in "".join(saved_texts(database_url)),
         message="the thought saved while it streamed",
     )
+    # Shown, then taken back: once Slack shows it gone, its being gone is saved too (a body
+    # read before the thought reached Slack would not tell).
+    wait_until(
+        lambda: any("greet her" in call.params["text"] for call in slack.calls_for("chat.update")),
+        message="the thought shown in Slack",
+    )
     wait_until(
         lambda: "greet her" not in body(answers_in(slack, CHANNEL)[0]),
         message="the thought taken back in Slack",
