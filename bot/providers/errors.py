@@ -63,6 +63,10 @@ _STATUS_FOR_ERROR_TYPE: dict[str, int] = {
 _QUOTA_USED_UP = frozenset({"insufficient_quota", "credit_balance_exhausted"})
 
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
+# What servers that apply an open model's chat template strictly (vLLM, LM Studio, llama.cpp)
+# answer for a system message its template has no role for: Gemma 2's says so; Mistral 7B
+# v0.1's takes it for a turn out of alternation (which the turns sent never are).
+SYSTEM_ROLE_REFUSED = re.compile(r"system role|roles must alternate", re.IGNORECASE)
 
 
 def error_for_response(provider: str, response: httpx.Response) -> ProviderError:
@@ -83,6 +87,12 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     # a local server's traceback) is not written for people to read.
     message = error.get("message")
     detail = one_line(message) if isinstance(message, str) else ""
+    if status >= 500 and SYSTEM_ROLE_REFUSED.search(detail):
+        # llama.cpp answers a chat template's refusal as its own failure (HTTP 500); the
+        # same request would be refused again, so it is no server error worth a retry.
+        return BadRequest(
+            f"{provider} rejected the request (HTTP {status}): {detail}", status=status
+        )
     if status == 403 and isinstance(_object_at(error, "metadata").get("reasons"), list):
         # OpenRouter's moderation: the key is fine, the message was flagged.
         return refusal(provider, detail)

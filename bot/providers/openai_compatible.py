@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
@@ -19,7 +18,7 @@ from bot.providers.base import (
     alternating_turns,
     system_in_first_turn,
 )
-from bot.providers.errors import error_in_stream, refusal
+from bot.providers.errors import SYSTEM_ROLE_REFUSED, error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
 from bot.providers.think_block import without_leading_think
@@ -27,10 +26,6 @@ from bot.providers.think_block import without_leading_think
 _OPENAI_HOST = "api.openai.com"
 _NAMES_BY_HOST = {_OPENAI_HOST: "OpenAI", "openrouter.ai": "OpenRouter"}
 _OLLAMA_PORT = 11434
-# What servers that apply an open model's chat template strictly (vLLM, LM Studio, llama.cpp)
-# answer for a system message its template has no role for: Gemma 2's says so; Mistral 7B
-# v0.1's takes it for a turn out of alternation (which the turns sent never are).
-_SYSTEM_ROLE_REFUSED = re.compile(r"system role|roles must alternate", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +83,7 @@ class OpenAICompatibleProvider:
                         yield event
                 return
             except BadRequest as refused:
-                if started or not _SYSTEM_ROLE_REFUSED.search(str(refused)):
+                if started or not SYSTEM_ROLE_REFUSED.search(str(refused)):
                     raise
             self._without_system_role.add(model_id)
             log.info("%s has no system role: its system prompt opens its first turn", model_id)

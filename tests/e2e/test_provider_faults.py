@@ -259,6 +259,21 @@ def test_a_local_gemma_model_answers_the_round_after_one_it_failed(
     ]
 
 
+def test_a_llama_cpp_template_refusing_the_system_role_is_not_retried_as_a_server_error(
+    start_bot, slack, models, events
+):
+    """llama.cpp answers a chat template's refusal with HTTP 500, as if it were its own fault."""
+    model = "ollama:gemma-2-9b-it-Q4_K_M.gguf"
+    bot = start_bot(CHORUS_MODELS=model)
+    ask(bot, events)
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert ":warning:" not in status_line(answer)
+    refused, asked = models.requests_for(model)
+    assert refused.system_prompt() is not None
+    assert asked.system_prompt() is None
+    assert asked.turns() == [("user", f"{refused.system_prompt()}\n\nAlice: go")]
+
+
 def test_a_local_model_without_a_system_role_gets_the_system_prompt_in_its_first_turn(
     start_bot, slack, models, events
 ):

@@ -305,6 +305,21 @@ async def test_a_model_refusing_a_system_message_is_asked_again_with_it_in_the_f
     assert second[1:] == first[2:]
 
 
+async def test_a_template_refusal_answered_as_a_server_error_is_a_bad_request():
+    """llama.cpp's answer when a chat template raises: HTTP 500, though asking again won't help."""
+    error = {"error": {"code": 500, "message": "System role not supported", "type": "server_error"}}
+    server = ReplayServer(json.dumps(error).encode(), status=500, headers=JSON)
+    answer = await ask(server, base_url="http://127.0.0.1:8080/v1", api_key=None)
+
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        "127.0.0.1:8080 rejected the request (HTTP 500): System role not supported"
+    )
+    first, second = (json.loads(request.content)["messages"] for request in server.requests)
+    assert first[0]["role"] == "system"
+    assert second[0]["role"] == "user"
+
+
 @pytest.mark.parametrize(
     "data",
     [

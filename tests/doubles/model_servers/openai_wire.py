@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -44,6 +44,10 @@ SYSTEMLESS_TEMPLATE_MODELS = ("gemma2", "gemma-2")
 SYSTEM_ROLE_NOT_SUPPORTED = WireError(
     400, "System role not supported", error_type="BadRequestError"
 )
+# llama.cpp serves a model by its file name and answers a chat template's refusal as its own
+# failure.
+LLAMA_CPP_MODEL_FILE = ".gguf"
+LLAMA_CPP_TEMPLATE_ERROR = "server_error"
 ROLES_MUST_ALTERNATE = WireError(
     400,
     "Conversation roles must alternate user/assistant/user/assistant/...",
@@ -72,10 +76,17 @@ class OpenAIChatWire:
         if self._template_refuses(body, SYSTEMLESS_TEMPLATE_MODELS) and any(
             message.get("role") in SYSTEM_ROLES for message in body["messages"]
         ):
-            return SYSTEM_ROLE_NOT_SUPPORTED
+            return self._as_served(body, SYSTEM_ROLE_NOT_SUPPORTED)
         if self._template_refuses(body, STRICT_TEMPLATE_MODELS) and not self._alternates(body):
-            return ROLES_MUST_ALTERNATE
+            return self._as_served(body, ROLES_MUST_ALTERNATE)
         return None
+
+    @staticmethod
+    def _as_served(body: dict[str, Any], refusal: WireError) -> WireError:
+        """A chat template's refusal as the server running the model answers it."""
+        if body["model"].lower().endswith(LLAMA_CPP_MODEL_FILE):
+            return replace(refusal, status=500, error_type=LLAMA_CPP_TEMPLATE_ERROR)
+        return refusal
 
     model_of = staticmethod(model_in_body)
 
