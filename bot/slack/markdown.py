@@ -93,7 +93,7 @@ def code_regions(text: str) -> list[tuple[int, int]]:
                 regions[-1] = (regions[-1][0], min(end, len(text)))
                 fence = None
                 paragraph_start = end
-        elif (match := _FENCE_OPENING.match(line)) or not line.strip():
+        elif (match := _fence_opening_for_certain(line)) or not line.strip():
             regions += _line_code_spans(text[paragraph_start:position], paragraph_start)
             paragraph_start = end
             if match:
@@ -103,6 +103,15 @@ def code_regions(text: str) -> list[tuple[int, int]]:
     if fence is None:
         regions += _line_code_spans(text[paragraph_start:], paragraph_start)
     return regions
+
+
+def _fence_opening_for_certain(line: str) -> re.Match[str] | None:
+    """A fence's opening line that is one wherever it stands. Indented four columns or more
+    it opens a fence only inside a list item: at the top level it is an indented code
+    block's text, and the lines after it are prose."""
+    match = _FENCE_OPENING.match(line)
+    indent = line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4)
+    return match if match and len(indent) < 4 else None
 
 
 def _line_code_spans(paragraph: str, offset: int) -> Iterator[tuple[int, int]]:

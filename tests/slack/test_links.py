@@ -190,6 +190,18 @@ def test_links_inside_code_are_left_as_written(code):
     assert unspoofed_links(code) == code
 
 
+@pytest.mark.parametrize("indent", ["    ", "\t", "  \t"])
+def test_a_fence_indented_as_code_hides_no_link(indent):
+    """At the top level, a fence indented four columns is an indented code block's text."""
+    text = f"{indent}```\n[acme.com](https://evil.example)\n{indent}```"
+    assert unspoofed_links(text) == f"{indent}```\nacme.com (<https://evil.example>)\n{indent}```"
+
+
+def test_a_fence_in_a_list_item_hides_its_code_from_the_check():
+    text = "1. Write:\n   ```md\n   [acme.com](https://evil.example)\n   ```\n2. Done."
+    assert unspoofed_links(text) == text
+
+
 def test_an_escaped_backtick_opens_no_code_span_to_hide_a_link_in():
     assert unspoofed_links("\\` [acme.com](https://evil.example) `") == (
         "\\` acme.com (<https://evil.example>) `"
