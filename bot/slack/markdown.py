@@ -58,6 +58,11 @@ class _CodeFence:
         stripped = line.strip(" \t")
         return stripped.startswith(self.marker) and not stripped.strip(self.marker[0])
 
+    def may_end_at(self, line: str) -> bool:
+        """Whether `line` may end the fence without closing it: a line indented less than
+        an indented fence ends the list item the fence may be in, and the fence with it."""
+        return bool(line.strip()) and _indent_width(line) < _indent_width(self.opening_line)
+
 
 def _open_fence(text: str) -> _CodeFence | None:
     """The code fence left open at the end of `text`, if any."""
@@ -80,20 +85,28 @@ def close_open_fence(text: str) -> str:
 
 def code_regions(text: str) -> list[tuple[int, int]]:
     """Where `text` is code, as (start, end) in order: its fenced blocks (one left open runs to
-    the end) and the code spans of its paragraphs. A span is taken only within one line, so
-    that where block structure this module does not track pairs backticks otherwise, text is
-    taken for prose (and checked) rather than for code (and left alone)."""
+    the end) and the code spans of its paragraphs. A span is taken only within one line, and
+    past a line that may or may not have ended a fence (see `_CodeFence.may_end_at`) fences
+    are no longer taken, so that where block structure this module does not track decides
+    what is code, text is taken for prose (and checked) rather than for code (left alone)."""
     regions: list[tuple[int, int]] = []
     fence: _CodeFence | None = None
+    fences_known = True
     paragraph_start = position = 0
     for line in text.split("\n"):
         end = position + len(line) + 1
+        if fence is not None and fence.may_end_at(line):
+            regions[-1] = (regions[-1][0], position)
+            fence, fences_known, paragraph_start = None, False, position
         if fence is not None:
             if fence.closes_at(line):
                 regions[-1] = (regions[-1][0], min(end, len(text)))
                 fence = None
                 paragraph_start = end
-        elif (match := _fence_opening_for_certain(line)) or not line.strip():
+            position = end
+            continue
+        match = _fence_opening_for_certain(line) if fences_known else None
+        if match or not line.strip():
             regions += _line_code_spans(text[paragraph_start:position], paragraph_start)
             paragraph_start = end
             if match:
@@ -110,8 +123,12 @@ def _fence_opening_for_certain(line: str) -> re.Match[str] | None:
     it opens a fence only inside a list item: at the top level it is an indented code
     block's text, and the lines after it are prose."""
     match = _FENCE_OPENING.match(line)
-    indent = line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4)
-    return match if match and len(indent) < 4 else None
+    return match if match and _indent_width(line) < 4 else None
+
+
+def _indent_width(line: str) -> int:
+    """How many columns `line` is indented, a tab reaching the next multiple of four."""
+    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
 
 
 def _line_code_spans(paragraph: str, offset: int) -> Iterator[tuple[int, int]]:

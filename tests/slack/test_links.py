@@ -202,6 +202,19 @@ def test_a_fence_in_a_list_item_hides_its_code_from_the_check():
     assert unspoofed_links(text) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- Write:\n  ```\n[acme.com](https://evil.example)\n  ```",
+        "- Write:\n  ```\nmore\n  ```\nsee\n  ```\n[acme.com](https://evil.example)",
+    ],
+)
+def test_a_fence_in_a_list_item_that_has_ended_hides_no_link(text):
+    """Where a line indented less than the fence ends its list item, what follows is prose
+    (a fence opening there would be taken for the closing one)."""
+    assert "acme.com (<https://evil.example>)" in unspoofed_links(text)
+
+
 def test_an_escaped_backtick_opens_no_code_span_to_hide_a_link_in():
     assert unspoofed_links("\\` [acme.com](https://evil.example) `") == (
         "\\` acme.com (<https://evil.example>) `"
