@@ -167,7 +167,7 @@ def streaming_message(display_name: str, text: str) -> SlackMessage:
     """The answer so far; what does not fit yet is shown when the answer is complete. Only the
     text that can show is rendered: a long answer costs each streaming edit no more."""
     head = text[: 2 * MARKDOWN_BLOCK_LIMIT]
-    shown, *rest = split_markdown(_as_slack_markdown(head))
+    shown, *rest = _slack_markdown_parts(head)
     continues = bool(rest) or len(text) > len(head)
     status = f"*{display_name}* · _writing…{' (continues)' if continues else ''}_"
     return SlackMessage(
@@ -181,6 +181,17 @@ def _as_slack_markdown(text: str) -> str:
     return neutralise_pings(unspoofed_links(tables_as_code(_LINE_BREAK.sub("\n", text))))
 
 
+def _slack_markdown_parts(text: str) -> list[str]:
+    """`_as_slack_markdown(text)` in parts that each fit a message. A part is checked for
+    disguised links again on its own: a line too long for one part, cut inside a code span,
+    leaves the span's text outside code in both parts."""
+    parts: list[str] = []
+    for part in split_markdown(_as_slack_markdown(text)):
+        checked = unspoofed_links(part)
+        parts += [part] if checked == part else split_markdown(neutralise_pings(checked))
+    return parts
+
+
 def _markdown(text: str) -> Blocks:
     """The `markdown` block for `text`; none for blank text (Slack shows nothing of it)."""
     return [{"type": "markdown", "text": text}] if text.strip() else []
@@ -189,7 +200,7 @@ def _markdown(text: str) -> Blocks:
 def final_messages(display_name: str, text: str, footer: str) -> list[SlackMessage]:
     """The finished answer: the first part in the answer's own message, the rest as
     continuation messages (posted in the answer's thread), each marked as such."""
-    parts = split_markdown(_as_slack_markdown(text))
+    parts = _slack_markdown_parts(text)
     total = len(parts)
     messages = []
     for number, part in enumerate(parts, start=1):

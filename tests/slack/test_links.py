@@ -4,6 +4,7 @@ a host other than the link's own is shown as text, followed by where the link re
 import pytest
 
 from bot.slack.links import unspoofed_links
+from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT
 from bot.slack.rendering import final_messages, streaming_message
 
 
@@ -213,6 +214,20 @@ def test_a_fence_in_a_list_item_that_has_ended_hides_no_link(text):
     """Where a line indented less than the fence ends its list item, what follows is prose
     (a fence opening there would be taken for the closing one)."""
     assert "acme.com (<https://evil.example>)" in unspoofed_links(text)
+
+
+def test_a_code_span_cut_between_two_messages_hides_no_link():
+    """A line longer than a message is cut where it must, here inside a code span: the
+    span's text is then no code in either message."""
+    line = "`" + "a " * 5_000 + "[acme.com](https://evil.example)" + " b" * 2_000 + "`"
+    parts = [message.blocks[0]["text"] for message in final_messages("GPT", line, "footer")]
+    shown = streaming_message("GPT", line).blocks[0]["text"]
+
+    assert len(parts) > 1
+    assert all(len(part) <= MARKDOWN_BLOCK_LIMIT for part in parts)
+    assert "acme.com (<https://evil.example>)" in parts[0]
+    assert shown == parts[0]
+    assert "[acme.com]" not in "".join(parts)
 
 
 def test_an_escaped_backtick_opens_no_code_span_to_hide_a_link_in():
