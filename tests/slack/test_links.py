@@ -185,6 +185,7 @@ def test_a_reference_link_inside_code_is_left_as_written():
         "Write `[acme.com](https://evil.example)` to fool a reader.",
         "```md\n[acme.com](https://evil.example)\n<https://evil.example|acme.com>\n```\nDone.",
         "~~~\n[acme.com](https://evil.example)",  # a fence still open while streaming
+        "1. Write:\n   ```md\n   [acme.com](https://evil.example)\n   ```\n2. Done.",
     ],
 )
 def test_links_inside_code_are_left_as_written(code):
@@ -196,11 +197,6 @@ def test_a_fence_indented_as_code_hides_no_link(indent):
     """At the top level, a fence indented four columns is an indented code block's text."""
     text = f"{indent}```\n[acme.com](https://evil.example)\n{indent}```"
     assert unspoofed_links(text) == f"{indent}```\nacme.com (<https://evil.example>)\n{indent}```"
-
-
-def test_a_fence_in_a_list_item_hides_its_code_from_the_check():
-    text = "1. Write:\n   ```md\n   [acme.com](https://evil.example)\n   ```\n2. Done."
-    assert unspoofed_links(text) == text
 
 
 @pytest.mark.parametrize(
