@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from sqlalchemy.engine import make_url
 
-from bot.app import build_bot, http_routes, open_socket_mode
+from bot.app import ChorusBot, build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
 from bot.retention import SECONDS_A_DAY, forget_forever
 from bot.settings import ConfigurationError, Settings, load_settings
@@ -59,36 +60,79 @@ def _database_outage_in_one_line(record: logging.LogRecord) -> bool:
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     bot = await build_bot(settings, catalog)
-    socket_mode = None
-    if settings.socket_mode:
-        assert settings.slack_app_token is not None
-        try:
-            socket_mode = await open_socket_mode(bot, settings.slack_app_token.get_secret_value())
-        except ConfigurationError:
-            await bot.close()
-            raise
+    socket_mode = await _socket_mode(bot, settings)
+    runner = await _listen(bot, settings, socket_mode)
+    # Listen first: what the previous life left is taken over in the background.
+    bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
+    loops = _background_loops(bot, settings)
+    if socket_mode is not None:
+        await socket_mode.connect_async()
+        health = f"health at http://{settings.host}:{settings.port}/healthz"
+        log.info("connected in Socket Mode; %s", health if runner else "no health check")
+    else:
+        log.info("listening on http://%s:%d/slack/events", settings.host, settings.port)
+    log.info("models: %s", ", ".join(spec.name for spec in catalog))
+    log.info("replica %s, database: %s", settings.replica_id, database_shown(settings.database_url))
+
+    hurry = await _stop_asked()
+    log.info(
+        "shutting down: finishing %d task(s) in flight, for %.0f s at most "
+        "(a second Ctrl-C or SIGTERM stops them now)",
+        bot.work.running,
+        SHUTDOWN_GRACE_SECONDS,
+    )
+    if socket_mode is not None:
+        await socket_mode.close_async()
+    if runner is not None:
+        await runner.cleanup()
+    await bot.work.drain(SHUTDOWN_GRACE_SECONDS, hurry)
+    for loop_task in loops:
+        loop_task.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+    await bot.close()
+    log.info("stopped")
+
+
+async def _socket_mode(bot: ChorusBot, settings: Settings) -> AsyncSocketModeHandler | None:
+    """The Socket Mode handler when SLACK_APP_TOKEN is set (the bot closed if Slack refuses
+    the token)."""
+    if not settings.socket_mode:
+        return None
+    assert settings.slack_app_token is not None
+    try:
+        return await open_socket_mode(bot, settings.slack_app_token.get_secret_value())
+    except ConfigurationError:
+        await bot.close()
+        raise
+
+
+async def _listen(
+    bot: ChorusBot, settings: Settings, socket_mode: AsyncSocketModeHandler | None
+) -> web.AppRunner | None:
+    """Serve events (HTTP mode) and the health check on HOST:PORT; None when Socket Mode,
+    which needs no port, goes on without a health check on an address it cannot use."""
     socket_connected = socket_mode.client.is_connected if socket_mode is not None else None
     runner = web.AppRunner(http_routes(bot, socket_connected=socket_connected), access_log=None)
     await runner.setup()
-    health_served = True
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
     except OSError as error:
         await runner.cleanup()
         unusable = f"cannot listen on {settings.host}:{settings.port} ({error.strerror or error})"
         if socket_mode is not None and not settings.listen_address_set:
-            # Socket Mode needs no port: a first try beside a dev server on 3000 still starts.
+            # A first try beside a dev server on 3000 still starts.
             log.warning("health check not served: %s; set PORT to serve GET /healthz", unusable)
-            health_served = False
-        else:
-            if socket_mode is not None:
-                await socket_mode.close_async()
-            await bot.close()
-            raise ConfigurationError(
-                f"Configuration error: {unusable}; set HOST and PORT to a free address"
-            ) from None
-    # Listen first: what the previous life left is taken over in the background.
-    bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
+            return None
+        if socket_mode is not None:
+            await socket_mode.close_async()
+        await bot.close()
+        raise ConfigurationError(
+            f"Configuration error: {unusable}; set HOST and PORT to a free address"
+        ) from None
+    return runner
+
+
+def _background_loops(bot: ChorusBot, settings: Settings) -> list[asyncio.Task[None]]:
     loops = [
         asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper"),
         asyncio.create_task(bot.recovery.heartbeat_forever(), name="heartbeat"),
@@ -99,15 +143,12 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
             RetentionStore(bot.database), settings.chorus_forget_after_days * SECONDS_A_DAY
         )
         loops.append(asyncio.create_task(forgetting, name="forgetting"))
-    if socket_mode is not None:
-        await socket_mode.connect_async()
-        health = f"health at http://{settings.host}:{settings.port}/healthz"
-        log.info("connected in Socket Mode; %s", health if health_served else "no health check")
-    else:
-        log.info("listening on http://%s:%d/slack/events", settings.host, settings.port)
-    log.info("models: %s", ", ".join(spec.name for spec in catalog))
-    log.info("replica %s, database: %s", settings.replica_id, database_shown(settings.database_url))
+    return loops
 
+
+async def _stop_asked() -> asyncio.Event:
+    """Wait for SIGTERM or SIGINT; the event returned is set by a second one, asking that
+    what is in flight be stopped now rather than finished."""
     stop, hurry = asyncio.Event(), asyncio.Event()
 
     def on_signal() -> None:
@@ -120,23 +161,7 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)
     await stop.wait()
-
-    log.info(
-        "shutting down: finishing %d task(s) in flight, for %.0f s at most "
-        "(a second Ctrl-C or SIGTERM stops them now)",
-        bot.work.running,
-        SHUTDOWN_GRACE_SECONDS,
-    )
-    if socket_mode is not None:
-        await socket_mode.close_async()
-    if health_served:
-        await runner.cleanup()
-    await bot.work.drain(SHUTDOWN_GRACE_SECONDS, hurry)
-    for loop_task in loops:
-        loop_task.cancel()
-    await asyncio.gather(*loops, return_exceptions=True)
-    await bot.close()
-    log.info("stopped")
+    return hurry
 
 
 def database_shown(database_url: str) -> str:
