@@ -4,7 +4,7 @@ fail (connecting, timing out, a cut or unreadable stream) turned into a `Provide
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -133,13 +133,7 @@ async def stream_answer(
             if event is None:
                 break
             thought_chars = state.thought_chars
-            try:
-                text = read_event(event, state)
-            except UnexpectedShape as error:
-                raise MalformedStream(
-                    f"{provider} sent a stream we could not read ({error})."
-                ) from error
-            text = mender.mend(text)
+            text = mender.mend(_read(read_event, event, state))
             if text:
                 deadline.text_came()
                 yield TextDelta(text)
@@ -152,14 +146,29 @@ async def stream_answer(
                 break
     if rest := mender.rest():
         yield TextDelta(rest)
+    for ending in _end_of_answer(state):
+        yield ending
+
+
+def _read(read_event: EventReader, event: ServerSentEvent, state: StreamState) -> str:
+    try:
+        return read_event(event, state)
+    except UnexpectedShape as error:
+        raise MalformedStream(
+            f"{state.provider} sent a stream we could not read ({error})."
+        ) from error
+
+
+def _end_of_answer(state: StreamState) -> Iterator[StreamEvent]:
+    """The usage of an answer whose text has all come, then the error it ended with, if any."""
     if not state.complete:
-        raise StreamCut(stream_cut_message(provider))
+        raise StreamCut(stream_cut_message(state.provider))
     if state.input_tokens is not None or state.output_tokens is not None:
         yield Usage(state.input_tokens, state.output_tokens)
     if state.output_limit_reached:
-        raise OutputLimitReached(f"{provider} stopped at the output-token limit.")
+        raise OutputLimitReached(f"{state.provider} stopped at the output-token limit.")
     if state.stopped_early:
-        raise StoppedEarly(f"{provider} stopped the answer early ({state.stopped_early}).")
+        raise StoppedEarly(f"{state.provider} stopped the answer early ({state.stopped_early}).")
 
 
 class _AnswerDeadline:
