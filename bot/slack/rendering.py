@@ -184,9 +184,12 @@ def _as_slack_markdown(text: str) -> str:
 def _slack_markdown_parts(text: str) -> list[str]:
     """`_as_slack_markdown(text)` in parts that each fit a message. A part is checked for
     disguised links again on its own: a line too long for one part, cut inside a code span,
-    leaves the span's text outside code in both parts."""
+    leaves the span's text outside code in both parts (text in one part was checked whole)."""
+    split = split_markdown(_as_slack_markdown(text))
+    if len(split) == 1:
+        return split
     parts: list[str] = []
-    for part in split_markdown(_as_slack_markdown(text)):
+    for part in split:
         checked = unspoofed_links(part)
         parts += [part] if checked == part else split_markdown(neutralise_pings(checked))
     return parts
