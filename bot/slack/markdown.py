@@ -145,7 +145,7 @@ def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
     parts: list[str] = []
     rest = text
     reopen = ""
-    while rest:
+    while rest.strip():  # blank text left after a cut would make a part that shows nothing
         rest = reopen + rest
         part = close_open_fence(rest)
         if len(part) <= limit:

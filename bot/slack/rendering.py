@@ -23,6 +23,8 @@ STOP_ACTION = "stop_answer"  # the Stop button on a streaming answer
 REGENERATE_ACTION = "regenerate_answer"  # the Regenerate button on a settled answer
 IN_CHAT_MARK = ":pushpin: In Chat"  # on the answer later rounds see (the pushpin picks one)
 _ZWSP = "\u200b"
+# A part starts with at most one ping its cut made (`@here`) and ends with at most one.
+_PINGS_A_CUT_CAN_MAKE = 2
 
 
 def _markdown_forms(character: str, *names: str) -> str:
@@ -182,16 +184,21 @@ def _as_slack_markdown(text: str) -> str:
 
 
 def _slack_markdown_parts(text: str) -> list[str]:
-    """`_as_slack_markdown(text)` in parts that each fit a message. A part is checked for
-    disguised links again on its own: a line too long for one part, cut inside a code span,
-    leaves the span's text outside code in both parts (text in one part was checked whole)."""
+    """`_as_slack_markdown(text)` in parts that each fit a message. A cut inside a line makes
+    its own trouble, so each part is checked again on its own: a ping out of inert text
+    (`x|@here`, `@here|sy`), and disguised links out of a code span's text left outside code
+    in both parts (text in one part was checked whole)."""
     split = split_markdown(_as_slack_markdown(text))
     if len(split) == 1:
         return split
     parts: list[str] = []
     for part in split:
-        checked = unspoofed_links(part)
-        parts += [part] if checked == part else split_markdown(neutralise_pings(checked))
+        checked = neutralise_pings(unspoofed_links(part))
+        if len(checked) <= MARKDOWN_BLOCK_LIMIT:
+            parts.append(checked)
+        else:  # cut again, with room for the pings that cut may make
+            limit = MARKDOWN_BLOCK_LIMIT - _PINGS_A_CUT_CAN_MAKE
+            parts += [neutralise_pings(piece) for piece in split_markdown(checked, limit)]
     return parts
 
 

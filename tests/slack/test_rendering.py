@@ -87,6 +87,37 @@ def test_broadcast_words_cannot_notify(word):
     assert safe.replace("\u200b", "") == f"ping {word}!"
 
 
+def markdown_parts(answer: str) -> list[str]:
+    """The text of the `markdown` block of each message a finished answer is posted as."""
+    messages = final_messages("GPT", answer, "footer")
+    return [block["text"] for m in messages for block in m.blocks if block["type"] == "markdown"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "x" * 12_000 + "@here and the rest",  # a cut before the `@`: `x` | `@here`
+        "x" * 11_998 + "&#64;everyone look",  # the cut moves before the entity
+        "-" * 11_995 + "@heresy and more",  # a cut inside a longer word: `@here` | `sy`
+        "y" * 11_996 + "x@channels" + "z" * 12_000,
+    ],
+)
+def test_a_cut_between_two_messages_makes_no_ping_of_inert_text(answer):
+    assert neutralise_pings(answer) == answer  # inert as a whole
+    parts = markdown_parts(answer)
+    assert len(parts) >= 2
+    for part in parts:
+        assert neutralise_pings(part) == part, part[:20] + "…" + part[-20:]
+        assert len(part) <= MARKDOWN_BLOCK_LIMIT
+    assert "".join(parts).replace("\u200b", "") == answer
+
+
+def test_an_answer_just_over_the_limit_for_its_trailing_spaces_is_one_message():
+    (message,) = final_messages("GPT", "a" * 11_999 + "\n" + " " * 20, "footer")
+    assert message.blocks[0]["text"] == "a" * 11_999
+    assert "part" not in message.blocks[-1]["elements"][0]["text"]
+
+
 def test_ordinary_text_and_emails_are_left_alone():
     text = "Mail bob@example.com or ops@here.com about 3 < 4 and x > y, `@decorator`"
     assert neutralise_pings(text) == text
