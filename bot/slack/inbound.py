@@ -233,10 +233,20 @@ async def _readable_token(token: str, bot_user_id: str, user_name: NameLookup) -
     if target.startswith("#"):
         return "#" + (label or target[1:])
     if target.startswith("!"):
-        special = target[1:].split("^", 1)[0]
-        return label or f"@{special}"
+        return _readable_special(target[1:], label)
     if target.startswith("mailto:"):
         return label or target.removeprefix("mailto:")
     if label and label != target:
         return f"{label} ({target})"
     return target
+
+
+def _readable_special(command: str, label: str) -> str:
+    """`<!here>` → `@here` (also `<!here|here>`), `<!subteam^S1|@design>` → `@design` (`@S1`
+    without its handle: each group reads as itself), `<!date^…|Feb 18>` → `Feb 18`."""
+    name, _, argument = command.partition("^")
+    if name in ("here", "channel", "everyone"):
+        return f"@{name}"
+    if name == "subteam" and not label:
+        return "@" + argument.partition("^")[0]
+    return label or f"@{name}"

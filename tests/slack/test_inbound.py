@@ -50,7 +50,17 @@ async def test_code_blocks_and_odd_unicode_pass_through():
 
 async def test_special_mentions_and_mail_links_read_as_written():
     text = "<!here> <!subteam^S1> <!subteam^S1|@devs> <mailto:bob@x.dev> <mailto:bob@x.dev|Bob>"
-    assert await readable(text) == "@here @subteam @devs bob@x.dev Bob"
+    assert await readable(text) == "@here @S1 @devs bob@x.dev Bob"
+
+
+async def test_each_user_group_without_its_handle_reads_as_itself():
+    text = "ask <!subteam^S0DESIGN> or <!subteam^S0OPS>"
+    assert await readable(text) == "ask @S0DESIGN or @S0OPS"
+
+
+async def test_a_broadcast_labelled_without_its_at_sign_still_reads_as_one():
+    text = "<!here|here> <!channel|channel> <!everyone> on <!date^1392734382^{date}|Feb 18, 2014>"
+    assert await readable(text) == "@here @channel @everyone on Feb 18, 2014"
 
 
 def event(**overrides):
