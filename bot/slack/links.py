@@ -8,6 +8,7 @@ other than where it goes is shown as its label, as text, and then its real targe
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 import unicodedata
 from bisect import bisect_right
@@ -16,10 +17,11 @@ from urllib.parse import urlsplit
 from bot.slack.markdown import code_regions
 
 # A Markdown inline link (or image: Slack shows an image as a link): its label (one level of
-# brackets inside it allowed), then its target, bare (balanced parentheses allowed) or in
-# angle brackets, and an optional title. Each part stops at the first character that cannot
-# continue it, so a run of unfinished links is scanned once.
-_LABEL = r"(?:[^\[\]\n]|\[[^\[\]\n]*\])+"
+# brackets inside it allowed, and line breaks, not a blank line), then its target, bare
+# (balanced parentheses allowed) or in angle brackets, and an optional title. Each part stops
+# at the first character that cannot continue it, so a run of unfinished links is scanned once.
+_LABEL_CHARACTER = r"(?:[^\[\]\n]|\n(?![ \t]*\n))"
+_LABEL = rf"(?:{_LABEL_CHARACTER}|\[{_LABEL_CHARACTER}*\])+"
 _INLINE_LINK = (
     rf"!?\[(?P<label>{_LABEL})\]"
     r"\([ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>(?:[^\s()]|\([^\s()]*\))*))"
@@ -46,6 +48,9 @@ _DEFINITION = re.compile(
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BRACKET = re.compile(r"[\[\]]")
 _EMPHASIS = re.compile(r"[*_~`\[\]]")
+# Dots IDNA reads as `.` in a host name: `acme。com` names acme.com.
+_LOOK_ALIKE_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
+_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?P<rest>[:/?#]\S*)?")
 _URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 _DOMAIN = re.compile(
     r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[\w-]+)\.?(?P<rest>[:/?#]\S*)?"
@@ -95,13 +100,23 @@ def unspoofed_links(text: str) -> str:
         else:
             label = link["label"] if link["slack_target"] is None else link["slack_label"]
             target = _unescaped(link["slack_target"] or link["bracketed"] or link["bare"] or "")
-        if not _misleads(_as_shown(label), target):
+        inner = list(_LINK.finditer(label))
+        if any(not found[0].startswith("!") for found in inner):
+            # A link cannot hold a link: the one inside is the link, these brackets text.
+            start, end = (at - link.start() for at in link.span(_label_group(link)))
+            return link[0][:start] + unspoofed_links(label) + link[0][end:]
+        shown = _LINK.sub(lambda image: image["label"], label) if inner else label
+        if not _misleads(_as_shown(shown), target):
             return link[0]
         # Its brackets escaped, the label cannot become a link of its own.
         label = _BRACKET.sub(r"\\\g<0>", label)
         return f"{label} ({_shown_target(target)})" if target else label
 
     return links.sub(rewritten, text)
+
+
+def _label_group(link: re.Match[str]) -> str:
+    return next(name for name in ("label", "reference_label", "slack_label") if link[name])
 
 
 def _definitions(text: str) -> list[tuple[str, int, str]]:
@@ -140,10 +155,22 @@ def _host_named(shown: str) -> str | None:
     `www.acme.com/login`)."""
     if _URL.fullmatch(shown):
         return _host(shown)
-    domain = _DOMAIN.fullmatch(shown)
+    domain = _DOMAIN.fullmatch(shown) or _ip_address(shown)
     if domain is None:
         return None
     return _bare_host(shown[: domain.start("rest")] if domain["rest"] else shown)
+
+
+def _ip_address(shown: str) -> re.Match[str] | None:
+    """An IPv4 address (`192.168.1.1`, `10.0.0.1:8080/admin`) naming the host it is."""
+    address = _IPV4.fullmatch(shown)
+    if address is None:
+        return None
+    try:
+        ipaddress.IPv4Address(shown[: address.start("rest")] if address["rest"] else shown)
+    except ValueError:
+        return None
+    return address
 
 
 def _names_the_file(shown: str, target: str) -> bool:
@@ -170,9 +197,11 @@ def _bare_host(host: str) -> str:
 
 def _as_shown(label: str) -> str:
     """A label as it reads: without emphasis, code or brackets, escapes or character
-    references written out, and without invisible characters that could split a host."""
+    references written out, without invisible characters that could split a host, and with
+    look-alikes (full-width letters, ideographic dots) as the characters they pass for."""
     shown = _EMPHASIS.sub("", _MARKDOWN_ESCAPE.sub(r"\1", html.unescape(label)))
-    return "".join(c for c in shown if unicodedata.category(c) != "Cf").strip()
+    shown = "".join(c for c in shown if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFKC", shown).translate(_LOOK_ALIKE_DOTS).strip()
 
 
 def _unescaped(target: str) -> str:

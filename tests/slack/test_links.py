@@ -115,6 +115,83 @@ def test_an_image_is_checked_as_the_link_slack_shows_it_as():
     )
 
 
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        ("[acme\uff0ecom](https://evil.example)", "acme\uff0ecom (<https://evil.example>)"),
+        ("[acme\u3002com](https://evil.example)", "acme\u3002com (<https://evil.example>)"),
+        ("[acme\uff61com](https://evil.example)", "acme\uff61com (<https://evil.example>)"),
+        (
+            "[\uff41\uff43\uff4d\uff45.com](https://evil.example)",
+            "\uff41\uff43\uff4d\uff45.com (<https://evil.example>)",
+        ),
+        ("[192.168.1.1](https://evil.example/login)", "192.168.1.1 (<https://evil.example/login>)"),
+        (
+            "[10.0.0.1:8080/admin](https://evil.example)",
+            "10.0.0.1:8080/admin (<https://evil.example>)",
+        ),
+    ],
+)
+def test_a_label_naming_a_host_with_look_alike_characters_or_by_its_address_is_checked(link, shown):
+    assert unspoofed_links(link) == shown
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[acme\uff0ecom](https://acme.com/x)",
+        "[192.168.1.1](http://192.168.1.1/)",
+        "[1.2.3.400](https://github.com/acme/app/releases/1.2.3.400)",
+        "[v1.2.3](https://github.com/acme/app/releases/v1.2.3)",
+    ],
+)
+def test_look_alikes_of_its_own_host_and_version_numbers_are_kept(link):
+    assert unspoofed_links(link) == link
+
+
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        ("[acme.com\n](https://evil.example)", "acme.com\n (<https://evil.example>)"),
+        ("[\nacme.com](https://evil.example)", "\nacme.com (<https://evil.example>)"),
+        ("[Log in at\nacme.com](https://evil.example)", None),  # names no host: kept
+    ],
+)
+def test_a_label_over_two_lines_is_checked_as_one(link, shown):
+    assert unspoofed_links(link) == (shown or link)
+
+
+def test_a_blank_line_ends_a_label():
+    text = "[acme.com\n\n](https://evil.example)"
+    assert unspoofed_links(text) == text  # no link: two paragraphs
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "[[acme.com](https://evil.example)](https://acme.com)",
+            "[acme.com (<https://evil.example>)](https://acme.com)",
+        ),
+        (
+            "[see [acme.com](https://evil.example)](https://x.y)",
+            "[see acme.com (<https://evil.example>)](https://x.y)",
+        ),
+        ("[see [the docs](https://x.y)](https://acme.com)", None),  # an honest inner link
+    ],
+)
+def test_a_link_inside_another_links_brackets_is_the_link_checked(text, shown):
+    assert unspoofed_links(text) == (shown or text)
+
+
+def test_a_link_around_an_image_reads_as_the_images_alt_text():
+    assert unspoofed_links("[![acme.com](https://evil.example/i.png)](https://evil.example)") == (
+        "!\\[acme.com\\](https://evil.example/i.png) (<https://evil.example>)"
+    )
+    kept = "[![acme.com](https://cdn.example/logo.png)](https://acme.com)"
+    assert unspoofed_links(kept) == kept
+
+
 def test_the_real_target_shown_cannot_be_read_as_slacks_link_syntax():
     assert unspoofed_links("[acme.com](https://evil.example/x|https://acme.com)") == (
         "acme.com (<https://evil.example/x%7Chttps://acme.com>)"
