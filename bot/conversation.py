@@ -39,7 +39,7 @@ from bot.model_requests import ModelRequests
 from bot.slack.inbound import FileSource, ReadableMessage, readable_message
 from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
-from storage.conversations import ConversationStore
+from storage.conversations import ConversationStore, Revision
 from storage.reply_threads import ParentAnswer, ThreadReply
 from storage.rows import MessageClaim, NewAnswer
 
@@ -171,20 +171,40 @@ class Conversations:
         """Handling `message` failed on our side (logged): the person is told."""
         await self._notices.tell_author(message, SOMETHING_WENT_WRONG)
 
-    async def revise(self, message: IncomingMessage, *, rewritten: bool) -> None:
+    async def revise(
+        self, message: IncomingMessage, *, rewritten: bool, before: IncomingMessage | None
+    ) -> None:
         """A person edited a message: later rounds and thread turns are sent the new text
-        (what was answered already stays as it is). An edit asks nothing by itself; the
-        author of a message for the bot that it never answered, `rewritten` (a mention added,
-        a `+alias` mended), is told so."""
+        (what was answered already stays as it is); a message not recorded yet is recorded
+        as edited. An edit asks nothing by itself; the author of a message for the bot that
+        it will never answer, `rewritten` (a mention added, a `+alias` mended), is told so."""
         said = split_model_picks((await self._readable(message)).text).text
-        if await self._store.revise_message(message.channel_id, message.ts, said):
+        edited = MessageClaim(message.team_id, message.channel_id, message.ts)
+        revision = await self._store.revise_message(edited, said)
+        if revision is not Revision.NOT_ASKED:
             log.info(
-                "message %s in %s was edited: later context has the new text",
+                "message %s in %s was edited: %s",
                 message.ts,
                 message.channel_id,
+                "later context has the new text"
+                if revision is Revision.REVISED
+                else "kept until the message is recorded",
             )
-        elif rewritten and not isinstance((await self._route(message))[0], Ignore):
+        if rewritten and await self._edit_asks_in_vain(message, revision, before):
             await self._notices.tell_author(message, EDITS_ASK_NOTHING)
+
+    async def _edit_asks_in_vain(
+        self, edit: IncomingMessage, revision: Revision, before: IncomingMessage | None
+    ) -> bool:
+        """Whether an edit makes a message for the bot that it will not answer: one it
+        answered with a notice, or one it ignored before the edit (`before`, when Slack says
+        how it read)."""
+        if revision is Revision.REVISED or isinstance((await self._route(edit))[0], Ignore):
+            return False
+        if revision is Revision.NOT_ASKED:
+            return True
+        # Kept: the message is on its way to being recorded, unless it was not for the bot.
+        return before is not None and isinstance((await self._route(before))[0], Ignore)
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""
@@ -245,7 +265,7 @@ class Conversations:
             message.user_id,
             ", ".join(map(_with_id, started.answers)),
         )
-        request = self._requests.for_started_round(started, author, text)
+        request = self._requests.for_started_round(started, author, started.text)
         await self._fan_out.answer(
             message,
             started.answers,
@@ -316,7 +336,7 @@ class Conversations:
         await self._fan_out.answer(
             message,
             [started.answer],
-            self._requests.for_started_turn(started, author, text),
+            self._requests.for_started_turn(started, author, started.text),
             parent.slack_ts,
             notice="\n".join(filter(None, notices)) or None,
         )

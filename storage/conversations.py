@@ -7,6 +7,7 @@ and `storage.reply_threads` (a thread, its turns and its history).
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.chat.history import RoundRecord
 from bot.chat.in_chat import InChatChoice
 from bot.chat.routing import ChatKey
-from storage import in_chat_marks, reply_threads, rounds, rows
+from storage import early_edits, in_chat_marks, reply_threads, rounds, rows
 from storage.answers import STOPPED_BY_DELETION, UNSETTLED_STATUSES
 from storage.database import Database
 from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory, ThreadReply
@@ -25,6 +26,14 @@ from storage.rows import MessageClaim, SettledAnswer, claim_message, said_column
 from storage.tables import Answer, ClaimedMessage, Round, ThreadTurn
 
 T = TypeVar("T")
+
+
+class Revision(Enum):
+    """What an edit of a person's message changed."""
+
+    REVISED = "revised"  # the round or thread turn of the message reads the new text
+    KEPT = "kept"  # the message is not recorded yet: the round or turn recording it will
+    NOT_ASKED = "not asked"  # the message got no round or turn (a help reply, a notice, deleted)
 
 
 class ConversationStore:
@@ -196,10 +205,10 @@ class ConversationStore:
         """What a round's message says now (it may have been edited); None once deleted."""
         return await self._database.run(rows.said_text, Round, round_id)
 
-    async def revise_message(self, channel_id: str, message_ts: str, text: str) -> bool:
-        """A person edited the message of a round or thread turn: it now reads `text`.
-        False when no round or turn records that message."""
-        return await self._database.run(_revise_message, channel_id, message_ts, text)
+    async def revise_message(self, edited: MessageClaim, text: str) -> Revision:
+        """A person edited a message: it now reads `text`, in the round or thread turn that
+        records it, or, when it is not recorded yet, in the one that will."""
+        return await self._database.run(_revise_message, edited, text, self._database.now())
 
     async def start_new_chat(self, key: ChatKey) -> None:
         """Later rounds of this chat start from nothing (`/chorus new`)."""
@@ -281,13 +290,19 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list
     return [] if round_id is None else in_chat_marks.marks_owed(session, round_id)
 
 
-def _revise_message(session: Session, channel_id: str, message_ts: str, text: str) -> bool:
+def _revise_message(session: Session, edited: MessageClaim, text: str, now: float) -> Revision:
+    if early_edits.kept_until_recorded(session, edited, text, now):
+        return Revision.KEPT
     revised = 0
     for table in (Round, ThreadTurn):
         result = session.execute(
             update(table)
-            .where(table.channel_id == channel_id, table.message_ts == message_ts, ~table.deleted)
+            .where(
+                table.channel_id == edited.channel_id,
+                table.message_ts == edited.message_ts,
+                ~table.deleted,
+            )
             .values(text=text)
         )
         revised += result.rowcount  # type: ignore[attr-defined]
-    return revised > 0
+    return Revision.REVISED if revised else Revision.NOT_ASKED

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.database import Database
+from storage.early_edits import forget_early_edits
 from storage.liveness import PreviousLife, left_behind
 from storage.tables import ClaimedMessage, HandledEvent, Round, ThreadTurn
 
@@ -45,11 +46,13 @@ class EventInbox:
         await self._database.run(_finish, event_id, self._database.now())
 
     async def forget_handled(self, *, before: float) -> int:
-        """Delete (some of) the events handled before `before`, and the claims made before it
-        on messages that got no round or thread turn (a deletion of chatter, a help reply):
-        Slack sends nothing more about them. Returns how many events were deleted."""
+        """Delete (some of) the events handled before `before`, the claims made before it on
+        messages that got no round or thread turn (a deletion of chatter, a help reply), and
+        the edits kept since before it for messages that never came: Slack sends nothing more
+        about them. Returns how many events were deleted."""
         forgotten = await self._database.run(_forget_handled, before)
         await self._database.run(_forget_claims_of_nothing, before)
+        await self._database.run(forget_early_edits, before)
         return forgotten
 
     async def heartbeat(self, owner: str, event_ids: Collection[str]) -> None:

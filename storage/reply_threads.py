@@ -19,7 +19,7 @@ from bot.chat.history import (
     thread_anchor_message,
 )
 from bot.chat.in_chat import AnswerStatus
-from storage import rows
+from storage import early_edits, rows
 from storage.rounds import round_records
 from storage.rows import MessageClaim, NewAnswer
 from storage.tables import Answer, ChannelPrompt, Chat, ReplyThread, Round, ThreadTurn
@@ -52,6 +52,7 @@ class StartedTurn:
     reply_thread_id: int
     answer: NewAnswer
     history: ThreadHistory  # what the turn's context is built from
+    text: str  # the message as recorded: with an edit that came before it, if one did
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ def start_thread_turn(
     with its snapshot of the chat, on its first turn), and read the thread's history."""
     now = said["created_at"]
     rows.claim_message(session, claim, now)
+    said = early_edits.as_edited(session, claim, said)
     thread_id, model = _reply_thread(session, parent, history_limit, now)
     if switch_to_model is not None and switch_to_model != model:
         model = _hand_thread_to(session, thread_id, switch_to_model)
@@ -136,7 +138,7 @@ def start_thread_turn(
         ],
     )
     history = thread_history(session, thread_id, turn_id, history_limit)
-    return StartedTurn(turn_id, thread_id, answer, history)
+    return StartedTurn(turn_id, thread_id, answer, history, said["text"])
 
 
 def switch_thread(

@@ -17,6 +17,7 @@ from bot.chat.in_chat import (
     unpin_returns_to_default,
 )
 from bot.chat.routing import ChatKey
+from storage import early_edits
 from storage.in_chat_marks import in_chat_answer_now
 from storage.rows import (
     MessageClaim,
@@ -43,6 +44,7 @@ class StartedRound:
     answers: tuple[NewAnswer, ...]
     history: tuple[RoundRecord, ...]  # the chat's latest earlier rounds, oldest first
     channel_prompt: str | None
+    text: str  # the message as recorded: with an edit that came before it, if one did
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ def start_round(
     chat's latest earlier rounds and the channel's prompt."""
     now = said["created_at"]
     claim_message(session, claim, now)
+    said = early_edits.as_edited(session, claim, said)
     chat_id, own_models, prompt = _channel_state(session, plan.chat)
     if chat_id is None:
         chat_id = _create_chat(session, plan.chat, now)
@@ -86,7 +89,7 @@ def start_round(
         ],
     )
     history = round_records(session, chat_id, before_round_id=round_id, limit=plan.history_limit)
-    return StartedRound(round_id, chat_id, answers, tuple(history), prompt)
+    return StartedRound(round_id, chat_id, answers, tuple(history), prompt, said["text"])
 
 
 _LATEST_ROUNDS = latest_with_answers(

@@ -1,5 +1,6 @@
 """The database schema: chats, rounds, answers, reply threads, thread turns, handled events,
-claimed (or deleted) messages, and each channel's own models and prompt.
+claimed (or deleted) messages, edits that came before their message, and each channel's own
+models and prompt.
 
 Times are stored as Unix seconds (float) so SQLite and PostgreSQL behave the same.
 """
@@ -194,6 +195,21 @@ class ClaimedMessage(Base):
     channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
     message_ts: Mapped[str] = mapped_column(ID, primary_key=True)
     claimed_at: Mapped[float] = mapped_column(Float)
+
+
+class EarlyEdit(Base):
+    """An edit of a person's message handled before the message was recorded (Slack sent it
+    first, or the message was still on its way to the database): the round or thread turn
+    that records the message takes it. One per message, the latest handled."""
+
+    __tablename__ = "early_edits"
+    __table_args__ = (Index("ix_early_edits_received_at", "received_at"),)
+
+    team_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    message_ts: Mapped[str] = mapped_column(ID, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[float] = mapped_column(Float)
 
 
 class ChannelModels(Base):

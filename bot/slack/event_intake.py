@@ -39,7 +39,9 @@ class MessageHandler(Protocol):
 
     async def apologise(self, message: IncomingMessage) -> None: ...
 
-    async def revise(self, message: IncomingMessage, *, rewritten: bool) -> None: ...
+    async def revise(
+        self, message: IncomingMessage, *, rewritten: bool, before: IncomingMessage | None
+    ) -> None: ...
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None: ...
 
@@ -167,7 +169,12 @@ class EventIntake:
             elif edit := edited_message(
                 event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
             ):
-                await self._conversations.revise(edit, rewritten=rewritten_by_author(event))
+                before = message_before_edit(
+                    event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
+                )
+                await self._conversations.revise(
+                    edit, rewritten=rewritten_by_author(event), before=before
+                )
             elif _is_in_chat_pin(event):
                 item = event["item"]
                 if event["type"] == "reaction_added":

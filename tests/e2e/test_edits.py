@@ -98,3 +98,56 @@ def test_an_edit_of_an_answered_message_gets_no_note(bot, slack, models, events)
     wait_for_edit_seen(bot, asked["ts"])
     bot.wait_until_idle()
     assert slack.ephemeral_messages(CHANNEL) == []
+
+
+def test_an_edit_made_while_its_message_is_recorded_is_not_lost(bot, slack, models, events):
+    """Alice fixes a typo at once, while the bot still looks her name up (a slow users.info)."""
+    slack.delay("users.info", 0.5)
+    asked = events.user_says(CHANNEL, ALICE, f"{MENTION} what is 2+3?", to=[bot.events_url])
+    events.user_edits(CHANNEL, asked["ts"], f"{MENTION} what is 2+2?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    wait_for_edit_seen(bot, asked["ts"])
+    events.user_says(CHANNEL, ALICE, f"{MENTION} and doubled?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+
+    assert models.requests_for("gpt-test")[-1].turns()[0] == ("user", "Alice: what is 2+2?")
+    bot.wait_until_idle()
+    assert slack.ephemeral_messages(CHANNEL) == [], "her message was answered"
+
+
+def test_an_edit_made_while_a_thread_reply_is_recorded_is_not_lost(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a colour", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    thread = gpt_answer["ts"]
+    slack.delay("users.info", 0.5)  # Bob's name is looked up for the first time
+    reply = events.user_says(CHANNEL, BOB, "why tht?", thread_ts=thread, to=[bot.events_url])
+    events.user_edits(CHANNEL, reply["ts"], "why that one?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
+    wait_for_edit_seen(bot, reply["ts"])
+    events.user_says(CHANNEL, BOB, "thanks", thread_ts=thread, to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=thread)
+
+    turns = models.requests_for("gpt-test")[-1].turns()
+    assert ("user", "Bob: why that one?") in turns
+    assert ("user", "Bob: why tht?") not in turns
+
+
+def test_an_edit_slack_delivers_before_its_message_is_what_the_models_answer(
+    bot, slack, models, events
+):
+    """A retried event can come after the edit of its message: the message is answered as
+    it reads in Slack."""
+    asked = dict(slack.post_user_message(CHANNEL, ALICE, f"{MENTION} what is 2+3?"))
+    events.user_edits(CHANNEL, asked["ts"], f"{MENTION} what is 2+2?", to=[bot.events_url])
+    wait_for_edit_seen(bot, asked["ts"])
+    late = [events.envelope(event) for event in events.events_for(CHANNEL, asked)]
+    events.deliver_all(late, [bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} and doubled?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+
+    first, second = models.requests_for("claude-test")
+    assert first.turns() == [("user", "Alice: what is 2+2?")]
+    assert second.turns()[0] == ("user", "Alice: what is 2+2?")
+    bot.wait_until_idle()
+    assert slack.ephemeral_messages(CHANNEL) == []

@@ -52,7 +52,9 @@ class RecordingHandler:
     async def apologise(self, message: IncomingMessage) -> None:
         raise AssertionError(f"handling {message.ts} failed")
 
-    async def revise(self, message: IncomingMessage, *, rewritten: bool) -> None:
+    async def revise(
+        self, message: IncomingMessage, *, rewritten: bool, before: IncomingMessage | None
+    ) -> None:
         self.revised.append(message)
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:

@@ -16,7 +16,7 @@ from bot.chat.in_chat import AnswerStatus, InChatChoice
 from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
-from storage.conversations import ConversationStore
+from storage.conversations import ConversationStore, Revision
 from storage.database import Database, connect
 from storage.inbox import EventInbox
 from storage.regeneration import (
@@ -340,13 +340,52 @@ async def test_an_edited_message_reads_as_edited_and_a_deleted_one_stays_gone(st
     third = await stores.round("3.0", "third")
     await stores.conversations.forget_message(claim("2.0"))
 
-    assert await stores.conversations.revise_message("C1", "1.0", "fixed")
-    assert not await stores.conversations.revise_message("C1", "2.0", "back again")
-    assert not await stores.conversations.revise_message("C1", "9.9", "never asked")
+    assert await stores.conversations.revise_message(claim("1.0"), "fixed") is Revision.REVISED
+    assert await stores.conversations.revise_message(claim("2.0"), "again") is Revision.NOT_ASKED
     records = await stores.conversations.round_records(
         third.chat_id, before_round_id=third.round_id, limit=10
     )
     assert [r.text for r in records] == ["fixed"]
+
+
+async def test_an_edit_handled_before_its_message_is_recorded_is_kept_for_it(stores):
+    assert await stores.conversations.revise_message(claim("1.0"), "typo") is Revision.KEPT
+    assert await stores.conversations.revise_message(claim("1.0"), "fixed") is Revision.KEPT
+    started = await stores.round("1.0", "tpyo")
+    assert started.text == "fixed"
+    assert await stores.conversations.round_text(started.round_id) == "fixed"
+    later = await stores.round("2.0", "and then?")
+    assert [r.text for r in later.history] == ["fixed"]
+
+
+async def test_an_edit_kept_for_a_thread_message_is_taken_by_its_turn(stores):
+    first = await stores.round("1.0", "first")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{first.answers[1].answer_id}")
+    assert parent is not None
+    assert await stores.conversations.revise_message(claim("1.5"), "why that?") is Revision.KEPT
+    turn = await start_turn(stores, parent, "1.5", "why tht?")
+    assert turn.text == "why that?"
+    assert await stores.conversations.turn_text(turn.turn_id) == "why that?"
+
+
+async def test_an_edit_made_while_its_message_is_recorded_is_never_lost(stores):
+    async def edit(ts: str) -> Revision:
+        return await stores.conversations.revise_message(claim(ts), f"edited {ts}")
+
+    for n in range(20):
+        ts = f"{n + 1}.0"
+        started, revision = await asyncio.gather(start(stores, claim(ts)), edit(ts))
+        assert started is not None
+        assert await stores.conversations.round_text(started.round_id) == f"edited {ts}"
+        assert revision is not Revision.NOT_ASKED
+        assert (started.text == f"edited {ts}") == (revision is Revision.KEPT)
+
+
+async def test_an_edit_kept_for_a_message_that_never_came_is_forgotten(stores):
+    await stores.conversations.revise_message(claim("1.0"), "never recorded")
+    await EventInbox(stores.database).forget_handled(before=stores.database.now() + 1)
+    started = await stores.round("1.0", "as first written")
+    assert started.text == "as first written"
 
 
 async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
