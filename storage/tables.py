@@ -33,6 +33,14 @@ class Base(DeclarativeBase):
     pass
 
 
+class _KeyedByMessage:
+    """A row per person's message, keyed by its workspace, channel and ts (first)."""
+
+    team_id: Mapped[str] = mapped_column(ID, primary_key=True, sort_order=-1)
+    channel_id: Mapped[str] = mapped_column(ID, primary_key=True, sort_order=-1)
+    message_ts: Mapped[str] = mapped_column(ID, primary_key=True, sort_order=-1)
+
+
 class Chat(Base):
     """A channel, DM or Slack thread conversation; `/chorus new` starts the next generation."""
 
@@ -185,19 +193,16 @@ class HandledEvent(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
-class ClaimedMessage(Base):
+class ClaimedMessage(_KeyedByMessage, Base):
     """A person's message that already has its round or thread turn (one per message)."""
 
     __tablename__ = "claimed_messages"
     __table_args__ = (Index("ix_claimed_messages_claimed_at", "claimed_at"),)
 
-    team_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    message_ts: Mapped[str] = mapped_column(ID, primary_key=True)
     claimed_at: Mapped[float] = mapped_column(Float)
 
 
-class EarlyEdit(Base):
+class EarlyEdit(_KeyedByMessage, Base):
     """An edit of a person's message handled before the message was recorded (Slack sent it
     first, or the message was still on its way to the database): the round or thread turn
     that records the message takes it. One per message, the latest handled."""
@@ -205,9 +210,6 @@ class EarlyEdit(Base):
     __tablename__ = "early_edits"
     __table_args__ = (Index("ix_early_edits_received_at", "received_at"),)
 
-    team_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    message_ts: Mapped[str] = mapped_column(ID, primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     received_at: Mapped[float] = mapped_column(Float)
 
