@@ -180,7 +180,11 @@ class Conversations:
         it will never answer, `rewritten` (a mention added, a `+alias` mended), is told so."""
         said = split_model_picks((await self._readable(message)).text).text
         edited = MessageClaim(message.team_id, message.channel_id, message.ts)
-        revision = await self._store.revise_message(edited, said)
+        addressed_now = await self._addresses_bot(message)
+        addressed_before = before is not None and await self._addresses_bot(before)
+        # Only a message for the bot is kept: chatter's edits leave nothing behind.
+        keep = addressed_now or addressed_before
+        revision = await self._store.revise_message(edited, said, keep_if_unrecorded=keep)
         if revision is not Revision.NOT_ASKED:
             log.info(
                 "message %s in %s was edited: %s",
@@ -190,21 +194,16 @@ class Conversations:
                 if revision is Revision.REVISED
                 else "kept until the message is recorded",
             )
-        if rewritten and await self._edit_asks_in_vain(message, revision, before):
+        # A message for the bot that it will not answer: one it answered with a notice, or,
+        # when Slack says how it read, one it ignored before the edit.
+        in_vain = revision is Revision.NOT_ASKED or (
+            revision is Revision.KEPT and before is not None and not addressed_before
+        )
+        if rewritten and addressed_now and in_vain:
             await self._notices.tell_author(message, EDITS_ASK_NOTHING)
 
-    async def _edit_asks_in_vain(
-        self, edit: IncomingMessage, revision: Revision, before: IncomingMessage | None
-    ) -> bool:
-        """Whether an edit makes a message for the bot that it will not answer: one it
-        answered with a notice, or one it ignored before the edit (`before`, when Slack says
-        how it read)."""
-        if revision is Revision.REVISED or isinstance((await self._route(edit))[0], Ignore):
-            return False
-        if revision is Revision.NOT_ASKED:
-            return True
-        # Kept: the message is on its way to being recorded, unless it was not for the bot.
-        return before is not None and isinstance((await self._route(before))[0], Ignore)
+    async def _addresses_bot(self, message: IncomingMessage) -> bool:
+        return not isinstance((await self._route(message))[0], Ignore)
 
     async def forget(self, team_id: str, channel_id: str, message_ts: str) -> None:
         """A message was deleted: it no longer reaches any model."""

@@ -205,10 +205,15 @@ class ConversationStore:
         """What a round's message says now (it may have been edited); None once deleted."""
         return await self._database.run(rows.said_text, Round, round_id)
 
-    async def revise_message(self, edited: MessageClaim, text: str) -> Revision:
+    async def revise_message(
+        self, edited: MessageClaim, text: str, *, keep_if_unrecorded: bool = True
+    ) -> Revision:
         """A person edited a message: it now reads `text`, in the round or thread turn that
-        records it, or, when it is not recorded yet, in the one that will."""
-        return await self._database.run(_revise_message, edited, text, self._database.now())
+        records it, or, when it is not recorded yet and `keep_if_unrecorded`, in the one
+        that will."""
+        return await self._database.run(
+            _revise_message, edited, text, keep_if_unrecorded, self._database.now()
+        )
 
     async def start_new_chat(self, key: ChatKey) -> None:
         """Later rounds of this chat start from nothing (`/chorus new`)."""
@@ -290,8 +295,10 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list
     return [] if round_id is None else in_chat_marks.marks_owed(session, round_id)
 
 
-def _revise_message(session: Session, edited: MessageClaim, text: str, now: float) -> Revision:
-    if early_edits.kept_until_recorded(session, edited, text, now):
+def _revise_message(
+    session: Session, edited: MessageClaim, text: str, keep: bool, now: float
+) -> Revision:
+    if keep and early_edits.kept_until_recorded(session, edited, text, now):
         return Revision.KEPT
     revised = 0
     for table in (Round, ThreadTurn):

@@ -8,6 +8,7 @@ import pytest
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
 from tests.e2e.slack_views import answers_in, wait_for_answers
+from tests.e2e.stored_answers import kept_edits
 
 
 def wait_for_edit_seen(bot, ts: str) -> None:
@@ -125,7 +126,7 @@ def test_an_edit_made_while_its_message_is_recorded_is_not_lost(bot, slack, mode
 
 
 def test_an_edit_slack_delivers_before_its_message_is_what_the_models_answer(
-    bot, slack, models, events
+    bot, slack, models, events, database_url
 ):
     """A retried event can come after the edit of its message: the message is answered as
     it reads in Slack."""
@@ -143,3 +144,16 @@ def test_an_edit_slack_delivers_before_its_message_is_what_the_models_answer(
     assert second.turns()[0] == ("user", "Alice: what is 2+2?")
     bot.wait_until_idle()
     assert slack.ephemeral_messages(CHANNEL) == []
+    assert kept_edits(database_url) == [], "taken by the round"
+
+
+def test_an_edit_of_chatter_in_a_thread_leaves_nothing_behind(
+    bot, slack, models, events, database_url
+):
+    """A reply in a thread under a person's message is for the bot only with a mention."""
+    root = events.user_says(CHANNEL, ALICE, "lunch?", to=[bot.events_url])
+    said = events.user_says(CHANNEL, BOB, "pizza", thread_ts=root["ts"], to=[bot.events_url])
+    events.user_edits(CHANNEL, said["ts"], "pizza again", to=[bot.events_url])
+    bot.wait_until_idle()
+    assert kept_edits(database_url) == []
+    assert models.requests == [] and slack.ephemeral_messages(CHANNEL) == []
