@@ -144,6 +144,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         requests=requests,
         notices=notices,
         replica_id=settings.replica_id,
+        set_up_providers=providers.set_up(),
     )
     conversations = Conversations(
         catalog=catalog,

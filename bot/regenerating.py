@@ -4,6 +4,7 @@ was first given (SPEC §2.4)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog
@@ -32,8 +33,10 @@ class Regenerating:
         requests: ModelRequests,
         notices: Notices,
         replica_id: str,
+        set_up_providers: Collection[str],
     ) -> None:
         self._catalog = catalog
+        self._set_up_providers = frozenset(set_up_providers)
         self._regenerations = regenerations
         self._answers = answers
         self._runner = runner
@@ -41,6 +44,11 @@ class Regenerating:
         self._requests = requests
         self._notices = notices
         self._replica_id = replica_id
+
+    def _answerable(self, model: str) -> bool:
+        """A model no longer listed still answers in its reply threads while its provider is
+        set up: its answers there can be regenerated too."""
+        return self._catalog.get(model).provider in self._set_up_providers
 
     async def regenerate(
         self, channel_id: str, answer_ts: str, user_id: str, *, thread_ts: str | None = None
@@ -50,7 +58,7 @@ class Regenerating:
             channel_id,
             answer_ts,
             owner=self._replica_id,
-            models=[spec.name for spec in self._catalog],
+            answerable=self._answerable,
         )
         if isinstance(restarted, RegenerationRefused):
             await self._notices.tell(channel_id, user_id, restarted.value, thread_ts=thread_ts)

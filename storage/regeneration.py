@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -64,7 +64,9 @@ class RegenerationRefused(Enum):
         "The message that answer replies to was deleted (or is older than what this workspace "
         "keeps), so it can't be regenerated."
     )
-    UNKNOWN_MODEL = "That answer's model is no longer configured, so it can't be regenerated."
+    UNKNOWN_MODEL = (
+        "That answer's model is no longer set up on this bot, so it can't be regenerated."
+    )
 
 
 class RegenerationStore:
@@ -72,12 +74,18 @@ class RegenerationStore:
         self._database = database
 
     async def restart(
-        self, channel_id: str, slack_ts: str, *, owner: str, models: Collection[str]
+        self,
+        channel_id: str,
+        slack_ts: str,
+        *,
+        owner: str,
+        answerable: Callable[[str], bool],
     ) -> Regeneration | RegenerationRefused:
         """Take the answer in this Slack message back to pending for `owner`, once however
-        often (and on however many replicas) the button is pressed."""
+        often (and on however many replicas) the button is pressed, if its model is
+        `answerable` (it runs on the database's side, so it must be quick and pure)."""
         return await self._database.run(
-            _restart, channel_id, slack_ts, owner, frozenset(models), self._database.now()
+            _restart, channel_id, slack_ts, owner, answerable, self._database.now()
         )
 
 
@@ -86,7 +94,7 @@ def _restart(
     channel_id: str,
     slack_ts: str,
     owner: str,
-    models: Collection[str],
+    answerable: Callable[[str], bool],
     now: float,
 ) -> Regeneration | RegenerationRefused:
     answer = session.scalar(
@@ -96,7 +104,7 @@ def _restart(
     )
     if answer is None:
         return RegenerationRefused.NOT_AN_ANSWER
-    if answer.model not in models:
+    if not answerable(answer.model):
         return RegenerationRefused.UNKNOWN_MODEL
     _hold_chat(session, answer)
     source = _source_if_latest(session, answer)

@@ -32,6 +32,12 @@ class Providers:
         self._clients: list[httpx.AsyncClient] = []
         self.by_name = _providers(settings, self._new_client)
 
+    def set_up(self) -> frozenset[str]:
+        """The providers whose models can be asked (their key is set, or they need none)."""
+        return frozenset(
+            name for name, provider in self.by_name.items() if not isinstance(provider, WithoutKey)
+        )
+
     def _new_client(self) -> httpx.AsyncClient:
         client = make_http_client(self._settings)
         self._clients.append(client)

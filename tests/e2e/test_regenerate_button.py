@@ -181,3 +181,50 @@ def test_presses_on_two_replicas_regenerate_once(start_bot, slack, models, event
     wait_for_answers(slack, CHANNEL, 3)
     assert len(models.requests_for("gemini-test")) == 2
     assert len(answers_in(slack, CHANNEL)) == 3
+
+
+def a_thread_under_gpts_answer_after_gpt_is_taken_out(start_bot, slack, events, **env):
+    """A round with GPT, then the bot restarted without GPT in CHORUS_MODELS (and `env`);
+    returns the bot and GPT's answer."""
+    first = start_bot()
+    events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[first.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    first.wait_until_idle()
+    first.stop()
+    return start_bot(CHORUS_MODELS="anthropic:claude-test,google:gemini-test", **env), gpt
+
+
+def test_a_thread_reply_of_a_model_taken_out_of_the_list_can_be_regenerated(
+    start_bot, slack, models, events
+):
+    """It still answers in the threads under its answers while its key is set."""
+    bot, gpt = a_thread_under_gpts_answer_after_gpt_is_taken_out(start_bot, slack, events)
+    numbered_takes(models, "gpt-test")
+    events.user_says(CHANNEL, BOB, "go on", thread_ts=gpt["ts"], to=[bot.events_url])
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=gpt["ts"])
+    assert body(reply) == "take 1"
+    bot.wait_until_idle()
+
+    events.user_clicks(CHANNEL, reply["ts"], REGENERATE, BOB, to=bot.events_url)
+    wait_until(
+        lambda: body(answers_in(slack, CHANNEL, gpt["ts"])[0]) == "take 2",
+        message="the reply regenerated",
+    )
+    assert slack.ephemeral_messages(CHANNEL) == []
+
+
+def test_an_answer_of_a_model_whose_key_is_gone_is_not_regenerated(
+    start_bot, slack, models, events
+):
+    """Its text stays: written again, it could only be an error line."""
+    bot, gpt = a_thread_under_gpts_answer_after_gpt_is_taken_out(
+        start_bot, slack, events, OPENAI_API_KEY=None
+    )
+    events.user_clicks(CHANNEL, gpt["ts"], REGENERATE, BOB, to=bot.events_url)
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the refusal")
+    (note,) = slack.ephemeral_messages(CHANNEL)
+    assert note["text"] == (
+        "That answer's model is no longer set up on this bot, so it can't be regenerated."
+    )
+    assert body(answers_in(slack, CHANNEL)[1]) == body(gpt)
+    assert len(models.requests_for("gpt-test")) == 1

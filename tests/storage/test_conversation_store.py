@@ -589,7 +589,9 @@ async def test_state_survives_reopening_the_database(database_url):
 
 
 async def restart(stores: Stores, slack_ts: str, models=MODELS):
-    return await stores.regenerations.restart("C1", slack_ts, owner="replica-b", models=models)
+    return await stores.regenerations.restart(
+        "C1", slack_ts, owner="replica-b", answerable=models.__contains__
+    )
 
 
 async def test_only_answers_to_the_latest_message_are_regenerated(stores):
