@@ -12,6 +12,7 @@ from bot.chat.commands import (
     SetPrompt,
     ShowModels,
     ShowPrompt,
+    UseDefaultModels,
     help_text,
     parse_command,
 )
@@ -53,6 +54,10 @@ class ChorusCommands:
             return CommandReply(await self._describe_models(team_id, channel_id, place))
         if isinstance(command, SetModels):
             return await self._set_models(team_id, channel_id, user_id, command.words, place)
+        if isinstance(command, UseDefaultModels):
+            await self._channels.set_models(team_id, channel_id, [], set_by=user_id)
+            listed = self._list(list(self._catalog))
+            return CommandReply(f"This {place} now uses the default models: {listed}.", True)
         if isinstance(command, ShowPrompt | SetPrompt):
             return await self._prompt(command, channel_id, user_id, place)
         assert isinstance(command, Help)
@@ -62,10 +67,6 @@ class ChorusCommands:
     async def _set_models(
         self, team_id: str, channel_id: str, user_id: str, words: tuple[str, ...], place: str
     ) -> CommandReply:
-        if words == ("default",):
-            await self._channels.set_models(team_id, channel_id, [], set_by=user_id)
-            listed = self._list(list(self._catalog))
-            return CommandReply(f"This {place} now uses the default models: {listed}.", True)
         try:
             chosen = resolve_picks(self._catalog, words)
         except UnknownModels as unknown:

@@ -17,9 +17,14 @@ class ShowModels:
 
 @dataclass(frozen=True, slots=True)
 class SetModels:
-    """`/chorus models claude gpt`: this channel's own list (`default` returns to the default)."""
+    """`/chorus models claude gpt`: this channel's own list."""
 
     words: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UseDefaultModels:
+    """`/chorus models default`: the channel's own list is dropped for the workspace default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,7 @@ class Help:
     unknown: str = ""
 
 
-Command = NewChat | ShowModels | SetModels | ShowPrompt | SetPrompt | Help
+Command = NewChat | ShowModels | SetModels | UseDefaultModels | ShowPrompt | SetPrompt | Help
 
 
 def parse_command(text: str) -> Command:
@@ -59,6 +64,10 @@ def parse_command(text: str) -> Command:
     if verb == "new" and not arguments:
         return NewChat()
     if verb == "models":
+        if [word.lower() for word in arguments] == ["default"]:
+            return UseDefaultModels()
+        if "default" in (word.lower() for word in arguments):
+            return Help(unknown=text.strip())  # `default` goes alone
         return SetModels(arguments) if arguments else ShowModels()
     if verb == "help" and not arguments:
         return Help()

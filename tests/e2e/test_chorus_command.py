@@ -54,7 +54,7 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
     assert [m["username"] for m in answers] == ["Gemini Test", "Claude Test"]
     assert models.requests_for("gpt-test") == []
 
-    assert "default models" in run(events, bot, "models default")["text"]
+    assert "default models" in run(events, bot, "models Default")["text"]
     events.user_says(CHANNEL, ALICE, f"{MENTION} and now?", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 5)
 
