@@ -104,12 +104,15 @@ class Settings(BaseSettings):
         "openrouter_base_url",
         "ollama_base_url",
         "chorus_replica_id",
+        "log_level",
+        "openai_api",
         mode="before",
     )
     @classmethod
     def _trimmed(cls, value: object) -> object:
         """Values read from a secret file end in a newline: an address with it would be
-        another address (a SQLite file named `chorus.db\n`), or none at all."""
+        another address (a SQLite file named `chorus.db\n`), or none at all, and a choice
+        none of the choices."""
         return value.strip() if isinstance(value, str) else value
 
     @field_validator(
@@ -131,6 +134,16 @@ class Settings(BaseSettings):
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _without_credentials(cls, value: str) -> str:
+        # Slack's client sends the bot token in the Authorization header, which a user and
+        # password in the URL would have to replace: every call would fail.
+        parts = urlsplit(value)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry a user name or password (the bot token is sent)")
         return value
 
     @field_validator(

@@ -43,10 +43,13 @@ def test_addresses_read_from_a_secret_file_lose_their_trailing_newline(monkeypat
     monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///./chorus.db\n")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", " https://proxy.example/anthropic\n")
     monkeypatch.setenv("HOST", "127.0.0.1\n")
+    monkeypatch.setenv("LOG_LEVEL", "warning\n")
+    monkeypatch.setenv("OPENAI_API", "responses\n")
     settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
     assert settings.database_url == "sqlite+aiosqlite:///./chorus.db"
     assert settings.anthropic_base_url == "https://proxy.example/anthropic"
     assert settings.host == "127.0.0.1"
+    assert (settings.log_level, settings.openai_api) == ("WARNING", "responses")
 
 
 def test_a_base_url_with_a_space_inside_is_refused():
@@ -57,6 +60,19 @@ def test_a_base_url_with_a_space_inside_is_refused():
             slack_signing_secret="s",
             openai_base_url="https://api.openai.com/ v1",
         )
+
+
+def test_a_slack_api_url_carrying_a_password_is_refused_without_showing_it():
+    with pytest.raises(ValidationError) as refused:
+        Settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s",
+            slack_api_url="https://chorus:hunter2@gateway.example/api/",
+        )
+    described = describe_validation_error(refused.value)
+    assert "SLACK_API_URL" in described and "user name or password" in described
+    assert "hunter2" not in described
 
 
 def test_a_replica_opens_ten_database_connections_at_most_unless_told_otherwise(monkeypatch):

@@ -129,8 +129,12 @@ def parse_model_list(value: str) -> list[ModelSpec]:
             raise CatalogError(
                 f"CHORUS_MODELS separates models with commas: {part!r} is not one model"
             )
-    specs = [ModelSpec.parse(part) for part in parts]
-    names = [spec.name for spec in specs]
+    try:
+        specs = [ModelSpec.parse(part) for part in parts]
+    except CatalogError as error:
+        raise CatalogError(f"CHORUS_MODELS: {error}") from None
+    # Models are found without regard to case: `openai:GPT-5.1` would be `openai:gpt-5.1`.
+    names = [spec.name.lower() for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise CatalogError(f"model listed twice in CHORUS_MODELS: {', '.join(duplicates)}")

@@ -168,11 +168,13 @@ def test_models_that_would_share_a_name_are_told_apart(models, shown_as):
         ("gpt-5.1", "must look like provider:model-id"),
         ("openai:", "must look like provider:model-id"),
         ("openai:gpt-5.1,openai:gpt-5.1", "model listed twice"),
+        ("openai:gpt-5.1,openai:GPT-5.1", "model listed twice"),
     ],
 )
 def test_bad_model_lists_are_refused_with_a_clear_reason(value, message):
-    with pytest.raises(CatalogError, match=message):
+    with pytest.raises(CatalogError, match=message) as refused:
         parse_model_list(value)
+    assert "CHORUS_MODELS" in str(refused.value)
 
 
 def test_model_lists_allow_spaces_a_trailing_comma_and_provider_nicknames():
