@@ -221,7 +221,7 @@ def _error_object(content: bytes) -> dict[str, Any]:
 def _quota_name(error: Mapping[str, Any]) -> str | None:
     """The error's name when it says the account's quota or credits are used up."""
     names = (error.get(key) for key in ("code", "type"))
-    return next((name for name in names if name in _QUOTA_USED_UP), None)
+    return next((name for name in names if isinstance(name, str) and name in _QUOTA_USED_UP), None)
 
 
 def _quota_used_up(provider: str, cited: str, status: int | None = None) -> QuotaExhausted:

@@ -368,6 +368,29 @@ async def test_an_error_body_that_is_not_the_providers_json_is_not_quoted(status
     assert str(answer.error) == line
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (429, {"error": {"message": "slow down", "code": {"reason": "rpm"}}}, RateLimited),
+        (500, {"error": {"message": "upstream failed", "type": ["upstream"]}}, ServerError),
+        (200, {"error": {"message": "upstream failed", "code": ["upstream"]}}, ServerError),
+    ],
+)
+async def test_an_error_named_by_something_other_than_text_is_still_a_provider_error(
+    status, body, expected
+):
+    data = f"data: {json.dumps(body)}\n\n".encode()
+    server = (
+        ReplayServer(data, headers=SSE)
+        if status == 200
+        else ReplayServer(json.dumps(body).encode(), status=status, headers=JSON)
+    )
+    async with server.client() as client:
+        answer = await run(OpenAICompatibleProvider(client, "http://127.0.0.1:8000/v1", None), "m")
+
+    assert isinstance(answer.error, expected)
+
+
 async def test_success_that_is_not_an_event_stream_is_malformed():
     answer = await ask("OpenAI", ReplayServer(b'{"choices": []}', headers=JSON))
 
