@@ -80,6 +80,9 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
             raise Refused(f"{state.provider} refused to answer (stop reason refusal).")
         # Either way the answer stops short: the output budget or the context window ran out.
         state.output_limit_reached = stop_reason in ("max_tokens", "model_context_window_exceeded")
+        # The answer is whole once its stop reason came: a stream cut before `message_stop`
+        # lost nothing of it (as after OpenAI's finish reason).
+        state.complete = state.complete or stop_reason is not None
         usage = field(data, "usage", dict) or {}
         state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
     elif kind == "message_stop":

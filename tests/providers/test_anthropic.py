@@ -151,12 +151,23 @@ async def test_thinking_deltas_are_not_answer_text():
     assert answer.text == "4"
 
 
-async def test_no_message_stop_is_a_cut_stream():
-    answer = await ask(ReplayServer((START + text("4 and ") + message_end()).encode()))
+async def test_a_stream_ending_before_the_stop_reason_is_cut():
+    answer = await ask(ReplayServer((START + text("4 and ")).encode()))
 
     assert answer.text == "4 and "
     assert isinstance(answer.error, StreamCut)
     assert str(answer.error) == "The stream from Anthropic stopped before the answer was complete."
+
+
+async def test_an_answer_whose_stop_reason_came_is_whole_without_message_stop():
+    server = ReplayServer(
+        (START + text("4 and ") + text("6.") + message_end()).encode(),
+        fail_after_body=httpx.ReadError("connection reset"),
+    )
+    answer = await ask(server)
+
+    assert (answer.text, answer.error) == ("4 and 6.", None)
+    assert [usage.output_tokens for usage in answer.usage] == [15]
 
 
 async def test_read_error_mid_stream_is_a_cut_stream():
