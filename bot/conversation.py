@@ -159,11 +159,12 @@ class Conversations:
         name = self._catalog.get(parent.model).display_name
         now = unpinned.now_in_chat
         instead = f"{self._catalog.get(now).display_name}'s answer" if now else "no answer"
+        once = ", once it is written" if unpinned.being_written else ""
         await self._notices.tell(
             channel_id,
             user_id,
             f"{name}'s answer is no longer In Chat: later messages in this chat will see "
-            f"{instead} instead.",
+            f"{instead} instead{once}.",
             thread_ts=parent.post_thread_ts,
         )
 

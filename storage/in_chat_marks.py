@@ -11,7 +11,12 @@ from __future__ import annotations
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.chat.history import RoundRecord, in_chat_answer_id, in_chat_marks_to_change
+from bot.chat.history import (
+    RoundRecord,
+    awaited_in_chat_answer,
+    in_chat_answer_id,
+    in_chat_marks_to_change,
+)
 from bot.chat.in_chat import AnswerStatus
 from storage.rows import SettledAnswer, answer_record
 from storage.tables import Answer, Chat, Round
@@ -54,6 +59,16 @@ def in_chat_answer_now(session: Session, round_id: int) -> int | None:
     """The round's In Chat answer as later rounds would be sent it now."""
     record, _ = _round_state(session, round_id)
     return in_chat_answer_id(record)
+
+
+def in_chat_answer_or_awaited(session: Session, round_id: int) -> tuple[int | None, bool]:
+    """The round's In Chat answer now (True), or, while that is undecided, the answer it
+    waits for (False)."""
+    record, _ = _round_state(session, round_id)
+    decided = in_chat_answer_id(record)
+    if decided is not None:
+        return decided, True
+    return awaited_in_chat_answer(record), False
 
 
 def mark_settled(session: Session, answer_id: int, round_id: int) -> bool:

@@ -18,7 +18,7 @@ from bot.chat.in_chat import (
 )
 from bot.chat.routing import ChatKey
 from storage import early_edits
-from storage.in_chat_marks import in_chat_answer_now
+from storage.in_chat_marks import in_chat_answer_now, in_chat_answer_or_awaited
 from storage.rows import (
     MessageClaim,
     NewAnswer,
@@ -135,9 +135,10 @@ def choose_in_chat(
 @dataclass(frozen=True, slots=True)
 class Unpinned:
     """A pick undone: the model whose answer is In Chat now by the default rule (None when no
-    answer of the round has text)."""
+    answer of the round has text), or, when it is `being_written`, will be once written."""
 
     now_in_chat: str | None
+    being_written: bool = False
 
 
 def unpin_in_chat(
@@ -154,8 +155,10 @@ def unpin_in_chat(
     ):
         return None
     session.execute(update(Round).where(Round.id == round_id).values(in_chat_answer_id=None))
-    now_in_chat = in_chat_answer_now(session, round_id)
-    return Unpinned(None if now_in_chat is None else session.get_one(Answer, now_in_chat).model)
+    now_in_chat, decided = in_chat_answer_or_awaited(session, round_id)
+    if now_in_chat is None:
+        return Unpinned(None)
+    return Unpinned(session.get_one(Answer, now_in_chat).model, being_written=not decided)
 
 
 def _is_latest_round(session: Session, chat_id: int, round_id: int) -> bool:

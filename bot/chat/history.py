@@ -55,6 +55,15 @@ def in_chat_answer_id(record: RoundRecord) -> int | None:
     return default_in_chat_answer(outcomes)
 
 
+def awaited_in_chat_answer(record: RoundRecord) -> int | None:
+    """While the In Chat answer is undecided, the answer it waits for: the pick being
+    regenerated, or the first (in model order) still being written."""
+    chosen = next((a for a in record.answers if a.answer_id == record.chosen_answer_id), None)
+    if chosen is not None and not chosen.status.settled:
+        return chosen.answer_id
+    return next((a.answer_id for a in record.answers if not a.status.settled), None)
+
+
 def in_chat_marks_to_change(record: RoundRecord, marked: Mapping[int, bool]) -> dict[int, bool]:
     """The answers whose message shows the wrong In Chat mark, each with the mark it should
     show. `marked`: what the message of each answer settled in Slack shows. While the choice is

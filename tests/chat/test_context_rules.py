@@ -14,6 +14,7 @@ from bot.chat.history import (
     AnswerRecord,
     RoundRecord,
     TurnRecord,
+    awaited_in_chat_answer,
     context_round,
     in_chat_marks_to_change,
     in_chat_settled,
@@ -347,6 +348,17 @@ def test_unpinning_the_picked_answer_of_the_latest_round_returns_to_the_default_
             is_chosen=is_chosen,
             pinned_by_someone_else=pinned_by_someone_else,
         )
+
+
+def test_an_undecided_in_chat_answer_waits_for_the_first_still_written_or_the_pick():
+    assert (
+        awaited_in_chat_answer(round_record(1, ("", FAILED), ("", STREAMING), ("", STREAMING)))
+        == 11
+    )
+    assert awaited_in_chat_answer(round_record(1, ("", STREAMING), ("c", DONE), chosen=10)) == 10
+    regenerating_pick = round_record(1, ("a", DONE), ("", STREAMING), chosen=11)
+    assert awaited_in_chat_answer(regenerating_pick) == 11
+    assert awaited_in_chat_answer(round_record(1, ("a", DONE), ("", FAILED))) is None
 
 
 def test_an_answer_with_partial_text_can_be_made_in_chat_one_without_text_cannot():

@@ -564,6 +564,29 @@ def test_taking_the_pushpin_off_the_picked_answer_undoes_the_pick(bot, slack, mo
     assert_the_next_round_sees(claude_answer, bot, slack, models, events)
 
 
+def test_a_pick_undone_while_the_first_model_still_writes_names_its_answer(
+    bot, slack, models, events
+):
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 3, message="placeholders")
+    gemini_answer = answers_in(slack, CHANNEL)[2]
+    wait_until(lambda: is_final(answers_in(slack, CHANNEL)[2]), message="Gemini's answer")
+    events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pick is confirmed")
+
+    events.user_unreacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="undone")
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "Claude still writes"
+    assert slack.calls_for("chat.postEphemeral")[1].params["text"] == (
+        "Gemini Test's answer is no longer In Chat: later messages in this chat will see "
+        "Claude Test's answer instead, once it is written."
+    )
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert_the_next_round_sees(claude_answer, bot, slack, models, events)
+
+
 def test_a_pick_stays_while_someone_elses_pushpin_is_on_the_answer(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
     _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
