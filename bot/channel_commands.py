@@ -79,14 +79,15 @@ class ChorusCommands:
     async def _prompt(
         self, command: ShowPrompt | SetPrompt, channel_id: str, user_id: str, place: str
     ) -> CommandReply:
-        if isinstance(command, ShowPrompt):
+        if isinstance(command, ShowPrompt) or command.text is None:
             prompt = await self._channels.prompt(channel_id)
-            if prompt is None:
+            if prompt is None:  # nothing to show, nor to tell everyone was removed
                 return CommandReply(f"This {place} has no prompt of its own.")
-            return CommandReply(f"This {place}'s prompt:\n{block_quote(prompt)}")
+            if isinstance(command, ShowPrompt):
+                return CommandReply(f"This {place}'s prompt:\n{block_quote(prompt)}")
         await self._channels.set_prompt(channel_id, command.text, set_by=user_id)
         if command.text is None:
-            return CommandReply(f"This {place}'s prompt is removed.", public=True)
+            return CommandReply(f"<@{user_id}> removed this {place}'s prompt.", public=True)
         told = f"<@{user_id}> set this {place}'s prompt for the models:"
         return CommandReply(f"{told}\n{block_quote(command.text)}", public=True)
 

@@ -87,7 +87,9 @@ def test_commands_in_a_direct_message_speak_of_the_dm_not_a_channel(bot, slack, 
     assert run(events, bot, "prompt", where=DM)["text"] == "This DM has no prompt of its own."
     assert "set this DM's prompt" in run(events, bot, "prompt Be brief.", where=DM)["text"]
     assert "This DM's prompt:" in run(events, bot, "prompt", where=DM)["text"]
-    assert run(events, bot, "prompt clear", where=DM)["text"] == "This DM's prompt is removed."
+    assert run(events, bot, "prompt clear", where=DM)["text"] == (
+        f"<@{ALICE}> removed this DM's prompt."
+    )
     help_in_dm = run(events, bot, "help", where=DM)["text"]
     assert "this DM's models" in help_in_dm and "channel" not in help_in_dm
 
@@ -145,8 +147,17 @@ def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(
     wait_for_answers(slack, "C0OTHER", 3)
     assert "French" not in models.requests_for("claude-test")[-1].system_prompt()
 
-    assert run(events, bot, "prompt clear")["text"] == "This channel's prompt is removed."
+    removed = run(events, bot, "prompt clear")
+    assert (removed["text"], removed["response_type"]) == (
+        f"<@{ALICE}> removed this channel's prompt.",
+        "in_channel",
+    )
     assert run(events, bot, "prompt")["text"] == "This channel has no prompt of its own."
+    again = run(events, bot, "prompt clear")
+    assert (again["text"], again["response_type"]) == (
+        "This channel has no prompt of its own.",
+        "ephemeral",
+    )
     events.user_says(CHANNEL, ALICE, f"{MENTION} again", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert "French" not in models.requests_for("claude-test")[-1].system_prompt()
