@@ -23,6 +23,7 @@ from bot.providers.base import (
     Usage,
 )
 from bot.providers.buffered import BufferedStream
+from bot.providers.errors import reason_for_log
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage
 from bot.slack.rendering import outcome_messages
@@ -146,11 +147,12 @@ class AnswerRunner:
             request,
             self._retry_policy,
             on_retry=lambda error, attempt, delay: log.info(
-                "%s: retrying in %.1fs after attempt %d failed: %s",
+                "%s: retrying in %.1fs after attempt %d failed: %s%s",
                 spec.name,
                 delay,
                 attempt,
                 error,
+                reason_for_log(error),
             ),
         )
 
@@ -182,7 +184,13 @@ class AnswerRunner:
             log.info("answer %s not written: its message was deleted", job.answer_id)
             return await self._end(job, progress, AnswerStatus.FAILED, str(withdrawn))
         except ProviderError as error:
-            log.warning("%s failed (answer %s): %s", job.spec.name, job.answer_id, error)
+            log.warning(
+                "%s failed (answer %s): %s%s",
+                job.spec.name,
+                job.answer_id,
+                error,
+                reason_for_log(error),
+            )
             return await self._end(job, progress, progress.failed_status, str(error))
         except asyncio.CancelledError:
             await self._end(job, progress, AnswerStatus.INTERRUPTED, INTERRUPTED)

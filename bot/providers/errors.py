@@ -26,6 +26,8 @@ from bot.providers.base import (
 )
 
 MAX_DETAIL_CHARS = 200
+# An address in a transport error's text (it may carry a user and password, or a key).
+_ADDRESS = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 
 # Errors that arrive inside a stream carry no HTTP status, only the API's name for the error;
 # these are the statuses the same errors are sent with outside a stream.
@@ -196,6 +198,17 @@ def one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
     """`text` on one line of at most `limit` characters, URLs without their query strings."""
     line = _URL_QUERY.sub(r"\1", " ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def reason_for_log(error: ProviderError) -> str:
+    """What the line people see leaves out, for the log: the transport's own reason for a
+    failure to connect, a timeout or a cut stream (a refused connection, a certificate that
+    did not verify, a name that did not resolve), without any address. "" when it has none."""
+    cause = error.__cause__
+    if not isinstance(cause, httpx.TransportError):
+        return ""
+    reason = one_line(_ADDRESS.sub("<address>", str(cause))) or "no detail given"
+    return f" ({type(cause).__name__}: {reason})"
 
 
 def _error_object(content: bytes) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from bot.providers.base import (
     ServerError,
     StreamCut,
 )
-from bot.providers.errors import one_line, retry_after_seconds
+from bot.providers.errors import one_line, reason_for_log, retry_after_seconds
 from bot.providers.gemini import GeminiProvider
 from bot.providers.json_fields import UnexpectedShape, field
 from bot.providers.openai_compatible import OpenAICompatibleProvider
@@ -424,6 +424,36 @@ async def test_transport_failures_are_named_without_url_or_key(failure, expected
 
     assert type(answer.error) is expected
     assert str(answer.error) == line
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (
+            httpx.ConnectError("[Errno 111] Connection refused"),
+            " (ConnectError: [Errno 111] Connection refused)",
+        ),
+        (
+            httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+            " (ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed)",
+        ),
+        (
+            httpx.ConnectError(f"cannot reach https://user:{KEY}@proxy.example/v1?key={KEY}"),
+            " (ConnectError: cannot reach <address>)",
+        ),
+        (httpx.ReadTimeout(""), " (ReadTimeout: no detail given)"),
+    ],
+)
+async def test_the_log_is_told_why_a_transport_failed_without_any_address(failure, reason):
+    answer = await ask("Gemini", ReplayServer(fail_before_response=failure))
+
+    assert answer.error is not None and reason_for_log(answer.error) == reason
+
+
+async def test_an_error_the_provider_answered_has_no_more_to_tell_the_log():
+    answer = await ask("OpenAI", ReplayServer(b"", status=500))
+
+    assert answer.error is not None and reason_for_log(answer.error) == ""
 
 
 async def test_a_body_that_does_not_decode_is_malformed():
