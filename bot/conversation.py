@@ -111,10 +111,14 @@ class Conversations:
 
     async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
         """A person marked an answer (with the In Chat reaction) as the one later rounds see;
-        a bot's reaction picks nothing. A reply in a reply thread can't be picked: the person
-        is told why."""
-        parent = await self._store.parent_answer(channel_id, answer_ts)
-        answer = parent or await self._store.thread_reply_at(channel_id, answer_ts)
+        a bot's reaction picks nothing. A reply in a reply thread, or a continuation of a long
+        answer, can't be picked: the person is told why."""
+        answer = await self._answer_at(channel_id, answer_ts)
+        continued_at = None
+        if answer is None:
+            continued_at = await self._store.answer_continued_at(channel_id, answer_ts)
+            if continued_at is not None:
+                answer = await self._answer_at(channel_id, continued_at)
         if answer is None:
             return
         if await self._web.is_bot(user_id):
@@ -122,6 +126,11 @@ class Conversations:
             return
         if isinstance(answer, ThreadReply):
             choice, thread_ts = InChatChoice.IN_A_REPLY_THREAD, answer.thread_ts
+        elif continued_at is not None:  # the continuations are in the answer's thread
+            choice, thread_ts = (
+                InChatChoice.ON_A_CONTINUATION,
+                answer.post_thread_ts or continued_at,
+            )
         else:
             choice, owed_marks = await self._store.choose_in_chat(answer)
             thread_ts = answer.post_thread_ts
@@ -136,6 +145,10 @@ class Conversations:
         await self._notices.tell(
             channel_id, user_id, f"{name}'s answer {choice.value}", thread_ts=thread_ts
         )
+
+    async def _answer_at(self, channel_id: str, slack_ts: str) -> ParentAnswer | ThreadReply | None:
+        parent = await self._store.parent_answer(channel_id, slack_ts)
+        return parent or await self._store.thread_reply_at(channel_id, slack_ts)
 
     async def unpin_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
         """A person took their In Chat reaction off an answer: if it was the pick for the

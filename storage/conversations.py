@@ -107,6 +107,11 @@ class ConversationStore:
         """The model's reply to a thread turn whose Slack message is `slack_ts`, if any."""
         return await self._database.run(reply_threads.thread_reply_at, channel_id, slack_ts)
 
+    async def answer_continued_at(self, channel_id: str, slack_ts: str) -> str | None:
+        """The Slack message of the answer that `slack_ts` continues (a part of a long answer
+        posted in its thread), if it is one."""
+        return await self._database.run(reply_threads.answer_continued_at, channel_id, slack_ts)
+
     async def unpin_in_chat(
         self, parent: ParentAnswer, *, pinned_by_someone_else: bool
     ) -> tuple[Unpinned | None, list[SettledAnswer]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, literal, select, union_all, update
+from sqlalchemy import bindparam, exists, func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
@@ -103,6 +103,21 @@ def thread_reply_at(session: Session, channel_id: str, slack_ts: str) -> ThreadR
         .limit(1)
     ).first()
     return None if row is None else ThreadReply(row.model, row.post_thread_ts)
+
+
+def answer_continued_at(session: Session, channel_id: str, slack_ts: str) -> str | None:
+    """The Slack message of the answer that `slack_ts` is a continuation of, if it is one."""
+    dialect = session.get_bind().dialect.name
+    elements = "json_array_elements_text" if dialect == "postgresql" else "json_each"
+    parts = getattr(func, elements)(Answer.continuation_ts).table_valued("value")
+    return session.scalar(
+        select(Answer.slack_ts)
+        .where(
+            Answer.channel_id == channel_id,
+            exists(select(1).select_from(parts).where(parts.c.value == slack_ts)),
+        )
+        .limit(1)
+    )
 
 
 def start_thread_turn(

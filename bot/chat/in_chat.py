@@ -68,6 +68,9 @@ class InChatChoice(Enum):
     ALREADY = "is In Chat already: later messages in this chat see it."
     NOT_LATEST_ROUND = "can't become In Chat: only an answer to the latest message can."
     NOT_USABLE = "can't become In Chat: it has no text."
+    ON_A_CONTINUATION = (
+        "can't become In Chat from a continuation of it: put the pushpin on its first message."
+    )
     IN_A_REPLY_THREAD = (
         "can't become In Chat: it is a reply in a thread, and what is said in a thread stays "
         "in that thread."

@@ -1,12 +1,23 @@
 """The Stop and Regenerate buttons as the end-to-end tests press them: their action_ids, an
-answer streamed slowly enough to stop, and takes numbered to tell a regeneration apart."""
+answer streamed slowly enough to stop, takes numbered to tell a regeneration apart, and an
+answer too long for one message."""
 
 from __future__ import annotations
 
 import itertools
 
 from tests.doubles.model_servers import FakeModelServer, ModelScript
-from tests.e2e.slack_views import Message, body, buttons, status_line
+from tests.doubles.waiting import wait_until
+from tests.e2e.scene import ALICE, CHANNEL, MENTION
+from tests.e2e.slack_views import (
+    Message,
+    answers_in,
+    body,
+    buttons,
+    is_final,
+    status_line,
+    wait_for_answers,
+)
 
 STOP, REGENERATE = "stop_answer", "regenerate_answer"
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 12
@@ -52,3 +63,22 @@ def long_takes(models: FakeModelServer, model_id: str) -> None:
     takes = itertools.count(1)
     script = ModelScript(reply=lambda request: long_take(next(takes)), chunk_chars=4000)
     models.script(model_id, script)
+
+
+def continuations_of(slack, answer: Message, take: int) -> list[Message]:
+    """The answer's continuation messages that show `take` (all final), in order."""
+    return [
+        message
+        for message in answers_in(slack, CHANNEL, answer["ts"])
+        if body(message).startswith(f"Take {take},") and is_final(message)
+    ]
+
+
+def oversized_gpt_answer(bot, slack, models, events) -> tuple[Message, list[Message]]:
+    """GPT's answer to a mention, too long for one message, and its continuations."""
+    long_takes(models, "gpt-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} write a lot", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    continuations = wait_until(lambda: continuations_of(slack, gpt, 1), message="continuations")
+    bot.wait_until_idle()
+    return gpt, continuations

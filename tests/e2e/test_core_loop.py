@@ -9,7 +9,7 @@ import httpx
 from tests.doubles.model_servers import ModelFault, ModelScript, RecordedRequest
 from tests.doubles.slack_emulator import OTHER_BOT_USER_ID
 from tests.doubles.waiting import wait_until
-from tests.e2e.answer_buttons import SLOW_REPLY, stream_slowly
+from tests.e2e.answer_buttons import SLOW_REPLY, oversized_gpt_answer, stream_slowly
 from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
     answers_in,
@@ -585,6 +585,21 @@ def test_a_pick_undone_while_the_first_model_still_writes_names_its_answer(
     )
     claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
     assert_the_next_round_sees(claude_answer, bot, slack, models, events)
+
+
+def test_a_pushpin_on_a_continuation_of_an_answer_says_where_to_put_it(bot, slack, models, events):
+    gpt_answer, continuations = oversized_gpt_answer(bot, slack, models, events)
+
+    events.user_reacts(CHANNEL, continuations[0]["ts"], BOB, "pushpin", to=[bot.events_url])
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pushpin answered")
+    (note,) = [call.params for call in slack.calls_for("chat.postEphemeral")]
+    assert (note["user"], note["thread_ts"]) == (BOB, gpt_answer["ts"])
+    assert note["text"] == (
+        "GPT-test's answer can't become In Chat from a continuation of it: put the pushpin on "
+        "its first message."
+    )
+    assert marked_in_chat(slack, CHANNEL) == ["Claude Test"]
 
 
 def test_a_pick_stays_while_someone_elses_pushpin_is_on_the_answer(bot, slack, models, events):

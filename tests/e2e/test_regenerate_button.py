@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
-from tests.e2e.answer_buttons import REGENERATE, long_take, long_takes, numbered_takes
+from tests.e2e.answer_buttons import (
+    REGENERATE,
+    continuations_of,
+    long_take,
+    numbered_takes,
+    oversized_gpt_answer,
+)
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
-from tests.e2e.slack_views import Message, answers_in, body, is_final, wait_for_answers
+from tests.e2e.slack_views import Message, answers_in, body, wait_for_answers
 
 
 def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context(
@@ -58,25 +64,6 @@ def test_the_first_model_answer_regenerated_after_a_failure_becomes_in_chat(
 
 def shown_text(answer: Message, continuations: list[Message]) -> str:
     return " ".join(" ".join(body(m) for m in [answer, *continuations]).split())
-
-
-def continuations_of(slack, answer: Message, take: int) -> list[Message]:
-    """The answer's continuation messages that show `take` (all final), in order."""
-    return [
-        message
-        for message in answers_in(slack, CHANNEL, answer["ts"])
-        if body(message).startswith(f"Take {take},") and is_final(message)
-    ]
-
-
-def oversized_gpt_answer(bot, slack, models, events) -> tuple[Message, list[Message]]:
-    """GPT's answer to a mention, too long for one message, and its continuations."""
-    long_takes(models, "gpt-test")
-    events.user_says(CHANNEL, ALICE, f"{MENTION} write a lot", to=[bot.events_url])
-    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
-    continuations = wait_until(lambda: continuations_of(slack, gpt, 1), message="continuations")
-    bot.wait_until_idle()
-    return gpt, continuations
 
 
 def regenerate_in_full(bot, slack, events, answer: Message, old: list[Message]) -> None:

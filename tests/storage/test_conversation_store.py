@@ -388,6 +388,18 @@ async def test_an_edit_kept_for_a_message_that_never_came_is_forgotten(stores):
     assert started.text == "as first written"
 
 
+async def test_a_continuation_of_a_long_answer_is_traced_back_to_its_answer(stores):
+    first = await stores.round("1.0", "write a lot")
+    long_answer = first.answers[1].answer_id
+    await stores.answers.shown(long_answer, ["1.7", "1.8"])
+    answer_ts = f"1.0{long_answer}"
+    conversations = stores.conversations
+    assert await conversations.answer_continued_at("C1", "1.8") == answer_ts
+    assert await conversations.answer_continued_at("C2", "1.8") is None
+    assert await conversations.answer_continued_at("C1", answer_ts) is None
+    assert await conversations.answer_continued_at("C1", "1.9") is None
+
+
 async def test_a_deleted_in_chat_answer_gives_way_to_the_next(stores):
     first = await stores.round("1.0", "q")
     await stores.conversations.forget_message(claim(f"1.0{first.answers[0].answer_id}"))
