@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.database import Database
+from storage.early_edits import forget_early_edits
 from storage.tables import Answer, Chat, ReplyThread, Round, ThreadTurn
 
 BATCH = 500
@@ -22,7 +23,9 @@ class RetentionStore:
 
     async def forget_said_before(self, before: float) -> int:
         """Erase every message (round or thread turn) said before `before`, with its answers;
-        returns how many messages. One transaction per batch, so none holds locks for long."""
+        returns how many messages, and the edits kept since before then for messages not
+        recorded. One transaction per batch, so none holds locks for long."""
+        await self._database.run(forget_early_edits, before)
         forgotten = 0
         while True:
             count = await self._database.run(_forget_batch, before, self._batch)

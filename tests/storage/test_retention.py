@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from storage.database import connect
 from storage.retention import RetentionStore
-from storage.tables import Answer, ReplyThread, Round, ThreadTurn
+from storage.rows import MessageClaim
+from storage.tables import Answer, EarlyEdit, ReplyThread, Round, ThreadTurn
 from storage.usage import UsageStore
 from tests.storage.test_conversation_store import Stores, start_turn, stores_over
 
@@ -34,6 +35,7 @@ async def everything_kept(stores: Stores) -> str:
             *session.scalars(select(ThreadTurn.text)),
             *session.scalars(select(Answer.text)),
             *(repr(snapshot) for snapshot in session.scalars(select(ReplyThread.snapshot))),
+            *session.scalars(select(EarlyEdit.text)),
         ]
         return "\n".join(texts)
 
@@ -47,6 +49,8 @@ async def test_messages_said_before_the_cutoff_are_erased_with_their_answers(sto
     await stores.round("3.0", "old secret three")
     parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[0].answer_id}")
     await start_turn(stores, parent, "2.1", "old thread secret")
+    # An edit kept for a message that never came.
+    await stores.conversations.revise_message(MessageClaim("T1", "C1", "2.5"), "old edit secret")
     cutoff = time.time()
     await asyncio.sleep(0.01)
     await stores.round("4.0", "new question")
