@@ -1,5 +1,6 @@
 """Forgetting what was said long ago (`CHORUS_FORGET_AFTER_DAYS`): the text of people's
-messages and of the answers to them is erased, in the rows and in reply threads' snapshots.
+messages and of the answers to them is erased, in the rows, in reply threads' snapshots and
+in edits kept for messages never recorded.
 Who said it, when, and each answer's model, timings and tokens stay (the Home tab's usage)."""
 
 from __future__ import annotations
