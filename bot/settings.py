@@ -205,6 +205,22 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _keys_not_replaced_by_url_credentials(self) -> Settings:
+        # httpx sends a user and password in the URL as Basic authentication, in the header
+        # that carries these providers' key: the key would never be sent.
+        for provider, key, url in (
+            ("OPENAI", self.openai_api_key, self.openai_base_url),
+            ("OPENROUTER", self.openrouter_api_key, self.openrouter_base_url),
+            ("OLLAMA", self.ollama_api_key, self.ollama_base_url),
+        ):
+            if _secret(key) and urlsplit(url).username is not None:
+                raise ValueError(
+                    f"{provider}_BASE_URL carries a user name, which would be sent instead of "
+                    f"{provider}_API_KEY: take it out of the URL"
+                )
+        return self
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None and bool(self.slack_app_token.get_secret_value())

@@ -75,6 +75,33 @@ def test_a_slack_api_url_carrying_a_password_is_refused_without_showing_it():
     assert "hunter2" not in described
 
 
+@pytest.mark.parametrize("provider", ["openai", "openrouter", "ollama"])
+def test_a_base_url_whose_user_would_replace_the_providers_key_is_refused(provider):
+    with pytest.raises(ValidationError) as refused:
+        Settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s",
+            **{
+                f"{provider}_api_key": "sk-1",
+                f"{provider}_base_url": "https://me:hunter2@proxy.example/v1",
+            },
+        )
+    described = describe_validation_error(refused.value)
+    assert f"{provider.upper()}_BASE_URL carries a user name" in described
+    assert "hunter2" not in described and "sk-1" not in described
+
+
+def test_a_base_url_with_a_user_is_kept_for_a_server_without_a_key():
+    settings = Settings(
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        ollama_base_url="https://me:pw@llm.example/v1",
+    )
+    assert settings.ollama_base_url == "https://me:pw@llm.example/v1"
+
+
 def test_a_replica_opens_ten_database_connections_at_most_unless_told_otherwise(monkeypatch):
     settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
     assert settings.chorus_database_pool_size == 10
