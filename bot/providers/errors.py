@@ -26,6 +26,7 @@ from bot.providers.base import (
 )
 
 MAX_DETAIL_CHARS = 200
+_UNSERVED_REGION = "unsupported_country_region_territory"
 # An address in a transport error's text (it may carry a user and password, or a key).
 _ADDRESS = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 
@@ -98,6 +99,13 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
     if status == 403 and isinstance(_object_at(error, "metadata").get("reasons"), list):
         # OpenRouter's moderation: the key is fine, the message was flagged.
         return refusal(provider, detail)
+    if status == 403 and error.get("code") == _UNSERVED_REGION:
+        # The key is fine: OpenAI does not serve where the bot runs (nor would it later).
+        return BadRequest(
+            f"{provider} does not serve the country or region this bot runs in "
+            f"(HTTP 403 {_UNSERVED_REGION}).",
+            status=status,
+        )
     return error_for_status(provider, status, detail, retry_after=retry_after)
 
 

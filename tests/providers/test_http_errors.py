@@ -247,6 +247,18 @@ async def test_openrouter_rate_limit_reads_when_it_resets_from_the_body():
             "The model `gpt-9` does not exist or you do not have access to it.",
         ),
         (
+            "OpenAI",
+            403,
+            openai_error(
+                "Country, region, or territory not supported",
+                "request_forbidden",
+                "unsupported_country_region_territory",
+            ),
+            BadRequest,
+            "OpenAI does not serve the country or region this bot runs in "
+            "(HTTP 403 unsupported_country_region_territory).",
+        ),
+        (
             "Anthropic",
             400,
             anthropic_error("invalid_request_error", "max_tokens: Field required"),
