@@ -172,6 +172,12 @@ def error_for_status(
         # Not the API's own "no such model" (that comes with a message): a base URL that
         # misses its `/v1` (or has one too many) answers a bare 404 page.
         detail = "no API answers at that address; check the provider's *_BASE_URL setting"
+    if 300 <= status <= 399:  # redirects are not followed: a request is not sent twice
+        return BadRequest(
+            f"{provider} answered with a redirect ({cited}); check the provider's *_BASE_URL "
+            "setting (https, not http?).",
+            status=http_status,
+        )
     if 400 <= status <= 499:
         ending = f": {detail}" if detail else "."
         return BadRequest(f"{provider} rejected the request ({cited}){ending}", status=http_status)

@@ -297,6 +297,17 @@ async def test_a_bare_404_page_points_at_the_base_url():
     )
 
 
+async def test_a_redirect_points_at_the_base_url_and_is_not_followed():
+    server = ReplayServer(b"", status=301, headers={"location": "https://api.openai.com/v1/x"})
+    answer = await ask("OpenAI", server)
+
+    assert isinstance(answer.error, BadRequest) and not answer.error.retryable
+    assert str(answer.error) == (
+        "OpenAI answered with a redirect (HTTP 301); check the provider's *_BASE_URL setting "
+        "(https, not http?)."
+    )
+
+
 async def test_gemini_invalid_key_is_an_authentication_error_not_a_bad_request():
     details = [
         {
