@@ -36,7 +36,11 @@ class Settings(BaseSettings):
     # An empty variable (a `.env` template line, docker-compose passing an unset one through)
     # means unset: its default applies.
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
+        allow_inf_nan=False,  # `inf` seconds or days is no setting: it would mean "never"
     )
 
     slack_bot_token: SecretStr | None = None

@@ -120,6 +120,18 @@ def test_a_pool_size_that_is_no_positive_whole_number_names_the_variable(monkeyp
     )
 
 
+@pytest.mark.parametrize(
+    "variable",
+    ["CHORUS_FORGET_AFTER_DAYS", "CHORUS_PROVIDER_READ_TIMEOUT", "CHORUS_STREAM_UPDATE_SECONDS"],
+)
+@pytest.mark.parametrize("value", ["inf", "Infinity", "nan"])
+def test_a_number_that_is_not_finite_names_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as error:
+        Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert describe_validation_error(error.value).startswith(f"Configuration error: {variable}: ")
+
+
 def test_the_readme_documents_every_variable_the_bot_reads_with_its_default():
     """The README's configuration tables are what an admin sets the bot up from: a variable
     added, renamed or given another default without them fails here."""
