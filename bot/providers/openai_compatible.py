@@ -131,6 +131,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     chunk = parse_json_object(event.data)
     if chunk.get("error") is not None:
         raise error_in_stream(state.provider, chunk["error"])
+    if chunk.get("object") == "error":  # vLLM sends its error response itself in the stream
+        raise error_in_stream(state.provider, chunk)
     usage = field(chunk, "usage", dict)
     if usage is not None:
         state.count_tokens(

@@ -247,6 +247,22 @@ async def test_openrouter_numeric_error_code_in_the_stream_is_mapped():
     assert str(answer.error) == "OpenRouter is overloaded (error 503); try again in a moment."
 
 
+async def test_a_vllm_error_response_sent_in_the_stream_is_read_as_its_error():
+    error = (
+        'data: {"object":"error","message":"This model\'s maximum context length is 4096 '
+        'tokens.","type":"BadRequestError","param":null,"code":400}\n\n'
+    )
+    server = ReplayServer((chunk("4") + error).encode())
+    answer = await ask(server, base_url="http://127.0.0.1:8000/v1", api_key=None)
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        "127.0.0.1:8000 rejected the request (error 400): This model's maximum context length "
+        "is 4096 tokens."
+    )
+
+
 async def test_error_finish_reason_without_an_error_object_is_a_server_error():
     answer = await ask(ReplayServer((chunk("4") + chunk(finish="error")).encode()), api_key=KEY)
 
