@@ -316,6 +316,11 @@ def signed_by_slack(signature: SignatureVerifier, body: bytes, headers: Mapping[
     """Whether Slack signed this request, lately: anything else (no signature, a stale or
     malformed timestamp, another secret) is refused."""
     timestamp = headers.get("X-Slack-Request-Timestamp", "")
-    if not timestamp.isdigit():
+    claimed = headers.get("X-Slack-Signature", "")
+    # What the verifier cannot read (`²` is a digit to Python, not to int()) is not Slack's.
+    if not (timestamp.isascii() and timestamp.isdigit() and claimed.isascii()):
         return False
-    return signature.is_valid(body, timestamp, headers.get("X-Slack-Signature", ""))
+    try:
+        return signature.is_valid(body, timestamp, claimed)
+    except UnicodeDecodeError:  # Slack sends UTF-8 only
+        return False

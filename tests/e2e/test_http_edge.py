@@ -4,6 +4,7 @@ reaches the log from a refused request, and health tells a load balancer the tru
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -26,9 +27,15 @@ ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
         ({"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"}, b"{}"),
         ({"X-Slack-Request-Timestamp": "1.5", "X-Slack-Signature": "v0=00"}, b"{}"),
         ({"Content-Type": "application/json"}, b"not json"),
+        # What Slack's signature verifier cannot even read: no crash, a refusal.
+        ({"X-Slack-Request-Timestamp": "\u00b2".encode(), "X-Slack-Signature": "v0=00"}, b"{}"),
+        ({"X-Slack-Request-Timestamp": "NOW", "X-Slack-Signature": b"v0=\xe9"}, b"{}"),
+        ({"X-Slack-Request-Timestamp": "NOW", "X-Slack-Signature": "v0=" + "0" * 64}, b"\xff"),
     ],
 )
 def test_a_malformed_unsigned_request_is_refused_like_any_other(bot, models, headers, body):
+    now = str(int(time.time()))
+    headers = {name: now if value == "NOW" else value for name, value in headers.items()}
     response = httpx.post(bot.events_url, content=body, headers=headers, trust_env=False)
 
     assert response.status_code == 401
