@@ -12,6 +12,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
@@ -179,6 +180,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_not_the_token_notice)
     app = AsyncApp(
         client=web_client,
+        authorize=authorized_as(bot_user_id, settings.slack_bot_token.get_secret_value()),
         # Requests are verified before Bolt sees them (`http_routes`).
         request_verification_enabled=False,
         # Our listener only records the event and starts the work: the ack follows the record.
@@ -209,9 +211,27 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
 
 
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
-    """Bolt reads SLACK_BOT_TOKEN itself, then warns at every start that the client it is given
-    (made with that very token) wins over it: nothing an admin needs to read."""
-    return "`token` will be unused" not in record.getMessage()
+    """Bolt reads SLACK_BOT_TOKEN itself, then warns at every start that the client and the
+    authorization it is given (made with that very token) win over it: nothing an admin needs
+    to read."""
+    message = record.getMessage()
+    return "`token` will be unused" not in message and "will be ignored" not in message
+
+
+def authorized_as(bot_user_id: str, token: str) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Bolt's authorization of every request, from what start-up learnt (`identify_bot`).
+    Left to itself, Bolt asks auth.test on the first request, and answers a Slack blip then
+    with a 200 saying to reinstall the app: the event acknowledged, and lost."""
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            bot_user_id=bot_user_id,
+            bot_token=token,
+        )
+
+    return authorize
 
 
 async def open_database(database_url: str, *, pool_size: int) -> Database:

@@ -8,7 +8,7 @@ import time
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import ALICE, CHANNEL, MODEL_IDS, ask
+from tests.e2e.scene import ALICE, CHANNEL, MENTION, MODEL_IDS, ask
 from tests.e2e.slack_views import (
     answers_in,
     body,
@@ -259,3 +259,42 @@ def test_a_final_edit_the_workspace_refuses_is_given_up_not_retried_forever(
     time.sleep(3)  # recovery sweeps every 0.25 s here
     assert len(slack.calls_for("chat.update")) == settled
     assert settled <= 2  # at most one streaming edit (they stop at the first refusal), the final
+
+
+def a_slack_blip_on_auth_test(slack) -> None:
+    """The Web API fails for a moment (auth.test, and slack_sdk's two retries of it)."""
+    slack.inject("auth.test", times=3, status=500, error="internal_error", retry_after=None)
+
+
+def test_a_slack_blip_on_the_first_event_after_start_loses_nothing(bot, slack, models, events):
+    """Start-up learnt who the bot is: nothing asks Slack again when the first event comes."""
+    a_slack_blip_on_auth_test(slack)
+    said = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} first after a deploy")
+    first, _ = [events.envelope(event) for event in events.events_for(CHANNEL, said)]
+
+    response = events.deliver(bot.events_url, first, timeout=10)
+
+    assert response.status_code == 200 and "reinstall" not in response.text
+    wait_for_answers(slack, CHANNEL, 3)
+    assert len(slack.calls_for("auth.test")) == 1, "only start-up's"
+
+
+def test_a_slack_blip_on_the_first_command_after_start_is_no_lost_installation(bot, slack, events):
+    a_slack_blip_on_auth_test(slack)
+
+    response = events.user_runs_command(CHANNEL, ALICE, "models", to=bot.events_url)
+
+    assert response.json()["text"].startswith("Models in this channel (the workspace default)")
+
+
+def test_a_slack_blip_on_the_first_socket_event_after_start_loses_nothing(
+    socket_bot, slack, models, events
+):
+    a_slack_blip_on_auth_test(slack)
+    said = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} first over the socket")
+    first, _ = [events.envelope(event) for event in events.events_for(CHANNEL, said)]
+
+    delivery = slack.socket_mode.deliver(first, timeout=10)
+
+    assert delivery.acked
+    wait_for_answers(slack, CHANNEL, 3)
