@@ -4,6 +4,7 @@ buttons act on answers."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,15 @@ def register_listeners(
 
     app.action(STOP_ACTION)(on_stop_pressed)
     app.action(REGENERATE_ACTION)(on_regenerate_pressed)
+
+    async def acknowledge_only() -> None:
+        """An event the app was subscribed to (by an admin, beyond the manifest) that the bot
+        has no use for: acknowledged, or Slack would send it again and count it as failed."""
+
+    app.event(_ANY_EVENT)(acknowledge_only)  # last: the listeners above come first
+
+
+_ANY_EVENT = re.compile(".*")
 
 
 def command_place(command: dict[str, Any]) -> str:

@@ -15,3 +15,11 @@ MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
 def ask(bot: BotProcess, events: SlackEventSender, text: str = "go") -> None:
     """Alice mentions the bot in CHANNEL."""
     events.user_says(CHANNEL, ALICE, f"{MENTION} {text}", to=[bot.events_url])
+
+
+# Events an admin may subscribe the app to beyond the manifest, which the bot has no use for.
+UNUSED_EVENTS = [
+    {"type": "member_joined_channel", "user": ALICE, "channel": CHANNEL, "event_ts": "1.1"},
+    {"type": "app_uninstalled", "event_ts": "1.2"},
+    {"type": "tokens_revoked", "tokens": {"bot": ["U0BOT"]}, "event_ts": "1.3"},
+]

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from tests.doubles.slack_events import SlackEventSender
 from tests.doubles.tcp_proxy import TcpProxy
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import ALICE, CHANNEL, MENTION
+from tests.e2e.scene import ALICE, CHANNEL, MENTION, UNUSED_EVENTS
 
 # The door is the same whatever the database behind it.
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -80,6 +80,15 @@ def database_proxy(database_url: str) -> Iterator[TcpProxy]:
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
     yield proxy
     proxy.stop()
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("event", UNUSED_EVENTS, ids=lambda event: event["type"])
+def test_an_event_the_bot_has_no_use_for_is_acknowledged(bot, events, models, event):
+    response = events.deliver(bot.events_url, events.envelope(event))
+
+    assert response.status_code == 200
+    assert models.requests == []
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

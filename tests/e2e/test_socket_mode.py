@@ -27,7 +27,7 @@ from tests.e2e.answer_buttons import (
     numbered_takes,
     stream_slowly,
 )
-from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS, UNUSED_EVENTS
 from tests.e2e.slack_views import (
     answers_in,
     body,
@@ -299,3 +299,10 @@ def test_an_app_token_slack_refuses_stops_start_up_clearly(token, said, start_so
     assert f"Configuration error: {said}" in output
     assert "Traceback" not in output
     assert token not in output
+
+
+@pytest.mark.parametrize("event", UNUSED_EVENTS, ids=lambda event: event["type"])
+def test_an_event_the_bot_has_no_use_for_is_acknowledged_over_the_socket(
+    socket_bot, slack, events, event
+):
+    assert slack.socket_mode.deliver(events.envelope(event), timeout=5).acked
