@@ -27,8 +27,8 @@ from bot.providers.base import (
 
 MAX_DETAIL_CHARS = 200
 _UNSERVED_REGION = "unsupported_country_region_territory"
-# An address in a transport error's text (it may carry a user and password, or a key).
-_ADDRESS = re.compile(r"[A-Za-z][\w+.-]*://\S+")
+# A URL in a transport error's text (it may carry a user and password, or a key).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 
 # Errors that arrive inside a stream carry no HTTP status, only the API's name for the error;
 # these are the statuses the same errors are sent with outside a stream.
@@ -217,12 +217,21 @@ def one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
 def reason_for_log(error: ProviderError) -> str:
     """What the line people see leaves out, for the log: the transport's own reason for a
     failure to connect, a timeout or a cut stream (a refused connection, a certificate that
-    did not verify, a name that did not resolve), without any address. "" when it has none."""
+    did not verify, a name that did not resolve), without any URL (one may carry a key).
+    "" when it has none."""
     cause = error.__cause__
     if not isinstance(cause, httpx.TransportError):
         return ""
-    reason = one_line(_ADDRESS.sub("<address>", str(cause))) or "no detail given"
+    reason = one_line(_URL_IN_TEXT.sub("<URL>", str(_first_cause(cause)))) or "no detail given"
     return f" ({type(cause).__name__}: {reason})"
+
+
+def _first_cause(error: BaseException) -> BaseException:
+    """The error all the others were raised from (httpx's ConnectError says "All connection
+    attempts failed"; the socket's own error, deeper down, says why)."""
+    while (cause := error.__cause__ or error.__context__) is not None:
+        error = cause.exceptions[0] if isinstance(cause, BaseExceptionGroup) else cause
+    return error
 
 
 def _error_object(content: bytes) -> dict[str, Any]:

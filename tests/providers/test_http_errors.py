@@ -449,6 +449,16 @@ async def test_transport_failures_are_named_without_url_or_key(failure, expected
     assert str(answer.error) == line
 
 
+def refused_deep_down() -> httpx.ConnectError:
+    """As httpx raises a refused connection: its own words are anyio's, the socket's below."""
+    refused = ConnectionRefusedError(111, "Connect call failed ('10.0.0.5', 443)")
+    gave_up = OSError("All connection attempts failed")
+    gave_up.__cause__ = refused
+    error = httpx.ConnectError("All connection attempts failed")
+    error.__context__ = gave_up
+    return error
+
+
 @pytest.mark.parametrize(
     ("failure", "reason"),
     [
@@ -462,12 +472,16 @@ async def test_transport_failures_are_named_without_url_or_key(failure, expected
         ),
         (
             httpx.ConnectError(f"cannot reach https://user:{KEY}@proxy.example/v1?key={KEY}"),
-            " (ConnectError: cannot reach <address>)",
+            " (ConnectError: cannot reach <URL>)",
         ),
         (httpx.ReadTimeout(""), " (ReadTimeout: no detail given)"),
+        (
+            refused_deep_down(),
+            " (ConnectError: [Errno 111] Connect call failed ('10.0.0.5', 443))",
+        ),
     ],
 )
-async def test_the_log_is_told_why_a_transport_failed_without_any_address(failure, reason):
+async def test_the_log_is_told_why_a_transport_failed_without_any_url(failure, reason):
     answer = await ask("Gemini", ReplayServer(fail_before_response=failure))
 
     assert answer.error is not None and reason_for_log(answer.error) == reason
