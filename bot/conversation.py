@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.chat.attachments import unread_files_notice
 from bot.chat.catalog import ModelCatalog
 from bot.chat.commands import asks_for_help, help_text
 from bot.chat.in_chat import IN_CHAT_REACTION, InChatChoice
@@ -96,7 +95,7 @@ class Conversations:
         try:
             if isinstance(route, ContinueThread):
                 assert parent is not None
-                await self._thread_message(claim, message, parent, picks, readable.unread_files)
+                await self._thread_message(claim, message, parent, picks, readable.files_notice)
             elif picks.words and not picks.text:
                 chosen = resolve_picks(self._catalog, picks.words)
                 await self._reply_once(
@@ -105,7 +104,7 @@ class Conversations:
             elif not picks.text or _asks_for_help(picks):
                 await self._reply_once(claim, message, self._help(message))
             else:
-                await self._start_round(claim, message, route, picks, readable.unread_files)
+                await self._start_round(claim, message, route, picks, readable.files_notice)
         except UnknownModels as unknown:
             await self._reply_once(claim, message, str(unknown))
 
@@ -246,7 +245,7 @@ class Conversations:
         message: IncomingMessage,
         route: StartRound,
         picks: ModelPicks,
-        unread_files: Sequence[str],
+        files_notice: str | None,
     ) -> None:
         author = await self._web.user_name(message.user_id)
         text = picks.text
@@ -284,7 +283,7 @@ class Conversations:
             started.answers,
             request,
             route.reply_in_thread,
-            notice=unread_files_notice(unread_files),
+            notice=files_notice,
         )
 
     async def _thread_message(
@@ -293,13 +292,13 @@ class Conversations:
         message: IncomingMessage,
         parent: ParentAnswer,
         picks: ModelPicks,
-        unread_files: Sequence[str],
+        files_notice: str | None,
     ) -> None:
         """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
         alone only does that. `@Chorus help` asks the bot, not the thread's model."""
         handover = thread_handed_to(self._catalog, picks)
         if picks.text and not (message.mentions_bot and _asks_for_help(picks)):
-            await self._continue_thread(claim, message, parent, picks.text, handover, unread_files)
+            await self._continue_thread(claim, message, parent, picks.text, handover, files_notice)
         elif handover is None:
             await self._reply_once(claim, message, self._help(message))
         elif await self._store.switch_thread(
@@ -314,7 +313,7 @@ class Conversations:
         parent: ParentAnswer,
         text: str,
         handover: ThreadHandover | None,
-        unread_files: Sequence[str],
+        files_notice: str | None,
     ) -> None:
         author = await self._web.user_name(message.user_id)
         started = await self._store.start_thread_turn(
@@ -344,7 +343,7 @@ class Conversations:
         )
         notices = [
             handover.note() if handover is not None and handover.not_asked else None,
-            unread_files_notice(unread_files),
+            files_notice,
         ]
         await self._fan_out.answer(
             message,

@@ -3,6 +3,7 @@ size limits) and how they are written into the message the models read."""
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ _TEXT_FILETYPES = frozenset(
 )
 _BACKTICK_RUN = re.compile(r"`{3,}")
 UNREADABLE = "could not be read"
+NOT_UTF8 = "not UTF-8 text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +155,16 @@ def files_to_read(files: Sequence[AttachedFile]) -> list[AttachedFile | FileNotS
 
 
 def file_text(data: bytes | None) -> str | None:
-    """The text of a downloaded file, or None when it is not UTF-8 text (or was not got)."""
-    if data is None or b"\x00" in data:
+    """The text of a downloaded file, or None when it is not UTF-8 text (or UTF-16 with its
+    byte order mark, as Windows saves "Unicode text"), or was not got."""
+    if data is None:
+        return None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    if b"\x00" in data:
         return None
     try:
         return data.decode("utf-8-sig")
@@ -183,18 +193,43 @@ def with_files(text: str, outcomes: Sequence[FileOutcome]) -> str:
     return "\n".join(parts)
 
 
+def files_notice(outcomes: Sequence[FileOutcome]) -> str | None:
+    """What the person is told of the text files they attached that the models were not
+    shown: those that could not be downloaded, and those that are not UTF-8 text (None when
+    there are none)."""
+    unread = [o.name for o in outcomes if isinstance(o, FileNotShown) and o.why == UNREADABLE]
+    not_utf8 = [o.name for o in outcomes if isinstance(o, FileNotShown) and o.why == NOT_UTF8]
+    notices = [unread_files_notice(unread), _not_utf8_notice(not_utf8)]
+    return " ".join(notice for notice in notices if notice) or None
+
+
 def unread_files_notice(names: Sequence[str]) -> str | None:
     """What the person is told when files they attached could not be downloaded (None when
     every file was)."""
     if not names:
         return None
-    listed = ", ".join(quoted(name) for name in names)
     return (
-        f"I couldn't download {listed} from Slack, so the models were told of "
-        f"{'it' if len(names) == 1 else 'them'} but not shown the text. If this keeps "
-        "happening, a Slack admin may need to give the app the `files:read` scope (reinstall "
-        "it from its manifest)."
+        f"I couldn't download {_listed(names)} from Slack, so the models were told of "
+        f"{_it_or_them(names)} but not shown the text. If this keeps happening, a Slack admin "
+        "may need to give the app the `files:read` scope (reinstall it from its manifest)."
     )
+
+
+def _not_utf8_notice(names: Sequence[str]) -> str | None:
+    if not names:
+        return None
+    return (
+        f"The models were told of {_listed(names)} but not shown the text, which is not "
+        f"UTF-8: save {_it_or_them(names)} as UTF-8 to share it."
+    )
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(quoted(name) for name in names)
+
+
+def _it_or_them(names: Sequence[str]) -> str:
+    return "it" if len(names) == 1 else "them"
 
 
 def _fence_for(text: str) -> str:

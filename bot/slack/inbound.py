@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.chat.attachments import (
+    NOT_UTF8,
     UNREADABLE,
     AttachedFile,
     FileNotShown,
     FileOutcome,
     FileShown,
     file_text,
+    files_notice,
     files_to_read,
     with_files,
 )
@@ -152,10 +154,11 @@ def _changed(
 
 @dataclass(frozen=True, slots=True)
 class ReadableMessage:
-    """A message as the models read it, and the attached files that could not be read."""
+    """A message as the models read it, and what its author is to be told of the attached
+    text files the models were not shown (`files_notice`)."""
 
     text: str
-    unread_files: tuple[str, ...] = ()
+    files_notice: str | None = None
 
 
 async def readable_message(
@@ -170,20 +173,18 @@ async def readable_message(
     described = await asyncio.gather(*(files.describe(file) for file in message.attachments))
     planned = files_to_read(described)
     outcomes = await asyncio.gather(*(_read(file, files) for file in planned))
-    unread = tuple(
-        outcome.name
-        for outcome in outcomes
-        if isinstance(outcome, FileNotShown) and outcome.why == UNREADABLE
-    )
-    return ReadableMessage(with_files(text, outcomes), unread)
+    return ReadableMessage(with_files(text, outcomes), files_notice(outcomes))
 
 
 async def _read(planned: AttachedFile | FileNotShown, files: FileSource) -> FileOutcome:
     if isinstance(planned, FileNotShown):
         return planned
-    text = file_text(await files.read(planned))
-    if text is None:
+    data = await files.read(planned)
+    if data is None:
         return FileNotShown(planned.name, UNREADABLE)
+    text = file_text(data)
+    if text is None:
+        return FileNotShown(planned.name, NOT_UTF8)
     return FileShown(planned.name, text)
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
+
 from bot.chat.attachments import (
     MAX_FILE_BYTES,
     MAX_MESSAGE_FILE_BYTES,
+    NOT_UTF8,
+    UNREADABLE,
     AttachedFile,
     FileNotShown,
     FileShown,
     file_text,
+    files_notice,
     files_to_read,
     unread_files_notice,
     with_files,
@@ -85,6 +90,12 @@ def test_only_utf8_text_without_nul_bytes_counts_as_text():
     assert file_text(None) is None
 
 
+def test_utf16_text_with_its_byte_order_mark_is_text_too():
+    assert file_text("id;name\r\n1;café\r\n".encode("utf-16")) == "id;name\r\n1;café\r\n"
+    assert file_text(codecs.BOM_UTF16_BE + "x".encode("utf-16-be")) == "x"
+    assert file_text(codecs.BOM_UTF16_LE + b"\x00\xd8") is None  # a lone surrogate
+
+
 def test_shown_files_follow_the_text_in_fences_and_the_rest_are_named():
     text = with_files(
         "what is wrong here?",
@@ -105,6 +116,22 @@ def test_a_file_with_fences_of_its_own_cannot_close_the_fence_around_it():
     readme = "Run:\n```sh\nmake\n```\n````\nfour\n````"
     text = with_files("", [FileShown("README.md", readme)])
     assert text == f"[attached file: README.md]\n`````\n{readme}\n`````"
+
+
+def test_the_author_is_told_of_files_not_downloaded_apart_from_files_not_utf8():
+    outcomes = [
+        FileShown("ok.txt", "fine"),
+        FileNotShown("gone.txt", UNREADABLE),
+        FileNotShown("export.csv", NOT_UTF8),
+        FileNotShown("photo.png"),  # not text: nothing to tell
+        FileNotShown("big.log", "too large to show, 3.2 MB"),
+    ]
+    notice = files_notice(outcomes)
+    assert notice == (
+        f"{unread_files_notice(['gone.txt'])} The models were told of `export.csv` but not "
+        "shown the text, which is not UTF-8: save it as UTF-8 to share it."
+    )
+    assert files_notice(outcomes[3:]) is None
 
 
 def test_the_notice_of_unread_files_names_them_and_the_likely_fix():

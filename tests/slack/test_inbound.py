@@ -187,15 +187,20 @@ async def test_attached_files_that_are_not_text_are_named_to_the_models_as_not_s
     assert files.emulator.file_downloads() == [], "not text: never downloaded"
 
 
-async def test_attached_text_files_are_read_and_unreadable_ones_said_so(files):
+async def test_attached_text_files_are_read_and_ones_not_utf8_said_so(files):
     notes = SharedFile("notes.txt", "the plan\n")
     binary = SharedFile("data.txt", b"\x00\x01\x02\x03")
-    readable = await files.read(files.message("<@U0BOT> read these", notes, binary))
-    assert readable.unread_files == ("data.txt",)
+    latin = SharedFile("export.csv", "café;1\n".encode("latin-1"))
+    readable = await files.read(files.message("<@U0BOT> read these", notes, binary, latin))
     assert readable.text == (
         "read these\n[attached file: notes.txt]\n```\nthe plan\n```\n"
-        "[attached, not shown to you: data.txt (could not be read)]"
+        "[attached, not shown to you: data.txt (not UTF-8 text), export.csv (not UTF-8 text)]"
     )
+    assert readable.files_notice == (
+        "The models were told of `data.txt`, `export.csv` but not shown the text, which is "
+        "not UTF-8: save them as UTF-8 to share it."
+    )
+    assert "download" not in readable.files_notice
 
 
 async def test_a_message_full_of_mentions_looks_each_person_up_once_and_few_in_all():
