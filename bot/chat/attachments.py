@@ -142,7 +142,9 @@ def files_to_read(files: Sequence[AttachedFile]) -> list[AttachedFile | FileNotS
     budget = MAX_MESSAGE_FILE_BYTES
     planned: list[AttachedFile | FileNotShown] = []
     for file in files:
-        if not file.is_text:
+        if not file.described:  # files.info could not say what it is (no files:read scope?)
+            planned.append(FileNotShown(file.name, UNREADABLE))
+        elif not file.is_text:
             planned.append(FileNotShown(file.name))
         elif file.url is None:
             planned.append(FileNotShown(file.name, UNREADABLE))
@@ -180,11 +182,10 @@ def with_files(text: str, outcomes: Sequence[FileOutcome]) -> str:
     for outcome in outcomes:
         if isinstance(outcome, FileShown):
             fence = _fence_for(outcome.text)
-            parts.append(
-                f"[attached file: {outcome.name}]\n{fence}\n{outcome.text.rstrip()}\n{fence}"
-            )
+            name = _on_one_line(outcome.name)
+            parts.append(f"[attached file: {name}]\n{fence}\n{outcome.text.rstrip()}\n{fence}")
     not_shown = [
-        outcome.name if outcome.why is None else f"{outcome.name} ({outcome.why})"
+        _on_one_line(outcome.name) + ("" if outcome.why is None else f" ({outcome.why})")
         for outcome in outcomes
         if isinstance(outcome, FileNotShown)
     ]
@@ -230,6 +231,11 @@ def _listed(names: Sequence[str]) -> str:
 
 def _it_or_them(names: Sequence[str]) -> str:
     return "it" if len(names) == 1 else "them"
+
+
+def _on_one_line(name: str) -> str:
+    """A file's name as the line it heads: a line break in it would end the header early."""
+    return " ".join(name.split())
 
 
 def _fence_for(text: str) -> str:

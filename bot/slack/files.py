@@ -43,7 +43,7 @@ class SlackFiles:
         found = await self._web.file_info(file.file_id)
         described = attached_file(found) if found is not None else None
         if described is None or not described.described:
-            return AttachedFile(UNDESCRIBED_FILE, file_id=file.file_id)
+            return AttachedFile(UNDESCRIBED_FILE, file_id=file.file_id, described=False)
         return described
 
     async def read(self, file: AttachedFile) -> bytes | None:

@@ -113,7 +113,7 @@ async def test_a_file_that_cannot_be_looked_up_is_named_for_what_it_is(emulator,
 
     described = await files.describe(unknown)
     assert described.name == "a file shared from another organisation"
-    assert not described.is_text
+    assert not described.is_text and not described.described
 
 
 async def test_files_come_through_the_proxy_the_environment_names(emulator, monkeypatch):
