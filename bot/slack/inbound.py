@@ -92,13 +92,16 @@ def attached_files(files: object) -> tuple[AttachedFile, ...]:
 def attached_file(file: Mapping[str, Any]) -> AttachedFile | None:
     """One file object of an event or of files.info. A file shared from another organisation
     comes as its id alone (`check_file_info`); one Slack keeps from the bot (past a free
-    plan's limit) has no download URL; one with neither a name nor an id is no file."""
+    plan's limit) has no download URL; one kept outside Slack (Google Drive) is no text the
+    bot can read; one with neither a name nor an id is no file."""
     file_id = file.get("id") or None
     if file.get("file_access") == "check_file_info" and file_id:
         return AttachedFile(name=str(file_id), file_id=str(file_id), described=False)
     name = file.get("name") or file.get("title")
     if not name:
         return None
+    if file.get("is_external"):  # a Google Drive or Dropbox file: only linked from Slack
+        return AttachedFile(name=str(name), file_id=str(file_id) if file_id else None)
     return AttachedFile(
         name=str(name),
         mimetype=str(file.get("mimetype") or ""),

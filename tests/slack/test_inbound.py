@@ -136,6 +136,15 @@ def test_attached_files_are_kept_as_slack_describes_them():
         {"id": "F2", "title": "notes", "url_private": "https://files.slack.com/F2/notes"},
         {"id": "F3", "mode": "hidden_by_limit"},
         {"id": "F4", "mode": "file_access", "file_access": "check_file_info", "user": ""},
+        {
+            "id": "F5",
+            "name": "plan.txt",
+            "mimetype": "text/plain",
+            "mode": "external",
+            "is_external": True,
+            "external_type": "dropbox",
+            "url_private": "https://www.dropbox.com/s/abc/plan.txt",
+        },
     ]
     message = incoming_message(
         event(subtype="file_share", files=files), team_id="T1", bot_user_id="U0BOT"
@@ -145,6 +154,7 @@ def test_attached_files_are_kept_as_slack_describes_them():
         AttachedFile("chart.png", mimetype="image/png", filetype="png", size=7, file_id="F1"),
         AttachedFile("notes", url="https://files.slack.com/F2/notes", file_id="F2"),
         AttachedFile("F4", file_id="F4", described=False),
+        AttachedFile("plan.txt", file_id="F5"),  # not text the bot can download
     )
 
 
