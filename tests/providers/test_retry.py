@@ -326,7 +326,7 @@ async def test_a_provider_that_cannot_be_reached_yet_is_retried(models):
         (ModelFault(refusal=True), Refused),
         (ModelFault(status=429, error_type="insufficient_quota"), QuotaExhausted),
         (ModelFault(output_limit_after_chunks=0), OutputLimitReached),
-        (ModelFault(status=302), ProviderError),
+        (ModelFault(status=302), BadRequest),  # a redirect: check the base URL
     ],
 )
 async def test_non_retryable_errors_propagate_at_once(
