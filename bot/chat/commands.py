@@ -64,9 +64,10 @@ def parse_command(text: str) -> Command:
     if verb == "new" and not arguments:
         return NewChat()
     if verb == "models":
-        if [word.lower() for word in arguments] == ["default"]:
+        lowered = [word.lower() for word in arguments]
+        if lowered == ["default"]:
             return UseDefaultModels()
-        if "default" in (word.lower() for word in arguments):
+        if "default" in lowered:
             return Help(unknown=text.strip())  # `default` goes alone
         return SetModels(arguments) if arguments else ShowModels()
     if verb == "help" and not arguments:

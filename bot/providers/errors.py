@@ -229,8 +229,13 @@ def reason_for_log(error: ProviderError) -> str:
 def _first_cause(error: BaseException) -> BaseException:
     """The error all the others were raised from (httpx's ConnectError says "All connection
     attempts failed"; the socket's own error, deeper down, says why)."""
+    seen = {id(error)}  # a chain set by hand may loop back
     while (cause := error.__cause__ or error.__context__) is not None:
-        error = cause.exceptions[0] if isinstance(cause, BaseExceptionGroup) else cause
+        cause = cause.exceptions[0] if isinstance(cause, BaseExceptionGroup) else cause
+        if id(cause) in seen:
+            break
+        seen.add(id(cause))
+        error = cause
     return error
 
 

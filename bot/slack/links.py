@@ -8,7 +8,6 @@ other than where it goes is shown as its label, as text, and then its real targe
 from __future__ import annotations
 
 import html
-import ipaddress
 import re
 import unicodedata
 from bisect import bisect_right
@@ -50,7 +49,9 @@ _BRACKET = re.compile(r"[\[\]]")
 _EMPHASIS = re.compile(r"[*_~`\[\]]")
 # Dots IDNA reads as `.` in a host name: `acme。com` names acme.com.
 _LOOK_ALIKE_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
-_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?P<rest>[:/?#]\S*)?")
+# An IPv4 address (`192.168.1.1`, `10.0.0.1:8080/admin`) names the host it is.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}(?P<rest>[:/?#]\S*)?")
 _URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 _DOMAIN = re.compile(
     r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[\w-]+)\.?(?P<rest>[:/?#]\S*)?"
@@ -155,22 +156,10 @@ def _host_named(shown: str) -> str | None:
     `www.acme.com/login`)."""
     if _URL.fullmatch(shown):
         return _host(shown)
-    domain = _DOMAIN.fullmatch(shown) or _ip_address(shown)
+    domain = _DOMAIN.fullmatch(shown) or _IPV4.fullmatch(shown)
     if domain is None:
         return None
     return _bare_host(shown[: domain.start("rest")] if domain["rest"] else shown)
-
-
-def _ip_address(shown: str) -> re.Match[str] | None:
-    """An IPv4 address (`192.168.1.1`, `10.0.0.1:8080/admin`) naming the host it is."""
-    address = _IPV4.fullmatch(shown)
-    if address is None:
-        return None
-    try:
-        ipaddress.IPv4Address(shown[: address.start("rest")] if address["rest"] else shown)
-    except ValueError:
-        return None
-    return address
 
 
 def _names_the_file(shown: str, target: str) -> bool:

@@ -487,6 +487,16 @@ async def test_the_log_is_told_why_a_transport_failed_without_any_url(failure, r
     assert answer.error is not None and reason_for_log(answer.error) == reason
 
 
+def test_a_chain_of_causes_that_loops_back_still_gives_a_reason():
+    refused = ConnectionRefusedError(111, "Connection refused")
+    error = httpx.ConnectError("All connection attempts failed")
+    error.__context__, refused.__cause__ = refused, error
+    failed = ConnectionFailed("Could not connect to Gemini.")
+    failed.__cause__ = error
+
+    assert reason_for_log(failed) == " (ConnectError: [Errno 111] Connection refused)"
+
+
 async def test_an_error_the_provider_answered_has_no_more_to_tell_the_log():
     answer = await ask("OpenAI", ReplayServer(b"", status=500))
 
