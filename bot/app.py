@@ -13,6 +13,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
@@ -310,7 +311,11 @@ def http_routes(
             # Neither the body nor the headers: they may hold what someone said.
             log.warning("refused a request not signed with SLACK_SIGNING_SECRET")
             return web.json_response({"error": "invalid request"}, status=401)
-        bolt_response = await bot.app.async_dispatch(await to_bolt_request(request))
+        bolt_request = await _as_bolt_request(request)
+        if bolt_request is None:
+            log.warning("refused a signed request whose body is not what Slack sends")
+            return web.json_response({"error": "invalid request"}, status=400)
+        bolt_response = await bot.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def health(_request: web.Request) -> web.Response:
@@ -330,6 +335,16 @@ def http_routes(
     if socket_connected is None:
         application.router.add_post("/slack/events", slack_events)
     return application
+
+
+async def _as_bolt_request(request: web.Request) -> AsyncBoltRequest | None:
+    """The request as Bolt reads it, or None when its body is no JSON object or form."""
+    try:
+        bolt_request = await to_bolt_request(request)
+    except (ValueError, AttributeError):
+        # Bolt parses the body as it builds the request, and reads it as a JSON object.
+        return None
+    return bolt_request if isinstance(bolt_request.body, dict) else None
 
 
 def signed_by_slack(signature: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.doubles.slack_events import SlackEventSender
+from tests.doubles.slack_signing import signed_headers
 from tests.doubles.tcp_proxy import TcpProxy
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MENTION, UNUSED_EVENTS
@@ -40,6 +41,28 @@ def test_a_malformed_unsigned_request_is_refused_like_any_other(bot, models, hea
 
     assert response.status_code == 401
     wait_until(lambda: "refused a request" in bot.logs(), message="the refusal logged")
+    assert "Traceback" not in bot.logs()
+    assert models.requests == []
+
+
+@ON_SQLITE
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b"not json"),
+        ("application/json", b"[]"),
+        ("application/json", b'"event_callback"'),
+        ("application/x-www-form-urlencoded", b"payload=not-json"),
+    ],
+)
+def test_a_signed_request_whose_body_slack_would_never_send_is_refused_in_one_line(
+    bot, events, models, content_type, body
+):
+    headers = signed_headers(events.signing_secret, body, content_type)
+    response = httpx.post(bot.events_url, content=body, headers=headers, trust_env=False)
+
+    assert response.status_code == 400
+    wait_until(lambda: "refused a signed request" in bot.logs(), message="the refusal logged")
     assert "Traceback" not in bot.logs()
     assert models.requests == []
 
