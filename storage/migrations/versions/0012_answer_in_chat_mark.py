@@ -17,10 +17,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("answers", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("marked_in_chat", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Not in batch mode: on SQLite that rebuilds `answers`, and dropping the old table fails
+    # the foreign keys of the reply threads that hang under its answers.
+    op.add_column(
+        "answers",
+        sa.Column("marked_in_chat", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
