@@ -78,7 +78,7 @@ class ConversationStore:
     async def claim(self, claim: MessageClaim) -> bool:
         """Claim a message that gets a reply but no round (help, an error); False if taken."""
         try:
-            await self._database.run(claim_message, claim, self._database.now())
+            await self._database.run(claim_message, claim, self._database.now(), recorded=False)
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return False

@@ -9,14 +9,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, exists, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.database import Database
 from storage.early_edits import forget_early_edits
 from storage.liveness import PreviousLife, left_behind
-from storage.tables import ClaimedMessage, HandledEvent, Round, ThreadTurn
+from storage.tables import UNRECORDED, ClaimedMessage, HandledEvent, Round, ThreadTurn
 
 FORGET_BATCH = 1000
 
@@ -113,27 +113,45 @@ def _forget_handled(session: Session, before: float) -> int:
 
 
 def _forget_claims_of_nothing(session: Session, before: float) -> None:
-    recorded = [
-        select(table.id).where(
-            table.channel_id == ClaimedMessage.channel_id,
-            table.message_ts == ClaimedMessage.message_ts,
-        )
-        for table in (Round, ThreadTurn)
-    ]
-    batch = (
-        select(ClaimedMessage.team_id, ClaimedMessage.channel_id, ClaimedMessage.message_ts)
-        .where(ClaimedMessage.claimed_at < before, *(~exists(query) for query in recorded))
-        .limit(FORGET_BATCH)
-    )
-    keys = session.execute(batch).all()
-    if keys:
-        session.execute(
-            delete(ClaimedMessage).where(
-                tuple_(
-                    ClaimedMessage.team_id, ClaimedMessage.channel_id, ClaimedMessage.message_ts
-                ).in_(keys)
+    """Of the claims made before `before` and not known to be recorded, delete those whose
+    message has no round or thread turn and mark the others recorded: each is read once."""
+    has_a_record = or_(
+        *(
+            exists().where(
+                table.channel_id == ClaimedMessage.channel_id,
+                table.message_ts == ClaimedMessage.message_ts,
             )
+            for table in (Round, ThreadTurn)
         )
+    )
+    batch = session.execute(
+        select(
+            ClaimedMessage.team_id,
+            ClaimedMessage.channel_id,
+            ClaimedMessage.message_ts,
+            has_a_record,
+        )
+        # As the partial index reads it: SQLite's `recorded = 0` would not use the index.
+        .where(UNRECORDED, ClaimedMessage.claimed_at < before)
+        .limit(FORGET_BATCH)
+    ).all()
+    keys: dict[bool, list[dict[str, str]]] = {True: [], False: []}
+    for team_id, channel_id, message_ts, recorded in batch:
+        keys[bool(recorded)].append({"team": team_id, "channel": channel_id, "ts": message_ts})
+    if keys[False]:
+        session.execute(delete(_CLAIMS).where(_THE_CLAIM), keys[False])
+    if keys[True]:
+        session.execute(update(_CLAIMS).where(_THE_CLAIM).values(recorded=True), keys[True])
+
+
+# One claim by its key, so that each is found through the primary key (SQLite reads the
+# whole table for a list of row values). On the table: the ORM runs no bulk DELETE by key.
+_CLAIMS: Table = ClaimedMessage.__table__  # type: ignore[assignment]
+_THE_CLAIM = and_(
+    _CLAIMS.c.team_id == bindparam("team"),
+    _CLAIMS.c.channel_id == bindparam("channel"),
+    _CLAIMS.c.message_ts == bindparam("ts"),
+)
 
 
 def _heartbeat(session: Session, owner: str, event_ids: list[str], now: float) -> None:

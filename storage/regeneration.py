@@ -193,6 +193,7 @@ def _source_if_latest(
                 Round.message_ts > round_.message_ts,
                 ~Round.deleted,
             )
+            .order_by(Round.message_ts)  # read along the chat's index, not the whole table
             .limit(1)
         )
         if round_.deleted:
@@ -211,6 +212,7 @@ def _source_if_latest(
             ThreadTurn.message_ts > turn.message_ts,
             ~ThreadTurn.deleted,
         )
+        .order_by(ThreadTurn.message_ts)
         .limit(1)
     )
     if turn.deleted:

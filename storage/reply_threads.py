@@ -132,7 +132,7 @@ def start_thread_turn(
     """Claim the message, record a thread turn with one pending reply (creating the thread,
     with its snapshot of the chat, on its first turn), and read the thread's history."""
     now = said["created_at"]
-    rows.claim_message(session, claim, now)
+    rows.claim_message(session, claim, now, recorded=True)
     said = early_edits.as_edited(session, claim, said)
     thread_id, model = _reply_thread(session, parent, history_limit, now)
     if switch_to_model is not None and switch_to_model != model:
@@ -165,7 +165,7 @@ def switch_thread(
     now: float,
 ) -> None:
     """Claim the message and hand the thread to `model`, creating the thread if new."""
-    rows.claim_message(session, claim, now)
+    rows.claim_message(session, claim, now, recorded=False)
     thread_id, _ = _reply_thread(session, parent, history_limit, now)
     _hand_thread_to(session, thread_id, model)
 

@@ -64,7 +64,7 @@ def start_round(
     """Claim the message, record the round with one pending answer per model, and read the
     chat's latest earlier rounds and the channel's prompt."""
     now = said["created_at"]
-    claim_message(session, claim, now)
+    claim_message(session, claim, now, recorded=True)
     said = early_edits.as_edited(session, claim, said)
     chat_id, own_models, prompt = _channel_state(session, plan.chat)
     if chat_id is None:

@@ -76,8 +76,9 @@ class NewAnswer:
 _CLAIM = insert(ClaimedMessage.__table__)  # type: ignore[arg-type]
 
 
-def claim_message(session: Session, claim: MessageClaim, now: float) -> None:
-    """Insert the claim; a message claimed already raises IntegrityError."""
+def claim_message(session: Session, claim: MessageClaim, now: float, *, recorded: bool) -> None:
+    """Insert the claim (`recorded`: by the round or thread turn that records the message);
+    a message claimed already raises IntegrityError."""
     session.execute(
         _CLAIM,
         {
@@ -85,6 +86,7 @@ def claim_message(session: Session, claim: MessageClaim, now: float) -> None:
             "channel_id": claim.channel_id,
             "message_ts": claim.message_ts,
             "claimed_at": now,
+            "recorded": recorded,
         },
     )
 

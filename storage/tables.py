@@ -193,13 +193,28 @@ class HandledEvent(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+UNRECORDED = text("NOT recorded")
+
+
 class ClaimedMessage(_KeyedByMessage, Base):
-    """A person's message that already has its round or thread turn (one per message)."""
+    """A person's message that already has its round or thread turn, or its one reply (help,
+    a handover, a deletion seen before the message): one per message."""
 
     __tablename__ = "claimed_messages"
-    __table_args__ = (Index("ix_claimed_messages_claimed_at", "claimed_at"),)
+    __table_args__ = (
+        # What the sweep looks through (`forget_handled`): the few claims not known to have
+        # a round or turn, among every message ever answered.
+        Index(
+            "ix_claimed_messages_unrecorded",
+            "claimed_at",
+            sqlite_where=UNRECORDED,
+            postgresql_where=UNRECORDED,
+        ),
+    )
 
     claimed_at: Mapped[float] = mapped_column(Float)
+    # Whether the message has its round or thread turn: such a claim is kept for good.
+    recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class EarlyEdit(_KeyedByMessage, Base):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.chat.history import context_round
@@ -895,6 +895,22 @@ async def test_claims_on_messages_that_got_nothing_are_forgotten_after_a_while(s
     assert len(await claimed(stores)) == 4, "Slack may still send them again"
     await inbox.forget_handled(before=stores.database.now() + 60)
     assert await claimed(stores) == ["1.0", "1.5"]
+
+
+async def test_a_claim_from_before_claims_told_they_were_recorded_is_kept_and_marked(stores):
+    await stores.round("1.0", "kept")
+    await stores.conversations.claim(MessageClaim("T1", "C1", "2.0"))  # a help reply
+
+    def as_claimed_before_0014(session: Session) -> None:
+        session.execute(update(ClaimedMessage).values(recorded=False))
+
+    await stores.database.run(as_claimed_before_0014)
+    await EventInbox(stores.database).forget_handled(before=stores.database.now() + 60)
+
+    def recorded(session: Session) -> list[tuple[str, bool]]:
+        return list(session.execute(select(ClaimedMessage.message_ts, ClaimedMessage.recorded)))
+
+    assert await stores.database.run(recorded) == [("1.0", True)]
 
 
 async def claimed(stores: Stores) -> list[str]:
