@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as create_asyncpg_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from storage.postgres_url import asyncpg_url
+from storage.postgres_url import UnusableDatabaseUrl, asyncpg_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number: replicas starting together take turns to migrate.
@@ -143,7 +143,10 @@ def database_at(
     `postgresql+asyncpg://…` are PostgreSQL through asyncpg, at most `pool_size` connections
     (SQLite has one). Another driver is refused with SQLAlchemy's `ArgumentError`.
     """
-    url = make_url(database_url)
+    try:
+        url = make_url(database_url)
+    except ValueError:  # what SQLAlchemy raises for a port that is no number
+        raise UnusableDatabaseUrl("DATABASE_URL's port must be a number") from None
     if url.get_backend_name() == "sqlite":
         return SQLiteDatabase(url, local_clock)
     return PostgresDatabase(url, local_clock, pool_size=pool_size)

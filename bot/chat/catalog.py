@@ -18,6 +18,8 @@ DEFAULT_MODEL_PER_PROVIDER = {
 }
 
 # Family words that make good aliases, in the order they are looked for in a model id.
+_SHOWN_IN_FULL = 40  # characters: longer than any model name, shorter than a key
+_SHOWN_START = 10
 _FAMILIES = ("claude", "gpt", "gemini", "llama", "mistral", "mixtral", "qwen", "deepseek", "grok")
 _UPPER_WORDS = {"gpt": "GPT", "ai": "AI", "oss": "OSS"}
 # Dated snapshots: claude-…-20250929, o1-2024-12-17.
@@ -54,13 +56,20 @@ class ModelSpec:
         provider, sep, model_id = name.strip().partition(":")
         provider = PROVIDER_SYNONYMS.get(provider.lower(), provider.lower())
         if not sep or not model_id:
-            raise CatalogError(f"model {name.strip()!r} must look like provider:model-id")
+            raise CatalogError(f"model {_shown(name)} must look like provider:model-id")
         if provider not in PROVIDERS:
             raise CatalogError(
-                f"unknown provider {provider!r} in {name.strip()!r}; "
+                f"unknown provider {_shown(provider)} in {_shown(name)}; "
                 f"known providers: {', '.join(PROVIDERS)}"
             )
         return cls(provider, model_id, display_name_for(model_id))
+
+
+def _shown(entry: str) -> str:
+    """An entry of CHORUS_MODELS as an error names it: a long one only by its start, as it
+    may be a key pasted into the wrong variable."""
+    entry = entry.strip()
+    return repr(entry) if len(entry) <= _SHOWN_IN_FULL else f"{entry[:_SHOWN_START]!r}…"
 
 
 def display_name_for(model_id: str) -> str:

@@ -177,6 +177,20 @@ def test_bad_model_lists_are_refused_with_a_clear_reason(value, message):
     assert "CHORUS_MODELS" in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sk-ant-api03-4hTq9wXbVz2LpQ8rYk3mN7cD1fG5jH0sA6eR",
+        "x:sk-proj-4hTq9wXbVz2LpQ8rYk3mN7cD1fG5jH0sA6eR",
+    ],
+)
+def test_a_key_pasted_into_the_model_list_is_not_printed(value):
+    with pytest.raises(CatalogError) as refused:
+        parse_model_list(value)
+    assert "4hTq9wXbVz2LpQ8rYk3mN7cD1fG5jH0sA6eR" not in str(refused.value)
+    assert "CHORUS_MODELS" in str(refused.value)
+
+
 def test_model_lists_allow_spaces_a_trailing_comma_and_provider_nicknames():
     specs = parse_model_list(" claude:claude-opus-4-1 , gemini:gemini-2.5-pro,")
     assert names(specs) == ["anthropic:claude-opus-4-1", "google:gemini-2.5-pro"]

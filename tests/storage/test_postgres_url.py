@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from storage.database import connect
+from storage.database import connect, database_at
 from storage.postgres_url import UnusableDatabaseUrl, asyncpg_url
 from tests.doubles.tcp_proxy import TcpProxy
 
@@ -75,6 +75,12 @@ def test_an_option_the_driver_does_not_take_is_named_without_the_password(query,
         asyncpg_url(make_url(f"postgresql://u:s3cr3t@db/app?{query}"))
     assert named in str(refused.value)
     assert "s3cr3t" not in str(refused.value)
+
+
+def test_a_port_that_is_no_number_is_named_without_the_password():
+    with pytest.raises(UnusableDatabaseUrl) as refused:
+        database_at("postgresql://u:s3cr3t@db:s3cr3t/app")
+    assert str(refused.value) == "DATABASE_URL's port must be a number"
 
 
 def _settings(session: Session) -> tuple[str, str]:
