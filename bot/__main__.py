@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -23,7 +24,9 @@ from storage.retention import RetentionStore
 
 log = logging.getLogger("bot")
 
-SHUTDOWN_GRACE_SECONDS = 15.0  # then up to 10 s to finalise the rest: inside a 30 s budget
+# Then up to 10 s to finalise the rest and 3 s to close connections: inside a 30 s budget.
+SHUTDOWN_GRACE_SECONDS = 15.0
+CLOSE_SECONDS = 3.0
 
 
 def configure_logging(level: str) -> None:
@@ -59,38 +62,73 @@ def _database_outage_in_one_line(record: logging.LogRecord) -> bool:
 
 
 async def serve(settings: Settings, catalog: ModelCatalog) -> None:
-    bot = await build_bot(settings, catalog)
-    socket_mode = await _socket_mode(bot, settings)
-    runner = await _listen(bot, settings, socket_mode)
+    _cancel_start_up_on_signal()
+    running = _Running(await build_bot(settings, catalog))
+    try:
+        await _start(running, settings, catalog)
+    except asyncio.CancelledError:  # a signal during start-up: nothing is in flight yet
+        await _shut_down(running, grace_seconds=0)
+        raise
+    hurry = await _stop_asked()
+    log.info(
+        "shutting down: finishing %d task(s) in flight, for %.0f s at most "
+        "(a second Ctrl-C or SIGTERM stops them now)",
+        running.bot.work.running,
+        SHUTDOWN_GRACE_SECONDS,
+    )
+    await _shut_down(running, grace_seconds=SHUTDOWN_GRACE_SECONDS, hurry=hurry)
+    log.info("stopped")
+
+
+@dataclass
+class _Running:
+    """The bot, and what start-up has started of it so far."""
+
+    bot: ChorusBot
+    socket_mode: AsyncSocketModeHandler | None = None
+    runner: web.AppRunner | None = None
+    loops: _Loops | None = None
+
+
+async def _start(running: _Running, settings: Settings, catalog: ModelCatalog) -> None:
+    bot = running.bot
+    running.socket_mode = await _socket_mode(bot, settings)
+    running.runner = await _listen(bot, settings, running.socket_mode)
     # Listen first: what the previous life left is taken over in the background.
     bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
-    loops = _background_loops(bot, settings)
-    if socket_mode is not None:
-        await socket_mode.connect_async()
+    running.loops = _background_loops(bot, settings)
+    if running.socket_mode is not None:
+        await running.socket_mode.connect_async()
         health = f"health at http://{settings.host}:{settings.port}/healthz"
-        log.info("connected in Socket Mode; %s", health if runner else "no health check")
+        log.info("connected in Socket Mode; %s", health if running.runner else "no health check")
     else:
         log.info("listening on http://%s:%d/slack/events", settings.host, settings.port)
     log.info("models: %s", ", ".join(spec.name for spec in catalog))
     log.info("replica %s, database: %s", settings.replica_id, database_shown(settings.database_url))
 
-    hurry = await _stop_asked()
-    log.info(
-        "shutting down: finishing %d task(s) in flight, for %.0f s at most "
-        "(a second Ctrl-C or SIGTERM stops them now)",
-        bot.work.running,
-        SHUTDOWN_GRACE_SECONDS,
-    )
-    if socket_mode is not None:
-        await socket_mode.close_async()
-    if runner is not None:
-        await runner.cleanup()
-    await bot.work.drain(SHUTDOWN_GRACE_SECONDS, hurry)
+
+async def _shut_down(
+    running: _Running, *, grace_seconds: float, hurry: asyncio.Event | None = None
+) -> None:
+    if running.socket_mode is not None:
+        await running.socket_mode.close_async()
+    if running.runner is not None:
+        await running.runner.cleanup()
+    loops = running.loops or _Loops([], [])
+    await _stopped(loops.taking_on_work)  # what they would take over could not be finished
+    await running.bot.work.drain(grace_seconds, hurry)
+    await _stopped(loops.keeping_work_alive)
+    try:
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await running.bot.close()
+    except TimeoutError:
+        log.warning("the database or a provider did not close its connections in time")
+
+
+async def _stopped(loops: list[asyncio.Task[None]]) -> None:
     for loop_task in loops:
         loop_task.cancel()
     await asyncio.gather(*loops, return_exceptions=True)
-    await bot.close()
-    log.info("stopped")
 
 
 async def _socket_mode(bot: ChorusBot, settings: Settings) -> AsyncSocketModeHandler | None:
@@ -132,18 +170,38 @@ async def _listen(
     return runner
 
 
-def _background_loops(bot: ChorusBot, settings: Settings) -> list[asyncio.Task[None]]:
-    loops = [
-        asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper"),
-        asyncio.create_task(bot.recovery.heartbeat_forever(), name="heartbeat"),
-        asyncio.create_task(bot.stops.watch_forever(), name="stop watcher"),
-    ]
+@dataclass(frozen=True, slots=True)
+class _Loops:
+    taking_on_work: list[asyncio.Task[None]]  # stopped as shutdown starts
+    keeping_work_alive: list[asyncio.Task[None]]  # stopped once the work in flight is done
+
+
+def _background_loops(bot: ChorusBot, settings: Settings) -> _Loops:
+    taking_on_work = [asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")]
     if settings.chorus_forget_after_days is not None:
         forgetting = forget_forever(
             RetentionStore(bot.database), settings.chorus_forget_after_days * SECONDS_A_DAY
         )
-        loops.append(asyncio.create_task(forgetting, name="forgetting"))
-    return loops
+        taking_on_work.append(asyncio.create_task(forgetting, name="forgetting"))
+    keeping_work_alive = [
+        asyncio.create_task(bot.recovery.heartbeat_forever(), name="heartbeat"),
+        asyncio.create_task(bot.stops.watch_forever(), name="stop watcher"),
+    ]
+    return _Loops(taking_on_work, keeping_work_alive)
+
+
+def _cancel_start_up_on_signal() -> None:
+    """Until start-up is done (`_stop_asked` then takes the signals over), SIGTERM or SIGINT
+    cancels it: what it opened is closed, and `main` says so in one line."""
+    start_up = asyncio.current_task()
+    assert start_up is not None
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        start_up.cancel(msg=signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
 
 
 async def _stop_asked() -> asyncio.Event:
@@ -197,6 +255,9 @@ def main() -> None:
     except ConfigurationError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
+    except asyncio.CancelledError as cancelled:  # a signal before start-up was done
+        print(f"stopped during start-up ({cancelled})", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

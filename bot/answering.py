@@ -38,9 +38,7 @@ INTERNAL_ERROR = (
     "what)."
 )
 EMPTY_ANSWER = "The model returned an empty answer."
-INTERRUPTED = (
-    "The bot was restarted before this answer was finished; press Regenerate to try again."
-)
+INTERRUPTED = "The bot stopped before this answer was finished; press Regenerate to try again."
 
 
 class AnswerTakenOver(Exception):

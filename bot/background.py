@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -30,19 +31,35 @@ class BackgroundWork:
     def running(self) -> int:
         return len(self._tasks)
 
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """The current task is work in flight until the block ends: shutdown waits for it as
+        for the work it starts (an event being recorded, before its handling starts)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            yield
+        finally:
+            self._tasks.discard(task)
+
     async def drain(self, grace_seconds: float, hurry: asyncio.Event | None = None) -> None:
-        """Wait up to `grace_seconds` (or until `hurry` is set) for running work, then cancel
-        the rest (answers in flight are then finalised as interrupted)."""
-        if not self._tasks:
-            return
-        # asyncio.wait never cancels what it waits for: cancelling `finished` leaves the work.
-        finished = asyncio.ensure_future(asyncio.wait(set(self._tasks)))
+        """Wait up to `grace_seconds` (or until `hurry` is set) for running work, and for the
+        work it starts meanwhile, then cancel the rest (answers in flight are then finalised
+        as interrupted)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
         hurried = asyncio.ensure_future((hurry or asyncio.Event()).wait())
-        await asyncio.wait(
-            {finished, hurried}, timeout=grace_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        finished.cancel()
-        hurried.cancel()
+        try:
+            while self._tasks and not hurried.done() and loop.time() < deadline:
+                # asyncio.wait never cancels what it waits for.
+                await asyncio.wait(
+                    {*self._tasks, hurried},
+                    timeout=deadline - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+        finally:
+            hurried.cancel()
         pending = {task for task in self._tasks if not task.done()}
         for task in pending:
             task.cancel()

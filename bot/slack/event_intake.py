@@ -116,7 +116,11 @@ class EventIntake:
 
     async def receive(self, body: dict[str, Any]) -> None:
         """Record a relevant event (a person's message, its edit or deletion, an In Chat
-        pick) and start handling it."""
+        pick) and start handling it; a shutdown meanwhile waits for both."""
+        with self._work.in_flight():
+            await self._receive(body)
+
+    async def _receive(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
         event_id = body.get("event_id")
         team_id = installation_team(body)

@@ -156,3 +156,20 @@ def test_a_database_outage_is_logged_in_one_line_each_time_not_in_tracebacks(
         line = next(line for line in bot.logs().splitlines() if failing in line)
         assert unreachable.search(line), line
     assert "Traceback" not in bot.logs()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_that_hangs_does_not_hold_up_the_shutdown(
+    start_bot, database_url, database_proxy
+):
+    proxied = make_url(database_url).set(host="127.0.0.1", port=database_proxy.port)
+    bot = start_bot(DATABASE_URL=proxied.render_as_string(hide_password=False))
+    database_proxy.freeze()  # connections stay open; nothing comes back
+
+    stopping = time.monotonic()
+    bot.stop(timeout=60)
+
+    # Closing waits for no answer: well inside the 30 s a platform gives before SIGKILL.
+    assert bot.returncode == 0
+    assert time.monotonic() - stopping < 20
+    assert "did not close its connections in time" in bot.logs()

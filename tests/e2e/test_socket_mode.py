@@ -3,7 +3,10 @@ events, slash commands and button clicks over it and records the bot's acknowled
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -281,6 +284,38 @@ def test_sigterm_closes_the_connection_and_the_bot_exits_cleanly(socket_bot, sla
     wait_until(lambda: slack.socket_mode.open_connections() == [], message="connection closed")
     assert "Traceback" not in socket_bot.logs()
     assert "INFO bot: stopped\n" in socket_bot.logs(), "an admin sees the stop was clean"
+
+
+@contextmanager
+def sqlite_held(database_url: str) -> Iterator[None]:
+    """Another process holds the SQLite database: the bot's writes wait for the block's end."""
+    holder = sqlite3.connect(database_url.removeprefix("sqlite+aiosqlite:///"))
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_mention_being_recorded_as_sigterm_comes_is_answered_before_the_bot_exits(
+    socket_bot, slack, models, events, database_url
+):
+    message = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} said as the bot stops")
+    with sqlite_held(database_url):
+        mention = events.envelope(events.events_for(CHANNEL, message)[0])
+        slack.socket_mode.deliver(mention, timeout=0.5)  # not acknowledged: still recording
+        assert socket_bot.pid is not None
+        os.kill(socket_bot.pid, signal.SIGTERM)
+        time.sleep(1.0)  # the shutdown has begun, the record still waits
+
+    wait_until(lambda: not socket_bot.is_running, timeout=30, message="the bot exits")
+    answers = answers_in(slack, CHANNEL)
+    assert [body(answer) for answer in answers] == [
+        f"{model_id} answers: Alice: said as the bot stops" for model_id in MODEL_IDS
+    ]
+    assert socket_bot.returncode == 0
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.doubles.waiting import wait_until
 from tests.e2e.slack_views import body, wait_for_answers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,6 +261,34 @@ def test_an_unreachable_slack_stops_start_up_clearly(tmp_path):
     line = last_line_of_failed_start(result)
     assert line.startswith("Configuration error: cannot reach Slack's Web API at SLACK_API_URL")
     assert SECRET not in result.stderr and "sk-secret-openai" not in result.stderr
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_start_up_stops_the_bot_in_one_line(how, slack, tmp_path):
+    slack.delay("auth.test", 10)
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+    }
+    base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=base | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_until(lambda: slack.calls_for("auth.test"), message="start-up asks Slack who it is")
+    bot.send_signal(how)
+    said, _ = bot.communicate(timeout=30)
+
+    assert bot.returncode == 1, said
+    assert said.strip().splitlines()[-1] == f"stopped during start-up ({how.name})"
+    assert "Traceback" not in said and "ERROR" not in said
 
 
 def test_a_database_url_without_async_driver_gets_one(start_bot, slack, events, database_url):
