@@ -94,7 +94,7 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
     restarted = start_bot(**who_takes_over)
     answers = wait_for_answers(slack, CHANNEL, 3)
     for message in answers:
-        assert "restarted" in status_line(message)
+        assert "stopped before this answer was finished" in status_line(message)
         kept = body(message)
         assert 0 < len(kept) < len(SLOW_REPLY.strip()), "the partial text is kept"
         assert SLOW_REPLY.startswith(kept)
@@ -163,7 +163,7 @@ def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
 
     assert bot.returncode == 0
     for message in wait_for_answers(slack, CHANNEL, 3, timeout=1):
-        assert "restarted" in status_line(message)
+        assert "stopped before this answer was finished" in status_line(message)
         assert 0 < len(body(message)) < len(SLOW_REPLY.strip()), "the partial text is kept"
     assert "Traceback" not in bot.logs()
 
@@ -201,7 +201,7 @@ def test_a_second_signal_while_recovery_shows_answers_leaves_the_rest_to_the_nex
     start_bot(**replica)
     for channel in channels:
         for message in wait_for_answers(slack, channel, 3):
-            assert "restarted" in status_line(message)
+            assert "stopped before this answer was finished" in status_line(message)
 
 
 def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slack, models, events):
@@ -264,7 +264,7 @@ def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking
     assert (answers[0]["ts"], answers[0]["username"]) == (placeholder["ts"], "Claude Test")
     assert [m["username"] for m in answers[1:]] == ["GPT-test", "Gemini Test"], "model order"
     for message in answers:
-        assert "restarted" in status_line(message)
+        assert "stopped before this answer was finished" in status_line(message)
 
 
 def test_a_replica_held_up_past_its_heartbeats_leaves_its_answers_as_taken_over(
@@ -295,4 +295,4 @@ def test_a_replica_held_up_past_its_heartbeats_leaves_its_answers_as_taken_over(
 
     for message in answers_in(slack, CHANNEL):
         assert is_final(message), status_line(message)
-        assert "restarted" in status_line(message)
+        assert "stopped before this answer was finished" in status_line(message)

@@ -95,5 +95,5 @@ def test_a_thought_taken_back_is_not_kept_by_a_crash_that_follows(
 
     start_bot(CHORUS_MODELS="ollama:r1", CHORUS_REPLICA_ID="replica-a")
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
-    assert "restarted" in status_line(answer)
+    assert "stopped before this answer was finished" in status_line(answer)
     assert "greet her" not in body(answer)
