@@ -7,6 +7,7 @@ providers (stream) → Slack edge (post, stream, finalise), with storage recordi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,9 +41,14 @@ from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
 from storage.conversations import ConversationStore, Revision
 from storage.reply_threads import ParentAnswer, ThreadReply
-from storage.rows import MessageClaim, NewAnswer
+from storage.rows import MessageClaim, NewAnswer, SaidAt
 
 log = logging.getLogger(__name__)
+
+# How long a message waits for the ones said before it to be recorded (their author's name
+# and files are read first; a replica that died holding one leaves it to recovery).
+EARLIER_MESSAGES_WAIT_SECONDS = 15.0
+EARLIER_MESSAGES_POLL_SECONDS = 0.1
 
 EDITS_ASK_NOTHING = "I answer new messages, not edits: send it again as a new message to ask."
 SOMETHING_WENT_WRONG = (
@@ -254,6 +260,7 @@ class Conversations:
             chosen = models_for_round(self._catalog, picks, channel_models)
             return [spec.name for spec in chosen]
 
+        await self._after_earlier_messages(message)
         started = await self._store.start_round(
             claim,
             route.chat,
@@ -301,8 +308,20 @@ class Conversations:
             await self._continue_thread(claim, message, parent, picks.text, handover, files_notice)
         elif handover is None:
             await self._reply_once(claim, message, self._help(message))
-        elif await self._store.switch_thread(
-            claim, parent, handover.model.name, history_limit=self._settings.history_limit
+        else:
+            await self._hand_thread_over(claim, message, parent, handover)
+
+    async def _hand_thread_over(
+        self,
+        claim: MessageClaim,
+        message: IncomingMessage,
+        parent: ParentAnswer,
+        handover: ThreadHandover,
+    ) -> None:
+        await self._after_earlier_messages(message)
+        model = handover.model.name
+        if await self._store.switch_thread(
+            claim, parent, model, history_limit=self._settings.history_limit
         ):
             await self._notices.tell_author(message, handover.note())
 
@@ -316,6 +335,7 @@ class Conversations:
         files_notice: str | None,
     ) -> None:
         author = await self._web.user_name(message.user_id)
+        await self._after_earlier_messages(message)
         started = await self._store.start_thread_turn(
             claim,
             parent,
@@ -352,6 +372,26 @@ class Conversations:
             parent.slack_ts,
             notice="\n".join(filter(None, notices)) or None,
         )
+
+    async def _after_earlier_messages(self, message: IncomingMessage) -> None:
+        """Wait until the messages said before this one where it was said, that the bot has
+        received, are recorded (or for `EARLIER_MESSAGES_WAIT_SECONDS` at most): their rounds
+        or turns come before it, though their author's name or files took longer to read, or
+        another replica records them at the same moment."""
+        said = SaidAt(message.channel_id, message.said_in_thread, message.ts)
+        waited = 0.0
+        while await self._store.unrecorded_before(message.team_id, said):
+            if waited >= EARLIER_MESSAGES_WAIT_SECONDS:
+                log.warning(
+                    "message %s in %s: a message said before it is still not recorded after "
+                    "%.0f s; it goes on without it",
+                    message.ts,
+                    message.channel_id,
+                    waited,
+                )
+                return
+            await asyncio.sleep(EARLIER_MESSAGES_POLL_SECONDS)
+            waited += EARLIER_MESSAGES_POLL_SECONDS
 
     def _help(self, message: IncomingMessage) -> str:
         return help_text(tuple(self._catalog.aliases), message.place)

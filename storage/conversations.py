@@ -10,7 +10,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,8 +22,8 @@ from storage.answers import STOPPED_BY_DELETION, UNSETTLED_STATUSES
 from storage.database import Database
 from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory, ThreadReply
 from storage.rounds import ModelChooser, RoundPlan, StartedRound, Unpinned
-from storage.rows import MessageClaim, SettledAnswer, claim_message, said_columns
-from storage.tables import Answer, ClaimedMessage, Round, ThreadTurn
+from storage.rows import MessageClaim, SaidAt, SettledAnswer, claim_message, said_columns
+from storage.tables import UNFINISHED, Answer, ClaimedMessage, HandledEvent, Round, ThreadTurn
 
 T = TypeVar("T")
 
@@ -98,6 +98,11 @@ class ConversationStore:
         return await self._database.run(
             rounds.round_records, chat_id, before_round_id=before_round_id, limit=limit
         )
+
+    async def unrecorded_before(self, team_id: str, said: SaidAt) -> bool:
+        """Whether a message said before this one where it was said, received (its event is
+        being handled), is not recorded yet: no round, thread turn or reply claims it."""
+        return await self._database.run(_unrecorded_before, team_id, said)
 
     async def parent_answer(self, channel_id: str, slack_ts: str) -> ParentAnswer | None:
         """The round answer whose Slack message is `slack_ts` (a possible thread parent)."""
@@ -242,6 +247,25 @@ def _with_marks_owed(
         return outcome, in_chat_marks.marks_owed(session, round_id)
 
     return picked
+
+
+def _unrecorded_before(session: Session, team_id: str, said: SaidAt) -> bool:
+    earlier = (
+        select(HandledEvent.event_id)
+        .where(
+            UNFINISHED,
+            HandledEvent.channel_id == said.channel_id,
+            HandledEvent.thread_ts == said.thread_ts,
+            HandledEvent.message_ts < said.message_ts,
+            ~exists().where(
+                ClaimedMessage.team_id == team_id,
+                ClaimedMessage.channel_id == HandledEvent.channel_id,
+                ClaimedMessage.message_ts == HandledEvent.message_ts,
+            ),
+        )
+        .limit(1)
+    )
+    return session.scalar(earlier) is not None
 
 
 def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list[SettledAnswer]:

@@ -6,7 +6,7 @@ one dies); then only its id is kept, as long as Slack might still send it again.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from storage.database import Database
 from storage.early_edits import forget_early_edits
 from storage.liveness import PreviousLife, left_behind
+from storage.rows import SaidAt
 from storage.tables import UNRECORDED, ClaimedMessage, HandledEvent, Round, ThreadTurn
 
 FORGET_BATCH = 1000
@@ -33,10 +34,13 @@ class EventInbox:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def accept(self, event_id: str, payload: dict[str, Any], owner: str) -> bool:
-        """Record a new event; False when it was already received (a retry, another replica)."""
+    async def accept(
+        self, event_id: str, payload: dict[str, Any], owner: str, said: SaidAt | None = None
+    ) -> bool:
+        """Record a new event (and where the message it brings was `said`, if it brings one);
+        False when it was already received (a retry, another replica)."""
         try:
-            await self._database.run(_accept, event_id, payload, owner, self._database.now())
+            await self._database.run(_accept, event_id, payload, owner, said, self._database.now())
         except IntegrityError:
             return False
         return True
@@ -89,10 +93,17 @@ _FINISH = update(_EVENTS).where(_EVENTS.c.event_id == bindparam("event"))
 
 
 def _accept(
-    session: Session, event_id: str, payload: dict[str, Any], owner: str, now: float
+    session: Session,
+    event_id: str,
+    payload: dict[str, Any],
+    owner: str,
+    said: SaidAt | None,
+    now: float,
 ) -> None:
+    message = {} if said is None else asdict(said)
     session.execute(
-        _ACCEPT, {"event_id": event_id, "payload": payload, "owner": owner, "heartbeat_at": now}
+        _ACCEPT,
+        {"event_id": event_id, "payload": payload, "owner": owner, "heartbeat_at": now} | message,
     )
 
 

@@ -31,6 +31,16 @@ class MessageClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class SaidAt:
+    """Where and when a person's message was said: its channel, its thread ("" at the top
+    level) and its ts. Messages said in one place are one conversation."""
+
+    channel_id: str
+    thread_ts: str
+    message_ts: str
+
+
+@dataclass(frozen=True, slots=True)
 class SettledAnswer:
     """A settled answer as stored: what its message in Slack is to show."""
 

@@ -27,6 +27,7 @@ ID = String(64)  # Slack ids and timestamps ("C0123", "1764000000.000100")
 UNFORGOTTEN = text("text != ''")
 # Answers whose final edit is still owed to Slack (or that are still being written).
 UNSHOWN = text("shown_at IS NULL")
+UNFINISHED = text("finished_at IS NULL")
 
 
 class Base(DeclarativeBase):
@@ -184,13 +185,30 @@ class HandledEvent(Base):
     (or the same, restarted) replica takes it over."""
 
     __tablename__ = "handled_events"
-    __table_args__ = (Index("ix_handled_events_unfinished", "finished_at", "heartbeat_at"),)
+    __table_args__ = (
+        Index("ix_handled_events_unfinished", "finished_at", "heartbeat_at"),
+        # What a message waits for before it is recorded: messages said before it in its
+        # conversation, received but not yet recorded (few, among all events).
+        Index(
+            "ix_handled_events_unfinished_messages",
+            "channel_id",
+            "thread_ts",
+            "message_ts",
+            sqlite_where=UNFINISHED,
+            postgresql_where=UNFINISHED,
+        ),
+    )
 
     event_id: Mapped[str] = mapped_column(ID, primary_key=True)
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     owner: Mapped[str] = mapped_column(String(255))
     heartbeat_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The person's message the event brings, if it brings one: where it was said (the thread,
+    # "" at the top level) and its ts.
+    channel_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    thread_ts: Mapped[str | None] = mapped_column(ID, nullable=True)
+    message_ts: Mapped[str | None] = mapped_column(ID, nullable=True)
 
 
 UNRECORDED = text("NOT recorded")

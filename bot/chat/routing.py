@@ -27,6 +27,11 @@ class IncomingMessage:
     def is_top_level(self) -> bool:
         return self.thread_ts is None or self.thread_ts == self.ts
 
+    @property
+    def said_in_thread(self) -> str:
+        """The Slack thread the message was said in; "" for a top-level message."""
+        return "" if self.is_top_level else self.thread_ts or ""
+
 
 @dataclass(frozen=True, slots=True)
 class ChatKey:

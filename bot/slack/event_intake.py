@@ -21,6 +21,7 @@ from bot.slack.inbound import (
     rewritten_by_author,
 )
 from storage.inbox import EventInbox
+from storage.rows import SaidAt
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,12 @@ class EventIntake:
             log.debug("event %s is a second event of message %s; skipped", event_id, message)
             return
         payload = {"team_id": team_id, "event": event}
-        if await self._inbox.accept(str(event_id), payload, self._replica_id):
+        said = (
+            None
+            if incoming is None
+            else SaidAt(incoming.channel_id, incoming.said_in_thread, incoming.ts)
+        )
+        if await self._inbox.accept(str(event_id), payload, self._replica_id, said):
             if message is not None:
                 self._remember(message)
             self.start(str(event_id), payload)

@@ -305,3 +305,68 @@ def test_an_answer_from_before_chorus_new_is_neither_pinned_nor_regenerated(
     )
     assert len(models.requests_for("claude-test")) == 2, "the old chat's answer is kept"
     assert "latest message" in slack.ephemeral_messages(CHANNEL)[1]["text"]
+
+
+# -- A message said first whose author's name takes longer to read -----------------------------
+
+CAROL = "U0CAROL"  # never seen by the bot: her name is asked of Slack (slowly, here)
+
+
+def _said_by_carol_then_alice(slack, events, bot, first: str, then: str, thread_ts=None) -> None:
+    slack.delay("users.info", 1.0)
+    for user, text in ((CAROL, first), (ALICE, then)):
+        events.user_says(CHANNEL, user, text, thread_ts=thread_ts, to=[bot.events_url])
+
+
+def test_a_mention_said_after_one_still_being_read_is_sent_it(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} zero", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
+
+    _said_by_carol_then_alice(slack, events, bot, f"{MENTION} one", f"{MENTION} two")
+    wait_for_answers(slack, CHANNEL, 9)
+
+    (second,) = [r for r in models.requests_for("gpt-test") if r.last_user_text() == "Alice: two"]
+    assert [text for role, text in second.turns() if role == "user"] == [
+        "Alice: zero",
+        "Carol: one",
+        "Alice: two",
+    ]
+
+
+def test_a_thread_message_said_after_one_still_being_read_is_sent_it(bot, slack, models, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} zero", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
+
+    _said_by_carol_then_alice(slack, events, bot, "turn one", "turn two", thread_ts=gpt["ts"])
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=gpt["ts"])
+
+    (second,) = [r for r in models.requests_for("gpt-test") if "turn two" in r.last_user_text()]
+    assert [text for role, text in second.turns() if role == "user"] == [
+        "Alice: zero",
+        "Carol: turn one",
+        "Alice: turn two",
+    ]
+
+
+def test_a_thread_handed_to_another_model_is_answered_by_it_from_the_next_message_on(
+    bot, slack, models, events
+):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} zero", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
+
+    _said_by_carol_then_alice(
+        slack, events, bot, "+gemini look again", "and you?", thread_ts=gpt["ts"]
+    )
+    wait_for_answers(slack, CHANNEL, 2, thread_ts=gpt["ts"])
+
+    asked = {
+        model_id: [r.last_user_text() for r in models.requests_for(model_id)]
+        for model_id in ("gpt-test", "gemini-test")
+    }
+    assert asked == {
+        "gpt-test": ["Alice: zero"],
+        "gemini-test": ["Alice: zero", "Carol: look again", "Alice: and you?"],
+    }

@@ -27,7 +27,7 @@ from storage.regeneration import (
     TurnSource,
 )
 from storage.rounds import StartedRound
-from storage.rows import MessageClaim
+from storage.rows import MessageClaim, SaidAt
 from storage.tables import ClaimedMessage
 
 CHAT = ChatKey("T1", "C1")
@@ -956,3 +956,20 @@ async def test_a_late_final_edit_of_an_answer_taken_over_never_lands_on_its_rege
         stale_before=alive_since, error="restarted"
     )
     assert taken == []
+
+
+async def test_a_message_said_earlier_is_waited_for_until_it_is_recorded(stores):
+    inbox, conversations = EventInbox(stores.database), stores.conversations
+    await inbox.accept("Ev1", {}, "r1", SaidAt("C1", "", "1.0"))
+    await inbox.accept("Ev2", {}, "r1", SaidAt("C1", "", "2.0"))
+    await inbox.accept("Ev3", {}, "r1", SaidAt("C1", "5.0", "3.0"))  # in a thread
+
+    assert await conversations.unrecorded_before("T1", SaidAt("C1", "", "2.0"))
+    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "", "1.0"))
+    assert not await conversations.unrecorded_before("T1", SaidAt("C2", "", "2.0"))
+    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "9.0", "4.0"))
+    await start(stores, claim("1.0"))
+    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "", "2.0"))
+    assert await conversations.unrecorded_before("T1", SaidAt("C1", "5.0", "4.0"))
+    await inbox.finish("Ev3")  # handled without a record: a thread message not for the bot
+    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "5.0", "4.0"))
