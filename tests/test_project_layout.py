@@ -65,6 +65,18 @@ def test_ruff_finds_nothing():
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
+def test_mypy_finds_nothing(tmp_path):
+    pytest.importorskip("mypy", reason="mypy is not installed (it comes with the test extra)")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path)],  # `packages` in pyproject
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_manifest_is_a_complete_slack_app_manifest():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))
     info = manifest["display_information"]
