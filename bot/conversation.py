@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from bot.chat.catalog import ModelCatalog
 from bot.chat.commands import asks_for_help, help_text
@@ -39,11 +41,12 @@ from bot.model_requests import ModelRequests
 from bot.slack.inbound import FileSource, ReadableMessage, readable_message
 from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
-from storage.conversations import ConversationStore, Revision
+from storage.conversations import ConversationStore, EarlierMessageUnrecorded, Revision
 from storage.reply_threads import ParentAnswer, ThreadReply
 from storage.rows import MessageClaim, NewAnswer, SaidAt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a message waits for the ones said before it to be recorded (their author's name
 # and files are read first; a replica that died holding one leaves it to recovery).
@@ -260,17 +263,20 @@ class Conversations:
             chosen = models_for_round(self._catalog, picks, channel_models)
             return [spec.name for spec in chosen]
 
-        await self._after_earlier_messages(message)
-        started = await self._store.start_round(
-            claim,
-            route.chat,
-            user_id=message.user_id,
-            author=author,
-            text=text,
-            models=choose_models,
-            post_thread_ts=route.reply_in_thread,
-            owner=self._settings.replica_id,
-            history_limit=self._settings.history_limit,
+        started = await self._after_earlier_messages(
+            message,
+            partial(
+                self._store.start_round,
+                claim,
+                route.chat,
+                user_id=message.user_id,
+                author=author,
+                text=text,
+                models=choose_models,
+                post_thread_ts=route.reply_in_thread,
+                owner=self._settings.replica_id,
+                history_limit=self._settings.history_limit,
+            ),
         )
         if started is None:
             log.info(
@@ -318,11 +324,14 @@ class Conversations:
         parent: ParentAnswer,
         handover: ThreadHandover,
     ) -> None:
-        await self._after_earlier_messages(message)
-        model = handover.model.name
-        if await self._store.switch_thread(
-            claim, parent, model, history_limit=self._settings.history_limit
-        ):
+        switch = partial(
+            self._store.switch_thread,
+            claim,
+            parent,
+            handover.model.name,
+            history_limit=self._settings.history_limit,
+        )
+        if await self._after_earlier_messages(message, switch):
             await self._notices.tell_author(message, handover.note())
 
     async def _continue_thread(
@@ -335,16 +344,19 @@ class Conversations:
         files_notice: str | None,
     ) -> None:
         author = await self._web.user_name(message.user_id)
-        await self._after_earlier_messages(message)
-        started = await self._store.start_thread_turn(
-            claim,
-            parent,
-            user_id=message.user_id,
-            author=author,
-            text=text,
-            switch_to_model=handover.model.name if handover else None,
-            owner=self._settings.replica_id,
-            history_limit=self._settings.history_limit,
+        started = await self._after_earlier_messages(
+            message,
+            partial(
+                self._store.start_thread_turn,
+                claim,
+                parent,
+                user_id=message.user_id,
+                author=author,
+                text=text,
+                switch_to_model=handover.model.name if handover else None,
+                owner=self._settings.replica_id,
+                history_limit=self._settings.history_limit,
+            ),
         )
         if started is None:
             log.info(
@@ -373,25 +385,29 @@ class Conversations:
             notice="\n".join(filter(None, notices)) or None,
         )
 
-    async def _after_earlier_messages(self, message: IncomingMessage) -> None:
-        """Wait until the messages said before this one where it was said, that the bot has
-        received, are recorded (or for `EARLIER_MESSAGES_WAIT_SECONDS` at most): their rounds
-        or turns come before it, though their author's name or files took longer to read, or
-        another replica records them at the same moment."""
+    async def _after_earlier_messages(
+        self, message: IncomingMessage, record: Callable[..., Awaitable[T]]
+    ) -> T:
+        """`record(after=…)` the message once the messages said before it where it was said,
+        that the bot has received, are recorded (or after `EARLIER_MESSAGES_WAIT_SECONDS`
+        without them): their rounds or turns come before its own, though their author's name
+        or files took longer to read, or another replica records them at the same moment."""
         said = SaidAt(message.channel_id, message.said_in_thread, message.ts)
         waited = 0.0
-        while await self._store.unrecorded_before(message.team_id, said):
-            if waited >= EARLIER_MESSAGES_WAIT_SECONDS:
-                log.warning(
-                    "message %s in %s: a message said before it is still not recorded after "
-                    "%.0f s; it goes on without it",
-                    message.ts,
-                    message.channel_id,
-                    waited,
-                )
-                return
-            await asyncio.sleep(EARLIER_MESSAGES_POLL_SECONDS)
-            waited += EARLIER_MESSAGES_POLL_SECONDS
+        while waited < EARLIER_MESSAGES_WAIT_SECONDS:
+            try:
+                return await record(after=said)
+            except EarlierMessageUnrecorded:
+                await asyncio.sleep(EARLIER_MESSAGES_POLL_SECONDS)
+                waited += EARLIER_MESSAGES_POLL_SECONDS
+        log.warning(
+            "message %s in %s: a message said before it is still not recorded after %.0f s; "
+            "it goes on without it",
+            message.ts,
+            message.channel_id,
+            waited,
+        )
+        return await record(after=None)
 
     def _help(self, message: IncomingMessage) -> str:
         return help_text(tuple(self._catalog.aliases), message.place)

@@ -55,12 +55,15 @@ class ConversationStore:
         post_thread_ts: str | None,
         owner: str,
         history_limit: int,
+        after: SaidAt | None = None,
     ) -> StartedRound | None:
         """Claim the message, read the channel's model list and choose the models with
         `models`, record a round with one pending answer per model, and read the chat's latest
         `history_limit` earlier rounds and the channel's prompt, all in one transaction (each
         trip to the database fewer is time before the models are asked). Whatever `models`
         raises aborts it all; it runs on the database's side, so it must be quick and pure.
+        With `after` (where the message was said), raises `EarlierMessageUnrecorded`, having
+        recorded nothing, while a message said before it there is not recorded yet.
 
         Returns None when the message was already claimed (the `app_mention` + `message` pair
         of one mention, or another replica got there first).
@@ -70,7 +73,9 @@ class ConversationStore:
         )
         plan = RoundPlan(chat, models, post_thread_ts, owner, history_limit)
         try:
-            return await self._database.run(rounds.start_round, claim, said, plan)
+            return await self._database.run(
+                _after_earlier_messages, claim, after, rounds.start_round, claim, said, plan
+            )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
             return None
@@ -98,11 +103,6 @@ class ConversationStore:
         return await self._database.run(
             rounds.round_records, chat_id, before_round_id=before_round_id, limit=limit
         )
-
-    async def unrecorded_before(self, team_id: str, said: SaidAt) -> bool:
-        """Whether a message said before this one where it was said, received (its event is
-        being handled), is not recorded yet: no round, thread turn or reply claims it."""
-        return await self._database.run(_unrecorded_before, team_id, said)
 
     async def parent_answer(self, channel_id: str, slack_ts: str) -> ParentAnswer | None:
         """The round answer whose Slack message is `slack_ts` (a possible thread parent)."""
@@ -153,11 +153,13 @@ class ConversationStore:
         switch_to_model: str | None,
         owner: str,
         history_limit: int,
+        after: SaidAt | None = None,
     ) -> StartedTurn | None:
         """Claim the message, record a thread turn with one pending reply, and read the
         thread's history (its snapshot, anchor and latest `history_limit` turns), in one
         transaction. The reply thread is created on its first turn, with the chat's latest
-        `history_limit` rounds before the parent's as its frozen snapshot.
+        `history_limit` rounds before the parent's as its frozen snapshot. `after`: as for
+        `start_round`.
 
         Returns None when the message was already claimed.
         """
@@ -166,6 +168,9 @@ class ConversationStore:
         )
         try:
             return await self._database.run(
+                _after_earlier_messages,
+                claim,
+                after,
                 reply_threads.start_thread_turn,
                 claim,
                 parent,
@@ -179,13 +184,22 @@ class ConversationStore:
             return None
 
     async def switch_thread(
-        self, claim: MessageClaim, parent: ParentAnswer, model: str, *, history_limit: int
+        self,
+        claim: MessageClaim,
+        parent: ParentAnswer,
+        model: str,
+        *,
+        history_limit: int,
+        after: SaidAt | None = None,
     ) -> bool:
         """Claim a message that hands the thread to `model` without asking it anything (the
         thread is created, with its snapshot, if this is its first message); False if the
-        message was claimed already."""
+        message was claimed already. `after`: as for `start_round`."""
         try:
             await self._database.run(
+                _after_earlier_messages,
+                claim,
+                after,
                 reply_threads.switch_thread,
                 claim,
                 parent,
@@ -247,6 +261,24 @@ def _with_marks_owed(
         return outcome, in_chat_marks.marks_owed(session, round_id)
 
     return picked
+
+
+class EarlierMessageUnrecorded(Exception):
+    """A message said before this one where it was said has been received (its event is
+    being handled) but not recorded yet: nothing was recorded; try again shortly."""
+
+
+def _after_earlier_messages(
+    session: Session,
+    claim: MessageClaim,
+    after: SaidAt | None,
+    record: Callable[..., T],
+    *arguments: Any,
+) -> T:
+    """`record(session, *arguments)`, unless a message said before `after` is unrecorded."""
+    if after is not None and _unrecorded_before(session, claim.team_id, after):
+        raise EarlierMessageUnrecorded
+    return record(session, *arguments)
 
 
 def _unrecorded_before(session: Session, team_id: str, said: SaidAt) -> bool:

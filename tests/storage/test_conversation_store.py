@@ -16,7 +16,7 @@ from bot.chat.in_chat import AnswerStatus, InChatChoice
 from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.channels import ChannelStore
-from storage.conversations import ConversationStore, Revision
+from storage.conversations import ConversationStore, EarlierMessageUnrecorded, Revision
 from storage.database import Database, connect
 from storage.inbox import EventInbox
 from storage.regeneration import (
@@ -90,7 +90,9 @@ def claim(ts: str) -> MessageClaim:
     return MessageClaim("T1", "C1", ts)
 
 
-async def start(stores: Stores, message_claim: MessageClaim) -> StartedRound | None:
+async def start(
+    stores: Stores, message_claim: MessageClaim, after: SaidAt | None = None
+) -> StartedRound | None:
     return await stores.conversations.start_round(
         message_claim,
         CHAT,
@@ -101,6 +103,7 @@ async def start(stores: Stores, message_claim: MessageClaim) -> StartedRound | N
         post_thread_ts=None,
         owner="replica-a",
         history_limit=50,
+        after=after,
     )
 
 
@@ -959,17 +962,22 @@ async def test_a_late_final_edit_of_an_answer_taken_over_never_lands_on_its_rege
 
 
 async def test_a_message_said_earlier_is_waited_for_until_it_is_recorded(stores):
-    inbox, conversations = EventInbox(stores.database), stores.conversations
+    inbox = EventInbox(stores.database)
     await inbox.accept("Ev1", {}, "r1", SaidAt("C1", "", "1.0"))
     await inbox.accept("Ev2", {}, "r1", SaidAt("C1", "", "2.0"))
     await inbox.accept("Ev3", {}, "r1", SaidAt("C1", "5.0", "3.0"))  # in a thread
 
-    assert await conversations.unrecorded_before("T1", SaidAt("C1", "", "2.0"))
-    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "", "1.0"))
-    assert not await conversations.unrecorded_before("T1", SaidAt("C2", "", "2.0"))
-    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "9.0", "4.0"))
-    await start(stores, claim("1.0"))
-    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "", "2.0"))
-    assert await conversations.unrecorded_before("T1", SaidAt("C1", "5.0", "4.0"))
+    async def recorded(ts: str, thread_ts: str = "") -> bool:
+        try:
+            await start(stores, claim(ts), after=SaidAt("C1", thread_ts, ts))
+        except EarlierMessageUnrecorded:
+            return False
+        return True
+
+    assert not await recorded("2.0"), "1.0 was said before it"
+    assert await recorded("1.0")
+    assert await recorded("2.0")
+    assert not await recorded("4.0", thread_ts="5.0"), "3.0 was said before it in its thread"
     await inbox.finish("Ev3")  # handled without a record: a thread message not for the bot
-    assert not await conversations.unrecorded_before("T1", SaidAt("C1", "5.0", "4.0"))
+    assert await recorded("4.0", thread_ts="5.0")
+    assert await recorded("9.0", thread_ts="8.0")
