@@ -14,8 +14,8 @@ from bot.chat.in_chat import AnswerStatus
 from storage.database import Database
 from storage.in_chat_marks import current_marks, hold_answers_chat, mark_settled, marks_owed
 from storage.liveness import PreviousLife, left_behind
-from storage.rows import SettledAnswer
-from storage.tables import Answer
+from storage.rows import SettledAnswer, insert_or_ignore
+from storage.tables import Answer, AnswerContinuation
 
 # An answer in one of these is still being written (or about to be).
 UNSETTLED_STATUSES = (AnswerStatus.PENDING.value, AnswerStatus.STREAMING.value)
@@ -144,7 +144,9 @@ class AnswerStore:
         values: dict[str, object] = {"shown_at": self._database.now()}
         if continuation_ts:
             values["continuation_ts"] = list(continuation_ts)
-        return await self._database.run(_shown, answer_id, self._replica_id, values)
+        return await self._database.run(
+            _shown, answer_id, self._replica_id, values, list(continuation_ts)
+        )
 
     async def current_marks(self, answer_ids: list[int]) -> dict[int, SettledAnswer]:
         """See `storage.in_chat_marks.current_marks`."""
@@ -199,6 +201,7 @@ class AnswerStore:
 
 
 _ANSWERS: Table = Answer.__table__  # type: ignore[assignment]
+_CONTINUATIONS: Table = AnswerContinuation.__table__  # type: ignore[assignment]
 # The columns to set come with the parameters (all but "answer").
 _UPDATE_ANSWER = update(_ANSWERS).where(_ANSWERS.c.id == bindparam("answer"))
 
@@ -250,10 +253,23 @@ def _update_settled(
 
 
 def _shown(
-    session: Session, answer_id: int, writer: str, values: dict[str, object]
+    session: Session,
+    answer_id: int,
+    writer: str,
+    values: dict[str, object],
+    continuation_ts: list[str],
 ) -> list[SettledAnswer]:
     round_id = hold_answers_chat(session, answer_id)
     _update_settled(session, answer_id, writer, values)
+    if continuation_ts:  # posted, whoever holds the answer now: a reaction on one is about it
+        channel_id = session.scalar(select(Answer.channel_id).where(Answer.id == answer_id))
+        session.execute(
+            insert_or_ignore(session, _CONTINUATIONS),
+            [
+                {"channel_id": channel_id, "slack_ts": ts, "answer_id": answer_id}
+                for ts in continuation_ts
+            ],
+        )
     # A reply in a reply thread is never In Chat.
     return [] if round_id is None else marks_owed(session, round_id)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, literal, select, union_all, update
+from sqlalchemy import bindparam, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from bot.chat.context import ContextRound
@@ -22,7 +22,15 @@ from bot.chat.in_chat import AnswerStatus
 from storage import early_edits, rows
 from storage.rounds import round_records
 from storage.rows import MessageClaim, NewAnswer
-from storage.tables import Answer, ChannelPrompt, Chat, ReplyThread, Round, ThreadTurn
+from storage.tables import (
+    Answer,
+    AnswerContinuation,
+    ChannelPrompt,
+    Chat,
+    ReplyThread,
+    Round,
+    ThreadTurn,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +115,10 @@ def thread_reply_at(session: Session, channel_id: str, slack_ts: str) -> ThreadR
 
 def answer_continued_at(session: Session, channel_id: str, slack_ts: str) -> str | None:
     """The Slack message of the answer that `slack_ts` is a continuation of, if it is one."""
-    dialect = session.get_bind().dialect.name
-    elements = "json_array_elements_text" if dialect == "postgresql" else "json_each"
-    parts = getattr(func, elements)(Answer.continuation_ts).table_valued("value")
     return session.scalar(
         select(Answer.slack_ts)
-        .where(
-            Answer.channel_id == channel_id,
-            exists(select(1).select_from(parts).where(parts.c.value == slack_ts)),
-        )
-        .limit(1)
+        .join(AnswerContinuation, AnswerContinuation.answer_id == Answer.id)
+        .where(AnswerContinuation.channel_id == channel_id, AnswerContinuation.slack_ts == slack_ts)
     )
 
 

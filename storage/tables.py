@@ -179,6 +179,17 @@ class Answer(Base):
     marked_in_chat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class AnswerContinuation(Base):
+    """A message a long answer goes on in (posted in its thread), with its answer: a reaction
+    on it finds the answer by key."""
+
+    __tablename__ = "answer_continuations"
+
+    channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    slack_ts: Mapped[str] = mapped_column(ID, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(Integer)
+
+
 class HandledEvent(Base):
     """A Slack event, recorded before it is acknowledged: Slack's retries and deliveries to
     other replicas find it here and stop; if its replica dies before finishing it, another

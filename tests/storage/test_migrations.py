@@ -18,7 +18,7 @@ def _differences_from_the_tables(session: Session) -> list[object]:
     return list(compare_metadata(MigrationContext.configure(session.connection()), Base.metadata))
 
 
-# A chat with a round, its answer, the reply thread under it and that thread's turn and
+# A chat with a round, its (long) answer, the reply thread under it and that thread's turn and
 # reply, as the first schema holds them: each upgrade has rows that refer to each other.
 _A_CHAT_WITH_A_THREAD = (
     "INSERT INTO chats (id, team_id, channel_id, thread_ts, generation, created_at) "
@@ -27,7 +27,8 @@ _A_CHAT_WITH_A_THREAD = (
     "deleted, created_at) VALUES (1, 1, 'C1', '1700000000.000100', 'U1', 'Ann', 'q', false, 1.0)",
     "INSERT INTO answers (id, round_id, position, model, channel_id, slack_ts, "
     "continuation_ts, text, status, deleted, started_at, owner, heartbeat_at) VALUES "
-    "(1, 1, 0, 'openai:a', 'C1', '1700000000.000200', '[]', 'a', 'done', false, 1.0, 'r', 1.0)",
+    "(1, 1, 0, 'openai:a', 'C1', '1700000000.000200', '[\"1700000000.000250\"]', 'a', 'done', "
+    "false, 1.0, 'r', 1.0)",
     "INSERT INTO reply_threads (id, answer_id, current_model, snapshot, created_at) "
     "VALUES (1, 1, 'openai:a', '[]', 1.0)",
     "INSERT INTO thread_turns (id, reply_thread_id, channel_id, message_ts, user_id, "
@@ -61,6 +62,7 @@ def _version_and_counts(session: Session) -> tuple[object, ...]:
             "thread_turns",
             "channel_models",
             "channel_prompts",
+            "answer_continuations",
         )
     ]
     return version, *counts
@@ -80,5 +82,5 @@ async def test_an_older_database_is_upgraded_at_start_up_keeping_its_data(databa
     version, *counts = await database.run(_version_and_counts)
     await database.close()
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-    assert (version, counts) == (head, [1, 1, 2, 1, 1, 0, 0])
+    assert (version, counts) == (head, [1, 1, 2, 1, 1, 0, 0, 1])
     assert head is not None and int(head) >= 4

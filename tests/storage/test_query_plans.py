@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, text
 
 from storage.answers import AnswerStore
+from storage.conversations import ConversationStore
 from storage.database import Database, connect
 from storage.inbox import EventInbox
 from storage.regeneration import RegenerationStore
@@ -65,6 +66,12 @@ def _seed(session) -> None:
         text(
             "INSERT INTO claimed_messages (team_id, channel_id, message_ts, claimed_at, recorded)"
             " SELECT 'T', channel_id, message_ts, created_at - 86400 * 7, true FROM rounds"
+        )
+    )
+    connection.execute(  # one long answer in ten went on in a second message
+        text(
+            "INSERT INTO answer_continuations (channel_id, slack_ts, answer_id) "
+            "SELECT channel_id, CAST(id AS TEXT) || '.9', id FROM answers WHERE id % 10 = 0"
         )
     )
     if connection.dialect.name == "postgresql":
@@ -169,3 +176,17 @@ async def test_regenerating_the_latest_answer_of_a_long_chat_reads_no_whole_tabl
         ),
     )
     assert not scans, f"a press reads all {ANSWERS} rounds: {scans}"
+
+
+async def test_a_reaction_on_a_message_that_is_no_answer_reads_by_key(database):
+    # `answer_continued_at`: is the message a continuation of a long answer?
+    store = ConversationStore(database)
+    statements, (engine, capture) = _captured(database, "answer")
+    assert await store.answer_continued_at("C1", f"{3e9:.6f}") is None
+    event.remove(engine, "before_cursor_execute", capture)
+
+    ((statement, parameters),) = statements
+    plan = await database.run(_plan, statement, parameters)
+    by_key = r"USING (INTEGER )?PRIMARY KEY|USING INDEX sqlite_autoindex|Index Scan using \w+_pkey"
+    reads = [line for line in plan if re.search(r"(SEARCH|SCAN|Scan) .*answer", line)]
+    assert reads and all(re.search(by_key, line) for line in reads), plan
