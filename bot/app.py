@@ -49,7 +49,7 @@ from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
-from storage.database import Database, connect, connection_failure
+from storage.database import Database, connect, connection_failure, unreachable
 from storage.inbox import EventInbox
 from storage.postgres_url import UnusableDatabaseUrl
 from storage.regeneration import RegenerationStore
@@ -249,9 +249,10 @@ async def open_database(database_url: str, *, pool_size: int) -> Database:
     except UnusableDatabaseUrl as error:
         raise ConfigurationError(f"Configuration error: {error}") from None
     except (DBAPIError, OSError, TimeoutError, ValueError, TypeError) as error:
-        # ValueError: a port that is no number; TypeError: a URL option the driver lacks.
+        # TypeError: a URL option the driver lacks.
+        doing = "reach" if unreachable(error) else "use"
         raise ConfigurationError(
-            "Configuration error: cannot use the database at DATABASE_URL "
+            f"Configuration error: cannot {doing} the database at DATABASE_URL "
             f"({connection_failure(error)})"
         ) from None
 

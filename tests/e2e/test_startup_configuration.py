@@ -291,6 +291,20 @@ def test_a_signal_during_start_up_stops_the_bot_in_one_line(how, slack, tmp_path
     assert "Traceback" not in said and "ERROR" not in said
 
 
+def test_a_database_that_is_down_stops_start_up_clearly(slack, tmp_path):
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "DATABASE_URL": "postgresql://chorus:pg-s3cr3t@127.0.0.1:9/chorus",  # nothing listens
+    }
+    result = run_until_exit(env, tmp_path)
+    line = last_line_of_failed_start(result)
+    assert line.startswith("Configuration error: cannot reach the database at DATABASE_URL (")
+    assert "pg-s3cr3t" not in result.stderr
+
+
 def test_a_database_url_without_async_driver_gets_one(start_bot, slack, events, database_url):
     """`sqlite:///…` and `postgres://…?sslmode=…`, as hosting platforms hand them out, just
     work."""
