@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bench.fault_tally import AnswerKey, Outcome, SeenMessage
-from storage.database import connect
+from storage.database import connect, database_at
 from storage.tables import Answer, Round, ThreadTurn
 from tests.doubles import ApiCall, SlackEmulator
 from tests.e2e.slack_views import body, is_final, status_line
@@ -75,6 +75,21 @@ async def _read_answer_index(database_url: str) -> AnswerIndex:
             key = AnswerKey(row.channel_id, row.turn_ts or "")
         index.keys[row.channel_id, row.slack_ts] = key
     return index
+
+
+def answers_not_shown(database_url: str) -> int:
+    """Answers whose final text is not in Slack yet: being written, or a final edit owed
+    (Slack did not take it) that the sweeper will show."""
+    return asyncio.run(_answers_not_shown(database_url))
+
+
+async def _answers_not_shown(database_url: str) -> int:
+    database = database_at(database_url)
+    try:
+        query = select(func.count()).select_from(Answer).where(Answer.shown_at.is_(None))
+        return await database.run(lambda session: int(session.scalar(query) or 0))
+    finally:
+        await database.close()
 
 
 def bot_messages(slack: SlackEmulator, channels: Iterable[str]) -> list[dict[str, Any]]:

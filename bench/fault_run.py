@@ -24,6 +24,7 @@ import httpx
 
 from bench.fault_census import (
     AnswerIndex,
+    answers_not_shown,
     bot_messages,
     calls_on,
     read_answer_index,
@@ -112,9 +113,12 @@ def database(replicas: int, postgres_url: str, workdir: Path) -> Iterator[str]:
         yield url
 
 
-def wait_until_quiet(slack: SlackEmulator, replicas: Replicas, timeout: float) -> float:
-    """Wait until no replica is handling anything and Slack has had no call for a while;
-    returns how long that took."""
+def wait_until_quiet(
+    slack: SlackEmulator, replicas: Replicas, database_url: str, timeout: float
+) -> float:
+    """Wait until no replica is handling anything, Slack has had no call for a while, and
+    every answer is shown (a final edit Slack did not take waits for the sweeper); returns
+    how long that took."""
     started = time.monotonic()
     calls, quiet_since = -1, time.monotonic()
     while time.monotonic() - started < timeout:
@@ -122,7 +126,8 @@ def wait_until_quiet(slack: SlackEmulator, replicas: Replicas, timeout: float) -
         if now_calls != calls:
             calls, quiet_since = now_calls, time.monotonic()
         busy = sum(_answering(replicas.bots[index]) for index in replicas.live())
-        if busy == 0 and time.monotonic() - quiet_since >= QUIET_SECONDS:
+        quiet = busy == 0 and time.monotonic() - quiet_since >= QUIET_SECONDS
+        if quiet and answers_not_shown(database_url) == 0:
             break
         time.sleep(0.25)
     return time.monotonic() - started
@@ -203,7 +208,7 @@ def run(arguments: argparse.Namespace) -> int:
         started = time.monotonic()
         driver.run(arguments.rounds, crash_at=arguments.rounds // 2 if arguments.kill_one else None)
         sending = time.monotonic() - started
-        settling = wait_until_quiet(slack, replicas, arguments.settle_timeout)
+        settling = wait_until_quiet(slack, replicas, url, arguments.settle_timeout)
         slack.clear_faults()
 
         index = read_answer_index(url)
