@@ -13,7 +13,7 @@ from storage.answers import UNSETTLED_STATUSES
 from storage.database import Database
 from storage.rounds import hold_chat, is_current_chat
 from storage.rows import unstarted_answer
-from storage.tables import Answer, ReplyThread, Round, ThreadTurn
+from storage.tables import Answer, ReplacedGeneration, ReplyThread, Round, ThreadTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +114,30 @@ def _restart(
         # Its final edit is still owed: whoever shows it could overwrite the new text.
         return RegenerationRefused.STILL_SHOWING
     old_continuations = tuple(answer.continuation_ts or ())
-    restarted = session.scalar(
-        update(Answer)
+    spent = session.execute(
+        select(Answer.started_at, Answer.input_tokens, Answer.output_tokens)
         .where(
             Answer.id == answer.id,
             Answer.status.not_in(UNSETTLED_STATUSES),
             Answer.shown_at.is_not(None),
         )
+        .with_for_update()
+    ).one_or_none()
+    if spent is None:
+        return RegenerationRefused.STILL_STREAMING
+    if spent.input_tokens is not None or spent.output_tokens is not None:
+        session.add(
+            ReplacedGeneration(
+                answer_id=answer.id,
+                model=answer.model,
+                started_at=spent.started_at,
+                input_tokens=spent.input_tokens or 0,
+                output_tokens=spent.output_tokens or 0,
+            )
+        )
+    session.execute(
+        update(Answer)
+        .where(Answer.id == answer.id)
         .values(
             error=None,
             first_token_at=None,
@@ -131,10 +148,7 @@ def _restart(
             stop_requested_by=None,
             **unstarted_answer(owner, now),
         )
-        .returning(Answer.id)
     )
-    if restarted is None:
-        return RegenerationRefused.STILL_STREAMING
     assert answer.slack_ts is not None
     return Regeneration(
         answer_id=answer.id,

@@ -1,6 +1,6 @@
 """The database schema: chats, rounds, answers, reply threads, thread turns, handled events,
-claimed (or deleted) messages, edits that came before their message, and each channel's own
-models and prompt.
+claimed (or deleted) messages, edits that came before their message, the tokens of regenerated
+answers, and each channel's own models and prompt.
 
 Times are stored as Unix seconds (float) so SQLite and PostgreSQL behave the same.
 """
@@ -188,6 +188,25 @@ class AnswerContinuation(Base):
     channel_id: Mapped[str] = mapped_column(ID, primary_key=True)
     slack_ts: Mapped[str] = mapped_column(ID, primary_key=True)
     answer_id: Mapped[int] = mapped_column(Integer)
+
+
+class ReplacedGeneration(Base):
+    """The tokens an answer had spent before someone regenerated it: gone from the answer,
+    still spent (the Home tab's usage counts them)."""
+
+    __tablename__ = "replaced_generations"
+    __table_args__ = (
+        Index(
+            "ix_replaced_generations_usage", "started_at", "model", "input_tokens", "output_tokens"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[float] = mapped_column(Float)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
 
 
 class HandledEvent(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bot.chat.in_chat import AnswerStatus
 from storage.answers import UNSETTLED_STATUSES
 from storage.database import Database
-from storage.tables import Answer
+from storage.tables import Answer, ReplacedGeneration
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class ModelUsage:
     model: str  # provider:model-id
     answers: int  # settled answers and thread replies, regenerated ones once
     failed: int  # of those, how many ended without text
-    input_tokens: int  # as the provider reported them (0 when it did not)
+    input_tokens: int  # as the provider reported them (0 when it did not), regenerated ones' too
     output_tokens: int
     average_seconds: float | None  # of the complete answers, None when there were none
 
@@ -40,6 +40,17 @@ _BY_MODEL = (
     .order_by(_ANSWERS_COUNTED.desc(), Answer.model)
 )
 
+# What regenerated answers had spent before: their answers count once, their tokens every time.
+_REPLACED_BY_MODEL = (
+    select(
+        ReplacedGeneration.model,
+        func.sum(ReplacedGeneration.input_tokens),
+        func.sum(ReplacedGeneration.output_tokens),
+    )
+    .where(ReplacedGeneration.started_at >= bindparam("since"))
+    .group_by(ReplacedGeneration.model)
+)
+
 
 class UsageStore:
     def __init__(self, database: Database) -> None:
@@ -51,6 +62,18 @@ class UsageStore:
 
 
 def _by_model(session: Session, since: float) -> list[ModelUsage]:
+    usage = {used.model: used for used in _answers_by_model(session, since)}
+    for model, input_tokens, output_tokens in session.execute(_REPLACED_BY_MODEL, {"since": since}):
+        used = usage.get(model, ModelUsage(model, 0, 0, 0, 0, None))
+        usage[model] = replace(
+            used,
+            input_tokens=used.input_tokens + int(input_tokens),
+            output_tokens=used.output_tokens + int(output_tokens),
+        )
+    return list(usage.values())
+
+
+def _answers_by_model(session: Session, since: float) -> list[ModelUsage]:
     return [
         ModelUsage(
             model,

@@ -13,6 +13,7 @@ from bot.chat.routing import ChatKey
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.conversations import ConversationStore
 from storage.database import connect
+from storage.regeneration import Regeneration, RegenerationStore
 from storage.rows import MessageClaim
 from storage.usage import _BY_MODEL, ModelUsage, UsageStore
 
@@ -66,6 +67,56 @@ async def test_usage_counts_settled_answers_per_model_with_failures_tokens_and_t
     assert claude.average_seconds is not None and 0 <= claude.average_seconds < 60
     assert gpt == ModelUsage(GPT, 1, 1, 0, 0, None)
     assert later == []
+
+
+async def test_tokens_an_answer_spent_before_it_was_regenerated_stay_counted(database_url):
+    database = await connect(database_url)
+    conversations = ConversationStore(database)
+    answers = AnswerStore(database, replica_id="replica-a")
+    since = database.now()
+    started = await conversations.start_round(
+        MessageClaim("T1", "C1", "1.0"),
+        ChatKey("T1", "C1"),
+        user_id="U1",
+        author="Alice",
+        text="hello",
+        models=lambda _channel_models: [CLAUDE],
+        post_thread_ts=None,
+        owner="replica-a",
+        history_limit=10,
+    )
+    assert started is not None
+    answer_id = started.answers[0].answer_id
+
+    async def answered(input_tokens: int, output_tokens: int) -> None:
+        await answers.posted(answer_id, "1.5")
+        await answers.finish(
+            answer_id,
+            FinishedAnswer(
+                AnswerStatus.DONE, "a", input_tokens=input_tokens, output_tokens=output_tokens
+            ),
+        )
+        await answers.shown(answer_id)
+
+    async def regenerated() -> None:
+        regeneration = await RegenerationStore(database).restart(
+            "C1", "1.5", owner="replica-a", answerable=lambda _model: True
+        )
+        assert isinstance(regeneration, Regeneration)
+
+    await answered(100, 20)
+    await regenerated()
+    regenerating = await UsageStore(database).by_model(since=since)
+    await answered(120, 25)
+    await regenerated()
+    await answered(130, 30)
+    usage = await UsageStore(database).by_model(since=since)
+    await database.close()
+
+    assert regenerating == [ModelUsage(CLAUDE, 0, 0, 100, 20, None)]
+    [claude] = usage
+    assert (claude.answers, claude.failed) == (1, 0)
+    assert (claude.input_tokens, claude.output_tokens) == (350, 75)
 
 
 DAY = 86_400.0
