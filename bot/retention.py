@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from storage.retention import RetentionStore
 
@@ -20,7 +19,7 @@ async def forget_forever(store: RetentionStore, keep_seconds: float) -> None:
     pause = min(LONGEST_PAUSE_SECONDS, keep_seconds / 10)
     while True:
         try:
-            forgotten = await store.forget_said_before(time.time() - keep_seconds)
+            forgotten = await store.forget_said_more_than(keep_seconds)
         except Exception:
             log.exception("forgetting old messages failed")
         else:

@@ -22,6 +22,10 @@ class RetentionStore:
         self._database = database
         self._batch = batch
 
+    async def forget_said_more_than(self, seconds: float) -> int:
+        """`forget_said_before` the time `seconds` before now, by the clock that dated them."""
+        return await self.forget_said_before(self._database.now() - seconds)
+
     async def forget_said_before(self, before: float) -> int:
         """Erase every message (round or thread turn) said before `before`, with its answers;
         returns how many messages, and the edits kept since before then for messages not

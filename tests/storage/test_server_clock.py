@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from storage.database import Database, connect
+from storage.retention import RetentionStore
 from tests.storage.test_conversation_store import claim, start, stores_over
 
 FIVE_MINUTES = 300.0
@@ -88,3 +89,14 @@ async def test_a_dead_replica_whose_clock_was_ahead_is_taken_over(database_url):
         silent_since = on_time.now() - 0.05
         taken = await recovering.take_over_interrupted(stale_before=silent_since, error="x")
         assert taken == [started.round_id]
+
+
+async def test_what_was_said_just_now_is_not_forgotten_by_a_replica_whose_clock_is_ahead(
+    database_url,
+):
+    async with replica_clock(database_url, SkewedClock(+FIVE_MINUTES)) as ahead:
+        await stores_over(ahead).round("1.0", "said just now")
+        forgotten_a_minute_on = await RetentionStore(ahead).forget_said_more_than(60.0)
+        forgotten_all = await RetentionStore(ahead).forget_said_more_than(-60.0)
+
+    assert (forgotten_a_minute_on, forgotten_all) == (0, 1)
