@@ -244,7 +244,7 @@ class Conversations:
         return await readable_message(
             message,
             bot_user_id=self.bot_user_id,
-            user_name=self._web.user_name,
+            names=self._web,
             files=self._files,
         )
 

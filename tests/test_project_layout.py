@@ -108,7 +108,8 @@ def test_manifest_is_a_complete_slack_app_manifest():
     assert manifest["settings"]["socket_mode_enabled"] is True
 
 
-WEB_API_CALL = re.compile(r"\bclient\.([a-z]+_[A-Za-z_]+)\(")  # client.chat_postMessage(
+# client.chat_postMessage(…), or the method handed on: client.users_info, …
+WEB_API_CALL = re.compile(r"\bclient\.([a-z]+_[A-Za-z_]+)[(,]")
 HISTORY = {"channels:history", "groups:history", "im:history", "mpim:history"}
 # The bot token scopes each Web API method the bot calls needs (slack_sdk's method names).
 METHOD_SCOPES: dict[str, set[str]] = {
@@ -121,6 +122,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "conversations_history": HISTORY,  # finding a post whose reply was lost
     "conversations_replies": HISTORY,
     "users_info": {"users:read"},
+    "conversations_info": {"channels:read", "groups:read"},  # a linked channel's name
     "files_info": {"files:read"},  # and downloading the files themselves
     "reactions_get": {"reactions:read"},  # who pins an answer still, when one pin is removed
     "views_publish": set(),

@@ -28,8 +28,15 @@ from bot.chat.routing import IncomingMessage
 _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _ANGLE_TOKEN = re.compile(r"<([^<>]+)>")
 NAMES_LOOKED_UP_PER_MESSAGE = 20
-
 NameLookup = Callable[[str], Awaitable[str]]
+
+
+class NameSource(Protocol):
+    """Where people's and channels' names are looked up (Slack, for the running bot)."""
+
+    async def user_name(self, user_id: str) -> str: ...
+
+    async def channel_name(self, channel_id: str) -> str: ...
 
 
 class FileSource(Protocol):
@@ -165,12 +172,12 @@ class ReadableMessage:
 
 
 async def readable_message(
-    message: IncomingMessage, *, bot_user_id: str, user_name: NameLookup, files: FileSource
+    message: IncomingMessage, *, bot_user_id: str, names: NameSource, files: FileSource
 ) -> ReadableMessage:
     """The message's text as a person reads it (`readable_text`), then the text files
     attached to it, and a note naming the files the models are not shown (so they do not
     answer as if they had seen them)."""
-    text = await readable_text(message.text, bot_user_id=bot_user_id, user_name=user_name)
+    text = await readable_text(message.text, bot_user_id=bot_user_id, names=names)
     if not message.attachments:
         return ReadableMessage(text)
     described = await asyncio.gather(*(files.describe(file) for file in message.attachments))
@@ -191,25 +198,30 @@ async def _read(planned: AttachedFile | FileNotShown, files: FileSource) -> File
     return FileShown(planned.name, text)
 
 
-async def readable_text(text: str, *, bot_user_id: str, user_name: NameLookup) -> str:
+async def readable_text(text: str, *, bot_user_id: str, names: NameSource) -> str:
     """Slack markup as a person would read it: the bot mention removed, `<@U1>` → `@Alice`,
-    `<#C1|general>` → `#general`, `<https://x|label>` → `label (https://x)`. Each person is
-    looked up once, and only the first few of a message (the rest keep their ids), so a message
-    full of mentions cannot hold Slack's users.info rate limit for everyone."""
+    `<#C1|general>` and `<#C1>` → `#general`, `<https://x|label>` → `label (https://x)`. Each
+    person or channel is looked up once, and only the first few of a message (the rest keep
+    their ids), so a message full of mentions cannot hold Slack's rate limits for everyone."""
     text = _without_mention_of(bot_user_id, text)
-    names: dict[str, str] = {}
+    looked_up: dict[str, str] = {}
 
-    async def name_of(user_id: str) -> str:
-        if user_id not in names:
-            looked_up = len(names) < NAMES_LOOKED_UP_PER_MESSAGE
-            names[user_id] = await user_name(user_id) if looked_up else user_id
-        return names[user_id]
+    def once(look_up: NameLookup) -> NameLookup:
+        async def name_of(id_: str) -> str:
+            if id_ not in looked_up:
+                may_ask = len(looked_up) < NAMES_LOOKED_UP_PER_MESSAGE
+                looked_up[id_] = await look_up(id_) if may_ask else id_
+            return looked_up[id_]
 
+        return name_of
+
+    user_name, channel_name = once(names.user_name), once(names.channel_name)
     pieces: list[str] = []
     position = 0
     for match in _ANGLE_TOKEN.finditer(text):
         pieces.append(text[position : match.start()])
-        pieces.append(await _readable_token(match.group(1), bot_user_id, name_of))
+        token = match.group(1)
+        pieces.append(await _readable_token(token, bot_user_id, user_name, channel_name))
         position = match.end()
     pieces.append(text[position:])
     return html.unescape("".join(pieces)).strip()
@@ -227,7 +239,9 @@ def _without_mention_of(user_id: str, text: str) -> str:
     return " ".join(trimmed)
 
 
-async def _readable_token(token: str, bot_user_id: str, user_name: NameLookup) -> str:
+async def _readable_token(
+    token: str, bot_user_id: str, user_name: NameLookup, channel_name: NameLookup
+) -> str:
     target, _, label = token.partition("|")
     if target.startswith("@"):
         user_id = target[1:]
@@ -235,7 +249,7 @@ async def _readable_token(token: str, bot_user_id: str, user_name: NameLookup) -
             return ""
         return "@" + (label or await user_name(user_id))
     if target.startswith("#"):
-        return "#" + (label or target[1:])
+        return "#" + (label or await channel_name(target[1:]))
     if target.startswith("!"):
         return _readable_special(target[1:], label)
     if target.startswith("mailto:"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -25,13 +25,11 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.slack.lookups import KEPT_SECONDS, MAX_KEPT, SlackLookups
 from bot.slack.rendering import SlackMessage
 
 log = logging.getLogger(__name__)
 
-_NAME_CACHE_SECONDS = 3600.0
-_FAILED_NAME_CACHE_SECONDS = 60.0  # a user Slack would not describe is not asked about again
-MAX_NAMES = 10_000  # display names kept: everyone a busy workspace has talking to the bot
 WEB_API_TIMEOUT = 30
 _RATE_LIMIT_RETRIES = 30  # each waits what Slack's Retry-After says
 TAG_EVENT_TYPE = "chorus_message"  # the metadata type of every message the bot posts
@@ -159,6 +157,14 @@ class SlackUser:
     is_bot: bool
 
 
+def _unknown_user(user_id: str) -> SlackUser:
+    return SlackUser(user_id, is_bot=False)
+
+
+def _unknown_channel(channel_id: str) -> str:
+    return channel_id
+
+
 class SlackWeb:
     """Posting, updating and looking things up in Slack. Raises `SlackApiError` on failure."""
 
@@ -166,18 +172,23 @@ class SlackWeb:
         self,
         client: AsyncWebClient,
         *,
-        name_cache_seconds: float = _NAME_CACHE_SECONDS,
-        max_names: int = MAX_NAMES,
+        names_kept_seconds: float = KEPT_SECONDS,
+        max_names: int = MAX_KEPT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         # The time posts are stamped with, to look back from for one whose reply got lost:
         # the bot gives the database server's, the same clock the answers' start times are by.
         self._clock = clock
-        self._users: dict[str, tuple[SlackUser, float]] = {}
-        self._name_cache_seconds = name_cache_seconds
-        self._max_names = max_names
-        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._users = SlackLookups(
+            self._look_up_user, _unknown_user, kept_seconds=names_kept_seconds, max_kept=max_names
+        )
+        self._channels = SlackLookups(
+            self._look_up_channel,
+            _unknown_channel,
+            kept_seconds=names_kept_seconds,
+            max_kept=max_names,
+        )
 
     async def post(
         self,
@@ -317,43 +328,20 @@ class SlackWeb:
 
     async def user_name(self, user_id: str) -> str:
         """A person's display name; their id if Slack will not say."""
-        return (await self._user(user_id)).name
+        return (await self._users.get(user_id)).name
 
     async def is_bot(self, user_id: str) -> bool:
         """Whether a user is a bot (an app), as Slack says; not when Slack will not say."""
-        return (await self._user(user_id)).is_bot
+        return (await self._users.get(user_id)).is_bot
 
-    async def _user(self, user_id: str) -> SlackUser:
-        """Only a user's first lookup waits for Slack: one looked up over an hour ago is still
-        used while a fresh lookup runs beside it."""
-        cached = self._users.get(user_id)
-        if cached is None:
-            return await self._look_up(user_id)
-        user, fresh_until = cached
-        if fresh_until <= time.monotonic() and user_id not in self._refreshing:
-            refresh = asyncio.create_task(self._refresh(user_id))
-            self._refreshing[user_id] = refresh
-            refresh.add_done_callback(lambda _: self._refreshing.pop(user_id, None))
-        return user
+    async def channel_name(self, channel_id: str) -> str:
+        """A channel's name (without `#`); its id if Slack will not say."""
+        return await self._channels.get(channel_id)
 
-    async def _refresh(self, user_id: str) -> None:
-        # On failure what is known so far stays, and the next message tries again.
-        try:
-            await self._look_up(user_id)
-        except Exception:
-            log.exception("refreshing the name of %s failed", user_id)
-
-    async def _look_up(self, user_id: str) -> SlackUser:
-        try:
-            with _reaching_slack(f"looking up {user_id}"):
-                response = await self.client.users_info(user=user_id)
-        except SlackApiError as error:
-            log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
-            if user_id in self._users:
-                return self._users[user_id][0]  # what is known so far
-            unknown = SlackUser(user_id, is_bot=False)
-            self._remember(user_id, unknown, _FAILED_NAME_CACHE_SECONDS)
-            return unknown
+    async def _look_up_user(self, user_id: str) -> SlackUser | None:
+        response = await self._described(self.client.users_info, user_id, user=user_id)
+        if response is None:
+            return None
         user = response["user"]
         profile = user.get("profile") or {}
         name = str(
@@ -363,27 +351,34 @@ class SlackWeb:
             or user.get("name")
             or user_id
         )
-        found = SlackUser(name, is_bot=bool(user.get("is_bot")))
-        self._remember(user_id, found, self._name_cache_seconds)
-        return found
+        return SlackUser(name, is_bot=bool(user.get("is_bot")))
 
-    def _remember(self, user_id: str, user: SlackUser, for_seconds: float) -> None:
-        """Users are kept newest last; past `max_names`, the one longest unrefreshed goes."""
-        self._users.pop(user_id, None)
-        self._users[user_id] = (user, time.monotonic() + for_seconds)
-        while len(self._users) > self._max_names:
-            del self._users[next(iter(self._users))]
+    async def _look_up_channel(self, channel_id: str) -> str | None:
+        response = await self._described(
+            self.client.conversations_info, channel_id, channel=channel_id
+        )
+        if response is None:
+            return None
+        name = (response.get("channel") or {}).get("name")
+        return str(name) if name else None
 
     async def file_info(self, file_id: str) -> dict[str, Any] | None:
         """A shared file's description (files.info), or None (logged) when Slack refuses."""
-        try:
-            with _reaching_slack(f"looking up file {file_id}"):
-                response = await self.client.files_info(file=file_id)
-        except SlackApiError as error:
-            log.warning("file %s not looked up: %s", file_id, slack_error_code(error))
-            return None
-        found = response.get("file")
+        response = await self._described(self.client.files_info, f"file {file_id}", file=file_id)
+        found = response.get("file") if response is not None else None
         return found if isinstance(found, dict) else None
+
+    async def _described(
+        self, method: Callable[..., Awaitable[AsyncSlackResponse]], what: str, **arguments: str
+    ) -> AsyncSlackResponse | None:
+        """Slack's description of `what` by `method`, or None (logged) when Slack refuses or
+        cannot be reached."""
+        try:
+            with _reaching_slack(f"looking up {what}"):
+                return await method(**arguments)
+        except SlackApiError as error:
+            log.warning("%s not looked up: %s", what, slack_error_code(error))
+            return None
 
     async def bot_user_id(self) -> str:
         """The user id of our token's bot (`auth.test`)."""

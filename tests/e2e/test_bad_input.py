@@ -51,8 +51,9 @@ def test_attached_files_are_named_to_the_models_as_not_shown(bot, slack, models,
 
 
 def test_mentions_links_code_and_odd_unicode_reach_the_models_readably(bot, slack, models, events):
+    slack.add_channel("C0DESIGN", "design")
     text = (
-        f"{MENTION} ask <@U0BOB> in <#C0RANDOM|random> about <https://example.com/a?b=1&amp;c=2|the"
+        f"{MENTION} ask <@U0BOB> in <#C0RANDOM|random> or <#C0DESIGN|> about <https://example.com/a?b=1&amp;c=2|the"
         " docs> &amp; <https://example.org>:\n```\nif a &lt; b &amp;&amp; c &gt; d:\n"
         "    print('héllo 👋 שלום \u200f')\n```"
     )
@@ -62,8 +63,8 @@ def test_mentions_links_code_and_odd_unicode_reach_the_models_readably(bot, slac
     assert request.turns() == [
         (
             "user",
-            "Alice: ask @Bob in #random about the docs (https://example.com/a?b=1&c=2) & "
-            "https://example.org:\n```\nif a < b && c > d:\n"
+            "Alice: ask @Bob in #random or #design about the docs "
+            "(https://example.com/a?b=1&c=2) & https://example.org:\n```\nif a < b && c > d:\n"
             "    print('héllo 👋 שלום \u200f')\n```",
         )
     ]

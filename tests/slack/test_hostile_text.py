@@ -7,6 +7,7 @@ from bot.slack.inbound import readable_text
 from bot.slack.links import unspoofed_links
 from bot.slack.markdown import tables_as_code
 from bot.slack.rendering import FALLBACK_TEXT_LIMIT, final_messages, streaming_message
+from tests.slack.known_names import KnownNames
 
 
 def test_a_long_row_that_almost_looks_like_a_table_delimiter_is_no_table():
@@ -66,16 +67,12 @@ def test_the_innermost_brackets_make_a_link_label():
     assert streaming_message("GPT", "[see [the docs](https://x.y/z)").text == "GPT: [see the docs"
 
 
-async def unnamed(user_id: str) -> str:
-    return user_id
-
-
 async def test_a_message_of_spaces_around_the_bot_mention_reads_as_its_words():
     text = " " * 40_000 + "<@U0BOT>\t" + " " * 40_000 + "hi" + " " * 40_000
-    assert await readable_text(text, bot_user_id="U0BOT", user_name=unnamed) == "hi"
+    assert await readable_text(text, bot_user_id="U0BOT", names=KnownNames()) == "hi"
 
 
 async def test_the_bot_mention_leaves_one_space_between_the_words_beside_it():
     text = "ask <@U0BOT|chorus>\t about <@U0BOB> \t<@U0BOT> today"
-    readable = await readable_text(text, bot_user_id="U0BOT", user_name=unnamed)
+    readable = await readable_text(text, bot_user_id="U0BOT", names=KnownNames())
     assert readable == "ask about @U0BOB today"

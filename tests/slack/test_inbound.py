@@ -1,5 +1,6 @@
 """SPEC §4.1 and 4.2: which events are people's messages, and how their text reads to models."""
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,16 +19,13 @@ from bot.slack.inbound import (
 )
 from bot.slack.web import SlackWeb, open_web_session
 from tests.doubles import SharedFile, SlackEmulator
+from tests.slack.known_names import KnownNames
 
-NAMES = {"U0ALICE": "Alice", "U0BOB": "Bob"}
-
-
-async def user_name(user_id: str) -> str:
-    return NAMES.get(user_id, user_id)
+NAMES = KnownNames({"U0ALICE": "Alice", "U0BOB": "Bob"}, {"C0RANDOM": "random"})
 
 
 async def readable(text: str) -> str:
-    return await readable_text(text, bot_user_id="U0BOT", user_name=user_name)
+    return await readable_text(text, bot_user_id="U0BOT", names=NAMES)
 
 
 async def test_the_bot_mention_is_stripped():
@@ -37,6 +35,11 @@ async def test_the_bot_mention_is_stripped():
 async def test_people_channels_and_links_stay_readable():
     text = "<@U0BOT> ask <@U0BOB> in <#C1|general> about <https://x.dev/a?b=1|the docs>"
     assert await readable(text) == "ask @Bob in #general about the docs (https://x.dev/a?b=1)"
+
+
+async def test_a_channel_link_without_its_name_reads_as_the_channel_slack_names():
+    text = "see <#C0RANDOM|> and <#C0RANDOM>, not <#C0SECRET>"
+    assert await readable(text) == "see #random and #random, not #C0SECRET"
 
 
 async def test_slack_escapes_are_undone_for_models():
@@ -175,9 +178,7 @@ class Files:
         return found
 
     async def read(self, message: IncomingMessage) -> ReadableMessage:
-        return await readable_message(
-            message, bot_user_id="U0BOT", user_name=user_name, files=self.slack
-        )
+        return await readable_message(message, bot_user_id="U0BOT", names=NAMES, files=self.slack)
 
 
 @pytest.fixture
@@ -213,22 +214,16 @@ async def test_attached_text_files_are_read_and_ones_not_utf8_said_so(files):
     assert "download" not in readable.files_notice
 
 
-async def test_a_message_full_of_mentions_looks_each_person_up_once_and_few_in_all():
-    asked: list[str] = []
-
-    async def counting_user_name(user_id: str) -> str:
-        asked.append(user_id)
-        return user_id.lower()
-
+async def test_a_message_full_of_mentions_looks_each_one_up_once_and_few_in_all():
+    names = KnownNames()
     people = [f"U{n:03}" for n in range(NAMES_LOOKED_UP_PER_MESSAGE + 10)]
-    text = " ".join(f"<@{person}>" for person in people * 50)
-    shown = await readable_text(text, bot_user_id="U0BOT", user_name=counting_user_name)
+    channels = [f"C{n:03}" for n in range(10)]
+    text = " ".join(f"<#{channel}> <@{person}>" for person in people * 50 for channel in channels)
+    shown = await readable_text(text, bot_user_id="U0BOT", names=names)
 
-    assert asked == people[:NAMES_LOOKED_UP_PER_MESSAGE]
-    assert shown.split()[: len(people)] == [
-        f"@{person.lower()}" if n < NAMES_LOOKED_UP_PER_MESSAGE else f"@{person}"
-        for n, person in enumerate(people)
-    ]
+    first_seen = list(dict.fromkeys(re.findall(r"<[#@](\w+)>", text)))
+    assert names.asked == first_seen[:NAMES_LOOKED_UP_PER_MESSAGE]
+    assert shown.split()[:4] == ["#C000", "@U000", "#C001", "@U000"]
 
 
 def test_an_edit_is_a_rewrite_but_a_link_preview_added_by_slack_is_not():

@@ -1,4 +1,5 @@
-"""People's names: looked up once, then refreshed beside the messages that use them."""
+"""People's and channels' names: looked up once, then refreshed beside the messages that use
+them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ async def stale_at_once() -> AsyncIterator[tuple[SlackWeb, SlackEmulator]]:
     emulator = SlackEmulator().start()
     emulator.add_user("U0ALICE", "Alice")
     client = make_web_client(emulator.bot_token, emulator.api_url)
-    yield SlackWeb(client, name_cache_seconds=0), emulator
+    yield SlackWeb(client, names_kept_seconds=0), emulator
     emulator.stop()
 
 
@@ -81,3 +82,17 @@ async def test_the_names_kept_are_bounded_the_least_recently_looked_up_going_fir
     assert lookups(emulator) == 3, "the two latest are kept"
     assert await slack.user_name("U0ALICE") == "Alice"
     assert lookups(emulator) == 4, "the first was let go"
+
+
+async def test_a_channel_is_named_as_slack_names_it_and_looked_up_once(web):
+    slack, emulator = web
+    emulator.add_channel("C0RANDOM", "random")
+    assert [await slack.channel_name("C0RANDOM") for _ in range(3)] == ["random"] * 3
+    assert len(emulator.calls_for("conversations.info")) == 1
+
+
+async def test_a_channel_slack_will_not_describe_reads_as_its_id(web):
+    slack, emulator = web
+    assert await slack.channel_name("C0SECRET") == "C0SECRET"
+    assert await slack.channel_name("C0SECRET") == "C0SECRET"
+    assert len(emulator.calls_for("conversations.info")) == 1
