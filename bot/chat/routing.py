@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bot.chat.attachments import AttachedFile
+from bot.chat.shared_messages import SharedMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class IncomingMessage:
     is_direct: bool
     mentions_bot: bool
     attachments: tuple[AttachedFile, ...] = ()  # the files the person shared with it
+    shared: tuple[SharedMessage, ...] = ()  # the messages the person forwarded with it
     place: str = "channel"  # what it was said in, as replies name it: channel, DM, conversation
 
     @property

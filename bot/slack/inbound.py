@@ -22,6 +22,7 @@ from bot.chat.attachments import (
     with_files,
 )
 from bot.chat.routing import IncomingMessage
+from bot.chat.shared_messages import ReadableShare, SharedMessage, with_shared_messages
 
 # Message subtypes that are still a person talking to us; the rest (edits, joins, bot
 # messages, deletions…) are not new messages.
@@ -75,6 +76,7 @@ def incoming_message(
         is_direct=channel_type == "im",
         mentions_bot=f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text,
         attachments=attached_files(event.get("files")),
+        shared=shared_messages(event.get("attachments")),
         place=_place(channel_id, channel_type),
     )
 
@@ -86,6 +88,35 @@ def _place(channel_id: str, channel_type: str) -> str:
     if not channel_type and channel_id.startswith("G"):
         return "conversation"
     return _PLACES.get(channel_type, "channel")
+
+
+def shared_messages(attachments: object) -> tuple[SharedMessage, ...]:
+    """The messages forwarded with a message: Slack sends each as an attachment marked as a
+    share (a link's preview, added later by an edit of Slack's, is none)."""
+    if not isinstance(attachments, list):
+        return ()
+    found = (
+        _shared_message(attachment)
+        for attachment in attachments
+        if isinstance(attachment, dict)
+        and (attachment.get("is_share") or attachment.get("is_msg_unfurl"))
+    )
+    return tuple(shared for shared in found if shared is not None)
+
+
+def _shared_message(attachment: Mapping[str, Any]) -> SharedMessage | None:
+    text = str(attachment.get("text") or attachment.get("fallback") or "")
+    files = attachment.get("files") if isinstance(attachment.get("files"), list) else []
+    file_names = tuple(file.name for file in attached_files(files))
+    if not text.strip() and not file_names:
+        return None
+    return SharedMessage(
+        text=text,
+        author_id=str(attachment["author_id"]) if attachment.get("author_id") else None,
+        author_name=str(attachment["author_name"]) if attachment.get("author_name") else None,
+        link=str(attachment["from_url"]) if attachment.get("from_url") else None,
+        file_names=file_names,
+    )
 
 
 def attached_files(files: object) -> tuple[AttachedFile, ...]:
@@ -174,16 +205,32 @@ class ReadableMessage:
 async def readable_message(
     message: IncomingMessage, *, bot_user_id: str, names: NameSource, files: FileSource
 ) -> ReadableMessage:
-    """The message's text as a person reads it (`readable_text`), then the text files
-    attached to it, and a note naming the files the models are not shown (so they do not
-    answer as if they had seen them)."""
+    """The message's text as a person reads it (`readable_text`), then the messages forwarded
+    with it, then the text files attached to it, and a note naming the files the models are
+    not shown (so they do not answer as if they had seen them)."""
     text = await readable_text(message.text, bot_user_id=bot_user_id, names=names)
+    if message.shared:
+        shares = [await _readable_share(shared, bot_user_id, names) for shared in message.shared]
+        text = with_shared_messages(text, shares)
     if not message.attachments:
         return ReadableMessage(text)
     described = await asyncio.gather(*(files.describe(file) for file in message.attachments))
     planned = files_to_read(described)
     outcomes = await asyncio.gather(*(_read(file, files) for file in planned))
     return ReadableMessage(with_files(text, outcomes), files_notice(outcomes))
+
+
+async def _readable_share(
+    shared: SharedMessage, bot_user_id: str, names: NameSource
+) -> ReadableShare:
+    if shared.author_name:
+        author = shared.author_name
+    elif shared.author_id:
+        author = await names.user_name(shared.author_id)
+    else:
+        author = "someone"
+    text = await readable_text(shared.text, bot_user_id=bot_user_id, names=names)
+    return ReadableShare(author, text, shared.link, shared.file_names)
 
 
 async def _read(planned: AttachedFile | FileNotShown, files: FileSource) -> FileOutcome:

@@ -138,10 +138,11 @@ class SlackEventSender:
         order: EventOrder = "message_first",
         concurrent: bool = False,
         files: Sequence[str | SharedFile] = (),
+        forwarding: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A person posts (with `files` shared along); Slack delivers its events. Returns the
-        stored message (with ts)."""
-        message = self.emulator.post_user_message(channel, user, text, thread_ts, files)
+        """A person posts (with `files` shared along, forwarding the message `(channel, ts)`
+        if given); Slack delivers its events. Returns the stored message (with ts)."""
+        message = self.emulator.post_user_message(channel, user, text, thread_ts, files, forwarding)
         events = self.events_for(channel, message)
         if order == "mention_first":
             events.reverse()

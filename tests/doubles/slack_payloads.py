@@ -29,6 +29,7 @@ APP_MENTION_FIELDS = (
     "client_msg_id",
     "files",
     "upload",
+    "attachments",  # a message forwarded with it
     "blocks",
     "thread_ts",
     "parent_user_id",

@@ -4,7 +4,7 @@ models whole and readable."""
 from __future__ import annotations
 
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import ALICE, CHANNEL, MENTION
+from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION
 from tests.e2e.slack_views import answers_in, wait_for_answers
 
 
@@ -68,3 +68,21 @@ def test_mentions_links_code_and_odd_unicode_reach_the_models_readably(bot, slac
             "    print('héllo 👋 שלום \u200f')\n```",
         )
     ]
+
+
+def test_a_forwarded_message_reaches_the_models_with_or_without_words(bot, slack, models, events):
+    report = slack.post_user_message(CHANNEL, BOB, "Q3 revenue was 12.5M, churn 4%")
+    source = (CHANNEL, report["ts"])
+    events.user_says(DM, ALICE, "summarise this", forwarding=source, to=[bot.events_url])
+    wait_for_answers(slack, DM, 3)
+    events.user_says(DM, ALICE, "", forwarding=source, to=[bot.events_url])
+    wait_for_answers(slack, DM, 6)
+
+    link = f"https://chorus-test.slack.com/archives/{CHANNEL}/p{report['ts'].replace('.', '')}"
+    quoted = f"[forwarded message from Bob ({link})]\n> Q3 revenue was 12.5M, churn 4%"
+    (_, request) = models.requests_for("claude-test")
+    assert [text for _, text in request.turns()][::2] == [
+        f"Alice: summarise this\n{quoted}",
+        f"Alice: {quoted}",
+    ]
+    assert slack.calls_for("chat.postEphemeral") == [], "no help: something was asked"

@@ -226,6 +226,50 @@ async def test_a_message_full_of_mentions_looks_each_one_up_once_and_few_in_all(
     assert shown.split()[:4] == ["#C000", "@U000", "#C001", "@U000"]
 
 
+FORWARDED = {
+    "is_share": True,
+    "is_msg_unfurl": True,
+    "author_id": "U0BOB",
+    "from_url": "https://acme.slack.com/archives/C0OTHER/p1700000000000100",
+    "text": "Q3 revenue was 12.5M, ask <@U0ALICE>",
+    "ts": "1700000000.000100",
+}
+LINK_PREVIEW = {"title": "Example", "title_link": "https://example.com", "text": "a page"}
+
+
+async def test_a_forwarded_message_reaches_the_models_quoted_under_its_author(files):
+    event = {
+        "type": "message",
+        "user": "U0ALICE",
+        "text": "summarise this",
+        "ts": "2.0",
+        "channel": "D0ALICE",
+        "channel_type": "im",
+        "attachments": [FORWARDED, LINK_PREVIEW],
+    }
+    message = incoming_message(event, team_id="T1", bot_user_id="U0BOT")
+    assert message is not None
+    readable = await files.read(message)
+    assert readable.text == (
+        "summarise this\n[forwarded message from Bob "
+        "(https://acme.slack.com/archives/C0OTHER/p1700000000000100)]\n"
+        "> Q3 revenue was 12.5M, ask @Alice"
+    )
+
+
+def test_a_share_with_nothing_in_it_is_no_forwarded_message():
+    event = {
+        "type": "message",
+        "user": "U0ALICE",
+        "text": "hm",
+        "ts": "2.0",
+        "channel": "D0ALICE",
+        "attachments": [FORWARDED | {"text": "", "fallback": ""}],
+    }
+    message = incoming_message(event, team_id="T1", bot_user_id="U0BOT")
+    assert message is not None and message.shared == ()
+
+
 def test_an_edit_is_a_rewrite_but_a_link_preview_added_by_slack_is_not():
     before = {"type": "message", "user": "U1", "text": "<@U0BOT> see https://x.org", "ts": "1.0"}
     edited = before | {"text": "<@U0BOT> see https://x.org?", "edited": {"user": "U1", "ts": "2"}}

@@ -20,7 +20,7 @@ from tests.doubles.slack_emulator.errors import SlackError
 from tests.doubles.slack_emulator.faults import FaultPlan, InjectedFault, LostReply
 from tests.doubles.slack_emulator.method_call import Handler, MethodCall
 from tests.doubles.slack_emulator.methods_apps import APP_METHODS, UPLOAD_PATH
-from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS
+from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS, PERMALINK_BASE
 from tests.doubles.slack_emulator.methods_read import READ_METHODS
 from tests.doubles.slack_emulator.rich_text import rich_text_blocks
 from tests.doubles.slack_emulator.shared_files import (
@@ -364,9 +364,11 @@ class SlackEmulator(BackgroundServer):
         text: str,
         thread_ts: str | None = None,
         files: Sequence[str | SharedFile] = (),
+        forwarding: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         """A person (or a bot user such as U0OTHERBOT) posts, with `files` (a name alone is an
-        empty file of that name) shared along; returns the stored message."""
+        empty file of that name) shared along, forwarding the message `(channel, ts)` if
+        given; returns the stored message."""
         with self._lock:
             target = self._workspace.channel(channel)
             author = self._workspace.user(user)
@@ -378,7 +380,37 @@ class SlackEmulator(BackgroundServer):
             if files:
                 message["upload"] = True
                 message["files"] = [self._share(file, author.id) for file in files]
+            if forwarding is not None:
+                message["attachments"] = [self._forwarded(*forwarding)]
             return copy.deepcopy(self._workspace.post(target, message, thread_ts))
+
+    def _forwarded(self, channel: str, ts: str) -> dict[str, Any]:
+        """A message shared into another, as Slack attaches it there."""
+        source = self._workspace.channel(channel)
+        original = self._workspace.message(source, ts)
+        author = self._workspace.user(original.get("user"))
+        return {
+            "id": 1,
+            "is_share": True,
+            "is_msg_unfurl": True,
+            "ts": ts,
+            "author_id": author.id,
+            "author_name": author.display_name,
+            "channel_id": source.id,
+            "channel_name": source.name,
+            "from_url": f"{PERMALINK_BASE}/{source.id}/p{ts.replace('.', '')}",
+            "text": original.get("text", ""),
+            "fallback": f"[{ts}] {author.name}: {original.get('text', '')}",
+            "message_blocks": [
+                {
+                    "team": self.team_id,
+                    "channel": source.id,
+                    "ts": ts,
+                    "message": {"blocks": copy.deepcopy(original.get("blocks", []))},
+                }
+            ],
+            "files": copy.deepcopy(original.get("files", [])),
+        }
 
     def _share(self, file: str | SharedFile, user_id: str) -> dict[str, Any]:
         shared = SharedFile(file) if isinstance(file, str) else file

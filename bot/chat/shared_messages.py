@@ -1,0 +1,43 @@
+"""Messages people forward to the bot: Slack carries each beside the person's own words (often
+none), and the models are sent it quoted under its author, so they answer about what was
+shared rather than guess at it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SharedMessage:
+    """A forwarded message as Slack describes it (its text still in Slack markup)."""
+
+    text: str
+    author_id: str | None = None
+    author_name: str | None = None  # what Slack names the author with, when it does
+    link: str | None = None  # the message's permalink
+    file_names: tuple[str, ...] = ()  # its files, which the models are not shown
+
+
+@dataclass(frozen=True, slots=True)
+class ReadableShare:
+    """A forwarded message as the models read it: who wrote it, and its readable text."""
+
+    author: str
+    text: str
+    link: str | None = None
+    file_names: tuple[str, ...] = ()
+
+
+def with_shared_messages(text: str, shares: Sequence[ReadableShare]) -> str:
+    """The person's words, then each message they forwarded quoted under its author
+    (`[forwarded message from Bob (link)]` and `> ` lines), its files named as not shown."""
+    parts = [text] if text else []
+    for share in shares:
+        source = f"{share.author} ({share.link})" if share.link else share.author
+        heading = f"[forwarded message from {source}"
+        if share.file_names:
+            heading += f", with files not shown to you: {', '.join(share.file_names)}"
+        lines = share.text.splitlines() if share.text else []
+        parts.append("\n".join([heading + "]", *(f"> {line}".rstrip() for line in lines)]))
+    return "\n".join(parts)
