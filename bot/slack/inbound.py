@@ -29,6 +29,8 @@ from bot.chat.shared_messages import ReadableShare, SharedMessage, with_shared_m
 _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _ANGLE_TOKEN = re.compile(r"<([^<>]+)>")
 NAMES_LOOKED_UP_PER_MESSAGE = 20
+_ADDRESSING_PUNCTUATION = ",:;"  # "@Chorus, …", "@Chorus: …"
+_CLOSING_PUNCTUATION = tuple(",.:;!?)]")  # "is it @Chorus?" reads "is it?", not "is it ?"
 NameLookup = Callable[[str], Awaitable[str]]
 
 
@@ -276,14 +278,23 @@ async def readable_text(text: str, *, bot_user_id: str, names: NameSource) -> st
 
 def _without_mention_of(user_id: str, text: str) -> str:
     """`text` without the mentions of `user_id` and the spaces around them, keeping one:
-    "a <@BOT> b" → "a b". The spaces are trimmed from the text between the mentions, as a
-    pattern that also matched them would retry each run of spaces from every space in it."""
+    "a <@BOT> b" → "a b", "is it <@BOT>?" → "is it?"; a mention that opens the message takes
+    the punctuation after it along: "<@BOT>, +claude hi" → "+claude hi". The spaces are
+    trimmed from the text between the mentions, as a pattern that also matched them would
+    retry each run of spaces from every space in it."""
     between = re.split(rf"<@{re.escape(user_id)}(?:\|[^<>]*)?>", text)
     if len(between) == 1:
         return text
-    first, *middle, last = between
-    trimmed = [first.rstrip(" \t"), *(piece.strip(" \t") for piece in middle), last.lstrip(" \t")]
-    return " ".join(trimmed)
+    first, *rest = between
+    pieces = [first.rstrip(" \t")] if first.strip() else []
+    for piece in rest:
+        piece = piece.strip(" \t")
+        if not pieces:
+            piece = piece.lstrip(_ADDRESSING_PUNCTUATION).lstrip(" \t")
+        if piece:
+            glued = not pieces or piece[0] in _CLOSING_PUNCTUATION
+            pieces.append(piece if glued else " " + piece)
+    return "".join(pieces)
 
 
 async def _readable_token(

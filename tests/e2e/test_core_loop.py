@@ -269,10 +269,14 @@ def test_an_oversized_answer_continues_in_its_thread_and_nothing_is_cut(bot, sla
 
 
 def test_plus_aliases_pick_the_models_and_unknown_ones_are_explained(bot, slack, models, events):
-    events.user_says(CHANNEL, ALICE, f"{MENTION} +gemini +claude only you two", to=[bot.events_url])
+    events.user_says(
+        CHANNEL, ALICE, f"{MENTION}, +gemini +claude only you two", to=[bot.events_url]
+    )
     answers = wait_for_answers(slack, CHANNEL, 2)
     assert [m["username"] for m in answers] == ["Gemini Test", "Claude Test"]
     assert models.requests_for("gpt-test") == []
+    (request,) = models.requests_for("claude-test")
+    assert request.turns() == [("user", "Alice: only you two")]
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} +grok hello", to=[bot.events_url])
     wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="an ephemeral note")

@@ -42,6 +42,14 @@ async def test_a_channel_link_without_its_name_reads_as_the_channel_slack_names(
     assert await readable(text) == "see #random and #random, not #C0SECRET"
 
 
+async def test_punctuation_that_addresses_the_bot_goes_with_its_mention():
+    assert await readable("<@U0BOT>, +claude what is 2+2?") == "+claude what is 2+2?"
+    assert await readable("<@U0BOT>: hi, you") == "hi, you"
+    assert await readable("what do you think <@U0BOT>? and <@U0BOB>, <@U0BOT>.") == (
+        "what do you think? and @Bob,."
+    )
+
+
 async def test_slack_escapes_are_undone_for_models():
     assert await readable("<@U0BOT> is 1 &lt; 2 &amp;&amp; 3 &gt; 2?") == "is 1 < 2 && 3 > 2?"
 
