@@ -34,11 +34,11 @@ from storage.answers import STOPPED_BY_DELETION, AnswerStore, FinishedAnswer
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = (
-    "Something went wrong on Chorus's side; press Regenerate to try again (the bot's log says "
+    "Something went wrong on Chorus's side; press Regenerate or ask again (the bot's log says "
     "what)."
 )
 EMPTY_ANSWER = "The model returned an empty answer."
-INTERRUPTED = "The bot stopped before this answer was finished; press Regenerate to try again."
+INTERRUPTED = "The bot stopped before this answer was finished; press Regenerate or ask again."
 
 
 class AnswerTakenOver(Exception):

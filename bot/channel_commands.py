@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.chat.catalog import ModelCatalog, ModelSpec
@@ -19,9 +20,12 @@ from bot.chat.commands import (
 from bot.chat.model_choice import UnknownModels, resolve_picks
 from bot.chat.quoting import quoted
 from bot.chat.routing import ChatKey
+from bot.slack.notices import something_went_wrong
 from bot.slack.rendering import block_quote
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,17 @@ class ChorusCommands:
         self, *, team_id: str, channel_id: str, user_id: str, text: str, place: str = "channel"
     ) -> CommandReply:
         """Carry out `/chorus text`; `place` is what it was run in (`channel`, `DM`…), as the
-        reply names it."""
+        reply names it. A failure on the bot's side (logged) is the reply, not Slack's own
+        "failed with the error" line."""
+        try:
+            return await self._carry_out(team_id, channel_id, user_id, text, place)
+        except Exception:
+            log.exception("/chorus %r in %s failed", text[:100], channel_id)
+            return CommandReply(something_went_wrong(f"with {quoted('/chorus ' + text)}"))
+
+    async def _carry_out(
+        self, team_id: str, channel_id: str, user_id: str, text: str, place: str
+    ) -> CommandReply:
         command = parse_command(text)
         if isinstance(command, NewChat):
             await self._chats.start_new_chat(ChatKey(team_id, channel_id))
@@ -70,7 +84,7 @@ class ChorusCommands:
         try:
             chosen = resolve_picks(self._catalog, words)
         except UnknownModels as unknown:
-            return CommandReply(str(unknown))
+            return CommandReply(unknown.explained(marker=""))
         await self._channels.set_models(
             team_id, channel_id, [spec.name for spec in chosen], set_by=user_id
         )

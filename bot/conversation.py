@@ -39,7 +39,7 @@ from bot.fan_out import FanOut
 from bot.in_chat_marks import InChatMarks
 from bot.model_requests import ModelRequests
 from bot.slack.inbound import FileSource, ReadableMessage, readable_message
-from bot.slack.notices import Notices
+from bot.slack.notices import Notices, something_went_wrong
 from bot.slack.web import SlackWeb
 from storage.conversations import ConversationStore, EarlierMessageUnrecorded, Revision
 from storage.reply_threads import ParentAnswer, ThreadReply
@@ -54,9 +54,6 @@ EARLIER_MESSAGES_WAIT_SECONDS = 15.0
 EARLIER_MESSAGES_POLL_SECONDS = 0.1
 
 EDITS_ASK_NOTHING = "I answer new messages, not edits: send it again as a new message to ask."
-SOMETHING_WENT_WRONG = (
-    "Sorry, something went wrong on my side with this message; please send it again."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +188,7 @@ class Conversations:
 
     async def apologise(self, message: IncomingMessage) -> None:
         """Handling `message` failed on our side (logged): the person is told."""
-        await self._notices.tell_author(message, SOMETHING_WENT_WRONG)
+        await self._notices.tell_author(message, something_went_wrong("with this message"))
 
     async def revise(
         self, message: IncomingMessage, *, rewritten: bool, before: IncomingMessage | None

@@ -38,7 +38,7 @@ SLACK_ERROR_ADVICE = {
     "shown; ask again in a minute.",
 }
 ADVISED = SLACK_ERROR_ADVICE.keys()
-SLACK_UNREACHABLE = "Slack could not be reached to post this answer; press Regenerate to try again."
+SLACK_UNREACHABLE = "Slack could not be reached to post this answer; press Regenerate or ask again."
 
 
 class FanOut:

@@ -54,6 +54,13 @@ class Regenerating:
         self, channel_id: str, answer_ts: str, user_id: str, *, thread_ts: str | None = None
     ) -> None:
         """A person pressed Regenerate on the answer `answer_ts` (in thread `thread_ts`)."""
+        doing = "while regenerating that answer"
+        async with self._notices.apologising(channel_id, user_id, doing, thread_ts=thread_ts):
+            await self._regenerate(channel_id, answer_ts, user_id, thread_ts)
+
+    async def _regenerate(
+        self, channel_id: str, answer_ts: str, user_id: str, thread_ts: str | None
+    ) -> None:
         restarted = await self._regenerations.restart(
             channel_id,
             answer_ts,

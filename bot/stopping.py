@@ -51,6 +51,13 @@ class AnswerStops:
         self, channel_id: str, message_ts: str, user_id: str, *, thread_ts: str | None = None
     ) -> None:
         """Someone pressed Stop on the message `message_ts` (in thread `thread_ts`)."""
+        doing = "while stopping that answer"
+        async with self._notices.apologising(channel_id, user_id, doing, thread_ts=thread_ts):
+            await self._press(channel_id, message_ts, user_id, thread_ts)
+
+    async def _press(
+        self, channel_id: str, message_ts: str, user_id: str, thread_ts: str | None
+    ) -> None:
         who = await self._web.user_name(user_id)
         answer_id = await self._answers.request_stop(channel_id, message_ts, who)
         if answer_id is None:

@@ -33,11 +33,16 @@ class UnknownModels(Exception):
     valid_aliases: tuple[str, ...]
 
     def __str__(self) -> str:
+        return self.explained(marker="+")
+
+    def explained(self, *, marker: str) -> str:
+        """What the person is told, the words written as they are picked where they were
+        (`+claude` in a message, `claude` after `/chorus models`)."""
         words = list(dict.fromkeys(self.words))
-        unknown = ", ".join(quoted(f"+{word}") for word in words[:_WORDS_NAMED])
+        unknown = ", ".join(quoted(f"{marker}{word}") for word in words[:_WORDS_NAMED])
         if len(words) > _WORDS_NAMED:
             unknown += f" and {len(words) - _WORDS_NAMED} more"
-        valid = ", ".join(f"`+{alias}`" for alias in self.valid_aliases)
+        valid = ", ".join(f"`{marker}{alias}`" for alias in self.valid_aliases)
         return f"I don't know {unknown}. Models you can pick: {valid}."
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from slack_sdk.errors import SlackApiError
 
@@ -10,6 +12,11 @@ from bot.chat.routing import IncomingMessage
 from bot.slack.web import SlackWeb, slack_error_code
 
 log = logging.getLogger(__name__)
+
+
+def something_went_wrong(doing: str) -> str:
+    """What a person is told when what they asked for failed on the bot's side (logged)."""
+    return f"Sorry, something went wrong on my side {doing}; please try again."
 
 
 class Notices:
@@ -30,3 +37,16 @@ class Notices:
     async def tell_author(self, message: IncomingMessage, text: str) -> None:
         """Tell the person who wrote `message`, where they wrote it."""
         await self.tell(message.channel_id, message.user_id, text, thread_ts=message.thread_ts)
+
+    @asynccontextmanager
+    async def apologising(
+        self, channel_id: str, user_id: str, doing: str, *, thread_ts: str | None = None
+    ) -> AsyncIterator[None]:
+        """Work a person asked for (`doing`: "while regenerating that answer"): when it fails,
+        the failure is logged and they are told, not left waiting for what will not come."""
+        try:
+            yield
+        except Exception:
+            log.exception("failed %s, for %s in %s", doing, user_id, channel_id)
+            text = something_went_wrong(doing)
+            await self.tell(channel_id, user_id, text, thread_ts=thread_ts)

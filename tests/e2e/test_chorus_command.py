@@ -116,7 +116,9 @@ def test_a_group_dm_is_a_conversation_not_a_channel(bot, slack, events):
 def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
     reply = run(events, bot, "models claude mistral")
     assert reply["response_type"] == "ephemeral"
-    assert "`+mistral`" in reply["text"] and "`+gpt`" in reply["text"]
+    assert reply["text"] == (
+        "I don't know `mistral`. Models you can pick: `claude`, `gpt`, `gemini`."
+    )
     reply = run(events, bot, "dance")
     assert reply["response_type"] == "ephemeral"
     assert reply["text"].startswith("I don't know `/chorus dance`.")

@@ -34,3 +34,50 @@ def test_a_message_the_database_refuses_is_apologised_for(bot, slack, models, ev
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} and this?", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 3)
+
+
+def refuse(database_url: str, trigger: str) -> None:
+    """Make the bot's SQLite database refuse a write, as `trigger` says."""
+    with sqlite3.connect(database_url.removeprefix("sqlite+aiosqlite:///")) as connection:
+        connection.executescript(trigger)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_chorus_command_the_database_refuses_is_apologised_for_in_its_reply(
+    bot, events, database_url
+):
+    refuse(
+        database_url,
+        "CREATE TRIGGER refuse_models BEFORE INSERT ON channel_models "
+        "BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END",
+    )
+    reply = events.user_runs_command(CHANNEL, ALICE, "models claude", to=bot.events_url)
+
+    assert reply.status_code == 200
+    assert reply.json() == {
+        "response_type": "ephemeral",
+        "text": "Sorry, something went wrong on my side with `/chorus models claude`; "
+        "please try again.",
+    }
+    assert "simulated storage failure" in bot.logs()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_regeneration_the_database_refuses_is_apologised_for(bot, slack, events, database_url):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} name a bakery", to=[bot.events_url])
+    claude, *_ = wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
+    refuse(
+        database_url,
+        "CREATE TRIGGER refuse_regenerating BEFORE UPDATE OF status ON answers "
+        "WHEN NEW.status = 'pending' BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END",
+    )
+    events.user_clicks(CHANNEL, claude["ts"], "regenerate_answer", ALICE, to=bot.events_url)
+
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the apology")
+    (apology,) = slack.ephemeral_messages(CHANNEL)
+    assert apology["user"] == ALICE
+    assert apology["text"] == (
+        "Sorry, something went wrong on my side while regenerating that answer; please try again."
+    )
+    assert "simulated storage failure" in bot.logs()
