@@ -19,9 +19,16 @@ def something_went_wrong(doing: str) -> str:
     return f"Sorry, something went wrong on my side {doing}; please try again."
 
 
+# Why Slack refuses a note in a channel where the person can still be told in a DM: what is
+# wrong is the bot's place in the channel, the very thing notes there explain.
+_NO_NOTES_THERE = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+)
+
+
 class Notices:
-    """Tells one person something; Slack refusing the note is only logged (a note is never
-    worth failing the work it is about)."""
+    """Tells one person something, where they are or else in a DM; Slack refusing the note is
+    only logged (a note is never worth failing the work it is about)."""
 
     def __init__(self, web: SlackWeb) -> None:
         self._web = web
@@ -32,7 +39,18 @@ class Notices:
         try:
             await self._web.tell(channel_id, user_id, text, thread_ts=thread_ts)
         except SlackApiError as error:
-            log.warning("could not tell %s: %s", user_id, slack_error_code(error))
+            code = slack_error_code(error)
+            if code not in _NO_NOTES_THERE or channel_id.startswith("D"):
+                log.warning("could not tell %s: %s", user_id, code)
+                return
+            log.info("could not tell %s in %s (%s): told directly", user_id, channel_id, code)
+            await self._tell_directly(user_id, f"In <#{channel_id}>: {text}")
+
+    async def _tell_directly(self, user_id: str, text: str) -> None:
+        try:
+            await self._web.tell_directly(user_id, text)
+        except SlackApiError as error:
+            log.warning("could not tell %s directly: %s", user_id, slack_error_code(error))
 
     async def tell_author(self, message: IncomingMessage, text: str) -> None:
         """Tell the person who wrote `message`, where they wrote it."""

@@ -305,6 +305,11 @@ class SlackWeb:
                 channel=channel, user=user, text=text, thread_ts=thread_ts
             )
 
+    async def tell_directly(self, user: str, text: str) -> None:
+        """A message to `user` in the app's DM with them (its Messages tab)."""
+        with _reaching_slack(f"telling {user} directly"):
+            await self.client.chat_postMessage(channel=user, text=text)
+
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         with _reaching_slack(f"publishing {user_id}'s Home tab"):
             await self.client.views_publish(user_id=user_id, view=view)

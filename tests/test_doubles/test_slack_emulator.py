@@ -368,3 +368,14 @@ def test_a_delayed_call_is_done_late_and_not_at_all_once_its_caller_hung_up(
     time.sleep(0.4)
     assert emulator.message("C0GENERAL", slow)["text"] == "slow, edited"
     assert emulator.calls_for("chat.update")[-1].status == REPLY_LOST
+
+
+def test_a_post_to_a_persons_id_lands_in_the_apps_dm_with_them(
+    emulator: SlackEmulator, slack: WebClient
+):
+    posted = slack.chat_postMessage(channel="U0BOB", text="psst")
+    again = slack.chat_postMessage(channel="U0BOB", text="again")
+
+    assert posted["channel"].startswith("D") and again["channel"] == posted["channel"]
+    assert emulator.conversation(posted["channel"])["is_im"] is True
+    assert [m["text"] for m in emulator.bot_messages(posted["channel"])] == ["psst", "again"]

@@ -40,7 +40,11 @@ def _own_message(call: MethodCall, refusal: str) -> tuple[str, dict[str, Any]]:
 
 def post_message(call: MethodCall) -> dict[str, Any]:
     workspace = call.workspace
-    channel = workspace.channel(call.text("channel"))
+    reference = call.text("channel")
+    if reference in workspace.users:  # a person's id: the app's DM with them
+        channel = workspace.app_dm_with(reference)
+    else:
+        channel = workspace.channel(reference)
     message = {**workspace.bot.author_fields(workspace.team_id), **_content(call)}
     message |= _presentation(call)
     if call.value("metadata"):

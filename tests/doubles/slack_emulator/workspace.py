@@ -207,6 +207,17 @@ class SlackWorkspace:
                 return channel
         raise SlackError("channel_not_found")
 
+    def app_dm_with(self, user_id: str) -> Channel:
+        """The app's DM with a person (its Messages tab), opened if need be: where
+        chat.postMessage posts when given the person's id as its channel."""
+        user = self.user(user_id)
+        for channel in self.channels.values():
+            if channel.kind == "im" and channel.im_user == user.id:
+                return channel
+        dm = Channel(self.new_id("D"), user.id, "im", user.id)
+        self.add_channel(dm)
+        return dm
+
     def message(self, channel: Channel, ts: str | None) -> dict[str, Any]:
         if ts not in channel.messages:
             raise SlackError("message_not_found")
