@@ -56,6 +56,10 @@ class RegenerationRefused(Enum):
     STILL_STREAMING = "That answer is still being written: press Stop first, or wait for it."
     STILL_SHOWING = "That answer is still being put in its message; try again in a moment."
     NOT_LATEST = "Only the answers to the latest message of a chat or thread can be regenerated."
+    CHAT_CLOSED = (
+        "A new chat was started here since (`/chorus new`), so that answer can't be "
+        "regenerated: ask again."
+    )
     HAS_THREAD = (
         "That answer has replies in its thread, written about its text: it can't be "
         "regenerated. Reply in the thread, or ask again."
@@ -212,8 +216,10 @@ def _source_if_latest(
         )
         if round_.deleted:
             return RegenerationRefused.QUESTION_GONE
-        if newer is not None or not is_current_chat(session, round_.chat_id):
+        if newer is not None:
             return RegenerationRefused.NOT_LATEST
+        if not is_current_chat(session, round_.chat_id):
+            return RegenerationRefused.CHAT_CLOSED
         if _has_thread_turns(session, answer.id):
             return RegenerationRefused.HAS_THREAD
         return RoundSource(round_.chat_id, round_.id, round_.author_name, round_.text)

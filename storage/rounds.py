@@ -124,6 +124,7 @@ def choose_in_chat(
         is_latest_round=is_latest,
         status=status,
         is_in_chat=is_latest and in_chat_answer_now(session, round_id) == answer_id,
+        chat_is_current=is_latest or is_current_chat(session, chat_id),
     )
     if choice.chosen:
         session.execute(

@@ -67,6 +67,10 @@ class InChatChoice(Enum):
     )
     ALREADY = "is In Chat already: later messages in this chat see it."
     NOT_LATEST_ROUND = "can't become In Chat: only an answer to the latest message can."
+    CHAT_CLOSED = (
+        "can't become In Chat: a new chat was started here since (`/chorus new`), and later "
+        "messages no longer see this one."
+    )
     NOT_USABLE = "can't become In Chat: it has no text."
     ON_A_CONTINUATION = (
         "can't become In Chat from a continuation of it: put the pushpin on its first message."
@@ -91,12 +95,19 @@ def unpin_returns_to_default(
 
 
 def judge_in_chat_choice(
-    *, is_latest_round: bool, status: AnswerStatus, is_in_chat: bool = False
+    *,
+    is_latest_round: bool,
+    status: AnswerStatus,
+    is_in_chat: bool = False,
+    chat_is_current: bool = True,
 ) -> InChatChoice:
     """Only an answer of the chat's latest round, with text or still writing it, may be made
-    In Chat. One still writing is In Chat once it has text; should it fail, the default rule
-    picks again (`bot.chat.history.in_chat_answer_id`). `is_in_chat`: the answer is the
-    round's In Chat answer already (chosen, or by the default rule)."""
+    In Chat, and not once `/chorus new` started another chat (`chat_is_current`). One still
+    writing is In Chat once it has text; should it fail, the default rule picks again
+    (`bot.chat.history.in_chat_answer_id`). `is_in_chat`: the answer is the round's In Chat
+    answer already (chosen, or by the default rule)."""
+    if not chat_is_current:
+        return InChatChoice.CHAT_CLOSED
     if not is_latest_round:
         return InChatChoice.NOT_LATEST_ROUND
     if not status.settled:

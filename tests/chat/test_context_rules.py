@@ -332,6 +332,11 @@ def test_an_answer_in_chat_already_is_said_to_be_so_not_chosen_again():
     )
 
 
+def test_after_a_new_chat_no_answer_of_the_old_one_becomes_in_chat_and_says_why():
+    choice = judge_in_chat_choice(is_latest_round=False, status=DONE, chat_is_current=False)
+    assert choice is InChatChoice.CHAT_CLOSED and not choice.chosen
+
+
 def test_unpinning_the_picked_answer_of_the_latest_round_returns_to_the_default_rule():
     assert unpin_returns_to_default(
         is_latest_round=True, is_chosen=True, pinned_by_someone_else=False

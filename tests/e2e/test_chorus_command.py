@@ -26,19 +26,31 @@ def test_chorus_new_starts_a_fresh_chat(bot, slack, models, events):
     assert models.requests_for("claude-test")[-1].turns() == [("user", "Alice: after")]
 
 
-def test_after_chorus_new_the_old_chats_answers_can_no_longer_be_made_in_chat(
+def test_after_chorus_new_the_old_chats_answers_are_neither_made_in_chat_nor_regenerated(
     bot, slack, models, events
 ):
     events.user_says(CHANNEL, ALICE, f"{MENTION} before", to=[bot.events_url])
-    _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    claude_answer, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
     assert events.user_runs_command(CHANNEL, ALICE, "new", to=bot.events_url).status_code == 200
 
     events.user_reacts(CHANNEL, gemini_answer["ts"], BOB, "pushpin", to=[bot.events_url])
     wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pick is answered")
     assert (
-        "only an answer to the latest message"
-        in slack.calls_for("chat.postEphemeral")[-1].params["text"]
+        slack.calls_for("chat.postEphemeral")[-1]
+        .params["text"]
+        .endswith(
+            "can't become In Chat: a new chat was started here since (`/chorus new`), and later "
+            "messages no longer see this one."
+        )
     )
+    events.user_clicks(CHANNEL, claude_answer["ts"], "regenerate_answer", BOB, to=bot.events_url)
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="refused")
+    assert slack.calls_for("chat.postEphemeral")[-1].params["text"] == (
+        "A new chat was started here since (`/chorus new`), so that answer can't be "
+        "regenerated: ask again."
+    )
+    assert len(models.requests_for("claude-test")) == 1
 
 
 def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, events):
