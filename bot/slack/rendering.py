@@ -258,7 +258,8 @@ def outcome_messages(
             note = error
         footer = footer_line(
             display_name,
-            seconds,
+            # An interrupted answer's time is how long the bot was down, not the model's.
+            None if status is AnswerStatus.INTERRUPTED else seconds,
             input_tokens,
             output_tokens,
             note=note,
@@ -272,7 +273,7 @@ def outcome_messages(
 
 def footer_line(
     display_name: str,
-    seconds: float,
+    seconds: float | None,
     input_tokens: int | None,
     output_tokens: int | None,
     note: str | None = None,
@@ -281,8 +282,8 @@ def footer_line(
     in_chat: bool = False,
 ) -> str:
     """`*Claude Sonnet 4.5* · 3.2 s · 1,204 tokens in, 312 out` (and a warning note, if any,
-    then the In Chat mark)."""
-    pieces = [f"*{display_name}*", f"{seconds:.1f} s"]
+    then the In Chat mark); the time left out when `seconds` is None."""
+    pieces = [f"*{display_name}*"] + ([] if seconds is None else [f"{seconds:.1f} s"])
     known = [(n, way) for n, way in ((input_tokens, "in"), (output_tokens, "out")) if n is not None]
     if known:  # as the Home tab counts them: `1,204 tokens in, 312 out`
         pieces.append(

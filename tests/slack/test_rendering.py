@@ -251,6 +251,13 @@ def test_an_answer_stopped_before_any_text_says_who_stopped_it_without_a_warning
     assert status_line(message) == "*Claude* · Stopped by Bob"
 
 
+def test_an_interrupted_answer_shows_no_time_which_would_be_the_bots_downtime():
+    (message,) = outcome_messages(
+        "Claude", status=AnswerStatus.INTERRUPTED, text="half", error="The bot stopped.", seconds=62
+    )
+    assert status_line(message) == "*Claude* · :warning: The bot stopped."
+
+
 def status_line(message: SlackMessage) -> str:
     (context,) = [block for block in message.blocks if block["type"] == "context"]
     return context["elements"][0]["text"]
