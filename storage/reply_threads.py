@@ -218,7 +218,9 @@ def thread_history(
         round_id,
         channel_prompt,
     ) = anchor
-    entries, snapshot_settled = _snapshot_settled_since(session, entries, chat_id, round_id)
+    entries, snapshot_settled = _snapshot_settled_since(
+        session, reply_thread_id, entries, chat_id, round_id
+    )
     turns = rows.with_answers(
         session, _LATEST_TURNS, parent=reply_thread_id, before=before_turn_id, limit=limit
     )
@@ -300,19 +302,46 @@ def _snapshot_entry(record: RoundRecord) -> dict[str, Any]:
 
 
 def _snapshot_settled_since(
-    session: Session, entries: Sequence[dict[str, Any]], chat_id: int, round_id: int
+    session: Session,
+    thread_id: int,
+    entries: Sequence[dict[str, Any]],
+    chat_id: int,
+    round_id: int,
 ) -> tuple[Sequence[dict[str, Any]], bool]:
     """The snapshot with the In Chat answers that were still being written when the thread
-    started as they stand now, and whether all of them are settled. (Once settled they stay
-    so: only the chat's latest round may get another In Chat answer, and the thread's round
-    comes after them.)"""
+    started as they stand now, and whether all of them are settled. Those settled since are
+    kept so in the snapshot: what happens to their rounds later (the answer deleted, another
+    picked once a later round is deleted) no longer reaches the thread."""
     if all(entry.get("settled", True) for entry in entries):
         return entries, True
     # The snapshot's rounds not deleted since are among the latest this many before `round_id`.
     records = round_records(session, chat_id, before_round_id=round_id, limit=len(entries))
     now = {record.round_id: _snapshot_entry(record) for record in records}
     standing = [_as_it_stands(entry, now.get(entry["round_id"])) for entry in entries]
+    newly_settled = {
+        entry["round_id"]: entry
+        for entry, was in zip(standing, entries, strict=True)
+        if entry.get("settled", True) and not was.get("settled", True)
+    }
+    if newly_settled:
+        _keep_settled(session, thread_id, newly_settled)
     return standing, all(entry.get("settled", True) for entry in standing)
+
+
+def _keep_settled(session: Session, thread_id: int, settled: dict[int, dict[str, Any]]) -> None:
+    """Write the entries settled since into the thread's snapshot as it is now (forgetting old
+    rounds may have erased some of it meanwhile: the row is locked and read again)."""
+    snapshot: list[dict[str, Any]] | None = session.scalar(
+        select(ReplyThread.snapshot).where(ReplyThread.id == thread_id).with_for_update()
+    )
+    kept = [
+        entry if entry.get("settled", True) else settled.get(entry["round_id"], entry)
+        for entry in snapshot or []
+    ]
+    if kept != snapshot:
+        session.execute(
+            update(ReplyThread).where(ReplyThread.id == thread_id).values(snapshot=kept)
+        )
 
 
 def _as_it_stands(entry: dict[str, Any], now: dict[str, Any] | None) -> dict[str, Any]:

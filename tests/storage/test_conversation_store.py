@@ -283,6 +283,26 @@ async def test_a_snapshot_round_whose_in_chat_answer_streams_is_read_again_until
     assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [("Alice: hi", "whole")]
 
 
+async def test_a_snapshot_round_whose_answer_settled_later_stays_as_it_was_then(stores):
+    """Once read whole, the In Chat answer is the snapshot's: deleted later, the round is sent
+    without one, not with another answer of it."""
+    streaming, turn = await thread_under_a_round_after_one_still_streaming(stores)
+    claude, gpt = (answer.answer_id for answer in streaming.answers)
+    for answer_id, text in ((claude, "whole"), (gpt, "other")):
+        await stores.answers.posted(answer_id, f"1.0{answer_id}")
+        await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.DONE, text))
+
+    async def snapshot() -> list[tuple[str, str | None]]:
+        history = await stores.conversations.thread_history(
+            turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
+        )
+        return [(r.user, r.in_chat_answer) for r in history.snapshot]
+
+    assert await snapshot() == [("Alice: hi", "whole")]
+    await stores.conversations.forget_message(claim(f"1.0{claude}"))
+    assert await snapshot() == [("Alice: hi", None)]
+
+
 async def test_a_snapshot_round_deleted_while_its_answer_streams_is_not_waited_for(stores):
     _, turn = await thread_under_a_round_after_one_still_streaming(stores)
     await stores.conversations.forget_message(claim("1.0"))
