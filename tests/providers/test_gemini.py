@@ -12,6 +12,7 @@ from bot.providers.base import (
     MalformedStream,
     OutputLimitReached,
     Overloaded,
+    RateLimited,
     Refused,
     StoppedEarly,
     StreamCut,
@@ -231,3 +232,30 @@ async def test_parts_that_are_not_objects_are_malformed():
     answer = await ask(ReplayServer(bad.encode()))
 
     assert isinstance(answer.error, MalformedStream)
+
+
+QUOTA_DETAILS = [
+    {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content"}],
+    },
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"},
+]
+QUOTA_ERROR = {
+    "error": {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": QUOTA_DETAILS,
+    }
+}
+
+
+async def test_a_rate_limit_in_the_stream_carries_the_retry_delay_it_names():
+    error = f"data: {json.dumps(QUOTA_ERROR, separators=(',', ':'))}\r\n\r\n"
+    answer = await ask(ReplayServer((chunk("4") + error).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, RateLimited)
+    assert str(answer.error) == "Gemini rate limit reached (RESOURCE_EXHAUSTED)."
+    assert answer.error.retry_after == 17
