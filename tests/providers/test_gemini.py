@@ -259,3 +259,45 @@ async def test_a_rate_limit_in_the_stream_carries_the_retry_delay_it_names():
     assert isinstance(answer.error, RateLimited)
     assert str(answer.error) == "Gemini rate limit reached (RESOURCE_EXHAUSTED)."
     assert answer.error.retry_after == 17
+
+
+def raw_error(error: dict) -> str:
+    """An error as Gemini aborts a running stream with it: pretty-printed JSON written straight
+    into the body, over many lines, with no `data:` before it."""
+    return json.dumps(error, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("text_before", ["", "4 and "])
+async def test_an_error_written_into_the_stream_outside_sse_framing_is_that_error(
+    text_before: str,
+):
+    body = (chunk(text_before) if text_before else "") + raw_error(QUOTA_ERROR)
+    answer = await ask(ReplayServer(body.encode(), chunk_size=7))
+
+    assert answer.text == text_before
+    assert isinstance(answer.error, RateLimited)
+    assert str(answer.error) == "Gemini rate limit reached (RESOURCE_EXHAUSTED)."
+    assert answer.error.retry_after == 17
+
+
+async def test_an_overload_written_into_the_stream_outside_sse_framing_is_an_overload():
+    overloaded = {
+        "error": {
+            "code": 503,
+            "message": "The model is overloaded. Please try again later.",
+            "status": "UNAVAILABLE",
+        }
+    }
+    answer = await ask(ReplayServer((chunk("4") + raw_error(overloaded)).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, Overloaded)
+    assert str(answer.error) == "Gemini is overloaded (UNAVAILABLE); try again in a moment."
+
+
+async def test_a_stray_line_of_json_outside_sse_framing_does_not_hold_up_the_answer():
+    body = chunk("4 and ") + '{"unfinished": \r\n\r\n' + chunk("6.", finish="STOP")
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."

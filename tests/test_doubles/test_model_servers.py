@@ -249,6 +249,20 @@ def test_gemini_streams_crlf_separated_chunks(models: FakeModelServer):
     assert chunks[-1]["usageMetadata"]["candidatesTokenCount"] > 0
 
 
+def test_gemini_aborts_a_stream_with_its_error_body_outside_sse_framing(models: FakeModelServer):
+    fault = ModelFault(status=429, stream_error_after_chunks=1)
+    models.script("gemini-2.5-pro", ModelScript(error=fault))
+    raw = httpx.post(
+        f"{models.url}{GEMINI_PATH}", headers=GEMINI_HEADERS, json=gemini_request(), trust_env=False
+    ).text
+
+    framed, _, unframed = raw.rpartition("\r\n\r\n")
+    assert framed.startswith("data: "), "the text before it comes as usual"
+    assert unframed.startswith("{\n  "), "pretty-printed, with no `data:` before it"
+    error = json.loads(unframed)["error"]
+    assert (error["code"], error["status"]) == (429, "RESOURCE_EXHAUSTED")
+
+
 def error_type(body: dict[str, Any]) -> str:
     return str(body["error"]["type"])
 

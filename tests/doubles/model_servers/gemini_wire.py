@@ -1,7 +1,9 @@
-"""Gemini streamGenerateContent?alt=sse: `data:` chunks separated by CRLF CRLF."""
+"""Gemini streamGenerateContent?alt=sse: `data:` chunks separated by CRLF CRLF; an error that
+aborts the stream is written into the body as pretty-printed JSON, outside that framing."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +102,8 @@ class GeminiWire:
         return [self._chunk(context, candidate, final=True)]
 
     def stream_error(self, context: StreamContext, error: WireError) -> bytes:
-        return sse(self.error_body(error), separator=SEPARATOR)
+        # No `data:` line: the error body itself, as an HTTP error would carry it.
+        return (json.dumps(self.error_body(error), indent=2) + "\n").encode()
 
     def malformed(self) -> bytes:
         return sse("{not json", separator=SEPARATOR)
