@@ -85,6 +85,8 @@ class GeminiWire:
         return []
 
     def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        if not _includes_thoughts(context.body):
+            return None
         part = {"text": thought, "thought": True}
         candidate = {"content": {"parts": [part], "role": "model"}, "index": 0}
         return self._chunk(context, candidate, final=False)
@@ -139,3 +141,17 @@ class GeminiWire:
             for c in contents
             if isinstance(c, dict)
         ]
+
+
+def _includes_thoughts(body: dict[str, Any]) -> bool:
+    """Whether thought summaries are asked for (`thinkingConfig.includeThoughts`, or the same in
+    snake_case, which the API takes too); without, a model thinks in silence."""
+    config = _either(body, "generationConfig", "generation_config")
+    thinking = _either(config, "thinkingConfig", "thinking_config")
+    return _either(thinking, "includeThoughts", "include_thoughts") is True
+
+
+def _either(fields: object, camel: str, snake: str) -> Any:
+    if not isinstance(fields, dict):
+        return None
+    return fields.get(camel, fields.get(snake))
