@@ -83,9 +83,7 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
         return _quota_used_up(provider, f"HTTP 429 {name}", status)
     retry_after = retry_after_seconds(response.headers)
     if retry_after is None:
-        retry_after = _retry_delay_in_details(error)
-    if retry_after is None:
-        retry_after = _limit_reset_in_metadata(error)
+        retry_after = _wait_named_in_error(error)
     # Only the provider's own error message is quoted: any other body (a proxy's HTML page,
     # a local server's traceback) is not written for people to read.
     message = error.get("message")
@@ -127,7 +125,8 @@ def error_in_stream(provider: str, error: object) -> ProviderError:
         status, cause = 500, "error in the stream"
     message = fields.get("message")
     detail = one_line(message) if isinstance(message, str) else ""
-    return error_for_status(provider, status, detail, cause=cause)
+    retry_after = _wait_named_in_error(fields)
+    return error_for_status(provider, status, detail, retry_after=retry_after, cause=cause)
 
 
 def error_for_status(
@@ -286,6 +285,12 @@ def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _has_detail(error: Mapping[str, Any], key: str, value: str) -> bool:
     return any(detail.get(key) == value for detail in _details(error))
+
+
+def _wait_named_in_error(error: Mapping[str, Any]) -> float | None:
+    """The wait an error object itself asks for, when no header said (none can in a stream)."""
+    retry_after = _retry_delay_in_details(error)
+    return _limit_reset_in_metadata(error) if retry_after is None else retry_after
 
 
 def _retry_delay_in_details(error: Mapping[str, Any]) -> float | None:

@@ -47,7 +47,10 @@ class GeminiProvider:
         self._base_url = base_url.rstrip("/")
         # The key goes in a header, never in the URL: URLs end up in logs and error messages.
         headers = {"x-goog-api-key": api_key} if api_key else {}
-        self._endpoint = SseEndpoint(client, NAME, headers, read_event, first_token_timeout)
+        # Gemini may abort a running stream by writing its error into the body unframed.
+        self._endpoint = SseEndpoint(
+            client, NAME, headers, read_event, first_token_timeout, bare_json_events=True
+        )
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         model = model_id.removeprefix("models/")

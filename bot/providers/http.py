@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
+from bot.providers.bare_json import events_and_bare_json
 from bot.providers.base import (
     ConnectionFailed,
     MalformedStream,
@@ -73,8 +74,9 @@ reasoning it carries goes to `StreamState.count_thought`."""
 @dataclass(frozen=True, slots=True)
 class SseEndpoint:
     """How one provider is asked: its name in errors, the headers every request carries (the
-    key among them), how its events are read, how long its first text may take, and how much
-    reasoning it may stream meanwhile."""
+    key among them), how its events are read, how long its first text may take, how much
+    reasoning it may stream meanwhile, and whether JSON it writes outside SSE framing (Gemini's
+    errors mid-stream) is read as an event too."""
 
     client: httpx.AsyncClient
     provider: str
@@ -82,6 +84,7 @@ class SseEndpoint:
     read_event: EventReader
     first_token_timeout: float | None = None
     max_thought_chars: int | None = None
+    bare_json_events: bool = False
 
     def stream(self, url: str, body: Mapping[str, Any]) -> AsyncGenerator[StreamEvent, None]:
         return stream_answer(
@@ -93,6 +96,7 @@ class SseEndpoint:
             read_event=self.read_event,
             first_token_timeout=self.first_token_timeout,
             max_thought_chars=self.max_thought_chars,
+            bare_json_events=self.bare_json_events,
         )
 
 
@@ -106,18 +110,22 @@ async def stream_answer(
     read_event: EventReader,
     first_token_timeout: float | None = None,
     max_thought_chars: int | None = None,
+    bare_json_events: bool = False,
 ) -> AsyncGenerator[StreamEvent, None]:
     """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
     an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
     `first_token_timeout` seconds (nor, while the model streams its reasoning, any reasoning
     for the client's read timeout), or none for the read timeout once text has come, raises
     `ProviderTimeout`. Reasoning past `max_thought_chars` raises `ThoughtTooLong`: a loop in
-    the thoughts would otherwise hold the answer as long as the model keeps thinking."""
+    the thoughts would otherwise hold the answer as long as the model keeps thinking.
+    `bare_json_events` reads a JSON value written into the body without SSE framing as one
+    event more."""
     state = StreamState(provider)
     mender = TextMender()
     deadline = _AnswerDeadline(provider, first_token_timeout, client.timeout.read)
     timeouts = _patient_until_first_token(client.timeout, first_token_timeout)
-    async with aclosing(_post_for_events(client, provider, url, headers, body, timeouts)) as events:
+    posted = _post_for_events(client, provider, url, headers, body, timeouts, bare_json_events)
+    async with aclosing(posted) as events:
         while True:
             try:
                 async with asyncio.timeout_at(deadline.at):
@@ -248,6 +256,7 @@ async def _post_for_events(
     headers: Mapping[str, str],
     body: Mapping[str, Any],
     timeouts: httpx.Timeout,
+    bare_json_events: bool,
 ) -> AsyncGenerator[ServerSentEvent, None]:
     try:
         async with aconnect_sse(
@@ -257,8 +266,10 @@ async def _post_for_events(
             if not response.is_success:
                 await response.aread()
                 raise error_for_response(provider, response)
-            async for event in source.aiter_sse():
-                yield event
+            read = events_and_bare_json(response) if bare_json_events else source.aiter_sse()
+            async with aclosing(read) as events:
+                async for event in events:
+                    yield event
     # httpx-sse's SSEError is a TransportError, so it must be caught before those.
     except SSEError as error:
         raise MalformedStream(f"{provider} did not answer with an event stream.") from error

@@ -26,6 +26,9 @@ from bot.providers.think_block import without_leading_think
 _OPENAI_HOST = "api.openai.com"
 _NAMES_BY_HOST = {_OPENAI_HOST: "OpenAI", "openrouter.ai": "OpenRouter"}
 _OLLAMA_PORT = 11434
+# Finish reasons of an answer that ended as it should (`length` at the output limit); any
+# other cut it short: DeepSeek's `insufficient_system_resource`, vLLM's `abort`.
+NATURAL_ENDS = frozenset({"stop", "length", "tool_calls", "function_call"})
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +159,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     if finish_reason:
         state.complete = True
         state.output_limit_reached = finish_reason == "length"
+        if finish_reason not in NATURAL_ENDS:
+            state.stopped_early = f"finish reason {finish_reason}"
     # Reasoning apart from the answer: `reasoning_content` (DeepSeek, vLLM, llama.cpp) or
     # `reasoning` (OpenRouter, Ollama). Only a sign of life, so a shape of some other server's
     # is passed over rather than failing the answer.

@@ -4,13 +4,26 @@ the bot's own settings, registry and HTTP client against the fake model servers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
 
-from bot.providers.base import ModelProvider, ProviderTimeout, ThoughtTooLong
-from bot.providers.registry import Providers
+from bot.chat.messages import ModelRequest
+from bot.providers import anthropic, gemini
+from bot.providers.base import ModelProvider, ProviderTimeout, StreamEvent, ThoughtTooLong
+from bot.providers.http import SseEndpoint
+from bot.providers.registry import Providers, make_http_client
 from bot.providers.retry import RetryPolicy, stream_with_retries
-from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
+from tests.doubles.model_servers import (
+    ANTHROPIC_API_KEY,
+    GEMINI_API_KEY,
+    FakeModelServer,
+    ModelFault,
+    ModelScript,
+)
 from tests.providers.replay import Answer, bot_settings, collect, conversation, run
 
 # Long enough to wait out a deadline of 0.6 s, short enough that a missing one fails quickly.
@@ -92,7 +105,8 @@ async def test_a_model_silent_while_it_thinks_is_waited_for_until_the_deadline(
 
 # Each a bot provider slot and the fake server behind it: OpenRouter's `reasoning`, a vLLM
 # server's `reasoning_content` (where OLLAMA_BASE_URL may point), Anthropic's thinking block
-# and Gemini's thought parts.
+# and Gemini's thought parts. The bot asks Anthropic and Gemini for no thoughts, so they think
+# in silence; their readers' handling of thoughts is tested with requests that ask for them.
 THINKING_SERVERS = [
     ("openrouter", "openrouter"),
     ("ollama", "vllm"),
@@ -102,15 +116,85 @@ THINKING_SERVERS = [
 THOUGHT = "Two and two make four; three and three make six. " * 3  # 20 pieces of 8 characters
 
 
+@dataclass(frozen=True)
+class AskingForThoughts:
+    """Anthropic's or Gemini's endpoint as the bot sets it up, asked for the model's thoughts
+    (extended thinking, `includeThoughts`), which the bot itself never asks for."""
+
+    endpoint: SseEndpoint
+    base_url: str
+    slot: str
+
+    def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        if self.slot == "anthropic":
+            body: dict[str, Any] = anthropic.request_body(model_id, request, max_tokens=4096)
+            body["thinking"] = {"type": "enabled", "budget_tokens": 2048}
+            return self.endpoint.stream(f"{self.base_url}/anthropic/v1/messages", body)
+        body = gemini.request_body(model_id, request)
+        body["generationConfig"] = {"thinkingConfig": {"includeThoughts": True}}
+        url = f"{self.base_url}/gemini/v1beta/models/{model_id}:streamGenerateContent?alt=sse"
+        return self.endpoint.stream(url, body)
+
+
+def asking_for_thoughts(
+    models: FakeModelServer, slot: str, client: httpx.AsyncClient, first_token_timeout: float
+) -> AskingForThoughts:
+    if slot == "anthropic":
+        headers = {"anthropic-version": anthropic.API_VERSION, "x-api-key": ANTHROPIC_API_KEY}
+        read_event = anthropic.read_event
+        name = anthropic.NAME
+    else:
+        headers, read_event, name = (
+            {"x-goog-api-key": GEMINI_API_KEY},
+            gemini.read_event,
+            gemini.NAME,
+        )
+    endpoint = SseEndpoint(
+        client, name, headers, read_event, first_token_timeout, bare_json_events=slot == "google"
+    )
+    return AskingForThoughts(endpoint, models.url, slot)
+
+
 async def ask_with_retries(models: FakeModelServer, slot: str, **tuning: float) -> Answer:
     """Ask `slot`'s provider for `slow` as the bot does, retrying before the first token."""
     urls = {"ollama_base_url": f"{models.url}/vllm/v1"} if slot == "ollama" else {}
     async with Providers(bot_settings(models, **urls, **tuning)) as provider_for:
-        provider: ModelProvider = provider_for.by_name[slot]
-        events = stream_with_retries(
-            provider, "slow", conversation(), RetryPolicy(max_attempts=2, base_delay=0)
-        )
-        return await asyncio.wait_for(collect(events), 2 * PATIENCE_SECONDS)
+        return await ask_slow(provider_for.by_name[slot])
+
+
+async def ask_showing_thoughts(models: FakeModelServer, slot: str, **tuning: float) -> Answer:
+    """As `ask_with_retries`, but Anthropic and Gemini are asked to show their thoughts."""
+    if slot not in ("anthropic", "google"):
+        return await ask_with_retries(models, slot, **tuning)
+    settings = bot_settings(models, **tuning)
+    async with make_http_client(settings) as client:
+        first_token_timeout = settings.chorus_provider_first_token_timeout
+        return await ask_slow(asking_for_thoughts(models, slot, client, first_token_timeout))
+
+
+async def ask_slow(provider: ModelProvider) -> Answer:
+    events = stream_with_retries(
+        provider, "slow", conversation(), RetryPolicy(max_attempts=2, base_delay=0)
+    )
+    return await asyncio.wait_for(collect(events), 2 * PATIENCE_SECONDS)
+
+
+@pytest.mark.parametrize(("slot", "name"), [("anthropic", "Anthropic"), ("google", "Gemini")])
+async def test_a_model_thinking_in_silence_past_the_deadline_is_taken_for_one_that_hangs(
+    models: FakeModelServer, slot: str, name: str
+):
+    # As a model the bot does not ask to show its thoughts: 1.6 s of them, none sent.
+    thinking = ModelScript(reply="4 and 6.", reasoning=THOUGHT, chunk_chars=8, chunk_delay=0.08)
+    models.script(f"{slot}:slow", thinking)
+
+    answer = await ask_with_retries(
+        models, slot, chorus_provider_first_token_timeout=0.8, chorus_provider_read_timeout=2.0
+    )
+
+    assert isinstance(answer.error, ProviderTimeout)
+    assert str(answer.error) == f"{name} took too long to start answering (no text within 0.8 s)."
+    assert answer.text == ""
+    assert len(models.requests_for(f"{slot}:slow")) == 2
 
 
 @pytest.mark.parametrize(("slot", "server"), THINKING_SERVERS)
@@ -121,7 +205,7 @@ async def test_a_model_streaming_its_thoughts_past_the_deadline_is_waited_for(
     thinking = ModelScript(reply="4 and 6.", reasoning=THOUGHT, chunk_chars=8, chunk_delay=0.08)
     models.script(f"{server}:slow", thinking)
 
-    answer = await ask_with_retries(
+    answer = await ask_showing_thoughts(
         models, slot, chorus_provider_first_token_timeout=0.8, chorus_provider_read_timeout=2.0
     )
 
@@ -140,7 +224,7 @@ async def test_a_model_that_stops_sending_thoughts_fails_in_time_and_is_retried(
     )
     models.script(f"{server}:slow", stalls)
 
-    answer = await ask_with_retries(
+    answer = await ask_showing_thoughts(
         models, slot, chorus_provider_first_token_timeout=1.0, chorus_provider_read_timeout=1.2
     )
 

@@ -12,6 +12,7 @@ from bot.providers.base import (
     MalformedStream,
     OutputLimitReached,
     Overloaded,
+    RateLimited,
     Refused,
     StoppedEarly,
     StreamCut,
@@ -231,3 +232,72 @@ async def test_parts_that_are_not_objects_are_malformed():
     answer = await ask(ReplayServer(bad.encode()))
 
     assert isinstance(answer.error, MalformedStream)
+
+
+QUOTA_DETAILS = [
+    {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content"}],
+    },
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"},
+]
+QUOTA_ERROR = {
+    "error": {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": QUOTA_DETAILS,
+    }
+}
+
+
+async def test_a_rate_limit_in_the_stream_carries_the_retry_delay_it_names():
+    error = f"data: {json.dumps(QUOTA_ERROR, separators=(',', ':'))}\r\n\r\n"
+    answer = await ask(ReplayServer((chunk("4") + error).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, RateLimited)
+    assert str(answer.error) == "Gemini rate limit reached (RESOURCE_EXHAUSTED)."
+    assert answer.error.retry_after == 17
+
+
+def raw_error(error: dict) -> str:
+    """An error as Gemini aborts a running stream with it: pretty-printed JSON written straight
+    into the body, over many lines, with no `data:` before it."""
+    return json.dumps(error, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("text_before", ["", "4 and "])
+async def test_an_error_written_into_the_stream_outside_sse_framing_is_that_error(
+    text_before: str,
+):
+    body = (chunk(text_before) if text_before else "") + raw_error(QUOTA_ERROR)
+    answer = await ask(ReplayServer(body.encode(), chunk_size=7))
+
+    assert answer.text == text_before
+    assert isinstance(answer.error, RateLimited)
+    assert str(answer.error) == "Gemini rate limit reached (RESOURCE_EXHAUSTED)."
+    assert answer.error.retry_after == 17
+
+
+async def test_an_overload_written_into_the_stream_outside_sse_framing_is_an_overload():
+    overloaded = {
+        "error": {
+            "code": 503,
+            "message": "The model is overloaded. Please try again later.",
+            "status": "UNAVAILABLE",
+        }
+    }
+    answer = await ask(ReplayServer((chunk("4") + raw_error(overloaded)).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, Overloaded)
+    assert str(answer.error) == "Gemini is overloaded (UNAVAILABLE); try again in a moment."
+
+
+async def test_a_stray_line_of_json_outside_sse_framing_does_not_hold_up_the_answer():
+    body = chunk("4 and ") + '{"unfinished": \r\n\r\n' + chunk("6.", finish="STOP")
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."

@@ -16,6 +16,7 @@ from bot.providers.base import (
     ProviderTimeout,
     Refused,
     ServerError,
+    StoppedEarly,
     StreamCut,
     Usage,
     system_in_first_turn,
@@ -160,6 +161,27 @@ async def test_length_finish_keeps_the_text_and_says_where_it_stopped():
     assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
     assert isinstance(answer.error, OutputLimitReached)
     assert str(answer.error) == "OpenAI stopped at the output-token limit."
+
+
+@pytest.mark.parametrize("reason", ["stop", "tool_calls", "function_call"])
+async def test_known_finish_reasons_end_a_whole_answer(reason: str):
+    body = chunk(role=True) + chunk("4 and 6.") + chunk(finish=reason) + USAGE_CHUNK + DONE
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+
+
+# DeepSeek's when it runs short of capacity mid-answer; vLLM's for a request it aborted.
+@pytest.mark.parametrize("reason", ["insufficient_system_resource", "abort"])
+async def test_an_unknown_finish_reason_keeps_the_text_but_the_answer_is_not_whole(reason: str):
+    body = chunk(role=True) + chunk("The first step is ") + chunk(finish=reason)
+    answer = await ask(ReplayServer((body + USAGE_CHUNK + DONE).encode()), api_key=KEY)
+
+    assert answer.text == "The first step is "
+    assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
+    assert isinstance(answer.error, StoppedEarly)
+    assert str(answer.error) == f"OpenAI stopped the answer early (finish reason {reason})."
 
 
 async def test_stream_ending_without_done_or_finish_reason_is_cut():

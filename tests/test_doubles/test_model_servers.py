@@ -44,7 +44,7 @@ def responses_request(model: str = "gpt-5-pro") -> dict[str, Any]:
     return {"model": model, "stream": True, "input": items}
 
 
-def anthropic_request(model: str = "claude-sonnet-4-5") -> dict[str, Any]:
+def anthropic_request(model: str = "claude-sonnet-4-5", **extra: Any) -> dict[str, Any]:
     messages = [
         {"role": "user", "content": "Alice: hi"},
         {"role": "assistant", "content": "Hello!"},
@@ -57,16 +57,18 @@ def anthropic_request(model: str = "claude-sonnet-4-5") -> dict[str, Any]:
         "stream": True,
         "system": system,
         "messages": messages,
+        **extra,
     }
 
 
-def gemini_request() -> dict[str, Any]:
+def gemini_request(**extra: Any) -> dict[str, Any]:
     contents = [
         {"role": "user", "parts": [{"text": "Alice: hi"}]},
         {"role": "model", "parts": [{"text": "Hello!"}]},
         {"role": "user", "parts": [{"text": "Alice: what is 2+2?"}]},
     ]
-    return {"systemInstruction": {"parts": [{"text": "Be brief."}]}, "contents": contents}
+    system = {"parts": [{"text": "Be brief."}]}
+    return {"systemInstruction": system, "contents": contents, **extra}
 
 
 def stream_events(
@@ -247,6 +249,20 @@ def test_gemini_streams_crlf_separated_chunks(models: FakeModelServer):
     assert gemini_text(chunks) == "gemini-2.5-pro answers: Alice: what is 2+2?"
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
     assert chunks[-1]["usageMetadata"]["candidatesTokenCount"] > 0
+
+
+def test_gemini_aborts_a_stream_with_its_error_body_outside_sse_framing(models: FakeModelServer):
+    fault = ModelFault(status=429, stream_error_after_chunks=1)
+    models.script("gemini-2.5-pro", ModelScript(error=fault))
+    raw = httpx.post(
+        f"{models.url}{GEMINI_PATH}", headers=GEMINI_HEADERS, json=gemini_request(), trust_env=False
+    ).text
+
+    framed, _, unframed = raw.rpartition("\r\n\r\n")
+    assert framed.startswith("data: "), "the text before it comes as usual"
+    assert unframed.startswith("{\n  "), "pretty-printed, with no `data:` before it"
+    error = json.loads(unframed)["error"]
+    assert (error["code"], error["status"]) == (429, "RESOURCE_EXHAUSTED")
 
 
 def error_type(body: dict[str, Any]) -> str:
@@ -544,9 +560,14 @@ def test_openai_thinks_in_silence(models: FakeModelServer):
     assert openai_text([json.loads(data) for _, data in events[:-1]]) == "4."
 
 
+ANTHROPIC_THINKING = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+GEMINI_THOUGHTS = {"generationConfig": {"thinkingConfig": {"includeThoughts": True}}}
+
+
 def test_anthropic_thinks_in_a_signed_block_before_the_text_block(models: FakeModelServer):
     models.script("claude-sonnet-4-5", THINKING)
-    events = stream_events(models, ANTHROPIC_PATH, ANTHROPIC_HEADERS, anthropic_request())
+    request = anthropic_request(**ANTHROPIC_THINKING)
+    events = stream_events(models, ANTHROPIC_PATH, ANTHROPIC_HEADERS, request)
     payloads = [json.loads(data) for _, data in events]
     starts = [p for p in payloads if p["type"] == "content_block_start"]
     assert [(p["index"], p["content_block"]["type"]) for p in starts] == [
@@ -563,7 +584,7 @@ def test_anthropic_thinks_in_a_signed_block_before_the_text_block(models: FakeMo
 
 def test_gemini_streams_thought_parts(models: FakeModelServer):
     models.script("gemini-2.5-pro", THINKING)
-    events = stream_events(models, GEMINI_PATH, GEMINI_HEADERS, gemini_request())
+    events = stream_events(models, GEMINI_PATH, GEMINI_HEADERS, gemini_request(**GEMINI_THOUGHTS))
     parts = [
         part
         for _, data in events
@@ -571,3 +592,20 @@ def test_gemini_streams_thought_parts(models: FakeModelServer):
     ]
     assert "".join(p["text"] for p in parts if p.get("thought")) == THINKING.reasoning
     assert "".join(p["text"] for p in parts if not p.get("thought")) == "4."
+
+
+def test_anthropic_not_asked_for_thinking_thinks_in_silence(models: FakeModelServer):
+    models.script("claude-sonnet-4-5", THINKING)
+    events = stream_events(models, ANTHROPIC_PATH, ANTHROPIC_HEADERS, anthropic_request())
+    payloads = [json.loads(data) for _, data in events]
+    starts = [p for p in payloads if p["type"] == "content_block_start"]
+    assert [(p["index"], p["content_block"]["type"]) for p in starts] == [(0, "text")]
+    assert "Two and two" not in "".join(data for _, data in events)
+    assert anthropic_text(payloads) == "4."
+
+
+def test_gemini_not_asked_for_thoughts_thinks_in_silence(models: FakeModelServer):
+    models.script("gemini-2.5-pro", THINKING)
+    events = stream_events(models, GEMINI_PATH, GEMINI_HEADERS, gemini_request())
+    assert "Two and two" not in "".join(data for _, data in events)
+    assert gemini_text([json.loads(data) for _, data in events]) == "4."

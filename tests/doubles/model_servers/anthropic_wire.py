@@ -85,7 +85,7 @@ class AnthropicMessagesWire:
             },
         }
         # Extended thinking comes in a block of its own, before the text block.
-        first_block = _thinking_block() if context.thinks else _text_block("")
+        first_block = _thinking_block() if _shows_thinking(context) else _text_block("")
         return [
             sse({"type": "message_start", "message": message}, event="message_start"),
             _block_start(0, first_block),
@@ -93,11 +93,13 @@ class AnthropicMessagesWire:
         ]
 
     def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        if not _shows_thinking(context):
+            return None
         return _block_delta(0, {"type": "thinking_delta", "thinking": thought})
 
     def text(self, context: StreamContext, text: str) -> bytes:
         thinking_ends = b""
-        if context.thinks and not context.sent:
+        if _shows_thinking(context) and not context.sent:
             signature = {"type": "signature_delta", "signature": FAKE_SIGNATURE}
             thinking_ends = b"".join(
                 [_block_delta(0, signature), _block_stop(0), _block_start(1, _text_block(""))]
@@ -142,9 +144,17 @@ class AnthropicMessagesWire:
         ]
 
 
+def _shows_thinking(context: StreamContext) -> bool:
+    """Whether the model's thinking is streamed: only with extended thinking asked for (the
+    `thinking` parameter); otherwise a model that thinks sends nothing meanwhile."""
+    thinking = context.body.get("thinking")
+    asked = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    return context.thinks and asked
+
+
 def _text_index(context: StreamContext) -> int:
     """The index of the open block: the text block, or the thinking block before any text."""
-    return 1 if context.thinks and context.sent else 0
+    return 1 if _shows_thinking(context) and context.sent else 0
 
 
 def _block_start(index: int, block: dict[str, Any]) -> bytes:

@@ -1,7 +1,9 @@
-"""Gemini streamGenerateContent?alt=sse: `data:` chunks separated by CRLF CRLF."""
+"""Gemini streamGenerateContent?alt=sse: `data:` chunks separated by CRLF CRLF; an error that
+aborts the stream is written into the body as pretty-printed JSON, outside that framing."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +85,8 @@ class GeminiWire:
         return []
 
     def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
+        if not _includes_thoughts(context.body):
+            return None
         part = {"text": thought, "thought": True}
         candidate = {"content": {"parts": [part], "role": "model"}, "index": 0}
         return self._chunk(context, candidate, final=False)
@@ -100,7 +104,8 @@ class GeminiWire:
         return [self._chunk(context, candidate, final=True)]
 
     def stream_error(self, context: StreamContext, error: WireError) -> bytes:
-        return sse(self.error_body(error), separator=SEPARATOR)
+        # No `data:` line: the error body itself, as an HTTP error would carry it.
+        return (json.dumps(self.error_body(error), indent=2) + "\n").encode()
 
     def malformed(self) -> bytes:
         return sse("{not json", separator=SEPARATOR)
@@ -136,3 +141,17 @@ class GeminiWire:
             for c in contents
             if isinstance(c, dict)
         ]
+
+
+def _includes_thoughts(body: dict[str, Any]) -> bool:
+    """Whether thought summaries are asked for (`thinkingConfig.includeThoughts`, or the same in
+    snake_case, which the API takes too); without, a model thinks in silence."""
+    config = _either(body, "generationConfig", "generation_config")
+    thinking = _either(config, "thinkingConfig", "thinking_config")
+    return _either(thinking, "includeThoughts", "include_thoughts") is True
+
+
+def _either(fields: object, camel: str, snake: str) -> Any:
+    if not isinstance(fields, dict):
+        return None
+    return fields.get(camel, fields.get(snake))

@@ -73,7 +73,9 @@ class ModelScript:
     """A fake model's behaviour. The default reply is "{model} answers: {last user text}"."""
 
     reply: Reply = None
-    reasoning: str = ""  # thought before the reply, in the provider's reasoning field, if any
+    # Thought before the reply, in the provider's reasoning field if it has one (Anthropic's and
+    # Gemini's only when the request asks for thinking); thought in silence otherwise.
+    reasoning: str = ""
     chunk_chars: int = 12
     first_token_delay: float = 0.0
     chunk_delay: float = 0.0

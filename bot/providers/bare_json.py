@@ -1,0 +1,70 @@
+"""Server-sent events, and the JSON a server writes into the same body outside SSE framing.
+
+Gemini aborts a running stream (a quota hit, an overload) by writing its error straight into
+the body, pretty-printed over many lines, with no `data:` before it; google-genai reads it by
+buffering such lines until they make a whole JSON value. The SSE rules, which httpx-sse keeps,
+skip those lines, so the answer would seem merely cut off."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+
+import httpx
+from httpx_sse import ServerSentEvent, SSEError
+
+# httpx-sse reads SSE lines only inside `EventSource.aiter_sse`; these are the decoders it
+# uses there (stable within the `<0.5` pin), so events are framed exactly as it frames them.
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+
+MAX_BARE_JSON_CHARS = 64 * 1024
+"""More than any error body: past it, the lines are not JSON the server meant to send."""
+
+_SSE_FIELDS = ("data:", "event:", "id:", "retry:", ":")
+
+
+async def events_and_bare_json(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
+    """The response's events in order, a bare JSON value among them as one event more whose
+    `data` is that JSON, as if it had come in a `data:` line."""
+    content_type = response.headers.get("content-type", "").partition(";")[0]
+    if "text/event-stream" not in content_type:
+        raise SSEError(f"Expected a text/event-stream response, got {content_type!r}")
+    lines = SSELineDecoder()
+    reader = _EventLineReader()
+    async for text in response.aiter_text():
+        for line in lines.decode(text):
+            if (event := reader.read(line)) is not None:
+                yield event
+    for line in lines.flush():
+        if (event := reader.read(line)) is not None:
+            yield event
+
+
+class _EventLineReader:
+    """Reads one line at a time: SSE lines as httpx-sse does, and lines from one starting
+    with `{` as one bare JSON value, until they parse."""
+
+    def __init__(self) -> None:
+        self._events = SSEDecoder()
+        self._bare_json: list[str] = []
+        self._bare_chars = 0
+
+    def read(self, line: str) -> ServerSentEvent | None:
+        if self._bare_json and line.startswith(_SSE_FIELDS):
+            # The JSON never closed, and the stream goes on: the lines are dropped, as SSE
+            # would have dropped them.
+            self._bare_json, self._bare_chars = [], 0
+        if not self._bare_json and not line.lstrip().startswith("{"):
+            return self._events.decode(line)
+        self._bare_json.append(line)
+        self._bare_chars += len(line) + 1
+        text = "\n".join(self._bare_json)
+        if self._bare_chars > MAX_BARE_JSON_CHARS:
+            self._bare_json, self._bare_chars = [], 0
+            return None
+        try:
+            json.loads(text)
+        except ValueError:
+            return None
+        self._bare_json, self._bare_chars = [], 0
+        return ServerSentEvent(data=text)
