@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from bot.chat.routing import IncomingMessage
 from bot.slack.notices import Notices
 
@@ -32,10 +34,22 @@ async def test_a_note_to_the_author_is_shown_where_they_wrote(web):
     assert note["text"] == "No model is called +nosuchmodel."
 
 
-async def test_a_note_slack_refuses_is_only_logged(web, caplog):
+async def test_a_note_slack_refuses_in_that_channel_is_sent_in_a_direct_message(web, caplog):
     slack, emulator = web
+    caplog.set_level(logging.INFO, logger="bot.slack.notices")
 
-    await Notices(slack).tell("C0NOSUCH", "U0ALICE", "help")
+    await Notices(slack).tell("C0NOSUCH", "U0ALICE", "invite me")
 
     assert emulator.ephemeral_messages() == []
-    assert "could not tell U0ALICE: channel_not_found" in caplog.text
+    (dm,) = emulator.bot_messages(emulator.direct_message_channel("U0ALICE"))
+    assert dm["text"] == "In <#C0NOSUCH>: invite me"
+    assert "could not tell U0ALICE in C0NOSUCH (channel_not_found): told directly" in caplog.text
+
+
+async def test_a_note_slack_refuses_for_another_reason_is_only_logged(web, caplog):
+    slack, emulator = web
+
+    await Notices(slack).tell(CHANNEL, "U0NOBODY", "help")
+
+    assert emulator.ephemeral_messages() == []
+    assert "could not tell U0NOBODY: user_not_found" in caplog.text
