@@ -11,6 +11,7 @@ import html
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from bot.slack.markdown import code_regions
@@ -47,23 +48,41 @@ _DEFINITION = re.compile(
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BRACKET = re.compile(r"[\[\]]")
 _EMPHASIS = re.compile(r"[*_~`\[\]]")
+_HARD_BREAK = re.compile(r"\\\n")  # a backslash at a line's end breaks the line, and shows not
 # Dots IDNA reads as `.` in a host name: `acme。com` names acme.com.
-_LOOK_ALIKE_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
-# An IPv4 address (`192.168.1.1`, `10.0.0.1:8080/admin`) names the host it is.
+_IDNA_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
+# Dots that only look like one (`acme·com`, or with U+A4F8, a Lisu tone mark). They are read
+# as `.` only before a top-level domain in ASCII letters: a middle dot also stands between
+# words, as in Japanese (`プライバシー・ポリシー`), and such words name no host.
+_LOOK_ALIKE_DOTS = str.maketrans(
+    dict.fromkeys(
+        "\u00b7\u0589\u0660\u06d4\u06f0\u0701\u0702\u16eb\u2022\u2027\u2219\u22c5"
+        "\u2e31\u2e33\u30fb\ua4f8\ua60e",
+        ".",
+    )
+)
+# What in a label names a host: a URL, an address, an IPv4 address (`10.0.0.1:8080/admin`)
+# or a domain (`www.acme.com/login`), each a word of its own or among other words and
+# punctuation (`Log in to acme.com!`). What follows a host as its path names no other.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}(?P<rest>[:/?#]\S*)?")
-_URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
-_DOMAIN = re.compile(
-    r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[\w-]+)\.?(?P<rest>[:/?#]\S*)?"
+_HOST_NAMED = re.compile(
+    r"(?<![\w+.-])(?P<url>[A-Za-z][\w+.-]*://\S+)"
+    r"|(?<![\w.%+-])(?P<address>[\w.%+-]+@[^\W_][\w.-]*\.[^\W\d_]{2,63})(?![\w-])"
+    rf"|(?<![\w.])(?P<ipv4>(?:{_OCTET}\.){{3}}{_OCTET})(?![\w-]|\.\d)(?:[:/?#]\S*)?"
+    r"|(?<![\w.-])(?P<domain>(?:[^\W_](?:[\w-]*[^\W_])?\.)+"
+    r"(?P<top_level>[^\W\d_]{2,63}|xn--[\w-]+))(?![\w-])(?:[:/?#]\S*)?"
 )
-_EMAIL = re.compile(r"[^\s@:/]+@[^\s@]+\.[^\W\d_]{2,63}")
-# A label that is a file's name (`README.md`, `setup.py`) names the file a link opens, not a
-# host, when the link's path ends with it.
-_FILE_NAME = re.compile(
-    r"[\w.-]+\.(?:c|cc|cfg|conf|cpp|cs|css|csv|go|h|hpp|html|ini|ipynb|java|js|json|jsx|kt|lock"
-    r"|log|md|php|pl|py|rb|rs|sh|sql|swift|toml|ts|tsx|txt|xml|yaml|yml)",
-    re.IGNORECASE,
+# The extensions of file names (`config.yaml`, `Node.js`) that no top-level domain has: such
+# a name names no host. Others are both (`app.py`, `README.md`: Paraguay's and Moldova's, and
+# `mbank.pl` is a bank's), and name a host unless the link opens that file.
+_EXTENSIONS_OF_NO_DOMAIN = frozenset(
+    re.findall(
+        r"\w+",
+        "cfg conf cpp css csv go hpp html ini ipynb java js json jsx kt lock log php rb sql"
+        " swift toml ts tsx txt xml yaml yml",
+    )
 )
+_FILE_NAME = re.compile(r"[\w.-]+\.(?:cc|md|pl|py|rs|sh)", re.IGNORECASE)
 # CommonMark's autolink: a scheme, then no space or angle bracket. `|` is written `%7C`, so
 # the shown target cannot be read as Slack's `<target|label>`.
 _AUTOLINKABLE = re.compile(r"[A-Za-z][\w+.-]{1,31}:[^\s<>\x00-\x1f]*")
@@ -139,27 +158,34 @@ def _reference_name(name: str) -> str:
 
 
 def _misleads(shown: str, target: str) -> bool:
-    """Whether a label, as it reads, names an address or host that `target` is not: a link to
-    a subdomain of the host it names is not misleading (that host's owner runs it)."""
-    if _EMAIL.fullmatch(shown):
+    """Whether a label, as it reads, names an address or a host that `target` is not: a link
+    to a subdomain of a host it names is not misleading (that host's owner runs it)."""
+    return any(not _opens_what_it_names(name, target) for name in _names_in(shown))
+
+
+def _names_in(shown: str) -> Iterator[re.Match[str]]:
+    """What in a label names a host or an address (see `_HOST_NAMED`)."""
+    for name in _HOST_NAMED.finditer(shown):
+        if (name["top_level"] or "").lower() not in _EXTENSIONS_OF_NO_DOMAIN:
+            yield name
+    dotted = shown.translate(_LOOK_ALIKE_DOTS)
+    if dotted != shown:
+        for name in _HOST_NAMED.finditer(dotted):
+            if name["top_level"] and name["top_level"].isascii():
+                yield name
+
+
+def _opens_what_it_names(name: re.Match[str], target: str) -> bool:
+    if name["address"]:
         scheme, _, address = target.partition(":")
-        return scheme.lower() != "mailto" or address.split("?")[0].lower() != shown.lower()
-    named = _host_named(shown)
-    if named is None or _names_the_file(shown, target):
-        return False
+        return scheme.lower() == "mailto" and address.split("?")[0].lower() == name[0].lower()
+    if name["domain"] and _names_the_file(name["domain"], target):
+        return True
+    named = _host(name["url"]) if name["url"] else _bare_host(name["domain"] or name["ipv4"])
+    if named is None:
+        return True  # `http://[bad`: names no host
     real = _host(target)
-    return real is None or (real != named and not real.endswith("." + named))
-
-
-def _host_named(shown: str) -> str | None:
-    """The host a label names, if it is a URL (`https://acme.com/x`) or a domain (`acme.com`,
-    `www.acme.com/login`)."""
-    if _URL.fullmatch(shown):
-        return _host(shown)
-    domain = _DOMAIN.fullmatch(shown) or _IPV4.fullmatch(shown)
-    if domain is None:
-        return None
-    return _bare_host(shown[: domain.start("rest")] if domain["rest"] else shown)
+    return real is not None and (real == named or real.endswith("." + named))
 
 
 def _names_the_file(shown: str, target: str) -> bool:
@@ -169,14 +195,22 @@ def _names_the_file(shown: str, target: str) -> bool:
         path = urlsplit(target).path
     except ValueError:
         return False
-    return path.lower().endswith("/" + shown.lower())
+    # The label as read has lost its underscores (`test_app.py` reads as emphasis-free text).
+    return path.replace("_", "").lower().endswith("/" + shown.lower())
 
 
 def _host(url: str) -> str | None:
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:  # `http://[bad`
-        return None
+    """The host a URL opens; a mail link's, the domain of the address it writes to."""
+    scheme, _, address = url.partition(":")
+    if scheme.lower() == "mailto":
+        host = address.split("?")[0].rpartition("@")[2]
+    else:
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:  # `http://[bad`
+            return None
+    # A URL among words may run into the punctuation after it: `(https://acme.com),`.
+    host = re.sub(r"\W+$", "", host)
     return _bare_host(host) if host else None
 
 
@@ -188,9 +222,10 @@ def _as_shown(label: str) -> str:
     """A label as it reads: without emphasis, code or brackets, escapes or character
     references written out, without invisible characters that could split a host, and with
     look-alikes (full-width letters, ideographic dots) as the characters they pass for."""
+    label = _HARD_BREAK.sub("\n", label)
     shown = _EMPHASIS.sub("", _MARKDOWN_ESCAPE.sub(r"\1", html.unescape(label)))
     shown = "".join(c for c in shown if unicodedata.category(c) != "Cf")
-    return unicodedata.normalize("NFKC", shown).translate(_LOOK_ALIKE_DOTS).strip()
+    return unicodedata.normalize("NFKC", shown).translate(_IDNA_DOTS).strip()
 
 
 def _unescaped(target: str) -> str:

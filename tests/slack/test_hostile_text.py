@@ -76,3 +76,9 @@ async def test_the_bot_mention_leaves_one_space_between_the_words_beside_it():
     text = "ask <@U0BOT|chorus>\t about <@U0BOB> \t<@U0BOT> today"
     readable = await readable_text(text, bot_user_id="U0BOT", names=KnownNames())
     assert readable == "ask about @U0BOB today"
+
+
+def test_a_long_label_is_read_for_the_hosts_it_names_in_one_pass():
+    for label in ("a" * 20_000, "a." * 10_000, "a-" * 10_000, "a.a@" * 5_000, "\u00b7a" * 10_000):
+        link = f"[{label}](https://evil.example)"
+        assert unspoofed_links(link) in (link, f"{label} (<https://evil.example>)")

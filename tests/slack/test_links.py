@@ -154,7 +154,11 @@ def test_look_alikes_of_its_own_host_and_version_numbers_are_kept(link):
     [
         ("[acme.com\n](https://evil.example)", "acme.com\n (<https://evil.example>)"),
         ("[\nacme.com](https://evil.example)", "\nacme.com (<https://evil.example>)"),
-        ("[Log in at\nacme.com](https://evil.example)", None),  # names no host: kept
+        (
+            "[Log in at\nacme.com](https://evil.example)",
+            "Log in at\nacme.com (<https://evil.example>)",
+        ),
+        ("[Log in at\nthe bank](https://evil.example)", None),  # names no host: kept
     ],
 )
 def test_a_label_over_two_lines_is_checked_as_one(link, shown):
@@ -334,3 +338,72 @@ def test_answers_are_posted_with_their_links_unspoofed():
     (final,) = final_messages("GPT", answer, "footer")
     assert final.blocks[0]["text"] == shown
     assert streaming_message("GPT", answer).blocks[0]["text"] == shown
+
+
+def _shown(answer: str) -> list[str]:
+    """The answer as posted (its markdown blocks), and as the streaming edit shows it."""
+    posted = [message.blocks[0]["text"] for message in final_messages("GPT", answer, "f")]
+    return [*posted, streaming_message("GPT", answer).blocks[0]["text"]]
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "bank.com!",
+        '"bank.com"',
+        "(bank.com)",
+        "bank.com,",
+        "Log in to bank.com",
+        ":lock: bank.com",
+        "bank.com's login",
+        "see:bank.com",
+        "bank.com\\\n",  # a hard line break after the host
+        "![x](https://bank.com/i.png) bank.com",
+        "Write to bob@bank.com",
+        "Open https://bank.com/login now",
+    ],
+)
+def test_a_label_naming_another_host_among_other_words_is_shown_with_its_target(label):
+    for shown in _shown(f"[{label}](https://evil.example)"):
+        assert shown.endswith(" (<https://evil.example>)"), shown
+
+
+@pytest.mark.parametrize(
+    "dot",
+    ["\ua4f8", "\u00b7", "\u2027", "\u0589", "\u06d4", "\u30fb", "\u2e31", "\u22c5", "\u2024"],
+)
+def test_a_label_naming_a_host_with_a_look_alike_dot_is_shown_with_its_target(dot):
+    assert unspoofed_links(f"[Log in at bank{dot}com](https://evil.example)") == (
+        f"Log in at bank{dot}com (<https://evil.example>)"
+    )
+    kept = f"[bank{dot}com](https://bank.com/login)"
+    assert unspoofed_links(kept) == kept
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[Log in to bank.com](https://bank.com/login)",
+        "[Write to support at bank.com](mailto:support@bank.com)",
+        "[the docs (v1.2)](https://x.dev)",
+        "[Next.js docs](https://nextjs.org/docs)",
+        "[Node.js](https://nodejs.org)",
+        "[see test_links.py](https://github.com/acme/app/blob/main/tests/test_links.py)",
+        "[see config.yaml, e.g. line 3](https://evil.example)",  # .yaml is no top-level domain
+        "[Edit README.md](https://github.com/acme/app/blob/main/README.md)",
+        "[Lines 3-9 of src/app.py](https://github.com/acme/app/blob/main/src/app.py#L3-L9)",
+        "[プライバシー・ポリシー](https://example.jp/privacy)",  # a middle dot between words
+    ],
+)
+def test_labels_naming_only_their_own_host_or_no_host_among_other_words_are_kept(link):
+    assert unspoofed_links(link) == link
+
+
+def test_a_file_name_that_is_also_a_host_is_shown_with_a_target_elsewhere():
+    """`.md`, `.py`, `.pl`… are top-level domains too: `bank.pl` is a bank's."""
+    assert unspoofed_links("[Log in to mbank.pl](https://evil.example)") == (
+        "Log in to mbank.pl (<https://evil.example>)"
+    )
+    assert unspoofed_links("[see README.md](https://evil.example)") == (
+        "see README.md (<https://evil.example>)"
+    )
