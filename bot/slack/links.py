@@ -17,15 +17,34 @@ from urllib.parse import urlsplit
 from bot.slack.markdown import code_regions
 
 # A Markdown inline link (or image: Slack shows an image as a link): its label (one level of
-# brackets inside it allowed, and line breaks, not a blank line), then its target, bare
-# (balanced parentheses allowed) or in angle brackets, and an optional title. Each part stops
-# at the first character that cannot continue it, so a run of unfinished links is scanned once.
+# brackets inside it allowed, and line breaks, not a blank line), then its target, bare or in
+# angle brackets, and an optional title, read as CommonMark reads them. Each part stops at the
+# first character that cannot continue it, never to be tried again shorter (`*+`), so a run of
+# unfinished links is scanned once.
 _LABEL_CHARACTER = r"(?:[^\[\]\n]|\n(?![ \t]*\n))"
 _LABEL = rf"(?:{_LABEL_CHARACTER}|\[{_LABEL_CHARACTER}*\])+"
+# A bare target: no space or control character, a backslash escaping what follows it, and
+# parentheses balanced, nested up to 32 deep (where cmark and markdown-it stop reading a link).
+_TARGET_CHARACTER = r"[^\x00-\x20()\\\x7f]|\\[^\x00-\x20\x7f]?"
+_BARE_TARGET = f"(?:{_TARGET_CHARACTER})*+"
+for _ in range(32):
+    _BARE_TARGET = rf"(?:{_TARGET_CHARACTER}|\({_BARE_TARGET}\))*+"
+_BRACKETED_TARGET = r"(?:[^<>\\\n]|\\[^\n]?)*+"
+
+
+def _title(opening: str, closing: str) -> str:
+    """A link's title between `opening` and `closing`, neither unescaped inside it; line
+    breaks in it, not a blank line."""
+    text = rf"(?:[^{re.escape(opening + closing)}\\\n]|\\[^\n]?|\n(?![ \t]*\n))*+"
+    return re.escape(opening) + text + re.escape(closing)
+
+
+_TITLE = "|".join(_title(opening, closing) for opening, closing in ('""', "''", "()"))
+_SPACE = r"[ \t]*\n?[ \t]*"  # spaces, and at most one line break
 _INLINE_LINK = (
     rf"!?\[(?P<label>{_LABEL})\]"
-    r"\([ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>(?:[^\s()]|\([^\s()]*\))*))"
-    r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?[ \t]*\n?[ \t]*\)"
+    rf"\({_SPACE}(?:<(?P<bracketed>{_BRACKETED_TARGET})>|(?P<bare>{_BARE_TARGET}))"
+    rf"(?:(?=[ \t\n]){_SPACE}(?:{_TITLE}))?{_SPACE}\)"
 )
 # Slack's own link syntax, `<https://target|label>`, in case Slack reads it in Markdown too.
 _SLACK_LINK = r"<(?P<slack_target>[A-Za-z][\w+.-]*:[^\s<>|]*)\|(?P<slack_label>[^<>\n]*)>"
@@ -42,7 +61,7 @@ _LINK_OR_REFERENCE = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}|{_REFERENCE_LINK}
 _DEFINITION = re.compile(
     r"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t])))*[ \t]*"
     rf"\[(?P<name>{_REFERENCE_NAME}+)\]:"
-    r"[ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>\S+))",
+    rf"{_SPACE}(?:<(?P<bracketed>{_BRACKETED_TARGET})>|(?P<bare>\S+))",
     re.MULTILINE,
 )
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")

@@ -59,7 +59,10 @@ def test_links_that_never_close_read_as_written_and_a_closed_one_as_its_label():
 
 
 def test_runs_of_links_that_never_finish_are_left_as_written():
-    for run in ("[acme.com](x", '[acme.com](x "', "[acme.com](x (", "<https://x|acme.com"):
+    runs = ("[acme.com](x", '[acme.com](x "', "[acme.com](x (", "<https://x|acme.com")
+    # Targets whose parentheses nest, one level more in each link, never closed.
+    runs += ("[acme.com](x(", "[acme.com](x()", "[acme.com](<", "[acme.com](\\(")
+    for run in runs:
         assert unspoofed_links(run * 6_000) == run * 6_000
 
 

@@ -407,3 +407,36 @@ def test_a_file_name_that_is_also_a_host_is_shown_with_a_target_elsewhere():
     assert unspoofed_links("[see README.md](https://evil.example)") == (
         "see README.md (<https://evil.example>)"
     )
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("[bank.com](https://evil.example/a(b(c)))", "<https://evil.example/a(b(c))>"),
+        ("[bank.com](https://evil.example/\\()", "<https://evil.example/(>"),
+        ("[bank.com](https://evil.example/\\)x)", "<https://evil.example/)x>"),
+        ("[bank.com](<https://evil.example/\\>>)", "` https://evil.example/> `"),
+        ('[bank.com](https://evil.example "a \\" b")', "<https://evil.example>"),
+        ('[bank.com](https://evil.example "over\ntwo lines")', "<https://evil.example>"),
+        ("[bank.com](https://evil.example ('a' \\(b\\)))", "<https://evil.example>"),
+    ],
+)
+def test_every_target_commonmark_reads_as_a_link_is_checked(link, target):
+    """Nested or escaped parentheses, escaped quotes in a title, a title over two lines."""
+    for shown in _shown(link):
+        assert shown == f"bank.com ({target})"
+
+
+def test_a_target_with_a_space_commonmark_allows_is_checked():
+    """A no-break space is no space to CommonMark: it is part of the target."""
+    assert unspoofed_links("[bank.com](https://evil.example/\u00a0x)") == (
+        "bank.com (` https://evil.example/\u00a0x `)"
+    )
+
+
+def test_parentheses_nested_deeper_than_commonmark_reads_make_no_link():
+    """Past 32 levels (cmark's and markdown-it's limit) CommonMark reads no link."""
+    deep = "[bank.com](https://evil.example/" + "(" * 33 + ")" * 33 + ")"
+    assert unspoofed_links(deep) == deep
+    deepest = "[bank.com](https://evil.example/" + "(" * 32 + ")" * 32 + ")"
+    assert unspoofed_links(deepest).startswith("bank.com (<https://evil.example/((")
