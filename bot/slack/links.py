@@ -109,8 +109,9 @@ _AUTOLINKABLE = re.compile(r"[A-Za-z][\w+.-]{1,31}:[^\s<>\x00-\x1f]*")
 
 def unspoofed_links(text: str) -> str:
     """`text` with each link whose label names a host other than its target's written as its
-    label, then its real target: `acme-bank.com (<https://evil.example>)`. Ordinary labels,
-    code, and a link not yet finished (streaming) are left as written."""
+    label, then its real target: `acme-bank.com (<https://evil.example>)`, and each link to a
+    Slack mention (`[Bob](@U1)`) as its label. Ordinary labels, code, and a link not yet
+    finished (streaming) are left as written."""
     defined = _definitions(text) if "]:" in text else []
     links = _LINK_OR_REFERENCE if defined else _LINK
     if links.search(text) is None:
@@ -140,7 +141,10 @@ def unspoofed_links(text: str) -> str:
             label = link["label"] if link["slack_target"] is None else link["slack_label"]
             target = _unescaped(link["slack_target"] or link["bracketed"] or link["bare"] or "")
         inner = list(_LINK.finditer(label))
-        if any(not found[0].startswith("!") for found in inner):
+        links_inside = any(not found[0].startswith("!") for found in inner)
+        if _is_a_mention(target):
+            return unspoofed_links(label) if links_inside else _BRACKET.sub(r"\\\g<0>", label)
+        if links_inside:
             # A link cannot hold a link: the one inside is the link, these brackets text.
             start, end = (at - link.start() for at in link.span(_label_group(link)))
             return link[0][:start] + unspoofed_links(label) + link[0][end:]
@@ -152,6 +156,14 @@ def unspoofed_links(text: str) -> str:
         return f"{label} ({_shown_target(target)})" if target else label
 
     return links.sub(rewritten, text)
+
+
+def _is_a_mention(target: str) -> bool:
+    """Whether a target is the body of a Slack mention (`@U1`, `!here`, `#C1`): Slack may read
+    `[Bob](@U1)` as its `<@U1|Bob>`, which pings. Such a link, or an anchor on the page (none
+    in Slack), is shown as its label."""
+    shown = "".join(c for c in target if unicodedata.category(c) != "Cf").lstrip()
+    return shown.startswith(("!", "@", "#"))
 
 
 def _label_group(link: re.Match[str]) -> str:

@@ -440,3 +440,32 @@ def test_parentheses_nested_deeper_than_commonmark_reads_make_no_link():
     assert unspoofed_links(deep) == deep
     deepest = "[bank.com](https://evil.example/" + "(" * 32 + ")" * 32 + ")"
     assert unspoofed_links(deepest).startswith("bank.com (<https://evil.example/((")
+
+
+@pytest.mark.parametrize(
+    ("link", "label"),
+    [
+        ("[click](!here)", "click"),
+        ("[Bob](@U123ABC)", "Bob"),
+        ("[devs](!subteam^S1)", "devs"),
+        ("[general](#C0123)", "general"),
+        ("[click](<!channel>)", "click"),
+        ("[click](\\!here)", "click"),
+        ("[click](&#33;here)", "click"),
+        ("[click](&excl;here)", "click"),
+        ("[Bob](&#x40;U1)", "Bob"),
+        ('[Bob](@U1 "Bob")', "Bob"),
+        ("![Bob](@U1)", "Bob"),
+        ("[[x]](!here)", "\\[x\\]"),
+        ("[see [the docs](https://x.dev)](!here)", "see [the docs](https://x.dev)"),
+    ],
+)
+def test_a_link_to_a_slack_mention_is_shown_as_its_label_so_it_cannot_ping(link, label):
+    """Slack may read `[Bob](@U1)` as its own `<@U1|Bob>`: a mention."""
+    for shown in _shown(f"Ask {link} now"):
+        assert shown == f"Ask {label} now"
+
+
+def test_a_reference_link_defined_as_a_slack_mention_is_shown_as_its_label():
+    shown = unspoofed_links("Ask [everyone][1] now.\n\n[1]: !channel")
+    assert shown == "Ask everyone now.\n\n[1]: !channel"
