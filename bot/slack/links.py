@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from bot.slack.markdown import code_regions
+from bot.slack.markdown import code_regions, markdown_forms
 
 # A Markdown inline link (or image: Slack shows an image as a link): its label (one level of
 # brackets inside it allowed, and line breaks, not a blank line), then its target, bare or in
@@ -46,8 +46,17 @@ _INLINE_LINK = (
     rf"\({_SPACE}(?:<(?P<bracketed>{_BRACKETED_TARGET})>|(?P<bare>{_BARE_TARGET}))"
     rf"(?:(?=[ \t\n]){_SPACE}(?:{_TITLE}))?{_SPACE}\)"
 )
-# Slack's own link syntax, `<https://target|label>`, in case Slack reads it in Markdown too.
-_SLACK_LINK = r"<(?P<slack_target>[A-Za-z][\w+.-]*:[^\s<>|]*)\|(?P<slack_label>[^<>\n]*)>"
+# Slack's own link syntax, `<https://target|label>`, in case Slack reads it in Markdown too;
+# also as Markdown shows it from character references or escapes (`&lt;https://…&#124;…&gt;`),
+# in case Slack reads the text Markdown shows.
+_SLACK_OPENING = f"(?i:{markdown_forms('<', 'lt')})"
+_SLACK_PIPE = f"(?i:{markdown_forms('|', 'vert', 'verbar', 'VerticalLine')})"
+_SLACK_CLOSING = f"(?i:{markdown_forms('>', 'gt')})"
+_SLACK_LINK = (
+    rf"{_SLACK_OPENING}(?P<slack_target>[A-Za-z][\w+.-]*:"
+    rf"(?:(?!{_SLACK_OPENING}|{_SLACK_PIPE}|{_SLACK_CLOSING})[^\s<>|])*+){_SLACK_PIPE}"
+    rf"(?P<slack_label>(?:(?!{_SLACK_OPENING}|{_SLACK_CLOSING})[^<>\n])*+){_SLACK_CLOSING}"
+)
 _LINK = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}")
 # A Markdown reference link, `[label][name]`, `[label][]` or `[label]`, whose target a
 # definition, `[name]: target`, gives elsewhere; a definition's own name is not one.

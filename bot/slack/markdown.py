@@ -46,6 +46,17 @@ _BOLD_CLOSING = {
 }
 
 
+def markdown_forms(character: str, *names: str) -> str:
+    """A pattern for each way Markdown may write `character`: as itself (backslash-escaped,
+    if punctuation), or as a character reference, by number (of either case, for a letter)
+    or by one of `names` (to be matched ignoring case)."""
+    codes = sorted({ord(character.lower()), ord(character.upper())})
+    forms = [re.escape(character) if character.isalnum() else rf"\\?{re.escape(character)}"]
+    forms += [f"&#0*{code};|&#x0*{code:x};" for code in codes]
+    forms += [f"&{name};" for name in names]
+    return f"(?:{'|'.join(forms)})"
+
+
 @dataclass(frozen=True, slots=True)
 class _CodeFence:
     """An open code fence: the line that opened it, and the marker that closes it."""

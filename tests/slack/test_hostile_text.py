@@ -62,6 +62,7 @@ def test_runs_of_links_that_never_finish_are_left_as_written():
     runs = ("[acme.com](x", '[acme.com](x "', "[acme.com](x (", "<https://x|acme.com")
     # Targets whose parentheses nest, one level more in each link, never closed.
     runs += ("[acme.com](x(", "[acme.com](x()", "[acme.com](<", "[acme.com](\\(")
+    runs += ("&lt;https://x|acme.com", "&lt;https://x&#124;acme.com&", "&#60;https://x&vert;")
     for run in runs:
         assert unspoofed_links(run * 6_000) == run * 6_000
 

@@ -469,3 +469,24 @@ def test_a_link_to_a_slack_mention_is_shown_as_its_label_so_it_cannot_ping(link,
 def test_a_reference_link_defined_as_a_slack_mention_is_shown_as_its_label():
     shown = unspoofed_links("Ask [everyone][1] now.\n\n[1]: !channel")
     assert shown == "Ask everyone now.\n\n[1]: !channel"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "&lt;https://evil.example|bank.com&gt;",
+        "&lt;https://evil.example&#124;bank.com&gt;",
+        "&#60;https://evil.example&vert;bank.com&#x3E;",
+        "&LT;https://evil.example&verbar;bank.com&GT;",
+        "\\<https://evil.example\\|bank.com\\>",
+    ],
+)
+def test_slacks_link_syntax_written_with_character_references_cannot_spoof(written):
+    """Slack may read the text Markdown shows, `<https://evil.example|bank.com>`, as a link."""
+    for shown in _shown(f"Log in at {written} now"):
+        assert shown == "Log in at bank.com (<https://evil.example>) now"
+
+
+def test_slacks_link_syntax_written_with_character_references_naming_its_own_host_is_kept():
+    honest = "&lt;https://bank.com/x&#124;bank.com&gt;"
+    assert unspoofed_links(honest) == honest
