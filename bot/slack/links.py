@@ -23,12 +23,19 @@ from bot.slack.markdown import code_regions, markdown_forms
 # unfinished links is scanned once.
 _LABEL_CHARACTER = r"(?:[^\[\]\n]|\n(?![ \t]*\n))"
 _LABEL = rf"(?:{_LABEL_CHARACTER}|\[{_LABEL_CHARACTER}*\])+"
-# A bare target: no space or control character, a backslash escaping what follows it, and
-# parentheses balanced, nested up to 32 deep (where cmark and markdown-it stop reading a link).
-_TARGET_CHARACTER = r"[^\x00-\x20()\\\x7f]|\\[^\x00-\x20\x7f]?"
-_BARE_TARGET = f"(?:{_TARGET_CHARACTER})*+"
-for _ in range(32):
-    _BARE_TARGET = rf"(?:{_TARGET_CHARACTER}|\({_BARE_TARGET}\))*+"
+_TARGET_CHARACTER = r"[^\x00-\x20()\\\x7f]|\\[^\x00-\x20\x7f]?"  # `\(` escapes a parenthesis
+
+
+def _bare_target(depth: int) -> str:
+    """A bare target: no space or control character, and parentheses balanced, nested up to
+    `depth` deep."""
+    pattern = f"(?:{_TARGET_CHARACTER})*+"
+    for _ in range(depth):
+        pattern = rf"(?:{_TARGET_CHARACTER}|\({pattern}\))*+"
+    return pattern
+
+
+_BARE_TARGET = _bare_target(32)  # where cmark and markdown-it stop reading a link
 _BRACKETED_TARGET = r"(?:[^<>\\\n]|\\[^\n]?)*+"
 
 
