@@ -11,23 +11,59 @@ import html
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from bot.slack.markdown import code_regions
+from bot.slack.markdown import code_regions, markdown_forms
 
 # A Markdown inline link (or image: Slack shows an image as a link): its label (one level of
-# brackets inside it allowed, and line breaks, not a blank line), then its target, bare
-# (balanced parentheses allowed) or in angle brackets, and an optional title. Each part stops
-# at the first character that cannot continue it, so a run of unfinished links is scanned once.
+# brackets inside it allowed, and line breaks, not a blank line), then its target, bare or in
+# angle brackets, and an optional title, read as CommonMark reads them. Each part stops at the
+# first character that cannot continue it, never to be tried again shorter (`*+`), so a run of
+# unfinished links is scanned once.
 _LABEL_CHARACTER = r"(?:[^\[\]\n]|\n(?![ \t]*\n))"
 _LABEL = rf"(?:{_LABEL_CHARACTER}|\[{_LABEL_CHARACTER}*\])+"
+_TARGET_CHARACTER = r"[^\x00-\x20()\\\x7f]|\\[^\x00-\x20\x7f]?"  # `\(` escapes a parenthesis
+
+
+def _bare_target(depth: int) -> str:
+    """A bare target: no space or control character, and parentheses balanced, nested up to
+    `depth` deep."""
+    pattern = f"(?:{_TARGET_CHARACTER})*+"
+    for _ in range(depth):
+        pattern = rf"(?:{_TARGET_CHARACTER}|\({pattern}\))*+"
+    return pattern
+
+
+_BARE_TARGET = _bare_target(32)  # where cmark and markdown-it stop reading a link
+_BRACKETED_TARGET = r"(?:[^<>\\\n]|\\[^\n]?)*+"
+
+
+def _title(opening: str, closing: str) -> str:
+    """A link's title between `opening` and `closing`, neither unescaped inside it; line
+    breaks in it, not a blank line."""
+    text = rf"(?:[^{re.escape(opening + closing)}\\\n]|\\[^\n]?|\n(?![ \t]*\n))*+"
+    return re.escape(opening) + text + re.escape(closing)
+
+
+_TITLE = "|".join(_title(opening, closing) for opening, closing in ('""', "''", "()"))
+_SPACE = r"[ \t]*\n?[ \t]*"  # spaces, and at most one line break
 _INLINE_LINK = (
     rf"!?\[(?P<label>{_LABEL})\]"
-    r"\([ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>(?:[^\s()]|\([^\s()]*\))*))"
-    r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?[ \t]*\n?[ \t]*\)"
+    rf"\({_SPACE}(?:<(?P<bracketed>{_BRACKETED_TARGET})>|(?P<bare>{_BARE_TARGET}))"
+    rf"(?:(?=[ \t\n]){_SPACE}(?:{_TITLE}))?{_SPACE}\)"
 )
-# Slack's own link syntax, `<https://target|label>`, in case Slack reads it in Markdown too.
-_SLACK_LINK = r"<(?P<slack_target>[A-Za-z][\w+.-]*:[^\s<>|]*)\|(?P<slack_label>[^<>\n]*)>"
+# Slack's own link syntax, `<https://target|label>`, in case Slack reads it in Markdown too;
+# also as Markdown shows it from character references or escapes (`&lt;https://…&#124;…&gt;`),
+# in case Slack reads the text Markdown shows.
+_SLACK_OPENING = f"(?i:{markdown_forms('<', 'lt')})"
+_SLACK_PIPE = f"(?i:{markdown_forms('|', 'vert', 'verbar', 'VerticalLine')})"
+_SLACK_CLOSING = f"(?i:{markdown_forms('>', 'gt')})"
+_SLACK_LINK = (
+    rf"{_SLACK_OPENING}(?P<slack_target>[A-Za-z][\w+.-]*:"
+    rf"(?:(?!{_SLACK_OPENING}|{_SLACK_PIPE}|{_SLACK_CLOSING})[^\s<>|])*+){_SLACK_PIPE}"
+    rf"(?P<slack_label>(?:(?!{_SLACK_OPENING}|{_SLACK_CLOSING})[^<>\n])*+){_SLACK_CLOSING}"
+)
 _LINK = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}")
 # A Markdown reference link, `[label][name]`, `[label][]` or `[label]`, whose target a
 # definition, `[name]: target`, gives elsewhere; a definition's own name is not one.
@@ -41,29 +77,47 @@ _LINK_OR_REFERENCE = re.compile(f"{_INLINE_LINK}|{_SLACK_LINK}|{_REFERENCE_LINK}
 _DEFINITION = re.compile(
     r"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t])))*[ \t]*"
     rf"\[(?P<name>{_REFERENCE_NAME}+)\]:"
-    r"[ \t]*\n?[ \t]*(?:<(?P<bracketed>[^<>\n]*)>|(?P<bare>\S+))",
+    rf"{_SPACE}(?:<(?P<bracketed>{_BRACKETED_TARGET})>|(?P<bare>\S+))",
     re.MULTILINE,
 )
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BRACKET = re.compile(r"[\[\]]")
 _EMPHASIS = re.compile(r"[*_~`\[\]]")
+_HARD_BREAK = re.compile(r"\\\n")  # a backslash at a line's end breaks the line, and shows not
 # Dots IDNA reads as `.` in a host name: `acme。com` names acme.com.
-_LOOK_ALIKE_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
-# An IPv4 address (`192.168.1.1`, `10.0.0.1:8080/admin`) names the host it is.
+_IDNA_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
+# Dots that only look like one (`acme·com`, or with U+A4F8, a Lisu tone mark). They are read
+# as `.` only before a top-level domain in ASCII letters: a middle dot also stands between
+# words, as in Japanese (`プライバシー・ポリシー`), and such words name no host.
+_LOOK_ALIKE_DOTS = str.maketrans(
+    dict.fromkeys(
+        "\u00b7\u0589\u0660\u06d4\u06f0\u0701\u0702\u16eb\u2022\u2027\u2219\u22c5"
+        "\u2e31\u2e33\u30fb\ua4f8\ua60e",
+        ".",
+    )
+)
+# What in a label names a host: a URL, an address, an IPv4 address (`10.0.0.1:8080/admin`)
+# or a domain (`www.acme.com/login`), each a word of its own or among other words and
+# punctuation (`Log in to acme.com!`). What follows a host as its path names no other.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}(?P<rest>[:/?#]\S*)?")
-_URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
-_DOMAIN = re.compile(
-    r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[\w-]+)\.?(?P<rest>[:/?#]\S*)?"
+_HOST_NAMED = re.compile(
+    r"(?<![\w+.-])(?P<url>[A-Za-z][\w+.-]*://\S+)"
+    r"|(?<![\w.%+-])(?P<address>[\w.%+-]+@[^\W_][\w.-]*\.[^\W\d_]{2,63})(?![\w-])"
+    rf"|(?<![\w.])(?P<ipv4>(?:{_OCTET}\.){{3}}{_OCTET})(?![\w-]|\.\d)(?:[:/?#]\S*)?"
+    r"|(?<![\w.-])(?P<domain>(?:[^\W_](?:[\w-]*[^\W_])?\.)+"
+    r"(?P<top_level>[^\W\d_]{2,63}|xn--[\w-]+))(?![\w-])(?:[:/?#]\S*)?"
 )
-_EMAIL = re.compile(r"[^\s@:/]+@[^\s@]+\.[^\W\d_]{2,63}")
-# A label that is a file's name (`README.md`, `setup.py`) names the file a link opens, not a
-# host, when the link's path ends with it.
-_FILE_NAME = re.compile(
-    r"[\w.-]+\.(?:c|cc|cfg|conf|cpp|cs|css|csv|go|h|hpp|html|ini|ipynb|java|js|json|jsx|kt|lock"
-    r"|log|md|php|pl|py|rb|rs|sh|sql|swift|toml|ts|tsx|txt|xml|yaml|yml)",
-    re.IGNORECASE,
+# The extensions of file names (`config.yaml`, `Node.js`) that no top-level domain has: such
+# a name names no host. Others are both (`app.py`, `README.md`: Paraguay's and Moldova's, and
+# `mbank.pl` is a bank's), and name a host unless the link opens that file.
+_EXTENSIONS_OF_NO_DOMAIN = frozenset(
+    re.findall(
+        r"\w+",
+        "cfg conf cpp css csv go hpp html ini ipynb java js json jsx kt lock log php rb sql"
+        " swift toml ts tsx txt xml yaml yml",
+    )
 )
+_FILE_NAME = re.compile(r"[\w.-]+\.(?:cc|md|pl|py|rs|sh)", re.IGNORECASE)
 # CommonMark's autolink: a scheme, then no space or angle bracket. `|` is written `%7C`, so
 # the shown target cannot be read as Slack's `<target|label>`.
 _AUTOLINKABLE = re.compile(r"[A-Za-z][\w+.-]{1,31}:[^\s<>\x00-\x1f]*")
@@ -71,8 +125,9 @@ _AUTOLINKABLE = re.compile(r"[A-Za-z][\w+.-]{1,31}:[^\s<>\x00-\x1f]*")
 
 def unspoofed_links(text: str) -> str:
     """`text` with each link whose label names a host other than its target's written as its
-    label, then its real target: `acme-bank.com (<https://evil.example>)`. Ordinary labels,
-    code, and a link not yet finished (streaming) are left as written."""
+    label, then its real target: `acme-bank.com (<https://evil.example>)`, and each link to a
+    Slack mention (`[Bob](@U1)`) as its label. Ordinary labels, code, and a link not yet
+    finished (streaming) are left as written."""
     defined = _definitions(text) if "]:" in text else []
     links = _LINK_OR_REFERENCE if defined else _LINK
     if links.search(text) is None:
@@ -102,7 +157,10 @@ def unspoofed_links(text: str) -> str:
             label = link["label"] if link["slack_target"] is None else link["slack_label"]
             target = _unescaped(link["slack_target"] or link["bracketed"] or link["bare"] or "")
         inner = list(_LINK.finditer(label))
-        if any(not found[0].startswith("!") for found in inner):
+        links_inside = any(not found[0].startswith("!") for found in inner)
+        if _is_a_mention(target):
+            return unspoofed_links(label) if links_inside else _BRACKET.sub(r"\\\g<0>", label)
+        if links_inside:
             # A link cannot hold a link: the one inside is the link, these brackets text.
             start, end = (at - link.start() for at in link.span(_label_group(link)))
             return link[0][:start] + unspoofed_links(label) + link[0][end:]
@@ -114,6 +172,14 @@ def unspoofed_links(text: str) -> str:
         return f"{label} ({_shown_target(target)})" if target else label
 
     return links.sub(rewritten, text)
+
+
+def _is_a_mention(target: str) -> bool:
+    """Whether a target is the body of a Slack mention (`@U1`, `!here`, `#C1`): Slack may read
+    `[Bob](@U1)` as its `<@U1|Bob>`, which pings. Such a link, or an anchor on the page (none
+    in Slack), is shown as its label."""
+    shown = "".join(c for c in target if unicodedata.category(c) != "Cf").lstrip()
+    return shown.startswith(("!", "@", "#"))
 
 
 def _label_group(link: re.Match[str]) -> str:
@@ -139,27 +205,34 @@ def _reference_name(name: str) -> str:
 
 
 def _misleads(shown: str, target: str) -> bool:
-    """Whether a label, as it reads, names an address or host that `target` is not: a link to
-    a subdomain of the host it names is not misleading (that host's owner runs it)."""
-    if _EMAIL.fullmatch(shown):
+    """Whether a label, as it reads, names an address or a host that `target` is not: a link
+    to a subdomain of a host it names is not misleading (that host's owner runs it)."""
+    return any(not _opens_what_it_names(name, target) for name in _names_in(shown))
+
+
+def _names_in(shown: str) -> Iterator[re.Match[str]]:
+    """What in a label names a host or an address (see `_HOST_NAMED`)."""
+    for name in _HOST_NAMED.finditer(shown):
+        if (name["top_level"] or "").lower() not in _EXTENSIONS_OF_NO_DOMAIN:
+            yield name
+    dotted = shown.translate(_LOOK_ALIKE_DOTS)
+    if dotted != shown:
+        for name in _HOST_NAMED.finditer(dotted):
+            if name["top_level"] and name["top_level"].isascii():
+                yield name
+
+
+def _opens_what_it_names(name: re.Match[str], target: str) -> bool:
+    if name["address"]:
         scheme, _, address = target.partition(":")
-        return scheme.lower() != "mailto" or address.split("?")[0].lower() != shown.lower()
-    named = _host_named(shown)
-    if named is None or _names_the_file(shown, target):
-        return False
+        return scheme.lower() == "mailto" and address.split("?")[0].lower() == name[0].lower()
+    if name["domain"] and _names_the_file(name["domain"], target):
+        return True
+    named = _host(name["url"]) if name["url"] else _bare_host(name["domain"] or name["ipv4"])
+    if named is None:
+        return True  # `http://[bad`: names no host
     real = _host(target)
-    return real is None or (real != named and not real.endswith("." + named))
-
-
-def _host_named(shown: str) -> str | None:
-    """The host a label names, if it is a URL (`https://acme.com/x`) or a domain (`acme.com`,
-    `www.acme.com/login`)."""
-    if _URL.fullmatch(shown):
-        return _host(shown)
-    domain = _DOMAIN.fullmatch(shown) or _IPV4.fullmatch(shown)
-    if domain is None:
-        return None
-    return _bare_host(shown[: domain.start("rest")] if domain["rest"] else shown)
+    return real is not None and (real == named or real.endswith("." + named))
 
 
 def _names_the_file(shown: str, target: str) -> bool:
@@ -169,14 +242,22 @@ def _names_the_file(shown: str, target: str) -> bool:
         path = urlsplit(target).path
     except ValueError:
         return False
-    return path.lower().endswith("/" + shown.lower())
+    # The label as read has lost its underscores (`test_app.py` reads as emphasis-free text).
+    return path.replace("_", "").lower().endswith("/" + shown.lower())
 
 
 def _host(url: str) -> str | None:
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:  # `http://[bad`
-        return None
+    """The host a URL opens; a mail link's, the domain of the address it writes to."""
+    scheme, _, address = url.partition(":")
+    if scheme.lower() == "mailto":
+        host = address.split("?")[0].rpartition("@")[2]
+    else:
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:  # `http://[bad`
+            return None
+    # A URL among words may run into the punctuation after it: `(https://acme.com),`.
+    host = re.sub(r"\W+$", "", host)
     return _bare_host(host) if host else None
 
 
@@ -188,9 +269,10 @@ def _as_shown(label: str) -> str:
     """A label as it reads: without emphasis, code or brackets, escapes or character
     references written out, without invisible characters that could split a host, and with
     look-alikes (full-width letters, ideographic dots) as the characters they pass for."""
+    label = _HARD_BREAK.sub("\n", label)
     shown = _EMPHASIS.sub("", _MARKDOWN_ESCAPE.sub(r"\1", html.unescape(label)))
     shown = "".join(c for c in shown if unicodedata.category(c) != "Cf")
-    return unicodedata.normalize("NFKC", shown).translate(_LOOK_ALIKE_DOTS).strip()
+    return unicodedata.normalize("NFKC", shown).translate(_IDNA_DOTS).strip()
 
 
 def _unescaped(target: str) -> str:

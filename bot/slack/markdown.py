@@ -46,6 +46,17 @@ _BOLD_CLOSING = {
 }
 
 
+def markdown_forms(character: str, *names: str) -> str:
+    """A pattern for each way Markdown may write `character`: as itself (backslash-escaped,
+    if punctuation), or as a character reference, by number (of either case, for a letter)
+    or by one of `names` (to be matched ignoring case)."""
+    codes = sorted({ord(character.lower()), ord(character.upper())})
+    forms = [re.escape(character) if character.isalnum() else rf"\\?{re.escape(character)}"]
+    forms += [f"&#0*{code};|&#x0*{code:x};" for code in codes]
+    forms += [f"&{name};" for name in names]
+    return f"(?:{'|'.join(forms)})"
+
+
 @dataclass(frozen=True, slots=True)
 class _CodeFence:
     """An open code fence: the line that opened it, and the marker that closes it."""
@@ -57,6 +68,30 @@ class _CodeFence:
         """A closing fence: the same character, at least as many, nothing after but spaces."""
         stripped = line.strip(" \t")
         return stripped.startswith(self.marker) and not stripped.strip(self.marker[0])
+
+    @property
+    def closing_line(self) -> str:
+        """The line that closes the fence where it stands: indented as its opening line, as
+        at the left margin it would end the list item the fence is in."""
+        return _indentation(self.opening_line) + self.marker
+
+    def reopened(self, rest: str) -> str:
+        """`rest`, the fence's code continued in a message of its own, with the fence reopened
+        at the left margin, as that message has no list item around it (and indented four
+        columns a fence would be text): its lines up to the closing one lose that indentation."""
+        width = _indent_width(self.opening_line)
+        lines = [self.opening_line.lstrip(" \t")]
+        position = 0
+        while width and position <= len(rest):
+            end = rest.find("\n", position)
+            line = rest[position : len(rest) if end < 0 else end]
+            if self.may_end_at(line):
+                break
+            lines.append(_without_indent(line, width))
+            position += len(line) + 1
+            if self.closes_at(line):
+                break
+        return "\n".join([*lines, rest[position:]] if position <= len(rest) else lines)
 
     def may_end_at(self, line: str) -> bool:
         """Whether `line` may end the fence without closing it: a line indented less than
@@ -80,7 +115,7 @@ def _open_fence(text: str) -> _CodeFence | None:
 def close_open_fence(text: str) -> str:
     """`text` with a code fence it left open closed, so nothing after it joins the code."""
     fence = _open_fence(text)
-    return f"{text}\n{fence.marker}" if fence else text
+    return f"{text}\n{fence.closing_line}" if fence else text
 
 
 def code_regions(text: str) -> list[tuple[int, int]]:
@@ -126,9 +161,23 @@ def _fence_opening_for_certain(line: str) -> re.Match[str] | None:
     return match if match and _indent_width(line) < 4 else None
 
 
+def _without_indent(line: str, width: int) -> str:
+    """`line` without its first `width` columns of indentation (a tab reaching the next
+    multiple of four; one that reaches past `width` leaves the columns past it as spaces)."""
+    column = index = 0
+    while index < len(line) and column < width and line[index] in " \t":
+        column = column + 1 if line[index] == " " else column + 4 - column % 4
+        index += 1
+    return " " * (column - width) + line[index:]
+
+
 def _indent_width(line: str) -> int:
     """How many columns `line` is indented, a tab reaching the next multiple of four."""
-    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
+    return len(_indentation(line).expandtabs(4))
+
+
+def _indentation(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def _line_code_spans(paragraph: str, offset: int) -> Iterator[tuple[int, int]]:
@@ -144,9 +193,7 @@ def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
     boundaries; a code fence open at the end of a part is closed there and reopened in the next."""
     parts: list[str] = []
     rest = text
-    reopen = ""
     while rest.strip():  # blank text left after a cut would make a part that shows nothing
-        rest = reopen + rest
         part = close_open_fence(rest)
         if len(part) <= limit:
             parts.append(part)
@@ -154,7 +201,8 @@ def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
         part, rest, fence = _next_part(rest, limit)
         # A fence line too long to repeat in every part is not reopened (then the next part
         # may not render as code, but it stays within the limit and makes progress).
-        reopen = fence.opening_line + "\n" if fence and len(fence.opening_line) < limit // 4 else ""
+        if fence and len(fence.opening_line) < limit // 4 and rest.strip():
+            rest = fence.reopened(rest)
         parts.append(part)
     return parts or [""]
 
@@ -167,7 +215,7 @@ def _next_part(text: str, limit: int) -> tuple[str, str, _CodeFence | None]:
         cut = _cut_point(text, budget)
         part, rest = text[:cut].rstrip("\n"), text[cut:].lstrip("\n")
         fence = _open_fence(part)
-        closed = f"{part}\n{fence.marker}" if fence else part
+        closed = f"{part}\n{fence.closing_line}" if fence else part
         if len(closed) <= limit:
             return closed, rest, fence
         budget -= len(closed) - limit  # cut earlier to make room for the closing fence

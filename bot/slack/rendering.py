@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.links import unspoofed_links
-from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, split_markdown, tables_as_code
+from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, markdown_forms, split_markdown, tables_as_code
 
 MESSAGE_TEXT_LIMIT = 40_000  # Slack: a message's `text`
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
@@ -27,28 +27,17 @@ _ZWSP = "\u200b"
 _PINGS_A_CUT_CAN_MAKE = 2
 
 
-def _markdown_forms(character: str, *names: str) -> str:
-    """A pattern for each way Markdown may write `character`: as itself (backslash-escaped,
-    if punctuation), or as a character reference, by number (of either case, for a letter)
-    or by one of `names`."""
-    codes = sorted({ord(character.lower()), ord(character.upper())})
-    forms = [re.escape(character) if character.isalnum() else rf"\\?{re.escape(character)}"]
-    forms += [f"&#0*{code};|&#x0*{code:x};" for code in codes]
-    forms += [f"&{name};" for name in names]
-    return f"(?:{'|'.join(forms)})"
-
-
 def _markdown_words(*words: str) -> str:
-    """A pattern for any of `words`, whole, each letter in any of its `_markdown_forms`:
+    """A pattern for any of `words`, whole, each letter in any of its `markdown_forms`:
     `@&#104;ere` shows as `@here`."""
-    spelt = ("".join(map(_markdown_forms, word)) for word in words)
+    spelt = ("".join(map(markdown_forms, word)) for word in words)
     return rf"(?:{'|'.join(spelt)})(?![^\W_])"
 
 
-_AT = _markdown_forms("@", "commat")
-_OPENING = _markdown_forms("<", "lt")
-_HASH = _markdown_forms("#", "num")
-_BANG = _markdown_forms("!", "excl")
+_AT = markdown_forms("@", "commat")
+_OPENING = markdown_forms("<", "lt")
+_HASH = markdown_forms("#", "num")
+_BANG = markdown_forms("!", "excl")
 # Slack's tokens that notify or name: `<!here>`, `<!channel>`, `<!subteam^S1>`, `<@U1>`,
 # `<#C1>`. Other `<!` text (`<!DOCTYPE html>`, `<!-- -->` in code) is left as written.
 _NOTIFYING_TOKEN = _markdown_words("here", "channel", "everyone", "group", "subteam", "usergroup")

@@ -59,7 +59,11 @@ def test_links_that_never_close_read_as_written_and_a_closed_one_as_its_label():
 
 
 def test_runs_of_links_that_never_finish_are_left_as_written():
-    for run in ("[acme.com](x", '[acme.com](x "', "[acme.com](x (", "<https://x|acme.com"):
+    runs = ("[acme.com](x", '[acme.com](x "', "[acme.com](x (", "<https://x|acme.com")
+    # Targets whose parentheses nest, one level more in each link, never closed.
+    runs += ("[acme.com](x(", "[acme.com](x()", "[acme.com](<", "[acme.com](\\(")
+    runs += ("&lt;https://x|acme.com", "&lt;https://x&#124;acme.com&", "&#60;https://x&vert;")
+    for run in runs:
         assert unspoofed_links(run * 6_000) == run * 6_000
 
 
@@ -76,3 +80,9 @@ async def test_the_bot_mention_leaves_one_space_between_the_words_beside_it():
     text = "ask <@U0BOT|chorus>\t about <@U0BOB> \t<@U0BOT> today"
     readable = await readable_text(text, bot_user_id="U0BOT", names=KnownNames())
     assert readable == "ask about @U0BOB today"
+
+
+def test_a_long_label_is_read_for_the_hosts_it_names_in_one_pass():
+    for label in ("a" * 20_000, "a." * 10_000, "a-" * 10_000, "a.a@" * 5_000, "\u00b7a" * 10_000):
+        link = f"[{label}](https://evil.example)"
+        assert unspoofed_links(link) in (link, f"{label} (<https://evil.example>)")

@@ -154,7 +154,11 @@ def test_look_alikes_of_its_own_host_and_version_numbers_are_kept(link):
     [
         ("[acme.com\n](https://evil.example)", "acme.com\n (<https://evil.example>)"),
         ("[\nacme.com](https://evil.example)", "\nacme.com (<https://evil.example>)"),
-        ("[Log in at\nacme.com](https://evil.example)", None),  # names no host: kept
+        (
+            "[Log in at\nacme.com](https://evil.example)",
+            "Log in at\nacme.com (<https://evil.example>)",
+        ),
+        ("[Log in at\nthe bank](https://evil.example)", None),  # names no host: kept
     ],
 )
 def test_a_label_over_two_lines_is_checked_as_one(link, shown):
@@ -334,3 +338,155 @@ def test_answers_are_posted_with_their_links_unspoofed():
     (final,) = final_messages("GPT", answer, "footer")
     assert final.blocks[0]["text"] == shown
     assert streaming_message("GPT", answer).blocks[0]["text"] == shown
+
+
+def _shown(answer: str) -> list[str]:
+    """The answer as posted (its markdown blocks), and as the streaming edit shows it."""
+    posted = [message.blocks[0]["text"] for message in final_messages("GPT", answer, "f")]
+    return [*posted, streaming_message("GPT", answer).blocks[0]["text"]]
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "bank.com!",
+        '"bank.com"',
+        "(bank.com)",
+        "bank.com,",
+        "Log in to bank.com",
+        ":lock: bank.com",
+        "bank.com's login",
+        "see:bank.com",
+        "bank.com\\\n",  # a hard line break after the host
+        "![x](https://bank.com/i.png) bank.com",
+        "Write to bob@bank.com",
+        "Open https://bank.com/login now",
+    ],
+)
+def test_a_label_naming_another_host_among_other_words_is_shown_with_its_target(label):
+    for shown in _shown(f"[{label}](https://evil.example)"):
+        assert shown.endswith(" (<https://evil.example>)"), shown
+
+
+@pytest.mark.parametrize(
+    "dot",
+    ["\ua4f8", "\u00b7", "\u2027", "\u0589", "\u06d4", "\u30fb", "\u2e31", "\u22c5", "\u2024"],
+)
+def test_a_label_naming_a_host_with_a_look_alike_dot_is_shown_with_its_target(dot):
+    assert unspoofed_links(f"[Log in at bank{dot}com](https://evil.example)") == (
+        f"Log in at bank{dot}com (<https://evil.example>)"
+    )
+    kept = f"[bank{dot}com](https://bank.com/login)"
+    assert unspoofed_links(kept) == kept
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[Log in to bank.com](https://bank.com/login)",
+        "[Write to support at bank.com](mailto:support@bank.com)",
+        "[the docs (v1.2)](https://x.dev)",
+        "[Next.js docs](https://nextjs.org/docs)",
+        "[Node.js](https://nodejs.org)",
+        "[see test_links.py](https://github.com/acme/app/blob/main/tests/test_links.py)",
+        "[see config.yaml, e.g. line 3](https://evil.example)",  # .yaml is no top-level domain
+        "[Edit README.md](https://github.com/acme/app/blob/main/README.md)",
+        "[Lines 3-9 of src/app.py](https://github.com/acme/app/blob/main/src/app.py#L3-L9)",
+        "[プライバシー・ポリシー](https://example.jp/privacy)",  # a middle dot between words
+    ],
+)
+def test_labels_naming_only_their_own_host_or_no_host_among_other_words_are_kept(link):
+    assert unspoofed_links(link) == link
+
+
+def test_a_file_name_that_is_also_a_host_is_shown_with_a_target_elsewhere():
+    """`.md`, `.py`, `.pl`… are top-level domains too: `bank.pl` is a bank's."""
+    assert unspoofed_links("[Log in to mbank.pl](https://evil.example)") == (
+        "Log in to mbank.pl (<https://evil.example>)"
+    )
+    assert unspoofed_links("[see README.md](https://evil.example)") == (
+        "see README.md (<https://evil.example>)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("[bank.com](https://evil.example/a(b(c)))", "<https://evil.example/a(b(c))>"),
+        ("[bank.com](https://evil.example/\\()", "<https://evil.example/(>"),
+        ("[bank.com](https://evil.example/\\)x)", "<https://evil.example/)x>"),
+        ("[bank.com](<https://evil.example/\\>>)", "` https://evil.example/> `"),
+        ('[bank.com](https://evil.example "a \\" b")', "<https://evil.example>"),
+        ('[bank.com](https://evil.example "over\ntwo lines")', "<https://evil.example>"),
+        ("[bank.com](https://evil.example ('a' \\(b\\)))", "<https://evil.example>"),
+    ],
+)
+def test_every_target_commonmark_reads_as_a_link_is_checked(link, target):
+    """Nested or escaped parentheses, escaped quotes in a title, a title over two lines."""
+    for shown in _shown(link):
+        assert shown == f"bank.com ({target})"
+
+
+def test_a_target_with_a_space_commonmark_allows_is_checked():
+    """A no-break space is no space to CommonMark: it is part of the target."""
+    assert unspoofed_links("[bank.com](https://evil.example/\u00a0x)") == (
+        "bank.com (` https://evil.example/\u00a0x `)"
+    )
+
+
+def test_parentheses_nested_deeper_than_commonmark_reads_make_no_link():
+    """Past 32 levels (cmark's and markdown-it's limit) CommonMark reads no link."""
+    deep = "[bank.com](https://evil.example/" + "(" * 33 + ")" * 33 + ")"
+    assert unspoofed_links(deep) == deep
+    deepest = "[bank.com](https://evil.example/" + "(" * 32 + ")" * 32 + ")"
+    assert unspoofed_links(deepest).startswith("bank.com (<https://evil.example/((")
+
+
+@pytest.mark.parametrize(
+    ("link", "label"),
+    [
+        ("[click](!here)", "click"),
+        ("[Bob](@U123ABC)", "Bob"),
+        ("[devs](!subteam^S1)", "devs"),
+        ("[general](#C0123)", "general"),
+        ("[click](<!channel>)", "click"),
+        ("[click](\\!here)", "click"),
+        ("[click](&#33;here)", "click"),
+        ("[click](&excl;here)", "click"),
+        ("[Bob](&#x40;U1)", "Bob"),
+        ('[Bob](@U1 "Bob")', "Bob"),
+        ("![Bob](@U1)", "Bob"),
+        ("[[x]](!here)", "\\[x\\]"),
+        ("[see [the docs](https://x.dev)](!here)", "see [the docs](https://x.dev)"),
+    ],
+)
+def test_a_link_to_a_slack_mention_is_shown_as_its_label_so_it_cannot_ping(link, label):
+    """Slack may read `[Bob](@U1)` as its own `<@U1|Bob>`: a mention."""
+    for shown in _shown(f"Ask {link} now"):
+        assert shown == f"Ask {label} now"
+
+
+def test_a_reference_link_defined_as_a_slack_mention_is_shown_as_its_label():
+    shown = unspoofed_links("Ask [everyone][1] now.\n\n[1]: !channel")
+    assert shown == "Ask everyone now.\n\n[1]: !channel"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "&lt;https://evil.example|bank.com&gt;",
+        "&lt;https://evil.example&#124;bank.com&gt;",
+        "&#60;https://evil.example&vert;bank.com&#x3E;",
+        "&LT;https://evil.example&verbar;bank.com&GT;",
+        "\\<https://evil.example\\|bank.com\\>",
+    ],
+)
+def test_slacks_link_syntax_written_with_character_references_cannot_spoof(written):
+    """Slack may read the text Markdown shows, `<https://evil.example|bank.com>`, as a link."""
+    for shown in _shown(f"Log in at {written} now"):
+        assert shown == "Log in at bank.com (<https://evil.example>) now"
+
+
+def test_slacks_link_syntax_written_with_character_references_naming_its_own_host_is_kept():
+    honest = "&lt;https://bank.com/x&#124;bank.com&gt;"
+    assert unspoofed_links(honest) == honest

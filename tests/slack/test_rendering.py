@@ -297,6 +297,25 @@ def test_every_part_of_a_long_code_answer_fits_a_markdown_block_and_renders_as_c
     assert words_outside_fence_lines(joined, fence) == words_outside_fence_lines(text, fence)
 
 
+@pytest.mark.parametrize(("item", "indent"), [("- ", "    "), ("1. ", "   "), ("- ", "\t")])
+def test_a_code_block_in_a_list_item_split_between_messages_is_code_in_both(item, indent):
+    """The first part closes the fence inside its list item; the next, without the list item
+    around it, reopens it unindented (indented four columns, a fence would be text)."""
+    answer = f"{item}step\n{indent}```sh\n" + f"{indent}make\n" * 2000 + f"{indent}```\n- next"
+    first, second = (message.blocks[0]["text"] for message in final_messages("G", answer, "f"))
+    assert first.startswith(f"{item}step\n{indent}```sh\n{indent}make\n")
+    assert first.endswith(f"\n{indent}make\n{indent}```")
+    assert second.startswith("```sh\nmake\n")
+    assert second.endswith("\nmake\n```\n- next")
+    assert streaming_message("G", answer).blocks[0]["text"] == first
+
+
+def test_lines_after_a_reopened_fence_closes_are_left_as_written():
+    answer = "- step\n    ```\n" + "    x\n" * 3000 + "    ```\n\n    more of the step"
+    parts = split_markdown(answer)
+    assert parts[-1].endswith("\nx\n```\n\n    more of the step")
+
+
 @pytest.mark.parametrize("fence", FENCES)
 @pytest.mark.parametrize("room_left", [0, 1, 4, 20])
 def test_a_streaming_answer_inside_an_open_code_block_fits_its_markdown_block(fence, room_left):
