@@ -293,7 +293,7 @@ def test_an_answer_from_before_chorus_new_is_neither_pinned_nor_regenerated(
         CHANNEL, answers_in(slack, CHANNEL)[1]["ts"], BOB, "pushpin", to=[bot.events_url]
     )
     wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the pin refused")
-    assert "only an answer to the latest message" in slack.ephemeral_messages(CHANNEL)[0]["text"]
+    assert "a new chat was started here since" in slack.ephemeral_messages(CHANNEL)[0]["text"]
 
     events.user_clicks(CHANNEL, claude["ts"], REGENERATE, BOB, to=bot.events_url)
     wait_until(
@@ -304,7 +304,7 @@ def test_an_answer_from_before_chorus_new_is_neither_pinned_nor_regenerated(
         message="a refusal or a regeneration",
     )
     assert len(models.requests_for("claude-test")) == 2, "the old chat's answer is kept"
-    assert "latest message" in slack.ephemeral_messages(CHANNEL)[1]["text"]
+    assert "new chat was started here since" in slack.ephemeral_messages(CHANNEL)[1]["text"]
 
 
 # -- A message said first whose author's name takes longer to read -----------------------------
