@@ -1,6 +1,6 @@
-"""Messages people forward to the bot: Slack carries each beside the person's own words (often
-none), and the models are sent it quoted under its author, so they answer about what was
-shared rather than guess at it."""
+"""Messages people forward to the bot, or link to: Slack carries each beside the person's own
+words (often none), and the models are sent it quoted under its author, so they answer about
+what was shared rather than guess at it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class SharedMessage:
-    """A forwarded message as Slack describes it (its text still in Slack markup)."""
+    """A forwarded (or linked) message as Slack describes it (its text still in Slack markup)."""
 
     text: str
     author_id: str | None = None
     author_name: str | None = None  # what Slack names the author with, when it does
     link: str | None = None  # the message's permalink
     file_names: tuple[str, ...] = ()  # its files, which the models are not shown
+    forwarded: bool = True  # False: a link to it that Slack showed in the message
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +28,17 @@ class ReadableShare:
     text: str
     link: str | None = None
     file_names: tuple[str, ...] = ()
+    forwarded: bool = True
 
 
 def with_shared_messages(text: str, shares: Sequence[ReadableShare]) -> str:
-    """The person's words, then each message they forwarded quoted under its author
-    (`[forwarded message from Bob (link)]` and `> ` lines), its files named as not shown."""
+    """The person's words, then each message they forwarded (or linked to) quoted under its
+    author (`[forwarded message from Bob (link)]` and `> ` lines), its files named as not
+    shown."""
     parts = [text] if text else []
     for share in shares:
         source = f"{share.author} ({share.link})" if share.link else share.author
-        heading = f"[forwarded message from {source}"
+        heading = f"[{'forwarded' if share.forwarded else 'linked'} message from {source}"
         if share.file_names:
             heading += f", with files not shown to you: {', '.join(share.file_names)}"
         lines = share.text.splitlines() if share.text else []

@@ -93,8 +93,8 @@ def _place(channel_id: str, channel_type: str) -> str:
 
 
 def shared_messages(attachments: object) -> tuple[SharedMessage, ...]:
-    """The messages forwarded with a message: Slack sends each as an attachment marked as a
-    share (a link's preview, added later by an edit of Slack's, is none)."""
+    """The messages forwarded with a message, or that it links to and Slack shows beside it
+    (a message's preview: other links' previews are none)."""
     if not isinstance(attachments, list):
         return ()
     found = (
@@ -118,6 +118,7 @@ def _shared_message(attachment: Mapping[str, Any]) -> SharedMessage | None:
         author_name=str(attachment["author_name"]) if attachment.get("author_name") else None,
         link=str(attachment["from_url"]) if attachment.get("from_url") else None,
         file_names=file_names,
+        forwarded=bool(attachment.get("is_share")),
     )
 
 
@@ -232,7 +233,7 @@ async def _readable_share(
     else:
         author = "someone"
     text = await readable_text(shared.text, bot_user_id=bot_user_id, names=names)
-    return ReadableShare(author, text, shared.link, shared.file_names)
+    return ReadableShare(author, text, shared.link, shared.file_names, shared.forwarded)
 
 
 async def _read(planned: AttachedFile | FileNotShown, files: FileSource) -> FileOutcome:

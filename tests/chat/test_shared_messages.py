@@ -26,3 +26,10 @@ def test_the_files_of_a_forwarded_message_are_named_as_not_shown():
         "[forwarded message from Bob, with files not shown to you: q3.png, notes.pdf]\n"
         "> see the chart"
     )
+
+
+def test_a_message_linked_to_reads_as_linked_not_forwarded():
+    shared = ReadableShare("Bob", "ship it?", LINK, forwarded=False)
+    assert with_shared_messages(f"thoughts on {LINK}?", [shared]) == (
+        f"thoughts on {LINK}?\n[linked message from Bob ({LINK})]\n> ship it?"
+    )

@@ -265,6 +265,16 @@ async def test_a_forwarded_message_reaches_the_models_quoted_under_its_author(fi
     )
 
 
+def test_a_message_unfurled_from_a_link_is_a_linked_message_not_a_forwarded_one():
+    unfurled = {key: value for key, value in FORWARDED.items() if key != "is_share"}
+    event = {"type": "message", "user": "U0ALICE", "text": "see", "ts": "2.0", "channel": "D1"}
+    message = incoming_message(
+        event | {"attachments": [unfurled]}, team_id="T1", bot_user_id="U0BOT"
+    )
+    assert message is not None
+    assert [shared.forwarded for shared in message.shared] == [False]
+
+
 def test_a_share_with_nothing_in_it_is_no_forwarded_message():
     event = {
         "type": "message",
