@@ -125,7 +125,7 @@ def _restart(
             Answer.status.not_in(UNSETTLED_STATUSES),
             Answer.shown_at.is_not(None),
         )
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).one_or_none()
     if spent is None:
         return RegenerationRefused.STILL_STREAMING

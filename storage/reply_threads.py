@@ -331,8 +331,12 @@ def _snapshot_settled_since(
 def _keep_settled(session: Session, thread_id: int, settled: dict[int, dict[str, Any]]) -> None:
     """Write the entries settled since into the thread's snapshot as it is now (forgetting old
     rounds may have erased some of it meanwhile: the row is locked and read again)."""
+    # FOR NO KEY UPDATE: the turns being recorded in the thread hold its row FOR KEY SHARE
+    # (their foreign key) and would deadlock with FOR UPDATE.
     snapshot: list[dict[str, Any]] | None = session.scalar(
-        select(ReplyThread.snapshot).where(ReplyThread.id == thread_id).with_for_update()
+        select(ReplyThread.snapshot)
+        .where(ReplyThread.id == thread_id)
+        .with_for_update(key_share=True)
     )
     kept = [
         entry if entry.get("settled", True) else settled.get(entry["round_id"], entry)

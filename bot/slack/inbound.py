@@ -29,8 +29,10 @@ from bot.chat.shared_messages import ReadableShare, SharedMessage, with_shared_m
 _PERSON_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _ANGLE_TOKEN = re.compile(r"<([^<>]+)>")
 NAMES_LOOKED_UP_PER_MESSAGE = 20
-_ADDRESSING_PUNCTUATION = ",:;"  # "@Chorus, …", "@Chorus: …"
-_CLOSING_PUNCTUATION = tuple(",.:;!?)]")  # "is it @Chorus?" reads "is it?", not "is it ?"
+# "@Chorus, …", "@Chorus: …" (not "@Chorus :wave:" nor "@Chorus ;)").
+_ADDRESSING = re.compile(r"^[,:;](?:\s+|$)")
+# "is it @Chorus?" reads "is it?", not "is it ?" ("@Chorus :heart:" keeps its space).
+_CLOSING = re.compile(r"[,.:;!?)\]](?!\w)")
 NameLookup = Callable[[str], Awaitable[str]]
 
 
@@ -291,9 +293,9 @@ def _without_mention_of(user_id: str, text: str) -> str:
     for piece in rest:
         piece = piece.strip(" \t")
         if not pieces:
-            piece = piece.lstrip(_ADDRESSING_PUNCTUATION).lstrip(" \t")
+            piece = _ADDRESSING.sub("", piece, count=1)
         if piece:
-            glued = not pieces or piece[0] in _CLOSING_PUNCTUATION
+            glued = not pieces or _CLOSING.match(piece) is not None
             pieces.append(piece if glued else " " + piece)
     return "".join(pieces)
 

@@ -50,6 +50,13 @@ async def test_punctuation_that_addresses_the_bot_goes_with_its_mention():
     )
 
 
+async def test_emoji_smileys_and_addresses_after_the_mention_are_left_as_written():
+    assert await readable("<@U0BOT> :wave: can you help?") == ":wave: can you help?"
+    assert await readable("<@U0BOT> ;) hi") == ";) hi"
+    assert await readable("<@U0BOT> ::1 is localhost?") == "::1 is localhost?"
+    assert await readable("thanks <@U0BOT> :heart:") == "thanks :heart:"
+
+
 async def test_slack_escapes_are_undone_for_models():
     assert await readable("<@U0BOT> is 1 &lt; 2 &amp;&amp; 3 &gt; 2?") == "is 1 < 2 && 3 > 2?"
 
