@@ -60,8 +60,10 @@ class SlackLookups(Generic[Described]):
         if described is not None:
             self._keep(key, described, self._kept_seconds)
             return described
-        if key in self._kept:
-            return self._kept[key][0]  # what is known so far
+        if key in self._kept:  # what is known so far, asked about again in a minute
+            known = self._kept[key][0]
+            self._keep(key, known, FAILED_KEPT_SECONDS)
+            return known
         unknown = self._unknown(key)
         self._keep(key, unknown, FAILED_KEPT_SECONDS)
         return unknown
