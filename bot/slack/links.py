@@ -14,6 +14,8 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from publicsuffixlist import PublicSuffixList
+
 from bot.slack.markdown import code_regions, markdown_forms
 
 # A Markdown inline link (or image: Slack shows an image as a link): its label (one level of
@@ -118,6 +120,7 @@ _EXTENSIONS_OF_NO_DOMAIN = frozenset(
     )
 )
 _FILE_NAME = re.compile(r"[\w.-]+\.(?:cc|md|pl|py|rs|sh)", re.IGNORECASE)
+_SUFFIXES = PublicSuffixList()  # its bundled snapshot of the Public Suffix List
 # CommonMark's autolink: a scheme, then no space or angle bracket. `|` is written `%7C`, so
 # the shown target cannot be read as Slack's `<target|label>`.
 _AUTOLINKABLE = re.compile(r"[A-Za-z][\w+.-]{1,31}:[^\s<>\x00-\x1f]*")
@@ -213,13 +216,25 @@ def _misleads(shown: str, target: str) -> bool:
 def _names_in(shown: str) -> Iterator[re.Match[str]]:
     """What in a label names a host or an address (see `_HOST_NAMED`)."""
     for name in _HOST_NAMED.finditer(shown):
-        if (name["top_level"] or "").lower() not in _EXTENSIONS_OF_NO_DOMAIN:
+        if _may_name_a_host(name):
             yield name
     dotted = shown.translate(_LOOK_ALIKE_DOTS)
     if dotted != shown:
         for name in _HOST_NAMED.finditer(dotted):
-            if name["top_level"] and name["top_level"].isascii():
+            if name["top_level"] and name["top_level"].isascii() and _may_name_a_host(name):
                 yield name
+
+
+def _may_name_a_host(name: re.Match[str]) -> bool:
+    """A domain-like name is code rather than a host when its last part is no top-level
+    domain there is (`React.useState`) or a file's extension only (`config.yaml`), or when a
+    call's parentheses follow it (`Array.prototype.map()`)."""
+    if not name["domain"]:
+        return True
+    top_level = name["top_level"].lower()
+    if top_level in _EXTENSIONS_OF_NO_DOMAIN or name.string.startswith("(", name.end("domain")):
+        return False
+    return _SUFFIXES.publicsuffix(f"x.{top_level}", accept_unknown=False) is not None
 
 
 def _opens_what_it_names(name: re.Match[str], target: str) -> bool:

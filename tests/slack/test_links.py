@@ -40,6 +40,27 @@ def test_ordinary_link_labels_are_kept(link):
 @pytest.mark.parametrize(
     "link",
     [
+        "[`Array.prototype.map()`](https://developer.mozilla.org/docs/map)",
+        "[Object.keys()](https://developer.mozilla.org/docs/keys)",
+        "[the React.useState hook](https://react.dev/reference/react/useState)",
+        "[the Django.contrib admin](https://docs.djangoproject.com/en/5.0/ref/contrib/admin/)",
+    ],
+)
+def test_code_in_a_link_label_names_no_host(link):
+    """A dotted name whose last part is no top-level domain there is, or that is called, is
+    code: its link to the docs stays a link."""
+    assert unspoofed_links(f"See {link}.") == f"See {link}."
+
+
+def test_a_host_with_its_top_level_domain_in_capitals_still_names_that_host():
+    assert unspoofed_links("[bank.COM](https://evil.example)") == (
+        "bank.COM (<https://evil.example>)"
+    )
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
         "[acme.com](https://acme.com/x)",
         "[https://acme.com/login](https://acme.com/login?next=/)",
         "[WWW.Acme.com](https://acme.com)",
