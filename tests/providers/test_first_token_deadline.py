@@ -114,6 +114,10 @@ THINKING_SERVERS = [
     ("google", "google"),
 ]
 THOUGHT = "Two and two make four; three and three make six. " * 3  # 20 pieces of 8 characters
+# About 1.6 s of thoughts, a piece every 0.08 s, then the answer.
+THINKING_THEN_ANSWERING = ModelScript(
+    reply="4 and 6.", reasoning=THOUGHT, chunk_chars=8, chunk_delay=0.08
+)
 
 
 @dataclass(frozen=True)
@@ -184,8 +188,7 @@ async def test_a_model_thinking_in_silence_past_the_deadline_is_taken_for_one_th
     models: FakeModelServer, slot: str, name: str
 ):
     # As a model the bot does not ask to show its thoughts: 1.6 s of them, none sent.
-    thinking = ModelScript(reply="4 and 6.", reasoning=THOUGHT, chunk_chars=8, chunk_delay=0.08)
-    models.script(f"{slot}:slow", thinking)
+    models.script(f"{slot}:slow", THINKING_THEN_ANSWERING)
 
     answer = await ask_with_retries(
         models, slot, chorus_provider_first_token_timeout=0.8, chorus_provider_read_timeout=2.0
@@ -201,9 +204,8 @@ async def test_a_model_thinking_in_silence_past_the_deadline_is_taken_for_one_th
 async def test_a_model_streaming_its_thoughts_past_the_deadline_is_waited_for(
     models: FakeModelServer, slot: str, server: str
 ):
-    # About 1.6 s of thoughts, a piece every 0.08 s: twice the deadline, never silent long.
-    thinking = ModelScript(reply="4 and 6.", reasoning=THOUGHT, chunk_chars=8, chunk_delay=0.08)
-    models.script(f"{server}:slow", thinking)
+    # Thoughts for twice the deadline, never silent long.
+    models.script(f"{server}:slow", THINKING_THEN_ANSWERING)
 
     answer = await ask_showing_thoughts(
         models, slot, chorus_provider_first_token_timeout=0.8, chorus_provider_read_timeout=2.0
