@@ -38,16 +38,25 @@ def configure_logging(level: str) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_database_outage_in_one_line)
         handler.addFilter(slack_secrets_redacted)
-    # Alembic names its SQL dialect at every start; only the migrations it runs matter.
-    logging.getLogger("alembic.runtime.migration").addFilter(
-        lambda record: not record.getMessage().startswith(("Context impl", "Will assume"))
-    )
+    logging.getLogger("alembic.runtime.migration").addFilter(_migration_in_one_line)
     # Request lines of our own HTTP clients are noise at INFO.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # slack_sdk writes out every request and response in full for its debug line whenever its
     # own logger's level is unset, whatever the level in force; set, it spares that work.
     logging.getLogger("slack_sdk.web.async_base_client").setLevel(logging.getLogger().level)
+
+
+def _migration_in_one_line(record: logging.LogRecord) -> bool:
+    """Alembic names its SQL dialect at every start; only the migrations it runs matter, each
+    in one line (a migration's description may run over several), as log collectors take
+    each line for a record."""
+    message = record.getMessage()
+    if message.startswith(("Context impl", "Will assume")):
+        return False
+    if "\n" in message:
+        record.msg, record.args = " ".join(message.split()), None
+    return True
 
 
 def _database_outage_in_one_line(record: logging.LogRecord) -> bool:

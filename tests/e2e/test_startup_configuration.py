@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from tests.e2e.slack_views import body, wait_for_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "xoxb-very-secret-token-1234"
+# The start of each line the bot logs: its time, level and logger.
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")
 
 
 def run_until_exit(
@@ -359,3 +362,7 @@ def test_start_up_logs_the_migrations_it_runs_and_not_alembics_chatter(start_bot
     assert "Running upgrade" not in again.logs()
     for chatter in ("Context impl", "Will assume"):
         assert chatter not in first.logs() + again.logs()
+    # One line per migration, as log collectors take each line for a record of its own: a
+    # migration whose description runs over two lines is still logged on one.
+    for line in first.logs().splitlines():
+        assert LOG_LINE.match(line), f"a line that is no log record: {line!r}"
