@@ -1,7 +1,8 @@
 """Slack's secrets kept out of the log: slack_sdk and Bolt write out, at DEBUG, what Slack
-sends over Socket Mode (each payload carries the app's legacy verification token) and the
-WebSocket URL they connect to (a one-use connection ticket). The tokens the bot sends are
-already redacted by slack_sdk."""
+sends over Socket Mode (each payload carries the app's legacy verification token; a slash
+command's or a button's, its response_url, with which anyone can post into the channel as the
+app for half an hour) and the WebSocket URL they connect to (a one-use connection ticket). The
+tokens the bot sends are already redacted by slack_sdk."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 
 _SLACK_LOGGERS = ("slack_bolt", "slack_sdk")
 REDACTED = "(redacted)"
-_TOKEN_FIELD = re.compile(r"""(['"]token['"]:\s*['"])[^'"]*""")
+_SECRET_FIELD = re.compile(r"""(['"](?:token|response_url)['"]:\s*['"])[^'"]*""")
 _TICKET = re.compile(r"(ticket=)[^&\s'\"]+")
 
 
@@ -19,7 +20,7 @@ def slack_secrets_redacted(record: logging.LogRecord) -> bool:
     if not record.name.startswith(_SLACK_LOGGERS):
         return True
     line = record.getMessage()
-    redacted = _TICKET.sub(rf"\1{REDACTED}", _TOKEN_FIELD.sub(rf"\1{REDACTED}", line))
+    redacted = _TICKET.sub(rf"\1{REDACTED}", _SECRET_FIELD.sub(rf"\1{REDACTED}", line))
     if redacted != line:
         record.msg, record.args = redacted, None
     return True
