@@ -1,8 +1,9 @@
 """Slack's secrets kept out of the log: slack_sdk and Bolt write out, at DEBUG, what Slack
 sends over Socket Mode (each payload carries the app's legacy verification token; a slash
 command's or a button's, its response_url, with which anyone can post into the channel as the
-app for half an hour) and the WebSocket URL they connect to (a one-use connection ticket). The
-tokens the bot sends are already redacted by slack_sdk."""
+app for half an hour), the WebSocket URL they connect to (a one-use connection ticket) and
+the proxy HTTPS_PROXY names (its password, if it has one). The tokens the bot sends are
+already redacted by slack_sdk."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ _SLACK_LOGGERS = ("slack_bolt", "slack_sdk")
 REDACTED = "(redacted)"
 _SECRET_FIELD = re.compile(r"""(['"](?:token|response_url)['"]:\s*['"])[^'"]*""")
 _TICKET = re.compile(r"(ticket=)[^&\s'\"]+")
+_URL_PASSWORD = re.compile(r"(://[^/?#\s:@'\"]*:)[^/?#\s@'\"]+(?=@)")
 
 
 def slack_secrets_redacted(record: logging.LogRecord) -> bool:
@@ -20,7 +22,9 @@ def slack_secrets_redacted(record: logging.LogRecord) -> bool:
     if not record.name.startswith(_SLACK_LOGGERS):
         return True
     line = record.getMessage()
-    redacted = _TICKET.sub(rf"\1{REDACTED}", _SECRET_FIELD.sub(rf"\1{REDACTED}", line))
+    redacted = line
+    for secret in (_SECRET_FIELD, _TICKET, _URL_PASSWORD):
+        redacted = secret.sub(rf"\1{REDACTED}", redacted)
     if redacted != line:
         record.msg, record.args = redacted, None
     return True

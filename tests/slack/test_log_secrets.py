@@ -37,3 +37,12 @@ def test_a_commands_response_url_is_redacted_as_its_token_is():
 def test_other_loggers_lines_are_left_as_they_are():
     line = logged("%s", json.dumps(COMMAND), logger="bot.conversation")
     assert RESPONSE_URL in line
+
+
+def test_the_password_of_a_proxy_slack_sdk_reads_from_the_environment_is_redacted():
+    line = logged(
+        "HTTP proxy URL has been loaded from an env variable: %s",
+        "http://chorus:hunter2@proxy.example:3128",
+        logger="slack_sdk.web.async_base_client",
+    )
+    assert line.endswith("http://chorus:(redacted)@proxy.example:3128")
