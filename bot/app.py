@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -259,7 +260,9 @@ async def open_database(database_url: str, *, pool_size: int) -> Database:
 
 async def identify_bot(slack: SlackWeb) -> str:
     """The bot's user id from `auth.test`, or a `ConfigurationError` naming what to fix."""
-    with slack_refusal_stops_start_up("SLACK_BOT_TOKEN", "check the token and SLACK_API_URL"):
+    with slack_refusal_stops_start_up(
+        slack.client.base_url, "SLACK_BOT_TOKEN", "check the token and SLACK_API_URL"
+    ):
         return await slack.bot_user_id()
 
 
@@ -267,7 +270,9 @@ async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHan
     """A Socket Mode handler for the bot holding its first connection URL, or a
     `ConfigurationError` when Slack refuses SLACK_APP_TOKEN (the SDK would retry it forever)."""
     with slack_refusal_stops_start_up(
-        "SLACK_APP_TOKEN", "set an app-level token (xapp-…) with the connections:write scope"
+        bot.slack.client.base_url,
+        "SLACK_APP_TOKEN",
+        "set an app-level token (xapp-…) with the connections:write scope",
     ):
         url = await bot.slack.socket_mode_url(app_token)
     handler = AsyncSocketModeHandler(bot.app, app_token)
@@ -277,8 +282,9 @@ async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHan
 
 
 @contextmanager
-def slack_refusal_stops_start_up(token_variable: str, advice: str) -> Iterator[None]:
-    """Turn Slack refusing `token_variable`, or not answering, into a `ConfigurationError`."""
+def slack_refusal_stops_start_up(api_url: str, token_variable: str, advice: str) -> Iterator[None]:
+    """Turn Slack refusing `token_variable`, or not answering at `api_url`, into a
+    `ConfigurationError`."""
     try:
         yield
     except SlackApiError as error:
@@ -293,8 +299,9 @@ def slack_refusal_stops_start_up(token_variable: str, advice: str) -> Iterator[N
         ) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
         raise ConfigurationError(
-            "Configuration error: cannot reach Slack's Web API at SLACK_API_URL "
-            f"({type(error).__name__})"
+            "Configuration error: cannot reach Slack's Web API at "
+            f"{urlsplit(api_url)._replace(query='', fragment='').geturl()} "
+            f"({type(error).__name__}); check SLACK_API_URL and the network"
         ) from None
 
 

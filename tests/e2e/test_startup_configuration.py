@@ -262,7 +262,10 @@ def test_an_unreachable_slack_stops_start_up_clearly(tmp_path):
     }
     result = run_until_exit(env, tmp_path)
     line = last_line_of_failed_start(result)
-    assert line.startswith("Configuration error: cannot reach Slack's Web API at SLACK_API_URL")
+    assert line == (
+        "Configuration error: cannot reach Slack's Web API at http://127.0.0.1:9/api/ "
+        "(ClientConnectorError); check SLACK_API_URL and the network"
+    )
     assert SECRET not in result.stderr and "sk-secret-openai" not in result.stderr
 
 
