@@ -9,6 +9,7 @@ thread and back: a transaction of five statements cost 3.9 ms there and 0.8 ms h
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import time
 import traceback
@@ -117,7 +118,12 @@ def connection_failure(error: BaseException) -> str:
         return f"{type(cause).__name__}: {cause}"
     if isinstance(driver_error, sqlite3.Error):
         return f"{type(driver_error).__name__}: {driver_error}"  # a file's trouble, no secret
-    return type(cause or error).__name__
+    failure = cause or error
+    if isinstance(failure, socket.gaierror):
+        return "gaierror: the host name does not resolve"
+    if type(failure) is ConnectionError and "rejected SSL" in str(failure):
+        return "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
+    return type(failure).__name__
 
 
 def unreachable(error: BaseException) -> bool:
@@ -149,6 +155,10 @@ def database_at(
         raise UnusableDatabaseUrl("DATABASE_URL's port must be a number") from None
     if url.get_backend_name() == "sqlite":
         return SQLiteDatabase(url, local_clock)
+    if url.host and "@" in url.host:  # the host would be what follows the password's @
+        raise UnusableDatabaseUrl(
+            "DATABASE_URL's password must have its @ percent-encoded (as %40)"
+        )
     return PostgresDatabase(url, local_clock, pool_size=pool_size)
 
 

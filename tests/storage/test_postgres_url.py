@@ -83,6 +83,15 @@ def test_a_port_that_is_no_number_is_named_without_the_password():
     assert str(refused.value) == "DATABASE_URL's port must be a number"
 
 
+def test_an_unencoded_at_in_the_password_is_named_without_the_password():
+    with pytest.raises(UnusableDatabaseUrl) as refused:
+        database_at("postgresql://chorus:s3c@r3t@db.internal/app")
+    assert str(refused.value) == (
+        "DATABASE_URL's password must have its @ percent-encoded (as %40)"
+    )
+    assert "r3t" not in str(refused.value)
+
+
 def _settings(session: Session) -> tuple[str, str]:
     row = session.execute(
         text("SELECT current_setting('application_name'), current_setting('statement_timeout')")
