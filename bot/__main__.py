@@ -79,12 +79,16 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         await _shut_down(running, grace_seconds=0)
         raise
     hurry = await _stop_asked()
-    log.info(
-        "shutting down: finishing %d task(s) in flight, for %.0f s at most "
-        "(a second Ctrl-C or SIGTERM stops them now)",
-        running.bot.work.running,
-        SHUTDOWN_GRACE_SECONDS,
-    )
+    in_flight = running.bot.work.running
+    if in_flight:
+        log.info(
+            "shutting down: finishing %d task(s) in flight, for %.0f s at most "
+            "(a second Ctrl-C or SIGTERM stops them now)",
+            in_flight,
+            SHUTDOWN_GRACE_SECONDS,
+        )
+    else:
+        log.info("shutting down: nothing in flight")
     await _shut_down(running, grace_seconds=SHUTDOWN_GRACE_SECONDS, hurry=hurry)
     log.info("stopped")
 
@@ -110,6 +114,10 @@ async def _start(running: _Running, settings: Settings, catalog: ModelCatalog) -
         await running.socket_mode.connect_async()
         health = f"health at http://{settings.host}:{settings.port}/healthz"
         log.info("connected in Socket Mode; %s", health if running.runner else "no health check")
+        if settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value():
+            log.info(
+                "SLACK_SIGNING_SECRET is not used: SLACK_APP_TOKEN is set (unset it for HTTP mode)"
+            )
     else:
         log.info("listening on http://%s:%d/slack/events", settings.host, settings.port)
     log.info("models: %s", ", ".join(spec.name for spec in catalog))

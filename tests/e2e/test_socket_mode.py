@@ -30,6 +30,7 @@ from tests.e2e.answer_buttons import (
     numbered_takes,
     stream_slowly,
 )
+from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS, UNUSED_EVENTS
 from tests.e2e.slack_views import (
     answers_in,
@@ -122,6 +123,7 @@ def test_in_socket_mode_a_taken_default_port_costs_the_health_check_only(
     logs = log_path.read_text()
     assert f"health check not served: cannot listen on 0.0.0.0:{DEFAULT_PORT} (" in logs
     assert "connected in Socket Mode; no health check" in logs
+    assert "SLACK_SIGNING_SECRET is not used" not in logs
     assert bot.returncode == 0, logs
 
 
@@ -199,7 +201,9 @@ def test_the_bot_reconnects_and_keeps_answering(how, socket_bot, slack, models, 
     assert {d.ticket for d in slack.socket_mode.deliveries()} == {fresh.ticket}
 
 
-def test_health_is_served_but_no_request_url(socket_bot, slack, models, events):
+def test_health_is_served_but_no_request_url(start_socket_bot, slack, models, events):
+    # Set as for HTTP mode too, by someone moving between the two: the app token wins.
+    socket_bot = start_socket_bot(SLACK_SIGNING_SECRET=SIGNING_SECRET)
     health = httpx.get(f"{socket_bot.base_url}/healthz", timeout=5, trust_env=False)
     assert health.status_code == 200
     assert health.json() == {
@@ -213,7 +217,11 @@ def test_health_is_served_but_no_request_url(socket_bot, slack, models, events):
     envelopes = [events.envelope(event) for event in events.events_for(CHANNEL, message)]
     responses = events.deliver_all(envelopes, to=[socket_bot.events_url], check=False)
     assert [response.status_code for response in responses] == [404, 404]
-    assert "connected in Socket Mode" in socket_bot.logs()
+    logs = socket_bot.logs()
+    assert "connected in Socket Mode" in logs
+    assert (
+        "SLACK_SIGNING_SECRET is not used: SLACK_APP_TOKEN is set (unset it for HTTP mode)" in logs
+    )
 
 
 def test_chorus_command_over_the_socket_is_answered_in_its_ack(socket_bot, slack, models, events):
@@ -279,10 +287,12 @@ def test_regenerate_pressed_over_the_socket_writes_the_answer_again(
 
 def test_sigterm_closes_the_connection_and_the_bot_exits_cleanly(socket_bot, slack):
     assert len(slack.socket_mode.open_connections()) == 1
+    socket_bot.wait_until_idle()
     socket_bot.stop()
     assert socket_bot.returncode == 0
     wait_until(lambda: slack.socket_mode.open_connections() == [], message="connection closed")
     assert "Traceback" not in socket_bot.logs()
+    assert "INFO bot: shutting down: nothing in flight\n" in socket_bot.logs()
     assert "INFO bot: stopped\n" in socket_bot.logs(), "an admin sees the stop was clean"
 
 
