@@ -291,15 +291,17 @@ def _is_delimiter_row(line: str) -> bool:
 
 def _table_as_slack_shows_it(lines: list[str]) -> list[str]:
     """A table (header, delimiter and body rows) aligned, or listed if too wide to align; as
-    written (in a code block, so its rows stay lines) if it has one column (nothing to list)
-    or if its list would be much longer: a wide header repeated for every row."""
+    written (in a code block, so its rows stay lines) if it has one column (nothing to list),
+    if its list would show nothing (no row yet, while it streams, or only empty cells: the
+    header is shown only beside a cell) or if its list would be much longer: a wide header
+    repeated for every row."""
     header, _, *body = lines
     aligned = _aligned_table([header, *body])
     if max(map(len, aligned)) <= ALIGNED_TABLE_WIDTH:
         return aligned
     if len(_markdown_cells(header)) > 1:
         listed = _listed_table(header, body)
-        if sum(map(len, listed)) <= 2 * sum(map(len, lines)):
+        if any(listed) and sum(map(len, listed)) <= 2 * sum(map(len, lines)):
             return listed
     return _code_block(lines)
 

@@ -2,7 +2,7 @@
 would wrap in Slack, so its columns no longer line up, and multiply the answer's size."""
 
 from bot.slack.markdown import ALIGNED_TABLE_WIDTH, tables_as_code
-from bot.slack.rendering import final_messages
+from bot.slack.rendering import final_messages, streaming_message
 
 LONG_NOTE = "This option is best when " + "you need a lot of flexibility and " * 25
 
@@ -49,4 +49,21 @@ def test_a_wide_header_over_short_cells_stays_as_written_rather_than_repeat_for_
 
 def test_a_wide_table_of_one_column_stays_as_written():
     table = f"| Notes |\n|---|\n| {LONG_NOTE.strip()} |"
+    assert tables_as_code(table) == f"```\n{table}\n```"
+
+
+WIDE_HEADER = "| " + " | ".join(f"Column heading number {i}" for i in range(10)) + " |"
+
+
+def test_a_wide_table_streamed_up_to_its_delimiter_row_shows_its_header_as_written():
+    """While the first row is still to come: a list of no rows would show nothing (and a
+    streaming edit of nothing would end the answer's updates)."""
+    for delimiter in ("|---|", "|" + "---|" * 10):
+        table = f"{WIDE_HEADER}\n{delimiter}"
+        assert tables_as_code(f"Compared:\n{table}") == f"Compared:\n```\n{table}\n```"
+        assert streaming_message("GPT", table).blocks[0]["text"] == f"```\n{table}\n```"
+
+
+def test_a_wide_table_of_empty_cells_keeps_its_header():
+    table = f"{WIDE_HEADER}\n|{'---|' * 10}\n|{' |' * 10}"
     assert tables_as_code(table) == f"```\n{table}\n```"
