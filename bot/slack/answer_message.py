@@ -267,12 +267,15 @@ class AnswerMessage:
             if text == self._shown or self.ts is None:
                 continue
             try:
-                await self._web.update(
-                    self.channel,
-                    self.ts,
-                    streaming_message(self._name, text),
-                    identity=self._identity,
-                )
+                streaming = streaming_message(self._name, text)
+            except Exception:
+                # Half an answer is an odd shape of Markdown: one the renderer fails on costs
+                # its edit, not the final one (`finish` awaits this task, and would raise).
+                log.exception("streaming update of %s in %s not drawn", self.ts, self.channel)
+                self._shown, self._last_update = text, time.monotonic()
+                continue
+            try:
+                await self._web.update(self.channel, self.ts, streaming, identity=self._identity)
                 self._shown = text
             except SlackApiError as error:
                 log.warning(

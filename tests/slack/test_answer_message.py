@@ -257,3 +257,22 @@ async def test_streaming_stops_once_slack_says_the_message_is_gone(web):
     (refused,) = emulator.calls_for("chat.update")
     assert refused.response["error"] == "message_not_found"
     await message.abandon()
+
+
+async def test_a_streamed_text_that_fails_to_render_costs_its_edit_not_the_final_one(
+    web, monkeypatch
+):
+    slack, emulator = web
+
+    def failing_render(display_name: str, text: str) -> SlackMessage:
+        raise IndexError("a renderer bug")
+
+    monkeypatch.setattr("bot.slack.answer_message.streaming_message", failing_render)
+    message = claude_answer(slack, update_interval=0)
+    await message.post_placeholder()
+    message.show("partial")
+    await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(message.finish(done("the whole answer")), timeout=5)
+    shown = emulator.message(CHANNEL, message.ts)
+    assert is_final(shown) and body(shown) == "the whole answer"
