@@ -247,7 +247,8 @@ class ConversationStore:
         """A person deleted a message (or an admin an answer): it leaves every context. A
         message not recorded yet (its event is late, or still on its way to the database) is
         claimed, so it never starts a round or thread turn. Returns the answers whose In Chat
-        mark is to change (a deleted answer was its round's In Chat answer)."""
+        mark is to change (a deleted answer was its round's In Chat answer; a deleted
+        question's round is seen by no later round, so none of its answers keeps the mark)."""
         return await self._database.run(_forget_message, deleted, self._database.now())
 
 
@@ -313,14 +314,21 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list
             "claimed_at": now,
         },
     )
-    # A deleted answer's chat is locked before any of its rows is written (`marks_owed`).
+    channel_id, message_ts = deleted.channel_id, deleted.message_ts
+    # A deleted answer's chat, or a deleted question's, is locked before any of its rows is
+    # written (`marks_owed`).
     answer_id = session.scalar(
-        select(Answer.id).where(
-            Answer.channel_id == deleted.channel_id, Answer.slack_ts == deleted.message_ts
-        )
+        select(Answer.id).where(Answer.channel_id == channel_id, Answer.slack_ts == message_ts)
     )
     round_id = None if answer_id is None else in_chat_marks.hold_answers_chat(session, answer_id)
-    channel_id, message_ts = deleted.channel_id, deleted.message_ts
+    asked = session.execute(
+        select(Round.id, Round.chat_id).where(
+            Round.channel_id == channel_id, Round.message_ts == message_ts
+        )
+    ).first()
+    if asked is not None:
+        rounds.hold_chat(session, asked.chat_id)
+        round_id = asked.id
     for table, ts_column in (
         (Round, Round.message_ts),
         (ThreadTurn, ThreadTurn.message_ts),
@@ -353,6 +361,7 @@ def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list
         )
         .values(stop_requested_by=STOPPED_BY_DELETION)
     )
+    # A deleted answer's round marks the next answer instead; a deleted question's, none.
     return [] if round_id is None else in_chat_marks.marks_owed(session, round_id)
 
 

@@ -26,6 +26,7 @@ from storage.tables import Answer, Chat, Round
 _ROUND_STATE = (
     select(
         Round.in_chat_answer_id,
+        Round.deleted.label("question_deleted"),
         Answer.id,
         Answer.status,
         Answer.text,
@@ -57,14 +58,14 @@ _HOLD_ANSWERS_CHAT = (
 
 def in_chat_answer_now(session: Session, round_id: int) -> int | None:
     """The round's In Chat answer as later rounds would be sent it now."""
-    record, _ = _round_state(session, round_id)
+    record, _, _ = _round_state(session, round_id)
     return in_chat_answer_id(record)
 
 
 def in_chat_answer_or_awaited(session: Session, round_id: int) -> tuple[int | None, bool]:
     """The round's In Chat answer now (True), or, while that is undecided, the answer it
     waits for (False)."""
-    record, _ = _round_state(session, round_id)
+    record, _, _ = _round_state(session, round_id)
     decided = in_chat_answer_id(record)
     if decided is not None:
         return decided, True
@@ -73,8 +74,9 @@ def in_chat_answer_or_awaited(session: Session, round_id: int) -> tuple[int | No
 
 def mark_settled(session: Session, answer_id: int, round_id: int) -> bool:
     """Whether the answer, just settled, is its round's In Chat answer: its message is to
-    show the mark (recorded as shown)."""
-    marked = in_chat_answer_now(session, round_id) == answer_id
+    show the mark (recorded as shown). None is, once the round's message was deleted."""
+    record, _, question_deleted = _round_state(session, round_id)
+    marked = not question_deleted and in_chat_answer_id(record) == answer_id
     if marked:
         session.execute(_SET_MARK, {"answer": answer_id, "mark": True})
     return marked
@@ -91,8 +93,8 @@ def marks_owed(session: Session, round_id: int) -> list[SettledAnswer]:
     """Record the marks the round's answers settled in Slack should show; those whose mark
     changed, to be drawn again. Called under the chat's lock, so that replicas showing
     answers of one round at once decide one after the other, each seeing what the other did."""
-    record, marked = _round_state(session, round_id)
-    changes = in_chat_marks_to_change(record, marked)
+    record, marked, question_deleted = _round_state(session, round_id)
+    changes = in_chat_marks_to_change(record, marked, question_deleted=question_deleted)
     if not changes:
         return []
     session.execute(_SET_MARK, [{"answer": id_, "mark": mark} for id_, mark in changes.items()])
@@ -100,18 +102,19 @@ def marks_owed(session: Session, round_id: int) -> list[SettledAnswer]:
     return [SettledAnswer.of(row) for row in rows]
 
 
-def _round_state(session: Session, round_id: int) -> tuple[RoundRecord, dict[int, bool]]:
-    """What the In Chat rule reads of a round, and the mark each of its answers settled and
-    shown in Slack (not deleted) shows."""
+def _round_state(session: Session, round_id: int) -> tuple[RoundRecord, dict[int, bool], bool]:
+    """What the In Chat rule reads of a round, the mark each of its answers settled and
+    shown in Slack (not deleted) shows, and whether the round's message was deleted."""
     answers, marked = [], {}
     rows = session.execute(_ROUND_STATE, {"round_id": round_id}).all()
     chosen = rows[0].in_chat_answer_id if rows else None
-    for _, answer_id, status, text, deleted, shown, shows_mark in rows:
+    question_deleted = bool(rows[0].question_deleted) if rows else False
+    for _, _, answer_id, status, text, deleted, shown, shows_mark in rows:
         answer = answer_record(answer_id, status, text, deleted)
         answers.append(answer)
         if shown and answer.status.settled and not deleted:
             marked[answer_id] = shows_mark
-    return RoundRecord(round_id, "", "", chosen, tuple(answers)), marked
+    return RoundRecord(round_id, "", "", chosen, tuple(answers)), marked, question_deleted
 
 
 def current_marks(session: Session, answer_ids: list[int]) -> dict[int, SettledAnswer]:

@@ -125,6 +125,7 @@ def choose_in_chat(
         status=status,
         is_in_chat=is_latest and in_chat_answer_now(session, round_id) == answer_id,
         chat_is_current=is_latest or is_current_chat(session, chat_id),
+        question_deleted=session.get_one(Round, round_id).deleted,
     )
     if choice.chosen:
         session.execute(

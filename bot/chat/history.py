@@ -64,11 +64,16 @@ def awaited_in_chat_answer(record: RoundRecord) -> int | None:
     return next((a.answer_id for a in record.answers if not a.status.settled), None)
 
 
-def in_chat_marks_to_change(record: RoundRecord, marked: Mapping[int, bool]) -> dict[int, bool]:
+def in_chat_marks_to_change(
+    record: RoundRecord, marked: Mapping[int, bool], *, question_deleted: bool = False
+) -> dict[int, bool]:
     """The answers whose message shows the wrong In Chat mark, each with the mark it should
     show. `marked`: what the message of each answer settled in Slack shows. While the choice is
     undecided (the first model, or the chosen answer, still writing) marks stay as they are:
-    none comes off only to come back a moment later."""
+    none comes off only to come back a moment later. A round whose message was deleted
+    (`question_deleted`) is seen by no later round: none of its answers shows the mark."""
+    if question_deleted:
+        return {answer_id: False for answer_id, shows in marked.items() if shows}
     in_chat = in_chat_answer_id(record)
     if in_chat is None:
         return {}

@@ -67,6 +67,10 @@ class InChatChoice(Enum):
     )
     ALREADY = "is In Chat already: later messages in this chat see it."
     NOT_LATEST_ROUND = "can't become In Chat: only an answer to the latest message can."
+    QUESTION_DELETED = (
+        "can't become In Chat: the message it answers was deleted, and later messages no "
+        "longer see it."
+    )
     CHAT_CLOSED = (
         "can't become In Chat: a new chat was started here since (`/chorus new`), and later "
         "messages no longer see this one."
@@ -100,12 +104,16 @@ def judge_in_chat_choice(
     status: AnswerStatus,
     is_in_chat: bool = False,
     chat_is_current: bool = True,
+    question_deleted: bool = False,
 ) -> InChatChoice:
     """Only an answer of the chat's latest round, with text or still writing it, may be made
-    In Chat, and not once `/chorus new` started another chat (`chat_is_current`). One still
-    writing is In Chat once it has text; should it fail, the default rule picks again
-    (`bot.chat.history.in_chat_answer_id`). `is_in_chat`: the answer is the round's In Chat
-    answer already (chosen, or by the default rule)."""
+    In Chat, and not once `/chorus new` started another chat (`chat_is_current`) or its
+    round's message was deleted (`question_deleted`). One still writing is In Chat once it has
+    text; should it fail, the default rule picks again (`bot.chat.history.in_chat_answer_id`).
+    `is_in_chat`: the answer is the round's In Chat answer already (chosen, or by the default
+    rule)."""
+    if question_deleted:
+        return InChatChoice.QUESTION_DELETED
     if not chat_is_current:
         return InChatChoice.CHAT_CLOSED
     if not is_latest_round:

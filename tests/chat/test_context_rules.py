@@ -337,6 +337,12 @@ def test_after_a_new_chat_no_answer_of_the_old_one_becomes_in_chat_and_says_why(
     assert choice is InChatChoice.CHAT_CLOSED and not choice.chosen
 
 
+def test_an_answer_to_a_deleted_message_is_not_made_in_chat_and_says_why():
+    # A deleted round is no chat's latest; the reason given is the deletion, not that.
+    choice = judge_in_chat_choice(is_latest_round=False, status=DONE, question_deleted=True)
+    assert choice is InChatChoice.QUESTION_DELETED and not choice.chosen
+
+
 def test_unpinning_the_picked_answer_of_the_latest_round_returns_to_the_default_rule():
     assert unpin_returns_to_default(
         is_latest_round=True, is_chosen=True, pinned_by_someone_else=False
@@ -395,6 +401,16 @@ def test_the_in_chat_mark_follows_a_pick_and_a_failed_first_model():
     assert in_chat_marks_to_change(picked, {10: True, 11: False}) == {10: False, 11: True}
     first_failed = round_record(1, ("", FAILED), ("second", DONE))
     assert in_chat_marks_to_change(first_failed, {10: False, 11: False}) == {11: True}
+
+
+def test_the_in_chat_mark_comes_off_the_answers_to_a_deleted_message():
+    """Later rounds no longer see a round whose message was deleted: none of its answers is
+    marked as the one they see."""
+    record = round_record(1, ("first", DONE), ("second", DONE))
+    assert in_chat_marks_to_change(record, {10: True, 11: False}, question_deleted=True) == {
+        10: False
+    }
+    assert in_chat_marks_to_change(record, {10: False, 11: False}, question_deleted=True) == {}
 
 
 def test_in_chat_marks_stay_while_the_in_chat_answer_is_undecided():

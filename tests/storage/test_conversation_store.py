@@ -743,6 +743,16 @@ async def test_a_deleted_later_round_leaves_the_one_before_it_the_latest_for_in_
     assert await make_in_chat(stores, "1.0", first, 1) is InChatChoice.CHOSEN
 
 
+async def test_the_answers_to_a_deleted_message_lose_the_in_chat_mark_and_cannot_get_it(stores):
+    await stores.round("1.0", "first")
+    second = await stores.round("2.0", "second")
+    owed = await stores.conversations.forget_message(claim("2.0"))
+    assert [(answer.answer_id, answer.in_chat) for answer in owed] == [
+        (second.answers[0].answer_id, False)
+    ]
+    assert await make_in_chat(stores, "2.0", second, 1) is InChatChoice.QUESTION_DELETED
+
+
 async def test_rounds_take_their_place_by_when_they_were_said_not_when_recorded(stores):
     """A message recorded late (its author's name took a lookup, a crashed replica's event was
     taken over) still comes before one said after it."""
