@@ -112,7 +112,7 @@ class Conversations:
             else:
                 await self._start_round(claim, message, route, picks, readable.files_notice)
         except UnknownModels as unknown:
-            await self._reply_once(claim, message, str(unknown))
+            await self._reply_once(claim, message, unknown.in_a_message())
 
     async def choose_in_chat(self, channel_id: str, answer_ts: str, user_id: str) -> None:
         """A person marked an answer (with the In Chat reaction) as the one later rounds see;

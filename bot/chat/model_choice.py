@@ -45,6 +45,13 @@ class UnknownModels(Exception):
         valid = ", ".join(f"`{marker}{alias}`" for alias in self.valid_aliases)
         return f"I don't know {unknown}. Models you can pick: {valid}."
 
+    def in_a_message(self) -> str:
+        """What the author of a message picking an unknown model is told: no model was asked."""
+        return (
+            f"{self.explained(marker='+')} Nothing was asked: send your message again with "
+            "models from that list (an edit asks nothing)."
+        )
+
 
 def split_model_picks(text: str) -> ModelPicks:
     """Peel leading `+alias` words off a message: `+claude +gpt why?` → (claude, gpt), `why?`."""

@@ -80,6 +80,10 @@ def test_unknown_aliases_get_an_error_listing_the_valid_ones():
     assert str(raised.value) == (
         "I don't know `+claud`. Models you can pick: `+claude`, `+gpt`, `+gemini`."
     )
+    assert raised.value.in_a_message() == (
+        "I don't know `+claud`. Models you can pick: `+claude`, `+gpt`, `+gemini`. Nothing "
+        "was asked: send your message again with models from that list (an edit asks nothing)."
+    )
 
 
 def test_picks_without_a_question_are_told_where_the_question_goes_by_their_aliases():

@@ -299,6 +299,10 @@ def test_an_alias_with_no_question_is_told_where_the_question_goes_and_an_unknow
         "this model answer here from now on: `/chorus models gpt`."
     )
     assert notes[BOB].startswith("I don't know `+grok`.")
+    assert notes[BOB].endswith(
+        " Nothing was asked: send your message again with models from that list (an edit "
+        "asks nothing)."
+    )
     bot.wait_until_idle()  # both events handled: a round for either would be there by now
     assert answers_in(slack, CHANNEL) == []
     assert all(models.requests_for(model_id) == [] for model_id in MODEL_IDS)
