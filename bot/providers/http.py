@@ -163,7 +163,7 @@ def _read(read_event: EventReader, event: ServerSentEvent, state: StreamState) -
         return read_event(event, state)
     except UnexpectedShape as error:
         raise MalformedStream(
-            f"{state.provider} sent a stream we could not read ({error})."
+            f"{state.provider} sent a stream that could not be read ({error})."
         ) from error
 
 
@@ -282,6 +282,6 @@ async def _post_for_events(
     except (httpx.RemoteProtocolError, httpx.ReadError) as error:
         raise StreamCut(stream_cut_message(provider)) from error
     except httpx.DecodingError as error:
-        raise MalformedStream(f"{provider} sent a stream we could not decode.") from error
+        raise MalformedStream(f"{provider} sent a stream that could not be decoded.") from error
     except httpx.RequestError as error:
         raise ConnectionFailed(f"Could not reach {provider}.") from error

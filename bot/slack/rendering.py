@@ -242,7 +242,7 @@ def outcome_messages(
     else:
         note = None
         if status is AnswerStatus.CUT_OFF:
-            note = f"cut off: {error}"
+            note = f"cut off: {_read_on(error or 'the answer ended early.')}"
         elif status is not AnswerStatus.DONE:
             note = error
         footer = footer_line(
@@ -258,6 +258,14 @@ def outcome_messages(
         messages = final_messages(display_name, text, footer)
     first, *rest = messages
     return [_with_regenerate_button(first), *rest]
+
+
+def _read_on(sentence: str) -> str:
+    """A sentence read on after a colon: `The stream from …` as `the stream from …` (a
+    provider's name, as in `Gemini sent …`, keeps its capital)."""
+    if sentence.startswith(("The ", "A ", "An ")):
+        return sentence[0].lower() + sentence[1:]
+    return sentence
 
 
 def footer_line(

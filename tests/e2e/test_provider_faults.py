@@ -222,7 +222,7 @@ def test_an_endless_answer_is_cut_off_at_the_longest_the_bot_shows(
 
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
     assert body(answer) == looping[:2000].strip()
-    assert "cut off: The answer passed 2,000 characters" in status_line(answer)
+    assert "cut off: the answer passed 2,000 characters" in status_line(answer)
     bot.wait_until_idle()  # continuations are posted after the final edit: they would be there
     assert not answers_in(slack, CHANNEL, answer["ts"]), "no continuation of what was cut"
 

@@ -253,4 +253,6 @@ async def test_malformed_event_data_is_reported():
     answer = await ask(ReplayServer((START + bad_delta).encode()))
 
     assert isinstance(answer.error, MalformedStream)
-    assert str(answer.error) == "Anthropic sent a stream we could not read ('delta' is missing)."
+    assert str(answer.error) == (
+        "Anthropic sent a stream that could not be read ('delta' is missing)."
+    )

@@ -224,7 +224,9 @@ async def test_chunk_that_is_not_json_is_malformed():
 
     assert answer.text == "4"
     assert isinstance(answer.error, MalformedStream)
-    assert str(answer.error) == "Gemini sent a stream we could not read (data that is not JSON)."
+    assert str(answer.error) == (
+        "Gemini sent a stream that could not be read (data that is not JSON)."
+    )
 
 
 async def test_parts_that_are_not_objects_are_malformed():

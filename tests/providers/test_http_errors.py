@@ -508,7 +508,7 @@ async def test_a_body_that_does_not_decode_is_malformed():
     answer = await ask("OpenAI", server)
 
     assert isinstance(answer.error, MalformedStream)
-    assert str(answer.error) == "OpenAI sent a stream we could not decode."
+    assert str(answer.error) == "OpenAI sent a stream that could not be decoded."
 
 
 async def test_read_timeout_mid_stream_keeps_the_text():

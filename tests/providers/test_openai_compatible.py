@@ -373,7 +373,7 @@ async def test_data_of_the_wrong_shape_is_malformed(data: str):
 
     assert answer.text == "Hi"
     assert isinstance(answer.error, MalformedStream)
-    assert str(answer.error).startswith("OpenAI sent a stream we could not read (")
+    assert str(answer.error).startswith("OpenAI sent a stream that could not be read (")
 
 
 def test_server_names_come_from_the_base_url():

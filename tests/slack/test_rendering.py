@@ -393,6 +393,26 @@ def test_a_cut_off_answer_says_it_was_cut_off_and_why():
     assert status_line(message).endswith(":warning: cut off: HTTP 500")
 
 
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            "The stream from Gemini stopped before the answer was complete.",
+            "cut off: the stream from Gemini stopped before the answer was complete.",
+        ),
+        (
+            "Anthropic sent a stream that could not be read ('delta' is missing).",
+            "cut off: Anthropic sent a stream that could not be read ('delta' is missing).",
+        ),
+    ],
+)
+def test_a_cut_off_answers_reason_reads_on_after_the_colon(error, shown):
+    (message,) = outcome_messages(
+        "Gemini", status=AnswerStatus.CUT_OFF, text="half", error=error, seconds=1.0
+    )
+    assert status_line(message).endswith(f":warning: {shown}")
+
+
 def test_token_counts_a_provider_reported_only_in_part_show_the_rest_as_unknown():
     assert footer_line("Claude", 1.0, 1204, 312) == "*Claude* · 1.0 s · 1,204 tokens in, 312 out"
     assert footer_line("Claude", 1.0, None, 312) == "*Claude* · 1.0 s · 312 tokens out"
