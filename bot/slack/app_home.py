@@ -33,8 +33,8 @@ CONTEXT_RULES = (
     "that answered, unless someone put :pushpin: on another one), then your message.\n"
     "• A reply in the thread under one answer: the chat up to that round, the round's question, "
     "that answer and the thread so far.\n"
-    "• Never sent: what is said in threads (to the chat or other threads), the other models' "
-    "answers, messages not addressed to me, deleted messages, other channels."
+    "• Never sent: what is said in threads (to the chat or other threads), the answers that are "
+    "not In Chat, messages not addressed to me, deleted messages, other channels."
 )
 
 

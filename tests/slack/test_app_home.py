@@ -44,6 +44,13 @@ def test_home_shows_the_context_window_and_the_system_prompt_quoted():
     assert ">Line one.\n> \n>Line two." in text
 
 
+def test_home_never_sent_line_spares_the_in_chat_answer_it_says_is_sent():
+    text = "\n".join(section_texts(home_view(CATALOG, settings())))
+    never_sent = next(line for line in text.splitlines() if line.startswith("• Never sent"))
+    assert "the answers that are not In Chat" in never_sent
+    assert "other models' answers" not in never_sent  # one of them is sent: the In Chat one
+
+
 def test_home_says_how_long_what_is_said_is_kept():
     kept = "\n".join(section_texts(home_view(CATALOG, settings())))
     assert "Conversations are stored in SQLite.\n" in kept
