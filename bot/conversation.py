@@ -328,8 +328,9 @@ class Conversations:
             handover.model.name,
             history_limit=self._settings.history_limit,
         )
-        if await self._after_earlier_messages(message, switch):
-            await self._notices.tell_author(message, handover.note())
+        had = await self._after_earlier_messages(message, switch)
+        if had is not None:
+            await self._notices.tell_author(message, handover.note(had=had))
 
     async def _continue_thread(
         self,

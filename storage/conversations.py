@@ -191,12 +191,13 @@ class ConversationStore:
         *,
         history_limit: int,
         after: SaidAt | None = None,
-    ) -> bool:
+    ) -> str | None:
         """Claim a message that hands the thread to `model` without asking it anything (the
-        thread is created, with its snapshot, if this is its first message); False if the
-        message was claimed already. `after`: as for `start_round`."""
+        thread is created, with its snapshot, if this is its first message); the model the
+        thread had before, or None if the message was claimed already. `after`: as for
+        `start_round`."""
         try:
-            await self._database.run(
+            return await self._database.run(
                 _after_earlier_messages,
                 claim,
                 after,
@@ -209,8 +210,7 @@ class ConversationStore:
             )
         except IntegrityError as error:
             await self._raise_unless_claimed(claim, error)
-            return False
-        return True
+            return None
 
     async def thread_history(
         self, reply_thread_id: int, *, before_turn_id: int, limit: int

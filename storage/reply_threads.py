@@ -165,11 +165,14 @@ def switch_thread(
     model: str,
     history_limit: int,
     now: float,
-) -> None:
-    """Claim the message and hand the thread to `model`, creating the thread if new."""
+) -> str:
+    """Claim the message and hand the thread to `model`, creating the thread if new; the
+    model the thread had before."""
     rows.claim_message(session, claim, now, recorded=False)
-    thread_id, _ = _reply_thread(session, parent, history_limit, now)
-    _hand_thread_to(session, thread_id, model)
+    thread_id, before = _reply_thread(session, parent, history_limit, now)
+    if model != before:
+        _hand_thread_to(session, thread_id, model)
+    return before
 
 
 _THREAD_ANCHOR = (

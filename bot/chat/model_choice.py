@@ -98,10 +98,13 @@ class ThreadHandover:
     model: ModelSpec
     not_asked: tuple[ModelSpec, ...] = ()
 
-    def note(self) -> str:
-        """What the person is told of the handover."""
+    def note(self, *, had: str | None = None) -> str:
+        """What the person is told of the handover; `had`: the model (its name) the thread
+        had before, when known."""
         model = f"*{self.model.display_name}*"
         if not self.not_asked:
+            if had == self.model.name:
+                return f"{model} answers in this thread already."
             return f"From now on {model} answers in this thread."
         others = " or ".join(f"*{spec.display_name}*" for spec in self.not_asked)
         return (

@@ -99,6 +99,8 @@ def test_the_first_leading_alias_in_a_thread_takes_the_thread_over():
     to_gpt = thread_handed_to(CATALOG, split_model_picks("+gpt your turn"))
     assert to_gpt == ThreadHandover(CATALOG.get("openai:gpt-5.1"))
     assert to_gpt.note() == "From now on *GPT-5.1* answers in this thread."
+    assert to_gpt.note(had="anthropic:claude-sonnet-4-5") == to_gpt.note()
+    assert to_gpt.note(had="openai:gpt-5.1") == "*GPT-5.1* answers in this thread already."
     assert thread_handed_to(CATALOG, split_model_picks("+claude +gemini")) == ThreadHandover(
         CATALOG.get("anthropic:claude-sonnet-4-5"), (CATALOG.get("google:gemini-2.5-pro"),)
     )

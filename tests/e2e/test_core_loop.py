@@ -332,9 +332,13 @@ def test_an_alias_alone_in_a_thread_switches_it_without_asking_a_model(bot, slac
     wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="a note on the switch")
     (note,) = slack.calls_for("chat.postEphemeral")
     assert (note.params["user"], note.params["thread_ts"]) == (BOB, thread)
-    assert "*Claude Test*" in note.params["text"]
+    assert note.params["text"] == "From now on *Claude Test* answers in this thread."
     bot.wait_until_idle()  # the event handled: a turn for it would be there by now
     assert len(models.requests_for("claude-test")) == 1, "a switch alone asks no model"
+    events.user_says(CHANNEL, ALICE, "+claude", thread_ts=thread, to=[bot.events_url])
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="a second note")
+    again = slack.calls_for("chat.postEphemeral")[1]
+    assert again.params["text"] == "*Claude Test* answers in this thread already."
 
     events.user_says(CHANNEL, BOB, "and now?", thread_ts=thread, to=[bot.events_url])
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)

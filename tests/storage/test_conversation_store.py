@@ -232,10 +232,12 @@ async def test_a_thread_is_handed_to_another_model_by_a_message_claimed_once(sto
     asked = await stores.round("1.0", "first")
     parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
     switch = partial(stores.conversations.switch_thread, claim("1.1"), parent, "openai:x")
-    assert await switch(history_limit=50) is True
-    assert await switch(history_limit=50) is False
+    assert await switch(history_limit=50) == parent.model, "the model it had before"
+    assert await switch(history_limit=50) is None, "claimed already"
     turn = await start_turn(stores, parent, "1.2", "go on")
     assert turn.answer.model == "openai:x"
+    again = partial(stores.conversations.switch_thread, claim("1.3"), parent, "openai:x")
+    assert await again(history_limit=50) == "openai:x"
 
 
 async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
