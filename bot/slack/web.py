@@ -54,19 +54,27 @@ def transport_failure(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+# Slack's own refusals that say it failed partway: "it's possible some aspect of the operation
+# succeeded before the error was raised" (Slack's list of errors every method may answer).
+_MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
+
+
 @contextmanager
 def _reaching_slack(doing: str) -> Iterator[None]:
-    """Connection failures, timeouts and server errors (after slack_sdk's own retries) as
-    `SlackUnreachable`."""
+    """Connection failures, timeouts and server errors (after slack_sdk's own retries), and
+    Slack's answers that it failed partway (`_MAYBE_DONE`), as `SlackUnreachable`."""
     try:
         yield
     except _TRANSPORT_ERRORS as error:
         log.warning("no answer from Slack %s: %s", doing, transport_failure(error))
         raise SlackUnreachable(doing) from error
     except SlackApiError as error:
-        if error.response.status_code < 500:
+        if error.response.status_code >= 500:
+            log.warning("Slack failed %s: HTTP %d", doing, error.response.status_code)
+        elif answered_as_slack(error) and error.response.get("error") in _MAYBE_DONE:
+            log.warning("Slack failed %s: %s", doing, error.response.get("error"))
+        else:
             raise
-        log.warning("Slack failed %s: HTTP %d", doing, error.response.status_code)
         raise SlackUnreachable(doing) from error
 
 

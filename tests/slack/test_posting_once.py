@@ -132,3 +132,18 @@ async def test_a_message_said_not_to_be_this_post_is_never_taken_for_it(web):
 
     assert ts != stale
     assert [m["ts"] for m in emulator.bot_messages(CHANNEL)] == [stale, ts]
+
+
+@pytest.mark.parametrize("error", ["internal_error", "fatal_error"])
+async def test_a_post_slack_refused_as_failed_midway_is_looked_for_before_it_is_given_up(
+    web, error
+):
+    # Slack answers these as its JSON (HTTP 200), and says "it's possible some aspect of
+    # the operation succeeded before the error was raised": the post may be there.
+    slack, emulator = web
+    emulator.inject("chat.postMessage", status=200, error=error, carried_out=True)
+
+    ts = await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+
+    assert [m["ts"] for m in emulator.bot_messages(CHANNEL)] == [ts]
+    assert post_calls(emulator) == [200]
