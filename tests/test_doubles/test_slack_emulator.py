@@ -48,6 +48,22 @@ def test_an_update_forgets_the_posted_name_and_icon_unless_sent_again(
     assert "username" not in message and "icon_emoji" not in message
 
 
+def test_an_update_with_text_and_no_blocks_drops_the_blocks_as_slack_does(
+    emulator: SlackEmulator, slack: WebClient
+):
+    # chat.update: "If you don't include blocks, the message's previous blocks will only be
+    # retained if the text argument is not provided."
+    blocks = [{"type": "markdown", "text": "**old**"}]
+    kept = slack.chat_postMessage(channel="C0GENERAL", text="old", blocks=blocks)["ts"]
+    dropped = slack.chat_postMessage(channel="C0GENERAL", text="old", blocks=blocks)["ts"]
+
+    slack.chat_update(channel="C0GENERAL", ts=kept, blocks=blocks)
+    slack.chat_update(channel="C0GENERAL", ts=dropped, text="new")
+
+    assert emulator.message("C0GENERAL", kept)["blocks"] == blocks
+    assert "blocks" not in emulator.message("C0GENERAL", dropped)
+
+
 def test_message_timestamps_strictly_increase(emulator: SlackEmulator, slack: WebClient):
     stamps = [slack.chat_postMessage(channel="C0RANDOM", text=str(n))["ts"] for n in range(5)]
     assert stamps == sorted(stamps, key=float) and len(set(stamps)) == 5

@@ -64,7 +64,8 @@ def update_message(call: MethodCall) -> dict[str, Any]:
     blocks = call.value("blocks")
     if blocks:
         message["blocks"] = blocks
-    elif blocks == []:
+    elif blocks == [] or "text" in call.params:
+        # As Slack: blocks left out are kept only when the text is left out too.
         message.pop("blocks", None)
     if call.value("metadata"):
         message["metadata"] = call.value("metadata")
