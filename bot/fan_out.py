@@ -36,8 +36,28 @@ SLACK_ERROR_ADVICE = {
     "the app from its manifest.",
     "ratelimited": "Slack kept rate-limiting my posts here, so some answers could not be "
     "shown; ask again in a minute.",
+    "restricted_action_read_only_channel": "Only some people can post in this channel, and I'm "
+    "not one of them: ask me in another channel or in a direct message.",
+    "restricted_action_thread_only_channel": "This channel takes replies in threads only: "
+    "mention me in a thread and I'll answer there.",
 }
-ADVISED = SLACK_ERROR_ADVICE.keys()
+
+
+def slack_refusal_advice(codes: set[str]) -> str | None:
+    """What the person is told of Slack refusing to post their answers: what to do where a
+    person can act, otherwise Slack's own words for it."""
+    if not codes:
+        return None
+    advice = [SLACK_ERROR_ADVICE[code] for code in sorted(codes & SLACK_ERROR_ADVICE.keys())]
+    if others := sorted(codes - SLACK_ERROR_ADVICE.keys()):
+        refused = ", ".join(f"`{code}`" for code in others)
+        advice.append(
+            f"Slack refused to let me post answers here ({refused}); if it goes on, tell a "
+            "Slack admin."
+        )
+    return " ".join(advice)
+
+
 SLACK_UNREACHABLE = "Slack could not be reached to post this answer; press Regenerate or ask again."
 
 
@@ -108,9 +128,8 @@ class FanOut:
                     stream = streams.pop(answer.answer_id)
                     job = AnswerJob(answer.answer_id, spec, stream, slack_message)
                     runs.append(asyncio.create_task(self._runner.run(job)))
-                advice = [SLACK_ERROR_ADVICE[code] for code in sorted(refusals & ADVISED)]
-                if advice:
-                    await self._notices.tell_author(message, " ".join(advice))
+                if advice := slack_refusal_advice(refusals):
+                    await self._notices.tell_author(message, advice)
                 await asyncio.gather(*runs)
             except BaseException as error:
                 # No answer is left streaming unwatched; when the bot is stopping, those

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.doubles.waiting import wait_until
@@ -70,6 +72,33 @@ def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(bot, slack,
     ask(bot, events, "and now?")  # once Slack accepts posts again, everything works
     answers = wait_for_answers(slack, CHANNEL, 3)
     assert body(answers[1]) == "gpt-test answers: Alice: and now?"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "told"),
+    [
+        (
+            "restricted_action_read_only_channel",
+            "Only some people can post in this channel, and I'm not one of them: ask me in "
+            "another channel or in a direct message.",
+        ),
+        (
+            "team_access_not_granted",
+            "Slack refused to let me post answers here (`team_access_not_granted`); if it goes "
+            "on, tell a Slack admin.",
+        ),
+    ],
+)
+def test_any_refusal_of_the_answers_posts_is_told_to_the_person(
+    bot, slack, models, events, refusal, told
+):
+    slack.inject("chat.postMessage", times=3, status=200, error=refusal, retry_after=None)
+    ask(bot, events, "anyone?")
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="an explanation")
+    (note,) = slack.calls_for("chat.postEphemeral")
+    assert (note.params["user"], note.params["text"]) == (ALICE, told)
+    assert answers_in(slack, CHANNEL) == []
 
 
 def test_a_post_slack_rate_limits_past_every_retry_is_explained(bot, slack, models, events):
