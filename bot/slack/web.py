@@ -90,6 +90,13 @@ class MessageTag:
         payload = {"answer_id": str(self.answer_id), "part": str(self.part)}
         return {"event_type": TAG_EVENT_TYPE, "event_payload": payload}
 
+    def is_on(self, message: dict[str, Any]) -> bool:
+        """Whether `message` (as Slack lists it) carries this tag; what else Slack adds to
+        its metadata (the app that posted it, say) does not matter."""
+        metadata = message.get("metadata") or {}
+        tag = self.as_metadata()
+        return all(metadata.get(key) == value for key, value in tag.items())
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -254,14 +261,13 @@ class SlackWeb:
         channel or in the thread `thread_ts`, other than those in `skip`; None when there is
         none."""
         oldest = f"{max(0.0, since - _CLOCK_SKEW_SECONDS):.6f}"
-        metadata = tag.as_metadata()
         cursor: str | None = None
         for _ in range(_PAGES_LOOKED_THROUGH):
             with _reaching_slack(f"reading {channel}"):
                 page = await self._read_page(channel, thread_ts, oldest, cursor)
             messages: list[dict[str, Any]] = page.get("messages", [])
             for message in messages:
-                if message.get("metadata") == metadata and message["ts"] not in skip:
+                if tag.is_on(message) and message["ts"] not in skip:
                     return str(message["ts"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:

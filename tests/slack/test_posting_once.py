@@ -147,3 +147,11 @@ async def test_a_post_slack_refused_as_failed_midway_is_looked_for_before_it_is_
 
     assert [m["ts"] for m in emulator.bot_messages(CHANNEL)] == [ts]
     assert post_calls(emulator) == [200]
+
+
+def test_a_tag_is_found_whatever_else_slack_adds_to_the_metadata():
+    listed = {"ts": "1.0", "metadata": {**MessageTag(7).as_metadata(), "app_id": "A0CHORUS"}}
+    assert MessageTag(7).is_on(listed)
+    assert not MessageTag(7, part=1).is_on(listed)
+    assert not MessageTag(6).is_on(listed)
+    assert not MessageTag(7).is_on({"ts": "1.0"})
