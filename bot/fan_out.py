@@ -41,6 +41,12 @@ SLACK_ERROR_ADVICE = {
     "restricted_action_thread_only_channel": "This channel takes replies in threads only: "
     "mention me in a thread and I'll answer there.",
 }
+# How long after an answer was recorded a later answer's placeholder in the same place waits
+# for its placeholder to be posted (a replica that died before posting it leaves it to
+# recovery), and how often it looks.
+EARLIER_PLACEHOLDERS_WAIT_SECONDS = 5.0
+EARLIER_PLACEHOLDERS_POLL_SECONDS = 0.05
+SLACK_UNREACHABLE = "Slack could not be reached to post this answer; press Regenerate or ask again."
 
 
 def slack_refusal_advice(codes: set[str]) -> str | None:
@@ -56,9 +62,6 @@ def slack_refusal_advice(codes: set[str]) -> str | None:
             "Slack admin."
         )
     return " ".join(advice)
-
-
-SLACK_UNREACHABLE = "Slack could not be reached to post this answer; press Regenerate or ask again."
 
 
 class FanOut:
@@ -110,6 +113,7 @@ class FanOut:
         told = asyncio.create_task(self._notices.tell_author(message, notice)) if notice else None
         with self._answers.in_hand(answer.answer_id for answer in answers):
             try:
+                await self._after_earlier_placeholders(answers, message.channel_id, thread_ts)
                 for answer in answers:
                     spec = self._catalog.get(answer.model)
                     slack_message = self.message_of(
@@ -146,6 +150,23 @@ class FanOut:
                 await asyncio.gather(*(stream.close() for stream in streams.values()))
                 if told is not None:
                     await asyncio.gather(told, return_exceptions=True)
+
+    async def _after_earlier_placeholders(
+        self, answers: Sequence[NewAnswer], channel_id: str, thread_ts: str | None
+    ) -> None:
+        """Wait until the answers recorded before these in the same place (at most
+        `EARLIER_PLACEHOLDERS_WAIT_SECONDS` before now) have their placeholders posted: the
+        answers to messages said moments apart follow each other in Slack, in the order their
+        models are sent them, rather than being posted in between each other."""
+        first = min(answer.answer_id for answer in answers)
+        while True:
+            since = self._answers.now() - EARLIER_PLACEHOLDERS_WAIT_SECONDS
+            owed = await self._answers.placeholder_owed_before(
+                first, channel_id, thread_ts, recorded_since=since
+            )
+            if not owed:
+                return
+            await asyncio.sleep(EARLIER_PLACEHOLDERS_POLL_SECONDS)
 
     def message_of(
         self,

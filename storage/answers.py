@@ -185,6 +185,16 @@ class AnswerStore:
             sorted(self._in_hand),
         )
 
+    async def placeholder_owed_before(
+        self, answer_id: int, channel_id: str, thread_ts: str | None, *, recorded_since: float
+    ) -> bool:
+        """Whether an answer recorded before `answer_id` (an earlier round's or turn's), since
+        `recorded_since`, to be posted in the same place, the channel's top level or the
+        thread `thread_ts`, still waits for its placeholder to be posted."""
+        return await self._database.run(
+            _placeholder_owed_before, answer_id, channel_id, thread_ts, recorded_since
+        )
+
     async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
         """A person pressed Stop on the answer in this Slack message: its id, or None when it
         has already settled (or is no answer)."""
@@ -333,6 +343,27 @@ def _take_over_unshown(
         .returning(Answer)
     ).all()
     return [SettledAnswer.of(row) for row in sorted(rows, key=lambda row: row.id)]
+
+
+def _placeholder_owed_before(
+    session: Session, answer_id: int, channel_id: str, thread_ts: str | None, since: float
+) -> bool:
+    in_place = (
+        Answer.post_thread_ts.is_(None) if thread_ts is None else Answer.post_thread_ts == thread_ts
+    )
+    owed = session.scalar(
+        select(Answer.id)
+        .where(
+            Answer.status.in_(UNSETTLED_STATUSES),
+            Answer.slack_ts.is_(None),
+            Answer.channel_id == channel_id,
+            in_place,
+            Answer.id < answer_id,
+            Answer.started_at >= since,
+        )
+        .limit(1)
+    )
+    return owed is not None
 
 
 def _request_stop(session: Session, channel_id: str, slack_ts: str, who: str) -> int | None:

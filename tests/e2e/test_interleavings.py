@@ -12,7 +12,7 @@ from tests.e2e.answer_buttons import (
     numbered_takes,
     stream_slowly,
 )
-from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
     answers_in,
     body,
@@ -82,6 +82,22 @@ def test_a_thread_message_written_while_the_previous_reply_streams_is_sent_that_
         ("assistant", slow),
         ("user", "Bob: go on"),
     ], turns
+
+
+# -- messages said moments apart: their answers' messages in the order they were recorded -------
+
+
+def test_answers_to_two_mentions_said_moments_apart_do_not_interleave(bot, slack, models, events):
+    """Each round's placeholders go out after those of the round recorded before it, so a
+    slow Slack never shuffles the answers of two rounds together in the channel."""
+    slack.delay("chat.postMessage", 0.3)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} one", to=[bot.events_url])
+    events.user_says(CHANNEL, BOB, f"{MENTION} two", to=[bot.events_url])
+    answers = wait_for_answers(slack, CHANNEL, 6)
+    assert [body(answer) for answer in answers] == [
+        *(f"{model_id} answers: Alice: one" for model_id in MODEL_IDS),
+        *(f"{model_id} answers: Bob: two" for model_id in MODEL_IDS),
+    ]
 
 
 # -- a new mention while the In Chat answer before it still streams --------------------------
