@@ -11,11 +11,21 @@ from typing import Any
 
 from bot.slack.notices import Notices
 from bot.slack.web import SlackWeb
-from storage.answers import AnswerStore
+from storage.answers import STOPPED_BY_DELETION, AnswerStore
 
 log = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 1.0  # how soon a Stop pressed on another replica is seen here
 ALREADY_FINISHED = "That answer has already finished: there is nothing to stop."
+
+
+def nothing_to_stop(stopped_by: str | None) -> str:
+    """What a person pressing Stop on an answer no longer streaming is told: who stopped it
+    first (`STOPPED_BY_DELETION`: its message's deletion), if anyone did."""
+    if stopped_by is None:
+        return ALREADY_FINISHED
+    if stopped_by == STOPPED_BY_DELETION:
+        return "That answer is stopped already: the message it answers was deleted."
+    return f"That answer is stopped already: {stopped_by} stopped it."
 
 
 @dataclass(slots=True)
@@ -59,13 +69,14 @@ class AnswerStops:
         self, channel_id: str, message_ts: str, user_id: str, thread_ts: str | None
     ) -> None:
         who = await self._web.user_name(user_id)
-        answer_id = await self._answers.request_stop(channel_id, message_ts, who)
-        if answer_id is None:
+        press = await self._answers.request_stop(channel_id, message_ts, who)
+        if press.answer_id is None:
             log.info("Stop pressed on %s in %s: not streaming", message_ts, channel_id)
-            await self._notices.tell(channel_id, user_id, ALREADY_FINISHED, thread_ts=thread_ts)
+            told = nothing_to_stop(press.stopped_by)
+            await self._notices.tell(channel_id, user_id, told, thread_ts=thread_ts)
             return
-        log.info("answer %s stopped by %s", answer_id, user_id)
-        self._stop(answer_id, who)
+        log.info("answer %s stopped by %s", press.answer_id, user_id)
+        self._stop(press.answer_id, who)
 
     async def watch_forever(self) -> None:
         """Stop the answers streaming here that were stopped through another replica."""

@@ -25,6 +25,15 @@ STOPPED_BY_DELETION = ""
 
 
 @dataclass(frozen=True, slots=True)
+class StopPress:
+    """What a Stop press found: the answer it stops, or, with nothing left to stop, who
+    stopped the answer before (`STOPPED_BY_DELETION`: the deletion of its message), if anyone."""
+
+    answer_id: int | None
+    stopped_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     """An answer's end, recorded."""
 
@@ -195,9 +204,9 @@ class AnswerStore:
             _placeholder_owed_before, answer_id, channel_id, thread_ts, recorded_since
         )
 
-    async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> int | None:
-        """A person pressed Stop on the answer in this Slack message: its id, or None when it
-        has already settled (or is no answer)."""
+    async def request_stop(self, channel_id: str, slack_ts: str, who: str) -> StopPress:
+        """A person pressed Stop on the answer in this Slack message: the answer to stop, or
+        nothing when it has settled, or was stopped before, or is no answer."""
         return await self._database.run(_request_stop, channel_id, slack_ts, who)
 
     async def stop_requests(self, answer_ids: Collection[int]) -> dict[int, str]:
@@ -366,18 +375,33 @@ def _placeholder_owed_before(
     return owed is not None
 
 
-def _request_stop(session: Session, channel_id: str, slack_ts: str, who: str) -> int | None:
+# What an answer somebody stopped may have ended as: stopped, or failed for want of any text
+# when its message was deleted.
+_STOPPABLE_ENDS = (*UNSETTLED_STATUSES, AnswerStatus.STOPPED.value, AnswerStatus.FAILED.value)
+
+
+def _request_stop(session: Session, channel_id: str, slack_ts: str, who: str) -> StopPress:
+    at_message = (Answer.channel_id == channel_id, Answer.slack_ts == slack_ts)
+    # The first stop counts: a second press, or one just after the message's deletion, does
+    # not rename who stopped it.
     answer_id: int | None = session.scalar(
         update(Answer)
         .where(
-            Answer.channel_id == channel_id,
-            Answer.slack_ts == slack_ts,
+            *at_message,
             Answer.status.in_(UNSETTLED_STATUSES),
+            Answer.stop_requested_by.is_(None),
         )
         .values(stop_requested_by=who)
         .returning(Answer.id)
     )
-    return answer_id
+    if answer_id is not None:
+        return StopPress(answer_id)
+    before = session.scalar(
+        select(Answer.stop_requested_by).where(
+            *at_message, Answer.status.in_(_STOPPABLE_ENDS), Answer.stop_requested_by.is_not(None)
+        )
+    )
+    return StopPress(None, before)
 
 
 def _stop_requests(session: Session, answer_ids: Collection[int]) -> dict[int, str]:

@@ -90,3 +90,18 @@ def test_stop_pressed_on_an_answer_already_finished_says_so(bot, slack, models, 
     notice = wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="a note to Bob")
     assert notice[0]["text"] == "That answer has already finished: there is nothing to stop."
     assert body(slack.message(CHANNEL, claude["ts"])) == body(claude)
+
+
+def test_stop_pressed_after_someone_else_stopped_it_says_who_did(bot, slack, models, events):
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} a long story please", to=[bot.events_url])
+    streaming = streaming_first_answer(slack, CHANNEL)
+    events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=bot.events_url)
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
+
+    # Alice's Slack still shows it streaming, with its Stop button.
+    events.user_clicks(CHANNEL, claude["ts"], STOP, ALICE, to=bot.events_url, seen=streaming)
+
+    notice = wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="a note to Alice")
+    assert notice[0]["text"] == "That answer is stopped already: Bob stopped it."
+    assert_stopped_by_bob(slack.message(CHANNEL, claude["ts"]))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.chat.history import context_round
 from bot.chat.in_chat import AnswerStatus, InChatChoice
 from bot.chat.routing import ChatKey
-from storage.answers import AnswerStore, FinishedAnswer
+from storage.answers import STOPPED_BY_DELETION, AnswerStore, FinishedAnswer, StopPress
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore, EarlierMessageUnrecorded, Revision
 from storage.database import Database, connect
@@ -604,10 +604,31 @@ async def test_stop_is_recorded_only_on_an_answer_still_streaming(stores):
         await stores.answers.posted(answer_id, f"9.{answer_id}")
     await stores.answers.finish(finished, FinishedAnswer(AnswerStatus.DONE, "done"))
 
-    assert await stores.answers.request_stop("C1", f"9.{streaming}", "Bob") == streaming
-    assert await stores.answers.request_stop("C1", f"9.{finished}", "Bob") is None
-    assert await stores.answers.request_stop("C2", f"9.{streaming}", "Bob") is None
+    assert await stores.answers.request_stop("C1", f"9.{streaming}", "Bob") == StopPress(streaming)
+    assert await stores.answers.request_stop("C1", f"9.{finished}", "Bob") == StopPress(None)
+    assert await stores.answers.request_stop("C2", f"9.{streaming}", "Bob") == StopPress(None)
     assert await stores.answers.stop_requests([streaming, finished]) == {streaming: "Bob"}
+    # A second press stops nothing more, and renames nobody: Bob stopped it.
+    assert await stores.answers.request_stop("C1", f"9.{streaming}", "Carol") == StopPress(
+        None, "Bob"
+    )
+    await stores.answers.finish(streaming, FinishedAnswer(AnswerStatus.STOPPED, "half"))
+    assert await stores.answers.request_stop("C1", f"9.{streaming}", "Carol") == StopPress(
+        None, "Bob"
+    )
+    assert await stores.answers.stop_requests([streaming]) == {streaming: "Bob"}
+
+
+async def test_a_stop_press_after_the_message_was_deleted_leaves_the_deletion_as_the_stop(stores):
+    started = await start(stores, claim("9.0"))
+    answer_id = started.answers[0].answer_id
+    await stores.answers.posted(answer_id, "9.1")
+    await stores.conversations.forget_message(claim("9.0"))
+
+    press = await stores.answers.request_stop("C1", "9.1", "Bob")
+
+    assert press == StopPress(None, STOPPED_BY_DELETION)
+    assert await stores.answers.stop_requests([answer_id]) == {answer_id: STOPPED_BY_DELETION}
     assert await stores.answers.stop_requests([]) == {}
 
 
@@ -901,7 +922,7 @@ async def test_a_regenerated_answer_starts_clean_and_hands_back_its_old_continua
     started = await start(stores, claim("1.0"))
     answer_id = started.answers[0].answer_id
     await stores.answers.posted(answer_id, "1.1")
-    assert await stores.answers.request_stop("C1", "1.1", "Bob") == answer_id
+    assert await stores.answers.request_stop("C1", "1.1", "Bob") == StopPress(answer_id)
     await stores.answers.finish(answer_id, FinishedAnswer(AnswerStatus.STOPPED, "long"))
     await stores.answers.shown(answer_id, ["1.2", "1.3"])
 
