@@ -261,7 +261,7 @@ async def open_database(database_url: str, *, pool_size: int) -> Database:
 async def identify_bot(slack: SlackWeb) -> str:
     """The bot's user id from `auth.test`, or a `ConfigurationError` naming what to fix."""
     with slack_refusal_stops_start_up(
-        slack.client.base_url, "SLACK_BOT_TOKEN", "check the token and SLACK_API_URL"
+        slack.api_url, "SLACK_BOT_TOKEN", "check the token and SLACK_API_URL"
     ):
         return await slack.bot_user_id()
 
@@ -270,7 +270,7 @@ async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHan
     """A Socket Mode handler for the bot holding its first connection URL, or a
     `ConfigurationError` when Slack refuses SLACK_APP_TOKEN (the SDK would retry it forever)."""
     with slack_refusal_stops_start_up(
-        bot.slack.client.base_url,
+        bot.slack.api_url,
         "SLACK_APP_TOKEN",
         "set an app-level token (xapp-…) with the connections:write scope",
     ):

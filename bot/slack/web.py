@@ -205,6 +205,11 @@ class SlackWeb:
             max_kept=max_names,
         )
 
+    @property
+    def api_url(self) -> str:
+        """The Web API base URL the calls go to (SLACK_API_URL)."""
+        return self.client.base_url
+
     async def post(
         self,
         channel: str,
