@@ -50,7 +50,7 @@ from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
-from storage.database import Database, connect, connection_failure, unreachable
+from storage.database import Database, connect_once_up, connection_failure, unreachable
 from storage.inbox import EventInbox
 from storage.postgres_url import UnusableDatabaseUrl
 from storage.regeneration import RegenerationStore
@@ -86,7 +86,9 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     """Migrate the database, check the Slack token, and assemble the bot."""
     assert settings.slack_bot_token is not None
     database = await open_database(
-        settings.database_url, pool_size=settings.chorus_database_pool_size
+        settings.database_url,
+        pool_size=settings.chorus_database_pool_size,
+        wait_seconds=settings.chorus_database_wait_seconds,
     )
     web_session = open_web_session()
     web_client = make_web_client(
@@ -236,11 +238,22 @@ def authorized_as(bot_user_id: str, token: str) -> Callable[..., Awaitable[Autho
     return authorize
 
 
-async def open_database(database_url: str, *, pool_size: int) -> Database:
-    """The migrated database (at most `pool_size` connections to PostgreSQL), or a
-    `ConfigurationError` that names DATABASE_URL."""
+async def open_database(database_url: str, *, pool_size: int, wait_seconds: float) -> Database:
+    """The migrated database (at most `pool_size` connections to PostgreSQL), waited for up
+    to `wait_seconds` while it does not answer, or a `ConfigurationError` that names
+    DATABASE_URL."""
+
+    def say_waiting(error: BaseException, seconds_left: float) -> None:
+        log.warning(
+            "the database at DATABASE_URL is not answering yet (%s); trying again for %.0f s",
+            connection_failure(error),
+            seconds_left,
+        )
+
     try:
-        return await connect(database_url, pool_size=pool_size)
+        return await connect_once_up(
+            database_url, wait_seconds=wait_seconds, on_wait=say_waiting, pool_size=pool_size
+        )
     except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError):
         # ArgumentError: a driver the bot does not use; ImportError: one not installed.
         raise ConfigurationError(
@@ -251,10 +264,14 @@ async def open_database(database_url: str, *, pool_size: int) -> Database:
         raise ConfigurationError(f"Configuration error: {error}") from None
     except (DBAPIError, OSError, TimeoutError, ValueError, TypeError) as error:
         # TypeError: a URL option the driver lacks.
-        doing = "reach" if unreachable(error) else "use"
+        reason = connection_failure(error)
+        if unreachable(error):
+            waited = f"; waited {wait_seconds:g} s" if wait_seconds else ""
+            raise ConfigurationError(
+                f"Configuration error: cannot reach the database at DATABASE_URL ({reason}{waited})"
+            ) from None
         raise ConfigurationError(
-            f"Configuration error: cannot {doing} the database at DATABASE_URL "
-            f"({connection_failure(error)})"
+            f"Configuration error: cannot use the database at DATABASE_URL ({reason})"
         ) from None
 
 

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     # The most connections this replica opens to PostgreSQL (SQLite has one): replicas times
     # this must stay under the server's connection limit.
     chorus_database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1)
+    # At start-up: a database started beside the bot may take a while to answer.
+    chorus_database_wait_seconds: float = Field(default=30.0, ge=0)
     # Unset: kept until deleted. Fractions of a day are allowed (tests use seconds).
     chorus_forget_after_days: float | None = Field(default=None, gt=0)
 

@@ -108,6 +108,43 @@ async def connect(
     return database
 
 
+async def connect_once_up(
+    database_url: str,
+    *,
+    wait_seconds: float,
+    on_wait: Callable[[BaseException, float], None],
+    pool_size: int = DEFAULT_POOL_SIZE,
+) -> Database:
+    """`connect`, trying again for up to `wait_seconds` while the database is not up (yet):
+    one started beside the bot takes a while. `on_wait(error, seconds_left)` hears of the
+    first such failure; any other failure, or the last, is raised."""
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.5
+    waiting = False
+    while True:
+        try:
+            return await connect(database_url, pool_size=pool_size)
+        except Exception as error:
+            seconds_left = deadline - time.monotonic()
+            if seconds_left <= 0 or not _not_up_yet(error):
+                raise
+            if not waiting:
+                on_wait(error, seconds_left)
+                waiting = True
+        await asyncio.sleep(min(pause, seconds_left))
+        pause = min(pause * 2, 5.0)
+
+
+def _not_up_yet(error: BaseException) -> bool:
+    """Whether the database did not answer, or answered that it is starting up (or shutting
+    down, or recovering), rather than refusing what DATABASE_URL asks of it."""
+    driver_error = error.orig if isinstance(error, DBAPIError) else None
+    cause = driver_error.__cause__ if driver_error is not None else error
+    if isinstance(cause, asyncpg.CannotConnectNowError):
+        return True
+    return unreachable(error) and not _ssl_refused(cause or error)
+
+
 def connection_failure(error: BaseException) -> str:
     """Why the database could not be used, fit for the log: PostgreSQL's own words when the
     server refused (they name the database or the user, never the password), otherwise only
@@ -121,9 +158,13 @@ def connection_failure(error: BaseException) -> str:
     failure = cause or error
     if isinstance(failure, socket.gaierror):
         return "gaierror: the host name does not resolve"
-    if type(failure) is ConnectionError and "rejected SSL" in str(failure):
+    if _ssl_refused(failure):
         return "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
     return type(failure).__name__
+
+
+def _ssl_refused(failure: BaseException) -> bool:
+    return type(failure) is ConnectionError and "rejected SSL" in str(failure)
 
 
 def unreachable(error: BaseException) -> bool:

@@ -8,11 +8,13 @@ from typing import Self
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `target` from a daemon thread until `cut()`; `freeze()`
-    keeps the connections open but passes nothing more (a hung proxy, a silent partition)."""
+    """Forwards 127.0.0.1:`listen_port` (any free one by default: `port` tells) to the
+    target from a daemon thread until `cut()`; `freeze()` keeps the connections open but
+    passes nothing more (a hung proxy, a silent partition)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, listen_port: int = 0) -> None:
         self._target = (host, port)
+        self._listen_port = listen_port
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -41,7 +43,7 @@ class TcpProxy:
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._forward, "127.0.0.1", 0)
+            asyncio.start_server(self._forward, "127.0.0.1", self._listen_port)
         )
         self.port = self._server.sockets[0].getsockname()[1]
         ready.set()

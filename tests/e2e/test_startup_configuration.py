@@ -8,11 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.doubles.starting_postgres import StartingPostgres
 from tests.doubles.waiting import wait_until
 from tests.e2e.slack_views import body, wait_for_answers
 
@@ -297,18 +300,60 @@ def test_a_signal_during_start_up_stops_the_bot_in_one_line(how, slack, tmp_path
     assert "Traceback" not in said and "ERROR" not in said
 
 
-def test_a_database_that_is_down_stops_start_up_clearly(slack, tmp_path):
+def test_a_database_that_stays_down_stops_start_up_clearly_after_the_wait(slack, tmp_path):
     env = {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": "s3cr3t-signing",
         "SLACK_API_URL": slack.api_url,
         "OPENAI_API_KEY": "sk-secret-openai",
         "DATABASE_URL": "postgresql://chorus:pg-s3cr3t@127.0.0.1:9/chorus",  # nothing listens
+        "CHORUS_DATABASE_WAIT_SECONDS": "1",
     }
     result = run_until_exit(env, tmp_path)
     line = last_line_of_failed_start(result)
-    assert line.startswith("Configuration error: cannot reach the database at DATABASE_URL (")
+    assert line == (
+        "Configuration error: cannot reach the database at DATABASE_URL "
+        "(ConnectionRefusedError; waited 1 s)"
+    )
+    waiting = [said for said in result.stderr.splitlines() if "not answering yet" in said]
+    assert len(waiting) == 1, result.stderr
+    assert waiting[0].endswith(
+        "WARNING bot.app: the database at DATABASE_URL is not answering yet "
+        "(ConnectionRefusedError); trying again for 1 s"
+    )
     assert "pg-s3cr3t" not in result.stderr
+
+
+@pytest.fixture
+def starting_postgres(database_url: str) -> Iterator[StartingPostgres]:
+    """A PostgreSQL in front of the test's database that says it is starting up until it has
+    refused the bot twice."""
+    url = make_url(database_url)
+    server = StartingPostgres(url.host or "127.0.0.1", url.port or 5432).start()
+
+    def come_up_once_refused_twice() -> None:
+        wait_until(lambda: server.refused >= 2, message="the bot tries the database again")
+        server.come_up()
+
+    threading.Thread(target=come_up_once_refused_twice, daemon=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_bot_started_beside_a_postgres_still_starting_up_answers_once_it_is_up(
+    starting_postgres, start_bot, slack, events, database_url
+):
+    through = make_url(database_url).set(host="127.0.0.1", port=starting_postgres.port)
+    bot = start_bot(DATABASE_URL=through.render_as_string(hide_password=False))
+
+    events.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> up?", to=[bot.events_url])
+    answers = wait_for_answers(slack, "C0GENERAL", 3)
+    assert body(answers[0]) == "claude-test answers: Alice: up?"
+    assert (
+        "the database at DATABASE_URL is not answering yet "
+        "(CannotConnectNowError: the database system is starting up); trying again for "
+    ) in bot.logs()
 
 
 def test_a_database_url_without_async_driver_gets_one(start_bot, slack, events, database_url):
