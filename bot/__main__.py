@@ -37,6 +37,7 @@ def configure_logging(level: str) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_database_outage_in_one_line)
+        handler.addFilter(_closing_socket_in_one_line)
         handler.addFilter(slack_secrets_redacted)
     logging.getLogger("alembic.runtime.migration").addFilter(_migration_in_one_line)
     # Request lines of our own HTTP clients are noise at INFO.
@@ -66,6 +67,26 @@ def _database_outage_in_one_line(record: logging.LogRecord) -> bool:
     if error is not None and unreachable(error):
         reason = f"the database can't be reached ({connection_failure(error)})"
         record.msg, record.args = f"{record.getMessage()}: {reason}", None
+        record.exc_info = record.exc_text = None
+    return True
+
+
+def _closing_socket_in_one_line(record: logging.LogRecord) -> bool:
+    """A request handled as the Socket Mode connection closes (at shutdown, say) cannot be
+    acknowledged on it: Slack sends an event again, and it is recognised as handled. That is
+    no error with a traceback."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, ConnectionResetError) and record.getMessage().startswith(
+        "Failed to run a request listener"
+    ):
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = (
+            (
+                "handled a Socket Mode request but could not acknowledge it: the connection was "
+                "closing (Slack sends an event again, and it is not handled twice)"
+            ),
+            None,
+        )
         record.exc_info = record.exc_text = None
     return True
 

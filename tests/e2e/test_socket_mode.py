@@ -326,6 +326,7 @@ def test_a_mention_being_recorded_as_sigterm_comes_is_answered_before_the_bot_ex
         f"{model_id} answers: Alice: said as the bot stops" for model_id in MODEL_IDS
     ]
     assert socket_bot.returncode == 0
+    assert "Traceback" not in socket_bot.logs()
 
 
 @pytest.mark.parametrize(
