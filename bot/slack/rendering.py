@@ -297,9 +297,11 @@ def as_sections(message: SlackMessage) -> SlackMessage:
     """The same message with its Markdown as mrkdwn `section` blocks (read as `as_plain_text`
     reads it), its status line and buttons kept: for a Slack that refuses `markdown` blocks."""
     text, _ = _as_mrkdwn(message)
+    # Slack parses some mentions in mrkdwn text it has not been told to take verbatim: a cut
+    # inside a line makes its own pings (see `_slack_markdown_parts`), so each part is checked.
     sections = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": part}}
-        for part in split_markdown(text, SECTION_TEXT_LIMIT)
+        {"type": "section", "text": {"type": "mrkdwn", "text": neutralise_pings(part)}}
+        for part in split_markdown(text, SECTION_TEXT_LIMIT - _PINGS_A_CUT_CAN_MAKE)
         if part.strip()
     ]
     kept = [block for block in message.blocks if block["type"] != "markdown"]

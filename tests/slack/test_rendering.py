@@ -451,6 +451,18 @@ def test_a_code_block_split_across_sections_is_closed_and_reopened():
     assert all(part.startswith("```") and part.endswith("```") for part in parts)
 
 
+@pytest.mark.parametrize("before", range(2_990, 3_001))
+def test_a_cut_between_two_sections_makes_no_ping_of_inert_text(before):
+    for answer in ("x" * before + "@here and more", "-" * before + "@heresy and more"):
+        (final,) = final_messages("Claude", answer, "*Claude* · 1.0 s")
+        sections = as_sections(final)
+        parts = [b["text"]["text"] for b in sections.blocks if b["type"] == "section"]
+        assert len(parts) == 2
+        assert [neutralise_pings(part) for part in parts] == parts
+        assert list(block_problems(sections.blocks)) == []
+        assert "".join(parts).replace("\u200b", "") == answer
+
+
 @pytest.mark.parametrize(
     ("opened", "inner"),
     [("```", "```python"), ("````", "```"), ("~~~", "```"), ("```", "``` x")],
