@@ -332,4 +332,5 @@ def _shorten_mrkdwn(text: str, limit: int) -> str:
     """Escaping can make a block's worth of Markdown longer than a message's text may be."""
     if len(text) <= limit:
         return text
-    return _PARTIAL_ENTITY_AT_END.sub("", text[: limit - 1]) + "…"
+    # A cut inside a word can end the text in a ping (`@here|sy`): room for its mark too.
+    return neutralise_pings(_PARTIAL_ENTITY_AT_END.sub("", text[: limit - 2]) + "…")

@@ -463,6 +463,15 @@ def test_a_cut_between_two_sections_makes_no_ping_of_inert_text(before):
         assert "".join(parts).replace("\u200b", "") == answer
 
 
+def test_an_answer_cut_to_fit_a_plain_text_message_ends_in_no_ping():
+    for padding in range(40):
+        answer = "<" * 9_990 + "a" * padding + " @heresy"
+        (final,) = final_messages("Claude", answer, "*Claude* · 1.0 s")
+        plain = as_plain_text(final).text
+        assert len(plain) <= MESSAGE_TEXT_LIMIT
+        assert neutralise_pings(plain) == plain, plain[-30:]
+
+
 @pytest.mark.parametrize(
     ("opened", "inner"),
     [("```", "```python"), ("````", "```"), ("~~~", "```"), ("```", "``` x")],
