@@ -77,7 +77,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     elif kind == "message_delta":
         stop_reason = field(field(data, "delta", dict) or {}, "stop_reason", str)
         if stop_reason == "refusal":
-            raise Refused(f"{state.provider} refused to answer (stop reason refusal).")
+            state.refused = Refused(f"{state.provider} refused to answer (stop reason refusal).")
         # Either way the answer stops short: the output budget or the context window ran out.
         state.output_limit_reached = stop_reason in ("max_tokens", "model_context_window_exceeded")
         # The answer is whole once its stop reason came: a stream cut before `message_stop`

@@ -79,12 +79,16 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     chunk = parse_json_object(event.data)
     if chunk.get("error") is not None:
         raise error_in_stream(state.provider, chunk["error"])
-    block_reason = field(field(chunk, "promptFeedback", dict) or {}, "blockReason", str)
-    if block_reason:
-        raise Refused(f"{state.provider} refused to answer (prompt blocked: {block_reason}).")
     usage = field(chunk, "usageMetadata", dict)
     if usage is not None:
         state.count_tokens(field(usage, "promptTokenCount", int), _output_tokens(usage))
+    block_reason = field(field(chunk, "promptFeedback", dict) or {}, "blockReason", str)
+    if block_reason:
+        state.refused = Refused(
+            f"{state.provider} refused to answer (prompt blocked: {block_reason})."
+        )
+        state.complete = True
+        return ""
     candidates = field(chunk, "candidates", list)
     if candidates is None and usage is None:
         raise UnexpectedShape("a chunk without candidates")
@@ -93,7 +97,9 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     candidate = objects(candidates, "a candidate")[0]
     finish_reason = field(candidate, "finishReason", str)
     if finish_reason in REFUSAL_REASONS:
-        raise Refused(f"{state.provider} refused to answer (finish reason {finish_reason}).")
+        state.refused = Refused(
+            f"{state.provider} refused to answer (finish reason {finish_reason})."
+        )
     if finish_reason:
         state.complete = True
         state.output_limit_reached = finish_reason == "MAX_TOKENS"

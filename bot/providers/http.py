@@ -19,6 +19,7 @@ from bot.providers.base import (
     OutputLimitReached,
     ProviderError,
     ProviderTimeout,
+    Refused,
     StoppedEarly,
     StreamCut,
     StreamEvent,
@@ -50,6 +51,9 @@ class StreamState:
     """Why the provider ended the answer before it was whole, in its own words, if it did."""
     refusal: str = ""
     """What the model said declining to answer, so far (OpenAI's `delta.refusal`)."""
+    refused: Refused | None = None
+    """The model declined or its answer was blocked: raised once the usage reported after it
+    (in the same event or a later one) is read, as the tokens were spent all the same."""
     thought_chars: int = 0
     """How much reasoning the model has streamed apart from its answer (never shown): while
     it grows the model is at work, however long its first text takes."""
@@ -173,6 +177,8 @@ def _end_of_answer(state: StreamState) -> Iterator[StreamEvent]:
         raise StreamCut(stream_cut_message(state.provider))
     if state.input_tokens is not None or state.output_tokens is not None:
         yield Usage(state.input_tokens, state.output_tokens)
+    if state.refused is not None:
+        raise state.refused
     if state.output_limit_reached:
         raise OutputLimitReached(f"{state.provider} stopped at the output-token limit.")
     if state.stopped_early:

@@ -128,7 +128,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     """One `chat.completion.chunk`: text in `choices[0].delta`, usage in the last chunk."""
     if event.data == "[DONE]":
         if state.refusal:
-            raise refusal(state.provider, state.refusal)
+            state.refused = refusal(state.provider, state.refusal)
         state.complete = state.ended = True
         return ""
     chunk = parse_json_object(event.data)
@@ -149,13 +149,15 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     choice = objects(choices, "a choice")[0]
     finish_reason = field(choice, "finish_reason", str)
     if finish_reason == "content_filter":
-        raise Refused(f"{state.provider} refused to answer (finish reason content_filter).")
+        state.refused = Refused(
+            f"{state.provider} refused to answer (finish reason content_filter)."
+        )
     if finish_reason == "error":
         raise error_in_stream(state.provider, None)
     delta = field(choice, "delta", dict) or {}
     state.refusal += field(delta, "refusal", str) or ""
     if finish_reason and state.refusal:
-        raise refusal(state.provider, state.refusal)
+        state.refused = refusal(state.provider, state.refusal)
     if finish_reason:
         state.complete = True
         state.output_limit_reached = finish_reason == "length"

@@ -62,7 +62,9 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     if kind == "error":
         raise error_in_stream(state.provider, data)
     if kind == "response.refusal.done":
-        raise refusal(state.provider, field(data, "refusal", str) or "")
+        # The refusal is the whole answer; the usage follows in the final response.
+        state.refused = refusal(state.provider, field(data, "refusal", str) or "")
+        state.complete = True
     if kind in ("response.completed", "response.incomplete", "response.failed"):
         _read_final_response(required(data, "response", dict), state)
     return ""
@@ -77,6 +79,6 @@ def _read_final_response(response: dict[str, Any], state: StreamState) -> None:
         raise error_in_stream(state.provider, response.get("error"))
     reason = field(field(response, "incomplete_details", dict) or {}, "reason", str)
     if reason == "content_filter":
-        raise Refused(f"{state.provider} refused to answer (incomplete: content_filter).")
+        state.refused = Refused(f"{state.provider} refused to answer (incomplete: content_filter).")
     state.complete = state.ended = True
     state.output_limit_reached = status == "incomplete" and reason == "max_output_tokens"

@@ -187,6 +187,16 @@ async def test_refusal_stop_reason_is_refused():
     assert str(answer.error) == "Anthropic refused to answer (stop reason refusal)."
 
 
+async def test_an_answer_refused_midway_keeps_its_text_and_usage():
+    body = START + text("4 and ") + message_end("refusal", output_tokens=3) + STOP
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=25, output_tokens=3)]
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "Anthropic refused to answer (stop reason refusal)."
+
+
 async def test_max_tokens_stop_reason_keeps_the_text_and_says_where_it_stopped():
     body = START + text("4 and ") + message_end("max_tokens", output_tokens=2) + STOP
     answer = await ask(ReplayServer(body.encode()))

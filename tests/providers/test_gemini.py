@@ -155,6 +155,27 @@ async def test_blocked_finish_reasons_are_refusals(reason: str):
     assert str(answer.error) == f"Gemini refused to answer (finish reason {reason})."
 
 
+async def test_a_blocked_answer_keeps_the_usage_of_its_last_chunk():
+    body = chunk("4 and ") + chunk(finish="SAFETY", usage=FINAL_USAGE)
+    answer = await ask(ReplayServer(body.encode()))
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=5)]
+    assert isinstance(answer.error, Refused)
+
+
+async def test_a_blocked_prompt_keeps_the_prompt_tokens_counted():
+    blocked = (
+        'data: {"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},"usageMetadata":'
+        '{"promptTokenCount":9,"totalTokenCount":9},"modelVersion":"gemini-2.5-flash",'
+        '"responseId":"x"}\r\n\r\n'
+    )
+    answer = await ask(ReplayServer(blocked.encode()))
+
+    assert answer.usage == [Usage(input_tokens=9, output_tokens=None)]
+    assert isinstance(answer.error, Refused)
+
+
 @pytest.mark.parametrize(
     "reason", ["OTHER", "MALFORMED_FUNCTION_CALL", "FINISH_REASON_UNSPECIFIED"]
 )

@@ -242,6 +242,19 @@ async def test_a_refusal_is_shown_in_the_models_own_words(end: str):
     assert str(answer.error) == "OpenAI refused to answer: I'm sorry, I can't help with that."
 
 
+@pytest.mark.parametrize(
+    "ending",
+    [chunk(finish="content_filter"), refusal("I can't help with that.") + chunk(finish="stop")],
+)
+async def test_an_answer_refused_midway_keeps_its_text_and_the_usage_reported_after_it(ending: str):
+    body = chunk(role=True) + chunk("4 and ") + ending + USAGE_CHUNK + DONE
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
+    assert isinstance(answer.error, Refused)
+
+
 async def test_error_object_in_the_stream_is_mapped_by_type():
     error = (
         'data: {"error":{"message":"The server had an error while processing your request.",'

@@ -179,6 +179,22 @@ async def test_a_refusal_is_shown_in_the_models_own_words():
     assert str(answer.error) == "OpenAI refused to answer: I'm sorry, I can't help with that."
 
 
+@pytest.mark.parametrize(
+    "ending",
+    [
+        event("response.refusal.done", 5, **PLACE, refusal="I can't help with that.")
+        + ending("completed", 6),
+        ending("incomplete", 5, incomplete_details={"reason": "content_filter"}),
+    ],
+)
+async def test_an_answer_refused_midway_keeps_its_text_and_usage(ending: str):
+    answer = await ask(ReplayServer((OPENING + delta("4 and ", 4) + ending).encode()))
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=37, output_tokens=11)]
+    assert isinstance(answer.error, Refused)
+
+
 async def test_a_failed_response_is_mapped_by_its_error_code():
     failed = ending("failed", 5, error={"code": "server_error", "message": "Something broke."})
     answer = await ask(ReplayServer((OPENING + delta("4", 4) + failed).encode()))
