@@ -2,8 +2,10 @@
 
 Gemini aborts a running stream (a quota hit, an overload) by writing its error straight into
 the body, pretty-printed over many lines, with no `data:` before it; google-genai reads it by
-buffering such lines until they make a whole JSON value. The SSE rules, which httpx-sse keeps,
-skip those lines, so the answer would seem merely cut off."""
+buffering such lines until they make a whole JSON value. llama.cpp's server (builds before
+September 2025) writes an error that comes once its stream has begun on one line under a field
+SSE does not have, `error: {...}`, then `data: [DONE]`. The SSE rules, which httpx-sse keeps,
+skip those lines, so the answer would seem merely cut off, or even whole."""
 
 from __future__ import annotations
 
@@ -21,11 +23,13 @@ MAX_BARE_JSON_CHARS = 64 * 1024
 """More than any error body: past it, the lines are not JSON the server meant to send."""
 
 _SSE_FIELDS = ("data:", "event:", "id:", "retry:", ":")
+_ERROR_FIELD = "error:"
 
 
 async def events_and_bare_json(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
     """The response's events in order, a bare JSON value among them as one event more whose
-    `data` is that JSON, as if it had come in a `data:` line."""
+    `data` is that JSON, as if it had come in a `data:` line; an `error:` line as an `error`
+    event whose `data` is what follows the field name."""
     content_type = response.headers.get("content-type", "").partition(";")[0]
     if "text/event-stream" not in content_type:
         raise SSEError(f"Expected a text/event-stream response, got {content_type!r}")
@@ -41,8 +45,8 @@ async def events_and_bare_json(response: httpx.Response) -> AsyncGenerator[Serve
 
 
 class _EventLineReader:
-    """Reads one line at a time: SSE lines as httpx-sse does, and lines from one starting
-    with `{` as one bare JSON value, until they parse."""
+    """Reads one line at a time: SSE lines as httpx-sse does, an `error:` line as an event,
+    and lines from one starting with `{` as one bare JSON value, until they parse."""
 
     def __init__(self) -> None:
         self._events = SSEDecoder()
@@ -54,6 +58,8 @@ class _EventLineReader:
             # The JSON never closed, and the stream goes on: the lines are dropped, as SSE
             # would have dropped them.
             self._bare_json, self._bare_chars = [], 0
+        if not self._bare_json and line.startswith(_ERROR_FIELD):
+            return ServerSentEvent(event="error", data=line.removeprefix(_ERROR_FIELD).strip())
         if not self._bare_json and not line.lstrip().startswith("{"):
             return self._events.decode(line)
         self._bare_json.append(line)

@@ -80,7 +80,7 @@ class SseEndpoint:
     """How one provider is asked: its name in errors, the headers every request carries (the
     key among them), how its events are read, how long its first text may take, how much
     reasoning it may stream meanwhile, and whether JSON it writes outside SSE framing (Gemini's
-    errors mid-stream) is read as an event too."""
+    errors mid-stream, llama.cpp's `error:` lines) is read as an event too."""
 
     client: httpx.AsyncClient
     provider: str

@@ -51,8 +51,15 @@ class OpenAICompatibleProvider:
         self._url = f"{base_url.rstrip('/')}/chat/completions"
         headers = {**(extra_headers or {}), **bearer(api_key)}
         self.name = name or server_name(base_url)
+        # llama.cpp's server may write an error mid-stream outside SSE framing (`error: {...}`).
         self._endpoint = SseEndpoint(
-            client, self.name, headers, read_event, first_token_timeout, max_thought_chars
+            client,
+            self.name,
+            headers,
+            read_event,
+            first_token_timeout,
+            max_thought_chars,
+            bare_json_events=True,
         )
         self._alternate_turns = alternate_turns
         # Open models (local servers, OpenRouter's routes, other hosts) may think aloud in the
@@ -132,6 +139,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         state.complete = state.ended = True
         return ""
     chunk = parse_json_object(event.data)
+    if event.event == "error":  # llama.cpp's `error:` line: the error object itself
+        raise error_in_stream(state.provider, chunk)
     if chunk.get("error") is not None:
         raise error_in_stream(state.provider, chunk["error"])
     if chunk.get("object") == "error":  # vLLM sends its error response itself in the stream

@@ -298,6 +298,27 @@ async def test_a_vllm_error_response_sent_in_the_stream_is_read_as_its_error():
     )
 
 
+# llama.cpp's server (builds before September 2025) writes an error that comes once the stream
+# has begun under an `error:` field SSE does not have, then ends the stream as if whole.
+LLAMA_CPP_ERROR = (
+    'error: {"code":400,"message":"the request exceeds the available context size. try '
+    'increasing the context size or enable context shift","type":"invalid_request_error"}\n\n'
+)
+
+
+@pytest.mark.parametrize("before", ["", chunk(role=True) + chunk("4 and ")])
+async def test_an_error_llama_cpp_writes_under_an_error_field_is_that_error(before: str):
+    server = ReplayServer((before + LLAMA_CPP_ERROR + DONE).encode())
+    answer = await ask(server, base_url="http://127.0.0.1:8080/v1", api_key=None)
+
+    assert answer.text == ("4 and " if before else "")
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        "127.0.0.1:8080 rejected the request (invalid_request_error): the request exceeds the "
+        "available context size. try increasing the context size or enable context shift"
+    )
+
+
 async def test_error_finish_reason_without_an_error_object_is_a_server_error():
     answer = await ask(ReplayServer((chunk("4") + chunk(finish="error")).encode()), api_key=KEY)
 
