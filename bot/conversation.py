@@ -253,7 +253,7 @@ class Conversations:
         picks: ModelPicks,
         files_notice: str | None,
     ) -> None:
-        author = await self._web.user_name(message.user_id)
+        author = await self._web.user_name(message.user_id, known_as=message.profile_name)
         text = picks.text
 
         def choose_models(channel_models: Sequence[str] | None) -> list[str]:
@@ -341,7 +341,7 @@ class Conversations:
         handover: ThreadHandover | None,
         files_notice: str | None,
     ) -> None:
-        author = await self._web.user_name(message.user_id)
+        author = await self._web.user_name(message.user_id, known_as=message.profile_name)
         started = await self._after_earlier_messages(
             message,
             partial(

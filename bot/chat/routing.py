@@ -24,6 +24,9 @@ class IncomingMessage:
     attachments: tuple[AttachedFile, ...] = ()  # the files the person shared with it
     shared: tuple[SharedMessage, ...] = ()  # the messages the person forwarded with it
     place: str = "channel"  # what it was said in, as replies name it: channel, DM, conversation
+    # The author's name as the message's own `user_profile` gives it: Slack sends one with a
+    # message from another organisation's person (Slack Connect), whom users.info may not know.
+    profile_name: str | None = None
 
     @property
     def is_top_level(self) -> bool:

@@ -82,7 +82,16 @@ def incoming_message(
         attachments=attached_files(event.get("files")),
         shared=shared_messages(event.get("attachments")),
         place=_place(channel_id, channel_type),
+        profile_name=_profile_name(event.get("user_profile")),
     )
+
+
+def _profile_name(profile: object) -> str | None:
+    """The name a message's `user_profile` gives its author, as users.info's would read."""
+    if not isinstance(profile, dict):
+        return None
+    name = profile.get("display_name") or profile.get("real_name") or profile.get("name")
+    return str(name) if name else None
 
 
 def _place(channel_id: str, channel_type: str) -> str:

@@ -170,10 +170,11 @@ class SlackUser:
 
     name: str
     is_bot: bool
+    described: bool = True  # False: Slack would not say, and `name` is the id
 
 
 def _unknown_user(user_id: str) -> SlackUser:
-    return SlackUser(user_id, is_bot=False)
+    return SlackUser(user_id, is_bot=False, described=False)
 
 
 def _unknown_channel(channel_id: str) -> str:
@@ -350,9 +351,11 @@ class SlackWeb:
         found: dict[str, Any] = next((r for r in reactions if r.get("name") == reaction), {})
         return [str(user) for user in found.get("users") or []]
 
-    async def user_name(self, user_id: str) -> str:
-        """A person's display name; their id if Slack will not say."""
-        return (await self._users.get(user_id)).name
+    async def user_name(self, user_id: str, *, known_as: str | None = None) -> str:
+        """A person's display name; if Slack will not say, `known_as` (the name their message
+        carries), else their id."""
+        user = await self._users.get(user_id)
+        return user.name if user.described or not known_as else known_as
 
     async def is_bot(self, user_id: str) -> bool:
         """Whether a user is a bot (an app), as Slack says; not when Slack will not say."""

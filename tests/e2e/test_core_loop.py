@@ -118,6 +118,26 @@ def test_a_thread_reply_written_while_its_answer_streams_is_sent_all_of_that_ans
     ]
 
 
+def test_a_person_of_another_organisation_slack_will_not_describe_is_named_as_their_message_says(
+    bot, slack, models, events
+):
+    """Slack Connect: users.info may not know a person of the other organisation; their
+    message's `user_profile` names them. Their mention continues the channel's one chat."""
+    slack.add_user("U0ERIN", "Erin Partner", team_id="T0PARTNER", described=False)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
+
+    events.user_says(CHANNEL, "U0ERIN", f"{MENTION} and for us?", to=[bot.events_url])
+    wait_for_answers(slack, CHANNEL, 6)
+    assert models.requests_for("claude-test")[-1].turns() == [
+        ("user", "Alice: first"),
+        ("assistant", reply_of("claude-test", "Alice: first")),
+        ("user", "Erin Partner: and for us?"),
+    ]
+    assert "user_not_found" in bot.logs()
+
+
 def test_a_second_mention_gets_the_in_chat_answer_and_no_thread_turn(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} first question", to=[bot.events_url])
     claude_answer, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)

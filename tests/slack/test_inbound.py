@@ -123,6 +123,14 @@ def test_a_message_from_another_organisation_in_a_shared_channel_joins_the_same_
     assert theirs.team_id == ours.team_id == "T1"
 
 
+def test_a_message_from_another_organisation_carries_its_authors_name_from_its_profile():
+    profile = {"display_name": "", "real_name": "Erin Partner", "team": "T9PARTNER"}
+    theirs = incoming_message(event(user_profile=profile), team_id="T1", bot_user_id="U0BOT")
+    ours = incoming_message(event(), team_id="T1", bot_user_id="U0BOT")
+    assert theirs is not None and theirs.profile_name == "Erin Partner"
+    assert ours is not None and ours.profile_name is None
+
+
 def test_a_direct_message_and_a_mention_are_recognised():
     dm = incoming_message(event(channel="D1", channel_type="im"), team_id="T1", bot_user_id="U0BOT")
     assert dm is not None and dm.is_direct and not dm.mentions_bot

@@ -305,10 +305,19 @@ class SlackEmulator(BackgroundServer):
     # -- the workspace, as tests see it ----------------------------------------------------------
 
     def add_user(
-        self, user_id: str, display_name: str, is_bot: bool = False, *, bot_id: str | None = None
+        self,
+        user_id: str,
+        display_name: str,
+        is_bot: bool = False,
+        *,
+        bot_id: str | None = None,
+        team_id: str | None = None,
+        described: bool = True,
     ) -> None:
+        """A person (or bot user); `team_id`: of another organisation, in the Slack Connect
+        channels; `described=False`: one users.info answers user_not_found for."""
         name = display_name.lower().replace(" ", ".")
-        user = User(user_id, name, display_name, self.team_id, is_bot, bot_id)
+        user = User(user_id, name, display_name, team_id or self.team_id, is_bot, bot_id, described)
         with self._lock:
             self._workspace.add_user(user)
 
@@ -382,6 +391,13 @@ class SlackEmulator(BackgroundServer):
                 message["files"] = [self._share(file, author.id) for file in files]
             if forwarding is not None:
                 message["attachments"] = [self._forwarded(*forwarding)]
+            if author.team_id != self.team_id:  # of another organisation (Slack Connect)
+                message |= {
+                    "team": author.team_id,
+                    "user_team": author.team_id,
+                    "source_team": self.team_id,
+                    "user_profile": author.message_profile(),
+                }
             return copy.deepcopy(self._workspace.post(target, message, thread_ts))
 
     def _forwarded(self, channel: str, ts: str) -> dict[str, Any]:

@@ -107,7 +107,10 @@ def conversations_info(call: MethodCall) -> dict[str, Any]:
 
 
 def users_info(call: MethodCall) -> dict[str, Any]:
-    return {"user": call.workspace.user(call.text("user")).as_api()}
+    user = call.workspace.user(call.text("user"))
+    if not user.described:
+        raise SlackError("user_not_found")
+    return {"user": user.as_api()}
 
 
 def files_info(call: MethodCall) -> dict[str, Any]:

@@ -62,6 +62,23 @@ class User:
     team_id: str
     is_bot: bool = False
     bot_id: str | None = None
+    # False: users.info answers user_not_found, as Slack may for a person of another
+    # organisation in a Slack Connect channel.
+    described: bool = True
+
+    def message_profile(self) -> dict[str, Any]:
+        """The `user_profile` Slack puts on a message of a person of another organisation."""
+        return {
+            "avatar_hash": "g0000000000",
+            "image_72": "https://secure.gravatar.com/avatar/0.jpg?s=72",
+            "first_name": self.display_name.split(" ")[0],
+            "real_name": self.display_name,
+            "display_name": self.display_name,
+            "team": self.team_id,
+            "name": self.name,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+        }
 
     def as_api(self) -> dict[str, Any]:
         profile: dict[str, Any] = {
@@ -227,7 +244,7 @@ class SlackWorkspace:
         self, channel: Channel, message: dict[str, Any], thread_ts: str | None = None
     ) -> dict[str, Any]:
         """Store `message` with a new ts; as a reply when `thread_ts` names a message."""
-        stored = {"type": "message", **message, "ts": self.clock.next(), "team": self.team_id}
+        stored = {"type": "message", "team": self.team_id, **message, "ts": self.clock.next()}
         if thread_ts:
             parent = self.thread_parent(channel, thread_ts)
             stored["thread_ts"] = parent["ts"]
