@@ -58,17 +58,24 @@ class AnswerStops:
             self._streaming.pop(answer_id, None)
 
     async def press(
-        self, channel_id: str, message_ts: str, user_id: str, *, thread_ts: str | None = None
+        self,
+        channel_id: str,
+        message_ts: str,
+        user_id: str,
+        *,
+        thread_ts: str | None = None,
+        handle: str | None = None,
     ) -> None:
-        """Someone pressed Stop on the message `message_ts` (in thread `thread_ts`)."""
+        """Someone (whose Slack handle is `handle`) pressed Stop on the message `message_ts`
+        (in thread `thread_ts`)."""
         doing = "while stopping that answer"
         async with self._notices.apologising(channel_id, user_id, doing, thread_ts=thread_ts):
-            await self._press(channel_id, message_ts, user_id, thread_ts)
+            who = await self._web.user_name(user_id, known_as=handle)
+            await self._press(channel_id, message_ts, user_id, who, thread_ts)
 
     async def _press(
-        self, channel_id: str, message_ts: str, user_id: str, thread_ts: str | None
+        self, channel_id: str, message_ts: str, user_id: str, who: str, thread_ts: str | None
     ) -> None:
-        who = await self._web.user_name(user_id)
         press = await self._answers.request_stop(channel_id, message_ts, who)
         if press.answer_id is None:
             log.info("Stop pressed on %s in %s: not streaming", message_ts, channel_id)

@@ -61,7 +61,9 @@ def register_listeners(
     async def on_stop_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         press = ButtonPress.of(body)
-        stopping = stops.press(press.channel, press.ts, press.user, thread_ts=press.thread_ts)
+        stopping = stops.press(
+            press.channel, press.ts, press.user, thread_ts=press.thread_ts, handle=press.handle
+        )
         work.start(stopping, name=f"stop {press.ts}")
 
     async def on_regenerate_pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -102,6 +104,7 @@ class ButtonPress:
     ts: str
     thread_ts: str | None
     user: str
+    handle: str | None  # the presser's Slack handle, for one users.info does not describe
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> ButtonPress:
@@ -111,4 +114,5 @@ class ButtonPress:
             ts=container["message_ts"],
             thread_ts=container.get("thread_ts"),
             user=body["user"]["id"],
+            handle=body["user"].get("username") or body["user"].get("name"),
         )

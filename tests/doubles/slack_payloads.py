@@ -232,7 +232,12 @@ def block_actions(
         container["thread_ts"] = message["thread_ts"]
     return {
         "type": "block_actions",
-        "user": {"id": user["id"], "username": user["name"], "team_id": install.team_id},
+        "user": {
+            "id": user["id"],
+            "username": user["name"],
+            "name": user["name"],
+            "team_id": user["team_id"],
+        },
         "api_app_id": install.api_app_id,
         "token": install.verification_token,
         "container": container,

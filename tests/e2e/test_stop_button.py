@@ -45,6 +45,21 @@ def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, mode
     ]
 
 
+def test_a_person_slack_will_not_describe_is_named_by_the_handle_their_press_carries(
+    bot, slack, models, events
+):
+    """Someone of another organisation (Slack Connect), whom users.info does not know."""
+    slack.add_user("U0ERIN", "Erin Partner", team_id="T0PARTNER", described=False)
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} a long story please", to=[bot.events_url])
+    streaming = streaming_first_answer(slack, CHANNEL)
+
+    events.user_clicks(CHANNEL, streaming["ts"], STOP, "U0ERIN", to=bot.events_url)
+
+    claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert "Stopped by erin.partner" in status_line(claude)
+
+
 def test_stop_pressed_through_another_replica_stops_the_answer(start_bot, slack, models, events):
     stream_slowly(models, "claude-test")
     streaming_replica, other_replica = start_bot(), start_bot()
