@@ -41,7 +41,12 @@ from bot.model_requests import ModelRequests
 from bot.slack.inbound import FileSource, ReadableMessage, readable_message
 from bot.slack.notices import Notices, something_went_wrong
 from bot.slack.web import SlackWeb
-from storage.conversations import ConversationStore, EarlierMessageUnrecorded, Revision
+from storage.conversations import (
+    ConversationStore,
+    EarlierMessageUnrecorded,
+    Revision,
+    Unpinned,
+)
 from storage.reply_threads import ParentAnswer, ThreadReply
 from storage.rows import MessageClaim, NewAnswer, SaidAt
 
@@ -174,16 +179,27 @@ class Conversations:
         if unpinned is None:
             return
         log.info("in-chat choice of answer %s undone by %s", parent.answer_id, user_id)
-        name = self._catalog.get(parent.model).display_name
-        now = unpinned.now_in_chat
-        instead = f"{self._catalog.get(now).display_name}'s answer" if now else "no answer"
-        once = ", once it is written" if unpinned.being_written else ""
         await self._notices.tell(
             channel_id,
             user_id,
-            f"{name}'s answer is no longer In Chat: later messages in this chat will see "
-            f"{instead} instead{once}.",
+            self._unpinned_note(parent, unpinned),
             thread_ts=parent.post_thread_ts,
+        )
+
+    def _unpinned_note(self, parent: ParentAnswer, unpinned: Unpinned) -> str:
+        """What the person who undid a pick is told: which answer later rounds see now."""
+        name = self._catalog.get(parent.model).display_name
+        now = unpinned.now_in_chat
+        once = ", once it is written" if unpinned.being_written else ""
+        if now == parent.model:  # a round has one answer per model: the usual choice is this one
+            return (
+                f"{name}'s answer stays In Chat without the pushpin: it is the round's usual "
+                f"choice, so later messages in this chat will see it{once}."
+            )
+        instead = f"{self._catalog.get(now).display_name}'s answer" if now else "no answer"
+        return (
+            f"{name}'s answer is no longer In Chat: later messages in this chat will see "
+            f"{instead} instead{once}."
         )
 
     async def apologise(self, message: IncomingMessage) -> None:

@@ -9,7 +9,7 @@ import httpx
 from tests.doubles.model_servers import ModelFault, ModelScript, RecordedRequest
 from tests.doubles.slack_emulator import OTHER_BOT_USER_ID
 from tests.doubles.waiting import wait_until
-from tests.e2e.answer_buttons import SLOW_REPLY, oversized_gpt_answer, stream_slowly
+from tests.e2e.answer_buttons import SLOW_REPLY, STOP, oversized_gpt_answer, stream_slowly
 from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
     answers_in,
@@ -620,6 +620,33 @@ def test_a_pick_undone_while_the_first_model_still_writes_names_its_answer(
     )
     claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
     assert_the_next_round_sees(claude_answer, bot, slack, models, events)
+
+
+def test_a_pick_undone_on_the_answer_the_usual_choice_falls_to_says_it_stays_in_chat(
+    bot, slack, models, events
+):
+    """GPT's answer was picked while Claude's still streamed; Claude's was stopped since, so
+    GPT's is the usual choice too: taking the pushpin off leaves it In Chat, and says so."""
+    stream_slowly(models, "claude-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    wait_until(lambda: len(answers_in(slack, CHANNEL)) == 3, message="placeholders")
+    claude_answer, gpt_answer, _ = answers_in(slack, CHANNEL)
+    wait_until(lambda: is_final(answers_in(slack, CHANNEL)[1]), message="GPT's answer")
+    events.user_reacts(CHANNEL, gpt_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pick is confirmed")
+    events.user_clicks(CHANNEL, claude_answer["ts"], STOP, ALICE, to=bot.events_url)
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+
+    events.user_unreacts(CHANNEL, gpt_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="undone")
+    assert slack.calls_for("chat.postEphemeral")[1].params["text"] == (
+        "GPT-test's answer stays In Chat without the pushpin: it is the round's usual choice, "
+        "so later messages in this chat will see it."
+    )
+    assert marked_in_chat(slack, CHANNEL) == ["GPT-test"]
+    models.script("claude-test", ModelScript())
+    assert_the_next_round_sees(gpt_answer, bot, slack, models, events)
 
 
 def test_a_pushpin_on_a_continuation_of_an_answer_says_where_to_put_it(bot, slack, models, events):
