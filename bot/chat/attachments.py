@@ -219,9 +219,10 @@ def unread_files_notice(names: Sequence[str]) -> str | None:
 def _not_utf8_notice(names: Sequence[str]) -> str | None:
     if not names:
         return None
+    it = _it_or_them(names)
     return (
         f"The models were told of {_listed(names)} but not shown the text, which is not "
-        f"UTF-8: save {_it_or_them(names)} as UTF-8 to share it."
+        f"UTF-8: save {it} as UTF-8 to share {it}."
     )
 
 

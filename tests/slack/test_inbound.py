@@ -232,7 +232,7 @@ async def test_attached_text_files_are_read_and_ones_not_utf8_said_so(files):
     )
     assert readable.files_notice == (
         "The models were told of `data.txt`, `export.csv` but not shown the text, which is "
-        "not UTF-8: save them as UTF-8 to share it."
+        "not UTF-8: save them as UTF-8 to share them."
     )
     assert "download" not in readable.files_notice
 
