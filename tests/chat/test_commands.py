@@ -73,3 +73,11 @@ def test_help_names_the_place_it_is_read_in():
     home = help_text(("claude",), None)
     assert "`/chorus models` shows a channel's models" in home
     assert "this " not in home
+
+
+def test_help_writes_the_in_chat_mark_as_answers_show_it():
+    """Slack shows an emoji's `:name:` in code, not the emoji: the mark is written as the
+    status line under an answer (and the Home tab beside the help) has it."""
+    text = help_text(("claude",))
+    assert "marked :pushpin: In Chat under it" in text
+    assert "`:pushpin:" not in text
