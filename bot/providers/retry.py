@@ -58,7 +58,12 @@ def _saying_when(error: ProviderError) -> ProviderError:
 
 
 def _duration(seconds: float) -> str:
-    return f"{math.ceil(seconds)} s" if seconds < 120 else f"{math.ceil(seconds / 60)} min"
+    """A wait as a person reads it: a day's quota in hours, not hundreds of minutes."""
+    if seconds < 120:
+        return f"{math.ceil(seconds)} s"
+    if seconds <= 7200:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{math.ceil(seconds / 3600)} h"
 
 
 async def stream_with_retries(

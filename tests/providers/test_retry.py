@@ -158,7 +158,9 @@ async def test_a_rate_limit_asking_for_exactly_the_longest_wait_is_waited_out(mo
     assert delays == [30]
 
 
-@pytest.mark.parametrize(("retry_after", "when"), [(600, "10 min"), (45, "45 s")])
+@pytest.mark.parametrize(
+    ("retry_after", "when"), [(600, "10 min"), (45, "45 s"), (7200, "120 min"), (27_000, "8 h")]
+)
 async def test_a_rate_limit_longer_than_the_bot_waits_ends_at_once_saying_when(
     models, retry_after: int, when: str
 ):
