@@ -108,7 +108,7 @@ class ChorusCommands:
     async def _describe_models(self, team_id: str, channel_id: str, place: str) -> str:
         names = await self._channels.models(team_id, channel_id)
         chosen = [spec for name in names or [] if (spec := self._catalog.find(name))]
-        where = f"set for this {place}" if chosen else "the workspace default"
+        where = "its own list" if chosen else "the workspace default"
         listed = self._list(chosen or list(self._catalog))
         return f"Models in this {place} ({where}): {listed}."
 

@@ -59,7 +59,9 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
     assert reply["text"] == (
         "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`)."
     )
-    assert "set for this channel" in run(events, bot, "models")["text"]
+    assert run(events, bot, "models")["text"] == (
+        "Models in this channel (its own list): Gemini Test (`+gemini`), Claude Test (`+claude`)."
+    )
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} who answers?", to=[bot.events_url])
     answers = wait_for_answers(slack, CHANNEL, 2)
@@ -92,7 +94,9 @@ def test_commands_in_a_direct_message_speak_of_the_dm_not_a_channel(bot, slack, 
     assert run(events, bot, "models gemini", where=DM)["text"] == (
         "Models in this DM are now: Gemini Test (`+gemini`)."
     )
-    assert "(set for this DM)" in run(events, bot, "models", where=DM)["text"]
+    assert run(events, bot, "models", where=DM)["text"] == (
+        "Models in this DM (its own list): Gemini Test (`+gemini`)."
+    )
     assert run(events, bot, "models default", where=DM)["text"].startswith(
         "This DM now uses the default models:"
     )
