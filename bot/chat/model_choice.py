@@ -102,14 +102,17 @@ class ThreadHandover:
         """What the person is told of the handover; `had`: the model (its name) the thread
         had before, when known."""
         model = f"*{self.model.display_name}*"
+        answers = (
+            f"{model} answers in this thread already"
+            if had == self.model.name
+            else f"from now on {model} answers in this thread"
+        )
         if not self.not_asked:
-            if had == self.model.name:
-                return f"{model} answers in this thread already."
-            return f"From now on {model} answers in this thread."
+            return f"{answers[0].upper()}{answers[1:]}."
         others = " or ".join(f"*{spec.display_name}*" for spec in self.not_asked)
         return (
-            f"A thread goes on with one model: from now on {model} answers in this thread, "
-            f"not {others}. To ask several models at once, ask me outside this thread."
+            f"A thread goes on with one model: {answers}, not {others}. To ask several models "
+            "at once, ask me outside this thread."
         )
 
 

@@ -118,6 +118,11 @@ def test_several_aliases_in_a_thread_are_told_a_thread_goes_on_with_one_model():
         "thread, not *GPT-5.1* or *Gemini 2.5 Pro*. To ask several models at once, ask me "
         "outside this thread."
     )
+    assert handover.note(had="anthropic:claude-sonnet-4-5") == (
+        "A thread goes on with one model: *Claude Sonnet 4.5* answers in this thread already, "
+        "not *GPT-5.1* or *Gemini 2.5 Pro*. To ask several models at once, ask me outside "
+        "this thread."
+    )
 
 
 def test_models_are_found_by_alias_model_id_or_full_name():
