@@ -53,6 +53,14 @@ class AnswerTooLong(Exception):
         super().__init__(f"The answer passed {limit:,} characters, the most Chorus shows.")
 
 
+class AnswerUnshowable(Exception):
+    """Slack refuses the answer's message for good (deleted, its channel archived, the bot
+    removed from it…): nobody would see the rest, so the model is not kept writing it."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"Slack refused this answer's message ({code}).")
+
+
 STOPPED_AS_DELETED = "Stopped: the message it answers was deleted"
 
 
@@ -178,6 +186,9 @@ class AnswerRunner:
         except AnswerTooLong as too_long:
             log.warning("%s's answer %s was too long: cut off", job.spec.name, job.answer_id)
             return await self._end(job, progress, AnswerStatus.CUT_OFF, str(too_long))
+        except AnswerUnshowable as unshowable:
+            log.warning("answer %s by %s stopped: %s", job.answer_id, job.spec.name, unshowable)
+            return await self._end(job, progress, progress.failed_status, str(unshowable))
         except MessageWithdrawn as withdrawn:
             log.info("answer %s not written: its message was deleted", job.answer_id)
             return await self._end(job, progress, AnswerStatus.FAILED, str(withdrawn))
@@ -237,6 +248,8 @@ class AnswerRunner:
                     progress.text = progress.text[: self._max_answer_chars]
                     raise AnswerTooLong(self._max_answer_chars)
                 job.message.show(progress.text)
+                if job.message.refused is not None:
+                    raise AnswerUnshowable(job.message.refused)
                 if time.monotonic() - last_saved >= self._save_interval:
                     last_saved = await self._save(job, progress)
 

@@ -23,7 +23,14 @@ from bot.slack.rendering import (
     placeholder_message,
     streaming_message,
 )
-from bot.slack.web import Identity, MessageTag, SlackWeb, refused_for_good, slack_error_code
+from bot.slack.web import (
+    Identity,
+    MessageTag,
+    SlackWeb,
+    answered_as_slack,
+    refused_for_good,
+    slack_error_code,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +109,9 @@ async def _in_blocks_or_plain(
             return await send(shown)
         except SlackApiError as error:
             code = slack_error_code(error)
-            log.error("%s in %s failed: %s", what, form, code)
             if code not in _BLOCKS_REFUSED:
-                raise
+                raise  # the caller says what it means for the answer
+            log.error("%s in %s failed: %s", what, form, code)
     return await send(as_plain_text(message))
 
 
@@ -143,6 +150,9 @@ class AnswerMessage:
         self._left_over: list[str] = []  # continuations of an earlier text Slack kept
         self._edits_until = math.inf  # by the monotonic clock; see `allow_edits_until`
         self._edits_allowed = asyncio.Event()
+        # Slack's code, once a streaming edit met a refusal its final text would meet too
+        # (the message deleted, the channel archived, the bot removed from it…).
+        self.refused: str | None = None
 
     async def post_placeholder(self) -> None:
         self.ts = await self._web.post(
@@ -278,12 +288,12 @@ class AnswerMessage:
                 await self._web.update(self.channel, self.ts, streaming, identity=self._identity)
                 self._shown = text
             except SlackApiError as error:
-                log.warning(
-                    "streaming update of %s in %s failed: %s",
-                    self.ts,
-                    self.channel,
-                    slack_error_code(error),
-                )
+                code = slack_error_code(error)
+                log.warning("streaming update of %s in %s failed: %s", self.ts, self.channel, code)
                 if refused_for_good(error):
-                    return  # the message is gone: no more streaming edits
+                    # The final text has other forms to try; a page not from Slack (a proxy's)
+                    # says too little of the message to give up on the answer.
+                    if code not in _BLOCKS_REFUSED and answered_as_slack(error):
+                        self.refused = code
+                    return  # no more streaming edits
             self._last_update = time.monotonic()

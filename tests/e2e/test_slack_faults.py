@@ -18,6 +18,7 @@ from tests.e2e.slack_views import (
     status_line,
     wait_for_answers,
 )
+from tests.e2e.stored_answers import saved_texts
 
 
 def test_rate_limited_updates_are_retried_and_the_final_text_lands(bot, slack, models, events):
@@ -274,6 +275,27 @@ def test_an_answer_whose_message_was_deleted_is_not_retried_forever(
     time.sleep(3)  # recovery sweeps every 0.25 s here
     assert edits() == settled
     assert settled <= 3  # streaming edits stop at the first refusal too
+
+
+def test_a_model_is_stopped_once_slack_refuses_its_message_for_good(
+    start_bot, slack, models, events, database_url
+):
+    """Nobody can see the rest: the model is not kept writing it (and billing for it)."""
+    reply = "word " * 400  # 40 s at this pace
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=5, chunk_delay=0.1))
+    bot = start_bot()
+    ask(bot, events, "+claude hello")
+    placeholder = wait_until(
+        lambda: (shown := answers_in(slack, CHANNEL)) and shown[0], message="the placeholder"
+    )
+    wait_until(lambda: slack.calls_for("chat.update"), message="a streaming edit")
+    slack.delete_message(CHANNEL, placeholder["ts"])  # an admin deletes it mid-answer
+
+    given_up = "cannot be shown in C0GENERAL (message_not_found): given up"
+    wait_until(lambda: given_up in bot.logs(), message="the answer given up")
+    (saved,) = saved_texts(database_url)
+    assert reply.startswith(saved) and len(saved) < len(reply) / 2
+    assert "Traceback" not in bot.logs() and " ERROR " not in bot.logs()
 
 
 def test_a_final_edit_the_workspace_refuses_is_given_up_not_retried_forever(
