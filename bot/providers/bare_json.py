@@ -13,11 +13,12 @@ import json
 from collections.abc import AsyncGenerator
 
 import httpx
-from httpx_sse import ServerSentEvent, SSEError
+from httpx_sse import ServerSentEvent
 
-# httpx-sse reads SSE lines only inside `EventSource.aiter_sse`; these are the decoders it
-# uses there (stable within the `<0.5` pin), so events are framed exactly as it frames them.
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+# The decoder httpx-sse uses in `EventSource.aiter_sse` (stable within the `<0.5` pin).
+from httpx_sse._decoders import SSEDecoder
+
+from bot.providers.event_stream import check_event_stream, event_stream_lines
 
 MAX_BARE_JSON_CHARS = 64 * 1024
 """More than any error body: past it, the lines are not JSON the server meant to send."""
@@ -30,16 +31,9 @@ async def events_and_bare_json(response: httpx.Response) -> AsyncGenerator[Serve
     """The response's events in order, a bare JSON value among them as one event more whose
     `data` is that JSON, as if it had come in a `data:` line; an `error:` line as an `error`
     event whose `data` is what follows the field name."""
-    content_type = response.headers.get("content-type", "").partition(";")[0]
-    if "text/event-stream" not in content_type:
-        raise SSEError(f"Expected a text/event-stream response, got {content_type!r}")
-    lines = SSELineDecoder()
+    check_event_stream(response)
     reader = _EventLineReader()
-    async for text in response.aiter_text():
-        for line in lines.decode(text):
-            if (event := reader.read(line)) is not None:
-                yield event
-    for line in lines.flush():
+    async for line in event_stream_lines(response):
         if (event := reader.read(line)) is not None:
             yield event
 

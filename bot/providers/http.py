@@ -28,6 +28,7 @@ from bot.providers.base import (
     Usage,
 )
 from bot.providers.errors import error_for_response
+from bot.providers.event_stream import EventTooLarge, server_sent_events
 from bot.providers.json_fields import UnexpectedShape
 from bot.providers.text_mending import TextMender
 
@@ -272,10 +273,16 @@ async def _post_for_events(
             if not response.is_success:
                 await response.aread()
                 raise error_for_response(provider, response)
-            read = events_and_bare_json(response) if bare_json_events else source.aiter_sse()
+            read = (
+                events_and_bare_json(response) if bare_json_events else server_sent_events(response)
+            )
             async with aclosing(read) as events:
                 async for event in events:
                     yield event
+    except EventTooLarge as error:
+        raise MalformedStream(
+            f"{provider} sent a stream that could not be read ({error})."
+        ) from error
     # httpx-sse's SSEError is a TransportError, so it must be caught before those.
     except SSEError as error:
         raise MalformedStream(f"{provider} did not answer with an event stream.") from error

@@ -29,16 +29,22 @@ JSON = {"content-type": "application/json"}
 
 # Long enough for any answer here, short enough that one that hangs fails the test quickly.
 ANSWER_PATIENCE_SECONDS = 5.0
+# What stands for "forever" in a body that never ends: far more than the bot ever reads of one.
+ENDLESS_BYTES = 256 * 1024 * 1024
 
 
 class _Chunks(httpx.AsyncByteStream):
-    """A response body sent in pieces, then optionally failing (a dropped connection) or
-    hanging (a server that keeps the stream open)."""
+    """A response body sent in pieces, then optionally failing (a dropped connection),
+    hanging (a server that keeps the stream open) or repeating a piece for as long as it is
+    read (up to `ENDLESS_BYTES`, counted in `server.endless_bytes_sent`)."""
 
-    def __init__(self, chunks: Sequence[bytes], then: Exception | None, hang: bool) -> None:
+    def __init__(
+        self, chunks: Sequence[bytes], then: Exception | None, hang: bool, server: ReplayServer
+    ) -> None:
         self._chunks = chunks
         self._then = then
         self._hang = hang
+        self._server = server
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self._chunks:
@@ -47,6 +53,10 @@ class _Chunks(httpx.AsyncByteStream):
             raise self._then
         if self._hang:
             await asyncio.Event().wait()
+        repeated = self._server.then_repeat
+        while repeated and self._server.endless_bytes_sent < ENDLESS_BYTES:
+            self._server.endless_bytes_sent += len(repeated)
+            yield repeated
 
 
 @dataclass
@@ -60,6 +70,8 @@ class ReplayServer:
     fail_after_body: Exception | None = None
     fail_before_response: Exception | None = None
     hang_after_body: bool = False
+    then_repeat: bytes = b""  # sent again and again after `body`, as long as it is read
+    endless_bytes_sent: int = 0
     read_timeout: float = 5.0  # httpx's default
     requests: list[httpx.Request] = field(default_factory=list)
 
@@ -85,7 +97,7 @@ class ReplayServer:
         return httpx.Response(
             self.status,
             headers=self.headers,
-            stream=_Chunks(pieces, self.fail_after_body, self.hang_after_body),
+            stream=_Chunks(pieces, self.fail_after_body, self.hang_after_body, self),
         )
 
 

@@ -511,6 +511,39 @@ async def test_a_body_that_does_not_decode_is_malformed():
     assert str(answer.error) == "OpenAI sent a stream that could not be decoded."
 
 
+# Each provider's first text, after which its server goes on sending without end.
+FIRST_TEXT = {
+    "OpenAI": b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
+    "Anthropic": (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+    ),
+    "Gemini": (
+        b'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"}}]}\r\n\r\n'
+    ),
+}
+# What is sent after it: a line that never ends, or an event whose lines never do.
+ENDLESS = {
+    "one line": (b"data: ", b"x" * 65536),
+    "one event": (b"", b"data: " + b"x" * 1018 + b"\n"),
+}
+
+
+@pytest.mark.parametrize("provider", ["OpenAI", "Anthropic", "Gemini"])
+@pytest.mark.parametrize("endless", ENDLESS, ids=str)
+async def test_an_event_that_never_ends_is_not_read_forever(provider, endless):
+    opening, repeated = ENDLESS[endless]
+    server = ReplayServer(FIRST_TEXT[provider] + opening, then_repeat=repeated)
+    answer = await ask(provider, server)
+
+    assert answer.text == "Hi"
+    assert isinstance(answer.error, MalformedStream)
+    assert str(answer.error) == (
+        f"{provider} sent a stream that could not be read (an event over 8 MB long)."
+    )
+    assert server.endless_bytes_sent < 9 * 1024 * 1024, "the bot stopped reading it"
+
+
 async def test_read_timeout_mid_stream_keeps_the_text():
     body = 'data: {"candidates":[{"content":{"parts":[{"text":"4"}],"role":"model"}}]}\r\n\r\n'
     server = ReplayServer(body.encode(), fail_after_body=httpx.ReadTimeout("timed out"))
