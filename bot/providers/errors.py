@@ -26,6 +26,8 @@ from bot.providers.base import (
 )
 
 MAX_DETAIL_CHARS = 200
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""More than any provider's error body: what a server sends past it is not read."""
 _UNSERVED_REGION = "unsupported_country_region_territory"
 # A URL in a transport error's text (it may carry a user and password, or a key).
 _URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://\S+")
@@ -72,9 +74,10 @@ _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
 SYSTEM_ROLE_REFUSED = re.compile(r"system role|roles must alternate", re.IGNORECASE)
 
 
-def error_for_response(provider: str, response: httpx.Response) -> ProviderError:
-    """The error for a non-2xx answer, read from the provider's JSON error body if it sent one."""
-    error = _error_object(response.content)
+def error_for_response(provider: str, response: httpx.Response, body: bytes) -> ProviderError:
+    """The error for a non-2xx answer, read from the provider's JSON error `body` (the start
+    of it, `error_body`) if it sent one."""
+    error = _error_object(body)
     status = response.status_code
     # Gemini answers a bad API key with 400 INVALID_ARGUMENT; it is still an authentication error.
     if _has_detail(error, "reason", "API_KEY_INVALID"):
@@ -105,6 +108,17 @@ def error_for_response(provider: str, response: httpx.Response) -> ProviderError
             status=status,
         )
     return error_for_status(provider, status, detail, retry_after=retry_after)
+
+
+async def error_body(response: httpx.Response) -> bytes:
+    """The start of an error's body, up to `MAX_ERROR_BODY_BYTES`: a server that sends one
+    without end is not read to its end (the connection is dropped instead)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= MAX_ERROR_BODY_BYTES:
+            break
+    return bytes(body[:MAX_ERROR_BODY_BYTES])
 
 
 def error_in_stream(provider: str, error: object) -> ProviderError:

@@ -27,7 +27,7 @@ from bot.providers.base import (
     ThoughtTooLong,
     Usage,
 )
-from bot.providers.errors import error_for_response
+from bot.providers.errors import error_body, error_for_response
 from bot.providers.event_stream import EventTooLarge, server_sent_events
 from bot.providers.json_fields import UnexpectedShape
 from bot.providers.text_mending import TextMender
@@ -271,8 +271,7 @@ async def _post_for_events(
         ) as source:
             response = source.response
             if not response.is_success:
-                await response.aread()
-                raise error_for_response(provider, response)
+                raise error_for_response(provider, response, await error_body(response))
             read = (
                 events_and_bare_json(response) if bare_json_events else server_sent_events(response)
             )

@@ -544,6 +544,15 @@ async def test_an_event_that_never_ends_is_not_read_forever(provider, endless):
     assert server.endless_bytes_sent < 9 * 1024 * 1024, "the bot stopped reading it"
 
 
+async def test_an_error_body_that_never_ends_is_not_read_forever():
+    server = ReplayServer(b'{"error": "', status=500, headers=JSON, then_repeat=b"x" * 65536)
+    answer = await ask("OpenAI", server)
+
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "OpenAI had a server error (HTTP 500)."
+    assert server.endless_bytes_sent < 1024 * 1024, "the bot read the start of it, then let go"
+
+
 async def test_read_timeout_mid_stream_keeps_the_text():
     body = 'data: {"candidates":[{"content":{"parts":[{"text":"4"}],"role":"model"}}]}\r\n\r\n'
     server = ReplayServer(body.encode(), fail_after_body=httpx.ReadTimeout("timed out"))
