@@ -221,17 +221,18 @@ async def readable_message(
 ) -> ReadableMessage:
     """The message's text as a person reads it (`readable_text`), then the messages forwarded
     with it, then the text files attached to it, and a note naming the files the models are
-    not shown (so they do not answer as if they had seen them)."""
+    not shown (so they do not answer as if they had seen them). Without NUL characters (a
+    UTF-16 file may hold them): they are no text, and PostgreSQL cannot store them."""
     text = await readable_text(message.text, bot_user_id=bot_user_id, names=names)
     if message.shared:
         shares = [await _readable_share(shared, bot_user_id, names) for shared in message.shared]
         text = with_shared_messages(text, shares)
     if not message.attachments:
-        return ReadableMessage(text)
+        return ReadableMessage(text.replace("\x00", ""))
     described = await asyncio.gather(*(files.describe(file) for file in message.attachments))
     planned = files_to_read(described)
     outcomes = await asyncio.gather(*(_read(file, files) for file in planned))
-    return ReadableMessage(with_files(text, outcomes), files_notice(outcomes))
+    return ReadableMessage(with_files(text, outcomes).replace("\x00", ""), files_notice(outcomes))
 
 
 async def _readable_share(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+
 from tests.doubles import SharedFile
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
@@ -31,6 +33,18 @@ def test_a_text_file_reaches_every_model_and_an_image_is_named(bot, slack, model
         assert request.turns() == [("user", expected)]
     (download,) = slack.file_downloads()
     assert download.authorized and download.path.endswith("/add.py")
+
+
+def test_a_file_with_a_nul_character_is_answered_without_it(bot, slack, models, events):
+    # A UTF-16 file may hold U+0000, which PostgreSQL cannot store in text.
+    data = codecs.BOM_UTF16_LE + "a,b\x00\r\n1,2\r\n".encode("utf-16-le")
+    alice_asks_with(bot, slack, events, "sum?", SharedFile("t.csv", data, mimetype="text/csv"))
+
+    (request,) = models.requests_for("claude-test")
+    assert request.turns() == [
+        ("user", "Alice: sum?\n[attached file: t.csv]\n```\na,b\r\n1,2\n```")
+    ]
+    assert "Traceback" not in bot.logs()
 
 
 def test_a_file_from_another_organisation_is_looked_up_and_read(bot, slack, models, events):
