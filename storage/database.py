@@ -227,6 +227,7 @@ class SQLiteDatabase(Database):
             url.set(drivername="sqlite"),
             connect_args={"timeout": 30, "check_same_thread": False},
             poolclass=StaticPool,  # the one connection, kept (an in-memory database too)
+            hide_parameters=True,  # a failed statement's error is logged: not what was said
         )
         _make_sqlite_transactions_immediate(self._engine)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
@@ -282,6 +283,7 @@ class PostgresDatabase(Database):
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
+            hide_parameters=True,  # a failed statement's error is logged: not what was said
         )
         if "idle_in_transaction_session_timeout" not in connect_args.get("server_settings", {}):
             _end_transactions_left_idle(self._engine.sync_engine)

@@ -47,6 +47,22 @@ async def test_a_transaction_that_raises_writes_nothing_and_its_error_reaches_th
     await database.close()
 
 
+def _record_twice(session: Session, payload: dict[str, str]) -> None:
+    for _ in range(2):
+        session.add(HandledEvent(event_id="E1", payload=payload, owner="r", heartbeat_at=0.0))
+        session.flush()
+
+
+async def test_a_failed_statement_s_error_does_not_quote_what_was_said(database_url):
+    """Such an error is logged with its traceback: the log keeps nothing people said."""
+    database = await connect(database_url)
+    with pytest.raises(DBAPIError) as failed:
+        await database.run(_record_twice, {"text": "my salary is 93k"})
+    await database.close()
+
+    assert "93k" not in str(failed.value)
+
+
 async def test_concurrent_transactions_all_commit_and_on_sqlite_run_one_at_a_time(database_url):
     database = await connect(database_url)
     seen = await asyncio.gather(
