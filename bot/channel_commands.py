@@ -51,7 +51,7 @@ class ChorusCommands:
         try:
             return await self._carry_out(team_id, channel_id, user_id, text, place)
         except Exception:
-            log.exception("/chorus %r in %s failed", text[:100], channel_id)
+            log.exception("/chorus %s in %s failed", _command_name(text), channel_id)
             return CommandReply(something_went_wrong(f"with {quoted('/chorus ' + text)}"))
 
     async def _carry_out(
@@ -116,3 +116,10 @@ class ChorusCommands:
         return ", ".join(
             f"{spec.display_name} (`+{self._catalog.alias_of(spec)}`)" for spec in specs
         )
+
+
+def _command_name(text: str) -> str:
+    """The command's name, for the log: what follows it (a prompt) is what people said, and
+    so is a word that is no command."""
+    verb = (text.split(maxsplit=1) or ["help"])[0].lower()
+    return verb if verb in ("new", "models", "prompt", "help") else "(not a command)"

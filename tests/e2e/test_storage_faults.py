@@ -63,6 +63,22 @@ def test_a_chorus_command_the_database_refuses_is_apologised_for_in_its_reply(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_failed_chorus_command_is_logged_without_what_it_said(start_bot, events, database_url):
+    bot = start_bot(LOG_LEVEL="INFO")  # at DEBUG the Slack libraries log requests, texts too
+    refuse(
+        database_url,
+        "CREATE TRIGGER refuse_prompts BEFORE INSERT ON channel_prompts "
+        "BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END",
+    )
+    prompt = "Our launch is codenamed Bluebird"
+    reply = events.user_runs_command(CHANNEL, ALICE, f"prompt {prompt}", to=bot.events_url)
+
+    assert "something went wrong on my side" in reply.json()["text"]
+    assert "/chorus prompt in C0GENERAL failed" in bot.logs()
+    assert "Bluebird" not in bot.logs()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_regeneration_the_database_refuses_is_apologised_for(bot, slack, events, database_url):
     events.user_says(CHANNEL, ALICE, f"{MENTION} name a bakery", to=[bot.events_url])
     claude, *_ = wait_for_answers(slack, CHANNEL, 3)
