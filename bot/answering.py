@@ -188,7 +188,7 @@ class AnswerRunner:
             return await self._end(job, progress, AnswerStatus.CUT_OFF, str(too_long))
         except AnswerUnshowable as unshowable:
             log.warning("answer %s by %s stopped: %s", job.answer_id, job.spec.name, unshowable)
-            return await self._end(job, progress, progress.failed_status, str(unshowable))
+            return await self._end(job, progress, AnswerStatus.STOPPED, str(unshowable))
         except MessageWithdrawn as withdrawn:
             log.info("answer %s not written: its message was deleted", job.answer_id)
             return await self._end(job, progress, AnswerStatus.FAILED, str(withdrawn))

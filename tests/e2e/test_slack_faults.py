@@ -293,6 +293,7 @@ def test_a_model_is_stopped_once_slack_refuses_its_message_for_good(
 
     given_up = "cannot be shown in C0GENERAL (message_not_found): given up"
     wait_until(lambda: given_up in bot.logs(), message="the answer given up")
+    assert "answer 1 by anthropic:claude-test in C0GENERAL: stopped" in bot.logs()
     (saved,) = saved_texts(database_url)
     assert reply.startswith(saved) and len(saved) < len(reply) / 2
     assert "Traceback" not in bot.logs() and " ERROR " not in bot.logs()
