@@ -86,6 +86,24 @@ async def test_streaming_edits_are_coalesced_to_the_newest_text(web):
     assert is_final(emulator.message(CHANNEL, message.ts))
 
 
+async def test_a_streaming_edit_waits_out_the_update_interval_after_the_last_one(web):
+    # The coalescing above happens within one turn of the event loop, interval or not; here
+    # new text comes after an edit went out, and waits its slot (which the final edit takes).
+    slack, emulator = web
+    message = claude_answer(slack, update_interval=60)
+    await message.post_placeholder()
+    message.show("the first words")
+    await edits_reach(emulator, 1)
+    message.show("the first words and more")
+    await asyncio.sleep(0.2)
+    assert len(emulator.calls_for("chat.update")) == 1, "an edit went out before its slot"
+
+    await message.finish(done("the first words and more"))
+    first, final = emulator.calls_for("chat.update")
+    assert body(first.params) == "the first words" and not is_final(first.params)
+    assert is_final(final.params) and body(final.params) == "the first words and more"
+
+
 async def test_no_streaming_edit_goes_out_once_the_answer_may_no_longer_be_ours(web):
     slack, emulator = web
     message = claude_answer(slack, update_interval=0)
