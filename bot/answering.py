@@ -329,7 +329,7 @@ async def final_edit_refused(
     unless Slack would refuse it again (its message or channel is gone): then it is given up."""
     code = slack_error_code(error)
     if not refused_for_good(error):
-        log.error(
+        log.warning(  # an outage or a rate limit, waited out: no fault of the bot's
             "could not show the end of answer %s in %s (%s); it will be shown later",
             answer_id,
             channel,
