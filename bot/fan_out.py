@@ -196,7 +196,10 @@ class FanOut:
         Slack's refusal code; None when Slack could not be reached (the placeholder may be
         there after all, so the failure line stays owed for recovery to show)."""
         code = slack_error_code(error)
-        log.error("could not post %s's answer in %s: %s", spec.name, channel_id, code)
+        # Handled: the person is told, or recovery shows the failure once Slack is back.
+        log.warning(
+            "could not post %s's answer %s in %s: %s", spec.name, answer_id, channel_id, code
+        )
         unreachable = isinstance(error, SlackUnreachable)
         shown_error = SLACK_UNREACHABLE if unreachable else code
         await self._answers.finish(answer_id, FinishedAnswer(AnswerStatus.FAILED, "", shown_error))
