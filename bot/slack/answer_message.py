@@ -26,6 +26,7 @@ from bot.slack.rendering import (
 from bot.slack.web import (
     Identity,
     MessageTag,
+    SlackUnreachable,
     SlackWeb,
     answered_as_slack,
     refused_for_good,
@@ -289,7 +290,10 @@ class AnswerMessage:
                 self._shown = text
             except SlackApiError as error:
                 code = slack_error_code(error)
-                log.warning("streaming update of %s in %s failed: %s", self.ts, self.channel, code)
+                if not isinstance(error, SlackUnreachable):  # logged with its why already
+                    log.warning(
+                        "streaming update of %s in %s failed: %s", self.ts, self.channel, code
+                    )
                 if refused_for_good(error):
                     # The final text has other forms to try; a page not from Slack (a proxy's)
                     # says too little of the message to give up on the answer.

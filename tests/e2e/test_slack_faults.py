@@ -188,6 +188,20 @@ def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack,
     assert " ERROR " not in bot.logs(), "an outage waited out is no fault of the bot's"
 
 
+def test_a_streaming_edit_slack_fails_is_logged_once_with_why(start_bot, slack, models, events):
+    """At one line per failed edit of every answer streaming through an outage, a second
+    line saying it again (without the why) would double the flood."""
+    models.script("claude-test", ModelScript(reply="slow " * 80, chunk_chars=5, chunk_delay=0.05))
+    slack.inject("chat.update", times=3, status=500, error="internal_error", retry_after=None)
+    bot = start_bot()  # slack_sdk tries an edit 3 times: the first streaming edit fails
+    ask(bot, events, "+claude hello")
+
+    wait_for_answers(slack, CHANNEL, 1)
+    warnings = [line for line in bot.logs().splitlines() if " WARNING " in line]
+    assert len(warnings) == 1
+    assert "Slack failed updating" in warnings[0] and warnings[0].endswith("HTTP 500")
+
+
 def test_a_post_whose_reply_is_lost_is_not_posted_twice(bot, slack, models, events):
     slack.lose_replies("chat.postMessage", carried_out=True)
     ask(bot, events)
