@@ -135,25 +135,30 @@ class AnswerRunner:
         self._retry_policy = retry_policy
         self._save_interval = save_interval
 
-    def start(self, spec: ModelSpec, request: ModelRequest | PendingRequest) -> BufferedStream:
-        """Send the model its request now, or once a pending one is built (with retries);
-        `run` then shows what it streams."""
+    def start(
+        self, answer_id: int, spec: ModelSpec, request: ModelRequest | PendingRequest
+    ) -> BufferedStream:
+        """Send the model its request for answer `answer_id` now, or once a pending one is
+        built (with retries); `run` then shows what it streams."""
         if isinstance(request, ModelRequest):
-            return BufferedStream(self._events(spec, request))
+            return BufferedStream(self._events(answer_id, spec, request))
 
         async def events_once_built() -> AsyncIterator[StreamEvent]:
-            return self._events(spec, await request())
+            return self._events(answer_id, spec, await request())
 
         return BufferedStream(events_once_built)
 
-    def _events(self, spec: ModelSpec, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def _events(
+        self, answer_id: int, spec: ModelSpec, request: ModelRequest
+    ) -> AsyncIterator[StreamEvent]:
         return stream_with_retries(
             self._provider_for[spec.provider],
             spec.model_id,
             request,
             self._retry_policy,
             on_retry=lambda error, attempt, delay: log.info(
-                "%s: retrying in %.1fs after attempt %d failed: %s%s",
+                "answer %s by %s: retrying in %.1fs after attempt %d failed: %s%s",
+                answer_id,
                 spec.name,
                 delay,
                 attempt,

@@ -105,7 +105,9 @@ class FanOut:
         the person is told what to do about it when they can do something. A `notice` for
         the person goes out beside the answers, so a slow Slack never holds them up."""
         streams = {
-            answer.answer_id: self._runner.start(self._catalog.get(answer.model), request)
+            answer.answer_id: self._runner.start(
+                answer.answer_id, self._catalog.get(answer.model), request
+            )
             for answer in answers
         }
         runs: list[asyncio.Task[AnswerStatus]] = []

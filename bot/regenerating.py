@@ -93,5 +93,5 @@ class Regenerating:
                 failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
                 await self._answers.finish(restarted.answer_id, failed)
                 raise
-            stream = self._runner.start(spec, request)
+            stream = self._runner.start(restarted.answer_id, spec, request)
             await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))

@@ -34,6 +34,9 @@ def test_rate_limits_and_server_errors_before_the_first_token_are_retried(
     first, second = models.requests_for("claude-test")
     assert second.at - first.at >= 1.0, "Retry-After: 1 was honoured"
     assert len(models.requests_for("gpt-test")) == 3
+    # Which answer is being retried, among the model's answers in flight at once:
+    (retried,) = [line for line in bot.logs().splitlines() if "after attempt 2 failed" in line]
+    assert "answer 2 by openai:gpt-test: retrying in" in retried
 
 
 def test_a_rate_limit_that_outlasts_the_retries_says_when_to_try_again(
