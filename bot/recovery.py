@@ -65,12 +65,20 @@ class Recovery:
             stale_before=stale_before, error=INTERRUPTED, previous_life=previous_life
         )
         if rounds:
-            log.warning("marked interrupted the unfinished answers of %d round(s)", len(rounds))
+            log.warning(
+                "marked interrupted the unfinished answers of %d round(s): %s",
+                len(rounds),
+                _named("round", rounds),
+            )
         owed = await self._answers.take_over_unshown(
             stale_before=stale_before, previous_life=previous_life
         )
         if owed:
-            log.warning("showing %d answer(s) whose final edit was still owed", len(owed))
+            log.warning(
+                "showing %d answer(s) whose final edit was still owed: %s",
+                len(owed),
+                _named("answer", [answer.answer_id for answer in owed]),
+            )
             slots = asyncio.Semaphore(_SHOWN_AT_ONCE)
             # All are in hand from now on, not from when each gets a slot: an answer waiting
             # its turn longer than the heartbeats last would be taken over and shown twice.
@@ -148,6 +156,13 @@ class Recovery:
                 await final_edit_refused(self._marks, answer.answer_id, answer.channel_id, error)
                 return
         await self._marks.answer_shown(answer.answer_id, continuations)
+
+
+def _named(kind: str, ids: list[int], most: int = 10) -> str:
+    """`answer 3, 7, 9` for the log: which ones, the first `most` of many."""
+    named = ", ".join(str(id_) for id_ in sorted(ids)[:most])
+    more = f" and {len(ids) - most} more" if len(ids) > most else ""
+    return f"{kind} {named}{more}"
 
 
 def _by_place(answers: list[SettledAnswer]) -> list[list[SettledAnswer]]:

@@ -98,6 +98,8 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
         kept = body(message)
         assert 0 < len(kept) < len(SLOW_REPLY.strip()), "the partial text is kept"
         assert SLOW_REPLY.startswith(kept)
+    assert "marked interrupted the unfinished answers of 1 round(s): round 1" in restarted.logs()
+    assert "whose final edit was still owed: answer 1, 2, 3" in restarted.logs()
     # None finished: the first with text shown is In Chat, and says so.
     wait_until(lambda: marked_in_chat(slack, CHANNEL) == ["Claude Test"], message="marked")
     # Slack retries the event after the restart: no second round.

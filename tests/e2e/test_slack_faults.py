@@ -184,7 +184,7 @@ def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack,
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
     assert body(answer) == "claude-test answers: Alice: hello"
     assert "it will be shown later" in bot.logs()
-    assert "showing 1 answer(s) whose final edit was still owed" in bot.logs()
+    assert "showing 1 answer(s) whose final edit was still owed: answer 1" in bot.logs()
     assert " ERROR " not in bot.logs(), "an outage waited out is no fault of the bot's"
 
 
