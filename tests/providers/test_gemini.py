@@ -164,18 +164,6 @@ async def test_a_blocked_answer_keeps_the_usage_of_its_last_chunk():
     assert isinstance(answer.error, Refused)
 
 
-async def test_a_blocked_prompt_keeps_the_prompt_tokens_counted():
-    blocked = (
-        'data: {"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},"usageMetadata":'
-        '{"promptTokenCount":9,"totalTokenCount":9},"modelVersion":"gemini-2.5-flash",'
-        '"responseId":"x"}\r\n\r\n'
-    )
-    answer = await ask(ReplayServer(blocked.encode()))
-
-    assert answer.usage == [Usage(input_tokens=9, output_tokens=None)]
-    assert isinstance(answer.error, Refused)
-
-
 @pytest.mark.parametrize(
     "reason", ["OTHER", "MALFORMED_FUNCTION_CALL", "FINISH_REASON_UNSPECIFIED"]
 )
@@ -189,7 +177,7 @@ async def test_an_answer_ended_for_another_reason_keeps_its_text_but_is_not_whol
     assert str(answer.error) == f"Gemini stopped the answer early (finish reason {reason})."
 
 
-async def test_blocked_prompt_is_a_refusal():
+async def test_blocked_prompt_is_a_refusal_with_the_prompt_tokens_counted():
     blocked = (
         'data: {"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},"usageMetadata":'
         '{"promptTokenCount":9,"totalTokenCount":9},"modelVersion":"gemini-2.5-flash",'
@@ -198,6 +186,7 @@ async def test_blocked_prompt_is_a_refusal():
     answer = await ask(ReplayServer(blocked.encode()))
 
     assert isinstance(answer.error, Refused)
+    assert answer.usage == [Usage(input_tokens=9, output_tokens=None)]
     assert str(answer.error) == "Gemini refused to answer (prompt blocked: PROHIBITED_CONTENT)."
 
 
