@@ -138,29 +138,32 @@ async def connect_once_up(
 def _not_up_yet(error: BaseException) -> bool:
     """Whether the database did not answer, or answered that it is starting up (or shutting
     down, or recovering), rather than refusing what DATABASE_URL asks of it."""
-    driver_error = error.orig if isinstance(error, DBAPIError) else None
-    cause = driver_error.__cause__ if driver_error is not None else error
-    if isinstance(cause, asyncpg.CannotConnectNowError):
+    failure = _driver_failure(error)
+    if isinstance(failure, asyncpg.CannotConnectNowError):
         return True
-    return unreachable(error) and not _ssl_refused(cause or error)
+    return unreachable(error) and not _ssl_refused(failure)
 
 
 def connection_failure(error: BaseException) -> str:
     """Why the database could not be used, fit for the log: PostgreSQL's own words when the
     server refused (they name the database or the user, never the password), otherwise only
     the kind of error, as drivers' messages may quote the URL, password and all."""
-    driver_error = error.orig if isinstance(error, DBAPIError) else None
-    cause = driver_error.__cause__ if driver_error is not None else None
-    if isinstance(cause, asyncpg.PostgresError):
-        return f"{type(cause).__name__}: {cause}"
-    if isinstance(driver_error, sqlite3.Error):
-        return f"{type(driver_error).__name__}: {driver_error}"  # a file's trouble, no secret
-    failure = cause or error
+    failure = _driver_failure(error)
+    if isinstance(failure, asyncpg.PostgresError):
+        return f"{type(failure).__name__}: {failure}"
+    if isinstance(error, DBAPIError) and isinstance(error.orig, sqlite3.Error):
+        return f"{type(error.orig).__name__}: {error.orig}"  # a file's trouble, no secret
     if isinstance(failure, socket.gaierror):
         return "gaierror: the host name does not resolve"
     if _ssl_refused(failure):
         return "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
     return type(failure).__name__
+
+
+def _driver_failure(error: BaseException) -> BaseException:
+    """What asyncpg raised, behind SQLAlchemy's wrapping of it; else `error` itself."""
+    driver_error = error.orig if isinstance(error, DBAPIError) else None
+    return (driver_error.__cause__ if driver_error is not None else None) or error
 
 
 def _ssl_refused(failure: BaseException) -> bool:
