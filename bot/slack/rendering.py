@@ -28,13 +28,21 @@ _PINGS_A_CUT_CAN_MAKE = 2
 
 
 def _markdown_words(*words: str) -> str:
-    """A pattern for any of `words`, whole, each letter in any of its `markdown_forms`:
-    `@&#104;ere` shows as `@here`."""
-    spelt = ("".join(map(markdown_forms, word)) for word in words)
+    """A pattern for any of `words`, whole, each letter in any of its `markdown_forms` or
+    full-width: `@&#104;ere` shows as `@here`, and its full-width letters read as `@here` to
+    whatever reads text normalised (NFKC)."""
+    spelt = (
+        "".join(f"(?:{markdown_forms(letter)}|{_full_width(letter)})" for letter in word)
+        for word in words
+    )
     return rf"(?:{'|'.join(spelt)})(?![^\W_])"
 
 
-_AT = markdown_forms("@", "commat")
+def _full_width(character: str) -> str:
+    return chr(ord(character) + 0xFEE0)
+
+
+_AT = f"(?:{markdown_forms('@', 'commat')}|[\uff20\ufe6b])"  # and its full-width and small forms
 _OPENING = markdown_forms("<", "lt")
 _HASH = markdown_forms("#", "num")
 _BANG = markdown_forms("!", "excl")
@@ -44,9 +52,11 @@ _NOTIFYING_TOKEN = _markdown_words("here", "channel", "everyone", "group", "subt
 _SPECIAL_TOKEN = re.compile(
     rf"{_OPENING}(?={_AT}|{_HASH}|{_BANG}{_NOTIFYING_TOKEN})", re.IGNORECASE
 )
-# A broadcast word, not part of an address (`ops@here.com`); `_` is emphasis here, not a letter.
+# A broadcast word, not part of an address (`ops@here.com`); `_` is emphasis here, not a letter,
+# and nor are the Hangul fillers, letters that show as blank space (`\u3164@here` reads `@here`).
 _BROADCAST_WORD = re.compile(
-    rf"(?<![^\W_]){_AT}(?={_markdown_words('channel', 'here', 'everyone')})",
+    rf"(?<![^\W_\u115f\u1160\u3164\uffa0]){_AT}"
+    rf"(?={_markdown_words('channel', 'here', 'everyone')})",
     re.IGNORECASE,
 )
 _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}

@@ -78,6 +78,8 @@ def test_special_tokens_in_model_output_are_neutralised(dangerous):
         *("@channel", "@here", "@everyone", "@Here", "_@here_", "__@channel__"),
         *("x.@everyone", "-@here", "\\@here", "&#64;here", "&#x40;channel"),
         *("@&#104;ere", "@her&#101;", "&#64;every&#x4F;ne"),
+        # Full-width, as whatever reads text normalised reads `@here`.
+        *("\uff20here", "\ufe6bchannel", "\uff20\uff45\uff56\uff45\uff52\uff59\uff4f\uff4e\uff45"),
     ],
 )
 def test_broadcast_words_cannot_notify(word):
@@ -85,6 +87,14 @@ def test_broadcast_words_cannot_notify(word):
     assert word not in safe
     assert "\u200b" in safe
     assert safe.replace("\u200b", "") == f"ping {word}!"
+
+
+# Hangul fillers are letters that show as blank space; the others are not letters at all.
+@pytest.mark.parametrize(
+    "invisible", ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2060", "\ufeff", "\u200b", "\u00ad"]
+)
+def test_a_broadcast_word_after_an_invisible_character_cannot_notify(invisible):
+    assert neutralise_pings(f"ping {invisible}@here!") == f"ping {invisible}@\u200bhere!"
 
 
 def markdown_parts(answer: str) -> list[str]:
