@@ -62,7 +62,9 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         raise error_in_stream(state.provider, data.get("error"))
     if kind == "message_start":
         usage = field(required(data, "message", dict), "usage", dict) or {}
-        state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
+        # Its `output_tokens` is no count yet (1, before any text): `message_delta` says it,
+        # and a stream cut before then leaves it unknown rather than wrong.
+        state.count_tokens(_input_tokens(usage), None)
     elif kind == "content_block_delta":
         delta = required(data, "delta", dict)
         # Thinking, signature and tool-input deltas are not part of the answer text; thinking

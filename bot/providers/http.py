@@ -117,8 +117,9 @@ async def stream_answer(
     max_thought_chars: int | None = None,
     bare_json_events: bool = False,
 ) -> AsyncGenerator[StreamEvent, None]:
-    """POST `body` and stream the answer: text as it comes, then usage once the answer is whole;
-    an answer ended by the output-token limit then raises `OutputLimitReached`. No text within
+    """POST `body` and stream the answer: text as it comes, then the usage reported (also
+    when the answer then fails: the tokens were spent all the same); an answer ended by the
+    output-token limit then raises `OutputLimitReached`. No text within
     `first_token_timeout` seconds (nor, while the model streams its reasoning, any reasoning
     for the client's read timeout), or none for the read timeout once text has come, raises
     `ProviderTimeout`. Reasoning past `max_thought_chars` raises `ThoughtTooLong`: a loop in
@@ -130,33 +131,40 @@ async def stream_answer(
     deadline = _AnswerDeadline(provider, first_token_timeout, client.timeout.read)
     timeouts = _patient_until_first_token(client.timeout, first_token_timeout)
     posted = _post_for_events(client, provider, url, headers, body, timeouts, bare_json_events)
-    async with aclosing(posted) as events:
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline.at):
-                    event = await anext(events, None)
-            except (TimeoutError, StreamCut, ProviderTimeout) as error:
-                if state.complete:
-                    # The provider had said the answer is whole (Gemini sends no end marker
-                    # after its finish reason): only the end of the body was lost.
+    try:
+        async with aclosing(posted) as events:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline.at):
+                        event = await anext(events, None)
+                except (TimeoutError, StreamCut, ProviderTimeout) as error:
+                    if state.complete:
+                        # The provider had said the answer is whole (Gemini sends no end
+                        # marker after its finish reason): only the end of the body was lost.
+                        break
+                    if isinstance(error, TimeoutError):
+                        raise deadline.missed() from None
+                    raise
+                if event is None:
                     break
-                if isinstance(error, TimeoutError):
-                    raise deadline.missed() from None
-                raise
-            if event is None:
-                break
-            thought_chars = state.thought_chars
-            text = mender.mend(_read(read_event, event, state))
-            if text:
-                deadline.text_came()
-                yield TextDelta(text)
-            elif state.thought_chars > thought_chars:
-                if max_thought_chars is not None and state.thought_chars > max_thought_chars:
-                    raise ThoughtTooLong(max_thought_chars)
-                deadline.thought_came()
-            if state.ended:
-                await _read_to_end(events)
-                break
+                thought_chars = state.thought_chars
+                text = mender.mend(_read(read_event, event, state))
+                if text:
+                    deadline.text_came()
+                    yield TextDelta(text)
+                elif state.thought_chars > thought_chars:
+                    if max_thought_chars is not None and state.thought_chars > max_thought_chars:
+                        raise ThoughtTooLong(max_thought_chars)
+                    deadline.thought_came()
+                if state.ended:
+                    await _read_to_end(events)
+                    break
+    except ProviderError:
+        # The tokens were counted (Anthropic's input at `message_start`, Gemini's in every
+        # chunk, a failed Responses response's own usage) whether or not the answer ends well.
+        if usage := _usage_so_far(state):
+            yield usage
+        raise
     if rest := mender.rest():
         yield TextDelta(rest)
     for ending in _end_of_answer(state):
@@ -173,17 +181,23 @@ def _read(read_event: EventReader, event: ServerSentEvent, state: StreamState) -
 
 
 def _end_of_answer(state: StreamState) -> Iterator[StreamEvent]:
-    """The usage of an answer whose text has all come, then the error it ended with, if any."""
+    """The usage reported, then the error the answer ended with, if any."""
+    if usage := _usage_so_far(state):
+        yield usage
     if not state.complete:
         raise StreamCut(stream_cut_message(state.provider))
-    if state.input_tokens is not None or state.output_tokens is not None:
-        yield Usage(state.input_tokens, state.output_tokens)
     if state.refused is not None:
         raise state.refused
     if state.output_limit_reached:
         raise OutputLimitReached(f"{state.provider} stopped at the output-token limit.")
     if state.stopped_early:
         raise StoppedEarly(f"{state.provider} stopped the answer early ({state.stopped_early}).")
+
+
+def _usage_so_far(state: StreamState) -> Usage | None:
+    if state.input_tokens is None and state.output_tokens is None:
+        return None
+    return Usage(state.input_tokens, state.output_tokens)
 
 
 class _AnswerDeadline:

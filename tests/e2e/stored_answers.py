@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -11,10 +12,22 @@ from sqlalchemy.orm import Session
 from storage.database import database_at
 from storage.tables import Answer, EarlyEdit
 
+T = TypeVar("T")
+
 
 def saved_texts(database_url: str) -> list[str]:
     """The answers' text as the bot last saved it in the database (the database as it is)."""
     return _all(database_url, select(Answer.text).order_by(Answer.id))
+
+
+def saved_usage(database_url: str) -> list[tuple[int | None, int | None]]:
+    """The answers' (input, output) token counts as the bot saved them."""
+    query = select(Answer.input_tokens, Answer.output_tokens).order_by(Answer.id)
+
+    def read(session: Session) -> list[tuple[int | None, int | None]]:
+        return [(row.input_tokens, row.output_tokens) for row in session.execute(query)]
+
+    return _read(database_url, read)
 
 
 def kept_edits(database_url: str) -> list[str]:
@@ -26,7 +39,11 @@ def _all(database_url: str, query: Select[Any]) -> list[Any]:
     def read(session: Session) -> list[Any]:
         return list(session.scalars(query))
 
-    async def read_once() -> list[Any]:
+    return _read(database_url, read)
+
+
+def _read(database_url: str, read: Callable[[Session], T]) -> T:
+    async def read_once() -> T:
         database = database_at(database_url)
         try:
             return await database.run(read)

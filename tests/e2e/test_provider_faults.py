@@ -6,6 +6,7 @@ from __future__ import annotations
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.e2e.scene import BOB, CHANNEL, ask
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+from tests.e2e.stored_answers import saved_usage
 
 LONG_REPLY = "This answer streams in many small pieces so a fault can strike midway. " * 4
 
@@ -147,6 +148,32 @@ def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, mode
     assert "server error (INTERNAL)" in status_line(answers[2])
     for model_id in ("claude-test", "gpt-test", "gemini-test"):
         assert len(models.requests_for(model_id)) == 1, "no retry once text has streamed"
+
+
+def test_tokens_reported_before_a_stream_failed_are_shown_and_saved(
+    start_bot, slack, models, events, database_url
+):
+    # Anthropic counts the prompt in `message_start`, Gemini in every chunk, and a failed
+    # Responses response carries its usage; each stream fails after some text.
+    faults = {
+        "claude-test": ModelFault(stream_error_after_chunks=3),
+        "gpt-test": ModelFault(stream_error_after_chunks=3),
+        "gemini-test": ModelFault(cut_after_chunks=3),
+    }
+    for model_id, fault in faults.items():
+        script = ModelScript(reply=LONG_REPLY, chunk_chars=10, usage=(1234, 56), error=fault)
+        models.script(model_id, script)
+    bot = start_bot(OPENAI_API="responses")
+    ask(bot, events)
+
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    for message in (claude, gpt, gemini):
+        assert "cut off" in status_line(message)
+        assert "1,234 tokens in" in status_line(message)
+    assert "1,234 tokens in, 56 out" in status_line(gpt)
+    bot.wait_until_idle()
+    # Anthropic and Gemini send the output count only with the finish the cut stream lacked.
+    assert saved_usage(database_url) == [(1234, None), (1234, 56), (1234, None)]
 
 
 def test_a_failure_after_only_a_line_break_is_retried_like_one_before_any_text(

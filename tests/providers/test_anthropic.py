@@ -258,6 +258,18 @@ async def test_error_event_after_text_keeps_the_text():
     assert isinstance(answer.error, Overloaded)
 
 
+@pytest.mark.parametrize(
+    "failure", [error_event("api_error", "Internal server error"), ""], ids=["error", "cut"]
+)
+async def test_a_stream_failing_midway_keeps_the_prompt_count_of_message_start(failure):
+    answer = await ask(ReplayServer((START + text("4 and ") + failure).encode()))
+
+    assert answer.text == "4 and "
+    # `message_start`'s output count (1) says nothing of the text streamed after it.
+    assert answer.usage == [Usage(input_tokens=25, output_tokens=None)]
+    assert isinstance(answer.error, ServerError | StreamCut)
+
+
 async def test_malformed_event_data_is_reported():
     bad_delta = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0}\n\n'
     answer = await ask(ReplayServer((START + bad_delta).encode()))

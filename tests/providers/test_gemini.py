@@ -190,11 +190,11 @@ async def test_blocked_prompt_is_a_refusal_with_the_prompt_tokens_counted():
     assert str(answer.error) == "Gemini refused to answer (prompt blocked: PROHIBITED_CONTENT)."
 
 
-async def test_no_finish_reason_before_the_end_is_a_cut_stream():
+async def test_no_finish_reason_before_the_end_is_a_cut_stream_keeping_the_prompt_count():
     answer = await ask(ReplayServer((chunk("4 and ") + chunk("6")).encode()))
 
     assert answer.text == "4 and 6"
-    assert answer.usage == []
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=None)]
     assert isinstance(answer.error, StreamCut)
     assert str(answer.error) == "The stream from Gemini stopped before the answer was complete."
 

@@ -200,6 +200,7 @@ async def test_a_failed_response_is_mapped_by_its_error_code():
     answer = await ask(ReplayServer((OPENING + delta("4", 4) + failed).encode()))
 
     assert answer.text == "4"
+    assert answer.usage == [Usage(input_tokens=37, output_tokens=11)]
     assert isinstance(answer.error, ServerError)
     assert str(answer.error) == "OpenAI had a server error (server_error)."
 
