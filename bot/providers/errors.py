@@ -68,6 +68,12 @@ _STATUS_FOR_ERROR_TYPE: dict[str, int] = {
 _QUOTA_USED_UP = frozenset({"insufficient_quota", "credit_balance_exhausted"})
 
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
+_NOT_FOR_PEOPLE = re.compile(r"^\s*<|Traceback \(most recent call last\)")
+# What Anthropic, Gemini and OpenAI say for any server error of theirs, and nothing more.
+_STOCK_SERVER_ERROR = re.compile(
+    r"internal server error\W*$|an internal error has occurred|the server had an error",
+    re.IGNORECASE,
+)
 # What servers that apply an open model's chat template strictly (vLLM, LM Studio, llama.cpp)
 # answer for a system message its template has no role for: Gemma 2's says so; Mistral 7B
 # v0.1's takes it for a turn out of alternation (which the turns sent never are).
@@ -89,8 +95,7 @@ def error_for_response(provider: str, response: httpx.Response, body: bytes) -> 
         retry_after = _wait_named_in_error(error)
     # Only the provider's own error message is quoted: any other body (a proxy's HTML page,
     # a local server's traceback) is not written for people to read.
-    message = error.get("message")
-    detail = one_line(message) if isinstance(message, str) else ""
+    detail = _detail(error.get("message"))
     if status >= 500 and SYSTEM_ROLE_REFUSED.search(detail):
         # llama.cpp answers a chat template's refusal as its own failure (HTTP 500); the
         # same request would be refused again, so it is no server error worth a retry.
@@ -137,8 +142,7 @@ def error_in_stream(provider: str, error: object) -> ProviderError:
         status, cause = code, f"error {code}"
     else:
         status, cause = 500, "error in the stream"
-    message = fields.get("message")
-    detail = one_line(message) if isinstance(message, str) else ""
+    detail = _detail(fields.get("message"))
     retry_after = _wait_named_in_error(fields)
     return error_for_status(provider, status, detail, retry_after=retry_after, cause=cause)
 
@@ -168,8 +172,14 @@ def error_for_status(
             retry_after=retry_after,
         )
     if 500 <= status <= 599:
+        # Its own words are the only place a local server says why (out of memory, a model
+        # that failed to load). An overload's (above) and the hosted APIs' stock sentences
+        # only say what the line does.
+        said = "." if _STOCK_SERVER_ERROR.match(detail) else _said(detail)
         return ServerError(
-            f"{provider} had a server error ({cited}).", status=http_status, retry_after=retry_after
+            f"{provider} had a server error ({cited}){said}",
+            status=http_status,
+            retry_after=retry_after,
         )
     if status == 402:
         return _quota_used_up(provider, cited, http_status)
@@ -192,8 +202,9 @@ def error_for_status(
             status=http_status,
         )
     if 400 <= status <= 499:
-        ending = f": {detail}" if detail else "."
-        return BadRequest(f"{provider} rejected the request ({cited}){ending}", status=http_status)
+        return BadRequest(
+            f"{provider} rejected the request ({cited}){_said(detail)}", status=http_status
+        )
     return ProviderError(f"{provider} answered with unexpected {cited}.", status=http_status)
 
 
@@ -250,6 +261,19 @@ def _first_cause(error: BaseException) -> BaseException:
         seen.add(id(cause))
         error = cause
     return error
+
+
+def _detail(message: object) -> str:
+    """The provider's own error message on one line; "" for none, or for one that is a page
+    or a traceback (a proxy passing on its upstream's, a server that crashed)."""
+    if not isinstance(message, str) or _NOT_FOR_PEOPLE.search(message):
+        return ""
+    return one_line(message)
+
+
+def _said(detail: str) -> str:
+    """How an error line ends: with the provider's message, when it gave one."""
+    return f": {detail}" if detail else "."
 
 
 def _error_object(content: bytes) -> dict[str, Any]:

@@ -392,6 +392,40 @@ async def test_an_error_body_that_is_not_the_providers_json_is_not_quoted(status
 
 
 @pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (  # Ollama
+            {"error": "model requires more system memory (16.0 GiB) than is available (7.6 GiB)"},
+            "127.0.0.1:8000 had a server error (HTTP 500): "
+            "model requires more system memory (16.0 GiB) than is available (7.6 GiB)",
+        ),
+        (  # vLLM before 0.10: the error's fields unwrapped
+            {"object": "error", "message": "CUDA out of memory.", "type": "InternalServerError"},
+            "127.0.0.1:8000 had a server error (HTTP 500): CUDA out of memory.",
+        ),
+        (  # a proxy passing on its upstream's page, or a crash, inside its JSON
+            {"error": {"message": "<html><h1>502 Bad Gateway</h1></html>", "code": 500}},
+            "127.0.0.1:8000 had a server error (HTTP 500).",
+        ),
+        (
+            {"error": {"message": TRACEBACK.decode(), "code": 500}},
+            "127.0.0.1:8000 had a server error (HTTP 500).",
+        ),
+    ],
+    ids=["ollama", "vllm", "html", "traceback"],
+)
+async def test_a_servers_own_words_on_a_server_error_are_quoted_but_no_page_or_traceback(
+    body, line
+):
+    server = ReplayServer(json.dumps(body).encode(), status=500, headers=JSON)
+    async with server.client() as client:
+        answer = await run(OpenAICompatibleProvider(client, "http://127.0.0.1:8000/v1", None), "m")
+
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == line
+
+
+@pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
         (429, {"error": {"message": "slow down", "code": {"reason": "rpm"}}}, RateLimited),

@@ -196,7 +196,8 @@ async def test_an_answer_refused_midway_keeps_its_text_and_usage(ending: str):
 
 
 async def test_a_failed_response_is_mapped_by_its_error_code():
-    failed = ending("failed", 5, error={"code": "server_error", "message": "Something broke."})
+    stock = "The server had an error while processing your request. Sorry about that!"
+    failed = ending("failed", 5, error={"code": "server_error", "message": stock})
     answer = await ask(ReplayServer((OPENING + delta("4", 4) + failed).encode()))
 
     assert answer.text == "4"

@@ -398,4 +398,15 @@ async def test_a_last_failure_that_asked_for_no_wait_is_shown_as_it_came(models)
         models, fails(SERVER_ERROR), policy=RetryPolicy(max_attempts=2, jitter=0)
     )
 
-    assert str(answer.error) == "OpenAI had a server error (HTTP 500)."
+    assert str(answer.error) == (
+        "OpenAI had a server error (HTTP 500): The fake model server was told to fail."
+    )
+
+
+async def test_when_to_try_again_follows_a_quoted_message_as_a_sentence_of_its_own(models):
+    fault = ModelFault(status=500, message="the model failed to load", retry_after=3)
+    answer, _ = await retrying(models, fails(fault), policy=RetryPolicy(max_attempts=1))
+
+    assert str(answer.error) == (
+        "OpenAI had a server error (HTTP 500): the model failed to load. Try again in 3 s."
+    )
