@@ -68,6 +68,7 @@ _STATUS_FOR_ERROR_TYPE: dict[str, int] = {
 _QUOTA_USED_UP = frozenset({"insufficient_quota", "credit_balance_exhausted"})
 
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
+_ERROR_NAME = re.compile(r"[A-Za-z][\w.-]{0,63}")
 _NOT_FOR_PEOPLE = re.compile(r"^\s*<|Traceback \(most recent call last\)")
 # What Anthropic, Gemini and OpenAI say for any server error of theirs, and nothing more.
 _STOCK_SERVER_ERROR = re.compile(
@@ -141,7 +142,7 @@ def error_in_stream(provider: str, error: object) -> ProviderError:
     elif isinstance(code, int) and 400 <= code <= 599:
         status, cause = code, f"error {code}"
     else:
-        status, cause = 500, "error in the stream"
+        status, cause = 500, _own_name(fields) or "error in the stream"
     detail = _detail(fields.get("message"))
     retry_after = _wait_named_in_error(fields)
     return error_for_status(provider, status, detail, retry_after=retry_after, cause=cause)
@@ -261,6 +262,16 @@ def _first_cause(error: BaseException) -> BaseException:
         seen.add(id(cause))
         error = cause
     return error
+
+
+def _own_name(error: Mapping[str, Any]) -> str | None:
+    """The name an error the bot knows no status for calls itself (its `code`, else its
+    `type`), if it gives one: cited as known names are."""
+    for key in ("code", "type"):
+        name = error.get(key)
+        if isinstance(name, str) and name != "error" and _ERROR_NAME.fullmatch(name):
+            return name
+    return None
 
 
 def _detail(message: object) -> str:

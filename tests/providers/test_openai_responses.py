@@ -206,6 +206,22 @@ async def test_a_failed_response_is_mapped_by_its_error_code():
     assert str(answer.error) == "OpenAI had a server error (server_error)."
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ending("failed", 5, error={"code": "vector_store_timeout", "message": "Timed out\n"}),
+        event("error", 5, code="vector_store_timeout", message="Timed out\n", param=None),
+    ],
+    ids=["response.failed", "error"],
+)
+async def test_an_error_code_the_bot_does_not_know_is_named_with_its_message(failure):
+    answer = await ask(ReplayServer((OPENING + delta("4", 4) + failure).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "OpenAI had a server error (vector_store_timeout): Timed out"
+
+
 async def test_a_prompt_failing_a_usage_policy_check_is_not_retried_and_says_why():
     flagged = "Invalid prompt: your prompt was flagged as potentially violating our usage policy."
     failed = ending("failed", 4, error={"code": "invalid_prompt", "message": flagged})
