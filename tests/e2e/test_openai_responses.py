@@ -44,7 +44,11 @@ LONG_REPLY = "0123456789" * 6
 @pytest.mark.parametrize(
     ("fault", "kept", "said"),
     [
-        (ModelFault(stream_error_after_chunks=3), LONG_REPLY[:30], "server error (server_error)"),
+        (
+            ModelFault(stream_error_after_chunks=3),
+            LONG_REPLY[:30],
+            "server error (server_error): The fake model server was told to fail.",
+        ),
         (ModelFault(output_limit_after_chunks=3), LONG_REPLY[:30], "output-token limit"),
         (ModelFault(refusal=True), "", "refused to answer: I'm sorry, I can't help with that."),
     ],
