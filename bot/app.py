@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -60,6 +61,12 @@ log = logging.getLogger(__name__)
 
 # How long a health check waits for the database before it reports it down.
 HEALTH_CHECK_SECONDS = 2.0
+# Slack sends a request's body at once (and gives up on it after 3 s): a body that trickles
+# in would hold its connection open as long as its sender likes.
+REQUEST_BODY_SECONDS = 10.0
+# aiohttp's default, made a choice: Slack's requests are a few KB, but an interactivity
+# payload carries the whole message pressed, blocks and all, URL-encoded.
+REQUEST_MAX_BYTES = 1024**2
 
 
 @dataclass
@@ -328,11 +335,20 @@ def http_routes(
     """`GET /healthz`, and in HTTP mode `POST /slack/events` for requests Slack signed. Health
     fails while the database can't be reached, and in Socket Mode (`socket_connected` given)
     while the socket is down."""
-    application = web.Application()
+    application = web.Application(client_max_size=REQUEST_MAX_BYTES)
 
     async def slack_events(request: web.Request) -> web.Response:
         assert bot.signature is not None
-        if not signed_by_slack(bot.signature, await request.read(), request.headers):
+        try:
+            async with asyncio.timeout(REQUEST_BODY_SECONDS):
+                body = await request.read()
+        except TimeoutError:
+            log.warning("refused a request whose body took over %.0f s", REQUEST_BODY_SECONDS)
+            return web.json_response({"error": "request timeout"}, status=408)
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("refused a request over %d bytes", REQUEST_MAX_BYTES)
+            raise
+        if not signed_by_slack(bot.signature, body, request.headers):
             # Neither the body nor the headers: they may hold what someone said.
             log.warning("refused a request not signed with SLACK_SIGNING_SECRET")
             return web.json_response({"error": "invalid request"}, status=401)

@@ -4,6 +4,7 @@ reaches the log from a refused request, and health tells a load balancer the tru
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Iterator
 
@@ -94,6 +95,63 @@ def test_the_check_slack_makes_of_a_new_request_url_is_answered(bot, events, mod
     assert response.status_code == 200
     assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY"}
     assert "refused a request" not in bot.logs()
+    assert models.requests == []
+
+
+def _closed_within(conn: socket.socket, seconds: float, *, trickle: bytes = b"") -> bytes | None:
+    """What the bot sent on `conn` until it closed it, within `seconds`, `trickle` sent every
+    half second meanwhile; None if the connection was still open then."""
+    received = b""
+    deadline = time.monotonic() + seconds
+    conn.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            if trickle:
+                try:
+                    conn.sendall(trickle)
+                except (BrokenPipeError, ConnectionResetError):
+                    return received
+            continue
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    return None
+
+
+def _head(content_length: int) -> bytes:
+    return (
+        "POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {content_length}\r\n\r\n"
+    ).encode()
+
+
+@ON_SQLITE
+def test_a_request_whose_body_trickles_in_is_refused_and_its_connection_closed(bot, models):
+    with socket.create_connection(("127.0.0.1", bot.port)) as conn:
+        conn.sendall(_head(100) + b'{"type": ')
+
+        received = _closed_within(conn, 40)
+
+    assert received is not None, "the connection was left open"
+    assert received.startswith(b"HTTP/1.1 408 ")
+    assert "refused a request whose body took over 10 s" in bot.logs()
+    assert models.requests == []
+
+
+@ON_SQLITE
+def test_a_body_over_a_mebibyte_is_refused_before_the_rest_of_it_is_sent(bot, models):
+    with socket.create_connection(("127.0.0.1", bot.port)) as conn:
+        conn.sendall(_head(8 * 1024**2) + b" " * (1024**2 + 1))
+
+        received = _closed_within(conn, 40)
+
+    assert received is not None, "the connection was left open"
+    assert received.startswith(b"HTTP/1.1 413 ")
+    assert "refused a request over 1048576 bytes" in bot.logs()
     assert models.requests == []
 
 
