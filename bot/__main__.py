@@ -188,7 +188,11 @@ async def _listen(
     """Serve events (HTTP mode) and the health check on HOST:PORT; None when Socket Mode,
     which needs no port, goes on without a health check on an address it cannot use."""
     socket_connected = socket_mode.client.is_connected if socket_mode is not None else None
-    runner = web.AppRunner(http_routes(bot, socket_connected=socket_connected), access_log=None)
+    runner = web.AppRunner(
+        http_routes(bot, socket_connected=socket_connected),
+        access_log=None,
+        keepalive_timeout=settings.chorus_http_keepalive_timeout,
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()

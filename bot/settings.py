@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     chorus_database_wait_seconds: float = Field(default=30.0, ge=0)
     # Unset: kept until deleted. Fractions of a day are allowed (tests use seconds).
     chorus_forget_after_days: float | None = Field(default=None, gt=0)
+    # How long an HTTP connection may go without sending a request's headers (idle, or
+    # sending them slowly). aiohttp's default outlasts the idle timeout of a proxy in front:
+    # closing a connection the proxy is just sending a request on fails that request.
+    chorus_http_keepalive_timeout: float = Field(default=3630.0, gt=0)
 
     @field_validator("log_level")
     @classmethod

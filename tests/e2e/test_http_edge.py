@@ -16,7 +16,9 @@ from tests.doubles.slack_events import SlackEventSender
 from tests.doubles.slack_signing import signed_headers
 from tests.doubles.tcp_proxy import TcpProxy
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import ALICE, CHANNEL, MENTION, UNUSED_EVENTS
+from tests.e2e.scene import ALICE, CHANNEL, MENTION, UNUSED_EVENTS, ask
+from tests.e2e.slack_views import body as answer_body
+from tests.e2e.slack_views import wait_for_answers
 
 # The door is the same whatever the database behind it.
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -127,6 +129,26 @@ def _head(content_length: int) -> bytes:
         "POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {content_length}\r\n\r\n"
     ).encode()
+
+
+@ON_SQLITE
+def test_connections_that_never_send_a_whole_request_are_closed_while_events_are_served(
+    start_bot, slack, models, events
+):
+    """Slow loris: connections opened and left idle, or sending their headers a line at a
+    time, would each hold a socket of the bot's for as long as their sender likes."""
+    bot = start_bot(CHORUS_HTTP_KEEPALIVE_TIMEOUT="2")
+    idle = socket.create_connection(("127.0.0.1", bot.port))
+    trickling = socket.create_connection(("127.0.0.1", bot.port))
+    trickling.sendall(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+
+    ask(bot, events, "+claude still there?")
+
+    with idle, trickling:
+        assert _closed_within(trickling, 20, trickle=b"X-Padding: a\r\n") == b""
+        assert _closed_within(idle, 20) == b""
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert answer_body(answer) == "claude-test answers: Alice: still there?"
 
 
 @ON_SQLITE
