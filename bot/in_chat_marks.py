@@ -69,6 +69,7 @@ class InChatMarks:
         try:
             await show_again(
                 self._web,
+                answer_id=answer.answer_id,
                 channel=answer.channel_id,
                 ts=answer.slack_ts,
                 identity=model_identity(spec),

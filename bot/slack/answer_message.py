@@ -64,7 +64,9 @@ async def show_final(
     (never taken for new ones). Raises `SlackApiError` when Slack will not take it or cannot
     be reached (rate limits are waited out by the client first)."""
     first, *rest = messages
-    await show_again(web, channel=channel, ts=ts, identity=identity, message=first)
+    await show_again(
+        web, answer_id=answer_id, channel=channel, ts=ts, identity=identity, message=first
+    )
     continuations = []
     for part, message in enumerate(rest, start=1):
         post = partial(
@@ -82,14 +84,20 @@ async def show_final(
 
 
 async def show_again(
-    web: SlackWeb, *, channel: str, ts: str, identity: Identity | None, message: SlackMessage
+    web: SlackWeb,
+    *,
+    answer_id: int,
+    channel: str,
+    ts: str,
+    identity: Identity | None,
+    message: SlackMessage,
 ) -> None:
     """Put `message` in the answer's own message: its final text, or that text drawn again
     (its In Chat mark changed). Raises as `show_final` does."""
     await _in_blocks_or_plain(
-        partial(web.update, channel, ts, identity=identity),
+        partial(web.update, channel, ts, answer_id=answer_id, identity=identity),
         message,
-        f"final update of {ts} in {channel}",
+        f"final update of answer {answer_id} ({ts} in {channel})",
     )
 
 
@@ -170,15 +178,29 @@ class AnswerMessage:
         assert self.ts is not None
         try:
             await self._web.update(
-                self.channel, self.ts, placeholder_message(self._name), identity=self._identity
+                self.channel,
+                self.ts,
+                placeholder_message(self._name),
+                answer_id=self.answer_id,
+                identity=self._identity,
             )
         except SlackApiError as error:  # the answer streams into the message all the same
-            log.warning("could not reset %s: %s", self.ts, slack_error_code(error))
+            log.warning(
+                "could not reset answer %s (%s): %s",
+                self.answer_id,
+                self.ts,
+                slack_error_code(error),
+            )
         for ts in old_continuations:
             try:
                 await self._web.delete(self.channel, ts)
             except SlackApiError as error:
-                log.warning("could not delete continuation %s: %s", ts, slack_error_code(error))
+                log.warning(
+                    "could not delete continuation %s of answer %s: %s",
+                    ts,
+                    self.answer_id,
+                    slack_error_code(error),
+                )
                 self._left_over.append(ts)
 
     def show(self, text: str) -> None:
@@ -282,17 +304,27 @@ class AnswerMessage:
             except Exception:
                 # Half an answer is an odd shape of Markdown: one the renderer fails on costs
                 # its edit, not the final one (`finish` awaits this task, and would raise).
-                log.exception("streaming update of %s in %s not drawn", self.ts, self.channel)
+                log.exception("streaming update of answer %s not drawn", self.answer_id)
                 self._shown, self._last_update = text, time.monotonic()
                 continue
             try:
-                await self._web.update(self.channel, self.ts, streaming, identity=self._identity)
+                await self._web.update(
+                    self.channel,
+                    self.ts,
+                    streaming,
+                    answer_id=self.answer_id,
+                    identity=self._identity,
+                )
                 self._shown = text
             except SlackApiError as error:
                 code = slack_error_code(error)
                 if not isinstance(error, SlackUnreachable):  # logged with its why already
                     log.warning(
-                        "streaming update of %s in %s failed: %s", self.ts, self.channel, code
+                        "streaming update of answer %s (%s in %s) failed: %s",
+                        self.answer_id,
+                        self.ts,
+                        self.channel,
+                        code,
                     )
                 if refused_for_good(error):
                     # The final text has other forms to try; a page not from Slack (a proxy's)

@@ -97,6 +97,10 @@ class MessageTag:
         tag = self.as_metadata()
         return all(metadata.get(key) == value for key, value in tag.items())
 
+    def __str__(self) -> str:
+        answer = f"answer {self.answer_id}"
+        return f"continuation {self.part} of {answer}" if self.part else answer
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -235,7 +239,7 @@ class SlackWeb:
         for attempt in (1, 2):
             sent_at = self._clock()
             try:
-                with _reaching_slack(f"posting in {channel} (attempt {attempt})"):
+                with _reaching_slack(f"posting {tag} in {channel} (attempt {attempt})"):
                     response = await self.client.chat_postMessage(
                         channel=channel,
                         text=message.text,
@@ -301,11 +305,18 @@ class SlackWeb:
         )
 
     async def update(
-        self, channel: str, ts: str, message: SlackMessage, *, identity: Identity | None = None
+        self,
+        channel: str,
+        ts: str,
+        message: SlackMessage,
+        *,
+        answer_id: int,
+        identity: Identity | None = None,
     ) -> None:
-        """Edit the bot's message. Slack forgets the name and icon it was posted under unless
-        `chat.update` sends them again."""
-        with _reaching_slack(f"updating {ts} in {channel}"):
+        """Edit the message of answer `answer_id` (named in the log, like the retries of its
+        provider). Slack forgets the name and icon it was posted under unless `chat.update`
+        sends them again."""
+        with _reaching_slack(f"updating answer {answer_id} ({ts} in {channel})"):
             await self.client.chat_update(
                 channel=channel,
                 ts=ts,

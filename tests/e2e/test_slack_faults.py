@@ -199,7 +199,7 @@ def test_a_streaming_edit_slack_fails_is_logged_once_with_why(start_bot, slack, 
     wait_for_answers(slack, CHANNEL, 1)
     warnings = [line for line in bot.logs().splitlines() if " WARNING " in line]
     assert len(warnings) == 1
-    assert "Slack failed updating" in warnings[0] and warnings[0].endswith("HTTP 500")
+    assert "Slack failed updating answer 1 (" in warnings[0] and warnings[0].endswith("HTTP 500")
 
 
 def test_a_post_whose_reply_is_lost_is_not_posted_twice(bot, slack, models, events):

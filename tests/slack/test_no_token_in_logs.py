@@ -53,6 +53,6 @@ async def test_a_web_api_failure_is_logged_without_the_token(garbled_host, caplo
     async with aiohttp.ClientSession() as session:
         web = SlackWeb(make_web_client(TOKEN, f"{garbled_host}/api/", session=session))
         with pytest.raises(SlackApiError):
-            await web.update("C1", "1.0", SlackMessage("x", []))
+            await web.update("C1", "1.0", SlackMessage("x", []), answer_id=1)
     assert "no answer from Slack" in caplog.text
     assert TOKEN not in caplog.text

@@ -70,12 +70,15 @@ async def test_a_post_that_may_have_landed_earlier_is_looked_for_first(web):
     assert len(emulator.calls_for("conversations.replies")) == 1
 
 
-async def test_slack_out_of_reach_is_said_so_after_looking_twice(web):
+async def test_slack_out_of_reach_is_said_so_after_looking_twice(web, caplog):
     slack, emulator = web
     emulator.lose_replies("chat.postMessage", times=2, carried_out=False)
 
     with pytest.raises(SlackUnreachable):
-        await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7))
+        await slack.post(CHANNEL, PLACEHOLDER, tag=MessageTag(7, part=2))
+
+    # Which answer's post it was, as the provider's retry lines of that answer name it.
+    assert f"posting continuation 2 of answer 7 in {CHANNEL} (attempt 2)" in caplog.text
 
     assert emulator.bot_messages(CHANNEL) == []
     assert post_calls(emulator) == [REPLY_LOST, REPLY_LOST]
