@@ -33,6 +33,7 @@ from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy
 from bot.recovery import Recovery
 from bot.regenerating import Regenerating
+from bot.retention import SECONDS_A_DAY
 from bot.settings import ConfigurationError, Settings
 from bot.slack.app_home import HomeSettings, HomeTab
 from bot.slack.event_intake import EventIntake
@@ -149,7 +150,12 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     requests = ModelRequests(chats, channels, system_prompt=system_prompt, window=window)
     regenerating = Regenerating(
         catalog=catalog,
-        regenerations=RegenerationStore(database),
+        regenerations=RegenerationStore(
+            database,
+            forget_after_seconds=None
+            if settings.chorus_forget_after_days is None
+            else settings.chorus_forget_after_days * SECONDS_A_DAY,
+        ),
         answers=answers,
         runner=runner,
         fan_out=fan_out,

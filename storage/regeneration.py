@@ -64,9 +64,10 @@ class RegenerationRefused(Enum):
         "That answer has replies in its thread, written about its text: it can't be "
         "regenerated. Reply in the thread, or ask again."
     )
-    QUESTION_GONE = (
-        "The message that answer replies to was deleted (or is older than what this workspace "
-        "keeps), so it can't be regenerated."
+    QUESTION_GONE = "The message that answer replies to was deleted, so it can't be regenerated."
+    QUESTION_FORGOTTEN = (
+        "The message that answer replies to is older than what this workspace keeps, so it "
+        "can't be regenerated."
     )
     UNKNOWN_MODEL = (
         "That answer's model is no longer set up on this bot, so it can't be regenerated."
@@ -74,8 +75,11 @@ class RegenerationRefused(Enum):
 
 
 class RegenerationStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, forget_after_seconds: float | None = None) -> None:
+        """`forget_after_seconds`: how long what is said is kept (`storage.retention`), if
+        this deployment forgets it at all."""
         self._database = database
+        self._forget_after_seconds = forget_after_seconds
 
     async def restart(
         self,
@@ -88,8 +92,11 @@ class RegenerationStore:
         """Take the answer in this Slack message back to pending for `owner`, once however
         often (and on however many replicas) the button is pressed, if its model is
         `answerable` (it runs on the database's side, so it must be quick and pure)."""
+        now = self._database.now()
+        keep = self._forget_after_seconds
+        forgotten_before = None if keep is None else now - keep
         return await self._database.run(
-            _restart, channel_id, slack_ts, owner, answerable, self._database.now()
+            _restart, channel_id, slack_ts, owner, answerable, now, forgotten_before
         )
 
 
@@ -100,6 +107,7 @@ def _restart(
     owner: str,
     answerable: Callable[[str], bool],
     now: float,
+    forgotten_before: float | None,
 ) -> Regeneration | RegenerationRefused:
     answer = session.scalar(
         select(Answer).where(
@@ -111,7 +119,7 @@ def _restart(
     if not answerable(answer.model):
         return RegenerationRefused.UNKNOWN_MODEL
     _hold_chat(session, answer)
-    source = _source_if_latest(session, answer)
+    source = _source_if_latest(session, answer, forgotten_before)
     if isinstance(source, RegenerationRefused):
         return source
     if answer.status not in UNSETTLED_STATUSES and answer.shown_at is None:
@@ -198,10 +206,11 @@ _UNTIL_REGENERATED = {"read": True}
 
 
 def _source_if_latest(
-    session: Session, answer: Answer
+    session: Session, answer: Answer, forgotten_before: float | None
 ) -> RoundSource | TurnSource | RegenerationRefused:
     """What the answer is rebuilt from, if it answers its chat's (or thread's) latest message
-    and that message is still there."""
+    and that message is still there (forgetting erases what was said before `forgotten_before`,
+    when this deployment forgets)."""
     if answer.round_id is not None:
         round_ = session.get_one(Round, answer.round_id, with_for_update=_UNTIL_REGENERATED)
         newer = session.scalar(
@@ -215,7 +224,7 @@ def _source_if_latest(
             .limit(1)
         )
         if round_.deleted:
-            return RegenerationRefused.QUESTION_GONE
+            return _gone(round_, forgotten_before)
         if newer is not None:
             return RegenerationRefused.NOT_LATEST
         if not is_current_chat(session, round_.chat_id):
@@ -236,7 +245,18 @@ def _source_if_latest(
         .limit(1)
     )
     if turn.deleted:
-        return RegenerationRefused.QUESTION_GONE
+        return _gone(turn, forgotten_before)
     if newer is not None:
         return RegenerationRefused.NOT_LATEST
     return TurnSource(turn.reply_thread_id, turn.id, turn.author_name, turn.text)
+
+
+def _gone(message: Round | ThreadTurn, forgotten_before: float | None) -> RegenerationRefused:
+    """Why a message reads deleted: forgetting erased it (its text too), or a person deleted it
+    (the text stays; one edited down to nothing is told apart by its age)."""
+    forgotten = (
+        forgotten_before is not None and message.created_at < forgotten_before and not message.text
+    )
+    return (
+        RegenerationRefused.QUESTION_FORGOTTEN if forgotten else RegenerationRefused.QUESTION_GONE
+    )

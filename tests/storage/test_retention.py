@@ -11,11 +11,18 @@ import pytest
 from sqlalchemy import select
 
 from storage.database import connect
+from storage.regeneration import RegenerationRefused, RegenerationStore
 from storage.retention import RetentionStore
 from storage.rows import MessageClaim
 from storage.tables import Answer, EarlyEdit, ReplyThread, Round, ThreadTurn
 from storage.usage import UsageStore
-from tests.storage.test_conversation_store import Stores, start_turn, stores_over
+from tests.storage.test_conversation_store import (
+    MODELS,
+    Stores,
+    claim,
+    start_turn,
+    stores_over,
+)
 
 
 @pytest.fixture
@@ -76,3 +83,36 @@ async def test_messages_said_before_the_cutoff_are_erased_with_their_answers(sto
     )
     assert [r.text for r in records] == ["new question"]
     assert await retention.forget_said_before(cutoff) == 0
+
+
+async def test_regenerating_an_answer_to_a_forgotten_message_says_so_not_that_it_was_deleted(
+    stores,
+):
+    stores, retention = stores
+    database = stores.conversations._database
+    asked = await stores.round("1.0", "old question")
+    parent = await stores.conversations.parent_answer("C1", f"1.0{asked.answers[0].answer_id}")
+    turn = await start_turn(stores, parent, "1.1", "old thread question")
+    await stores.answers.posted(turn.answer.answer_id, "reply")
+    await stores.answers.shown(turn.answer.answer_id)
+    cutoff = time.time()
+    await asyncio.sleep(0.01)
+    deleted = await stores.round("2.0", "a question deleted")
+    assert await retention.forget_said_before(cutoff) == 2
+    await stores.conversations.forget_message(claim("2.0"))
+    await asyncio.sleep(0.01)
+
+    forgetting = RegenerationStore(database, forget_after_seconds=0.005)
+    keeping = RegenerationStore(database)
+
+    async def refused(store: RegenerationStore, slack_ts: str) -> object:
+        return await store.restart("C1", slack_ts, owner="b", answerable=MODELS.__contains__)
+
+    forgotten = RegenerationRefused.QUESTION_FORGOTTEN
+    assert await refused(forgetting, parent.slack_ts) is forgotten
+    assert await refused(forgetting, "reply") is forgotten
+    deleted_ts = f"2.0{deleted.answers[0].answer_id}"
+    assert await refused(forgetting, deleted_ts) is RegenerationRefused.QUESTION_GONE
+    # Where nothing is forgotten, a message without its text was deleted by a person.
+    assert await refused(keeping, parent.slack_ts) is RegenerationRefused.QUESTION_GONE
+    assert "older than" not in RegenerationRefused.QUESTION_GONE.value
