@@ -81,14 +81,30 @@ class ChorusCommands:
     async def _set_models(
         self, team_id: str, channel_id: str, user_id: str, words: tuple[str, ...], place: str
     ) -> CommandReply:
+        """The list named replaces the channel's; the reply says which models it drops, and how
+        to add or leave out a model, as `+llama` or `-llama` might have been meant to."""
+        before = await self._current_models(team_id, channel_id)
         try:
-            chosen = resolve_picks(self._catalog, words)
+            chosen = resolve_picks(self._catalog, [word.lstrip("+") for word in words])
         except UnknownModels as unknown:
-            return CommandReply(unknown.explained(marker=""))
+            as_written = tuple(word for word in words if word.lstrip("+") in unknown.words)
+            told = UnknownModels(as_written, unknown.valid_aliases).explained(marker="")
+            left_out = [self._catalog.find(word[1:]) for word in as_written if word[:1] == "-"]
+            kept = [spec for spec in before if spec not in left_out]
+            if 0 < len(kept) < len(before):
+                told += f" To leave a model out, list the ones to keep: {self._command(kept)}."
+            return CommandReply(told)
         await self._channels.set_models(
             team_id, channel_id, [spec.name for spec in chosen], set_by=user_id
         )
-        return CommandReply(f"Models in this {place} are now: {self._list(chosen)}.", True)
+        told = f"Models in this {place} are now: {self._list(chosen)}."
+        dropped = [spec for spec in before if spec not in chosen]
+        if dropped:
+            told += f" No longer answering here: {self._list(dropped)}."
+        if dropped and any(word.startswith("+") for word in words):
+            added = before + [spec for spec in chosen if spec not in before]
+            told += f" To add a model, list them all: {self._command(added)}."
+        return CommandReply(told, public=True)
 
     async def _prompt(
         self, command: ShowPrompt | SetPrompt, channel_id: str, user_id: str, place: str
@@ -106,16 +122,27 @@ class ChorusCommands:
         return CommandReply(f"{told}\n{block_quote(command.text)}", public=True)
 
     async def _describe_models(self, team_id: str, channel_id: str, place: str) -> str:
-        names = await self._channels.models(team_id, channel_id)
-        chosen = [spec for name in names or [] if (spec := self._catalog.find(name))]
-        where = "its own list" if chosen else "the workspace default"
-        listed = self._list(chosen or list(self._catalog))
+        own = await self._own_models(team_id, channel_id)
+        where = "its own list" if own else "the workspace default"
+        listed = self._list(own or list(self._catalog))
         return f"Models in this {place} ({where}): {listed}."
+
+    async def _own_models(self, team_id: str, channel_id: str) -> list[ModelSpec]:
+        """The channel's own list (those of its models still configured); empty without one."""
+        names = await self._channels.models(team_id, channel_id)
+        return [spec for name in names or [] if (spec := self._catalog.find(name))]
+
+    async def _current_models(self, team_id: str, channel_id: str) -> list[ModelSpec]:
+        return await self._own_models(team_id, channel_id) or list(self._catalog)
 
     def _list(self, specs: list[ModelSpec]) -> str:
         return ", ".join(
             f"{spec.display_name} (`+{self._catalog.alias_of(spec)}`)" for spec in specs
         )
+
+    def _command(self, specs: list[ModelSpec]) -> str:
+        """`/chorus models …` that makes `specs` the list, as a person would write it."""
+        return f"`/chorus models {' '.join(self._catalog.alias_of(spec) for spec in specs)}`"
 
 
 def _command_name(text: str) -> str:

@@ -17,7 +17,8 @@ class ShowModels:
 
 @dataclass(frozen=True, slots=True)
 class SetModels:
-    """`/chorus models claude gpt`: this channel's own list."""
+    """`/chorus models claude gpt`: this channel's own list, the words as written (`+gpt` is
+    taken as `gpt`)."""
 
     words: tuple[str, ...]
 
@@ -60,11 +61,11 @@ def parse_command(text: str) -> Command:
     words = text.replace(",", " ").split()
     if not words:
         return Help()
-    verb, arguments = words[0].lower(), tuple(word.lstrip("+") for word in words[1:])
+    verb, arguments = words[0].lower(), tuple(words[1:])
     if verb == "new" and not arguments:
         return NewChat()
     if verb == "models":
-        lowered = [word.lower() for word in arguments]
+        lowered = [word.lstrip("+").lower() for word in arguments]
         if lowered == ["default"]:
             return UseDefaultModels()
         if "default" in lowered:

@@ -57,7 +57,8 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
     reply = run(events, bot, "models gemini claude")
     assert reply["response_type"] == "in_channel"
     assert reply["text"] == (
-        "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`)."
+        "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`). "
+        "No longer answering here: GPT-test (`+gpt`)."
     )
     assert run(events, bot, "models")["text"] == (
         "Models in this channel (its own list): Gemini Test (`+gemini`), Claude Test (`+claude`)."
@@ -91,7 +92,7 @@ def test_commands_apply_in_a_channel_shared_with_and_hosted_by_another_organisat
 
 
 def test_commands_in_a_direct_message_speak_of_the_dm_not_a_channel(bot, slack, events):
-    assert run(events, bot, "models gemini", where=DM)["text"] == (
+    assert run(events, bot, "models gemini", where=DM)["text"].startswith(
         "Models in this DM are now: Gemini Test (`+gemini`)."
     )
     assert run(events, bot, "models", where=DM)["text"] == (
@@ -116,7 +117,7 @@ def test_commands_in_a_direct_message_speak_of_the_dm_not_a_channel(bot, slack, 
 
 def test_a_group_dm_is_a_conversation_not_a_channel(bot, slack, events):
     slack.add_channel("G0TRIO", "mpdm-alice--bob--carol-1", "mpim")
-    assert run(events, bot, "models claude", where="G0TRIO")["text"] == (
+    assert run(events, bot, "models claude", where="G0TRIO")["text"].startswith(
         "Models in this conversation are now: Claude Test (`+claude`)."
     )
     # Whichever of the mention's two events comes first, the help names the place rightly:
@@ -138,6 +139,28 @@ def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
     reply = run(events, bot, "dance")
     assert reply["response_type"] == "ephemeral"
     assert reply["text"].startswith("I don't know `/chorus dance`.")
+
+
+def test_a_plus_or_minus_before_a_model_is_answered_with_what_the_list_now_is(bot, events):
+    """`/chorus models` takes the whole list: `+gemini` makes Gemini the only model (said,
+    with how to add one), `-gpt` is no model (with how to leave one out)."""
+    run(events, bot, "models claude gpt")
+    left_out = run(events, bot, "models -gpt")
+    assert left_out["response_type"] == "ephemeral"
+    assert left_out["text"] == (
+        "I don't know `-gpt`. Models you can pick: `claude`, `gpt`, `gemini`. To leave a model "
+        "out, list the ones to keep: `/chorus models claude`."
+    )
+    unknown = run(events, bot, "models +mistral")
+    assert unknown["text"].startswith("I don't know `+mistral`. Models you can pick:")
+
+    replaced = run(events, bot, "models +gemini")
+    assert replaced["response_type"] == "in_channel"
+    assert replaced["text"] == (
+        "Models in this channel are now: Gemini Test (`+gemini`). No longer answering here: "
+        "Claude Test (`+claude`), GPT-test (`+gpt`). To add a model, list them all: "
+        "`/chorus models claude gpt gemini`."
+    )
 
 
 def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(

@@ -231,7 +231,10 @@ def test_chorus_command_over_the_socket_is_answered_in_its_ack(socket_bot, slack
     assert delivery.ack_seconds is not None and delivery.ack_seconds < ACK_DEADLINE_SECONDS
     assert delivery.ack_payload == {
         "response_type": "in_channel",
-        "text": "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`).",
+        "text": (
+            "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`). "
+            "No longer answering here: GPT-test (`+gpt`)."
+        ),
     }
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} who answers?", to=[slack.socket_mode])
