@@ -61,7 +61,7 @@ class AnswerUnshowable(Exception):
         super().__init__(f"Slack refused this answer's message ({code}).")
 
 
-STOPPED_AS_DELETED = "Stopped: the message it answers was deleted"
+STOPPED_AS_DELETED = "Stopped: the message it answers was deleted."
 
 
 class AnswerStopped(Exception):
@@ -70,7 +70,7 @@ class AnswerStopped(Exception):
     def __init__(self, by: str) -> None:
         super().__init__(by)
         self.by_deletion = by == STOPPED_BY_DELETION
-        self.note = STOPPED_AS_DELETED if self.by_deletion else f"Stopped by {by}"
+        self.note = STOPPED_AS_DELETED if self.by_deletion else f"Stopped by {by}."
 
 
 @dataclass(frozen=True, slots=True)

@@ -252,7 +252,7 @@ def outcome_messages(
     else:
         note = None
         if status is AnswerStatus.CUT_OFF:
-            note = f"cut off: {_read_on(error or 'the answer ended early.')}"
+            note = f"Cut off: {_read_on(error or 'the answer ended early.')}"
         elif status is not AnswerStatus.DONE:
             note = error
         footer = footer_line(

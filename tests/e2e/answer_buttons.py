@@ -31,7 +31,7 @@ def stream_slowly(models: FakeModelServer, model_id: str) -> None:
 def assert_stopped_by_bob(answer: Message) -> None:
     """A SLOW_REPLY answer Bob stopped: its text so far kept, a note saying so, and only the
     Regenerate button left."""
-    assert "Stopped by Bob" in status_line(answer)
+    assert "Stopped by Bob." in status_line(answer)
     assert SLOW_REPLY.startswith(body(answer)) and 0 < len(body(answer)) < len(SLOW_REPLY)
     assert buttons(answer) == [REGENERATE]
 

@@ -449,7 +449,7 @@ def test_deleting_a_question_stops_its_answers_still_being_written(bot, slack, m
     events.user_deletes(CHANNEL, asked["ts"], to=[bot.events_url])
 
     claude, _, _ = wait_for_answers(slack, CHANNEL, 3)  # stopped, not the whole 8 s story
-    assert "Stopped: the message it answers was deleted" in status_line(claude)
+    assert "Stopped: the message it answers was deleted." in status_line(claude)
     assert SLOW_REPLY.startswith(body(claude)) and 0 < len(body(claude)) < len(SLOW_REPLY)
 
 
@@ -465,7 +465,7 @@ def test_deleting_a_thread_reply_stops_the_reply_to_it_being_written(bot, slack,
     events.user_deletes(CHANNEL, said["ts"], to=[bot.events_url])
 
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=thread)
-    assert "Stopped: the message it answers was deleted" in status_line(reply)
+    assert "Stopped: the message it answers was deleted." in status_line(reply)
 
 
 def wait_for_deletion_seen(bot, ts: str) -> None:

@@ -142,7 +142,7 @@ def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, mode
     answers = wait_for_answers(slack, CHANNEL, 3)
     for message in answers:
         assert body(message) == LONG_REPLY[:30], "the partial text is kept"
-        assert "cut off" in status_line(message)
+        assert "Cut off:" in status_line(message)
         assert_no_stack_trace(message)
     # Gemini's error came written into the body outside SSE framing, as Gemini sends one.
     assert "server error (INTERNAL)" in status_line(answers[2])
@@ -190,7 +190,7 @@ def test_a_failure_after_only_a_line_break_is_retried_like_one_before_any_text(
     assert body(claude) == reply.strip()
     assert ":warning:" not in status_line(claude)
     assert len(models.requests_for("claude-test")) == 2
-    assert "cut off" not in status_line(gpt), "a line break is no answer to keep"
+    assert "Cut off" not in status_line(gpt), "a line break is no answer to keep"
     assert ":warning:" in status_line(gpt)
 
 
@@ -207,7 +207,7 @@ def test_an_answer_stopped_at_the_output_token_limit_is_kept_and_says_so(
 
     for message in wait_for_answers(slack, CHANNEL, 3):
         assert body(message) == LONG_REPLY[:30], "the text up to the limit is kept"
-        assert "cut off" in status_line(message)
+        assert "Cut off:" in status_line(message)
         assert "stopped at the output-token limit" in status_line(message)
         assert "tokens" in status_line(message), "the usage sent with the finish is shown"
     for model_id in ("claude-test", "gpt-test", "gemini-test"):
@@ -252,7 +252,7 @@ def test_an_endless_answer_is_cut_off_at_the_longest_the_bot_shows(
 
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
     assert body(answer) == looping[:2000].strip()
-    assert "cut off: the answer passed 2,000 characters" in status_line(answer)
+    assert "Cut off: the answer passed 2,000 characters" in status_line(answer)
     bot.wait_until_idle()  # continuations are posted after the final edit: they would be there
     assert not answers_in(slack, CHANNEL, answer["ts"]), "no continuation of what was cut"
 

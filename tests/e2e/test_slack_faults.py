@@ -135,7 +135,7 @@ def test_an_answer_slack_would_not_post_still_moves_the_in_chat_mark(bot, slack,
 
     wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the refusal explained")
     (claude,) = answers_in(slack, CHANNEL)
-    assert "cut off" in status_line(claude)
+    assert "Cut off:" in status_line(claude)
     wait_until(
         lambda: marked_in_chat(slack, CHANNEL) == [claude["username"]],
         message="Claude's answer marked In Chat once GPT's could not be",
@@ -161,7 +161,7 @@ def test_an_answer_whose_message_is_gone_still_moves_the_in_chat_mark(bot, slack
     claude, gpt = wait_until(
         lambda: (
             (answers := answers_in(slack, CHANNEL))[1:]
-            and "cut off" in status_line(answers[0])
+            and "Cut off:" in status_line(answers[0])
             and answers
         ),
         message="Claude's answer cut off while GPT's streams",

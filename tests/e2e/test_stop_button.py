@@ -57,7 +57,7 @@ def test_a_person_slack_will_not_describe_is_named_by_the_handle_their_press_car
     events.user_clicks(CHANNEL, streaming["ts"], STOP, "U0ERIN", to=bot.events_url)
 
     claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
-    assert "Stopped by erin.partner" in status_line(claude)
+    assert "Stopped by erin.partner." in status_line(claude)
 
 
 def test_stop_pressed_through_another_replica_stops_the_answer(start_bot, slack, models, events):
@@ -86,7 +86,7 @@ def test_a_thread_reply_waiting_for_the_answer_above_can_be_stopped(bot, slack, 
     events.user_clicks(CHANNEL, waiting["ts"], STOP, BOB, to=bot.events_url)
 
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=claude["ts"])
-    assert "Stopped by Bob" in status_line(reply)
+    assert "Stopped by Bob." in status_line(reply)
     assert not is_final(answers_in(slack, CHANNEL)[0]), "stopped while Claude's answer streams"
     wait_for_answers(slack, CHANNEL, 3)
     bot.wait_until_idle()  # past the answer above: a reply still waiting on it has asked by now

@@ -248,17 +248,17 @@ def test_an_answer_can_be_stopped_while_writing_and_regenerated_once_settled():
 
 def test_a_stopped_answer_keeps_its_text_and_says_who_stopped_it():
     (message,) = outcome_messages(
-        "Claude", status=AnswerStatus.STOPPED, text="half", error="Stopped by Bob", seconds=2.0
+        "Claude", status=AnswerStatus.STOPPED, text="half", error="Stopped by Bob.", seconds=2.0
     )
     assert message.blocks[0] == {"type": "markdown", "text": "half"}
-    assert message.blocks[1]["elements"][0]["text"] == "*Claude* · 2.0 s · Stopped by Bob"
+    assert message.blocks[1]["elements"][0]["text"] == "*Claude* · 2.0 s · Stopped by Bob."
 
 
 def test_an_answer_stopped_before_any_text_says_who_stopped_it_without_a_warning():
     (message,) = outcome_messages(
-        "Claude", status=AnswerStatus.STOPPED, text="", error="Stopped by Bob", seconds=0.4
+        "Claude", status=AnswerStatus.STOPPED, text="", error="Stopped by Bob.", seconds=0.4
     )
-    assert status_line(message) == "*Claude* · Stopped by Bob"
+    assert status_line(message) == "*Claude* · Stopped by Bob."
 
 
 def test_an_interrupted_answer_shows_no_time_which_would_be_the_bots_downtime():
@@ -364,13 +364,13 @@ def stopped_answer(text: str, note: str, *, in_chat: bool = False) -> SlackMessa
 
 
 def test_pings_in_mrkdwn_are_inert_and_escaped_only_once():
-    final = stopped_answer("hi <!here> <@U1> @channel & bye", "Stopped by Ann & <Bob>")
+    final = stopped_answer("hi <!here> <@U1> @channel & bye", "Stopped by Ann & <Bob>.")
     for mrkdwn in (final.text, as_plain_text(final).text, status_line(final)):
         assert "<!here>" not in mrkdwn and "<@U1>" not in mrkdwn and "@channel" not in mrkdwn
         assert "&amp;lt;" not in mrkdwn and "&amp;amp;" not in mrkdwn
     assert "&lt;\u200b!here&gt; &lt;\u200b@U1&gt; @\u200bchannel &amp; bye" in final.text
-    assert "Stopped by Ann &amp; &lt;Bob&gt;" in status_line(final)
-    assert as_plain_text(final).text.endswith("Stopped by Ann &amp; &lt;Bob&gt;")
+    assert "Stopped by Ann &amp; &lt;Bob&gt;." in status_line(final)
+    assert as_plain_text(final).text.endswith("Stopped by Ann &amp; &lt;Bob&gt;.")
 
 
 @pytest.mark.parametrize("span", ["```echo hi```", "```js `x` ```", "   ```ls -la```"])
@@ -400,7 +400,7 @@ def test_a_cut_off_answer_says_it_was_cut_off_and_why():
     (message,) = outcome_messages(
         "Claude", status=AnswerStatus.CUT_OFF, text="half", error="HTTP 500", seconds=1.0
     )
-    assert status_line(message).endswith(":warning: cut off: HTTP 500")
+    assert status_line(message).endswith(":warning: Cut off: HTTP 500")
 
 
 @pytest.mark.parametrize(
@@ -408,11 +408,11 @@ def test_a_cut_off_answer_says_it_was_cut_off_and_why():
     [
         (
             "The stream from Gemini stopped before the answer was complete.",
-            "cut off: the stream from Gemini stopped before the answer was complete.",
+            "Cut off: the stream from Gemini stopped before the answer was complete.",
         ),
         (
             "Anthropic sent a stream that could not be read ('delta' is missing).",
-            "cut off: Anthropic sent a stream that could not be read ('delta' is missing).",
+            "Cut off: Anthropic sent a stream that could not be read ('delta' is missing).",
         ),
     ],
 )
@@ -553,8 +553,8 @@ def test_the_in_chat_answer_says_so_after_its_figures_and_any_note():
     assert footer_line("Claude", 1.0, 96, 12, in_chat=True) == (
         "*Claude* · 1.0 s · 96 tokens in, 12 out · :pushpin: In Chat"
     )
-    stopped = stopped_answer("half", "Stopped by Bob", in_chat=True)
-    assert status_line(stopped) == "*Claude* · 1.0 s · Stopped by Bob · :pushpin: In Chat"
+    stopped = stopped_answer("half", "Stopped by Bob.", in_chat=True)
+    assert status_line(stopped) == "*Claude* · 1.0 s · Stopped by Bob. · :pushpin: In Chat"
     first, second = outcome_messages(
         "Claude", status=AnswerStatus.DONE, text="x" * 13_000, error=None, seconds=1.0, in_chat=True
     )
