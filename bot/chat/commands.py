@@ -89,11 +89,12 @@ def help_text(aliases: tuple[str, ...], place: str | None = "channel") -> str:
     picks = ", ".join(f"`+{alias}`" for alias in aliases)
     example = " ".join(aliases[:2]) or "claude gpt"
     return (
-        "Mention me with a question (in a direct message with me, just write it) and every "
-        "model answers, each in its own message. "
+        "Mention me with a question (in a direct message with me, just write it) and each of "
+        f"{this}'s models answers in its own message. "
         "Reply in the thread under one answer to continue with that model only.\n"
         f"• Start a message with {picks or '`+alias`'} to pick the models for that message; "
-        "in a thread under an answer, an alias alone hands the thread to that model.\n"
+        "in a thread under an answer, it hands the thread to that model from then on (an alias "
+        "alone asks nothing yet).\n"
         f"• `/chorus models` shows {this}'s models; `/chorus models {example}` sets "
         "them; `/chorus models default` goes back to the workspace default.\n"
         "• `/chorus new` starts a fresh chat: earlier messages are no longer sent to the models.\n"

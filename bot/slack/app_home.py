@@ -29,8 +29,8 @@ USAGE_FRESH_SECONDS = 60.0
 CONTEXT_RULES = (
     "*What each model is sent*\n"
     "• A new mention: each earlier round of this chat (its question and its *In Chat* answer, "
-    "marked :pushpin: In Chat under it: the first model's, or if that one failed the first "
-    "that answered, unless someone put :pushpin: on another one), then your message.\n"
+    "marked :pushpin: In Chat under it: the first model's, or if that one did not finish the "
+    "first that did, unless someone put :pushpin: on another one), then your message.\n"
     "• A reply in the thread under one answer: the chat up to that round, the round's question, "
     "that answer and the thread so far.\n"
     "• Never sent: what is said in threads (to the chat or other threads), the answers that are "

@@ -82,3 +82,12 @@ def test_help_writes_the_in_chat_mark_as_answers_show_it():
     text = help_text(("claude",))
     assert "marked :pushpin: In Chat under it" in text
     assert "`:pushpin:" not in text
+
+
+def test_help_tells_what_answers_as_the_bot_decides_it():
+    """The channel's own models answer, not every configured one; a `+alias` leading a
+    question in an answer's thread hands the thread over too, not only an alias alone."""
+    text = help_text(("claude", "gpt"))
+    assert "each of this channel's models answers in its own message" in text
+    assert "in a thread under an answer, it hands the thread to that model from then on" in text
+    assert "each of a channel's models answers" in help_text(("claude",), None)

@@ -51,6 +51,13 @@ def test_home_never_sent_line_spares_the_in_chat_answer_it_says_is_sent():
     assert "other models' answers" not in never_sent  # one of them is sent: the In Chat one
 
 
+def test_home_names_the_default_in_chat_answer_as_the_rule_picks_it():
+    """A first answer stopped or cut off is passed over for one that finished, as a failed one
+    is (`default_in_chat_answer`)."""
+    text = "\n".join(section_texts(home_view(CATALOG, settings())))
+    assert "the first model's, or if that one did not finish the first that did" in text
+
+
 def test_home_says_how_long_what_is_said_is_kept():
     kept = "\n".join(section_texts(home_view(CATALOG, settings())))
     assert "Conversations are stored in SQLite.\n" in kept
