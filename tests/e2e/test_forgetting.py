@@ -31,3 +31,16 @@ def test_messages_older_than_the_period_leave_every_context(bot, slack, models, 
     sent = models.requests_for("gpt-test")[-1].turns()
     assert "42" not in repr(sent)
     assert sent[-1] == ("user", "Bob: remind me?")
+
+
+def test_regenerate_on_an_answer_to_a_forgotten_message_says_it_was_forgotten(bot, slack, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} my secret is 42", to=[bot.events_url])
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    wait_until(lambda: "forgot 1 message(s)" in bot.logs(), message="forgetting")
+
+    events.user_clicks(CHANNEL, claude_answer["ts"], "regenerate_answer", BOB, to=bot.events_url)
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the press is answered")
+    assert slack.calls_for("chat.postEphemeral")[-1].params["text"] == (
+        "The message that answer replies to is older than what this workspace keeps, so it "
+        "can't be regenerated."
+    )
