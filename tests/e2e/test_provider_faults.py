@@ -168,7 +168,7 @@ def test_tokens_reported_before_a_stream_failed_are_shown_and_saved(
 
     claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
     for message in (claude, gpt, gemini):
-        assert "cut off" in status_line(message)
+        assert "Cut off:" in status_line(message)
         assert "1,234 tokens in" in status_line(message)
     assert "1,234 tokens in, 56 out" in status_line(gpt)
     bot.wait_until_idle()
