@@ -1,4 +1,4 @@
-"""Words a person (or a file name) supplied, quoted back in a notice to them."""
+"""Words a person, a file name or a provider supplied, quoted back in a line people read."""
 
 from __future__ import annotations
 
@@ -13,3 +13,9 @@ def quoted(text: str) -> str:
         text = text[: QUOTED_LIMIT - 1] + "…"
     text = text.replace("`", "\u02cb")  # a modifier grave accent: looks alike, closes nothing
     return "`" + "".join(_MARKUP.get(char, char) for char in text) + "`"
+
+
+def as_sentence(text: str) -> str:
+    """`text` ended as a sentence: a full stop added unless it already ends in one, or in
+    `!`, `?` or `…` (words quoted at a line's end, like a name "Jr." or a provider's message)."""
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bot.chat.quoting import as_sentence
 from bot.providers.base import (
     AuthenticationFailed,
     BadRequest,
@@ -101,7 +102,7 @@ def error_for_response(provider: str, response: httpx.Response, body: bytes) -> 
         # llama.cpp answers a chat template's refusal as its own failure (HTTP 500); the
         # same request would be refused again, so it is no server error worth a retry.
         return BadRequest(
-            f"{provider} rejected the request (HTTP {status}): {detail}", status=status
+            f"{provider} rejected the request (HTTP {status}){_said(detail)}", status=status
         )
     if status == 403 and isinstance(_object_at(error, "metadata").get("reasons"), list):
         # OpenRouter's moderation: the key is fine, the message was flagged.
@@ -211,8 +212,7 @@ def error_for_status(
 
 def refusal(provider: str, words: str) -> Refused:
     """The model (or its provider's moderation) declined, in its own words when it gave some."""
-    said = f": {one_line(words)}" if words.strip() else "."
-    return Refused(f"{provider} refused to answer{said}")
+    return Refused(f"{provider} refused to answer{_said(one_line(words))}")
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
@@ -283,8 +283,8 @@ def _detail(message: object) -> str:
 
 
 def _said(detail: str) -> str:
-    """How an error line ends: with the provider's message, when it gave one."""
-    return f": {detail}" if detail else "."
+    """How an error line ends: with the provider's message, when it gave one, as a sentence."""
+    return f": {as_sentence(detail)}" if detail else "."
 
 
 def _error_object(content: bytes) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.chat.messages import ModelRequest
+from bot.chat.quoting import as_sentence
 from bot.providers.base import (
     ModelProvider,
     ProviderError,
@@ -50,10 +51,8 @@ def _saying_when(error: ProviderError) -> ProviderError:
     to try again, as no retry of the bot's will."""
     if error.retry_after is None or error.retry_after <= 0:
         return error
-    # A provider's own words quoted at the end may stop without a full stop.
-    ended = str(error) if str(error).endswith((".", "!", "?")) else f"{error}."
     return type(error)(
-        f"{ended} Try again in {_duration(error.retry_after)}.",
+        f"{as_sentence(str(error))} Try again in {_duration(error.retry_after)}.",
         status=error.status,
         retry_after=error.retry_after,
     )

@@ -237,7 +237,7 @@ async def test_a_full_context_window_stop_reason_keeps_the_text_and_says_it_stop
             "prompt is too long: 210000 tokens > 200000 maximum",
             BadRequest,
             "Anthropic rejected the request (invalid_request_error): "
-            "prompt is too long: 210000 tokens > 200000 maximum",
+            "prompt is too long: 210000 tokens > 200000 maximum.",
         ),
     ],
 )

@@ -25,7 +25,13 @@ from bot.providers.base import (
     ServerError,
     StreamCut,
 )
-from bot.providers.errors import one_line, reason_for_log, retry_after_seconds
+from bot.providers.errors import (
+    error_for_status,
+    one_line,
+    reason_for_log,
+    refusal,
+    retry_after_seconds,
+)
 from bot.providers.gemini import GeminiProvider
 from bot.providers.json_fields import UnexpectedShape, field
 from bot.providers.openai_compatible import OpenAICompatibleProvider
@@ -263,7 +269,7 @@ async def test_openrouter_rate_limit_reads_when_it_resets_from_the_body():
             400,
             anthropic_error("invalid_request_error", "max_tokens: Field required"),
             BadRequest,
-            "Anthropic rejected the request (HTTP 400): max_tokens: Field required",
+            "Anthropic rejected the request (HTTP 400): max_tokens: Field required.",
         ),
         (
             "Gemini",
@@ -275,7 +281,7 @@ async def test_openrouter_rate_limit_reads_when_it_resets_from_the_body():
             ),
             BadRequest,
             "Gemini rejected the request (HTTP 400): "
-            "* GenerateContentRequest.contents: contents is not specified",
+            "* GenerateContentRequest.contents: contents is not specified.",
         ),
     ],
 )
@@ -293,7 +299,7 @@ async def test_a_bare_404_page_points_at_the_base_url():
     assert isinstance(answer.error, BadRequest)
     assert str(answer.error) == (
         "OpenAI rejected the request (HTTP 404): no API answers at that address; "
-        "check the provider's *_BASE_URL setting"
+        "check the provider's *_BASE_URL setting."
     )
 
 
@@ -397,7 +403,7 @@ async def test_an_error_body_that_is_not_the_providers_json_is_not_quoted(status
         (  # Ollama
             {"error": "model requires more system memory (16.0 GiB) than is available (7.6 GiB)"},
             "127.0.0.1:8000 had a server error (HTTP 500): "
-            "model requires more system memory (16.0 GiB) than is available (7.6 GiB)",
+            "model requires more system memory (16.0 GiB) than is available (7.6 GiB).",
         ),
         (  # vLLM before 0.10: the error's fields unwrapped
             {"object": "error", "message": "CUDA out of memory.", "type": "InternalServerError"},
@@ -611,6 +617,22 @@ def test_one_line_collapses_whitespace_and_shortens():
     assert one_line("  a\n\tb  ") == "a b"
     assert one_line("x" * 300, limit=10) == "xxxxxxxxx…"
     assert one_line("x" * 10, limit=10) == "x" * 10
+
+
+@pytest.mark.parametrize(
+    ("said", "ending"),
+    [
+        ("max_tokens: Field required", "max_tokens: Field required."),
+        ("Please reduce the length.", "Please reduce the length."),
+        ("Is the model loaded?", "Is the model loaded?"),
+        ("Slow down!", "Slow down!"),
+        ("the prompt was too lo…", "the prompt was too lo…"),  # shortened by `one_line`
+    ],
+)
+def test_a_providers_words_at_a_lines_end_end_it_with_one_full_stop(said, ending):
+    assert str(error_for_status("OpenAI", 400, said)).endswith(f"(HTTP 400): {ending}")
+    assert str(error_for_status("OpenAI", 500, said)).endswith(f"(HTTP 500): {ending}")
+    assert str(refusal("OpenAI", said)) == f"OpenAI refused to answer: {ending}"
 
 
 def test_fields_of_the_wrong_type_are_unexpected_shapes():

@@ -315,7 +315,7 @@ async def test_an_error_llama_cpp_writes_under_an_error_field_is_that_error(befo
     assert isinstance(answer.error, BadRequest)
     assert str(answer.error) == (
         "127.0.0.1:8080 rejected the request (invalid_request_error): the request exceeds the "
-        "available context size. try increasing the context size or enable context shift"
+        "available context size. try increasing the context size or enable context shift."
     )
 
 
@@ -337,7 +337,7 @@ async def test_ollama_string_error_body_is_kept():
 
     assert isinstance(answer.error, BadRequest)
     assert str(answer.error) == (
-        'Ollama rejected the request (HTTP 404): model "llama9" not found, try pulling it first'
+        'Ollama rejected the request (HTTP 404): model "llama9" not found, try pulling it first.'
     )
 
 
@@ -385,7 +385,7 @@ async def test_a_template_refusal_answered_as_a_server_error_is_a_bad_request():
 
     assert isinstance(answer.error, BadRequest)
     assert str(answer.error) == (
-        "127.0.0.1:8080 rejected the request (HTTP 500): System role not supported"
+        "127.0.0.1:8080 rejected the request (HTTP 500): System role not supported."
     )
     first, second = (json.loads(request.content)["messages"] for request in server.requests)
     assert first[0]["role"] == "system"

@@ -219,7 +219,7 @@ async def test_an_error_code_the_bot_does_not_know_is_named_with_its_message(fai
 
     assert answer.text == "4"
     assert isinstance(answer.error, ServerError)
-    assert str(answer.error) == "OpenAI had a server error (vector_store_timeout): Timed out"
+    assert str(answer.error) == "OpenAI had a server error (vector_store_timeout): Timed out."
 
 
 async def test_a_prompt_failing_a_usage_policy_check_is_not_retried_and_says_why():
