@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.catalog import ModelSpec
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
+from bot.chat.quoting import as_sentence
 from bot.in_chat_marks import InChatMarks
 from bot.providers.base import (
     ModelProvider,
@@ -70,7 +71,7 @@ class AnswerStopped(Exception):
     def __init__(self, by: str) -> None:
         super().__init__(by)
         self.by_deletion = by == STOPPED_BY_DELETION
-        self.note = STOPPED_AS_DELETED if self.by_deletion else f"Stopped by {by}."
+        self.note = STOPPED_AS_DELETED if self.by_deletion else as_sentence(f"Stopped by {by}")
 
 
 @dataclass(frozen=True, slots=True)
