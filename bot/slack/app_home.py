@@ -34,7 +34,8 @@ CONTEXT_RULES = (
     "• A reply in the thread under one answer: the chat up to that round, the round's question, "
     "that answer and the thread so far.\n"
     "• Never sent: what is said in threads (to the chat or other threads), the answers that are "
-    "not In Chat, messages not addressed to me, deleted messages, other channels."
+    "not In Chat (except each to the thread under it), messages not addressed to me, deleted "
+    "messages, other channels."
 )
 
 

@@ -44,10 +44,11 @@ def test_home_shows_the_context_window_and_the_system_prompt_quoted():
     assert ">Line one.\n> \n>Line two." in text
 
 
-def test_home_never_sent_line_spares_the_in_chat_answer_it_says_is_sent():
+def test_home_never_sent_line_spares_the_answers_it_says_are_sent():
+    """The In Chat answer goes to the chat; any answer goes to the thread under it (SPEC §3)."""
     text = "\n".join(section_texts(home_view(CATALOG, settings())))
     never_sent = next(line for line in text.splitlines() if line.startswith("• Never sent"))
-    assert "the answers that are not In Chat" in never_sent
+    assert "the answers that are not In Chat (except each to the thread under it)" in never_sent
     assert "other models' answers" not in never_sent  # one of them is sent: the In Chat one
 
 
