@@ -61,7 +61,8 @@ class ChorusCommands:
         if isinstance(command, NewChat):
             await self._chats.start_new_chat(ChatKey(team_id, channel_id))
             return CommandReply(
-                "Started a new chat: earlier messages here are no longer sent to the models.",
+                f"<@{user_id}> started a new chat: earlier messages here are no longer sent to "
+                "the models.",
                 public=True,
             )
         if isinstance(command, ShowModels):
@@ -71,7 +72,8 @@ class ChorusCommands:
         if isinstance(command, UseDefaultModels):
             await self._channels.set_models(team_id, channel_id, [], set_by=user_id)
             listed = self._list(list(self._catalog))
-            return CommandReply(f"This {place} now uses the default models: {listed}.", True)
+            told = f"<@{user_id}> set this {place} to the default models: {listed}."
+            return CommandReply(told, public=True)
         if isinstance(command, ShowPrompt | SetPrompt):
             return await self._prompt(command, channel_id, user_id, place)
         assert isinstance(command, Help)
@@ -97,7 +99,7 @@ class ChorusCommands:
         await self._channels.set_models(
             team_id, channel_id, [spec.name for spec in chosen], set_by=user_id
         )
-        told = f"Models in this {place} are now: {self._list(chosen)}."
+        told = f"<@{user_id}> set this {place}'s models: {self._list(chosen)}."
         dropped = [spec for spec in before if spec not in chosen]
         if dropped:
             told += f" No longer answering here: {self._list(dropped)}."

@@ -19,7 +19,9 @@ def test_chorus_new_starts_a_fresh_chat(bot, slack, models, events):
     wait_for_answers(slack, CHANNEL, 3)
     reply = run(events, bot, "new")
     assert reply["response_type"] == "in_channel"
-    assert "new chat" in reply["text"]
+    assert reply["text"] == (
+        f"<@{ALICE}> started a new chat: earlier messages here are no longer sent to the models."
+    )
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} after", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
@@ -57,8 +59,8 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
     reply = run(events, bot, "models gemini claude")
     assert reply["response_type"] == "in_channel"
     assert reply["text"] == (
-        "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`). "
-        "No longer answering here: GPT-test (`+gpt`)."
+        f"<@{ALICE}> set this channel's models: Gemini Test (`+gemini`), Claude Test "
+        "(`+claude`). No longer answering here: GPT-test (`+gpt`)."
     )
     assert run(events, bot, "models")["text"] == (
         "Models in this channel (its own list): Gemini Test (`+gemini`), Claude Test (`+claude`)."
@@ -69,7 +71,10 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
     assert [m["username"] for m in answers] == ["Gemini Test", "Claude Test"]
     assert models.requests_for("gpt-test") == []
 
-    assert "default models" in run(events, bot, "models Default")["text"]
+    assert run(events, bot, "models Default")["text"] == (
+        f"<@{ALICE}> set this channel to the default models: Claude Test (`+claude`), "
+        "GPT-test (`+gpt`), Gemini Test (`+gemini`)."
+    )
     events.user_says(CHANNEL, ALICE, f"{MENTION} and now?", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 5)
 
@@ -79,7 +84,7 @@ def test_commands_apply_in_a_channel_shared_with_and_hosted_by_another_organisat
 ):
     """Slack Connect: the event envelope's `team_id` is the host organisation's, the slash
     command's is ours; both mean this installation's channel."""
-    assert "now: Gemini Test" in run(events, bot, "models gemini")["text"]
+    assert "models: Gemini Test" in run(events, bot, "models gemini")["text"]
     message = events.emulator.post_user_message(CHANNEL, ALICE, f"{MENTION} who answers?")
     envelopes = [events.envelope(event) for event in events.events_for(CHANNEL, message)]
     for envelope in envelopes:
@@ -93,13 +98,13 @@ def test_commands_apply_in_a_channel_shared_with_and_hosted_by_another_organisat
 
 def test_commands_in_a_direct_message_speak_of_the_dm_not_a_channel(bot, slack, events):
     assert run(events, bot, "models gemini", where=DM)["text"].startswith(
-        "Models in this DM are now: Gemini Test (`+gemini`)."
+        f"<@{ALICE}> set this DM's models: Gemini Test (`+gemini`)."
     )
     assert run(events, bot, "models", where=DM)["text"] == (
         "Models in this DM (its own list): Gemini Test (`+gemini`)."
     )
     assert run(events, bot, "models default", where=DM)["text"].startswith(
-        "This DM now uses the default models:"
+        f"<@{ALICE}> set this DM to the default models:"
     )
     assert run(events, bot, "prompt", where=DM)["text"] == "This DM has no prompt of its own."
     assert "set this DM's prompt" in run(events, bot, "prompt Be brief.", where=DM)["text"]
@@ -118,7 +123,7 @@ def test_commands_in_a_direct_message_speak_of_the_dm_not_a_channel(bot, slack, 
 def test_a_group_dm_is_a_conversation_not_a_channel(bot, slack, events):
     slack.add_channel("G0TRIO", "mpdm-alice--bob--carol-1", "mpim")
     assert run(events, bot, "models claude", where="G0TRIO")["text"].startswith(
-        "Models in this conversation are now: Claude Test (`+claude`)."
+        f"<@{ALICE}> set this conversation's models: Claude Test (`+claude`)."
     )
     # Whichever of the mention's two events comes first, the help names the place rightly:
     # the `app_mention` event does not say it comes from a group DM.
@@ -157,8 +162,8 @@ def test_a_plus_or_minus_before_a_model_is_answered_with_what_the_list_now_is(bo
     replaced = run(events, bot, "models +gemini")
     assert replaced["response_type"] == "in_channel"
     assert replaced["text"] == (
-        "Models in this channel are now: Gemini Test (`+gemini`). No longer answering here: "
-        "Claude Test (`+claude`), GPT-test (`+gpt`). To add a model, list them all: "
+        f"<@{ALICE}> set this channel's models: Gemini Test (`+gemini`). No longer answering "
+        "here: Claude Test (`+claude`), GPT-test (`+gpt`). To add a model, list them all: "
         "`/chorus models claude gpt gemini`."
     )
 

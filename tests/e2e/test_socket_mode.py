@@ -232,8 +232,8 @@ def test_chorus_command_over_the_socket_is_answered_in_its_ack(socket_bot, slack
     assert delivery.ack_payload == {
         "response_type": "in_channel",
         "text": (
-            "Models in this channel are now: Gemini Test (`+gemini`), Claude Test (`+claude`). "
-            "No longer answering here: GPT-test (`+gpt`)."
+            f"<@{ALICE}> set this channel's models: Gemini Test (`+gemini`), "
+            "Claude Test (`+claude`). No longer answering here: GPT-test (`+gpt`)."
         ),
     }
 
