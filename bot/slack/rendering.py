@@ -25,6 +25,8 @@ IN_CHAT_MARK = ":pushpin: In Chat"  # on the answer later rounds see (the pushpi
 _ZWSP = "\u200b"
 # A part starts with at most one ping its cut made (`@here`) and ends with at most one.
 _PINGS_A_CUT_CAN_MAKE = 2
+# Hangul fillers: letters that show as blank space, so they bound a word as a space does.
+_BLANK_LETTERS = "\u115f\u1160\u3164\uffa0"
 
 
 def _markdown_words(*words: str) -> str:
@@ -35,7 +37,7 @@ def _markdown_words(*words: str) -> str:
         "".join(f"(?:{markdown_forms(letter)}|{_full_width(letter)})" for letter in word)
         for word in words
     )
-    return rf"(?:{'|'.join(spelt)})(?![^\W_])"
+    return rf"(?:{'|'.join(spelt)})(?![^\W_{_BLANK_LETTERS}])"
 
 
 def _full_width(character: str) -> str:
@@ -53,9 +55,9 @@ _SPECIAL_TOKEN = re.compile(
     rf"{_OPENING}(?={_AT}|{_HASH}|{_BANG}{_NOTIFYING_TOKEN})", re.IGNORECASE
 )
 # A broadcast word, not part of an address (`ops@here.com`); `_` is emphasis here, not a letter,
-# and nor are the Hangul fillers, letters that show as blank space (`\u3164@here` reads `@here`).
+# and nor are the Hangul fillers (`\u3164@here` reads `@here`, as does `@here\u3164`).
 _BROADCAST_WORD = re.compile(
-    rf"(?<![^\W_\u115f\u1160\u3164\uffa0]){_AT}"
+    rf"(?<![^\W_{_BLANK_LETTERS}]){_AT}"
     rf"(?={_markdown_words('channel', 'here', 'everyone')})",
     re.IGNORECASE,
 )

@@ -97,6 +97,14 @@ def test_a_broadcast_word_after_an_invisible_character_cannot_notify(invisible):
     assert neutralise_pings(f"ping {invisible}@here!") == f"ping {invisible}@\u200bhere!"
 
 
+@pytest.mark.parametrize(
+    "invisible", ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2060", "\ufeff", "\u200b", "\u00ad"]
+)
+def test_a_broadcast_word_before_an_invisible_character_cannot_notify(invisible):
+    """`@here` then a Hangul filler reads `@here ` as much as a filler then `@here` does."""
+    assert neutralise_pings(f"ping @everyone{invisible}!") == f"ping @\u200beveryone{invisible}!"
+
+
 def markdown_parts(answer: str) -> list[str]:
     """The text of the `markdown` block of each message a finished answer is posted as."""
     messages = final_messages("GPT", answer, "footer")
