@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import ChorusBot, build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
-from bot.retention import SECONDS_A_DAY, forget_forever
+from bot.retention import forget_forever, kept_seconds
 from bot.settings import ConfigurationError, Settings, load_settings
 from bot.slack.log_secrets import slack_secrets_redacted
 from storage.database import connection_failure, unreachable
@@ -220,10 +220,8 @@ class _Loops:
 
 def _background_loops(bot: ChorusBot, settings: Settings) -> _Loops:
     taking_on_work = [asyncio.create_task(bot.recovery.sweep_forever(), name="sweeper")]
-    if settings.chorus_forget_after_days is not None:
-        forgetting = forget_forever(
-            RetentionStore(bot.database), settings.chorus_forget_after_days * SECONDS_A_DAY
-        )
+    if (keep_seconds := kept_seconds(settings.chorus_forget_after_days)) is not None:
+        forgetting = forget_forever(RetentionStore(bot.database), keep_seconds)
         taking_on_work.append(asyncio.create_task(forgetting, name="forgetting"))
     keeping_work_alive = [
         asyncio.create_task(bot.recovery.heartbeat_forever(), name="heartbeat"),

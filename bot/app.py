@@ -33,7 +33,7 @@ from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy
 from bot.recovery import Recovery
 from bot.regenerating import Regenerating
-from bot.retention import SECONDS_A_DAY
+from bot.retention import kept_seconds
 from bot.settings import ConfigurationError, Settings
 from bot.slack.app_home import HomeSettings, HomeTab
 from bot.slack.event_intake import EventIntake
@@ -151,10 +151,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     regenerating = Regenerating(
         catalog=catalog,
         regenerations=RegenerationStore(
-            database,
-            forget_after_seconds=None
-            if settings.chorus_forget_after_days is None
-            else settings.chorus_forget_after_days * SECONDS_A_DAY,
+            database, forget_after_seconds=kept_seconds(settings.chorus_forget_after_days)
         ),
         answers=answers,
         runner=runner,

@@ -13,6 +13,12 @@ SECONDS_A_DAY = 24 * 3600.0
 LONGEST_PAUSE_SECONDS = 3600.0
 
 
+def kept_seconds(forget_after_days: float | None) -> float | None:
+    """How long what is said is kept, in seconds (`CHORUS_FORGET_AFTER_DAYS`); None: until
+    it is deleted."""
+    return None if forget_after_days is None else forget_after_days * SECONDS_A_DAY
+
+
 async def forget_forever(store: RetentionStore, keep_seconds: float) -> None:
     """Erase what was said more than `keep_seconds` ago, now and then every hour (or a tenth
     of the period, if shorter). Every replica may run it: erasing twice changes nothing."""
