@@ -56,7 +56,14 @@ class BufferedStream:
                 return
             yield item
 
-    async def close(self) -> None:
-        """Stop reading (the model's request is abandoned if it is still going)."""
+    async def close(self) -> list[StreamEvent]:
+        """Stop reading (the model's request is abandoned if it is still going); the events
+        that arrived but were not read, the last usage the model reported among them when it
+        reported any (a stream cancelled midway yields it as it stops)."""
         self._reader.cancel()
         await asyncio.wait({self._reader})
+        unread: list[StreamEvent] = []
+        while not self._arrived.empty():
+            if not isinstance(item := self._arrived.get_nowait(), _End):
+                unread.append(item)
+        return unread

@@ -118,14 +118,14 @@ async def stream_answer(
     bare_json_events: bool = False,
 ) -> AsyncGenerator[StreamEvent, None]:
     """POST `body` and stream the answer: text as it comes, then the usage reported (also
-    when the answer then fails: the tokens were spent all the same); an answer ended by the
-    output-token limit then raises `OutputLimitReached`. No text within
-    `first_token_timeout` seconds (nor, while the model streams its reasoning, any reasoning
-    for the client's read timeout), or none for the read timeout once text has come, raises
-    `ProviderTimeout`. Reasoning past `max_thought_chars` raises `ThoughtTooLong`: a loop in
-    the thoughts would otherwise hold the answer as long as the model keeps thinking.
-    `bare_json_events` reads a JSON value written into the body without SSE framing as one
-    event more."""
+    when the answer then fails, or is cancelled as the bot stops reading it: the tokens were
+    spent all the same); an answer ended by the output-token limit then raises
+    `OutputLimitReached`. No text within `first_token_timeout` seconds (nor, while the model
+    streams its reasoning, any reasoning for the client's read timeout), or none for the read
+    timeout once text has come, raises `ProviderTimeout`. Reasoning past `max_thought_chars`
+    raises `ThoughtTooLong`: a loop in the thoughts would otherwise hold the answer as long as
+    the model keeps thinking. `bare_json_events` reads a JSON value written into the body
+    without SSE framing as one event more."""
     state = StreamState(provider)
     mender = TextMender()
     deadline = _AnswerDeadline(provider, first_token_timeout, client.timeout.read)
@@ -159,9 +159,12 @@ async def stream_answer(
                 if state.ended:
                     await _read_to_end(events)
                     break
-    except ProviderError:
+    except (ProviderError, asyncio.CancelledError):
         # The tokens were counted (Anthropic's input at `message_start`, Gemini's in every
         # chunk, a failed Responses response's own usage) whether or not the answer ends well.
+        # Cancelled (the bot stopped reading: Stop, an answer too long), they are one last
+        # event before the cancellation goes on: `BufferedStream`'s reader only queues it, for
+        # `close` to hand back; yielding them with every chunk instead would cost every chunk.
         if usage := _usage_so_far(state):
             yield usage
         raise

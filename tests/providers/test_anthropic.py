@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 
 import httpx
 import pytest
@@ -18,9 +19,17 @@ from bot.providers.base import (
     Refused,
     ServerError,
     StreamCut,
+    TextDelta,
     Usage,
 )
-from tests.providers.replay import ANSWER_PATIENCE_SECONDS, Answer, ReplayServer, run
+from bot.providers.buffered import BufferedStream
+from tests.providers.replay import (
+    ANSWER_PATIENCE_SECONDS,
+    Answer,
+    ReplayServer,
+    conversation,
+    run,
+)
 
 BASE_URL = "https://api.anthropic.com"
 KEY = "sk-ant-test-abc123"
@@ -131,6 +140,20 @@ async def test_an_answer_is_not_held_up_by_a_server_that_keeps_the_stream_open_a
 
     assert answer.error is None
     assert answer.text == "4 and 6."
+
+
+async def test_a_stream_closed_midway_hands_back_the_input_tokens_of_message_start():
+    """The bot stops reading (Stop, an answer too long) while the model still writes."""
+    server = ReplayServer((START + text("4 and ")).encode(), hang_after_body=True)
+    async with server.client() as client:
+        provider = AnthropicProvider(client, BASE_URL, KEY)
+        stream = BufferedStream(provider.stream("claude-sonnet-4-5", conversation()))
+        async with aclosing(stream.events()) as events:
+            first = await asyncio.wait_for(anext(events), ANSWER_PATIENCE_SECONDS)
+        unread = await stream.close()
+
+    assert first == TextDelta("4 and ")
+    assert unread == [Usage(input_tokens=25, output_tokens=None)]
 
 
 async def test_cached_prompt_tokens_count_as_input():
