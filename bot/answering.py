@@ -99,6 +99,11 @@ class _Progress:
         )
         return ", {} → {} tokens".format(*counts)
 
+    def count(self, usage: Usage) -> None:
+        """Keep the counts `usage` reports; one it leaves out keeps its last value."""
+        self.input_tokens = usage.input_tokens or self.input_tokens
+        self.output_tokens = usage.output_tokens or self.output_tokens
+
     @property
     def has_words(self) -> bool:
         return bool(self.text.strip())
@@ -235,8 +240,7 @@ class AnswerRunner:
         last_saved = time.monotonic()
         async for event in job.stream.events():
             if isinstance(event, Usage):
-                progress.input_tokens = event.input_tokens or progress.input_tokens
-                progress.output_tokens = event.output_tokens or progress.output_tokens
+                progress.count(event)
             elif isinstance(event, TextRetracted):
                 # Saved at once: a crash now must not leave recovery the thought to show.
                 progress.text = ""
@@ -277,6 +281,11 @@ class AnswerRunner:
         """Record the outcome first (so it survives a crash), then show it; a final edit Slack
         does not take now stays owed, and recovery shows it later."""
         job.message.end_streaming()  # a streaming edit now would only delay the final one
+        # An answer the bot stopped reading (Stop, too long, unshowable) still cost the tokens
+        # the model reported so far.
+        for event in await job.stream.close():
+            if isinstance(event, Usage):
+                progress.count(event)
         ended = await self._answers.finish(
             job.answer_id,
             FinishedAnswer(

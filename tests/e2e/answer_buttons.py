@@ -23,9 +23,13 @@ STOP, REGENERATE = "stop_answer", "regenerate_answer"
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 12
 
 
-def stream_slowly(models: FakeModelServer, model_id: str) -> None:
-    """`model_id` answers SLOW_REPLY eight characters a tenth of a second (about 8 s in all)."""
-    models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
+def stream_slowly(
+    models: FakeModelServer, model_id: str, *, usage: tuple[int, int] | None = None
+) -> None:
+    """`model_id` answers SLOW_REPLY eight characters a tenth of a second (about 8 s in all),
+    reporting `usage` (input, output) tokens if given."""
+    script = ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1, usage=usage)
+    models.script(model_id, script)
 
 
 def assert_stopped_by_bob(answer: Message) -> None:

@@ -257,6 +257,25 @@ def test_an_endless_answer_is_cut_off_at_the_longest_the_bot_shows(
     assert not answers_in(slack, CHANNEL, answer["ts"]), "no continuation of what was cut"
 
 
+def test_an_answer_cut_off_for_length_keeps_the_tokens_its_model_reported_so_far(
+    start_bot, slack, models, events, database_url
+):
+    # Anthropic counts the prompt in `message_start`, Gemini in every chunk; both are still
+    # writing (about 9 s in all) when the bot cuts them off.
+    looping = "All work and no play. " * 400
+    for model_id in ("claude-test", "gemini-test"):
+        script = ModelScript(reply=looping, chunk_chars=100, chunk_delay=0.1, usage=(1234, 56))
+        models.script(model_id, script)
+    bot = start_bot(CHORUS_MAX_ANSWER_CHARS="2000")
+    ask(bot, events, "+claude +gemini tell me a story")
+
+    for answer in wait_for_answers(slack, CHANNEL, 2):
+        assert "Cut off: the answer passed 2,000 characters" in status_line(answer)
+        assert "1,234 tokens in" in status_line(answer)
+    bot.wait_until_idle()
+    assert saved_usage(database_url) == [(1234, None), (1234, None)]
+
+
 def test_a_thread_under_a_model_no_longer_set_up_is_answered_at_once_and_sent_nowhere(
     start_bot, slack, models, events
 ):

@@ -18,7 +18,7 @@ from tests.e2e.slack_views import (
     status_line,
     wait_for_answers,
 )
-from tests.e2e.stored_answers import saved_texts
+from tests.e2e.stored_answers import saved_texts, saved_usage
 
 
 def test_rate_limited_updates_are_retried_and_the_final_text_lands(bot, slack, models, events):
@@ -299,7 +299,8 @@ def test_a_model_is_stopped_once_slack_refuses_its_message_for_good(
 ):
     """Nobody can see the rest: the model is not kept writing it (and billing for it)."""
     reply = "word " * 400  # 40 s at this pace
-    models.script("claude-test", ModelScript(reply=reply, chunk_chars=5, chunk_delay=0.1))
+    script = ModelScript(reply=reply, chunk_chars=5, chunk_delay=0.1, usage=(1234, 56))
+    models.script("claude-test", script)
     bot = start_bot()
     ask(bot, events, "+claude hello")
     placeholder = wait_until(
@@ -313,6 +314,7 @@ def test_a_model_is_stopped_once_slack_refuses_its_message_for_good(
     assert "answer 1 by anthropic:claude-test in C0GENERAL: stopped" in bot.logs()
     (saved,) = saved_texts(database_url)
     assert reply.startswith(saved) and len(saved) < len(reply) / 2
+    assert saved_usage(database_url) == [(1234, None)], "the prompt counted in message_start"
     assert "Traceback" not in bot.logs() and " ERROR " not in bot.logs()
 
 

@@ -19,6 +19,7 @@ from tests.e2e.slack_views import (
     streaming_first_answer,
     wait_for_answers,
 )
+from tests.e2e.stored_answers import saved_usage
 
 
 def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, models, events):
@@ -43,6 +44,24 @@ def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, mode
         ("assistant", body(gpt)),
         ("user", "Alice: and then?"),
     ]
+
+
+def test_a_stopped_answer_keeps_the_tokens_its_model_reported_so_far(
+    bot, slack, models, events, database_url
+):
+    # Anthropic counts the prompt in `message_start`, before any text; the output only with
+    # the stop reason the stopped stream never reaches.
+    stream_slowly(models, "claude-test", usage=(1234, 56))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +claude a long story please", to=[bot.events_url])
+    streaming = streaming_first_answer(slack, CHANNEL)
+
+    events.user_clicks(CHANNEL, streaming["ts"], STOP, BOB, to=bot.events_url)
+
+    (claude,) = wait_for_answers(slack, CHANNEL, 1)
+    assert_stopped_by_bob(claude)
+    assert "1,234 tokens in" in status_line(claude)
+    bot.wait_until_idle()
+    assert saved_usage(database_url) == [(1234, None)]
 
 
 def test_a_person_slack_will_not_describe_is_named_by_the_handle_their_press_carries(
