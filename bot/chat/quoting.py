@@ -15,7 +15,12 @@ def quoted(text: str) -> str:
     return "`" + "".join(_MARKUP.get(char, char) for char in text) + "`"
 
 
+# With the full-width stops that end Chinese and Japanese sentences.
+_SENTENCE_ENDS = (".", "!", "?", "…", "\u3002", "\uff01", "\uff1f")
+
+
 def as_sentence(text: str) -> str:
     """`text` ended as a sentence: a full stop added unless it already ends in one, or in
-    `!`, `?` or `…` (words quoted at a line's end, like a name "Jr." or a provider's message)."""
-    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+    `!`, `?`, `…` or a full-width stop (words quoted at a line's end, like a name "Jr." or a
+    provider's message)."""
+    return text if text.endswith(_SENTENCE_ENDS) else f"{text}."

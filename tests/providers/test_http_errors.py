@@ -627,6 +627,8 @@ def test_one_line_collapses_whitespace_and_shortens():
         ("Is the model loaded?", "Is the model loaded?"),
         ("Slow down!", "Slow down!"),
         ("the prompt was too lo…", "the prompt was too lo…"),  # shortened by `one_line`
+        ("模型未加载。", "模型未加载。"),  # a full-width stop ends a sentence too
+        ("モデルがありません\uff01", "モデルがありません\uff01"),
     ],
 )
 def test_a_providers_words_at_a_lines_end_end_it_with_one_full_stop(said, ending):
