@@ -78,8 +78,8 @@ async def stream_with_retries(
 ) -> AsyncIterator[StreamEvent]:
     """`provider.stream`, started again after a retryable error as long as no text has been
     yielded (or all of it retracted); once text has streamed, an error propagates so the
-    caller keeps the partial text. The usage a failed attempt reported passes on all the same,
-    and a later attempt's replaces it."""
+    caller keeps the partial text. The usage a failed attempt reported passes on all the same;
+    each count a later attempt reports replaces its own."""
     attempt = 1
     while True:
         text_yielded = False
