@@ -71,6 +71,17 @@ _QUOTA_USED_UP = frozenset({"insufficient_quota", "credit_balance_exhausted"})
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
 _ERROR_NAME = re.compile(r"[A-Za-z][\w.-]{0,63}")
 _NOT_FOR_PEOPLE = re.compile(r"^\s*<|Traceback \(most recent call last\)")
+# A key a provider's words may quote, whole or masked (a proxy passing on its upstream's "bad
+# key" answer as its own failure, a gateway that echoes the key it was sent): one with a
+# provider's key prefix, one partly starred out, the value after "Bearer", "key:" or "token=".
+_KEY_IN_TEXT = re.compile(
+    r"(?P<name>(?<![\w-])(?:bearer\s+|(?:key|token)\s*[:=]\s*))(?=[^\s&,;]*\d)[^\s&,;]{7,}(?<=\w)"
+    r"|\b(?:sk|rk|pk|gsk|xai|hf|pplx|nvapi)[-_](?:[\w-]{16,}|[\w.…-]*(?:\*|\.\.\.|…)[\w*.…-]*\w)"
+    r"|\bAIza[\w-]{16,}"
+    r"|\S*\*{3,}[\w*]*",
+    re.IGNORECASE,
+)
+KEY_HIDDEN = "(key hidden)"
 # What Anthropic, Gemini and OpenAI say for any server error of theirs, and nothing more.
 _STOCK_SERVER_ERROR = re.compile(
     r"internal server error\W*$|an internal error has occurred|the server had an error",
@@ -275,11 +286,16 @@ def _own_name(error: Mapping[str, Any]) -> str | None:
 
 
 def _detail(message: object) -> str:
-    """The provider's own error message on one line; "" for none, or for one that is a page
-    or a traceback (a proxy passing on its upstream's, a server that crashed)."""
+    """The provider's own error message on one line, any key it quotes hidden; "" for none,
+    or for one that is a page or a traceback (a proxy passing on its upstream's, a server
+    that crashed)."""
     if not isinstance(message, str) or _NOT_FOR_PEOPLE.search(message):
         return ""
-    return one_line(message)
+    return one_line(_KEY_IN_TEXT.sub(_key_hidden, message))
+
+
+def _key_hidden(key: re.Match[str]) -> str:
+    return (key["name"] or "") + KEY_HIDDEN
 
 
 def _said(detail: str) -> str:

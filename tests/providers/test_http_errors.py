@@ -431,6 +431,57 @@ async def test_a_servers_own_words_on_a_server_error_are_quoted_but_no_page_or_t
     assert str(answer.error) == line
 
 
+# Keys as proxies and gateways quote them when they pass on a "bad key" answer as their own.
+QUOTED_KEYS = [
+    ("Received API Key = sk-...wxyz, Key Hash (Token) = 9f8e", "sk-...wxyz"),
+    ("upstream 401: Incorrect API key provided: sk-proj-********abcd.", "********abcd"),
+    ("upstream refused x-api-key sk-ant-api03-AbCdEf123456GhIjKl", "AbCdEf123456GhIjKl"),
+    ("upstream refused AIzaSyA1234567890abcdefGHIJ", "AIzaSyA1234567890abcdefGHIJ"),
+    ("sent Authorization: Bearer tok3n-of-a-gateway", "tok3n-of-a-gateway"),
+    ("Invalid API key: c0ffee15dead, check it", "c0ffee15dead"),
+]
+
+
+@pytest.mark.parametrize(("status", "kind"), [(400, BadRequest), (502, ServerError)])
+@pytest.mark.parametrize(("message", "key"), QUOTED_KEYS)
+async def test_a_key_a_providers_words_quote_is_hidden(status, kind, message, key):
+    body = openai_error(message, "proxy_error")
+    server = ReplayServer(body, status=status, headers=JSON)
+    async with server.client() as client:
+        answer = await run(OpenAICompatibleProvider(client, "http://127.0.0.1:4000/v1", KEY), "m")
+
+    assert isinstance(answer.error, kind)
+    assert key not in str(answer.error)
+    assert "(key hidden)" in str(answer.error)
+
+
+async def test_a_key_quoted_in_an_error_inside_the_stream_is_hidden():
+    error = {"type": "error", "error": {"type": "api_error", "message": QUOTED_KEYS[0][0]}}
+    data = f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+    answer = await ask("Anthropic", ReplayServer(data, headers=SSE))
+
+    assert str(answer.error) == (
+        "Anthropic had a server error (api_error): "
+        "Received API Key = (key hidden), Key Hash (Token) = 9f8e."
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "max_tokens: 4096 is more than this model allows",
+        "the key: value pairs of `metadata` must be strings; the task-runner failed",
+        "model gpt-4o-mini-2024-07-18 not found; a ** b is not valid syntax",
+        "sk-learn is not a model",
+    ],
+)
+async def test_words_that_only_look_a_little_like_keys_are_quoted_as_they_are(message):
+    body = openai_error(message, "invalid_request_error")
+    answer = await ask("OpenAI", ReplayServer(body, status=400, headers=JSON))
+
+    assert str(answer.error) == f"OpenAI rejected the request (HTTP 400): {message}."
+
+
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
