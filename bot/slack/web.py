@@ -136,9 +136,35 @@ def make_web_client(
         retry_handlers=[
             _RetryConnectionsUnlessPosting(max_retry_count=2),
             _RetryServerErrorsUnlessPosting(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES),
+            _RateLimitWaitedOut(max_retry_count=_RATE_LIMIT_RETRIES),
         ],
     )
+
+
+class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):
+    """Waits out Slack's 429s as slack_sdk does, and says so once a call (slack_sdk only does
+    at DEBUG): an answer that stalls for as long as Slack asks is not left unexplained."""
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        values = state.custom_values = state.custom_values or {}
+        if response is not None and not values.get("rate_limited"):
+            values["rate_limited"] = True
+            asked = {name.lower(): value for name, value in response.headers.items()}
+            log.info(
+                "Slack rate-limited %s: trying again in %s s (its Retry-After)",
+                request.url.rsplit("/", 1)[-1],
+                (asked.get("retry-after") or ["1"])[0],
+            )
+        await super().prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 class _UnlessPosting(AsyncRetryHandler):

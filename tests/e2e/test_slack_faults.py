@@ -29,6 +29,10 @@ def test_rate_limited_updates_are_retried_and_the_final_text_lands(bot, slack, m
     assert [body(m) for m in answers] == [f"{m} answers: Alice: go" for m in MODEL_IDS]
     limited = [c for c in slack.calls_for("chat.update") if c.status == 429]
     assert len(limited) == 4
+    # Each call Slack held back says so once, as the wait it is, not as a fault.
+    waits = [line for line in bot.logs().splitlines() if "Slack rate-limited chat.update" in line]
+    assert 1 <= len(waits) <= len(limited)
+    assert all(" INFO " in line and "trying again in 1 s" in line for line in waits)
 
 
 def test_rate_limited_posts_are_retried_and_nothing_is_posted_twice(bot, slack, models, events):
