@@ -60,6 +60,7 @@ class ChorusCommands:
         command = parse_command(text)
         if isinstance(command, NewChat):
             await self._chats.start_new_chat(ChatKey(team_id, channel_id))
+            _changed("new chat started", channel_id, user_id)
             return CommandReply(
                 f"<@{user_id}> started a new chat: earlier messages here are no longer sent to "
                 "the models.",
@@ -71,6 +72,7 @@ class ChorusCommands:
             return await self._set_models(team_id, channel_id, user_id, command.words, place)
         if isinstance(command, UseDefaultModels):
             await self._channels.set_models(team_id, channel_id, [], set_by=user_id)
+            _changed("models set to the default", channel_id, user_id)
             listed = self._list(list(self._catalog))
             told = f"<@{user_id}> set this {place} to the default models: {listed}."
             return CommandReply(told, public=True)
@@ -96,9 +98,9 @@ class ChorusCommands:
             if 0 < len(kept) < len(before):
                 told += f" To leave a model out, list the ones to keep: {self._command(kept)}."
             return CommandReply(told)
-        await self._channels.set_models(
-            team_id, channel_id, [spec.name for spec in chosen], set_by=user_id
-        )
+        names = [spec.name for spec in chosen]
+        await self._channels.set_models(team_id, channel_id, names, set_by=user_id)
+        _changed(f"models set to {', '.join(names)}", channel_id, user_id)
         told = f"<@{user_id}> set this {place}'s models: {self._list(chosen)}."
         dropped = [spec for spec in before if spec not in chosen]
         if dropped:
@@ -118,6 +120,7 @@ class ChorusCommands:
             if isinstance(command, ShowPrompt):
                 return CommandReply(f"This {place}'s prompt:\n{block_quote(prompt)}")
         await self._channels.set_prompt(channel_id, command.text, set_by=user_id)
+        _changed("prompt removed" if command.text is None else "prompt set", channel_id, user_id)
         if command.text is None:
             return CommandReply(f"<@{user_id}> removed this {place}'s prompt.", public=True)
         told = f"<@{user_id}> set this {place}'s prompt for the models:"
@@ -145,6 +148,12 @@ class ChorusCommands:
     def _command(self, specs: list[ModelSpec]) -> str:
         """`/chorus models …` that makes `specs` the list, as a person would write it."""
         return f"`/chorus models {' '.join(self._catalog.alias_of(spec) for spec in specs)}`"
+
+
+def _changed(change: str, channel_id: str, user_id: str) -> None:
+    """One line for the log: who changed what a channel's models are sent or who answers
+    (never the prompt itself: it is what someone wrote)."""
+    log.info("%s in %s by %s", change, channel_id, user_id)
 
 
 def _command_name(text: str) -> str:

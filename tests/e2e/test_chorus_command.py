@@ -22,6 +22,7 @@ def test_chorus_new_starts_a_fresh_chat(bot, slack, models, events):
     assert reply["text"] == (
         f"<@{ALICE}> started a new chat: earlier messages here are no longer sent to the models."
     )
+    assert "INFO bot.channel_commands: new chat started in C0GENERAL by U0ALICE\n" in bot.logs()
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} after", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
@@ -62,6 +63,9 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
         f"<@{ALICE}> set this channel's models: Gemini Test (`+gemini`), Claude Test "
         "(`+claude`). No longer answering here: GPT-test (`+gpt`)."
     )
+    # Who changed who answers here, for the admin asked why GPT went quiet.
+    changed = "models set to google:gemini-test, anthropic:claude-test in C0GENERAL by U0ALICE"
+    assert f"INFO bot.channel_commands: {changed}\n" in bot.logs()
     assert run(events, bot, "models")["text"] == (
         "Models in this channel (its own list): Gemini Test (`+gemini`), Claude Test (`+claude`)."
     )
@@ -75,6 +79,7 @@ def test_chorus_models_sets_and_shows_the_channel_models(bot, slack, models, eve
         f"<@{ALICE}> set this channel to the default models: Claude Test (`+claude`), "
         "GPT-test (`+gpt`), Gemini Test (`+gemini`)."
     )
+    assert "models set to the default in C0GENERAL by U0ALICE\n" in bot.logs()
     events.user_says(CHANNEL, ALICE, f"{MENTION} and now?", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 5)
 
@@ -176,6 +181,8 @@ def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(
     assert reply["response_type"] == "in_channel"
     assert reply["text"].endswith(">Answer in &lt;French&gt;, &amp; briefly.")
     assert "Answer in &lt;French&gt;" in run(events, bot, "prompt")["text"]
+    # Who changed it, not what it says: that is what someone wrote.
+    assert "INFO bot.channel_commands: prompt set in C0GENERAL by U0ALICE\n" in bot.logs()
 
     events.user_says(CHANNEL, ALICE, f"{MENTION} bonjour", to=[bot.events_url])
     answers = wait_for_answers(slack, CHANNEL, 3)
@@ -204,6 +211,7 @@ def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(
         "This channel has no prompt of its own.",
         "ephemeral",
     )
+    assert bot.logs().count("prompt removed in C0GENERAL by U0ALICE\n") == 1
     events.user_says(CHANNEL, ALICE, f"{MENTION} again", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert "French" not in models.requests_for("claude-test")[-1].system_prompt()
