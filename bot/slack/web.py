@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import aiohttp
@@ -74,8 +74,35 @@ def _reaching_slack(doing: str) -> Iterator[None]:
         elif answered_as_slack(error) and error.response.get("error") in _MAYBE_DONE:
             log.warning("Slack failed %s: %s", doing, error.response.get("error"))
         else:
+            if answered_as_slack(error):
+                _tell_the_admin(slack_error_code(error), str(error.response.get("needed", "")))
             raise
         raise SlackUnreachable(doing) from error
+
+
+# Slack's refusals of the bot's token once it is running: the app was uninstalled, the token
+# revoked or rotated. Every call fails alike until an admin acts.
+_TOKEN_REFUSED = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+
+
+@cache  # once a process: every later call is refused alike, each logged by its caller
+def _tell_the_admin(code: str, needed_scope: str) -> None:
+    """One ERROR line for a refusal only an admin can fix (the callers' lines say what each
+    call was, not what to do): a token no longer valid, a scope the app was not granted."""
+    if code in _TOKEN_REFUSED:
+        log.error(
+            "Slack no longer accepts the bot token (%s): set SLACK_BOT_TOKEN to the app's "
+            "current Bot User OAuth Token (reinstall the app if it was uninstalled) and restart",
+            code,
+        )
+    elif code == "missing_scope":
+        log.error(
+            "the app lacks the Slack scope %s: add the scopes manifest.yml lists to the app "
+            "and reinstall it",
+            needed_scope or "it needs",
+        )
 
 
 @dataclass(frozen=True, slots=True)

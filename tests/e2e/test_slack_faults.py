@@ -108,6 +108,28 @@ def test_any_refusal_of_the_answers_posts_is_told_to_the_person(
     assert answers_in(slack, CHANNEL) == []
 
 
+@pytest.mark.parametrize(
+    ("refusal", "what_to_do"),
+    [
+        ("token_revoked", "set SLACK_BOT_TOKEN to the app's current Bot User OAuth Token"),
+        ("missing_scope", "the app lacks the Slack scope chat:write"),
+    ],
+)
+def test_a_refusal_only_an_admin_can_fix_is_logged_once_as_an_error_saying_what_to_do(
+    bot, slack, models, events, refusal, what_to_do
+):
+    slack.inject("chat.postMessage", times=6, status=200, error=refusal, retry_after=None)
+    ask(bot, events, "anyone?")
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="an explanation")
+    ask(bot, events, "still there?")
+
+    wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="two notes")
+    errors = [line for line in bot.logs().splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert what_to_do in errors[0]
+    assert "xoxb-" not in bot.logs()
+
+
 def test_a_post_slack_rate_limits_past_every_retry_is_explained(bot, slack, models, events):
     # What slack_sdk's handler gives up with after its 30 waits, without waiting them here.
     slack.inject("chat.postMessage", status=200, retry_after=None)

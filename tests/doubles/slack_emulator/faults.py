@@ -20,7 +20,10 @@ class InjectedFault:
     carried_out: bool = False
 
     def body(self) -> dict[str, Any]:
-        return {"ok": False, "error": self.error}
+        body: dict[str, Any] = {"ok": False, "error": self.error}
+        if self.error == "missing_scope":  # as Slack says it: the scope needed, those granted
+            body |= {"needed": "chat:write", "provided": "app_mentions:read,channels:history"}
+        return body
 
     def headers(self) -> dict[str, str]:
         if self.status == 429 and self.retry_after is not None:
