@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage.answers import UNSETTLED_STATUSES
 from storage.database import Database
+from storage.retention import forgetting_cutoff, was_forgotten
 from storage.rounds import hold_chat, is_current_chat
 from storage.rows import unstarted_answer
 from storage.tables import Answer, ReplacedGeneration, ReplyThread, Round, ThreadTurn
@@ -93,8 +94,7 @@ class RegenerationStore:
         often (and on however many replicas) the button is pressed, if its model is
         `answerable` (it runs on the database's side, so it must be quick and pure)."""
         now = self._database.now()
-        keep = self._forget_after_seconds
-        forgotten_before = None if keep is None else now - keep
+        forgotten_before = forgetting_cutoff(now, self._forget_after_seconds)
         return await self._database.run(
             _restart, channel_id, slack_ts, owner, answerable, now, forgotten_before
         )
@@ -252,11 +252,7 @@ def _source_if_latest(
 
 
 def _gone(message: Round | ThreadTurn, forgotten_before: float | None) -> RegenerationRefused:
-    """Why a message reads deleted: forgetting erased it (its text too), or a person deleted it
-    (the text stays; one edited down to nothing is told apart by its age)."""
-    forgotten = (
-        forgotten_before is not None and message.created_at < forgotten_before and not message.text
-    )
-    return (
-        RegenerationRefused.QUESTION_FORGOTTEN if forgotten else RegenerationRefused.QUESTION_GONE
-    )
+    """Why a message reads deleted: forgetting erased it, or a person deleted it."""
+    if was_forgotten(message, forgotten_before):
+        return RegenerationRefused.QUESTION_FORGOTTEN
+    return RegenerationRefused.QUESTION_GONE

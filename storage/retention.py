@@ -17,6 +17,19 @@ from storage.tables import Answer, Chat, ReplyThread, Round, ThreadTurn
 BATCH = 500
 
 
+def forgetting_cutoff(now: float, keep_seconds: float | None) -> float | None:
+    """By `now`, what was said before this time is forgotten; None where nothing is."""
+    return None if keep_seconds is None else now - keep_seconds
+
+
+def was_forgotten(message: Round | ThreadTurn, cutoff: float | None) -> bool:
+    """Whether forgetting erased this message, not a person deleting it: both leave it deleted,
+    but a deletion keeps its text (one edited down to nothing is told apart by its age)."""
+    return (
+        message.deleted and cutoff is not None and message.created_at < cutoff and not message.text
+    )
+
+
 class RetentionStore:
     def __init__(self, database: Database, *, batch: int = BATCH) -> None:
         self._database = database
