@@ -133,7 +133,8 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
         max_rounds=settings.chorus_context_max_rounds,
         max_tokens=settings.chorus_context_max_tokens,
     )
-    chats = ConversationStore(database)
+    forget_after_seconds = kept_seconds(settings.chorus_forget_after_days)
+    chats = ConversationStore(database, forget_after_seconds=forget_after_seconds)
     fan_out = FanOut(
         catalog=catalog,
         answers=answers,
@@ -150,9 +151,7 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     requests = ModelRequests(chats, channels, system_prompt=system_prompt, window=window)
     regenerating = Regenerating(
         catalog=catalog,
-        regenerations=RegenerationStore(
-            database, forget_after_seconds=kept_seconds(settings.chorus_forget_after_days)
-        ),
+        regenerations=RegenerationStore(database, forget_after_seconds=forget_after_seconds),
         answers=answers,
         runner=runner,
         fan_out=fan_out,

@@ -21,6 +21,7 @@ from storage import early_edits, in_chat_marks, reply_threads, rounds, rows
 from storage.answers import STOPPED_BY_DELETION, UNSETTLED_STATUSES
 from storage.database import Database
 from storage.reply_threads import ParentAnswer, StartedTurn, ThreadHistory, ThreadReply
+from storage.retention import forgetting_cutoff
 from storage.rounds import ModelChooser, RoundPlan, StartedRound, Unpinned
 from storage.rows import MessageClaim, SaidAt, SettledAnswer, claim_message, said_columns
 from storage.tables import UNFINISHED, Answer, ClaimedMessage, HandledEvent, Round, ThreadTurn
@@ -40,8 +41,11 @@ class ConversationStore:
     """The one place that writes chats (opened by a first round, renewed by `/chorus new`),
     rounds, reply threads, thread turns and message claims."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, forget_after_seconds: float | None = None) -> None:
+        """`forget_after_seconds`: how long what is said is kept (`storage.retention`), if
+        this deployment forgets it at all."""
         self._database = database
+        self._forget_after_seconds = forget_after_seconds
 
     async def start_round(
         self,
@@ -140,6 +144,7 @@ class ConversationStore:
             chat_id=parent.chat_id,
             round_id=parent.round_id,
             answer_id=parent.answer_id,
+            forgotten_before=forgetting_cutoff(self._database.now(), self._forget_after_seconds),
         )
 
     async def start_thread_turn(

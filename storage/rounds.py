@@ -19,6 +19,7 @@ from bot.chat.in_chat import (
 from bot.chat.routing import ChatKey
 from storage import early_edits
 from storage.in_chat_marks import in_chat_answer_now, in_chat_answer_or_awaited
+from storage.retention import was_forgotten
 from storage.rows import (
     MessageClaim,
     NewAnswer,
@@ -111,12 +112,19 @@ def round_records(
 
 
 def choose_in_chat(
-    session: Session, *, chat_id: int, round_id: int, answer_id: int
+    session: Session,
+    *,
+    chat_id: int,
+    round_id: int,
+    answer_id: int,
+    forgotten_before: float | None,
 ) -> InChatChoice:
-    """Make the answer its round's In Chat answer, if the rules allow."""
+    """Make the answer its round's In Chat answer, if the rules allow (forgetting erased what
+    was said before `forgotten_before`, when this deployment forgets)."""
     hold_chat(session, chat_id)
     is_latest = _is_latest_round(session, chat_id, round_id)
     answer = session.get_one(Answer, answer_id)
+    question = session.get_one(Round, round_id)
     status = AnswerStatus(answer.status)
     if answer.deleted or (status.settled and not answer.text.strip()):
         status = AnswerStatus.FAILED  # nothing a later round could be sent
@@ -125,7 +133,8 @@ def choose_in_chat(
         status=status,
         is_in_chat=is_latest and in_chat_answer_now(session, round_id) == answer_id,
         chat_is_current=is_latest or is_current_chat(session, chat_id),
-        question_deleted=session.get_one(Round, round_id).deleted,
+        question_deleted=question.deleted,
+        question_forgotten=was_forgotten(question, forgotten_before),
     )
     if choice.chosen:
         session.execute(

@@ -71,6 +71,10 @@ class InChatChoice(Enum):
         "can't become In Chat: the message it answers was deleted, and later messages no "
         "longer see it."
     )
+    QUESTION_FORGOTTEN = (
+        "can't become In Chat: the message it answers is older than what this workspace keeps, "
+        "and later messages no longer see it."
+    )
     CHAT_CLOSED = (
         "can't become In Chat: a new chat was started here since (`/chorus new`), and later "
         "messages no longer see this one."
@@ -105,13 +109,17 @@ def judge_in_chat_choice(
     is_in_chat: bool = False,
     chat_is_current: bool = True,
     question_deleted: bool = False,
+    question_forgotten: bool = False,
 ) -> InChatChoice:
     """Only an answer of the chat's latest round, with text or still writing it, may be made
     In Chat, and not once `/chorus new` started another chat (`chat_is_current`) or its
-    round's message was deleted (`question_deleted`). One still writing is In Chat once it has
-    text; should it fail, the default rule picks again (`bot.chat.history.in_chat_answer_id`).
+    round's message was deleted (`question_deleted`) or forgotten as older than what is kept
+    (`question_forgotten`). One still writing is In Chat once it has text; should it fail, the
+    default rule picks again (`bot.chat.history.in_chat_answer_id`).
     `is_in_chat`: the answer is the round's In Chat answer already (chosen, or by the default
     rule)."""
+    if question_forgotten:
+        return InChatChoice.QUESTION_FORGOTTEN
     if question_deleted:
         return InChatChoice.QUESTION_DELETED
     if not chat_is_current:

@@ -343,6 +343,15 @@ def test_an_answer_to_a_deleted_message_is_not_made_in_chat_and_says_why():
     assert choice is InChatChoice.QUESTION_DELETED and not choice.chosen
 
 
+def test_an_answer_to_a_forgotten_message_says_it_was_forgotten_not_deleted():
+    # Forgetting leaves the round deleted and its answers without text.
+    choice = judge_in_chat_choice(
+        is_latest_round=False, status=FAILED, question_deleted=True, question_forgotten=True
+    )
+    assert choice is InChatChoice.QUESTION_FORGOTTEN and not choice.chosen
+    assert "deleted" not in choice.value
+
+
 def test_unpinning_the_picked_answer_of_the_latest_round_returns_to_the_default_rule():
     assert unpin_returns_to_default(
         is_latest_round=True, is_chosen=True, pinned_by_someone_else=False

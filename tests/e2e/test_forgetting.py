@@ -44,3 +44,16 @@ def test_regenerate_on_an_answer_to_a_forgotten_message_says_it_was_forgotten(bo
         "The message that answer replies to is older than what this workspace keeps, so it "
         "can't be regenerated."
     )
+
+
+def test_a_pushpin_on_an_answer_to_a_forgotten_message_says_it_was_forgotten(bot, slack, events):
+    events.user_says(CHANNEL, ALICE, f"{MENTION} my secret is 42", to=[bot.events_url])
+    _, gpt_answer, _ = wait_for_answers(slack, CHANNEL, 3)
+    wait_until(lambda: "forgot 1 message(s)" in bot.logs(), message="forgetting")
+
+    events.user_reacts(CHANNEL, gpt_answer["ts"], BOB, "pushpin", to=[bot.events_url])
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the pushpin is answered")
+    assert slack.calls_for("chat.postEphemeral")[-1].params["text"] == (
+        "GPT-test's answer can't become In Chat: the message it answers is older than what this "
+        "workspace keeps, and later messages no longer see it."
+    )

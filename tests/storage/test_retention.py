@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
+from bot.chat.in_chat import InChatChoice
+from storage.conversations import ConversationStore
 from storage.database import connect
 from storage.regeneration import RegenerationRefused, RegenerationStore
 from storage.retention import RetentionStore
@@ -116,3 +118,30 @@ async def test_regenerating_an_answer_to_a_forgotten_message_says_so_not_that_it
     # Where nothing is forgotten, a message without its text was deleted by a person.
     assert await refused(keeping, parent.slack_ts) is RegenerationRefused.QUESTION_GONE
     assert "older than" not in RegenerationRefused.QUESTION_GONE.value
+
+
+async def test_pinning_an_answer_to_a_forgotten_message_says_so_not_that_it_was_deleted(stores):
+    stores, retention = stores
+    database = stores.conversations._database
+    forgotten = await stores.round("1.0", "old question")
+    cutoff = time.time()
+    await asyncio.sleep(0.01)
+    deleted = await stores.round("2.0", "a question deleted")
+    assert await retention.forget_said_before(cutoff) == 1
+    await stores.conversations.forget_message(claim("2.0"))
+    await asyncio.sleep(0.01)
+
+    async def pinned(store: ConversationStore, slack_ts: str) -> InChatChoice:
+        parent = await store.parent_answer("C1", slack_ts)
+        assert parent is not None
+        choice, _ = await store.choose_in_chat(parent)
+        return choice
+
+    forgetting = ConversationStore(database, forget_after_seconds=0.005)
+    forgotten_ts = f"1.0{forgotten.answers[1].answer_id}"
+    assert await pinned(forgetting, forgotten_ts) is InChatChoice.QUESTION_FORGOTTEN
+    deleted_ts = f"2.0{deleted.answers[1].answer_id}"
+    assert await pinned(forgetting, deleted_ts) is InChatChoice.QUESTION_DELETED
+    # Where nothing is forgotten, a message without its text was deleted by a person.
+    keeping = ConversationStore(database)
+    assert await pinned(keeping, forgotten_ts) is InChatChoice.QUESTION_DELETED
