@@ -114,6 +114,16 @@ class _Progress:
         return AnswerStatus.CUT_OFF if self.has_words else AnswerStatus.FAILED
 
 
+async def usage_on_closing(stream: BufferedStream) -> Usage:
+    """Stop reading `stream`: the tokens the model reported among what was not read yet, so an
+    answer ended early still records what it cost."""
+    unread = _Progress()
+    for event in await stream.close():
+        if isinstance(event, Usage):
+            unread.count(event)
+    return Usage(unread.input_tokens, unread.output_tokens)
+
+
 class AnswerRunner:
     """Runs answers: provider stream → Slack message → stored outcome. Never raises for a
     provider failure; the failure becomes a line in that model's message."""
@@ -283,9 +293,7 @@ class AnswerRunner:
         job.message.end_streaming()  # a streaming edit now would only delay the final one
         # An answer the bot stopped reading (Stop, too long, unshowable) still cost the tokens
         # the model reported so far.
-        for event in await job.stream.close():
-            if isinstance(event, Usage):
-                progress.count(event)
+        progress.count(await usage_on_closing(job.stream))
         ended = await self._answers.finish(
             job.answer_id,
             FinishedAnswer(

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answering import AnswerJob, AnswerRunner
+from bot.answering import AnswerJob, AnswerRunner, usage_on_closing
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import ModelRequest, PendingRequest
 from bot.chat.routing import IncomingMessage
 from bot.in_chat_marks import InChatMarks
+from bot.providers.base import Usage
 from bot.slack.answer_message import AnswerMessage, model_identity
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
@@ -124,9 +125,9 @@ class FanOut:
                     try:
                         await slack_message.post_placeholder()
                     except SlackApiError as error:
-                        await streams.pop(answer.answer_id).close()
+                        spent = await usage_on_closing(streams.pop(answer.answer_id))
                         refused = await self._not_posted(
-                            answer.answer_id, spec, message.channel_id, error
+                            answer.answer_id, spec, message.channel_id, error, spent
                         )
                         if refused is not None:
                             refusals.add(refused)
@@ -192,11 +193,17 @@ class FanOut:
         )
 
     async def _not_posted(
-        self, answer_id: int, spec: ModelSpec, channel_id: str, error: SlackApiError
+        self,
+        answer_id: int,
+        spec: ModelSpec,
+        channel_id: str,
+        error: SlackApiError,
+        spent: Usage,
     ) -> str | None:
-        """The answer's placeholder is not in Slack: the answer is recorded as failed. Returns
-        Slack's refusal code; None when Slack could not be reached (the placeholder may be
-        there after all, so the failure line stays owed for recovery to show)."""
+        """The answer's placeholder is not in Slack: the answer is recorded as failed, with the
+        tokens its model `spent` meanwhile (it is asked before the placeholder is posted).
+        Returns Slack's refusal code; None when Slack could not be reached (the placeholder may
+        be there after all, so the failure line stays owed for recovery to show)."""
         code = slack_error_code(error)
         # Handled: the person is told, or recovery shows the failure once Slack is back.
         log.warning(
@@ -204,7 +211,10 @@ class FanOut:
         )
         unreachable = isinstance(error, SlackUnreachable)
         shown_error = SLACK_UNREACHABLE if unreachable else code
-        await self._answers.finish(answer_id, FinishedAnswer(AnswerStatus.FAILED, "", shown_error))
+        failed = FinishedAnswer(
+            AnswerStatus.FAILED, "", shown_error, spent.input_tokens, spent.output_tokens
+        )
+        await self._answers.finish(answer_id, failed)
         if unreachable:
             return None
         await self._marks.answer_shown(answer_id)  # nowhere to show it

@@ -141,6 +141,21 @@ def test_a_post_slack_rate_limits_past_every_retry_is_explained(bot, slack, mode
     assert "rate-limiting" in note.params["text"]
 
 
+def test_an_answer_slack_would_not_post_still_records_what_its_model_spent(
+    bot, slack, models, events, database_url
+):
+    """The model is asked while its placeholder is posted: it answers, and reports its tokens,
+    while Slack rate-limits the post before refusing it."""
+    models.script("gpt-test", ModelScript(usage=(1234, 56)))
+    slack.inject("chat.postMessage", status=429, retry_after=2)
+    slack.inject("chat.postMessage", status=200, error="not_in_channel", retry_after=None)
+    ask(bot, events, "+gpt anyone?")
+
+    wait_until(lambda: slack.calls_for("chat.postEphemeral"), message="the refusal explained")
+    bot.wait_until_idle()
+    assert saved_usage(database_url) == [(1234, 56)]
+
+
 def cut_off_at_once(models: FakeModelServer, model_id: str) -> None:
     """`model_id`'s stream breaks off after its first two pieces of text."""
     models.script(
