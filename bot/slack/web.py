@@ -493,7 +493,10 @@ def slack_error_code(error: SlackApiError) -> str:
 def answered_as_slack(error: SlackApiError) -> bool:
     """Whether the refusal came as the Web API's JSON (or is our own `SlackUnreachable`)."""
     response = error.response
-    return isinstance(response, dict) or isinstance(response.data, dict)
+    data = response if isinstance(response, dict) else response.data
+    # slack_sdk hands on `{}` for a body that is not JSON (a proxy's HTML error page); the
+    # Web API's JSON always says `ok`.
+    return isinstance(data, dict) and "ok" in data
 
 
 # Slack's answers that may change if asked again later; any other refusal (the message or the

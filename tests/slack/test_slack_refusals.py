@@ -1,12 +1,25 @@
-"""Which of Slack's refusals are retried later (they may change) and which are given up."""
+"""Which of Slack's refusals are retried later (they may change) and which are given up, and
+an answer that is not the Web API's (a proxy's HTML page) told apart from a refusal."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import aiohttp
 import pytest
+from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 
-from bot.slack.web import SlackUnreachable, refused_for_good, slack_error_code
+from bot.app import identify_bot
+from bot.settings import ConfigurationError
+from bot.slack.web import (
+    SlackUnreachable,
+    SlackWeb,
+    make_web_client,
+    refused_for_good,
+    slack_error_code,
+)
 
 
 def answer(data: dict | str, status: int) -> SlackApiError:
@@ -58,3 +71,44 @@ def test_slack_out_of_reach_is_retried_later():
 )
 def test_a_refusal_slack_would_repeat_is_given_up(code: str):
     assert refused_for_good(refusal(code))
+
+
+@pytest.fixture
+async def html_page_host() -> AsyncIterator[str]:
+    """The base URL of a server (a proxy, a URL that is not the API's) answering every request
+    with an HTML page and the status the path asks for (`/502/api/…`)."""
+
+    async def page(request: web.Request) -> web.Response:
+        status = int(request.match_info["status"])
+        return web.Response(
+            status=status, text="<html>Bad Gateway</html>", content_type="text/html"
+        )
+
+    runner = web.AppRunner(web.Application())
+    runner.app.router.add_route("*", "/{status}/{rest:.*}", page)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("status", [200, 403, 502])
+async def test_an_html_page_for_an_answer_is_known_by_its_status(html_page_host, status):
+    async with aiohttp.ClientSession() as session:
+        client = make_web_client("xoxb-1", f"{html_page_host}/{status}/api/", session=session)
+        with pytest.raises(SlackApiError) as raised:
+            await client.auth_test()
+    assert slack_error_code(raised.value) == f"http_{status}"
+
+
+async def test_an_html_page_at_start_up_says_to_check_slack_api_url_not_the_token(html_page_host):
+    api_url = f"{html_page_host}/502/api/"
+    async with aiohttp.ClientSession() as session:
+        slack = SlackWeb(make_web_client("xoxb-1", api_url, session=session))
+        with pytest.raises(ConfigurationError) as raised:
+            await identify_bot(slack)
+    assert str(raised.value) == (
+        "Configuration error: SLACK_API_URL answered HTTP 502, not as Slack's Web API does; "
+        "check SLACK_API_URL (https://slack.com/api/)"
+    )
