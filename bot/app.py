@@ -341,7 +341,10 @@ def http_routes(
 
     async def slack_events(request: web.Request) -> web.Response:
         assert bot.signature is not None
+        announced = request.content_length
         try:
+            if announced is not None and announced > REQUEST_MAX_BYTES:  # not waited for
+                raise web.HTTPRequestEntityTooLarge(REQUEST_MAX_BYTES, announced)
             async with asyncio.timeout(REQUEST_BODY_SECONDS):
                 body = await request.read()
         except TimeoutError:

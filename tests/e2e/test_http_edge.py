@@ -177,6 +177,18 @@ def test_a_body_over_a_mebibyte_is_refused_before_the_rest_of_it_is_sent(bot, mo
     assert models.requests == []
 
 
+@ON_SQLITE
+def test_a_body_announced_over_a_mebibyte_is_refused_without_waiting_for_it(bot, models):
+    with socket.create_connection(("127.0.0.1", bot.port)) as conn:
+        conn.sendall(_head(8 * 1024**2))
+
+        received = _closed_within(conn, 40)
+
+    assert received is not None, "the connection was left open"
+    assert received.startswith(b"HTTP/1.1 413 ")  # not 408, once the body was waited for
+    assert "refused a request over 1048576 bytes" in bot.logs()
+
+
 @pytest.fixture
 def database_proxy(database_url: str) -> Iterator[TcpProxy]:
     url = make_url(database_url)
