@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.doubles import SharedFile, SlackEmulator
+from tests.doubles.app_manifest import manifest_bot_scopes
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.test_doubles.scene import TOKEN, slack_error
 
@@ -69,6 +70,16 @@ def test_message_timestamps_strictly_increase(emulator: SlackEmulator, slack: We
     stamps = [slack.chat_postMessage(channel="C0RANDOM", text=str(n))["ts"] for n in range(5)]
     assert stamps == sorted(stamps, key=float) and len(set(stamps)) == 5
     assert [m["ts"] for m in emulator.messages("C0RANDOM")] == stamps
+
+
+def test_every_answer_to_the_bot_token_lists_its_scopes_as_slacks_does(
+    emulator: SlackEmulator, slack: WebClient
+):
+    assert slack.auth_test().headers["x-oauth-scopes"] == ",".join(manifest_bot_scopes())
+    emulator.grant_scopes(["chat:write", "commands"])
+    assert slack.users_info(user="U0ALICE").headers["x-oauth-scopes"] == "chat:write,commands"
+    emulator.grant_scopes(None)  # as some proxies leave it out
+    assert "x-oauth-scopes" not in slack.auth_test().headers
 
 
 def test_wrong_token_is_invalid_auth_and_missing_token_is_not_authed(emulator: SlackEmulator):

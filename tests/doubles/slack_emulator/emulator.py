@@ -8,12 +8,13 @@ import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from tests.doubles.app_manifest import manifest_bot_scopes
 from tests.doubles.server_thread import BackgroundServer
 from tests.doubles.slack_emulator.api_request import ApiRequest, read_api_request
 from tests.doubles.slack_emulator.errors import SlackError
@@ -43,6 +44,7 @@ from tests.doubles.slack_emulator.workspace import (
 
 API_METHODS: dict[str, Handler] = {**CHAT_METHODS, **READ_METHODS, **APP_METHODS}
 CONNECTIONS_OPEN = "apps.connections.open"  # the one method that takes the app-level token
+SCOPES_HEADER = "x-oauth-scopes"  # on every answer to the bot token: the scopes it was granted
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 RESPONSE_URL_PATH = "/respond/"
 FILE_PIECE_BYTES = 16 * 1024
@@ -107,6 +109,7 @@ class SlackEmulator(BackgroundServer):
         self._lock = threading.Lock()
         self._workspace = SlackWorkspace(team_id, BotIdentity(bot_user_id, bot_id, app_id))
         self._faults = FaultPlan()
+        self._granted_scopes: tuple[str, ...] | None = manifest_bot_scopes()
         self._calls: list[ApiCall] = []
         self._response_url_posts: list[tuple[str, dict[str, Any]]] = []
         self._file_downloads: list[FileDownload] = []
@@ -187,7 +190,12 @@ class SlackEmulator(BackgroundServer):
         if fault is not None:
             return fault.status, fault.body(), fault.headers()
         # A deep copy, so the recorded answer never changes when the stored message does.
-        return 200, copy.deepcopy(body), {}
+        return 200, copy.deepcopy(body), self._scopes_header(token)
+
+    def _scopes_header(self, token: str) -> dict[str, str]:
+        if token != self.bot_token or self._granted_scopes is None:
+            return {}
+        return {SCOPES_HEADER: ",".join(self._granted_scopes)}
 
     def _route(self, method: str) -> tuple[Handler | None, str]:
         """The method's handler and the one token it accepts."""
@@ -284,6 +292,12 @@ class SlackEmulator(BackgroundServer):
         """Calls of `method` beyond `per_second` in any 1 s window get 429 (None lifts it)."""
         with self._lock:
             self._faults.set_rate_limit(method, per_second)
+
+    def grant_scopes(self, scopes: Collection[str] | None) -> None:
+        """The scopes the bot token was granted, as every answer to it lists them (every one
+        manifest.yml asks for until set); None leaves the header out, as some proxies do."""
+        with self._lock:
+            self._granted_scopes = None if scopes is None else tuple(scopes)
 
     def clear_faults(self) -> None:
         with self._lock:
