@@ -41,6 +41,7 @@ from bot.slack.files import SlackFiles
 from bot.slack.listeners import register_listeners
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
+from bot.slack.scopes import missing_scopes
 from bot.slack.web import (
     SlackWeb,
     answered_as_slack,
@@ -285,11 +286,21 @@ async def open_database(database_url: str, *, pool_size: int, wait_seconds: floa
 
 
 async def identify_bot(slack: SlackWeb) -> str:
-    """The bot's user id from `auth.test`, or a `ConfigurationError` naming what to fix."""
+    """The bot's user id from `auth.test`, or a `ConfigurationError` naming what to fix. A
+    token granted fewer scopes than the bot needs (an app installed from an older manifest) is
+    logged, once: the bot starts all the same, as what needs no missing scope still works."""
     with slack_refusal_stops_start_up(
         slack.api_url, "SLACK_BOT_TOKEN", "check the token and SLACK_API_URL"
     ):
-        return await slack.bot_user_id()
+        token = await slack.token_identity()
+    missing = missing_scopes(token.scopes) if token.scopes is not None else []
+    if missing:
+        log.warning(
+            "the bot token lacks the Slack scopes %s: add them to the app from manifest.yml "
+            "and reinstall it (what needs them fails until then)",
+            ", ".join(missing),
+        )
+    return token.user_id
 
 
 async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHandler:

@@ -27,6 +27,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack.lookups import KEPT_SECONDS, MAX_KEPT, SlackLookups
 from bot.slack.rendering import SlackMessage
+from bot.slack.scopes import granted_scopes
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ _CLOCK_SKEW_SECONDS = 120.0  # how far Slack's clock may be from ours when looki
 _PAGES_LOOKED_THROUGH = 10  # of 200 messages each, when looking for a tagged message
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 UNREACHABLE = "slack_unreachable"  # the error code of `SlackUnreachable`
+SCOPES_HEADER = "x-oauth-scopes"  # on Slack's answer to every call: the token's scopes
 
 
 class SlackUnreachable(SlackApiError):
@@ -135,6 +137,15 @@ class Identity:
 
     username: str
     icon_emoji: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIdentity:
+    """What `auth.test` says of the bot token: its bot user, and the scopes it was granted
+    (None when the answer did not list them, as some proxies and emulators leave them out)."""
+
+    user_id: str
+    scopes: frozenset[str] | None
 
 
 def open_web_session() -> aiohttp.ClientSession:
@@ -471,10 +482,12 @@ class SlackWeb:
             log.warning("%s not looked up: %s", what, slack_error_code(error))
             return None
 
-    async def bot_user_id(self) -> str:
-        """The user id of our token's bot (`auth.test`)."""
+    async def token_identity(self) -> TokenIdentity:
+        """Our token's bot user and granted scopes (`auth.test`)."""
         response = await self.client.auth_test()
-        return str(response["user_id"])
+        header = response.headers.get(SCOPES_HEADER)
+        scopes = granted_scopes(header) if isinstance(header, str) else None
+        return TokenIdentity(str(response["user_id"]), scopes)
 
     async def socket_mode_url(self, app_token: str) -> str:
         """A Socket Mode connection URL for the app-level token (`apps.connections.open`)."""
