@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.doubles.app_manifest import manifest_bot_scopes
 from tests.doubles.starting_postgres import StartingPostgres
 from tests.doubles.waiting import wait_until
 from tests.e2e.slack_views import body, wait_for_answers
@@ -414,3 +415,41 @@ def test_start_up_logs_the_migrations_it_runs_and_not_alembics_chatter(start_bot
     # migration whose description runs over two lines is still logged on one.
     for line in first.logs().splitlines():
         assert LOG_LINE.match(line), f"a line that is no log record: {line!r}"
+
+
+LACKS_SCOPES = "the bot token lacks the Slack scopes"
+
+
+def test_a_token_granted_fewer_scopes_than_the_manifest_asks_is_named_once_and_still_answers(
+    start_bot, slack, events
+):
+    """An app installed from an older manifest: what its token lacks is said at start-up,
+    not first found out when a pin or an attached file fails."""
+    slack.grant_scopes(
+        [scope for scope in manifest_bot_scopes() if scope not in {"reactions:read", "files:read"}]
+    )
+    bot = start_bot()
+
+    events.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> still there?", to=[bot.events_url])
+    answers = wait_for_answers(slack, "C0GENERAL", 3)
+    assert body(answers[0]) == "claude-test answers: Alice: still there?"
+    warned = [line for line in bot.logs().splitlines() if LACKS_SCOPES in line]
+    assert len(warned) == 1, bot.logs()
+    assert warned[0].endswith(
+        f"WARNING bot.app: {LACKS_SCOPES} reactions:read, files:read: add them to the app "
+        "from manifest.yml and reinstall it (what needs them fails until then)"
+    )
+
+
+@pytest.mark.parametrize(
+    "granted", [manifest_bot_scopes(), None], ids=["all-granted", "header-left-out"]
+)
+def test_a_token_with_every_scope_or_none_listed_starts_without_a_scope_warning(
+    granted, start_bot, slack, events
+):
+    slack.grant_scopes(granted)
+    bot = start_bot()
+
+    events.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> hi", to=[bot.events_url])
+    wait_for_answers(slack, "C0GENERAL", 3)
+    assert LACKS_SCOPES not in bot.logs()
