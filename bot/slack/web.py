@@ -485,7 +485,8 @@ class SlackWeb:
     async def token_identity(self) -> TokenIdentity:
         """Our token's bot user and granted scopes (`auth.test`)."""
         response = await self.client.auth_test()
-        header = response.headers.get(SCOPES_HEADER)
+        # Whatever case the header's name comes in (slack_sdk hands on a plain mapping).
+        header = next((v for k, v in response.headers.items() if k.lower() == SCOPES_HEADER), None)
         scopes = granted_scopes(header) if isinstance(header, str) else None
         return TokenIdentity(str(response["user_id"]), scopes)
 
