@@ -22,9 +22,14 @@ def slack_secrets_redacted(record: logging.LogRecord) -> bool:
     if not record.name.startswith(_SLACK_LOGGERS):
         return True
     line = record.getMessage()
-    redacted = line
-    for secret in (_SECRET_FIELD, _TICKET, _URL_PASSWORD):
-        redacted = secret.sub(rf"\1{REDACTED}", redacted)
+    redacted = without_slack_secrets(line)
     if redacted != line:
         record.msg, record.args = redacted, None
     return True
+
+
+def without_slack_secrets(text: str) -> str:
+    """`text` with the Slack secrets it quotes (see above) redacted."""
+    for secret in (_SECRET_FIELD, _TICKET, _URL_PASSWORD):
+        text = secret.sub(rf"\1{REDACTED}", text)
+    return text
