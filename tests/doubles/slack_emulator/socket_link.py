@@ -67,6 +67,11 @@ class SocketModeLink:
         """Slack drops every open connection (close code 1001)."""
         self._thread.run(self._server.close_connections())
 
+    def make_urls_unreachable(self, times: int) -> None:
+        """The next `times` URLs `apps.connections.open` gives cannot be connected to, as when
+        a firewall or a proxy keeps the app from Slack's WebSocket (the call itself succeeds)."""
+        self._server.make_urls_unreachable(times)
+
     def connections(self) -> list[SocketConnection]:
         """Every connection the app opened, oldest first."""
         return self._server.connections()

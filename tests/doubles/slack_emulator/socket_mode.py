@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from tests.doubles.bot_process import free_port
 from tests.doubles.slack_emulator.socket_messages import (
     Ack,
     EnvelopeType,
@@ -81,6 +82,7 @@ class SocketModeServer:
         self._tickets: set[str] = set()
         self._connections: list[SocketConnection] = []
         self._deliveries: dict[str, SocketDelivery] = {}
+        self._unreachable_urls = 0
         # Touched only in the event loop:
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._ack_events: dict[str, asyncio.Event] = {}
@@ -92,8 +94,18 @@ class SocketModeServer:
         ticket = uuid.uuid4().hex
         with self._lock:
             self._tickets.add(ticket)
+            unreachable = self._unreachable_urls > 0
+            if unreachable:
+                self._unreachable_urls -= 1
+        if unreachable:  # as the app sees Slack's WebSocket host behind a firewall
+            base_url = f"http://127.0.0.1:{free_port()}"
         query = urlencode({"ticket": ticket, "app_id": self.app_id})
         return {"url": f"ws{base_url.removeprefix('http')}{SOCKET_PATH}?{query}"}
+
+    def make_urls_unreachable(self, times: int) -> None:
+        """The next `times` URLs point at a port nothing listens on."""
+        with self._lock:
+            self._unreachable_urls += times
 
     # -- the WebSocket -------------------------------------------------------------------------
 
