@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -42,6 +43,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
 from bot.slack.scopes import missing_scopes
+from bot.slack.socket_mode import keep_trying_to_connect
 from bot.slack.web import (
     SlackWeb,
     answered_as_slack,
@@ -313,8 +315,9 @@ async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHan
     ):
         url = await bot.slack.socket_mode_url(app_token)
     handler = AsyncSocketModeHandler(bot.app, app_token)
-    # The first connection uses this URL; the client asks for a new one whenever it reconnects.
+    # The first try uses this URL; each later one, and each reconnection, a new one.
     handler.client.wss_uri = url
+    keep_trying_to_connect(handler.client, partial(bot.slack.socket_mode_url, app_token))
     return handler
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -199,6 +200,38 @@ def test_the_bot_reconnects_and_keeps_answering(how, socket_bot, slack, models, 
         f"{model_id} answers: Alice: still there?" for model_id in MODEL_IDS
     ]
     assert {d.ticket for d in slack.socket_mode.deliveries()} == {fresh.ticket}
+
+
+@pytest.mark.parametrize("when", ["at_start_up", "on_reconnect"])
+def test_an_unreachable_websocket_is_tried_again_with_a_fresh_url_one_line_a_try(
+    when, start_socket_bot, slack, events
+):
+    if when == "at_start_up":
+        slack.socket_mode.make_urls_unreachable(2)
+        socket_bot = start_socket_bot()
+    else:
+        socket_bot = start_socket_bot()
+        since = time.monotonic()
+        slack.socket_mode.make_urls_unreachable(2)
+        slack.socket_mode.close_connections()
+        slack.socket_mode.wait_for_connection(since=since)
+
+    urls = [call.response["url"] for call in slack.calls_for("apps.connections.open")]
+    tickets = [parse_qs(urlsplit(url).query)["ticket"][0] for url in urls]
+    assert len(tickets) == (3 if when == "at_start_up" else 4), "a fresh URL for each try"
+    assert [c.ticket for c in slack.socket_mode.open_connections()] == tickets[-1:]
+    events.user_says(CHANNEL, ALICE, f"{MENTION} through at last?", to=[slack.socket_mode])
+    wait_for_answers(slack, CHANNEL, 3)
+
+    logs = socket_bot.logs()
+    failures = [line for line in logs.splitlines() if "Socket Mode WebSocket to" in line]
+    assert len(failures) == 2, logs
+    for failure, wait in zip(failures, ("2 s", "4 s"), strict=True):
+        assert " WARNING bot.slack.socket_mode: " in failure
+        assert "outbound WebSocket connections (wss://, port 443)" in failure
+        assert f"trying again in {wait} with a new URL" in failure
+    assert "Traceback" not in logs and "Retrying" not in logs
+    assert not [ticket for ticket in tickets if ticket in logs]
 
 
 def test_health_is_served_but_no_request_url(start_socket_bot, slack, models, events):
