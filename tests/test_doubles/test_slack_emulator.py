@@ -14,7 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.doubles import SharedFile, SlackEmulator
 from tests.doubles.app_manifest import manifest_bot_scopes
-from tests.doubles.slack_emulator.emulator import REPLY_LOST
+from tests.doubles.slack_emulator.emulator import API_METHODS, CONNECTIONS_OPEN, REPLY_LOST
+from tests.doubles.slack_emulator.scopes import METHOD_SCOPES
 from tests.test_doubles.scene import TOKEN, slack_error
 
 
@@ -77,9 +78,60 @@ def test_every_answer_to_the_bot_token_lists_its_scopes_as_slacks_does(
 ):
     assert slack.auth_test().headers["x-oauth-scopes"] == ",".join(manifest_bot_scopes())
     emulator.grant_scopes(["chat:write", "commands"])
-    assert slack.users_info(user="U0ALICE").headers["x-oauth-scopes"] == "chat:write,commands"
+    assert slack.auth_test().headers["x-oauth-scopes"] == "chat:write,commands"
     emulator.grant_scopes(None)  # as some proxies leave it out
     assert "x-oauth-scopes" not in slack.auth_test().headers
+
+
+def test_a_call_needing_a_scope_not_granted_is_refused_naming_it_as_slacks_is(
+    emulator: SlackEmulator, slack: WebClient
+):
+    emulator.grant_scopes(["chat:write", "channels:history"])
+    refused = slack_error(lambda: slack.users_info(user="U0ALICE")).response
+    assert refused.status_code == 200
+    assert refused.data == {
+        "ok": False,
+        "error": "missing_scope",
+        "needed": "users:read",
+        "provided": "chat:write,channels:history",
+    }
+    assert refused.headers["x-oauth-scopes"] == "chat:write,channels:history"
+    posted = slack.chat_postMessage(channel="C0GENERAL", text="hi")
+    assert slack.conversations_history(channel="C0GENERAL")["messages"]
+    assert slack.conversations_replies(channel="C0GENERAL", ts=posted["ts"])["messages"]
+
+
+def test_every_method_the_emulator_answers_says_which_scopes_it_needs():
+    assert set(METHOD_SCOPES) == {*API_METHODS, CONNECTIONS_OPEN}
+
+
+@pytest.mark.parametrize(
+    ("channel", "needed"),
+    [
+        ("C0GENERAL", "channels:history"),
+        ("D0ALICE", "im:history"),
+    ],
+)
+def test_reading_a_conversation_needs_the_history_scope_of_its_kind(
+    emulator: SlackEmulator, slack: WebClient, channel: str, needed: str
+):
+    emulator.grant_scopes([s for s in manifest_bot_scopes() if s != needed])
+    emulator.add_channel("G0SECRET", "secret", "group")
+    assert slack.conversations_history(channel="G0SECRET")["ok"]
+    refused = slack_error(lambda: slack.conversations_history(channel=channel)).response
+    assert (refused["error"], refused["needed"]) == ("missing_scope", needed)
+
+
+def test_a_name_and_icon_are_ignored_without_chat_write_customize(
+    emulator: SlackEmulator, slack: WebClient
+):
+    emulator.grant_scopes(["chat:write"])
+    posted = slack.chat_postMessage(
+        channel="C0GENERAL", text="hi", username="Claude", icon_emoji=":robot_face:"
+    )
+    message = emulator.message("C0GENERAL", posted["ts"])
+    assert message["text"] == "hi" and "username" not in message and "icon_emoji" not in message
+    assert slack.auth_test()["ok"]  # what needs no scope
 
 
 def test_wrong_token_is_invalid_auth_and_missing_token_is_not_authed(emulator: SlackEmulator):
@@ -272,6 +324,7 @@ def test_json_body_token_is_ignored_as_slack_does(emulator: SlackEmulator):
 
 
 async def test_async_client_posts_and_reads(emulator: SlackEmulator):
+    emulator.grant_scopes([*manifest_bot_scopes(), "im:read"])  # conversations.info of a DM
     client = AsyncWebClient(token=TOKEN, base_url=emulator.api_url)
     posted = await client.chat_postMessage(channel="D0ALICE", text="Hi in DM")
     info = await client.conversations_info(channel="D0ALICE")
@@ -282,6 +335,7 @@ async def test_async_client_posts_and_reads(emulator: SlackEmulator):
 
 
 def test_files_upload_v2_keeps_the_content_in_the_thread(emulator: SlackEmulator, slack: WebClient):
+    emulator.grant_scopes([*manifest_bot_scopes(), "files:write"])  # the bot never asks for it
     parent = slack.chat_postMessage(channel="C0GENERAL", text="a long answer")
     slack.files_upload_v2(
         channel="C0GENERAL",
@@ -326,6 +380,7 @@ def test_shared_files_are_served_at_their_private_urls_only_with_the_bot_token(
 
 
 def test_reactions_views_ephemerals_and_permalinks(emulator: SlackEmulator, slack: WebClient):
+    emulator.grant_scopes([*manifest_bot_scopes(), "reactions:write"])  # the bot never asks for it
     posted = slack.chat_postMessage(channel="C0GENERAL", text="answer")
     slack.reactions_add(channel="C0GENERAL", timestamp=posted["ts"], name="white_check_mark")
     emulator.add_reaction("C0GENERAL", posted["ts"], "U0ALICE", "white_check_mark")

@@ -24,6 +24,7 @@ from tests.doubles.slack_emulator.methods_apps import APP_METHODS, UPLOAD_PATH
 from tests.doubles.slack_emulator.methods_chat import CHAT_METHODS, PERMALINK_BASE
 from tests.doubles.slack_emulator.methods_read import READ_METHODS
 from tests.doubles.slack_emulator.rich_text import rich_text_blocks
+from tests.doubles.slack_emulator.scopes import as_granted, scope_error
 from tests.doubles.slack_emulator.shared_files import (
     FILES_PATH,
     SIGN_IN_PAGE,
@@ -109,7 +110,8 @@ class SlackEmulator(BackgroundServer):
         self._lock = threading.Lock()
         self._workspace = SlackWorkspace(team_id, BotIdentity(bot_user_id, bot_id, app_id))
         self._faults = FaultPlan()
-        self._granted_scopes: tuple[str, ...] | None = manifest_bot_scopes()
+        self._granted_scopes: tuple[str, ...] = manifest_bot_scopes()
+        self._scopes_listed = True
         self._calls: list[ApiCall] = []
         self._response_url_posts: list[tuple[str, dict[str, Any]]] = []
         self._file_downloads: list[FileDownload] = []
@@ -180,11 +182,17 @@ class SlackEmulator(BackgroundServer):
         refused = token_error(request.token, token)
         if refused is not None:
             return 200, refused.as_body(), {}
+        params = request.params
+        if token == self.bot_token:
+            missing = scope_error(method, self._kind_of(params), self._granted_scopes)
+            if missing is not None:
+                return 200, missing.as_body(), self._scopes_header(token)
+            params = as_granted(method, params, self._granted_scopes)
         fault = self._faults.fault_for(method, time.monotonic())
         if fault is not None and not fault.carried_out:
             return fault.status, fault.body(), fault.headers()
         try:
-            body = {"ok": True, **handler(MethodCall(request.params, self._workspace, self.url))}
+            body = {"ok": True, **handler(MethodCall(params, self._workspace, self.url))}
         except SlackError as error:
             body = error.as_body()
         if fault is not None:
@@ -193,9 +201,14 @@ class SlackEmulator(BackgroundServer):
         return 200, copy.deepcopy(body), self._scopes_header(token)
 
     def _scopes_header(self, token: str) -> dict[str, str]:
-        if token != self.bot_token or self._granted_scopes is None:
+        if token != self.bot_token or not self._scopes_listed:
             return {}
         return {SCOPES_HEADER: ",".join(self._granted_scopes)}
+
+    def _kind_of(self, params: dict[str, Any]) -> str | None:
+        """The kind of conversation a call is about, when it names one that exists."""
+        channel = self._workspace.channels.get(str(params.get("channel")))
+        return None if channel is None else channel.kind
 
     def _route(self, method: str) -> tuple[Handler | None, str]:
         """The method's handler and the one token it accepts."""
@@ -295,9 +308,11 @@ class SlackEmulator(BackgroundServer):
 
     def grant_scopes(self, scopes: Collection[str] | None) -> None:
         """The scopes the bot token was granted, as every answer to it lists them (every one
-        manifest.yml asks for until set); None leaves the header out, as some proxies do."""
+        manifest.yml asks for until set): a call needing another is refused with missing_scope.
+        None grants every one but leaves the header out, as some proxies do."""
         with self._lock:
-            self._granted_scopes = None if scopes is None else tuple(scopes)
+            self._scopes_listed = scopes is not None
+            self._granted_scopes = manifest_bot_scopes() if scopes is None else tuple(scopes)
 
     def clear_faults(self) -> None:
         with self._lock:
