@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, partial
@@ -194,15 +194,20 @@ class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):
         values = state.custom_values = state.custom_values or {}
         if response is not None and not values.get("rate_limited"):
             values["rate_limited"] = True
-            asked = {name.lower(): value for name, value in response.headers.items()}
             log.info(
                 "Slack rate-limited %s: trying again in %s s (its Retry-After)",
                 request.url.rsplit("/", 1)[-1],
-                (asked.get("retry-after") or ["1"])[0],
+                (_header(response.headers, "retry-after") or ["1"])[0],
             )
         await super().prepare_for_next_attempt_async(
             state=state, request=request, response=response, error=error
         )
+
+
+def _header(headers: Mapping[str, Any], name: str) -> Any:
+    """The value of the header `name` (lower case), whatever case it came in: slack_sdk hands
+    on headers as a plain mapping."""
+    return next((value for key, value in headers.items() if key.lower() == name), None)
 
 
 class _UnlessPosting(AsyncRetryHandler):
@@ -485,8 +490,7 @@ class SlackWeb:
     async def token_identity(self) -> TokenIdentity:
         """Our token's bot user and granted scopes (`auth.test`)."""
         response = await self.client.auth_test()
-        # Whatever case the header's name comes in (slack_sdk hands on a plain mapping).
-        header = next((v for k, v in response.headers.items() if k.lower() == SCOPES_HEADER), None)
+        header = _header(response.headers, SCOPES_HEADER)
         scopes = granted_scopes(header) if isinstance(header, str) else None
         return TokenIdentity(str(response["user_id"]), scopes)
 

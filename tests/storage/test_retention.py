@@ -87,6 +87,18 @@ async def test_messages_said_before_the_cutoff_are_erased_with_their_answers(sto
     assert await retention.forget_said_before(cutoff) == 0
 
 
+async def forget_all_then_delete_a_new_question(stores, retention, *, forgotten: int):
+    """Forgetting erases the `forgotten` messages said so far; then a person deletes a new
+    question ("2.0"), returned: both read deleted, only one was forgotten."""
+    cutoff = time.time()
+    await asyncio.sleep(0.01)
+    deleted = await stores.round("2.0", "a question deleted")
+    assert await retention.forget_said_before(cutoff) == forgotten
+    await stores.conversations.forget_message(claim("2.0"))
+    await asyncio.sleep(0.01)
+    return deleted
+
+
 async def test_regenerating_an_answer_to_a_forgotten_message_says_so_not_that_it_was_deleted(
     stores,
 ):
@@ -97,12 +109,7 @@ async def test_regenerating_an_answer_to_a_forgotten_message_says_so_not_that_it
     turn = await start_turn(stores, parent, "1.1", "old thread question")
     await stores.answers.posted(turn.answer.answer_id, "reply")
     await stores.answers.shown(turn.answer.answer_id)
-    cutoff = time.time()
-    await asyncio.sleep(0.01)
-    deleted = await stores.round("2.0", "a question deleted")
-    assert await retention.forget_said_before(cutoff) == 2
-    await stores.conversations.forget_message(claim("2.0"))
-    await asyncio.sleep(0.01)
+    deleted = await forget_all_then_delete_a_new_question(stores, retention, forgotten=2)
 
     forgetting = RegenerationStore(database, forget_after_seconds=0.005)
     keeping = RegenerationStore(database)
@@ -124,12 +131,7 @@ async def test_pinning_an_answer_to_a_forgotten_message_says_so_not_that_it_was_
     stores, retention = stores
     database = stores.conversations._database
     forgotten = await stores.round("1.0", "old question")
-    cutoff = time.time()
-    await asyncio.sleep(0.01)
-    deleted = await stores.round("2.0", "a question deleted")
-    assert await retention.forget_said_before(cutoff) == 1
-    await stores.conversations.forget_message(claim("2.0"))
-    await asyncio.sleep(0.01)
+    deleted = await forget_all_then_delete_a_new_question(stores, retention, forgotten=1)
 
     async def pinned(store: ConversationStore, slack_ts: str) -> InChatChoice:
         parent = await store.parent_answer("C1", slack_ts)
