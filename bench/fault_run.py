@@ -5,6 +5,10 @@ exits non-zero unless every answer landed exactly once and nothing is stuck.
 
     python -m bench.fault_run                         # 1 replica, SQLite
     python -m bench.fault_run --replicas 2 --kill-one  # 2 replicas on PostgreSQL, one crashes
+    python -m bench.fault_run --minutes 45 --fault-rate 0.05  # a soak: does memory level off?
+
+The first replica's resident memory is sampled as the run goes, and its growth after warm-up
+printed.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bench.fault_driver import DIRECT_MESSAGES, FaultDriver, Replicas, Traffic
 from bench.fault_plan import DeliveryPlan, RandomlyFailingModel, SlackFaults
 from bench.fault_sabotage import check_the_counter
 from bench.fault_tally import Tally, tally
+from bench.memory_trend import MemorySampler, memory_lines
 from tests.databases import fresh_postgres_database
 from tests.doubles import BotProcess, FakeModelServer, SlackEmulator, SlackEventSender
 from tests.doubles.slack_emulator.emulator import REPLY_LOST, ApiCall
@@ -81,6 +86,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--replicas", type=int, choices=(1, 2), default=1)
     parser.add_argument("--channels", type=int, default=16, help="public channels (plus 2 DMs)")
     parser.add_argument("--rate", type=float, default=3.0, help="rounds per second")
+    parser.add_argument(
+        "--minutes", type=float, help="send rounds for this long instead (a soak): sets --rounds"
+    )
+    parser.add_argument(
+        "--memory-every", type=float, default=10.0, help="seconds between memory samples"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.25, help="share of model requests")
     parser.add_argument(
         "--kill-one",
@@ -100,7 +111,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="an extra setting for the bot processes (repeatable)",
     )
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    if arguments.minutes is not None:
+        arguments.rounds = max(1, round(arguments.minutes * 60 * arguments.rate))
+    return arguments
 
 
 @contextmanager
@@ -205,10 +219,18 @@ def run(arguments: argparse.Namespace) -> int:
             slack_faults=slack_faults,
             deliveries=DeliveryPlan(),
         )
+        sampler = MemorySampler(
+            lambda: replicas.bots[0].pid if replicas.bots[0].is_running else None,
+            lambda: driver.rounds_sent,
+            every=arguments.memory_every,
+        )
         started = time.monotonic()
-        driver.run(arguments.rounds, crash_at=arguments.rounds // 2 if arguments.kill_one else None)
-        sending = time.monotonic() - started
-        settling = wait_until_quiet(slack, replicas, url, arguments.settle_timeout)
+        with sampler:
+            crash_at = arguments.rounds // 2 if arguments.kill_one else None
+            driver.run(arguments.rounds, crash_at=crash_at)
+            sending = time.monotonic() - started
+            settling = wait_until_quiet(slack, replicas, url, arguments.settle_timeout)
+            sampler.sample()
         slack.clear_faults()
 
         index = read_answer_index(url)
@@ -223,6 +245,7 @@ def run(arguments: argparse.Namespace) -> int:
         print_faults(scripts, models, slack, driver)
         print_database(index)
         print_answer_times(seconds_to_final(slack.calls), slack.calls)
+        print("\n" + "\n".join(memory_lines(sampler.samples)))
         print_problems(result)
         print(f"\nbot logs: {', '.join(str(bot.log_path) for bot in replicas.bots)}")
         counter_ok = check_the_counter(slack, driver, everywhere, index, MODELS.values(), result)
