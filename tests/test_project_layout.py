@@ -148,3 +148,12 @@ def test_the_scopes_start_up_checks_for_are_the_manifests():
     """The bot warns of a token granted fewer scopes than manifest.yml asks for; it keeps the
     list itself, as the manifest is not installed with the package."""
     assert manifest_bot_scopes() == BOT_SCOPES
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"```sh\n(.+?)\n```", readme, flags=re.S)
+    (test_command,) = [command for command in commands if "pytest" in command]
+    ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+
+    assert ci_lines[-1] == test_command
