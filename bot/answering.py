@@ -205,23 +205,25 @@ class AnswerRunner:
         except AnswerTakenOver:
             return await self._let_go(job)
         except AnswerTooLong as too_long:
-            log.warning("%s's answer %s was too long: cut off", job.spec.name, job.answer_id)
-            return await self._end(job, progress, AnswerStatus.CUT_OFF, str(too_long))
-        except AnswerUnshowable as unshowable:
-            log.warning("answer %s by %s stopped: %s", job.answer_id, job.spec.name, unshowable)
-            return await self._end(job, progress, AnswerStatus.STOPPED, str(unshowable))
-        except MessageWithdrawn as withdrawn:
-            log.info("answer %s not written: its message was deleted", job.answer_id)
-            return await self._end(job, progress, AnswerStatus.FAILED, str(withdrawn))
-        except ProviderError as error:
-            log.warning(
-                "%s failed (answer %s): %s%s",
-                job.spec.name,
-                job.answer_id,
-                error,
-                reason_for_log(error),
+            return await self._end(
+                job, progress, AnswerStatus.CUT_OFF, str(too_long), why=str(too_long)
             )
-            return await self._end(job, progress, progress.failed_status, str(error))
+        except AnswerUnshowable as unshowable:
+            return await self._end(
+                job, progress, AnswerStatus.STOPPED, str(unshowable), why=str(unshowable)
+            )
+        except MessageWithdrawn as withdrawn:
+            return await self._end(
+                job,
+                progress,
+                AnswerStatus.FAILED,
+                str(withdrawn),
+                why=str(withdrawn),
+                level=logging.INFO,
+            )
+        except ProviderError as error:
+            why = f"{error}{reason_for_log(error)}"
+            return await self._end(job, progress, progress.failed_status, str(error), why=why)
         except asyncio.CancelledError:
             await self._end(job, progress, AnswerStatus.INTERRUPTED, INTERRUPTED)
             raise
@@ -231,7 +233,9 @@ class AnswerRunner:
         finally:
             await job.stream.close()
         if not progress.has_words:
-            return await self._end(job, progress, AnswerStatus.FAILED, EMPTY_ANSWER)
+            return await self._end(
+                job, progress, AnswerStatus.FAILED, EMPTY_ANSWER, why=EMPTY_ANSWER
+            )
         return await self._end(job, progress, AnswerStatus.DONE, None)
 
     async def _stream_until_stopped(self, job: AnswerJob, progress: _Progress) -> None:
@@ -287,9 +291,13 @@ class AnswerRunner:
         progress: _Progress,
         status: AnswerStatus,
         error: str | None,
+        *,
+        why: str | None = None,
+        level: int = logging.WARNING,
     ) -> AnswerStatus:
         """Record the outcome first (so it survives a crash), then show it; a final edit Slack
-        does not take now stays owed, and recovery shows it later."""
+        does not take now stays owed, and recovery shows it later. `why` it ended as it did,
+        if not as asked, goes in its one log line, at `level`."""
         job.message.end_streaming()  # a streaming edit now would only delay the final one
         # An answer the bot stopped reading (Stop, too long, unshowable) still cost the tokens
         # the model reported so far.
@@ -308,14 +316,16 @@ class AnswerRunner:
         if ended is None:
             return await self._let_go(job)
         seconds = time.monotonic() - job.stream.started_at  # from when the model was asked
-        log.info(
-            "answer %s by %s in %s: %s in %.1f s%s",
+        log.log(
+            logging.INFO if why is None else level,
+            "answer %s by %s in %s: %s in %.1f s%s%s",
             job.answer_id,
             job.spec.name,
             job.message.channel,
             status.value,
             seconds,
             progress.tokens_noted,
+            "" if why is None else f": {why}",
         )
         messages = outcome_messages(
             job.spec.display_name,

@@ -16,6 +16,15 @@ def assert_no_stack_trace(message) -> None:
     assert "Traceback" not in shown and 'File "' not in shown
 
 
+def answer_lines(bot, answer_id: int) -> list[str]:
+    """The log's lines (above DEBUG) on answer `answer_id`, but for its provider's retries."""
+    return [
+        line
+        for line in bot.logs().splitlines()
+        if f"answer {answer_id} " in line and " DEBUG " not in line and "retrying in" not in line
+    ]
+
+
 def test_rate_limits_and_server_errors_before_the_first_token_are_retried(
     start_bot, slack, models, events
 ):
@@ -236,7 +245,17 @@ def test_refusals_and_unreachable_providers_say_so(start_bot, slack, models, eve
     assert body(claude) == "claude-test answers: Alice: go"
     assert "Could not connect to OpenAI" in status_line(gpt)
     assert "127.0.0.1:9" not in status_line(gpt)
-    assert "Could not connect to OpenAI. (ConnectError: [Errno 111]" in bot.logs(), "and why"
+    # One line per failed answer, saying which (model, id, channel) and why, at WARNING.
+    bot.wait_until_idle()
+    (gpt_failed,) = answer_lines(bot, 2)
+    assert " WARNING bot.answering: answer 2 by openai:gpt-test in C0GENERAL: failed in " in (
+        gpt_failed
+    )
+    assert "s: Could not connect to OpenAI. (ConnectError: [Errno 111]" in gpt_failed, "and why"
+    (gemini_failed,) = answer_lines(bot, 3)
+    assert " WARNING bot.answering: answer 3 by google:gemini-test in C0GENERAL: failed" in (
+        gemini_failed
+    )
     assert "refused" in status_line(gemini).lower() or "declined" in status_line(gemini).lower()
     for message in (gpt, gemini):
         assert_no_stack_trace(message)
@@ -255,6 +274,9 @@ def test_an_endless_answer_is_cut_off_at_the_longest_the_bot_shows(
     assert "Cut off: the answer passed 2,000 characters" in status_line(answer)
     bot.wait_until_idle()  # continuations are posted after the final edit: they would be there
     assert not answers_in(slack, CHANNEL, answer["ts"]), "no continuation of what was cut"
+    (cut,) = answer_lines(bot, 1)
+    assert " WARNING bot.answering: answer 1 by openai:gpt-test in C0GENERAL: cut_off in " in cut
+    assert cut.endswith(": The answer passed 2,000 characters, the most Chorus shows.")
 
 
 def test_an_answer_cut_off_for_length_keeps_the_tokens_its_model_reported_so_far(
