@@ -26,7 +26,7 @@ from bot.providers.base import (
 from bot.providers.buffered import BufferedStream
 from bot.providers.errors import reason_for_log
 from bot.providers.retry import RetryPolicy, stream_with_retries
-from bot.slack.answer_message import AnswerMessage
+from bot.slack.answer_message import AnswerMessage, refused_as_drawn
 from bot.slack.rendering import outcome_messages
 from bot.slack.web import refused_for_good, slack_error_code
 from bot.stopping import AnswerStops
@@ -369,5 +369,8 @@ async def final_edit_refused(
             code,
         )
         return
-    log.warning("answer %s cannot be shown in %s (%s): given up", answer_id, channel, code)
+    # Refused in every form, the answer's text is lost through the bot's own fault; a message
+    # or channel that is gone, or a channel closed to the bot, is no fault to fix.
+    level = logging.ERROR if refused_as_drawn(error) else logging.WARNING
+    log.log(level, "answer %s cannot be shown in %s (%s): given up", answer_id, channel, code)
     await marks.answer_shown(answer_id)  # nowhere left to show it

@@ -101,11 +101,19 @@ async def show_again(
     )
 
 
+def refused_as_drawn(error: SlackApiError) -> bool:
+    """Slack refused a message for its blocks or its size: in its last, plainest form, the
+    text is lost (a fault of the bot's rendering, not of the channel or the message)."""
+    return slack_error_code(error) in _BLOCKS_REFUSED
+
+
 def _forms_to_try(message: SlackMessage) -> Iterator[tuple[str, SlackMessage]]:
-    """The message as built, then (only once Slack has refused it) in sections."""
+    """The message as built, then (each only once Slack has refused the one before) in
+    sections and as plain text."""
     yield "blocks", message
     if (in_sections := as_sections(message)) != message:  # an error line has no Markdown
         yield "sections", in_sections
+    yield "plain text", as_plain_text(message)
 
 
 async def _in_blocks_or_plain(
@@ -113,15 +121,24 @@ async def _in_blocks_or_plain(
 ) -> T:
     """`send(message)`; when Slack refuses its blocks, the same text lands in sections, with
     its status line and Regenerate button, and when Slack refuses those too, as plain text."""
-    for form, shown in _forms_to_try(message):
+    forms = _forms_to_try(message)
+    form, shown = next(forms)
+    while True:
         try:
             return await send(shown)
         except SlackApiError as error:
-            code = slack_error_code(error)
-            if code not in _BLOCKS_REFUSED:
+            fallback = next(forms, None) if refused_as_drawn(error) else None
+            if fallback is None:
                 raise  # the caller says what it means for the answer
-            log.error("%s in %s failed: %s", what, form, code)
-    return await send(as_plain_text(message))
+            # Handled: the answer is still shown, only plainer.
+            log.warning(
+                "%s in %s failed: %s; sending it in %s",
+                what,
+                form,
+                slack_error_code(error),
+                fallback[0],
+            )
+            form, shown = fallback
 
 
 class AnswerMessage:

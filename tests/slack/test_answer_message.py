@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -148,7 +149,10 @@ def with_continuation(text: str, rest: str) -> list[SlackMessage]:
 
 
 @pytest.mark.parametrize("refusal", ["invalid_blocks", "msg_blocks_too_long"])
-async def test_markdown_slack_refuses_lands_in_sections_keeping_the_regenerate_button(web, refusal):
+async def test_markdown_slack_refuses_lands_in_sections_keeping_the_regenerate_button(
+    web, refusal, caplog
+):
+    caplog.set_level(logging.INFO, logger="bot.slack.answer_message")
     slack, emulator = web
     message = claude_answer(slack, update_interval=0)
     await message.post_placeholder()
@@ -162,6 +166,13 @@ async def test_markdown_slack_refuses_lands_in_sections_keeping_the_regenerate_b
     assert sections == ["the **whole** answer &amp; more"]
     assert status_line(shown) == "*Claude* · 1.0 s"
     assert buttons(shown) == [REGENERATE_ACTION]
+    # Handled, and the log says so: a warning, not an error.
+    (refused,) = caplog.records
+    assert refused.levelno == logging.WARNING
+    assert refused.getMessage() == (
+        f"final update of answer 1 ({message.ts} in {CHANNEL}) in blocks failed: {refusal}; "
+        "sending it in sections"
+    )
 
 
 async def test_a_long_answer_slack_refuses_in_markdown_is_shown_whole_in_sections(web):
@@ -179,7 +190,8 @@ async def test_a_long_answer_slack_refuses_in_markdown_is_shown_whole_in_section
     assert buttons(shown) == [REGENERATE_ACTION]
 
 
-async def test_blocks_slack_refuses_in_any_form_still_land_as_plain_text(web):
+async def test_blocks_slack_refuses_in_any_form_still_land_as_plain_text(web, caplog):
+    caplog.set_level(logging.INFO, logger="bot.slack.answer_message")
     slack, emulator = web
     message = claude_answer(slack, update_interval=0)
     await message.post_placeholder()
@@ -190,6 +202,10 @@ async def test_blocks_slack_refuses_in_any_form_still_land_as_plain_text(web):
     assert [update.ok for update in emulator.calls_for("chat.update")] == [False, False, True]
     shown = emulator.message(CHANNEL, message.ts)
     assert "the whole answer" in shown["text"] and not shown.get("blocks")
+    assert [(r.levelno, r.getMessage().rsplit("; ", 1)[-1]) for r in caplog.records] == [
+        (logging.WARNING, "sending it in sections"),
+        (logging.WARNING, "sending it in plain text"),
+    ]
 
 
 async def test_an_error_line_slack_refuses_is_not_sent_again_as_it_was(web):
