@@ -143,9 +143,14 @@ class EventIntake:
         )
         if not event_id or not relevant:
             return
-        if message is not None and message in self._recent_messages:
+        if incoming is not None and message in self._recent_messages:
             # Its other event is recorded, so it is answered (or taken over) through that one.
-            log.debug("event %s is a second event of message %s; skipped", event_id, message)
+            log.debug(
+                "event %s is a second event of message %s in %s; skipped",
+                event_id,
+                incoming.ts,
+                incoming.channel_id,
+            )
             return
         payload = {"team_id": team_id, "event": event}
         said = (

@@ -4,6 +4,7 @@ it is handed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -92,7 +93,8 @@ async def recorded(inbox: EventInbox, *envelopes: dict[str, Any]) -> list[int]:
     ]
 
 
-async def test_the_second_event_of_a_mention_is_not_recorded_again(inbox):
+async def test_the_second_event_of_a_mention_is_not_recorded_again(inbox, caplog):
+    caplog.set_level(logging.DEBUG, logger="bot.slack.event_intake")
     message = event_callback(INSTALL, message_event("C0GENERAL", "channel", MENTION))
     mention = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
 
@@ -100,6 +102,11 @@ async def test_the_second_event_of_a_mention_is_not_recorded_again(inbox):
 
     assert await recorded(inbox, message, mention) == [0]
     assert [handled.ts for handled in handler.handled] == [MENTION["ts"]]
+    # Said as the message's ts and channel, not as the key the bot remembers it by.
+    assert caplog.messages == [
+        f"event {mention['event_id']} is a second event of message {MENTION['ts']} in "
+        "C0GENERAL; skipped"
+    ]
 
 
 async def test_other_messages_and_edits_are_each_recorded(inbox):
