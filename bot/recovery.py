@@ -93,8 +93,7 @@ class Recovery:
             in_hand=self._intake.in_hand,
         )
         for event in events:
-            log.warning("resuming event %s, left unfinished by a stopped replica", event.event_id)
-            self._intake.start(event.event_id, event.payload)
+            self._intake.resume(event.event_id, event.payload)
 
     async def heartbeat_forever(self) -> None:
         """Keep the heartbeats of this replica's work fresh (in a loop of its own, so a slow

@@ -165,6 +165,19 @@ class EventIntake:
         else:
             log.info("event %s already received; ignoring the repeat", event_id)
 
+    def resume(self, event_id: str, payload: dict[str, Any]) -> None:
+        """Handle an event a stopped replica left unfinished. The log names the message it
+        brings, as the line on what became of that message does (often: already answered)."""
+        event = payload["event"]
+        incoming = (
+            None
+            if event.get("edited")
+            else incoming_message(event, team_id=payload["team_id"], bot_user_id=self._bot_user_id)
+        )
+        brings = "" if incoming is None else f" (message {incoming.ts} in {incoming.channel_id})"
+        log.warning("resuming event %s%s, left unfinished by a stopped replica", event_id, brings)
+        self.start(event_id, payload)
+
     def start(self, event_id: str, payload: dict[str, Any]) -> None:
         self._in_hand.add(event_id)
         self._work.start(self._process(event_id, payload), name=f"event:{event_id}")

@@ -100,6 +100,11 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
         assert SLOW_REPLY.startswith(kept)
     assert "marked interrupted the unfinished answers of 1 round(s): round 1" in restarted.logs()
     assert "whose final edit was still owed: answer 1, 2, 3" in restarted.logs()
+    # The event taken over, and what became of it, name the same message: one story.
+    said = f"message {envelopes[0]['event']['ts']} in {CHANNEL}"
+    wait_until(lambda: f"{said} already answered" in restarted.logs(), message="event resumed")
+    (resumed,) = [line for line in restarted.logs().splitlines() if "resuming event" in line]
+    assert f"({said}), left unfinished by a stopped replica" in resumed
     # None finished: the first with text shown is In Chat, and says so.
     wait_until(lambda: marked_in_chat(slack, CHANNEL) == ["Claude Test"], message="marked")
     # Slack retries the event after the restart: no second round.
