@@ -125,13 +125,7 @@ class EventIntake:
         event = body.get("event") or {}
         event_id = body.get("event_id")
         team_id = installation_team(body)
-        # An edit of a message that mentions the app comes as `app_mention` again, marked
-        # `edited`: it is handled as the edit its `message_changed` is, never as a new message.
-        incoming = (
-            None
-            if event.get("edited")
-            else incoming_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
-        )
+        incoming = self._new_message_in(event, team_id)
         edit = edited_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
         if incoming is not None and _never_addressed(incoming):
             return  # nor recorded: the bot keeps no message that was not for it
@@ -168,15 +162,17 @@ class EventIntake:
     def resume(self, event_id: str, payload: dict[str, Any]) -> None:
         """Handle an event a stopped replica left unfinished. The log names the message it
         brings, as the line on what became of that message does (often: already answered)."""
-        event = payload["event"]
-        incoming = (
-            None
-            if event.get("edited")
-            else incoming_message(event, team_id=payload["team_id"], bot_user_id=self._bot_user_id)
-        )
+        incoming = self._new_message_in(payload.get("event") or {}, payload.get("team_id") or "")
         brings = "" if incoming is None else f" (message {incoming.ts} in {incoming.channel_id})"
         log.warning("resuming event %s%s, left unfinished by a stopped replica", event_id, brings)
         self.start(event_id, payload)
+
+    def _new_message_in(self, event: dict[str, Any], team_id: str) -> IncomingMessage | None:
+        # An edit of a message that mentions the app comes as `app_mention` again, marked
+        # `edited`: it is handled as the edit its `message_changed` is, never as a new message.
+        if event.get("edited"):
+            return None
+        return incoming_message(event, team_id=team_id, bot_user_id=self._bot_user_id)
 
     def start(self, event_id: str, payload: dict[str, Any]) -> None:
         self._in_hand.add(event_id)
