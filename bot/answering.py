@@ -28,7 +28,7 @@ from bot.providers.errors import reason_for_log
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage, refused_as_drawn
 from bot.slack.rendering import outcome_messages
-from bot.slack.web import refused_for_good, slack_error_code
+from bot.slack.slack_errors import refused_for_good, slack_error_code
 from bot.stopping import AnswerStops
 from storage.answers import STOPPED_BY_DELETION, AnswerStore, FinishedAnswer
 

@@ -43,14 +43,10 @@ from bot.slack.listeners import register_listeners
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
 from bot.slack.scopes import missing_scopes
+from bot.slack.slack_errors import answered_as_slack, slack_error_code
 from bot.slack.socket_mode import keep_trying_to_connect
-from bot.slack.web import (
-    SlackWeb,
-    answered_as_slack,
-    make_web_client,
-    open_web_session,
-    slack_error_code,
-)
+from bot.slack.web import SlackWeb
+from bot.slack.web_client import make_web_client, open_web_session
 from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore

@@ -18,7 +18,8 @@ from bot.providers.base import Usage
 from bot.slack.answer_message import AnswerMessage, model_identity
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
-from bot.slack.web import SlackUnreachable, SlackWeb, slack_error_code
+from bot.slack.slack_errors import SlackUnreachable, slack_error_code
+from bot.slack.web import SlackWeb
 from storage.answers import AnswerStore, FinishedAnswer
 from storage.rows import NewAnswer
 

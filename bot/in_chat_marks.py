@@ -10,7 +10,8 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.catalog import ModelCatalog
 from bot.slack.answer_message import model_identity, show_again
 from bot.slack.rendering import SlackMessage, outcome_messages
-from bot.slack.web import SlackWeb, slack_error_code
+from bot.slack.slack_errors import slack_error_code
+from bot.slack.web import SlackWeb
 from storage.answers import AnswerStore
 from storage.rows import SettledAnswer
 

@@ -23,15 +23,13 @@ from bot.slack.rendering import (
     placeholder_message,
     streaming_message,
 )
-from bot.slack.web import (
-    Identity,
-    MessageTag,
+from bot.slack.slack_errors import (
     SlackUnreachable,
-    SlackWeb,
     answered_as_slack,
     refused_for_good,
     slack_error_code,
 )
+from bot.slack.web import Identity, MessageTag, SlackWeb
 
 log = logging.getLogger(__name__)
 

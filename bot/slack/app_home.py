@@ -16,7 +16,8 @@ from bot.chat.catalog import CatalogError, ModelCatalog
 from bot.chat.commands import help_text
 from bot.chat.context import ContextWindow
 from bot.slack.rendering import block_quote
-from bot.slack.web import SlackWeb, slack_error_code
+from bot.slack.slack_errors import slack_error_code
+from bot.slack.web import SlackWeb
 from storage.usage import ModelUsage, UsageStore
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ import aiohttp
 
 from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
 from bot.slack.inbound import attached_file
-from bot.slack.web import SlackWeb, transport_failure
+from bot.slack.slack_errors import transport_failure
+from bot.slack.web import SlackWeb
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from slack_sdk.errors import SlackApiError
 
 from bot.chat.routing import IncomingMessage
-from bot.slack.web import SlackWeb, slack_error_code
+from bot.slack.slack_errors import slack_error_code
+from bot.slack.web import SlackWeb
 
 log = logging.getLogger(__name__)
 

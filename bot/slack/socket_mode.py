@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
 from bot.slack.log_secrets import without_slack_secrets
-from bot.slack.web import slack_error_code, transport_failure
+from bot.slack.slack_errors import slack_error_code, transport_failure
 
 log = logging.getLogger(__name__)
 

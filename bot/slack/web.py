@@ -1,110 +1,31 @@
-"""The one place that calls Slack's Web API (through slack_sdk, with its retry handlers)."""
+"""The one place that calls Slack's Web API (through the slack_sdk client web_client.py makes):
+posting (never twice), updating, deleting, and looking up people, channels, files, the token."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack.lookups import KEPT_SECONDS, MAX_KEPT, SlackLookups
 from bot.slack.rendering import SlackMessage
 from bot.slack.scopes import granted_scopes
+from bot.slack.slack_errors import SlackUnreachable, reaching_slack, slack_error_code
+from bot.slack.web_client import header_value
 
 log = logging.getLogger(__name__)
 
-WEB_API_TIMEOUT = 30
-_RATE_LIMIT_RETRIES = 30  # each waits what Slack's Retry-After says
 TAG_EVENT_TYPE = "chorus_message"  # the metadata type of every message the bot posts
 _CLOCK_SKEW_SECONDS = 120.0  # how far Slack's clock may be from ours when looking back
 _PAGES_LOOKED_THROUGH = 10  # of 200 messages each, when looking for a tagged message
-_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
-UNREACHABLE = "slack_unreachable"  # the error code of `SlackUnreachable`
 SCOPES_HEADER = "x-oauth-scopes"  # on Slack's answer to every call: the token's scopes
-
-
-class SlackUnreachable(SlackApiError):
-    """Slack could not be reached, did not answer in time, or failed (HTTP 5xx): what was
-    asked may or may not have been done. A `SlackApiError` (code `slack_unreachable`), so it
-    is handled wherever Slack's own refusals are."""
-
-    def __init__(self, doing: str) -> None:
-        super().__init__(f"no answer from Slack {doing}", {"ok": False, "error": UNREACHABLE})
-
-
-def transport_failure(error: BaseException) -> str:
-    """A connection-level error for the log: its kind and message, never its `repr`, which
-    for aiohttp's response errors carries the request's headers, the bot token among them."""
-    return f"{type(error).__name__}: {error}"
-
-
-# Slack's own refusals that say it failed partway: "it's possible some aspect of the operation
-# succeeded before the error was raised" (Slack's list of errors every method may answer).
-_MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
-
-
-@contextmanager
-def _reaching_slack(doing: str) -> Iterator[None]:
-    """Connection failures, timeouts and server errors (after slack_sdk's own retries), and
-    Slack's answers that it failed partway (`_MAYBE_DONE`), as `SlackUnreachable`."""
-    try:
-        yield
-    except _TRANSPORT_ERRORS as error:
-        log.warning("no answer from Slack %s: %s", doing, transport_failure(error))
-        raise SlackUnreachable(doing) from error
-    except SlackApiError as error:
-        if error.response.status_code >= 500:
-            log.warning("Slack failed %s: HTTP %d", doing, error.response.status_code)
-        elif answered_as_slack(error) and error.response.get("error") in _MAYBE_DONE:
-            log.warning("Slack failed %s: %s", doing, error.response.get("error"))
-        else:
-            if answered_as_slack(error):
-                _tell_the_admin(slack_error_code(error), str(error.response.get("needed", "")))
-            raise
-        raise SlackUnreachable(doing) from error
-
-
-# Slack's refusals of the bot's token once it is running: the app was uninstalled, the token
-# revoked or rotated. Every call fails alike until an admin acts.
-_TOKEN_REFUSED = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
-)
-
-
-@cache  # once a process: every later call is refused alike, each logged by its caller
-def _tell_the_admin(code: str, needed_scope: str) -> None:
-    """One ERROR line for a refusal only an admin can fix (the callers' lines say what each
-    call was, not what to do): a token no longer valid, a scope the app was not granted."""
-    if code in _TOKEN_REFUSED:
-        log.error(
-            "Slack no longer accepts the bot token (%s): set SLACK_BOT_TOKEN to the app's "
-            "current Bot User OAuth Token (reinstall the app if it was uninstalled) and restart",
-            code,
-        )
-    elif code == "missing_scope":
-        log.error(
-            "the app lacks the Slack scope %s: add the scopes manifest.yml lists to the app "
-            "and reinstall it",
-            needed_scope or "it needs",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,95 +67,6 @@ class TokenIdentity:
 
     user_id: str
     scopes: frozenset[str] | None
-
-
-def open_web_session() -> aiohttp.ClientSession:
-    """Connections to Slack kept open between Web API calls: without it, every call opens
-    (and against slack.com, TLS-handshakes) a connection of its own. Through the proxy the
-    environment names (HTTPS_PROXY, NO_PROXY), as slack_sdk's own calls and the providers'
-    go: the file downloads made with it would otherwise try a direct connection."""
-    return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT), trust_env=True
-    )
-
-
-def make_web_client(
-    token: str,
-    api_url: str,
-    *,
-    session: aiohttp.ClientSession | None = None,
-) -> AsyncWebClient:
-    """A Web API client for `api_url` that waits out Slack's 429s and retries blips; its calls
-    share `session`'s connections (see `open_web_session`)."""
-    return AsyncWebClient(
-        token=token,
-        base_url=api_url if api_url.endswith("/") else api_url + "/",
-        timeout=WEB_API_TIMEOUT,
-        session=session,
-        retry_handlers=[
-            _RetryConnectionsUnlessPosting(max_retry_count=2),
-            _RetryServerErrorsUnlessPosting(max_retry_count=2),
-            _RateLimitWaitedOut(max_retry_count=_RATE_LIMIT_RETRIES),
-        ],
-    )
-
-
-class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):
-    """Waits out Slack's 429s as slack_sdk does, and says so once a call (slack_sdk only does
-    at DEBUG): an answer that stalls for as long as Slack asks is not left unexplained."""
-
-    async def prepare_for_next_attempt_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        values = state.custom_values = state.custom_values or {}
-        if response is not None and not values.get("rate_limited"):
-            values["rate_limited"] = True
-            log.info(
-                "Slack rate-limited %s: trying again in %s s (its Retry-After)",
-                request.url.rsplit("/", 1)[-1],
-                (_header(response.headers, "retry-after") or ["1"])[0],
-            )
-        await super().prepare_for_next_attempt_async(
-            state=state, request=request, response=response, error=error
-        )
-
-
-def _header(headers: Mapping[str, Any], name: str) -> Any:
-    """The value of the header `name` (lower case), whatever case it came in: slack_sdk hands
-    on headers as a plain mapping."""
-    return next((value for key, value in headers.items() if key.lower() == name), None)
-
-
-class _UnlessPosting(AsyncRetryHandler):
-    """A post whose connection broke, or that Slack failed (5xx), may have been posted all the
-    same: `SlackWeb.post` looks for it before posting again, so it is not retried blindly."""
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if request.url.endswith("/chat.postMessage"):
-            return False
-        return await super()._can_retry_async(
-            state=state, request=request, response=response, error=error
-        )
-
-
-class _RetryConnectionsUnlessPosting(_UnlessPosting, AsyncConnectionErrorRetryHandler):
-    pass
-
-
-class _RetryServerErrorsUnlessPosting(_UnlessPosting, AsyncServerErrorRetryHandler):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +140,7 @@ class SlackWeb:
         for attempt in (1, 2):
             sent_at = self._clock()
             try:
-                with _reaching_slack(f"posting {tag} in {channel} (attempt {attempt})"):
+                with reaching_slack(f"posting {tag} in {channel} (attempt {attempt})"):
                     response = await self.client.chat_postMessage(
                         channel=channel,
                         text=message.text,
@@ -342,7 +174,7 @@ class SlackWeb:
         oldest = f"{max(0.0, since - _CLOCK_SKEW_SECONDS):.6f}"
         cursor: str | None = None
         for _ in range(_PAGES_LOOKED_THROUGH):
-            with _reaching_slack(f"reading {channel}"):
+            with reaching_slack(f"reading {channel}"):
                 page = await self._read_page(channel, thread_ts, oldest, cursor)
             messages: list[dict[str, Any]] = page.get("messages", [])
             for message in messages:
@@ -385,7 +217,7 @@ class SlackWeb:
         """Edit the message of answer `answer_id` (named in the log, like the retries of its
         provider). Slack forgets the name and icon it was posted under unless `chat.update`
         sends them again."""
-        with _reaching_slack(f"updating answer {answer_id} ({ts} in {channel})"):
+        with reaching_slack(f"updating answer {answer_id} ({ts} in {channel})"):
             await self.client.chat_update(
                 channel=channel,
                 ts=ts,
@@ -395,30 +227,30 @@ class SlackWeb:
             )
 
     async def delete(self, channel: str, ts: str) -> None:
-        with _reaching_slack(f"deleting {ts} in {channel}"):
+        with reaching_slack(f"deleting {ts} in {channel}"):
             await self.client.chat_delete(channel=channel, ts=ts)
 
     async def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None) -> None:
         """A notice only `user` sees (a bad `+alias`, help)."""
-        with _reaching_slack(f"telling {user} in {channel}"):
+        with reaching_slack(f"telling {user} in {channel}"):
             await self.client.chat_postEphemeral(
                 channel=channel, user=user, text=text, thread_ts=thread_ts
             )
 
     async def tell_directly(self, user: str, text: str) -> None:
         """A message to `user` in the app's DM with them (its Messages tab)."""
-        with _reaching_slack(f"telling {user} directly"):
+        with reaching_slack(f"telling {user} directly"):
             await self.client.chat_postMessage(channel=user, text=text)
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
-        with _reaching_slack(f"publishing {user_id}'s Home tab"):
+        with reaching_slack(f"publishing {user_id}'s Home tab"):
             await self.client.views_publish(user_id=user_id, view=view)
 
     async def reacted_with(self, channel_id: str, ts: str, reaction: str) -> list[str] | None:
         """Who has :reaction: on a message now (reactions.get), or None (logged) when Slack
         refuses to say."""
         try:
-            with _reaching_slack(f"reading the reactions on {ts} in {channel_id}"):
+            with reaching_slack(f"reading the reactions on {ts} in {channel_id}"):
                 response = await self.client.reactions_get(
                     channel=channel_id, timestamp=ts, full=True
                 )
@@ -481,7 +313,7 @@ class SlackWeb:
         """Slack's description of `what` by `method`, or None (logged) when Slack refuses or
         cannot be reached."""
         try:
-            with _reaching_slack(f"looking up {what}"):
+            with reaching_slack(f"looking up {what}"):
                 return await method(**arguments)
         except SlackApiError as error:
             log.warning("%s not looked up: %s", what, slack_error_code(error))
@@ -490,7 +322,7 @@ class SlackWeb:
     async def token_identity(self) -> TokenIdentity:
         """Our token's bot user and granted scopes (`auth.test`)."""
         response = await self.client.auth_test()
-        header = _header(response.headers, SCOPES_HEADER)
+        header = header_value(response.headers, SCOPES_HEADER)
         scopes = granted_scopes(header) if isinstance(header, str) else None
         return TokenIdentity(str(response["user_id"]), scopes)
 
@@ -498,43 +330,6 @@ class SlackWeb:
         """A Socket Mode connection URL for the app-level token (`apps.connections.open`)."""
         response = await self.client.apps_connections_open(app_token=app_token)
         return str(response["url"])
-
-
-def slack_error_code(error: SlackApiError) -> str:
-    """Slack's error code, or `http_<status>` for an answer that is not the Web API's JSON (a
-    proxy's error page, a URL that is not the API's)."""
-    if not answered_as_slack(error):
-        return f"http_{error.response.status_code}"
-    return str(error.response.get("error", "unknown_error"))
-
-
-def answered_as_slack(error: SlackApiError) -> bool:
-    """Whether the refusal came as the Web API's JSON (or is our own `SlackUnreachable`)."""
-    response = error.response
-    data = response if isinstance(response, dict) else response.data
-    # slack_sdk hands on `{}` for a body that is not JSON (a proxy's HTML error page); the
-    # Web API's JSON always says `ok`.
-    return isinstance(data, dict) and "ok" in data
-
-
-# Slack's answers that may change if asked again later; any other refusal (the message or the
-# channel is gone, the workspace restricts posting, a scope or the token is missing…) would
-# be repeated, so what was refused is given up rather than retried forever.
-_FOR_NOW = frozenset(
-    {
-        UNREACHABLE,
-        "ratelimited",  # still, after slack_sdk's own retries
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-    }
-)
-
-
-def refused_for_good(error: SlackApiError) -> bool:
-    """Slack refused, and would refuse again (unlike a rate limit or an outage)."""
-    return slack_error_code(error) not in _FOR_NOW
 
 
 def _presented_as(identity: Identity | None) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.slack.web import SlackWeb, make_web_client
+from bot.slack.web import SlackWeb
+from bot.slack.web_client import make_web_client
 from tests.doubles.slack_emulator import SlackEmulator
 
 

@@ -12,7 +12,8 @@ from aiohttp import web
 from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
 from bot.slack.files import SlackFiles
 from bot.slack.inbound import attached_files
-from bot.slack.web import SlackWeb, make_web_client, open_web_session
+from bot.slack.web import SlackWeb
+from bot.slack.web_client import make_web_client, open_web_session
 from tests.doubles import ServerThread, SharedFile, SlackEmulator
 
 

@@ -17,7 +17,8 @@ from bot.slack.inbound import (
     readable_text,
     rewritten_by_author,
 )
-from bot.slack.web import SlackWeb, open_web_session
+from bot.slack.web import SlackWeb
+from bot.slack.web_client import open_web_session
 from tests.doubles import SharedFile, SlackEmulator
 from tests.slack.known_names import KnownNames
 

@@ -14,7 +14,8 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.attachments import AttachedFile
 from bot.slack.files import SlackFiles
 from bot.slack.rendering import SlackMessage
-from bot.slack.web import SlackWeb, make_web_client
+from bot.slack.web import SlackWeb
+from bot.slack.web_client import make_web_client
 
 TOKEN = "xoxb-never-in-a-log"
 

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from bot.slack.rendering import placeholder_message
-from bot.slack.web import MessageTag, SlackUnreachable, SlackWeb
+from bot.slack.slack_errors import SlackUnreachable
+from bot.slack.web import MessageTag, SlackWeb
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 
 CHANNEL = "C0GENERAL"

@@ -13,13 +13,9 @@ from slack_sdk.web.slack_response import SlackResponse
 
 from bot.app import identify_bot
 from bot.settings import ConfigurationError
-from bot.slack.web import (
-    SlackUnreachable,
-    SlackWeb,
-    make_web_client,
-    refused_for_good,
-    slack_error_code,
-)
+from bot.slack.slack_errors import SlackUnreachable, refused_for_good, slack_error_code
+from bot.slack.web import SlackWeb
+from bot.slack.web_client import make_web_client
 
 
 def answer(data: dict | str, status: int) -> SlackApiError:

@@ -1,0 +1,114 @@
+"""The slack_sdk Web API client the bot calls Slack with: its aiohttp session, its timeout,
+and its retry handlers (429s waited out, blips retried, never a post)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+WEB_API_TIMEOUT = 30
+_RATE_LIMIT_RETRIES = 30  # each waits what Slack's Retry-After says
+
+
+def open_web_session() -> aiohttp.ClientSession:
+    """Connections to Slack kept open between Web API calls: without it, every call opens
+    (and against slack.com, TLS-handshakes) a connection of its own. Through the proxy the
+    environment names (HTTPS_PROXY, NO_PROXY), as slack_sdk's own calls and the providers'
+    go: the file downloads made with it would otherwise try a direct connection."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT), trust_env=True
+    )
+
+
+def make_web_client(
+    token: str,
+    api_url: str,
+    *,
+    session: aiohttp.ClientSession | None = None,
+) -> AsyncWebClient:
+    """A Web API client for `api_url` that waits out Slack's 429s and retries blips; its calls
+    share `session`'s connections (see `open_web_session`)."""
+    return AsyncWebClient(
+        token=token,
+        base_url=api_url if api_url.endswith("/") else api_url + "/",
+        timeout=WEB_API_TIMEOUT,
+        session=session,
+        retry_handlers=[
+            _RetryConnectionsUnlessPosting(max_retry_count=2),
+            _RetryServerErrorsUnlessPosting(max_retry_count=2),
+            _RateLimitWaitedOut(max_retry_count=_RATE_LIMIT_RETRIES),
+        ],
+    )
+
+
+class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):
+    """Waits out Slack's 429s as slack_sdk does, and says so once a call (slack_sdk only does
+    at DEBUG): an answer that stalls for as long as Slack asks is not left unexplained."""
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        values = state.custom_values = state.custom_values or {}
+        if response is not None and not values.get("rate_limited"):
+            values["rate_limited"] = True
+            log.info(
+                "Slack rate-limited %s: trying again in %s s (its Retry-After)",
+                request.url.rsplit("/", 1)[-1],
+                (header_value(response.headers, "retry-after") or ["1"])[0],
+            )
+        await super().prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+def header_value(headers: Mapping[str, Any], name: str) -> Any:
+    """The value of the header `name` (lower case), whatever case it came in: slack_sdk hands
+    on headers as a plain mapping."""
+    return next((value for key, value in headers.items() if key.lower() == name), None)
+
+
+class _UnlessPosting(AsyncRetryHandler):
+    """A post whose connection broke, or that Slack failed (5xx), may have been posted all the
+    same: `SlackWeb.post` looks for it before posting again, so it is not retried blindly."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.endswith("/chat.postMessage"):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _RetryConnectionsUnlessPosting(_UnlessPosting, AsyncConnectionErrorRetryHandler):
+    pass
+
+
+class _RetryServerErrorsUnlessPosting(_UnlessPosting, AsyncServerErrorRetryHandler):
+    pass
