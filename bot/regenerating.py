@@ -1,5 +1,5 @@
-"""The Regenerate button: an answer written again, in its own message, from the context it
-was first given (SPEC §2.4)."""
+"""The Regenerate button: an answer written again, in its own message, from its messages as
+they read when the button is pressed (SPEC §2.4)."""
 
 from __future__ import annotations
 
