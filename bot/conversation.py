@@ -95,7 +95,9 @@ class Conversations:
         self.bot_user_id = bot_user_id
         self._files = files
 
-    async def handle(self, message: IncomingMessage) -> None:
+    async def handle(self, message: IncomingMessage, *, resumed: bool = False) -> None:
+        """Answer a person's message, or tell them why not. `resumed`: its event was left
+        unfinished by a stopped replica, which may have answered it already."""
         route, parent = await self._route(message)
         if isinstance(route, Ignore):
             log.debug("ignoring %s in %s: %s", message.ts, message.channel_id, route.reason.value)
@@ -106,7 +108,9 @@ class Conversations:
         try:
             if isinstance(route, ContinueThread):
                 assert parent is not None
-                await self._thread_message(claim, message, parent, picks, readable.files_notice)
+                await self._thread_message(
+                    claim, message, parent, picks, readable.files_notice, resumed=resumed
+                )
             elif picks.words and not picks.text:
                 chosen = resolve_picks(self._catalog, picks.words)
                 await self._reply_once(
@@ -115,7 +119,9 @@ class Conversations:
             elif not picks.text or _asks_for_help(picks):
                 await self._reply_once(claim, message, self._help(message))
             else:
-                await self._start_round(claim, message, route, picks, readable.files_notice)
+                await self._start_round(
+                    claim, message, route, picks, readable.files_notice, resumed=resumed
+                )
         except UnknownModels as unknown:
             await self._reply_once(claim, message, unknown.in_a_message())
 
@@ -268,6 +274,8 @@ class Conversations:
         route: StartRound,
         picks: ModelPicks,
         files_notice: str | None,
+        *,
+        resumed: bool,
     ) -> None:
         author = await self._web.user_name(message.user_id, known_as=message.profile_name)
         text = picks.text
@@ -292,8 +300,11 @@ class Conversations:
             ),
         )
         if started is None:
-            log.info(
-                "message %s in %s already answered (or deleted)", message.ts, message.channel_id
+            log.log(
+                _claim_lost_level(resumed),
+                "message %s in %s already answered (or deleted)",
+                message.ts,
+                message.channel_id,
             )
             return
         log.info(
@@ -319,12 +330,16 @@ class Conversations:
         parent: ParentAnswer,
         picks: ModelPicks,
         files_notice: str | None,
+        *,
+        resumed: bool,
     ) -> None:
         """A thread turn; a leading `+alias` hands the thread to that model first, and an alias
         alone only does that. `@Chorus help` asks the bot, not the thread's model."""
         handover = thread_handed_to(self._catalog, picks)
         if picks.text and not (message.mentions_bot and _asks_for_help(picks)):
-            await self._continue_thread(claim, message, parent, picks.text, handover, files_notice)
+            await self._continue_thread(
+                claim, message, parent, picks.text, handover, files_notice, resumed=resumed
+            )
         elif handover is None:
             await self._reply_once(claim, message, self._help(message))
         else:
@@ -356,6 +371,8 @@ class Conversations:
         text: str,
         handover: ThreadHandover | None,
         files_notice: str | None,
+        *,
+        resumed: bool,
     ) -> None:
         author = await self._web.user_name(message.user_id, known_as=message.profile_name)
         started = await self._after_earlier_messages(
@@ -373,7 +390,8 @@ class Conversations:
             ),
         )
         if started is None:
-            log.info(
+            log.log(
+                _claim_lost_level(resumed),
                 "thread message %s in %s already answered (or deleted)",
                 message.ts,
                 message.channel_id,
@@ -434,6 +452,14 @@ class Conversations:
 
 def _asks_for_help(picks: ModelPicks) -> bool:
     return not picks.words and asks_for_help(picks.text)
+
+
+def _claim_lost_level(resumed: bool) -> int:
+    """How loudly to log that a message was claimed already. Mostly its other event (Slack
+    sends `app_mention` and `message`) or another replica got there first: routine, several
+    times a minute with several replicas. A deletion is logged where it is handled. A resumed
+    event's line says what became of the message its warning named."""
+    return logging.INFO if resumed else logging.DEBUG
 
 
 def _with_id(answer: NewAnswer) -> str:

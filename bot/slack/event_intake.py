@@ -36,7 +36,8 @@ class MessageHandler(Protocol):
     @property
     def bot_user_id(self) -> str: ...
 
-    async def handle(self, message: IncomingMessage) -> None: ...
+    async def handle(self, message: IncomingMessage, *, resumed: bool = False) -> None:
+        """`resumed`: its event was left unfinished by a stopped replica."""
 
     async def apologise(self, message: IncomingMessage) -> None: ...
 
@@ -101,6 +102,7 @@ class EventIntake:
         self._replica_id = replica_id
         self._recent_messages: dict[tuple[object, ...], None] = {}
         self._in_hand: set[str] = set()  # events being handled here
+        self._resumed: set[str] = set()  # of those, the ones a stopped replica left
         self._owed_finishes: set[str] = set()  # handled, but not yet recorded as such
 
     @property
@@ -157,7 +159,9 @@ class EventIntake:
                 self._remember(message)
             self.start(str(event_id), payload)
         else:
-            log.info("event %s already received; ignoring the repeat", event_id)
+            # Slack's retry, or (with several replicas) the same event at each replica: the
+            # ordinary case, many times a minute, so not worth a line at INFO.
+            log.debug("event %s already received; ignoring the repeat", event_id)
 
     def resume(self, event_id: str, payload: dict[str, Any]) -> None:
         """Handle an event a stopped replica left unfinished. The log names the message it
@@ -165,6 +169,7 @@ class EventIntake:
         incoming = self._new_message_in(payload.get("event") or {}, payload.get("team_id") or "")
         brings = "" if incoming is None else f" (message {incoming.ts} in {incoming.channel_id})"
         log.warning("resuming event %s%s, left unfinished by a stopped replica", event_id, brings)
+        self._resumed.add(event_id)
         self.start(event_id, payload)
 
     def _new_message_in(self, event: dict[str, Any], team_id: str) -> IncomingMessage | None:
@@ -183,6 +188,7 @@ class EventIntake:
             await self._handle(event_id, payload)
         finally:
             self._in_hand.discard(event_id)
+            self._resumed.discard(event_id)
 
     async def _handle(self, event_id: str, payload: dict[str, Any]) -> None:
         event = payload["event"]
@@ -211,7 +217,7 @@ class EventIntake:
                     event, team_id=payload["team_id"], bot_user_id=self._bot_user_id
                 )
                 if incoming is not None:
-                    await self._conversations.handle(incoming)
+                    await self._conversations.handle(incoming, resumed=event_id in self._resumed)
         except asyncio.CancelledError:
             raise  # shutting down: left unfinished, so it is taken over after the restart
         except Exception:

@@ -100,9 +100,11 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
         assert SLOW_REPLY.startswith(kept)
     assert "marked interrupted the unfinished answers of 1 round(s): round 1" in restarted.logs()
     assert "whose final edit was still owed: answer 1, 2, 3" in restarted.logs()
-    # The event taken over, and what became of it, name the same message: one story.
+    # The event taken over, and what became of it, name the same message: one story, told
+    # at INFO (where, from any other event, the claim found taken is routine).
     said = f"message {envelopes[0]['event']['ts']} in {CHANNEL}"
-    wait_until(lambda: f"{said} already answered" in restarted.logs(), message="event resumed")
+    ended = f"INFO bot.conversation: {said} already answered"
+    wait_until(lambda: ended in restarted.logs(), message="event resumed")
     (resumed,) = [line for line in restarted.logs().splitlines() if "resuming event" in line]
     assert f"({said}), left unfinished by a stopped replica" in resumed
     # None finished: the first with text shown is In Chat, and says so.
@@ -225,6 +227,9 @@ def test_two_replicas_answer_each_message_once_and_share_threads(start_bot, slac
     wait_for_answers(slack, CHANNEL, 6)
     for replica in (first, second):
         replica.wait_until_idle()
+        # An event or a message the other replica got first is routine: no INFO line.
+        lines = replica.logs().splitlines()
+        assert [line for line in lines if " already " in line and " DEBUG " not in line] == []
 
     assert len(answers_in(slack, CHANNEL)) == 6
     assert len(answers_in(slack, CHANNEL, gpt["ts"])) == 2

@@ -42,13 +42,16 @@ class RecordingHandler:
 
     def __init__(self) -> None:
         self.handled: list[IncomingMessage] = []
+        self.resumed: list[IncomingMessage] = []  # of those, the ones handed on as resumed
         self.revised: list[IncomingMessage] = []
         self.forgotten: list[str] = []
         self.picked: list[str] = []
         self.unpinned: list[str] = []
 
-    async def handle(self, message: IncomingMessage) -> None:
+    async def handle(self, message: IncomingMessage, *, resumed: bool = False) -> None:
         self.handled.append(message)
+        if resumed:
+            self.resumed.append(message)
 
     async def apologise(self, message: IncomingMessage) -> None:
         raise AssertionError(f"handling {message.ts} failed")
@@ -107,6 +110,42 @@ async def test_the_second_event_of_a_mention_is_not_recorded_again(inbox, caplog
         f"event {mention['event_id']} is a second event of message {MENTION['ts']} in "
         "C0GENERAL; skipped"
     ]
+
+
+async def test_an_event_another_replica_received_first_is_skipped_without_an_info_line(
+    inbox, caplog
+):
+    """With several replicas every event reaches each of them: the ones that find it
+    recorded already skip it many times a minute, which is no news."""
+    caplog.set_level(logging.DEBUG, logger="bot.slack.event_intake")
+    mention = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
+    await receive_all(inbox, mention)
+
+    other_replica, work = RecordingHandler(), BackgroundWork()
+    intake = EventIntake(inbox, other_replica, work, replica_id="r2")
+    await intake.receive(mention)
+    await work.drain(grace_seconds=5)
+
+    assert other_replica.handled == []
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.DEBUG, f"event {mention['event_id']} already received; ignoring the repeat")
+    ]
+
+
+async def test_a_resumed_event_is_handed_on_as_resumed(inbox):
+    """What became of its message is then worth a line: the resume warning named it."""
+    handler, work = RecordingHandler(), BackgroundWork()
+    intake = EventIntake(inbox, handler, work, replica_id="r2")
+    left = event_callback(INSTALL, app_mention_event("C0GENERAL", MENTION))
+    later = {"user": "U0BOB", "text": "<@U0BOT> and me", "ts": "1764000000.000200"}
+    received = event_callback(INSTALL, app_mention_event("C0GENERAL", later))
+
+    intake.resume(left["event_id"], {"team_id": "T0CHORUS", "event": left["event"]})
+    await intake.receive(received)
+    await work.drain(grace_seconds=5)
+
+    assert [message.ts for message in handler.handled] == [MENTION["ts"], later["ts"]]
+    assert [message.ts for message in handler.resumed] == [MENTION["ts"]]
 
 
 async def test_other_messages_and_edits_are_each_recorded(inbox):
