@@ -227,9 +227,10 @@ class AnswerRunner:
         except asyncio.CancelledError:
             await self._end(job, progress, AnswerStatus.INTERRUPTED, INTERRUPTED)
             raise
-        except Exception:
-            log.exception("answer %s by %s crashed", job.answer_id, job.spec.name)
-            return await self._end(job, progress, progress.failed_status, INTERNAL_ERROR)
+        except Exception as crash:
+            return await self._end(
+                job, progress, progress.failed_status, INTERNAL_ERROR, crash=crash
+            )
         finally:
             await job.stream.close()
         if not progress.has_words:
@@ -294,10 +295,14 @@ class AnswerRunner:
         *,
         why: str | None = None,
         level: int = logging.WARNING,
+        crash: Exception | None = None,
     ) -> AnswerStatus:
         """Record the outcome first (so it survives a crash), then show it; a final edit Slack
         does not take now stays owed, and recovery shows it later. `why` it ended as it did,
-        if not as asked, goes in its one log line, at `level`."""
+        if not as asked, goes in its one log line, at `level`; a `crash` makes that line an
+        error with the traceback."""
+        if crash is not None:
+            why, level = "crashed", logging.ERROR
         job.message.end_streaming()  # a streaming edit now would only delay the final one
         # An answer the bot stopped reading (Stop, too long, unshowable) still cost the tokens
         # the model reported so far.
@@ -314,6 +319,8 @@ class AnswerRunner:
             slack_ts=job.message.ts,
         )
         if ended is None:
+            if crash is not None:
+                log.error("answer %s by %s crashed", job.answer_id, job.spec.name, exc_info=crash)
             return await self._let_go(job)
         seconds = time.monotonic() - job.stream.started_at  # from when the model was asked
         log.log(
@@ -326,6 +333,7 @@ class AnswerRunner:
             seconds,
             progress.tokens_noted,
             "" if why is None else f": {why}",
+            exc_info=crash,
         )
         messages = outcome_messages(
             job.spec.display_name,

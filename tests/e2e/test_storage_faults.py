@@ -7,9 +7,10 @@ import sqlite3
 
 import pytest
 
+from tests.doubles.model_servers import ModelScript
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MENTION
-from tests.e2e.slack_views import answers_in, wait_for_answers
+from tests.e2e.slack_views import answers_in, status_line, wait_for_answers
 
 # The database refuses to record a round whose text says so: a fault at the storage edge.
 FAILING_ROUNDS = """
@@ -97,3 +98,25 @@ def test_a_regeneration_the_database_refuses_is_apologised_for(bot, slack, event
         "Sorry, something went wrong on my side while regenerating that answer; please try again."
     )
     assert "simulated storage failure" in bot.logs()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_answer_that_crashes_is_logged_once_as_an_error_with_its_traceback(
+    bot, slack, models, events, database_url
+):
+    """The crash and the answer's outcome are one line, not an error then an ordinary end."""
+    models.script("claude-test", ModelScript(reply="word " * 100, chunk_chars=5, chunk_delay=0.05))
+    refuse(  # its text so far is not saved: no fault a model or Slack could cause
+        database_url,
+        "CREATE TRIGGER refuse_progress BEFORE UPDATE OF status ON answers "
+        "WHEN NEW.status = 'streaming' BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END",
+    )
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +claude hello", to=[bot.events_url])
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert "Something went wrong on Chorus's side" in status_line(answer)
+    bot.wait_until_idle()
+    (ended,) = [line for line in bot.logs().splitlines() if "answer 1 by" in line]
+    assert " ERROR bot.answering: answer 1 by anthropic:claude-test in C0GENERAL: " in ended
+    assert ended.endswith(": crashed")
+    assert bot.logs().count("Traceback (most recent call last)") == 2  # its cause's, its own
