@@ -348,7 +348,11 @@ class AnswerRunner:
         try:
             continuations = await job.message.finish(messages)
         except SlackApiError as slack_error:
-            await final_edit_refused(self._marks, job.answer_id, job.message.channel, slack_error)
+            # Refused as while it streamed, when its end says so: its line above told that.
+            told = error == str(AnswerUnshowable(slack_error_code(slack_error)))
+            await final_edit_refused(
+                self._marks, job.answer_id, job.message.channel, slack_error, told=told
+            )
             return status
         await self._marks.answer_shown(job.answer_id, continuations)
         return status
@@ -364,10 +368,11 @@ class AnswerRunner:
 
 
 async def final_edit_refused(
-    marks: InChatMarks, answer_id: int, channel: str, error: SlackApiError
+    marks: InChatMarks, answer_id: int, channel: str, error: SlackApiError, *, told: bool = False
 ) -> None:
     """Slack did not take an answer's final edit: it stays owed and recovery shows it later,
-    unless Slack would refuse it again (its message or channel is gone): then it is given up."""
+    unless Slack would refuse it again (its message or channel is gone): then it is given up,
+    and logged unless the answer's outcome line `told` that refusal already."""
     code = slack_error_code(error)
     if not refused_for_good(error):
         log.warning(  # an outage or a rate limit, waited out: no fault of the bot's
@@ -380,5 +385,6 @@ async def final_edit_refused(
     # Refused in every form, the answer's text is lost through the bot's own fault; a message
     # or channel that is gone, or a channel closed to the bot, is no fault to fix.
     level = logging.ERROR if refused_as_drawn(error) else logging.WARNING
-    log.log(level, "answer %s cannot be shown in %s (%s): given up", answer_id, channel, code)
+    if not told:
+        log.log(level, "answer %s cannot be shown in %s (%s): given up", answer_id, channel, code)
     await marks.answer_shown(answer_id)  # nowhere left to show it

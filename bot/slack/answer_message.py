@@ -333,7 +333,16 @@ class AnswerMessage:
                 self._shown = text
             except SlackApiError as error:
                 code = slack_error_code(error)
-                if not isinstance(error, SlackUnreachable):  # logged with its why already
+                # The final text has other forms to try; a page not from Slack (a proxy's)
+                # says too little of the message to give up on the answer.
+                gone = (
+                    refused_for_good(error)
+                    and code not in _BLOCKS_REFUSED
+                    and answered_as_slack(error)
+                )
+                # A refusal that ends the answer is logged with its end (and an unreachable
+                # Slack with its why already).
+                if not gone and not isinstance(error, SlackUnreachable):
                     log.warning(
                         "streaming update of answer %s (%s in %s) failed: %s",
                         self.answer_id,
@@ -341,10 +350,8 @@ class AnswerMessage:
                         self.channel,
                         code,
                     )
+                if gone:
+                    self.refused = code
                 if refused_for_good(error):
-                    # The final text has other forms to try; a page not from Slack (a proxy's)
-                    # says too little of the message to give up on the answer.
-                    if code not in _BLOCKS_REFUSED and answered_as_slack(error):
-                        self.refused = code
                     return  # no more streaming edits
             self._last_update = time.monotonic()

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.doubles.waiting import wait_until
@@ -210,7 +211,8 @@ def test_an_answer_whose_message_is_gone_still_moves_the_in_chat_mark(bot, slack
     assert marked_in_chat(slack, CHANNEL) == []
     slack.delete_message(CHANNEL, gpt["ts"])
 
-    wait_until(lambda: "answer 2 cannot be shown" in bot.logs(), message="GPT's end given up")
+    # Said by its outcome line (seen while streaming) or by its final edit's (seen only then).
+    wait_until(lambda: refusal_logged(bot, 2, "message_not_found"), message="GPT's end given up")
     wait_until(
         lambda: marked_in_chat(slack, CHANNEL) == [claude["username"]],
         message="Claude's answer marked In Chat once GPT's could not be shown",
@@ -326,9 +328,9 @@ def test_an_answer_whose_message_was_deleted_is_not_retried_forever(
             [c for c in slack.calls_for("chat.update") if c.params["ts"] == placeholder["ts"]]
         )
 
-    given_up = "cannot be shown in C0GENERAL (message_not_found): given up"
     # Once the answer has finished streaming and its final edit was refused too:
-    wait_until(lambda: given_up in bot.logs(), message="the final refusal")
+    wait_until(lambda: refusal_logged(bot, 1, "message_not_found"), message="the final refusal")
+    bot.wait_until_idle()
     settled = edits()
     time.sleep(3)  # recovery sweeps every 0.25 s here
     assert edits() == settled
@@ -350,13 +352,24 @@ def test_a_model_is_stopped_once_slack_refuses_its_message_for_good(
     wait_until(lambda: slack.calls_for("chat.update"), message="a streaming edit")
     slack.delete_message(CHANNEL, placeholder["ts"])  # an admin deletes it mid-answer
 
-    given_up = "cannot be shown in C0GENERAL (message_not_found): given up"
-    wait_until(lambda: given_up in bot.logs(), message="the answer given up")
-    assert "answer 1 by anthropic:claude-test in C0GENERAL: stopped" in bot.logs()
+    stopped = "WARNING bot.answering: answer 1 by anthropic:claude-test in C0GENERAL: stopped in "
+    wait_until(lambda: stopped in bot.logs(), message="the answer given up")
+    bot.wait_until_idle()
+    # One line says it all: not also the streaming edit refused, nor the final edit.
+    (warning,) = [line for line in bot.logs().splitlines() if " WARNING " in line]
+    assert stopped in warning
+    assert warning.endswith(": Slack refused this answer's message (message_not_found).")
     (saved,) = saved_texts(database_url)
     assert reply.startswith(saved) and len(saved) < len(reply) / 2
     assert saved_usage(database_url) == [(1234, None)], "the prompt counted in message_start"
     assert "Traceback" not in bot.logs() and " ERROR " not in bot.logs()
+
+
+def refusal_logged(bot: BotProcess, answer_id: int, code: str) -> bool:
+    """Whether the log says Slack refused answer `answer_id`'s message for good."""
+    return any(
+        f"answer {answer_id} " in line and f"({code})" in line for line in bot.logs().splitlines()
+    )
 
 
 def test_a_final_edit_the_workspace_refuses_is_given_up_not_retried_forever(
