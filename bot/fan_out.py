@@ -8,13 +8,14 @@ from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answering import AnswerJob, AnswerRunner, usage_on_closing
+from bot.answering import INTERRUPTED, AnswerJob, AnswerRunner, usage_on_closing
 from bot.chat.catalog import ModelCatalog, ModelSpec
 from bot.chat.in_chat import AnswerStatus
 from bot.chat.messages import ModelRequest, PendingRequest
 from bot.chat.routing import IncomingMessage
 from bot.in_chat_marks import InChatMarks
 from bot.providers.base import Usage
+from bot.providers.buffered import BufferedStream
 from bot.slack.answer_message import AnswerMessage, model_identity
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
@@ -141,7 +142,8 @@ class FanOut:
                 await asyncio.gather(*runs)
             except BaseException as error:
                 # No answer is left streaming unwatched; when the bot is stopping, those
-                # already streaming are finalised as interrupted. The gather cancelled its
+                # already streaming are finalised as interrupted, and those not posted yet
+                # are recorded so, with what their models spent. The gather cancelled its
                 # runs already and gave up as soon as one ended: cancelling those again
                 # would cut their final edits short.
                 if isinstance(error, asyncio.CancelledError):
@@ -149,11 +151,24 @@ class FanOut:
                         if not task.cancelling():
                             task.cancel()
                 await asyncio.gather(*runs, return_exceptions=True)
+                if isinstance(error, asyncio.CancelledError):
+                    await self._interrupted_unposted(streams)
                 raise
             finally:
                 await asyncio.gather(*(stream.close() for stream in streams.values()))
                 if told is not None:
                     await asyncio.gather(told, return_exceptions=True)
+
+    async def _interrupted_unposted(self, streams: dict[int, BufferedStream]) -> None:
+        """The bot is stopping before these answers' placeholders were posted: each is recorded
+        as interrupted, with the tokens its model spent meanwhile (recovery shows it)."""
+        for answer_id in list(streams):
+            spent = await usage_on_closing(streams.pop(answer_id))
+            interrupted = FinishedAnswer(
+                AnswerStatus.INTERRUPTED, "", INTERRUPTED, spent.input_tokens, spent.output_tokens
+            )
+            await self._answers.finish(answer_id, interrupted)
+            log.info("answer %s: interrupted before its placeholder was posted", answer_id)
 
     async def _after_earlier_placeholders(
         self, answers: Sequence[NewAnswer], channel_id: str, thread_ts: str | None

@@ -23,7 +23,7 @@ from tests.e2e.slack_views import (
     status_line,
     wait_for_answers,
 )
-from tests.e2e.stored_answers import saved_texts
+from tests.e2e.stored_answers import saved_texts, saved_usage
 
 SLOW_REPLY = "A slow and steady answer, streamed piece by piece. " * 24  # some 12 s
 
@@ -175,6 +175,36 @@ def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
         assert "stopped before this answer was finished" in status_line(message)
         assert 0 < len(body(message)) < len(SLOW_REPLY.strip()), "the partial text is kept"
     assert "Traceback" not in bot.logs()
+
+
+def test_an_answer_stopped_before_its_placeholder_was_posted_keeps_what_its_model_spent(
+    start_bot, slack, models, events, database_url
+):
+    """Slack holds the placeholder back while the model answers and reports its tokens; a
+    second signal stops the bot meanwhile. The tokens are saved, and the next start shows the
+    answer as interrupted."""
+    models.script("gpt-test", ModelScript(usage=(1234, 56)))
+    slack.delay("chat.postMessage", 30)
+    replica = {"CHORUS_REPLICA_ID": "replica-a"}
+    bot = start_bot(**replica)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +gpt anyone?", to=[bot.events_url])
+    wait_until(
+        lambda: models.requests_for("gpt-test") and not models.in_flight,
+        message="the model answered while its placeholder is held back",
+    )
+    assert bot.pid is not None
+    os.kill(bot.pid, signal.SIGTERM)
+    wait_until(lambda: "shutting down" in bot.logs(), message="the first signal taken")
+    os.kill(bot.pid, signal.SIGINT)
+    wait_until(lambda: not bot.is_running, timeout=30, message="the bot stopped")
+    assert bot.returncode == 0
+    assert "Traceback" not in bot.logs()
+    assert saved_usage(database_url) == [(1234, 56)]
+
+    slack.clear_faults()
+    start_bot(**replica)
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert "stopped before this answer was finished" in status_line(answer)
 
 
 def test_a_second_signal_while_recovery_shows_answers_leaves_the_rest_to_the_next_start(
