@@ -307,34 +307,26 @@ class AnswerRunner:
         # An answer the bot stopped reading (Stop, too long, unshowable) still cost the tokens
         # the model reported so far.
         progress.count(await usage_on_closing(job.stream))
-        ended = await self._answers.finish(
-            job.answer_id,
-            FinishedAnswer(
-                status=status,
-                text=progress.text,
-                error=error,
-                input_tokens=progress.input_tokens,
-                output_tokens=progress.output_tokens,
-            ),
-            slack_ts=job.message.ts,
+        outcome = FinishedAnswer(
+            status=status,
+            text=progress.text,
+            error=error,
+            input_tokens=progress.input_tokens,
+            output_tokens=progress.output_tokens,
         )
+        try:
+            ended = await self._answers.finish(job.answer_id, outcome, slack_ts=job.message.ts)
+        except Exception:
+            # A storage failure is logged, with its traceback, where it is handled; how the
+            # answer ended, and why, only here.
+            unrecorded = " (not recorded: storage failed)"
+            _log_end(job, progress, status, why, level, unrecorded, crash=crash)
+            raise
         if ended is None:
             if crash is not None:
                 log.error("answer %s by %s crashed", job.answer_id, job.spec.name, exc_info=crash)
             return await self._let_go(job)
-        seconds = time.monotonic() - job.stream.started_at  # from when the model was asked
-        log.log(
-            logging.INFO if why is None else level,
-            "answer %s by %s in %s: %s in %.1f s%s%s",
-            job.answer_id,
-            job.spec.name,
-            job.message.channel,
-            status.value,
-            seconds,
-            progress.tokens_noted,
-            "" if why is None else f": {why}",
-            exc_info=crash,
-        )
+        seconds = _log_end(job, progress, status, why, level, crash=crash)
         messages = outcome_messages(
             job.spec.display_name,
             status=status,
@@ -365,6 +357,35 @@ class AnswerRunner:
             job.spec.name,
         )
         return AnswerStatus.INTERRUPTED
+
+
+def _log_end(
+    job: AnswerJob,
+    progress: _Progress,
+    status: AnswerStatus,
+    why: str | None,
+    level: int,
+    unrecorded: str = "",
+    *,
+    crash: Exception | None = None,
+) -> float:
+    """Log the answer's one outcome line (at `level` when it says `why`, with the traceback of
+    a `crash`); the seconds it took from when its model was asked."""
+    seconds = time.monotonic() - job.stream.started_at
+    log.log(
+        logging.INFO if why is None else level,
+        "answer %s by %s in %s: %s in %.1f s%s%s%s",
+        job.answer_id,
+        job.spec.name,
+        job.message.channel,
+        status.value,
+        seconds,
+        progress.tokens_noted,
+        "" if why is None else f": {why}",
+        unrecorded,
+        exc_info=crash,
+    )
+    return seconds
 
 
 async def final_edit_refused(

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from tests.doubles.model_servers import ModelScript
+from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MENTION
 from tests.e2e.slack_views import answers_in, status_line, wait_for_answers
@@ -120,3 +120,26 @@ def test_an_answer_that_crashes_is_logged_once_as_an_error_with_its_traceback(
     assert " ERROR bot.answering: answer 1 by anthropic:claude-test in C0GENERAL: " in ended
     assert ended.endswith(": crashed")
     assert bot.logs().count("Traceback (most recent call last)") == 2  # its cause's, its own
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_model_failure_the_database_will_not_record_is_logged_once_with_its_reason(
+    start_bot, slack, models, events, database_url
+):
+    models.script("gpt-test", ModelScript(error=ModelFault(status=400, message="Prompt too long.")))
+    bot = start_bot(LOG_LEVEL="INFO")
+    refuse(
+        database_url,
+        "CREATE TRIGGER refuse_failures BEFORE UPDATE OF status ON answers "
+        "WHEN NEW.status = 'failed' BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END",
+    )
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +gpt anyone?", to=[bot.events_url])
+
+    wait_until(lambda: slack.ephemeral_messages(CHANNEL), message="the apology")
+    lines = bot.logs().splitlines()
+    (ended,) = [line for line in lines if "answer 1 by openai:gpt-test" in line]
+    assert " WARNING " in ended and "Prompt too long." in ended
+    assert ended.endswith("(not recorded: storage failed)")
+    # The storage failure, with its traceback, once: where the message's handling gave up.
+    (error,) = [line for line in lines if " ERROR " in line]
+    assert "handling event" in error
