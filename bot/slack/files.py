@@ -12,6 +12,7 @@ from bot.chat.attachments import MAX_FILE_BYTES, AttachedFile
 from bot.slack.inbound import attached_file
 from bot.slack.slack_errors import transport_failure
 from bot.slack.web import SlackWeb
+from bot.slack.web_client import environment_proxy
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,17 @@ class SlackFiles:
             log.warning("attached file %s not downloaded: its URL is not Slack's", _logged(file))
             return None
         headers = {"Authorization": f"Bearer {self._token}"}
+        # The proxy looked up as aiohttp's `trust_env` would (the session does not: see
+        # `open_web_session`), in a thread as it does: it reads ~/.netrc.
+        proxy, proxy_headers = await asyncio.to_thread(environment_proxy, file.url)
         try:
             async with self._session.get(
-                file.url, headers=headers, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT
+                file.url,
+                headers=headers,
+                allow_redirects=False,
+                timeout=DOWNLOAD_TIMEOUT,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as got:
                 # Without the scope Slack answers with (or redirects to) its sign-in page.
                 signed_out = got.content_type == "text/html" and file.mimetype != "text/html"

@@ -1,0 +1,40 @@
+"""The bot's Web API client on its kept-open session goes through the proxy the environment
+names, though the session itself does not look the environment up on every call."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from bot.slack.web import SlackWeb
+from bot.slack.web_client import make_web_client, open_web_session
+from tests.doubles import ServerThread, SlackEmulator
+
+
+async def test_web_api_calls_on_the_bots_session_come_through_the_environments_proxy(
+    monkeypatch,
+):
+    through: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        through.append(request.url.path)
+        async with (
+            aiohttp.ClientSession() as onward,
+            onward.request(
+                request.method, request.url, headers=request.headers, data=await request.read()
+            ) as got,
+        ):
+            return web.Response(status=got.status, body=await got.read(), headers=got.headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", forward)
+    with SlackEmulator() as emulator, ServerThread(app, name="proxy") as proxy:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        for bypass in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(bypass, raising=False)
+        async with open_web_session() as session:
+            assert not session.trust_env
+            slack = SlackWeb(make_web_client(emulator.bot_token, emulator.api_url, session=session))
+            await slack.token_identity()
+    assert through == ["/api/auth.test"]
