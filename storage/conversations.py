@@ -10,7 +10,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -287,23 +287,35 @@ def _after_earlier_messages(
     return record(session, *arguments)
 
 
-def _unrecorded_before(session: Session, team_id: str, said: SaidAt) -> bool:
-    earlier = (
-        select(HandledEvent.event_id)
-        .where(
-            UNFINISHED,
-            HandledEvent.channel_id == said.channel_id,
-            HandledEvent.thread_ts == said.thread_ts,
-            HandledEvent.message_ts < said.message_ts,
-            ~exists().where(
-                ClaimedMessage.team_id == team_id,
-                ClaimedMessage.channel_id == HandledEvent.channel_id,
-                ClaimedMessage.message_ts == HandledEvent.message_ts,
-            ),
-        )
-        .limit(1)
+# Built once (see `storage.rows`): it runs before every round and thread turn is recorded.
+_UNRECORDED_BEFORE = (
+    select(HandledEvent.event_id)
+    .where(
+        UNFINISHED,
+        HandledEvent.channel_id == bindparam("channel_id"),
+        HandledEvent.thread_ts == bindparam("thread_ts"),
+        HandledEvent.message_ts < bindparam("message_ts"),
+        ~exists().where(
+            ClaimedMessage.team_id == bindparam("team_id"),
+            ClaimedMessage.channel_id == HandledEvent.channel_id,
+            ClaimedMessage.message_ts == HandledEvent.message_ts,
+        ),
     )
-    return session.scalar(earlier) is not None
+    .limit(1)
+)
+
+
+def _unrecorded_before(session: Session, team_id: str, said: SaidAt) -> bool:
+    earlier = session.scalar(
+        _UNRECORDED_BEFORE,
+        {
+            "team_id": team_id,
+            "channel_id": said.channel_id,
+            "thread_ts": said.thread_ts,
+            "message_ts": said.message_ts,
+        },
+    )
+    return earlier is not None
 
 
 def _forget_message(session: Session, deleted: MessageClaim, now: float) -> list[SettledAnswer]:
