@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import FakeModelServer, ModelScript
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import Envelope, SlackEventSender
@@ -42,6 +43,20 @@ def ask_for_a_long_story(
         message="all three answers streaming",
     )
     return envelopes
+
+
+def stop_with_two_signals(bot: BotProcess) -> float:
+    """SIGTERM, then SIGINT once the first is taken: the bot stops at once, cleanly. When the
+    first signal was sent (monotonic)."""
+    assert bot.pid is not None
+    os.kill(bot.pid, signal.SIGTERM)
+    first_signal = time.monotonic()
+    wait_until(lambda: "shutting down" in bot.logs(), message="the first signal taken")
+    os.kill(bot.pid, signal.SIGINT)
+    wait_until(lambda: not bot.is_running, timeout=30, message="the bot stopped")
+    assert bot.returncode == 0
+    assert "Traceback" not in bot.logs()
+    return first_signal
 
 
 def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):
@@ -161,16 +176,10 @@ def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
     ask_for_a_long_story(slack, models, events, bot.events_url)
     # The last answer's final edit is still on its way when the others are done.
     slack.delay("chat.update", 0.5, ts=answers_in(slack, CHANNEL)[-1]["ts"])
-    assert bot.pid is not None
-    os.kill(bot.pid, signal.SIGTERM)
-    first_signal = time.monotonic()
-    wait_until(lambda: "shutting down" in bot.logs(), message="the first signal taken")
-    os.kill(bot.pid, signal.SIGINT)
-    wait_until(lambda: not bot.is_running, timeout=30, message="the bot stopped")
+    first_signal = stop_with_two_signals(bot)
     # The grace alone would have kept it running 15 s (the answers need some 12 s more).
     assert time.monotonic() - first_signal < 12
 
-    assert bot.returncode == 0
     for message in wait_for_answers(slack, CHANNEL, 3, timeout=1):
         assert "stopped before this answer was finished" in status_line(message)
         assert 0 < len(body(message)) < len(SLOW_REPLY.strip()), "the partial text is kept"
@@ -192,13 +201,7 @@ def test_an_answer_stopped_before_its_placeholder_was_posted_keeps_what_its_mode
         lambda: models.requests_for("gpt-test") and not models.in_flight,
         message="the model answered while its placeholder is held back",
     )
-    assert bot.pid is not None
-    os.kill(bot.pid, signal.SIGTERM)
-    wait_until(lambda: "shutting down" in bot.logs(), message="the first signal taken")
-    os.kill(bot.pid, signal.SIGINT)
-    wait_until(lambda: not bot.is_running, timeout=30, message="the bot stopped")
-    assert bot.returncode == 0
-    assert "Traceback" not in bot.logs()
+    stop_with_two_signals(bot)
     assert saved_usage(database_url) == [(1234, 56)]
 
     slack.clear_faults()
@@ -228,13 +231,7 @@ def test_a_second_signal_while_recovery_shows_answers_leaves_the_rest_to_the_nex
     slack.delay("chat.update", 1.0)
     restarted = start_bot(**replica)
     wait_until(lambda: "was still owed" in restarted.logs(), message="recovery showing answers")
-    assert restarted.pid is not None
-    os.kill(restarted.pid, signal.SIGTERM)
-    wait_until(lambda: "shutting down" in restarted.logs(), message="the first signal taken")
-    os.kill(restarted.pid, signal.SIGINT)
-    wait_until(lambda: not restarted.is_running, timeout=30, message="the bot stopped")
-    assert restarted.returncode == 0
-    assert "Traceback" not in restarted.logs()
+    stop_with_two_signals(restarted)
 
     slack.clear_faults()
     start_bot(**replica)
