@@ -9,11 +9,17 @@ from collections.abc import Collection
 from bot.answering import INTERNAL_ERROR, AnswerJob, AnswerRunner
 from bot.chat.catalog import ModelCatalog
 from bot.chat.in_chat import AnswerStatus
+from bot.chat.messages import PendingRequest
 from bot.fan_out import FanOut
 from bot.model_requests import ModelRequests
 from bot.slack.notices import Notices
 from storage.answers import AnswerStore, FinishedAnswer
-from storage.regeneration import RegenerationRefused, RegenerationStore, RoundSource
+from storage.regeneration import (
+    RegenerationRefused,
+    RegenerationStore,
+    RoundSource,
+    TurnSource,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +83,28 @@ class Regenerating:
             restarted.answer_id, spec, channel_id, restarted.post_thread_ts, restarted.slack_ts
         )
         with self._answers.in_hand([restarted.answer_id]):
+            # Built in the stream, so the message shows its placeholder and Stop at once, also
+            # while the answers before it are still being written.
+            stream = self._runner.start(
+                restarted.answer_id, spec, self._request(channel_id, source)
+            )
             try:
-                if isinstance(source, RoundSource):
-                    request = await self._requests.for_stored_round(
-                        channel_id, source.chat_id, source.round_id, source.author, source.text
-                    )
-                else:
-                    request = await self._requests.for_stored_thread_turn(
-                        source.reply_thread_id, source.turn_id, source.author, source.text
-                    )
                 await message.start_again(restarted.old_continuations)
             except Exception:
                 # Never leave the answer pending: it fails with a line saying so (shown later by
                 # recovery if Slack is the trouble).
+                await stream.close()
                 failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
                 await self._answers.finish(restarted.answer_id, failed)
                 raise
-            stream = self._runner.start(restarted.answer_id, spec, request)
             await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
+
+    def _request(self, channel_id: str, source: RoundSource | TurnSource) -> PendingRequest:
+        """The answer's request as its messages read once the answers before it are settled."""
+        if isinstance(source, RoundSource):
+            return lambda: self._requests.for_stored_round(
+                channel_id, source.chat_id, source.round_id, source.author, source.text
+            )
+        return lambda: self._requests.for_stored_thread_turn(
+            source.reply_thread_id, source.turn_id, source.author, source.text
+        )

@@ -14,10 +14,12 @@ from tests.e2e.answer_buttons import (
 )
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
+    Message,
     answers_in,
     body,
     buttons,
     is_final,
+    status_line,
     streaming_first_answer,
     wait_for_answers,
 )
@@ -262,7 +264,42 @@ def test_a_thread_reply_regenerated_while_the_answer_above_streams_waits_for_all
     bot, slack, models, events
 ):
     """As when first asked: the reply (stopped while it waited, then regenerated) is sent
-    all of the answer above, not the part of it saved so far."""
+    all of the answer above, not the part of it saved so far; meanwhile it shows that it is
+    being written again, with Stop."""
+    stopped = _a_waiting_reply_stopped(bot, slack, models, events)
+    events.user_clicks(CHANNEL, stopped["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
+    _shows_stop_while_claude_streams(slack, stopped["ts"])
+    wait_until(
+        lambda: body(slack.message(CHANNEL, stopped["ts"])) == "Short.",
+        message="the reply regenerated",
+    )
+    claude = wait_for_answers(slack, CHANNEL, 3)[0]
+    turns = models.requests_for("claude-test")[-1].turns()
+    assert ("assistant", body(claude)) in turns, turns
+
+
+def test_a_thread_reply_regenerated_while_the_answer_above_streams_can_be_stopped_again(
+    bot, slack, models, events
+):
+    stopped = _a_waiting_reply_stopped(bot, slack, models, events)
+    events.user_clicks(CHANNEL, stopped["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
+    waiting = _shows_stop_while_claude_streams(slack, stopped["ts"])
+
+    events.user_clicks(CHANNEL, stopped["ts"], STOP, BOB, to=bot.events_url, seen=waiting)
+
+    again = wait_until(
+        lambda: REGENERATE in buttons(m := slack.message(CHANNEL, stopped["ts"])) and m,
+        message="the regenerated reply stopped",
+    )
+    assert "Stopped by Bob." in status_line(again)
+    wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()  # past the answer above: a reply still waiting on it has asked by now
+    assert len(models.requests_for("claude-test")) == 1, "the stopped reply never asked Claude"
+
+
+def _a_waiting_reply_stopped(bot, slack, models, events) -> Message:
+    """Claude's answer streams slowly; Bob writes in its thread and stops the reply while it
+    waits for that answer. The stopped reply, as Slack shows it."""
     _slow_anchor_then_short(models)
     events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
     claude = streaming_first_answer(slack, CHANNEL)
@@ -277,14 +314,17 @@ def test_a_thread_reply_regenerated_while_the_answer_above_streams_waits_for_all
         message="the waiting reply stopped",
     )
     assert not is_final(answers_in(slack, CHANNEL)[0]), "Claude's answer still streams"
-    events.user_clicks(CHANNEL, waiting["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
-    wait_until(
-        lambda: body(slack.message(CHANNEL, waiting["ts"])) == "Short.",
-        message="the reply regenerated",
+    return stopped
+
+
+def _shows_stop_while_claude_streams(slack, reply_ts: str) -> Message:
+    """The regenerated reply as it shows while it waits: its placeholder, with Stop."""
+    shown = wait_until(
+        lambda: buttons(m := slack.message(CHANNEL, reply_ts)) == [STOP] and m,
+        message="the regenerated reply waiting, with Stop",
     )
-    claude = wait_for_answers(slack, CHANNEL, 3)[0]
-    turns = models.requests_for("claude-test")[-1].turns()
-    assert ("assistant", body(claude)) in turns, turns
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "Claude's answer still streams"
+    return shown
 
 
 # -- `/chorus new` while a round streams, then a new mention ---------------------------------
