@@ -4,11 +4,14 @@ buttons act on answers."""
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.background import BackgroundWork
 from bot.channel_commands import ChorusCommands
@@ -17,6 +20,19 @@ from bot.slack.app_home import HomeTab
 from bot.slack.event_intake import EventIntake
 from bot.slack.rendering import REGENERATE_ACTION, STOP_ACTION
 from bot.stopping import AnswerStops
+
+log = logging.getLogger(__name__)
+
+
+def slack_retry(headers: Mapping[str, Sequence[str]]) -> str | None:
+    """Which of Slack's retries a delivery is, from its `X-Slack-Retry-Num` and `-Reason`
+    headers (as Bolt hands them on, in lower case): "retry 2, http_timeout"; None for a first
+    delivery."""
+    number = next(iter(headers.get("x-slack-retry-num", ())), None)
+    if not number:
+        return None
+    reason = next(iter(headers.get("x-slack-retry-reason", ())), None)
+    return f"retry {number}, {reason}" if reason else f"retry {number}"
 
 
 def register_listeners(
@@ -32,7 +48,11 @@ def register_listeners(
     acknowledged, then handled; one mention arrives as both of the first two, and the claim on
     the message makes sure it is answered once."""
 
-    async def record_event(body: dict[str, Any]) -> None:
+    async def record_event(body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        if retry := slack_retry(request.headers):
+            # Slack saw no acknowledgement of an earlier delivery in time: worth a line, as
+            # Slack turns an app's events off when that keeps happening.
+            log.info("Slack delivered event %s again (%s)", body.get("event_id"), retry)
         await intake.receive(body)
 
     app.event("message")(record_event)

@@ -528,7 +528,8 @@ def test_a_thread_reply_an_admin_deleted_leaves_later_turns(bot, slack, models, 
 def test_a_retried_event_is_answered_once(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} once please", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 3)
-    for envelope in events.last_envelopes:
+    retried = events.last_envelopes
+    for envelope in retried:
         response = events.deliver(
             bot.events_url, envelope, retry_num=1, retry_reason="http_timeout"
         )
@@ -536,6 +537,10 @@ def test_a_retried_event_is_answered_once(bot, slack, models, events):
     events.user_says(CHANNEL, ALICE, f"{MENTION} a later question", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert len(models.requests_for("claude-test")) == 2
+    said_again = re.findall(
+        r"Slack delivered event (\w+) again \(retry 1, http_timeout\)", bot.logs()
+    )
+    assert said_again == [envelope["event_id"] for envelope in retried]
 
 
 def test_an_unsigned_event_is_refused(bot, models):

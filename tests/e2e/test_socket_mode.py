@@ -4,6 +4,7 @@ events, slash commands and button clicks over it and records the bot's acknowled
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -170,6 +171,10 @@ def test_a_redelivered_envelope_makes_no_second_round(socket_bot, slack, models,
         redelivery = slack.socket_mode.deliver(envelope, retry_attempt=1, retry_reason="timeout")
         assert redelivery.acked and redelivery.retry_attempt == 1
     wait_for_answers(slack, CHANNEL, 3)
+    said_again = re.findall(
+        r"Slack delivered event (\w+) again \(retry 1, timeout\)", socket_bot.logs()
+    )
+    assert said_again == [envelope["event_id"] for envelope in events.last_envelopes]
 
     # Each repeat was dropped before its ack; a later mention shows the bot still listens.
     events.user_says(CHANNEL, ALICE, f"{MENTION} a later question", to=[slack.socket_mode])
