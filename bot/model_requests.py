@@ -4,6 +4,7 @@ thread turn, and for either again when an answer is regenerated."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -169,11 +170,10 @@ async def _once_settled(
 ) -> History:
     """`read()` again until what it reads is `settled` (`history`: as read last). A bounded
     wait, as recovery settles an answer whose replica died."""
+    deadline = time.monotonic() + SETTLED_WAIT_SECONDS  # reads count too: a slow database
     if history is None:
         history = await read()
-    waited = 0.0
-    while not settled(history) and waited < SETTLED_WAIT_SECONDS:
+    while not settled(history) and time.monotonic() < deadline:
         await asyncio.sleep(SETTLED_POLL_SECONDS)
-        waited += SETTLED_POLL_SECONDS
         history = await read()
     return history
