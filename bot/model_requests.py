@@ -71,13 +71,22 @@ class ModelRequests:
             lambda history, said: self.for_round(started.channel_prompt, history, author, said),
         )
 
-    async def for_stored_round(
-        self, channel_id: str, chat_id: int, round_id: int, author: str, text: str
-    ) -> ModelRequest:
+    def for_stored_round(
+        self, channel_id: str, chat_id: int, round_id: int, author: str
+    ) -> PendingRequest:
         """The same for a round already recorded (its answer is regenerated), once the In
-        Chat answers before it are settled."""
-        history = await self._once_settled_rounds(chat_id, round_id)
-        return self.for_round(await self._channels.prompt(channel_id), history, author, text)
+        Chat answers before it are settled, as the message and the channel's prompt then
+        read."""
+
+        async def settled_with_prompt() -> tuple[Sequence[RoundRecord], str | None]:
+            history = await self._once_settled_rounds(chat_id, round_id)
+            return history, await self._channels.prompt(channel_id)
+
+        return _built_once_settled(
+            settled_with_prompt,
+            lambda: self._store.round_text(round_id),
+            lambda settled, said: self.for_round(settled[1], settled[0], author, said),
+        )
 
     def for_thread_turn(self, history: ThreadHistory, author: str, text: str) -> ModelRequest:
         """What the thread's model answering a turn is sent."""
@@ -91,13 +100,16 @@ class ModelRequests:
             self._window,
         )
 
-    async def for_stored_thread_turn(
-        self, reply_thread_id: int, turn_id: int, author: str, text: str
-    ) -> ModelRequest:
-        """The same for a turn already recorded (its reply is regenerated), once the answers
-        before it are settled."""
-        history = await self._once_settled(reply_thread_id, turn_id)
-        return self.for_thread_turn(history, author, text)
+    def for_stored_thread_turn(
+        self, reply_thread_id: int, turn_id: int, author: str, history: ThreadHistory | None = None
+    ) -> PendingRequest:
+        """The same for a turn already recorded (its reply is regenerated; `history`: as read
+        last), once the answers before it are settled, as its message then reads."""
+        return _built_once_settled(
+            lambda: self._once_settled(reply_thread_id, turn_id, history),
+            lambda: self._store.turn_text(turn_id),
+            lambda settled, said: self.for_thread_turn(settled, author, said),
+        )
 
     def for_started_turn(
         self, started: StartedTurn, author: str, text: str
@@ -108,10 +120,8 @@ class ModelRequests:
         stream is about all of them, so its model is sent all of them."""
         if started.history.settled:
             return self.for_thread_turn(started.history, author, text)
-        return _built_once_settled(
-            lambda: self._once_settled(started.reply_thread_id, started.turn_id, started.history),
-            lambda: self._store.turn_text(started.turn_id),
-            lambda history, said: self.for_thread_turn(history, author, said),
+        return self.for_stored_thread_turn(
+            started.reply_thread_id, started.turn_id, author, started.history
         )
 
     async def _once_settled(

@@ -1,8 +1,9 @@
 """The Regenerate button: an answer written again, in its own message, from its messages as
-they read when the button is pressed (SPEC §2.4)."""
+they read once the answers before it are settled, at once mostly (SPEC §2.4)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 
@@ -97,14 +98,18 @@ class Regenerating:
                 failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
                 await self._answers.finish(restarted.answer_id, failed)
                 raise
+            except asyncio.CancelledError:  # shutting down: recovery finalises the answer
+                await stream.close()
+                raise
             await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
 
     def _request(self, channel_id: str, source: RoundSource | TurnSource) -> PendingRequest:
-        """The answer's request as its messages read once the answers before it are settled."""
+        """The answer's request, built as its messages read once the answers before it are
+        settled."""
         if isinstance(source, RoundSource):
-            return lambda: self._requests.for_stored_round(
-                channel_id, source.chat_id, source.round_id, source.author, source.text
+            return self._requests.for_stored_round(
+                channel_id, source.chat_id, source.round_id, source.author
             )
-        return lambda: self._requests.for_stored_thread_turn(
-            source.reply_thread_id, source.turn_id, source.author, source.text
+        return self._requests.for_stored_thread_turn(
+            source.reply_thread_id, source.turn_id, source.author
         )

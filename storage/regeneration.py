@@ -24,7 +24,6 @@ class RoundSource:
     chat_id: int
     round_id: int
     author: str
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +33,6 @@ class TurnSource:
     reply_thread_id: int
     turn_id: int
     author: str
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +229,7 @@ def _source_if_latest(
             return RegenerationRefused.CHAT_CLOSED
         if _has_thread_turns(session, answer.id):
             return RegenerationRefused.HAS_THREAD
-        return RoundSource(round_.chat_id, round_.id, round_.author_name, round_.text)
+        return RoundSource(round_.chat_id, round_.id, round_.author_name)
     assert answer.thread_turn_id is not None
     turn = session.get_one(ThreadTurn, answer.thread_turn_id, with_for_update=_UNTIL_REGENERATED)
     newer = session.scalar(
@@ -248,7 +246,7 @@ def _source_if_latest(
         return _gone(turn, forgotten_before)
     if newer is not None:
         return RegenerationRefused.NOT_LATEST
-    return TurnSource(turn.reply_thread_id, turn.id, turn.author_name, turn.text)
+    return TurnSource(turn.reply_thread_id, turn.id, turn.author_name)
 
 
 def _gone(message: Round | ThreadTurn, forgotten_before: float | None) -> RegenerationRefused:

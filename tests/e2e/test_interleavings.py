@@ -201,19 +201,21 @@ def test_a_thread_started_while_an_earlier_in_chat_answer_streams_is_sent_all_of
 # -- a thread message deleted (or edited) while its reply waits for the answer above ----------
 
 
-def _slow_anchor_then_short(models) -> None:
-    slow = "A slow answer, streamed piece by piece. " * 4
+def _slow_anchor_then_short(models, seconds: float = 5.0) -> None:
+    """Claude writes its round answer over `seconds`, and "Short." in its thread."""
+    slow = "A slow answer, streamed piece by piece. " * 4  # 20 chunks
 
     def reply(request: RecordedRequest) -> str:
         return "Short." if "Bob:" in str(request.turns()) else slow
 
-    models.script("claude-test", ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.25))
+    script = ModelScript(reply=reply, chunk_chars=8, chunk_delay=seconds / 20)
+    models.script("claude-test", script)
 
 
-def bob_writes_while_claude_streams(bot, slack, models, events, text: str):
-    """Claude's answer streams slowly; Bob writes `text` in its thread, which gets its
-    placeholder at once. Claude's answer and Bob's message."""
-    _slow_anchor_then_short(models)
+def bob_writes_while_claude_streams(bot, slack, models, events, text: str, seconds: float = 5.0):
+    """Claude's answer streams slowly (over `seconds`); Bob writes `text` in its thread,
+    which gets its placeholder at once. Claude's answer and Bob's message."""
+    _slow_anchor_then_short(models, seconds)
     events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
     claude = streaming_first_answer(slack, CHANNEL)
     said = events.user_says(CHANNEL, BOB, text, thread_ts=claude["ts"], to=[bot.events_url])
@@ -266,7 +268,7 @@ def test_a_thread_reply_regenerated_while_the_answer_above_streams_waits_for_all
     """As when first asked: the reply (stopped while it waited, then regenerated) is sent
     all of the answer above, not the part of it saved so far; meanwhile it shows that it is
     being written again, with Stop."""
-    stopped = _a_waiting_reply_stopped(bot, slack, models, events)
+    stopped, _ = _a_waiting_reply_stopped(bot, slack, models, events)
     events.user_clicks(CHANNEL, stopped["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
     _shows_stop_while_claude_streams(slack, stopped["ts"])
     wait_until(
@@ -281,7 +283,7 @@ def test_a_thread_reply_regenerated_while_the_answer_above_streams_waits_for_all
 def test_a_thread_reply_regenerated_while_the_answer_above_streams_can_be_stopped_again(
     bot, slack, models, events
 ):
-    stopped = _a_waiting_reply_stopped(bot, slack, models, events)
+    stopped, _ = _a_waiting_reply_stopped(bot, slack, models, events)
     events.user_clicks(CHANNEL, stopped["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
     waiting = _shows_stop_while_claude_streams(slack, stopped["ts"])
 
@@ -297,24 +299,37 @@ def test_a_thread_reply_regenerated_while_the_answer_above_streams_can_be_stoppe
     assert len(models.requests_for("claude-test")) == 1, "the stopped reply never asked Claude"
 
 
-def _a_waiting_reply_stopped(bot, slack, models, events) -> Message:
-    """Claude's answer streams slowly; Bob writes in its thread and stops the reply while it
-    waits for that answer. The stopped reply, as Slack shows it."""
-    _slow_anchor_then_short(models)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
-    claude = streaming_first_answer(slack, CHANNEL)
-    events.user_says(CHANNEL, BOB, "go on", thread_ts=claude["ts"], to=[bot.events_url])
-    waiting = wait_until(
-        lambda: (shown := answers_in(slack, CHANNEL, thread_ts=claude["ts"])) and shown[0],
-        message="the thread reply's placeholder",
+def test_a_thread_message_edited_while_its_regenerated_reply_waits_is_answered_as_edited(
+    bot, slack, models, events
+):
+    """As for a new message: the model is asked the message as it reads when it is asked."""
+    stopped, asked = _a_waiting_reply_stopped(bot, slack, models, events)
+    events.user_clicks(CHANNEL, stopped["ts"], REGENERATE, BOB, to=bot.events_url, seen=stopped)
+    _shows_stop_while_claude_streams(slack, stopped["ts"])
+    events.user_edits(CHANNEL, asked["ts"], "in German please", to=[bot.events_url])
+    wait_until(lambda: f"{asked['ts']} in {CHANNEL} was edited" in bot.logs(), message="edit seen")
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "edited while Claude still streams"
+    wait_until(
+        lambda: body(slack.message(CHANNEL, stopped["ts"])) == "Short.",
+        message="the reply regenerated",
     )
+    assert models.requests_for("claude-test")[-1].turns()[-1] == ("user", "Bob: in German please")
+
+
+def _a_waiting_reply_stopped(bot, slack, models, events) -> tuple[Message, Message]:
+    """Claude's answer streams slowly; Bob writes in its thread and stops the reply while it
+    waits for that answer. The stopped reply, as Slack shows it, and Bob's message."""
+    claude, asked = bob_writes_while_claude_streams(
+        bot, slack, models, events, "in French plz", seconds=10
+    )
+    (waiting,) = answers_in(slack, CHANNEL, thread_ts=claude["ts"])
     events.user_clicks(CHANNEL, waiting["ts"], STOP, BOB, to=bot.events_url)
     stopped = wait_until(
         lambda: REGENERATE in buttons(m := slack.message(CHANNEL, waiting["ts"])) and m,
         message="the waiting reply stopped",
     )
     assert not is_final(answers_in(slack, CHANNEL)[0]), "Claude's answer still streams"
-    return stopped
+    return stopped, asked
 
 
 def _shows_stop_while_claude_streams(slack, reply_ts: str) -> Message:

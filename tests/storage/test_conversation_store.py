@@ -663,7 +663,7 @@ async def test_only_answers_to_the_latest_message_are_regenerated(stores):
     assert await restart(stores, latest_ts, models=[MODELS[1]]) is RegenerationRefused.UNKNOWN_MODEL
     regeneration = await restart(stores, latest_ts)
     assert isinstance(regeneration, Regeneration)
-    assert regeneration.source == RoundSource(second.chat_id, second.round_id, "Alice", "second")
+    assert regeneration.source == RoundSource(second.chat_id, second.round_id, "Alice")
     assert regeneration.answer_id == second.answers[0].answer_id
     third = await stores.round("3.0", "third")
     records = await stores.conversations.round_records(
@@ -719,7 +719,7 @@ async def test_a_thread_reply_is_regenerated_only_while_it_is_the_latest_turn(st
     assert await restart(stores, f"reply{turns[0].turn_id}") is RegenerationRefused.NOT_LATEST
     regeneration = await restart(stores, f"reply{turns[1].turn_id}")
     assert isinstance(regeneration, Regeneration)
-    assert regeneration.source == TurnSource(turns[1].reply_thread_id, turns[1].turn_id, "Bob", "b")
+    assert regeneration.source == TurnSource(turns[1].reply_thread_id, turns[1].turn_id, "Bob")
 
 
 async def test_a_regenerated_first_answer_that_now_succeeds_is_in_chat_again(stores):
