@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +46,20 @@ def register_listeners(
 ) -> None:
     """`message`, `app_mention`, `reaction_added` and `reaction_removed` events are recorded,
     acknowledged, then handled; one mention arrives as both of the first two, and the claim on
-    the message makes sure it is answered once."""
+    the message makes sure it is answered once. Each retry Slack sends is noted in the log."""
 
-    async def record_event(body: dict[str, Any], request: AsyncBoltRequest) -> None:
+    async def note_slack_retries(
+        body: dict[str, Any], request: AsyncBoltRequest, next_: Callable[[], Awaitable[None]]
+    ) -> None:
         if retry := slack_retry(request.headers):
-            # Slack saw no acknowledgement of an earlier delivery in time: worth a line, as
+            # Slack had no acknowledgement of an earlier delivery (in time): worth a line, as
             # Slack turns an app's events off when that keeps happening.
             log.info("Slack delivered event %s again (%s)", body.get("event_id"), retry)
+        await next_()
+
+    app.middleware(note_slack_retries)
+
+    async def record_event(body: dict[str, Any]) -> None:
         await intake.receive(body)
 
     app.event("message")(record_event)

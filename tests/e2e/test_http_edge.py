@@ -199,11 +199,16 @@ def database_proxy(database_url: str) -> Iterator[TcpProxy]:
 
 @ON_SQLITE
 @pytest.mark.parametrize("event", UNUSED_EVENTS, ids=lambda event: event["type"])
-def test_an_event_the_bot_has_no_use_for_is_acknowledged(bot, events, models, event):
-    response = events.deliver(bot.events_url, events.envelope(event))
+def test_an_event_the_bot_has_no_use_for_is_acknowledged_and_its_retries_noted(
+    bot, events, models, event
+):
+    envelope = events.envelope(event)
+    response = events.deliver(bot.events_url, envelope)
+    retried = events.deliver(bot.events_url, envelope, retry_num=2, retry_reason="http_error")
 
-    assert response.status_code == 200
+    assert response.status_code == retried.status_code == 200
     assert models.requests == []
+    assert f"Slack delivered event {envelope['event_id']} again (retry 2, http_error)" in bot.logs()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
