@@ -3,6 +3,8 @@ thread messages interleaved with answers that are not settled yet."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.doubles.model_servers import ModelScript
 from tests.doubles.model_servers.recording import RecordedRequest
 from tests.doubles.waiting import wait_until
@@ -23,6 +25,7 @@ from tests.e2e.slack_views import (
     streaming_first_answer,
     wait_for_answers,
 )
+from tests.e2e.test_exactly_once import stop_with_two_signals
 
 # -- Regenerate on an answer whose reply thread already has turns -----------------------------
 
@@ -340,6 +343,103 @@ def _shows_stop_while_claude_streams(slack, reply_ts: str) -> Message:
     )
     assert not is_final(answers_in(slack, CHANNEL)[0]), "Claude's answer still streams"
     return shown
+
+
+# -- the bot stopped, or Stop pressed, while a regenerated thread reply waits -----------------
+
+REPLICA_A = {"CHORUS_REPLICA_ID": "replica-a"}
+
+
+def test_a_graceful_stop_answers_a_regenerated_thread_reply_that_waits_before_exiting(
+    start_bot, slack, models, events
+):
+    """SIGTERM: the reply waiting for the answer above is work in flight like that answer;
+    both are finished before the bot exits, and the next start posts nothing again."""
+    bot = start_bot(**REPLICA_A)
+    waiting = _a_regenerated_reply_waiting(bot, slack, models, events)
+    bot.stop(timeout=30)  # more than the bot's grace, which is enough here
+    assert bot.returncode == 0
+    reply = slack.message(CHANNEL, waiting["ts"])
+    assert body(reply) == "Short." and is_final(reply), status_line(reply)
+    _nothing_posted_again(start_bot(**REPLICA_A), slack, models, claude_asked=2)
+
+
+def test_a_regenerated_thread_reply_that_waits_when_the_bot_stops_at_once_says_so(
+    start_bot, slack, models, events
+):
+    bot = start_bot(**REPLICA_A)
+    waiting = _a_regenerated_reply_waiting(bot, slack, models, events)
+    stop_with_two_signals(bot)
+    _assert_interrupted(slack.message(CHANNEL, waiting["ts"]))
+    _nothing_posted_again(start_bot(**REPLICA_A), slack, models, claude_asked=1)
+
+
+@pytest.mark.parametrize(
+    "who_takes_over",
+    [REPLICA_A, {"CHORUS_STALE_ANSWER_SECONDS": "2"}],
+    ids=["same-replica-restarts", "another-replica-takes-over"],
+)
+def test_a_regenerated_thread_reply_whose_replica_dies_while_it_waits_is_finalised(
+    who_takes_over, start_bot, slack, models, events
+):
+    bot = start_bot(**REPLICA_A)
+    waiting = _a_regenerated_reply_waiting(bot, slack, models, events)
+    bot.kill()
+
+    restarted = start_bot(**who_takes_over)
+    (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=waiting["thread_ts"])
+    _assert_interrupted(reply)
+    wait_until(lambda: "resuming event" in restarted.logs(), message="the round's event resumed")
+    _nothing_posted_again(restarted, slack, models, claude_asked=1)
+
+
+def test_stop_pressed_through_another_replica_stops_a_regenerated_thread_reply_that_waits(
+    start_bot, slack, models, events
+):
+    """The reply waits on the replica Regenerate was pressed through; Stop is pressed
+    through the one that streams the answer above."""
+    streaming_replica, waiting_replica = start_bot(), start_bot()
+    waiting = _a_regenerated_reply_waiting(
+        streaming_replica, slack, models, events, via=waiting_replica
+    )
+
+    events.user_clicks(CHANNEL, waiting["ts"], STOP, BOB, to=streaming_replica.events_url)
+
+    stopped = wait_until(
+        lambda: REGENERATE in buttons(m := slack.message(CHANNEL, waiting["ts"])) and m,
+        message="the regenerated reply stopped",
+    )
+    assert "Stopped by Bob." in status_line(stopped)
+    assert not is_final(answers_in(slack, CHANNEL)[0]), "stopped while Claude's answer streams"
+    wait_for_answers(slack, CHANNEL, 3)
+    for replica in (streaming_replica, waiting_replica):
+        replica.wait_until_idle()  # past the answer above: a reply still waiting has asked
+    assert len(models.requests_for("claude-test")) == 1, "the stopped reply never asked Claude"
+
+
+def _a_regenerated_reply_waiting(bot, slack, models, events, *, via=None) -> Message:
+    """A reply stopped while it waits for Claude's answer, regenerated (through the replica
+    `via`, if given): it waits again, with Stop, as Slack shows it."""
+    stopped, _ = _a_waiting_reply_stopped(bot, slack, models, events)
+    pressed_through = (via or bot).events_url
+    events.user_clicks(CHANNEL, stopped["ts"], REGENERATE, BOB, to=pressed_through, seen=stopped)
+    return _shows_stop_while_claude_streams(slack, stopped["ts"])
+
+
+def _assert_interrupted(reply: Message) -> None:
+    assert "stopped before this answer was finished" in status_line(reply)
+    assert buttons(reply) == [REGENERATE]
+
+
+def _nothing_posted_again(restarted, slack, models, *, claude_asked: int) -> None:
+    """Once the bot `restarted` has taken over what was left: the round's three answers and
+    the one reply, Claude asked `claude_asked` times in all."""
+    restarted.wait_until_idle()
+    claude = answers_in(slack, CHANNEL)[0]
+    assert len(answers_in(slack, CHANNEL)) == 3
+    assert len(answers_in(slack, CHANNEL, thread_ts=claude["ts"])) == 1
+    assert len(models.requests_for("claude-test")) == claude_asked
+    assert "Traceback" not in restarted.logs()
 
 
 # -- `/chorus new` while a round streams, then a new mention ---------------------------------
