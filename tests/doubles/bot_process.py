@@ -114,6 +114,21 @@ class BotProcess:
                 self._process.wait()
         self._close_log()
 
+    def stop_at_once(self) -> float:
+        """SIGTERM, then SIGINT once the first is taken: the bot stops at once, cleanly (the
+        answers it was writing marked interrupted). When the first signal was sent
+        (monotonic)."""
+        assert self._process is not None and self.is_running
+        self._process.send_signal(signal.SIGTERM)
+        first_signal = time.monotonic()
+        wait_until(lambda: "shutting down" in self.logs(), message="the first signal taken")
+        self._process.send_signal(signal.SIGINT)
+        wait_until(lambda: not self.is_running, timeout=30, message="the bot stopped")
+        self._close_log()
+        assert self.returncode == 0
+        assert "Traceback" not in self.logs()
+        return first_signal
+
     def kill(self) -> None:
         """SIGKILL: the bot dies mid-work, as in a crash."""
         if self.is_running:

@@ -10,7 +10,6 @@ import time
 import httpx
 import pytest
 
-from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import FakeModelServer, ModelScript
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import Envelope, SlackEventSender
@@ -43,20 +42,6 @@ def ask_for_a_long_story(
         message="all three answers streaming",
     )
     return envelopes
-
-
-def stop_with_two_signals(bot: BotProcess) -> float:
-    """SIGTERM, then SIGINT once the first is taken: the bot stops at once, cleanly. When the
-    first signal was sent (monotonic)."""
-    assert bot.pid is not None
-    os.kill(bot.pid, signal.SIGTERM)
-    first_signal = time.monotonic()
-    wait_until(lambda: "shutting down" in bot.logs(), message="the first signal taken")
-    os.kill(bot.pid, signal.SIGINT)
-    wait_until(lambda: not bot.is_running, timeout=30, message="the bot stopped")
-    assert bot.returncode == 0
-    assert "Traceback" not in bot.logs()
-    return first_signal
 
 
 def test_events_are_acknowledged_at_once_even_when_models_are_slow(bot, slack, models, events):
@@ -176,7 +161,7 @@ def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
     ask_for_a_long_story(slack, models, events, bot.events_url)
     # The last answer's final edit is still on its way when the others are done.
     slack.delay("chat.update", 0.5, ts=answers_in(slack, CHANNEL)[-1]["ts"])
-    first_signal = stop_with_two_signals(bot)
+    first_signal = bot.stop_at_once()
     # The grace alone would have kept it running 15 s (the answers need some 12 s more).
     assert time.monotonic() - first_signal < 12
 
@@ -201,7 +186,7 @@ def test_an_answer_stopped_before_its_placeholder_was_posted_keeps_what_its_mode
         lambda: models.requests_for("gpt-test") and not models.in_flight,
         message="the model answered while its placeholder is held back",
     )
-    stop_with_two_signals(bot)
+    bot.stop_at_once()
     assert saved_usage(database_url) == [(1234, 56)]
 
     slack.clear_faults()
@@ -231,7 +216,7 @@ def test_a_second_signal_while_recovery_shows_answers_leaves_the_rest_to_the_nex
     slack.delay("chat.update", 1.0)
     restarted = start_bot(**replica)
     wait_until(lambda: "was still owed" in restarted.logs(), message="recovery showing answers")
-    stop_with_two_signals(restarted)
+    restarted.stop_at_once()
 
     slack.clear_faults()
     start_bot(**replica)

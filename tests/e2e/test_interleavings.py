@@ -25,7 +25,6 @@ from tests.e2e.slack_views import (
     streaming_first_answer,
     wait_for_answers,
 )
-from tests.e2e.test_exactly_once import stop_with_two_signals
 
 # -- Regenerate on an answer whose reply thread already has turns -----------------------------
 
@@ -369,7 +368,7 @@ def test_a_regenerated_thread_reply_that_waits_when_the_bot_stops_at_once_says_s
 ):
     bot = start_bot(**REPLICA_A)
     waiting = _a_regenerated_reply_waiting(bot, slack, models, events)
-    stop_with_two_signals(bot)
+    bot.stop_at_once()
     _assert_interrupted(slack.message(CHANNEL, waiting["ts"]))
     _nothing_posted_again(start_bot(**REPLICA_A), slack, models, claude_asked=1)
 
