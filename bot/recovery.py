@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
 
@@ -18,7 +19,7 @@ from storage.answers import AnswerStore
 from storage.database import Database
 from storage.inbox import EventInbox
 from storage.liveness import PreviousLife
-from storage.rows import SettledAnswer
+from storage.rows import InterruptedWork, SettledAnswer
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,16 @@ class Recovery:
         previous_life: PreviousLife | None = (
             (self._replica_id, self._started_at) if at_start_up else None
         )
-        rounds = await self._answers.take_over_interrupted(
+        interrupted = await self._answers.take_over_interrupted(
             stale_before=stale_before, error=INTERRUPTED, previous_life=previous_life
         )
-        if rounds:
+        if interrupted:
             log.warning(
-                "marked interrupted the unfinished answers of %d round(s): %s",
-                len(rounds),
-                _named("round", rounds),
+                "marked interrupted the unfinished answers of %d round(s) and %d thread turn(s)"
+                ": %s",
+                len(interrupted.rounds),
+                len(interrupted.thread_turns),
+                _named_work(interrupted),
             )
         owed = await self._answers.take_over_unshown(
             stale_before=stale_before, previous_life=previous_life
@@ -157,11 +160,17 @@ class Recovery:
         await self._marks.answer_shown(answer.answer_id, continuations)
 
 
-def _named(kind: str, ids: list[int], most: int = 10) -> str:
+def _named(kind: str, ids: Sequence[int], most: int = 10) -> str:
     """`answer 3, 7, 9` for the log: which ones, the first `most` of many."""
     named = ", ".join(str(id_) for id_ in sorted(ids)[:most])
     more = f" and {len(ids) - most} more" if len(ids) > most else ""
     return f"{kind} {named}{more}"
+
+
+def _named_work(work: InterruptedWork) -> str:
+    """`round 3, 4; thread turn 7` for the log."""
+    named = (("round", work.rounds), ("thread turn", work.thread_turns))
+    return "; ".join(_named(kind, ids) for kind, ids in named if ids)
 
 
 def _by_place(answers: list[SettledAnswer]) -> list[list[SettledAnswer]]:

@@ -14,7 +14,7 @@ from bot.chat.in_chat import AnswerStatus
 from storage.database import Database
 from storage.in_chat_marks import current_marks, hold_answers_chat, mark_settled, marks_owed
 from storage.liveness import PreviousLife, left_behind
-from storage.rows import SettledAnswer, insert_or_ignore
+from storage.rows import InterruptedWork, SettledAnswer, insert_or_ignore
 from storage.tables import Answer, AnswerContinuation
 
 # An answer in one of these is still being written (or about to be).
@@ -163,12 +163,12 @@ class AnswerStore:
 
     async def take_over_interrupted(
         self, *, stale_before: float, error: str, previous_life: PreviousLife | None = None
-    ) -> list[int]:
+    ) -> InterruptedWork:
         """Mark interrupted every unsettled answer whose replica stopped sending heartbeats,
         or (at start-up) that this replica (`previous_life`: its id and start time) left
-        behind. Each is taken over once; returns the rounds they belong to. Their final
-        text is shown by `take_over_unshown()`. Never the answers this process has in hand:
-        their writer is alive, however late their heartbeat (an event loop held up)."""
+        behind. Each is taken over once; returns the rounds and thread turns they answer.
+        Their final text is shown by `take_over_unshown()`. Never the answers this process has
+        in hand: their writer is alive, however late their heartbeat (an event loop held up)."""
         return await self._database.run(
             _take_over_interrupted,
             stale_before,
@@ -308,7 +308,7 @@ def _take_over_interrupted(
     previous_life: PreviousLife | None,
     now: float,
     held: list[int],
-) -> list[int]:
+) -> InterruptedWork:
     whose = left_behind(
         Answer.heartbeat_at, Answer.owner, stale_before, previous_life, key=Answer.id, in_hand=held
     )
@@ -316,15 +316,22 @@ def _take_over_interrupted(
         select(Answer.id).where(Answer.status.in_(UNSETTLED_STATUSES), whose).limit(500)
     ).all()
     if not candidates:
-        return []
+        return InterruptedWork()
     # Re-checking the condition in the UPDATE makes each answer change hands once.
-    rounds = session.scalars(
+    taken = session.execute(
         update(Answer)
         .where(Answer.id.in_(candidates), Answer.status.in_(UNSETTLED_STATUSES), whose)
         .values(status=AnswerStatus.INTERRUPTED.value, error=error, finished_at=now)
-        .returning(Answer.round_id)
+        .returning(Answer.round_id, Answer.thread_turn_id)
     ).all()
-    return sorted({round_id for round_id in rounds if round_id is not None})
+    return InterruptedWork(
+        rounds=_distinct(round_id for round_id, _ in taken),
+        thread_turns=_distinct(turn_id for _, turn_id in taken),
+    )
+
+
+def _distinct(ids: Iterable[int | None]) -> tuple[int, ...]:
+    return tuple(sorted({id_ for id_ in ids if id_ is not None}))
 
 
 def _take_over_unshown(

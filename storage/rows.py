@@ -41,6 +41,18 @@ class SaidAt:
 
 
 @dataclass(frozen=True, slots=True)
+class InterruptedWork:
+    """What a take-over marked interrupted: the rounds and the thread turns whose answers
+    were cut short (a thread turn's one answer belongs to no round)."""
+
+    rounds: tuple[int, ...] = ()
+    thread_turns: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.rounds or self.thread_turns)
+
+
+@dataclass(frozen=True, slots=True)
 class SettledAnswer:
     """A settled answer as stored: what its message in Slack is to show."""
 

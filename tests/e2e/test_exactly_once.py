@@ -98,7 +98,10 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
         kept = body(message)
         assert 0 < len(kept) < len(SLOW_REPLY.strip()), "the partial text is kept"
         assert SLOW_REPLY.startswith(kept)
-    assert "marked interrupted the unfinished answers of 1 round(s): round 1" in restarted.logs()
+    assert (
+        "marked interrupted the unfinished answers of 1 round(s) and 0 thread turn(s): round 1"
+        in restarted.logs()
+    )
     assert "whose final edit was still owed: answer 1, 2, 3" in restarted.logs()
     # The event taken over, and what became of it, name the same message: one story, told
     # at INFO (where, from any other event, the claim found taken is routine).

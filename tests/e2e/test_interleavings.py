@@ -3,6 +3,8 @@ thread messages interleaved with answers that are not settled yet."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.doubles.model_servers import ModelScript
@@ -388,6 +390,9 @@ def test_a_regenerated_thread_reply_whose_replica_dies_while_it_waits_is_finalis
     restarted = start_bot(**who_takes_over)
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=waiting["thread_ts"])
     _assert_interrupted(reply)
+    # The log names the thread turn as well as the round (over one sweep or two).
+    marked = r"marked interrupted the unfinished answers of \d round\(s\) and 1 thread turn\(s\)"
+    assert re.search(rf"{marked}: (round \d+; )?thread turn \d+", restarted.logs())
     wait_until(lambda: "resuming event" in restarted.logs(), message="the round's event resumed")
     _nothing_posted_again(restarted, slack, models, claude_asked=1)
 

@@ -446,7 +446,7 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
             for _ in range(4)
         )
     )
-    assert sorted(round_id for result in results for round_id in result) == [started.round_id]
+    assert [round_id for result in results for round_id in result.rounds] == [started.round_id]
     owed = await stores.replica("replica-b").take_over_unshown(
         stale_before=stores.database.now() + 1
     )
@@ -462,6 +462,18 @@ async def test_interrupted_answers_are_taken_over_exactly_once_and_then_owed_to_
         stale_before=stores.database.now() + 1
     )
     assert partial.answer_id not in [a.answer_id for a in owed_now]
+
+
+async def test_an_interrupted_thread_reply_is_taken_over_under_its_thread_turn(stores):
+    first = await stores.round("1.0", "first")  # its answers finish at once
+    parent = await stores.conversations.parent_answer("C1", f"1.0{first.answers[1].answer_id}")
+    turn = await start_turn(stores, parent, "1.5", "why?", answered=False)
+
+    taken = await stores.replica("replica-b").take_over_interrupted(
+        stale_before=stores.database.now() + 1, error="restarted"
+    )
+
+    assert (taken.rounds, taken.thread_turns) == ((), (turn.turn_id,))
 
 
 async def test_an_answer_streams_where_its_placeholder_was_posted(stores):
@@ -523,12 +535,11 @@ async def test_a_replica_never_takes_over_an_answer_it_still_streams_however_lat
         taken = await stores.answers.take_over_interrupted(stale_before=long_after, error="x")
         assert await stores.answers.progress(claude, "partial and more", stores.database.now())
 
-    assert taken == [started.round_id]  # for the other answer, which nobody holds
+    assert taken.rounds == (started.round_id,)  # for the other answer, which nobody holds
     # Another replica judges by the heartbeat alone: the writer may be dead, for all it knows.
     other = stores.replica("replica-b")
-    assert await other.take_over_interrupted(stale_before=long_after, error="x") == [
-        started.round_id
-    ]
+    taken = await other.take_over_interrupted(stale_before=long_after, error="x")
+    assert taken.rounds == (started.round_id,)
     assert not await stores.answers.progress(claude, "too late", stores.database.now())
 
 
@@ -551,11 +562,11 @@ async def test_live_answers_of_other_replicas_are_left_alone(stores):
     taken = await stores.answers.take_over_interrupted(
         stale_before=long_ago, error="x", previous_life=("replica-b", stores.database.now())
     )
-    assert taken == []
+    assert not taken
     mine = await stores.answers.take_over_interrupted(
         stale_before=long_ago, error="x", previous_life=("replica-a", stores.database.now() + 1)
     )
-    assert len(mine) == 1
+    assert len(mine.rounds) == 1
 
 
 async def test_a_final_edit_still_owed_is_found_once_its_replica_is_silent(stores):
@@ -1011,7 +1022,7 @@ async def test_a_late_final_edit_of_an_answer_taken_over_never_lands_on_its_rege
     taken = await stores.replica("replica-c").take_over_interrupted(
         stale_before=alive_since, error="restarted"
     )
-    assert taken == []
+    assert not taken
 
 
 async def test_a_message_said_earlier_is_waited_for_until_it_is_recorded(stores):

@@ -51,7 +51,7 @@ async def test_a_wall_clock_step_does_not_make_the_bots_own_streaming_answer_sta
             taken = await stores.answers.take_over_interrupted(
                 stale_before=database.now() - STALE_SECONDS, error="restarted"
             )
-            assert taken == []
+            assert not taken
             assert await stores.answers.progress(streaming, "partial, more", None)
 
 
@@ -73,5 +73,5 @@ async def test_the_heartbeat_loop_takes_up_the_stepped_clock_and_its_heartbeats_
             taken = await stores.answers.take_over_interrupted(
                 stale_before=database.now() - STALE_SECONDS, error="restarted"
             )
-            assert taken == []
+            assert not taken
             assert await stores.answers.progress(streaming, "partial, more", None)
