@@ -304,12 +304,39 @@ class PostgresDatabase(Database):
         self._server_time_read = (server_time, (before + after) / 2)
 
     async def run(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """As `Database.run`; a transaction whose connection was lost before it committed (the
+        server restarted, or ended the connection) runs once more, on a new connection: the
+        server rolled it back, so this runs it once. One lost while committing may have
+        committed, and is not run again."""
+        try:
+            return await self._run_once(work, *args, **kwargs)
+        except _LostBeforeCommit:
+            pass
+        try:
+            return await self._run_once(work, *args, **kwargs)
+        except _LostBeforeCommit as lost_again:
+            raise lost_again.error from None
+
+    async def _run_once(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         session: AsyncSession
         async with self._sessions.begin() as session:
-            return await session.run_sync(work, *args, **kwargs)
+            try:
+                return await session.run_sync(work, *args, **kwargs)
+            except DBAPIError as error:
+                if error.connection_invalidated:
+                    raise _LostBeforeCommit(error) from error
+                raise
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+class _LostBeforeCommit(Exception):
+    """A transaction's connection was lost before it committed (`error` says how)."""
+
+    def __init__(self, error: DBAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _counted_on(time_read: tuple[float, float]) -> float:

@@ -3,14 +3,17 @@ dropped, and the next message is answered as usual."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import ALICE, CHANNEL, MENTION
-from tests.e2e.slack_views import answers_in, status_line, wait_for_answers
+from tests.e2e.scene import ALICE, CHANNEL, MENTION, MODEL_IDS
+from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 
 # The database refuses to record a round whose text says so: a fault at the storage edge.
 FAILING_ROUNDS = """
@@ -143,3 +146,64 @@ def test_a_model_failure_the_database_will_not_record_is_logged_once_with_its_re
     # The storage failure, with its traceback, once: where the message's handling gave up.
     (error,) = [line for line in lines if " ERROR " in line]
     assert "handling event" in error
+
+
+# Each answer's first save of its text stands still a moment (in the server, its transaction
+# open), so that ending every connection ends these transactions halfway.
+SLOW_FIRST_SAVES = (
+    """CREATE FUNCTION stand_still() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$""",
+    """CREATE TRIGGER slow_first_saves BEFORE UPDATE OF text ON answers FOR EACH ROW
+    WHEN (OLD.status = 'pending' AND NEW.status = 'streaming') EXECUTE FUNCTION stand_still()""",
+)
+SAVES_STANDING_STILL = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event = 'PgSleep'
+"""
+# What a server restart, a failover or an administrator does to the bot's connections.
+END_EVERY_CONNECTION = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+"""
+
+
+def on_postgres(database_url: str, query: str) -> object:
+    """The first value `query` returns, run on its own connection to the bot's database."""
+
+    async def run() -> object:
+        dsn = make_url(database_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            return await connection.fetchval(query)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_answers_carry_on_when_every_database_connection_is_ended_while_they_stream(
+    start_bot, slack, models, events, database_url
+):
+    """Their saves that were under way run again on new connections (the server undid them),
+    rather than each answer failing with "Something went wrong on Chorus's side"."""
+    reply = "Streamed on, whatever the database's connections go through. " * 4
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.05))
+    bot = start_bot(LOG_LEVEL="INFO")
+    for statement in SLOW_FIRST_SAVES:
+        on_postgres(database_url, statement)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} carry on", to=[bot.events_url])
+
+    wait_until(
+        lambda: on_postgres(database_url, SAVES_STANDING_STILL) == 3,
+        message="every answer's first save under way",
+    )
+    assert on_postgres(database_url, END_EVERY_CONNECTION) >= 3
+
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    for answer in answers:
+        assert body(answer).strip() == reply.strip()
+        assert ":warning:" not in status_line(answer)
+    bot.wait_until_idle()
+    assert " ERROR " not in bot.logs()

@@ -6,12 +6,12 @@ import asyncio
 import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
-from storage.database import connect, connection_failure
+from storage.database import connect, connection_failure, unreachable
 from storage.tables import HandledEvent
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 
@@ -155,6 +155,83 @@ async def test_on_postgresql_a_transaction_left_idle_is_ended_by_the_server(data
         assert await database.run(_events) == []  # its lock released, its write undone
     finally:
         await database.close()
+
+
+def _record_losing_the_connection_once(session: Session, event_id: str, runs: list[str]) -> None:
+    """Record `event_id`, its connection ended by the server before the first run commits."""
+    runs.append(event_id)
+    _record(session, event_id)
+    session.flush()
+    if len(runs) == 1:
+        session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+
+async def test_on_postgresql_a_transaction_that_loses_its_connection_runs_again_once(
+    database_url,
+):
+    """A server restarted, or every connection ended (a failover, PgBouncer restarting): the
+    server rolled back what the transaction did, so running it again on a new connection
+    does it once, rather than fail the answer or event it was for."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to end a connection")
+    database = await connect(database_url)
+    runs: list[str] = []
+    try:
+        await database.run(_record_losing_the_connection_once, "E1", runs)
+        assert await database.run(_events) == ["E1"]
+    finally:
+        await database.close()
+    assert runs == ["E1", "E1"]
+
+
+def _record_losing_the_connection_while_committing(
+    session: Session, event_id: str, runs: list[str]
+) -> None:
+    runs.append(event_id)
+    _record(session, event_id)
+
+    @event.listens_for(session, "before_commit", once=True)
+    def _lose_the_connection(committing: Session) -> None:
+        committing.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+
+async def test_on_postgresql_a_transaction_cut_off_while_committing_is_not_run_again(
+    database_url,
+):
+    """It may have committed (the server's answer is what was lost): run again, a claim would
+    find its message claimed by itself, and the message would go unanswered."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to end a connection")
+    database = await connect(database_url)
+    runs: list[str] = []
+    try:
+        with pytest.raises(DBAPIError) as lost:
+            await database.run(_record_losing_the_connection_while_committing, "E1", runs)
+        assert unreachable(lost.value)
+    finally:
+        await database.close()
+    assert runs == ["E1"]
+
+
+def _lose_the_connection(session: Session, runs: list[str]) -> None:
+    runs.append("lost")
+    session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+
+async def test_on_postgresql_a_transaction_that_loses_its_connection_twice_fails_as_unreachable(
+    database_url,
+):
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to end a connection")
+    database = await connect(database_url)
+    runs: list[str] = []
+    try:
+        with pytest.raises(DBAPIError) as lost:
+            await database.run(_lose_the_connection, runs)
+        assert unreachable(lost.value)
+    finally:
+        await database.close()
+    assert runs == ["lost", "lost"]
 
 
 async def test_a_database_that_cannot_be_used_says_why_without_the_password(tmp_path):
