@@ -31,6 +31,7 @@ from bot.slack.rendering import outcome_messages
 from bot.slack.slack_errors import refused_for_good, slack_error_code
 from bot.stopping import AnswerStops
 from storage.answers import STOPPED_BY_DELETION, AnswerStore, FinishedAnswer
+from storage.database import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class _Progress:
     first_token_at: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    unsaved: bool = False  # the last save found the database out of reach
 
     @property
     def tokens_noted(self) -> str:
@@ -279,10 +281,30 @@ class AnswerRunner:
                     last_saved = await self._save(job, progress)
 
     async def _save(self, job: AnswerJob, progress: _Progress) -> float:
-        """Save the text so far (which renews this replica's hold on the answer); when."""
+        """Save the text so far (which renews this replica's hold on the answer); when. While
+        the database can't be reached (a restart, a failover), the answer streams on unsaved:
+        its hold is not renewed, so its edits stop when the hold runs out, and nobody can take
+        it over meanwhile without the database."""
         saved_at = time.monotonic()
-        if not await self._answers.progress(job.answer_id, progress.text, progress.first_token_at):
+        try:
+            still_ours = await self._answers.progress(
+                job.answer_id, progress.text, progress.first_token_at
+            )
+        except Exception as error:
+            if not unreachable(error):
+                raise
+            if not progress.unsaved:  # once each time saving stops working
+                log.warning(
+                    "answer %s by %s: its text so far was not saved; streaming on",
+                    job.answer_id,
+                    job.spec.name,
+                    exc_info=error,
+                )
+            progress.unsaved = True
+            return saved_at
+        if not still_ours:
             raise AnswerTakenOver
+        progress.unsaved = False
         job.message.allow_edits_until(saved_at + self._edit_lease)
         return saved_at
 
