@@ -36,18 +36,25 @@ class TcpProxy:
         """Close the listening socket and every connection through it."""
         asyncio.run_coroutine_threadsafe(self._cut(), self._loop).result(5)
 
+    def reopen(self) -> None:
+        """Listen again, on the same port, after `cut()`: the network back."""
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(5)
+
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._shut_down(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._forward, "127.0.0.1", self._listen_port)
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._loop.run_until_complete(self._listen())
         ready.set()
         self._loop.run_forever()
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(
+            self._forward, "127.0.0.1", self.port or self._listen_port
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)

@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import FakeModelServer
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import SlackEventSender
+from tests.doubles.tcp_proxy import TcpProxy
 
 MODELS = "anthropic:claude-test,openai:gpt-test,google:gemini-test"
 SIGNING_SECRET = "test-signing-secret"
@@ -54,6 +56,22 @@ def bot_env(slack: SlackEmulator, models: FakeModelServer, database_url: str) ->
 
 
 StartBot = Callable[..., BotProcess]
+
+
+@pytest.fixture
+def database_proxy(database_url: str) -> Iterator[TcpProxy]:
+    """A TCP proxy to the PostgreSQL of `database_url`, to cut as a network partition would."""
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def proxied_database_url(database_url: str, database_proxy: TcpProxy) -> str:
+    """`database_url` by way of `database_proxy`, for the bot's `DATABASE_URL`."""
+    proxied = make_url(database_url).set(host="127.0.0.1", port=database_proxy.port)
+    return proxied.render_as_string(hide_password=False)
 
 
 @pytest.fixture

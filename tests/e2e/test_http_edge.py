@@ -6,15 +6,12 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.doubles.slack_events import SlackEventSender
 from tests.doubles.slack_signing import signed_headers
-from tests.doubles.tcp_proxy import TcpProxy
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MENTION, UNUSED_EVENTS, ask
 from tests.e2e.slack_views import body as answer_body
@@ -189,14 +186,6 @@ def test_a_body_announced_over_a_mebibyte_is_refused_without_waiting_for_it(bot,
     assert "refused a request over 1048576 bytes" in bot.logs()
 
 
-@pytest.fixture
-def database_proxy(database_url: str) -> Iterator[TcpProxy]:
-    url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    yield proxy
-    proxy.stop()
-
-
 @ON_SQLITE
 @pytest.mark.parametrize("event", UNUSED_EVENTS, ids=lambda event: event["type"])
 def test_an_event_the_bot_has_no_use_for_is_acknowledged_and_its_retries_noted(
@@ -212,9 +201,10 @@ def test_an_event_the_bot_has_no_use_for_is_acknowledged_and_its_retries_noted(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_health_fails_while_the_database_cannot_be_reached(start_bot, database_url, database_proxy):
-    proxied = make_url(database_url).set(host="127.0.0.1", port=database_proxy.port)
-    bot = start_bot(DATABASE_URL=proxied.render_as_string(hide_password=False))
+def test_health_fails_while_the_database_cannot_be_reached(
+    start_bot, proxied_database_url, database_proxy
+):
+    bot = start_bot(DATABASE_URL=proxied_database_url)
     health = f"{bot.base_url}/healthz"
     assert httpx.get(health, timeout=10, trust_env=False).json()["database"] == "up"
 
@@ -227,14 +217,13 @@ def test_health_fails_while_the_database_cannot_be_reached(start_bot, database_u
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_database_outage_is_logged_in_one_line_each_time_not_in_tracebacks(
-    start_bot, slack, events, database_url, database_proxy
+    start_bot, slack, events, proxied_database_url, database_proxy
 ):
     """While the database is down, the heartbeats, the sweeper, events and the Home tab each
     fail every few seconds: one line each, saying so, not a traceback of the driver's
     internals (80 lines that repeat and say nothing more)."""
-    proxied = make_url(database_url).set(host="127.0.0.1", port=database_proxy.port)
     bot = start_bot(
-        DATABASE_URL=proxied.render_as_string(hide_password=False),
+        DATABASE_URL=proxied_database_url,
         CHORUS_STALE_ANSWER_SECONDS="1",
         LOG_LEVEL="INFO",
     )
@@ -257,10 +246,12 @@ def test_a_database_outage_is_logged_in_one_line_each_time_not_in_tracebacks(
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_database_that_hangs_does_not_hold_up_the_shutdown(
-    start_bot, database_url, database_proxy
+    start_bot, proxied_database_url, database_proxy
 ):
-    proxied = make_url(database_url).set(host="127.0.0.1", port=database_proxy.port)
-    bot = start_bot(DATABASE_URL=proxied.render_as_string(hide_password=False))
+    bot = start_bot(DATABASE_URL=proxied_database_url)
+    # Start-up recovery done: a transaction of it caught by the freeze would be in flight,
+    # waited for (the grace), then cancelled, its connection dropped rather than closed.
+    bot.wait_until_idle()
     database_proxy.freeze()  # connections stay open; nothing comes back
 
     stopping = time.monotonic()
