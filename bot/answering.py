@@ -30,10 +30,14 @@ from bot.slack.answer_message import AnswerMessage, refused_as_drawn
 from bot.slack.rendering import outcome_messages
 from bot.slack.slack_errors import refused_for_good, slack_error_code
 from bot.stopping import AnswerStops
-from storage.answers import STOPPED_BY_DELETION, AnswerStore, FinishedAnswer
+from storage.answers import STOPPED_BY_DELETION, AnswerStore, Ended, FinishedAnswer
 from storage.database import unreachable
 
 log = logging.getLogger(__name__)
+
+# While the database can't be reached, an answer's end is recorded again after these pauses.
+_FIRST_PAUSE_TO_RECORD = 0.5
+_LONGEST_PAUSE_TO_RECORD = 4.0
 
 INTERNAL_ERROR = (
     "Something went wrong on Chorus's side; press Regenerate or ask again (the bot's log says "
@@ -337,7 +341,7 @@ class AnswerRunner:
             output_tokens=progress.output_tokens,
         )
         try:
-            ended = await self._answers.finish(job.answer_id, outcome, slack_ts=job.message.ts)
+            ended = await self._record_end(job, outcome)
         except Exception:
             # A storage failure is logged, with its traceback, where it is handled; how the
             # answer ended, and why, only here.
@@ -370,6 +374,29 @@ class AnswerRunner:
             return status
         await self._marks.answer_shown(job.answer_id, continuations)
         return status
+
+    async def _record_end(self, job: AnswerJob, outcome: FinishedAnswer) -> Ended | None:
+        """`AnswerStore.finish`, tried again while the database can't be reached (a restart, a
+        failover) for as long as another replica would wait before taking the answer over:
+        its end is shown once it is recorded. Safe to repeat: it records only an answer still
+        this replica's and unsettled."""
+        give_up_at = time.monotonic() + 2 * self._edit_lease
+        pause = _FIRST_PAUSE_TO_RECORD
+        while True:
+            try:
+                return await self._answers.finish(job.answer_id, outcome, slack_ts=job.message.ts)
+            except Exception as error:
+                if not unreachable(error) or time.monotonic() + pause > give_up_at:
+                    raise
+                if pause == _FIRST_PAUSE_TO_RECORD:
+                    log.warning(
+                        "answer %s by %s: its end was not recorded; trying again",
+                        job.answer_id,
+                        job.spec.name,
+                        exc_info=error,
+                    )
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, _LONGEST_PAUSE_TO_RECORD)
 
     async def _let_go(self, job: AnswerJob) -> AnswerStatus:
         await job.message.abandon()

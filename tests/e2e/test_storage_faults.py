@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.doubles.model_servers import ModelFault, ModelScript
-from tests.doubles.tcp_proxy import TcpProxy
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MENTION, MODEL_IDS
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
@@ -213,35 +212,63 @@ def test_answers_carry_on_when_every_database_connection_is_ended_while_they_str
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_answers_stream_on_through_a_second_without_the_database(
-    start_bot, slack, models, events, database_url
+    start_bot, slack, models, events, proxied_database_url, database_proxy
 ):
     """A restart or failover refuses connections for a moment: the saves of the answers'
     text meanwhile are skipped (each answer says so once in the log), not the answers
     failed, and their ends are recorded once the database is back."""
     reply = "Streamed on, whether or not the database is there. " * 10  # some 5 s
-    for model_id in MODEL_IDS:
-        models.script(model_id, ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.06))
-    url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    bot = start_bot(DATABASE_URL=proxied, LOG_LEVEL="INFO")
-    events.user_says(CHANNEL, ALICE, f"{MENTION} stream on", to=[bot.events_url])
+    bot = _three_answers_streaming(start_bot, models, events, reply, proxied_database_url)
     wait_until(
         lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
         message="all three answers streaming",
     )
 
-    proxy.cut()
+    database_proxy.cut()
     time.sleep(1.0)
-    back = TcpProxy(url.host or "127.0.0.1", url.port or 5432, listen_port=proxy.port).start()
-    try:
-        answers = wait_for_answers(slack, CHANNEL, 3)
-        bot.wait_until_idle()
-    finally:
-        back.stop()
-        proxy.stop()
+    database_proxy.reopen()
 
+    _all_answered_in_full(slack, bot, reply)
+    assert bot.logs().count("its text so far was not saved; streaming on") == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_answers_that_end_while_the_database_is_away_are_recorded_and_shown_once_it_is_back(
+    start_bot, slack, models, events, proxied_database_url, database_proxy
+):
+    """Their ends are recorded again until the database answers (for as long as another
+    replica would wait before taking them over), rather than left "writing…" for recovery to
+    mark interrupted, with only the text saved before the outage."""
+    reply = "Ended while the database was away. " * 4  # some 1 s
+    bot = _three_answers_streaming(start_bot, models, events, reply, proxied_database_url)
+    wait_until(
+        lambda: len([m for m in answers_in(slack, CHANNEL) if body(m)]) == 3,
+        message="all three answers streaming",
+    )
+
+    database_proxy.cut()
+    wait_until(
+        lambda: bot.logs().count("its end was not recorded; trying again") == 3,
+        message="every answer ended while the database was away",
+    )
+    database_proxy.reopen()
+
+    _all_answered_in_full(slack, bot, reply)
+
+
+def _three_answers_streaming(start_bot, models, events, reply: str, database_url: str):
+    """The bot on `database_url`, each model streaming `reply` to a mention, 8 characters
+    each 60 ms."""
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.06))
+    bot = start_bot(DATABASE_URL=database_url, LOG_LEVEL="INFO")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} stream on", to=[bot.events_url])
+    return bot
+
+
+def _all_answered_in_full(slack, bot, reply: str) -> None:
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
     for answer in answers:
         assert body(answer).strip() == reply.strip()
         assert ":warning:" not in status_line(answer)
-    assert bot.logs().count("its text so far was not saved; streaming on") == 3
