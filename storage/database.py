@@ -9,6 +9,7 @@ thread and back: a transaction of five statements cost 3.9 ms there and 0.8 ms h
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sqlite3
 import time
@@ -34,6 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from storage.postgres_url import UnusableDatabaseUrl, asyncpg_url
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number: replicas starting together take turns to migrate.
@@ -310,8 +313,13 @@ class PostgresDatabase(Database):
         committed, and is not run again."""
         try:
             return await self._run_once(work, *args, **kwargs)
-        except _LostBeforeCommit:
-            pass
+        except _LostBeforeCommit as lost:
+            log.warning(
+                "the database connection of a transaction (%s) was lost before it committed "
+                "(%s): running it again on a new one",
+                getattr(work, "__name__", "?").lstrip("_"),
+                connection_failure(lost.error),
+            )
         try:
             return await self._run_once(work, *args, **kwargs)
         except _LostBeforeCommit as lost_again:

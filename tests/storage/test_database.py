@@ -167,7 +167,7 @@ def _record_losing_the_connection_once(session: Session, event_id: str, runs: li
 
 
 async def test_on_postgresql_a_transaction_that_loses_its_connection_runs_again_once(
-    database_url,
+    database_url, caplog
 ):
     """A server restarted, or every connection ended (a failover, PgBouncer restarting): the
     server rolled back what the transaction did, so running it again on a new connection
@@ -182,6 +182,10 @@ async def test_on_postgresql_a_transaction_that_loses_its_connection_runs_again_
     finally:
         await database.close()
     assert runs == ["E1", "E1"]
+    (retried,) = [record.getMessage() for record in caplog.records if "running it" in record.msg]
+    assert retried.startswith(
+        "the database connection of a transaction (record_losing_the_connection_once) was lost"
+    )
 
 
 def _record_losing_the_connection_while_committing(
