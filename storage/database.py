@@ -173,6 +173,15 @@ def _ssl_refused(failure: BaseException) -> bool:
     return type(failure) is ConnectionError and "rejected SSL" in str(failure)
 
 
+_DRIVER_CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # "connection is closed"
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+)
+
+
 def unreachable(error: BaseException) -> bool:
     """Whether `error` is the database not answering (a connection refused, dropped or timed
     out, no connection free in time), rather than a fault of the bot's own statements."""
@@ -180,8 +189,10 @@ def unreachable(error: BaseException) -> bool:
         return error.connection_invalidated or isinstance(error.orig, OSError | TimeoutError)
     if isinstance(error, PoolTimeout):
         return True
-    # The driver's own connection errors pass through SQLAlchemy unwrapped.
-    return isinstance(error, OSError | TimeoutError) and any(
+    # The driver's own errors opening or setting up a connection (in SQLAlchemy's `connect`
+    # hooks and the bot's) pass through SQLAlchemy unwrapped: a connection refused, or one
+    # the server ended as soon as it opened (going down, a failover).
+    return isinstance(error, _DRIVER_CONNECTION_ERRORS) and any(
         "/sqlalchemy/" in frame.f_code.co_filename or "/asyncpg/" in frame.f_code.co_filename
         for frame, _line in traceback.walk_tb(error.__traceback__)
     )
@@ -329,9 +340,12 @@ class PostgresDatabase(Database):
         session: AsyncSession
         async with self._sessions.begin() as session:
             try:
+                # Its connection taken now, not by a first statement left to the commit: one
+                # that cannot be had is no commit that may have been made.
+                await session.connection()
                 return await session.run_sync(work, *args, **kwargs)
-            except DBAPIError as error:
-                if error.connection_invalidated:
+            except Exception as error:
+                if _connection_lost(error):
                     raise _LostBeforeCommit(error) from error
                 raise
 
@@ -339,10 +353,19 @@ class PostgresDatabase(Database):
         await self._engine.dispose()
 
 
+def _connection_lost(error: Exception) -> bool:
+    """The connection lost under a statement, or a new one refused or closed as it was opened;
+    not a timeout (the database silent, or no connection free: trying again would wait as
+    long)."""
+    causes = (error, getattr(error, "orig", None), _driver_failure(error))
+    timed_out = any(isinstance(cause, TimeoutError | PoolTimeout) for cause in causes)
+    return unreachable(error) and not timed_out
+
+
 class _LostBeforeCommit(Exception):
     """A transaction's connection was lost before it committed (`error` says how)."""
 
-    def __init__(self, error: DBAPIError) -> None:
+    def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from storage.database import connect, connection_failure, unreachable
 from storage.tables import HandledEvent
@@ -236,6 +240,65 @@ async def test_on_postgresql_a_transaction_that_loses_its_connection_twice_fails
     finally:
         await database.close()
     assert runs == ["lost", "lost"]
+
+
+@contextmanager
+def new_connections_ended_at_once(times: int) -> Iterator[None]:
+    """The next `times` connections any pool opens are ended by the server as soon as they
+    are open, before the bot's own set-up of them (a server going down, a failover)."""
+    left = [times]
+
+    def end_it(dbapi_connection: Any, _record: Any) -> None:
+        if left[0]:
+            left[0] -= 1
+            with suppress(Exception):  # the server ends the connection asking it to
+                dbapi_connection.run_async(
+                    lambda connection: connection.execute(
+                        "SELECT pg_terminate_backend(pg_backend_pid())"
+                    )
+                )
+
+    event.listen(Pool, "connect", end_it, insert=True)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", end_it)
+
+
+async def test_on_postgresql_a_connection_ended_as_it_opens_is_replaced_for_the_transaction(
+    database_url, caplog
+):
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to end a connection")
+    database = await connect(database_url)
+    runs: list[str] = []
+    try:
+        await database.close()  # the pool's connections closed: the next one is new
+        with new_connections_ended_at_once(1):
+            await database.run(_record_once, "E1", runs)
+        assert await database.run(_events) == ["E1"]
+    finally:
+        await database.close()
+    assert runs == ["E1"]
+    assert "was lost before it committed (InterfaceError)" in caplog.text
+
+
+def _record_once(session: Session, event_id: str, runs: list[str]) -> None:
+    runs.append(event_id)
+    _record(session, event_id)
+
+
+async def test_on_postgresql_a_connection_ended_every_time_it_opens_is_unreachable(database_url):
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to end a connection")
+    database = await connect(database_url)
+    try:
+        await database.close()
+        with new_connections_ended_at_once(2), pytest.raises(Exception) as lost:
+            await database.run(_events)
+        assert unreachable(lost.value), repr(lost.value)
+    finally:
+        await database.close()
 
 
 async def test_a_database_that_cannot_be_used_says_why_without_the_password(tmp_path):
