@@ -16,6 +16,11 @@ from tests.doubles.waiting import DEFAULT_TIMEOUT_SECONDS, wait_until
 
 # What Slack allows an app before it redelivers an envelope.
 ACK_DEADLINE_SECONDS = 3.0
+# Slack retries an Events API event it had no acknowledgement for up to 3 times (over HTTP
+# nearly at once, then after 1 and 5 minutes); over Socket Mode each retry is a new envelope
+# numbered `retry_attempt` 1 to 3 with `retry_reason` "timeout", the first numbered 0. Slash
+# commands and interactions are never sent again.
+MAX_RETRY_ATTEMPTS = 3
 
 
 class SocketModeLink:
@@ -43,6 +48,22 @@ class SocketModeLink:
             envelope, envelope_type, retry_attempt, retry_reason, timeout
         )
         return self._thread.run(delivery, timeout=timeout + 5.0)
+
+    def redeliver(self, delivery: SocketDelivery, *, timeout: float = 10.0) -> SocketDelivery:
+        """Slack's next retry of an event envelope the app did not acknowledge in time (its
+        ack missed ACK_DEADLINE_SECONDS, or never came); ValueError for one Slack would not
+        send again."""
+        late = delivery.ack_seconds is None or delivery.ack_seconds > ACK_DEADLINE_SECONDS
+        if delivery.envelope_type != "events_api" or not late:
+            raise ValueError(f"Slack sends envelope {delivery.envelope_id} no more")
+        if delivery.retry_attempt >= MAX_RETRY_ATTEMPTS:
+            raise ValueError(f"Slack gave up on envelope {delivery.envelope_id}")
+        return self.deliver(
+            delivery.payload,
+            retry_attempt=delivery.retry_attempt + 1,
+            retry_reason="timeout",
+            timeout=timeout,
+        )
 
     def wait_for_connection(
         self, *, since: float | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
