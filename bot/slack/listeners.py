@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 def slack_retry(headers: Mapping[str, Sequence[str]]) -> str | None:
     """Which of Slack's retries a delivery is, from its `X-Slack-Retry-Num` and `-Reason`
     headers (as Bolt hands them on, in lower case): "retry 2, http_timeout"; None for a first
-    delivery."""
+    delivery, which over Socket Mode comes numbered: `retry_attempt` 0, handed on as "0"."""
     number = next(iter(headers.get("x-slack-retry-num", ())), None)
-    if not number:
+    if not number or number == "0":
         return None
     reason = next(iter(headers.get("x-slack-retry-reason", ())), None)
     return f"retry {number}, {reason}" if reason else f"retry {number}"

@@ -182,6 +182,35 @@ def test_a_redelivered_envelope_makes_no_second_round(socket_bot, slack, models,
     assert [len(models.requests_for(model_id)) for model_id in MODEL_IDS] == [2, 2, 2]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_mention_while_the_database_is_away_is_left_unacked_and_answered_once_slack_retries(
+    start_socket_bot, slack, models, events, proxied_database_url, database_proxy
+):
+    """Acknowledged, the mention would be lost: Slack sends again only an envelope it had no
+    acknowledgement for. Each refusal is one line, and only Slack's retries are called so."""
+    bot = start_socket_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
+    bot.wait_until_idle()
+    database_proxy.cut()
+    message = slack.post_user_message(CHANNEL, ALICE, f"{MENTION} anyone there?")
+    envelopes = [events.envelope(event) for event in events.events_for(CHANNEL, message)]
+    refused = [slack.socket_mode.deliver(e, timeout=ACK_DEADLINE_SECONDS) for e in envelopes]
+
+    assert not any(delivery.acked for delivery in refused)
+    database_proxy.reopen()
+    assert all(slack.socket_mode.redeliver(delivery).acked for delivery in refused)
+    wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
+    assert len(answers_in(slack, CHANNEL)) == 3
+    assert [len(models.requests_for(model_id)) for model_id in MODEL_IDS] == [1, 1, 1]
+    logs = bot.logs()
+    failures = [line for line in logs.splitlines() if "Failed to run listener" in line]
+    assert len(failures) == 2
+    assert all(re.search(r": the database can't be reached \(\w+\)$", f) for f in failures)
+    assert "Traceback" not in logs
+    said_again = re.findall(r"Slack delivered event (\w+) again \((.*)\)", logs)
+    assert said_again == [(e["event_id"], "retry 1, timeout") for e in envelopes]
+
+
 @pytest.mark.parametrize("how", ["disconnect_message", "connection_dropped"])
 def test_the_bot_reconnects_and_keeps_answering(how, socket_bot, slack, models, events):
     (first,) = slack.socket_mode.open_connections()

@@ -9,6 +9,11 @@ def test_a_first_delivery_is_no_retry() -> None:
     assert slack_retry({"content-type": ["application/json"]}) is None
 
 
+def test_a_first_delivery_over_the_socket_is_no_retry_though_numbered_0() -> None:
+    headers = {"x-slack-retry-num": ["0"], "x-slack-retry-reason": [""]}
+    assert slack_retry(headers) is None
+
+
 def test_a_retry_is_named_by_its_number_and_reason() -> None:
     headers = {"x-slack-retry-num": ["2"], "x-slack-retry-reason": ["http_timeout"]}
     assert slack_retry(headers) == "retry 2, http_timeout"
