@@ -321,20 +321,23 @@ class PostgresDatabase(Database):
         """As `Database.run`; a transaction whose connection was lost before it committed (the
         server restarted, or ended the connection) runs once more, on a new connection: the
         server rolled it back, so this runs it once. One lost while committing may have
-        committed, and is not run again."""
+        committed, and is not run again. A WARNING says so once the run again has committed;
+        lost again, the database is out of reach, which the caller's one line says."""
         try:
             return await self._run_once(work, *args, **kwargs)
         except _LostBeforeCommit as lost:
-            log.warning(
-                "the database connection of a transaction (%s) was lost before it committed "
-                "(%s): running it again on a new one",
-                getattr(work, "__name__", "?").lstrip("_"),
-                connection_failure(lost.error),
-            )
+            first_loss = lost.error
         try:
-            return await self._run_once(work, *args, **kwargs)
+            result = await self._run_once(work, *args, **kwargs)
         except _LostBeforeCommit as lost_again:
             raise lost_again.error from None
+        log.warning(
+            "the database connection of a transaction (%s) was lost before it committed "
+            "(%s): it ran again on a new one",
+            getattr(work, "__name__", "?").lstrip("_"),
+            connection_failure(first_loss),
+        )
+        return result
 
     async def _run_once(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         session: AsyncSession
