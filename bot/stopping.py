@@ -86,7 +86,10 @@ class AnswerStops:
         self._stop(press.answer_id, who)
 
     async def watch_forever(self) -> None:
-        """Stop the answers streaming here that were stopped through another replica."""
+        """Stop the answers streaming here that were stopped through another replica. A
+        failure is logged once until looking works again: polled each second, an outage of
+        the database would otherwise say so each second."""
+        failing = False
         while True:
             await asyncio.sleep(STOP_POLL_SECONDS)
             if not self._streaming:
@@ -94,8 +97,13 @@ class AnswerStops:
             try:
                 requests = await self._answers.stop_requests(list(self._streaming))
             except Exception:
-                log.exception("looking for Stop presses failed")
+                if not failing:
+                    log.exception("looking for Stop presses failed (said once until it works)")
+                failing = True
                 continue
+            if failing:
+                log.info("looking for Stop presses works again")
+                failing = False
             for answer_id, who in requests.items():
                 self._stop(answer_id, who)
 

@@ -211,13 +211,13 @@ def test_answers_carry_on_when_every_database_connection_is_ended_while_they_str
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_answers_stream_on_through_a_second_without_the_database(
+def test_answers_stream_on_through_seconds_without_the_database(
     start_bot, slack, models, events, proxied_database_url, database_proxy
 ):
     """A restart or failover refuses connections for a moment: the saves of the answers'
     text meanwhile are skipped (each answer says so once in the log), not the answers
     failed, and their ends are recorded once the database is back."""
-    reply = "Streamed on, whether or not the database is there. " * 10  # some 5 s
+    reply = "Streamed on, whether or not the database is there. " * 16  # some 6 s
     bot = _three_answers_streaming(start_bot, models, events, reply, proxied_database_url)
     wait_until(
         lambda: len([m for m in answers_in(slack, CHANNEL) if len(body(m)) >= 40]) == 3,
@@ -225,11 +225,13 @@ def test_answers_stream_on_through_a_second_without_the_database(
     )
 
     database_proxy.cut()
-    time.sleep(1.0)
+    time.sleep(2.5)  # Stop presses are looked for each second meanwhile
     database_proxy.reopen()
 
     _all_answered_in_full(slack, bot, reply)
     assert bot.logs().count("its text so far was not saved; streaming on") == 3
+    assert bot.logs().count("looking for Stop presses failed") == 1
+    assert "looking for Stop presses works again" in bot.logs()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
