@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
-from storage.database import connect, connection_failure, unreachable
+from storage.database import Database, connect, connection_failure, unreachable
 from storage.tables import HandledEvent
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 
@@ -161,6 +161,16 @@ async def test_on_postgresql_a_transaction_left_idle_is_ended_by_the_server(data
         await database.close()
 
 
+@pytest.fixture
+async def postgres_database(database_url: str) -> AsyncIterator[Database]:
+    """The database of `database_url`, PostgreSQL only: its server ends connections."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to end a connection")
+    database = await connect(database_url)
+    yield database
+    await database.close()
+
+
 def _record_losing_the_connection_once(session: Session, event_id: str, runs: list[str]) -> None:
     """Record `event_id`, its connection ended by the server before the first run commits."""
     runs.append(event_id)
@@ -171,20 +181,14 @@ def _record_losing_the_connection_once(session: Session, event_id: str, runs: li
 
 
 async def test_on_postgresql_a_transaction_that_loses_its_connection_runs_again_once(
-    database_url, caplog
+    postgres_database, caplog
 ):
     """A server restarted, or every connection ended (a failover, PgBouncer restarting): the
     server rolled back what the transaction did, so running it again on a new connection
     does it once, rather than fail the answer or event it was for."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server to end a connection")
-    database = await connect(database_url)
     runs: list[str] = []
-    try:
-        await database.run(_record_losing_the_connection_once, "E1", runs)
-        assert await database.run(_events) == ["E1"]
-    finally:
-        await database.close()
+    await postgres_database.run(_record_losing_the_connection_once, "E1", runs)
+    assert await postgres_database.run(_events) == ["E1"]
     assert runs == ["E1", "E1"]
     (retried,) = [record.getMessage() for record in caplog.records if "ran again" in record.msg]
     assert retried.startswith(
@@ -204,20 +208,14 @@ def _record_losing_the_connection_while_committing(
 
 
 async def test_on_postgresql_a_transaction_cut_off_while_committing_is_not_run_again(
-    database_url,
+    postgres_database,
 ):
     """It may have committed (the server's answer is what was lost): run again, a claim would
     find its message claimed by itself, and the message would go unanswered."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server to end a connection")
-    database = await connect(database_url)
     runs: list[str] = []
-    try:
-        with pytest.raises(DBAPIError) as lost:
-            await database.run(_record_losing_the_connection_while_committing, "E1", runs)
-        assert unreachable(lost.value)
-    finally:
-        await database.close()
+    with pytest.raises(DBAPIError) as lost:
+        await postgres_database.run(_record_losing_the_connection_while_committing, "E1", runs)
+    assert unreachable(lost.value)
     assert runs == ["E1"]
 
 
@@ -227,18 +225,12 @@ def _lose_the_connection(session: Session, runs: list[str]) -> None:
 
 
 async def test_on_postgresql_a_transaction_that_loses_its_connection_twice_fails_as_unreachable(
-    database_url,
+    postgres_database,
 ):
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server to end a connection")
-    database = await connect(database_url)
     runs: list[str] = []
-    try:
-        with pytest.raises(DBAPIError) as lost:
-            await database.run(_lose_the_connection, runs)
-        assert unreachable(lost.value)
-    finally:
-        await database.close()
+    with pytest.raises(DBAPIError) as lost:
+        await postgres_database.run(_lose_the_connection, runs)
+    assert unreachable(lost.value)
     assert runs == ["lost", "lost"]
 
 
@@ -266,19 +258,13 @@ def new_connections_ended_at_once(times: int) -> Iterator[None]:
 
 
 async def test_on_postgresql_a_connection_ended_as_it_opens_is_replaced_for_the_transaction(
-    database_url, caplog
+    postgres_database, caplog
 ):
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server to end a connection")
-    database = await connect(database_url)
     runs: list[str] = []
-    try:
-        await database.close()  # the pool's connections closed: the next one is new
-        with new_connections_ended_at_once(1):
-            await database.run(_record_once, "E1", runs)
-        assert await database.run(_events) == ["E1"]
-    finally:
-        await database.close()
+    await postgres_database.close()  # the pool's connections closed: the next one is new
+    with new_connections_ended_at_once(1):
+        await postgres_database.run(_record_once, "E1", runs)
+    assert await postgres_database.run(_events) == ["E1"]
     assert runs == ["E1"]
     assert "was lost before it committed (InterfaceError)" in caplog.text
 
@@ -289,20 +275,14 @@ def _record_once(session: Session, event_id: str, runs: list[str]) -> None:
 
 
 async def test_on_postgresql_a_connection_ended_every_time_it_opens_is_unreachable(
-    database_url, caplog
+    postgres_database, caplog
 ):
     """Unreachable is what the caller logs, in one line: no WARNING of a run again before it,
     as every transaction in an outage would have."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server to end a connection")
-    database = await connect(database_url)
-    try:
-        await database.close()
-        with new_connections_ended_at_once(2), pytest.raises(Exception) as lost:
-            await database.run(_events)
-        assert unreachable(lost.value), repr(lost.value)
-    finally:
-        await database.close()
+    await postgres_database.close()  # the pool's connections closed: the next one is new
+    with new_connections_ended_at_once(2), pytest.raises(Exception) as lost:
+        await postgres_database.run(_events)
+    assert unreachable(lost.value), repr(lost.value)
     assert "lost before it committed" not in caplog.text
 
 
