@@ -191,6 +191,53 @@ async def test_thread_turns_never_reach_channel_context(stores):
     assert "reply to secret" not in everything
 
 
+async def test_thread_turns_never_reach_another_thread(stores):
+    first = await stores.round("1.0", "first")
+    claude, gpt = [
+        await stores.conversations.parent_answer("C1", f"1.0{answer.answer_id}")
+        for answer in first.answers
+    ]
+    await start_turn(stores, claude, "1.1", "secret said under Claude's answer")
+    in_gpts_thread = await start_turn(stores, gpt, "1.2", "said under GPT's answer")
+    in_claudes_thread = await start_turn(stores, claude, "1.3", "and then?")
+
+    seen_by_gpt = await stores.conversations.thread_history(
+        in_gpts_thread.reply_thread_id, before_turn_id=in_gpts_thread.turn_id, limit=10
+    )
+    assert seen_by_gpt.turns == ()
+    assert "secret" not in repr(seen_by_gpt)
+    seen_by_claude = await stores.conversations.thread_history(
+        in_claudes_thread.reply_thread_id, before_turn_id=in_claudes_thread.turn_id, limit=10
+    )
+    assert [turn.text for turn in seen_by_claude.turns] == ["secret said under Claude's answer"]
+    assert "GPT" not in repr(seen_by_claude)
+
+
+async def test_rounds_of_another_channel_dm_workspace_or_thread_chat_never_reach_a_chat(stores):
+    elsewhere = [
+        ChatKey("T1", "C2"),
+        ChatKey("T1", "D1"),
+        ChatKey("T2", "C9"),
+        ChatKey("T1", "C1", "0.5"),  # a Slack thread in the same channel that became a chat
+    ]
+    for key in elsewhere:
+        said_there = await stores.conversations.start_round(
+            MessageClaim(key.team_id, key.channel_id, "1.0"),
+            key,
+            user_id="U1",
+            author="Alice",
+            text=f"said in {key}",
+            models=lambda _channel_models: MODELS,
+            post_thread_ts=key.thread_ts or None,
+            owner="replica-a",
+            history_limit=50,
+        )
+        assert said_there is not None and said_there.history == ()
+
+    started = await start(stores, claim("2.0"))
+    assert started is not None and started.history == ()
+
+
 async def test_a_thread_sees_its_round_its_answer_and_earlier_rounds_but_not_later_ones(stores):
     await stores.round("1.0", "first")
     second = await stores.round("2.0", "second")
@@ -258,6 +305,22 @@ async def test_the_thread_snapshot_is_taken_when_the_thread_starts(stores):
         turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
     )
     assert history.snapshot == ()
+
+
+async def test_an_in_chat_pick_made_after_a_thread_started_does_not_reach_its_snapshot(stores):
+    first = await stores.round("1.0", "first")
+    second = await stores.round("2.0", "second")
+    parent = await stores.conversations.parent_answer("C1", f"2.0{second.answers[1].answer_id}")
+    await start_turn(stores, parent, "2.1", "why?")
+    # Round two's question is deleted: round one is the latest again, and another answer of it
+    # is picked In Chat. The thread was started when Claude's was.
+    await stores.conversations.forget_message(claim("2.0"))
+    assert await make_in_chat(stores, "1.0", first, 1) is InChatChoice.CHOSEN
+
+    later = await start_turn(stores, parent, "2.2", "and then?")
+    assert [(r.user, r.in_chat_answer) for r in later.history.snapshot] == [
+        ("Alice: first", "claude: first")
+    ]
 
 
 async def thread_under_a_round_after_one_still_streaming(stores):
