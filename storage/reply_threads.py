@@ -20,7 +20,7 @@ from bot.chat.history import (
 )
 from bot.chat.in_chat import AnswerStatus
 from storage import early_edits, rows
-from storage.rounds import round_records
+from storage.rounds import round_records, rounds_by_id
 from storage.rows import MessageClaim, NewAnswer
 from storage.tables import (
     Answer,
@@ -184,8 +184,6 @@ _THREAD_ANCHOR = (
         Round.author_name,
         Round.text,
         Round.deleted,
-        Round.chat_id,
-        Round.id,
         select(ChannelPrompt.prompt)
         .where(ChannelPrompt.channel_id == Answer.channel_id)
         .scalar_subquery(),
@@ -217,13 +215,9 @@ def thread_history(
         author,
         question,
         question_deleted,
-        chat_id,
-        round_id,
         channel_prompt,
     ) = anchor
-    entries, snapshot_settled = _snapshot_settled_since(
-        session, reply_thread_id, entries, chat_id, round_id
-    )
+    entries, snapshot_settled = _snapshot_settled_since(session, reply_thread_id, entries)
     turns = rows.with_answers(
         session, _LATEST_TURNS, parent=reply_thread_id, before=before_turn_id, limit=limit
     )
@@ -305,11 +299,7 @@ def _snapshot_entry(record: RoundRecord) -> dict[str, Any]:
 
 
 def _snapshot_settled_since(
-    session: Session,
-    thread_id: int,
-    entries: Sequence[dict[str, Any]],
-    chat_id: int,
-    round_id: int,
+    session: Session, thread_id: int, entries: Sequence[dict[str, Any]]
 ) -> tuple[Sequence[dict[str, Any]], bool]:
     """The snapshot with the In Chat answers that were still being written when the thread
     started as they stand now, and whether all of them are settled. Those settled since are
@@ -317,9 +307,10 @@ def _snapshot_settled_since(
     picked once a later round is deleted) no longer reaches the thread."""
     if all(entry.get("settled", True) for entry in entries):
         return entries, True
-    # The snapshot's rounds not deleted since are among the latest this many before `round_id`.
-    records = round_records(session, chat_id, before_round_id=round_id, limit=len(entries))
-    now = {record.round_id: _snapshot_entry(record) for record in records}
+    # Read by id: a round said before the thread's but recorded after it started (its event
+    # came late) is no snapshot round, and must not push one out of what is read.
+    unsettled = [entry["round_id"] for entry in entries if not entry.get("settled", True)]
+    now = {record.round_id: _snapshot_entry(record) for record in rounds_by_id(session, unsettled)}
     standing = [_as_it_stands(entry, now.get(entry["round_id"])) for entry in entries]
     newly_settled = {
         entry["round_id"]: entry

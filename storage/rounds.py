@@ -111,6 +111,28 @@ def round_records(
     ]
 
 
+# The same, for rounds named by id (a reply thread's snapshot, read again).
+_ROUNDS_BY_ID = (
+    select(Round.id, Round.author_name, Round.text, Round.in_chat_answer_id)
+    .add_columns(Answer.id, Answer.status, Answer.text, Answer.deleted)
+    .outerjoin(Answer, Answer.round_id == Round.id)
+    .where(Round.id.in_(bindparam("round_ids", expanding=True)), ~Round.deleted)
+    .order_by(Round.id, Answer.position, Answer.id)
+)
+
+
+def rounds_by_id(session: Session, round_ids: Sequence[int]) -> list[RoundRecord]:
+    """The undeleted rounds among `round_ids`, each with its answers in model order."""
+    if not round_ids:
+        return []
+    return [
+        RoundRecord(round_id, author, text, in_chat, tuple(answers))
+        for (round_id, author, text, in_chat), answers in with_answers(
+            session, _ROUNDS_BY_ID, round_ids=list(round_ids)
+        )
+    ]
+
+
 def choose_in_chat(
     session: Session,
     *,

@@ -269,11 +269,11 @@ def in_slack_order(
 
 
 def with_answers(
-    session: Session, statement: Select[Any], *, parent: int, before: int, limit: int
+    session: Session, statement: Select[Any], **parameters: Any
 ) -> list[tuple[tuple[Any, ...], list[AnswerRecord]]]:
-    """Run a `latest_with_answers` statement: each row with its answers."""
+    """Run a statement whose rows end with an answer's id, status, text and deletion (a
+    `latest_with_answers` one: `parent`, `before`, `limit`): each row with its answers."""
     grouped: dict[int, tuple[tuple[Any, ...], list[AnswerRecord]]] = {}
-    parameters = {"parent": parent, "before": before, "limit": limit}
     for *owner, answer_id, status, text, deleted in session.execute(statement, parameters):
         _, answers = grouped.setdefault(owner[0], (tuple(owner), []))
         if answer_id is not None:

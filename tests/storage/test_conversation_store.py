@@ -348,6 +348,24 @@ async def test_a_snapshot_round_whose_in_chat_answer_streams_is_read_again_until
     assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [("Alice: hi", "whole")]
 
 
+async def test_a_snapshot_round_read_again_is_found_past_a_round_recorded_after_the_thread(
+    stores,
+):
+    """A message said before the thread's round but recorded after the thread started (its
+    event came late) is not in the snapshot, and the snapshot's round whose In Chat answer
+    streamed is still sent that answer once whole."""
+    streaming, turn = await thread_under_a_round_after_one_still_streaming(stores)
+    await stores.round("1.5", "said before round two, recorded late")
+    await stores.answers.finish(
+        streaming.answers[0].answer_id, FinishedAnswer(AnswerStatus.DONE, "whole")
+    )
+    history = await stores.conversations.thread_history(
+        turn.reply_thread_id, before_turn_id=turn.turn_id, limit=10
+    )
+    assert history.settled
+    assert [(r.user, r.in_chat_answer) for r in history.snapshot] == [("Alice: hi", "whole")]
+
+
 async def test_a_snapshot_round_whose_answer_settled_later_stays_as_it_was_then(stores):
     """Once read whole, the In Chat answer is the snapshot's: deleted later, the round is sent
     without one, not with another answer of it."""
