@@ -429,6 +429,27 @@ async def test_deleted_answers_leave_the_thread_the_anchor_and_the_snapshot(stor
     assert history.anchor_answer == ""
 
 
+async def test_a_thread_under_a_stopped_answer_has_its_text_so_far_one_under_a_failed_none(
+    stores,
+):
+    started = await start(stores, claim("1.0"))
+    stopped, failed = (answer.answer_id for answer in started.answers)
+    for answer_id, outcome in (
+        (stopped, FinishedAnswer(AnswerStatus.STOPPED, "half an answer")),
+        (failed, FinishedAnswer(AnswerStatus.FAILED, "", error="Error 500")),
+    ):
+        await stores.answers.posted(answer_id, f"1.0{answer_id}")
+        await stores.answers.finish(answer_id, outcome)
+
+    anchors = []
+    for ts, answer_id in (("1.1", stopped), ("1.2", failed)):
+        parent = await stores.conversations.parent_answer("C1", f"1.0{answer_id}")
+        turn = await start_turn(stores, parent, ts, "go on")
+        assert turn.history.settled
+        anchors.append((turn.history.anchor_message, turn.history.anchor_answer))
+    assert anchors == [("Alice: hi", "half an answer"), ("Alice: hi", "")]
+
+
 async def test_deleted_messages_leave_the_context(stores):
     await stores.round("1.0", "keep me")
     await stores.round("2.0", "delete me")
