@@ -149,11 +149,15 @@ def _not_up_yet(error: BaseException) -> bool:
 
 def connection_failure(error: BaseException) -> str:
     """Why the database could not be used, fit for the log: PostgreSQL's own words when the
-    server refused (they name the database or the user, never the password), otherwise only
-    the kind of error, as drivers' messages may quote the URL, password and all."""
+    server refused (they name the database or the user, never the password), and asyncpg's
+    when it refused the configuration before connecting (an `sslmode` it does not know, a
+    root certificate it cannot find: they name the option or the file); otherwise only the
+    kind of error, as drivers' messages may quote the URL, password and all."""
     failure = _driver_failure(error)
     if isinstance(failure, asyncpg.PostgresError):
         return f"{type(failure).__name__}: {failure}"
+    if isinstance(failure, asyncpg.ClientConfigurationError):
+        return f"{type(failure).__name__}: {failure.args[0]}"  # without its HINT line
     if isinstance(error, DBAPIError) and isinstance(error.orig, sqlite3.Error):
         return f"{type(error.orig).__name__}: {error.orig}"  # a file's trouble, no secret
     if isinstance(failure, socket.gaierror):

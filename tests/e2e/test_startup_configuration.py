@@ -30,6 +30,8 @@ def run_until_exit(
     env: dict[str, str], tmp_path: Path, *arguments: str
 ) -> subprocess.CompletedProcess[str]:
     base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"}
+    # Nothing of the machine's own home is read (asyncpg's ~/.postgresql certificates).
+    base["HOME"] = str(tmp_path)
     return subprocess.run(
         [sys.executable, "-m", "bot", *arguments],
         cwd=tmp_path,  # no .env here
@@ -161,6 +163,26 @@ def run_until_exit(
                 "DATABASE_URL": "postgresql://chorus:s3cr3t-signing@db/chorus?sslfoo=1",
             },
             "DATABASE_URL option 'sslfoo' is not one PostgreSQL's driver (asyncpg) takes",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                "OPENAI_API_KEY": "sk-test",
+                # libpq's value is `require`; asyncpg refuses the URL before connecting.
+                "DATABASE_URL": "postgres://chorus:s3cr3t-signing@127.0.0.1:9/chorus?sslmode=required",
+            },
+            "`sslmode` parameter must be one of: disable, allow, prefer, require, verify-ca",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                "OPENAI_API_KEY": "sk-test",
+                # Neither PGSSLROOTCERT nor ~/.postgresql/root.crt (HOME is the empty tmp_path).
+                "DATABASE_URL": "postgres://chorus:s3cr3t-signing@127.0.0.1:9/chorus?sslmode=verify-full",
+            },
+            "root certificate file",
         ),
         (
             {
