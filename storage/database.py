@@ -12,6 +12,7 @@ import asyncio
 import logging
 import socket
 import sqlite3
+import ssl
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -162,6 +163,11 @@ def connection_failure(error: BaseException) -> str:
         return f"{type(error.orig).__name__}: {error.orig}"  # a file's trouble, no secret
     if isinstance(failure, socket.gaierror):
         return "gaierror: the host name does not resolve"
+    if isinstance(failure, OSError) and _certificate_unusable(failure):
+        return (
+            f"{type(failure).__name__}: a certificate or key file could not be used "
+            f"({failure.strerror}): check PGSSLROOTCERT, PGSSLCERT, PGSSLKEY and PGSSLCRL"
+        )
     if _ssl_refused(failure):
         return "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
     return type(failure).__name__
@@ -175,6 +181,27 @@ def _driver_failure(error: BaseException) -> BaseException:
 
 def _ssl_refused(failure: BaseException) -> bool:
     return type(failure) is ConnectionError and "rejected SSL" in str(failure)
+
+
+# How loading a certificate or key file fails: missing, unreadable, or not one.
+_CERTIFICATE_FILE_ERRORS = (
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    ssl.SSLError,
+)
+
+
+def _certificate_unusable(failure: BaseException) -> bool:
+    """Whether asyncpg could not load a certificate or key file (those the PGSSL… variables
+    name, or ~/.postgresql's) as it read its configuration, before connecting: a file to fix,
+    not a database to wait for."""
+    if not isinstance(failure, _CERTIFICATE_FILE_ERRORS):
+        return False
+    frames = list(traceback.walk_tb(failure.__traceback__))
+    # A Unix socket not there yet fails in asyncio's code; a file asyncpg loads, in its own.
+    return bool(frames) and frames[-1][0].f_code.co_filename.endswith("asyncpg/connect_utils.py")
 
 
 _DRIVER_CONNECTION_ERRORS = (
@@ -193,6 +220,8 @@ def unreachable(error: BaseException) -> bool:
         return error.connection_invalidated or isinstance(error.orig, OSError | TimeoutError)
     if isinstance(error, PoolTimeout):
         return True
+    if _certificate_unusable(error):
+        return False
     # The driver's own errors opening or setting up a connection (in SQLAlchemy's `connect`
     # hooks and the bot's) pass through SQLAlchemy unwrapped: a connection refused, or one
     # the server ended as soon as it opened (going down, a failover).

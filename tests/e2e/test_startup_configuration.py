@@ -189,6 +189,18 @@ def run_until_exit(
                 "SLACK_BOT_TOKEN": SECRET,
                 "SLACK_SIGNING_SECRET": "s3cr3t-signing",
                 "OPENAI_API_KEY": "sk-test",
+                # A file that is missing is no database still starting up: not waited for.
+                "PGSSLROOTCERT": "/nonexistent/root.crt",
+                "DATABASE_URL": "postgres://chorus:s3cr3t-signing@127.0.0.1:9/chorus?sslmode=verify-full",
+            },
+            "(FileNotFoundError: a certificate or key file could not be used (No such file or "
+            "directory): check PGSSLROOTCERT, PGSSLCERT, PGSSLKEY and PGSSLCRL)",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": SECRET,
+                "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+                "OPENAI_API_KEY": "sk-test",
                 "SLACK_API_URL": "http://[bad/api/",
             },
             "SLACK_API_URL",
