@@ -23,6 +23,9 @@ _ASYNCPG_OPTIONS = frozenset(
         "gsslib",
     }
 )
+# Where to connect, which SQLAlchemy reads from the query as libpq does: a Unix socket's
+# folder (Cloud SQL's `host=/cloudsql/…`), or several hosts (`host=h1,h2`, or `host=` again).
+_WHERE_TO_CONNECT = frozenset({"host", "port"})
 # libpq's names for asyncpg's options.
 _RENAMED = {"sslmode": "ssl", "connect_timeout": "timeout"}
 # libpq options asyncpg has no use for: it negotiates channel binding by itself.
@@ -54,10 +57,13 @@ def asyncpg_url(url: URL) -> tuple[URL, dict[str, Any]]:
     (`application_name` and `options=-c name=value` become asyncpg's server settings)."""
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+asyncpg")
-    query: dict[str, str] = {}
+    query: dict[str, str | tuple[str, ...]] = {}
     server_settings: dict[str, str] = {}
     connect_args: dict[str, Any] = dict(DEFAULT_TIMEOUTS)
     for name, value in url.query.items():
+        if name in _WHERE_TO_CONNECT:
+            query[name] = value
+            continue
         if not isinstance(value, str):
             raise UnusableDatabaseUrl(f"DATABASE_URL option {name!r} is given more than once")
         name = _RENAMED.get(name, name)

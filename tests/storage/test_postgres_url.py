@@ -53,6 +53,18 @@ def test_asyncpgs_statement_cache_options_are_numbers():
     assert connect_args["statement_cache_size"] == 0
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "host=/cloudsql/project:europe-west1:chorus",  # Cloud SQL's Unix socket, on Cloud Run
+        "host=db1.internal,db2.internal&port=5432,5433&target_session_attrs=read-write",
+    ],
+)
+def test_where_to_connect_may_be_in_the_query_as_libpq_reads_it(query):
+    url, _ = asyncpg_url(make_url(f"postgres://u:pw@/app?{query}"))
+    assert dict(url.query) == dict(make_url(f"postgres://u:pw@/app?{query}").query)
+
+
 def test_connecting_and_each_statement_are_bounded_in_time_unless_the_url_says():
     _, connect_args = asyncpg_url(make_url("postgresql://u@db/app"))
     assert connect_args == {"timeout": 10.0, "command_timeout": 60.0}
@@ -105,6 +117,17 @@ async def test_a_platforms_url_connects_with_its_settings(database_url):
     database = await connect(f"{plain.render_as_string(hide_password=False)}?{PLATFORM_OPTIONS}")
     try:
         assert await database.run(_settings) == ("chorus", "5s")
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_url_naming_its_host_in_the_query_connects(database_url):
+    url = make_url(database_url)
+    in_query = url.set(host=None, port=None, query={"host": url.host or "", "port": str(url.port)})
+    database = await connect(in_query.render_as_string(hide_password=False))
+    try:
+        assert await database.reachable(within=5)
     finally:
         await database.close()
 
