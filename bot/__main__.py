@@ -268,7 +268,13 @@ def database_shown(database_url: str) -> str:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return f"SQLite file {Path(url.database or '').resolve()}"
-    server = f"{url.host}:{url.port or 5432}" if url.host else "its local socket"
+    in_query = url.query.get("host")  # libpq's: a socket's folder (Cloud SQL), or hosts
+    if url.host:
+        server = f"{url.host}:{url.port or 5432}"
+    elif in_query:
+        server = in_query if isinstance(in_query, str) else ",".join(in_query)
+    else:
+        server = "its local socket"
     return f"PostgreSQL at {server}/{url.database}"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.__main__ import database_shown
 from tests.doubles.app_manifest import manifest_bot_scopes
 from tests.doubles.starting_postgres import StartingPostgres
 from tests.doubles.waiting import wait_until
@@ -433,6 +434,25 @@ def test_start_up_says_which_replica_this_is_and_where_its_database_is(start_bot
     else:
         where = f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
     assert f"INFO bot: replica web-1, database: {where}\n" in bot.logs()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://chorus:s3cr3t@db.internal/chorus", "PostgreSQL at db.internal:5432/chorus"),
+        ("postgresql://chorus:s3cr3t@/chorus", "PostgreSQL at its local socket/chorus"),
+        (
+            "postgresql://chorus:s3cr3t@/chorus?host=/cloudsql/project:europe-west1:db",
+            "PostgreSQL at /cloudsql/project:europe-west1:db/chorus",
+        ),
+        (
+            "postgresql://chorus:s3cr3t@/chorus?host=db1,db2&port=5432,5433&password=s3cr3t",
+            "PostgreSQL at db1,db2/chorus",
+        ),
+    ],
+)
+def test_the_database_is_shown_where_the_url_puts_it_without_its_password(url, shown):
+    assert database_shown(url) == shown
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
