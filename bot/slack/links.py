@@ -268,7 +268,9 @@ def _host(url: str) -> str | None:
         host = address.split("?")[0].rpartition("@")[2]
     else:
         try:
-            host = urlsplit(url).hostname or ""
+            # A browser reads a backslash as a slash (`https://evil.example\@acme.com` opens
+            # evil.example), where `urlsplit` takes it for part of the host's user name.
+            host = urlsplit(url.replace("\\", "/")).hostname or ""
         except ValueError:  # `http://[bad`
             return None
     # A URL among words may run into the punctuation after it: `(https://acme.com),`.

@@ -448,6 +448,22 @@ def test_every_target_commonmark_reads_as_a_link_is_checked(link, target):
         assert shown == f"bank.com ({target})"
 
 
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[bank.com](https://evil.example\\\\@bank.com)",
+        "[bank.com](https://evil.example&#92;@bank.com)",
+        "[bank.com](<https://evil.example\\\\@bank.com>)",
+        "[bank.com](https://evil.example\\x@bank.com)",  # `\x` escapes nothing: as written
+    ],
+)
+def test_a_backslash_in_a_targets_host_is_read_as_a_browser_reads_it(link):
+    """A browser reads a backslash in a web address as a slash: `https://evil.example\\@bank.com`
+    opens evil.example (Python's `urlsplit` reads bank.com, after the `@`)."""
+    for shown in _shown(link):
+        assert shown.startswith("bank.com (<https://evil.example\\")
+
+
 def test_a_target_with_a_space_commonmark_allows_is_checked():
     """A no-break space is no space to CommonMark: it is part of the target."""
     assert unspoofed_links("[bank.com](https://evil.example/\u00a0x)") == (
