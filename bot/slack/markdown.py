@@ -32,6 +32,7 @@ _LINK_TARGET = re.compile(r"\]\([^\s()]*\)|<[A-Za-z][\w+.-]*:[^\s<>]*>")
 _TILDES = re.compile("~+")
 _MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_~\[\]]")
 _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
+_INDENTATION = re.compile(r"[ \t]*")
 # A character escaped as an entity (mrkdwn's `&amp;`, `&lt;`, `&gt;`): a hard cut moves before it.
 _ENTITY = re.compile(r"&#?[0-9A-Za-z]{1,8};")
 # A character as a reader sees it (a grapheme cluster): a letter and its accents, an emoji
@@ -226,11 +227,31 @@ def _next_part(text: str, limit: int) -> tuple[str, str, _CodeFence | None]:
 
 def _cut_point(text: str, budget: int) -> int:
     window = text[:budget]
+    for separator in ("\n\n", "\n"):
+        index = _last_break_before_unindented(text, window, separator, budget // 2)
+        if index is not None:
+            return index + len(separator)
     for separator in ("\n\n", "\n", " "):
         index = window.rfind(separator)
         if index > budget // 2:
             return index + len(separator)
     return _whole_characters(text, budget)
+
+
+def _last_break_before_unindented(text: str, window: str, separator: str, after: int) -> int | None:
+    """The last `separator` in `window` past `after` whose next line of text is indented less
+    than four columns: a message that began with a list item's nested items or later
+    paragraphs (indented four) would show them as a code block."""
+    index = window.rfind(separator)
+    while index > after:
+        start = index + len(separator)
+        # A cut drops the blank lines after it: before one, the line after them decides, as
+        # it did at the last break before it, looked at first.
+        indentation = _INDENTATION.match(text, start)
+        if indentation and not text.startswith("\n", start) and _indent_width(indentation[0]) < 4:
+            return index
+        index = window.rfind(separator, 0, index)
+    return None
 
 
 def _whole_characters(text: str, cut: int) -> int:

@@ -328,6 +328,18 @@ def test_a_code_block_in_a_list_item_split_between_messages_is_code_in_both(item
     assert streaming_message("G", answer).blocks[0]["text"] == first
 
 
+def test_a_long_list_is_cut_before_an_item_rather_than_before_its_indented_lines():
+    """At the top of a message, lines indented four columns would show as a code block."""
+    answer = "".join(
+        f"{n}. Step {n} " + "word " * 30 + "\n    - detail " + "word " * 20 + "\n    - more\n"
+        for n in range(1, 80)
+    )
+    parts = markdown_parts(answer)
+    assert len(parts) == 2
+    assert parts[1].startswith(tuple(f"{n}. Step" for n in range(1, 80)))
+    assert "\n".join(parts) == answer
+
+
 def test_lines_after_a_reopened_fence_closes_are_left_as_written():
     answer = "- step\n    ```\n" + "    x\n" * 3000 + "    ```\n\n    more of the step"
     parts = split_markdown(answer)
