@@ -167,12 +167,16 @@ def unspoofed_links(text: str) -> str:
             # A link cannot hold a link: the one inside is the link, these brackets text.
             start, end = (at - link.start() for at in link.span(_label_group(link)))
             return link[0][:start] + unspoofed_links(label) + link[0][end:]
-        shown = _LINK.sub(lambda image: image["label"], label) if inner else label
-        if not _misleads(_as_shown(shown), target):
+        shown = _as_shown(_LINK.sub(lambda image: image["label"], label) if inner else label)
+        # Slack may read its own syntax as written, a backslash no escape but a browser's slash:
+        # `<https://evil.example\@bank.com|bank.com>` then opens evil.example.
+        readings = [target] if link["slack_target"] is None else [target, link["slack_target"]]
+        misleading = next((reading for reading in readings if _misleads(shown, reading)), None)
+        if misleading is None:
             return link[0]
         # Its brackets escaped, the label cannot become a link of its own.
         label = _BRACKET.sub(r"\\\g<0>", label)
-        return f"{label} ({_shown_target(target)})" if target else label
+        return f"{label} ({_shown_target(misleading)})" if misleading else label
 
     return links.sub(rewritten, text)
 

@@ -524,6 +524,23 @@ def test_slacks_link_syntax_written_with_character_references_cannot_spoof(writt
         assert shown == "Log in at bank.com (<https://evil.example>) now"
 
 
+@pytest.mark.parametrize(
+    "link",
+    [
+        "<https://evil.example\\@bank.com|bank.com>",
+        "<https://evil.example\\.bank.com|bank.com>",
+    ],
+)
+def test_slacks_link_syntax_is_also_checked_as_written_without_markdowns_escapes(link):
+    """Slack may read its own `<target|label>` as written, a backslash no escape: a browser
+    reads it as a slash, and `https://evil.example\\@bank.com` opens evil.example."""
+    target = link[1 : link.index("|")]
+    for shown in _shown(f"Log in at {link} now"):
+        assert shown == f"Log in at bank.com (<{target}>) now"
+    honest = "<https://bank.com/a\\_b|bank.com>"
+    assert unspoofed_links(honest) == honest
+
+
 def test_slacks_link_syntax_written_with_character_references_naming_its_own_host_is_kept():
     honest = "&lt;https://bank.com/x&#124;bank.com&gt;"
     assert unspoofed_links(honest) == honest
