@@ -8,11 +8,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from slack_bolt.async_app import AsyncApp
 
+from bot.app import build_bot
+from bot.chat.catalog import ModelCatalog, parse_model_list
+from bot.settings import Settings
 from bot.slack.scopes import BOT_SCOPES
-from tests.doubles.app_manifest import app_manifest, manifest_bot_scopes
+from tests.doubles import SlackEmulator
+from tests.doubles.app_manifest import app_manifest, manifest_bot_events, manifest_bot_scopes
 from tests.doubles.slack_emulator.scopes import CUSTOMIZE_SCOPE, METHOD_SCOPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,6 +154,52 @@ def test_the_scopes_start_up_checks_for_are_the_manifests():
     """The bot warns of a token granted fewer scopes than manifest.yml asks for; it keeps the
     list itself, as the manifest is not installed with the package."""
     assert manifest_bot_scopes() == BOT_SCOPES
+
+
+# A `message` listener hears messages in channels, private channels, DMs and group DMs: each
+# kind of conversation is a subscription of its own, delivering `message` events.
+MESSAGE_SUBSCRIPTIONS = {"message.channels", "message.groups", "message.im", "message.mpim"}
+
+
+async def test_the_manifest_subscribes_to_exactly_the_events_the_bot_listens_for(
+    tmp_path, monkeypatch
+):
+    """An event the bot listens for that the manifest leaves out never comes; one it
+    subscribes to that no listener takes is only acknowledged. Read off the bot as `build_bot`
+    assembles it, each listener recorded as it is registered with Bolt's `event` or `message`."""
+    listened: set[str] = set()
+    register_event, register_message = AsyncApp.event, AsyncApp.message
+
+    def event(app: AsyncApp, event: Any, *args: Any, **kwargs: Any) -> Any:
+        # A pattern names no event: the catch-all that acknowledges what an admin subscribed
+        # the app to beyond the manifest.
+        if not isinstance(event, re.Pattern):
+            listened.add(event if isinstance(event, str) else event["type"])
+        return register_event(app, event, *args, **kwargs)
+
+    def message(app: AsyncApp, *args: Any, **kwargs: Any) -> Any:
+        listened.add("message")
+        return register_message(app, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncApp, "event", event)
+    monkeypatch.setattr(AsyncApp, "message", message)
+    with SlackEmulator() as slack:
+        settings = Settings(
+            _env_file=None,
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret="test",
+            slack_api_url=slack.api_url,
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+            anthropic_api_key="sk-ant-test",
+        )
+        catalog = ModelCatalog(parse_model_list("anthropic:claude-sonnet-4-5"))
+        await (await build_bot(settings, catalog)).close()
+    subscribed = {
+        subscription
+        for event in listened
+        for subscription in (MESSAGE_SUBSCRIPTIONS if event == "message" else {event})
+    }
+    assert subscribed == manifest_bot_events()
 
 
 def test_ci_runs_the_readme_test_command_verbatim():

@@ -19,3 +19,8 @@ def app_manifest() -> dict[str, Any]:
 def manifest_bot_scopes() -> tuple[str, ...]:
     """The bot token scopes manifest.yml asks for, in its order: what an install grants."""
     return tuple(app_manifest()["oauth_config"]["scopes"]["bot"])
+
+
+def manifest_bot_events() -> set[str]:
+    """The events manifest.yml subscribes the bot to."""
+    return set(app_manifest()["settings"]["event_subscriptions"]["bot_events"])
