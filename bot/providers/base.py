@@ -43,6 +43,9 @@ class ProviderError(Exception):
     """A model call failed. `str(error)` is one short line fit to show people in Slack."""
 
     retryable: bool = False
+    request_id: str | None = None
+    """The provider's id for the request that failed, when its answer gave one: for the log,
+    as the provider's support asks for it."""
 
     def __init__(
         self, message: str, *, status: int | None = None, retry_after: float | None = None

@@ -32,6 +32,8 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 _UNSERVED_REGION = "unsupported_country_region_territory"
 # A URL in a transport error's text (it may carry a user and password, or a key).
 _URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://\S+")
+# A request id as providers write them (`req_…`, a UUID): any other header value is not logged.
+_REQUEST_ID = re.compile(r"[\w.:-]{1,128}")
 
 # Errors that arrive inside a stream carry no HTTP status, only the API's name for the error;
 # these are the statuses the same errors are sent with outside a stream.
@@ -244,6 +246,13 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+def request_id(headers: httpx.Headers) -> str | None:
+    """The provider's id for a request, which its support asks for: Anthropic's `request-id`,
+    OpenAI's `x-request-id` (as many compatible servers send)."""
+    found = headers.get("request-id") or headers.get("x-request-id")
+    return found if found is not None and _REQUEST_ID.fullmatch(found) else None
+
+
 def one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
     """`text` on one line of at most `limit` characters, URLs without their query strings."""
     line = _URL_QUERY.sub(r"\1", " ".join(text.split()))
@@ -253,13 +262,16 @@ def one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
 def reason_for_log(error: ProviderError) -> str:
     """What the line people see leaves out, for the log: the transport's own reason for a
     failure to connect, a timeout or a cut stream (a refused connection, a certificate that
-    did not verify, a name that did not resolve), without any URL (one may carry a key).
-    "" when it has none."""
+    did not verify, a name that did not resolve), without any URL (one may carry a key); the
+    provider's id for the request. "" when it has neither."""
+    notes = []
     cause = error.__cause__
-    if not isinstance(cause, httpx.TransportError):
-        return ""
-    reason = one_line(_URL_IN_TEXT.sub("<URL>", str(_first_cause(cause)))) or "no detail given"
-    return f" ({type(cause).__name__}: {reason})"
+    if isinstance(cause, httpx.TransportError):
+        reason = one_line(_URL_IN_TEXT.sub("<URL>", str(_first_cause(cause)))) or "no detail given"
+        notes.append(f"{type(cause).__name__}: {reason}")
+    if error.request_id:
+        notes.append(f"request id {error.request_id}")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def _first_cause(error: BaseException) -> BaseException:

@@ -4,7 +4,7 @@ fail (connecting, timing out, a cut or unreadable stream) turned into a `Provide
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,7 @@ from bot.providers.base import (
     ThoughtTooLong,
     Usage,
 )
-from bot.providers.errors import error_body, error_for_response
+from bot.providers.errors import error_body, error_for_response, request_id
 from bot.providers.event_stream import EventTooLarge, server_sent_events
 from bot.providers.json_fields import UnexpectedShape
 from bot.providers.text_mending import TextMender
@@ -40,6 +40,8 @@ class StreamState:
     """What an event reader has learnt so far about the answer being streamed."""
 
     provider: str
+    request_id: str | None = None
+    """The provider's id for the request, given to the error the answer fails with."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     complete: bool = False
@@ -130,7 +132,7 @@ async def stream_answer(
     mender = TextMender()
     deadline = _AnswerDeadline(provider, first_token_timeout, client.timeout.read)
     timeouts = _patient_until_first_token(client.timeout, first_token_timeout)
-    posted = _post_for_events(client, provider, url, headers, body, timeouts, bare_json_events)
+    posted = _post_for_events(client, state, url, headers, body, timeouts, bare_json_events)
     try:
         async with aclosing(posted) as events:
             while True:
@@ -159,7 +161,13 @@ async def stream_answer(
                 if state.ended:
                     await _read_to_end(events)
                     break
-    except (ProviderError, asyncio.CancelledError):
+        if rest := mender.rest():
+            yield TextDelta(rest)
+        if (failure := _failure_at_end(state)) is not None:
+            raise failure
+    except (ProviderError, asyncio.CancelledError) as error:
+        if isinstance(error, ProviderError):
+            error.request_id = state.request_id
         # The tokens were counted (Anthropic's input at `message_start`, Gemini's in every
         # chunk, a failed Responses response's own usage) whether or not the answer ends well.
         # Cancelled (the bot stopped reading: Stop, an answer too long), they are one last
@@ -168,10 +176,8 @@ async def stream_answer(
         if usage := _usage_so_far(state):
             yield usage
         raise
-    if rest := mender.rest():
-        yield TextDelta(rest)
-    for ending in _end_of_answer(state):
-        yield ending
+    if usage := _usage_so_far(state):
+        yield usage
 
 
 def _read(read_event: EventReader, event: ServerSentEvent, state: StreamState) -> str:
@@ -183,18 +189,17 @@ def _read(read_event: EventReader, event: ServerSentEvent, state: StreamState) -
         ) from error
 
 
-def _end_of_answer(state: StreamState) -> Iterator[StreamEvent]:
-    """The usage reported, then the error the answer ended with, if any."""
-    if usage := _usage_so_far(state):
-        yield usage
+def _failure_at_end(state: StreamState) -> ProviderError | None:
+    """The error the answer ended with, if any."""
     if not state.complete:
-        raise StreamCut(stream_cut_message(state.provider))
+        return StreamCut(stream_cut_message(state.provider))
     if state.refused is not None:
-        raise state.refused
+        return state.refused
     if state.output_limit_reached:
-        raise OutputLimitReached(f"{state.provider} stopped at the output-token limit.")
+        return OutputLimitReached(f"{state.provider} stopped at the output-token limit.")
     if state.stopped_early:
-        raise StoppedEarly(f"{state.provider} stopped the answer early ({state.stopped_early}).")
+        return StoppedEarly(f"{state.provider} stopped the answer early ({state.stopped_early}).")
+    return None
 
 
 def _usage_so_far(state: StreamState) -> Usage | None:
@@ -275,18 +280,20 @@ def _patient_until_first_token(
 
 async def _post_for_events(
     client: httpx.AsyncClient,
-    provider: str,
+    state: StreamState,
     url: str,
     headers: Mapping[str, str],
     body: Mapping[str, Any],
     timeouts: httpx.Timeout,
     bare_json_events: bool,
 ) -> AsyncGenerator[ServerSentEvent, None]:
+    provider = state.provider
     try:
         async with aconnect_sse(
             client, "POST", url, headers=dict(headers), json=body, timeout=timeouts
         ) as source:
             response = source.response
+            state.request_id = request_id(response.headers)
             if not response.is_success:
                 raise error_for_response(provider, response, await error_body(response))
             read = (

@@ -51,11 +51,13 @@ def _saying_when(error: ProviderError) -> ProviderError:
     to try again, as no retry of the bot's will."""
     if error.retry_after is None or error.retry_after <= 0:
         return error
-    return type(error)(
+    final = type(error)(
         f"{as_sentence(str(error))} Try again in {_duration(error.retry_after)}.",
         status=error.status,
         retry_after=error.retry_after,
     )
+    final.request_id = error.request_id
+    return final
 
 
 def _duration(seconds: float) -> str:

@@ -30,6 +30,7 @@ from bot.providers.errors import (
     one_line,
     reason_for_log,
     refusal,
+    request_id,
     retry_after_seconds,
 )
 from bot.providers.gemini import GeminiProvider
@@ -592,6 +593,70 @@ async def test_an_error_the_provider_answered_has_no_more_to_tell_the_log():
     answer = await ask("OpenAI", ReplayServer(b"", status=500))
 
     assert answer.error is not None and reason_for_log(answer.error) == ""
+
+
+ANTHROPIC_REQUEST_ID = "req_011CSHoEeqs5C35K2UUqR7Fy"
+OPENAI_REQUEST_ID = "req_9b2f0f1e3c6d4a7e8f0a1b2c3d4e5f60"
+ANTHROPIC_STARTED = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01","type":'
+    b'"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,'
+    b'"usage":{"input_tokens":12,"output_tokens":1}}}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"Hel"}}\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("provider", "server", "reason"),
+    [
+        (  # an HTTP error status
+            "Anthropic",
+            ReplayServer(
+                anthropic_error("overloaded_error", "Overloaded"),
+                status=529,
+                headers={**JSON, "request-id": ANTHROPIC_REQUEST_ID},
+            ),
+            f" (request id {ANTHROPIC_REQUEST_ID})",
+        ),
+        (  # an error inside the stream
+            "OpenAI",
+            ReplayServer(
+                b'data: {"error":{"message":"The server had an error while processing your '
+                b'request.","type":"server_error","param":null,"code":null}}\n\n',
+                headers={**SSE, "x-request-id": OPENAI_REQUEST_ID},
+            ),
+            f" (request id {OPENAI_REQUEST_ID})",
+        ),
+        (  # a stream that ends before the answer is whole
+            "Anthropic",
+            ReplayServer(ANTHROPIC_STARTED, headers={**SSE, "request-id": ANTHROPIC_REQUEST_ID}),
+            f" (request id {ANTHROPIC_REQUEST_ID})",
+        ),
+        (  # a stream cut by the connection
+            "Anthropic",
+            ReplayServer(
+                ANTHROPIC_STARTED,
+                headers={**SSE, "request-id": ANTHROPIC_REQUEST_ID},
+                fail_after_body=httpx.ReadError("Connection reset by peer"),
+            ),
+            f" (ReadError: Connection reset by peer; request id {ANTHROPIC_REQUEST_ID})",
+        ),
+    ],
+)
+async def test_the_log_is_given_the_providers_id_for_a_failed_request_people_are_not(
+    provider, server, reason
+):
+    answer = await ask(provider, server)
+
+    assert answer.error is not None and reason_for_log(answer.error) == reason
+    assert "req_" not in str(answer.error)
+
+
+@pytest.mark.parametrize(
+    "value", ["see https://proxy.example/v1?key=abc", "two words", "x" * 129, ""]
+)
+def test_a_request_id_header_that_is_no_id_is_not_logged(value):
+    assert request_id(httpx.Headers({"x-request-id": value})) is None
 
 
 async def test_a_body_that_does_not_decode_is_malformed():

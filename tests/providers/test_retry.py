@@ -27,7 +27,9 @@ from bot.providers.base import (
     TextDelta,
     Usage,
 )
+from bot.providers.errors import reason_for_log
 from bot.providers.gemini import GeminiProvider
+from bot.providers.openai_compatible import OpenAICompatibleProvider
 from bot.providers.registry import Providers
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
@@ -383,6 +385,23 @@ async def test_a_rate_limit_on_the_last_attempt_says_when_to_try_again(models):
     assert isinstance(answer.error, RateLimited)
     assert answer.error.retry_after == 7
     assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 7 s."
+
+
+async def test_a_failure_told_when_to_try_again_keeps_the_providers_request_id_for_the_log():
+    body = (
+        b'{"error":{"message":"Rate limit reached for requests","type":"requests",'
+        b'"param":null,"code":"rate_limit_exceeded"}}'
+    )
+    headers = {"content-type": "application/json", "retry-after": "600", "x-request-id": "req_7f"}
+    server = ReplayServer(body, status=429, headers=headers)
+    async with server.client() as client:
+        openai = OpenAICompatibleProvider(client, "https://api.openai.com/v1", "key")
+        policy = RetryPolicy(max_retry_after=30, jitter=0)
+        answer = await collect(stream_with_retries(openai, MODEL, conversation(), policy))
+
+    assert answer.error is not None
+    assert str(answer.error) == "OpenAI rate limit reached (HTTP 429). Try again in 10 min."
+    assert reason_for_log(answer.error) == " (request id req_7f)"
 
 
 async def test_a_long_wait_asked_of_a_single_attempt_policy_still_says_when(models):
