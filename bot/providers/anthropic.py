@@ -10,7 +10,7 @@ from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
-from bot.providers.errors import error_in_stream
+from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import field, parse_json_object, required
 
@@ -77,9 +77,16 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         elif delta_type == "signature_delta":
             state.count_thought(field(delta, "signature", str))
     elif kind == "message_delta":
-        stop_reason = field(field(data, "delta", dict) or {}, "stop_reason", str)
+        delta = field(data, "delta", dict) or {}
+        stop_reason = field(delta, "stop_reason", str)
         if stop_reason == "refusal":
-            state.refused = Refused(f"{state.provider} refused to answer (stop reason refusal).")
+            # Its explanation is written for people; null when its category has none.
+            explanation = field(field(delta, "stop_details", dict) or {}, "explanation", str)
+            state.refused = (
+                refusal(state.provider, explanation)
+                if explanation
+                else Refused(f"{state.provider} refused to answer (stop reason refusal).")
+            )
         # Either way the answer stops short: the output budget or the context window ran out.
         state.output_limit_reached = stop_reason in ("max_tokens", "model_context_window_exceeded")
         # The answer is whole once its stop reason came: a stream cut before `message_stop`

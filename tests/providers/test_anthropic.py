@@ -54,12 +54,15 @@ def text(piece: str) -> str:
     )
 
 
-def message_end(stop_reason: str = "end_turn", output_tokens: int = 15) -> str:
+def message_end(
+    stop_reason: str = "end_turn", output_tokens: int = 15, stop_details: str = ""
+) -> str:
+    details = f',"stop_details":{stop_details}' if stop_details else ""
     return (
         'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
         "event: message_delta\n"
         f'data: {{"type":"message_delta","delta":{{"stop_reason":"{stop_reason}",'
-        f'"stop_sequence":null}},"usage":{{"output_tokens":{output_tokens}}}}}\n\n'
+        f'"stop_sequence":null{details}}},"usage":{{"output_tokens":{output_tokens}}}}}\n\n'
     )
 
 
@@ -207,6 +210,32 @@ async def test_refusal_stop_reason_is_refused():
     answer = await ask(ReplayServer((START + message_end("refusal") + STOP).encode()))
 
     assert isinstance(answer.error, Refused)
+    assert str(answer.error) == "Anthropic refused to answer (stop reason refusal)."
+
+
+async def test_a_refusal_is_shown_in_the_explanation_anthropic_gives_for_it():
+    details = (
+        '{"type":"refusal","category":"cyber",'
+        '"explanation":"This request was declined because it could enable cyber harm."}'
+    )
+    answer = await ask(
+        ReplayServer((START + message_end("refusal", stop_details=details) + STOP).encode())
+    )
+
+    assert isinstance(answer.error, Refused)
+    assert str(answer.error) == (
+        "Anthropic refused to answer: This request was declined because it could enable cyber harm."
+    )
+
+
+@pytest.mark.parametrize(
+    "details", ["null", '{"type":"refusal","category":null,"explanation":null}']
+)
+async def test_a_refusal_anthropic_gives_no_explanation_for_cites_its_stop_reason(details):
+    answer = await ask(
+        ReplayServer((START + message_end("refusal", stop_details=details) + STOP).encode())
+    )
+
     assert str(answer.error) == "Anthropic refused to answer (stop reason refusal)."
 
 
