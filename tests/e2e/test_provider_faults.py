@@ -75,6 +75,25 @@ def test_an_overloaded_provider_ends_in_one_clear_line(start_bot, slack, models,
     assert body(gemini) == "gemini-test answers: Alice: go"
 
 
+def test_a_failed_answers_log_line_names_the_providers_request_id_and_slack_does_not(
+    start_bot, slack, models, events
+):
+    """Providers' support asks for the id of the request that failed: the log gives it."""
+    models.script("claude-test", ModelScript(error=ModelFault(stream_error_after_chunks=1)))
+    models.script("gpt-test", ModelScript(error=ModelFault(status=400)))
+    bot = start_bot()
+    ask(bot, events)
+
+    claude, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    bot.wait_until_idle()
+    for answer_id, message, model_id in ((1, claude, "claude-test"), (2, gpt, "gpt-test")):
+        (request,) = models.requests_for(model_id)
+        assert request.request_id is not None
+        (failed,) = answer_lines(bot, answer_id)
+        assert f"request id {request.request_id})" in failed
+        assert request.request_id not in status_line(message) + body(message) + message["text"]
+
+
 def test_an_error_page_that_is_not_the_providers_json_is_not_shown(
     start_bot, slack, models, events
 ):

@@ -21,6 +21,7 @@ class RecordedRequest:
     at: float
     reader: ConversationReader = field(repr=False, compare=False)
     client_port: int | None = None  # the connection it came on (a kept-alive one is reused)
+    request_id: str | None = None  # the id its answer's headers gave it, as the provider's do
 
     def system_prompt(self) -> str | None:
         """The system prompt, however the provider carries it (None when there is none)."""

@@ -37,6 +37,14 @@ ROUTES: dict[str, WireFormat] = {
     "/gemini/v1beta/models/{target}": GeminiWire(GEMINI_API_KEY),
 }
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
+# The header each provider names its request ids in (Gemini sends none).
+REQUEST_ID_HEADERS = {
+    "anthropic": "request-id",
+    "openai": "x-request-id",
+    "openrouter": "x-request-id",
+    "ollama": "x-request-id",
+    "vllm": "x-request-id",
+}
 
 
 class FakeModelServer(BackgroundServer):
@@ -57,6 +65,7 @@ class FakeModelServer(BackgroundServer):
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         for path, wire in ROUTES.items():
             app.router.add_post(path, self._handler_for(wire))
+        app.on_response_prepare.append(_with_request_id)
         super().__init__(app, port=port, name="fake-model-server")
 
     def env(self) -> dict[str, str]:
@@ -165,7 +174,11 @@ class FakeModelServer(BackgroundServer):
             at=time.monotonic(),
             reader=wire,
             client_port=_client_port(request),
+            request_id=f"req_fake{secrets.token_hex(8)}"
+            if wire.provider in REQUEST_ID_HEADERS
+            else None,
         )
+        request[_RECORDED] = recorded
         with self._lock:
             self._requests.append(recorded)
         return recorded
@@ -190,6 +203,16 @@ class FakeModelServer(BackgroundServer):
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+
+_RECORDED = web.RequestKey("recorded", RecordedRequest)
+
+
+async def _with_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, error or stream, names its request as its provider's do."""
+    recorded = request.get(_RECORDED)
+    if recorded is not None and recorded.request_id is not None:
+        response.headers[REQUEST_ID_HEADERS[recorded.provider]] = recorded.request_id
 
 
 _NOT_JSON = WireError(400, "The request body is not a JSON object.")
