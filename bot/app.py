@@ -51,7 +51,7 @@ from bot.stopping import AnswerStops
 from storage.answers import AnswerStore
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
-from storage.database import Database, connect_once_up, connection_failure, unreachable
+from storage.database import Database, connect_once_up, connection_failure, not_up_yet
 from storage.inbox import EventInbox
 from storage.postgres_url import UnusableDatabaseUrl
 from storage.regeneration import RegenerationStore
@@ -273,7 +273,7 @@ async def open_database(database_url: str, *, pool_size: int, wait_seconds: floa
     except (DBAPIError, OSError, TimeoutError, ValueError, TypeError) as error:
         # TypeError: a URL option the driver lacks.
         reason = connection_failure(error)
-        if unreachable(error):
+        if not_up_yet(error):
             waited = f"; waited {wait_seconds:g} s" if wait_seconds else ""
             raise ConfigurationError(
                 f"Configuration error: cannot reach the database at DATABASE_URL ({reason}{waited})"

@@ -130,7 +130,7 @@ async def connect_once_up(
             return await connect(database_url, pool_size=pool_size)
         except Exception as error:
             seconds_left = deadline - time.monotonic()
-            if seconds_left <= 0 or not _not_up_yet(error):
+            if seconds_left <= 0 or not not_up_yet(error):
                 raise
             if not waiting:
                 on_wait(error, seconds_left)
@@ -139,13 +139,13 @@ async def connect_once_up(
         pause = min(pause * 2, 5.0)
 
 
-def _not_up_yet(error: BaseException) -> bool:
+def not_up_yet(error: BaseException) -> bool:
     """Whether the database did not answer, or answered that it is starting up (or shutting
-    down, or recovering), rather than refusing what DATABASE_URL asks of it."""
+    down, or recovering), rather than refusing what DATABASE_URL asks of it: waiting may help."""
     failure = _driver_failure(error)
     if isinstance(failure, asyncpg.CannotConnectNowError):
         return True
-    return unreachable(error) and not _ssl_refused(failure)
+    return unreachable(error) and not _ssl_refused(failure) and not _certificate_rejected(failure)
 
 
 def connection_failure(error: BaseException) -> str:
@@ -170,6 +170,13 @@ def connection_failure(error: BaseException) -> str:
         )
     if _ssl_refused(failure):
         return "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
+    if _certificate_rejected(failure):
+        # OpenSSL's reason names no secret: an unknown issuer, or the host it is not for.
+        reason = getattr(failure, "verify_message", None) or "certificate verify failed"
+        return (
+            f"{type(failure).__name__}: the server's certificate was not accepted "
+            f"({reason.rstrip('.')}): check PGSSLROOTCERT and the host name in DATABASE_URL"
+        )
     return type(failure).__name__
 
 
@@ -181,6 +188,12 @@ def _driver_failure(error: BaseException) -> BaseException:
 
 def _ssl_refused(failure: BaseException) -> bool:
     return type(failure) is ConnectionError and "rejected SSL" in str(failure)
+
+
+def _certificate_rejected(failure: BaseException) -> bool:
+    """Whether the bot did not accept the server's certificate (`sslmode=verify-ca` or
+    `verify-full`): signed by a CA it was not given, or for another host."""
+    return isinstance(failure, ssl.SSLCertVerificationError)
 
 
 # How loading a certificate or key file fails: missing, unreadable, or not one.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import struct
 
+from tests.doubles.postgres_startup import (
+    GSS_ENCRYPTION_REQUEST,
+    SSL_REQUEST,
+    read_start_message,
+)
 from tests.doubles.tcp_proxy import TcpProxy
-
-# The first message of a connection asks for encryption (answered "N": none) or starts it.
-_SSL_REQUEST = 80877103
-_GSS_ENCRYPTION_REQUEST = 80877104
 
 
 class StartingPostgres(TcpProxy):
@@ -29,7 +30,7 @@ class StartingPostgres(TcpProxy):
             await super()._forward(reader, writer)
             return
         try:
-            while await _read_start_message(reader) in (_SSL_REQUEST, _GSS_ENCRYPTION_REQUEST):
+            while await read_start_message(reader) in (SSL_REQUEST, GSS_ENCRYPTION_REQUEST):
                 writer.write(b"N")
             writer.write(_starting_up_error())
             await writer.drain()
@@ -38,13 +39,6 @@ class StartingPostgres(TcpProxy):
             pass
         finally:
             writer.close()
-
-
-async def _read_start_message(reader: asyncio.StreamReader) -> int:
-    """The request code (or protocol version) of the client's next start-up message."""
-    length, code = struct.unpack("!ii", await reader.readexactly(8))
-    await reader.readexactly(length - 8)
-    return int(code)
 
 
 def _starting_up_error() -> bytes:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from sqlalchemy.engine import make_url
 
 from bot.__main__ import database_shown
@@ -390,6 +391,51 @@ def test_a_bot_started_beside_a_postgres_still_starting_up_answers_once_it_is_up
         "the database at DATABASE_URL is not answering yet "
         "(CannotConnectNowError: the database system is starting up); trying again for "
     ) in bot.logs()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_bot_on_a_postgres_speaking_ssl_checks_its_certificate_and_answers(
+    tls_postgres, postgres_ca_file, start_bot, slack, events, database_url
+):
+    bot = start_bot(
+        DATABASE_URL=tls_postgres.verified_url(database_url), PGSSLROOTCERT=str(postgres_ca_file)
+    )
+    events.user_says("C0GENERAL", "U0ALICE", "<@U0BOT> encrypted?", to=[bot.events_url])
+    answers = wait_for_answers(slack, "C0GENERAL", 3)
+    assert body(answers[0]) == "claude-test answers: Alice: encrypted?"
+    assert tls_postgres.encrypted >= 1 and tls_postgres.rejected == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("refusal", ["certificate from another CA", "no SSL offered"])
+def test_a_database_refusing_the_ssl_asked_for_stops_start_up_at_once(
+    refusal, tls_postgres, bot_env, database_url, tmp_path
+):
+    """Not waited for as a database not up yet: a certificate or a server's configuration
+    is not going to change while the bot waits."""
+    if refusal == "no SSL offered":
+        url = make_url(database_url).set(query={"sslmode": "require"})
+        database = url.render_as_string(hide_password=False)
+        said = "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
+    else:
+        database = tls_postgres.verified_url(database_url)
+        said = (
+            "SSLCertVerificationError: the server's certificate was not accepted "
+            "(unable to get local issuer certificate): "
+            "check PGSSLROOTCERT and the host name in DATABASE_URL"
+        )
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    env = bot_env | {
+        "DATABASE_URL": database,
+        "PGSSLROOTCERT": str(other_ca),
+        "CHORUS_DATABASE_WAIT_SECONDS": "600",
+    }
+    result = run_until_exit(env, tmp_path)
+    assert last_line_of_failed_start(result) == (
+        f"Configuration error: cannot use the database at DATABASE_URL ({said})"
+    )
+    assert "not answering yet" not in result.stderr
 
 
 def test_a_database_url_without_async_driver_gets_one(start_bot, slack, events, database_url):

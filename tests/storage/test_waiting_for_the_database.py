@@ -6,13 +6,15 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+import trustme
 from sqlalchemy.engine import make_url
 
-from storage.database import Database, connect_once_up, connection_failure
+from storage.database import Database, connect, connect_once_up, connection_failure
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 from tests.doubles.bot_process import free_port
 from tests.doubles.starting_postgres import StartingPostgres
 from tests.doubles.tcp_proxy import TcpProxy
+from tests.doubles.tls_postgres import TlsPostgres
 
 
 class WaitHeard:
@@ -113,3 +115,54 @@ async def test_a_database_that_refuses_is_not_waited_for(tmp_path):
         await connect_once_up(f"{POSTGRES_URL}?sslmode=require", wait_seconds=60, on_wait=heard)
     assert "does not offer SSL" in connection_failure(failed.value)
     assert heard.reasons == []
+
+
+@ON_POSTGRES
+async def test_a_postgres_speaking_ssl_is_connected_to_with_its_certificate_checked(
+    database_url, tls_postgres, postgres_ca_file, monkeypatch
+):
+    monkeypatch.setenv("PGSSLROOTCERT", str(postgres_ca_file))
+    database = await connect(tls_postgres.verified_url(database_url))
+    try:
+        assert await database.reachable(within=5)
+    finally:
+        await database.close()
+    assert tls_postgres.encrypted >= 1
+    assert tls_postgres.rejected == 0
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize(
+    ("signed_by", "named", "reason"),
+    [
+        ("another CA", "127.0.0.1", "unable to get local issuer certificate"),
+        (
+            "the CA",
+            "db.example.com",
+            "IP address mismatch, certificate is not valid for '127.0.0.1'",
+        ),
+    ],
+)
+async def test_a_certificate_the_bot_does_not_accept_is_said_at_once_not_waited_for(
+    signed_by, named, reason, database_url, postgres_ca, postgres_ca_file, monkeypatch
+):
+    monkeypatch.setenv("PGSSLROOTCERT", str(postgres_ca_file))
+    ca = postgres_ca if signed_by == "the CA" else trustme.CA()
+    url = make_url(database_url)
+    server = TlsPostgres.signed_by(ca, url.host or "127.0.0.1", url.port or 5432, named=named)
+    server.start()
+    heard = WaitHeard()
+    try:
+        with pytest.raises(Exception) as failed:
+            await asyncio.wait_for(
+                connect_once_up(server.verified_url(database_url), wait_seconds=60, on_wait=heard),
+                30,
+            )
+    finally:
+        server.stop()
+    assert connection_failure(failed.value) == (
+        f"SSLCertVerificationError: the server's certificate was not accepted ({reason}): "
+        "check PGSSLROOTCERT and the host name in DATABASE_URL"
+    )
+    assert heard.reasons == []
+    assert server.rejected >= 1 and server.encrypted == 0
