@@ -284,7 +284,8 @@ environment and from .env in the working directory (README.md, Configuration, li
 
 A first try needs SLACK_BOT_TOKEN (xoxb-...), SLACK_APP_TOKEN (xapp-..., Socket Mode) or
 SLACK_SIGNING_SECRET (HTTP mode), and a provider key: ANTHROPIC_API_KEY, OPENAI_API_KEY,
-GEMINI_API_KEY or OPENROUTER_API_KEY."""
+GEMINI_API_KEY or OPENROUTER_API_KEY (or, for a local server, CHORUS_MODELS naming its
+ollama: models, which need no key)."""
 
 
 def main() -> None:
