@@ -82,3 +82,6 @@ def _read_final_response(response: dict[str, Any], state: StreamState) -> None:
         state.refused = Refused(f"{state.provider} refused to answer (incomplete: content_filter).")
     state.complete = state.ended = True
     state.output_limit_reached = status == "incomplete" and reason == "max_output_tokens"
+    if status == "incomplete" and reason not in ("max_output_tokens", "content_filter"):
+        # A reason of a newer API (`max_messages`, …) or none: the answer is still not whole.
+        state.stopped_early = f"incomplete: {reason}" if reason else "incomplete"

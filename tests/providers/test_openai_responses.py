@@ -19,6 +19,7 @@ from bot.providers.base import (
     RateLimited,
     Refused,
     ServerError,
+    StoppedEarly,
     StreamCut,
     Usage,
 )
@@ -168,6 +169,22 @@ async def test_an_incomplete_response_stopped_by_the_content_filter_is_a_refusal
 
     assert isinstance(answer.error, Refused)
     assert str(answer.error) == "OpenAI refused to answer (incomplete: content_filter)."
+
+
+@pytest.mark.parametrize(
+    ("details", "said"),
+    [({"reason": "max_messages"}, "incomplete: max_messages"), (None, "incomplete")],
+)
+async def test_an_incomplete_response_for_another_reason_keeps_its_text_but_is_not_whole(
+    details: dict[str, str] | None, said: str
+):
+    incomplete = ending("incomplete", 5, incomplete_details=details)
+    answer = await ask(ReplayServer((OPENING + delta("4 and ", 4) + incomplete).encode()))
+
+    assert answer.text == "4 and "
+    assert answer.usage == [Usage(input_tokens=37, output_tokens=11)]
+    assert isinstance(answer.error, StoppedEarly)
+    assert str(answer.error) == f"OpenAI stopped the answer early ({said})."
 
 
 async def test_a_refusal_is_shown_in_the_models_own_words():
