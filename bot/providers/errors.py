@@ -8,6 +8,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -110,7 +111,7 @@ def error_for_response(provider: str, response: httpx.Response, body: bytes) -> 
         retry_after = _wait_named_in_error(error)
     # Only the provider's own error message is quoted: any other body (a proxy's HTML page,
     # a local server's traceback) is not written for people to read.
-    detail = _detail(error.get("message"))
+    detail = _message(error)
     if status >= 500 and SYSTEM_ROLE_REFUSED.search(detail):
         # llama.cpp answers a chat template's refusal as its own failure (HTTP 500); the
         # same request would be refused again, so it is no server error worth a retry.
@@ -157,7 +158,7 @@ def error_in_stream(provider: str, error: object) -> ProviderError:
         status, cause = code, f"error {code}"
     else:
         status, cause = 500, _own_name(fields) or "error in the stream"
-    detail = _detail(fields.get("message"))
+    detail = _message(fields)
     retry_after = _wait_named_in_error(fields)
     return error_for_status(provider, status, detail, retry_after=retry_after, cause=cause)
 
@@ -306,6 +307,22 @@ def _detail(message: object) -> str:
     return one_line(_KEY_IN_TEXT.sub(_key_hidden, message))
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    """The error's own message (see `_detail`). OpenRouter's for a failure of the provider it
+    routed to ("Provider returned error") says nothing; that provider's own answer, in
+    `metadata.raw` (its error body, or plain text), says why: it is quoted instead, named."""
+    metadata = _object_at(error, "metadata")
+    raw = metadata.get("raw")
+    if isinstance(raw, str):
+        with suppress(ValueError):
+            raw = json.loads(raw)
+    said = _detail(raw) if isinstance(raw, str) else _detail(_error_in(raw).get("message"))
+    if not said:
+        return _detail(error.get("message"))
+    name = metadata.get("provider_name")
+    return f"{name}: {said}" if isinstance(name, str) and name else said
+
+
 def _key_hidden(key: re.Match[str]) -> str:
     return (key["name"] or "") + KEY_HIDDEN
 
@@ -320,6 +337,11 @@ def _error_object(content: bytes) -> dict[str, Any]:
         payload = json.loads(content)
     except ValueError:
         return {}
+    return _error_in(payload)
+
+
+def _error_in(payload: object) -> dict[str, Any]:
+    """The error object of an error body's JSON, in any of the shapes servers send."""
     # Gemini's streaming endpoint may wrap the error body in a list.
     if isinstance(payload, list) and payload:
         payload = payload[0]

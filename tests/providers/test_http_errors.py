@@ -138,6 +138,42 @@ async def test_a_message_flagged_by_openrouter_moderation_is_a_refusal_not_a_bad
     assert str(answer.error) == f"OpenRouter refused to answer: {flagged}"
 
 
+def provider_returned_error(status: int, raw: object) -> bytes:
+    """OpenRouter's answer for a failure of the provider it routed to: a stock message, the
+    provider's own answer (its error body, or plain text) in `metadata.raw`."""
+    metadata = {"raw": raw, "provider_name": "Google AI Studio"}
+    error = {"message": "Provider returned error", "code": status, "metadata": metadata}
+    return json.dumps({"error": error, "user_id": "user_2abc"}).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        gemini_error(400, "* contents: contents is not specified\n", "INVALID_ARGUMENT").decode(),
+        {"error": {"message": "* contents: contents is not specified", "code": 400}},
+        "* contents: contents is not specified",
+    ],
+    ids=["error body", "error object", "plain text"],
+)
+async def test_openrouter_says_why_the_provider_it_routed_to_failed(raw: object):
+    body = provider_returned_error(400, raw)
+    answer = await ask("OpenRouter", ReplayServer(body, status=400, headers=JSON))
+
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == (
+        "OpenRouter rejected the request (HTTP 400): Google AI Studio: "
+        "* contents: contents is not specified."
+    )
+
+
+async def test_openrouter_keeps_its_own_words_when_the_provider_gave_none_fit_to_show():
+    body = provider_returned_error(502, "<html><body>Bad gateway</body></html>")
+    answer = await ask("OpenRouter", ReplayServer(body, status=502, headers=JSON))
+
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "OpenRouter had a server error (HTTP 502): Provider returned error."
+
+
 async def test_an_overloaded_provider_carries_retry_after():
     body = json.dumps({"error": {"code": 503, "message": "No available model provider"}})
     server = ReplayServer(body.encode(), status=503, headers={**JSON, "retry-after": "20"})

@@ -282,6 +282,25 @@ async def test_openrouter_numeric_error_code_in_the_stream_is_mapped():
     assert str(answer.error) == "OpenRouter is overloaded (error 503); try again in a moment."
 
 
+async def test_openrouter_says_why_the_provider_it_routed_to_failed_midway():
+    raw = json.dumps({"error": {"message": "Upstream connection reset", "type": "api_error"}})
+    metadata = {"raw": raw, "provider_name": "DeepInfra"}
+    error = (
+        'data: {"id":"gen-123","object":"chat.completion.chunk","created":1234567890,'
+        '"model":"meta-llama/llama-4-maverick","error":{"code":502,'
+        f'"message":"Provider returned error","metadata":{json.dumps(metadata)}}},'
+        '"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}\n\n'
+    )
+    server = ReplayServer((chunk("4") + error).encode())
+    answer = await ask(server, base_url="https://openrouter.ai/api/v1", api_key=KEY)
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == (
+        "OpenRouter had a server error (error 502): DeepInfra: Upstream connection reset."
+    )
+
+
 async def test_a_vllm_error_response_sent_in_the_stream_is_read_as_its_error():
     error = (
         'data: {"object":"error","message":"This model\'s maximum context length is 4096 '
