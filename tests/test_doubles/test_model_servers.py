@@ -609,3 +609,19 @@ def test_gemini_not_asked_for_thoughts_thinks_in_silence(models: FakeModelServer
     events = stream_events(models, GEMINI_PATH, GEMINI_HEADERS, gemini_request())
     assert "Two and two" not in "".join(data for _, data in events)
     assert gemini_text([json.loads(data) for _, data in events]) == "4."
+
+
+def test_openrouter_answers_errors_in_its_own_shape(models: FakeModelServer):
+    path, headers = "/openrouter/v1/chat/completions", {"Authorization": "Bearer sk-no"}
+    refused = httpx.post(f"{models.url}{path}", headers=headers, json=openai_request("m"))
+    assert refused.status_code == 401
+    assert refused.json()["error"] == {"message": "Incorrect API key provided.", "code": 401}
+
+    fault = ModelFault(status=502, message="Provider returned error", stream_error_after_chunks=1)
+    models.script("m", ModelScript(error=fault))
+    headers = {"Authorization": "Bearer sk-test-openrouter"}
+    *_, (_, last) = stream_events(models, path, headers, openai_request("m"))
+    chunk = json.loads(last)
+    assert chunk["object"] == "chat.completion.chunk"
+    assert chunk["error"] == {"message": "Provider returned error", "code": 502}
+    assert chunk["choices"][0]["finish_reason"] == "error"

@@ -91,6 +91,9 @@ class OpenAIChatWire:
     model_of = staticmethod(model_in_body)
 
     def error_body(self, error: WireError) -> dict[str, Any]:
+        if self.provider == "openrouter":
+            # OpenRouter's own shape: the HTTP status as a numeric `code`, and no `type`.
+            return {"error": {"message": error.message, "code": error.status}}
         return {"error": error_object(error)}
 
     def opening(self, context: StreamContext) -> list[bytes]:
@@ -127,6 +130,10 @@ class OpenAIChatWire:
         return events
 
     def stream_error(self, context: StreamContext, error: WireError) -> bytes:
+        if self.provider == "openrouter":
+            # OpenRouter's error mid-stream: a chunk carrying it, which ends the answer.
+            choice = {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
+            return sse({**self._envelope(context), **self.error_body(error), "choices": [choice]})
         return sse(self.error_body(error))
 
     def malformed(self) -> bytes:
