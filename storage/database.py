@@ -367,8 +367,9 @@ class PostgresDatabase(Database):
         """As `Database.run`; a transaction whose connection was lost before it committed (the
         server restarted, or ended the connection) runs once more, on a new connection: the
         server rolled it back, so this runs it once. One lost while committing may have
-        committed, and is not run again. A WARNING says so once the run again has committed;
-        lost again, the database is out of reach, which the caller's one line says."""
+        committed, and is not run again. A WARNING says so once the run again has committed,
+        or failed otherwise (the caller's line then says how); lost again, or timed out,
+        the database is out of reach, which the caller's one line says."""
         try:
             return await self._run_once(work, *args, **kwargs)
         except _LostBeforeCommit as lost:
@@ -377,12 +378,11 @@ class PostgresDatabase(Database):
             result = await self._run_once(work, *args, **kwargs)
         except _LostBeforeCommit as lost_again:
             raise lost_again.error from None
-        log.warning(
-            "the database connection of a transaction (%s) was lost before it committed "
-            "(%s): it ran again on a new one",
-            getattr(work, "__name__", "?").lstrip("_"),
-            connection_failure(first_loss),
-        )
+        except Exception as error:
+            if not unreachable(error):
+                _log_ran_again(work, first_loss)
+            raise
+        _log_ran_again(work, first_loss)
         return result
 
     async def _run_once(self, work: Transaction[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -400,6 +400,15 @@ class PostgresDatabase(Database):
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+def _log_ran_again(work: Callable[..., object], first_loss: Exception) -> None:
+    log.warning(
+        "the database connection of a transaction (%s) was lost before it committed "
+        "(%s): it ran again on a new one",
+        getattr(work, "__name__", "?").lstrip("_"),
+        connection_failure(first_loss),
+    )
 
 
 def _connection_lost(error: Exception) -> bool:

@@ -234,6 +234,28 @@ async def test_on_postgresql_a_transaction_that_loses_its_connection_twice_fails
     assert runs == ["lost", "lost"]
 
 
+def _lose_the_connection_then_fail(session: Session, runs: list[str]) -> None:
+    runs.append("ran")
+    if len(runs) == 1:
+        session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+    raise LookupError("the work failed when run again")
+
+
+async def test_on_postgresql_a_run_again_that_fails_otherwise_still_logs_the_connection_lost(
+    postgres_database, caplog
+):
+    """The caller's line says the run again's error: the WARNING before it says that the
+    connection was lost first, and that it ran again."""
+    runs: list[str] = []
+    with pytest.raises(LookupError, match="when run again"):
+        await postgres_database.run(_lose_the_connection_then_fail, runs)
+    assert runs == ["ran", "ran"]
+    (retried,) = [record.getMessage() for record in caplog.records if "ran again" in record.msg]
+    assert retried.startswith(
+        "the database connection of a transaction (lose_the_connection_then_fail) was lost"
+    )
+
+
 @contextmanager
 def new_connections_ended_at_once(times: int) -> Iterator[None]:
     """The next `times` connections any pool opens are ended by the server as soon as they
