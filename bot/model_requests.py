@@ -4,6 +4,7 @@ thread turn, and for either again when an answer is regenerated."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -19,8 +20,11 @@ from bot.chat.history import RoundRecord, context_round, in_chat_settled, thread
 from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
+from storage.database import unreachable
 from storage.reply_threads import StartedTurn, ThreadHistory
 from storage.rounds import StartedRound
+
+log = logging.getLogger(__name__)
 
 SETTLED_POLL_SECONDS = 0.25
 SETTLED_WAIT_SECONDS = 600.0
@@ -179,11 +183,24 @@ async def _once_settled(
     history: History | None = None,
 ) -> History:
     """`read()` again until what it reads is `settled` (`history`: as read last). A bounded
-    wait, as recovery settles an answer whose replica died."""
+    wait, as recovery settles an answer whose replica died; the database out of reach
+    meanwhile (a restart, a failover) is waited out within it, as the answers are."""
     deadline = time.monotonic() + SETTLED_WAIT_SECONDS  # reads count too: a slow database
     if history is None:
         history = await read()
+    unread = False
     while not settled(history) and time.monotonic() < deadline:
         await asyncio.sleep(SETTLED_POLL_SECONDS)
-        history = await read()
+        try:
+            history = await read()
+            unread = False
+        except Exception as error:
+            if not unreachable(error) or time.monotonic() >= deadline:
+                raise
+            if not unread:  # once each time reading stops working
+                log.warning(
+                    "the answers a message waits for could not be read; waiting on",
+                    exc_info=error,
+                )
+            unread = True
     return history

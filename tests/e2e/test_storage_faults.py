@@ -12,9 +12,16 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.doubles.model_servers import ModelFault, ModelScript
+from tests.doubles.model_servers.recording import RecordedRequest
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MENTION, MODEL_IDS
-from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
+from tests.e2e.slack_views import (
+    answers_in,
+    body,
+    status_line,
+    streaming_first_answer,
+    wait_for_answers,
+)
 
 # The database refuses to record a round whose text says so: a fault at the storage edge.
 FAILING_ROUNDS = """
@@ -256,6 +263,44 @@ def test_answers_that_end_while_the_database_is_away_are_recorded_and_shown_once
     database_proxy.reopen()
 
     _all_answered_in_full(slack, bot, reply)
+
+
+SLOW_IN_CHAT_ANSWER = "Claude's In Chat answer, slow enough to be waited for. " * 5
+ANSWERS_STREAMING_AT = "SELECT count(*) FROM answers WHERE slack_ts IS NOT NULL"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_answers_waiting_for_the_in_chat_answer_before_them_wait_out_the_database_away(
+    start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
+):
+    """A mention written while the In Chat answer before it streams waits for that answer,
+    reading it again and again: a moment without the database meanwhile is waited out, as
+    the answer streaming is, rather than failing every answer of the mention."""
+
+    def reply(request: RecordedRequest) -> str:
+        if request.turns() == [("user", "Alice: first")]:
+            return SLOW_IN_CHAT_ANSWER
+        return "quick"
+
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.2))
+    bot = start_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    streaming_first_answer(slack, CHANNEL)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_until(
+        lambda: on_postgres(database_url, ANSWERS_STREAMING_AT) == 6,
+        message="round 2's answers recorded where they stream, and waiting",
+    )
+
+    database_proxy.cut()
+    time.sleep(1.5)  # the waiting answers read the In Chat answer every 0.25 s meanwhile
+    database_proxy.reopen()
+
+    answers = wait_for_answers(slack, CHANNEL, 6)
+    assert body(answers[0]) == SLOW_IN_CHAT_ANSWER
+    for answer in answers[3:]:
+        assert ":warning:" not in status_line(answer)
+    assert models.requests_for("gpt-test")[-1].turns()[1] == ("assistant", SLOW_IN_CHAT_ANSWER)
 
 
 def _three_answers_streaming(start_bot, models, events, reply: str, database_url: str):
