@@ -301,6 +301,12 @@ def test_answers_waiting_for_the_in_chat_answer_before_them_wait_out_the_databas
     for answer in answers[3:]:
         assert ":warning:" not in status_line(answer)
     assert models.requests_for("gpt-test")[-1].turns()[1] == ("assistant", SLOW_IN_CHAT_ANSWER)
+    waited = [line for line in bot.logs().splitlines() if "could not be read" in line]
+    assert len(waited) == 3 and "Traceback" not in bot.logs(), bot.logs()  # one per answer
+    assert waited[0].endswith(
+        "WARNING bot.model_requests: the answers a message waits for could not be read "
+        "(ConnectionRefusedError); waiting on"
+    )
 
 
 def _three_answers_streaming(start_bot, models, events, reply: str, database_url: str):
