@@ -26,9 +26,12 @@ from bot.providers.think_block import without_leading_think
 _OPENAI_HOST = "api.openai.com"
 _NAMES_BY_HOST = {_OPENAI_HOST: "OpenAI", "openrouter.ai": "OpenRouter"}
 _OLLAMA_PORT = 11434
-# Finish reasons of an answer that ended as it should (`length` at the output limit); any
-# other cut it short: DeepSeek's `insufficient_system_resource`, vLLM's `abort`.
-NATURAL_ENDS = frozenset({"stop", "length", "tool_calls", "function_call"})
+# Finish reasons of an answer that ended as it should (`length` at the output limit), also
+# as some hosts word them (Together's `eos`; Hugging Face TGI's `eos_token`, `stop_sequence`);
+# any other cut it short: DeepSeek's `insufficient_system_resource`, vLLM's `abort`.
+NATURAL_ENDS = frozenset(
+    {"stop", "length", "tool_calls", "function_call", "eos", "eos_token", "stop_sequence"}
+)
 
 log = logging.getLogger(__name__)
 

@@ -163,7 +163,9 @@ async def test_length_finish_keeps_the_text_and_says_where_it_stopped():
     assert str(answer.error) == "OpenAI stopped at the output-token limit."
 
 
-@pytest.mark.parametrize("reason", ["stop", "tool_calls", "function_call"])
+@pytest.mark.parametrize(
+    "reason", ["stop", "tool_calls", "function_call", "eos", "eos_token", "stop_sequence"]
+)
 async def test_known_finish_reasons_end_a_whole_answer(reason: str):
     body = chunk(role=True) + chunk("4 and 6.") + chunk(finish=reason) + USAGE_CHUNK + DONE
     answer = await ask(ReplayServer(body.encode()), api_key=KEY)
