@@ -20,7 +20,7 @@ from bot.chat.history import RoundRecord, context_round, in_chat_settled, thread
 from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
-from storage.database import connection_failure, unreachable
+from storage.database import unreachable
 from storage.reply_threads import StartedTurn, ThreadHistory
 from storage.rounds import StartedRound
 
@@ -199,8 +199,8 @@ async def _once_settled(
                 raise
             if not unread:  # once each time reading stops working
                 log.warning(
-                    "the answers a message waits for could not be read (%s); waiting on",
-                    connection_failure(error),
+                    "the answers a message waits for could not be read; waiting on",
+                    exc_info=error,
                 )
             unread = True
     return history

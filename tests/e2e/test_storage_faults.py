@@ -304,8 +304,8 @@ def test_answers_waiting_for_the_in_chat_answer_before_them_wait_out_the_databas
     waited = [line for line in bot.logs().splitlines() if "could not be read" in line]
     assert len(waited) == 3 and "Traceback" not in bot.logs(), bot.logs()  # one per answer
     assert waited[0].endswith(
-        "WARNING bot.model_requests: the answers a message waits for could not be read "
-        "(ConnectionRefusedError); waiting on"
+        "WARNING bot.model_requests: the answers a message waits for could not be read; "
+        "waiting on: the database can't be reached (ConnectionRefusedError)"
     )
 
 
