@@ -43,6 +43,8 @@ SLACK_ERROR_ADVICE = {
     "not one of them: ask me in another channel or in a direct message.",
     "restricted_action_thread_only_channel": "This channel takes replies in threads only: "
     "mention me in a thread and I'll answer there.",
+    "posting_to_general_channel_denied": "Only admins can post in this channel, and I'm not "
+    "one: ask me in another channel or in a direct message.",
 }
 # How long after an answer was recorded a later answer's placeholder in the same place waits
 # for its placeholder to be posted (a replica that died before posting it leaves it to

@@ -23,7 +23,14 @@ def something_went_wrong(doing: str) -> str:
 # Why Slack refuses a note in a channel where the person can still be told in a DM: what is
 # wrong is the bot's place in the channel, the very thing notes there explain.
 _NO_NOTES_THERE = frozenset(
-    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "posting_to_general_channel_denied",
+    }
 )
 
 

@@ -62,18 +62,39 @@ def test_a_sustained_rate_limit_slows_streaming_but_every_final_text_lands(
     assert limited, "the limit was never reached: nothing here was slowed"
 
 
-def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(bot, slack, models, events):
-    slack.inject("chat.postMessage", times=3, status=200, error="not_in_channel", retry_after=None)
-    # As Slack does: no note only she would see there either, so she is told in a DM.
-    slack.inject("chat.postEphemeral", status=200, error="not_in_channel", retry_after=None)
+@pytest.mark.parametrize(
+    ("refusal", "told"),
+    [
+        (
+            "not_in_channel",
+            "I can't post here because I'm not in this channel: invite me with "
+            "`/invite @Chorus` and ask again.",
+        ),
+        (
+            "posting_to_general_channel_denied",
+            "Only admins can post in this channel, and I'm not one: ask me in another channel "
+            "or in a direct message.",
+        ),
+        (
+            "restricted_action_read_only_channel",
+            "Only some people can post in this channel, and I'm not one of them: ask me in "
+            "another channel or in a direct message.",
+        ),
+    ],
+)
+def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(
+    bot, slack, models, events, refusal, told
+):
+    slack.inject("chat.postMessage", times=3, status=200, error=refusal, retry_after=None)
+    # As Slack may do: no note only she would see there either, so she is told in a DM.
+    slack.inject("chat.postEphemeral", status=200, error=refusal, retry_after=None)
     ask(bot, events, "anyone?")
 
     wait_until(lambda: slack.messages(DM), message="an explanation")
     (note,) = slack.messages(DM)
-    assert note["text"].startswith(f"In <#{CHANNEL}>: I can't post here because I'm not in")
-    assert "/invite" in note["text"]
+    assert note["text"] == f"In <#{CHANNEL}>: {told}"
     # Which answer, and as what it is: a refusal handled (she is told), not a fault of the bot.
-    refused = "could not post google:gemini-test's answer 3 in C0GENERAL: not_in_channel"
+    refused = f"could not post google:gemini-test's answer 3 in C0GENERAL: {refusal}"
     wait_until(lambda: refused in bot.logs(), message="the refusal is logged")
     assert " ERROR " not in bot.logs()
 
@@ -89,6 +110,11 @@ def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(bot, slack,
             "restricted_action_read_only_channel",
             "Only some people can post in this channel, and I'm not one of them: ask me in "
             "another channel or in a direct message.",
+        ),
+        (
+            "posting_to_general_channel_denied",
+            "Only admins can post in this channel, and I'm not one: ask me in another channel "
+            "or in a direct message.",
         ),
         (
             "team_access_not_granted",
