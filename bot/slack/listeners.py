@@ -1,20 +1,22 @@
-"""Bolt listeners: events are recorded and handed on; `/chorus` is answered in its ack; the
-Home tab is published when opened; Stop and Regenerate
-buttons act on answers."""
+"""Bolt listeners: events are recorded and handed on; `/chorus` is answered in its ack (or,
+held up, by its response_url after); the Home tab is published when opened; Stop and
+Regenerate buttons act on answers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.background import BackgroundWork
-from bot.channel_commands import ChorusCommands
+from bot.channel_commands import ChorusCommands, CommandReply
+from bot.chat.quoting import quoted
 from bot.regenerating import Regenerating
 from bot.slack.app_home import HomeTab
 from bot.slack.event_intake import EventIntake
@@ -67,15 +69,27 @@ def register_listeners(
     app.event("reaction_added")(record_event)
     app.event("reaction_removed")(record_event)
 
-    async def on_chorus_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-        reply = await commands.run(
-            team_id=command["team_id"],
-            channel_id=command["channel_id"],
-            user_id=command["user_id"],
-            text=command.get("text", ""),
-            place=command_place(command),
+    async def on_chorus_command(
+        ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]
+    ) -> None:
+        text = command.get("text", "")
+        running = asyncio.ensure_future(
+            commands.run(
+                team_id=command["team_id"],
+                channel_id=command["channel_id"],
+                user_id=command["user_id"],
+                text=text,
+                place=command_place(command),
+            )
         )
-        await ack(response_type="in_channel" if reply.public else "ephemeral", text=reply.text)
+        # asyncio.wait leaves the command running past the timeout.
+        await asyncio.wait({running}, timeout=COMMAND_REPLY_SECONDS)
+        if running.done():
+            reply = running.result()
+            await ack(response_type=_response_type(reply), text=reply.text)
+            return
+        await ack(response_type="ephemeral", text=_still_working(text))
+        work.start(_reply_when_done(running, respond), name=f"/chorus in {command['channel_id']}")
 
     app.command("/chorus")(on_chorus_command)
 
@@ -112,6 +126,27 @@ def register_listeners(
 
 
 _ANY_EVENT = re.compile(".*")
+# Slack gives a slash command 3 s to be acknowledged before it shows the person an error of
+# its own; a reply not ready well before then (the database slow to answer) follows later.
+COMMAND_REPLY_SECONDS = 2.0
+
+
+def _response_type(reply: CommandReply) -> str:
+    return "in_channel" if reply.public else "ephemeral"
+
+
+def _still_working(text: str) -> str:
+    return (
+        f"Still working on {quoted('/chorus ' + text)}: my database is slow to answer right "
+        "now. The reply will follow here."
+    )
+
+
+async def _reply_when_done(running: asyncio.Future[CommandReply], respond: AsyncRespond) -> None:
+    """The reply to a command acknowledged before it was done, by the command's response_url
+    (valid for 30 minutes)."""
+    reply = await running
+    await respond(response_type=_response_type(reply), text=reply.text)
 
 
 def command_place(command: dict[str, Any]) -> str:

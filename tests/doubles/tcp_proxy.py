@@ -10,7 +10,7 @@ from typing import Self
 class TcpProxy:
     """Forwards 127.0.0.1:`listen_port` (any free one by default: `port` tells) to the
     target from a daemon thread until `cut()`; `freeze()` keeps the connections open but
-    passes nothing more (a hung proxy, a silent partition)."""
+    passes nothing more (a hung proxy, a silent partition) until `thaw()`."""
 
     def __init__(self, host: str, port: int, *, listen_port: int = 0) -> None:
         self._target = (host, port)
@@ -31,6 +31,10 @@ class TcpProxy:
 
     def freeze(self) -> None:
         self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def thaw(self) -> None:
+        """Pass on again what `freeze()` held, and what follows."""
+        self._loop.call_soon_threadsafe(self._flowing.set)
 
     def cut(self) -> None:
         """Close the listening socket and every connection through it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.chat.context import BASE_SYSTEM_PROMPT
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, BOB, CHANNEL, DM, MENTION
@@ -215,3 +217,31 @@ def test_chorus_prompt_adds_the_channel_prompt_after_the_workspace_prompt(
     events.user_says(CHANNEL, ALICE, f"{MENTION} again", to=[bot.events_url])
     wait_for_answers(slack, CHANNEL, 6)
     assert "French" not in models.requests_for("claude-test")[-1].system_prompt()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_command_the_database_holds_up_is_acknowledged_in_time_and_answered_after(
+    start_bot, slack, events, proxied_database_url, database_proxy
+):
+    """Slack shows its own error for a command not acknowledged within 3 s: one the database
+    holds up is acknowledged with a word that the reply follows, which the command's
+    response_url then gets."""
+    bot = start_bot(DATABASE_URL=proxied_database_url)
+    bot.wait_until_idle()
+    database_proxy.freeze()  # connections stay open; nothing comes back
+    try:
+        acknowledged = run(events, bot, "new")
+    finally:
+        database_proxy.thaw()
+    assert acknowledged == {
+        "response_type": "ephemeral",
+        "text": "Still working on `/chorus new`: my database is slow to answer right now. "
+        "The reply will follow here.",
+    }
+
+    wait_until(lambda: slack.response_url_posts(), message="the reply, by the response_url")
+    (reply,) = slack.response_url_posts()
+    assert reply["response_type"] == "in_channel"
+    assert reply["text"] == (
+        f"<@{ALICE}> started a new chat: earlier messages here are no longer sent to the models."
+    )
