@@ -195,14 +195,10 @@ class AnswerRunner:
         # The answer was claimed for this replica (posted, or restarted) just now.
         job.message.allow_edits_until(time.monotonic() + self._edit_lease)
         try:
-            assert job.message.ts is not None
             if not job.stream.complete:
                 # Where the answer streams, for Stop and recovery; an answer already complete
                 # records it with its outcome, one transaction fewer.
-                recorded_at = time.monotonic()
-                if not await self._answers.streams_at(job.answer_id, job.message.ts):
-                    raise AnswerTakenOver
-                job.message.allow_edits_until(recorded_at + self._edit_lease)
+                await self._record_where_it_streams(job, progress)
             await self._stream_until_stopped(job, progress)
         except AnswerStopped as stopped:
             if stopped.by_deletion and not progress.has_words:
@@ -284,6 +280,23 @@ class AnswerRunner:
                 if time.monotonic() - last_saved >= self._save_interval:
                     last_saved = await self._save(job, progress)
 
+    async def _record_where_it_streams(self, job: AnswerJob, progress: _Progress) -> None:
+        """`AnswerStore.streams_at`, which renews this replica's hold on the answer. While the
+        database can't be reached, the answer streams on as with its text unsaved (`_save`):
+        the first save that goes through records where it streams."""
+        assert job.message.ts is not None
+        recorded_at = time.monotonic()
+        try:
+            still_ours = await self._answers.streams_at(job.answer_id, job.message.ts)
+        except Exception as error:
+            if not unreachable(error):
+                raise
+            _not_saved(job, progress, "where it streams", error)
+            return
+        if not still_ours:
+            raise AnswerTakenOver
+        job.message.allow_edits_until(recorded_at + self._edit_lease)
+
     async def _save(self, job: AnswerJob, progress: _Progress) -> float:
         """Save the text so far (which renews this replica's hold on the answer); when. While
         the database can't be reached (a restart, a failover), the answer streams on unsaved:
@@ -291,20 +304,14 @@ class AnswerRunner:
         it over meanwhile without the database."""
         saved_at = time.monotonic()
         try:
+            # Where it streams too, in case the database was out of reach when it started.
             still_ours = await self._answers.progress(
-                job.answer_id, progress.text, progress.first_token_at
+                job.answer_id, progress.text, progress.first_token_at, slack_ts=job.message.ts
             )
         except Exception as error:
             if not unreachable(error):
                 raise
-            if not progress.unsaved:  # once each time saving stops working
-                log.warning(
-                    "answer %s by %s: its text so far was not saved; streaming on",
-                    job.answer_id,
-                    job.spec.name,
-                    exc_info=error,
-                )
-            progress.unsaved = True
+            _not_saved(job, progress, "its text so far", error)
             return saved_at
         if not still_ours:
             raise AnswerTakenOver
@@ -406,6 +413,20 @@ class AnswerRunner:
             job.spec.name,
         )
         return AnswerStatus.INTERRUPTED
+
+
+def _not_saved(job: AnswerJob, progress: _Progress, what: str, error: Exception) -> None:
+    """The database was out of reach to save `what`: said once each time saving stops
+    working, and the answer streams on."""
+    if not progress.unsaved:
+        log.warning(
+            "answer %s by %s: %s was not saved; streaming on",
+            job.answer_id,
+            job.spec.name,
+            what,
+            exc_info=error,
+        )
+    progress.unsaved = True
 
 
 def _log_end(

@@ -94,15 +94,25 @@ class AnswerStore:
             {"slack_ts": slack_ts, "heartbeat_at": self._database.now()},
         )
 
-    async def progress(self, answer_id: int, text: str, first_token_at: float | None) -> bool:
-        """Partial text so far (kept if the process dies), and a heartbeat. False when the
-        answer is no longer this replica's to write: recovery took it over (and someone may
-        have regenerated it since)."""
+    async def progress(
+        self,
+        answer_id: int,
+        text: str,
+        first_token_at: float | None,
+        *,
+        slack_ts: str | None = None,
+    ) -> bool:
+        """Partial text so far (kept if the process dies), and a heartbeat (and where its
+        message is, when `streams_at` could not record it). False when the answer is no
+        longer this replica's to write: recovery took it over (and someone may have
+        regenerated it since)."""
+        where = {"slack_ts": slack_ts} if slack_ts is not None else {}
         return await self._database.run(
             _update_unsettled,
             answer_id,
             self._replica_id,
             {
+                **where,
                 "text": text,
                 "status": AnswerStatus.STREAMING.value,
                 "first_token_at": first_token_at,

@@ -265,6 +265,52 @@ def test_answers_that_end_while_the_database_is_away_are_recorded_and_shown_once
     _all_answered_in_full(slack, bot, reply)
 
 
+# Each answer's record of where it streams stands still a moment (in the server, its
+# transaction open), so that the database can go away just as it is written.
+SLOW_RECORDS_OF_WHERE_ANSWERS_STREAM = (
+    """CREATE FUNCTION stand_still() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$""",
+    """CREATE TRIGGER slow_streams_at BEFORE UPDATE OF slack_ts ON answers FOR EACH ROW
+    WHEN (OLD.slack_ts IS NULL AND NEW.status = 'pending') EXECUTE FUNCTION stand_still()""",
+)
+STREAMING_WHERE_RECORDED = (
+    "SELECT count(*) FROM answers WHERE status = 'streaming' AND slack_ts IS NOT NULL"
+)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_answers_stream_on_when_the_database_goes_away_as_they_record_where_they_stream(
+    start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
+):
+    """Their placeholders are posted, and the database goes away before it records where
+    they stream: they stream on as with their text unsaved, rather than each failing with
+    "Something went wrong on Chorus's side", and the first save once it is back records
+    where they stream (for Stop and recovery)."""
+    reply = "Streamed on from the first word, database or not. " * 16  # some 6 s
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.06))
+    bot = start_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
+    for statement in SLOW_RECORDS_OF_WHERE_ANSWERS_STREAM:
+        on_postgres(database_url, statement)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} stream on", to=[bot.events_url])
+    wait_until(
+        lambda: on_postgres(database_url, SAVES_STANDING_STILL) == 3,
+        message="every answer recording where it streams",
+    )
+
+    database_proxy.cut()
+    assert on_postgres(database_url, END_EVERY_CONNECTION) >= 3
+    time.sleep(1.0)
+    database_proxy.reopen()
+
+    wait_until(
+        lambda: on_postgres(database_url, STREAMING_WHERE_RECORDED) == 3,
+        message="where each answer streams recorded while it streams",
+    )
+    _all_answered_in_full(slack, bot, reply)
+    assert bot.logs().count("where it streams was not saved; streaming on") == 3
+
+
 SLOW_IN_CHAT_ANSWER = "Claude's In Chat answer, slow enough to be waited for. " * 5
 ANSWERS_STREAMING_AT = "SELECT count(*) FROM answers WHERE slack_ts IS NOT NULL"
 
