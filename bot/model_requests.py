@@ -20,7 +20,7 @@ from bot.chat.history import RoundRecord, context_round, in_chat_settled, thread
 from bot.chat.messages import MessageWithdrawn, ModelRequest, PendingRequest
 from storage.channels import ChannelStore
 from storage.conversations import ConversationStore
-from storage.database import unreachable
+from storage.database import read_through_outages
 from storage.reply_threads import StartedTurn, ThreadHistory
 from storage.rounds import StartedRound
 
@@ -30,6 +30,7 @@ SETTLED_POLL_SECONDS = 0.25
 SETTLED_WAIT_SECONDS = 600.0
 
 History = TypeVar("History")
+T = TypeVar("T")
 
 
 class ModelRequests:
@@ -70,7 +71,9 @@ class ModelRequests:
         if all(in_chat_settled(record) for record in started.history):
             return self.for_round(started.channel_prompt, started.history, author, text)
         return _built_once_settled(
-            lambda: self._once_settled_rounds(started.chat_id, started.round_id, started.history),
+            lambda deadline: self._once_settled_rounds(
+                started.chat_id, started.round_id, deadline, started.history
+            ),
             lambda: self._store.round_text(started.round_id),
             lambda history, said: self.for_round(started.channel_prompt, history, author, said),
         )
@@ -82,9 +85,12 @@ class ModelRequests:
         Chat answers before it are settled, as the message and the channel's prompt then
         read."""
 
-        async def settled_with_prompt() -> tuple[Sequence[RoundRecord], str | None]:
-            history = await self._once_settled_rounds(chat_id, round_id)
-            return history, await self._channels.prompt(channel_id)
+        async def settled_with_prompt(
+            deadline: float,
+        ) -> tuple[Sequence[RoundRecord], str | None]:
+            history = await self._once_settled_rounds(chat_id, round_id, deadline)
+            prompt = await _read(lambda: self._channels.prompt(channel_id), deadline)
+            return history, prompt
 
         return _built_once_settled(
             settled_with_prompt,
@@ -110,7 +116,7 @@ class ModelRequests:
         """The same for a turn already recorded (its reply is regenerated; `history`: as read
         last), once the answers before it are settled, as its message then reads."""
         return _built_once_settled(
-            lambda: self._once_settled(reply_thread_id, turn_id, history),
+            lambda deadline: self._once_settled(reply_thread_id, turn_id, deadline, history),
             lambda: self._store.turn_text(turn_id),
             lambda settled, said: self.for_thread_turn(settled, author, said),
         )
@@ -129,7 +135,11 @@ class ModelRequests:
         )
 
     async def _once_settled(
-        self, reply_thread_id: int, turn_id: int, history: ThreadHistory | None = None
+        self,
+        reply_thread_id: int,
+        turn_id: int,
+        deadline: float,
+        history: ThreadHistory | None = None,
     ) -> ThreadHistory:
         """The thread's history before the turn once it is settled (`history`: as read last)."""
 
@@ -138,10 +148,14 @@ class ModelRequests:
                 reply_thread_id, before_turn_id=turn_id, limit=self._window.max_rounds
             )
 
-        return await _once_settled(read, lambda history: history.settled, history)
+        return await _once_settled(read, lambda history: history.settled, deadline, history)
 
     async def _once_settled_rounds(
-        self, chat_id: int, round_id: int, history: Sequence[RoundRecord] | None = None
+        self,
+        chat_id: int,
+        round_id: int,
+        deadline: float,
+        history: Sequence[RoundRecord] | None = None,
     ) -> Sequence[RoundRecord]:
         """The chat's rounds before the round once their In Chat answers are settled."""
 
@@ -153,23 +167,25 @@ class ModelRequests:
         def settled(records: Sequence[RoundRecord]) -> bool:
             return all(in_chat_settled(record) for record in records)
 
-        return await _once_settled(read, settled, history)
+        return await _once_settled(read, settled, deadline, history)
 
     def _system(self, channel_prompt: str | None) -> str:
         return compose_system_prompt(self._system_prompt, channel_prompt)
 
 
 def _built_once_settled(
-    settled_history: Callable[[], Awaitable[History]],
+    settled_history: Callable[[float], Awaitable[History]],
     said_now: Callable[[], Awaitable[str | None]],
     build: Callable[[History, str], ModelRequest],
 ) -> PendingRequest:
-    """A request built once the history before the message is settled, from the message as
-    it then reads; a message deleted meanwhile is never sent."""
+    """A request built once the history before the message is settled (`settled_history`
+    within the deadline it is given), from the message as it then reads; a message deleted
+    meanwhile is never sent."""
 
     async def once_settled() -> ModelRequest:
-        history = await settled_history()
-        said = await said_now()
+        deadline = time.monotonic() + SETTLED_WAIT_SECONDS  # reads count too: a slow database
+        history = await settled_history(deadline)
+        said = await _read(said_now, deadline)
         if said is None:
             raise MessageWithdrawn()
         return build(history, said)
@@ -180,27 +196,26 @@ def _built_once_settled(
 async def _once_settled(
     read: Callable[[], Awaitable[History]],
     settled: Callable[[History], bool],
+    deadline: float,
     history: History | None = None,
 ) -> History:
-    """`read()` again until what it reads is `settled` (`history`: as read last). A bounded
-    wait, as recovery settles an answer whose replica died; the database out of reach
-    meanwhile (a restart, a failover) is waited out within it, as the answers are."""
-    deadline = time.monotonic() + SETTLED_WAIT_SECONDS  # reads count too: a slow database
+    """`read()` again until what it reads is `settled` (`history`: as read last), until
+    `deadline`: a bounded wait, as recovery settles an answer whose replica died."""
     if history is None:
-        history = await read()
-    unread = False
+        history = await _read(read, deadline)
     while not settled(history) and time.monotonic() < deadline:
         await asyncio.sleep(SETTLED_POLL_SECONDS)
-        try:
-            history = await read()
-            unread = False
-        except Exception as error:
-            if not unreachable(error) or time.monotonic() >= deadline:
-                raise
-            if not unread:  # once each time reading stops working
-                log.warning(
-                    "the answers a message waits for could not be read; waiting on",
-                    exc_info=error,
-                )
-            unread = True
+        history = await _read(read, deadline)
     return history
+
+
+async def _read(read: Callable[[], Awaitable[T]], deadline: float) -> T:
+    """`read()`; the database out of reach meanwhile (a restart, a failover) is waited out
+    until `deadline`, as the answers are."""
+    return await read_through_outages(
+        read,
+        until=deadline,
+        warning="what a message's answers are sent could not be read; waiting on",
+        logger=log,
+        pause=SETTLED_POLL_SECONDS,
+    )

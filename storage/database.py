@@ -16,7 +16,7 @@ import ssl
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -242,6 +242,30 @@ def unreachable(error: BaseException) -> bool:
         "/sqlalchemy/" in frame.f_code.co_filename or "/asyncpg/" in frame.f_code.co_filename
         for frame, _line in traceback.walk_tb(error.__traceback__)
     )
+
+
+async def read_through_outages(
+    read: Callable[[], Awaitable[T]],
+    *,
+    until: float,
+    warning: str,
+    logger: logging.Logger,
+    pause: float = 0.25,
+) -> T:
+    """`read()`, again each `pause` while the database can't be reached (a restart, a
+    failover) until `until` (by `time.monotonic()`), then its error is raised. `warning` goes
+    to `logger` with the error when the first read fails: once each time reading stops working."""
+    waiting = False
+    while True:
+        try:
+            return await read()
+        except Exception as error:
+            if not unreachable(error) or time.monotonic() >= until:
+                raise
+            if not waiting:
+                logger.warning(warning, exc_info=error)
+                waiting = True
+        await asyncio.sleep(pause)
 
 
 def database_at(

@@ -4,7 +4,9 @@ dropped, and the next message is answered as usual."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 import time
 
 import asyncpg
@@ -14,6 +16,7 @@ from sqlalchemy.engine import make_url
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.model_servers.recording import RecordedRequest
 from tests.doubles.waiting import wait_until
+from tests.e2e.answer_buttons import REGENERATE, numbered_takes
 from tests.e2e.scene import ALICE, CHANNEL, MENTION, MODEL_IDS
 from tests.e2e.slack_views import (
     answers_in,
@@ -350,7 +353,7 @@ def test_answers_waiting_for_the_in_chat_answer_before_them_wait_out_the_databas
     waited = [line for line in bot.logs().splitlines() if "could not be read" in line]
     assert len(waited) == 3 and "Traceback" not in bot.logs(), bot.logs()  # one per answer
     assert waited[0].endswith(
-        "WARNING bot.model_requests: the answers a message waits for could not be read; "
+        "WARNING bot.model_requests: what a message's answers are sent could not be read; "
         "waiting on: the database can't be reached (ConnectionRefusedError)"
     )
 
@@ -371,3 +374,66 @@ def _all_answered_in_full(slack, bot, reply: str) -> None:
     for answer in answers:
         assert body(answer).strip() == reply.strip()
         assert ":warning:" not in status_line(answer)
+
+
+# The channel's prompt stands still a moment for whoever reads it (another connection holds
+# its table), so that the database can go away just as it is read.
+HOLD_CHANNEL_PROMPTS = """
+DO $$ BEGIN LOCK TABLE channel_prompts IN ACCESS EXCLUSIVE MODE; PERFORM pg_sleep(30); END $$
+"""
+CHANNEL_PROMPTS_HELD = """
+SELECT count(*) FROM pg_locks WHERE relation = 'channel_prompts'::regclass AND granted
+"""
+READS_STANDING_STILL = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'
+"""
+
+
+def _hold_channel_prompts(database_url: str) -> None:
+    """Hold the channel prompts' table from another connection until that is ended."""
+
+    def hold() -> None:
+        with contextlib.suppress(asyncpg.PostgresError, ConnectionError):
+            on_postgres(database_url, HOLD_CHANNEL_PROMPTS)
+
+    threading.Thread(target=hold, name="holding channel_prompts", daemon=True).start()
+    wait_until(
+        lambda: on_postgres(database_url, CHANNEL_PROMPTS_HELD) == 1,
+        message="the channel prompts' table held",
+    )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_regeneration_waits_out_the_database_away_as_its_request_is_built(
+    start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
+):
+    """The regenerated answer's request is read (the history, the channel's prompt, the
+    message) once its placeholder shows: a moment without the database then is waited out,
+    rather than the answer failing with "Something went wrong on Chorus's side"."""
+    numbered_takes(models, "claude-test")
+    bot = start_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +claude name a bakery", to=[bot.events_url])
+    (claude,) = wait_for_answers(slack, CHANNEL, 1)
+    bot.wait_until_idle()
+    _hold_channel_prompts(database_url)
+
+    events.user_clicks(CHANNEL, claude["ts"], REGENERATE, ALICE, to=bot.events_url)
+    wait_until(
+        lambda: on_postgres(database_url, READS_STANDING_STILL) == 1,
+        message="the channel's prompt being read",
+    )
+    database_proxy.cut()
+    assert on_postgres(database_url, END_EVERY_CONNECTION) >= 2
+    time.sleep(1.0)
+    database_proxy.reopen()
+
+    bot.wait_until_idle()
+    (regenerated,) = answers_in(slack, CHANNEL)
+    assert ":warning:" not in status_line(regenerated), status_line(regenerated)
+    assert body(regenerated) == "take 2"
+    waited = [line for line in bot.logs().splitlines() if "waiting on" in line]
+    assert len(waited) == 1 and "Traceback" not in bot.logs(), bot.logs()
+    assert " WARNING bot.model_requests: " in waited[0]
+    assert waited[0].endswith(": the database can't be reached (ConnectionRefusedError)")
+
