@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Sequence
 
 from slack_sdk.errors import SlackApiError
 
@@ -22,6 +23,7 @@ from bot.slack.pacing import UpdateBudget
 from bot.slack.slack_errors import SlackUnreachable, slack_error_code
 from bot.slack.web import SlackWeb
 from storage.answers import AnswerStore, FinishedAnswer
+from storage.database import read_through_outages, unreachable
 from storage.rows import NewAnswer
 
 log = logging.getLogger(__name__)
@@ -178,14 +180,32 @@ class FanOut:
         """Wait until the answers recorded before these in the same place (at most
         `EARLIER_PLACEHOLDERS_WAIT_SECONDS` before now) have their placeholders posted: the
         answers to messages said moments apart follow each other in Slack, in the order their
-        models are sent them, rather than being posted in between each other."""
+        models are sent them, rather than being posted in between each other. The database
+        out of reach meanwhile is waited out as long; then they are posted all the same (they
+        stream on unsaved, as any answer does while it is away)."""
         first = min(answer.answer_id for answer in answers)
-        while True:
+        give_up_at = time.monotonic() + EARLIER_PLACEHOLDERS_WAIT_SECONDS
+
+        def owed() -> Awaitable[bool]:
             since = self._answers.now() - EARLIER_PLACEHOLDERS_WAIT_SECONDS
-            owed = await self._answers.placeholder_owed_before(
+            return self._answers.placeholder_owed_before(
                 first, channel_id, thread_ts, recorded_since=since
             )
-            if not owed:
+
+        while True:
+            try:
+                still_owed = await read_through_outages(
+                    owed,
+                    until=give_up_at,
+                    warning="the placeholders a message's answers wait for could not be read; "
+                    "waiting on",
+                    logger=log,
+                )
+            except Exception as error:
+                if not unreachable(error):
+                    raise
+                return
+            if not still_owed:
                 return
             await asyncio.sleep(EARLIER_PLACEHOLDERS_POLL_SECONDS)
 

@@ -437,3 +437,47 @@ def test_a_regeneration_waits_out_the_database_away_as_its_request_is_built(
     assert " WARNING bot.model_requests: " in waited[0]
     assert waited[0].endswith(": the database can't be reached (ConnectionRefusedError)")
 
+
+# The first answers' records of where they stream stand still (SLOW_RECORDS_OF_WHERE_…), so a
+# mention said just after them waits for their placeholders, reading again and again.
+ANSWERS_RECORDED = "SELECT count(*) FROM answers"
+IN_ORDER = "Posted after the answers before, database or not. " * 3  # some 2 s
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_answers_waiting_for_earlier_placeholders_wait_out_the_database_away(
+    start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
+):
+    """A mention said while the answers to the one before it are being posted waits for
+    their placeholders, so its answers follow them in the channel: a moment without the
+    database meanwhile is waited out, rather than failing the mention with an apology."""
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=IN_ORDER, chunk_chars=8, chunk_delay=0.06))
+    bot = start_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
+    for statement in SLOW_RECORDS_OF_WHERE_ANSWERS_STREAM:
+        on_postgres(database_url, statement)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
+    wait_until(
+        lambda: on_postgres(database_url, SAVES_STANDING_STILL) == 3,
+        message="the first answers recording where they stream",
+    )
+    events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
+    wait_until(
+        lambda: on_postgres(database_url, ANSWERS_RECORDED) == 6,
+        message="the second answers recorded, and waiting for the first placeholders",
+    )
+
+    database_proxy.cut()
+    assert on_postgres(database_url, END_EVERY_CONNECTION) >= 3
+    time.sleep(1.0)
+    database_proxy.reopen()
+
+    answers = wait_for_answers(slack, CHANNEL, 6)
+    bot.wait_until_idle()
+    assert slack.ephemeral_messages(CHANNEL) == []
+    for answer in answers:
+        assert body(answer) == IN_ORDER
+        assert ":warning:" not in status_line(answer)
+    waited = [line for line in bot.logs().splitlines() if "placeholders" in line]
+    assert len(waited) == 1 and "Traceback" not in bot.logs(), bot.logs()
+    assert " WARNING bot.fan_out: " in waited[0]
