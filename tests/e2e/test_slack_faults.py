@@ -62,6 +62,16 @@ def test_a_sustained_rate_limit_slows_streaming_but_every_final_text_lands(
     assert limited, "the limit was never reached: nothing here was slowed"
 
 
+READ_ONLY_CHANNEL_TOLD = (
+    "Only some people can post in this channel, and I'm not one of them: ask me in another "
+    "channel or in a direct message."
+)
+ADMINS_ONLY_CHANNEL_TOLD = (
+    "Only admins can post in this channel, and I'm not one: ask me in another channel or in a "
+    "direct message."
+)
+
+
 @pytest.mark.parametrize(
     ("refusal", "told"),
     [
@@ -72,13 +82,11 @@ def test_a_sustained_rate_limit_slows_streaming_but_every_final_text_lands(
         ),
         (
             "posting_to_general_channel_denied",
-            "Only admins can post in this channel, and I'm not one: ask me in another channel "
-            "or in a direct message.",
+            ADMINS_ONLY_CHANNEL_TOLD,
         ),
         (
             "restricted_action_read_only_channel",
-            "Only some people can post in this channel, and I'm not one of them: ask me in "
-            "another channel or in a direct message.",
+            READ_ONLY_CHANNEL_TOLD,
         ),
     ],
 )
@@ -108,13 +116,11 @@ def test_a_channel_the_bot_cannot_post_in_is_explained_to_the_person(
     [
         (
             "restricted_action_read_only_channel",
-            "Only some people can post in this channel, and I'm not one of them: ask me in "
-            "another channel or in a direct message.",
+            READ_ONLY_CHANNEL_TOLD,
         ),
         (
             "posting_to_general_channel_denied",
-            "Only admins can post in this channel, and I'm not one: ask me in another channel "
-            "or in a direct message.",
+            ADMINS_ONLY_CHANNEL_TOLD,
         ),
         (
             "team_access_not_granted",

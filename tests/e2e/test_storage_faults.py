@@ -281,6 +281,33 @@ STREAMING_WHERE_RECORDED = (
 )
 
 
+def _answers_recording_where_they_stream(
+    start_bot, models, events, database_url: str, proxied_database_url: str, reply: str, said: str
+):
+    """The bot on `proxied_database_url`, every model answering `reply` to a mention saying
+    `said`, its answers' records of where they stream standing still in the server."""
+    for model_id in MODEL_IDS:
+        models.script(model_id, ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.06))
+    bot = start_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
+    for statement in SLOW_RECORDS_OF_WHERE_ANSWERS_STREAM:
+        on_postgres(database_url, statement)
+    events.user_says(CHANNEL, ALICE, f"{MENTION} {said}", to=[bot.events_url])
+    wait_until(
+        lambda: on_postgres(database_url, SAVES_STANDING_STILL) == 3,
+        message="every answer recording where it streams",
+    )
+    return bot
+
+
+def _database_away_a_moment(database_url: str, database_proxy, *, connections: int) -> None:
+    """A second without the database: no new connection, and the `connections` (at least)
+    it had, with what they were doing, ended."""
+    database_proxy.cut()
+    assert on_postgres(database_url, END_EVERY_CONNECTION) >= connections
+    time.sleep(1.0)
+    database_proxy.reopen()
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_answers_stream_on_when_the_database_goes_away_as_they_record_where_they_stream(
     start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
@@ -290,21 +317,11 @@ def test_answers_stream_on_when_the_database_goes_away_as_they_record_where_they
     "Something went wrong on Chorus's side", and the first save once it is back records
     where they stream (for Stop and recovery)."""
     reply = "Streamed on from the first word, database or not. " * 16  # some 6 s
-    for model_id in MODEL_IDS:
-        models.script(model_id, ModelScript(reply=reply, chunk_chars=8, chunk_delay=0.06))
-    bot = start_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
-    for statement in SLOW_RECORDS_OF_WHERE_ANSWERS_STREAM:
-        on_postgres(database_url, statement)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} stream on", to=[bot.events_url])
-    wait_until(
-        lambda: on_postgres(database_url, SAVES_STANDING_STILL) == 3,
-        message="every answer recording where it streams",
+    bot = _answers_recording_where_they_stream(
+        start_bot, models, events, database_url, proxied_database_url, reply, "stream on"
     )
 
-    database_proxy.cut()
-    assert on_postgres(database_url, END_EVERY_CONNECTION) >= 3
-    time.sleep(1.0)
-    database_proxy.reopen()
+    _database_away_a_moment(database_url, database_proxy, connections=3)
 
     wait_until(
         lambda: on_postgres(database_url, STREAMING_WHERE_RECORDED) == 3,
@@ -423,10 +440,7 @@ def test_a_regeneration_waits_out_the_database_away_as_its_request_is_built(
         lambda: on_postgres(database_url, READS_STANDING_STILL) == 1,
         message="the channel's prompt being read",
     )
-    database_proxy.cut()
-    assert on_postgres(database_url, END_EVERY_CONNECTION) >= 2
-    time.sleep(1.0)
-    database_proxy.reopen()
+    _database_away_a_moment(database_url, database_proxy, connections=2)
 
     bot.wait_until_idle()
     (regenerated,) = answers_in(slack, CHANNEL)
@@ -451,15 +465,8 @@ def test_answers_waiting_for_earlier_placeholders_wait_out_the_database_away(
     """A mention said while the answers to the one before it are being posted waits for
     their placeholders, so its answers follow them in the channel: a moment without the
     database meanwhile is waited out, rather than failing the mention with an apology."""
-    for model_id in MODEL_IDS:
-        models.script(model_id, ModelScript(reply=IN_ORDER, chunk_chars=8, chunk_delay=0.06))
-    bot = start_bot(DATABASE_URL=proxied_database_url, LOG_LEVEL="INFO")
-    for statement in SLOW_RECORDS_OF_WHERE_ANSWERS_STREAM:
-        on_postgres(database_url, statement)
-    events.user_says(CHANNEL, ALICE, f"{MENTION} first", to=[bot.events_url])
-    wait_until(
-        lambda: on_postgres(database_url, SAVES_STANDING_STILL) == 3,
-        message="the first answers recording where they stream",
+    bot = _answers_recording_where_they_stream(
+        start_bot, models, events, database_url, proxied_database_url, IN_ORDER, "first"
     )
     events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
     wait_until(
@@ -467,10 +474,7 @@ def test_answers_waiting_for_earlier_placeholders_wait_out_the_database_away(
         message="the second answers recorded, and waiting for the first placeholders",
     )
 
-    database_proxy.cut()
-    assert on_postgres(database_url, END_EVERY_CONNECTION) >= 3
-    time.sleep(1.0)
-    database_proxy.reopen()
+    _database_away_a_moment(database_url, database_proxy, connections=3)
 
     answers = wait_for_answers(slack, CHANNEL, 6)
     bot.wait_until_idle()
