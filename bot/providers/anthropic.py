@@ -87,8 +87,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
                 if explanation
                 else Refused(f"{state.provider} refused to answer (stop reason refusal).")
             )
-        # Either way the answer stops short: the output budget or the context window ran out.
-        state.output_limit_reached = stop_reason in ("max_tokens", "model_context_window_exceeded")
+        state.output_limit_reached = stop_reason == "max_tokens"
+        state.context_window_filled = stop_reason == "model_context_window_exceeded"
         # The answer is whole once its stop reason came: a stream cut before `message_stop`
         # lost nothing of it (as after OpenAI's finish reason).
         state.complete = state.complete or stop_reason is not None

@@ -50,6 +50,9 @@ class StreamState:
     """Nothing more will come that matters; stop reading."""
     output_limit_reached: bool = False
     """The provider ended the answer because it reached the output-token limit."""
+    context_window_filled: bool = False
+    """The provider ended the answer because the chat and the answer so far filled the model's
+    context window: a limit on the input as much as the output, so said apart."""
     stopped_early: str = ""
     """Why the provider ended the answer before it was whole, in its own words, if it did."""
     refusal: str = ""
@@ -197,6 +200,10 @@ def _failure_at_end(state: StreamState) -> ProviderError | None:
         return state.refused
     if state.output_limit_reached:
         return OutputLimitReached(f"{state.provider} stopped at the output-token limit.")
+    if state.context_window_filled:
+        return OutputLimitReached(
+            f"{state.provider} stopped when the chat filled the model's context window."
+        )
     if state.stopped_early:
         return StoppedEarly(f"{state.provider} stopped the answer early ({state.stopped_early}).")
     return None

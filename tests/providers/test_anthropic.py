@@ -260,12 +260,16 @@ async def test_max_tokens_stop_reason_keeps_the_text_and_says_where_it_stopped()
     assert str(answer.error) == "Anthropic stopped at the output-token limit."
 
 
-async def test_a_full_context_window_stop_reason_keeps_the_text_and_says_it_stopped_short():
+async def test_a_full_context_window_stop_reason_keeps_the_text_and_says_the_window_filled():
     body = START + text("4 and ") + message_end("model_context_window_exceeded") + STOP
     answer = await ask(ReplayServer(body.encode()))
 
     assert answer.text == "4 and "
     assert isinstance(answer.error, OutputLimitReached)
+    assert not answer.error.retryable
+    assert str(answer.error) == (
+        "Anthropic stopped when the chat filled the model's context window."
+    )
 
 
 @pytest.mark.parametrize(
