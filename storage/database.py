@@ -169,7 +169,10 @@ def connection_failure(error: BaseException) -> str:
             f"({failure.strerror}): check PGSSLROOTCERT, PGSSLCERT, PGSSLKEY and PGSSLCRL"
         )
     if _ssl_refused(failure):
-        return "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
+        return (
+            "ConnectionError: the server does not offer SSL, "
+            "which sslmode asks for (in DATABASE_URL or PGSSLMODE)"
+        )
     if _certificate_rejected(failure):
         # OpenSSL's reason names no secret: an unknown issuer, or the host it is not for.
         reason = getattr(failure, "verify_message", None) or "certificate verify failed"

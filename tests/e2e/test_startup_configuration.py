@@ -416,7 +416,10 @@ def test_a_database_refusing_the_ssl_asked_for_stops_start_up_at_once(
     if refusal == "no SSL offered":
         url = make_url(database_url).set(query={"sslmode": "require"})
         database = url.render_as_string(hide_password=False)
-        said = "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for"
+        said = (
+            "ConnectionError: the server does not offer SSL, "
+            "which sslmode asks for (in DATABASE_URL or PGSSLMODE)"
+        )
     else:
         database = tls_postgres.verified_url(database_url)
         said = (

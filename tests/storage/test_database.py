@@ -325,6 +325,12 @@ async def test_a_database_that_cannot_be_used_says_why_without_the_password(tmp_
     )
 
 
+SSL_REFUSED = (
+    "ConnectionError: the server does not offer SSL, "
+    "which sslmode asks for (in DATABASE_URL or PGSSLMODE)"
+)
+
+
 @pytest.mark.parametrize(
     ("url", "said"),
     [
@@ -334,7 +340,7 @@ async def test_a_database_that_cannot_be_used_says_why_without_the_password(tmp_
         ),
         pytest.param(
             f"{POSTGRES_URL}?sslmode=require",
-            "ConnectionError: the server does not offer SSL, which DATABASE_URL asks for",
+            SSL_REFUSED,
             marks=pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES),
         ),
     ],
@@ -344,3 +350,11 @@ async def test_a_database_that_cannot_be_reached_says_why_in_plain_words(url, sa
     with pytest.raises(Exception) as failed:
         await connect(url)
     assert connection_failure(failed.value) == said
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+async def test_sslmode_set_in_the_environment_is_honoured_as_libpq_does(monkeypatch):
+    monkeypatch.setenv("PGSSLMODE", "require")
+    with pytest.raises(Exception) as failed:
+        await connect(POSTGRES_URL)
+    assert connection_failure(failed.value) == SSL_REFUSED
