@@ -340,6 +340,32 @@ async def test_an_error_llama_cpp_writes_under_an_error_field_is_that_error(befo
     )
 
 
+OLLAMA_CHUNK = (
+    'data: {{"id":"chatcmpl-412","object":"chat.completion.chunk","created":1741570283,'
+    '"model":"{model}","system_fingerprint":"fp_ollama","choices":[{{"index":0,'
+    '"delta":{{"role":"assistant","content":"{content}"}},"finish_reason":null}}]}}\n\n'
+)
+
+
+async def test_ollama_failing_midway_is_a_cut_stream_as_its_openai_endpoint_drops_the_reason():
+    # Ollama writes an error met mid-answer (the runner crashed, ran out of memory) as
+    # `{"error": "..."}` into the body (server/routes.go, streamResponse). Its OpenAI middleware
+    # (middleware/openai.go, ChatWriter) reads that, the status being 200 by then, as one more
+    # `api.ChatResponse`, which has no error field: what goes out is an empty chunk of no
+    # model, then the end of the body, with no finish reason and no `[DONE]`.
+    body = (
+        OLLAMA_CHUNK.format(model="llama3.2", content="The first")
+        + OLLAMA_CHUNK.format(model="llama3.2", content=" step is")
+        + OLLAMA_CHUNK.format(model="", content="")
+    )
+    server = ReplayServer(body.encode())
+    answer = await ask(server, base_url="http://localhost:11434/v1", api_key=None)
+
+    assert answer.text == "The first step is"
+    assert isinstance(answer.error, StreamCut)
+    assert str(answer.error) == "The stream from Ollama stopped before the answer was complete."
+
+
 async def test_error_finish_reason_without_an_error_object_is_a_server_error():
     answer = await ask(ReplayServer((chunk("4") + chunk(finish="error")).encode()), api_key=KEY)
 
