@@ -178,6 +178,26 @@ def test_text_already_streamed_is_kept_and_marked_cut_off(start_bot, slack, mode
         assert len(models.requests_for(model_id)) == 1, "no retry once text has streamed"
 
 
+def test_an_answer_ollama_fails_midway_keeps_its_text_and_is_marked_cut_off_without_a_reason(
+    start_bot, slack, models, events
+):
+    # Ollama's OpenAI endpoint sends no error mid-answer, only an empty chunk and the end of
+    # the body: the reason stays in the server's own log.
+    fault = ModelFault(message="model runner has unexpectedly stopped", stream_error_after_chunks=3)
+    models.script("ollama:llama3.2", ModelScript(reply=LONG_REPLY, chunk_chars=10, error=fault))
+    bot = start_bot(CHORUS_MODELS="ollama:llama3.2")
+    ask(bot, events)
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer) == LONG_REPLY[:30], "the partial text is kept"
+    # Named by its address: the fake server is not on Ollama's port.
+    assert "Cut off: the stream from 127.0.0.1:" in status_line(answer)
+    assert "stopped before the answer was complete." in status_line(answer)
+    assert "runner" not in status_line(answer)
+    assert_no_stack_trace(answer)
+    assert len(models.requests_for("ollama:llama3.2")) == 1, "no retry once text has streamed"
+
+
 def test_tokens_reported_before_a_stream_failed_are_shown_and_saved(
     start_bot, slack, models, events, database_url
 ):

@@ -625,3 +625,21 @@ def test_openrouter_answers_errors_in_its_own_shape(models: FakeModelServer):
     assert chunk["object"] == "chat.completion.chunk"
     assert chunk["error"] == {"message": "Provider returned error", "code": 502}
     assert chunk["choices"][0]["finish_reason"] == "error"
+
+
+def test_ollama_ends_an_answer_failed_midway_with_an_empty_chunk_and_no_reason(
+    models: FakeModelServer,
+):
+    fault = ModelFault(message="model runner has unexpectedly stopped", stream_error_after_chunks=1)
+    models.script("llama3.2", ModelScript(reply="The first step is", error=fault))
+    path = "/ollama/v1/chat/completions"
+    events = stream_events(models, path, {}, openai_request("llama3.2"))
+
+    chunks = [json.loads(data) for _, data in events]
+    assert openai_text(chunks) == "The first st"
+    last = chunks[-1]
+    assert last["model"] == ""
+    assert last["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert last["choices"][0]["finish_reason"] is None
+    assert "runner" not in "".join(data for _, data in events), "the reason is not sent"
+    assert "[DONE]" not in [data for _, data in events]

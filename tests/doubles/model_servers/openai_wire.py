@@ -134,6 +134,11 @@ class OpenAIChatWire:
             # OpenRouter's error mid-stream: a chunk carrying it, which ends the answer.
             choice = {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
             return sse({**self._envelope(context), **self.error_body(error), "choices": [choice]})
+        if self.provider == "ollama":
+            # Ollama's OpenAI endpoint reads the `{"error": ...}` it writes mid-answer as one
+            # more answer chunk, which has no field for it: an empty chunk of no model goes
+            # out, and the body ends there, without a finish reason or `[DONE]`.
+            return self._chunk(replace(context, model=""), {"role": "assistant", "content": ""})
         return sse(self.error_body(error))
 
     def malformed(self) -> bytes:
