@@ -73,14 +73,17 @@ def register_listeners(
         ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]
     ) -> None:
         text = command.get("text", "")
-        running = asyncio.ensure_future(
+        # Background work from the start: should this listener be cancelled or left behind
+        # (the bot shutting down) before the reply, shutdown still waits for the command.
+        running = work.start(
             commands.run(
                 team_id=command["team_id"],
                 channel_id=command["channel_id"],
                 user_id=command["user_id"],
                 text=text,
                 place=command_place(command),
-            )
+            ),
+            name=f"/chorus in {command['channel_id']}",
         )
         # asyncio.wait leaves the command running past the timeout.
         await asyncio.wait({running}, timeout=COMMAND_REPLY_SECONDS)
@@ -89,7 +92,9 @@ def register_listeners(
             await ack(response_type=_response_type(reply), text=reply.text)
             return
         await ack(response_type="ephemeral", text=_still_working(text))
-        work.start(_reply_when_done(running, respond), name=f"/chorus in {command['channel_id']}")
+        work.start(
+            _reply_when_done(running, respond), name=f"/chorus reply in {command['channel_id']}"
+        )
 
     app.command("/chorus")(on_chorus_command)
 

@@ -24,6 +24,7 @@ from tests.doubles.model_servers import ModelScript
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_emulator.socket_link import ACK_DEADLINE_SECONDS
 from tests.doubles.slack_emulator.socket_mode import SocketDelivery
+from tests.doubles.slack_payloads import slash_command
 from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import (
     REGENERATE,
@@ -397,6 +398,35 @@ def test_a_mention_being_recorded_as_sigterm_comes_is_answered_before_the_bot_ex
     ]
     assert socket_bot.returncode == 0
     assert "Traceback" not in socket_bot.logs()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_chorus_command_being_carried_out_as_sigterm_comes_is_done_before_the_bot_exits(
+    socket_bot, slack, events, database_url
+):
+    """Shutdown waits for a command held up by the database as for any work in flight: not
+    left behind, its connection closed under it, to be cut off as the bot exits."""
+    fields = slash_command(
+        events.install,
+        slack.conversation(CHANNEL),
+        slack.user(ALICE),
+        "/chorus",
+        "new",
+        slack.new_response_url(),
+    )
+    with sqlite_held(database_url):
+        held = slack.socket_mode.deliver(fields, envelope_type="slash_commands", timeout=0.5)
+        assert not held.acked  # the command waits for the database, within its 2 s
+        assert socket_bot.pid is not None
+        os.kill(socket_bot.pid, signal.SIGTERM)
+        wait_until(lambda: "shutting down" in socket_bot.logs(), message="shutdown begins")
+
+    wait_until(lambda: not socket_bot.is_running, timeout=30, message="the bot exits")
+    logs = socket_bot.logs()
+    assert "INFO bot: shutting down: finishing 1 task(s) in flight" in logs
+    assert "INFO bot.channel_commands: new chat started in C0GENERAL by U0ALICE\n" in logs
+    assert socket_bot.returncode == 0
+    assert "Traceback" not in logs
 
 
 @pytest.mark.parametrize(
