@@ -458,13 +458,12 @@ ANSWERS_RECORDED = "SELECT count(*) FROM answers"
 IN_ORDER = "Posted after the answers before, database or not. " * 3  # some 2 s
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_answers_waiting_for_earlier_placeholders_wait_out_the_database_away(
-    start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
+def _a_mention_waiting_for_the_placeholders_before_it(
+    start_bot, models, events, database_url: str, proxied_database_url: str
 ):
-    """A mention said while the answers to the one before it are being posted waits for
-    their placeholders, so its answers follow them in the channel: a moment without the
-    database meanwhile is waited out, rather than failing the mention with an apology."""
+    """The bot on `proxied_database_url`, the answers to a first mention recording where they
+    stream, and those to a second, said just after, recorded and waiting for their
+    placeholders."""
     bot = _answers_recording_where_they_stream(
         start_bot, models, events, database_url, proxied_database_url, IN_ORDER, "first"
     )
@@ -473,9 +472,12 @@ def test_answers_waiting_for_earlier_placeholders_wait_out_the_database_away(
         lambda: on_postgres(database_url, ANSWERS_RECORDED) == 6,
         message="the second answers recorded, and waiting for the first placeholders",
     )
+    return bot
 
-    _database_away_a_moment(database_url, database_proxy, connections=3)
 
+def _both_mentions_answered_in_full(slack, bot) -> None:
+    """Six answers in full, no apology, and the wait for the placeholders said once (a
+    WARNING), with no traceback."""
     answers = wait_for_answers(slack, CHANNEL, 6)
     bot.wait_until_idle()
     assert slack.ephemeral_messages(CHANNEL) == []
@@ -485,3 +487,43 @@ def test_answers_waiting_for_earlier_placeholders_wait_out_the_database_away(
     waited = [line for line in bot.logs().splitlines() if "placeholders" in line]
     assert len(waited) == 1 and "Traceback" not in bot.logs(), bot.logs()
     assert " WARNING bot.fan_out: " in waited[0]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_answers_waiting_for_earlier_placeholders_wait_out_the_database_away(
+    start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
+):
+    """A mention said while the answers to the one before it are being posted waits for
+    their placeholders, so its answers follow them in the channel: a moment without the
+    database meanwhile is waited out, rather than failing the mention with an apology."""
+    bot = _a_mention_waiting_for_the_placeholders_before_it(
+        start_bot, models, events, database_url, proxied_database_url
+    )
+
+    _database_away_a_moment(database_url, database_proxy, connections=3)
+
+    _both_mentions_answered_in_full(slack, bot)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_answers_waiting_for_earlier_placeholders_are_posted_anyway_if_the_database_stays_away(
+    start_bot, slack, models, events, database_url, proxied_database_url, database_proxy
+):
+    """The database away for longer than answers wait for the placeholders before them (5 s):
+    they are posted all the same while it is still away, and stream on unsaved, rather than
+    waiting on with nothing in the channel or failing the mention with an apology."""
+    bot = _a_mention_waiting_for_the_placeholders_before_it(
+        start_bot, models, events, database_url, proxied_database_url
+    )
+
+    database_proxy.cut()
+    try:
+        assert on_postgres(database_url, END_EVERY_CONNECTION) >= 3
+        wait_until(
+            lambda: len(answers_in(slack, CHANNEL)) == 6,
+            message="the second answers posted, the database still away",
+        )
+    finally:
+        database_proxy.reopen()
+
+    _both_mentions_answered_in_full(slack, bot)
