@@ -73,8 +73,9 @@ def _database_outage_in_one_line(record: logging.LogRecord) -> bool:
 
 def _closing_socket_in_one_line(record: logging.LogRecord) -> bool:
     """A request handled as the Socket Mode connection closes (at shutdown, say) cannot be
-    acknowledged on it: Slack sends an event again, and it is recognised as handled. That is
-    no error with a traceback."""
+    acknowledged on it: Slack sends an event again, and it is recognised as handled; a slash
+    command or a button press is not sent again, but it was carried out. That is no error with
+    a traceback."""
     error = record.exc_info[1] if record.exc_info else None
     if isinstance(error, ConnectionResetError) and record.getMessage().startswith(
         "Failed to run a request listener"
@@ -83,7 +84,8 @@ def _closing_socket_in_one_line(record: logging.LogRecord) -> bool:
         record.msg, record.args = (
             (
                 "handled a Socket Mode request but could not acknowledge it: the connection was "
-                "closing (Slack sends an event again, and it is not handled twice)"
+                "closing (Slack sends an event again, and it is not handled twice; a command or "
+                "button press was carried out, though Slack may show its person an error)"
             ),
             None,
         )
