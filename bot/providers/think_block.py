@@ -151,9 +151,11 @@ async def without_leading_think(
         except OutputLimitReached as error:
             if not think.thinking:
                 raise
-            raise OutputLimitReached(
+            limited = OutputLimitReached(
                 f"{provider} stopped at the output-token limit before the model finished thinking."
-            ) from error
+            )
+            limited.request_id = error.request_id  # for the log, as the error it replaces
+            raise limited from error
     if think.thinking:
         raise StoppedEarly(f"{provider} ended the answer before the model finished thinking.")
     if rest := think.rest():

@@ -23,7 +23,7 @@ from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.providers.think_block import AnswerEvent, LeadingThinkFilter
 from bot.settings import Settings
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
-from tests.providers.replay import Answer, ReplayServer, collect, conversation, run
+from tests.providers.replay import SSE, Answer, ReplayServer, collect, conversation, run
 
 OLLAMA_URL = "http://localhost:11434/v1"
 THOUGHT = "\nThe user wants both sums. 2+2 is 4, 3+3 is 6.\n"
@@ -53,8 +53,10 @@ def in_pieces(text: str, size: int) -> list[str]:
     return [text[at : at + size] for at in range(0, len(text), size)]
 
 
-async def ask_server(body: bytes, base_url: str = OLLAMA_URL, **options: int) -> Answer:
-    async with ReplayServer(body).client() as client:
+async def ask_server(
+    body: bytes, base_url: str = OLLAMA_URL, headers: dict[str, str] | None = None, **options: int
+) -> Answer:
+    async with ReplayServer(body, headers=SSE | (headers or {})).client() as client:
         return await run(OpenAICompatibleProvider(client, base_url, None, **options), "qwq")
 
 
@@ -126,13 +128,16 @@ async def test_openais_own_models_answer_as_they_wrote():
 
 
 async def test_an_answer_ending_inside_the_block_at_the_output_limit_says_so():
-    answer = await ask_server(stream_of("<think>", THOUGHT, finish="length"))
+    answer = await ask_server(
+        stream_of("<think>", THOUGHT, finish="length"), headers={"x-request-id": "req-7"}
+    )
 
     assert answer.text == ""
     assert isinstance(answer.error, OutputLimitReached)
     assert str(answer.error) == (
         "Ollama stopped at the output-token limit before the model finished thinking."
     )
+    assert answer.error.request_id == "req-7", "kept for the log"
 
 
 async def test_an_answer_finished_inside_the_block_is_not_an_empty_success():
