@@ -40,6 +40,13 @@ def assert_stopped_by_bob(answer: Message) -> None:
     assert buttons(answer) == [REGENERATE]
 
 
+def assert_interrupted(answer: Message) -> None:
+    """An answer the bot stopped before it was finished: a note saying so, and only the
+    Regenerate button left."""
+    assert "stopped before this answer was finished" in status_line(answer)
+    assert buttons(answer) == [REGENERATE]
+
+
 def numbered_takes(
     models: FakeModelServer,
     model_id: str,

@@ -13,6 +13,7 @@ from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import (
     REGENERATE,
     STOP,
+    assert_interrupted,
     numbered_takes,
     stream_slowly,
 )
@@ -371,7 +372,7 @@ def test_a_regenerated_thread_reply_that_waits_when_the_bot_stops_at_once_says_s
     bot = start_bot(**REPLICA_A)
     waiting = _a_regenerated_reply_waiting(bot, slack, models, events)
     bot.stop_at_once()
-    _assert_interrupted(slack.message(CHANNEL, waiting["ts"]))
+    assert_interrupted(slack.message(CHANNEL, waiting["ts"]))
     _nothing_posted_again(start_bot(**REPLICA_A), slack, models, claude_asked=1)
 
 
@@ -389,7 +390,7 @@ def test_a_regenerated_thread_reply_whose_replica_dies_while_it_waits_is_finalis
 
     restarted = start_bot(**who_takes_over)
     (reply,) = wait_for_answers(slack, CHANNEL, 1, thread_ts=waiting["thread_ts"])
-    _assert_interrupted(reply)
+    assert_interrupted(reply)
     # The log names the thread turn as well as the round (over one sweep or two).
     marked = r"marked interrupted the unfinished answers of \d round\(s\) and 1 thread turn\(s\)"
     assert re.search(rf"{marked}: (round \d+; )?thread turn \d+", restarted.logs())
@@ -428,11 +429,6 @@ def _a_regenerated_reply_waiting(bot, slack, models, events, *, via=None) -> Mes
     pressed_through = (via or bot).events_url
     events.user_clicks(CHANNEL, stopped["ts"], REGENERATE, BOB, to=pressed_through, seen=stopped)
     return _shows_stop_while_claude_streams(slack, stopped["ts"])
-
-
-def _assert_interrupted(reply: Message) -> None:
-    assert "stopped before this answer was finished" in status_line(reply)
-    assert buttons(reply) == [REGENERATE]
 
 
 def _nothing_posted_again(restarted, slack, models, *, claude_asked: int) -> None:
