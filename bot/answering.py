@@ -170,6 +170,11 @@ class AnswerRunner:
 
         return BufferedStream(events_once_built)
 
+    async def interrupted(self, job: AnswerJob) -> None:
+        """The bot is stopping before `job` streams (its message not ready yet): it ends as
+        interrupted, with what its model spent, as an answer cut off while streaming does."""
+        await self._end(job, _Progress(), AnswerStatus.INTERRUPTED, INTERRUPTED)
+
     def _events(
         self, answer_id: int, spec: ModelSpec, request: ModelRequest
     ) -> AsyncIterator[StreamEvent]:

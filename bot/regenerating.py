@@ -89,6 +89,7 @@ class Regenerating:
             stream = self._runner.start(
                 restarted.answer_id, spec, self._request(channel_id, source)
             )
+            job = AnswerJob(restarted.answer_id, spec, stream, message)
             try:
                 await message.start_again(restarted.old_continuations)
             except Exception:
@@ -98,10 +99,13 @@ class Regenerating:
                 failed = FinishedAnswer(AnswerStatus.FAILED, text="", error=INTERNAL_ERROR)
                 await self._answers.finish(restarted.answer_id, failed)
                 raise
-            except asyncio.CancelledError:  # shutting down: recovery finalises the answer
-                await stream.close()
+            except asyncio.CancelledError:
+                # The bot is stopping (Slack slow to reset the message): the answer ends in its
+                # message now, as those streaming do, not showing its placeholder until the
+                # next start.
+                await self._runner.interrupted(job)
                 raise
-            await self._runner.run(AnswerJob(restarted.answer_id, spec, stream, message))
+            await self._runner.run(job)
 
     def _request(self, channel_id: str, source: RoundSource | TurnSource) -> PendingRequest:
         """The answer's request, built as its messages read once the answers before it are

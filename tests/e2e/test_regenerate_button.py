@@ -3,12 +3,16 @@ same context; older ones are refused with a note only the person sees."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import (
     REGENERATE,
+    assert_interrupted,
     continuations_of,
     long_take,
+    long_takes,
     numbered_takes,
     oversized_gpt_answer,
 )
@@ -215,3 +219,75 @@ def test_an_answer_of_a_model_whose_key_is_gone_is_not_regenerated(
     )
     assert body(answers_in(slack, CHANNEL)[1]) == body(gpt)
     assert len(models.requests_for("gpt-test")) == 1
+
+
+# -- the bot stopped while Slack holds up a regeneration's message ---------------------------
+
+REPLICA_A = {"CHORUS_REPLICA_ID": "replica-a"}
+
+
+@pytest.mark.parametrize(
+    "held_up",
+    ["chat.update", "chat.delete"],
+    ids=["resetting-its-message", "deleting-its-old-continuations"],
+)
+def test_a_regeneration_slack_holds_up_ends_interrupted_when_the_bot_stops_at_once(
+    held_up, start_bot, slack, models, events
+):
+    """Slack rate-limits the reset of the answer's message to its placeholder (or the deletion
+    of its old continuations) for a minute, and a second signal stops the bot meanwhile: the
+    answer ends in its message at once, as one streaming does, rather than showing its old
+    text (or its placeholder, with Stop) until the bot starts again."""
+    bot = start_bot(**REPLICA_A)
+    gpt = _regenerated_while_slack_holds_up(bot, slack, models, events, held_up)
+    bot.stop_at_once()
+    _ends_interrupted_and_can_be_regenerated_again(start_bot, slack, models, events, gpt)
+
+
+def test_a_regeneration_slack_holds_up_past_the_grace_ends_interrupted(
+    start_bot, slack, models, events
+):
+    """One SIGTERM: the regeneration still held up when the 15 s grace runs out ends so too."""
+    bot = start_bot(**REPLICA_A)
+    gpt = _regenerated_while_slack_holds_up(bot, slack, models, events, "chat.delete")
+    bot.stop(timeout=30)  # more than the bot's grace
+    assert bot.returncode == 0
+    assert "Traceback" not in bot.logs()
+    _ends_interrupted_and_can_be_regenerated_again(start_bot, slack, models, events, gpt)
+
+
+def _regenerated_while_slack_holds_up(bot, slack, models, events, held_up: str) -> Message:
+    """GPT's answer, too long for one message, regenerated while Slack answers `held_up`
+    with a 429 whose Retry-After is a minute; the answer's message as first shown."""
+    long_takes(models, "gpt-test")
+    events.user_says(CHANNEL, ALICE, f"{MENTION} write a lot", to=[bot.events_url])
+    _, gpt, _ = wait_for_answers(slack, CHANNEL, 3)
+    wait_until(lambda: continuations_of(slack, gpt, 1), message="continuations")
+    bot.wait_until_idle()
+    slack.inject(held_up, status=429, retry_after=60)
+    events.user_clicks(CHANNEL, gpt["ts"], REGENERATE, BOB, to=bot.events_url)
+    wait_until(lambda: f"Slack rate-limited {held_up}" in bot.logs(), message="held up")
+    return gpt
+
+
+def _ends_interrupted_and_can_be_regenerated_again(
+    start_bot, slack, models, events, gpt: Message
+) -> None:
+    """The answer shows it was interrupted, with Regenerate, as soon as the bot has stopped;
+    stored so too: the next start has nothing left to finish, and Regenerate works."""
+    stopped = slack.message(CHANNEL, gpt["ts"])
+    assert_interrupted(stopped)
+    assert body(stopped) == "", "a regeneration's text so far: none"
+
+    slack.clear_faults()
+    models.script("gpt-test", ModelScript(reply="take again"))
+    restarted = start_bot(**REPLICA_A)
+    restarted.wait_until_idle()
+    assert "marked interrupted" not in restarted.logs()
+    assert "was still owed" not in restarted.logs()
+    events.user_clicks(CHANNEL, gpt["ts"], REGENERATE, BOB, to=restarted.events_url)
+    wait_until(
+        lambda: body(slack.message(CHANNEL, gpt["ts"])) == "take again",
+        message="regenerated again",
+    )
+    wait_for_answers(slack, CHANNEL, 3)
