@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,12 @@ from bot.chat.catalog import ModelCatalog, parse_model_list
 from bot.settings import Settings
 from bot.slack.scopes import BOT_SCOPES
 from tests.doubles import SlackEmulator
-from tests.doubles.app_manifest import app_manifest, manifest_bot_events, manifest_bot_scopes
+from tests.doubles.app_manifest import (
+    MANIFEST,
+    app_manifest,
+    manifest_bot_events,
+    manifest_bot_scopes,
+)
 from tests.doubles.slack_emulator.scopes import CUSTOMIZE_SCOPE, METHOD_SCOPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +157,14 @@ def test_the_manifest_asks_for_every_scope_the_bot_uses_and_no_other():
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed - NOT_ASKED_OF_DMS
 
 
+def test_every_scope_the_manifest_asks_for_says_what_it_is_for():
+    """The README tells an admin each scope is explained in manifest.yml: a scope added there
+    without its comment would be granted unexplained."""
+    text = MANIFEST.read_text(encoding="utf-8")
+    explained = set(re.findall(r"^ +- (\S+) +# *\S", text, flags=re.M))
+    assert set(manifest_bot_scopes()) <= explained, "a scope without its comment"
+
+
 def test_the_scopes_start_up_checks_for_are_the_manifests():
     """The bot warns of a token granted fewer scopes than manifest.yml asks for; it keeps the
     list itself, as the manifest is not installed with the package."""
@@ -202,10 +217,42 @@ async def test_the_manifest_subscribes_to_exactly_the_events_the_bot_listens_for
     assert subscribed == manifest_bot_events()
 
 
-def test_ci_runs_the_readme_test_command_verbatim():
+# A fenced block, in a list item too (indented): its kind (`sh`) and its text.
+README_FENCE = re.compile(r"^ *```(\w*)\n(.*?)\n *```$", flags=re.M | re.S)
+
+
+def readme_shell_blocks() -> list[str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    commands = re.findall(r"```sh\n(.+?)\n```", readme, flags=re.S)
-    (test_command,) = [command for command in commands if "pytest" in command]
+    return [text for kind, text in README_FENCE.findall(readme) if kind == "sh"]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    (test_command,) = [block for block in readme_shell_blocks() if "pytest" in block]
     ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
 
     assert ci_lines[-1] == test_command
+
+
+def readme_bench_commands() -> list[tuple[str, list[str]]]:
+    """Each `python -m bench.…` the README gives, in a block or inline (an inline one may be
+    wrapped over two lines), as its module and arguments, a trailing comment left out."""
+    prose = README_FENCE.sub("", (ROOT / "README.md").read_text(encoding="utf-8"))
+    lines = [line for block in readme_shell_blocks() for line in block.splitlines()]
+    lines += [span.replace("\n", " ") for span in re.findall(r"`([^`]+)`", prose)]
+    commands = []
+    for line in lines:
+        found = re.search(r"python -m (bench\.\w+)(.*)", line.split(" #")[0])
+        if found:
+            commands.append((found[1], shlex.split(found[2])))
+    return commands
+
+
+def test_every_bench_command_the_readme_gives_is_one_its_module_takes():
+    """A flag renamed or dropped in bench/ fails here rather than for whoever repeats a run."""
+    commands = readme_bench_commands()
+    assert {module for module, _ in commands} == {"bench.fault_run", "bench.run", "bench.profile"}
+    for module, arguments in commands:
+        try:
+            importlib.import_module(module).parse_arguments(arguments)
+        except SystemExit:
+            pytest.fail(f"python -m {module} {shlex.join(arguments)}: not arguments it takes")
