@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import socket
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import (
     Field,
     SecretStr,
@@ -330,6 +333,37 @@ def load_settings() -> tuple[Settings, ModelCatalog]:
     except CatalogError as error:
         raise ConfigurationError(f"Configuration error: {error}") from None
     return settings, catalog
+
+
+# What the bot's libraries read from the environment, never from `.env`: asyncpg's libpq
+# variables and the proxies (httpx's and aiohttp's).
+_ENVIRONMENT_ONLY = frozenset(
+    {
+        *("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGDATABASE"),
+        *("PGSERVICE", "PGSERVICEFILE", "PGTARGETSESSIONATTRS", "PGKRBSRVNAME", "PGGSSLIB"),
+        *("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL", "PGSSLNEGOTIATION"),
+        *("PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION"),
+        *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"),
+    }
+)
+
+
+def dotenv_lines_ignored(path: Path = Path(".env")) -> list[str]:
+    """What in `path` the bot ignores and a person likely meant it to read: a variable read
+    from the environment only, or a misspelt setting (a variable another program reads from
+    the same file is left alone). Names only: the values may be secrets."""
+    if not path.is_file():
+        return []
+    own = [name.upper() for name in Settings.model_fields]
+    ignored = []
+    for name in sorted(dotenv_values(path)):
+        if name.upper() in own:
+            continue
+        if name.upper() in _ENVIRONMENT_ONLY:
+            ignored.append(f"{name} (read from the environment only: set it there)")
+        elif meant := difflib.get_close_matches(name.upper(), own, n=1, cutoff=0.8):
+            ignored.append(f"{name} (no setting of the bot's: {meant[0]}?)")
+    return ignored
 
 
 def describe_validation_error(error: ValidationError) -> str:

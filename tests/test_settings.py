@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings, describe_validation_error
+from bot.settings import Settings, describe_validation_error, dotenv_lines_ignored
 
 
 def test_keys_are_read_without_surrounding_space_and_a_blank_one_is_unset():
@@ -217,3 +217,29 @@ def test_slack_tokens_swapped_or_misplaced_say_which_goes_where(
     assert line.startswith(f"Configuration error: {variable}: holds ")
     assert advice in line
     assert "secret" not in line.replace("SLACK_SIGNING_SECRET", "")
+
+
+def test_a_dot_env_line_meant_for_the_environment_or_misspelt_is_named_without_its_value(
+    tmp_path,
+):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "SLACK_BOT_TOKEN=xoxb-1\n"
+        "log_level=debug\n"  # the bot's own, in any case
+        "PGSSLMODE=verify-full\n"
+        "export https_proxy=http://proxy.internal:3128\n"
+        "ANTHROPC_API_KEY=sk-ant-secret\n"
+        "POSTGRES_PASSWORD=for-the-database-container\n",  # another program's: left alone
+        encoding="utf-8",
+    )
+    assert dotenv_lines_ignored(dotenv) == [
+        "ANTHROPC_API_KEY (no setting of the bot's: ANTHROPIC_API_KEY?)",
+        "PGSSLMODE (read from the environment only: set it there)",
+        "https_proxy (read from the environment only: set it there)",
+    ]
+
+
+def test_no_dot_env_or_one_of_the_bots_own_settings_only_is_nothing_to_say(tmp_path):
+    assert dotenv_lines_ignored(tmp_path / ".env") == []
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-1\nDATABASE_URL=\n", encoding="utf-8")
+    assert dotenv_lines_ignored(tmp_path / ".env") == []

@@ -230,6 +230,29 @@ def test_a_dot_env_not_in_utf8_stops_start_up_with_one_clear_line(tmp_path):
     assert result.stderr.strip() == "Configuration error: .env is not UTF-8 text; save it as UTF-8"
 
 
+def test_a_dot_env_line_the_bot_ignores_is_named_at_start_up_without_its_value(tmp_path):
+    """PGSSLMODE in .env would otherwise pass for the verified connection it does not ask for."""
+    (tmp_path / ".env").write_text(
+        "PGSSLMODE=verify-full\nSLACK_BOT_TOKN=xoxb-misspelt-secret\n", encoding="utf-8"
+    )
+    env = {
+        "SLACK_BOT_TOKEN": SECRET,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",  # start-up ends there, after the warning
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+    }
+    result = run_until_exit(env, tmp_path)
+    (warning,) = [line for line in result.stderr.splitlines() if ".env" in line]
+    assert LOG_LINE.match(warning) and " WARNING " in warning
+    assert warning.endswith(
+        ".env lines the bot ignores: PGSSLMODE (read from the environment only: set it there); "
+        "SLACK_BOT_TOKN (no setting of the bot's: SLACK_BOT_TOKEN?)"
+    )
+    assert "verify-full" not in result.stderr and "misspelt-secret" not in result.stderr
+    assert last_line_of_failed_start(result).startswith("Configuration error: cannot reach Slack")
+
+
 # Enough to start: were the arguments ignored, the bot would start (and create its database).
 STARTABLE = {
     "SLACK_BOT_TOKEN": SECRET,
