@@ -171,6 +171,7 @@ class AnswerMessage:
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self._updater: asyncio.Task[None] | None = None
+        self._old_continuations: list[str] = []  # an earlier text's, still to delete
         self._left_over: list[str] = []  # continuations of an earlier text Slack kept
         self._edits_until = math.inf  # by the monotonic clock; see `allow_edits_until`
         self._edits_allowed = asyncio.Event()
@@ -191,6 +192,7 @@ class AnswerMessage:
         """The answer is being regenerated: its message goes back to the placeholder and the
         continuation messages of its previous text are removed."""
         assert self.ts is not None
+        self._old_continuations = list(old_continuations)
         try:
             await self._web.update(
                 self.channel,
@@ -206,7 +208,13 @@ class AnswerMessage:
                 self.ts,
                 slack_error_code(error),
             )
-        for ts in old_continuations:
+        await self._delete_old_continuations()
+
+    async def _delete_old_continuations(self) -> None:
+        """Delete the earlier text's continuations, oldest first: one Slack will not delete is
+        left over; one whose deletion is cut short (the bot stopping) is still to delete."""
+        while self._old_continuations:
+            ts = self._old_continuations[0]
             try:
                 await self._web.delete(self.channel, ts)
             except SlackApiError as error:
@@ -217,6 +225,7 @@ class AnswerMessage:
                     slack_error_code(error),
                 )
                 self._left_over.append(ts)
+            self._old_continuations.pop(0)
 
     def show(self, text: str) -> None:
         """The answer so far; shown at the next update slot."""
@@ -243,12 +252,14 @@ class AnswerMessage:
         await self._stop_updates()
 
     async def finish(self, messages: Sequence[SlackMessage]) -> list[str]:
-        """Replace the streamed text with the final messages (see `show_final`)."""
+        """Replace the streamed text with the final messages (see `show_final`), and delete
+        the earlier text's continuations `start_again` did not get to: the bot stopping cut
+        it short."""
         await self._stop_updates()
         assert self.ts is not None
         if self._budget is not None:
             self._budget.spend()
-        return await show_final(
+        continuations = await show_final(
             self._web,
             answer_id=self.answer_id,
             channel=self.channel,
@@ -256,8 +267,10 @@ class AnswerMessage:
             continuation_thread=self.thread_ts or self.ts,
             identity=self._identity,
             messages=messages,
-            left_over=self._left_over,
+            left_over=[*self._left_over, *self._old_continuations],
         )
+        await self._delete_old_continuations()
+        return continuations
 
     async def _stop_updates(self) -> None:
         # Let an in-flight update complete rather than cancel it: an abandoned request could

@@ -237,7 +237,8 @@ def test_a_regeneration_slack_holds_up_ends_interrupted_when_the_bot_stops_at_on
     """Slack rate-limits the reset of the answer's message to its placeholder (or the deletion
     of its old continuations) for a minute, and a second signal stops the bot meanwhile: the
     answer ends in its message at once, as one streaming does, rather than showing its old
-    text (or its placeholder, with Stop) until the bot starts again."""
+    text (or its placeholder, with Stop) until the bot starts again; and the old text's
+    continuations the bot did not get to delete are deleted then, not left in its thread."""
     bot = start_bot(**REPLICA_A)
     gpt = _regenerated_while_slack_holds_up(bot, slack, models, events, held_up)
     bot.stop_at_once()
@@ -273,11 +274,13 @@ def _regenerated_while_slack_holds_up(bot, slack, models, events, held_up: str) 
 def _ends_interrupted_and_can_be_regenerated_again(
     start_bot, slack, models, events, gpt: Message
 ) -> None:
-    """The answer shows it was interrupted, with Regenerate, as soon as the bot has stopped;
-    stored so too: the next start has nothing left to finish, and Regenerate works."""
+    """The answer shows it was interrupted, with Regenerate, and no continuation of its old text
+    under it, as soon as the bot has stopped; stored so too: the next start has nothing left
+    to finish, and Regenerate works."""
     stopped = slack.message(CHANNEL, gpt["ts"])
     assert_interrupted(stopped)
     assert body(stopped) == "", "a regeneration's text so far: none"
+    assert answers_in(slack, CHANNEL, gpt["ts"]) == [], "no continuation of the old text left"
 
     slack.clear_faults()
     models.script("gpt-test", ModelScript(reply="take again"))
