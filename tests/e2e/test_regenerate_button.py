@@ -9,15 +9,19 @@ from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import (
     REGENERATE,
+    SLOW_REPLY,
+    STOP,
     assert_interrupted,
+    assert_stopped_by_bob,
     continuations_of,
     long_take,
     long_takes,
     numbered_takes,
     oversized_gpt_answer,
+    stream_slowly,
 )
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
-from tests.e2e.slack_views import Message, answers_in, body, wait_for_answers
+from tests.e2e.slack_views import Message, answers_in, body, status_line, wait_for_answers
 
 
 def test_regenerate_writes_the_answer_again_in_its_message_from_the_same_context(
@@ -99,6 +103,42 @@ def test_an_old_continuation_slack_would_not_delete_is_never_taken_for_a_new_one
     slack.lose_replies("chat.postMessage", carried_out=False)
     regenerate_in_full(bot, slack, events, gpt, old)
     assert continuations_of(slack, gpt, 1) == old  # still there, as Slack would not delete them
+
+
+def test_an_oversized_answer_stopped_while_regenerating_keeps_no_old_continuation(
+    bot, slack, models, events
+):
+    """The old text's continuations go before the new text streams: none is left under the
+    text Bob stopped short."""
+    gpt, _ = oversized_gpt_answer(bot, slack, models, events)
+    stream_slowly(models, "gpt-test")
+    events.user_clicks(CHANNEL, gpt["ts"], REGENERATE, BOB, to=bot.events_url)
+    wait_until(
+        lambda: body(slack.message(CHANNEL, gpt["ts"])).startswith(SLOW_REPLY[:8]),
+        message="the new text streaming",
+    )
+
+    events.user_clicks(CHANNEL, gpt["ts"], STOP, BOB, to=bot.events_url)
+
+    assert_stopped_by_bob(wait_for_answers(slack, CHANNEL, 3)[1])
+    assert answers_in(slack, CHANNEL, gpt["ts"]) == []
+
+
+def test_an_oversized_answer_whose_regeneration_fails_keeps_no_old_continuation(
+    start_bot, slack, models, events
+):
+    bot = start_bot(CHORUS_PROVIDER_MAX_ATTEMPTS="1")
+    gpt, _ = oversized_gpt_answer(bot, slack, models, events)
+    models.script("gpt-test", ModelScript(error=ModelFault(status=500)))
+
+    events.user_clicks(CHANNEL, gpt["ts"], REGENERATE, BOB, to=bot.events_url)
+
+    wait_until(
+        lambda: "server error" in status_line(slack.message(CHANNEL, gpt["ts"])),
+        message="the failure shown",
+    )
+    assert body(slack.message(CHANNEL, gpt["ts"])) == ""
+    assert answers_in(slack, CHANNEL, gpt["ts"]) == []
 
 
 def test_a_thread_reply_is_regenerated_with_the_thread_context(bot, slack, models, events):
