@@ -163,15 +163,21 @@ def unspoofed_links(text: str) -> str:
         links_inside = any(not found[0].startswith("!") for found in inner)
         if _is_a_mention(target):
             return unspoofed_links(label) if links_inside else _BRACKET.sub(r"\\\g<0>", label)
-        if links_inside:
+        if links_inside and link["slack_target"] is None:
             # A link cannot hold a link: the one inside is the link, these brackets text.
             start, end = (at - link.start() for at in link.span(_label_group(link)))
             return link[0][:start] + unspoofed_links(label) + link[0][end:]
-        shown = _as_shown(_LINK.sub(lambda image: image["label"], label) if inner else label)
+        labels = [_LINK.sub(_inner_label, label) if inner else label]
         # Slack may read its own syntax as written, a backslash no escape but a browser's slash:
-        # `<https://evil.example\@bank.com|bank.com>` then opens evil.example.
+        # `<https://evil.example\@bank.com|bank.com>` then opens evil.example; and a link in
+        # its label, as written or as its label.
         readings = [target] if link["slack_target"] is None else [target, link["slack_target"]]
-        misleading = next((reading for reading in readings if _misleads(shown, reading)), None)
+        labels += [label] if link["slack_target"] is not None and inner else []
+        shown = [_as_shown(written) for written in labels]
+        misleading = next(
+            (reading for reading in readings if any(_misleads(one, reading) for one in shown)),
+            None,
+        )
         if misleading is None:
             return link[0]
         # Its brackets escaped, the label cannot become a link of its own.
@@ -189,8 +195,15 @@ def _is_a_mention(target: str) -> bool:
     return shown.startswith(("!", "@", "#"))
 
 
+def _inner_label(link: re.Match[str]) -> str:
+    """A link inside another's label, as its own label reads."""
+    return link["label"] if link["slack_target"] is None else link["slack_label"]
+
+
 def _label_group(link: re.Match[str]) -> str:
-    return next(name for name in ("label", "reference_label", "slack_label") if link[name])
+    """The group of a Markdown link's label: an inline link's, or (when definitions were
+    found) a reference link's."""
+    return next(name for name in ("label", "reference_label") if link.groupdict().get(name))
 
 
 def _definitions(text: str) -> list[tuple[str, int, str]]:

@@ -239,6 +239,29 @@ def test_slacks_own_link_syntax_cannot_spoof_either():
 
 
 @pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        (
+            "<https://evil.example|[acme.com](https://acme.com)>",
+            "\\[acme.com\\](https://acme.com) (<https://evil.example>)",
+        ),
+        (
+            "<https://evil.example|![acme.com](https://evil.example/i.png)>",
+            "!\\[acme.com\\](https://evil.example/i.png) (<https://evil.example>)",
+        ),
+        (
+            "<https://acme.com|[docs](https://acme.com/x)>",
+            "<https://acme.com|[docs](https://acme.com/x)>",
+        ),
+    ],
+)
+def test_slacks_link_syntax_with_a_link_in_its_label_is_checked_as_its_label_reads(link, shown):
+    """Read as Slack's syntax, the link shows its label as written, the link inside it too."""
+    for posted in _shown(f"Log in at {link} now"):
+        assert posted == f"Log in at {shown} now"
+
+
+@pytest.mark.parametrize(
     "written",
     [
         "See [acme.com][1].\n\n[1]: https://evil.example",
