@@ -66,9 +66,15 @@ class _CodeFence:
     marker: str
 
     def closes_at(self, line: str) -> bool:
-        """A closing fence: the same character, at least as many, nothing after but spaces."""
+        """A closing fence: the same character, at least as many, nothing after but spaces;
+        indented less than four columns more than the opening line (in a list item too: one
+        indented four more is the code's text, as a fence in a Markdown example shows)."""
         stripped = line.strip(" \t")
-        return stripped.startswith(self.marker) and not stripped.strip(self.marker[0])
+        return (
+            stripped.startswith(self.marker)
+            and not stripped.strip(self.marker[0])
+            and _indent_width(line) < _indent_width(self.opening_line) + 4
+        )
 
     @property
     def closing_line(self) -> str:

@@ -580,3 +580,31 @@ def test_the_in_chat_answer_says_so_after_its_figures_and_any_note():
     )
     assert status_line(first).endswith(":pushpin: In Chat · part 1 of 2")
     assert "In Chat" not in status_line(second)
+
+
+EXAMPLE_OF_A_FENCE_IN_A_LIST = (
+    "Write the step like this:\n\n```markdown\n1. Install it:\n    ```bash\n    npm i acme\n"
+    "    ```\n```\n\n"
+)
+
+
+def test_a_fence_line_indented_four_more_than_the_open_fence_is_its_code_not_its_end():
+    """A Markdown example of a fence in a list item: its fence lines are the code's text, and
+    the example's own fence closes it, so what follows is prose (its links checked, its
+    tables aligned), with no fence added after it."""
+    answer = EXAMPLE_OF_A_FENCE_IN_A_LIST + (
+        "Then log in at [acme.com](https://evil.example).\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    )
+    (message,) = final_messages("GPT", answer, "footer")
+    assert message.blocks[0]["text"] == EXAMPLE_OF_A_FENCE_IN_A_LIST + (
+        "Then log in at acme.com (<https://evil.example>).\n\n```\na  b\n-  -\n1  2\n```"
+    )
+    assert close_open_fence("```\n    ```\nx") == "```\n    ```\nx\n```"
+
+
+def test_prose_after_a_markdown_example_of_a_fence_in_a_list_is_split_as_prose():
+    answer = EXAMPLE_OF_A_FENCE_IN_A_LIST + "\n\n".join(["word " * 200] * 20)
+    parts = markdown_parts(answer)
+    assert len(parts) == 2
+    assert parts[0].startswith(EXAMPLE_OF_A_FENCE_IN_A_LIST)
+    assert parts[1].startswith("word") and "```" not in parts[0][-100:] + parts[1]
