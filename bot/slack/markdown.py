@@ -16,8 +16,11 @@ MARKDOWN_BLOCK_LIMIT = 12_000  # Slack: all markdown blocks of one message toget
 ALIGNED_TABLE_WIDTH = 120
 
 # CommonMark fences, except that any indentation is taken: models indent fences inside list
-# items by 4 or more spaces, and this module does not track list items.
-_FENCE_OPENING = re.compile(r"[ \t]*(?P<marker>`{3,}(?=[^`]*$)|~{3,})")
+# items by 4 or more spaces, and this module does not track list items. A fence may also open
+# on a list item's own line (`1. ```bash`), after its markers.
+_FENCE_OPENING = re.compile(
+    r"[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(?P<marker>`{3,}(?=[^`]*$)|~{3,})"
+)
 # One cell of a GFM table's delimiter row (`|---|:--:|`, `--- | ---`).
 _DELIMITER_CELL = re.compile(r"\s*:?-+:?\s*")
 # In a table cell: code spans (their text kept as written) between runs of backticks, and bold
@@ -60,10 +63,19 @@ def markdown_forms(character: str, *names: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _CodeFence:
-    """An open code fence: the line that opened it, and the marker that closes it."""
+    """An open code fence: the line that opened it (its list items' markers, if any, as the
+    spaces they indent it by), and the marker that closes it."""
 
     opening_line: str
     marker: str
+
+    @classmethod
+    def opened_by(cls, match: re.Match[str]) -> _CodeFence:
+        """The fence a `_FENCE_OPENING` match opens."""
+        line, start = match.string, match.start("marker")
+        if line[:start].strip(" \t"):  # a list item's markers: as the spaces they take
+            line = " " * len(line[:start].expandtabs(4)) + line[start:]
+        return cls(line, match["marker"])
 
     def closes_at(self, line: str) -> bool:
         """A closing fence: the same character, at least as many, nothing after but spaces;
@@ -113,7 +125,7 @@ def _open_fence(text: str) -> _CodeFence | None:
         if fence is None:
             match = _FENCE_OPENING.match(line)
             if match:
-                fence = _CodeFence(line, match["marker"])
+                fence = _CodeFence.opened_by(match)
         elif fence.closes_at(line):
             fence = None
     return fence
@@ -152,7 +164,7 @@ def code_regions(text: str) -> list[tuple[int, int]]:
             regions += _line_code_spans(text[paragraph_start:position], paragraph_start)
             paragraph_start = end
             if match:
-                fence = _CodeFence(line, match["marker"])
+                fence = _CodeFence.opened_by(match)
                 regions.append((position, len(text)))
         position = end
     if fence is None:
@@ -287,7 +299,7 @@ def tables_as_code(text: str) -> str:
         if fence is not None:
             fence = None if fence.closes_at(line) else fence
         elif match := _FENCE_OPENING.match(line):
-            fence = _CodeFence(line, match["marker"])
+            fence = _CodeFence.opened_by(match)
         elif "|" in line and index + 1 < len(lines) and _is_delimiter_row(lines[index + 1]):
             end = index + 2
             while end < len(lines) and "|" in lines[end] and lines[end].strip():

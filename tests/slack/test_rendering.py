@@ -608,3 +608,22 @@ def test_prose_after_a_markdown_example_of_a_fence_in_a_list_is_split_as_prose()
     assert len(parts) == 2
     assert parts[0].startswith(EXAMPLE_OF_A_FENCE_IN_A_LIST)
     assert parts[1].startswith("word") and "```" not in parts[0][-100:] + parts[1]
+
+
+@pytest.mark.parametrize("item", ["1. ", "- ", "* ", "2) ", "- 1. "])
+def test_a_fence_opened_on_a_list_items_own_line_is_closed_by_its_own_fence(item):
+    """`1. ```bash`: the fence opens after the item's markers and closes in the item, so no
+    fence is added after the answer (Slack would show an empty code block)."""
+    indent = " " * len(item)
+    answer = f"Steps:\n\n{item}```bash\n{indent}npm i acme\n{indent}```\n\nDone."
+    (message,) = final_messages("GPT", answer, "footer")
+    assert message.blocks[0]["text"] == answer
+
+
+def test_a_fence_opened_on_a_list_items_own_line_is_reopened_alone_in_the_next_message():
+    code = "".join(f"  print({i})\n" for i in range(3_000))
+    parts = markdown_parts(f"- ```python\n{code}  ```\n- done")
+    assert len(parts) > 1
+    assert parts[0].startswith("- ```python\n  print(0)\n") and parts[0].endswith("\n  ```")
+    assert parts[1].startswith("```python\nprint(")
+    assert parts[-1].endswith("\n```\n- done")
