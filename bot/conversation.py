@@ -199,8 +199,8 @@ class Conversations:
         once = ", once it is written" if unpinned.being_written else ""
         if now == parent.model:  # a round has one answer per model: the usual choice is this one
             return (
-                f"{name}'s answer stays In Chat without the pushpin: it is the round's usual "
-                f"choice, so later messages in this chat will see it{once}."
+                f"{name}'s answer stays In Chat without the pushpin: it would be chosen "
+                f"anyway, so later messages in this chat will see it{once}."
             )
         instead = f"{self._catalog.get(now).display_name}'s answer" if now else "no answer"
         return (

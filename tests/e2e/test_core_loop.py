@@ -646,8 +646,8 @@ def test_a_pick_undone_on_the_answer_the_usual_choice_falls_to_says_it_stays_in_
 
     wait_until(lambda: len(slack.calls_for("chat.postEphemeral")) == 2, message="undone")
     assert slack.calls_for("chat.postEphemeral")[1].params["text"] == (
-        "GPT-test's answer stays In Chat without the pushpin: it is the round's usual choice, "
-        "so later messages in this chat will see it."
+        "GPT-test's answer stays In Chat without the pushpin: it would be chosen anyway, so "
+        "later messages in this chat will see it."
     )
     assert marked_in_chat(slack, CHANNEL) == ["GPT-test"]
     models.script("claude-test", ModelScript())
