@@ -101,6 +101,6 @@ def help_text(aliases: tuple[str, ...], place: str | None = "channel") -> str:
         f"• `/chorus prompt Answer in French.` gives {this} its own instructions for the "
         "models; `/chorus prompt` shows them, `/chorus prompt clear` removes them.\n"
         "• *Stop* under an answer stops that model; *Regenerate* writes one of the latest "
-        "answers again. A :pushpin: on an answer makes it *In Chat*: the answer the models see "
-        "in later messages, marked :pushpin: In Chat under it."
+        "answers again. A :pushpin: on an answer to the latest message makes it *In Chat*: the "
+        "answer the models see in later messages, marked :pushpin: In Chat under it."
     )

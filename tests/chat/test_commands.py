@@ -84,6 +84,14 @@ def test_help_writes_the_in_chat_mark_as_answers_show_it():
     assert "`:pushpin:" not in text
 
 
+def test_help_says_which_answers_a_pushpin_makes_in_chat():
+    """Only an answer to the latest message can be picked: the help says so, as the note on
+    a pushpin elsewhere does."""
+    assert "A :pushpin: on an answer to the latest message makes it *In Chat*" in help_text(
+        ("claude",)
+    )
+
+
 def test_help_tells_what_answers_as_the_bot_decides_it():
     """The channel's own models answer, not every configured one; a `+alias` leading a
     question in an answer's thread hands the thread over too, not only an alias alone."""
