@@ -29,11 +29,11 @@ USAGE_DAYS = 30
 USAGE_FRESH_SECONDS = 60.0
 CONTEXT_RULES = (
     "*What each model is sent*\n"
-    "• A new mention: each earlier round of this chat (its question and its *In Chat* answer, "
-    "marked :pushpin: In Chat under it: the first model's, or if that one did not finish the "
-    "first that did, unless someone put :pushpin: on another one), then your message.\n"
-    "• A reply in the thread under one answer: the chat up to that round, the round's question, "
-    "that answer and the thread so far.\n"
+    "• A new mention: each earlier question of this chat and its *In Chat* answer (marked "
+    ":pushpin: In Chat under it: the first model's, or if that one did not finish the first "
+    "that did, unless someone put :pushpin: on another one), then your message.\n"
+    "• A reply in the thread under one answer: the chat before that answer's question, the "
+    "question itself, that answer and the thread so far.\n"
     "• Never sent: what is said in threads (to the chat or other threads), the answers that are "
     "not In Chat (except each to the thread under it), messages not addressed to me, deleted "
     "messages, other channels."
@@ -57,8 +57,10 @@ def home_view(
     models = "\n".join(
         f"• *{spec.display_name}*: `+{catalog.alias_of(spec)}` (`{spec.name}`)" for spec in catalog
     )
+    rounds = settings.window.max_rounds
     configuration = (
-        f"• Each round sends up to {_counted(settings.window.max_rounds, 'earlier round')}, "
+        f"• Models are sent up to {_counted(rounds, 'earlier question')} and "
+        f"{'its answer' if rounds == 1 else 'their answers'}, "
         f"about {settings.window.max_tokens:,} tokens at most.\n"
         f"• Conversations are stored in {settings.storage}{_kept_for(settings)}.\n"
         f"• System prompt:\n{block_quote(settings.system_prompt)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 from sqlalchemy import event, insert
@@ -40,8 +41,14 @@ def test_home_lists_every_default_model_with_its_alias_and_name():
 
 def test_home_shows_the_context_window_and_the_system_prompt_quoted():
     text = "\n".join(section_texts(home_view(CATALOG, settings("Line one.\n\nLine two."))))
-    assert "up to 7 earlier rounds, about 9,000 tokens" in text
+    assert "Models are sent up to 7 earlier questions and their answers, about 9,000 tokens" in text
     assert ">Line one.\n> \n>Line two." in text
+
+
+def test_home_speaks_of_questions_and_answers_not_of_rounds():
+    """The bot's own word "round" is not the tab's: it reads like the help beside it."""
+    text = "\n".join(section_texts(home_view(CATALOG, settings())))
+    assert not re.search(r"\brounds?\b", text, re.IGNORECASE)
 
 
 def test_home_never_sent_line_spares_the_answers_it_says_are_sent():
@@ -70,7 +77,7 @@ def test_home_says_how_long_what_is_said_is_kept():
 def test_home_counts_one_of_a_thing_in_the_singular():
     one = HomeSettings("Be brief.", ContextWindow(1, 9000), "SQLite", forget_after_days=1)
     text = "\n".join(section_texts(home_view(CATALOG, one)))
-    assert "up to 1 earlier round, about" in text
+    assert "up to 1 earlier question and its answer, about" in text
     assert "forgotten after 1 day." in text
     half = HomeSettings("Be brief.", ContextWindow(1, 9000), "SQLite", forget_after_days=0.5)
     assert "forgotten after 0.5 days." in "\n".join(section_texts(home_view(CATALOG, half)))
