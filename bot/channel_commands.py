@@ -93,6 +93,7 @@ class ChorusCommands:
         except UnknownModels as unknown:
             as_written = tuple(word for word in words if word.lstrip("+") in unknown.words)
             told = UnknownModels(as_written, unknown.valid_aliases).explained(marker="")
+            told += f" This {place}'s models are unchanged."
             left_out = [self._catalog.find(word[1:]) for word in as_written if word[:1] == "-"]
             kept = [spec for spec in before if spec not in left_out]
             if 0 < len(kept) < len(before):

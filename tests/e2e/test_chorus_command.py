@@ -146,7 +146,8 @@ def test_unknown_models_and_commands_get_help_only_the_person_sees(bot, events):
     reply = run(events, bot, "models claude mistral")
     assert reply["response_type"] == "ephemeral"
     assert reply["text"] == (
-        "I don't know `mistral`. Models you can pick: `claude`, `gpt`, `gemini`."
+        "I don't know `mistral`. Models you can pick: `claude`, `gpt`, `gemini`. This "
+        "channel's models are unchanged."
     )
     reply = run(events, bot, "dance")
     assert reply["response_type"] == "ephemeral"
@@ -160,8 +161,9 @@ def test_a_plus_or_minus_before_a_model_is_answered_with_what_the_list_now_is(bo
     left_out = run(events, bot, "models -gpt")
     assert left_out["response_type"] == "ephemeral"
     assert left_out["text"] == (
-        "I don't know `-gpt`. Models you can pick: `claude`, `gpt`, `gemini`. To leave a model "
-        "out, list the ones to keep: `/chorus models claude`."
+        "I don't know `-gpt`. Models you can pick: `claude`, `gpt`, `gemini`. This channel's "
+        "models are unchanged. To leave a model out, list the ones to keep: "
+        "`/chorus models claude`."
     )
     unknown = run(events, bot, "models +mistral")
     assert unknown["text"].startswith("I don't know `+mistral`. Models you can pick:")
