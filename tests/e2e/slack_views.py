@@ -71,12 +71,14 @@ def wait_for_answers(
         messages = answers_in(slack, channel, thread_ts)
         return len(messages) >= count and all(is_final(m) for m in messages)
 
-    wait_until(
-        ready,
-        timeout=timeout,
-        message=f"{count} final answers in {channel}/{thread_ts}: "
-        f"{[(m.get('username'), status_line(m)) for m in answers_in(slack, channel, thread_ts)]}",
-    )
+    try:
+        wait_until(ready, timeout=timeout)
+    except AssertionError:
+        # What is there at the deadline, not when the wait began.
+        seen = [(m.get("username"), status_line(m)) for m in answers_in(slack, channel, thread_ts)]
+        raise AssertionError(
+            f"not {count} final answers in {channel}/{thread_ts} within {timeout:g} s: {seen}"
+        ) from None
     messages = answers_in(slack, channel, thread_ts)
     assert len(messages) == count, [m.get("username") for m in messages]
     return messages
