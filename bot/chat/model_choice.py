@@ -11,7 +11,12 @@ from bot.chat.quoting import quoted
 
 # An alias starts with a letter: "+1 nice" is a person agreeing, not a pick. Punctuation after
 # it is the sentence's, not the alias's: `+claude, +gpt hi`, `+claude: why?`, `+gpt-5.1.`
-_LEADING_PICK = re.compile(r"^\s*\+([^\W\d_][\w.:/-]*?)[.,:;!?]*(?=[\s+]|$)")
+# The word runs to a space or the next `+`, and its trailing punctuation is peeled off after
+# the match: a pattern that left it to backtracking would retry a long run of dots from every
+# dot in it (a 40 KB message took 20 s, holding up every other message and answer).
+_LEADING_WORD = re.compile(r"\s*\+([^\W\d_][^\s+]*)")
+_ALIAS = re.compile(r"[\w.:/-]*")
+_SENTENCE_PUNCTUATION = ".,:;!?"
 
 
 _WORDS_NAMED = 5  # unknown words quoted back at most
@@ -56,11 +61,14 @@ class UnknownModels(Exception):
 def split_model_picks(text: str) -> ModelPicks:
     """Peel leading `+alias` words off a message: `+claude +gpt why?` → (claude, gpt), `why?`."""
     words: list[str] = []
-    rest = text
-    while match := _LEADING_PICK.match(rest):
-        words.append(match.group(1))
-        rest = rest[match.end() :]
-    return ModelPicks(tuple(words), rest.strip())
+    position = 0
+    while match := _LEADING_WORD.match(text, position):
+        word = match.group(1).rstrip(_SENTENCE_PUNCTUATION)
+        if not _ALIAS.fullmatch(word):
+            break  # `+claude's idea`: a word, not a pick
+        words.append(word)
+        position = match.end()
+    return ModelPicks(tuple(words), text[position:].strip())
 
 
 def resolve_picks(catalog: ModelCatalog, words: Sequence[str]) -> list[ModelSpec]:

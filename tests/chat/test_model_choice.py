@@ -1,5 +1,7 @@
 """SPEC §2.3: choosing models with leading `+alias` words."""
 
+import time
+
 import pytest
 
 from bot.chat.catalog import (
@@ -233,6 +235,21 @@ def test_punctuation_after_a_pick_belongs_to_the_sentence(message, words, text):
     assert (picks.words, picks.text) == (words, text)
     resolved = models_for_round(CATALOG, picks) if words else []
     assert len(resolved) == len(words)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "+a" + "." * 40_000 + "x",  # a long run of dots after a leading `+word`
+        "+" + "a" * 20_000 + ":" * 20_000 + "x",
+    ],
+)
+def test_a_long_run_of_punctuation_after_a_plus_word_is_split_at_once(message):
+    # Slack's longest message: peeling the picks off it must not hold up the bot.
+    started = time.perf_counter()
+    picks = split_model_picks(message)
+    assert time.perf_counter() - started < 1
+    assert picks == ModelPicks((message[1:],), "")
 
 
 def test_the_same_model_through_two_providers_gets_two_aliases():
