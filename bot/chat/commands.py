@@ -52,9 +52,10 @@ Command = NewChat | ShowModels | SetModels | UseDefaultModels | ShowPrompt | Set
 
 
 def parse_command(text: str) -> Command:
-    verb, _, rest = text.strip().partition(" ")
+    # The verb ends at any space: a prompt pasted on the lines after `prompt` is one too.
+    verb, *rest = text.split(maxsplit=1) or [""]
     if verb.lower() == "prompt":  # the rest is free text, kept as written
-        prompt = rest.strip()
+        prompt = "".join(rest).strip()
         if not prompt:
             return ShowPrompt()
         return SetPrompt(None if prompt.lower() == "clear" else prompt)

@@ -42,6 +42,13 @@ def test_commands_are_understood(text, command):
     assert parse_command(text) == command
 
 
+@pytest.mark.parametrize("space", ["\n", "\t", "\u00a0", " \n"])
+def test_a_prompt_written_on_the_lines_after_prompt_is_set_as_written(space):
+    prompt = "You are terse.\nAnswer in French."
+    assert parse_command(f"prompt{space}{prompt}") == SetPrompt(prompt)
+    assert parse_command(f"prompt{space}clear") == SetPrompt(None)
+
+
 def test_help_names_the_aliases_and_every_command():
     text = help_text(("claude", "gpt"))
     for needle in (
