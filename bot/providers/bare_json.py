@@ -64,7 +64,7 @@ class _EventLineReader:
             return None
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes
             return None
         self._bare_json, self._bare_chars = [], 0
         return ServerSentEvent(data=text)

@@ -314,7 +314,7 @@ def _message(error: Mapping[str, Any]) -> str:
     metadata = _object_at(error, "metadata")
     raw = metadata.get("raw")
     if isinstance(raw, str):
-        with suppress(ValueError):
+        with suppress(ValueError, RecursionError):
             raw = json.loads(raw)
     said = _detail(raw) if isinstance(raw, str) else _detail(_error_in(raw).get("message"))
     if not said:
@@ -335,7 +335,7 @@ def _said(detail: str) -> str:
 def _error_object(content: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser goes
         return {}
     return _error_in(payload)
 

@@ -18,7 +18,7 @@ def parse_json_object(data: str) -> dict[str, Any]:
     """The JSON object in an event's `data:`."""
     try:
         value = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser goes
         raise UnexpectedShape("data that is not JSON") from None
     if not isinstance(value, dict):
         raise UnexpectedShape("data that is not a JSON object")

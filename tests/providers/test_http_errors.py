@@ -794,3 +794,48 @@ def test_fields_of_the_wrong_type_are_unexpected_shapes():
     assert field({"n": None}, "n", int) is None
     with pytest.raises(UnexpectedShape, match="'n' is not int"):
         field({"n": True}, "n", int)
+
+
+# JSON nested deeper than Python's parser goes (it raises RecursionError, no ValueError).
+DEEP = "[" * 100_000
+
+
+@pytest.mark.parametrize("provider", ["OpenAI", "Anthropic", "Gemini"])
+async def test_an_event_nested_too_deep_to_parse_is_malformed_and_keeps_the_text(provider):
+    server = ReplayServer(FIRST_TEXT[provider] + f"data: {DEEP}\n\n".encode())
+    answer = await ask(provider, server)
+
+    assert answer.text == "Hi"
+    assert isinstance(answer.error, MalformedStream)
+    assert str(answer.error) == (
+        f"{provider} sent a stream that could not be read (data that is not JSON)."
+    )
+
+
+@pytest.mark.parametrize("provider", ["OpenAI", "Gemini"])
+async def test_json_outside_sse_framing_nested_too_deep_to_parse_is_passed_over(provider):
+    server = ReplayServer(FIRST_TEXT[provider] + ('{"error": ' + DEEP[:30_000] + "\n").encode())
+    answer = await ask(provider, server)
+
+    assert answer.text == "Hi"
+    assert (
+        str(answer.error) == f"The stream from {provider} stopped before the answer was complete."
+    )
+
+
+async def test_an_error_body_nested_too_deep_to_parse_is_not_quoted():
+    server = ReplayServer(DEEP[:30_000].encode(), status=500, headers=JSON)
+    answer = await ask("OpenAI", server)
+
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error) == "OpenAI had a server error (HTTP 500)."
+
+
+async def test_openrouter_upstream_words_nested_too_deep_to_parse_are_read_as_plain_text():
+    raw = json.dumps(DEEP[:30_000])
+    body = f'{{"error":{{"code":502,"message":"Upstream failed","metadata":{{"raw":{raw}}}}}}}'
+    answer = await ask("OpenRouter", ReplayServer(body.encode(), status=502, headers=JSON))
+
+    assert isinstance(answer.error, ServerError)
+    assert str(answer.error).startswith("OpenRouter had a server error (HTTP 502): [[[")
+    assert len(str(answer.error)) < 260
