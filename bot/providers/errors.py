@@ -256,7 +256,7 @@ def request_id(headers: httpx.Headers) -> str | None:
 
 def one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
     """`text` on one line of at most `limit` characters, URLs without their query strings."""
-    line = _URL_QUERY.sub(r"\1", " ".join(text.split()))
+    line = _URL_QUERY.sub(r"\1", _start_of(text, 10 * limit))
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
@@ -304,7 +304,15 @@ def _detail(message: object) -> str:
     that crashed)."""
     if not isinstance(message, str) or _NOT_FOR_PEOPLE.search(message):
         return ""
-    return one_line(_KEY_IN_TEXT.sub(_key_hidden, message))
+    return one_line(_KEY_IN_TEXT.sub(_key_hidden, _start_of(message, 10 * MAX_DETAIL_CHARS)))
+
+
+def _start_of(text: str, chars: int) -> str:
+    """`text` on one line, cut to its first `chars` characters: far more than a line shows,
+    and all the patterns above read of it. Some take time growing with the square of the
+    length of a word they look into (a long message with no spaces, `http://` many times
+    over), and a provider's message may be megabytes long: read whole, it held up the bot."""
+    return " ".join(text.split())[:chars]
 
 
 def _message(error: Mapping[str, Any]) -> str:
