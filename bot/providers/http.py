@@ -69,11 +69,22 @@ class StreamState:
         self.thought_chars += len(thought or "")
 
     def count_tokens(self, input_tokens: int | None, output_tokens: int | None) -> None:
-        """Keep the latest reported counts; a count a chunk leaves out keeps its last value."""
-        if input_tokens is not None:
+        """Keep the latest reported counts; a count a chunk leaves out, or one no count can
+        be (below zero, past `MAX_TOKEN_COUNT`), keeps its last value."""
+        if _possible(input_tokens):
             self.input_tokens = input_tokens
-        if output_tokens is not None:
+        if _possible(output_tokens):
             self.output_tokens = output_tokens
+
+
+MAX_TOKEN_COUNT = 2**31 - 1
+"""The most tokens a count is read as: far past any model's context window, and the most the
+database's integer columns hold (a count past it, from a server's mistake, would fail the
+saving of the answer it came with)."""
+
+
+def _possible(count: int | None) -> bool:
+    return count is not None and 0 <= count <= MAX_TOKEN_COUNT
 
 
 EventReader = Callable[[ServerSentEvent, StreamState], str]

@@ -490,3 +490,14 @@ def test_a_system_prompt_before_an_answer_becomes_a_turn_of_its_own():
             ChatMessage("user", "Go"),
         ),
     )
+
+
+@pytest.mark.parametrize("count", [-1, 2**31, 10**20], ids=str)
+async def test_a_token_count_no_count_can_be_is_read_as_unknown(count):
+    odd = USAGE_CHUNK.replace('"prompt_tokens":31', f'"prompt_tokens":{count}')
+    body = chunk("Hi") + chunk(finish="stop") + odd + DONE
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert answer.error is None
+    assert answer.text == "Hi"
+    assert answer.usage == [Usage(input_tokens=None, output_tokens=9)]
