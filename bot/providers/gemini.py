@@ -10,7 +10,7 @@ from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ChatMessage, ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
-from bot.providers.errors import error_in_stream
+from bot.providers.errors import error_in_stream, one_line
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
 
@@ -85,7 +85,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     block_reason = field(field(chunk, "promptFeedback", dict) or {}, "blockReason", str)
     if block_reason:
         state.refused = Refused(
-            f"{state.provider} refused to answer (prompt blocked: {block_reason})."
+            f"{state.provider} refused to answer (prompt blocked: {one_line(block_reason)})."
         )
         state.complete = True
         return ""

@@ -27,7 +27,7 @@ from bot.providers.base import (
     ThoughtTooLong,
     Usage,
 )
-from bot.providers.errors import error_body, error_for_response, request_id
+from bot.providers.errors import error_body, error_for_response, one_line, request_id
 from bot.providers.event_stream import EventTooLarge, server_sent_events
 from bot.providers.json_fields import UnexpectedShape
 from bot.providers.text_mending import TextMender
@@ -216,7 +216,9 @@ def _failure_at_end(state: StreamState) -> ProviderError | None:
             f"{state.provider} stopped when the chat filled the model's context window."
         )
     if state.stopped_early:
-        return StoppedEarly(f"{state.provider} stopped the answer early ({state.stopped_early}).")
+        # Its reason is the provider's own word, whatever a server sent: one line, bounded.
+        why = one_line(state.stopped_early)
+        return StoppedEarly(f"{state.provider} stopped the answer early ({why}).")
     return None
 
 

@@ -501,3 +501,15 @@ async def test_a_token_count_no_count_can_be_is_read_as_unknown(count):
     assert answer.error is None
     assert answer.text == "Hi"
     assert answer.usage == [Usage(input_tokens=None, output_tokens=9)]
+
+
+async def test_a_finish_reason_of_a_servers_own_is_quoted_on_one_short_line():
+    reason = "abort\n" + "x" * 5000
+    body = chunk("Hi") + chunk(finish=reason.replace("\n", "\\n")) + USAGE_CHUNK + DONE
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert answer.text == "Hi"
+    line = str(answer.error)
+    assert line.startswith("OpenAI stopped the answer early (finish reason abort xxx")
+    assert "\n" not in line
+    assert len(line) < 260
