@@ -12,7 +12,7 @@ from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
 from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
-from bot.providers.json_fields import field, parse_json_object, required
+from bot.providers.json_fields import field, parse_json_object, required, token_count
 
 NAME = "Anthropic"
 API_VERSION = "2023-06-01"
@@ -93,7 +93,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         # lost nothing of it (as after OpenAI's finish reason).
         state.complete = state.complete or stop_reason is not None
         usage = field(data, "usage", dict) or {}
-        state.count_tokens(_input_tokens(usage), field(usage, "output_tokens", int))
+        state.count_tokens(_input_tokens(usage), token_count(usage, "output_tokens"))
     elif kind == "message_stop":
         state.complete = state.ended = True
     return ""
@@ -102,7 +102,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
 def _input_tokens(usage: dict[str, Any]) -> int | None:
     """All prompt tokens, cached or not: Anthropic counts cache reads and writes apart."""
     counts = [
-        field(usage, key, int)
+        token_count(usage, key)
         for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     ]
     known = [count for count in counts if count is not None]

@@ -12,7 +12,13 @@ from bot.chat.messages import ChatMessage, ModelRequest
 from bot.providers.base import Refused, StreamEvent, alternating_turns
 from bot.providers.errors import error_in_stream, one_line
 from bot.providers.http import SseEndpoint, StreamState
-from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
+from bot.providers.json_fields import (
+    UnexpectedShape,
+    field,
+    objects,
+    parse_json_object,
+    token_count,
+)
 
 NAME = "Gemini"
 REFUSAL_REASONS = frozenset(
@@ -81,7 +87,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
         raise error_in_stream(state.provider, chunk["error"])
     usage = field(chunk, "usageMetadata", dict)
     if usage is not None:
-        state.count_tokens(field(usage, "promptTokenCount", int), _output_tokens(usage))
+        state.count_tokens(token_count(usage, "promptTokenCount"), _output_tokens(usage))
     block_reason = field(field(chunk, "promptFeedback", dict) or {}, "blockReason", str)
     if block_reason:
         state.refused = Refused(
@@ -115,8 +121,8 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
 
 def _output_tokens(usage: dict[str, Any]) -> int | None:
     """Answer tokens including thinking, as billed and as OpenAI counts them."""
-    candidates = field(usage, "candidatesTokenCount", int)
-    thoughts = field(usage, "thoughtsTokenCount", int)
+    candidates = token_count(usage, "candidatesTokenCount")
+    thoughts = token_count(usage, "thoughtsTokenCount")
     if candidates is None and thoughts is None:
         return None
     return (candidates or 0) + (thoughts or 0)

@@ -35,6 +35,17 @@ def field(obj: Mapping[str, Any], key: str, kind: type[T]) -> T | None:
     return value
 
 
+def token_count(usage: Mapping[str, Any], key: str) -> int | None:
+    """A token count in `usage`, None if missing or not a whole number: counts only inform, so
+    one a server writes oddly (`31.0` is read, `"31"` or `true` is not) never fails an answer."""
+    value = usage.get(key)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
 def required(obj: Mapping[str, Any], key: str, kind: type[T]) -> T:
     """`obj[key]`, which must be a `kind`."""
     value = field(obj, key, kind)

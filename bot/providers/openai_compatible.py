@@ -20,7 +20,13 @@ from bot.providers.base import (
 )
 from bot.providers.errors import SYSTEM_ROLE_REFUSED, error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
-from bot.providers.json_fields import UnexpectedShape, field, objects, parse_json_object
+from bot.providers.json_fields import (
+    UnexpectedShape,
+    field,
+    objects,
+    parse_json_object,
+    token_count,
+)
 from bot.providers.think_block import without_leading_think
 
 _OPENAI_HOST = "api.openai.com"
@@ -151,7 +157,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
     usage = field(chunk, "usage", dict)
     if usage is not None:
         state.count_tokens(
-            field(usage, "prompt_tokens", int), field(usage, "completion_tokens", int)
+            token_count(usage, "prompt_tokens"), token_count(usage, "completion_tokens")
         )
     choices = field(chunk, "choices", list)
     if choices is None and usage is None:

@@ -13,7 +13,7 @@ from bot.chat.messages import ModelRequest
 from bot.providers.base import Refused, StreamEvent
 from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
-from bot.providers.json_fields import field, parse_json_object, required
+from bot.providers.json_fields import field, parse_json_object, required, token_count
 from bot.providers.openai_compatible import bearer
 
 NAME = "OpenAI"
@@ -73,7 +73,7 @@ def read_event(event: ServerSentEvent, state: StreamState) -> str:
 def _read_final_response(response: dict[str, Any], state: StreamState) -> None:
     """The last event's response: usage, and why it ended if it did not complete."""
     usage = field(response, "usage", dict) or {}
-    state.count_tokens(field(usage, "input_tokens", int), field(usage, "output_tokens", int))
+    state.count_tokens(token_count(usage, "input_tokens"), token_count(usage, "output_tokens"))
     status = field(response, "status", str)
     if status == "failed":
         raise error_in_stream(state.provider, response.get("error"))

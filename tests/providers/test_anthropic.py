@@ -166,6 +166,15 @@ async def test_cached_prompt_tokens_count_as_input():
     assert answer.usage == [Usage(input_tokens=1025, output_tokens=15)]
 
 
+async def test_an_unreadable_token_count_is_unknown_and_the_answer_whole():
+    start = START.replace('"cache_read_input_tokens":0', '"cache_read_input_tokens":"many"')
+    answer = await ask(ReplayServer((start + text("Hi") + message_end() + STOP).encode()))
+
+    assert answer.error is None
+    assert answer.text == "Hi"
+    assert answer.usage == [Usage(input_tokens=25, output_tokens=15)]
+
+
 async def test_thinking_deltas_are_not_answer_text():
     thinking = (
         "event: content_block_delta\n"

@@ -125,6 +125,15 @@ async def test_thinking_tokens_count_as_output_and_thoughts_are_not_text():
     assert answer.usage == [Usage(input_tokens=12, output_tokens=45)]
 
 
+async def test_an_unreadable_token_count_is_unknown_and_the_answer_whole():
+    usage = {**FINAL_USAGE, "candidatesTokenCount": 5.5}
+    answer = await ask(ReplayServer(chunk("4 and 6.", finish="STOP", usage=usage).encode()))
+
+    assert answer.error is None
+    assert answer.text == "4 and 6."
+    assert answer.usage == [Usage(input_tokens=12, output_tokens=None)]
+
+
 async def test_an_output_count_gemini_leaves_out_is_unknown_not_zero():
     answer = await ask(ReplayServer(chunk("", finish="STOP").encode()))
 

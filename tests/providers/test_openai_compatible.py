@@ -492,7 +492,7 @@ def test_a_system_prompt_before_an_answer_becomes_a_turn_of_its_own():
     )
 
 
-@pytest.mark.parametrize("count", [-1, 2**31, 10**20], ids=str)
+@pytest.mark.parametrize("count", [-1, 2**31, 10**20, 12.5, '"31"', "true", "{}"], ids=str)
 async def test_a_token_count_no_count_can_be_is_read_as_unknown(count):
     odd = USAGE_CHUNK.replace('"prompt_tokens":31', f'"prompt_tokens":{count}')
     body = chunk("Hi") + chunk(finish="stop") + odd + DONE
@@ -501,6 +501,15 @@ async def test_a_token_count_no_count_can_be_is_read_as_unknown(count):
     assert answer.error is None
     assert answer.text == "Hi"
     assert answer.usage == [Usage(input_tokens=None, output_tokens=9)]
+
+
+async def test_a_whole_token_count_written_as_a_decimal_is_read():
+    odd = USAGE_CHUNK.replace('"prompt_tokens":31', '"prompt_tokens":31.0')
+    body = chunk("Hi") + chunk(finish="stop") + odd + DONE
+    answer = await ask(ReplayServer(body.encode()), api_key=KEY)
+
+    assert answer.error is None
+    assert answer.usage == [Usage(input_tokens=31, output_tokens=9)]
 
 
 async def test_a_finish_reason_of_a_servers_own_is_quoted_on_one_short_line():
