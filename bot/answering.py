@@ -107,8 +107,10 @@ class _Progress:
 
     def count(self, usage: Usage) -> None:
         """Keep the counts `usage` reports; one it leaves out keeps its last value."""
-        self.input_tokens = usage.input_tokens or self.input_tokens
-        self.output_tokens = usage.output_tokens or self.output_tokens
+        if usage.input_tokens is not None:
+            self.input_tokens = usage.input_tokens
+        if usage.output_tokens is not None:
+            self.output_tokens = usage.output_tokens
 
     @property
     def has_words(self) -> bool:

@@ -20,6 +20,7 @@ from tests.e2e.slack_views import (
     streaming_first_answer,
     wait_for_answers,
 )
+from tests.e2e.stored_answers import saved_usage
 
 SYSTEM_PROMPT_START = "You are one of several AI models"
 PROVIDERS = ("anthropic", "openai", "google")
@@ -758,3 +759,15 @@ def test_a_pushpin_in_a_thread_chat_is_answered_in_that_thread(bot, slack, event
     (notice,) = slack.calls_for("chat.postEphemeral")
     assert "is now In Chat" in notice.params["text"]
     assert notice.params["thread_ts"] == root["ts"]
+
+
+def test_a_count_of_zero_tokens_is_shown_and_saved_as_zero(
+    bot, slack, models, events, database_url
+):
+    models.script("gpt-test", ModelScript(usage=(1234, 0)))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} +gpt say nothing new", to=[bot.events_url])
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert status_line(answer).startswith("*GPT-test* · "), status_line(answer)
+    assert "· 1,234 tokens in, 0 out · " in status_line(answer)
+    assert saved_usage(database_url) == [(1234, 0)]
