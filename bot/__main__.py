@@ -17,7 +17,13 @@ from sqlalchemy.engine import make_url
 from bot.app import ChorusBot, build_bot, http_routes, open_socket_mode
 from bot.chat.catalog import ModelCatalog
 from bot.retention import forget_forever, kept_seconds
-from bot.settings import ConfigurationError, Settings, dotenv_lines_ignored, load_settings
+from bot.settings import (
+    ConfigurationError,
+    Settings,
+    dotenv_lines_ignored,
+    keys_set_under_other_names,
+    load_settings,
+)
 from bot.slack.log_secrets import slack_secrets_redacted
 from storage.database import connection_failure, unreachable
 from storage.retention import RetentionStore
@@ -97,6 +103,8 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
     _cancel_start_up_on_signal()
     if ignored := dotenv_lines_ignored():
         log.warning(".env lines the bot ignores: %s", "; ".join(ignored))
+    for hint in keys_set_under_other_names(settings.provider_keys()):
+        log.warning("%s: those models are not set up", hint)
     running = _Running(await build_bot(settings, catalog))
     try:
         await _start(running, settings, catalog)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import socket
 from pathlib import Path
 from typing import Literal
@@ -273,11 +274,14 @@ class Settings(BaseSettings):
                 raise CatalogError(
                     "no models configured: set CHORUS_MODELS (e.g. "
                     "'anthropic:claude-sonnet-4-5,openai:gpt-5.1') or a provider key such as "
-                    "ANTHROPIC_API_KEY"
+                    "ANTHROPIC_API_KEY" + _also(keys_set_under_other_names(keys))
                 )
         for spec in specs:
             if spec.provider != "ollama" and not keys[spec.provider]:
-                raise CatalogError(f"model {spec.name} needs {KEY_VARIABLE[spec.provider]}")
+                raise CatalogError(
+                    f"model {spec.name} needs {KEY_VARIABLE[spec.provider]}"
+                    + _also(keys_set_under_other_names(keys))
+                )
         return ModelCatalog(specs)
 
 
@@ -312,6 +316,29 @@ KEY_VARIABLE = {
     "google": "GEMINI_API_KEY",
     "openrouter": "OPENROUTER_API_KEY",
 }
+
+
+# Where other programs read a provider's key from (Google's own SDKs: GOOGLE_API_KEY), so a
+# person may have set it there for the bot too.
+_KEY_VARIABLE_ELSEWHERE = {"google": "GOOGLE_API_KEY"}
+
+
+def keys_set_under_other_names(keys: dict[str, str | None], path: Path = Path(".env")) -> list[str]:
+    """For each provider without its key whose key is set (in the environment or `path`) under
+    another program's name: what to tell the person. Names only, never the value."""
+    set_names = {name.upper() for name, value in os.environ.items() if value.strip()}
+    if path.is_file():
+        set_names |= {name.upper() for name, value in dotenv_values(path).items() if value}
+    return [
+        f"{other} is set, but the bot reads the key of {provider}: models from "
+        f"{KEY_VARIABLE[provider]}"
+        for provider, other in _KEY_VARIABLE_ELSEWHERE.items()
+        if not keys[provider] and other in set_names
+    ]
+
+
+def _also(hints: list[str]) -> str:
+    return "".join(f" ({hint})" for hint in hints)
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings, describe_validation_error, dotenv_lines_ignored
+from bot.chat.catalog import CatalogError
+from bot.settings import (
+    Settings,
+    describe_validation_error,
+    dotenv_lines_ignored,
+    keys_set_under_other_names,
+)
 
 
 def test_keys_are_read_without_surrounding_space_and_a_blank_one_is_unset():
@@ -243,3 +249,25 @@ def test_no_dot_env_or_one_of_the_bots_own_settings_only_is_nothing_to_say(tmp_p
     assert dotenv_lines_ignored(tmp_path / ".env") == []
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-1\nDATABASE_URL=\n", encoding="utf-8")
     assert dotenv_lines_ignored(tmp_path / ".env") == []
+
+
+def test_a_gemini_key_under_googles_name_is_pointed_out_only_while_gemini_has_none(
+    monkeypatch, tmp_path
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GOOGLE_API_KEY", "AIza-1")
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("CHORUS_MODELS", raising=False)
+    keys = {"google": None}
+    with pytest.raises(CatalogError) as refused:
+        Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s").model_catalog()
+    hint = "GOOGLE_API_KEY is set, but the bot reads the key of google: models from GEMINI_API_KEY"
+    assert str(refused.value).endswith(f"ANTHROPIC_API_KEY ({hint})")
+    assert "AIza-1" not in str(refused.value)
+    assert keys_set_under_other_names(keys) == [hint]
+    assert keys_set_under_other_names({"google": "AIza-2"}) == []
+    monkeypatch.setenv("GOOGLE_API_KEY", " ")
+    assert keys_set_under_other_names(keys) == []
+    monkeypatch.delenv("GOOGLE_API_KEY")
+    (tmp_path / ".env").write_text("google_api_key=AIza-1\n", encoding="utf-8")
+    assert keys_set_under_other_names(keys) == [hint]

@@ -253,6 +253,42 @@ def test_a_dot_env_line_the_bot_ignores_is_named_at_start_up_without_its_value(t
     assert last_line_of_failed_start(result).startswith("Configuration error: cannot reach Slack")
 
 
+GOOGLE_KEY = "AIza-secret-google-key"
+ELSEWHERE = "GOOGLE_API_KEY is set, but the bot reads the key of google: models from GEMINI_API_KEY"
+
+
+def test_a_gemini_key_set_under_googles_name_is_pointed_out_at_start_up(tmp_path):
+    """Google's own SDKs read GOOGLE_API_KEY: without a word, Gemini would just be missing."""
+    env = {
+        "SLACK_BOT_TOKEN": SECRET,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",  # start-up ends there, after the warning
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "GOOGLE_API_KEY": GOOGLE_KEY,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+    }
+    result = run_until_exit(env, tmp_path)
+    (warning,) = [line for line in result.stderr.splitlines() if "GOOGLE_API_KEY" in line]
+    assert LOG_LINE.match(warning) and " WARNING " in warning
+    assert warning.endswith(f"{ELSEWHERE}: those models are not set up")
+    assert GOOGLE_KEY not in result.stderr
+    assert last_line_of_failed_start(result).startswith("Configuration error: cannot reach Slack")
+
+
+def test_a_gemini_model_without_its_key_says_where_the_key_set_under_googles_name_goes(tmp_path):
+    (tmp_path / ".env").write_text(f"GOOGLE_API_KEY={GOOGLE_KEY}\n", encoding="utf-8")
+    env = {
+        "SLACK_BOT_TOKEN": SECRET,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "CHORUS_MODELS": "google:gemini-2.5-pro",
+    }
+    result = run_until_exit(env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"Configuration error: model google:gemini-2.5-pro needs GEMINI_API_KEY ({ELSEWHERE})"
+    )
+
+
 # Enough to start: were the arguments ignored, the bot would start (and create its database).
 STARTABLE = {
     "SLACK_BOT_TOKEN": SECRET,
