@@ -27,6 +27,7 @@ from bot.chat.catalog import (
     ModelSpec,
     parse_model_list,
 )
+from bot.providers.anthropic import DEFAULT_MAX_TOKENS
 from storage.database import DEFAULT_POOL_SIZE
 
 
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     chorus_provider_first_token_timeout: float = Field(default=300.0, gt=0)
     chorus_provider_max_attempts: int = Field(default=3, ge=1, le=10)
     chorus_provider_retry_base_delay: float = Field(default=0.5, ge=0)
-    chorus_max_output_tokens: int = Field(default=4096, ge=1)
+    chorus_max_output_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
     chorus_max_answer_chars: int = Field(default=100_000, ge=1_000)
     chorus_stale_answer_seconds: float = Field(default=60.0, ge=1.0)
     chorus_replica_id: str = ""

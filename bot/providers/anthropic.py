@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 from httpx_sse import ServerSentEvent
 
 from bot.chat.messages import ModelRequest
-from bot.providers.base import Refused, StreamEvent, alternating_turns
+from bot.providers.base import BadRequest, Refused, StreamEvent, alternating_turns
 from bot.providers.errors import error_in_stream, refusal
 from bot.providers.http import SseEndpoint, StreamState
 from bot.providers.json_fields import field, parse_json_object, required, token_count
 
 NAME = "Anthropic"
 API_VERSION = "2023-06-01"
+# Room for the thinking of models that think unasked (Claude Sonnet 5 and later, whose
+# thinking counts against `max_tokens`) and a long answer after it, as Anthropic's own
+# examples of thinking ask for.
+DEFAULT_MAX_TOKENS = 16_000
+# Anthropic's answer to a `max_tokens` past what the model writes: "max_tokens: 16000 > 8192,
+# which is the maximum allowed number of output tokens for claude-3-5-haiku-20241022".
+_MODELS_OWN_LIMIT = re.compile(r"max_tokens: \d+ > (\d{1,9}), which is the maximum allowed")
+
+log = logging.getLogger(__name__)
 
 
 class AnthropicProvider:
@@ -27,7 +39,7 @@ class AnthropicProvider:
         base_url: str,
         api_key: str | None,
         *,
-        max_tokens: int = 4096,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         first_token_timeout: float | None = None,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/v1/messages"
@@ -36,9 +48,50 @@ class AnthropicProvider:
             headers["x-api-key"] = api_key
         self._endpoint = SseEndpoint(client, NAME, headers, read_event, first_token_timeout)
         self._max_tokens = max_tokens
+        self._own_limit: dict[str, int] = {}  # of each model that writes fewer
 
     def stream(self, model_id: str, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        return self._endpoint.stream(self._url, request_body(model_id, request, self._max_tokens))
+        return self._asked_within_its_limit(model_id, request)
+
+    async def _asked_within_its_limit(
+        self, model_id: str, request: ModelRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The model's stream. A model that writes fewer tokens than `max_tokens` (an older
+        one) is asked again for as many as it writes, and from then on."""
+        max_tokens = self._own_limit.get(model_id, self._max_tokens)
+        started = False
+        try:
+            async with aclosing(self._stream(model_id, request, max_tokens)) as events:
+                async for event in events:
+                    started = True
+                    yield event
+            return
+        except BadRequest as refused:
+            own_limit = None if started else _own_limit_in(str(refused))
+            if own_limit is None or own_limit >= max_tokens:
+                raise
+        self._own_limit[model_id] = own_limit
+        log.warning(
+            "%s writes at most %d output tokens: it is asked for that many, not "
+            "CHORUS_MAX_OUTPUT_TOKENS=%d",
+            model_id,
+            own_limit,
+            self._max_tokens,
+        )
+        async with aclosing(self._stream(model_id, request, own_limit)) as events:
+            async for event in events:
+                yield event
+
+    def _stream(
+        self, model_id: str, request: ModelRequest, max_tokens: int
+    ) -> AsyncGenerator[StreamEvent, None]:
+        return self._endpoint.stream(self._url, request_body(model_id, request, max_tokens))
+
+
+def _own_limit_in(refusal: str) -> int | None:
+    """The most output tokens the model writes, as Anthropic's refusal of more names it."""
+    said = _MODELS_OWN_LIMIT.search(refusal)
+    return int(said[1]) if said and int(said[1]) > 0 else None
 
 
 def request_body(model_id: str, request: ModelRequest, max_tokens: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import aclosing
 
 import httpx
@@ -25,6 +26,8 @@ from bot.providers.base import (
 from bot.providers.buffered import BufferedStream
 from tests.providers.replay import (
     ANSWER_PATIENCE_SECONDS,
+    JSON,
+    SSE,
     Answer,
     ReplayServer,
     conversation,
@@ -343,3 +346,56 @@ async def test_malformed_event_data_is_reported():
     assert str(answer.error) == (
         "Anthropic sent a stream that could not be read ('delta' is missing)."
     )
+
+
+def older_model_server(own_limit: int) -> tuple[httpx.AsyncClient, list[int]]:
+    """Anthropic for a model that writes at most `own_limit` tokens: a request for more is
+    refused as Anthropic refuses it. Keeps the `max_tokens` of each request."""
+    asked: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        max_tokens = json.loads(request.content)["max_tokens"]
+        asked.append(max_tokens)
+        if max_tokens <= own_limit:
+            return httpx.Response(200, headers=SSE, content=ANSWER)
+        message = (
+            f"max_tokens: {max_tokens} > {own_limit}, which is the maximum allowed number of "
+            "output tokens for claude-3-5-haiku-20241022"
+        )
+        error = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+        return httpx.Response(400, headers=JSON, json=error)
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer)), asked
+
+
+async def test_a_model_writing_fewer_tokens_than_asked_for_is_asked_again_for_its_own_most(
+    caplog,
+):
+    client, asked = older_model_server(own_limit=8192)
+    async with client:
+        provider = AnthropicProvider(client, BASE_URL, KEY, max_tokens=16_000)
+        first = await run(provider, "claude-3-5-haiku-20241022")
+        later = await run(provider, "claude-3-5-haiku-20241022")
+
+    assert (first.error, first.text) == (None, "4 and 6.")
+    assert (later.error, later.text) == (None, "4 and 6.")
+    assert asked == [16_000, 8192, 8192], "asked for its own most from then on"
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warning == (
+        "claude-3-5-haiku-20241022 writes at most 8192 output tokens: it is asked for that "
+        "many, not CHORUS_MAX_OUTPUT_TOKENS=16000"
+    )
+
+
+async def test_a_refusal_that_names_no_lower_limit_is_the_answers_error_and_not_asked_again():
+    message = (
+        "max_tokens: 1000 > 1000, which is the maximum allowed number of output tokens for "
+        "claude-3-haiku-20240307"
+    )
+    error = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    server = ReplayServer(json.dumps(error).encode(), status=400, headers=JSON)
+    answer = await ask(server, max_tokens=1000)
+
+    assert isinstance(answer.error, BadRequest)
+    assert str(answer.error) == f"Anthropic rejected the request (HTTP 400): {message}."
+    assert len(server.requests) == 1
