@@ -140,8 +140,12 @@ async def _start(running: _Running, settings: Settings, catalog: ModelCatalog) -
     bot = running.bot
     running.socket_mode = await _socket_mode(bot, settings)
     running.runner = await _listen(bot, settings, running.socket_mode)
-    # Listen first: what the previous life left is taken over in the background.
-    bot.work.start(bot.recovery.recover(at_start_up=True), name="start-up recovery")
+    # Listen first: what the previous life left is taken over in the background. With the
+    # default port taken and no CHORUS_REPLICA_ID, another copy of the bot on this host may
+    # hold this replica id, its answers still being written: only work whose heartbeats
+    # stopped is taken over then (a previous life's too, only later).
+    own_id = running.runner is not None or bool(settings.chorus_replica_id)
+    bot.work.start(bot.recovery.recover(at_start_up=own_id), name="start-up recovery")
     running.loops = _background_loops(bot, settings)
     if running.socket_mode is not None:
         await running.socket_mode.connect_async()

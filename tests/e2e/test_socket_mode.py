@@ -28,6 +28,7 @@ from tests.doubles.slack_payloads import slash_command
 from tests.doubles.waiting import wait_until
 from tests.e2e.answer_buttons import (
     REGENERATE,
+    SLOW_REPLY,
     STOP,
     assert_stopped_by_bob,
     numbered_takes,
@@ -128,6 +129,51 @@ def test_in_socket_mode_a_taken_default_port_costs_the_health_check_only(
     assert "connected in Socket Mode; no health check" in logs
     assert "SLACK_SIGNING_SECRET is not used" not in logs
     assert bot.returncode == 0, logs
+
+
+def test_a_second_copy_started_beside_the_first_leaves_its_answers_alone(
+    bot_env, slack, models, events, tmp_path: Path
+):
+    """Started twice on one machine, the default port taken: both copies are replica
+    `<host>:3000`. The second must not take the first's answers being written for what its
+    own previous life left."""
+    stream_slowly(models, "claude-test")
+    env = BotProcess(bot_env | {"SLACK_APP_TOKEN": slack.app_token}).environment()
+    for unset in ("HOST", "PORT", "SLACK_SIGNING_SECRET", "CHORUS_REPLICA_ID"):
+        env.pop(unset, None)
+    copies: list[subprocess.Popen[bytes]] = []
+    with default_port_taken():
+        try:
+            for copy in ("first", "second"):
+                with (tmp_path / f"{copy}.log").open("wb") as log:
+                    started_at = time.monotonic()
+                    copies.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "bot"],
+                            cwd=REPO_ROOT,
+                            env=env,
+                            stdout=log,
+                            stderr=log,
+                        )
+                    )
+                slack.socket_mode.wait_for_connection(since=started_at)
+                if copy == "first":
+                    events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[slack.socket_mode])
+                    streaming_first_answer(slack, CHANNEL)
+            second_log = tmp_path / "second.log"
+            wait_until(
+                lambda: "connected in Socket Mode" in second_log.read_text(),
+                message="the second copy started",
+            )
+            answers = wait_for_answers(slack, CHANNEL, 3, timeout=30)
+        finally:
+            for bot in copies:
+                bot.terminate()
+                bot.wait(timeout=30)
+    assert body(answers[0]).strip() == SLOW_REPLY.strip(), "the first copy wrote it whole"
+    logs = "".join((tmp_path / f"{copy}.log").read_text() for copy in ("first", "second"))
+    assert "taken over by recovery" not in logs
+    assert "marked interrupted" not in logs
 
 
 def test_in_socket_mode_a_port_set_and_taken_stops_start_up(bot_env, slack, tmp_path: Path):
