@@ -43,7 +43,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
 from bot.slack.scopes import missing_scopes
-from bot.slack.slack_errors import answered_as_slack, slack_error_code
+from bot.slack.slack_errors import answered_as_slack, http_status, slack_error_code
 from bot.slack.socket_mode import keep_trying_to_connect
 from bot.slack.web import SlackWeb
 from bot.slack.web_client import make_web_client, open_web_session
@@ -326,7 +326,7 @@ def slack_refusal_stops_start_up(api_url: str, token_variable: str, advice: str)
     except SlackApiError as error:
         if not answered_as_slack(error):
             raise ConfigurationError(
-                f"Configuration error: SLACK_API_URL answered HTTP {error.response.status_code}, "
+                f"Configuration error: SLACK_API_URL answered HTTP {http_status(error)}, "
                 "not as Slack's Web API does; check SLACK_API_URL (https://slack.com/api/)"
             ) from None
         raise ConfigurationError(

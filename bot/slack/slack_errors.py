@@ -48,8 +48,8 @@ def reaching_slack(doing: str) -> Iterator[None]:
         log.warning("no answer from Slack %s: %s", doing, transport_failure(error))
         raise SlackUnreachable(doing) from error
     except SlackApiError as error:
-        if error.response.status_code >= 500:
-            log.warning("Slack failed %s: HTTP %d", doing, error.response.status_code)
+        if (status := http_status(error)) >= 500:
+            log.warning("Slack failed %s: HTTP %d", doing, status)
         elif answered_as_slack(error) and error.response.get("error") in _MAYBE_DONE:
             log.warning("Slack failed %s: %s", doing, error.response.get("error"))
         else:
@@ -88,14 +88,23 @@ def slack_error_code(error: SlackApiError) -> str:
     """Slack's error code, or `http_<status>` for an answer that is not the Web API's JSON (a
     proxy's error page, a URL that is not the API's)."""
     if not answered_as_slack(error):
-        return f"http_{error.response.status_code}"
+        return f"http_{http_status(error)}"
     return str(error.response.get("error", "unknown_error"))
+
+
+def http_status(error: SlackApiError) -> int:
+    """The HTTP status of Slack's answer. A body labelled JSON that is not (a proxy's error
+    page, a cut-off answer) comes with aiohttp's response, which says `status`, not a
+    SlackResponse."""
+    response = error.response
+    status = getattr(response, "status_code", None)
+    return int(status if status is not None else getattr(response, "status", 0))
 
 
 def answered_as_slack(error: SlackApiError) -> bool:
     """Whether the refusal came as the Web API's JSON (or is our own `SlackUnreachable`)."""
     response = error.response
-    data = response if isinstance(response, dict) else response.data
+    data = response if isinstance(response, dict) else getattr(response, "data", None)
     # slack_sdk hands on `{}` for a body that is not JSON (a proxy's HTML error page); the
     # Web API's JSON always says `ok`.
     return isinstance(data, dict) and "ok" in data

@@ -263,6 +263,35 @@ def test_a_final_edit_slack_refuses_for_a_while_is_shown_later(start_bot, slack,
     assert " ERROR " not in bot.logs(), "an outage waited out is no fault of the bot's"
 
 
+# A load balancer's error page in front of Slack, labelled as the Web API's JSON: slack_sdk
+# hands it on with aiohttp's own response rather than a SlackResponse.
+BAD_GATEWAY_AS_JSON = {
+    "status": 502,
+    "page": "<html><head><title>502 Bad Gateway</title></head></html>",
+    "page_type": "application/json",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "failed"),
+    [
+        ("users.info", "Slack failed looking up U0ALICE: HTTP 502"),
+        ("chat.update", "Slack failed updating answer 1 ("),
+    ],
+)
+def test_an_error_page_labelled_as_json_is_a_slack_blip(
+    start_bot, slack, models, events, method, failed
+):
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
+    slack.inject(method, **BAD_GATEWAY_AS_JSON)
+    ask(bot, events, "+claude hello")
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer).startswith("claude-test answers: ") and body(answer).endswith(": hello")
+    assert failed in bot.logs()
+    assert "Traceback" not in bot.logs() and " ERROR " not in bot.logs()
+
+
 def test_a_streaming_edit_slack_fails_is_logged_once_with_why(start_bot, slack, models, events):
     """At one line per failed edit of every answer streaming through an outage, a second
     line saying it again (without the why) would double the flood."""

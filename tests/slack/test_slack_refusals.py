@@ -72,12 +72,14 @@ def test_a_refusal_slack_would_repeat_is_given_up(code: str):
 @pytest.fixture
 async def html_page_host() -> AsyncIterator[str]:
     """The base URL of a server (a proxy, a URL that is not the API's) answering every request
-    with an HTML page and the status the path asks for (`/502/api/…`)."""
+    with an HTML page and the status the path asks for (`/502/api/…`), labelled as JSON when
+    the path says so (`/502/json/api/…`)."""
 
     async def page(request: web.Request) -> web.Response:
         status = int(request.match_info["status"])
+        labelled = "application/json" if request.match_info["rest"].startswith("json/") else None
         return web.Response(
-            status=status, text="<html>Bad Gateway</html>", content_type="text/html"
+            status=status, text="<html>Bad Gateway</html>", content_type=labelled or "text/html"
         )
 
     runner = web.AppRunner(web.Application())
@@ -98,8 +100,11 @@ async def test_an_html_page_for_an_answer_is_known_by_its_status(html_page_host,
     assert slack_error_code(raised.value) == f"http_{status}"
 
 
-async def test_an_html_page_at_start_up_says_to_check_slack_api_url_not_the_token(html_page_host):
-    api_url = f"{html_page_host}/502/api/"
+@pytest.mark.parametrize("path", ["502/api/", "502/json/api/"])
+async def test_an_html_page_at_start_up_says_to_check_slack_api_url_not_the_token(
+    html_page_host, path
+):
+    api_url = f"{html_page_host}/{path}"
     async with aiohttp.ClientSession() as session:
         slack = SlackWeb(make_web_client("xoxb-1", api_url, session=session))
         with pytest.raises(ConfigurationError) as raised:

@@ -78,6 +78,16 @@ Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
 @dataclass(frozen=True)
+class ErrorPage:
+    """An answer that is not the Web API's JSON: what a proxy or load balancer may send."""
+
+    status: int
+    text: str
+    content_type: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
 class FileDownload:
     """A request for a shared file: its path, and whether it carried the bot token."""
 
@@ -162,7 +172,17 @@ class SlackEmulator(BackgroundServer):
             return web.Response()  # never sent: the connection is gone
         return self._respond(method, api_request.params, answer)
 
-    def _respond(self, method: str, params: dict[str, Any], answer: Answer) -> web.Response:
+    def _respond(
+        self, method: str, params: dict[str, Any], answer: Answer | ErrorPage
+    ) -> web.Response:
+        if isinstance(answer, ErrorPage):
+            self._record(method, params, answer.status, {})
+            return web.Response(
+                status=answer.status,
+                text=answer.text,
+                content_type=answer.content_type,
+                headers=answer.headers,
+            )
         status, body, headers = answer
         self._record(method, params, status, body)
         return web.json_response(body, status=status, headers=headers)
@@ -175,7 +195,7 @@ class SlackEmulator(BackgroundServer):
                 ApiCall(method, copy.deepcopy(params), status, body, time.monotonic())
             )
 
-    def _answer(self, method: str, request: ApiRequest) -> Answer:
+    def _answer(self, method: str, request: ApiRequest) -> Answer | ErrorPage:
         handler, token = self._route(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method", "req_method": method}, {}
@@ -190,15 +210,21 @@ class SlackEmulator(BackgroundServer):
             params = as_granted(method, params, self._granted_scopes)
         fault = self._faults.fault_for(method, time.monotonic())
         if fault is not None and not fault.carried_out:
-            return fault.status, fault.body(), fault.headers()
+            return self._faulty_answer(fault)
         try:
             body = {"ok": True, **handler(MethodCall(params, self._workspace, self.url))}
         except SlackError as error:
             body = error.as_body()
         if fault is not None:
-            return fault.status, fault.body(), fault.headers()
+            return self._faulty_answer(fault)
         # A deep copy, so the recorded answer never changes when the stored message does.
         return 200, copy.deepcopy(body), self._scopes_header(token)
+
+    @staticmethod
+    def _faulty_answer(fault: InjectedFault) -> Answer | ErrorPage:
+        if fault.page is not None:
+            return ErrorPage(fault.status, fault.page, fault.page_type, fault.headers())
+        return fault.status, fault.body(), fault.headers()
 
     def _scopes_header(self, token: str) -> dict[str, str]:
         if token != self.bot_token or not self._scopes_listed:
@@ -274,10 +300,13 @@ class SlackEmulator(BackgroundServer):
         retry_after: int | None = 1,
         carried_out: bool = False,
         after: int = 0,
+        page: str | None = None,
+        page_type: str = "text/html",
     ) -> None:
         """The next `times` calls of `method` (once `after` more have gone through) answer
-        HTTP `status` with {"ok": false, "error"} (done all the same when `carried_out`)."""
-        fault = InjectedFault(status, error, retry_after, carried_out)
+        HTTP `status` with {"ok": false, "error"} (done all the same when `carried_out`), or
+        with `page` as a body of type `page_type` when given (not the Web API's JSON)."""
+        fault = InjectedFault(status, error, retry_after, carried_out, page, page_type)
         with self._lock:
             self._faults.inject(method, fault, times, after=after)
 

@@ -18,6 +18,10 @@ class InjectedFault:
     error: str
     retry_after: int | None = None
     carried_out: bool = False
+    # A body that is not the Web API's JSON (a proxy's or load balancer's error page), sent
+    # instead of {"ok": false, "error"} with `page_type` as its Content-Type.
+    page: str | None = None
+    page_type: str = "text/html"
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"ok": False, "error": self.error}
