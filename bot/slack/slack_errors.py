@@ -40,8 +40,9 @@ _MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
 
 @contextmanager
 def reaching_slack(doing: str) -> Iterator[None]:
-    """Connection failures, timeouts and server errors (after slack_sdk's own retries), and
-    Slack's answers that it failed partway (`_MAYBE_DONE`), as `SlackUnreachable`."""
+    """Connection failures, timeouts and server errors (after slack_sdk's own retries), a
+    page in place of Slack's answer (HTTP 200), and Slack's answers that it failed partway
+    (`_MAYBE_DONE`), as `SlackUnreachable`."""
     try:
         yield
     except _TRANSPORT_ERRORS as error:
@@ -50,6 +51,10 @@ def reaching_slack(doing: str) -> Iterator[None]:
     except SlackApiError as error:
         if (status := http_status(error)) >= 500:
             log.warning("Slack failed %s: HTTP %d", doing, status)
+        elif status == 200 and not answered_as_slack(error):
+            # A page in place of Slack's answer (a proxy's sign-in page, an answer cut
+            # short) says nothing of whether it was done, nor that it would be refused.
+            log.warning("no answer from Slack %s: HTTP 200, not the Web API's JSON", doing)
         elif answered_as_slack(error) and error.response.get("error") in _MAYBE_DONE:
             log.warning("Slack failed %s: %s", doing, error.response.get("error"))
         else:

@@ -292,6 +292,33 @@ def test_an_error_page_labelled_as_json_is_a_slack_blip(
     assert "Traceback" not in bot.logs() and " ERROR " not in bot.logs()
 
 
+# What a proxy in front of Slack may send with HTTP 200 in place of Slack's answer.
+SIGN_IN_PAGE = "<html><head><title>Sign in to the network</title></head></html>"
+
+
+def test_a_post_slack_made_but_answered_with_a_page_is_shown_once_and_not_refused(
+    bot, slack, models, events
+):
+    slack.inject("chat.postMessage", status=200, page=SIGN_IN_PAGE, carried_out=True)
+    ask(bot, events, "+claude hello")
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer) == "claude-test answers: Alice: hello"
+    bot.wait_until_idle()  # all its posts made: a second copy would be there by now
+    assert len(answers_in(slack, CHANNEL)) == 1
+    assert slack.calls_for("chat.postEphemeral") == [], "nobody is told Slack refused"
+
+
+def test_a_final_edit_answered_with_a_page_is_shown_later(start_bot, slack, models, events):
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
+    slack.inject("chat.update", status=200, page=SIGN_IN_PAGE)
+    ask(bot, events, "+claude hello")
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer) == "claude-test answers: Alice: hello"
+    assert "updating answer 1 (" in bot.logs() and "HTTP 200, not the Web API's JSON" in bot.logs()
+
+
 def test_a_streaming_edit_slack_fails_is_logged_once_with_why(start_bot, slack, models, events):
     """At one line per failed edit of every answer streaming through an outage, a second
     line saying it again (without the why) would double the flood."""
