@@ -4,7 +4,10 @@ and its retry handlers (429s waited out, blips retried, never a post)."""
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -86,6 +89,8 @@ class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):
         error: Exception | None = None,
     ) -> None:
         values = state.custom_values = state.custom_values or {}
+        if response is not None:
+            _retry_after_as_whole_seconds(response)
         if response is not None and not values.get("rate_limited"):
             values["rate_limited"] = True
             log.info(
@@ -96,6 +101,32 @@ class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):
         await super().prepare_for_next_attempt_async(
             state=state, request=request, response=response, error=error
         )
+
+
+def _retry_after_as_whole_seconds(response: HttpResponse) -> None:
+    """Retry-After in whole seconds, the only form slack_sdk reads (any other fails the call
+    with a ValueError): Slack sends those, but a proxy in front of it may send a fraction or
+    an HTTP date (RFC 9110). One that says no wait at all is left out: slack_sdk then waits
+    about a second, as when Slack leaves it out."""
+    for name in [name for name in response.headers if name.lower() == "retry-after"]:
+        value = response.headers[name]
+        seconds = _whole_seconds((value[0] if isinstance(value, list) else value) or "")
+        if seconds is None:
+            del response.headers[name]
+        else:
+            response.headers[name] = [str(seconds)]
+
+
+def _whole_seconds(retry_after: str) -> int | None:
+    try:
+        return max(0, math.ceil(float(retry_after)))
+    except (ValueError, OverflowError):
+        pass
+    try:
+        when = parsedate_to_datetime(retry_after)
+    except (TypeError, ValueError):
+        return None
+    return max(0, math.ceil(when.timestamp() - time.time()))
 
 
 def header_value(headers: Mapping[str, Any], name: str) -> Any:

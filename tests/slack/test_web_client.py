@@ -1,9 +1,11 @@
 """The bot's Web API client on its kept-open session goes through the proxy the environment
-names, though the session itself does not look the environment up on every call."""
+names, though the session itself does not look the environment up on every call; it waits
+out a 429 whatever form its Retry-After comes in."""
 
 from __future__ import annotations
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from bot.slack.web import SlackWeb
@@ -38,3 +40,21 @@ async def test_web_api_calls_on_the_bots_session_come_through_the_environments_p
             slack = SlackWeb(make_web_client(emulator.bot_token, emulator.api_url, session=session))
             await slack.token_identity()
     assert through == ["/api/auth.test"]
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "0.5",  # a fraction, as some proxies send
+        "Thu, 01 Jan 1970 00:00:00 GMT",  # an HTTP date (RFC 9110), long past
+        "soon",  # nothing a wait can be read from
+    ],
+)
+async def test_a_rate_limit_is_waited_out_whatever_its_retry_after_says(retry_after):
+    """slack_sdk reads Retry-After as whole seconds only, and fails the call on any other."""
+    with SlackEmulator() as emulator:
+        emulator.inject("auth.test", status=429, retry_after=retry_after)
+        async with open_web_session() as session:
+            slack = SlackWeb(make_web_client(emulator.bot_token, emulator.api_url, session=session))
+            await slack.token_identity()
+        assert [call.status for call in emulator.calls_for("auth.test")] == [429, 200]

@@ -297,7 +297,7 @@ class SlackEmulator(BackgroundServer):
         *,
         status: int = 429,
         error: str = "ratelimited",
-        retry_after: int | None = 1,
+        retry_after: int | str | None = 1,
         carried_out: bool = False,
         after: int = 0,
         page: str | None = None,

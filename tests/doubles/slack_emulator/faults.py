@@ -16,7 +16,8 @@ class InjectedFault:
 
     status: int
     error: str
-    retry_after: int | None = None
+    # Whole seconds as Slack sends them; a str as a proxy in front of it may (RFC 9110 dates).
+    retry_after: int | str | None = None
     carried_out: bool = False
     # A body that is not the Web API's JSON (a proxy's or load balancer's error page), sent
     # instead of {"ok": false, "error"} with `page_type` as its Content-Type.
