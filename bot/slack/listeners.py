@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot.background import BackgroundWork
 from bot.channel_commands import ChorusCommands, CommandReply
@@ -60,6 +62,18 @@ def register_listeners(
         await next_()
 
     app.middleware(note_slack_retries)
+
+    async def note_rate_limiting(
+        body: dict[str, Any], next_: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        if body.get("type") != RATE_LIMITED:
+            await next_()
+            return None
+        log.warning(rate_limited_line(body))
+        # Acknowledged like any delivery: Slack counts what is not answered 200 as failed.
+        return BoltResponse(status=200, body="")
+
+    app.middleware(note_rate_limiting)
 
     async def record_event(body: dict[str, Any]) -> None:
         await intake.receive(body)
@@ -134,6 +148,24 @@ _ANY_EVENT = re.compile(".*")
 # Slack gives a slash command 3 s to be acknowledged before it shows the person an error of
 # its own; a reply not ready well before then (the database slow to answer) follows later.
 COMMAND_REPLY_SECONDS = 2.0
+
+
+# The envelope (no event inside) Slack sends to the request URL when it holds back the app's
+# events of a workspace: over 30,000 an hour.
+RATE_LIMITED = "app_rate_limited"
+
+
+def rate_limited_line(body: Mapping[str, Any]) -> str:
+    """What the log says of an `app_rate_limited` envelope: messages said meanwhile are not
+    delivered, so go unanswered."""
+    minute = body.get("minute_rate_limited")
+    since = ""
+    if type(minute) is int and 0 < minute < 2**32:  # a time: Slack's epoch seconds
+        since = time.strftime(" since %H:%M UTC", time.gmtime(minute))
+    return (
+        f"Slack is holding back this app's events from workspace {body.get('team_id')}{since} "
+        "(app_rate_limited: over 30,000 events an hour); messages meanwhile go unanswered"
+    )
 
 
 def _response_type(reply: CommandReply) -> str:

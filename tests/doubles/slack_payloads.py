@@ -93,6 +93,18 @@ def url_verification(install: AppInstallation, challenge: str) -> dict[str, Any]
     return {"token": install.verification_token, "challenge": challenge, "type": "url_verification"}
 
 
+def app_rate_limited(install: AppInstallation, minute: int) -> dict[str, Any]:
+    """What Slack sends (no event inside) once it holds back the app's events of a workspace,
+    from the minute `minute` (epoch seconds) on."""
+    return {
+        "token": install.verification_token,
+        "type": "app_rate_limited",
+        "team_id": install.team_id,
+        "minute_rate_limited": minute,
+        "api_app_id": install.api_app_id,
+    }
+
+
 def mentions_bot(message: dict[str, Any], bot_user_id: str) -> bool:
     return f"<@{bot_user_id}>" in message.get("text", "")
 

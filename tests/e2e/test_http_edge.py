@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.doubles.slack_events import SlackEventSender
+from tests.doubles.slack_payloads import app_rate_limited
 from tests.doubles.slack_signing import signed_headers
 from tests.doubles.waiting import wait_until
 from tests.e2e.scene import ALICE, CHANNEL, MENTION, UNUSED_EVENTS, ask
@@ -198,6 +199,24 @@ def test_an_event_the_bot_has_no_use_for_is_acknowledged_and_its_retries_noted(
     assert response.status_code == retried.status_code == 200
     assert models.requests == []
     assert f"Slack delivered event {envelope['event_id']} again (retry 2, http_error)" in bot.logs()
+
+
+@ON_SQLITE
+def test_slack_holding_back_events_is_acknowledged_and_told_in_one_line(bot, events, models):
+    """Past 30,000 events an hour from a workspace, Slack stops delivering them and says so
+    to the request URL in an envelope with no event: what is said meanwhile goes unanswered,
+    which an admin reading the log should learn, and Slack counts an answer other than 200 as
+    a failed delivery."""
+    minute = 1518467820  # 2018-02-12 20:37 UTC
+    response = events.deliver(bot.events_url, app_rate_limited(events.install, minute))
+
+    assert response.status_code == 200
+    said = f"Slack is holding back this app's events from workspace {events.install.team_id}"
+    wait_until(lambda: said in bot.logs(), message="the rate limiting logged")
+    assert f"{said} since 20:37 UTC (app_rate_limited" in bot.logs()
+    assert "Unhandled request" not in bot.logs()
+    assert "Traceback" not in bot.logs()
+    assert models.requests == []
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
