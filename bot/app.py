@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -363,6 +363,10 @@ def http_routes(
         except web.HTTPRequestEntityTooLarge:
             log.warning("refused a request over %d bytes", REQUEST_MAX_BYTES)
             raise
+        if is_ssl_check(body, request.content_type):
+            # Slack's check of the certificate, sent unsigned: answered, and nothing run.
+            log.debug("answered Slack's SSL check")
+            return web.Response(status=200)
         if not signed_by_slack(bot.signature, body, request.headers):
             # Neither the body nor the headers: they may hold what someone said.
             log.warning("refused a request not signed with SLACK_SIGNING_SECRET")
@@ -401,6 +405,16 @@ async def _as_bolt_request(request: web.Request) -> AsyncBoltRequest | None:
         # Bolt parses the body as it builds the request, and reads it as a JSON object.
         return None
     return bolt_request if isinstance(bolt_request.body, dict) else None
+
+
+def is_ssl_check(body: bytes, content_type: str) -> bool:
+    """Whether a request is the check Slack makes of the certificate at a slash command's
+    request URL (when it is set, and now and then after): a form with `ssl_check=1`, which
+    Slack does not sign, and wants answered 200."""
+    if content_type != "application/x-www-form-urlencoded":
+        return False
+    fields = parse_qs(body.decode("utf-8", errors="replace"))
+    return fields.get("ssl_check") == ["1"]
 
 
 def signed_by_slack(signature: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:

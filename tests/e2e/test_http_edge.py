@@ -98,6 +98,30 @@ def test_the_check_slack_makes_of_a_new_request_url_is_answered(bot, events, mod
     assert models.requests == []
 
 
+@ON_SQLITE
+def test_the_unsigned_check_slack_makes_of_the_certificate_is_answered_and_runs_nothing(
+    bot, events, models
+):
+    """Setting the slash command's request URL, and now and then after, Slack checks the
+    certificate there with a form saying `ssl_check=1`, unsigned; it wants a 200. Nothing else
+    the form says is run: `/chorus new` here would start a fresh chat."""
+    slackbot = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+    check = b"ssl_check=1&token=legacy-verification-token"
+    piggybacked = check + b"&command=%2Fchorus&text=new&team_id=T0TEST&channel_id=C0GENERAL"
+    responses = [
+        httpx.post(bot.events_url, content=body, headers=slackbot, trust_env=False)
+        for body in (check, piggybacked)
+    ]
+
+    assert [(response.status_code, response.text) for response in responses] == [(200, "")] * 2
+    assert "refused a request" not in bot.logs()
+    assert "new chat started" not in bot.logs()
+    assert models.requests == []
+
+
 def _closed_within(conn: socket.socket, seconds: float, *, trickle: bytes = b"") -> bytes | None:
     """What the bot sent on `conn` until it closed it, within `seconds`, `trickle` sent every
     half second meanwhile; None if the connection was still open then."""
