@@ -37,10 +37,18 @@ def with_shared_messages(text: str, shares: Sequence[ReadableShare]) -> str:
     shown."""
     parts = [text] if text else []
     for share in shares:
-        source = f"{share.author} ({share.link})" if share.link else share.author
+        author = _on_one_line(share.author)
+        source = f"{author} ({share.link})" if share.link else author
         heading = f"[{'forwarded' if share.forwarded else 'linked'} message from {source}"
         if share.file_names:
-            heading += f", with files not shown to you: {', '.join(share.file_names)}"
+            names = ", ".join(_on_one_line(name) for name in share.file_names)
+            heading += f", with files not shown to you: {names}"
         lines = share.text.splitlines() if share.text else []
         parts.append("\n".join([heading + "]", *(f"> {line}".rstrip() for line in lines)]))
     return "\n".join(parts)
+
+
+def _on_one_line(name: str) -> str:
+    """A name as part of the heading line: a line break in it would let what follows pass for
+    the person's own words, outside the quote."""
+    return " ".join(name.split())
