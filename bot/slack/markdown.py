@@ -33,6 +33,7 @@ _ESCAPE = re.compile(r"\\[\\`]")
 # link's `](…)` and an autolink's `<scheme:…>`.
 _LINK_TARGET = re.compile(r"\]\([^\s()]*\)|<[A-Za-z][\w+.-]*:[^\s<>]*>")
 _TILDES = re.compile("~+")
+_CELL_PIPE = re.compile(r"(?<!\\)\|")  # a pipe between a table's cells; `\|` is a cell's own
 _MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_~\[\]]")
 _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
 _INDENTATION = re.compile(r"[ \t]*")
@@ -346,11 +347,25 @@ def _table_as_slack_shows_it(lines: list[str]) -> list[str]:
 
 
 def _markdown_cells(row: str) -> list[str]:
-    """A row's cells as Markdown, `\\|` read as a pipe."""
+    """A row's cells as Markdown, `\\|` read as a pipe. A pipe inside a code span is the
+    code's own (`` `a || b` ``), as models write it, not where a cell ends: split there, the
+    cells would lose it and show their backticks."""
     row = row.strip()
     row = row[1:] if row.startswith("|") else row
     row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
-    return [cell.replace("\\|", "|").strip() for cell in re.split(r"(?<!\\)\|", row)]
+    if "`" not in row:
+        return [cell.replace("\\|", "|").strip() for cell in _CELL_PIPE.split(row)]
+    unescaped = _ESCAPE.sub(lambda escape: escape[0].replace("`", "'"), row)
+    spans = iter([(start, end) for start, _, end in _code_spans(unescaped)])
+    span = next(spans, None)
+    cells, start = [], 0
+    for pipe in _CELL_PIPE.finditer(row):
+        while span is not None and span[1] <= pipe.start():
+            span = next(spans, None)
+        if span is None or pipe.start() < span[0]:
+            cells.append(row[start : pipe.start()])
+            start = pipe.end()
+    return [cell.replace("\\|", "|").strip() for cell in [*cells, row[start:]]]
 
 
 def _cells(row: str) -> list[str]:

@@ -515,6 +515,14 @@ def test_an_escaped_pipe_in_a_table_cell_shows_as_a_pipe():
     assert tables_as_code(table) == "```\nop     means\n-----  -----\na | b  or\n```"
 
 
+def test_a_pipe_inside_code_in_a_table_cell_stays_in_its_cell():
+    # Models write operators in code unescaped: `a || b` is one cell, not three.
+    table = "| op | means |\n|---|---|\n| `a || b` | or |\n| `x | y` | pipe |\n| `&&` | and |"
+    assert tables_as_code(table) == (
+        "```\nop      means\n------  -----\na || b  or\nx | y   pipe\n&&      and\n```"
+    )
+
+
 @pytest.mark.parametrize(
     ("cell", "reads"),
     [
