@@ -4,7 +4,6 @@ limit, and tables (which that block does not render) turned into aligned text.""
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -406,24 +405,34 @@ def _code_spans(cell: str) -> Iterator[tuple[int, str, int]]:
 
 
 def _unbolded(text: str) -> str:
-    """`text` (one line) without the markers of bold spans: `**a**`, `__a__` (not inside a word).
-    Each opening takes the first closing after it, looked up rather than scanned for: scanning
-    the rest of the line from every opening takes quadratic time when none closes."""
-    closings = {
-        marker: [at.start() for at in pattern.finditer(text)]
-        for marker, pattern in _BOLD_CLOSING.items()
-    }
+    """`text` (one line) without the markers of bold spans (see `bold_markers`)."""
     pieces, position = [], 0
-    for opening in _BOLD_OPENING.finditer(text):
-        start = opening.start()
-        if start < position:
-            continue
-        ends = closings[text[start : start + 2]]
-        found = bisect_left(ends, start + 3)  # at least one character of bold text
-        if found < len(ends):
-            pieces += [text[position:start], text[start + 2 : ends[found]]]
-            position = ends[found] + 2
+    for marker in bold_markers(text):
+        pieces.append(text[position:marker])
+        position = marker + 2
     return "".join([*pieces, text[position:]])
+
+
+def bold_markers(text: str) -> list[int]:
+    """Where each marker of a bold span in `text` (one line) starts, in order: `**a**`, `__a__`
+    (not inside a word); a lone `**` (`2**10`, `**kwargs`) is none. As in Markdown, a closing
+    marker takes the nearest opening before it: `2**10 is **big**` bolds `big`."""
+    openings = {at.start() for at in _BOLD_OPENING.finditer(text)}
+    closings = {at.start() for pattern in _BOLD_CLOSING.values() for at in pattern.finditer(text)}
+    open_markers: dict[str, list[int]] = {"**": [], "__": []}
+    markers: list[int] = []
+    free_from = 0  # a marker's two characters are no other marker's
+    for at in sorted(openings | closings):
+        if at < free_from:
+            continue
+        opened = open_markers[text[at : at + 2]]
+        if at in closings and opened and opened[-1] + 3 <= at:  # at least one character bold
+            markers += [opened.pop(), at]
+            free_from = at + 2
+        elif at in openings:
+            opened.append(at)
+            free_from = at + 2
+    return sorted(markers)
 
 
 def _listed_table(header: str, body: list[str]) -> list[str]:

@@ -14,7 +14,14 @@ from typing import Any
 
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.links import unspoofed_links
-from bot.slack.markdown import MARKDOWN_BLOCK_LIMIT, markdown_forms, split_markdown, tables_as_code
+from bot.slack.markdown import (
+    MARKDOWN_BLOCK_LIMIT,
+    bold_markers,
+    code_regions,
+    markdown_forms,
+    split_markdown,
+    tables_as_code,
+)
 
 MESSAGE_TEXT_LIMIT = 40_000  # Slack: a message's `text`
 FALLBACK_TEXT_LIMIT = 300  # the notification / screen-reader text beside the blocks
@@ -65,8 +72,11 @@ _MRKDWN_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MRKDWN_SPECIAL = re.compile("[&<>]")
 _PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
 _LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Markdown's
-# What the notification text leaves out: bold markers, headings' hashes, fence lines…
-_MARKDOWN_MARKERS = re.compile(r"\*\*|__|^[ \t]*(?:#{1,6}[ \t]+|(?:`{3,}|~{3,})\S*[ \t]*$)", re.M)
+# What the notification text leaves out: fence lines, headings' hashes (outside code), the
+# markers of bold spans (see `_without_markers`)…
+_FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})\S*[ \t]*$", re.M)
+_HEADING_HASHES = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.M)
+_CODE_CHARACTER = re.compile("[^\n]")
 # … and link targets (`[label](url)` reads as its label). As in Markdown, the innermost
 # brackets make the label: `[a [b](url)` reads `[a b`.
 _LINK_LABEL = re.compile(r"\[([^\[\]\n]+)\]\(")
@@ -116,11 +126,34 @@ def _context(line: str) -> dict[str, Any]:
 def _fallback(name: str, body: str) -> str:
     """The notification text (and what screen readers say first): the answer's start, read
     plainly: no bold markers, headings' hashes, fence lines or link targets."""
-    body = _link_labels(_MARKDOWN_MARKERS.sub("", body))
+    body = _link_labels(_without_markers(body))
     body = " ".join(body.split())
     if len(body) > FALLBACK_TEXT_LIMIT:
         body = body[: FALLBACK_TEXT_LIMIT - 1] + "…"
     return f"{name}: {escape_mrkdwn(body)}" if body else name
+
+
+def _without_markers(text: str) -> str:
+    """`text` without its fence lines, and outside code without headings' hashes and the
+    markers of bold spans: the code's own text (`__init__.py`, `**kwargs`, `# a comment`)
+    and a lone `**` in prose (`2**10`) are kept as written."""
+    if not ("**" in text or "__" in text or "#" in text or "``" in text or "~~" in text):
+        return text
+    masked = list(text)  # the code's characters as a letter: no marker is found inside code
+    for start, end in code_regions(text):
+        masked[start:end] = _CODE_CHARACTER.sub("x", text[start:end])
+    prose = "".join(masked)
+    cuts = [match.span() for match in _FENCE_LINE.finditer(text)]
+    cuts += [match.span() for match in _HEADING_HASHES.finditer(prose)]
+    line_start = 0
+    for line in prose.split("\n"):
+        cuts += [(line_start + at, line_start + at + 2) for at in bold_markers(line)]
+        line_start += len(line) + 1
+    pieces, position = [], 0
+    for start, end in sorted(cuts):
+        pieces.append(text[position:start])
+        position = max(position, end)
+    return "".join([*pieces, text[position:]])
 
 
 def _link_labels(text: str) -> str:

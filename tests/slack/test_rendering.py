@@ -568,6 +568,17 @@ def test_the_notification_text_reads_the_answer_plainly():
     )
 
 
+def test_the_notification_text_keeps_code_and_a_lone_double_star_as_written():
+    answer = (
+        "Add `__init__.py`, pass `**kwargs`; 2**10 is 1024. **Run `make`** then:\n"
+        '```python\n# entry point\nif __name__ == "__main__":\n    main(**options)\n```'
+    )
+    assert streaming_message("Claude", answer).text == (
+        "Claude: Add `__init__.py`, pass `**kwargs`; 2**10 is 1024. Run `make` then: "
+        '# entry point if __name__ == "__main__": main(**options)'
+    )
+
+
 @pytest.mark.parametrize("text", ["x" * 2_998 + "&" * 10 + "y" * 3_000, "<&>" * 3_000])
 def test_an_answer_moved_into_sections_never_splits_an_escaped_character(text):
     (final,) = final_messages("Claude", text, "*Claude* · 1.0 s")
