@@ -77,9 +77,10 @@ _LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Ma
 _FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})\S*[ \t]*$", re.M)
 _HEADING_HASHES = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.M)
 _CODE_CHARACTER = re.compile("[^\n]")
-# … and link targets (`[label](url)` reads as its label). As in Markdown, the innermost
-# brackets make the label: `[a [b](url)` reads `[a b`.
-_LINK_LABEL = re.compile(r"\[([^\[\]\n]+)\]\(")
+# … and link targets (`[label](url)` reads as its label, as does an image, `![alt](url)`:
+# Slack shows it as a link). As in Markdown, the innermost brackets make the label:
+# `[a [b](url)` reads `[a b`.
+_LINK_LABEL = re.compile(r"!?\[([^\[\]\n]+)\]\(")
 _LINK_TARGET_END = re.compile(r"[)\s]")
 
 PROVIDER_ICONS = {

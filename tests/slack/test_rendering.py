@@ -568,6 +568,11 @@ def test_the_notification_text_reads_the_answer_plainly():
     )
 
 
+def test_the_notification_text_reads_an_image_as_its_alt_text():
+    answer = "Wow! ![Architecture diagram](https://x.y/a.png) shows it."
+    assert streaming_message("Claude", answer).text == "Claude: Wow! Architecture diagram shows it."
+
+
 def test_the_notification_text_keeps_code_and_a_lone_double_star_as_written():
     answer = (
         "Add `__init__.py`, pass `**kwargs`; 2**10 is 1024. **Run `make`** then:\n"
