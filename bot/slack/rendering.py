@@ -76,6 +76,9 @@ _LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Ma
 # markers of bold spans (see `_without_markers`)…
 _FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})\S*[ \t]*$", re.M)
 _HEADING_HASHES = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.M)
+# … rules: a thematic break (`---`, `***`), a heading's underline (`===`), an aligned table's
+# rule under its header (`-----  ----`), in code too (the table is a code block)…
+_RULE_LINE = re.compile(r"^[ \t]*([-=*_])(?:[ \t]*\1)+[ \t]*$", re.M)
 _CODE_CHARACTER = re.compile("[^\n]")
 # … and link targets (`[label](url)` reads as its label, as does an image, `![alt](url)`:
 # Slack shows it as a link). As in Markdown, the innermost brackets make the label:
@@ -135,16 +138,17 @@ def _fallback(name: str, body: str) -> str:
 
 
 def _without_markers(text: str) -> str:
-    """`text` without its fence lines, and outside code without headings' hashes and the
-    markers of bold spans: the code's own text (`__init__.py`, `**kwargs`, `# a comment`)
-    and a lone `**` in prose (`2**10`) are kept as written."""
-    if not ("**" in text or "__" in text or "#" in text or "``" in text or "~~" in text):
+    """`text` without its fence lines and rules, and outside code without headings' hashes
+    and the markers of bold spans: the code's own text (`__init__.py`, `**kwargs`, `# a
+    comment`) and a lone `**` in prose (`2**10`) are kept as written."""
+    if not any(marker in text for marker in ("**", "__", "#", "``", "~~", "--", "==")):
         return text
     masked = list(text)  # the code's characters as a letter: no marker is found inside code
     for start, end in code_regions(text):
         masked[start:end] = _CODE_CHARACTER.sub("x", text[start:end])
     prose = "".join(masked)
     cuts = [match.span() for match in _FENCE_LINE.finditer(text)]
+    cuts += [match.span() for match in _RULE_LINE.finditer(text)]
     cuts += [match.span() for match in _HEADING_HASHES.finditer(prose)]
     line_start = 0
     for line in prose.split("\n"):

@@ -568,6 +568,11 @@ def test_the_notification_text_reads_the_answer_plainly():
     )
 
 
+def test_the_notification_text_leaves_out_rules_and_a_tables_rule():
+    answer = "Compared\n===\n\n| a | b |\n|---|:-:|\n| 1 | 2 |\n\n---\n\n***\n\nDone - - ok"
+    assert streaming_message("Claude", answer).text == "Claude: Compared a b 1 2 Done - - ok"
+
+
 def test_the_notification_text_reads_an_image_as_its_alt_text():
     answer = "Wow! ![Architecture diagram](https://x.y/a.png) shows it."
     assert streaming_message("Claude", answer).text == "Claude: Wow! Architecture diagram shows it."
