@@ -277,6 +277,23 @@ def test_model_output_cannot_disguise_where_a_link_goes(bot, slack, models, even
     )
 
 
+def test_a_table_of_operators_and_python_code_read_as_written(bot, slack, models, events):
+    reply = (
+        "| Operator | Meaning |\n|---|---|\n| `a || b` | **or** |\n| `x | y` | pipe |\n\n"
+        "Add `__init__.py`; 2**10 is 1024."
+    )
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=9))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} which operators?", to=[bot.events_url])
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude_answer) == (
+        "```\nOperator  Meaning\n--------  -------\na || b    or\nx | y     pipe\n```\n\n"
+        "Add `__init__.py`; 2**10 is 1024."
+    )
+    assert claude_answer["text"] == (
+        "Claude Test: Operator Meaning a || b or x | y pipe Add `__init__.py`; 2**10 is 1024."
+    )
+
+
 def test_an_oversized_answer_continues_in_its_thread_and_nothing_is_cut(bot, slack, models, events):
     long_reply = "\n\n".join(f"Paragraph {i}. " + "lorem ipsum " * 150 for i in range(40))
     models.script("gpt-test", ModelScript(reply=long_reply, chunk_chars=4000))
