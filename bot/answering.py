@@ -28,7 +28,7 @@ from bot.providers.errors import reason_for_log
 from bot.providers.retry import RetryPolicy, stream_with_retries
 from bot.slack.answer_message import AnswerMessage, refused_as_drawn
 from bot.slack.rendering import outcome_messages
-from bot.slack.slack_errors import refused_for_good, slack_error_code
+from bot.slack.slack_errors import refused_for_good, slack_error_code, token_refused
 from bot.stopping import AnswerStops
 from storage.answers import STOPPED_BY_DELETION, AnswerStore, Ended, FinishedAnswer
 from storage.database import unreachable
@@ -468,11 +468,12 @@ def _log_end(
 async def final_edit_refused(
     marks: InChatMarks, answer_id: int, channel: str, error: SlackApiError, *, told: bool = False
 ) -> None:
-    """Slack did not take an answer's final edit: it stays owed and recovery shows it later,
-    unless Slack would refuse it again (its message or channel is gone): then it is given up,
-    and logged unless the answer's outcome line `told` that refusal already."""
+    """Slack did not take an answer's final edit: it stays owed and recovery shows it later
+    (after an outage, or once the bot has a token Slack takes), unless Slack would refuse it
+    again (its message or channel is gone): then it is given up, and logged unless the
+    answer's outcome line `told` that refusal already."""
     code = slack_error_code(error)
-    if not refused_for_good(error):
+    if not refused_for_good(error) or token_refused(error):
         log.warning(  # an outage or a rate limit, waited out: no fault of the bot's
             "could not show the end of answer %s in %s (%s); it will be shown later",
             answer_id,

@@ -130,6 +130,12 @@ _FOR_NOW = frozenset(
 )
 
 
+def token_refused(error: SlackApiError) -> bool:
+    """Slack refuses the bot's token: every call fails alike until an admin sets a token
+    that works and restarts the bot, which then does what was refused."""
+    return answered_as_slack(error) and slack_error_code(error) in _TOKEN_REFUSED
+
+
 def refused_for_good(error: SlackApiError) -> bool:
     """Slack refused, and would refuse again (unlike a rate limit or an outage)."""
     return slack_error_code(error) not in _FOR_NOW

@@ -11,12 +11,15 @@ from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
 from tests.doubles.slack_emulator.emulator import REPLY_LOST
 from tests.doubles.waiting import wait_until
+from tests.e2e.answer_buttons import SLOW_REPLY, stream_slowly
 from tests.e2e.scene import ALICE, CHANNEL, DM, MENTION, MODEL_IDS, ask
 from tests.e2e.slack_views import (
     answers_in,
     body,
+    is_final,
     marked_in_chat,
     status_line,
+    streaming_first_answer,
     wait_for_answers,
 )
 from tests.e2e.stored_answers import saved_texts, saved_usage
@@ -513,3 +516,26 @@ def test_a_slack_blip_on_the_first_socket_event_after_start_loses_nothing(
 
     assert delivery.acked
     wait_for_answers(slack, CHANNEL, 3)
+
+
+def test_an_answer_slack_stopped_taking_for_its_token_is_shown_once_a_token_works_again(
+    start_bot, slack, models, events
+):
+    """The app's token revoked (or rotated) while an answer streams: it cannot be shown, but
+    is not given up: an admin sets a token that works, restarts the bot, and it is shown."""
+    stream_slowly(models, "gpt-test")
+    replica = {"CHORUS_REPLICA_ID": "replica-a"}
+    bot = start_bot(**replica)
+    ask(bot, events, "+gpt anyone?")
+    streaming_first_answer(slack, CHANNEL)
+    slack.inject("chat.update", times=10_000, status=200, error="token_revoked", retry_after=None)
+    bot.wait_until_idle()
+    bot.stop()
+    (shown,) = answers_in(slack, CHANNEL)
+    assert not is_final(shown)
+
+    slack.clear_faults()
+    start_bot(**replica)
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer).strip() == SLOW_REPLY.strip(), "its model wrote it whole meanwhile"
+    assert "refused" not in status_line(answer)
