@@ -51,8 +51,16 @@ def in_chat_answer_id(record: RoundRecord) -> int | None:
         return chosen.answer_id
     if chosen is not None and not chosen.status.settled:
         return None
-    outcomes = [AnswerOutcome(answer.answer_id, answer.status) for answer in record.answers]
+    outcomes = [AnswerOutcome(answer.answer_id, _outcome(answer)) for answer in record.answers]
     return default_in_chat_answer(outcomes)
+
+
+def _outcome(answer: AnswerRecord) -> AnswerStatus:
+    """An answer settled with no text (stopped before its first word, interrupted before any
+    was saved) counts as failed: it has nothing a later round could be sent."""
+    if answer.status.keeps_text and not answer.text.strip():
+        return AnswerStatus.FAILED
+    return answer.status
 
 
 def awaited_in_chat_answer(record: RoundRecord) -> int | None:

@@ -116,6 +116,17 @@ def test_when_no_answer_finished_the_first_with_text_shown_is_in_chat():
     assert context_round(record).in_chat_answer == "essay, cut at the limit"
 
 
+def test_when_no_answer_finished_an_answer_ended_before_its_first_word_is_passed_over():
+    """The first model stopped (or interrupted) before its first word has no text: the first
+    answer with text is In Chat, and carries the mark, not a round sent without an answer."""
+    for status in (AnswerStatus.STOPPED, AnswerStatus.INTERRUPTED):
+        record = round_record(
+            1, ("", status), ("cut at the limit", AnswerStatus.CUT_OFF), ("", FAILED)
+        )
+        assert context_round(record).in_chat_answer == "cut at the limit"
+        assert in_chat_marks_to_change(record, {10: False, 11: False, 12: False}) == {11: True}
+
+
 def test_chosen_in_chat_answer_wins_over_the_default():
     record = round_record(1, ("first", DONE), ("second", DONE), chosen=11)
     assert context_round(record).in_chat_answer == "second"
