@@ -334,26 +334,35 @@ def _table_as_slack_shows_it(lines: list[str]) -> list[str]:
     if its list would show nothing (no row yet, while it streams, or only empty cells: the
     header is shown only beside a cell) or if its list would be much longer: a wide header
     repeated for every row."""
-    header, _, *body = lines
+    header_row, delimiter, *body_rows = lines
+    columns = len(_CELL_PIPE.split(delimiter.strip().removeprefix("|").removesuffix("|")))
+    header, *body = [_markdown_cells(row, columns) for row in [header_row, *body_rows]]
     aligned = _aligned_table([header, *body])
     if max(map(len, aligned)) <= ALIGNED_TABLE_WIDTH:
         return aligned
-    if len(_markdown_cells(header)) > 1:
+    if len(header) > 1:
         listed = _listed_table(header, body)
         if any(listed) and sum(map(len, listed)) <= 2 * sum(map(len, lines)):
             return listed
     return _code_block(lines)
 
 
-def _markdown_cells(row: str) -> list[str]:
-    """A row's cells as Markdown, `\\|` read as a pipe. A pipe inside a code span is the
-    code's own (`` `a || b` ``), as models write it, not where a cell ends: split there, the
-    cells would lose it and show their backticks."""
+def _markdown_cells(row: str, columns: int) -> list[str]:
+    """A row's cells as Markdown, `\\|` read as a pipe. A pipe inside a code span (`` `a || b` ``,
+    as models write operators) is the code's own where the row then has its table's `columns`
+    and would not otherwise: split there, the cells would lose it and show their backticks."""
     row = row.strip()
     row = row[1:] if row.startswith("|") else row
     row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
-    if "`" not in row:
-        return [cell.replace("\\|", "|").strip() for cell in _CELL_PIPE.split(row)]
+    cells = _CELL_PIPE.split(row)
+    if "`" in row and len(cells) != columns:
+        in_code = _pipes_outside_code(row)
+        cells = in_code if len(in_code) == columns else cells
+    return [cell.replace("\\|", "|").strip() for cell in cells]
+
+
+def _pipes_outside_code(row: str) -> list[str]:
+    """`row` split at its pipes that are outside code spans."""
     unescaped = _ESCAPE.sub(lambda escape: escape[0].replace("`", "'"), row)
     spans = iter([(start, end) for start, _, end in _code_spans(unescaped)])
     span = next(spans, None)
@@ -364,11 +373,11 @@ def _markdown_cells(row: str) -> list[str]:
         if span is None or pipe.start() < span[0]:
             cells.append(row[start : pipe.start()])
             start = pipe.end()
-    return [cell.replace("\\|", "|").strip() for cell in [*cells, row[start:]]]
+    return [*cells, row[start:]]
 
 
-def _cells(row: str) -> list[str]:
-    return [_cell_text(cell).strip() for cell in _markdown_cells(row)]
+def _texts(cells: list[str]) -> list[str]:
+    return [_cell_text(cell).strip() for cell in cells]
 
 
 def _cell_text(cell: str) -> str:
@@ -435,14 +444,13 @@ def bold_markers(text: str) -> list[int]:
     return sorted(markers)
 
 
-def _listed_table(header: str, body: list[str]) -> list[str]:
+def _listed_table(header: list[str], body: list[list[str]]) -> list[str]:
     """Each row as its first cell in bold, then a list of its other cells, each after its
     column's header: on a phone or a laptop this reads, where a table wider than the
     screen does not. Cells keep their Markdown (code, links), as they are no longer code."""
-    labels = [_bold(f"{label}:") + " " if label else "" for label in _cells(header)]
+    labels = [_bold(f"{label}:") + " " if label else "" for label in _texts(header)]
     listed: list[str] = []
-    for row in body:
-        first, *cells = _markdown_cells(row)
+    for first, *cells in body:
         title = _cell_text(first).strip()
         listed += ["", _bold(title)] if title else [""]
         listed += [
@@ -458,9 +466,9 @@ def _bold(text: str) -> str:
     return "**" + _MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", text) + "**"
 
 
-def _aligned_table(rows: list[str]) -> list[str]:
+def _aligned_table(rows: list[list[str]]) -> list[str]:
     """The header and body rows as a code block, each column as wide as its widest cell."""
-    table = [_cells(row) for row in rows]
+    table = [_texts(cells) for cells in rows]
     columns = max(len(cells) for cells in table)
     table = [cells + [""] * (columns - len(cells)) for cells in table]
     widths = [max(len(cells[column]) for cells in table) for column in range(columns)]

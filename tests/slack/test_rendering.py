@@ -523,6 +523,12 @@ def test_a_pipe_inside_code_in_a_table_cell_stays_in_its_cell():
     )
 
 
+def test_a_lone_backtick_in_a_cell_leaves_the_rows_cells_where_its_table_has_them():
+    # Paired with the code in a later cell, it would make one cell of three.
+    table = "| char | name | note |\n|---|---|---|\n| ` | backtick | see `x` |"
+    assert tables_as_code(table).split("\n")[3] == "`     backtick  see x"
+
+
 @pytest.mark.parametrize(
     ("cell", "reads"),
     [
