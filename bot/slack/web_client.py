@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -106,8 +107,8 @@ class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):
 def _retry_after_as_whole_seconds(response: HttpResponse) -> None:
     """Retry-After in whole seconds, the only form slack_sdk reads (any other fails the call
     with a ValueError): Slack sends those, but a proxy in front of it may send a fraction or
-    an HTTP date (RFC 9110). One that says no wait at all is left out: slack_sdk then waits
-    about a second, as when Slack leaves it out."""
+    an HTTP date (RFC 9110), or a wait past any Slack asks for. One that cannot be read is
+    left out: slack_sdk then waits about a second, as when Slack leaves it out."""
     for name in [name for name in response.headers if name.lower() == "retry-after"]:
         value = response.headers[name]
         seconds = _whole_seconds((value[0] if isinstance(value, list) else value) or "")
@@ -117,16 +118,25 @@ def _retry_after_as_whole_seconds(response: HttpResponse) -> None:
             response.headers[name] = [str(seconds)]
 
 
+# The longest wait a Retry-After is taken for: Slack's are seconds; one of hours or years (a
+# proxy's mistake) would hold the call, and the answer it shows, for as long.
+_LONGEST_RETRY_AFTER_SECONDS = 3600
+
+
 def _whole_seconds(retry_after: str) -> int | None:
     try:
-        return max(0, math.ceil(float(retry_after)))
-    except (ValueError, OverflowError):
-        pass
-    try:
-        when = parsedate_to_datetime(retry_after)
-    except (TypeError, ValueError):
+        seconds = float(retry_after)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # `-0000`: UTC, by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds):
         return None
-    return max(0, math.ceil(when.timestamp() - time.time()))
+    return math.ceil(min(max(seconds, 0), _LONGEST_RETRY_AFTER_SECONDS))
 
 
 def header_value(headers: Mapping[str, Any], name: str) -> Any:

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.slack.web import SlackWeb
-from bot.slack.web_client import make_web_client, open_web_session
+from bot.slack.web_client import _whole_seconds, make_web_client, open_web_session
 from tests.doubles import ServerThread, SlackEmulator
 
 
@@ -48,6 +48,7 @@ async def test_web_api_calls_on_the_bots_session_come_through_the_environments_p
         "0.5",  # a fraction, as some proxies send
         "Thu, 01 Jan 1970 00:00:00 GMT",  # an HTTP date (RFC 9110), long past
         "soon",  # nothing a wait can be read from
+        "nan",
     ],
 )
 async def test_a_rate_limit_is_waited_out_whatever_its_retry_after_says(retry_after):
@@ -58,3 +59,16 @@ async def test_a_rate_limit_is_waited_out_whatever_its_retry_after_says(retry_af
             slack = SlackWeb(make_web_client(emulator.bot_token, emulator.api_url, session=session))
             await slack.token_identity()
         assert [call.status for call in emulator.calls_for("auth.test")] == [429, 200]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "seconds"),
+    [
+        ("30", 30),
+        ("1e308", 3600),  # a proxy's mistake: not a call held for ever
+        ("Wed, 21 Oct 2099 07:28:00 -0000", 3600),
+        ("-5", 0),
+    ],
+)
+def test_a_retry_after_is_waited_for_an_hour_at_most(retry_after, seconds):
+    assert _whole_seconds(retry_after) == seconds
