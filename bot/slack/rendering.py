@@ -141,7 +141,8 @@ def _without_markers(text: str) -> str:
     """`text` without its fence lines and rules, and outside code without headings' hashes
     and the markers of bold spans: the code's own text (`__init__.py`, `**kwargs`, `# a
     comment`) and a lone `**` in prose (`2**10`) are kept as written."""
-    if not any(marker in text for marker in ("**", "__", "#", "``", "~~", "--", "==")):
+    markers = ("**", "__", "#", "``", "~~")
+    if not any(marker in text for marker in markers) and not _RULE_LINE.search(text):
         return text
     masked = list(text)  # the code's characters as a letter: no marker is found inside code
     for start, end in code_regions(text):

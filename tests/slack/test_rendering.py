@@ -579,6 +579,10 @@ def test_the_notification_text_leaves_out_rules_and_a_tables_rule():
     assert streaming_message("Claude", answer).text == "Claude: Compared a b 1 2 Done - - ok"
 
 
+def test_the_notification_text_leaves_out_a_spaced_rule_whatever_else_the_answer_holds():
+    assert streaming_message("Claude", "Intro\n* * *\nMore").text == "Claude: Intro More"
+
+
 def test_the_notification_text_reads_an_image_as_its_alt_text():
     answer = "Wow! ![Architecture diagram](https://x.y/a.png) shows it."
     assert streaming_message("Claude", answer).text == "Claude: Wow! Architecture diagram shows it."
