@@ -73,9 +73,12 @@ class Recovery:
                 len(interrupted.thread_turns),
                 _named_work(interrupted),
             )
-        owed = await self._answers.take_over_unshown(
-            stale_before=stale_before, previous_life=previous_life
-        )
+        if previous_life is None and self._web.token_rejected:
+            owed = []  # Slack would refuse them alike: they are shown at the next start
+        else:
+            owed = await self._answers.take_over_unshown(
+                stale_before=stale_before, previous_life=previous_life
+            )
         if owed:
             log.warning(
                 "showing %d answer(s) whose final edit was still owed: %s",

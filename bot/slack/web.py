@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -17,7 +18,12 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.slack.lookups import KEPT_SECONDS, MAX_KEPT, SlackLookups
 from bot.slack.rendering import SlackMessage
 from bot.slack.scopes import granted_scopes
-from bot.slack.slack_errors import SlackUnreachable, reaching_slack, slack_error_code
+from bot.slack.slack_errors import (
+    SlackUnreachable,
+    reaching_slack,
+    slack_error_code,
+    token_refused,
+)
 from bot.slack.web_client import header_value
 
 log = logging.getLogger(__name__)
@@ -98,6 +104,8 @@ class SlackWeb:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
+        # Slack refused the bot's token: it will until the bot restarts with one that works.
+        self.token_rejected = False
         # The time posts are stamped with, to look back from for one whose reply got lost:
         # the bot gives the database server's, the same clock the answers' start times are by.
         self._clock = clock
@@ -110,6 +118,16 @@ class SlackWeb:
             kept_seconds=names_kept_seconds,
             max_kept=max_names,
         )
+
+    @contextmanager
+    def _reaching(self, doing: str) -> Iterator[None]:
+        """`reaching_slack`, noting a refusal of the bot's token in `token_rejected`."""
+        try:
+            with reaching_slack(doing):
+                yield
+        except SlackApiError as error:
+            self.token_rejected = self.token_rejected or token_refused(error)
+            raise
 
     @property
     def api_url(self) -> str:
@@ -140,7 +158,7 @@ class SlackWeb:
         for attempt in (1, 2):
             sent_at = self._clock()
             try:
-                with reaching_slack(f"posting {tag} in {channel} (attempt {attempt})"):
+                with self._reaching(f"posting {tag} in {channel} (attempt {attempt})"):
                     response = await self.client.chat_postMessage(
                         channel=channel,
                         text=message.text,
@@ -174,7 +192,7 @@ class SlackWeb:
         oldest = f"{max(0.0, since - _CLOCK_SKEW_SECONDS):.6f}"
         cursor: str | None = None
         for _ in range(_PAGES_LOOKED_THROUGH):
-            with reaching_slack(f"reading {channel}"):
+            with self._reaching(f"reading {channel}"):
                 page = await self._read_page(channel, thread_ts, oldest, cursor)
             messages: list[dict[str, Any]] = page.get("messages", [])
             for message in messages:
@@ -217,7 +235,7 @@ class SlackWeb:
         """Edit the message of answer `answer_id` (named in the log, like the retries of its
         provider). Slack forgets the name and icon it was posted under unless `chat.update`
         sends them again."""
-        with reaching_slack(f"updating answer {answer_id} ({ts} in {channel})"):
+        with self._reaching(f"updating answer {answer_id} ({ts} in {channel})"):
             await self.client.chat_update(
                 channel=channel,
                 ts=ts,
@@ -227,30 +245,30 @@ class SlackWeb:
             )
 
     async def delete(self, channel: str, ts: str) -> None:
-        with reaching_slack(f"deleting {ts} in {channel}"):
+        with self._reaching(f"deleting {ts} in {channel}"):
             await self.client.chat_delete(channel=channel, ts=ts)
 
     async def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None) -> None:
         """A notice only `user` sees (a bad `+alias`, help)."""
-        with reaching_slack(f"telling {user} in {channel}"):
+        with self._reaching(f"telling {user} in {channel}"):
             await self.client.chat_postEphemeral(
                 channel=channel, user=user, text=text, thread_ts=thread_ts
             )
 
     async def tell_directly(self, user: str, text: str) -> None:
         """A message to `user` in the app's DM with them (its Messages tab)."""
-        with reaching_slack(f"telling {user} directly"):
+        with self._reaching(f"telling {user} directly"):
             await self.client.chat_postMessage(channel=user, text=text)
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
-        with reaching_slack(f"publishing {user_id}'s Home tab"):
+        with self._reaching(f"publishing {user_id}'s Home tab"):
             await self.client.views_publish(user_id=user_id, view=view)
 
     async def reacted_with(self, channel_id: str, ts: str, reaction: str) -> list[str] | None:
         """Who has :reaction: on a message now (reactions.get), or None (logged) when Slack
         refuses to say."""
         try:
-            with reaching_slack(f"reading the reactions on {ts} in {channel_id}"):
+            with self._reaching(f"reading the reactions on {ts} in {channel_id}"):
                 response = await self.client.reactions_get(
                     channel=channel_id, timestamp=ts, full=True
                 )
@@ -313,7 +331,7 @@ class SlackWeb:
         """Slack's description of `what` by `method`, or None (logged) when Slack refuses or
         cannot be reached."""
         try:
-            with reaching_slack(f"looking up {what}"):
+            with self._reaching(f"looking up {what}"):
                 return await method(**arguments)
         except SlackApiError as error:
             log.warning("%s not looked up: %s", what, slack_error_code(error))

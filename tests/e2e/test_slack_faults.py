@@ -522,15 +522,19 @@ def test_an_answer_slack_stopped_taking_for_its_token_is_shown_once_a_token_work
     start_bot, slack, models, events
 ):
     """The app's token revoked (or rotated) while an answer streams: it cannot be shown, but
-    is not given up: an admin sets a token that works, restarts the bot, and it is shown."""
+    is not given up: an admin sets a token that works, restarts the bot, and it is shown.
+    Meanwhile the bot does not keep asking Slack to show it."""
     stream_slowly(models, "gpt-test")
-    replica = {"CHORUS_REPLICA_ID": "replica-a"}
+    replica = {"CHORUS_REPLICA_ID": "replica-a", "CHORUS_STALE_ANSWER_SECONDS": "1"}
     bot = start_bot(**replica)
     ask(bot, events, "+gpt anyone?")
     streaming_first_answer(slack, CHANNEL)
     slack.inject("chat.update", times=10_000, status=200, error="token_revoked", retry_after=None)
     bot.wait_until_idle()
+    refused = len(slack.calls_for("chat.update"))
+    time.sleep(4)  # four times as long as the sweeper waits to take an answer's end over
     bot.stop()
+    assert len(slack.calls_for("chat.update")) == refused, "not tried again while refused"
     (shown,) = answers_in(slack, CHANNEL)
     assert not is_final(shown)
 
