@@ -1,7 +1,5 @@
 """SPEC §2.3: choosing models with leading `+alias` words."""
 
-import time
-
 import pytest
 
 from bot.chat.catalog import (
@@ -244,11 +242,9 @@ def test_punctuation_after_a_pick_belongs_to_the_sentence(message, words, text):
         "+" + "a" * 20_000 + ":" * 20_000 + "x",
     ],
 )
-def test_a_long_run_of_punctuation_after_a_plus_word_is_split_at_once(message):
-    # Slack's longest message: peeling the picks off it must not hold up the bot.
-    started = time.perf_counter()
+def test_a_long_run_of_punctuation_after_a_plus_word_is_one_word(message):
+    # Slack's longest message (`python -m bench.untrusted_text` holds the time this takes).
     picks = split_model_picks(message)
-    assert time.perf_counter() - started < 1
     assert picks == ModelPicks((message[1:],), "")
 
 

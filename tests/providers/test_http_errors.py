@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -843,7 +842,8 @@ async def test_openrouter_upstream_words_nested_too_deep_to_parse_are_read_as_pl
 
 
 # Words with no space in them for a whole error body: read whole, some of the patterns that
-# shorten a line and hide keys took seconds (time growing with the square of the length).
+# shorten a line and hide keys took seconds (time growing with the square of the length);
+# `python -m bench.untrusted_text` holds that time to its target.
 WORDS_WITHOUT_END = {
     "one long word": "x" * 60_000,
     "an address many times over": "http://" * 9_000,
@@ -852,22 +852,18 @@ WORDS_WITHOUT_END = {
 
 
 @pytest.mark.parametrize("words", WORDS_WITHOUT_END, ids=str)
-async def test_a_long_message_without_spaces_is_shortened_without_holding_up_the_bot(words):
+async def test_a_long_message_without_spaces_is_shortened(words):
     message = WORDS_WITHOUT_END[words]
     body = openai_error(message, "server_error")
-    started = time.perf_counter()
     answer = await ask("OpenAI", ReplayServer(body, status=500, headers=JSON))
 
-    assert time.perf_counter() - started < 1.0
     assert isinstance(answer.error, ServerError)
     assert str(answer.error).startswith(f"OpenAI had a server error (HTTP 500): {message[:50]}")
     assert len(str(answer.error)) < 260
 
 
-def test_a_long_refusal_without_spaces_is_shortened_without_holding_up_the_bot():
-    started = time.perf_counter()
+def test_a_long_refusal_without_spaces_is_shortened():
     line = str(refusal("OpenAI", WORDS_WITHOUT_END["an address many times over"]))
 
-    assert time.perf_counter() - started < 1.0
     assert line.startswith("OpenAI refused to answer: http://http://")
     assert len(line) < 260
