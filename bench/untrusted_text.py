@@ -152,9 +152,13 @@ def report(results: Sequence[Slowest]) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.untrusted_text", description=__doc__)
-    parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parse_arguments(argv)
     print(report([slowest_shape(name, path) for name, path in PATHS.items()]))
 
 
