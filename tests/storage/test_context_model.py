@@ -482,12 +482,13 @@ class Run:
         own = [m for m in self.ref.channel_models or () if m in self.ref.configured]
         return own or list(self.ref.configured)
 
-    def pick_channel_answer(self) -> tuple[RefRound, RefAnswer] | None:
-        candidates = [(r, a) for r in self.ref.rounds if r.chat == CHANNEL for a in r.answers]
+    def pick_answer(self, chat: str | None = None) -> tuple[RefRound, RefAnswer] | None:
+        """A random answer of `chat`'s rounds (of any chat's when None)."""
+        candidates = [(r, a) for r in self.ref.rounds if chat in (None, r.chat) for a in r.answers]
         return self.rng.choice(candidates) if candidates else None
 
     async def thread_message(self) -> None:
-        found = self.pick_channel_answer()
+        found = self.pick_answer(CHANNEL)
         if found is None:
             return
         round_, anchor = found
@@ -544,7 +545,7 @@ class Run:
         await self.expect(waiting, self.requests.for_started_turn(started, "Bob", started.text))
 
     async def pin(self) -> None:
-        found = self.pick_channel_answer() if self.rng.random() < 0.8 else self.any_answer()
+        found = self.pick_answer(CHANNEL) if self.rng.random() < 0.8 else self.pick_answer()
         if found is None:
             return
         round_, answer = found
@@ -556,12 +557,8 @@ class Run:
         if choice is not expected:
             raise Mismatch(f"pin {answer.slack_ts}: {choice} != {expected}\n" + "\n".join(self.log))
 
-    def any_answer(self) -> tuple[RefRound, RefAnswer] | None:
-        candidates = [(r, a) for r in self.ref.rounds for a in r.answers]
-        return self.rng.choice(candidates) if candidates else None
-
     async def unpin(self) -> None:
-        found = self.any_answer()
+        found = self.pick_answer()
         if found is None:
             return
         round_, answer = found
