@@ -3,6 +3,7 @@ limit, and tables (which that block does not render) turned into aligned text.""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ _BOLD_OPENING = re.compile(r"(?=\*\*\S)|(?<![^\W_])(?=__\S)")
 _INDENTATION = re.compile(r"[ \t]*")
 # A character escaped as an entity (mrkdwn's `&amp;`, `&lt;`, `&gt;`): a hard cut moves before it.
 _ENTITY = re.compile(r"&#?[0-9A-Za-z]{1,8};")
+# A character reference as Markdown reads one outside code: by name, or by decimal or
+# hexadecimal number, and always ended by `;` (`&lt;`, `&#60;`, `&#x3C;`).
+CHARACTER_REFERENCE = re.compile(
+    r"&(?:[A-Za-z][A-Za-z0-9]{0,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});"
+)
 # A character as a reader sees it (a grapheme cluster): a letter and its accents, an emoji
 # with its modifiers or joined with others (`👨‍👩‍👧`), a flag's two letters.
 _CHARACTER = regex.compile(r"\X")
@@ -59,6 +65,13 @@ def markdown_forms(character: str, *names: str) -> str:
     forms += [f"&#0*{code};|&#x0*{code:x};" for code in codes]
     forms += [f"&{name};" for name in names]
     return f"(?:{'|'.join(forms)})"
+
+
+def character_read(reference: str, kept: str = "") -> str:
+    """What a `CHARACTER_REFERENCE` shows in Markdown (`&lt;` shows `<`); as written if it
+    names no character (`&bogus;`), or if what it shows is one of the characters `kept`."""
+    read = html.unescape(reference)
+    return reference if read == reference or any(c in kept for c in read) else read
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,10 @@ from typing import Any
 from bot.chat.in_chat import AnswerStatus
 from bot.slack.links import unspoofed_links
 from bot.slack.markdown import (
+    CHARACTER_REFERENCE,
     MARKDOWN_BLOCK_LIMIT,
     bold_markers,
+    character_read,
     code_regions,
     markdown_forms,
     split_markdown,
@@ -73,7 +75,7 @@ _MRKDWN_SPECIAL = re.compile("[&<>]")
 _PARTIAL_ENTITY_AT_END = re.compile("&[a-z]*$")
 _LINE_BREAK = re.compile("\r\n?")  # Windows' (and old Macs') line breaks, as Markdown's
 # What the notification text leaves out: fence lines, headings' hashes (outside code), the
-# markers of bold spans (see `_without_markers`)…
+# markers of bold spans (see `_read_plainly`)…
 _FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})\S*[ \t]*$", re.M)
 _HEADING_HASHES = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.M)
 # … rules: a thematic break (`---`, `***`), a heading's underline (`===`), an aligned table's
@@ -85,6 +87,9 @@ _CODE_CHARACTER = re.compile("[^\n]")
 # `[a [b](url)` reads `[a b`.
 _LINK_LABEL = re.compile(r"!?\[([^\[\]\n]+)\]\(")
 _LINK_TARGET_END = re.compile(r"[)\s]")
+# A character reference reads as its character, but for one of these: read before the links,
+# it would make one (`&#91;a](url)` is text in Markdown, no link).
+_LINK_SYNTAX = "[]()!"
 
 PROVIDER_ICONS = {
     "anthropic": ":large_orange_circle:",
@@ -129,35 +134,44 @@ def _context(line: str) -> dict[str, Any]:
 
 def _fallback(name: str, body: str) -> str:
     """The notification text (and what screen readers say first): the answer's start, read
-    plainly: no bold markers, headings' hashes, fence lines or link targets."""
-    body = _link_labels(_without_markers(body))
+    plainly: no bold markers, headings' hashes, fence lines or link targets, and outside code
+    `&lt;` as `<`."""
+    body = _link_labels(_read_plainly(body))
     body = " ".join(body.split())
     if len(body) > FALLBACK_TEXT_LIMIT:
         body = body[: FALLBACK_TEXT_LIMIT - 1] + "…"
     return f"{name}: {escape_mrkdwn(body)}" if body else name
 
 
-def _without_markers(text: str) -> str:
+def _read_plainly(text: str) -> str:
     """`text` without its fence lines and rules, and outside code without headings' hashes
-    and the markers of bold spans: the code's own text (`__init__.py`, `**kwargs`, `# a
-    comment`) and a lone `**` in prose (`2**10`) are kept as written."""
-    markers = ("**", "__", "#", "``", "~~")
+    and the markers of bold spans, and with its character references as the characters they
+    stand for (`&lt;` as `<`, as Markdown shows them): the code's own text (`__init__.py`,
+    `**kwargs`, `# a comment`, `&amp;`) and a lone `**` in prose (`2**10`) are kept as written."""
+    markers = ("**", "__", "#", "``", "~~", "&")
     if not any(marker in text for marker in markers) and not _RULE_LINE.search(text):
         return text
     masked = list(text)  # the code's characters as a letter: no marker is found inside code
     for start, end in code_regions(text):
         masked[start:end] = _CODE_CHARACTER.sub("x", text[start:end])
     prose = "".join(masked)
-    cuts = [match.span() for match in _FENCE_LINE.finditer(text)]
-    cuts += [match.span() for match in _RULE_LINE.finditer(text)]
-    cuts += [match.span() for match in _HEADING_HASHES.finditer(prose)]
+    spans = [match.span() for match in _FENCE_LINE.finditer(text)]
+    spans += [match.span() for match in _RULE_LINE.finditer(text)]
+    spans += [match.span() for match in _HEADING_HASHES.finditer(prose)]
     line_start = 0
     for line in prose.split("\n"):
-        cuts += [(line_start + at, line_start + at + 2) for at in bold_markers(line)]
+        spans += [(line_start + at, line_start + at + 2) for at in bold_markers(line)]
         line_start += len(line) + 1
+    edits = [(start, end, "") for start, end in spans]  # each cut, then each reference read
+    # Code reads as three `x`s or more here, which no reference holds: none runs into code.
+    edits += [
+        (start, end, character_read(text[start:end], kept=_LINK_SYNTAX))
+        for start, end in (reference.span() for reference in CHARACTER_REFERENCE.finditer(prose))
+    ]
     pieces, position = [], 0
-    for start, end in sorted(cuts):
-        pieces.append(text[position:start])
+    for start, end, shown in sorted(edits):
+        if start >= position:
+            pieces += [text[position:start], shown]
         position = max(position, end)
     return "".join([*pieces, text[position:]])
 

@@ -666,3 +666,36 @@ def test_a_fence_opened_on_a_list_items_own_line_is_reopened_alone_in_the_next_m
     assert parts[0].startswith("- ```python\n  print(0)\n") and parts[0].endswith("\n  ```")
     assert parts[1].startswith("```python\nprint(")
     assert parts[-1].endswith("\n```\n- done")
+
+
+def test_the_notification_text_shows_what_a_character_reference_stands_for_outside_code():
+    # As Markdown reads it (and the markdown block shows it): `&lt;` is `<`, but not in code.
+    answer = (
+        "AT&amp;T: a &lt; b &#38;&#x26; c &gt; d; `&lt;br&gt;` is HTML, &bogus; is no name\n"
+        "```html\n&amp;nbsp;\n```"
+    )
+    assert streaming_message("Claude", answer).text == (
+        "Claude: AT&amp;T: a &lt; b &amp;&amp; c &gt; d; `&amp;lt;br&amp;gt;` is HTML, "
+        "&amp;bogus; is no name &amp;amp;nbsp;"
+    )
+
+
+@pytest.mark.parametrize(
+    "written", ["&lt;!here&gt;", "&#60;@U1&#62;", "&lt;!subteam^S1&gt;", "&#x3C;#C1&#x3E;"]
+)
+def test_a_ping_written_as_character_references_stays_inert_in_the_notification_text(written):
+    text = streaming_message("Claude", f"hi {written} there").text
+    assert text.startswith("Claude: hi &lt;\u200b")
+    assert "<" not in text and "&amp;" not in text
+
+
+def test_the_notification_text_leaves_a_reference_to_link_syntax_as_written():
+    # `&#91;a](u)` is text in Markdown, no link: read before the links, it would read `a`.
+    answer = "&#91;a](https://x.y) and &#33;[b](https://x.y)"
+    assert streaming_message("Claude", answer).text == (
+        "Claude: &amp;#91;a](https://x.y) and &amp;#33;b"
+    )
+
+
+def test_the_notification_text_keeps_code_that_a_reference_would_run_into():
+    assert streaming_message("Claude", "a &`lt`; b").text == "Claude: a &amp;`lt`; b"
