@@ -389,20 +389,30 @@ def _pipes_outside_code(row: str) -> list[str]:
     return [*cells, row[start:]]
 
 
-def _texts(cells: list[str]) -> list[str]:
-    return [_cell_text(cell).strip() for cell in cells]
+def _texts(cells: list[str], *, in_code: bool = False) -> list[str]:
+    return [_cell_text(cell, in_code=in_code).strip() for cell in cells]
 
 
-def _cell_text(cell: str) -> str:
+def _cell_text(cell: str, *, in_code: bool = False) -> str:
     """A cell as it reads: code spans and bold text without their markers (in a code block,
-    they would show as written)."""
-    if not ("`" in cell or "**" in cell or "__" in cell):
+    they would show as written); `in_code` (for a code block, where `&lt;` would show as
+    written), its character references outside code spans as their characters too."""
+    if not ("`" in cell or "**" in cell or "__" in cell or (in_code and "&" in cell)):
         return cell  # most cells: a table of many cells renders in a few milliseconds
+    prose = _read_in_code if in_code else _unbolded
     pieces, position = [], 0
     for start, code, end in _code_spans(cell):
-        pieces += [_unbolded(cell[position:start]), code]
+        pieces += [prose(cell[position:start]), code]
         position = end
-    return "".join([*pieces, _unbolded(cell[position:])])
+    return "".join([*pieces, prose(cell[position:])])
+
+
+def _read_in_code(text: str) -> str:
+    """`text` (one line, no code) as it reads, for a code block: without the markers of bold
+    spans, its character references as their characters (but a line break's: its row would
+    break in two)."""
+    unbolded = _unbolded(text)
+    return CHARACTER_REFERENCE.sub(lambda reference: character_read(reference[0], "\r\n"), unbolded)
 
 
 def _code_spans(cell: str) -> Iterator[tuple[int, str, int]]:
@@ -481,7 +491,7 @@ def _bold(text: str) -> str:
 
 def _aligned_table(rows: list[list[str]]) -> list[str]:
     """The header and body rows as a code block, each column as wide as its widest cell."""
-    table = [_texts(cells) for cells in rows]
+    table = [_texts(cells, in_code=True) for cells in rows]
     columns = max(len(cells) for cells in table)
     table = [cells + [""] * (columns - len(cells)) for cells in table]
     widths = [max(len(cells[column]) for cells in table) for column in range(columns)]

@@ -699,3 +699,22 @@ def test_the_notification_text_leaves_a_reference_to_link_syntax_as_written():
 
 def test_the_notification_text_keeps_code_that_a_reference_would_run_into():
     assert streaming_message("Claude", "a &`lt`; b").text == "Claude: a &amp;`lt`; b"
+
+
+def test_a_character_reference_in_a_table_cell_shows_its_character_in_the_aligned_table():
+    # In a table `&lt;` shows `<`; in the code block it becomes, it would show `&lt;`.
+    table = "| expr | note |\n|---|---|\n| a &lt; b &amp;&amp; c | `&lt;` is &quot;<&quot; |"
+    assert tables_as_code(table) == (
+        '```\nexpr        note\n----------  -----------\na < b && c  &lt; is "<"\n```'
+    )
+
+
+def test_a_ping_written_as_references_in_a_table_cell_stays_inert_in_the_aligned_table():
+    table = "| who | why |\n|---|---|\n| &lt;!here&gt; &#60;@U1&#62; | x |"
+    (final,) = final_messages("Claude", table, "*Claude* · 1.0 s")
+    assert final.blocks[0]["text"].split("\n")[3] == "<\u200b!here> <\u200b@U1>  x"
+
+
+def test_a_line_break_written_as_a_reference_in_a_table_cell_keeps_its_row_whole():
+    table = "| a | b |\n|---|---|\n| 1&#10;2 | 3 |"
+    assert tables_as_code(table) == "```\na        b\n-------  -\n1&#10;2  3\n```"
