@@ -718,3 +718,51 @@ def test_a_ping_written_as_references_in_a_table_cell_stays_inert_in_the_aligned
 def test_a_line_break_written_as_a_reference_in_a_table_cell_keeps_its_row_whole():
     table = "| a | b |\n|---|---|\n| 1&#10;2 | 3 |"
     assert tables_as_code(table) == "```\na        b\n-------  -\n1&#10;2  3\n```"
+
+
+ANGLE_BRACKET_TEXT = [
+    "Vec<String>",
+    "a < b && c > d",
+    "line<br>break",
+    '<div class="x">hi</div>',
+    "List<Map<K, V>>",
+    "x -> y",
+    "fn id<T>(x: T)",
+    "<https://example.com|label>",
+    "<mailto:a@b.c>",
+    "<!date^1392734382^{date_short}|Feb 18, 2014>",
+    "<#C123>",
+    "<@U123>",
+    "<!subteam^S123>",
+    "<!here>",
+]
+PINGS = re.compile(r"(?:<|&lt;)(?:[@#]|!(?:here|channel|everyone|subteam))")
+
+
+@pytest.mark.parametrize("written", ANGLE_BRACKET_TEXT)
+@pytest.mark.parametrize(
+    "place",
+    [
+        "{}",
+        "`{}`",
+        "```\n{}\n```",
+        "# {}",
+        "| a | b |\n|---|---|\n| {} | `{}` |",
+        "[{}](https://x.y)",
+    ],
+)
+def test_angle_brackets_a_model_writes_reach_every_field_whole_and_ping_no_one(written, place):
+    in_cell = written.replace("|", "\\|") if place.startswith("|") else written  # as in GFM
+    answer = f"See:\n\n{place.format(in_cell, in_cell)}\n\nnow"
+    (final,) = final_messages("Claude", answer, "*Claude* · 1.0 s")
+    block = final.blocks[0]["text"]
+    sections = as_sections(final).blocks[0]["text"]["text"]
+    plain = as_plain_text(final).text
+    assert not PINGS.search(block) and not PINGS.search(sections) and not PINGS.search(plain)
+    assert not PINGS.search(final.text) and not PINGS.search(streaming_message("C", answer).text)
+    for mrkdwn in (final.text, sections, plain):
+        assert "<" not in mrkdwn and ">" not in mrkdwn.replace("&gt;", "")
+        assert not re.search("&amp;(?:lt|gt|amp);", mrkdwn)
+    assert written in block.replace("\u200b", "") or "](https://x.y)" in place
+    shown = final.text.replace("\u200b", "").replace("&lt;", "<").replace("&gt;", ">")
+    assert written in shown.replace("&amp;", "&")
