@@ -294,6 +294,26 @@ def test_a_table_of_operators_and_python_code_read_as_written(bot, slack, models
     )
 
 
+def test_angle_brackets_and_references_a_model_writes_read_as_meant(bot, slack, models, events):
+    reply = (
+        "Use `Vec<String>` when a &lt; b &amp;&amp; <@U0BOB> says so.\n\n"
+        "| type | note |\n|---|---|\n| `List<T>` | a &lt; b |\n\n"
+        "```html\n<br> &amp;\n```"
+    )
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=6))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} which type?", to=[bot.events_url])
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude_answer) == (
+        "Use `Vec<String>` when a &lt; b &amp;&amp; <\u200b@U0BOB> says so.\n\n"
+        "```\ntype     note\n-------  -----\nList<T>  a < b\n```\n\n"
+        "```html\n<br> &amp;\n```"
+    )
+    assert claude_answer["text"] == (
+        "Claude Test: Use `Vec&lt;String&gt;` when a &lt; b &amp;&amp; &lt;\u200b@U0BOB&gt; "
+        "says so. type note List&lt;T&gt; a &lt; b &lt;br&gt; &amp;amp;"
+    )
+
+
 def test_an_oversized_answer_continues_in_its_thread_and_nothing_is_cut(bot, slack, models, events):
     long_reply = "\n\n".join(f"Paragraph {i}. " + "lorem ipsum " * 150 for i in range(40))
     models.script("gpt-test", ModelScript(reply=long_reply, chunk_chars=4000))
