@@ -47,6 +47,8 @@ CHARACTER_REFERENCE = re.compile(
 # A character as a reader sees it (a grapheme cluster): a letter and its accents, an emoji
 # with its modifiers or joined with others (`👨‍👩‍👧`), a flag's two letters.
 _CHARACTER = regex.compile(r"\X")
+# HTML's line break, which models write in table cells (a cell cannot hold a line of its own).
+_HTML_LINE_BREAK = re.compile(r"<br[ \t]*/?>", re.IGNORECASE)
 # How far back a cut looks for the character it would split starts; a longer run of marks
 # on one letter is cut through all the same.
 _LONGEST_CHARACTER = 32
@@ -396,8 +398,11 @@ def _texts(cells: list[str], *, in_code: bool = False) -> list[str]:
 def _cell_text(cell: str, *, in_code: bool = False) -> str:
     """A cell as it reads: code spans and bold text without their markers (in a code block,
     they would show as written); `in_code` (for a code block, where `&lt;` would show as
-    written), its character references outside code spans as their characters too."""
-    if not ("`" in cell or "**" in cell or "__" in cell or (in_code and "&" in cell)):
+    written), its character references outside code spans as their characters too, and its
+    `<br>`s as line breaks."""
+    if not (
+        "`" in cell or "**" in cell or "__" in cell or (in_code and ("&" in cell or "<" in cell))
+    ):
         return cell  # most cells: a table of many cells renders in a few milliseconds
     prose = _read_in_code if in_code else _unbolded
     pieces, position = [], 0
@@ -410,9 +415,10 @@ def _cell_text(cell: str, *, in_code: bool = False) -> str:
 def _read_in_code(text: str) -> str:
     """`text` (one line, no code) as it reads, for a code block: without the markers of bold
     spans, its character references as their characters (but a line break's: its row would
-    break in two)."""
+    break in two), and its `<br>`s as the line breaks they stand for."""
     unbolded = _unbolded(text)
-    return CHARACTER_REFERENCE.sub(lambda reference: character_read(reference[0], "\r\n"), unbolded)
+    read = CHARACTER_REFERENCE.sub(lambda reference: character_read(reference[0], "\r\n"), unbolded)
+    return _HTML_LINE_BREAK.sub("\n", read)
 
 
 def _code_spans(cell: str) -> Iterator[tuple[int, str, int]]:
@@ -490,18 +496,29 @@ def _bold(text: str) -> str:
 
 
 def _aligned_table(rows: list[list[str]]) -> list[str]:
-    """The header and body rows as a code block, each column as wide as its widest cell."""
+    """The header and body rows as a code block, each column as wide as its widest cell; a
+    cell broken with `<br>` takes as many lines as it has, the others' cells beside it."""
     table = [_texts(cells, in_code=True) for cells in rows]
     columns = max(len(cells) for cells in table)
     table = [cells + [""] * (columns - len(cells)) for cells in table]
-    widths = [max(len(cells[column]) for cells in table) for column in range(columns)]
+    lined = [[[line.strip() for line in cell.split("\n")] for cell in cells] for cells in table]
+    widths = [
+        max(len(line) for cells in lined for line in cells[column]) for column in range(columns)
+    ]
 
-    def line(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+    def lines(cells: list[list[str]]) -> list[str]:
+        height = max(map(len, cells))
+        return [
+            "  ".join(
+                (cell[at] if at < len(cell) else "").ljust(width)
+                for cell, width in zip(cells, widths, strict=True)
+            ).rstrip()
+            for at in range(height)
+        ]
 
-    header, *body = table
+    header, *body = lined
     rule = "  ".join("-" * width for width in widths)
-    return _code_block([line(header).rstrip(), rule, *(line(cells).rstrip() for cells in body)])
+    return _code_block([*lines(header), rule, *(line for cells in body for line in lines(cells))])
 
 
 def _code_block(lines: list[str]) -> list[str]:

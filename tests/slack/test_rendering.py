@@ -720,6 +720,23 @@ def test_a_line_break_written_as_a_reference_in_a_table_cell_keeps_its_row_whole
     assert tables_as_code(table) == "```\na        b\n-------  -\n1&#10;2  3\n```"
 
 
+def test_a_cell_broken_with_br_takes_a_line_for_each_part_in_the_aligned_table():
+    # Models break a cell's lines with HTML's `<br>`, which a code block would show as written.
+    table = (
+        "| Option | Notes |\n|---|---|\n"
+        "| fast | Pros: quick<br>Cons: loud<BR/>Cost: low |\n| slow | cheap <br /> quiet |"
+    )
+    assert tables_as_code(table) == (
+        "```\nOption  Notes\n------  -----------\nfast    Pros: quick\n        Cons: loud\n"
+        "        Cost: low\nslow    cheap\n        quiet\n```"
+    )
+
+
+def test_a_br_in_code_in_a_table_cell_stays_as_written():
+    table = "| tag | use |\n|---|---|\n| `<br>` | a line break |"
+    assert tables_as_code(table) == ("```\ntag   use\n----  ------------\n<br>  a line break\n```")
+
+
 ANGLE_BRACKET_TEXT = [
     "Vec<String>",
     "a < b && c > d",
