@@ -228,7 +228,9 @@ def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
     parts: list[str] = []
     rest = text
     while rest.strip():  # blank text left after a cut would make a part that shows nothing
-        part = close_open_fence(rest)
+        # Only a rest within the limit is read whole: read at every cut, a long answer took
+        # time growing with its length times its number of parts.
+        part = close_open_fence(rest) if len(rest) <= limit else rest
         if len(part) <= limit:
             parts.append(part)
             break
