@@ -48,7 +48,7 @@ CHARACTER_REFERENCE = re.compile(
 # with its modifiers or joined with others (`👨‍👩‍👧`), a flag's two letters.
 _CHARACTER = regex.compile(r"\X")
 # HTML's line break, which models write in table cells (a cell cannot hold a line of its own).
-_HTML_LINE_BREAK = re.compile(r"<br[ \t]*/?>", re.IGNORECASE)
+HTML_LINE_BREAK = re.compile(r"<br[ \t]*/?>", re.IGNORECASE)
 # How far back a cut looks for the character it would split starts; a longer run of marks
 # on one letter is cut through all the same.
 _LONGEST_CHARACTER = 32
@@ -420,7 +420,7 @@ def _read_in_code(text: str) -> str:
     break in two), and its `<br>`s as the line breaks they stand for."""
     unbolded = _unbolded(text)
     read = CHARACTER_REFERENCE.sub(lambda reference: character_read(reference[0], "\r\n"), unbolded)
-    return _HTML_LINE_BREAK.sub("\n", read)
+    return HTML_LINE_BREAK.sub("\n", read)
 
 
 def _code_spans(cell: str) -> Iterator[tuple[int, str, int]]:

@@ -16,6 +16,7 @@ from bot.chat.in_chat import AnswerStatus
 from bot.slack.links import unspoofed_links
 from bot.slack.markdown import (
     CHARACTER_REFERENCE,
+    HTML_LINE_BREAK,
     MARKDOWN_BLOCK_LIMIT,
     bold_markers,
     character_read,
@@ -146,9 +147,10 @@ def _fallback(name: str, body: str) -> str:
 def _read_plainly(text: str) -> str:
     """`text` without its fence lines and rules, and outside code without headings' hashes
     and the markers of bold spans, and with its character references as the characters they
-    stand for (`&lt;` as `<`, as Markdown shows them): the code's own text (`__init__.py`,
-    `**kwargs`, `# a comment`, `&amp;`) and a lone `**` in prose (`2**10`) are kept as written."""
-    markers = ("**", "__", "#", "``", "~~", "&")
+    stand for (`&lt;` as `<`, as Markdown shows them) and its `<br>`s as spaces: the code's
+    own text (`__init__.py`, `**kwargs`, `# a comment`, `&amp;`, `<br>`) and a lone `**` in
+    prose (`2**10`) are kept as written."""
+    markers = ("**", "__", "#", "``", "~~", "&", "<")
     if not any(marker in text for marker in markers) and not _RULE_LINE.search(text):
         return text
     masked = list(text)  # the code's characters as a letter: no marker is found inside code
@@ -168,6 +170,7 @@ def _read_plainly(text: str) -> str:
         (start, end, character_read(text[start:end], kept=_LINK_SYNTAX))
         for start, end in (reference.span() for reference in CHARACTER_REFERENCE.finditer(prose))
     ]
+    edits += [(*line_break.span(), " ") for line_break in HTML_LINE_BREAK.finditer(prose)]
     pieces, position = [], 0
     for start, end, shown in sorted(edits):
         if start >= position:
