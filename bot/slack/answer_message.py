@@ -25,7 +25,6 @@ from bot.slack.rendering import (
 )
 from bot.slack.slack_errors import (
     SlackUnreachable,
-    answered_as_slack,
     refused_for_good,
     slack_error_code,
     token_refused,
@@ -347,13 +346,11 @@ class AnswerMessage:
                 self._shown = text
             except SlackApiError as error:
                 code = slack_error_code(error)
-                # The final text has other forms to try; a page not from Slack (a proxy's)
-                # says too little of the message to give up on the answer.
-                # Nor does a token refused: the answer is shown once a token works again.
+                # The final text has other forms to try; a token refused gives up nothing:
+                # the answer is shown once a token works again.
                 gone = (
                     refused_for_good(error)
                     and code not in _BLOCKS_REFUSED
-                    and answered_as_slack(error)
                     and not token_refused(error)
                 )
                 # A refusal that ends the answer is logged with its end (and an unreachable

@@ -19,9 +19,10 @@ UNREACHABLE = "slack_unreachable"  # the error code of `SlackUnreachable`
 
 
 class SlackUnreachable(SlackApiError):
-    """Slack could not be reached, did not answer in time, or failed (HTTP 5xx): what was
-    asked may or may not have been done. A `SlackApiError` (code `slack_unreachable`), so it
-    is handled wherever Slack's own refusals are."""
+    """Slack could not be reached, did not answer in time, failed (HTTP 5xx), or something in
+    front of it answered in its place (a proxy's page): what was asked may or may not have
+    been done, and may be taken later. A `SlackApiError` (code `slack_unreachable`), so it is
+    handled wherever Slack's own refusals are."""
 
     def __init__(self, doing: str) -> None:
         super().__init__(f"no answer from Slack {doing}", {"ok": False, "error": UNREACHABLE})
@@ -41,8 +42,8 @@ _MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
 @contextmanager
 def reaching_slack(doing: str) -> Iterator[None]:
     """Connection failures, timeouts and server errors (after slack_sdk's own retries), a
-    page in place of Slack's answer (HTTP 200), and Slack's answers that it failed partway
-    (`_MAYBE_DONE`), as `SlackUnreachable`."""
+    page in place of Slack's answer (whatever its status), and Slack's answers that it failed
+    partway (`_MAYBE_DONE`), as `SlackUnreachable`: only Slack's own refusals stay refusals."""
     try:
         yield
     except _TRANSPORT_ERRORS as error:
@@ -51,10 +52,11 @@ def reaching_slack(doing: str) -> Iterator[None]:
     except SlackApiError as error:
         if (status := http_status(error)) >= 500:
             log.warning("Slack failed %s: HTTP %d", doing, status)
-        elif status == 200 and not answered_as_slack(error):
-            # A page in place of Slack's answer (a proxy's sign-in page, an answer cut
-            # short) says nothing of whether it was done, nor that it would be refused.
-            log.warning("no answer from Slack %s: HTTP 200, not the Web API's JSON", doing)
+        elif not answered_as_slack(error):
+            # A page in place of Slack's answer (a proxy's sign-in or "access denied" page, a
+            # gateway's own 404 or 429, an answer cut short) says nothing of whether it was
+            # done, nor that Slack would refuse it: it is tried again later, as in an outage.
+            log.warning("no answer from Slack %s: HTTP %d, not the Web API's JSON", doing, status)
         elif answered_as_slack(error) and error.response.get("error") in _MAYBE_DONE:
             log.warning("Slack failed %s: %s", doing, error.response.get("error"))
         else:
@@ -137,5 +139,6 @@ def token_refused(error: SlackApiError) -> bool:
 
 
 def refused_for_good(error: SlackApiError) -> bool:
-    """Slack refused, and would refuse again (unlike a rate limit or an outage)."""
-    return slack_error_code(error) not in _FOR_NOW
+    """Slack refused, in its own JSON, and would refuse again (unlike a rate limit or an
+    outage). An answer that is not Slack's (a proxy's page) refuses nothing for good."""
+    return answered_as_slack(error) and slack_error_code(error) not in _FOR_NOW

@@ -322,6 +322,33 @@ def test_a_final_edit_answered_with_a_page_is_shown_later(start_bot, slack, mode
     assert "updating answer 1 (" in bot.logs() and "HTTP 200, not the Web API's JSON" in bot.logs()
 
 
+# What a proxy or a gateway in front of Slack may answer with a status of its own, in place of
+# Slack's answer: a page saying nothing of whether Slack would take the call.
+PROXY_REFUSAL_PAGES = {
+    "a proxy's 403 page": {"status": 403, "page": "<html><title>Access denied</title></html>"},
+    "a gateway's 404 JSON": {
+        "status": 404,
+        "page": '{"message": "no Route matched with those values"}',
+        "page_type": "application/json",
+    },
+}
+
+
+@pytest.mark.parametrize("fault", PROXY_REFUSAL_PAGES.values(), ids=PROXY_REFUSAL_PAGES.keys())
+def test_a_final_edit_answered_with_a_proxys_refusal_is_shown_later(
+    start_bot, slack, models, events, fault
+):
+    """Not Slack's refusal: the answer is not given up with its message left *writing…*."""
+    bot = start_bot(CHORUS_STALE_ANSWER_SECONDS="2")
+    slack.inject("chat.update", times=2, **fault)  # a streaming edit, if any, and the final one
+    ask(bot, events, "+claude hello")
+
+    (answer,) = wait_for_answers(slack, CHANNEL, 1)
+    assert body(answer) == "claude-test answers: Alice: hello"
+    assert "it will be shown later" in bot.logs() and "given up" not in bot.logs()
+    assert " ERROR " not in bot.logs()
+
+
 def test_a_streaming_edit_slack_fails_is_logged_once_with_why(start_bot, slack, models, events):
     """At one line per failed edit of every answer streaming through an outage, a second
     line saying it again (without the why) would double the flood."""

@@ -13,6 +13,7 @@ from slack_sdk.web.slack_response import SlackResponse
 
 from bot.app import identify_bot
 from bot.settings import ConfigurationError
+from bot.slack.rendering import SlackMessage
 from bot.slack.slack_errors import SlackUnreachable, refused_for_good, slack_error_code
 from bot.slack.web import SlackWeb
 from bot.slack.web_client import make_web_client
@@ -78,8 +79,12 @@ async def html_page_host() -> AsyncIterator[str]:
     async def page(request: web.Request) -> web.Response:
         status = int(request.match_info["status"])
         labelled = "application/json" if request.match_info["rest"].startswith("json/") else None
+        waited = {"Retry-After": "0"} if status == 429 else {}  # a proxy's own rate limit
         return web.Response(
-            status=status, text="<html>Bad Gateway</html>", content_type=labelled or "text/html"
+            status=status,
+            text="<html>Bad Gateway</html>",
+            content_type=labelled or "text/html",
+            headers=waited,
         )
 
     runner = web.AppRunner(web.Application())
@@ -98,6 +103,32 @@ async def test_an_html_page_for_an_answer_is_known_by_its_status(html_page_host,
         with pytest.raises(SlackApiError) as raised:
             await client.auth_test()
     assert slack_error_code(raised.value) == f"http_{status}"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        answer("<html>Access denied</html>", 403),
+        answer("413 Request Entity Too Large", 413),
+        answer({}, 429),  # slack_sdk's data for a body that is not JSON
+        answer({"message": "no Route matched with those values"}, 404),  # a gateway's JSON
+    ],
+)
+def test_an_answer_that_is_not_slacks_refuses_nothing_for_good(page: SlackApiError):
+    assert not refused_for_good(page)
+
+
+@pytest.mark.parametrize("path", ["403/api/", "407/api/", "413/api/", "429/api/", "404/json/api/"])
+async def test_a_page_in_place_of_slacks_answer_is_slack_out_of_reach(
+    html_page_host, path, monkeypatch
+):
+    """Whatever its status, and a 429 still answered so after slack_sdk's retries: what was
+    asked (an answer's final edit) is tried again later, not given up."""
+    monkeypatch.setattr("bot.slack.web_client._RATE_LIMIT_RETRIES", 1)
+    async with aiohttp.ClientSession() as session:
+        slack = SlackWeb(make_web_client("xoxb-1", f"{html_page_host}/{path}", session=session))
+        with pytest.raises(SlackUnreachable):
+            await slack.update("C1", "1.0", SlackMessage("done", []), answer_id=1)
 
 
 @pytest.mark.parametrize("path", ["502/api/", "502/json/api/"])
