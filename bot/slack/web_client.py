@@ -59,7 +59,7 @@ def make_web_client(
 ) -> AsyncWebClient:
     """A Web API client for `api_url` that waits out Slack's 429s and retries blips; its calls
     share `session`'s connections (see `open_web_session`)."""
-    client = AsyncWebClient(
+    client = _WebApiClient(
         token=token,
         base_url=api_url if api_url.endswith("/") else api_url + "/",
         timeout=WEB_API_TIMEOUT,
@@ -75,6 +75,24 @@ def make_web_client(
         # find for each call (the system's proxy settings), once.
         client.proxy, _ = environment_proxy(client.base_url)
     return client
+
+
+class _WebApiClient(AsyncWebClient):
+    """slack_sdk's client, taking every answer for the Web API's JSON or for none: a body of
+    another type (a proxy's page in plain text, which slack_sdk hands on as a str and then
+    fails on with an AttributeError at HTTP 200; one labelled gzip, which it takes for
+    success) is an answer that is not Slack's, as an HTML page is. None of the methods the
+    bot calls answers otherwise."""
+
+    async def _request(
+        self, *, http_verb: str, api_url: str, req_args: dict[str, Any]
+    ) -> dict[str, Any]:
+        response: dict[str, Any] = await super()._request(
+            http_verb=http_verb, api_url=api_url, req_args=req_args
+        )
+        if not isinstance(response.get("data"), dict):
+            response["data"] = {}  # as slack_sdk leaves it for an HTML page
+        return response
 
 
 class _RateLimitWaitedOut(AsyncRateLimitErrorRetryHandler):

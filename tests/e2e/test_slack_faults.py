@@ -331,6 +331,7 @@ PROXY_REFUSAL_PAGES = {
         "page": '{"message": "no Route matched with those values"}',
         "page_type": "application/json",
     },
+    "a proxy's 200 in plain text": {"status": 200, "page": "Blocked", "page_type": "text/plain"},
 }
 
 
@@ -346,7 +347,7 @@ def test_a_final_edit_answered_with_a_proxys_refusal_is_shown_later(
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
     assert body(answer) == "claude-test answers: Alice: hello"
     assert "it will be shown later" in bot.logs() and "given up" not in bot.logs()
-    assert " ERROR " not in bot.logs()
+    assert " ERROR " not in bot.logs() and "Traceback" not in bot.logs()
 
 
 def test_a_streaming_edit_slack_fails_is_logged_once_with_why(start_bot, slack, models, events):

@@ -73,17 +73,18 @@ def test_a_refusal_slack_would_repeat_is_given_up(code: str):
 @pytest.fixture
 async def html_page_host() -> AsyncIterator[str]:
     """The base URL of a server (a proxy, a URL that is not the API's) answering every request
-    with an HTML page and the status the path asks for (`/502/api/…`), labelled as JSON when
-    the path says so (`/502/json/api/…`)."""
+    with an HTML page and the status the path asks for (`/502/api/…`), labelled as JSON, plain
+    text or gzip when the path says so (`/502/json/api/…`, `/200/plain/…`, `/200/gzip/…`)."""
 
     async def page(request: web.Request) -> web.Response:
         status = int(request.match_info["status"])
-        labelled = "application/json" if request.match_info["rest"].startswith("json/") else None
+        kind = request.match_info["rest"].split("/", 1)[0]
+        labelled = {"json": "application/json", "plain": "text/plain", "gzip": "application/gzip"}
         waited = {"Retry-After": "0"} if status == 429 else {}  # a proxy's own rate limit
         return web.Response(
             status=status,
             text="<html>Bad Gateway</html>",
-            content_type=labelled or "text/html",
+            content_type=labelled.get(kind, "text/html"),
             headers=waited,
         )
 
@@ -125,6 +126,16 @@ async def test_a_page_in_place_of_slacks_answer_is_slack_out_of_reach(
     """Whatever its status, and a 429 still answered so after slack_sdk's retries: what was
     asked (an answer's final edit) is tried again later, not given up."""
     monkeypatch.setattr("bot.slack.web_client._RATE_LIMIT_RETRIES", 1)
+    async with aiohttp.ClientSession() as session:
+        slack = SlackWeb(make_web_client("xoxb-1", f"{html_page_host}/{path}", session=session))
+        with pytest.raises(SlackUnreachable):
+            await slack.update("C1", "1.0", SlackMessage("done", []), answer_id=1)
+
+
+@pytest.mark.parametrize("path", ["200/plain/api/", "200/gzip/api/", "403/plain/api/"])
+async def test_a_body_neither_json_nor_html_is_slack_out_of_reach(html_page_host, path):
+    """slack_sdk hands on plain text as text (failing with an AttributeError at HTTP 200)
+    and gzip as bytes (taken for success at HTTP 200: a final edit taken as shown)."""
     async with aiohttp.ClientSession() as session:
         slack = SlackWeb(make_web_client("xoxb-1", f"{html_page_host}/{path}", session=session))
         with pytest.raises(SlackUnreachable):
