@@ -132,10 +132,10 @@ class Recovery:
             await self._show(answer, slots)
 
     async def _show(self, answer: SettledAnswer, slots: asyncio.Semaphore) -> None:
-        spec = self._catalog.get(answer.model)
-        messages = settled_messages(spec.display_name, answer)
         async with slots:
             try:
+                spec = self._catalog.get(answer.model)
+                messages = settled_messages(spec.display_name, answer)
                 ts = answer.slack_ts
                 if ts is None:  # the placeholder may or may not have made it to Slack
                     ts = await self._web.post(
@@ -159,6 +159,13 @@ class Recovery:
                 )
             except SlackApiError as error:
                 await final_edit_refused(self._marks, answer.answer_id, answer.channel_id, error)
+                return
+            except Exception:
+                # A fault of the bot's own (its rendering, say) costs this answer's showing,
+                # which stays owed: not the rest of the pass, the other answers and the
+                # events a dead replica left, which one answer failing every time would hold
+                # up for good.
+                log.exception("showing answer %s failed; it stays owed", answer.answer_id)
                 return
         await self._marks.answer_shown(answer.answer_id, continuations)
 

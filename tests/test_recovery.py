@@ -13,12 +13,13 @@ from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot import recovery as recovery_module
 from bot.app import ChorusBot, build_bot
 from bot.chat.catalog import ModelCatalog, parse_model_list
 from bot.chat.routing import ChatKey
 from storage.conversations import ConversationStore
 from storage.database import Database
-from storage.rows import MessageClaim, NewAnswer
+from storage.rows import MessageClaim, NewAnswer, SettledAnswer
 from tests.doubles import FakeModelServer, ModelScript, SlackEmulator
 from tests.doubles.slack_payloads import AppInstallation, app_mention_event, event_callback
 from tests.providers.replay import bot_settings
@@ -64,7 +65,7 @@ async def test_placeholders_a_dead_replica_never_posted_are_posted_in_model_orde
         emulator.add_channel("C1", "general")
         catalog = ModelCatalog(parse_model_list(THREE_MODELS))
         async with running_bot(database_url, emulator, models, THREE_MODELS) as bot:
-            await _round_in_c1(bot.database, [spec.name for spec in catalog], owner="r0")  # died
+            await _unposted_round(bot.database, [spec.name for spec in catalog], owner="r0")  # died
             # Slack makes the first post wait a second: the others must not overtake it.
             emulator.inject("chat.postMessage", retry_after=1)
             await asyncio.sleep(STALE_SECONDS + 0.2)
@@ -72,6 +73,40 @@ async def test_placeholders_a_dead_replica_never_posted_are_posted_in_model_orde
 
             posted = [message["username"] for message in emulator.bot_messages("C1")]
             assert posted == [spec.display_name for spec in catalog]
+
+
+async def test_an_owed_answer_that_fails_to_show_holds_up_none_of_the_others(
+    database_url, monkeypatch, caplog
+):
+    """A fault of the bot's own in showing one answer a dead replica left (here, its rendering)
+    costs that answer's showing this time, logged: not the rest of the recovery pass."""
+    with SlackEmulator() as emulator, FakeModelServer() as models:
+        for channel in ("C1", "C2"):
+            emulator.add_channel(channel, channel.lower())
+        async with running_bot(database_url, emulator, models, MODELS) as bot:
+            (unlucky,) = await _unposted_round(bot.database, [MODELS], owner="r0")  # died
+            await _unposted_round(bot.database, [MODELS], owner="r0", channel="C2")
+            shown_as = recovery_module.settled_messages
+
+            def crashing_for_the_first(display_name: str, answer: SettledAnswer) -> Any:
+                if answer.answer_id == unlucky.answer_id:
+                    raise RuntimeError("a rendering fault")
+                return shown_as(display_name, answer)
+
+            monkeypatch.setattr(recovery_module, "settled_messages", crashing_for_the_first)
+            await asyncio.sleep(STALE_SECONDS + 0.2)
+            await bot.recovery.recover(at_start_up=False)
+
+            (shown,) = emulator.bot_messages("C2")
+            assert "The bot stopped before this answer was finished" in shown["text"]
+            assert emulator.bot_messages("C1") == []
+            assert f"showing answer {unlucky.answer_id} failed" in caplog.text
+            assert "RuntimeError: a rendering fault" in caplog.text
+
+            monkeypatch.setattr(recovery_module, "settled_messages", shown_as)
+            await asyncio.sleep(STALE_SECONDS + 0.2)  # its grace past: owed still, shown now
+            await bot.recovery.recover(at_start_up=False)
+            assert len(emulator.bot_messages("C1")) == 1
 
 
 @asynccontextmanager
@@ -105,11 +140,14 @@ async def deliver(bot: ChorusBot, envelope: dict[str, Any]) -> None:
     assert response.status == 200, response.body
 
 
-async def _round_in_c1(database: Database, models: list[str], *, owner: str) -> list[NewAnswer]:
-    """A round in channel C1 whose answers `owner` took on, none of them posted yet."""
+async def _unposted_round(
+    database: Database, models: list[str], *, owner: str, channel: str = "C1"
+) -> list[NewAnswer]:
+    """A round in channel C1 (or `channel`) whose answers `owner` took on, none of them posted
+    yet."""
     started = await ConversationStore(database).start_round(
-        MessageClaim("T1", "C1", "1.0"),
-        ChatKey("T1", "C1"),
+        MessageClaim("T1", channel, "1.0"),
+        ChatKey("T1", channel),
         user_id="U1",
         author="Alice",
         text="hi",
