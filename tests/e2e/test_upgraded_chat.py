@@ -8,6 +8,7 @@ import pytest
 
 from tests.doubles.bot_process import BotProcess
 from tests.doubles.waiting import wait_until
+from tests.e2e.answer_buttons import REGENERATE
 from tests.e2e.conftest import StartBot
 from tests.e2e.old_chats import (
     CAT_QUESTION,
@@ -26,7 +27,7 @@ from tests.e2e.old_chats import (
     hold_an_old_chat,
 )
 from tests.e2e.scene import ALICE, BOB, CHANNEL, MODEL_IDS, ask
-from tests.e2e.slack_views import status_line, wait_for_answers
+from tests.e2e.slack_views import Message, body, is_final, status_line, wait_for_answers
 
 ROUND_1 = [("user", f"Alice: {COLOUR_QUESTION}"), ("assistant", CLAUDE_COLOUR)]
 ROUND_2_ASKED = ("user", f"Alice: {CAT_QUESTION}")
@@ -50,6 +51,12 @@ def marks_of(slack, answers: tuple[str, ...]) -> list[bool]:
     return [
         status_line(slack.message(CHANNEL, ts)).endswith(" · :pushpin: In Chat") for ts in answers
     ]
+
+
+def shown_whole(slack, ts: str) -> Message | None:
+    """The answer at `ts`, once it shows its final text."""
+    message = slack.message(CHANNEL, ts)
+    return message if body(message) and is_final(message) else None
 
 
 def next_round_sees(bot, slack, models, events, cat_in_chat: str) -> None:
@@ -112,6 +119,23 @@ def test_a_new_mention_sends_every_model_the_old_rounds_in_chat_answers(
     old_chat, upgraded_bot, slack, models, events
 ):
     next_round_sees(upgraded_bot, slack, models, events, cat_in_chat=GPT_CAT)
+
+
+def test_the_first_answer_of_an_old_round_regenerated_after_its_failure_becomes_in_chat(
+    old_chat, upgraded_bot, slack, models, events
+):
+    """Claude failed in the latest round, so GPT's answer was In Chat: Claude's, regenerated,
+    takes its place, as it does in a round the upgraded bot held from the start."""
+    claude_cat = old_chat.cat_answers[0]
+    events.user_clicks(CHANNEL, claude_cat, REGENERATE, BOB, to=upgraded_bot.events_url)
+
+    regenerated = wait_until(
+        lambda: shown_whole(slack, claude_cat), message="Claude's answer regenerated"
+    )
+    assert models.requests_for("claude-test")[-1].turns() == [*ROUND_1, ROUND_2_ASKED]
+    upgraded_bot.wait_until_idle()
+    next_round_sees(upgraded_bot, slack, models, events, cat_in_chat=body(regenerated))
+    assert marks_of(slack, old_chat.cat_answers) == [True, False, False]
 
 
 def test_pushpins_on_old_answers_pick_and_explain_as_on_new_ones(
