@@ -120,6 +120,12 @@ def test_a_new_mention_sends_every_model_the_old_rounds_in_chat_answers(
 ):
     next_round_sees(upgraded_bot, slack, models, events, cat_in_chat=GPT_CAT)
 
+    # The upgrade left nothing owed: no old answer was taken for one to show again.
+    edited = {call.params["ts"] for call in slack.calls_for("chat.update")}
+    assert edited.isdisjoint([*old_chat.colour_answers, *old_chat.cat_answers])
+    logs = upgraded_bot.logs()
+    assert " WARNING " not in logs and "Traceback" not in logs
+
 
 def test_the_first_answer_of_an_old_round_regenerated_after_its_failure_becomes_in_chat(
     old_chat, upgraded_bot, slack, models, events
