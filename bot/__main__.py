@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -311,6 +312,9 @@ def main() -> None:
         description=USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ).parse_args()
+    # What the imports made lives as long as the bot: the collector need not go through it
+    # again and again, nor at exit (a third of a second of each stop).
+    gc.freeze()
     try:
         settings, catalog = load_settings()
         configure_logging(settings.log_level)
