@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from types import TracebackType
 from typing import Self
 
@@ -69,7 +71,21 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
         pool=30.0,
     )
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    return httpx.AsyncClient(
+        timeout=timeout, limits=limits, follow_redirects=False, verify=_tls_context()
+    )
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings httpx makes for a client by default (certifi's CAs, or those
+    SSL_CERT_FILE or SSL_CERT_DIR name), made once for all the providers' clients: reading
+    the CAs takes 20-30 ms a client, a tenth of a second of each start."""
+    return _tls_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@cache
+def _tls_context_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # reads the same variables
 
 
 @dataclass(frozen=True, slots=True)

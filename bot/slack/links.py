@@ -12,6 +12,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterator
+from functools import cache
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
@@ -120,7 +121,6 @@ _EXTENSIONS_OF_NO_DOMAIN = frozenset(
     )
 )
 _FILE_NAME = re.compile(r"[\w.-]+\.(?:cc|md|pl|py|rs|sh)", re.IGNORECASE)
-_SUFFIXES = PublicSuffixList()  # its bundled snapshot of the Public Suffix List
 # CommonMark's autolink: a scheme, then no space or angle bracket. `|` is written `%7C`, so
 # the shown target cannot be read as Slack's `<target|label>`.
 _AUTOLINKABLE = re.compile(r"[A-Za-z][\w+.-]{1,31}:[^\s<>\x00-\x1f]*")
@@ -251,7 +251,14 @@ def _may_name_a_host(name: re.Match[str]) -> bool:
     top_level = name["top_level"].lower()
     if top_level in _EXTENSIONS_OF_NO_DOMAIN or name.string.startswith("(", name.end("domain")):
         return False
-    return _SUFFIXES.publicsuffix(f"x.{top_level}", accept_unknown=False) is not None
+    return _suffixes().publicsuffix(f"x.{top_level}", accept_unknown=False) is not None
+
+
+@cache
+def _suffixes() -> PublicSuffixList:
+    """The bundled snapshot of the Public Suffix List, read when a name is first looked up,
+    not at every start (reading it takes about 50 ms)."""
+    return PublicSuffixList()
 
 
 def _opens_what_it_names(name: re.Match[str], target: str) -> bool:
