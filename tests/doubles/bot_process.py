@@ -20,7 +20,7 @@ from tests.doubles.waiting import DEFAULT_TIMEOUT_SECONDS, wait_until
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Only these come from the test runner's environment, so no real key can leak into the bot.
 INHERITED_VARIABLES = ("PATH", "HOME", "LANG")
-HEALTH_POLL_SECONDS = 0.1
+HEALTH_POLL_SECONDS = 0.02
 LOG_TAIL_CHARS = 4_000
 
 
