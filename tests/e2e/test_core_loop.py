@@ -540,6 +540,7 @@ def test_an_answer_an_admin_deletes_while_it_streams_stops_being_written(
         message="Claude's answer ended",
     )
     assert ended[1] == "stopped", "not written on to the end of its 8 s story"
+    models.hurry()  # the next round's answer from Claude without the 8 s pace
     gpt_answer, _ = wait_for_answers(slack, CHANNEL, 2)
     wait_until(lambda: marked_in_chat(slack, CHANNEL) == ["GPT-test"], message="GPT In Chat")
     events.user_says(CHANNEL, ALICE, f"{MENTION} second", to=[bot.events_url])
@@ -661,6 +662,7 @@ def test_a_pick_undone_while_the_first_model_still_writes_names_its_answer(
         "Gemini Test's answer is no longer In Chat: later messages in this chat will see "
         "Claude Test's answer instead, once it is written."
     )
+    models.hurry()  # the rest of Claude's answer, and the next round, without its 8 s pace
     claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
     assert_the_next_round_sees(claude_answer, bot, slack, models, events)
 
@@ -751,6 +753,7 @@ def test_a_pushpin_on_an_answer_still_streaming_makes_it_in_chat_once_finished(
         "Gemini Test's answer will be In Chat once it has finished: later messages in this chat "
         "will see it instead."
     )
+    models.hurry()  # the rest of Gemini's answer, and the next round, without its pace
 
     _, _, gemini_answer = wait_for_answers(slack, CHANNEL, 3)
     wait_until(

@@ -492,6 +492,23 @@ async def test_concurrent_requests_are_counted_and_paced(models: FakeModelServer
     assert models.max_in_flight == 3 and models.in_flight == 0
 
 
+def test_a_hurried_server_sends_the_rest_of_a_paced_stream_at_once(models: FakeModelServer):
+    models.script("gpt-5.1", ModelScript(reply="x" * 200, chunk_chars=2, chunk_delay=0.2))
+    with (
+        httpx.Client(base_url=models.url, trust_env=False, timeout=5) as client,
+        connect_sse(
+            client, "POST", OPENAI_PATH, headers=OPENAI_HEADERS, json=openai_request()
+        ) as source,
+    ):
+        events = source.iter_sse()
+        next(events)  # the first chunk, at its pace: 99 more would take 20 s
+        models.hurry()
+        started = time.monotonic()
+        rest = [event.data for event in events]
+    assert time.monotonic() - started < 2
+    assert rest[-1] == "[DONE]" and len(rest) >= 99
+
+
 def test_callable_replies_and_explicit_usage(models: FakeModelServer):
     models.script(
         "anthropic:claude-sonnet-4-5",

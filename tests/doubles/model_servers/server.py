@@ -62,6 +62,7 @@ class FakeModelServer(BackgroundServer):
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._max_in_flight = 0
+        self._hurried = threading.Event()
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         for path, wire in ROUTES.items():
             app.router.add_post(path, self._handler_for(wire))
@@ -83,6 +84,12 @@ class FakeModelServer(BackgroundServer):
         }
 
     # -- scripting and records -----------------------------------------------------------------
+
+    def hurry(self) -> None:
+        """From now on every stream, those being sent included, sends the rest of its chunks
+        without the delays its script set: once a test has seen what it needed while an answer
+        was still being written, it need not wait out the rest of the pace."""
+        self._hurried.set()
 
     def script(self, model_id: str, script: ModelScript) -> None:
         """Make `model_id` behave as `script` from its next request on."""
@@ -158,6 +165,7 @@ class FakeModelServer(BackgroundServer):
             script.first_token_delay,
             script.chunk_delay,
             fault,
+            self._hurried.is_set,
         )
         return await send_stream(request, wire, context, stream)
 

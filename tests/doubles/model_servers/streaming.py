@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -27,6 +28,14 @@ class ScriptedStream:
     first_token_delay: float = 0.0
     chunk_delay: float = 0.0
     fault: ModelFault | None = None
+    # True once the test needs the rest at once (`FakeModelServer.hurry`): no more delays.
+    hurried: Callable[[], bool] = lambda: False
+
+    def delay(self, first: bool) -> float:
+        """How long to wait before the next chunk."""
+        if self.hurried():
+            return 0.0
+        return self.first_token_delay if first else self.chunk_delay
 
 
 async def send_stream(
@@ -65,13 +74,13 @@ async def _send(
         return
     pieces = stream.chunks if fault is None else stream.chunks[: fault.chunks_before_fault]
     for index, thought in enumerate(stream.thoughts):
-        await asyncio.sleep(stream.first_token_delay if index == 0 else stream.chunk_delay)
+        await asyncio.sleep(stream.delay(first=index == 0))
         # A provider that streams no reasoning thinks in silence for as long.
         if event := wire.reasoning(context, thought):
             await response.write(event)
     for index, piece in enumerate(pieces):
         first = index == 0 and not stream.thoughts
-        await asyncio.sleep(stream.first_token_delay if first else stream.chunk_delay)
+        await asyncio.sleep(stream.delay(first))
         await response.write(wire.text(context, piece))
     if fault is None:
         await _write_all(response, wire.closing(context, "stop"))
