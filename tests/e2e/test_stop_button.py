@@ -35,6 +35,7 @@ def test_stop_keeps_the_text_so_far_and_the_other_models_finish(bot, slack, mode
     assert_stopped_by_bob(claude)
     assert body(gpt) == "gpt-test answers: Alice: a long story please"
     assert [buttons(message) for message in (claude, gpt, gemini)] == [[REGENERATE]] * 3
+    models.hurry()  # the next round's answer from Claude without the 8 s pace
 
     # A stopped answer is not the round's In Chat answer by default: the next one is.
     events.user_says(CHANNEL, ALICE, f"{MENTION} and then?", to=[bot.events_url])
@@ -116,6 +117,7 @@ def test_stop_pressed_on_an_answer_already_finished_says_so(bot, slack, models, 
     stream_slowly(models, "claude-test")
     events.user_says(CHANNEL, ALICE, f"{MENTION} hi", to=[bot.events_url])
     streaming = streaming_first_answer(slack, CHANNEL)
+    models.hurry()  # the rest of Claude's answer without its 8 s pace
     claude, _, _ = wait_for_answers(slack, CHANNEL, 3)
 
     # Bob's Slack still shows it streaming, with its Stop button.
