@@ -387,12 +387,14 @@ def test_a_signal_during_start_up_stops_the_bot_in_one_line(how, slack, tmp_path
         stderr=subprocess.STDOUT,
         text=True,
     )
-    wait_until(lambda: slack.calls_for("auth.test"), message="start-up asks Slack who it is")
+    # While Slack has yet to answer (calls_for would wait for the answer, 10 s on).
+    wait_until(lambda: slack.calls_begun("auth.test"), message="start-up asks Slack who it is")
     bot.send_signal(how)
     said, _ = bot.communicate(timeout=30)
 
     assert bot.returncode == 1, said
     assert said.strip().splitlines()[-1] == f"stopped during start-up ({how.name})"
+    assert not slack.calls_for("auth.test"), "stopped while Slack had yet to answer"
     assert "Traceback" not in said and "ERROR" not in said
 
 

@@ -453,6 +453,19 @@ def test_a_delayed_call_is_done_late_and_not_at_all_once_its_caller_hung_up(
     assert emulator.calls_for("chat.update")[-1].status == REPLY_LOST
 
 
+def test_a_delayed_call_counts_as_begun_before_it_is_answered(emulator: SlackEmulator):
+    emulator.delay("auth.test", 0.5)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{emulator.api_url}auth.test",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=0.1,
+            trust_env=False,
+        )
+    assert emulator.calls_begun("auth.test") == 1
+    assert emulator.calls_for("auth.test") == []
+
+
 def test_a_post_to_a_persons_id_lands_in_the_apps_dm_with_them(
     emulator: SlackEmulator, slack: WebClient
 ):

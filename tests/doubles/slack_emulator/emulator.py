@@ -8,6 +8,7 @@ import dataclasses
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,6 +124,7 @@ class SlackEmulator(BackgroundServer):
         self._granted_scopes: tuple[str, ...] = manifest_bot_scopes()
         self._scopes_listed = True
         self._calls: list[ApiCall] = []
+        self._calls_begun: Counter[str] = Counter()
         self._response_url_posts: list[tuple[str, dict[str, Any]]] = []
         self._file_downloads: list[FileDownload] = []
         self._seed_directory()
@@ -153,6 +155,7 @@ class SlackEmulator(BackgroundServer):
         except SlackError as unreadable:
             return self._respond(method, {}, (200, unreadable.as_body(), {}))
         with self._lock:
+            self._calls_begun[method] += 1
             delay = self.latency_seconds + self._faults.delay_for(method, api_request.params)
         if delay:
             await asyncio.sleep(delay)
@@ -356,9 +359,16 @@ class SlackEmulator(BackgroundServer):
         with self._lock:
             return [call for call in self._calls if call.method == method]
 
+    def calls_begun(self, method: str) -> int:
+        """How many calls of `method` have come in, those still waiting out a `delay`
+        included (`calls_for` records a call once it is answered)."""
+        with self._lock:
+            return self._calls_begun[method]
+
     def reset_calls(self) -> None:
         with self._lock:
             self._calls.clear()
+            self._calls_begun.clear()
 
     # -- the workspace, as tests see it ----------------------------------------------------------
 
