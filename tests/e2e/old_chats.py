@@ -231,18 +231,7 @@ class _OldRows:
     ) -> tuple[int, list[int]]:
         """A person's mention, its claim and its settled answers (the one at `in_chat` In Chat
         by the default rule): the round's and the answers' ids."""
-        self._claim(ts)
-        round_id = self.insert(
-            "rounds",
-            chat_id=chat_id,
-            channel_id=CHANNEL,
-            message_ts=ts,
-            user_id=ALICE,
-            author_name="Alice",
-            text=text,
-            deleted=False,
-            created_at=float(ts),
-        )
+        round_id = self._said("rounds", ts, text, (ALICE, "Alice"), chat_id=chat_id)
         answer_ids = [
             self._answer(posted, position, marked=position == in_chat, round_id=round_id)
             for position, posted in enumerate(answers)
@@ -274,19 +263,25 @@ class _OldRows:
             snapshot=snapshot,
             created_at=float(turn_ts),
         )
-        self._claim(turn_ts)
-        turn_id = self.insert(
-            "thread_turns",
-            reply_thread_id=thread_id,
+        turn_id = self._said("thread_turns", turn_ts, text, (BOB, "Bob"), reply_thread_id=thread_id)
+        self._answer(reply, 0, marked=False, thread_turn_id=turn_id, post_thread_ts=answer_ts)
+
+    def _said(self, table: str, ts: str, text: str, author: tuple[str, str], **where: Any) -> int:
+        """A person's message at `ts` in `table` (a round's or a thread turn's), claimed as
+        handled: its row's id."""
+        self._claim(ts)
+        user_id, author_name = author
+        return self.insert(
+            table,
             channel_id=CHANNEL,
-            message_ts=turn_ts,
-            user_id=BOB,
-            author_name="Bob",
+            message_ts=ts,
+            user_id=user_id,
+            author_name=author_name,
             text=text,
             deleted=False,
-            created_at=float(turn_ts),
+            created_at=float(ts),
+            **where,
         )
-        self._answer(reply, 0, marked=False, thread_turn_id=turn_id, post_thread_ts=answer_ts)
 
     def _answer(self, posted: _Posted, position: int, *, marked: bool, **where: Any) -> int:
         answer, started_at = posted.answer, float(posted.ts)
