@@ -336,12 +336,23 @@ def slack_refusal_stops_start_up(api_url: str, token_variable: str, advice: str)
             f"Configuration error: Slack rejected {token_variable} "
             f"({slack_error_code(error)}); {advice}"
         ) from None
+    except aiohttp.ClientConnectorCertificateError as error:
+        verified = error.certificate_error
+        raise ConfigurationError(
+            f"Configuration error: Slack's Web API at {_shown_url(api_url)} presented a "
+            "certificate this machine does not trust "
+            f"({getattr(verified, 'verify_message', None) or verified}); behind a proxy that "
+            "re-signs TLS, set SSL_CERT_FILE in the environment to a file of the CAs to trust"
+        ) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
         raise ConfigurationError(
-            "Configuration error: cannot reach Slack's Web API at "
-            f"{urlsplit(api_url)._replace(query='', fragment='').geturl()} "
+            f"Configuration error: cannot reach Slack's Web API at {_shown_url(api_url)} "
             f"({type(error).__name__}); check SLACK_API_URL and the network"
         ) from None
+
+
+def _shown_url(url: str) -> str:
+    return urlsplit(url)._replace(query="", fragment="").geturl()
 
 
 def http_routes(

@@ -364,14 +364,14 @@ def load_settings() -> tuple[Settings, ModelCatalog]:
 
 
 # What the bot's libraries read from the environment, never from `.env`: asyncpg's libpq
-# variables and the proxies (httpx's and aiohttp's).
+# variables, the proxies (httpx's and aiohttp's) and the CAs to trust (httpx's and OpenSSL's).
 _ENVIRONMENT_ONLY = frozenset(
     {
         *("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGDATABASE"),
         *("PGSERVICE", "PGSERVICEFILE", "PGTARGETSESSIONATTRS", "PGKRBSRVNAME", "PGGSSLIB"),
         *("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL", "PGSSLNEGOTIATION"),
         *("PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION"),
-        *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"),
+        *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"),
     }
 )
 

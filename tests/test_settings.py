@@ -234,6 +234,7 @@ def test_a_dot_env_line_meant_for_the_environment_or_misspelt_is_named_without_i
         "log_level=debug\n"  # the bot's own, in any case
         "PGSSLMODE=verify-full\n"
         "export https_proxy=http://proxy.internal:3128\n"
+        "SSL_CERT_FILE=/etc/ssl/certs/corporate-ca.pem\n"
         "ANTHROPC_API_KEY=sk-ant-secret\n"
         "POSTGRES_PASSWORD=for-the-database-container\n",  # another program's: left alone
         encoding="utf-8",
@@ -241,6 +242,7 @@ def test_a_dot_env_line_meant_for_the_environment_or_misspelt_is_named_without_i
     assert dotenv_lines_ignored(dotenv) == [
         "ANTHROPC_API_KEY (no setting of the bot's: ANTHROPIC_API_KEY?)",
         "PGSSLMODE (read from the environment only: set it there)",
+        "SSL_CERT_FILE (read from the environment only: set it there)",
         "https_proxy (read from the environment only: set it there)",
     ]
 

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from typing import Self
+
+import trustme
+
+
+def tls_server_context(ca: trustme.CA, named: str = "127.0.0.1") -> ssl.SSLContext:
+    """A server's TLS settings with a certificate from `ca` for the host `named` (an IP
+    address or a DNS name)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(named).configure_cert(context)
+    return context
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:`listen_port` (any free one by default: `port` tells) to the
     target from a daemon thread until `cut()`; `freeze()` keeps the connections open but
-    passes nothing more (a hung proxy, a silent partition) until `thaw()`."""
+    passes nothing more (a hung proxy, a silent partition) until `thaw()`. With `tls`, it
+    takes TLS on with those settings and passes the plain bytes on (as a proxy that
+    re-signs TLS does, or a TLS-terminating load balancer)."""
 
-    def __init__(self, host: str, port: int, *, listen_port: int = 0) -> None:
+    def __init__(
+        self, host: str, port: int, *, listen_port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._target = (host, port)
         self._listen_port = listen_port
+        self._tls = tls
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -56,7 +72,7 @@ class TcpProxy:
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(
-            self._forward, "127.0.0.1", self.port or self._listen_port
+            self._forward, "127.0.0.1", self.port or self._listen_port, ssl=self._tls
         )
         self.port = self._server.sockets[0].getsockname()[1]
 

@@ -15,7 +15,7 @@ from tests.doubles.postgres_startup import (
     SSL_REQUEST,
     read_start_message,
 )
-from tests.doubles.tcp_proxy import TcpProxy
+from tests.doubles.tcp_proxy import TcpProxy, tls_server_context
 
 
 class TlsPostgres(TcpProxy):
@@ -35,9 +35,7 @@ class TlsPostgres(TcpProxy):
     def signed_by(cls, ca: trustme.CA, host: str, port: int, *, named: str = "127.0.0.1") -> Self:
         """One in front of `host`:`port` whose certificate, signed by `ca`, is for the
         host `named` (an IP address or a DNS name)."""
-        server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert(named).configure_cert(server_ssl)
-        return cls(host, port, server_ssl)
+        return cls(host, port, tls_server_context(ca, named))
 
     def verified_url(self, database_url: str) -> str:
         """`database_url` by way of this server, its certificate checked in full."""

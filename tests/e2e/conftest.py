@@ -6,15 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import trustme
 from sqlalchemy.engine import make_url
 
 from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import FakeModelServer
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import SlackEventSender
-from tests.doubles.tcp_proxy import TcpProxy
+from tests.doubles.tcp_proxy import TcpProxy, tls_server_context
 
 MODELS = "anthropic:claude-test,openai:gpt-test,google:gemini-test"
 SIGNING_SECRET = "test-signing-secret"
@@ -56,6 +58,39 @@ def bot_env(slack: SlackEmulator, models: FakeModelServer, database_url: str) ->
 
 
 StartBot = Callable[..., BotProcess]
+ReSigned = Callable[..., str]
+
+
+@pytest.fixture
+def proxy_ca() -> trustme.CA:
+    """The CA of a proxy that re-signs TLS, as networks that inspect outbound traffic have."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def proxy_ca_file(proxy_ca: trustme.CA, tmp_path: Path) -> Path:
+    """`proxy_ca`'s certificate, in a file as SSL_CERT_FILE names one."""
+    path = tmp_path / "proxy-ca.pem"
+    proxy_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def re_signed(proxy_ca: trustme.CA) -> Iterator[ReSigned]:
+    """`re_signed(url)`: a test double's `http://` URL as an `https://` one, by way of a TLS
+    front whose certificate is from `proxy_ca` (or from the `ca=` given)."""
+    fronts: list[TcpProxy] = []
+
+    def front(url: str, *, ca: trustme.CA = proxy_ca) -> str:
+        parts = urlsplit(url)
+        assert parts.scheme == "http" and parts.hostname and parts.port
+        proxy = TcpProxy(parts.hostname, parts.port, tls=tls_server_context(ca)).start()
+        fronts.append(proxy)
+        return parts._replace(scheme="https", netloc=f"127.0.0.1:{proxy.port}").geturl()
+
+    yield front
+    for proxy in fronts:
+        proxy.stop()
 
 
 @pytest.fixture

@@ -368,6 +368,27 @@ def test_an_unreachable_slack_stops_start_up_clearly(tmp_path):
     assert SECRET not in result.stderr and "sk-secret-openai" not in result.stderr
 
 
+def test_a_slack_certificate_not_trusted_stops_start_up_saying_to_set_ssl_cert_file(
+    slack, re_signed, tmp_path
+):
+    """What a proxy that re-signs TLS looks like to a bot not told to trust its CA."""
+    api_url = re_signed(slack.api_url)
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": "s3cr3t-signing",
+        "SLACK_API_URL": api_url,
+        "OPENAI_API_KEY": "sk-secret-openai",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chorus.db",
+    }
+    line = last_line_of_failed_start(run_until_exit(env, tmp_path))
+    assert line == (
+        f"Configuration error: Slack's Web API at {api_url} presented a certificate this "
+        "machine does not trust (unable to get local issuer certificate); behind a proxy that "
+        "re-signs TLS, set SSL_CERT_FILE in the environment to a file of the CAs to trust"
+    )
+    assert not slack.calls, "the request never got past the TLS handshake"
+
+
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_during_start_up_stops_the_bot_in_one_line(how, slack, tmp_path):
     slack.delay("auth.test", 10)

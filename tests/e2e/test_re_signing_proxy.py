@@ -1,0 +1,58 @@
+"""Behind a proxy that re-signs TLS (a network that inspects outbound traffic), the bot trusts
+the CAs SSL_CERT_FILE names, for Slack and the providers alike."""
+
+from __future__ import annotations
+
+import pytest
+import trustme
+
+from tests.doubles.model_servers import FakeModelServer
+from tests.e2e.conftest import ReSigned
+from tests.e2e.scene import CHANNEL, ask
+from tests.e2e.slack_views import body, status_line, wait_for_answers
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def providers_by_way_of(re_signed: ReSigned, models: FakeModelServer) -> dict[str, str]:
+    """Every provider's base URL, by way of a TLS front from `re_signed`."""
+    return {name: re_signed(url) for name, url in models.env().items() if name.endswith("_URL")}
+
+
+def test_slack_and_the_providers_are_reached_through_a_proxy_whose_ca_ssl_cert_file_names(
+    start_bot, slack, models, events, re_signed, proxy_ca_file
+):
+    bot = start_bot(
+        SLACK_API_URL=re_signed(slack.api_url),
+        SSL_CERT_FILE=str(proxy_ca_file),
+        **providers_by_way_of(re_signed, models),
+    )
+    ask(bot, events, "through the proxy?")
+
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert [body(answer) for answer in answers] == [
+        f"{model} answers: Alice: through the proxy?"
+        for model in ("claude-test", "gpt-test", "gemini-test")
+    ]
+
+
+def test_a_provider_whose_certificate_is_not_trusted_fails_in_its_own_message_alone(
+    start_bot, slack, models, events, re_signed, proxy_ca_file
+):
+    providers = providers_by_way_of(re_signed, models)
+    providers["ANTHROPIC_BASE_URL"] = re_signed(models.env()["ANTHROPIC_BASE_URL"], ca=trustme.CA())
+    bot = start_bot(
+        SLACK_API_URL=re_signed(slack.api_url),
+        SSL_CERT_FILE=str(proxy_ca_file),
+        CHORUS_PROVIDER_MAX_ATTEMPTS="1",
+        **providers,
+    )
+    ask(bot, events)
+
+    claude, gpt, gemini = wait_for_answers(slack, CHANNEL, 3)
+    assert status_line(claude).endswith("Could not connect to Anthropic.")
+    assert not models.requests_for("claude-test")
+    assert body(gpt) == "gpt-test answers: Alice: go"
+    assert body(gemini) == "gemini-test answers: Alice: go"
+    bot.wait_until_idle()
+    assert "certificate verify failed: unable to get local issuer certificate" in bot.logs()
