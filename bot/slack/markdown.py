@@ -454,9 +454,10 @@ def _unbolded(text: str) -> str:
 
 
 def bold_markers(text: str) -> list[int]:
-    """Where each marker of a bold span in `text` (one line) starts, in order: `**a**`, `__a__`
-    (not inside a word); a lone `**` (`2**10`, `**kwargs`) is none. As in Markdown, a closing
-    marker takes the nearest opening before it: `2**10 is **big**` bolds `big`."""
+    """Where each marker of a bold span in `text` (a line or a paragraph) starts, in order:
+    `**a**`, `__a__` (not inside a word); a lone `**` (`2**10`, `**kwargs`) is none. As in
+    Markdown, a closing marker takes the nearest opening before it: `2**10 is **big**` bolds
+    `big`."""
     openings = {at.start() for at in _BOLD_OPENING.finditer(text)}
     closings = {at.start() for pattern in _BOLD_CLOSING.values() for at in pattern.finditer(text)}
     open_markers: dict[str, list[int]] = {"**": [], "__": []}

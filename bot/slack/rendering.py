@@ -83,6 +83,8 @@ _HEADING_HASHES = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.M)
 # rule under its header (`-----  ----`), in code too (the table is a code block)…
 _RULE_LINE = re.compile(r"^[ \t]*([-=*_])(?:[ \t]*\1)+[ \t]*$", re.M)
 _CODE_CHARACTER = re.compile("[^\n]")
+# A paragraph: a bold span may run across its lines, never past a blank one.
+_PARAGRAPH = re.compile(r"[^\n]+(?:\n(?![ \t]*(?:\n|$))[^\n]*)*")
 # … and link targets (`[label](url)` reads as its label, as does an image, `![alt](url)`:
 # Slack shows it as a link). As in Markdown, the innermost brackets make the label:
 # `[a [b](url)` reads `[a b`.
@@ -160,10 +162,9 @@ def _read_plainly(text: str) -> str:
     spans = [match.span() for match in _FENCE_LINE.finditer(text)]
     spans += [match.span() for match in _RULE_LINE.finditer(text)]
     spans += [match.span() for match in _HEADING_HASHES.finditer(prose)]
-    line_start = 0
-    for line in prose.split("\n"):
-        spans += [(line_start + at, line_start + at + 2) for at in bold_markers(line)]
-        line_start += len(line) + 1
+    for paragraph in _PARAGRAPH.finditer(prose):
+        start = paragraph.start()
+        spans += [(start + at, start + at + 2) for at in bold_markers(paragraph[0])]
     edits = [(start, end, "") for start, end in spans]  # each cut, then each reference read
     # Code reads as three `x`s or more here, which no reference holds: none runs into code.
     edits += [

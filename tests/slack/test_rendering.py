@@ -574,6 +574,13 @@ def test_the_notification_text_reads_the_answer_plainly():
     )
 
 
+def test_the_notification_text_reads_bold_across_a_line_break_but_not_across_paragraphs():
+    answer = "**Short answer: yes,\nin most cases.** Details:\n\n**not\n\nbold** here"
+    assert streaming_message("Claude", answer).text == (
+        "Claude: Short answer: yes, in most cases. Details: **not bold** here"
+    )
+
+
 def test_the_notification_text_leaves_out_rules_and_a_tables_rule():
     answer = "Compared\n===\n\n| a | b |\n|---|:-:|\n| 1 | 2 |\n\n---\n\n***\n\nDone - - ok"
     assert streaming_message("Claude", answer).text == "Claude: Compared a b 1 2 Done - - ok"
