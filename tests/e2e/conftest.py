@@ -93,6 +93,11 @@ def re_signed(proxy_ca: trustme.CA) -> Iterator[ReSigned]:
         proxy.stop()
 
 
+def providers_by_way_of(re_signed: ReSigned, models: FakeModelServer) -> dict[str, str]:
+    """Every provider's base URL, by way of a TLS front from `re_signed`."""
+    return {name: re_signed(url) for name, url in models.env().items() if name.endswith("_URL")}
+
+
 @pytest.fixture
 def database_proxy(database_url: str) -> Iterator[TcpProxy]:
     """A TCP proxy to the PostgreSQL of `database_url`, to cut as a network partition would."""

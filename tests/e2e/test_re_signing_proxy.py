@@ -6,17 +6,11 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from tests.doubles.model_servers import FakeModelServer
-from tests.e2e.conftest import ReSigned
+from tests.e2e.conftest import providers_by_way_of
 from tests.e2e.scene import CHANNEL, ask
 from tests.e2e.slack_views import body, status_line, wait_for_answers
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-def providers_by_way_of(re_signed: ReSigned, models: FakeModelServer) -> dict[str, str]:
-    """Every provider's base URL, by way of a TLS front from `re_signed`."""
-    return {name: re_signed(url) for name, url in models.env().items() if name.endswith("_URL")}
 
 
 def test_slack_and_the_providers_are_reached_through_a_proxy_whose_ca_ssl_cert_file_names(

@@ -69,14 +69,16 @@ class FakeModelServer(BackgroundServer):
         app.on_response_prepare.append(_with_request_id)
         super().__init__(app, port=port, name="fake-model-server")
 
-    def env(self) -> dict[str, str]:
-        """The bot's provider settings pointing every provider at this server."""
+    def env(self, *, host: str = "127.0.0.1") -> dict[str, str]:
+        """The bot's provider settings pointing every provider at this server, by the name
+        `host` (`localhost`, say: a host apart from the Slack emulator's, for NO_PROXY)."""
+        url = self.url.replace("127.0.0.1", host)
         return {
-            "OPENAI_BASE_URL": f"{self.url}/openai/v1",
-            "ANTHROPIC_BASE_URL": f"{self.url}/anthropic",
-            "GEMINI_BASE_URL": f"{self.url}/gemini",
-            "OPENROUTER_BASE_URL": f"{self.url}/openrouter/v1",
-            "OLLAMA_BASE_URL": f"{self.url}/ollama/v1",
+            "OPENAI_BASE_URL": f"{url}/openai/v1",
+            "ANTHROPIC_BASE_URL": f"{url}/anthropic",
+            "GEMINI_BASE_URL": f"{url}/gemini",
+            "OPENROUTER_BASE_URL": f"{url}/openrouter/v1",
+            "OLLAMA_BASE_URL": f"{url}/ollama/v1",
             "OPENAI_API_KEY": OPENAI_API_KEY,
             "ANTHROPIC_API_KEY": ANTHROPIC_API_KEY,
             "GEMINI_API_KEY": GEMINI_API_KEY,
