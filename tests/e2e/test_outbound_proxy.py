@@ -81,10 +81,12 @@ def test_an_attached_files_download_goes_through_the_proxy(start_bot, slack, eve
     assert download.path in proxy.paths_to(host_and_port(slack.url))
 
 
+@pytest.mark.parametrize("no_proxy", [None, "127.0.0.1"], ids=["", "NO_PROXY naming Slack"])
 def test_in_socket_mode_the_socket_url_and_the_websocket_go_through_the_proxy(
-    start_socket_bot, slack, events, proxy
+    no_proxy, start_socket_bot, slack, events, proxy
 ):
-    start_socket_bot(**behind(proxy))
+    # slack_sdk reads HTTPS_PROXY, not NO_PROXY, for the socket as for the Web API calls.
+    start_socket_bot(**behind(proxy), NO_PROXY=no_proxy)
     events.user_says(CHANNEL, ALICE, f"{MENTION} go", to=[slack.socket_mode])
 
     answered(slack)
