@@ -141,12 +141,14 @@ async def _start(running: _Running, settings: Settings, catalog: ModelCatalog) -
     bot = running.bot
     running.socket_mode = await _socket_mode(bot, settings)
     running.runner = await _listen(bot, settings, running.socket_mode)
-    # Listen first: what the previous life left is taken over in the background. With the
-    # default port taken and no CHORUS_REPLICA_ID, another copy of the bot on this host may
-    # hold this replica id, its answers still being written: only work whose heartbeats
-    # stopped is taken over then (a previous life's too, only later).
-    own_id = running.runner is not None or bool(settings.chorus_replica_id)
-    bot.work.start(bot.recovery.recover(at_start_up=own_id), name="start-up recovery")
+    # Listen first: what stopped replicas left is taken over in the background, and what
+    # this replica's previous life left once a live process under the same id (a "twin")
+    # would have shown its own work alive. With the default port taken and no
+    # CHORUS_REPLICA_ID, another copy of the bot on this host surely holds this replica id:
+    # only work whose heartbeats stopped is taken over then (a previous life's too, later).
+    bot.work.start(bot.recovery.recover(at_start_up=False), name="start-up recovery")
+    if running.runner is not None or settings.chorus_replica_id:
+        bot.work.start(bot.recovery.recover_previous_life(), name="previous life's recovery")
     running.loops = _background_loops(bot, settings)
     if running.socket_mode is not None:
         await running.socket_mode.connect_async()
@@ -170,7 +172,9 @@ async def _shut_down(
     if running.runner is not None:
         await running.runner.cleanup()
     loops = running.loops or _Loops([], [])
-    await _stopped(loops.taking_on_work)  # what they would take over could not be finished
+    # What they would take over could not be finished.
+    running.bot.recovery.stop_taking_over()
+    await _stopped(loops.taking_on_work)
     await running.bot.work.drain(grace_seconds, hurry)
     await _stopped(loops.keeping_work_alive)
     try:

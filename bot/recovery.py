@@ -24,6 +24,10 @@ from storage.rows import InterruptedWork, SettledAnswer
 log = logging.getLogger(__name__)
 
 _SHOWN_AT_ONCE = 8  # final edits recovery makes concurrently
+# A live process sends heartbeats for its work every quarter of the stale time: waiting one
+# and a half of those intervals from this start lets a live twin's heartbeats show, with half
+# an interval to spare for a slow database or a busy event loop.
+_TWIN_HEARTBEATS_WAITED = 1.5 / 4
 # Slack retries an event within minutes; a handled event's id is kept a day, then deleted.
 HANDLED_EVENT_MEMORY_SECONDS = 24 * 3600
 
@@ -55,13 +59,49 @@ class Recovery:
         self._replica_id = replica_id
         self._stale_seconds = stale_seconds
         self._started_at = database.now()
+        # One pass at a time (the sweeper's, start-up's): each takes over and shows whole
+        # what it finds, and says so in one line.
+        self._one_pass = asyncio.Lock()
+        self._stopping = asyncio.Event()
+
+    async def recover_previous_life(self) -> None:
+        """Take over what this replica's previous life left: the unfinished work of this
+        replica id with heartbeats from before this process started. A live process under the
+        same id (a twin) sends heartbeats for all it has in hand every quarter of the stale
+        time: waiting an interval and a half from this start (by the database's clock), its
+        work has a heartbeat since, and is left to it. Returns at once when the id holds no
+        unfinished work (none was left, none is a twin's from before this start), or when
+        `stop_taking_over()` is called meanwhile (a shutdown: nothing taken over)."""
+        held = await self._answers.any_unshown() or await self._inbox.any_unfinished(
+            self._replica_id
+        )
+        if not held:
+            return
+        ready_at = self._started_at + _TWIN_HEARTBEATS_WAITED * self._stale_seconds
+        try:
+            async with asyncio.timeout(ready_at - self._database.now()):
+                await self._stopping.wait()
+        except TimeoutError:
+            await self.recover(at_start_up=True)
+
+    def stop_taking_over(self) -> None:
+        """Shutting down: what `recover_previous_life` would take over is left to the next start
+        (a pass already begun is let finish)."""
+        self._stopping.set()
 
     async def recover(self, *, at_start_up: bool) -> None:
-        """Finalise interrupted answers, show owed final edits, resume unhandled events."""
+        """Finalise interrupted answers, show owed final edits, resume unhandled events; at
+        start-up (from `recover_previous_life`) also what this replica's previous life left."""
+        async with self._one_pass:
+            await self._recover(at_start_up=at_start_up)
+
+    async def _recover(self, *, at_start_up: bool) -> None:
         stale_before = self._database.now() - self._stale_seconds
         previous_life: PreviousLife | None = (
             (self._replica_id, self._started_at) if at_start_up else None
         )
+        if previous_life is not None:
+            await self._warn_of_a_twin(previous_life)
         interrupted = await self._answers.take_over_interrupted(
             stale_before=stale_before, error=INTERRUPTED, previous_life=previous_life
         )
@@ -100,6 +140,20 @@ class Recovery:
         )
         for event in events:
             self._intake.resume(event.event_id, event.payload)
+
+    async def _warn_of_a_twin(self, previous_life: PreviousLife) -> None:
+        """Another live process under this replica id writes answers it started before this
+        process did: theirs is left to it, but the replicas' ids must differ."""
+        twins_answers = await self._answers.written_by_a_twin(previous_life)
+        if twins_answers:
+            log.error(
+                "another live process runs under this replica id (%s): it is still writing %s"
+                ", started before this process; they are left to it. Give each replica its "
+                "own CHORUS_REPLICA_ID: a process starting under the id of one still running "
+                "waits for its heartbeats before taking over what the id's previous life left",
+                self._replica_id,
+                _named("answer", twins_answers),
+            )
 
     async def heartbeat_forever(self) -> None:
         """Keep the heartbeats of this replica's work fresh (in a loop of its own, so a slow

@@ -204,6 +204,18 @@ class AnswerStore:
             sorted(self._in_hand),
         )
 
+    async def any_unshown(self) -> bool:
+        """Whether this replica id holds an answer not yet shown whole in Slack (one being
+        written, or whose final edit is owed)."""
+        return await self._database.run(_any_unshown, self._replica_id)
+
+    async def written_by_a_twin(self, this_life: PreviousLife) -> list[int]:
+        """The unsettled answers of this replica id (`this_life`: it and when this process
+        started) that another live process writes: recorded before this process started, yet
+        with a heartbeat since, and not in hand here. (Only their writer sends them heartbeats;
+        recovery settles the answers it takes over.)"""
+        return await self._database.run(_written_by_a_twin, this_life, sorted(self._in_hand))
+
     async def placeholder_owed_before(
         self, answer_id: int, channel_id: str, thread_ts: str | None, *, recorded_since: float
     ) -> bool:
@@ -369,6 +381,29 @@ def _take_over_unshown(
         .returning(Answer)
     ).all()
     return [SettledAnswer.of(row) for row in sorted(rows, key=lambda row: row.id)]
+
+
+def _any_unshown(session: Session, owner: str) -> bool:
+    unshown = select(Answer.id).where(Answer.shown_at.is_(None), Answer.owner == owner)
+    return session.scalar(unshown.limit(1)) is not None
+
+
+def _written_by_a_twin(session: Session, this_life: PreviousLife, held: list[int]) -> list[int]:
+    replica_id, started_at = this_life
+    return list(
+        session.scalars(
+            select(Answer.id)
+            .where(
+                Answer.status.in_(UNSETTLED_STATUSES),
+                Answer.owner == replica_id,
+                Answer.started_at < started_at,
+                Answer.heartbeat_at >= started_at,
+                Answer.id.not_in(held),
+            )
+            .order_by(Answer.id)
+            .limit(100)
+        )
+    )
 
 
 def _placeholder_owed_before(

@@ -65,6 +65,10 @@ class EventInbox:
         if event_ids:
             await self._database.run(_heartbeat, owner, list(event_ids), self._database.now())
 
+    async def any_unfinished(self, owner: str) -> bool:
+        """Whether `owner` holds an event not yet handled (or not yet recorded as handled)."""
+        return await self._database.run(_any_unfinished, owner)
+
     async def take_over_unfinished(
         self,
         *,
@@ -175,6 +179,13 @@ def _heartbeat(session: Session, owner: str, event_ids: list[str], now: float) -
         )
         .values(heartbeat_at=now)
     )
+
+
+def _any_unfinished(session: Session, owner: str) -> bool:
+    unfinished = select(HandledEvent.event_id).where(
+        HandledEvent.finished_at.is_(None), HandledEvent.owner == owner
+    )
+    return session.scalar(unfinished.limit(1)) is not None
 
 
 def _take_over_unfinished(
