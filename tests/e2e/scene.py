@@ -10,6 +10,9 @@ CHANNEL, DM = "C0GENERAL", "D0ALICE"
 ALICE, BOB = "U0ALICE", "U0BOB"
 MENTION = "<@U0BOT>"
 MODEL_IDS = ("claude-test", "gpt-test", "gemini-test")
+# A replica that is restarted: what its previous life left is taken over 3 s after the start
+# (an interval of heartbeats and a half, by which a live twin's would show), not 22.5 s.
+REPLICA_A = {"CHORUS_REPLICA_ID": "replica-a", "CHORUS_STALE_ANSWER_SECONDS": "8"}
 
 
 def ask(bot: BotProcess, events: SlackEventSender, text: str = "go") -> None:

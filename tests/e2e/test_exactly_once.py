@@ -14,7 +14,7 @@ from tests.doubles.model_servers import FakeModelServer, ModelScript
 from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.slack_events import Envelope, SlackEventSender
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS, REPLICA_A
 from tests.e2e.slack_views import (
     answers_in,
     body,
@@ -74,7 +74,7 @@ def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events
 @pytest.mark.parametrize(
     "who_takes_over",
     [
-        {"CHORUS_REPLICA_ID": "replica-a"},  # the same replica, restarted: at once
+        REPLICA_A,  # the same replica, restarted: once a live twin's heartbeats would show
         {"CHORUS_STALE_ANSWER_SECONDS": "2"},  # another replica, once the heartbeats stop
     ],
     ids=["same-replica-restarts", "another-replica-takes-over"],
@@ -82,7 +82,7 @@ def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events
 def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
     who_takes_over, database_url, start_bot, slack, models, events
 ):
-    bot = start_bot(CHORUS_REPLICA_ID="replica-a")
+    bot = start_bot(**REPLICA_A)
     envelopes = ask_for_a_long_story(slack, models, events, bot.events_url)
     wait_until(
         lambda: len(texts := saved_texts(database_url)) == len(MODEL_IDS) and all(texts),
@@ -119,6 +119,37 @@ def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
     assert len(answers_in(slack, CHANNEL)) == 3
     for model_id in MODEL_IDS:
         assert len(models.requests_for(model_id)) == 1
+
+
+def test_a_process_started_under_the_replica_id_of_a_live_one_leaves_its_answers_to_it(
+    start_bot, slack, models, events
+):
+    """One CHORUS_REPLICA_ID set for two replicas (or an old process still running beside its
+    successor): the second waits for the first's heartbeats before taking over what the id's
+    "previous life" left, so the answers the first streams meanwhile end as written, each
+    shown once; the second says in its log that the ids must differ."""
+    replica = {"CHORUS_REPLICA_ID": "replica-a", "CHORUS_STALE_ANSWER_SECONDS": "4"}
+    first = start_bot(**replica)
+    ask_for_a_long_story(slack, models, events, first.events_url)
+    twin = start_bot(**replica)
+    wait_until(
+        lambda: "another live process runs under this replica id (replica-a)" in twin.logs(),
+        message="the twin noticed",
+    )
+    (warning,) = [line for line in twin.logs().splitlines() if "another live process" in line]
+    assert " ERROR " in warning and "answer 1, 2, 3" in warning
+    assert "own CHORUS_REPLICA_ID" in warning
+
+    answers = wait_for_answers(slack, CHANNEL, 3)
+    assert [body(message).strip() for message in answers] == [SLOW_REPLY.strip()] * 3
+    for message in answers:
+        assert "stopped before" not in status_line(message)
+    first.wait_until_idle()
+    twin.wait_until_idle()
+    assert "taken over by recovery" not in first.logs()
+    for taking_over in ("marked interrupted", "was still owed", "resuming event"):
+        assert taking_over not in twin.logs()
+    assert len(slack.calls_for("chat.postMessage")) == 3
 
 
 def test_a_backlog_shown_at_slacks_pace_after_a_crash_is_shown_once(
@@ -182,7 +213,7 @@ def test_an_answer_stopped_before_its_placeholder_was_posted_keeps_what_its_mode
     answer as interrupted."""
     models.script("gpt-test", ModelScript(usage=(1234, 56)))
     slack.delay("chat.postMessage", 30)
-    replica = {"CHORUS_REPLICA_ID": "replica-a"}
+    replica = REPLICA_A
     bot = start_bot(**replica)
     events.user_says(CHANNEL, ALICE, f"{MENTION} +gpt anyone?", to=[bot.events_url])
     wait_until(
@@ -205,7 +236,7 @@ def test_a_second_signal_while_recovery_shows_answers_leaves_the_rest_to_the_nex
     slow), the bot leaves those it has not shown owed, and the next start shows them."""
     for model_id in MODEL_IDS:
         models.script(model_id, ModelScript(reply=SLOW_REPLY, chunk_chars=8, chunk_delay=0.1))
-    replica = {"CHORUS_REPLICA_ID": "replica-a"}
+    replica = REPLICA_A
     bot = start_bot(**replica)
     channels = (CHANNEL, "C0RANDOM")
     for channel in channels:
@@ -276,7 +307,7 @@ def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking
 ):
     # The first placeholder lands in Slack, but the bot dies before it hears so.
     slack.lose_replies("chat.postMessage", after_seconds=30)
-    bot = start_bot(CHORUS_REPLICA_ID="replica-a")
+    bot = start_bot(**REPLICA_A)
     events.user_says(CHANNEL, ALICE, f"{MENTION} hello", to=[bot.events_url])
     (placeholder,) = wait_until(
         lambda: len(shown := answers_in(slack, CHANNEL)) == 1 and shown,
@@ -284,7 +315,7 @@ def test_a_placeholder_posted_just_before_a_crash_is_finalised_not_left_thinking
     )
     bot.kill()
 
-    restarted = start_bot(CHORUS_REPLICA_ID="replica-a")
+    restarted = start_bot(**REPLICA_A)
     answers = wait_for_answers(slack, CHANNEL, 3)
     restarted.wait_until_idle()
     assert len(answers_in(slack, CHANNEL)) == 3, "the placeholder was adopted, not posted again"

@@ -17,7 +17,7 @@ from tests.e2e.answer_buttons import (
     numbered_takes,
     stream_slowly,
 )
-from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, MODEL_IDS, REPLICA_A
 from tests.e2e.slack_views import (
     Message,
     answers_in,
@@ -348,8 +348,6 @@ def _shows_stop_while_claude_streams(slack, reply_ts: str) -> Message:
 
 
 # -- the bot stopped, or Stop pressed, while a regenerated thread reply waits -----------------
-
-REPLICA_A = {"CHORUS_REPLICA_ID": "replica-a"}
 
 
 def test_a_graceful_stop_answers_a_regenerated_thread_reply_that_waits_before_exiting(

@@ -20,7 +20,7 @@ from tests.e2e.answer_buttons import (
     oversized_gpt_answer,
     stream_slowly,
 )
-from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION
+from tests.e2e.scene import ALICE, BOB, CHANNEL, MENTION, REPLICA_A
 from tests.e2e.slack_views import Message, answers_in, body, status_line, wait_for_answers
 
 
@@ -262,8 +262,6 @@ def test_an_answer_of_a_model_whose_key_is_gone_is_not_regenerated(
 
 
 # -- the bot stopped while Slack holds up a regeneration's message ---------------------------
-
-REPLICA_A = {"CHORUS_REPLICA_ID": "replica-a"}
 
 
 @pytest.mark.parametrize(

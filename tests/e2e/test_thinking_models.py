@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.doubles.bot_process import BotProcess
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.doubles.waiting import wait_until
-from tests.e2e.scene import CHANNEL, ask
+from tests.e2e.scene import CHANNEL, REPLICA_A, ask
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
 from tests.e2e.stored_answers import saved_texts
 
@@ -75,7 +75,7 @@ def test_a_thought_taken_back_is_not_kept_by_a_crash_that_follows(
         error=ModelFault(keep_alive_after_chunks=len(taken_back)),
     )
     models.script("ollama:r1", script)
-    bot = start_bot(CHORUS_MODELS="ollama:r1", CHORUS_REPLICA_ID="replica-a")
+    bot = start_bot(CHORUS_MODELS="ollama:r1", **REPLICA_A)
     ask(bot, events, "hello")
     wait_until(
         lambda: "greet her" in "".join(saved_texts(database_url)),
@@ -93,7 +93,7 @@ def test_a_thought_taken_back_is_not_kept_by_a_crash_that_follows(
     )
     bot.kill()
 
-    start_bot(CHORUS_MODELS="ollama:r1", CHORUS_REPLICA_ID="replica-a")
+    start_bot(CHORUS_MODELS="ollama:r1", **REPLICA_A)
     (answer,) = wait_for_answers(slack, CHANNEL, 1)
     assert "stopped before this answer was finished" in status_line(answer)
     assert "greet her" not in body(answer)
