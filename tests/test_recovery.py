@@ -17,6 +17,7 @@ from bot import recovery as recovery_module
 from bot.app import ChorusBot, build_bot
 from bot.chat.catalog import ModelCatalog, parse_model_list
 from bot.chat.routing import ChatKey
+from storage.answers import AnswerStore
 from storage.conversations import ConversationStore
 from storage.database import Database
 from storage.rows import MessageClaim, NewAnswer, SettledAnswer
@@ -107,6 +108,58 @@ async def test_an_owed_answer_that_fails_to_show_holds_up_none_of_the_others(
             await asyncio.sleep(STALE_SECONDS + 0.2)  # its grace past: owed still, shown now
             await bot.recovery.recover(at_start_up=False)
             assert len(emulator.bot_messages("C1")) == 1
+
+
+async def test_at_start_up_a_live_twins_answer_is_left_to_it_and_the_twin_named(
+    database_url, caplog
+):
+    """Another live process under this replica id (r1) writes an answer begun before this
+    process started: its heartbeat since the start keeps start-up recovery off it, and the
+    log says the ids must differ."""
+    with SlackEmulator() as emulator, FakeModelServer() as models:
+        emulator.add_channel("C1", "general")
+        async with running_bot(database_url, emulator, models, MODELS) as twin:
+            (answer,) = await _unposted_round(twin.database, [MODELS], owner="r1")
+        async with running_bot(database_url, emulator, models, MODELS) as bot:
+            twins_answers = AnswerStore(bot.database, replica_id="r1")
+            assert await twins_answers.progress(answer.answer_id, "Hello", None)
+            await bot.recovery.recover_previous_life()
+            await bot.work.drain(grace_seconds=10)
+
+            assert emulator.bot_messages("C1") == []
+            assert await twins_answers.progress(answer.answer_id, "Hello, Alice", None)
+        (named,) = [r for r in caplog.records if "another live process" in r.getMessage()]
+        assert named.levelname == "ERROR"
+        assert "replica id (r1)" in named.getMessage()
+        assert f"answer {answer.answer_id}," in named.getMessage()
+        assert "own CHORUS_REPLICA_ID" in named.getMessage()
+
+
+async def test_at_start_up_what_the_previous_life_left_is_taken_over(database_url, caplog):
+    with SlackEmulator() as emulator, FakeModelServer() as models:
+        emulator.add_channel("C1", "general")
+        async with running_bot(database_url, emulator, models, MODELS) as previous_life:
+            await _unposted_round(previous_life.database, [MODELS], owner="r1")
+        async with running_bot(database_url, emulator, models, MODELS) as bot:
+            await bot.recovery.recover_previous_life()
+            await bot.work.drain(grace_seconds=10)
+
+            (shown,) = emulator.bot_messages("C1")
+            assert "The bot stopped before this answer was finished" in shown["text"]
+        assert "another live process" not in caplog.text
+
+
+async def test_a_shutdown_before_the_previous_life_is_taken_over_takes_nothing(database_url):
+    with SlackEmulator() as emulator, FakeModelServer() as models:
+        emulator.add_channel("C1", "general")
+        async with running_bot(database_url, emulator, models, MODELS) as previous_life:
+            await _unposted_round(previous_life.database, [MODELS], owner="r1")
+        async with running_bot(database_url, emulator, models, MODELS) as bot:
+            bot.recovery.stop_taking_over()
+            await bot.recovery.recover_previous_life()
+            assert emulator.bot_messages("C1") == []
+            left = AnswerStore(bot.database, replica_id="r1")
+            assert await left.any_unshown(), "left to the next start"
 
 
 @asynccontextmanager

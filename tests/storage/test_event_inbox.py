@@ -42,6 +42,17 @@ async def test_finished_events_are_never_taken_over(inbox):
     assert taken == []
 
 
+async def test_a_replica_id_holds_its_events_until_they_are_handled(inbox):
+    """What a replica starting under this id checks: is there anything to take over, or a
+    live twin's work to tell apart, before it waits for the twin's heartbeats?"""
+    assert not await inbox.any_unfinished("replica-a")
+    await inbox.accept("Ev20", PAYLOAD, "replica-a")
+    assert await inbox.any_unfinished("replica-a")
+    assert not await inbox.any_unfinished("replica-b")
+    await inbox.finish("Ev20")
+    assert not await inbox.any_unfinished("replica-a")
+
+
 async def test_an_unfinished_event_of_a_dead_replica_is_taken_over_once(database_url):
     database = await connect(database_url)
     inbox = EventInbox(database)

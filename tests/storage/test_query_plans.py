@@ -145,6 +145,9 @@ SWEEPS = {
     "interrupted answers": lambda store, before: store.take_over_interrupted(
         stale_before=before, error="x"
     ),
+    # Once at each start: anything this replica id holds, and a live twin's answers.
+    "held at start-up": lambda store, before: store.any_unshown(),
+    "a twin's answers": lambda store, before: store.written_by_a_twin(("r2", before)),
 }
 
 
