@@ -146,9 +146,8 @@ async def _start(running: _Running, settings: Settings, catalog: ModelCatalog) -
     # would have shown its own work alive. With the default port taken and no
     # CHORUS_REPLICA_ID, another copy of the bot on this host surely holds this replica id:
     # only work whose heartbeats stopped is taken over then (a previous life's too, later).
-    bot.work.start(bot.recovery.recover(at_start_up=False), name="start-up recovery")
-    if running.runner is not None or settings.chorus_replica_id:
-        bot.work.start(bot.recovery.recover_previous_life(), name="previous life's recovery")
+    own_id = running.runner is not None or bool(settings.chorus_replica_id)
+    bot.work.start(bot.recovery.start_up(previous_life=own_id), name="start-up recovery")
     running.loops = _background_loops(bot, settings)
     if running.socket_mode is not None:
         await running.socket_mode.connect_async()

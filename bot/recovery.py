@@ -64,6 +64,14 @@ class Recovery:
         self._one_pass = asyncio.Lock()
         self._stopping = asyncio.Event()
 
+    async def start_up(self, *, previous_life: bool) -> None:
+        """What replicas whose heartbeats stopped left, at once; then, with `previous_life`
+        (false when another copy of the bot on this host surely shares this replica id), what
+        this replica's previous life left (`recover_previous_life`)."""
+        await self.recover(at_start_up=False)
+        if previous_life:
+            await self.recover_previous_life()
+
     async def recover_previous_life(self) -> None:
         """Take over what this replica's previous life left: the unfinished work of this
         replica id with heartbeats from before this process started. A live process under the
