@@ -26,7 +26,7 @@ from tests.e2e.slack_views import body, is_final, status_line
 # model that needs alternating turns gets earlier user turns merged into the last one (a round
 # still unanswered when the next began): the person's message is the last token.
 ECHO = re.compile(r"^(?P<model_id>\S+) answers: ", re.DOTALL)
-TOKEN = re.compile(r"\[[rt]\d{4}\]")
+TOKEN = re.compile(r"\[[rt]\d{4,}\]")  # zero-padded to 4 digits: a soak sends more
 
 
 @dataclass

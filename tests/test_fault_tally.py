@@ -138,3 +138,18 @@ def test_provider_faults_repeat_with_the_seed_and_differ_without_it():
     assert plan == [again.fault_for(number) for number in range(50)]
     assert plan != [other.fault_for(number) for number in range(50)]
     assert 10 < sum(fault is not None for fault in plan) < 40
+
+
+def test_a_soaks_ten_thousandth_round_is_tied_to_its_answer_by_echo_too():
+    tokens = {"[r10000]": (CHANNEL, "100.000001")}
+    copy = {
+        "channel": CHANNEL,
+        "ts": "200.000009",
+        "text": "GPT",
+        "blocks": [
+            {"type": "markdown", "text": "gpt-bench answers: Alice: [r10000] why?"},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "*GPT* · 1.0 s"}]},
+        ],
+    }
+    (seen,) = seen_messages([copy], AnswerIndex(keys={}), tokens, [GPT, CLAUDE])
+    assert seen.echo_key == ROUND
