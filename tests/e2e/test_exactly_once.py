@@ -82,7 +82,9 @@ def test_concurrent_retried_deliveries_make_one_round(bot, slack, models, events
 def test_answers_cut_short_by_a_crash_are_finalised_with_their_text(
     who_takes_over, database_url, start_bot, slack, models, events
 ):
-    bot = start_bot(**REPLICA_A)
+    # The default stale time: its heartbeat loop sends none before the kill. With one every
+    # 2 s (REPLICA_A's), another replica's takeover was split over two sweeps in 4 runs of 9.
+    bot = start_bot(CHORUS_REPLICA_ID=REPLICA_A["CHORUS_REPLICA_ID"])
     envelopes = ask_for_a_long_story(slack, models, events, bot.events_url)
     wait_until(
         lambda: len(texts := saved_texts(database_url)) == len(MODEL_IDS) and all(texts),
@@ -128,10 +130,9 @@ def test_a_process_started_under_the_replica_id_of_a_live_one_leaves_its_answers
     successor): the second waits for the first's heartbeats before taking over what the id's
     "previous life" left, so the answers the first streams meanwhile end as written, each
     shown once; the second says in its log that the ids must differ."""
-    replica = {"CHORUS_REPLICA_ID": "replica-a", "CHORUS_STALE_ANSWER_SECONDS": "4"}
-    first = start_bot(**replica)
+    first = start_bot(**REPLICA_A)
     ask_for_a_long_story(slack, models, events, first.events_url)
-    twin = start_bot(**replica)
+    twin = start_bot(**REPLICA_A)
     wait_until(
         lambda: "another live process runs under this replica id (replica-a)" in twin.logs(),
         message="the twin noticed",
