@@ -96,18 +96,23 @@ def test_outcomes_are_counted_once_per_answer():
     assert result.outcomes == {Outcome.COMPLETE: 2, Outcome.CUT_OFF: 0, Outcome.ERROR_LINE: 1}
 
 
-def test_messages_are_tied_to_answers_by_database_and_by_echo():
-    tokens = {"[r0001]": (CHANNEL, "100.000001"), "[t0001]": (CHANNEL, "300.000001")}
-    index = AnswerIndex(keys={(CHANNEL, "200.000001"): ROUND})
-    echoed = {
+def gpt_answer(ts: str, token: str) -> dict[str, object]:
+    """GPT's finished answer in CHANNEL, echoing the person's message that carries `token`."""
+    return {
         "channel": CHANNEL,
-        "ts": "200.000001",
+        "ts": ts,
         "text": "GPT",
         "blocks": [
-            {"type": "markdown", "text": "gpt-bench answers: Alice: [r0001] why?"},
+            {"type": "markdown", "text": f"gpt-bench answers: Alice: {token} why?"},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "*GPT* · 1.0 s"}]},
         ],
     }
+
+
+def test_messages_are_tied_to_answers_by_database_and_by_echo():
+    tokens = {"[r0001]": (CHANNEL, "100.000001"), "[t0001]": (CHANNEL, "300.000001")}
+    index = AnswerIndex(keys={(CHANNEL, "200.000001"): ROUND})
+    echoed = gpt_answer("200.000001", "[r0001]")
     placeholder = {
         "channel": CHANNEL,
         "ts": "300.000002",
@@ -142,14 +147,6 @@ def test_provider_faults_repeat_with_the_seed_and_differ_without_it():
 
 def test_a_soaks_ten_thousandth_round_is_tied_to_its_answer_by_echo_too():
     tokens = {"[r10000]": (CHANNEL, "100.000001")}
-    copy = {
-        "channel": CHANNEL,
-        "ts": "200.000009",
-        "text": "GPT",
-        "blocks": [
-            {"type": "markdown", "text": "gpt-bench answers: Alice: [r10000] why?"},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": "*GPT* · 1.0 s"}]},
-        ],
-    }
+    copy = gpt_answer("200.000009", "[r10000]")
     (seen,) = seen_messages([copy], AnswerIndex(keys={}), tokens, [GPT, CLAUDE])
     assert seen.echo_key == ROUND
