@@ -147,18 +147,23 @@ class BotProcess:
         """Wait until the bot has no work on events left (it has recorded all it showed), as a
         person would before pressing a button on an answer they have just seen finish.
         `client`: a kept-alive connection to poll over, instead of one per poll."""
-        health = f"{self.base_url}/healthz"
-
-        def idle() -> bool:
-            if client is not None:
-                response = client.get(health)
-            else:
-                response = httpx.get(health, timeout=10.0, trust_env=False)
-            return response.json()["answering"] == 0
-
         wait_until(
-            idle, timeout=timeout, interval=interval, message=f"the bot idle within {timeout} s"
+            lambda: self.tasks_in_flight(client) == 0,
+            timeout=timeout,
+            interval=interval,
+            message=f"the bot idle within {timeout} s",
         )
+
+    def tasks_in_flight(self, client: httpx.Client | None = None) -> int:
+        """The work the bot has in hand, as its health check counts it (`answering`): events,
+        commands, button presses, recovery passes."""
+        health = f"{self.base_url}/healthz"
+        if client is not None:
+            response = client.get(health)
+        else:
+            response = httpx.get(health, timeout=10.0, trust_env=False)
+        in_flight: int = response.json()["answering"]
+        return in_flight
 
     def logs(self) -> str:
         """Everything the bot wrote to stdout and stderr so far."""
