@@ -43,7 +43,12 @@ from bot.slack.listeners import register_listeners
 from bot.slack.notices import Notices
 from bot.slack.pacing import UpdateBudget
 from bot.slack.scopes import missing_scopes
-from bot.slack.slack_errors import answered_as_slack, http_status, slack_error_code
+from bot.slack.slack_errors import (
+    answered_as_slack,
+    http_status,
+    slack_error_code,
+    untrusted_certificate,
+)
 from bot.slack.socket_mode import keep_trying_to_connect
 from bot.slack.web import SlackWeb
 from bot.slack.web_client import make_web_client, open_web_session
@@ -337,12 +342,9 @@ def slack_refusal_stops_start_up(api_url: str, token_variable: str, advice: str)
             f"({slack_error_code(error)}); {advice}"
         ) from None
     except aiohttp.ClientConnectorCertificateError as error:
-        verified = error.certificate_error
         raise ConfigurationError(
             f"Configuration error: Slack's Web API at {_shown_url(api_url)} presented a "
-            "certificate this machine does not trust "
-            f"({getattr(verified, 'verify_message', None) or verified}); behind a proxy that "
-            "re-signs TLS, set SSL_CERT_FILE in the environment to a file of the CAs to trust"
+            f"certificate {untrusted_certificate(error)}"
         ) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
         raise ConfigurationError(

@@ -28,6 +28,17 @@ class SlackUnreachable(SlackApiError):
         super().__init__(f"no answer from Slack {doing}", {"ok": False, "error": UNREACHABLE})
 
 
+def untrusted_certificate(error: aiohttp.ClientConnectorCertificateError) -> str:
+    """Why a server's certificate was refused, and what to set for a proxy that re-signs TLS
+    (its CA is no public one), to follow "… presented a certificate"."""
+    verified = error.certificate_error
+    return (
+        f"this machine does not trust ({getattr(verified, 'verify_message', None) or verified})"
+        "; behind a proxy that re-signs TLS, set SSL_CERT_FILE in the environment to a file of "
+        "the CAs to trust"
+    )
+
+
 def transport_failure(error: BaseException) -> str:
     """A connection-level error for the log: its kind and message, never its `repr`, which
     for aiohttp's response errors carries the request's headers, the bot token among them."""

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
 from bot.slack.log_secrets import without_slack_secrets
-from bot.slack.slack_errors import slack_error_code, transport_failure
+from bot.slack.slack_errors import slack_error_code, transport_failure, untrusted_certificate
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,16 @@ class _PersistentWebSockets:
 
 
 def _websocket_failure(url: str, error: BaseException) -> str:
+    host = urlsplit(url).hostname
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return (
+            f"Slack's Socket Mode WebSocket at {host} presented a certificate "
+            f"{untrusted_certificate(error)}"
+        )
     # aiohttp's message may quote the URL, ticket and all.
     reason = without_slack_secrets(transport_failure(error))
     return (
-        f"cannot open the Socket Mode WebSocket to {urlsplit(url).hostname} ({reason}); check "
+        f"cannot open the Socket Mode WebSocket to {host} ({reason}); check "
         "that the bot may open outbound WebSocket connections (wss://, port 443) to Slack, "
         "directly or through the proxy HTTPS_PROXY names"
     )

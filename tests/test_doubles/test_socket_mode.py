@@ -62,6 +62,15 @@ def test_only_the_app_token_opens_socket_mode_connections(emulator: SlackEmulato
     ]
 
 
+def test_urls_served_at_a_front_for_as_many_times_as_asked(emulator: SlackEmulator):
+    client = WebClient(base_url=emulator.api_url)
+    emulator.socket_mode.serve_at("https://127.0.0.1:4443", times=2)
+    urls = [client.apps_connections_open(app_token=emulator.app_token)["url"] for _ in range(3)]
+    fronted = "wss://127.0.0.1:4443/link/?ticket="
+    assert [url.startswith(fronted) for url in urls] == [True, True, False]
+    assert urls[2].startswith(emulator.url.replace("http://", "ws://") + "/link/?ticket=")
+
+
 def test_pushing_without_a_connection_fails(emulator: SlackEmulator):
     with pytest.raises(SocketModeError, match="no Socket Mode connection is open"):
         emulator.socket_mode.deliver({"type": "event_callback"})

@@ -88,6 +88,12 @@ class SocketModeLink:
         """Slack drops every open connection (close code 1001)."""
         self._thread.run(self._server.close_connections())
 
+    def serve_at(self, base_url: str, *, times: int | None = None) -> None:
+        """The next `times` URLs `apps.connections.open` gives (all, with None) are at
+        `base_url`, a front to the emulator (`re_signed(slack.url)`: `wss://` URLs, as
+        Slack's are)."""
+        self._server.serve_at(base_url, times=times)
+
     def make_urls_unreachable(self, times: int) -> None:
         """The next `times` URLs `apps.connections.open` gives cannot be connected to, as when
         a firewall or a proxy keeps the app from Slack's WebSocket (the call itself succeeds)."""

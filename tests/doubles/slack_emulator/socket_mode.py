@@ -83,6 +83,8 @@ class SocketModeServer:
         self._connections: list[SocketConnection] = []
         self._deliveries: dict[str, SocketDelivery] = {}
         self._unreachable_urls = 0
+        self._served_at: str | None = None
+        self._served_at_times: int | None = None  # None: every URL from `serve_at` on
         # Touched only in the event loop:
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._ack_events: dict[str, asyncio.Event] = {}
@@ -97,10 +99,22 @@ class SocketModeServer:
             unreachable = self._unreachable_urls > 0
             if unreachable:
                 self._unreachable_urls -= 1
+            if self._served_at is not None:
+                base_url = self._served_at
+                if self._served_at_times is not None:
+                    self._served_at_times -= 1
+                    if self._served_at_times == 0:
+                        self._served_at = None
         if unreachable:  # as the app sees Slack's WebSocket host behind a firewall
             base_url = f"http://127.0.0.1:{free_port()}"
         query = urlencode({"ticket": ticket, "app_id": self.app_id})
         return {"url": f"ws{base_url.removeprefix('http')}{SOCKET_PATH}?{query}"}
+
+    def serve_at(self, base_url: str, *, times: int | None = None) -> None:
+        """The next `times` URLs given (all, with None) are at `base_url` (`https://…` for a
+        `wss://` URL), a front to this server, not at the emulator's own address."""
+        with self._lock:
+            self._served_at, self._served_at_times = base_url, times
 
     def make_urls_unreachable(self, times: int) -> None:
         """The next `times` URLs point at a port nothing listens on."""
