@@ -145,3 +145,20 @@ def test_https_targets_are_reached_through_connect_tunnels(
     assert host_and_port(api_url) in tunnelled
     for name in ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "GEMINI_BASE_URL"):
         assert host_and_port(providers[name]) in tunnelled
+
+
+def test_in_socket_mode_a_wss_socket_is_reached_through_a_connect_tunnel(
+    start_socket_bot, slack, events, proxy, re_signed, proxy_ca_file
+):
+    socket_front = re_signed(slack.url)
+    slack.socket_mode.serve_at(socket_front)
+    api_url = re_signed(slack.api_url)
+    start_socket_bot(**behind(proxy), SLACK_API_URL=api_url, SSL_CERT_FILE=str(proxy_ca_file))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} go", to=[slack.socket_mode])
+
+    answered(slack)
+    to_slack = [request for request in proxy.requests() if request.method == "CONNECT"]
+    assert {request.target for request in to_slack} == {
+        host_and_port(api_url),
+        host_and_port(socket_front),
+    }
