@@ -54,7 +54,7 @@ def test_a_provider_whose_certificate_is_not_trusted_fails_in_its_own_message_al
 
 
 def test_socket_mode_opens_its_wss_url_through_a_proxy_whose_ca_ssl_cert_file_names(
-    start_socket_bot, slack, models, events, re_signed, proxy_ca_file
+    start_socket_bot, slack, events, re_signed, proxy_ca_file
 ):
     slack.socket_mode.serve_at(re_signed(slack.url))
     start_socket_bot(SLACK_API_URL=re_signed(slack.api_url), SSL_CERT_FILE=str(proxy_ca_file))
