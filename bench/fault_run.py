@@ -6,6 +6,7 @@ exits non-zero unless every answer landed exactly once and nothing is stuck.
     python -m bench.fault_run                         # 1 replica, SQLite
     python -m bench.fault_run --replicas 2 --kill-one  # 2 replicas on PostgreSQL, one crashes
     python -m bench.fault_run --minutes 45 --fault-rate 0.05  # a soak: does memory level off?
+    python -m bench.fault_run --minutes 45 --fault-rate 0.05 --memory-snapshots DIR  # what grows
 
 The first replica's resident memory is sampled as the run goes, and its growth after warm-up
 printed.
@@ -103,6 +104,13 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("CHORUS_TEST_POSTGRES_URL") or POSTGRES_URL,
         help="PostgreSQL server for --replicas 2 (a throwaway database is created on it)",
     )
+    parser.add_argument(
+        "--memory-snapshots",
+        type=Path,
+        metavar="DIR",
+        help="trace each replica's Python memory, a snapshot in DIR every 5 minutes "
+        "(read them with python -m bench.memory_snapshots DIR)",
+    )
     parser.add_argument("--settle-timeout", type=float, default=180.0)
     parser.add_argument(
         "--bot-env",
@@ -115,6 +123,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     if arguments.minutes is not None:
         arguments.rounds = max(1, round(arguments.minutes * 60 * arguments.rate))
     return arguments
+
+
+# Its sitecustomize.py starts tracemalloc in a process that has it on PYTHONPATH.
+TRACED_BOT = Path(__file__).parent / "traced_bot"
 
 
 @contextmanager
@@ -189,6 +201,12 @@ def start_replicas(
     return replicas
 
 
+def memory_tracing(directory: Path) -> dict[str, str]:
+    """The settings that make a bot write snapshots of its Python memory into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return {"PYTHONPATH": str(TRACED_BOT), "CHORUS_MEMORY_SNAPSHOTS": str(directory.resolve())}
+
+
 def run(arguments: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chorus-fault-run-"))
     channels = [f"C0FAULT{number:03d}" for number in range(1, arguments.channels + 1)]
@@ -204,6 +222,8 @@ def run(arguments: argparse.Namespace) -> int:
             models.script(name, script)
         url = stack.enter_context(database(arguments.replicas, arguments.postgres_url, workdir))
         extra = dict(setting.split("=", 1) for setting in arguments.bot_env)
+        if arguments.memory_snapshots:
+            extra |= memory_tracing(arguments.memory_snapshots)
         replicas = start_replicas(
             stack, bot_settings(slack, models, url) | extra, arguments.replicas, workdir
         )
@@ -264,6 +284,11 @@ def print_report(
     )
     if arguments.bot_env:
         print(f"bot settings changed: {' '.join(arguments.bot_env)}")
+    if arguments.memory_snapshots:
+        print(
+            f"Python memory traced (slower): python -m bench.memory_snapshots "
+            f"{arguments.memory_snapshots}"
+        )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; sent in {sending:.0f} s, settled in {settling:.0f} s\n"
