@@ -57,10 +57,14 @@ def report(files: Sequence[Path]) -> list[str]:
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.memory_snapshots", description=__doc__)
     parser.add_argument("directory", type=Path, help="where the snapshots were written")
-    arguments = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
     files = snapshot_files(arguments.directory)
     if not files:
         print(f"no snapshots in {arguments.directory}")

@@ -255,6 +255,7 @@ def test_every_bench_command_the_readme_gives_is_one_its_module_takes():
         "bench.run",
         "bench.profile",
         "bench.untrusted_text",
+        "bench.memory_snapshots",
     }
     for module, arguments in commands:
         try:
