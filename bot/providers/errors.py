@@ -70,6 +70,11 @@ _STATUS_FOR_ERROR_TYPE: dict[str, int] = {
 
 # Error names (OpenAI's) saying the account's quota or credits are used up: waiting won't help.
 _QUOTA_USED_UP = frozenset({"insufficient_quota", "credit_balance_exhausted"})
+# Gemini's quotas per day reset at midnight Pacific time, yet its 429 for one names a retry
+# delay of seconds all the same (as for a quota per minute): retried, it only fails again.
+# A quota of 0 is a model the project's plan does not include (Pro on the free tier).
+_PER_DAY_QUOTA = re.compile(r"PerDay|_per_day\b", re.IGNORECASE)
+_NO_QUOTA_IN_MESSAGE = re.compile(r"\blimit: 0(?![\d.])")
 
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
 _ERROR_NAME = re.compile(r"[A-Za-z][\w.-]{0,63}")
@@ -106,6 +111,8 @@ def error_for_response(provider: str, response: httpx.Response, body: bytes) -> 
         status = 401
     if status == 429 and (name := _quota_name(error)):
         return _quota_used_up(provider, f"HTTP 429 {name}", status)
+    if status == 429 and (used_up := _quota_not_back_soon(provider, error, "HTTP 429", status)):
+        return used_up
     retry_after = retry_after_seconds(response.headers)
     if retry_after is None:
         retry_after = _wait_named_in_error(error)
@@ -149,6 +156,10 @@ def error_in_stream(provider: str, error: object) -> ProviderError:
         fields = fields["error"]
     if quota := _quota_name(fields):
         return _quota_used_up(provider, quota)
+    if fields.get("status") == "RESOURCE_EXHAUSTED" and (
+        used_up := _quota_not_back_soon(provider, fields, "RESOURCE_EXHAUSTED")
+    ):
+        return used_up
     code = fields.get("code")
     names = [fields.get(key) for key in ("type", "status", "code")]
     name = next((n for n in names if isinstance(n, str) and n in _STATUS_FOR_ERROR_TYPE), None)
@@ -376,6 +387,39 @@ def _quota_used_up(provider: str, cited: str, status: int | None = None) -> Quot
         f"{provider} quota is used up ({cited}); check the account's plan and billing.",
         status=status,
     )
+
+
+def _quota_not_back_soon(
+    provider: str, error: Mapping[str, Any], cited: str, status: int | None = None
+) -> QuotaExhausted | None:
+    """The error for a Gemini quota (`google.rpc.QuotaFailure`) that no wait of the bot's
+    would see back: one of 0 for the model, or one per day; None for any other."""
+    violations = [
+        violation
+        for detail in _details(error)
+        if isinstance(listed := detail.get("violations"), list)
+        for violation in listed
+        if isinstance(violation, dict)
+    ]
+    message = error.get("message")
+    if any(violation.get("quotaValue") in ("0", 0) for violation in violations) or (
+        isinstance(message, str) and _NO_QUOTA_IN_MESSAGE.search(message)
+    ):
+        return QuotaExhausted(
+            f"{provider} gives this project no quota for this model ({cited}); its plan does "
+            "not include it: check the account's plan and billing.",
+            status=status,
+        )
+    for violation in violations:
+        quota = violation.get("quotaId") or violation.get("quotaMetric")
+        if isinstance(quota, str) and _PER_DAY_QUOTA.search(quota):
+            named = f", {quota}" if _ERROR_NAME.fullmatch(quota) else ""
+            return QuotaExhausted(
+                f"{provider} daily quota is used up ({cited}{named}); it resets at midnight "
+                "Pacific time, or check the account's plan and billing.",
+                status=status,
+            )
+    return None
 
 
 def _object_at(error: Mapping[str, Any], key: str) -> Mapping[str, Any]:

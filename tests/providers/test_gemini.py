@@ -12,6 +12,7 @@ from bot.providers.base import (
     MalformedStream,
     OutputLimitReached,
     Overloaded,
+    QuotaExhausted,
     RateLimited,
     Refused,
     StoppedEarly,
@@ -280,6 +281,20 @@ async def test_a_rate_limit_in_the_stream_carries_the_retry_delay_it_names():
     assert isinstance(answer.error, RateLimited)
     assert str(answer.error) == "Gemini rate limit reached (RESOURCE_EXHAUSTED)."
     assert answer.error.retry_after == 17
+
+
+async def test_a_daily_quota_hit_in_the_stream_is_used_up_not_a_rate_limit():
+    violation = {"quotaId": "GenerateContentInputTokensPerModelPerDay-FreeTier"}
+    details = [{**QUOTA_DETAILS[0], "violations": [violation]}, QUOTA_DETAILS[1]]
+    error = {"error": {**QUOTA_ERROR["error"], "details": details}}
+    answer = await ask(ReplayServer((chunk("4") + raw_error(error)).encode()))
+
+    assert answer.text == "4"
+    assert isinstance(answer.error, QuotaExhausted)
+    assert str(answer.error).startswith(
+        "Gemini daily quota is used up (RESOURCE_EXHAUSTED, "
+        "GenerateContentInputTokensPerModelPerDay-FreeTier);"
+    )
 
 
 def raw_error(error: dict) -> str:

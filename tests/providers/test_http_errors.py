@@ -200,6 +200,79 @@ async def test_gemini_rate_limit_reads_retry_delay_from_the_body():
     assert answer.error.retry_after == 37
 
 
+def gemini_quota_error(
+    *violations: dict, message: str = "You exceeded your current quota."
+) -> bytes:
+    """Gemini's 429 for a quota: the quotas hit, and a retry delay of seconds whichever they are."""
+    details = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": list(violations)},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "22s"},
+    ]
+    return gemini_error(429, message, "RESOURCE_EXHAUSTED", details)
+
+
+PER_MINUTE = {
+    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+    "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+    "quotaValue": "10",
+}
+PER_DAY = {**PER_MINUTE, "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}
+
+
+async def test_gemini_quota_per_minute_is_a_rate_limit_worth_waiting_for():
+    body = gemini_quota_error(PER_MINUTE)
+    answer = await ask("Gemini", ReplayServer(body, status=429, headers=JSON))
+
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retry_after == 22
+
+
+async def test_gemini_daily_quota_is_used_up_until_midnight_pacific_not_rate_limited():
+    """A retry 22 s later (the delay Gemini names) would fail the same way: it is said at once."""
+    body = gemini_quota_error(PER_MINUTE, PER_DAY)
+    answer = await ask("Gemini", ReplayServer(body, status=429, headers=JSON))
+
+    assert isinstance(answer.error, QuotaExhausted)
+    assert not answer.error.retryable
+    assert str(answer.error) == (
+        "Gemini daily quota is used up (HTTP 429, GenerateRequestsPerDayPerProjectPerModel-"
+        "FreeTier); it resets at midnight Pacific time, or check the account's plan and billing."
+    )
+
+
+async def test_gemini_daily_quota_named_by_its_metric_alone_is_used_up_too():
+    metric = {
+        "quotaMetric": "generativelanguage.googleapis.com/generate_requests_per_model_per_day"
+    }
+    answer = await ask("Gemini", ReplayServer(gemini_quota_error(metric), status=429, headers=JSON))
+
+    assert isinstance(answer.error, QuotaExhausted)
+    assert str(answer.error).startswith("Gemini daily quota is used up (HTTP 429);")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        gemini_quota_error({**PER_MINUTE, "quotaValue": "0"}),
+        gemini_quota_error(
+            message="You exceeded your current quota. * Quota exceeded for metric: "
+            "generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, "
+            "model: gemini-2.5-pro Please retry in 20.04466179s."
+        ),
+    ],
+    ids=["quota value", "message"],
+)
+async def test_gemini_model_outside_the_projects_plan_has_no_quota_to_wait_for(body: bytes):
+    answer = await ask("Gemini", ReplayServer(body, status=429, headers=JSON))
+
+    assert isinstance(answer.error, QuotaExhausted)
+    assert str(answer.error) == (
+        "Gemini gives this project no quota for this model (HTTP 429); its plan does not "
+        "include it: check the account's plan and billing."
+    )
+
+
 async def test_openrouter_rate_limit_reads_when_it_resets_from_the_body():
     """OpenRouter's daily cap on free models says when it lifts only in the body."""
     resets = datetime.now(UTC) + timedelta(hours=5)
