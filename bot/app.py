@@ -95,24 +95,24 @@ class ChorusBot:
 
 
 async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
-    """Migrate the database, check the Slack token, and assemble the bot."""
+    """Check the Slack token, migrate the database, and assemble the bot."""
     assert settings.slack_bot_token is not None
-    database = await open_database(
-        settings.database_url,
-        pool_size=settings.chorus_database_pool_size,
-        wait_seconds=settings.chorus_database_wait_seconds,
-    )
     web_session = open_web_session()
     web_client = make_web_client(
         settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session=web_session
     )
-    slack = SlackWeb(web_client, clock=database.now)
+    # The token first: one Slack refuses leaves no database behind (a first try's chorus.db).
     try:
-        bot_user_id = await identify_bot(slack)
+        bot_user_id = await identify_bot(SlackWeb(web_client))
+        database = await open_database(
+            settings.database_url,
+            pool_size=settings.chorus_database_pool_size,
+            wait_seconds=settings.chorus_database_wait_seconds,
+        )
     except BaseException:
         await web_session.close()
-        await database.close()
         raise
+    slack = SlackWeb(web_client, clock=database.now)
     providers = Providers(settings)
     answers = AnswerStore(database, replica_id=settings.replica_id)
     channels = ChannelStore(database)

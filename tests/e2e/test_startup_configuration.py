@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from bot.__main__ import database_shown
 from tests.doubles.app_manifest import manifest_bot_scopes
+from tests.doubles.slack_emulator import SlackEmulator
 from tests.doubles.starting_postgres import StartingPostgres
 from tests.doubles.waiting import wait_until
 from tests.e2e.slack_views import body, wait_for_answers
@@ -43,6 +44,15 @@ def run_until_exit(
         timeout=60,
         check=False,
     )
+
+
+@pytest.fixture
+def slack_taking_secret() -> Iterator[SlackEmulator]:
+    """A Slack that takes SECRET for the bot's token: start-up checks the token before it opens
+    the database, and gets past it to what is wrong there."""
+    emulator = SlackEmulator(bot_token=SECRET).start()
+    yield emulator
+    emulator.stop()
 
 
 @pytest.mark.parametrize(
@@ -209,8 +219,10 @@ def run_until_exit(
         ),
     ],
 )
-def test_bad_configuration_stops_start_up_with_one_clear_line(env, names, tmp_path):
-    result = run_until_exit(env, tmp_path)
+def test_bad_configuration_stops_start_up_with_one_clear_line(
+    env, names, slack_taking_secret, tmp_path
+):
+    result = run_until_exit({"SLACK_API_URL": slack_taking_secret.api_url} | env, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -289,7 +301,7 @@ def test_a_gemini_model_without_its_key_says_where_the_key_set_under_googles_nam
     )
 
 
-# Enough to start: were the arguments ignored, the bot would start (and create its database).
+# Enough to start: were the arguments ignored, the bot would start (and fail to reach Slack).
 STARTABLE = {
     "SLACK_BOT_TOKEN": SECRET,
     "SLACK_APP_TOKEN": "xapp-1",
@@ -334,6 +346,7 @@ def test_a_token_slack_rejects_stops_start_up_clearly(slack, tmp_path):
         "Configuration error: Slack rejected SLACK_BOT_TOKEN (invalid_auth); "
         "check the token and SLACK_API_URL"
     )
+    assert not (tmp_path / "chorus.db").exists(), "a first try with a wrong token leaves no file"
 
 
 def test_a_slack_api_url_that_is_not_the_web_apis_stops_start_up_clearly(slack, tmp_path):
