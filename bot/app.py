@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,6 +73,18 @@ REQUEST_BODY_SECONDS = 10.0
 # aiohttp's default, made a choice: Slack's requests are a few KB, but an interactivity
 # payload carries the whole message pressed, blocks and all, URL-encoded.
 REQUEST_MAX_BYTES = 1024**2
+# A Socket Mode URL is a ticket for one connection, good for a short while (Slack does not say
+# how long): the one got as start-up checks SLACK_APP_TOKEN serves the first connection only
+# if it is this fresh (no long wait for the database came between).
+FIRST_SOCKET_URL_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class SocketModeUrl:
+    """A Socket Mode connection URL (`apps.connections.open`) and when it was got (monotonic)."""
+
+    url: str
+    got_at: float
 
 
 @dataclass
@@ -87,6 +100,7 @@ class ChorusBot:
     providers: Providers
     web_session: aiohttp.ClientSession
     signature: SignatureVerifier | None  # HTTP mode's check that a request comes from Slack
+    first_socket_url: SocketModeUrl | None = None  # got as SLACK_APP_TOKEN was checked
 
     async def close(self) -> None:
         await self.providers.aclose()
@@ -101,9 +115,11 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     web_client = make_web_client(
         settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session=web_session
     )
-    # The token first: one Slack refuses leaves no database behind (a first try's chorus.db).
+    # The tokens first: one Slack refuses leaves no database behind (a first try's chorus.db).
     try:
-        bot_user_id = await identify_bot(SlackWeb(web_client))
+        checking = SlackWeb(web_client)
+        bot_user_id = await identify_bot(checking)
+        first_socket_url = await check_app_token(checking, settings)
         database = await open_database(
             settings.database_url,
             pool_size=settings.chorus_database_pool_size,
@@ -227,7 +243,18 @@ async def build_bot(settings: Settings, catalog: ModelCatalog) -> ChorusBot:
     if not settings.socket_mode:
         assert settings.slack_signing_secret is not None
         signature = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
-    return ChorusBot(app, slack, recovery, stops, work, database, providers, web_session, signature)
+    return ChorusBot(
+        app,
+        slack,
+        recovery,
+        stops,
+        work,
+        database,
+        providers,
+        web_session,
+        signature,
+        first_socket_url,
+    )
 
 
 def _not_the_token_notice(record: logging.LogRecord) -> bool:
@@ -309,15 +336,34 @@ async def identify_bot(slack: SlackWeb) -> str:
     return token.user_id
 
 
-async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHandler:
-    """A Socket Mode handler for the bot holding its first connection URL, or a
-    `ConfigurationError` when Slack refuses SLACK_APP_TOKEN (the SDK would retry it forever)."""
+async def check_app_token(slack: SlackWeb, settings: Settings) -> SocketModeUrl | None:
+    """In Socket Mode, a connection URL for SLACK_APP_TOKEN, or a `ConfigurationError` when
+    Slack refuses the token (the SDK would retry it forever)."""
+    if not settings.socket_mode:
+        return None
+    assert settings.slack_app_token is not None
+    url = await _socket_mode_url(slack, settings.slack_app_token.get_secret_value())
+    return SocketModeUrl(url, time.monotonic())
+
+
+async def _socket_mode_url(slack: SlackWeb, app_token: str) -> str:
     with slack_refusal_stops_start_up(
-        bot.slack.api_url,
+        slack.api_url,
         "SLACK_APP_TOKEN",
         "set an app-level token (xapp-…) with the connections:write scope",
     ):
-        url = await bot.slack.socket_mode_url(app_token)
+        return await slack.socket_mode_url(app_token)
+
+
+async def open_socket_mode(bot: ChorusBot, app_token: str) -> AsyncSocketModeHandler:
+    """A Socket Mode handler for the bot holding its first connection URL: the one got as
+    start-up checked the token, if still fresh, or a new one (a `ConfigurationError` if Slack
+    refuses the token now)."""
+    first = bot.first_socket_url
+    if first is not None and time.monotonic() - first.got_at < FIRST_SOCKET_URL_SECONDS:
+        url = first.url
+    else:
+        url = await _socket_mode_url(bot.slack, app_token)
     handler = AsyncSocketModeHandler(bot.app, app_token)
     # The first try uses this URL; each later one, and each reconnection, a new one.
     handler.client.wss_uri = url

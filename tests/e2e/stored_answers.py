@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from storage.database import database_at
@@ -33,6 +35,14 @@ def saved_usage(database_url: str) -> list[tuple[int | None, int | None]]:
 def kept_edits(database_url: str) -> list[str]:
     """The edits kept for messages not recorded yet."""
     return _all(database_url, select(EarlyEdit.text))
+
+
+def schema_made(database_url: str) -> bool:
+    """Whether the bot has made its schema in the database (for SQLite: made its file)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return Path(url.database or "").exists()
+    return _read(database_url, lambda session: inspect(session.connection()).has_table("answers"))
 
 
 def _all(database_url: str, query: Select[Any]) -> list[Any]:

@@ -43,6 +43,7 @@ from tests.e2e.slack_views import (
     streaming_first_answer,
     wait_for_answers,
 )
+from tests.e2e.stored_answers import schema_made
 
 SLOW_FIRST_TOKEN = 1.5  # seconds; well within the first-token deadline
 
@@ -487,7 +488,9 @@ def test_a_chorus_command_being_carried_out_as_sigterm_comes_is_done_before_the_
     ],
     ids=["revoked-app-token", "bot-token"],
 )
-def test_an_app_token_slack_refuses_stops_start_up_clearly(token, said, start_socket_bot):
+def test_an_app_token_slack_refuses_stops_start_up_clearly(
+    token, said, start_socket_bot, database_url
+):
     with pytest.raises(BotProcessError) as failed:
         start_socket_bot(SLACK_APP_TOKEN=token)
     output = str(failed.value)
@@ -495,6 +498,7 @@ def test_an_app_token_slack_refuses_stops_start_up_clearly(token, said, start_so
     assert f"Configuration error: {said}" in output
     assert "Traceback" not in output
     assert token not in output
+    assert not schema_made(database_url), "the token is checked before the database is opened"
 
 
 @pytest.mark.parametrize("event", UNUSED_EVENTS, ids=lambda event: event["type"])
