@@ -194,6 +194,14 @@ class AnswerRunner:
                 error,
                 reason_for_log(error),
             ),
+            on_shortened=lambda error, left_out: log.info(
+                "answer %s by %s: sending it again without its %d oldest message(s), as its "
+                "context is longer than the model's: %s",
+                answer_id,
+                spec.name,
+                left_out,
+                error,
+            ),
         )
 
     async def run(self, job: AnswerJob) -> AnswerStatus:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.chat.messages import ChatMessage, ModelRequest
 
@@ -96,7 +96,13 @@ def build_round_context(
             reserved=estimate_tokens([*new_turn, ChatMessage("user", system)]),
         )
     )
-    return ModelRequest(system, tuple(history + new_turn))
+    return ModelRequest(
+        system,
+        tuple(history + new_turn),
+        within=lambda max_tokens: build_round_context(
+            system, earlier_rounds, new_message, replace(window, max_tokens=max_tokens)
+        ),
+    )
 
 
 def build_thread_context(
@@ -125,7 +131,37 @@ def build_thread_context(
     turns_kept = min(len(earlier_turns), len(kept))
     snapshot_part = _flatten(kept[: len(kept) - turns_kept])
     turns_part = _flatten(kept[len(kept) - turns_kept :])
-    return ModelRequest(system, tuple(snapshot_part + anchor + turns_part + new_turn))
+    return ModelRequest(
+        system,
+        tuple(snapshot_part + anchor + turns_part + new_turn),
+        within=lambda max_tokens: build_thread_context(
+            system,
+            snapshot,
+            anchor_user,
+            anchor_answer,
+            earlier_turns,
+            new_message,
+            replace(window, max_tokens=max_tokens),
+        ),
+    )
+
+
+# How much of the context a model said it holds a request shortened for it is built to fill:
+# the estimate of tokens is not the model's own count.
+_SHORTENED_SHARE = 0.9
+
+
+def shortened(request: ModelRequest, limit: int | None, sent: int | None) -> ModelRequest | None:
+    """`request` with its oldest history left out (by the window's rules: never the new
+    message, nor the answer a thread hangs under), for a model that refused it as longer than
+    its context: `limit` tokens where `sent` were sent, when it said; else half as long. None
+    when nothing more can be left out."""
+    if request.within is None:
+        return None
+    share = min(limit / sent, 1.0) if limit and sent else 0.5
+    tokens = estimate_tokens([*request.messages, ChatMessage("user", request.system)])
+    shorter = request.within(int(tokens * share * _SHORTENED_SHARE))
+    return shorter if len(shorter.messages) < len(request.messages) else None
 
 
 def _fit(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["user", "assistant"]
@@ -23,6 +23,9 @@ class ModelRequest:
 
     system: str
     messages: tuple[ChatMessage, ...]
+    # The same request built within a token budget of the context's (`shortened`); None for
+    # one that has no history to leave out.
+    within: Callable[[int], ModelRequest] | None = field(default=None, compare=False, repr=False)
 
 
 # A request that can only be built later (a thread turn waiting for the answers before it).

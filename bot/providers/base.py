@@ -103,6 +103,18 @@ class BadRequest(ProviderError):
     """The provider rejected the request (unknown model, context too long, 400/404)."""
 
 
+class ContextTooLong(BadRequest):
+    """The request is longer than the model's context: `limit` tokens, where `sent` were
+    sent, when the provider said."""
+
+    def __init__(
+        self, message: str, *, status: int | None, limit: int | None, sent: int | None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.limit = limit
+        self.sent = sent
+
+
 class NotSetUp(ProviderError):
     """The model's provider has no API key here (any more): nothing was sent to it."""
 

@@ -18,6 +18,7 @@ from bot.chat.quoting import as_sentence
 from bot.providers.base import (
     AuthenticationFailed,
     BadRequest,
+    ContextTooLong,
     Overloaded,
     ProviderError,
     ProviderTimeout,
@@ -31,6 +32,28 @@ MAX_DETAIL_CHARS = 200
 MAX_ERROR_BODY_BYTES = 64 * 1024
 """More than any provider's error body: what a server sends past it is not read."""
 _UNSERVED_REGION = "unsupported_country_region_territory"
+# How each API says a request is longer than the model's context: OpenAI's and OpenRouter's
+# `code`, llama.cpp's `type`, and the words of the others (Anthropic, Gemini, vLLM, LM Studio).
+_CONTEXT_OVERFLOW_NAMES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+_CONTEXT_OVERFLOW = re.compile(
+    r"maximum context length|prompt is too long|input token count \(\d+\) exceeds"
+    r"|exceeds? the (?:available )?context (?:size|window|length)",
+    re.IGNORECASE,
+)
+# The context's size and the request's, as the same messages give them: (limit, sent).
+_CONTEXT_SIZES = (
+    # OpenAI, vLLM, OpenRouter
+    re.compile(
+        r"maximum context length is (?P<limit>\d+) tokens.{0,80}?"
+        r"(?:resulted in|requested(?: about)?) (?P<sent>\d+) tokens",
+        re.IGNORECASE,
+    ),
+    re.compile(r"prompt is too long: (?P<sent>\d+) tokens > (?P<limit>\d+) maximum"),  # Anthropic
+    re.compile(  # Gemini
+        r"input token count \((?P<sent>\d+)\) exceeds the maximum number of tokens allowed "
+        r"\((?P<limit>\d+)\)"
+    ),
+)
 # A URL in a transport error's text (it may carry a user and password, or a key).
 _URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 # A request id as providers write them (`req_…`, a UUID): any other header value is not logged.
@@ -134,6 +157,14 @@ def error_for_response(provider: str, response: httpx.Response, body: bytes) -> 
             f"{provider} does not serve the country or region this bot runs in "
             f"(HTTP 403 {_UNSERVED_REGION}).",
             status=status,
+        )
+    if status == 400 and _context_overflowed(error):
+        limit, sent = _context_sizes(error)
+        return ContextTooLong(
+            f"{provider} rejected the request (HTTP {status}){_said(detail)}",
+            status=status,
+            limit=limit,
+            sent=sent,
         )
     return error_for_status(provider, status, detail, retry_after=retry_after)
 
@@ -420,6 +451,27 @@ def _quota_not_back_soon(
                 status=status,
             )
     return None
+
+
+def _context_overflowed(error: Mapping[str, Any]) -> bool:
+    """Whether the error says the request is longer than the model's context."""
+    if any(error.get(key) in _CONTEXT_OVERFLOW_NAMES for key in ("code", "type")):
+        return True
+    message = error.get("message")
+    return isinstance(message, str) and bool(_CONTEXT_OVERFLOW.search(_start_of(message, 2000)))
+
+
+def _context_sizes(error: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """The model's context and the request's size in tokens, where the error gives them."""
+    limit, sent = error.get("n_ctx"), error.get("n_prompt_tokens")  # llama.cpp's fields
+    if isinstance(limit, int) and isinstance(sent, int):
+        return limit, sent
+    message = error.get("message")
+    text = _start_of(message, 2000) if isinstance(message, str) else ""
+    for pattern in _CONTEXT_SIZES:
+        if found := pattern.search(text):
+            return int(found["limit"]), int(found["sent"])
+    return None, None
 
 
 def _object_at(error: Mapping[str, Any], key: str) -> Mapping[str, Any]:

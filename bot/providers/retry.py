@@ -8,9 +8,11 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.chat.context import shortened
 from bot.chat.messages import ModelRequest
 from bot.chat.quoting import as_sentence
 from bot.providers.base import (
+    ContextTooLong,
     ModelProvider,
     ProviderError,
     StreamEvent,
@@ -20,6 +22,10 @@ from bot.providers.base import (
 
 Sleep = Callable[[float], Awaitable[object]]
 OnRetry = Callable[[ProviderError, int, float], None]
+OnShortened = Callable[[ContextTooLong, int], None]  # the error, how many messages left out
+
+# How many times a request the model found longer than its context is sent again, shorter.
+MAX_SHORTENINGS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +83,15 @@ async def stream_with_retries(
     *,
     sleep: Sleep = asyncio.sleep,
     on_retry: OnRetry | None = None,
+    on_shortened: OnShortened | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """`provider.stream`, started again after a retryable error as long as no text has been
     yielded (or all of it retracted); once text has streamed, an error propagates so the
     caller keeps the partial text. The usage a failed attempt reported passes on all the same;
-    each count a later attempt reports replaces its own."""
-    attempt = 1
+    each count a later attempt reports replaces its own. A request the model finds longer than
+    its context is sent again at once with its oldest history left out, as the context window
+    would leave it out (`shortened`), up to MAX_SHORTENINGS times."""
+    attempt = shortenings = 1
     while True:
         text_yielded = False
         events = provider.stream(model_id, request)
@@ -95,6 +104,15 @@ async def stream_with_retries(
                     text_yielded = False  # it was thought, not answer: nothing to keep
                 yield event
             return
+        except ContextTooLong as error:
+            too_many = text_yielded or shortenings > MAX_SHORTENINGS
+            shorter = None if too_many else shortened(request, error.limit, error.sent)
+            if shorter is None:
+                raise
+            if on_shortened is not None:
+                on_shortened(error, len(request.messages) - len(shorter.messages))
+            request, shortenings = shorter, shortenings + 1
+            continue
         except ProviderError as error:
             if text_yielded or not error.retryable:
                 raise

@@ -9,6 +9,7 @@ from bot.chat.context import (
     build_thread_context,
     compose_system_prompt,
     estimate_tokens,
+    shortened,
 )
 from bot.chat.history import (
     AnswerRecord,
@@ -226,6 +227,57 @@ def test_a_round_too_large_for_the_budget_ends_the_history_older_ones_never_skip
     ]
     request = build_round_context("", history, "Alice: now", ContextWindow(max_tokens=1_000))
     assert turns(request) == [("user", "Alice: q3"), ("assistant", "a3"), ("user", "Alice: now")]
+
+
+def test_a_request_too_long_for_the_model_is_shortened_to_fit_what_it_said_it_holds():
+    """Rounds of about 1,000 tokens each: a model of 2,200 that was sent 5,000 is sent the
+    newest rounds that fit 90 % of 2,200/5,000 of the request, oldest dropped first."""
+    history = [ContextRound(i, f"Alice: q{i} " + "x" * 2000, "y" * 2000) for i in range(1, 6)]
+    request = build_round_context("Be brief.", history, "Alice: now", WIDE)
+
+    shorter = shortened(request, limit=2_200, sent=5_000)
+
+    assert shorter is not None
+    assert [content[:10] for _, content in turns(shorter)] == [
+        "Alice: q5 ",
+        "y" * 10,
+        "Alice: now",
+    ]
+    assert shorter.system == "Be brief."
+
+
+def test_a_request_shortened_without_the_models_size_is_half_as_long():
+    history = [ContextRound(i, f"Alice: q{i} " + "x" * 2000, "y" * 2000) for i in range(1, 5)]
+    request = build_round_context("", history, "Alice: now", WIDE)
+
+    shorter = shortened(request, limit=None, sent=None)
+
+    assert shorter is not None  # 90 % of half of four rounds: room for one
+    assert [content[:10] for _, content in turns(shorter)] == [
+        "Alice: q4 ",
+        "y" * 10,
+        "Alice: now",
+    ]
+
+
+def test_a_thread_shortened_drops_the_snapshot_then_turns_but_never_the_answer_it_hangs_under():
+    snapshot = [ContextRound(i, f"Alice: q{i} " + "x" * 2000, "a") for i in (1, 2)]
+    earlier = [ThreadTurn(f"Bob: t{i} " + "x" * 2000, f"r{i}") for i in (1, 2)]
+    request = build_thread_context("", snapshot, "Alice: q3", "a3", earlier, "Bob: t3", WIDE)
+
+    shorter = shortened(request, limit=1_000, sent=2_000)
+    shortest = shortened(shorter, limit=1, sent=1_000) if shorter else None
+
+    assert shorter is not None and shortest is not None
+    assert [content[:9] for _, content in turns(shorter)] == [
+        "Alice: q3",
+        "a3",
+        "Bob: t2 x",
+        "r2",
+        "Bob: t3",
+    ]
+    assert turns(shortest) == [("user", "Alice: q3"), ("assistant", "a3"), ("user", "Bob: t3")]
+    assert shortened(shortest, limit=1, sent=1_000) is None, "nothing more to leave out"
 
 
 def test_thread_context_is_snapshot_then_round_and_its_answer_then_turns_then_new_message():

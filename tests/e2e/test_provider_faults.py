@@ -3,6 +3,8 @@ line in that model's own message, and never a problem for the other models."""
 
 from __future__ import annotations
 
+import re
+
 from tests.doubles.model_servers import ModelFault, ModelScript
 from tests.e2e.scene import BOB, CHANNEL, ask
 from tests.e2e.slack_views import answers_in, body, status_line, wait_for_answers
@@ -410,3 +412,32 @@ def test_a_local_model_without_a_system_role_gets_the_system_prompt_in_its_first
     assert len(requests) == 3, "asked without a system message at once"
     assert requests[-1].system_prompt() is None
     assert requests[-1].turns()[0] == ("user", text)
+
+
+def test_a_chat_longer_than_a_models_context_is_answered_from_its_newest_rounds(
+    start_bot, slack, models, events
+):
+    bot = start_bot()
+    for number in range(1, 4):
+        ask(bot, events, f"question {number} " + "x" * 800)
+        wait_for_answers(slack, CHANNEL, 3 * number)
+    # About 1,350 tokens of context for the next round: room for one of its three rounds.
+    models.script("gpt-test", ModelScript(context_tokens=700))
+    ask(bot, events, "and now?")
+
+    *_, gpt, gemini = wait_for_answers(slack, CHANNEL, 12)
+    assert body(gpt) == "gpt-test answers: Alice: and now?"
+    assert ":warning:" not in status_line(gpt)
+    refused, answered = models.requests_for("gpt-test")[-2:]
+    asked = [text[:17] for role, text in answered.turns() if role == "user"]
+    assert asked == ["Alice: question 3", "Alice: and now?"]
+    assert len(refused.turns()) == 7, "the three rounds and the new message"
+    (gemini_sent,) = models.requests_for("gemini-test")[-1:]
+    assert len(gemini_sent.turns()) == 7, "the other models' context is whole"
+    assert body(gemini) == "gemini-test answers: Alice: and now?"
+    assert re.search(
+        r"answer 11 by openai:gpt-test: sending it again without its 4 oldest message\(s\), as "
+        r"its context is longer than the model's: OpenAI rejected the request \(HTTP 400\): "
+        r"This model's maximum context length is 700 tokens\.",
+        bot.logs(),
+    )

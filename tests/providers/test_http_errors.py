@@ -15,6 +15,7 @@ from bot.providers.base import (
     AuthenticationFailed,
     BadRequest,
     ConnectionFailed,
+    ContextTooLong,
     MalformedStream,
     ModelProvider,
     Overloaded,
@@ -198,6 +199,94 @@ async def test_gemini_rate_limit_reads_retry_delay_from_the_body():
 
     assert isinstance(answer.error, RateLimited)
     assert answer.error.retry_after == 37
+
+
+OVERFLOWS = {
+    "OpenAI": openai_error(
+        "This model's maximum context length is 128000 tokens. However, your messages resulted "
+        "in 130456 tokens. Please reduce the length of the messages.",
+        "invalid_request_error",
+        "context_length_exceeded",
+    ),
+    "OpenRouter": json.dumps(
+        {
+            "error": {
+                "message": "This endpoint's maximum context length is 128000 tokens. However, "
+                "you requested about 130456 tokens (130456 of text input). Please reduce the "
+                'length of either one, or use the "middle-out" transform to compress your '
+                "prompt automatically.",
+                "code": 400,
+            }
+        }
+    ).encode(),
+    "Anthropic": anthropic_error(
+        "invalid_request_error", "prompt is too long: 130456 tokens > 128000 maximum"
+    ),
+    "Gemini": gemini_error(
+        400,
+        "The input token count (130456) exceeds the maximum number of tokens allowed (128000).",
+        "INVALID_ARGUMENT",
+    ),
+}
+
+
+@pytest.mark.parametrize("provider", OVERFLOWS)
+async def test_a_request_longer_than_the_models_context_is_told_apart_with_both_sizes(provider):
+    answer = await ask(provider, ReplayServer(OVERFLOWS[provider], status=400, headers=JSON))
+
+    assert isinstance(answer.error, ContextTooLong)
+    assert (answer.error.limit, answer.error.sent) == (128_000, 130_456)
+    assert str(answer.error).startswith(f"{provider} rejected the request (HTTP 400): ")
+
+
+@pytest.mark.parametrize(
+    ("body", "sizes"),
+    [
+        (  # llama.cpp's server
+            {
+                "error": {
+                    "code": 400,
+                    "message": "the request exceeds the available context size, try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 5210,
+                    "n_ctx": 4096,
+                }
+            },
+            (4096, 5210),
+        ),
+        (  # OpenAI's Responses API, which gives no sizes
+            {
+                "error": {
+                    "message": "Your input exceeds the context window of this model. Please "
+                    "adjust your input and try again.",
+                    "type": "invalid_request_error",
+                    "param": "input",
+                    "code": "context_length_exceeded",
+                }
+            },
+            (None, None),
+        ),
+    ],
+    ids=["llama.cpp", "responses"],
+)
+async def test_a_context_overflow_without_the_usual_words_is_told_apart_too(body, sizes):
+    server = ReplayServer(json.dumps(body).encode(), status=400, headers=JSON)
+    answer = await ask("OpenAI", server)
+
+    assert isinstance(answer.error, ContextTooLong)
+    assert (answer.error.limit, answer.error.sent) == sizes
+
+
+async def test_an_output_limit_too_high_is_no_context_overflow():
+    body = anthropic_error(
+        "invalid_request_error",
+        "max_tokens: 200000 > 64000, which is the maximum allowed number of output tokens for "
+        "claude-sonnet-4-5",
+    )
+    answer = await ask("Anthropic", ReplayServer(body, status=400, headers=JSON))
+
+    assert isinstance(answer.error, BadRequest)
+    assert not isinstance(answer.error, ContextTooLong)
 
 
 def gemini_quota_error(

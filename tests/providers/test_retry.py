@@ -6,14 +6,19 @@ the next of a test's scripts."""
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import socket
 
 import pytest
 
+from bot.chat.context import ContextRound, ContextWindow, build_round_context
+from bot.chat.messages import ModelRequest
 from bot.providers.base import (
     AuthenticationFailed,
     BadRequest,
     ConnectionFailed,
+    ContextTooLong,
     MalformedStream,
     OutputLimitReached,
     Overloaded,
@@ -31,11 +36,13 @@ from bot.providers.errors import reason_for_log
 from bot.providers.gemini import GeminiProvider
 from bot.providers.openai_compatible import OpenAICompatibleProvider
 from bot.providers.registry import Providers
-from bot.providers.retry import RetryPolicy, stream_with_retries
+from bot.providers.retry import MAX_SHORTENINGS, RetryPolicy, stream_with_retries
 from tests.doubles.model_servers import FakeModelServer, ModelFault, ModelScript
+from tests.doubles.model_servers.scripts import CHARS_PER_TOKEN
 from tests.doubles.waiting import wait_until
 from tests.providers.replay import (
     ANSWER_PATIENCE_SECONDS,
+    JSON,
     Answer,
     ReplayServer,
     bot_settings,
@@ -98,6 +105,104 @@ async def retrying(
 
 def calls(models: FakeModelServer) -> int:
     return len(models.requests_for(MODEL))
+
+
+def long_chat(rounds: int) -> ModelRequest:
+    """A new message after `rounds` earlier rounds of about 200 tokens each."""
+    history = [
+        ContextRound(i, f"Ann: q{i} " + "x" * 400, f"a{i} " + "y" * 400) for i in range(rounds)
+    ]
+    return build_round_context("Be brief.", history, "Ann: and now?", ContextWindow())
+
+
+async def shortening(
+    models: FakeModelServer, request: ModelRequest, context_tokens: int
+) -> tuple[Answer, list[tuple[type[ProviderError], int]]]:
+    """The answer of a model of `context_tokens` to `request`, and each shortening of it."""
+    models.script(MODEL, ModelScript(reply="Sure.", context_tokens=context_tokens))
+    shortenings: list[tuple[type[ProviderError], int]] = []
+    async with Providers(bot_settings(models)) as providers:
+        events = stream_with_retries(
+            providers.by_name["openai"],
+            MODEL,
+            request,
+            NO_JITTER,
+            on_shortened=lambda error, left_out: shortenings.append((type(error), left_out)),
+        )
+        answer = await asyncio.wait_for(collect(events), ANSWER_PATIENCE_SECONDS)
+    return answer, shortenings
+
+
+async def test_a_request_longer_than_the_models_context_is_sent_again_without_its_oldest_rounds(
+    models,
+):
+    answer, shortenings = await shortening(models, long_chat(rounds=5), context_tokens=500)
+
+    assert answer.error is None
+    assert answer.text == "Sure."
+    first, second = models.requests_for(MODEL)
+    assert len(first.turns()) == 11
+    assert [text[:3] for _, text in second.turns()] == ["Ann", "a3 ", "Ann", "a4 ", "Ann"]
+    assert second.turns()[-1] == ("user", "Ann: and now?")
+    assert second.system_prompt() == "Be brief."
+    assert shortenings == [(ContextTooLong, 6)]
+
+
+async def test_a_new_message_longer_than_the_models_context_ends_the_answer_saying_so(models):
+    answer, shortenings = await shortening(models, long_chat(rounds=3), context_tokens=5)
+
+    assert isinstance(answer.error, ContextTooLong)
+    assert str(answer.error).startswith(
+        "OpenAI rejected the request (HTTP 400): This model's maximum context length is 5 tokens."
+    )
+    assert [len(request.turns()) for request in models.requests_for(MODEL)] == [7, 1]
+    assert shortenings == [(ContextTooLong, 6)]
+
+
+@pytest.mark.parametrize(
+    ("provider", "tuning", "sizes_said"),
+    [
+        ("openai", {}, True),
+        ("openai", {"openai_api": "responses"}, False),
+        ("openrouter", {}, True),
+        ("ollama", {}, True),
+        ("anthropic", {}, True),
+        ("google", {}, True),
+    ],
+    ids=["openai", "openai-responses", "openrouter", "vllm", "anthropic", "gemini"],
+)
+async def test_every_provider_refusing_a_request_longer_than_the_context_is_understood(
+    models, provider, tuning, sizes_said
+):
+    models.script(MODEL, ModelScript(context_tokens=5))
+    async with Providers(bot_settings(models, **tuning)) as providers:
+        answer = await collect(providers.by_name[provider].stream(MODEL, conversation()))
+
+    assert isinstance(answer.error, ContextTooLong)
+    (request,) = models.requests_for(MODEL)
+    sent = math.ceil(request.prompt_chars() / CHARS_PER_TOKEN)
+    expected = (5, sent) if sizes_said else (None, None)
+    assert (answer.error.limit, answer.error.sent) == expected
+
+
+async def test_a_request_is_shortened_a_bounded_number_of_times():
+    """A model that says each time that it holds a little less than it was sent."""
+    error = {
+        "message": "This model's maximum context length is 1000 tokens. However, your messages "
+        "resulted in 1010 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "code": "context_length_exceeded",
+    }
+    server = ReplayServer(json.dumps({"error": error}).encode(), status=400, headers=JSON)
+    async with server.client() as client:
+        provider = OpenAICompatibleProvider(client, "https://api.openai.com/v1", "sk-test")
+        events = stream_with_retries(provider, MODEL, long_chat(rounds=40), NO_JITTER)
+        answer = await collect(events)
+
+    assert isinstance(answer.error, ContextTooLong)
+    assert len(server.requests) == 1 + MAX_SHORTENINGS
+    sizes = [len(json.loads(request.content)["messages"]) for request in server.requests]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
 
 
 async def test_failures_before_text_are_retried_with_exponential_backoff(models):

@@ -68,6 +68,9 @@ class AnthropicMessagesWire:
             "request_id": f"req_{secrets.token_hex(12)}",
         }
 
+    def context_too_long(self, limit: int, sent: int) -> WireError:
+        return WireError(400, f"prompt is too long: {sent} tokens > {limit} maximum")
+
     def opening(self, context: StreamContext) -> list[bytes]:
         message: dict[str, Any] = {
             "id": f"msg_{context.response_id}",

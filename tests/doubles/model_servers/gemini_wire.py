@@ -68,6 +68,13 @@ class GeminiWire:
         model, _, _ = request.match_info["target"].rpartition(":")
         return model.removeprefix("models/")
 
+    def context_too_long(self, limit: int, sent: int) -> WireError:
+        return WireError(
+            400,
+            f"The input token count ({sent}) exceeds the maximum number of tokens allowed "
+            f"({limit}).",
+        )
+
     def error_body(self, error: WireError) -> dict[str, Any]:
         status = error.error_type or STATUSES.get(error.status, "INTERNAL")
         detail: dict[str, Any] = {"code": error.status, "message": error.message, "status": status}

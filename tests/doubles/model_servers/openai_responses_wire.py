@@ -49,6 +49,15 @@ class OpenAIResponsesWire:
     def error_body(self, error: WireError) -> dict[str, Any]:
         return {"error": error_object(error)}
 
+    def context_too_long(self, limit: int, sent: int) -> WireError:
+        return WireError(
+            400,
+            "Your input exceeds the context window of this model. Please adjust your input and "
+            "try again.",
+            error_type="invalid_request_error",
+            code="context_length_exceeded",
+        )
+
     def opening(self, context: StreamContext) -> list[bytes]:
         item = {**self._message_item(context, "in_progress"), "content": []}
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}

@@ -96,6 +96,31 @@ class OpenAIChatWire:
             return {"error": {"message": error.message, "code": error.status}}
         return {"error": error_object(error)}
 
+    def context_too_long(self, limit: int, sent: int) -> WireError:
+        if self.provider == "openrouter":
+            return WireError(
+                400,
+                f"This endpoint's maximum context length is {limit} tokens. However, you "
+                f"requested about {sent} tokens ({sent} of text input). Please reduce the length "
+                'of either one, or use the "middle-out" transform to compress your prompt '
+                "automatically.",
+            )
+        if self.provider == "ollama":  # as vLLM answers
+            return WireError(
+                400,
+                f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"{sent} tokens ({sent} in the messages, 0 in the completion). Please reduce the "
+                "length of the messages or completion.",
+                error_type="BadRequestError",
+            )
+        return WireError(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {sent} tokens. Please reduce the length of the messages.",
+            error_type="invalid_request_error",
+            code="context_length_exceeded",
+        )
+
     def opening(self, context: StreamContext) -> list[bytes]:
         return [self._chunk(context, {"role": "assistant", "content": "", "refusal": None})]
 

@@ -82,6 +82,12 @@ class ModelScript:
     usage: tuple[int, int] | None = None  # (input, output) tokens; None = from text lengths
     error: ModelFault | None = None
     fail_times: int | None = None  # None = every request fails; N = the first N requests fail
+    # The model's context in tokens (of the prompt's characters, as `token_usage` counts them):
+    # a longer request is refused as its provider refuses one.
+    context_tokens: int | None = None
+
+    def prompt_tokens(self, request: RecordedRequest) -> int:
+        return _tokens(request.prompt_chars())
 
     def fault_for(self, request_number: int) -> ModelFault | None:
         """The fault the model's `request_number`-th request (from 0) gets, if any."""
@@ -105,7 +111,7 @@ class ModelScript:
     def token_usage(self, request: RecordedRequest, text: str) -> tuple[int, int]:
         if self.usage is not None:
             return self.usage
-        return _tokens(request.prompt_chars()), _tokens(len(text))
+        return self.prompt_tokens(request), _tokens(len(text))
 
 
 def _tokens(chars: int) -> int:

@@ -145,6 +145,9 @@ class FakeModelServer(BackgroundServer):
         if refusal is not None:
             return _error_response(wire, refusal)
         script, fault = self._plan(recorded)
+        limit = script.context_tokens
+        if limit is not None and (sent := script.prompt_tokens(recorded)) > limit:
+            return _error_response(wire, wire.context_too_long(limit, sent))
         if fault is not None and fault.stream_fault is None and fault.plain_body is not None:
             return web.Response(text=fault.plain_body, status=fault.status)
         if fault is not None and fault.stream_fault is None:

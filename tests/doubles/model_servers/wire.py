@@ -77,6 +77,10 @@ class WireFormat(ConversationReader, Protocol):
 
     def error_body(self, error: WireError) -> dict[str, Any]: ...
 
+    def context_too_long(self, limit: int, sent: int) -> WireError:
+        """The provider's refusal of a request of `sent` tokens to a model of `limit`."""
+        ...
+
     def opening(self, context: StreamContext) -> list[bytes]: ...
 
     def reasoning(self, context: StreamContext, thought: str) -> bytes | None:
