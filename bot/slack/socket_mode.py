@@ -17,6 +17,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
 from bot.slack.log_secrets import without_slack_secrets
 from bot.slack.slack_errors import slack_error_code, transport_failure, untrusted_certificate
+from bot.slack.web_client import proxy_bypassed
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,9 @@ class _PersistentWebSockets:
     async def ws_connect(self, url: str, **options: Any) -> aiohttp.ClientWebSocketResponse:
         wait = FIRST_RETRY_SECONDS
         while True:
+            direct = {"proxy": None} if options.get("proxy") and proxy_bypassed(url) else {}
             try:
-                return await self._session.ws_connect(url, **options)
+                return await self._session.ws_connect(url, **options | direct)
             except _UNREACHABLE as error:
                 if self._session.closed:  # the client was closed: it stops trying
                     raise

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import proxy_bypass
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
@@ -51,6 +53,13 @@ def environment_proxy(url: str) -> tuple[str | None, dict[str, str] | None]:
     return str(proxy), None if auth is None else {"Proxy-Authorization": auth.encode()}
 
 
+def proxy_bypassed(url: str) -> bool:
+    """Whether NO_PROXY names `url`'s host: slack_sdk's clients take HTTPS_PROXY from the
+    environment, but not NO_PROXY."""
+    host = urlsplit(url).hostname
+    return bool(host and proxy_bypass(host))
+
+
 def make_web_client(
     token: str,
     api_url: str,
@@ -70,7 +79,9 @@ def make_web_client(
             _RateLimitWaitedOut(max_retry_count=_RATE_LIMIT_RETRIES),
         ],
     )
-    if client.proxy is None and session is not None:
+    if client.proxy is not None and proxy_bypassed(client.base_url):
+        client.proxy = None
+    elif client.proxy is None and session is not None:
         # slack_sdk read HTTPS_PROXY and HTTP_PROXY; what else aiohttp's `trust_env` would
         # find for each call (the system's proxy settings), once.
         client.proxy, _ = environment_proxy(client.base_url)

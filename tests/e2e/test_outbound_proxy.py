@@ -1,6 +1,6 @@
 """Behind an outbound proxy (HTTPS_PROXY and HTTP_PROXY, as the README says to set them), the
 calls to Slack, the socket, the downloads of attached files and the providers' requests all go
-through it; NO_PROXY is honoured by the providers and the downloads, not by Slack's SDK."""
+through it, but for the hosts NO_PROXY names."""
 
 from __future__ import annotations
 
@@ -81,12 +81,10 @@ def test_an_attached_files_download_goes_through_the_proxy(start_bot, slack, eve
     assert download.path in proxy.paths_to(host_and_port(slack.url))
 
 
-@pytest.mark.parametrize("no_proxy", [None, "127.0.0.1"], ids=["", "NO_PROXY naming Slack"])
 def test_in_socket_mode_the_socket_url_and_the_websocket_go_through_the_proxy(
-    no_proxy, start_socket_bot, slack, events, proxy
+    start_socket_bot, slack, events, proxy
 ):
-    # slack_sdk reads HTTPS_PROXY, not NO_PROXY, for the socket as for the Web API calls.
-    start_socket_bot(**behind(proxy), NO_PROXY=no_proxy)
+    start_socket_bot(**behind(proxy))
     events.user_says(CHANNEL, ALICE, f"{MENTION} go", to=[slack.socket_mode])
 
     answered(slack)
@@ -95,6 +93,18 @@ def test_in_socket_mode_the_socket_url_and_the_websocket_go_through_the_proxy(
     # ws:// over an HTTP proxy is an absolute-form GET that upgrades (wss:// would tunnel).
     (websocket,) = [request for request in proxy.requests() if request.path == SOCKET_PATH]
     assert websocket.method == "GET"
+    assert len(slack.socket_mode.connections()) == 1
+
+
+def test_in_socket_mode_no_proxy_naming_slacks_host_sends_the_socket_and_calls_directly(
+    start_socket_bot, slack, events, proxy
+):
+    """slack_sdk's clients read HTTPS_PROXY but not NO_PROXY: the bot reads it for them."""
+    start_socket_bot(**behind(proxy, NO_PROXY="127.0.0.1"))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} go", to=[slack.socket_mode])
+
+    answered(slack)
+    assert proxy.paths_to(host_and_port(slack.url)) == []
     assert len(slack.socket_mode.connections()) == 1
 
 
@@ -112,18 +122,17 @@ def test_no_proxy_naming_the_providers_host_sends_their_requests_directly_and_sl
     assert "/api/chat.postMessage" in proxy.paths_to(host_and_port(slack.url))
 
 
-def test_no_proxy_naming_slacks_host_sends_downloads_directly_but_not_the_web_api_calls(
+def test_no_proxy_naming_slacks_host_sends_its_calls_and_downloads_directly(
     start_bot, slack, models, events, proxy
 ):
-    # As the README says: slack_sdk reads HTTPS_PROXY but not NO_PROXY; downloads read both.
     at_localhost = models.env(host="localhost")
     bot = start_bot(**behind(proxy, NO_PROXY="127.0.0.1"), **at_localhost)
     alice_asks_with_a_file(bot, slack, events)
 
     (download,) = slack.file_downloads()
-    to_slack = proxy.paths_to(host_and_port(slack.url))
-    assert download.path not in to_slack
-    assert "/api/chat.postMessage" in to_slack
+    assert download.authorized
+    assert proxy.paths_to(host_and_port(slack.url)) == []
+    assert {"auth.test", "chat.postMessage", "chat.update"} <= {call.method for call in slack.calls}
     # NO_PROXY names hosts as written: 127.0.0.1 is not localhost.
     assert len(proxy.paths_to(host_and_port(at_localhost["OPENAI_BASE_URL"]))) == 3
 
