@@ -32,6 +32,15 @@ MAX_DETAIL_CHARS = 200
 MAX_ERROR_BODY_BYTES = 64 * 1024
 """More than any provider's error body: what a server sends past it is not read."""
 _UNSERVED_REGION = "unsupported_country_region_territory"
+# A wait in an error's words: "try again in 7m12s" (Go's way of writing a duration, as
+# OpenAI's messages do) or "retry after 33 seconds".
+_WAIT_SAID = re.compile(
+    r"(?:try again|retry) (?:in|after) (?:(?P<duration>(?:\d+(?:\.\d+)?(?:ms|h|m|s))+)\b"
+    r"|(?P<seconds>\d+(?:\.\d+)?) seconds?\b)",
+    re.IGNORECASE,
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_SECONDS_IN = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # How each API says a request is longer than the model's context: OpenAI's and OpenRouter's
 # `code`, llama.cpp's `type`, and the words of the others (Anthropic, Gemini, vLLM, LM Studio).
 _CONTEXT_OVERFLOW_NAMES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
@@ -492,8 +501,22 @@ def _has_detail(error: Mapping[str, Any], key: str, value: str) -> bool:
 
 def _wait_named_in_error(error: Mapping[str, Any]) -> float | None:
     """The wait an error object itself asks for, when no header said (none can in a stream)."""
-    retry_after = _retry_delay_in_details(error)
-    return _limit_reset_in_metadata(error) if retry_after is None else retry_after
+    for read in (_retry_delay_in_details, _limit_reset_in_metadata, _wait_said_in_message):
+        if (retry_after := read(error)) is not None:
+            return retry_after
+    return None
+
+
+def _wait_said_in_message(error: Mapping[str, Any]) -> float | None:
+    """The wait an error's words ask for: OpenAI's rate limits send no Retry-After, but say
+    "Please try again in 7m12s" (or 1.5s, 20ms); Azure's "Please retry after 33 seconds"."""
+    message = error.get("message")
+    if not isinstance(message, str) or not (said := _WAIT_SAID.search(_start_of(message, 2000))):
+        return None
+    if said["seconds"] is not None:
+        return float(said["seconds"])
+    parts = _DURATION_PART.findall(said["duration"])
+    return sum(float(amount) * _SECONDS_IN[unit] for amount, unit in parts)
 
 
 def _retry_delay_in_details(error: Mapping[str, Any]) -> float | None:

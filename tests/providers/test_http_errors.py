@@ -76,6 +76,47 @@ async def ask(provider: str, server: ReplayServer) -> Answer:
         return await run(PROVIDERS[provider](client), "some-model")
 
 
+@pytest.mark.parametrize(
+    ("message", "wait"),
+    [
+        (
+            "Rate limit reached for gpt-4o in organization org-abc on requests per day (RPD): "
+            "Limit 200, Used 200, Requested 1. Please try again in 7m12s. Visit "
+            "https://platform.openai.com/account/rate-limits to learn more.",
+            432,
+        ),
+        (
+            "Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): "
+            "Limit 30000, Used 29800, Requested 900. Please try again in 1.4s.",
+            1.4,
+        ),
+        ("Rate limit reached on tokens per min (TPM). Please try again in 20ms.", 0.02),
+        ("Rate limit reached on tokens per day (TPD). Please try again in 1h2m3s.", 3723),
+        (
+            "Requests to the ChatCompletions_Create Operation have exceeded token rate limit of "
+            "your current OpenAI S0 pricing tier. Please retry after 33 seconds.",
+            33,
+        ),
+    ],
+    ids=["minutes", "fraction", "milliseconds", "hours", "azure"],
+)
+async def test_a_rate_limit_without_retry_after_waits_as_long_as_its_message_says(message, wait):
+    """OpenAI sends no Retry-After with its rate limits: only its message says how long."""
+    body = openai_error(message, "requests", "rate_limit_exceeded")
+    answer = await ask("OpenAI", ReplayServer(body, status=429, headers=JSON))
+
+    assert isinstance(answer.error, RateLimited)
+    assert answer.error.retry_after == pytest.approx(wait)
+
+
+async def test_a_retry_after_header_wins_over_the_wait_a_message_says():
+    body = openai_error("Please try again in 7m12s.", "requests", "rate_limit_exceeded")
+    server = ReplayServer(body, status=429, headers={**JSON, "retry-after": "3"})
+    answer = await ask("OpenAI", server)
+
+    assert answer.error is not None and answer.error.retry_after == 3
+
+
 async def test_rate_limit_carries_retry_after_seconds():
     server = ReplayServer(
         anthropic_error("rate_limit_error", "Number of request tokens has exceeded your limit"),
