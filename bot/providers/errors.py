@@ -443,7 +443,7 @@ def _quota_not_back_soon(
     ]
     message = error.get("message")
     if any(violation.get("quotaValue") in ("0", 0) for violation in violations) or (
-        isinstance(message, str) and _NO_QUOTA_IN_MESSAGE.search(message)
+        isinstance(message, str) and _NO_QUOTA_IN_MESSAGE.search(_start_of(message, 2000))
     ):
         return QuotaExhausted(
             f"{provider} gives this project no quota for this model ({cited}); its plan does "
