@@ -31,8 +31,6 @@ from storage.retention import RetentionStore
 
 log = logging.getLogger("bot")
 
-# Then up to 10 s to finalise the rest and 3 s to close connections: inside a 30 s budget.
-SHUTDOWN_GRACE_SECONDS = 15.0
 CLOSE_SECONDS = 3.0
 
 
@@ -114,16 +112,17 @@ async def serve(settings: Settings, catalog: ModelCatalog) -> None:
         raise
     hurry = await _stop_asked()
     in_flight = running.bot.work.running
+    grace_seconds = settings.chorus_shutdown_grace_seconds
     if in_flight:
         log.info(
-            "shutting down: finishing %d task(s) in flight, for %.0f s at most "
+            "shutting down: finishing %d task(s) in flight, for %g s at most "
             "(a second Ctrl-C or SIGTERM stops them now)",
             in_flight,
-            SHUTDOWN_GRACE_SECONDS,
+            grace_seconds,
         )
     else:
         log.info("shutting down: nothing in flight")
-    await _shut_down(running, grace_seconds=SHUTDOWN_GRACE_SECONDS, hurry=hurry)
+    await _shut_down(running, grace_seconds=grace_seconds, hurry=hurry)
     log.info("stopped")
 
 

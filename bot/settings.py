@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # sending them slowly). aiohttp's default outlasts the idle timeout of a proxy in front:
     # closing a connection the proxy is just sending a request on fails that request.
     chorus_http_keepalive_timeout: float = Field(default=3630.0, gt=0)
+    # How long a stop (SIGTERM) lets the answers in flight finish; then 10 s to finalise the
+    # rest and 3 s to close: inside the 30 s Kubernetes gives by default.
+    chorus_shutdown_grace_seconds: float = Field(default=15.0, ge=0)
 
     @field_validator("log_level")
     @classmethod

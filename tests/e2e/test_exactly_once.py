@@ -201,6 +201,21 @@ def test_a_graceful_stop_lets_answers_in_flight_finish(start_bot, slack, models,
     ]
 
 
+def test_the_grace_a_stop_gives_the_answers_in_flight_is_configurable(
+    start_bot, slack, models, events
+):
+    bot = start_bot(CHORUS_SHUTDOWN_GRACE_SECONDS="1")
+    ask_for_a_long_story(slack, models, events, bot.events_url)
+    bot.stop(timeout=30)
+
+    assert bot.returncode == 0
+    assert "shutting down: finishing 1 task(s) in flight, for 1 s at most" in bot.logs()
+    # With the default 15 s, the answers (some 12 s more) would have finished.
+    for message in wait_for_answers(slack, CHANNEL, 3, timeout=1):
+        assert "stopped before this answer was finished" in status_line(message)
+        assert 0 < len(body(message)) < len(SLOW_REPLY.strip()), "the partial text is kept"
+
+
 def test_a_second_signal_stops_at_once_and_finalises_the_answers_in_flight(
     start_bot, slack, models, events
 ):
