@@ -66,6 +66,19 @@ def _saying_when(error: ProviderError) -> ProviderError:
     return final
 
 
+def _too_long_alone(error: ContextTooLong) -> ContextTooLong:
+    """`error` for a request with no earlier turn left to leave out, saying so."""
+    alone = ContextTooLong(
+        f"{as_sentence(str(error))} The message is too long for this model even with the "
+        "earlier conversation left out.",
+        status=error.status,
+        limit=error.limit,
+        sent=error.sent,
+    )
+    alone.request_id = error.request_id
+    return alone
+
+
 def _duration(seconds: float) -> str:
     """A wait as a person reads it: a day's quota in hours, not hundreds of minutes."""
     if seconds < 120:
@@ -107,6 +120,8 @@ async def stream_with_retries(
         except ContextTooLong as error:
             too_many = text_yielded or shortenings > MAX_SHORTENINGS
             shorter = None if too_many else shortened(request, error.limit, error.sent)
+            if shorter is None and not too_many and request.within is not None:
+                raise _too_long_alone(error) from error
             if shorter is None:
                 raise
             if on_shortened is not None:

@@ -155,6 +155,9 @@ async def test_a_new_message_longer_than_the_models_context_ends_the_answer_sayi
     assert str(answer.error).startswith(
         "OpenAI rejected the request (HTTP 400): This model's maximum context length is 5 tokens."
     )
+    assert str(answer.error).endswith(
+        " The message is too long for this model even with the earlier conversation left out."
+    )
     assert [len(request.turns()) for request in models.requests_for(MODEL)] == [7, 1]
     assert shortenings == [(ContextTooLong, 6)]
 
