@@ -8,6 +8,7 @@ line into a `context` block.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,13 @@ PROVIDER_ICONS = {
 
 Blocks = list[dict[str, Any]]
 
+log = logging.getLogger(__name__)
+
+# An answer shown plainly (`plain_final_messages`) in sections of this many characters before
+# escaping: escaped (`&` as `&amp;`) and pings neutralised, each stays within SECTION_TEXT_LIMIT.
+_PLAIN_SECTION_CHARS = 500
+_PLAIN_SECTIONS_A_MESSAGE = 12
+
 
 def neutralise_pings(text: str) -> str:
     """Make untrusted text unable to notify anyone: no @channel/@here/@everyone, no user,
@@ -139,7 +147,11 @@ def _fallback(name: str, body: str) -> str:
     """The notification text (and what screen readers say first): the answer's start, read
     plainly: no bold markers, headings' hashes, fence lines or link targets, and outside code
     `&lt;` as `<`."""
-    body = _link_labels(_read_plainly(body))
+    return _notification(name, _link_labels(_read_plainly(body)))
+
+
+def _notification(name: str, body: str) -> str:
+    """`name: body`, the body on one line and cut to the notification's length, escaped."""
     body = " ".join(body.split())
     if len(body) > FALLBACK_TEXT_LIMIT:
         body = body[: FALLBACK_TEXT_LIMIT - 1] + "…"
@@ -281,6 +293,47 @@ def final_messages(display_name: str, text: str, footer: str) -> list[SlackMessa
     return messages
 
 
+def plain_final_messages(display_name: str, text: str, footer: str) -> list[SlackMessage]:
+    """The finished answer as `final_messages` lays it out, its text whole and in order but
+    read as plain mrkdwn (escaped, pings neutralised): for an answer the Markdown renderer
+    failed on, so none of the renderer's work is needed to show it."""
+    pieces = [
+        piece
+        for piece in _plain_pieces(_LINE_BREAK.sub("\n", text), _PLAIN_SECTION_CHARS)
+        if piece.strip()
+    ]
+    groups = [
+        pieces[start : start + _PLAIN_SECTIONS_A_MESSAGE]
+        for start in range(0, len(pieces), _PLAIN_SECTIONS_A_MESSAGE)
+    ] or [[]]
+    messages = []
+    for number, group in enumerate(groups, start=1):
+        line = footer if number == 1 else f"*{display_name}* · continued"
+        if len(groups) > 1:
+            line += f" · part {number} of {len(groups)}"
+        sections = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": escape_mrkdwn(piece)}}
+            for piece in group
+        ]
+        notification = _notification(display_name, "".join(group[:1]))
+        messages.append(SlackMessage(notification, [*sections, _context(line)]))
+    return messages
+
+
+def _plain_pieces(text: str, size: int) -> list[str]:
+    """`text` in pieces of at most `size` characters, each cut after a line break or else a
+    space in its second half when it has one."""
+    pieces = []
+    while len(text) > size:
+        cut = text.rfind("\n", size // 2, size)
+        if cut < 0:
+            cut = text.rfind(" ", size // 2, size)
+        end = cut + 1 if cut >= 0 else size
+        pieces.append(text[:end])
+        text = text[end:]
+    return [*pieces, text]
+
+
 def error_message(display_name: str, error_line: str, *, warning: bool = True) -> SlackMessage:
     """A model failed (or was stopped) before writing anything: one clear line in its message."""
     line = escape_mrkdwn(error_line)
@@ -324,7 +377,12 @@ def outcome_messages(
             warning=not stopped,
             in_chat=in_chat,
         )
-        messages = final_messages(display_name, text, footer)
+        try:
+            messages = final_messages(display_name, text, footer)
+        except Exception:
+            # A fault of the renderer's must not leave the answer unshown (and owed for good).
+            log.exception("%s's answer could not be rendered: shown as plain text", display_name)
+            messages = plain_final_messages(display_name, text, footer)
     first, *rest = messages
     return [_with_regenerate_button(first), *rest]
 
@@ -365,6 +423,8 @@ def footer_line(
 def as_sections(message: SlackMessage) -> SlackMessage:
     """The same message with its Markdown as mrkdwn `section` blocks (read as `as_plain_text`
     reads it), its status line and buttons kept: for a Slack that refuses `markdown` blocks."""
+    if not any(block["type"] == "markdown" for block in message.blocks):
+        return message
     text, _ = _as_mrkdwn(message)
     # Slack parses some mentions in mrkdwn text it has not been told to take verbatim: a cut
     # inside a line makes its own pings (see `_slack_markdown_parts`), so each part is checked.
@@ -384,9 +444,14 @@ def as_plain_text(message: SlackMessage) -> SlackMessage:
 
 
 def _as_mrkdwn(message: SlackMessage) -> tuple[str, list[str]]:
-    """A message's Markdown as mrkdwn text, and its status lines (already mrkdwn); together
-    within the length of a message's text."""
+    """A message's Markdown as mrkdwn text (its sections' text, already mrkdwn, after it), and
+    its status lines (already mrkdwn); together within the length of a message's text."""
     markdown = [block["text"] for block in message.blocks if block["type"] == "markdown"]
+    # A plainly shown answer's sections are consecutive pieces of its text: joined, a ping
+    # may form across a cut.
+    sections = neutralise_pings(
+        "".join(block["text"]["text"] for block in message.blocks if block["type"] == "section")
+    )
     status_lines = [
         element["text"]
         for block in message.blocks
@@ -394,7 +459,8 @@ def _as_mrkdwn(message: SlackMessage) -> tuple[str, list[str]]:
         for element in block["elements"]
     ]
     room = MESSAGE_TEXT_LIMIT - sum(len(line) + 2 for line in status_lines)
-    return _shorten_mrkdwn(escape_mrkdwn("\n\n".join(markdown)), room), status_lines
+    text = "\n\n".join(filter(None, [escape_mrkdwn("\n\n".join(markdown)), sections]))
+    return _shorten_mrkdwn(text, room), status_lines
 
 
 def _shorten_mrkdwn(text: str, limit: int) -> str:

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from bot.chat.in_chat import AnswerStatus
+from bot.slack import rendering
 from bot.slack.markdown import (
     MARKDOWN_BLOCK_LIMIT,
     close_open_fence,
@@ -25,6 +26,7 @@ from bot.slack.rendering import (
     neutralise_pings,
     outcome_messages,
     placeholder_message,
+    plain_final_messages,
     streaming_message,
 )
 from tests.doubles.slack_emulator.blocks import block_problems
@@ -798,3 +800,67 @@ def test_angle_brackets_a_model_writes_reach_every_field_whole_and_ping_no_one(w
     shown = final.text.replace("\u200b", "").replace("&lt;", "<").replace("&gt;", ">")
     shown = shown.replace("&amp;", "&")
     assert written in shown or written.replace("<br>", " ") in shown  # outside code: a space
+
+
+def unescaped(mrkdwn: str) -> str:
+    """Escaped mrkdwn as the text it shows."""
+    shown = mrkdwn.replace("\u200b", "").replace("&lt;", "<").replace("&gt;", ">")
+    return shown.replace("&amp;", "&")
+
+
+# Awkward for any renderer: pings, a table, code, characters mrkdwn escapes, long lines.
+HOSTILE_ANSWER = (
+    "Hi <!here> and @channel, <@U123ABC> & <#C1>.\r\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    + "```\nx = 1 < 2 && 3 > 2\n```\n"
+    + ("& " * 400 + "\n")
+    + "word " * 4_000
+    + "x" * 1_300
+    + " @heresy <!channel>"
+)
+
+
+def plain_sections(message: SlackMessage) -> list[str]:
+    return [block["text"]["text"] for block in message.blocks if block["type"] == "section"]
+
+
+def test_an_answer_the_renderer_fails_on_is_still_shown_whole_as_plain_text(monkeypatch, caplog):
+    def renderer_fault(*_args: object) -> list[SlackMessage]:
+        raise ValueError("a renderer fault")
+
+    monkeypatch.setattr(rendering, "final_messages", renderer_fault)
+    messages = outcome_messages(
+        "Claude", status=AnswerStatus.DONE, text=HOSTILE_ANSWER, error=None, seconds=1.5
+    )
+    assert "Claude's answer could not be rendered" in caplog.text
+    assert "a renderer fault" in caplog.text  # its traceback
+    assert len(messages) > 1
+    assert action_ids(messages[0]) == [REGENERATE_ACTION]
+    assert messages[0].blocks[-2]["elements"][0]["text"].startswith("*Claude* · 1.5 s")
+    assert messages[0].text.startswith("Claude: Hi &lt;\u200b!here&gt; and @\u200bchannel")
+    shown = []
+    for message in messages:
+        assert list(block_problems(message.blocks)) == []
+        for section in plain_sections(message):
+            assert neutralise_pings(section) == section
+            assert "<" not in section and ">" not in section  # no link, mention or ping
+            shown.append(unescaped(section))
+    assert "".join(shown) == HOSTILE_ANSWER.replace("\r\n", "\n")
+
+
+def test_a_plainly_shown_answer_slack_refuses_in_blocks_keeps_its_text_as_plain_text():
+    first, *_ = plain_final_messages("Claude", HOSTILE_ANSWER[:3_000], "*Claude* · 1.0 s")
+    assert as_sections(first) == first  # no Markdown to move into sections
+    plain = as_plain_text(first)
+    assert plain.blocks == []
+    assert unescaped(plain.text) == HOSTILE_ANSWER[:3_000].replace("\r\n", "\n") + (
+        "\n\n*Claude* · 1.0 s"
+    )
+    assert neutralise_pings(plain.text) == plain.text
+
+
+def test_an_empty_answer_shown_plainly_is_its_status_line():
+    (message,) = plain_final_messages("Claude", " \n", "*Claude* · 1.0 s")
+    assert message.blocks == [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "*Claude* · 1.0 s"}]}
+    ]
+    assert message.text == "Claude"
