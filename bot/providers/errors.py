@@ -154,9 +154,7 @@ def error_for_response(provider: str, response: httpx.Response, body: bytes) -> 
     if status >= 500 and SYSTEM_ROLE_REFUSED.search(detail):
         # llama.cpp answers a chat template's refusal as its own failure (HTTP 500); the
         # same request would be refused again, so it is no server error worth a retry.
-        return BadRequest(
-            f"{provider} rejected the request (HTTP {status}){_said(detail)}", status=status
-        )
+        return BadRequest(_rejected(provider, f"HTTP {status}", detail), status=status)
     if status == 403 and isinstance(_object_at(error, "metadata").get("reasons"), list):
         # OpenRouter's moderation: the key is fine, the message was flagged.
         return refusal(provider, detail)
@@ -170,7 +168,7 @@ def error_for_response(provider: str, response: httpx.Response, body: bytes) -> 
     if status == 400 and _context_overflowed(error):
         limit, sent = _context_sizes(error)
         return ContextTooLong(
-            f"{provider} rejected the request (HTTP {status}){_said(detail)}",
+            _rejected(provider, f"HTTP {status}", detail),
             status=status,
             limit=limit,
             sent=sent,
@@ -269,10 +267,13 @@ def error_for_status(
             status=http_status,
         )
     if 400 <= status <= 499:
-        return BadRequest(
-            f"{provider} rejected the request ({cited}){_said(detail)}", status=http_status
-        )
+        return BadRequest(_rejected(provider, cited, detail), status=http_status)
     return ProviderError(f"{provider} answered with unexpected {cited}.", status=http_status)
+
+
+def _rejected(provider: str, cited: str, detail: str) -> str:
+    """The line of a request the provider would not take, `cited` its status."""
+    return f"{provider} rejected the request ({cited}){_said(detail)}"
 
 
 def refusal(provider: str, words: str) -> Refused:
