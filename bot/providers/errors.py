@@ -367,6 +367,12 @@ def _start_of(text: str, chars: int) -> str:
     return " ".join(text.split())[:chars]
 
 
+def _words(error: Mapping[str, Any]) -> str:
+    """The start of the error's own message as the patterns read it; '' when it has none."""
+    message = error.get("message")
+    return _start_of(message, 2000) if isinstance(message, str) else ""
+
+
 def _message(error: Mapping[str, Any]) -> str:
     """The error's own message (see `_detail`). OpenRouter's for a failure of the provider it
     routed to ("Provider returned error") says nothing; that provider's own answer, in
@@ -442,10 +448,8 @@ def _quota_not_back_soon(
         for violation in listed
         if isinstance(violation, dict)
     ]
-    message = error.get("message")
-    if any(violation.get("quotaValue") in ("0", 0) for violation in violations) or (
-        isinstance(message, str) and _NO_QUOTA_IN_MESSAGE.search(_start_of(message, 2000))
-    ):
+    no_quota = any(violation.get("quotaValue") in ("0", 0) for violation in violations)
+    if no_quota or _NO_QUOTA_IN_MESSAGE.search(_words(error)):
         return QuotaExhausted(
             f"{provider} gives this project no quota for this model ({cited}); its plan does "
             "not include it: check the account's plan and billing.",
@@ -467,8 +471,7 @@ def _context_overflowed(error: Mapping[str, Any]) -> bool:
     """Whether the error says the request is longer than the model's context."""
     if any(error.get(key) in _CONTEXT_OVERFLOW_NAMES for key in ("code", "type")):
         return True
-    message = error.get("message")
-    return isinstance(message, str) and bool(_CONTEXT_OVERFLOW.search(_start_of(message, 2000)))
+    return bool(_CONTEXT_OVERFLOW.search(_words(error)))
 
 
 def _context_sizes(error: Mapping[str, Any]) -> tuple[int | None, int | None]:
@@ -476,8 +479,7 @@ def _context_sizes(error: Mapping[str, Any]) -> tuple[int | None, int | None]:
     limit, sent = error.get("n_ctx"), error.get("n_prompt_tokens")  # llama.cpp's fields
     if isinstance(limit, int) and isinstance(sent, int):
         return limit, sent
-    message = error.get("message")
-    text = _start_of(message, 2000) if isinstance(message, str) else ""
+    text = _words(error)
     for pattern in _CONTEXT_SIZES:
         if found := pattern.search(text):
             return int(found["limit"]), int(found["sent"])
@@ -511,8 +513,7 @@ def _wait_named_in_error(error: Mapping[str, Any]) -> float | None:
 def _wait_said_in_message(error: Mapping[str, Any]) -> float | None:
     """The wait an error's words ask for: OpenAI's rate limits send no Retry-After, but say
     "Please try again in 7m12s" (or 1.5s, 20ms); Azure's "Please retry after 33 seconds"."""
-    message = error.get("message")
-    if not isinstance(message, str) or not (said := _WAIT_SAID.search(_start_of(message, 2000))):
+    if not (said := _WAIT_SAID.search(_words(error))):
         return None
     if said["seconds"] is not None:
         return float(said["seconds"])
