@@ -9,8 +9,10 @@ import re
 import time
 from collections.abc import Mapping
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -461,10 +463,29 @@ def _quota_not_back_soon(
             named = f", {quota}" if _ERROR_NAME.fullmatch(quota) else ""
             return QuotaExhausted(
                 f"{provider} daily quota is used up ({cited}{named}); it resets at midnight "
-                "Pacific time, or check the account's plan and billing.",
+                f"Pacific time (in {wait_as_read(_until_midnight_pacific())}), or check the "
+                "account's plan and billing.",
                 status=status,
             )
     return None
+
+
+def _until_midnight_pacific(now: datetime | None = None) -> float:
+    """Seconds from `now` (an aware time; by default, now) to the next midnight in Pacific
+    time, when Gemini's daily quotas reset."""
+    pacific = ZoneInfo("America/Los_Angeles")
+    today = (now or datetime.now(UTC)).astimezone(pacific)
+    midnight = datetime.combine(today.date() + timedelta(days=1), datetime.min.time(), pacific)
+    return midnight.timestamp() - today.timestamp()  # not `-`: it ignores a DST change
+
+
+def wait_as_read(seconds: float) -> str:
+    """A wait as a person reads it: a day's quota in hours, not hundreds of minutes."""
+    if seconds < 120:
+        return f"{math.ceil(seconds)} s"
+    if seconds <= 7200:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{math.ceil(seconds / 3600)} h"
 
 
 def _context_overflowed(error: Mapping[str, Any]) -> bool:

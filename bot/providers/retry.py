@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from bot.providers.base import (
     TextDelta,
     TextRetracted,
 )
+from bot.providers.errors import wait_as_read
 
 Sleep = Callable[[float], Awaitable[object]]
 OnRetry = Callable[[ProviderError, int, float], None]
@@ -58,7 +58,7 @@ def _saying_when(error: ProviderError) -> ProviderError:
     if error.retry_after is None or error.retry_after <= 0:
         return error
     final = type(error)(
-        f"{as_sentence(str(error))} Try again in {_duration(error.retry_after)}.",
+        f"{as_sentence(str(error))} Try again in {wait_as_read(error.retry_after)}.",
         status=error.status,
         retry_after=error.retry_after,
     )
@@ -77,15 +77,6 @@ def _too_long_alone(error: ContextTooLong) -> ContextTooLong:
     )
     alone.request_id = error.request_id
     return alone
-
-
-def _duration(seconds: float) -> str:
-    """A wait as a person reads it: a day's quota in hours, not hundreds of minutes."""
-    if seconds < 120:
-        return f"{math.ceil(seconds)} s"
-    if seconds <= 7200:
-        return f"{math.ceil(seconds / 60)} min"
-    return f"{math.ceil(seconds / 3600)} h"
 
 
 async def stream_with_retries(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -27,6 +28,7 @@ from bot.providers.base import (
     StreamCut,
 )
 from bot.providers.errors import (
+    _until_midnight_pacific,
     error_for_status,
     one_line,
     reason_for_log,
@@ -365,10 +367,28 @@ async def test_gemini_daily_quota_is_used_up_until_midnight_pacific_not_rate_lim
 
     assert isinstance(answer.error, QuotaExhausted)
     assert not answer.error.retryable
-    assert str(answer.error) == (
-        "Gemini daily quota is used up (HTTP 429, GenerateRequestsPerDayPerProjectPerModel-"
-        "FreeTier); it resets at midnight Pacific time, or check the account's plan and billing."
+    assert re.fullmatch(
+        r"Gemini daily quota is used up \(HTTP 429, GenerateRequestsPerDayPerProjectPerModel-"
+        r"FreeTier\); it resets at midnight Pacific time \(in \d+ (h|min|s)\), or check the "
+        r"account's plan and billing\.",
+        str(answer.error),
     )
+
+
+@pytest.mark.parametrize(
+    ("now", "hours"),
+    [
+        (datetime(2026, 12, 7, 20, 0, tzinfo=UTC), 12),  # 12:00 PST
+        (datetime(2026, 7, 1, 20, 0, tzinfo=UTC), 11),  # 13:00 PDT
+        (datetime(2026, 3, 8, 8, 0, tzinfo=UTC), 23),  # 00:00 PST; 2 a.m. skips to 3 a.m.
+        (datetime(2026, 11, 1, 7, 0, tzinfo=UTC), 25),  # 00:00 PDT; 2 a.m. is lived twice
+    ],
+    ids=["winter", "summer", "spring forward", "fall back"],
+)
+def test_a_daily_quota_resets_at_the_next_midnight_pacific_across_dst_changes(
+    now: datetime, hours: int
+):
+    assert _until_midnight_pacific(now) == hours * 3600
 
 
 async def test_gemini_daily_quota_named_by_its_metric_alone_is_used_up_too():
