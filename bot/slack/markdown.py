@@ -361,7 +361,7 @@ def _table_as_slack_shows_it(lines: list[str]) -> list[str]:
         listed = _listed_table(header, body)
         if any(listed) and sum(map(len, listed)) <= 2 * sum(map(len, lines)):
             return listed
-    return _code_block(lines)
+    return code_block(lines)
 
 
 def _markdown_cells(row: str, columns: int) -> list[str]:
@@ -521,10 +521,10 @@ def _aligned_table(rows: list[list[str]]) -> list[str]:
 
     header, *body = lined
     rule = "  ".join("-" * width for width in widths)
-    return _code_block([*lines(header), rule, *(line for cells in body for line in lines(cells))])
+    return code_block([*lines(header), rule, *(line for cells in body for line in lines(cells))])
 
 
-def _code_block(lines: list[str]) -> list[str]:
+def code_block(lines: list[str]) -> list[str]:
     """`lines` fenced as code, the fence longer than any run of its character in them, so that
     none (a cell of `` ``` ``) can close it: backticks, as Slack's own code blocks, or tildes
     if the backticks would be long (so that a cell of them is not repeated in the fences)."""

@@ -2,8 +2,8 @@
 blocks we post.
 
 The one place that turns Markdown into what Slack shows. Answers go into `markdown` blocks
-(Slack renders standard Markdown there, but for tables: see `bot.slack.markdown`), the status
-line into a `context` block.
+(Slack renders standard Markdown there, but for tables and math: see `bot.slack.markdown` and
+`bot.slack.latex_math`), the status line into a `context` block.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.in_chat import AnswerStatus
+from bot.slack.latex_math import math_as_code
 from bot.slack.links import unspoofed_links
 from bot.slack.markdown import (
     CHARACTER_REFERENCE,
@@ -248,9 +249,10 @@ def streaming_message(display_name: str, text: str) -> SlackMessage:
 
 
 def _as_slack_markdown(text: str) -> str:
-    """Model output as the `markdown` block shows it: tables aligned, links that name another
-    host shown with their real target, pings neutralised."""
-    return neutralise_pings(unspoofed_links(tables_as_code(_LINE_BREAK.sub("\n", text))))
+    """Model output as the `markdown` block shows it: math and tables as code, links that
+    name another host shown with their real target, pings neutralised."""
+    math_shown = math_as_code(_LINE_BREAK.sub("\n", text))
+    return neutralise_pings(unspoofed_links(tables_as_code(math_shown)))
 
 
 def _slack_markdown_parts(text: str) -> list[str]:

@@ -1,0 +1,88 @@
+"""LaTeX math in model output shown as code. Slack renders no math, and read as Markdown a
+formula loses characters (`\\{` shows `{`, `\\\\` one backslash, `\\,` a comma) and its `*`
+and `_` turn to emphasis: as code it reads as the model wrote it."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Callable
+
+from bot.slack.markdown import code_block, code_regions
+
+# Display math: `$$…$$` or `\[…\]`, over lines but not past a blank one (a paragraph's end).
+# Neither takes its own opening again inside it, so that text of many openings and no
+# closing is read in one pass.
+_LINE_BREAK_IN_PARAGRAPH = r"\n(?![ \t]*\n)"
+_DISPLAY = re.compile(
+    rf"\$\$(?P<dollars>(?:[^$\n]|{_LINE_BREAK_IN_PARAGRAPH})+?)\$\$"
+    rf"|\\\[(?P<brackets>(?:[^\\\n]|\\[^\[\n]|{_LINE_BREAK_IN_PARAGRAPH})+?)\\\]"
+)
+# Text inside `\(…\)` or `\[…\]` that is math: a TeX command, a sub- or superscript, a
+# brace or an operator; inside `\(…\)`, a single letter too (`let \(x\) be`). Other text is
+# prose with escaped brackets (`\[1\]` for a literal `[1]`, `use \( and \) to group`), left
+# as Markdown shows it.
+_MATHEMATICAL = re.compile(r"[\\^_{}=+\-*/<>|]")
+_LETTER = re.compile(r"\s*[A-Za-z]\s*")
+# Inline math: `\(…\)`, or `$…$` as Pandoc reads it, so that prices are not taken for math:
+# the opening `$` followed by a non-space, the closing one preceded by a non-space and not
+# followed by a digit (`$5 to $10`, `$5-$10` hold none), and neither touching a letter
+# (`US$5`, `$PATH:$HOME`).
+_INLINE = re.compile(
+    r"\\\((?P<parens>(?:[^\\\n]|\\[^(\n])+?)\\\)"
+    r"|(?<![\\$\w])\$(?![\s$])(?P<dollar>(?:\\[^\n]|[^\\$\n])+?)(?<!\s)\$(?![\d$\w])"
+)
+
+
+def math_as_code(text: str) -> str:
+    """`text` with its math outside code as code: display math alone on its lines as a code
+    block (indented as it is, so that it stays in its list item), any other as a code span."""
+    if "$" not in text and "\\" not in text:
+        return text  # most answers
+    displayed = _outside_code(_DISPLAY, _display_code, text)
+    return _outside_code(_INLINE, _inline_code, displayed)
+
+
+def _outside_code(pattern: re.Pattern[str], code: Callable[[re.Match[str]], str], text: str) -> str:
+    """`text` with each match of `pattern` that touches no code replaced by `code(match)`."""
+    regions = code_regions(text)
+    starts = [start for start, _ in regions]
+
+    def replaced(match: re.Match[str]) -> str:
+        before = bisect_left(starts, match.end()) - 1  # the last region starting before its end
+        in_code = before >= 0 and regions[before][1] > match.start()
+        return match[0] if in_code else code(match)
+
+    return pattern.sub(replaced, text)
+
+
+def _display_code(match: re.Match[str]) -> str:
+    formula = match["dollars"] or match["brackets"]
+    if not formula.strip() or (match["brackets"] and not _MATHEMATICAL.search(formula)):
+        return match[0]
+    text = match.string
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    line_end = len(text) if (end := text.find("\n", match.end())) < 0 else end
+    indentation = text[line_start : match.start()]
+    if indentation.strip(" \t") or text[match.end() : line_end].strip():
+        return _code_span(" ".join(formula.split()))
+    lines = [line.strip() for line in formula.strip().split("\n")]
+    block = code_block(lines)
+    return "\n".join([block[0], *(indentation + line for line in block[1:])])
+
+
+def _inline_code(match: re.Match[str]) -> str:
+    if (parens := match["parens"]) and not (
+        _MATHEMATICAL.search(parens) or _LETTER.fullmatch(parens)
+    ):
+        return match[0]
+    return _code_span((match["parens"] or match["dollar"]).strip())
+
+
+def _code_span(text: str) -> str:
+    """`text` (one line) as a code span: between backtick runs longer than any in it, with a
+    space inside them where it starts or ends with a backtick, which would join the run."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{padding}{text}{padding}{ticks}"
