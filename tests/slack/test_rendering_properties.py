@@ -1,8 +1,8 @@
 """The renderer's promises hold for any answer a model may write, not only for the cases
 written out in test_rendering.py: answers made of Markdown's awkward pieces (unclosed fences
-and spans, tables, entities, pings in every disguise, odd Unicode), short and far over Slack's
-limits, render without an error, in blocks Slack accepts in every form the bot may send, and
-ping no one; plain prose reaches Slack whole, however many parts it takes."""
+and spans, tables, math, entities, pings in every disguise, odd Unicode), short and far over
+Slack's limits, render without an error, in blocks Slack accepts in every form the bot may
+send, and ping no one; plain prose reaches Slack whole, however many parts it takes."""
 
 import html
 import re
@@ -40,6 +40,7 @@ PIECES = [
     *["@here", "@channel", "@everyone", "@h", "ere", "\uff20here", "\u3164", "\u200b"],
     *["<!here>", "<!channel>", "<@U123>", "<#C1>", "<!subteam^S1>", "<https://a.b|label>"],
     *["| a | b |\n|---|---|\n", "| 1 | `2` |\n", "<mailto:a@b.c>", "http://evil.example"],
+    *["$", "$$", "\\(", "\\)", "\\[", "\\]", "$x^2$", "\\frac{a}{b}", "$5"],
     *["x", "word", "abc def", "é", "e\u0301", "👍🏽", "👨‍👩‍👧", "\U0001d54f", "ﷺ", "\x00"],
 ]
 markdown_soup = st.lists(st.sampled_from(PIECES), min_size=1, max_size=120).map("".join)
