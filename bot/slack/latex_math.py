@@ -18,6 +18,9 @@ _DISPLAY = re.compile(
     rf"\$\$(?P<dollars>(?:[^$\n]|{_LINE_BREAK_IN_PARAGRAPH})+?)\$\$"
     rf"|\\\[(?P<brackets>(?:[^\\\n]|\\[^\[\n]|{_LINE_BREAK_IN_PARAGRAPH})+?)\\\]"
 )
+# What a line of display math may start with and still be on a line of its own: indentation
+# (in a list item) and a block quote's markers; its other lines start the same.
+_BLOCK_PREFIX = re.compile(r"[ \t]*(?:>[ \t]*)*")
 # Text inside `\(…\)` or `\[…\]` that is math: a TeX command, a sub- or superscript, a
 # brace or an operator; inside `\(…\)`, a single letter too (`let \(x\) be`). Other text is
 # prose with escaped brackets (`\[1\]` for a literal `[1]`, `use \( and \) to group`), left
@@ -36,7 +39,8 @@ _INLINE = re.compile(
 
 def math_as_code(text: str) -> str:
     """`text` with its math outside code as code: display math alone on its lines as a code
-    block (indented as it is, so that it stays in its list item), any other as a code span."""
+    block (indented and quoted as it is, so that it stays in its list item or quote), any other
+    as a code span."""
     if "$" not in text and "\\" not in text:
         return text  # most answers
     displayed = _outside_code(_DISPLAY, _display_code, text)
@@ -58,17 +62,30 @@ def _outside_code(pattern: re.Pattern[str], code: Callable[[re.Match[str]], str]
 
 def _display_code(match: re.Match[str]) -> str:
     formula = match["dollars"] or match["brackets"]
-    if not formula.strip() or (match["brackets"] and not _MATHEMATICAL.search(formula)):
+    if match["brackets"] and not _MATHEMATICAL.search(formula):
         return match[0]
     text = match.string
     line_start = text.rfind("\n", 0, match.start()) + 1
     line_end = len(text) if (end := text.find("\n", match.end())) < 0 else end
-    indentation = text[line_start : match.start()]
-    if indentation.strip(" \t") or text[match.end() : line_end].strip():
-        return _code_span(" ".join(formula.split()))
-    lines = [line.strip() for line in formula.strip().split("\n")]
-    block = code_block(lines)
-    return "\n".join([block[0], *(indentation + line for line in block[1:])])
+    prefix = text[line_start : match.start()]
+    first, *rest = formula.split("\n")
+    lines = [first, *(_unquoted(line, prefix.count(">")) for line in rest)]
+    if not "".join(lines).strip():
+        return match[0]
+    if not _BLOCK_PREFIX.fullmatch(prefix) or text[match.end() : line_end].strip():
+        return _code_span(" ".join(" ".join(lines).split()))
+    block = code_block("\n".join(line.strip() for line in lines).strip("\n").split("\n"))
+    return "\n".join([block[0], *(prefix + line for line in block[1:])])
+
+
+def _unquoted(line: str, depth: int) -> str:
+    """`line` without its first `depth` block quote markers, as a quote's lines start."""
+    for _ in range(depth):
+        unindented = line.lstrip(" \t")
+        if not unindented.startswith(">"):
+            break
+        line = unindented[1:]
+    return line
 
 
 def _inline_code(match: re.Match[str]) -> str:

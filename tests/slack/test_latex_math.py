@@ -43,6 +43,11 @@ def test_display_math_in_a_list_item_stays_in_it():
     assert math_as_code(text) == "- Energy:\n  ```\n  E = mc^2 \\\\\n  p = mv\n  ```\n- Next"
 
 
+def test_display_math_in_a_block_quote_stays_in_it():
+    text = "> Note:\n> $$\n> x^2 + y^2\n> $$\n> so $$a >\n> b$$ holds."
+    assert math_as_code(text) == "> Note:\n> ```\n> x^2 + y^2\n> ```\n> so `a > b` holds."
+
+
 def test_display_math_inside_a_sentence_is_a_code_span():
     text = "So $$\\sum_{i=1}^n i\n= \\frac{n(n+1)}{2}$$ holds."
     assert math_as_code(text) == "So `\\sum_{i=1}^n i = \\frac{n(n+1)}{2}` holds."
@@ -56,7 +61,8 @@ def test_math_in_code_is_left_as_written():
 
 
 @pytest.mark.parametrize(
-    "text", ["Then $$\n\\int_0^1", "Then \\[ x^2", "and $x^2", "a $$ b\n\n c $$ d"]
+    "text",
+    ["Then $$\n\\int_0^1", "Then \\[ x^2", "and $x^2", "a $$ b\n\n c $$ d", "> $$\n>\n> $$"],
 )
 def test_math_not_yet_closed_is_left_as_written(text: str):
     """While an answer streams, and past a paragraph's end: no closing, no math."""
