@@ -294,6 +294,16 @@ def test_a_table_of_operators_and_python_code_read_as_written(bot, slack, models
     )
 
 
+def test_math_a_model_writes_reads_as_written_in_code(bot, slack, models, events):
+    reply = "For $5 a month: $$\n\\sum_{i=1}^n i = \\frac{n(n+1)}{2}\n$$\nwith \\(n \\ge 1\\)."
+    models.script("claude-test", ModelScript(reply=reply, chunk_chars=5))
+    events.user_says(CHANNEL, ALICE, f"{MENTION} sum of 1..n?", to=[bot.events_url])
+    claude_answer, _, _ = wait_for_answers(slack, CHANNEL, 3)
+    assert body(claude_answer) == (
+        "For $5 a month: `\\sum_{i=1}^n i = \\frac{n(n+1)}{2}`\nwith `n \\ge 1`."
+    )
+
+
 def test_angle_brackets_and_references_a_model_writes_read_as_meant(bot, slack, models, events):
     reply = (
         "Use `Vec<String>` when a &lt; b &amp;&amp; <@U0BOB> says so.\n\n"
