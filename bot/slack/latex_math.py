@@ -10,21 +10,21 @@ from collections.abc import Callable
 
 from bot.slack.markdown import code_block, code_regions
 
-# Display math: `$$…$$` or `\[…\]`, over lines but not past a blank one (a paragraph's end).
-# Neither takes its own opening again inside it, so that text of many openings and no
-# closing is read in one pass.
+# Display math: `$$…$$` (not `$$$`: a price tier) or `\[…\]`, over lines but not past a blank
+# one (a paragraph's end). Neither takes its own opening again inside it, so that text of many
+# openings and no closing is read in one pass.
 _LINE_BREAK_IN_PARAGRAPH = r"\n(?![ \t]*\n)"
 _DISPLAY = re.compile(
-    rf"\$\$(?P<dollars>(?:[^$\n]|{_LINE_BREAK_IN_PARAGRAPH})+?)\$\$"
+    rf"(?<!\$)\$\$(?P<dollars>(?:[^$\n]|{_LINE_BREAK_IN_PARAGRAPH})+?)\$\$(?!\$)"
     rf"|\\\[(?P<brackets>(?:[^\\\n]|\\[^\[\n]|{_LINE_BREAK_IN_PARAGRAPH})+?)\\\]"
 )
 # What a line of display math may start with and still be on a line of its own: indentation
 # (in a list item) and a block quote's markers; its other lines start the same.
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:>[ \t]*)*")
-# Text inside `\(…\)` or `\[…\]` that is math: a TeX command, a sub- or superscript, a
-# brace or an operator; inside `\(…\)`, a single letter too (`let \(x\) be`). Other text is
-# prose with escaped brackets (`\[1\]` for a literal `[1]`, `use \( and \) to group`), left
-# as Markdown shows it.
+# Text inside `\(…\)` or `\[…\]`, or `$$…$$` within a line, that is math: a TeX command, a
+# sub- or superscript, a brace or an operator, or (`let \(x\) be`) a single letter, save in
+# `\[…\]`. Other text is prose with escaped brackets (`\[1\]` and `\[a\]` for a literal `[1]`
+# and `[a]`, `use \( and \) to group`) or price tiers (`$$ to $$`), left as Markdown shows it.
 _MATHEMATICAL = re.compile(r"[\\^_{}=+\-*/<>|]")
 _LETTER = re.compile(r"\s*[A-Za-z]\s*")
 # Inline math: `\(…\)`, or `$…$` as Pandoc reads it, so that prices are not taken for math:
@@ -73,7 +73,7 @@ def _display_code(match: re.Match[str]) -> str:
     if not "".join(lines).strip():
         return match[0]
     if not _BLOCK_PREFIX.fullmatch(prefix) or text[match.end() : line_end].strip():
-        return _code_span(" ".join(" ".join(lines).split()))
+        return _code_span(" ".join(" ".join(lines).split())) if _is_math(formula) else match[0]
     block = code_block("\n".join(line.strip() for line in lines).strip("\n").split("\n"))
     return "\n".join([block[0], *(prefix + line for line in block[1:])])
 
@@ -89,11 +89,13 @@ def _unquoted(line: str, depth: int) -> str:
 
 
 def _inline_code(match: re.Match[str]) -> str:
-    if (parens := match["parens"]) and not (
-        _MATHEMATICAL.search(parens) or _LETTER.fullmatch(parens)
-    ):
+    if (parens := match["parens"]) and not _is_math(parens):
         return match[0]
-    return _code_span((match["parens"] or match["dollar"]).strip())
+    return _code_span((parens or match["dollar"]).strip())
+
+
+def _is_math(formula: str) -> bool:
+    return bool(_MATHEMATICAL.search(formula) or _LETTER.fullmatch(formula))
 
 
 def _code_span(text: str) -> str:

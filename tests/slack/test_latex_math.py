@@ -22,9 +22,11 @@ def test_inline_math_is_shown_as_code_as_written():
         "US$5 and US$6",
         "Set $PATH:$HOME first.",
         "Price: $5 (or $4.50 with a discount).",
+        "Price: $$ (moderate), or $$$ at dinner; $$ to $$$$ elsewhere.",
+        "Tiers: $, $$, $$$. Their $$$ expensive $$$ menu.",
     ],
 )
-def test_prices_and_variables_are_not_taken_for_math(text: str):
+def test_prices_price_tiers_and_variables_are_not_taken_for_math(text: str):
     assert math_as_code(text) == text
 
 
