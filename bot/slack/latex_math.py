@@ -41,8 +41,8 @@ def math_as_code(text: str) -> str:
     """`text` with its math outside code as code: display math alone on its lines as a code
     block (indented and quoted as it is, so that it stays in its list item or quote), any other
     as a code span."""
-    if "$" not in text and "\\" not in text:
-        return text  # most answers
+    if "$" not in text and "\\(" not in text and "\\[" not in text:
+        return text  # most answers, code with backslashes too
     displayed = _outside_code(_DISPLAY, _display_code, text)
     return _outside_code(_INLINE, _inline_code, displayed)
 
